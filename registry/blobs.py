@@ -1,0 +1,189 @@
+"""Distribution bytes, addressed by SHA-256. The ledger records hashes; this stores what they name.
+
+Writes go to a `Staged` file on local disk, hashed as they are written; `BlobStore.adopt` makes a
+staged file durable and visible under its hash, atomically. The `BlobStore` protocol is all callers
+see, so an S3-compatible store can stand beside `FileBlobStore` without touching them (it would
+upload the staged file in `adopt`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from .errors import TooLarge
+
+
+@dataclass(frozen=True)
+class Digests:
+    size: int
+    sha256: str
+    blake2b_256: str
+    md5: str
+
+
+class Staged:
+    """An incoming file: written once, hashed while written, then adopted or discarded."""
+
+    def __init__(self, directory: Path, limit: int | None = None) -> None:
+        fd, name = tempfile.mkstemp(dir=directory, prefix="incoming-")
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._limit = limit
+        self._size = 0
+        self._sha256 = hashlib.sha256()
+        self._blake2b = hashlib.blake2b(digest_size=32)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.digests: Digests | None = None
+
+    def write(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._limit is not None and self._size > self._limit:
+            raise TooLarge(
+                f"File too large: the limit is {self._limit} bytes ({self._limit / 2**20:.0f} MiB). "
+                "Ask the registry operator to raise REGISTRY_MAX_UPLOAD_BYTES if this file is legitimate."
+            )
+        # hashlib releases the GIL for large buffers, so this is fine to run in a worker thread
+        self._sha256.update(chunk)
+        self._blake2b.update(chunk)
+        self._md5.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> Digests:
+        """Flush to disk and fix the digests. Idempotent."""
+        if self.digests is None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self.digests = Digests(
+                size=self._size,
+                sha256=self._sha256.hexdigest(),
+                blake2b_256=self._blake2b.hexdigest(),
+                md5=self._md5.hexdigest(),
+            )
+        return self.digests
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()  # a no-op once adopted: the file has been renamed away
+
+
+class BlobStore(Protocol):
+    def stage(self, limit: int | None = None) -> Staged: ...
+    def adopt(self, staged: Staged) -> str: ...
+    def put_bytes(self, data: bytes) -> str: ...
+    def exists(self, sha256: str) -> bool: ...
+    def size(self, sha256: str) -> int: ...
+    def open(self, sha256: str) -> BinaryIO: ...
+    def read(self, sha256: str) -> bytes: ...
+    def local_path(self, sha256: str) -> Path | None: ...
+    def delete(self, sha256: str) -> None: ...
+    def list(self) -> Iterator[tuple[str, float]]: ...
+
+
+class FileBlobStore:
+    """Blobs as files `sha256/ab/cd/<hash>` under a directory; staging in the same filesystem."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.staging = self.root / "staging"
+        self.objects = self.root / "sha256"
+        self.staging.mkdir(parents=True, exist_ok=True)
+        self.objects.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.objects / sha256[:2] / sha256[2:4] / sha256
+
+    def stage(self, limit: int | None = None) -> Staged:
+        return Staged(self.staging, limit)
+
+    def adopt(self, staged: Staged) -> str:
+        """Make ``staged`` durable under its hash. Safe to repeat; a crash leaves it invisible or whole."""
+        digests = staged.finish()
+        target = self._path(digests.sha256)
+        if target.exists():
+            staged.discard()
+            os.utime(target)  # freshly wanted again: keeps the collector's grace period honest
+            return digests.sha256
+        _ensure_dir(target.parent)
+        os.replace(staged.path, target)
+        _fsync_dir(target.parent)
+        return digests.sha256
+
+    def put_bytes(self, data: bytes) -> str:
+        with self.stage() as staged:
+            staged.write(data)
+            return self.adopt(staged)
+
+    def exists(self, sha256: str) -> bool:
+        return self._path(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        return self._path(sha256).stat().st_size
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self._path(sha256), "rb")
+
+    def read(self, sha256: str) -> bytes:
+        return self._path(sha256).read_bytes()
+
+    def local_path(self, sha256: str) -> Path | None:
+        path = self._path(sha256)
+        return path if path.is_file() else None
+
+    def delete(self, sha256: str) -> None:
+        path = self._path(sha256)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    def list(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob with its mtime (when it was last stored)."""
+        for a in sorted(self.objects.iterdir()):
+            for b in sorted(a.iterdir()):
+                for f in b.iterdir():
+                    yield f.name, f.stat().st_mtime
+
+    def sweep_staging(self, older_than: float = 3600) -> int:
+        """Remove staged files a crashed upload left behind."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for f in self.staging.iterdir():
+            if f.stat().st_mtime < cutoff:
+                f.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _ensure_dir(path: Path) -> None:
+    """mkdir -p, fsyncing each new directory's parent so the new entry survives a crash."""
+    if path.is_dir():
+        return
+    _ensure_dir(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

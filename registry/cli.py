@@ -1,0 +1,236 @@
+"""The `registry` command: parse, call an operation, print. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import auth, model, operations
+from .config import Settings
+from .errors import RegistryError
+from .ledger import Ledger, layout
+from .model import User
+
+CHANNEL = "cli"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="registry", description="A self-hosted PyPI registry whose whole state lives in git.")
+    p.add_argument("--data", help="data directory (env REGISTRY_DATA, default ./registry-data)")
+    p.add_argument("--actor", help="email recorded as the author of changes (default: operator@localhost)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("init", help="create an empty ledger in the data directory")
+
+    s = sub.add_parser("serve", help="run the registry (bootstraps an empty data directory)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int)
+    s.add_argument("--public-url", help="the URL clients use to reach this server, for printed settings")
+    s.add_argument("--max-upload-bytes", type=int)
+
+    ws = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
+    c = ws.add_parser("create")
+    c.add_argument("slug")
+    c.add_argument("--name")
+    c.add_argument("--uuid")
+    ws.add_parser("list")
+
+    pr = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
+    c = pr.add_parser("create")
+    c.add_argument("workspace")
+    c.add_argument("key")
+    c.add_argument("--name")
+
+    rp = sub.add_parser("repo", help="repositories").add_subparsers(dest="action", required=True)
+    c = rp.add_parser("create")
+    c.add_argument("target", metavar="WS/REPO")
+    c.add_argument("--project", required=True, metavar="KEY")
+    c.add_argument("--public", action="store_true")
+    c.add_argument("--uuid")
+
+    us = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    c = us.add_parser("create")
+    c.add_argument("email")
+    c.add_argument("--name")
+
+    tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")
+    c.add_argument("email")
+    c.add_argument("--scope", default="write", choices=["read", "write"])
+    c.add_argument("--expires-days", type=int)
+    c.add_argument("--label", default="")
+    c = tk.add_parser("revoke")
+    c.add_argument("email")
+    c.add_argument("token_id")
+    c = tk.add_parser("list")
+    c.add_argument("email")
+
+    for verb in ("grant", "revoke"):
+        g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")
+        g.add_argument("target", metavar="WS/REPO|WS")
+        g.add_argument("email")
+        if verb == "grant":
+            g.add_argument("role", metavar="read|write|admin")
+        g.add_argument("--project", metavar="KEY")
+
+    pk = sub.add_parser("package", help="packages").add_subparsers(dest="action", required=True)
+    c = pk.add_parser("create", help="create a package linked to a repository (before anyone publishes it)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--repo", required=True)
+    c = pk.add_parser("delete", help="delete a package and all its versions")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c = pk.add_parser("list")
+    c.add_argument("workspace")
+
+    vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
+    c = vs.add_parser("delete")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("version")
+    for verb in ("yank", "unyank"):
+        c = vs.add_parser(verb)
+        c.add_argument("workspace")
+        c.add_argument("name")
+        c.add_argument("version")
+        if verb == "yank":
+            c.add_argument("--reason", default="")
+
+    lg = sub.add_parser("log", help="the audit history, readable by a person")
+    lg.add_argument("workspace", nargs="?")
+    lg.add_argument("package", nargs="?")
+    lg.add_argument("--limit", type=int, default=100, help="at most this many entries (0: all)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.load(data=args.data)
+    try:
+        return _run(args, settings)
+    except RegistryError as exc:
+        print(f"registry: {exc.message}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, FileExistsError) as exc:
+        print(f"registry: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "init":
+        Ledger.create(settings.ledger_path)
+        print(f"created an empty ledger at {settings.ledger_path}")
+        return 0
+    if args.command == "serve":
+        from .server import serve
+
+        overrides = dict(host=args.host, port=args.port, workers=args.workers, public_url=args.public_url,
+                         max_upload_bytes=args.max_upload_bytes)
+        return serve(Settings.load(data=args.data, **overrides))
+
+    reg = operations.Registry.open(settings)
+    who = _actor(reg, args.actor)
+    cmd, action = args.command, getattr(args, "action", None)
+
+    if (cmd, action) == ("workspace", "create"):
+        ws = operations.create_workspace(reg, who, CHANNEL, args.slug, args.name, args.uuid)
+        print(f"created workspace {ws.slug} {ws.uuid}")
+    elif (cmd, action) == ("workspace", "list"):
+        snap = reg.snapshot()
+        for slug in snap.names("workspaces"):
+            ws = snap.get(layout.workspace(slug), model.Workspace)
+            print(f"{ws.slug}\t{ws.uuid}\t{ws.name}")
+    elif (cmd, action) == ("project", "create"):
+        pr = operations.create_project(reg, who, CHANNEL, args.workspace, args.key, args.name)
+        print(f"created project {args.workspace}/{pr.key}")
+    elif (cmd, action) == ("repo", "create"):
+        ws, repo = _split_repo(args.target)
+        r = operations.create_repository(reg, who, CHANNEL, ws, repo, args.project, args.public, args.uuid)
+        print(f"created repository {ws}/{r.slug} {r.uuid} ({'public' if r.public else 'private'})")
+    elif (cmd, action) == ("user", "create"):
+        u = operations.create_user(reg, who, CHANNEL, args.email, args.name)
+        print(f"created user {u.email}")
+    elif (cmd, action) == ("token", "create"):
+        secret, record = operations.create_token(reg, who, CHANNEL, args.email, args.scope, args.expires_days, args.label)
+        expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
+        print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)
+        print(secret)
+    elif (cmd, action) == ("token", "revoke"):
+        record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
+        print(f"revoked token {record.id} of {record.user}")
+    elif (cmd, action) == ("token", "list"):
+        for t in operations.list_tokens(reg.snapshot(), args.email):
+            state = "revoked" if t.revoked else (f"expires {t.expires:%Y-%m-%d}" if t.expires else "active")
+            print(f"{t.id}\t{t.scope}\t{t.created.at:%Y-%m-%d}\t{state}\t{t.label}")
+    elif cmd in ("grant", "revoke"):
+        ws, repo = _split_repo(args.target) if "/" in args.target else (args.target, None)
+        role = model.role(args.role) if cmd == "grant" else None
+        operations.grant(reg, who, CHANNEL, ws, args.email, role, repository=repo, project=args.project)
+        where = f"{ws}/{repo}" if repo else (f"project {ws}/{args.project.upper()}" if args.project else f"workspace {ws}")
+        print(f"granted {role} on {where} to {args.email}" if role else f"revoked {args.email} on {where}")
+    elif (cmd, action) == ("package", "create"):
+        pkg = operations.create_package(reg, who, CHANNEL, args.workspace, args.name, args.repo)
+        print(f"created package {pkg.display_name} ({pkg.name}) in {pkg.workspace}, linked to {pkg.workspace}/{pkg.repository}")
+    elif (cmd, action) == ("package", "delete"):
+        pkg = operations.delete_package(reg, who, CHANNEL, args.workspace, args.name)
+        print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
+    elif (cmd, action) == ("package", "list"):
+        snap = reg.snapshot()
+        for pkg in sorted(snap.records(layout.packages_dir(args.workspace), model.Package), key=lambda p: p.name):
+            print(f"{pkg.name}\t{pkg.display_name}\t{pkg.workspace}/{pkg.repository}")
+    elif (cmd, action) == ("version", "delete"):
+        v = operations.delete_version(reg, who, CHANNEL, args.workspace, args.name, args.version)
+        print(f"deleted {v.package} {v.version} ({len(v.files)} files)")
+    elif (cmd, action) in (("version", "yank"), ("version", "unyank")):
+        v = operations.yank(reg, who, CHANNEL, args.workspace, args.name, args.version,
+                            getattr(args, "reason", ""), undo=action == "unyank")
+        print(f"{'yanked' if v.yanked else 'un-yanked'} {v.package} {v.version}")
+    elif cmd == "log":
+        _print_log(reg, args.workspace, args.package, args.limit)
+    return 0
+
+
+def _actor(reg: operations.Registry, email: str | None) -> auth.Principal:
+    if not email:
+        return auth.operator()
+    email = model.email(email)
+    user = reg.snapshot().get(layout.user(email), User)
+    return auth.operator(email, user.name if user else None)
+
+
+def _split_repo(target: str) -> tuple[str, str]:
+    ws, sep, repo = target.partition("/")
+    if not sep or not ws or not repo or "/" in repo:
+        raise RegistryError(f"Expected WS/REPO, got {target!r}.")
+    return ws, repo
+
+
+SHOWN_TRAILERS = ("Channel", "Token-Id", "Pipeline-Uuid", "Step-Uuid", "Repository-Uuid", "Branch",
+                  "Environment-Uuid", "Pipeline-Run-Url", "Sha256")
+
+
+def _print_log(reg: operations.Registry, ws: str | None, package: str | None, limit: int) -> None:
+    if package:
+        canonical, _ = model.package_name(package)
+        entries = reg.ledger.history.package(ws, canonical, limit=limit or 1_000_000_000)
+    else:
+        entries = []
+        for commit in reg.ledger.walk():
+            if ws is None or commit.trailer("Workspace") == ws:
+                entries.append(commit)
+                if limit and len(entries) >= limit:
+                    break
+    for e in entries:
+        commit_id = getattr(e, "commit", None) or e.id
+        facts = ", ".join(f"{k.lower()} {v}" for k, v in e.trailers if k in SHOWN_TRAILERS)
+        print(f"{commit_id[:12]}  {e.time:%Y-%m-%d %H:%M:%S}Z  {e.author_email}")
+        print(f"    {e.summary}")
+        if facts:
+            print(f"    {facts}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

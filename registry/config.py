@@ -1,0 +1,71 @@
+"""Settings: one struct, read from REGISTRY_* environment variables and command-line overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+ENV_PREFIX = "REGISTRY_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data: str = "registry-data"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    # The public index's default per-file limit; 413 above it.
+    max_upload_bytes: int = 100 * 2**20
+    # The URL clients use to reach this server (behind a proxy, say); only used in printed settings.
+    public_url: str | None = None
+    committer_name: str = "registry"
+    committer_email: str = "registry@localhost"
+    # How long unreferenced blobs are kept before the background collector frees them.
+    gc_grace_seconds: int = 3600
+    log_level: str = "info"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data).expanduser().resolve()
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_path / "ledger.git"
+
+    @property
+    def blobs_path(self) -> Path:
+        return self.data_path / "blobs"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.data_path / "cache"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def load(cls, **overrides) -> Settings:
+        """Defaults, then REGISTRY_* variables, then explicit (non-None) overrides."""
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = os.environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"registry: invalid setting: {exc}") from None
+
+    def to_env(self) -> dict[str, str]:
+        """The same settings as environment variables, for worker processes."""
+        return {
+            ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
+            for f in msgspec.structs.fields(self)
+            if getattr(self, f.name) is not None
+        }

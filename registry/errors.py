@@ -1,0 +1,47 @@
+"""Refusals are part of the interface: each carries an HTTP status and a message that says what to do."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A refusal the caller can act on. Never a bug: bugs are plain exceptions (and 500s)."""
+
+    status = 400
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class Invalid(RegistryError):
+    status = 400
+
+
+class Unauthorized(RegistryError):
+    """No usable credentials: clients retry with stored ones when they see 401 + WWW-Authenticate."""
+
+    status = 401
+
+
+class Forbidden(RegistryError):
+    status = 403
+
+
+class NotFound(RegistryError):
+    status = 404
+
+
+class Conflict(RegistryError):
+    status = 409
+
+
+class TooLarge(RegistryError):
+    status = 413
+
+
+class Busy(RegistryError):
+    """The ledger stayed locked longer than we are willing to wait."""
+
+    status = 503

@@ -1,0 +1,6 @@
+"""The ledger: all registry state as commits in a bare git repository."""
+
+from . import layout
+from .store import Change, Commit, Ledger, Snapshot
+
+__all__ = ["Change", "Commit", "Ledger", "Snapshot", "layout"]

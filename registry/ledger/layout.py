@@ -1,0 +1,109 @@
+"""Where each record lives in the ledger tree. Sharding lives here and nowhere else.
+
+Every commit rewrites each tree on the path of what it changes, so a directory that can grow into
+thousands of entries is split into 256 shards named by the first two hex digits of the SHA-256 of
+the entry's name: a publish then rewrites a handful of small trees whatever the registry's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+LEDGER_INFO = "ledger.json"
+README = "README.md"
+
+
+def shard(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:2]
+
+
+def user(email: str) -> str:
+    return f"users/{shard(email)}/{email}.json"
+
+
+def token(sha256: str) -> str:
+    return f"tokens/{sha256[:2]}/{sha256}.json"
+
+
+def token_shard(token_id: str) -> str:
+    return f"tokens/{token_id[:2]}"
+
+
+def workspace_dir(ws: str) -> str:
+    return f"workspaces/{ws}"
+
+
+def workspace(ws: str) -> str:
+    return f"workspaces/{ws}/workspace.json"
+
+
+def project(ws: str, key: str) -> str:
+    return f"workspaces/{ws}/projects/{key}.json"
+
+
+def projects_dir(ws: str) -> str:
+    return f"workspaces/{ws}/projects"
+
+
+def repository(ws: str, slug: str) -> str:
+    return f"workspaces/{ws}/repositories/{slug}.json"
+
+
+def repositories_dir(ws: str) -> str:
+    return f"workspaces/{ws}/repositories"
+
+
+def packages_dir(ws: str, type_: str = "pypi") -> str:
+    return f"workspaces/{ws}/packages/{type_}"
+
+
+def package_dir(ws: str, name: str, type_: str = "pypi") -> str:
+    return f"workspaces/{ws}/packages/{type_}/{shard(name)}/{name}"
+
+
+def package(ws: str, name: str, type_: str = "pypi") -> str:
+    return f"{package_dir(ws, name, type_)}/package.json"
+
+
+def versions_dir(ws: str, name: str, type_: str = "pypi") -> str:
+    return f"{package_dir(ws, name, type_)}/versions"
+
+
+def version(ws: str, name: str, version_: str, type_: str = "pypi") -> str:
+    return f"{versions_dir(ws, name, type_)}/{shard(version_)}/{version_}.json"
+
+
+def deleted_files(ws: str, name: str, type_: str = "pypi") -> str:
+    # Outside the package directory: deleting a package must not forget its spent filenames.
+    return f"workspaces/{ws}/deleted-files/{type_}/{shard(name)}/{name}.json"
+
+
+LEDGER_README = """\
+# Registry ledger
+
+This git repository *is* the registry's state. Every change is one commit: its author is who acted
+(a person, or a Bitbucket Pipelines step), its committer is the registry, its first line says what
+happened, and its trailers carry the facts (`Actor`, `Channel`, `Token-Id`, `Workspace`, `Package`,
+`Version`, `File`, `Sha256`, `Pipeline-Uuid`, ...). `git log` is the audit trail.
+
+Every record is one JSON file with sorted keys:
+
+    ledger.json                                            format version of this ledger
+    users/<xx>/<email>.json                                a user
+    tokens/<xx>/<sha256>.json                              an API token: only the SHA-256 of its secret
+    workspaces/<ws>/workspace.json                         a workspace and its admins
+    workspaces/<ws>/projects/<KEY>.json                    a project and its grants
+    workspaces/<ws>/repositories/<slug>.json               a repository, public or private, and its grants
+    workspaces/<ws>/packages/pypi/<xx>/<name>/package.json             a package and the repository it is linked to
+    workspaces/<ws>/packages/pypi/<xx>/<name>/versions/<yy>/<v>.json   a version and its files (sizes, hashes, publisher)
+    workspaces/<ws>/deleted-files/pypi/<xx>/<name>.json    filenames once published and since deleted
+
+`<xx>` is the first two hex digits of the SHA-256 of the name in the next segment (the email, the
+package name or the version): it keeps directories small so that a commit's cost doesn't grow with
+the registry. To read one package's history:
+
+    git log -p -- 'workspaces/<ws>/packages/pypi/*/<name>'
+
+Distribution files are not in this repository; they live in the blob store, addressed by the
+`sha256` recorded here.
+"""

@@ -1,0 +1,429 @@
+"""The ledger: a bare git repository whose `main` branch is the registry's entire state.
+
+Readers take a `Snapshot` (a commit and its tree); writers call `transact(build)`, where `build`
+reads the snapshot at the current tip and returns a `Change`. Writers in every process and thread
+serialise on a flock, the branch moves with a compare-and-swap, and libgit2 fsyncs objects and refs,
+so a returned commit is durable and no commit is ever lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+import pygit2
+from pygit2.enums import FileMode, ObjectType, SortMode
+
+from ..errors import Busy
+from ..model import LedgerInfo, Provenance, brace_uuid
+from . import codec, layout
+
+log = logging.getLogger("registry.ledger")
+
+T = TypeVar("T")
+BRANCH = "main"
+REF = f"refs/heads/{BRANCH}"
+FORMAT = 1
+
+# A commit is acknowledged only once durable: libgit2 fsyncs every object and ref it writes.
+pygit2.settings.enable_fsync_gitdir(True)
+# Keep big trees in libgit2's object cache too (the default caches only trees under 4 KiB).
+pygit2.settings.cache_object_limit(ObjectType.TREE, 1 << 20)
+pygit2.settings.cache_object_limit(ObjectType.BLOB, 1 << 16)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change: becomes exactly one commit.
+
+    ``writes`` maps ledger paths to a record (written canonically), raw bytes, or ``None`` (delete).
+    ``facts`` become commit trailers after the standard ones (Actor, Channel, Token-Id, pipeline ids).
+    """
+
+    summary: str
+    provenance: Provenance
+    author: tuple[str, str]  # (name, email)
+    writes: Mapping[str, msgspec.Struct | bytes | None]
+    facts: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+
+    def message(self) -> str:
+        p = self.provenance
+        trailers: list[tuple[str, str]] = [("Actor", p.by), ("Channel", p.channel)]
+        if p.token:
+            trailers.append(("Token-Id", p.token))
+        if p.pipeline:
+            run = p.pipeline
+            trailers += [
+                ("Pipeline-Uuid", run.pipeline_uuid),
+                ("Step-Uuid", run.step_uuid),
+                ("Repository-Uuid", run.repository_uuid),
+                ("Workspace-Uuid", run.workspace_uuid),
+            ]
+            if run.branch is not None:
+                trailers.append(("Branch", run.branch))
+            if run.environment_uuid:
+                trailers.append(("Environment-Uuid", run.environment_uuid))
+            if run.url:
+                trailers.append(("Pipeline-Run-Url", run.url))
+        trailers += self.facts
+        lines = [self.summary.replace("\n", " ").strip(), ""]
+        if self.body:
+            lines += [self.body.rstrip(), ""]
+        lines += [f"{k}: {_one_line(v)}" for k, v in trailers]
+        return "\n".join(lines) + "\n"
+
+
+def _one_line(value: str) -> str:
+    return " ".join(str(value).split())
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A ledger commit as an auditor sees it."""
+
+    id: str
+    time: datetime
+    author_name: str
+    author_email: str
+    summary: str
+    trailers: tuple[tuple[str, str], ...] = field(default=())
+
+    def trailer(self, key: str) -> str | None:
+        return next((v for k, v in self.trailers if k == key), None)
+
+    @classmethod
+    def of(cls, commit: pygit2.Commit) -> Commit:
+        return cls(
+            id=str(commit.id),
+            time=datetime.fromtimestamp(commit.author.time, UTC),
+            author_name=commit.author.name,
+            author_email=commit.author.email,
+            summary=commit.message.split("\n", 1)[0],
+            trailers=tuple(parse_trailers(commit.message)),
+        )
+
+
+def parse_trailers(message: str) -> list[tuple[str, str]]:
+    """The trailer block: the last paragraph, if every line in it is `Key: value`."""
+    paragraphs = message.strip().split("\n\n")
+    if len(paragraphs) < 2:
+        return []
+    out = []
+    for line in paragraphs[-1].splitlines():
+        key, sep, value = line.partition(": ")
+        if not sep or not key.replace("-", "").isalnum():
+            return []
+        out.append((key, value))
+    return out
+
+
+class Snapshot:
+    """The registry as of one commit. Cheap to make; use it from the thread that made it."""
+
+    __slots__ = ("commit_id", "tree", "_repo")
+
+    def __init__(self, repo: pygit2.Repository, commit: pygit2.Commit) -> None:
+        self._repo = repo
+        self.commit_id = str(commit.id)
+        self.tree = commit.tree
+
+    def _entry(self, path: str) -> pygit2.Object | None:
+        try:
+            return self.tree[path]
+        except KeyError:
+            return None
+
+    def get(self, path: str, type_: type[T]) -> T | None:
+        entry = self._entry(path)
+        if entry is None or entry.type != ObjectType.BLOB:
+            return None
+        key = entry.id.raw
+        hit = codec.cached(key, type_)
+        if hit is not None:
+            return hit
+        return codec.remember(key, type_, codec.decode(self._repo[entry.id].data, type_))
+
+    def raw(self, path: str) -> bytes | None:
+        entry = self._entry(path)
+        if entry is None or entry.type != ObjectType.BLOB:
+            return None
+        return self._repo[entry.id].data
+
+    def exists(self, path: str) -> bool:
+        return path in self.tree
+
+    def tree_id(self, path: str) -> str | None:
+        """The git id of the directory at ``path``: changes exactly when something under it changes."""
+        entry = self._entry(path)
+        return str(entry.id) if entry is not None and entry.type == ObjectType.TREE else None
+
+    def names(self, path: str) -> list[str]:
+        entry = self._entry(path) if path else self.tree
+        if entry is None or entry.type != ObjectType.TREE:
+            return []
+        return [e.name for e in self._repo[entry.id]]
+
+    def files(self, path: str) -> Iterator[str]:
+        """Every file path under the directory ``path``, recursively (shards included)."""
+        entry = self._entry(path) if path else self.tree
+        if entry is None or entry.type != ObjectType.TREE:
+            return
+        stack = [(path, self._repo[entry.id])]
+        while stack:
+            prefix, tree = stack.pop()
+            for e in tree:
+                sub = f"{prefix}/{e.name}" if prefix else e.name
+                if e.type == ObjectType.TREE:
+                    stack.append((sub, self._repo[e.id]))
+                else:
+                    yield sub
+
+    def records(self, path: str, type_: type[T]) -> Iterator[T]:
+        for sub in self.files(path):
+            if sub.endswith(".json"):
+                record = self.get(sub, type_)
+                if record is not None:
+                    yield record
+
+
+class Ledger:
+    def __init__(self, path: Path, *, committer: tuple[str, str] = ("registry", "registry@localhost"),
+                 cache_dir: Path | None = None) -> None:
+        self.path = Path(path)
+        self.committer = committer
+        self._local = threading.local()
+        self._lock_path = self.path / "registry-write.lock"
+        self._history = None
+        self._cache_dir = cache_dir
+
+    # --- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def exists_at(cls, path: Path) -> bool:
+        return (Path(path) / "HEAD").is_file() and (Path(path) / "objects").is_dir()
+
+    @classmethod
+    def create(cls, path: Path, **kwargs) -> Ledger:
+        """Make an empty ledger: one commit holding ledger.json and a README for auditors."""
+        path = Path(path)
+        if cls.exists_at(path):
+            raise FileExistsError(f"a ledger already exists at {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygit2.init_repository(str(path), bare=True, initial_head=BRANCH)
+        ledger = cls(path, **kwargs)
+        repo = ledger.repo()
+        info = LedgerInfo(format=FORMAT, registry=brace_uuid(), created=datetime.now(UTC))
+        tree = _write_tree(repo, None, {
+            layout.LEDGER_INFO: codec.encode(info),
+            layout.README: layout.LEDGER_README.encode(),
+        })
+        sig = pygit2.Signature(*ledger.committer)
+        repo.create_commit(REF, sig, sig, "init ledger\n\nChannel: system\n", tree, [])
+        return ledger
+
+    @classmethod
+    def open(cls, path: Path, **kwargs) -> Ledger:
+        if not cls.exists_at(path):
+            raise FileNotFoundError(f"no ledger at {path}; run `registry init` first")
+        return cls(path, **kwargs)
+
+    def repo(self) -> pygit2.Repository:
+        """This thread's Repository: libgit2 objects must not be used from two threads at once."""
+        repo = getattr(self._local, "repo", None)
+        if repo is None:
+            repo = self._local.repo = pygit2.Repository(str(self.path))
+        return repo
+
+    @property
+    def history(self):
+        if self._history is None:
+            from .history import History
+
+            cache_dir = self._cache_dir or self.path.parent / "cache"
+            self._history = History(self, cache_dir / "history.sqlite3")
+        return self._history
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def head(self) -> str:
+        return str(self.repo().lookup_reference(REF).target)
+
+    def snapshot(self) -> Snapshot:
+        """The registry at the tip of main; reused while the tip has not moved (one ref read)."""
+        repo = self.repo()
+        tip = repo.lookup_reference(REF).target
+        snap = getattr(self._local, "snapshot", None)
+        if snap is None or snap.commit_id != str(tip):
+            snap = self._local.snapshot = Snapshot(repo, repo[tip])
+        return snap
+
+    def snapshot_at(self, commit_id: str) -> Snapshot:
+        repo = self.repo()
+        return Snapshot(repo, repo.revparse_single(commit_id).peel(pygit2.Commit))
+
+    def commit(self, commit_id: str) -> Commit:
+        return Commit.of(self.repo()[commit_id])
+
+    def walk(self, since: str | None = None) -> Iterator[Commit]:
+        """Commits from the tip backwards, stopping before ``since`` (exclusive)."""
+        repo = self.repo()
+        walker = repo.walk(repo.lookup_reference(REF).target, SortMode.TOPOLOGICAL)
+        if since:
+            walker.hide(since)
+        for c in walker:
+            yield Commit.of(c)
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def transact(self, build: Callable[[Snapshot], Change | None], *, timeout: float = 30.0) -> Commit | None:
+        """Run ``build`` on the snapshot at the tip and commit its change, atomically.
+
+        ``build`` runs under the write lock, so what it checked still holds when the commit lands;
+        it may also do I/O that must precede the commit (moving an uploaded blob into the store).
+        Returns the new commit, or None when ``build`` returned None or changed nothing.
+        """
+        with self._write_lock(timeout):
+            repo = self.repo()
+            for attempt in range(10):
+                ref = repo.lookup_reference(REF)
+                parent = repo[ref.target]
+                change = build(Snapshot(repo, parent))
+                if change is None:
+                    return None
+                tree = _write_tree(repo, parent.tree, {p: _bytes(v) for p, v in change.writes.items()})
+                if tree == parent.tree.id:
+                    return None
+                author = pygit2.Signature(
+                    change.author[0], change.author[1],
+                    int(change.provenance.at.timestamp()), 0,
+                )
+                committer = pygit2.Signature(*self.committer)
+                commit_id = repo.create_commit(None, author, committer, change.message(), tree, [parent.id])
+                try:
+                    # Compare-and-swap: fails if the branch moved since `ref` was read.
+                    ref.set_target(commit_id, change.summary)
+                except (pygit2.GitError, OSError) as exc:
+                    log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
+                    self._clear_stale_ref_lock()
+                    continue
+                break
+            else:
+                raise Busy("The ledger could not be updated after 10 attempts; try again.")
+            committed = Commit.of(repo[commit_id])
+            try:  # still under the lock, so the index is appended in commit order
+                self.history.record(committed, parent=str(parent.id))
+            except Exception:  # the index is derived: a later reader catches up from git
+                log.exception("history index update failed; it will catch up on next read")
+        return committed
+
+    @contextmanager
+    def _write_lock(self, timeout: float):
+        # flock is per open file description: threads of one process exclude each other too, and
+        # the kernel drops it when a process dies, so this lock itself is never stale.
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout
+            delay = 0.0005
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise Busy(f"The ledger has been locked by another writer for over {timeout:.0f}s; try again.") from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.02)
+            self._clear_stale_ref_lock()
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _clear_stale_ref_lock(self) -> None:
+        """Holding our flock, any git ref lock on main was left by a writer that died mid-update."""
+        stale = self.path / f"{REF}.lock"
+        if stale.exists():
+            log.warning("removing stale %s left by a killed writer", stale)
+            stale.unlink(missing_ok=True)
+
+    # --- maintenance ---------------------------------------------------------------------------
+
+    def loose_objects_estimate(self) -> int:
+        """Like `git gc --auto`: count one fan-out directory and scale up."""
+        try:
+            return len(os.listdir(self.path / "objects" / "17")) * 256
+        except FileNotFoundError:
+            return 0
+
+    def repack(self, *, full: bool = False) -> None:
+        """Pack loose objects (libgit2 never does). Runs under the write lock, with git itself."""
+        git = shutil.which("git")
+        if git is None:
+            log.warning("git is not installed: the ledger's loose objects can't be packed")
+            return
+        with self._write_lock(timeout=300):
+            args = [git, "-C", str(self.path), "repack", "-d", "-q"]
+            if full:
+                args.insert(4, "-a")
+            subprocess.run(args, check=True)
+            if full:
+                subprocess.run([git, "-C", str(self.path), "prune", "--expire=1.hour.ago"], check=True)
+
+    def maybe_repack(self, threshold: int = 6700) -> bool:
+        if self.loose_objects_estimate() < threshold:
+            return False
+        packs = len(list((self.path / "objects" / "pack").glob("*.pack")))
+        self.repack(full=packs >= 50)
+        return True
+
+
+def _bytes(value: msgspec.Struct | bytes | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return codec.encode(value)
+
+
+def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mapping[str, bytes | None]) -> pygit2.Oid | None:
+    """Apply ``writes`` (relative paths) to ``tree``, rewriting only the trees on their paths.
+
+    Returns the new tree id, or None if the result is empty (git has no empty directories).
+    """
+    here: dict[str, bytes | None] = {}
+    below: dict[str, dict[str, bytes | None]] = {}
+    for path, data in writes.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            below.setdefault(head, {})[rest] = data
+        else:
+            here[head] = data
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    for name, data in here.items():
+        if data is None:
+            if tree is not None and name in tree:
+                builder.remove(name)
+        else:
+            builder.insert(name, repo.create_blob(data), FileMode.BLOB)
+    for name, sub in below.items():
+        existing = tree[name] if tree is not None and name in tree else None
+        subtree = repo[existing.id] if existing is not None and existing.type == ObjectType.TREE else None
+        new = _write_tree(repo, subtree, sub)
+        if new is None:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, new, FileMode.TREE)
+    if len(builder) == 0:
+        return None
+    return builder.write()

@@ -1,0 +1,296 @@
+"""The registry's records and the rules on their names and roles. Pure: no I/O.
+
+Every record is a frozen msgspec Struct stored as one canonical JSON file in the ledger; the JSON
+Schemas in ``schemas/ledger`` are generated from these types. Field names are the JSON names.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion
+from packaging.version import Version as PkgVersion
+
+from .errors import Invalid
+
+Role = Literal["read", "write", "admin"]
+Scope = Literal["read", "write"]
+# How a change reached the registry: by hand on the server, the management API, the upload API,
+# or the registry itself (bootstrap, garbage collection).
+Channel = Literal["cli", "api", "upload", "system"]
+PackageType = Literal["pypi"]
+PackageKind = Literal["sdist", "bdist_wheel"]
+
+ROLE_RANK: dict[str | None, int] = {None: 0, "read": 1, "write": 2, "admin": 3}
+ROLES: tuple[Role, ...] = ("read", "write", "admin")
+
+Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+BraceUuid = Annotated[str, msgspec.Meta(pattern=r"^\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$")]
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Base of every ledger record: immutable, so decoded records can be shared from a cache."""
+
+
+# --- provenance: who did it, when, how ------------------------------------------------------------
+
+
+class ReportedRunContext(Record, kw_only=True):
+    """What the publishing step *said* about its run. Pipelines variables can be overridden by the
+    step itself, so none of this is verified; it is kept apart from the verified claims."""
+
+    build_number: str | None = None
+    commit: str | None = None
+    tag: str | None = None
+    repo_full_name: str | None = None
+
+
+class PipelineRun(Record, kw_only=True):
+    """A Bitbucket Pipelines step, from the claims of its verified OIDC token."""
+
+    issuer: str
+    subject: str
+    workspace_uuid: BraceUuid
+    repository_uuid: BraceUuid
+    pipeline_uuid: BraceUuid
+    step_uuid: BraceUuid
+    branch: str | None = None
+    environment_uuid: BraceUuid | None = None
+    reported: ReportedRunContext | None = None
+    url: str | None = None
+
+
+class Provenance(Record, kw_only=True):
+    at: datetime
+    by: str  # a user's email, or "pipeline:<repository uuid>" for a pipeline step
+    channel: Channel
+    token: str | None = None  # id of the API token used, when one was
+    pipeline: PipelineRun | None = None
+
+
+# --- tenancy and people ---------------------------------------------------------------------------
+
+
+class LedgerInfo(Record, kw_only=True):
+    format: int
+    registry: BraceUuid
+    created: datetime
+
+
+class Workspace(Record, kw_only=True):
+    slug: str
+    uuid: BraceUuid
+    name: str
+    admins: list[str] = []
+    created: Provenance
+
+
+class Project(Record, kw_only=True):
+    key: str
+    name: str
+    grants: dict[str, Role] = {}
+    created: Provenance
+
+
+class Repository(Record, kw_only=True):
+    slug: str
+    uuid: BraceUuid
+    project: str
+    public: bool = False
+    grants: dict[str, Role] = {}
+    created: Provenance
+
+
+class User(Record, kw_only=True):
+    email: str
+    name: str
+    created: Provenance
+
+
+class ApiToken(Record, kw_only=True):
+    """Only the SHA-256 of the secret is kept. The id is a prefix of that hash: safe to show."""
+
+    id: str
+    user: str
+    sha256: Sha256
+    scope: Scope
+    label: str = ""
+    created: Provenance
+    expires: datetime | None = None
+    revoked: Provenance | None = None
+
+
+# --- packages ------------------------------------------------------------------------------------
+
+
+class Package(Record, kw_only=True):
+    type: PackageType = "pypi"
+    name: str  # normalised (PEP 503)
+    display_name: str
+    workspace: str
+    repository: str
+    created: Provenance
+
+
+class DistFile(Record, kw_only=True):
+    filename: str
+    size: int
+    sha256: Sha256
+    blake2b_256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    md5: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    packagetype: PackageKind
+    python_version: str
+    requires_python: str | None = None
+    metadata_version: str
+    metadata_sha256: Sha256  # the core metadata (wheel METADATA / sdist PKG-INFO), also a blob
+    uploaded: Provenance
+
+
+class Version(Record, kw_only=True):
+    package: str
+    version: str  # normalised (PEP 440)
+    summary: str = ""
+    files: list[DistFile] = []
+    created: Provenance
+    yanked: bool = False
+    yanked_reason: str = ""
+    yank: Provenance | None = None
+
+
+class DeletedFile(Record, kw_only=True):
+    version: str
+    sha256: Sha256
+    deleted: Provenance
+
+
+class DeletedFiles(Record, kw_only=True):
+    """Filenames that once held a file: never accepted again, as on the public index."""
+
+    package: str
+    files: dict[str, DeletedFile] = {}
+
+
+LEDGER_RECORDS: tuple[type[Record], ...] = (
+    LedgerInfo, Workspace, Project, Repository, User, ApiToken, Package, Version, DeletedFiles,
+)
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+# Top-level URL segments the web app owns; a workspace can't take them.
+RESERVED_WORKSPACES = frozenset({"api", "_", "schema", "files", "static", "simple", "legacy", "health", "pypi"})
+_WORKSPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,61}\Z")
+_PROJECT_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
+_REPO_RE = re.compile(r"^[a-z0-9_-][a-z0-9._-]{0,61}\Z")
+_EMAIL_RE = re.compile(
+    r"^[a-z0-9.!#$%&'*+=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\Z"
+)
+_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE | re.ASCII)
+
+
+def workspace_slug(value: str) -> str:
+    slug = value.strip()
+    if not _WORKSPACE_RE.match(slug):
+        raise Invalid(
+            f"Invalid workspace slug {value!r}: use 1-62 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit."
+        )
+    if slug in RESERVED_WORKSPACES:
+        raise Invalid(f"Workspace slug {slug!r} is reserved by the registry's URLs; choose another.")
+    return slug
+
+
+def project_key(value: str) -> str:
+    key = value.strip().upper()
+    if not _PROJECT_KEY_RE.match(key):
+        raise Invalid(f"Invalid project key {value!r}: use a letter followed by letters, digits or '_' (at most 64).")
+    return key
+
+
+def repository_slug(value: str) -> str:
+    slug = value.strip()
+    if not _REPO_RE.match(slug) or slug in {".", ".."}:
+        raise Invalid(
+            f"Invalid repository slug {value!r}: use 1-62 lowercase letters, digits, '.', '-' or '_'."
+        )
+    return slug
+
+
+def email(value: str) -> str:
+    address = value.strip().lower()
+    if not _EMAIL_RE.match(address):
+        raise Invalid(f"Invalid email address {value!r}.")
+    return address
+
+
+def brace_uuid(value: str | None = None) -> str:
+    """A Bitbucket-style UUID: ``{lowercase-8-4-4-4-12}``; braces and case of the input don't matter."""
+    if value is None:
+        return "{%s}" % uuidlib.uuid4()
+    raw = value.strip()
+    if raw.startswith("{") and raw.endswith("}"):
+        raw = raw[1:-1]
+    try:
+        parsed = uuidlib.UUID(raw)
+    except ValueError:
+        raise Invalid(f"Invalid UUID {value!r}: expected 8-4-4-4-12 hex digits, with or without braces.") from None
+    if str(parsed) != raw.lower():  # UUID() also accepts urn: and bare-hex forms; we don't
+        raise Invalid(f"Invalid UUID {value!r}: expected 8-4-4-4-12 hex digits, with or without braces.")
+    return "{%s}" % parsed
+
+
+def role(value: str) -> Role:
+    if value not in ROLES:
+        raise Invalid(f"Invalid role {value!r}: use one of read, write, admin.")
+    return value  # type: ignore[return-value]
+
+
+def package_name(value: str) -> tuple[str, str]:
+    """(normalised name, display name) of a PyPI project name, or a refusal saying why."""
+    display = value
+    if not _PROJECT_NAME_RE.match(display):
+        raise Invalid(
+            f"Invalid package name {value!r}: a name is letters, digits, '.', '-' and '_', "
+            "starting and ending with a letter or digit."
+        )
+    return canonicalize_name(display), display
+
+
+def version_string(value: str) -> str:
+    try:
+        return str(PkgVersion(value))
+    except InvalidVersion:
+        raise Invalid(f"Invalid version {value!r}: not a PEP 440 version.") from None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- permissions ---------------------------------------------------------------------------------
+
+
+def effective_role(
+    user: str | None, workspace: Workspace, project: Project | None, repository: Repository
+) -> Role | None:
+    """The highest role that applies to ``user`` on ``repository``: workspace admin, a grant on the
+    repository's project, a grant on the repository, or read on a public repository (anyone)."""
+    best: Role | None = "read" if repository.public else None
+    if user is None:
+        return best
+    if user in workspace.admins:
+        return "admin"
+    for grants in (project.grants if project else {}, repository.grants):
+        granted = grants.get(user)
+        if ROLE_RANK[granted] > ROLE_RANK[best]:
+            best = granted
+    return best
+
+
+def at_least(have: Role | None, need: Role) -> bool:
+    return ROLE_RANK[have] >= ROLE_RANK[need]

@@ -1,0 +1,119 @@
+"""`registry serve`: bootstrap an empty data directory once, print client settings, run granian."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+
+from granian import Granian
+from granian.constants import Interfaces
+from granian.log import LogLevels
+
+from . import auth, operations
+from .config import Settings
+from .ledger import Ledger
+
+BOOT_WORKSPACE = "default"
+BOOT_PROJECT = "MAIN"
+BOOT_REPOSITORY = "packages"
+BOOT_ADMIN = "admin@localhost"
+
+
+@dataclass(frozen=True)
+class Bootstrapped:
+    admin: str
+    token: str
+    workspace: str
+    repository: str
+
+
+def bootstrap(settings: Settings) -> Bootstrapped | None:
+    """On an empty data directory: a ledger with an admin, a first workspace, project and repository.
+
+    It is built beside the final path and renamed into place, so a crash leaves either nothing (the
+    next start bootstraps again) or everything (the next start never does).
+    """
+    final = settings.ledger_path
+    if Ledger.exists_at(final):
+        return None
+    staging = final.with_name(final.name + ".bootstrap")
+    shutil.rmtree(staging, ignore_errors=True)
+    Ledger.create(staging, committer=(settings.committer_name, settings.committer_email))
+    registry = operations.Registry(settings, Ledger.open(staging, committer=(settings.committer_name, settings.committer_email),
+                                                         cache_dir=staging / "bootstrap-cache"), None)
+    who, channel = auth.operator(), "system"
+    operations.create_user(registry, who, channel, BOOT_ADMIN, "Registry admin")
+    operations.create_workspace(registry, who, channel, BOOT_WORKSPACE, "Default workspace")
+    operations.grant(registry, who, channel, BOOT_WORKSPACE, BOOT_ADMIN, "admin")
+    operations.create_project(registry, who, channel, BOOT_WORKSPACE, BOOT_PROJECT, "Main")
+    operations.create_repository(registry, who, channel, BOOT_WORKSPACE, BOOT_REPOSITORY, BOOT_PROJECT)
+    token, _ = operations.create_token(registry, who, channel, BOOT_ADMIN, "write", label="bootstrap")
+    shutil.rmtree(staging / "bootstrap-cache", ignore_errors=True)
+    os.replace(staging, final)
+    return Bootstrapped(admin=BOOT_ADMIN, token=token, workspace=BOOT_WORKSPACE, repository=BOOT_REPOSITORY)
+
+
+def client_settings(url: str, email: str, token: str) -> str:
+    """Ready-to-paste settings for each supported client, with the real URL."""
+    hostless = url.split("://", 1)[1]
+    scheme = url.split("://", 1)[0]
+    return f"""\
+Index and upload URL: {url}/
+
+twine (~/.pypirc), then `twine upload --repository registry dist/*`:
+    [distutils]
+    index-servers = registry
+    [registry]
+    repository = {url}/
+    username = {email}
+    password = {token}
+
+uv: `echo '{token}' | uv auth login {url}/ --username {email} --password -`, and in pyproject.toml:
+    [[tool.uv.index]]
+    name = "registry"
+    url = "{url}/"
+    publish-url = "{url}/"
+    explicit = true
+  then `uv publish --index registry` / `uv add --index registry PACKAGE`
+
+poetry: `poetry config repositories.registry {url}/` and
+        `poetry config http-basic.registry {email} {token}`, and in pyproject.toml:
+    [[tool.poetry.source]]
+    name = "registry"
+    url = "{url}/"
+    priority = "explicit"
+  then `poetry publish --repository registry` / `poetry add --source registry PACKAGE`
+
+pip: pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hostless}/ PACKAGE
+"""
+
+
+def serve(settings: Settings) -> int:
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    booted = bootstrap(settings)
+    url = f"{settings.base_url}/{BOOT_WORKSPACE}"
+    if booted:
+        print(f"Bootstrapped a new registry in {settings.data_path}:")
+        print(f"  admin user {booted.admin}, workspace {booted.workspace}, repository {booted.workspace}/{booted.repository}")
+        print(f"  admin API token (shown only this once): {booted.token}\n")
+        print(f"Create a package before publishing it:\n  registry --data {settings.data_path} package create "
+              f"{booted.workspace} NAME --repo {booted.repository}\n")
+        print(client_settings(url, booted.admin, booted.token))
+    else:
+        print(f"Serving the registry in {settings.data_path} at {settings.base_url}/<workspace>/ "
+              f"(e.g. {url}/); create tokens with `registry token create EMAIL`.")
+    sys.stdout.flush()
+    os.environ.update(settings.to_env())  # the workers build their app from these
+    Granian(
+        "registry.web.app:app_from_env",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        workers_kill_timeout=30,
+        log_level=LogLevels(settings.log_level),
+    ).serve()
+    return 0

@@ -1,0 +1,86 @@
+"""The Litestar application: routes, error rendering, and background maintenance."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import anyio
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+
+from ..config import Settings
+from ..errors import RegistryError
+from ..operations import Registry
+from . import files, simple, upload
+from .context import WebState, error_response
+
+log = logging.getLogger("registry.web")
+MAINTENANCE_INTERVAL = 60.0
+
+
+@get("/_/health", sync_to_thread=False)
+def health(request: Request) -> dict:
+    state: WebState = request.app.state.web
+    return {"status": "ok", "ledger": state.registry.ledger.head()}
+
+
+def _registry_error(request: Request, exc: RegistryError) -> Response:
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
+    return error_response(exc, realm=f"registry {ws}" if ws else "registry")
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    detail = exc.detail if exc.detail and exc.detail != "Not Found" else f"No such page: {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    return error_response(RegistryError(detail, status=exc.status_code))
+
+
+def _maintenance(state: WebState):
+    @asynccontextmanager
+    async def lifespan(app: Litestar):
+        async def loop() -> None:
+            while True:
+                await anyio.sleep(MAINTENANCE_INTERVAL)
+                try:
+                    await anyio.to_thread.run_sync(state.registry.ledger.maybe_repack)
+                    await anyio.to_thread.run_sync(state.registry.blobs.sweep_staging)
+                except Exception:  # maintenance must never take the server down
+                    log.exception("background maintenance failed")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(loop)
+            yield
+            tg.cancel_scope.cancel()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Litestar:
+    settings = settings or Settings.load()
+    registry = registry or Registry.open(settings)
+    state = WebState(registry=registry)
+    return Litestar(
+        route_handlers=[
+            health,
+            simple.root_index, simple.workspace_index, simple.project_detail,
+            files.download,
+            upload.upload, upload.upload_legacy,
+        ],
+        state=State({"web": state}),
+        exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
+        request_max_body_size=1 * 2**20,  # uploads set their own limit
+        lifespan=[_maintenance(state)],
+        openapi_config=None,
+    )
+
+
+def app_from_env() -> Litestar:
+    """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
+    settings = Settings.load()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(settings)

@@ -1,0 +1,93 @@
+"""Distribution downloads (streamed, with Range and HEAD) and PEP 658 `.metadata` files.
+
+A file's URL is `/<ws>/<project>/<version>/<filename>`, under the project page that links it, so
+the link can be relative and the permission check is the project's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import anyio
+from litestar import Request, Response, route
+from litestar.response import Stream
+from packaging.utils import canonicalize_name
+
+from ..errors import NotFound, RegistryError
+from ..ledger import layout
+from ..model import Package
+from ..operations import get_version
+from .context import redirect, snapshot_and_principal
+from .simple import GET_HEAD, check_read
+
+log = logging.getLogger("registry.web")
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD)
+async def download(request: Request, ws: str, project: str, version: str, filename: str) -> Response:
+    state, snap, who = snapshot_and_principal(request)
+    canonical = canonicalize_name(project)
+    if canonical != project:
+        return redirect(request, f"/{ws}/{canonical}/{version}/{filename}")
+    package = snap.get(layout.package(ws, canonical), Package)
+    if package is None:
+        raise NotFound(f"Package {canonical!r} does not exist in workspace {ws}.")
+    repository = check_read(snap, who, package)
+    record = get_version(snap, ws, canonical, version)
+    is_metadata = filename.endswith(".metadata")
+    wanted = filename.removesuffix(".metadata") if is_metadata else filename
+    found = next((f for f in record.files if f.filename == wanted), None) if record else None
+    if found is None or (is_metadata and found.packagetype != "bdist_wheel"):
+        raise NotFound(f"{canonical} {version} has no file {filename!r}.")
+    sha256 = found.metadata_sha256 if is_metadata else found.sha256
+    path = state.registry.blobs.local_path(sha256)
+    if path is None:
+        log.error("blob %s of %s is missing from the blob store", sha256, filename)
+        raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
+                            "should run `registry verify`.", status=500)
+    size = path.stat().st_size
+    headers = {
+        "etag": f'"{sha256}"',
+        "accept-ranges": "bytes",
+        # a filename never changes content, so any cache may keep it as long as it likes
+        "cache-control": ("public" if repository.public else "private") + ", max-age=31536000, immutable",
+    }
+    media_type = "text/plain" if is_metadata else "application/octet-stream"
+    if not is_metadata:
+        headers["content-disposition"] = f'attachment; filename="{filename}"'
+    if request.headers.get("if-none-match", "").strip() in (headers["etag"], "*"):
+        return Response(b"", status_code=304, headers=headers)
+
+    start, end, status = 0, size - 1, 200
+    spec = request.headers.get("range")
+    if spec and request.headers.get("if-range", headers["etag"]) == headers["etag"]:
+        match = _RANGE.match(spec.strip())
+        if match and match.group(1) + match.group(2):  # a single range; several: serve it whole
+            first, last = match.group(1), match.group(2)
+            if first:
+                start, end = int(first), min(int(last), size - 1) if last else size - 1
+            else:
+                start, end = max(size - int(last), 0), size - 1
+            if start > end or start >= size:
+                return Response(b"", status_code=416, headers={**headers, "content-range": f"bytes */{size}"},
+                                media_type=media_type)
+            status = 206
+            headers["content-range"] = f"bytes {start}-{end}/{size}"
+    headers["content-length"] = str(end - start + 1)
+    if request.method == "HEAD":
+        return Response(b"", status_code=status, headers=headers, media_type=media_type)
+    return Stream(_read(path, start, end - start + 1), status_code=status, headers=headers, media_type=media_type)
+
+
+async def _read(path, offset: int, length: int):
+    async with await anyio.open_file(path, "rb") as fh:
+        await fh.seek(offset)
+        while length > 0:
+            chunk = await fh.read(min(CHUNK, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk

@@ -1,0 +1,361 @@
+"""The Simple Repository API (PEP 503/691/700/592/658/714): negotiation, rendering and caching.
+
+Pages are rendered once per state of what they show and served from memory. A project page is
+keyed by the git id of the package's directory in the ledger, which changes exactly when a version,
+file or yank under it changes; that id is also the ETag, so revalidation is a 304 for free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote
+
+import msgspec
+from litestar import HttpMethod, Request, Response, route
+from packaging.utils import canonicalize_name
+
+from .. import model
+from ..auth import Principal, require, role_on
+from ..errors import NotFound, RegistryError, Unauthorized
+from ..ledger import Snapshot, layout
+from ..model import Package, Repository, Workspace
+from ..operations import versions
+from .context import has_trailing_slash, redirect, snapshot_and_principal
+
+API_VERSION = "1.1"
+JSON = "application/vnd.pypi.simple.v1+json"
+HTML = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML = "text/html"
+OFFERS = (JSON, HTML, TEXT_HTML)  # our preference when the client has none
+ALIASES = {
+    "application/vnd.pypi.simple.latest+json": JSON,
+    "application/vnd.pypi.simple.latest+html": HTML,
+}
+CONTENT_TYPES = {JSON: JSON, HTML: HTML, TEXT_HTML: "text/html; charset=utf-8"}
+
+
+class NotAcceptable(RegistryError):
+    status = 406
+
+
+# --- negotiation ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def negotiate(accept: str | None, fmt: str | None = None) -> str:
+    """The representation to serve: `?format=` wins, then `Accept` with q-values (q=0 refuses)."""
+    if fmt:
+        chosen = ALIASES.get(fmt, fmt)
+        if chosen not in OFFERS:
+            raise NotAcceptable(f"Unknown format {fmt!r}: use one of {', '.join(OFFERS)}.")
+        return chosen
+    ranges = _parse_accept(accept or "*/*")
+    best, best_q = None, 0.0
+    for offer in OFFERS:
+        q = _quality(offer, ranges)
+        if q > best_q:
+            best, best_q = offer, q
+    if best is None:
+        raise NotAcceptable(f"None of the requested media types is available; this index serves {', '.join(OFFERS)}.")
+    return best
+
+
+def _parse_accept(header: str) -> list[tuple[str, float]]:
+    ranges = []
+    for part in header.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if not media:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        ranges.append((ALIASES.get(media.lower(), media.lower()), q))
+    return ranges
+
+
+def _quality(offer: str, ranges: list[tuple[str, float]]) -> float:
+    """RFC 9110: the most specific matching range decides the quality of an offer."""
+    kind = offer.split("/")[0] + "/*"
+    best_specificity, q = -1, 0.0
+    for media, quality in ranges:
+        specificity = 2 if media == offer else 1 if media == kind else 0 if media == "*/*" else -1
+        if specificity > best_specificity:
+            best_specificity, q = specificity, quality
+    return q
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+_json = msgspec.json.Encoder()
+
+
+def render_project(snap: Snapshot, package: Package, fmt: str, base: str) -> bytes:
+    """A project page. File URLs are relative (``base`` + version/filename), so pages don't depend
+    on the host or the proxy in front of us."""
+    all_versions = versions(snap, package.workspace, package.name)
+    files = []
+    for v in all_versions:
+        for f in v.files:
+            url = f"{base}{quote(v.version)}/{quote(f.filename)}"
+            files.append((v, f, url))
+    if fmt == JSON:
+        return _json.encode({
+            "meta": {"api-version": API_VERSION},
+            "name": package.name,
+            "versions": [v.version for v in all_versions],
+            "files": [_json_file(v, f, url) for v, f, url in files],
+        })
+    rows = []
+    for v, f, url in files:
+        attrs = [f'href="{html.escape(url)}#sha256={f.sha256}"']
+        if f.requires_python:
+            attrs.append(f'data-requires-python="{html.escape(f.requires_python)}"')
+        if f.packagetype == "bdist_wheel":
+            attrs.append(f'data-dist-info-metadata="sha256={f.metadata_sha256}"')
+            attrs.append(f'data-core-metadata="sha256={f.metadata_sha256}"')
+        if v.yanked:
+            attrs.append(f'data-yanked="{html.escape(v.yanked_reason)}"')
+        rows.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>")
+    return _html(f"Links for {package.name}", rows)
+
+
+def _json_file(v: model.Version, f: model.DistFile, url: str) -> dict:
+    metadata = {"sha256": f.metadata_sha256} if f.packagetype == "bdist_wheel" else False
+    return {
+        "filename": f.filename,
+        "url": url,
+        "hashes": {"sha256": f.sha256},
+        "requires-python": f.requires_python,
+        "core-metadata": metadata,
+        "dist-info-metadata": metadata,
+        "size": f.size,
+        "upload-time": f.uploaded.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "yanked": (v.yanked_reason or True) if v.yanked else False,
+    }
+
+
+def render_index(projects: list[tuple[str, str]], fmt: str) -> bytes:
+    """The project list: (normalised name, display name) pairs."""
+    if fmt == JSON:
+        return _json.encode({"meta": {"api-version": API_VERSION}, "projects": [{"name": d} for _, d in projects]})
+    rows = [f'    <a href="{quote(n)}/">{html.escape(d)}</a><br>' for n, d in projects]
+    return _html("Simple index", rows)
+
+
+def _html(title: str, rows: list[str]) -> bytes:
+    return (
+        "<!DOCTYPE html>\n<html>\n  <head>\n"
+        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
+        f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n"
+        f"    <h1>{html.escape(title)}</h1>\n" + "\n".join(rows) + "\n  </body>\n</html>\n"
+    ).encode()
+
+
+# --- the page cache ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    etag: str
+    content_type: str
+
+
+class PageCache:
+    """Rendered pages by (what they show, format); an LRU bounded in bytes."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self._pages: OrderedDict[tuple, Page] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+
+    def get(self, key: tuple) -> Page | None:
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+        return page
+
+    def put(self, key: tuple, page: Page) -> Page:
+        self._pages[key] = page
+        self._bytes += len(page.body)
+        while self._bytes > self._max and len(self._pages) > 1:
+            _, old = self._pages.popitem(last=False)
+            self._bytes -= len(old.body)
+        return page
+
+    def page(self, key: tuple, fmt: str, render) -> Page:
+        page = self.get(key)
+        if page is None:
+            etag = '"%s"' % hashlib.sha256(repr(key).encode()).hexdigest()[:40]
+            page = self.put(key, Page(render(), etag, CONTENT_TYPES[fmt]))
+        return page
+
+
+PAGES = PageCache()
+
+
+def _respond(request: Request, page: Page, public: bool) -> Response:
+    headers = {
+        "etag": page.etag,
+        "vary": "Accept, Authorization",
+        # always revalidate: a publish must be visible on the next request; unchanged pages cost a 304
+        "cache-control": ("public" if public else "private") + ", max-age=0, must-revalidate",
+    }
+    inm = request.headers.get("if-none-match")
+    if inm and (inm.strip() == "*" or page.etag in (t.strip().removeprefix("W/") for t in inm.split(","))):
+        return Response(b"", status_code=304, headers=headers)
+    headers["content-type"] = page.content_type
+    return Response(page.body, status_code=200, headers=headers)
+
+
+# --- who may see what ----------------------------------------------------------------------------
+
+
+def _readable(snap: Snapshot, who: Principal, ws: str, repo: str) -> bool:
+    return model.at_least(role_on(snap, who, ws, repo), "read")
+
+
+def check_read(snap: Snapshot, who: Principal, package: Package) -> Repository:
+    """The package's repository, if ``who`` may read it; 401 for strangers, 403 for the rest."""
+    ws, repo = package.workspace, package.repository
+    if who.kind == "anonymous" and not _readable(snap, who, ws, repo):
+        raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
+    require(snap, who, ws, repo, "read", f"read package {package.name!r}")
+    return snap.get(layout.repository(ws, repo), Repository)
+
+
+_package_lists: dict[str, list[Package]] = {}
+
+
+def _packages(snap: Snapshot, ws: str) -> tuple[str | None, list[Package]]:
+    """Every package of a workspace, cached by the git id of its packages directory."""
+    tree_id = snap.tree_id(layout.packages_dir(ws))
+    if tree_id is None:
+        return None, []
+    found = _package_lists.get(tree_id)
+    if found is None:
+        if len(_package_lists) > 256:
+            _package_lists.clear()
+        found = _package_lists[tree_id] = sorted(
+            snap.records(layout.packages_dir(ws), Package), key=lambda p: p.name
+        )
+    return tree_id, found
+
+
+def _visible_packages(snap: Snapshot, who: Principal, ws: str) -> tuple[str | None, list[Package]]:
+    tree_id, packages = _packages(snap, ws)
+    readable = {r: _readable(snap, who, ws, r) for r in {p.repository for p in packages}}
+    return tree_id, [p for p in packages if readable[p.repository]]
+
+
+def _workspace_or_404(snap: Snapshot, ws: str) -> Workspace:
+    workspace = snap.get(layout.workspace(ws), Workspace)
+    if workspace is None:
+        raise NotFound(f"Workspace {ws!r} does not exist.")
+    return workspace
+
+
+def _require_some_access(snap: Snapshot, who: Principal, ws: str, visible: list[Package]) -> None:
+    if who.kind == "anonymous" and not visible and not any(
+        r.public for r in snap.records(layout.repositories_dir(ws), Repository)
+    ):
+        raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
+
+
+# --- controllers ---------------------------------------------------------------------------------
+
+GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+
+
+@route("/", http_method=GET_HEAD, sync_to_thread=False)
+def root_index(request: Request) -> Response:
+    """One index across every workspace the caller can read (names shared by two are left out)."""
+    _, snap, who = snapshot_and_principal(request)
+    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    seen: dict[str, tuple[str, str]] = {}
+    shared: set[str] = set()
+    keys = []
+    for ws in snap.names("workspaces"):
+        tree_id, visible = _visible_packages(snap, who, ws)
+        keys.append((ws, tree_id, tuple(p.name for p in visible)))
+        for p in visible:
+            if p.name in seen:
+                shared.add(p.name)
+            seen[p.name] = (p.name, p.display_name)
+    if who.kind == "anonymous" and not seen:
+        raise Unauthorized("Authentication required: use your email and an API token.")
+    projects = sorted(v for k, v in seen.items() if k not in shared)
+    page = PAGES.page(("root", fmt, tuple(keys)), fmt, lambda: render_index(projects, fmt))
+    return _respond(request, page, public=False)
+
+
+@route("/{ws:str}", http_method=GET_HEAD, sync_to_thread=False)
+def workspace_index(request: Request, ws: str) -> Response:
+    """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
+    project across the caller's workspaces, so that `--index-url https://HOST` works too."""
+    _, snap, who = snapshot_and_principal(request)
+    if not snap.exists(layout.workspace(ws)):
+        return _aggregate_project(request, snap, who, ws)
+    if not has_trailing_slash(request):
+        return redirect(request, f"/{ws}/")
+    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    tree_id, visible = _visible_packages(snap, who, ws)
+    _require_some_access(snap, who, ws, visible)
+    key = ("ws", ws, tree_id, fmt, tuple(p.name for p in visible))
+    projects = [(p.name, p.display_name) for p in visible]
+    page = PAGES.page(key, fmt, lambda: render_index(projects, fmt))
+    return _respond(request, page, public=False)
+
+
+@route("/{ws:str}/{project:str}", http_method=GET_HEAD, sync_to_thread=False)
+def project_detail(request: Request, ws: str, project: str) -> Response:
+    _, snap, who = snapshot_and_principal(request)
+    canonical = canonicalize_name(project)
+    if canonical != project or not has_trailing_slash(request):
+        return redirect(request, f"/{ws}/{quote(canonical)}/")
+    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    _workspace_or_404(snap, ws)
+    package = snap.get(layout.package(ws, canonical), Package)
+    if package is None:
+        if who.kind == "anonymous":  # don't tell strangers which private names exist
+            raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
+        raise NotFound(f"Package {canonical!r} does not exist in workspace {ws}.")
+    repository = check_read(snap, who, package)
+    tree_id = snap.tree_id(layout.package_dir(ws, canonical))
+    page = PAGES.page(("project", tree_id, fmt, ""), fmt, lambda: render_project(snap, package, fmt, ""))
+    return _respond(request, page, public=repository.public)
+
+
+def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: str) -> Response:
+    canonical = canonicalize_name(name)
+    if canonical != name or not has_trailing_slash(request):
+        return redirect(request, f"/{quote(canonical)}/")
+    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    found = []
+    for ws in snap.names("workspaces"):
+        package = snap.get(layout.package(ws, canonical), Package)
+        if package is not None and _readable(snap, who, ws, package.repository):
+            found.append(package)
+    if not found:
+        if who.kind == "anonymous":
+            raise Unauthorized("Authentication required: use your email and an API token.")
+        raise NotFound(f"No workspace you can read has a package {canonical!r} (and no workspace is named so).")
+    if len(found) > 1:
+        names = ", ".join(p.workspace for p in found)
+        raise RegistryError(
+            f"Package {canonical!r} exists in several workspaces ({names}); use the workspace's own index "
+            f"URL, e.g. /{found[0].workspace}/.", status=409)
+    package = found[0]
+    tree_id = snap.tree_id(layout.package_dir(package.workspace, canonical))
+    base = f"../{quote(package.workspace)}/{quote(canonical)}/"
+    page = PAGES.page(("project", tree_id, fmt, base), fmt, lambda: render_project(snap, package, fmt, base))
+    return _respond(request, page, public=False)

@@ -1,0 +1,206 @@
+"""The legacy upload API, as twine, `uv publish` and `poetry publish` speak it.
+
+The multipart body is parsed as it arrives: the `content` part streams into a staged file (hashed
+while written, in a worker thread) and only the handful of form fields we check are kept, so memory
+stays bounded whatever the upload's size. The metadata that matters is read from the file itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+import anyio
+from litestar import Request, Response, post
+from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .. import dists, model
+from ..blobs import Staged
+from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized
+from ..ledger import layout
+from ..operations import publish_file
+from .context import snapshot_and_principal
+
+KEPT_FIELDS = frozenset({
+    ":action", "protocol_version", "name", "version", "filetype", "pyversion", "metadata_version",
+    "md5_digest", "sha256_digest", "blake2_256_digest",
+})
+FIELD_LIMIT = 64 * 1024  # per kept field
+FORM_SLACK = 32 * 2**20  # bytes allowed besides the file: descriptions can be long
+FLUSH = 1 * 2**20  # hand the hashing thread 1 MiB at a time
+
+
+class Gone(RegistryError):
+    status = 410
+
+
+@dataclass
+class UploadForm:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    filename: str | None = None
+    files: int = 0
+
+    def get(self, name: str) -> str:
+        values = self.fields.get(name) or [""]
+        if len(values) > 1:
+            raise Invalid(f"{name}: Should not be a tuple.")
+        return values[0].strip()
+
+
+@post("/{ws:str}", request_max_body_size=None, status_code=200, name="upload")
+async def upload(request: Request, ws: str) -> Response:
+    return await _upload(request, ws)
+
+
+@post("/{ws:str}/{tail:str}", request_max_body_size=None, status_code=200, name="upload-legacy")
+async def upload_legacy(request: Request, ws: str, tail: str) -> Response:
+    if tail != "legacy":
+        raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not /{ws}/{tail}/.")
+    return await _upload(request, ws)
+
+
+async def _upload(request: Request, ws: str) -> Response:
+    state, snap, who = snapshot_and_principal(request)
+    if who.kind == "anonymous":
+        raise Unauthorized("Publishing requires credentials: your email and a write-scoped API token "
+                           "(or a Bitbucket Pipelines OIDC token).")
+    if who.scope == "read":
+        raise Forbidden("Your API token has read scope; publishing needs a write-scoped token.")
+    if not snap.exists(layout.workspace(ws)):
+        raise NotFound(f"Workspace {ws!r} does not exist.")
+    limit = state.registry.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
+        raise TooLarge(f"File too large: the limit is {limit} bytes ({limit / 2**20:.0f} MiB).")
+    ctype, options = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != "multipart/form-data" or not options.get("boundary"):
+        raise Invalid("Uploads must be multipart/form-data (the legacy upload form twine, uv and poetry send).")
+
+    with state.registry.blobs.stage(limit) as staged:
+        form = await _receive(request, options["boundary"], staged, limit)
+        filename = _check_form(form)
+        await anyio.to_thread.run_sync(staged.finish)
+        _check_digests(form, staged)
+        dist = await anyio.to_thread.run_sync(dists.inspect, staged.path, filename)
+        _check_matches_metadata(form, dist)
+        published = await anyio.to_thread.run_sync(publish_file, state.registry, who, "upload", ws, dist, staged)
+    if published.existing:
+        text = f"{filename} was already published with identical content; nothing changed.\n"
+    else:
+        text = f"Published {published.package.name} {published.version.version}: {filename} (commit {published.commit.id[:12]}).\n"
+    return Response(text, media_type="text/plain")
+
+
+async def _receive(request: Request, boundary: str, staged: Staged, limit: int) -> UploadForm:
+    form = UploadForm()
+    parser = PushMultipartParser(boundary, max_header_count=16, max_segment_count=2000)
+    segment: MultipartSegment | None = None
+    value = bytearray()
+    pending = bytearray()
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit + FORM_SLACK:
+                raise TooLarge(f"Request too large: the limit is {limit} bytes per file, plus {FORM_SLACK} for the form.")
+            for event in parser.parse(chunk):
+                if isinstance(event, MultipartSegment):
+                    segment = event
+                    if segment.name == "content":
+                        form.files += 1
+                        if form.files > 1:
+                            raise Invalid("Upload payload has more than one 'content' file; upload one file per request.")
+                        form.filename = segment.filename or ""
+                elif event is not None:  # a chunk of the current segment's body
+                    if segment.name == "content":
+                        pending += event
+                        if len(pending) >= FLUSH:
+                            await anyio.to_thread.run_sync(staged.write, bytes(pending))
+                            pending.clear()
+                    elif segment.name in KEPT_FIELDS and segment.filename is None:
+                        value += event
+                        if len(value) > FIELD_LIMIT:
+                            raise Invalid(f"Form field {segment.name!r} is too long.")
+                else:  # end of segment
+                    if segment.name == "content":
+                        if pending:
+                            await anyio.to_thread.run_sync(staged.write, bytes(pending))
+                            pending.clear()
+                    elif segment.name in KEPT_FIELDS and segment.filename is None:
+                        try:
+                            form.fields.setdefault(segment.name, []).append(value.decode(segment.charset or "utf-8"))
+                        except (UnicodeDecodeError, LookupError):
+                            raise Invalid(f"Form field {segment.name!r} is not valid UTF-8.") from None
+                    value.clear()
+                    segment = None
+        parser.close()
+    except MultipartError as exc:
+        raise Invalid(f"Malformed multipart body: {exc}.") from None
+    return form
+
+
+def _check_form(form: UploadForm) -> str:
+    action = form.get(":action")
+    if action in ("submit", "submit_pkg_info"):
+        raise Gone("Project pre-registration is no longer required or supported, upload your files instead.")
+    if action == "doc_upload":
+        raise Gone("Uploading documentation is no longer supported.")
+    if action != "file_upload":
+        raise Invalid(f"Unknown or missing ':action' {action!r}: this endpoint takes ':action=file_upload' "
+                      "(twine, uv publish and poetry publish send it).")
+    if form.get("protocol_version") not in ("", "1"):
+        raise Invalid("Unknown protocol version.")
+    if form.files == 0:
+        raise Invalid("Upload payload does not have a file.")
+    for required in ("name", "version", "filetype"):
+        if not form.get(required):
+            raise Invalid(f"Missing required form field {required!r}.")
+    model.package_name(form.get("name"))
+    try:
+        Version(form.get("version"))
+    except InvalidVersion:
+        raise Invalid(f"{form.get('version')!r} is an invalid value for Version: not a PEP 440 version.") from None
+    filetype = form.get("filetype")
+    if filetype not in ("sdist", "bdist_wheel"):
+        raise Invalid(f"Use a known file type: {filetype!r} is neither 'sdist' nor 'bdist_wheel'.")
+    filename = form.filename or ""
+    kind = dists.check_filename(filename)
+    if kind != filetype:
+        raise Invalid(f"Invalid file extension: {filename!r} is not a {filetype}.")
+    pyversion = form.get("pyversion")
+    if filetype == "bdist_wheel" and not pyversion:
+        raise Invalid("Python version is required for binary distribution uploads.")
+    if filetype == "sdist" and pyversion not in ("", "source"):
+        raise Invalid("Use 'source' as Python version for an sdist.")
+    return filename
+
+
+def _check_digests(form: UploadForm, staged: Staged) -> None:
+    digests = staged.finish()
+    supplied = {k: form.get(k) for k in ("md5_digest", "sha256_digest", "blake2_256_digest") if form.get(k)}
+    if not supplied:
+        raise Invalid("Include at least one message digest (sha256_digest, blake2_256_digest or md5_digest).")
+    expected = {"sha256_digest": digests.sha256, "blake2_256_digest": digests.blake2b_256, "md5_digest": digests.md5}
+    for name, value in supplied.items():
+        if _normal_digest(name, value) != expected[name]:
+            raise Invalid(f"The digest supplied does not match a digest calculated from the uploaded file ({name}).")
+
+
+def _normal_digest(name: str, value: str) -> str:
+    value = value.strip()
+    if name == "md5_digest" and len(value) != 32:  # the form's md5 may be urlsafe base64, unpadded
+        try:
+            return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+        except (binascii.Error, ValueError):
+            return value
+    return value.lower()
+
+
+def _check_matches_metadata(form: UploadForm, dist: dists.DistInfo) -> None:
+    if canonicalize_name(form.get("name")) != dist.canonical_name:
+        raise Invalid(f"The form's name {form.get('name')!r} doesn't match the file's metadata name {dist.name!r}.")
+    if Version(form.get("version")) != Version(dist.version):
+        raise Invalid(f"The form's version {form.get('version')!r} doesn't match the file's metadata version {dist.version!r}.")

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from registry import auth, operations
+from registry.config import Settings
+from registry.operations import Registry
+from registry.web.app import create_app
+
+from .helpers import build, make_project, start_server
+
+WS = "acme"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data=str(tmp_path / "data"), max_upload_bytes=2 * 2**20)
+
+
+@pytest.fixture
+def reg(settings: Settings) -> Registry:
+    return Registry.open(settings, create=True)
+
+
+@dataclass
+class World:
+    """A workspace with every kind of role holder, and a write token for each of them."""
+
+    reg: Registry
+    ws: str = WS
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def basic(self, who: str) -> dict[str, str]:
+        value = base64.b64encode(f"{who}:{self.tokens[who]}".encode()).decode()
+        return {"authorization": f"Basic {value}"}
+
+    def principal(self, who: str) -> auth.Principal:
+        return auth.check_token(self.reg.snapshot(), who, self.tokens[who])
+
+
+PEOPLE = {
+    "wsadmin@acme.test": None,       # workspace admin
+    "owner@acme.test": "admin",      # admin of acme/utils
+    "dev@acme.test": "write",        # write on acme/utils
+    "reader@acme.test": "read",      # read on acme/utils
+    "projreader@acme.test": None,    # read on project CORE (so on every CORE repository)
+    "outsider@acme.test": None,      # nothing at all
+}
+
+
+@pytest.fixture
+def world(reg: Registry) -> World:
+    op, ch = auth.operator(), "cli"
+    w = World(reg)
+    operations.create_workspace(reg, op, ch, WS, "Acme")
+    operations.create_project(reg, op, ch, WS, "CORE", "Core")
+    operations.create_project(reg, op, ch, WS, "LABS", "Labs")
+    operations.create_repository(reg, op, ch, WS, "utils", "CORE")
+    operations.create_repository(reg, op, ch, WS, "public-lib", "LABS", public=True)
+    operations.create_repository(reg, op, ch, WS, "secret", "LABS")
+    for email, role in PEOPLE.items():
+        operations.create_user(reg, op, ch, email)
+        w.tokens[email], _ = operations.create_token(reg, op, ch, email, "write")
+        if role:
+            operations.grant(reg, op, ch, WS, email, role, repository="utils")
+    operations.grant(reg, op, ch, WS, "wsadmin@acme.test", "admin")
+    operations.grant(reg, op, ch, WS, "projreader@acme.test", "read", project="CORE")
+    w.tokens["dev-readonly"], _ = operations.create_token(reg, op, ch, "dev@acme.test", "read")
+    operations.create_package(reg, op, ch, WS, "Acme.Utils", "utils")
+    operations.create_package(reg, op, ch, WS, "public-pkg", "public-lib")
+    operations.create_package(reg, op, ch, WS, "secret-pkg", "secret")
+    return w
+
+
+@pytest.fixture
+async def client(world: World):
+    async with AsyncTestClient(app=create_app(world.reg.settings, world.reg)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def dists(tmp_path_factory) -> dict[tuple[str, str], list[Path]]:
+    """Real sdists and wheels, built once per session: {(name, version): [sdist, wheel]}."""
+    root = tmp_path_factory.mktemp("dists")
+    built = {}
+    for name, version, requires in [
+        ("Acme.Utils", "1.0.0", ">=3.8"),
+        ("Acme.Utils", "1.1.0", ">=3.8"),
+        ("Acme.Utils", "2.0.0rc1", ">=3.8"),
+        ("public-pkg", "0.1", ">=3.8"),
+        ("Acme.Utils", "3.0", ">=3.99"),
+    ]:
+        project = make_project(root / f"src-{name}-{version}", name, version, requires)
+        built[(name, version)] = build(project, root / "out" / f"{name}-{version}")
+    return built
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """`registry serve` under granian with two workers, bootstrapped on an empty data directory."""
+    live = start_server(tmp_path_factory.mktemp("live") / "data", workers=2)
+    yield live
+    live.stop()

@@ -1,0 +1,166 @@
+"""Building real distributions and running real clients, isolated from this machine's config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+# Client configuration that must never leak in from the machine running the tests.
+_SCRUB = ("PIP_", "UV_", "POETRY_", "TWINE_", "REGISTRY_", "VIRTUAL_ENV", "PYTHONPATH", "NETRC", "XDG_")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def client_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment where pip, uv, poetry and twine see only what the test gives them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        UV_PYTHON=sys.executable,
+        UV_PYTHON_DOWNLOADS="never",
+        UV_NO_PROGRESS="1",
+        UV_CACHE_DIR=str(home / "uv-cache"),
+        UV_NO_CONFIG="1",
+        POETRY_CONFIG_DIR=str(home / "poetry-config"),
+        POETRY_CACHE_DIR=str(home / "poetry-cache"),
+        POETRY_DATA_DIR=str(home / "poetry-data"),
+        POETRY_VIRTUALENVS_IN_PROJECT="true",
+        POETRY_KEYRING_ENABLED="false",
+        POETRY_NO_INTERACTION="1",
+        NO_COLOR="1",
+        TERM="dumb",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path | None = None, check: bool = True,
+        input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, input=input, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    return str(path) if path.exists() else shutil.which(name) or name
+
+
+# --- real distributions --------------------------------------------------------------------------
+
+
+def make_project(root: Path, name: str, version: str, requires_python: str = ">=3.8",
+                 poetry: bool = False) -> Path:
+    """A small real source project (flit_core backend) that imports and reports its version."""
+    module = name.lower().replace("-", "_").replace(".", "_")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / module).mkdir(exist_ok=True)
+    (root / module / "__init__.py").write_text(f'"""{name}: a test package."""\n__version__ = "{version}"\n')
+    (root / "README.md").write_text(f"# {name}\n\nA package the registry's tests build and publish.\n")
+    (root / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [build-system]
+        requires = ["flit_core>=3.9,<4"]
+        build-backend = "flit_core.buildapi"
+
+        [project]
+        name = "{name}"
+        version = "{version}"
+        description = "Test package {name}"
+        readme = "README.md"
+        requires-python = "{requires_python}"
+        authors = [{{name = "Test", email = "test@example.com"}}]
+
+        [tool.flit.module]
+        name = "{module}"
+        """))
+    return root
+
+
+def build(project: Path, out: Path) -> list[Path]:
+    """sdist and wheel, built offline with flit_core from the test environment."""
+    out.mkdir(parents=True, exist_ok=True)
+    before = set(out.iterdir())
+    run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(project)],
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+    return sorted(set(out.iterdir()) - before)
+
+
+# --- a live server -------------------------------------------------------------------------------
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data: Path
+    admin: str
+    token: str
+    process: subprocess.Popen
+    log: Path
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """The `registry` CLI against this server's data directory, from another process."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        return run([sys.executable, "-m", "registry", "--data", str(self.data), *args], env=env, check=check)
+
+    def index(self, ws: str = "default") -> str:
+        return f"{self.url}/{ws}/"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(data: Path, workers: int = 2, **settings: str) -> LiveServer:
+    port = free_port()
+    log = data.parent / f"server-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env.update({f"REGISTRY_{k.upper()}": str(v) for k, v in settings.items()})
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "registry", "--data", str(data), "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", str(workers)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/_/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"registry serve did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    text = log.read_text()
+    token = next((line.rsplit(" ", 1)[1] for line in text.splitlines() if "admin API token" in line), "")
+    return LiveServer(url=url, data=data, admin="admin@localhost", token=token, process=proc, log=log)

@@ -1,0 +1,196 @@
+import json
+import subprocess
+import threading
+from datetime import UTC, datetime
+
+import pygit2
+import pytest
+
+from registry import auth, model, operations
+from registry.errors import Conflict
+from registry.ledger import Change, Ledger, layout
+from registry.ledger.store import REF, parse_trailers
+from registry.model import Provenance, User
+
+P = Provenance(at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC), by="dev@example.com", channel="cli")
+
+
+def user_change(email: str, name: str = "") -> Change:
+    record = User(email=email, name=name or email, created=P)
+    return Change(summary=f"create user {email}", provenance=P, author=("Dev", "dev@example.com"),
+                  writes={layout.user(email): record}, facts=(("User", email),))
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    return Ledger.create(tmp_path / "ledger.git", committer=("registry", "registry@test"))
+
+
+def git(ledger, *args):
+    return subprocess.run(["git", "-C", str(ledger.path), *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_new_ledger_explains_itself(ledger):
+    snap = ledger.snapshot()
+    info = json.loads(snap.raw(layout.LEDGER_INFO))
+    assert info["format"] == 1
+    assert b"Every change is one commit" in snap.raw(layout.README)
+    assert git(ledger, "log", "--format=%s").strip() == "init ledger"
+    assert git(ledger, "symbolic-ref", "HEAD").strip() == REF
+
+
+def test_a_change_is_one_commit_with_author_committer_and_trailers(ledger):
+    commit = ledger.transact(lambda snap: user_change("a@example.com"))
+    raw = ledger.repo()[commit.id]
+    assert (raw.author.name, raw.author.email) == ("Dev", "dev@example.com")
+    assert (raw.committer.name, raw.committer.email) == ("registry", "registry@test")
+    assert raw.author.time == int(P.at.timestamp())
+    assert raw.message.splitlines()[0] == "create user a@example.com"
+    assert parse_trailers(raw.message) == [("Actor", "dev@example.com"), ("Channel", "cli"), ("User", "a@example.com")]
+    assert git(ledger, "log", "--format=%(trailers:key=Actor,valueonly)", "-1").strip() == "dev@example.com"
+    assert int(git(ledger, "rev-list", "--count", "HEAD")) == 2
+
+
+def test_records_are_canonical_json(ledger):
+    ledger.transact(lambda snap: user_change("a@example.com", "Ann"))
+    data = ledger.snapshot().raw(layout.user("a@example.com"))
+    parsed = json.loads(data)
+    assert list(parsed) == sorted(parsed) and data.endswith(b"}\n") and b'\n  "email"' in data
+    # equal content gives the equal git object
+    assert ledger.repo().create_blob(data) == ledger.snapshot().tree[layout.user("a@example.com")].id
+
+
+def test_nothing_to_change_makes_no_commit(ledger):
+    ledger.transact(lambda snap: user_change("a@example.com"))
+    head = ledger.head()
+    assert ledger.transact(lambda snap: None) is None
+    assert ledger.transact(lambda snap: user_change("a@example.com")) is None  # identical content
+    assert ledger.head() == head
+
+
+def test_refusal_inside_build_commits_nothing(ledger):
+    head = ledger.head()
+
+    def build(snap):
+        raise Conflict("no")
+
+    with pytest.raises(Conflict):
+        ledger.transact(build)
+    assert ledger.head() == head
+
+
+def test_deleting_the_last_file_removes_its_directories(ledger):
+    ledger.transact(lambda snap: user_change("a@example.com"))
+    ledger.transact(lambda snap: Change(summary="delete", provenance=P, author=("x", "x@y"),
+                                        writes={layout.user("a@example.com"): None}))
+    assert set(ledger.snapshot().names("")) == {layout.README, layout.LEDGER_INFO}
+
+
+def test_a_commit_rewrites_only_the_trees_on_its_path(ledger):
+    """Commit cost doesn't grow with the registry: sibling shards keep their tree ids."""
+    for i in range(40):
+        ledger.transact(lambda snap, i=i: user_change(f"u{i}@example.com"))
+    before = ledger.snapshot()
+    shards_before = {name: before.tree_id(f"users/{name}") for name in before.names("users")}
+    ledger.transact(lambda snap: user_change("new@example.com"))
+    after = ledger.snapshot()
+    changed = {name for name in after.names("users") if after.tree_id(f"users/{name}") != shards_before.get(name)}
+    assert changed == {layout.shard("new@example.com")}
+
+
+def test_snapshot_is_reused_until_another_writer_moves_the_branch(ledger, tmp_path):
+    first = ledger.snapshot()
+    assert ledger.snapshot() is first
+    other = Ledger.open(ledger.path)  # as another process would: its own objects, same files
+    other.transact(lambda snap: user_change("b@example.com"))
+    fresh = ledger.snapshot()
+    assert fresh is not first and fresh.get(layout.user("b@example.com"), User).email == "b@example.com"
+
+
+def test_compare_and_swap_retries_when_the_branch_moves_underneath(ledger):
+    """A writer that bypasses our lock still can't make us lose its commit or ours."""
+    sneaky = Ledger.open(ledger.path)
+    calls = []
+
+    def build(snap):
+        calls.append(snap.commit_id)
+        if len(calls) == 1:  # move the branch behind our back, between our read and our CAS
+            repo = sneaky.repo()
+            tip = repo.lookup_reference(REF).target
+            tree = repo[tip].tree.id
+            sig = pygit2.Signature("other", "other@x")
+            repo.create_commit(REF, sig, sig, "concurrent\n", tree, [tip])
+        return user_change("c@example.com")
+
+    ledger.transact(build)
+    assert len(calls) == 2 and calls[0] != calls[1]
+    subjects = git(ledger, "log", "--format=%s").splitlines()
+    assert subjects[:2] == ["create user c@example.com", "concurrent"]
+
+
+def test_stale_ref_lock_from_a_killed_writer_is_recovered(ledger):
+    (ledger.path / f"{REF}.lock").write_text("left by a process that died mid-update\n")
+    ledger.transact(lambda snap: user_change("d@example.com"))
+    assert not (ledger.path / f"{REF}.lock").exists()
+    assert ledger.snapshot().exists(layout.user("d@example.com"))
+
+
+def test_threads_writing_at_once_lose_nothing(ledger):
+    def work(t):
+        for i in range(15):
+            ledger.transact(lambda snap, t=t, i=i: user_change(f"t{t}-{i}@example.com"))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    subjects = git(ledger, "log", "--format=%s").splitlines()
+    assert len(subjects) == 61 and len(set(subjects)) == 61
+
+
+def test_repack_packs_loose_objects(ledger):
+    for i in range(30):
+        ledger.transact(lambda snap, i=i: user_change(f"p{i}@example.com"))
+    loose = lambda: int(git(ledger, "count-objects", "-v").split("count: ")[1].split()[0])  # noqa: E731
+    assert loose() > 100
+    ledger.repack(full=True)
+    assert loose() == 0
+    assert ledger.snapshot().exists(layout.user("p29@example.com"))
+    git(ledger, "fsck", "--strict")
+
+
+def test_package_history_is_indexed_and_rebuilt_from_git(reg):
+    op = auth.operator()
+    operations.create_workspace(reg, op, "cli", "acme")
+    operations.create_project(reg, op, "cli", "acme", "CORE")
+    operations.create_repository(reg, op, "cli", "acme", "r", "CORE")
+    operations.create_package(reg, op, "cli", "acme", "one", "r")
+    operations.create_package(reg, op, "cli", "acme", "two", "r")
+    history = reg.ledger.history
+    assert [e.summary for e in history.package("acme", "one")] == ["create package one in acme, linked to acme/r"]
+    # the index is derived: throw it away and it is rebuilt from the commits
+    history._local.db.close()
+    history._local.db = None
+    history.path.unlink()
+    assert [e.summary for e in history.package("acme", "two")] == ["create package two in acme, linked to acme/r"]
+    # a commit made behind the index's back (another process, a crash) is caught up on read
+    other = operations.Registry(reg.settings, Ledger.open(reg.ledger.path, cache_dir=reg.settings.cache_path / "elsewhere"), reg.blobs)
+    operations.delete_package(other, op, "cli", "acme", "one")
+    assert [e.summary.split(" (")[0] for e in history.package("acme", "one")] == [
+        "delete package one", "create package one in acme, linked to acme/r"]
+
+
+def test_layout_shards_growing_directories():
+    assert layout.version("acme", "acme-utils", "1.2.0") == (
+        f"workspaces/acme/packages/pypi/{layout.shard('acme-utils')}/acme-utils/versions/{layout.shard('1.2.0')}/1.2.0.json")
+    assert layout.user("a@b.c").startswith(f"users/{layout.shard('a@b.c')}/")
+    assert len({layout.shard(str(i)) for i in range(5000)}) == 256
+
+
+def test_model_names_are_enforced_by_schema_types():
+    with pytest.raises(Exception):
+        import msgspec
+
+        msgspec.json.decode(b'{"slug":"a","uuid":"nope","name":"a","created":{"at":"2026-01-01T00:00:00Z","by":"x","channel":"cli"}}',
+                            type=model.Workspace)

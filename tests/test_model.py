@@ -1,0 +1,102 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from registry import model
+from registry.errors import Invalid
+from registry.model import Project, Provenance, Repository, Workspace
+
+P = Provenance(at=datetime(2026, 1, 1, tzinfo=UTC), by="op@localhost", channel="cli")
+
+
+def ws(admins=()):
+    return Workspace(slug="acme", uuid=model.brace_uuid(), name="Acme", admins=list(admins), created=P)
+
+
+def repo(public=False, grants=None):
+    return Repository(slug="r", uuid=model.brace_uuid(), project="CORE", public=public, grants=grants or {}, created=P)
+
+
+def project(grants=None):
+    return Project(key="CORE", name="Core", grants=grants or {}, created=P)
+
+
+@pytest.mark.parametrize(
+    ("user", "workspace", "proj", "repository", "expected"),
+    [
+        (None, ws(), project(), repo(), None),                                      # anonymous, private
+        (None, ws(), project(), repo(public=True), "read"),                         # anonymous, public
+        ("a@x.io", ws(), project(), repo(), None),                                  # no grant anywhere
+        ("a@x.io", ws(), project(), repo(public=True), "read"),                     # public gives read to all
+        ("a@x.io", ws(["a@x.io"]), project(), repo(), "admin"),                     # workspace admin
+        ("a@x.io", ws(), project({"a@x.io": "write"}), repo(), "write"),            # project grant applies
+        ("a@x.io", ws(), project(), repo(grants={"a@x.io": "read"}), "read"),       # repository grant
+        ("a@x.io", ws(), project({"a@x.io": "read"}), repo(grants={"a@x.io": "admin"}), "admin"),  # highest wins
+        ("a@x.io", ws(), project({"a@x.io": "admin"}), repo(grants={"a@x.io": "read"}), "admin"),  # either way
+        ("a@x.io", ws(), None, repo(grants={"a@x.io": "write"}), "write"),          # project record missing
+        ("a@x.io", ws(), project({"b@x.io": "admin"}), repo(grants={"b@x.io": "admin"}), None),  # others' grants
+        ("a@x.io", ws(), project({"a@x.io": "write"}), repo(public=True), "write"),  # public + grant: grant wins
+    ],
+)
+def test_effective_role(user, workspace, proj, repository, expected):
+    assert model.effective_role(user, workspace, proj, repository) == expected
+
+
+def test_role_order():
+    assert model.at_least("admin", "write") and model.at_least("write", "read")
+    assert not model.at_least("read", "write") and not model.at_least(None, "read")
+
+
+@pytest.mark.parametrize("value", ["acme", "a", "team-1", "my_ws"])
+def test_workspace_slugs_accepted(value):
+    assert model.workspace_slug(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "Acme", "-x", "a b", "a/b", "x" * 63, "api", "_", "files", "../x"])
+def test_workspace_slugs_refused(value):
+    with pytest.raises(Invalid):
+        model.workspace_slug(value)
+
+
+def test_project_keys_are_uppercased_and_checked():
+    assert model.project_key("core_2") == "CORE_2"
+    for bad in ("2X", "", "A-B", "A B"):
+        with pytest.raises(Invalid):
+            model.project_key(bad)
+
+
+@pytest.mark.parametrize("value", ["", ".", "..", "a/b", "Repo", "x" * 63, "a b"])
+def test_repository_slugs_refused(value):
+    with pytest.raises(Invalid):
+        model.repository_slug(value)
+
+
+def test_emails_lowercased_and_checked():
+    assert model.email(" Dev@Example.COM ") == "dev@example.com"
+    assert model.email("admin@localhost") == "admin@localhost"
+    for bad in ("", "dev", "dev@", "@x.io", "a b@x.io", "a/b@x.io", "a@x..io"):
+        with pytest.raises(Invalid):
+            model.email(bad)
+
+
+def test_uuids_normalised_whatever_the_braces():
+    u = "1DE489BE-CE6A-42A0-A8C8-EADBF1174AC7"
+    assert model.brace_uuid(u) == model.brace_uuid("{%s}" % u) == "{1de489be-ce6a-42a0-a8c8-eadbf1174ac7}"
+    assert model.brace_uuid().startswith("{")
+    for bad in ("nope", "{1234}", "1de489bece6a42a0a8c8eadbf1174ac7", "urn:uuid:1de489be-ce6a-42a0-a8c8-eadbf1174ac7"):
+        with pytest.raises(Invalid):
+            model.brace_uuid(bad)
+
+
+def test_package_names():
+    assert model.package_name("Acme.Utils") == ("acme-utils", "Acme.Utils")
+    assert model.package_name("zope__Thing") == ("zope-thing", "zope__Thing")
+    for bad in ("", "-x", "x-", "a b", "a/b", "ünïcode", "x\n"):
+        with pytest.raises(Invalid):
+            model.package_name(bad)
+
+
+def test_roles():
+    assert model.role("write") == "write"
+    with pytest.raises(Invalid):
+        model.role("owner")
