@@ -156,9 +156,9 @@ def repository_context(snap: Snapshot, ws: str, repo: str) -> tuple[Workspace, P
 
 def role_on(snap: Snapshot, who: Principal, ws: str, repo: str) -> Role | None:
     """The principal's effective role on a repository, capped by its token's scope."""
+    workspace, project, repository = repository_context(snap, ws, repo)
     if who.kind == "operator":
         return "admin"
-    workspace, project, repository = repository_context(snap, ws, repo)
     if who.kind == "pipeline" or who.repository is not None:
         # A pipeline acts for its own repository only, and never administers it.
         own = (who.workspace, who.repository) == (ws, repo)

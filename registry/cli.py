@@ -179,7 +179,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
     elif (cmd, action) == ("package", "list"):
         snap = reg.snapshot()
-        for pkg in sorted(snap.records(layout.packages_dir(args.workspace), model.Package), key=lambda p: p.name):
+        for pkg in operations.list_packages(snap, args.workspace):
             print(f"{pkg.name}\t{pkg.display_name}\t{pkg.workspace}/{pkg.repository}")
     elif (cmd, action) == ("version", "delete"):
         v = operations.delete_version(reg, who, CHANNEL, args.workspace, args.name, args.version)

@@ -309,6 +309,18 @@ def get_package(snap: Snapshot, ws: str, name: str) -> Package | None:
     return snap.get(layout.package(ws, name), Package)
 
 
+def list_packages(snap: Snapshot, ws: str) -> list[Package]:
+    """Every package of a workspace, by name."""
+    root = layout.packages_dir(ws)
+    found = []
+    for shard in snap.names(root):
+        for name in snap.names(f"{root}/{shard}"):
+            package = snap.get(f"{root}/{shard}/{name}/package.json", Package)
+            if package is not None:
+                found.append(package)
+    return sorted(found, key=lambda p: p.name)
+
+
 def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
     canonical, display = model.package_name(name)
     repository = model.repository_slug(repository)

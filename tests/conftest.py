@@ -33,14 +33,18 @@ class World:
 
     reg: Registry
     ws: str = WS
-    tokens: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # label (usually the email) -> secret
+
+    @staticmethod
+    def email(who: str) -> str:
+        return "dev@acme.test" if who == "dev-readonly" else who
 
     def basic(self, who: str) -> dict[str, str]:
-        value = base64.b64encode(f"{who}:{self.tokens[who]}".encode()).decode()
+        value = base64.b64encode(f"{self.email(who)}:{self.tokens[who]}".encode()).decode()
         return {"authorization": f"Basic {value}"}
 
     def principal(self, who: str) -> auth.Principal:
-        return auth.check_token(self.reg.snapshot(), who, self.tokens[who])
+        return auth.check_token(self.reg.snapshot(), self.email(who), self.tokens[who])
 
 
 PEOPLE = {
@@ -79,13 +83,15 @@ def world(reg: Registry) -> World:
 
 @pytest.fixture
 async def client(world: World):
-    async with AsyncTestClient(app=create_app(world.reg.settings, world.reg)) as c:
+    app = create_app(world.reg.settings, world.reg)
+    app.debug = True
+    async with AsyncTestClient(app=app) as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def dists(tmp_path_factory) -> dict[tuple[str, str], list[Path]]:
-    """Real sdists and wheels, built once per session: {(name, version): [sdist, wheel]}."""
+def dists(tmp_path_factory) -> dict[tuple[str, str], tuple[Path, Path]]:
+    """Real sdists and wheels, built once per session: {(name, version): (sdist, wheel)}."""
     root = tmp_path_factory.mktemp("dists")
     built = {}
     for name, version, requires in [
@@ -106,3 +112,35 @@ def server(tmp_path_factory):
     live = start_server(tmp_path_factory.mktemp("live") / "data", workers=2)
     yield live
     live.stop()
+
+
+def publish(reg: Registry, who: auth.Principal, path: Path, ws: str = WS) -> operations.Published:
+    """What the upload endpoint does with a file, minus HTTP."""
+    from registry import dists as distmod
+
+    with reg.blobs.stage() as staged:
+        staged.write(path.read_bytes())
+        staged.finish()
+        return operations.publish_file(reg, who, "upload", ws, distmod.inspect(staged.path, path.name), staged)
+
+
+def upload_form(path: Path, **overrides) -> tuple[dict, dict]:
+    """The legacy upload form, field for field as twine sends it."""
+    import hashlib
+
+    from registry import dists as distmod
+
+    data = path.read_bytes()
+    info = distmod.inspect(path, path.name)
+    fields = {
+        ":action": "file_upload", "protocol_version": "1", "metadata_version": info.metadata_version,
+        "name": info.name, "version": info.version, "filetype": info.packagetype,
+        "pyversion": info.python_version, "sha256_digest": hashlib.sha256(data).hexdigest(),
+        "blake2_256_digest": hashlib.blake2b(data, digest_size=32).hexdigest(),
+        "summary": info.summary, "classifiers": ["A :: B", "C :: D"],
+    }
+    filename = overrides.pop("filename", path.name)
+    content = overrides.pop("content", data)
+    fields.update(overrides)
+    fields = {k: v for k, v in fields.items() if v is not None}
+    return fields, {"content": (filename, content, "application/octet-stream")}

@@ -42,7 +42,6 @@ def client_env(home: Path, **extra: str) -> dict[str, str]:
         UV_PYTHON_DOWNLOADS="never",
         UV_NO_PROGRESS="1",
         UV_CACHE_DIR=str(home / "uv-cache"),
-        UV_NO_CONFIG="1",
         POETRY_CONFIG_DIR=str(home / "poetry-config"),
         POETRY_CACHE_DIR=str(home / "poetry-cache"),
         POETRY_DATA_DIR=str(home / "poetry-data"),
@@ -84,7 +83,7 @@ def make_project(root: Path, name: str, version: str, requires_python: str = ">=
     (root / "README.md").write_text(f"# {name}\n\nA package the registry's tests build and publish.\n")
     (root / "pyproject.toml").write_text(textwrap.dedent(f"""\
         [build-system]
-        requires = ["flit_core>=3.9,<4"]
+        requires = ["flit_core>=3.9"]
         build-backend = "flit_core.buildapi"
 
         [project]
@@ -101,13 +100,14 @@ def make_project(root: Path, name: str, version: str, requires_python: str = ">=
     return root
 
 
-def build(project: Path, out: Path) -> list[Path]:
-    """sdist and wheel, built offline with flit_core from the test environment."""
+def build(project: Path, out: Path) -> tuple[Path, Path]:
+    """(sdist, wheel), built offline with flit_core from the test environment."""
     out.mkdir(parents=True, exist_ok=True)
     before = set(out.iterdir())
     run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(project)],
         env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
-    return sorted(set(out.iterdir()) - before)
+    new = set(out.iterdir()) - before
+    return next(p for p in new if p.name.endswith(".tar.gz")), next(p for p in new if p.name.endswith(".whl"))
 
 
 # --- a live server -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import logging
 import re
 
 import anyio
+from litestar.params import FromPath
 from litestar import Request, Response, route
 from litestar.response import Stream
 from packaging.utils import canonicalize_name
@@ -27,7 +28,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 @route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD)
-async def download(request: Request, ws: str, project: str, version: str, filename: str) -> Response:
+async def download(request: Request, ws: FromPath[str], project: FromPath[str], version: FromPath[str], filename: FromPath[str]) -> Response:
     state, snap, who = snapshot_and_principal(request)
     canonical = canonicalize_name(project)
     if canonical != project:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from urllib.parse import quote
 
 import msgspec
+from litestar.params import FromPath
 from litestar import HttpMethod, Request, Response, route
 from packaging.utils import canonicalize_name
 
@@ -23,7 +24,7 @@ from ..auth import Principal, require, role_on
 from ..errors import NotFound, RegistryError, Unauthorized
 from ..ledger import Snapshot, layout
 from ..model import Package, Repository, Workspace
-from ..operations import versions
+from ..operations import list_packages, versions
 from .context import has_trailing_slash, redirect, snapshot_and_principal
 
 API_VERSION = "1.1"
@@ -245,9 +246,7 @@ def _packages(snap: Snapshot, ws: str) -> tuple[str | None, list[Package]]:
     if found is None:
         if len(_package_lists) > 256:
             _package_lists.clear()
-        found = _package_lists[tree_id] = sorted(
-            snap.records(layout.packages_dir(ws), Package), key=lambda p: p.name
-        )
+        found = _package_lists[tree_id] = list_packages(snap, ws)
     return tree_id, found
 
 
@@ -299,7 +298,7 @@ def root_index(request: Request) -> Response:
 
 
 @route("/{ws:str}", http_method=GET_HEAD, sync_to_thread=False)
-def workspace_index(request: Request, ws: str) -> Response:
+def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
     project across the caller's workspaces, so that `--index-url https://HOST` works too."""
     _, snap, who = snapshot_and_principal(request)
@@ -317,7 +316,7 @@ def workspace_index(request: Request, ws: str) -> Response:
 
 
 @route("/{ws:str}/{project:str}", http_method=GET_HEAD, sync_to_thread=False)
-def project_detail(request: Request, ws: str, project: str) -> Response:
+def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
     _, snap, who = snapshot_and_principal(request)
     canonical = canonicalize_name(project)
     if canonical != project or not has_trailing_slash(request):
@@ -335,7 +334,7 @@ def project_detail(request: Request, ws: str, project: str) -> Response:
     return _respond(request, page, public=repository.public)
 
 
-def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: str) -> Response:
+def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: FromPath[str]) -> Response:
     canonical = canonicalize_name(name)
     if canonical != name or not has_trailing_slash(request):
         return redirect(request, f"/{quote(canonical)}/")

@@ -12,6 +12,7 @@ import binascii
 from dataclasses import dataclass, field
 
 import anyio
+from litestar.params import FromPath
 from litestar import Request, Response, post
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from packaging.utils import canonicalize_name
@@ -51,18 +52,18 @@ class UploadForm:
 
 
 @post("/{ws:str}", request_max_body_size=None, status_code=200, name="upload")
-async def upload(request: Request, ws: str) -> Response:
+async def upload(request: Request, ws: FromPath[str]) -> Response:
     return await _upload(request, ws)
 
 
 @post("/{ws:str}/{tail:str}", request_max_body_size=None, status_code=200, name="upload-legacy")
-async def upload_legacy(request: Request, ws: str, tail: str) -> Response:
+async def upload_legacy(request: Request, ws: FromPath[str], tail: FromPath[str]) -> Response:
     if tail != "legacy":
         raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not /{ws}/{tail}/.")
     return await _upload(request, ws)
 
 
-async def _upload(request: Request, ws: str) -> Response:
+async def _upload(request: Request, ws: FromPath[str]) -> Response:
     state, snap, who = snapshot_and_principal(request)
     if who.kind == "anonymous":
         raise Unauthorized("Publishing requires credentials: your email and a write-scoped API token "
@@ -94,7 +95,7 @@ async def _upload(request: Request, ws: str) -> Response:
     return Response(text, media_type="text/plain")
 
 
-async def _receive(request: Request, boundary: str, staged: Staged, limit: int) -> UploadForm:
+async def _receive(request: Request, boundary: FromPath[str], staged: Staged, limit: int) -> UploadForm:
     form = UploadForm()
     parser = PushMultipartParser(boundary, max_header_count=16, max_segment_count=2000)
     segment: MultipartSegment | None = None

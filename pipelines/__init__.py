@@ -1,0 +1,1 @@
+"""Bitbucket Pipelines identity: the step's OIDC token, verified against its workspace's issuer."""

@@ -1,0 +1,65 @@
+import hashlib
+import os
+
+import pytest
+
+from registry.blobs import FileBlobStore
+from registry.errors import TooLarge
+
+
+@pytest.fixture
+def store(tmp_path):
+    return FileBlobStore(tmp_path / "blobs")
+
+
+def test_staged_bytes_are_hashed_while_written_and_adopted_under_their_hash(store):
+    data = os.urandom(3 * 2**20 + 17)
+    with store.stage() as staged:
+        for i in range(0, len(data), 65536):
+            staged.write(data[i:i + 65536])
+        digests = staged.finish()
+        assert not store.exists(digests.sha256)  # invisible until adopted
+        sha = store.adopt(staged)
+    assert sha == hashlib.sha256(data).hexdigest() == digests.sha256
+    assert digests.blake2b_256 == hashlib.blake2b(data, digest_size=32).hexdigest()
+    assert digests.md5 == hashlib.md5(data).hexdigest() and digests.size == len(data)
+    with store.open(sha) as fh:
+        assert fh.read() == data
+    assert store.size(sha) == len(data)
+    assert list(store.staging.iterdir()) == []
+
+
+def test_a_discarded_upload_leaves_nothing(store):
+    with store.stage() as staged:
+        staged.write(b"partial")
+    assert list(store.staging.iterdir()) == [] and list(store.list()) == []
+
+
+def test_the_limit_is_enforced_while_streaming(store):
+    with store.stage(limit=10) as staged:
+        staged.write(b"x" * 10)
+        with pytest.raises(TooLarge, match="limit is 10 bytes"):
+            staged.write(b"y")
+    assert list(store.staging.iterdir()) == []
+
+
+def test_adopting_content_already_stored_is_a_no_op(store):
+    first = store.put_bytes(b"same")
+    second = store.put_bytes(b"same")
+    assert first == second and [s for s, _ in store.list()] == [first]
+    assert list(store.staging.iterdir()) == []
+
+
+def test_delete_and_sweep(store):
+    sha = store.put_bytes(b"bye")
+    store.delete(sha)
+    assert not store.exists(sha) and store.local_path(sha) is None
+    stale = store.staging / "incoming-crashed"
+    stale.write_bytes(b"x")
+    os.utime(stale, (0, 0))
+    assert store.sweep_staging() == 1 and not stale.exists()
+
+
+def test_only_hex_digests_name_blobs(store):
+    with pytest.raises(ValueError):
+        store.open("../../etc/passwd")

@@ -1,0 +1,114 @@
+import subprocess
+import sys
+
+import pytest
+
+from registry.cli import main
+from registry.ledger import Ledger
+
+
+@pytest.fixture
+def cli(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.delenv("REGISTRY_DATA", raising=False)
+
+    def run(*args):
+        code = main(["--data", str(data), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.data = data
+    run.head = lambda: Ledger.open(data / "ledger.git").head()
+    return run
+
+
+@pytest.fixture
+def seeded(cli):
+    for args in [
+        ["init"],
+        ["workspace", "create", "acme", "--name", "Acme Inc", "--uuid", "1DE489BE-CE6A-42A0-A8C8-EADBF1174AC7"],
+        ["project", "create", "acme", "core", "--name", "Core"],
+        ["repo", "create", "acme/utils", "--project", "CORE"],
+        ["user", "create", "dev@example.com", "--name", "Dev Eloper"],
+    ]:
+        assert cli(*args)[0] == 0, args
+    return cli
+
+
+def test_the_documented_commands(seeded):
+    cli = seeded
+    code, out, err = cli("token", "create", "dev@example.com", "--scope", "read", "--expires-days", "30")
+    assert code == 0 and out.startswith("rgy_") and len(out.strip()) > 40 and out.count("\n") == 1
+    assert "shown only once" in err and "(read, expires" in err
+    token_id = err.split()[1]
+    assert cli("grant", "acme/utils", "dev@example.com", "write")[0] == 0
+    assert cli("user", "create", "boss@example.com")[0] == 0
+    assert cli("grant", "acme", "boss@example.com", "admin")[0] == 0
+    assert cli("grant", "acme", "--project", "core", "dev@example.com", "read")[0] == 0
+    assert cli("--actor", "boss@example.com", "package", "create", "acme", "Acme.Utils", "--repo", "utils")[0] == 0
+    assert cli("revoke", "acme/utils", "dev@example.com")[0] == 0
+    assert cli("token", "revoke", "dev@example.com", token_id)[0] == 0
+    code, out, _ = cli("token", "list", "dev@example.com")
+    assert token_id in out and "revoked" in out
+    code, out, _ = cli("log")
+    assert code == 0
+    assert "create package acme-utils in acme, linked to acme/utils" in out
+    assert "boss@example.com" in out  # --actor is recorded as the author
+    code, out, _ = cli("log", "acme", "acme-utils")
+    assert out.count("\n    create package") == 1 and "revoke" not in out
+    code, out, _ = cli("workspace", "list")
+    assert out.strip() == "acme\t{1de489be-ce6a-42a0-a8c8-eadbf1174ac7}\tAcme Inc"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["workspace", "create", "Bad Slug"], "Invalid workspace slug"),
+    (["workspace", "create", "acme"], "already exists"),
+    (["workspace", "create", "other", "--uuid", "1de489be-ce6a-42a0-a8c8-eadbf1174ac7"], "already belongs"),
+    (["workspace", "create", "x", "--uuid", "not-a-uuid"], "Invalid UUID"),
+    (["project", "create", "nope", "CORE"], "Workspace 'nope' does not exist"),
+    (["project", "create", "acme", "core"], "already exists"),
+    (["project", "create", "acme", "9lives"], "Invalid project key"),
+    (["repo", "create", "acme/utils", "--project", "CORE"], "already exists"),
+    (["repo", "create", "acme/new", "--project", "NOPE"], "Project NOPE does not exist"),
+    (["repo", "create", "acme", "--project", "CORE"], "Expected WS/REPO"),
+    (["repo", "create", "acme/Bad Repo", "--project", "CORE"], "Invalid repository slug"),
+    (["user", "create", "not-an-email"], "Invalid email"),
+    (["user", "create", "dev@example.com"], "already exists"),
+    (["token", "create", "ghost@example.com"], "does not exist"),
+    (["token", "create", "dev@example.com", "--expires-days", "0"], "positive"),
+    (["token", "revoke", "dev@example.com", "abcdef0123"], "has no token"),
+    (["grant", "acme/utils", "dev@example.com", "owner"], "Invalid role"),
+    (["grant", "acme/utils", "ghost@example.com", "read"], "does not exist"),
+    (["grant", "acme/nope", "dev@example.com", "read"], "Repository acme/nope does not exist"),
+    (["grant", "acme", "dev@example.com", "write"], "only the admin role"),
+    (["revoke", "acme/utils", "dev@example.com"], "has no grant"),
+    (["package", "create", "acme", "bad name!", "--repo", "utils"], "Invalid package name"),
+    (["package", "create", "acme", "pkg", "--repo", "nope"], "does not exist"),
+    (["package", "create", "nope", "pkg", "--repo", "utils"], "does not exist"),
+])
+def test_bad_input_is_one_clear_line_and_commits_nothing(seeded, args, message):
+    head = seeded.head()
+    code, out, err = seeded(*args)
+    assert code != 0
+    assert err.startswith("registry: ") and message in err and err.count("\n") == 1, err
+    assert seeded.head() == head
+
+
+def test_duplicate_package_names_are_refused_after_normalisation(seeded):
+    assert seeded("package", "create", "acme", "Acme.Utils", "--repo", "utils")[0] == 0
+    code, _, err = seeded("package", "create", "acme", "acme_utils", "--repo", "utils")
+    assert code == 1 and "already exists" in err
+
+
+def test_commands_need_an_initialised_data_directory(cli):
+    code, _, err = cli("workspace", "create", "acme")
+    assert code == 1 and "registry init" in err
+
+
+def test_console_script_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "d"), "init"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "created an empty ledger" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "d"), "init"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "already exists" in proc.stderr

@@ -1,0 +1,196 @@
+"""The legacy upload endpoint in-process: every bad input is a clear 4xx that changes nothing."""
+
+import base64
+import hashlib
+import zipfile
+
+import pytest
+
+from registry import operations
+from registry.ledger import layout
+
+from .conftest import WS, publish, upload_form
+
+
+def state(world):
+    """Everything an upload could change: the branch tip, the stored blobs, the staging area."""
+    blobs = world.reg.blobs
+    return world.reg.ledger.head(), sorted(s for s, _ in blobs.list()), sorted(blobs.staging.iterdir())
+
+
+async def post(client, world, path, who="dev@acme.test", url=f"/{WS}/", **overrides):
+    data, files = upload_form(path, **overrides)
+    headers = world.basic(who) if who else {}
+    return await client.post(url, data=data, files=files, headers=headers)
+
+
+async def test_publish_wheel_and_sdist(client, world, dists):
+    sdist, wheel = dists[("Acme.Utils", "1.0.0")]
+    for path in (wheel, sdist):
+        r = await post(client, world, path)
+        assert r.status_code == 200, r.text
+        assert r.text.startswith(f"Published acme-utils 1.0.0: {path.name}")
+    snap = world.reg.snapshot()
+    version = snap.get(layout.version(WS, "acme-utils", "1"), operations.Version)
+    assert [f.filename for f in version.files] == sorted([wheel.name, sdist.name])
+    f = next(f for f in version.files if f.filename == wheel.name)
+    assert f.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest() and f.size == wheel.stat().st_size
+    assert (f.uploaded.by, f.uploaded.channel, f.uploaded.token) == ("dev@acme.test", "upload", world.principal("dev@acme.test").token_id)
+    assert world.reg.blobs.exists(f.sha256) and world.reg.blobs.exists(f.metadata_sha256)
+    commit = world.reg.ledger.commit(world.reg.ledger.head())
+    assert commit.summary == f"publish acme-utils 1.0.0: {sdist.name}"
+    assert commit.author_email == "dev@acme.test"
+    assert dict(commit.trailers)["Channel"] == "upload" and dict(commit.trailers)["Package"] == "acme-utils"
+
+
+async def test_the_identical_file_again_is_ok_and_changes_nothing(client, world, dists):
+    _, wheel = dists[("Acme.Utils", "1.0.0")]
+    assert (await post(client, world, wheel)).status_code == 200
+    before = state(world)
+    r = await post(client, world, wheel)
+    assert r.status_code == 200 and "already published with identical content" in r.text
+    assert state(world) == before
+
+
+async def test_same_filename_other_bytes_is_file_already_exists(client, world, dists, tmp_path):
+    _, wheel = dists[("Acme.Utils", "1.0.0")]
+    assert (await post(client, world, wheel)).status_code == 200
+    impostor = tmp_path / wheel.name  # the same filename, rebuilt with one more file in it
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(impostor, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item))
+        dst.writestr("acme_utils/extra.py", "sneaky = True\n")
+    before = state(world)
+    r = await post(client, world, wheel, content=impostor.read_bytes(),
+                   sha256_digest=hashlib.sha256(impostor.read_bytes()).hexdigest(), blake2_256_digest=None)
+    assert r.status_code == 400
+    assert r.text.startswith(f"File already exists ('{wheel.name}', with blake2_256 hash")
+    assert state(world) == before
+
+
+async def test_a_deleted_filename_is_never_accepted_again(client, world, dists):
+    _, wheel = dists[("Acme.Utils", "1.0.0")]
+    assert (await post(client, world, wheel)).status_code == 200
+    operations.delete_version(world.reg, world.principal("dev@acme.test"), "api", WS, "acme-utils", "1.0.0")
+    before = state(world)
+    r = await post(client, world, wheel)
+    assert r.status_code == 400 and "previously used by a file that has since been deleted" in r.text
+    assert state(world) == before
+
+
+async def test_legacy_path_and_no_trailing_slash_accept_uploads_without_redirecting(client, world, dists):
+    sdist, wheel = dists[("Acme.Utils", "1.1.0")]
+    assert (await post(client, world, wheel, url=f"/{WS}/legacy/")).status_code == 200
+    assert (await post(client, world, sdist, url=f"/{WS}")).status_code == 200
+    assert (await post(client, world, sdist, url=f"/{WS}/elsewhere/")).status_code == 404
+
+
+def wheel_of(dists):
+    return dists[("Acme.Utils", "1.0.0")][1]
+
+
+BAD = [
+    # (overrides, status, message)
+    (dict(sha256_digest="0" * 64), 400, "digest supplied does not match"),
+    (dict(blake2_256_digest="f" * 64), 400, "digest supplied does not match"),
+    (dict(md5_digest="0" * 32), 400, "digest supplied does not match"),
+    (dict(sha256_digest=None, blake2_256_digest=None), 400, "Include at least one message digest"),
+    (dict(name="other-package"), 400, "doesn't match the file's metadata name"),
+    (dict(version="9.9"), 400, "doesn't match the file's metadata version"),
+    (dict(version="not a version"), 400, "invalid value for Version"),
+    (dict(name="bad name!"), 400, "Invalid package name"),
+    (dict(name=None), 400, "Missing required form field 'name'"),
+    (dict(filetype="bdist_egg"), 400, "Use a known file type"),
+    (dict(filetype="sdist", pyversion="source"), 400, "is not a sdist"),
+    (dict(pyversion=None), 400, "Python version is required"),
+    (dict(filename="../../etc/acme_utils-1.0.0-py3-none-any.whl"), 400, "Invalid filename"),
+    (dict(filename="acme_utils-1.0.0.zip", filetype="sdist", pyversion="source"), 400, "Invalid file extension"),
+    (dict(filename="acme_utils-1.0.0-py3-none-any.whl", content=b"not a zip at all"), 400, "not a zip archive"),
+    (dict(**{":action": "submit"}), 410, "pre-registration is no longer required"),
+    (dict(**{":action": "frobnicate"}), 400, ":action"),
+    (dict(protocol_version="2"), 400, "Unknown protocol version"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "status", "message"), BAD)
+async def test_bad_uploads(client, world, dists, overrides, status, message):
+    wheel = wheel_of(dists)
+    content = overrides.get("content")
+    if content is not None and "sha256_digest" not in overrides:
+        overrides = {**overrides, "sha256_digest": hashlib.sha256(content).hexdigest(), "blake2_256_digest": None}
+    before = state(world)
+    r = await post(client, world, wheel, **overrides)
+    assert r.status_code == status, r.text
+    assert message in r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    assert state(world) == before
+
+
+@pytest.mark.parametrize(("who", "status", "message"), [
+    (None, 401, "Publishing requires credentials"),
+    ("reader@acme.test", 403, "needs write permission on repository acme/utils"),
+    ("outsider@acme.test", 403, "needs write permission"),
+    ("dev-readonly", 403, "read scope"),
+])
+async def test_who_may_publish(client, world, dists, who, status, message):
+    before = state(world)
+    data, files = upload_form(wheel_of(dists))
+    headers = world.basic(who) if who else {}
+    r = await client.post(f"/{WS}/", data=data, files=files, headers=headers)
+    assert r.status_code == status and message in r.text, r.text
+    if status == 401:
+        assert r.headers["www-authenticate"].startswith("Basic")
+    assert state(world) == before
+
+
+async def test_wrong_token_is_403(client, world, dists):
+    data, files = upload_form(wheel_of(dists))
+    bad = {"authorization": "Basic " + base64.b64encode(b"dev@acme.test:rgy_wrong").decode()}
+    r = await client.post(f"/{WS}/", data=data, files=files, headers=bad)
+    assert r.status_code == 403 and "Invalid credentials" in r.text
+
+
+async def test_package_must_be_created_first(client, world, dists):
+    before = state(world)
+    r = await post(client, world, dists[("public-pkg", "0.1")][1], who="wsadmin@acme.test")
+    assert r.status_code == 200  # public-pkg exists
+    operations.delete_package(world.reg, world.principal("wsadmin@acme.test"), "api", WS, "public-pkg")
+    before = state(world)
+    r = await post(client, world, dists[("public-pkg", "0.1")][1], who="wsadmin@acme.test")
+    assert r.status_code == 404 and "registry package create acme public-pkg --repo REPO" in r.text
+    assert state(world) == before
+
+
+async def test_oversize_is_413_with_the_limit(client, world, dists):
+    junk = b"PK" + bytes(3 * 2**20)
+    before = state(world)
+    r = await post(client, world, wheel_of(dists), content=junk, sha256_digest=hashlib.sha256(junk).hexdigest(),
+                   blake2_256_digest=None)
+    assert r.status_code == 413 and "limit is 2097152 bytes (2 MiB)" in r.text
+    assert state(world) == before
+
+
+async def test_malformed_multipart(client, world):
+    before = state(world)
+    headers = world.basic("dev@acme.test") | {"content-type": "multipart/form-data; boundary=xyz"}
+    r = await client.post(f"/{WS}/", content=b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated", headers=headers)
+    assert r.status_code == 400 and "Malformed multipart body" in r.text
+    r = await client.post(f"/{WS}/", content=b"name=x", headers=world.basic("dev@acme.test") | {"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and "multipart/form-data" in r.text
+    assert state(world) == before
+
+
+async def test_no_file_part(client, world, dists):
+    data, _ = upload_form(wheel_of(dists))
+    r = await client.post(f"/{WS}/", data=data, files={"other": ("x.txt", b"x")}, headers=world.basic("dev@acme.test"))
+    assert r.status_code == 400 and "does not have a file" in r.text
+
+
+async def test_unknown_workspace(client, world, dists):
+    r = await post(client, world, wheel_of(dists), url="/nowhere/")
+    assert r.status_code == 404 and "Workspace 'nowhere' does not exist" in r.text
+
+
+async def test_publish_helper_matches_endpoint(world, dists):
+    published = publish(world.reg, world.principal("dev@acme.test"), wheel_of(dists))
+    assert published.commit is not None and published.version.version == "1.0.0"
