@@ -10,15 +10,22 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+import anyio
+
+from pipelines.claims import PipelineClaims
+from pipelines.verify import TokenRejected, Trust, Verifier, is_jwt, unverified_issuer
+
 from . import model
 from .errors import Forbidden, NotFound, Unauthorized
 from .ledger import Snapshot, layout
-from .model import ApiToken, PipelineRun, Project, Repository, Role, Scope, User, Workspace
+from .model import ApiToken, PipelineRun, PipelinesTrust, Project, Repository, Role, Scope, User, Workspace
 
 TOKEN_PREFIX = "rgy_"
 TOKEN_USERNAMES = ("__token__",)  # as with the public index: the token alone identifies its user
@@ -35,6 +42,7 @@ class Principal:
     workspace: str | None = None
     repository: str | None = None
     pipeline: PipelineRun | None = None
+    expires: float | None = None  # unix time after which the credentials no longer hold
 
     @property
     def actor(self) -> str:
@@ -91,14 +99,23 @@ def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
         raise Forbidden(f"API token {record.id} was revoked; create a new one.")
     if record.expires is not None and record.expires <= datetime.now(UTC):
         raise Forbidden(f"API token {record.id} expired at {record.expires:%Y-%m-%d %H:%M} UTC; create a new one.")
+    expires = record.expires.timestamp() if record.expires else None
+    if record.repository is not None:  # minted for a pipeline step: acts as that pipeline
+        return Principal(kind="pipeline", name=f"Bitbucket Pipelines {record.workspace}/{record.repository}",
+                         scope=record.scope, token_id=record.id, workspace=record.workspace,
+                         repository=record.repository, pipeline=record.pipeline, expires=expires)
     user = snap.get(layout.user(record.user), User)
     if user is None:
         raise Forbidden(f"The user of API token {record.id} no longer exists.")
-    return Principal(kind="user", email=user.email, name=user.name, scope=record.scope, token_id=record.id)
+    return Principal(kind="user", email=user.email, name=user.name, scope=record.scope, token_id=record.id,
+                     expires=expires)
 
 
-def parse_basic(header: str) -> tuple[str, str]:
+def parse_authorization(header: str) -> tuple[str, str]:
+    """(username, secret) from HTTP Basic, or from a Bearer token (which has no username)."""
     scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return "__token__", value.strip()
     if scheme.lower() != "basic":
         raise Unauthorized("Unsupported authorization scheme: use HTTP Basic with your email and an API token.")
     try:
@@ -112,32 +129,98 @@ def parse_basic(header: str) -> tuple[str, str]:
     return username, password
 
 
-class Authenticator:
-    """Authorization header -> Principal, cached per (header, ledger commit)."""
+# --- pipelines -----------------------------------------------------------------------------------
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+
+def trusts_for(snap: Snapshot, issuer: str) -> list[tuple[str, Trust]]:
+    """The workspaces that trust ``issuer``, with what each accepts."""
+    found = []
+    for ws in snap.names("workspaces"):
+        record = snap.get(layout.trust(ws), PipelinesTrust)
+        if record is None or record.issuer.rstrip("/") != issuer.rstrip("/"):
+            continue
+        workspace = snap.get(layout.workspace(ws), Workspace)
+        found.append((ws, Trust(
+            issuer=record.issuer, workspace_uuid=workspace.uuid, audiences=tuple(record.audiences),
+            jwks=json.dumps(record.jwks, sort_keys=True) if record.jwks else None,
+            algorithms=tuple(record.algorithms),
+        )))
+    return found
+
+
+def verify_pipeline_token(verifier: Verifier, token: str, candidates: list[tuple[str, Trust]]) -> tuple[str, PipelineClaims]:
+    """(workspace, claims) for a step's token; blocking (may fetch keys): run it in a thread."""
+    if not candidates:
+        raise TokenRejected("No workspace of this registry trusts the token's issuer; a workspace admin can add it "
+                            "with `registry trust WS --issuer URL`.", "invalid-publisher")
+    reasons = []
+    for ws, trust in candidates:
+        try:
+            return ws, verifier.verify(token, trust)
+        except TokenRejected as exc:
+            reasons.append(exc)
+    raise reasons[0]
+
+
+def pipeline_principal(snap: Snapshot, ws: str, claims: PipelineClaims) -> Principal:
+    repository = next((r for r in snap.records(layout.repositories_dir(ws), Repository)
+                       if r.uuid == claims.repositoryUuid), None)
+    if repository is None:
+        raise Forbidden(
+            f"The pipeline's repository {claims.repositoryUuid} is not registered in workspace {ws}: create it with "
+            f"`registry repo create {ws}/SLUG --project KEY --uuid {claims.repositoryUuid}`."
+        )
+    run = PipelineRun(
+        issuer=claims.iss, subject=claims.sub, workspace_uuid=claims.workspaceUuid,
+        repository_uuid=claims.repositoryUuid, pipeline_uuid=claims.pipelineUuid, step_uuid=claims.stepUuid,
+        branch=claims.branchName, environment_uuid=claims.deploymentEnvironmentUuid,
+    )
+    return Principal(kind="pipeline", name=f"Bitbucket Pipelines {ws}/{repository.slug}", scope="write",
+                     workspace=ws, repository=repository.slug, pipeline=run, expires=float(claims.exp))
+
+
+class Authenticator:
+    """Authorization header -> Principal, cached per (header, ledger commit) until it expires.
+
+    API tokens resolve in microseconds on the caller's thread; a pipeline's OIDC token is verified
+    in a worker thread, since the issuer's keys may have to be fetched."""
+
+    def __init__(self, verifier: Verifier | None = None, max_entries: int = 10_000) -> None:
+        self.verifier = verifier or Verifier()
         self._cache: dict[str, tuple[str, Principal | Exception]] = {}
         self._max = max_entries
 
-    def principal(self, snap: Snapshot, authorization: str | None) -> Principal:
+    async def principal(self, snap: Snapshot, authorization: str | None) -> Principal:
         if not authorization:
             return ANONYMOUS
         hit = self._cache.get(authorization)
-        if hit is None or hit[0] != snap.commit_id:
-            try:
-                result: Principal | Exception = self._resolve(snap, authorization)
-            except (Unauthorized, Forbidden) as exc:
-                result = exc
-            if len(self._cache) >= self._max:
-                self._cache.clear()
-            hit = self._cache[authorization] = (snap.commit_id, result)
-        if isinstance(hit[1], Exception):
-            raise hit[1]
-        return hit[1]
+        if hit is not None and hit[0] == snap.commit_id:
+            result = hit[1]
+            if isinstance(result, Exception):
+                raise result
+            if result.expires is None or result.expires > time.time():
+                return result
+        try:
+            result = await self._resolve(snap, authorization)
+        except (Unauthorized, Forbidden) as exc:
+            result = exc
+        if len(self._cache) >= self._max:
+            self._cache.clear()
+        self._cache[authorization] = (snap.commit_id, result)
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _resolve(self, snap: Snapshot, authorization: str) -> Principal:
-        username, password = parse_basic(authorization)
-        return check_token(snap, username, password)
+    async def _resolve(self, snap: Snapshot, authorization: str) -> Principal:
+        username, secret = parse_authorization(authorization)
+        if not is_jwt(secret):
+            return check_token(snap, username, secret)
+        try:
+            candidates = trusts_for(snap, unverified_issuer(secret))
+            ws, claims = await anyio.to_thread.run_sync(verify_pipeline_token, self.verifier, secret, candidates)
+        except TokenRejected as exc:
+            raise Forbidden(f"Pipeline token refused: {exc.reason}") from None
+        return pipeline_principal(snap, ws, claims)
 
 
 # --- roles ---------------------------------------------------------------------------------------

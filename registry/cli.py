@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from collections.abc import Sequence
+
+from pipelines.claims import default_audience
 
 from . import auth, model, operations
 from .config import Settings
@@ -85,6 +89,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("name")
     c = pk.add_parser("list")
     c.add_argument("workspace")
+    c = pk.add_parser("policy", help="which pipeline runs may publish it: branch globs and/or deployment environments")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--branch", action="append", default=[], metavar="GLOB")
+    c.add_argument("--environment", action="append", default=[], metavar="UUID")
+    c.add_argument("--clear", action="store_true", help="let any pipeline of the linked repository publish")
+
+    tr = sub.add_parser("trust", help="the Bitbucket Pipelines OIDC issuer a workspace trusts (no WS: list all)")
+    tr.add_argument("workspace", nargs="?")
+    tr.add_argument("--issuer", help="e.g. https://api.bitbucket.org/2.0/workspaces/WS/pipelines-config/identity/oidc")
+    tr.add_argument("--audience", action="append", default=[], help="accepted audience (default: the workspace's)")
+    tr.add_argument("--jwks-file", type=Path, help="the issuer's public keys (JWKS), for sites that can't reach it")
+    tr.add_argument("--remove", action="store_true")
 
     vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
     c = vs.add_parser("delete")
@@ -181,6 +198,19 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         snap = reg.snapshot()
         for pkg in operations.list_packages(snap, args.workspace):
             print(f"{pkg.name}\t{pkg.display_name}\t{pkg.workspace}/{pkg.repository}")
+    elif (cmd, action) == ("package", "policy"):
+        if args.clear and (args.branch or args.environment):
+            raise RegistryError("Use --clear alone, or give --branch / --environment.")
+        if not (args.clear or args.branch or args.environment):
+            pkg = operations.get_package(reg.snapshot(), args.workspace, model.package_name(args.name)[0])
+            if pkg is None:
+                raise RegistryError(f"Package {args.name!r} does not exist in workspace {args.workspace}.")
+            print(_policy_text(pkg.publish_policy))
+            return 0
+        pkg = operations.set_publish_policy(reg, who, CHANNEL, args.workspace, args.name, args.branch, args.environment)
+        print(f"publish policy of {pkg.name}: {_policy_text(pkg.publish_policy)}")
+    elif cmd == "trust":
+        _trust(reg, who, args)
     elif (cmd, action) == ("version", "delete"):
         v = operations.delete_version(reg, who, CHANNEL, args.workspace, args.name, args.version)
         print(f"deleted {v.package} {v.version} ({len(v.files)} files)")
@@ -191,6 +221,52 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     elif cmd == "log":
         _print_log(reg, args.workspace, args.package, args.limit)
     return 0
+
+
+def _policy_text(policy: model.PublishPolicy | None) -> str:
+    if policy is None:
+        return "any pipeline of the linked repository may publish"
+    parts = []
+    if policy.branches:
+        parts.append(f"branches {', '.join(policy.branches)}")
+    if policy.environments:
+        parts.append(f"deployment environments {', '.join(policy.environments)}")
+    return "pipelines may publish from " + " and ".join(parts)
+
+
+def _trust(reg: operations.Registry, who: auth.Principal, args: argparse.Namespace) -> None:
+    if args.workspace is None:
+        if args.issuer or args.remove:
+            raise RegistryError("Name the workspace: registry trust WS --issuer URL.")
+        snap = reg.snapshot()
+        for ws in snap.names("workspaces"):
+            record = snap.get(layout.trust(ws), model.PipelinesTrust)
+            if record:
+                print(f"{ws}\t{record.issuer}\t{', '.join(record.audiences) or '(default audience)'}"
+                      f"{chr(9) + 'inline JWKS' if record.jwks else ''}")
+        return
+    if args.remove:
+        operations.remove_trust(reg, who, CHANNEL, args.workspace)
+        print(f"workspace {args.workspace} no longer trusts any pipeline issuer")
+        return
+    if not args.issuer:
+        record = reg.snapshot().get(layout.trust(args.workspace), model.PipelinesTrust)
+        if record is None:
+            print(f"workspace {args.workspace} trusts no pipeline issuer")
+        else:
+            ws = reg.snapshot().get(layout.workspace(args.workspace), model.Workspace)
+            print(f"issuer:    {record.issuer}\nworkspace: {ws.uuid}\n"
+                  f"audiences: {', '.join(record.audiences) or default_audience(ws.uuid) + ' (default)'}\n"
+                  f"keys:      {'inline JWKS (' + str(len(record.jwks['keys'])) + ' keys)' if record.jwks else 'fetched from the issuer'}")
+        return
+    jwks = None
+    if args.jwks_file:
+        try:
+            jwks = json.loads(args.jwks_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise RegistryError(f"Can't read a JWKS from {args.jwks_file}: {exc}") from None
+    record = operations.set_trust(reg, who, CHANNEL, args.workspace, args.issuer, args.audience, jwks)
+    print(f"workspace {args.workspace} now trusts pipeline tokens from {record.issuer}")
 
 
 def _actor(reg: operations.Registry, email: str | None) -> auth.Principal:

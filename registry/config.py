@@ -23,6 +23,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     committer_email: str = "registry@localhost"
     # How long unreferenced blobs are kept before the background collector frees them.
     gc_grace_seconds: int = 3600
+    # What GET /_/oidc/audience answers (default: the public URL); add it to a trust's audiences.
+    oidc_audience: str | None = None
     log_level: str = "info"
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid as uuidlib
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from packaging.utils import canonicalize_name
@@ -44,10 +44,10 @@ class ReportedRunContext(Record, kw_only=True):
     """What the publishing step *said* about its run. Pipelines variables can be overridden by the
     step itself, so none of this is verified; it is kept apart from the verified claims."""
 
-    build_number: str | None = None
-    commit: str | None = None
-    tag: str | None = None
-    repo_full_name: str | None = None
+    build_number: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,20}$")] | None = None
+    commit: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{7,64}$")] | None = None
+    tag: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,255}$")] | None = None
+    repo_full_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,62}/[A-Za-z0-9_.-]{1,62}$")] | None = None
 
 
 class PipelineRun(Record, kw_only=True):
@@ -113,16 +113,44 @@ class User(Record, kw_only=True):
 
 
 class ApiToken(Record, kw_only=True):
-    """Only the SHA-256 of the secret is kept. The id is a prefix of that hash: safe to show."""
+    """Only the SHA-256 of the secret is kept. The id is a prefix of that hash: safe to show.
+
+    A token minted for a pipeline step (in exchange for its OIDC token) is bound to that step's
+    repository and carries the run it was minted for; it acts as that pipeline, for minutes."""
 
     id: str
-    user: str
+    user: str  # an email, or "pipeline:<repository uuid>" for a minted token
     sha256: Sha256
     scope: Scope
     label: str = ""
     created: Provenance
     expires: datetime | None = None
     revoked: Provenance | None = None
+    workspace: str | None = None
+    repository: str | None = None
+    pipeline: PipelineRun | None = None
+
+
+class PipelinesTrust(Record, kw_only=True):
+    """Which Bitbucket Pipelines OIDC issuer this workspace trusts, and for which audiences.
+
+    Tokens must also carry this workspace's UUID (the workspace record's `uuid`). `jwks` holds the
+    issuer's public keys for sites that can't reach it; otherwise they are fetched via discovery."""
+
+    issuer: str
+    audiences: list[str] = []
+    jwks: dict[str, Any] | None = None
+    algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256"])
+    updated: Provenance
+
+
+class PublishPolicy(Record, kw_only=True):
+    """Which pipeline runs may publish a package: branch globs and/or deployment environments.
+    An empty list doesn't restrict; when both are set, a run must satisfy both."""
+
+    branches: list[str] = []
+    environments: list[BraceUuid] = []
+    updated: Provenance
 
 
 # --- packages ------------------------------------------------------------------------------------
@@ -135,6 +163,7 @@ class Package(Record, kw_only=True):
     workspace: str
     repository: str
     created: Provenance
+    publish_policy: PublishPolicy | None = None
 
 
 class DistFile(Record, kw_only=True):
@@ -176,7 +205,7 @@ class DeletedFiles(Record, kw_only=True):
 
 
 LEDGER_RECORDS: tuple[type[Record], ...] = (
-    LedgerInfo, Workspace, Project, Repository, User, ApiToken, Package, Version, DeletedFiles,
+    LedgerInfo, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, Package, Version, DeletedFiles,
 )
 
 

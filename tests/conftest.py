@@ -144,3 +144,12 @@ def upload_form(path: Path, **overrides) -> tuple[dict, dict]:
     fields.update(overrides)
     fields = {k: v for k, v in fields.items() if v is not None}
     return fields, {"content": (filename, content, "application/octet-stream")}
+
+
+@pytest.fixture(scope="session")
+def issuer():
+    """A local Bitbucket Pipelines OIDC issuer on loopback."""
+    from pipelines.issuer import LocalIssuer
+
+    with LocalIssuer() as local:
+        yield local

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import textwrap
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +113,60 @@ def build(project: Path, out: Path) -> tuple[Path, Path]:
         env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
     new = set(out.iterdir()) - before
     return next(p for p in new if p.name.endswith(".tar.gz")), next(p for p in new if p.name.endswith(".whl"))
+
+
+# --- synthetic distributions (valid, built in milliseconds) ---
+
+
+def make_wheel(out: Path, name: str, version: str, payload: int = 512, stored: bool = False) -> Path:
+    """A valid wheel (METADATA, WHEEL, RECORD) with ``payload`` random bytes in one module."""
+    norm = name.lower().replace("-", "_").replace(".", "_")
+    path = out / f"{norm}-{version}-py3-none-any.whl"
+    dist_info = f"{norm}-{version}.dist-info"
+    files = {
+        f"{norm}/__init__.py": b"",
+        f"{norm}/data.bin": None,  # streamed below
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    compression = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for member, data in files.items():
+            if data is None:
+                digest, size = hashlib.sha256(), 0
+                with zf.open(zipfile.ZipInfo(member), "w", force_zip64=payload > 2**31) as fh:
+                    left = payload
+                    while left:
+                        chunk = os.urandom(min(left, 2**20))
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        left -= len(chunk)
+                b64 = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+            else:
+                zf.writestr(member, data)
+                b64 = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+                size = len(data)
+            record.append(f"{member},sha256={b64},{size}")
+        record.append(f"{dist_info}/RECORD,,")
+        zf.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+def make_sdist(out: Path, name: str, version: str) -> Path:
+    norm = name.lower().replace("-", "_").replace(".", "_")
+    path = out / f"{norm}-{version}.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for member, data in {
+            f"{norm}-{version}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
+            f"{norm}-{version}/pyproject.toml": b"[project]\n",
+        }.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
 
 
 # --- a live server -------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ def project(tmp_path: Path, name: str, version: str, requires_python: str = ">=3
     return src, [wheel, sdist]
 
 
+def said(proc) -> str:
+    """What a client printed, with line wrapping undone (rich wraps twine's output at 80 columns)."""
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
 def installed_version(site: Path, module: str) -> str:
     proc = run([sys.executable, "-c", f"import {module}; print({module}.__version__)"],
                env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
@@ -108,19 +113,19 @@ def test_twine_refusals_are_clear(server, team, tmp_path):
     upload = [sys.executable, "-m", "twine", "upload", "--verbose", "--repository-url", f"{server.url}/default/",
               "-u", team["email"]]
     proc = run([*upload, "-p", team["token"], str(files[0])], env=env, check=False)
-    assert proc.returncode != 0 and "does not exist in workspace default" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "does not exist in workspace default" in said(proc)
     server.cli("package", "create", "default", name, "--repo", team["repo"])
     proc = run([*upload, "-p", team["read_token"], str(files[0])], env=env, check=False)
-    assert proc.returncode != 0 and "read scope" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "read scope" in said(proc)
     proc = run([*upload, "-p", "rgy_not-a-token", str(files[0])], env=env, check=False)
-    assert proc.returncode != 0 and "403" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "403" in said(proc)
     # the same filename with other bytes: twine's --skip-existing recognises "File already exists"
     run([*upload, "-p", team["token"], str(files[0])], env=env)
     _, rebuilt = project(tmp_path / "again", name, "1.0")
     shutil.copy(rebuilt[0], tmp_path / rebuilt[0].name)
     proc = run([*upload, "-p", team["token"], str(rebuilt[0])], env=env, check=False)
     if proc.returncode != 0:  # wheels are reproducible, but if the bytes differ this must be the reason
-        assert "File already exists" in proc.stdout + proc.stderr
+        assert "File already exists" in said(proc)
 
 
 def test_uv_publishes_and_installs(server, team, tmp_path):
@@ -234,3 +239,45 @@ def test_poetry_publishes_and_installs(server, team, tmp_path):
     assert proc.stdout.strip() == "1.4.2"
     lock = (consumer / "poetry.lock").read_text()
     assert json.dumps(name.lower().replace(".", "-")) in lock or name.lower().replace(".", "-") in lock
+
+
+def test_pipelines_publish_with_their_oidc_token(server, team, tmp_path, issuer):
+    """twine, uv publish and poetry publish, each with a step's OIDC token as the password."""
+    ws_uuid = next(line.split("\t")[1] for line in server.cli("workspace", "list").stdout.splitlines()
+                   if line.startswith("default\t"))
+    repo_uuid = "{%s}" % __import__("uuid").uuid4()
+    repo = f"piped{team['n']}"
+    server.cli("repo", "create", f"default/{repo}", "--project", "MAIN", "--uuid", repo_uuid)
+    server.cli("trust", "default", "--issuer", issuer.issuer_url("default"))
+    name = f"piped-pkg{team['n']}"
+    server.cli("package", "create", "default", name, "--repo", repo)
+    env = client_env(tmp_path / "home")
+    index = f"{server.url}/default/"
+
+    def step_token(branch="main"):
+        return issuer.mint(workspace="default", workspace_uuid=ws_uuid, repository_uuid=repo_uuid, branch=branch)
+
+    # twine: BITBUCKET_PACKAGES_USERNAME-style username, the token as password
+    _, files = project(tmp_path / "twine", name, "1.0.0")
+    run([sys.executable, "-m", "twine", "upload", "--repository-url", index, "-u", "bitbucket-pipelines",
+         "-p", step_token(), *map(str, files)], env=env)
+    # uv publish
+    _, files = project(tmp_path / "uv", name, "1.1.0")
+    run([tool("uv"), "publish", "--publish-url", index, "--username", "x-token-auth", "--password", step_token(),
+         *map(str, files)], env=env)
+    # poetry publish, credentials from poetry config http-basic
+    src, files = project(tmp_path / "poetry", name, "1.2.0")
+    run([tool("poetry"), "config", "repositories.bitbucket", index], env=env, cwd=src)
+    run([tool("poetry"), "config", "http-basic.bitbucket", "x-token-auth", step_token()], env=env, cwd=src)
+    run([tool("poetry"), "publish", "--repository", "bitbucket"], env=env, cwd=src)
+
+    log = server.cli("log", "default", name).stdout
+    assert log.count(f"publish {name} ") == 6
+    assert log.count(f"pipelines+{repo_uuid.strip('{}')}@bitbucket.invalid") == 6
+    assert log.count(f"repository-uuid {repo_uuid}") == 6 and "branch main" in log
+    # a token from a branch the package's policy doesn't allow is refused, with the reason
+    server.cli("package", "policy", "default", name, "--branch", "main")
+    _, files = project(tmp_path / "late", name, "1.3.0")
+    proc = run([sys.executable, "-m", "twine", "upload", "--verbose", "--repository-url", index, "-u", "x",
+                "-p", step_token(branch="feature/x"), str(files[0])], env=env, check=False)
+    assert proc.returncode != 0 and "branches main only; this run is on feature/x" in said(proc)

@@ -149,7 +149,9 @@ async def test_bad_credentials_are_403_even_on_public_pages(client, world):
     r = await client.get(f"/{WS}/public-pkg/", headers={"authorization": "Basic ZGV2QGFjbWUudGVzdDpub3BlOm5vcGU="})
     assert r.status_code == 403 and "Invalid credentials" in r.text
     r = await client.get(f"/{WS}/public-pkg/", headers={"authorization": "Bearer xyz"})
-    assert r.status_code == 401
+    assert r.status_code == 403
+    r = await client.get(f"/{WS}/public-pkg/", headers={"authorization": "Digest username=x"})
+    assert r.status_code == 401 and "HTTP Basic" in r.text
 
 
 async def test_missing_things(client, world):

@@ -37,6 +37,10 @@ def workspace(ws: str) -> str:
     return f"workspaces/{ws}/workspace.json"
 
 
+def trust(ws: str) -> str:
+    return f"workspaces/{ws}/pipelines-trust.json"
+
+
 def project(ws: str, key: str) -> str:
     return f"workspaces/{ws}/projects/{key}.json"
 
@@ -92,6 +96,7 @@ Every record is one JSON file with sorted keys:
     users/<xx>/<email>.json                                a user
     tokens/<xx>/<sha256>.json                              an API token: only the SHA-256 of its secret
     workspaces/<ws>/workspace.json                         a workspace and its admins
+    workspaces/<ws>/pipelines-trust.json                   the Bitbucket Pipelines OIDC issuer it trusts
     workspaces/<ws>/projects/<KEY>.json                    a project and its grants
     workspaces/<ws>/repositories/<slug>.json               a repository, public or private, and its grants
     workspaces/<ws>/packages/pypi/<xx>/<name>/package.json             a package and the repository it is linked to

@@ -10,10 +10,13 @@ from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
+from pipelines.verify import Verifier
+
+from ..auth import Authenticator
 from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
-from . import files, simple, upload
+from . import files, oidc, simple, upload
 from .context import WebState, error_response
 
 log = logging.getLogger("registry.web")
@@ -60,16 +63,18 @@ def _maintenance(state: WebState):
     return lifespan
 
 
-def create_app(settings: Settings | None = None, registry: Registry | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, registry: Registry | None = None,
+               verifier: Verifier | None = None) -> Litestar:
     settings = settings or Settings.load()
     registry = registry or Registry.open(settings)
-    state = WebState(registry=registry)
+    state = WebState(registry=registry, authenticator=Authenticator(verifier))
     return Litestar(
         route_handlers=[
             health,
             simple.root_index, simple.workspace_index, simple.project_detail,
             files.download,
             upload.upload, upload.upload_legacy,
+            oidc.audience, oidc.mint_token,
         ],
         state=State({"web": state}),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},

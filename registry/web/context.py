@@ -22,10 +22,10 @@ def web_state(request: Request) -> WebState:
     return request.app.state.web
 
 
-def snapshot_and_principal(request: Request) -> tuple[WebState, Snapshot, Principal]:
+async def snapshot_and_principal(request: Request) -> tuple[WebState, Snapshot, Principal]:
     state: WebState = request.app.state.web
     snap = state.registry.ledger.snapshot()
-    who = state.authenticator.principal(snap, request.headers.get("authorization"))
+    who = await state.authenticator.principal(snap, request.headers.get("authorization"))
     return state, snap, who
 
 

@@ -29,7 +29,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 @route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD)
 async def download(request: Request, ws: FromPath[str], project: FromPath[str], version: FromPath[str], filename: FromPath[str]) -> Response:
-    state, snap, who = snapshot_and_principal(request)
+    state, snap, who = await snapshot_and_principal(request)
     canonical = canonicalize_name(project)
     if canonical != project:
         return redirect(request, f"/{ws}/{canonical}/{version}/{filename}")

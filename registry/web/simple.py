@@ -275,10 +275,10 @@ def _require_some_access(snap: Snapshot, who: Principal, ws: str, visible: list[
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 
 
-@route("/", http_method=GET_HEAD, sync_to_thread=False)
-def root_index(request: Request) -> Response:
+@route("/", http_method=GET_HEAD)
+async def root_index(request: Request) -> Response:
     """One index across every workspace the caller can read (names shared by two are left out)."""
-    _, snap, who = snapshot_and_principal(request)
+    _, snap, who = await snapshot_and_principal(request)
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
     seen: dict[str, tuple[str, str]] = {}
     shared: set[str] = set()
@@ -297,11 +297,11 @@ def root_index(request: Request) -> Response:
     return _respond(request, page, public=False)
 
 
-@route("/{ws:str}", http_method=GET_HEAD, sync_to_thread=False)
-def workspace_index(request: Request, ws: FromPath[str]) -> Response:
+@route("/{ws:str}", http_method=GET_HEAD)
+async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
     project across the caller's workspaces, so that `--index-url https://HOST` works too."""
-    _, snap, who = snapshot_and_principal(request)
+    _, snap, who = await snapshot_and_principal(request)
     if not snap.exists(layout.workspace(ws)):
         return _aggregate_project(request, snap, who, ws)
     if not has_trailing_slash(request):
@@ -315,9 +315,9 @@ def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     return _respond(request, page, public=False)
 
 
-@route("/{ws:str}/{project:str}", http_method=GET_HEAD, sync_to_thread=False)
-def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
-    _, snap, who = snapshot_and_principal(request)
+@route("/{ws:str}/{project:str}", http_method=GET_HEAD)
+async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
+    _, snap, who = await snapshot_and_principal(request)
     canonical = canonicalize_name(project)
     if canonical != project or not has_trailing_slash(request):
         return redirect(request, f"/{ws}/{quote(canonical)}/")
@@ -334,7 +334,7 @@ def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) 
     return _respond(request, page, public=repository.public)
 
 
-def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: FromPath[str]) -> Response:
+def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: str) -> Response:
     canonical = canonicalize_name(name)
     if canonical != name or not has_trailing_slash(request):
         return redirect(request, f"/{quote(canonical)}/")

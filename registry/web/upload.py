@@ -64,7 +64,7 @@ async def upload_legacy(request: Request, ws: FromPath[str], tail: FromPath[str]
 
 
 async def _upload(request: Request, ws: FromPath[str]) -> Response:
-    state, snap, who = snapshot_and_principal(request)
+    state, snap, who = await snapshot_and_principal(request)
     if who.kind == "anonymous":
         raise Unauthorized("Publishing requires credentials: your email and a write-scoped API token "
                            "(or a Bitbucket Pipelines OIDC token).")

@@ -1,0 +1,60 @@
+"""Trusted publishing for Bitbucket Pipelines, in the shape of the public index's token exchange.
+
+`POST /_/oidc/mint-token` takes a step's OIDC token (and, unverified, what the step reports about its
+run) and returns a registry token bound to the step's repository that expires within 15 minutes.
+Refusals are 422 with `{"message": ..., "errors": [{"code", "description"}]}`, as clients expect.
+"""
+
+from __future__ import annotations
+
+import anyio
+import msgspec
+from litestar import Request, Response, get, post
+
+from pipelines.verify import TokenRejected, unverified_issuer
+
+from ..auth import pipeline_principal, trusts_for, verify_pipeline_token
+from ..errors import RegistryError
+from ..model import ReportedRunContext
+from ..operations import mint_pipeline_token
+from .context import web_state
+
+
+class MintRequest(msgspec.Struct, frozen=True):
+    token: str
+    context: ReportedRunContext | None = None  # our addition: the run as the step reports it
+
+
+def _refusal(code: str, description: str) -> Response:
+    return Response({"message": "Token request failed", "errors": [{"code": code, "description": description}]},
+                    status_code=422, headers={"cache-control": "no-store"})
+
+
+@get("/_/oidc/audience", sync_to_thread=False)
+def audience(request: Request) -> dict:
+    settings = web_state(request).registry.settings
+    return {"audience": settings.oidc_audience or settings.base_url}
+
+
+@post("/_/oidc/mint-token", status_code=200)
+async def mint_token(request: Request) -> Response:
+    state = web_state(request)
+    try:
+        body = msgspec.json.decode(await request.body(), type=MintRequest)
+    except msgspec.ValidationError as exc:
+        return _refusal("invalid-payload", f"Malformed request: {exc}.")
+    except msgspec.DecodeError:
+        return _refusal("invalid-payload", 'Expected a JSON body {"token": "<the step\'s OIDC token>"}.')
+    snap = state.registry.ledger.snapshot()
+    try:
+        candidates = trusts_for(snap, unverified_issuer(body.token))
+        ws, claims = await anyio.to_thread.run_sync(
+            verify_pipeline_token, state.authenticator.verifier, body.token, candidates)
+        who = pipeline_principal(snap, ws, claims)
+        secret, record = await anyio.to_thread.run_sync(mint_pipeline_token, state.registry, who, body.context)
+    except TokenRejected as exc:
+        return _refusal(exc.code, exc.reason)
+    except RegistryError as exc:
+        return _refusal("invalid-publisher", exc.message)
+    return Response({"success": True, "token": secret, "expires": int(record.expires.timestamp())},
+                    headers={"cache-control": "no-store"})

@@ -1,0 +1,143 @@
+"""Ledger benchmark (run by hand): python tests/benchmarks/bench_ledger.py [--versions 100000]
+
+Measures, on this machine:
+  1. commits per second for a single writer with fsync (publish commits: blob + version record);
+  2. the cost of one publish with 100 versions in the ledger and with --versions (default 100,000):
+     the bar is that the second is within 1.5x of the first;
+  3. the history of one package on a ledger of that many commits (the bar: under 100 ms).
+
+The big ledger is filled with one publish-like commit per version (fsync off while filling, then on
+again for every measured commit), repacked as the server would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import pygit2  # noqa: E402
+
+from registry import auth, model, operations  # noqa: E402
+from registry.config import Settings  # noqa: E402
+from registry.dists import DistInfo  # noqa: E402
+from registry.ledger import Change, layout  # noqa: E402
+
+WS, REPO = "bench", "repo"
+PACKAGES = 1000
+
+
+def setup(data: Path) -> operations.Registry:
+    reg = operations.Registry.open(Settings(data=str(data)), create=True)
+    op = auth.operator()
+    operations.create_workspace(reg, op, "cli", WS)
+    operations.create_project(reg, op, "cli", WS, "P")
+    operations.create_repository(reg, op, "cli", WS, REPO, "P")
+    return reg
+
+
+def fill(reg: operations.Registry, versions: int) -> None:
+    """One commit per version, spread over PACKAGES packages, without fsync (setup only)."""
+    pygit2.settings.enable_fsync_gitdir(False)
+    op = auth.operator()
+    prov = op.provenance("cli")
+    for p in range(min(PACKAGES, versions)):
+        operations.create_package(reg, op, "cli", WS, f"pkg-{p}", REPO)
+    started = time.perf_counter()
+    for i in range(versions):
+        name, version = f"pkg-{i % PACKAGES}", f"{i // PACKAGES}.{i % 7}.0"
+        sha = f"{i:064x}"
+        record = model.Version(package=name, version=version, created=prov, files=[model.DistFile(
+            filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl", size=1000, sha256=sha,
+            blake2b_256=sha, md5=sha[:32], packagetype="bdist_wheel", python_version="py3",
+            metadata_version="2.1", metadata_sha256=sha, uploaded=prov)])
+        reg.ledger.transact(lambda snap, record=record, name=name: Change(
+            summary=f"publish {name} {record.version}", provenance=prov, author=op.author,
+            writes={layout.version(WS, name, operations.version_key(record.version)): record},
+            facts=(("Workspace", WS), ("Package", name), ("Version", record.version))))
+        if i % 5000 == 4999:
+            reg.ledger.maybe_repack()
+            print(f"  filled {i + 1} versions ({(i + 1) / (time.perf_counter() - started):.0f}/s)", flush=True)
+    reg.ledger.repack(full=True)
+    pygit2.settings.enable_fsync_gitdir(True)
+
+
+def publish_times(reg: operations.Registry, count: int, tag: str) -> list[float]:
+    """Real publish_file calls (blob adoption, version record, commit, fsync, history index)."""
+    who = auth.operator("dev@example.com")
+    name = "measured"
+    if operations.get_package(reg.snapshot(), WS, name) is None:
+        operations.create_package(reg, auth.operator(), "cli", WS, name, REPO)
+    times = []
+    for i in range(count):
+        version = f"{tag}.{i}"
+        metadata = f"Metadata-Version: 2.1\nName: measured\nVersion: {version}\n".encode()
+        dist = DistInfo(filename=f"measured-{version}-py3-none-any.whl", packagetype="bdist_wheel", name=name,
+                        version=version, python_version="py3", requires_python=None, metadata_version="2.1",
+                        summary="", metadata=metadata)
+        with reg.blobs.stage() as staged:
+            staged.write(os.urandom(2048))
+            staged.finish()
+            started = time.perf_counter()
+            operations.publish_file(reg, who, "upload", WS, dist, staged)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def report(label: str, times: list[float]) -> float:
+    median = statistics.median(times)
+    p95 = sorted(times)[int(len(times) * 0.95)]
+    print(f"{label}: median {median * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms, {1 / statistics.mean(times):.0f} commits/s")
+    return median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--versions", type=int, default=100_000)
+    parser.add_argument("--samples", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        small = setup(Path(tmp) / "small")
+        fill(small, 100)
+        publish_times(small, 20, "1")  # warm up
+        base = report("publish, 100 versions in the ledger        ", publish_times(small, args.samples, "2"))
+
+        print(f"filling a ledger with {args.versions} versions (one commit each)...", flush=True)
+        big = setup(Path(tmp) / "big")
+        started = time.perf_counter()
+        fill(big, args.versions)
+        print(f"  filled in {time.perf_counter() - started:.0f} s")
+        publish_times(big, 20, "1")
+        large = report(f"publish, {args.versions} versions in the ledger", publish_times(big, args.samples, "2"))
+        print(f"ratio: {large / base:.2f}x (bar: within 1.5x)")
+
+        commits = sum(1 for _ in big.ledger.walk())
+        history = big.ledger.history
+        history.sync()
+        runs = []
+        for p in range(50):
+            started = time.perf_counter()
+            events = history.package(WS, f"pkg-{p * 17 % PACKAGES}")
+            runs.append(time.perf_counter() - started)
+        print(f"history of one package ({len(events)} events) on a ledger of {commits} commits: "
+              f"median {statistics.median(runs) * 1000:.2f} ms, max {max(runs) * 1000:.2f} ms (bar: under 100 ms)")
+        index = history.path
+        index.unlink()
+        (index.parent / (index.name + "-wal")).unlink(missing_ok=True)
+        (index.parent / (index.name + "-shm")).unlink(missing_ok=True)
+        history._local.db = None
+        started = time.perf_counter()
+        history.sync()
+        print(f"rebuilding the history index from git: {time.perf_counter() - started:.1f} s")
+        size = sum(f.stat().st_size for f in big.ledger.path.rglob("*") if f.is_file())
+        print(f"ledger size on disk after repack: {size / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
