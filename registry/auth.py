@@ -264,6 +264,15 @@ def role_on_workspace(snap: Snapshot, who: Principal, ws: str) -> Role | None:
     return None
 
 
+def require_read(snap: Snapshot, who: Principal, package: model.Package) -> Repository:
+    """The package's repository, if ``who`` may read it; 401 for strangers, 403 for the rest."""
+    ws, repo = package.workspace, package.repository
+    if who.kind == "anonymous" and not model.at_least(role_on(snap, who, ws, repo), "read"):
+        raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
+    require(snap, who, ws, repo, "read", f"read package {package.name!r}")
+    return snap.get(layout.repository(ws, repo), Repository)
+
+
 def require(snap: Snapshot, who: Principal, ws: str, repo: str, need: Role, doing: str) -> None:
     """Refuse unless ``who`` holds ``need`` on the repository; the message names what is missing."""
     have = role_on(snap, who, ws, repo)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from pipelines.claims import default_audience
 
-from . import auth, model, operations
+from . import auth, maintenance, model, operations
 from .config import Settings
 from .errors import RegistryError
 from .ledger import Ledger, layout
@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         if verb == "yank":
             c.add_argument("--reason", default="")
 
+    g = sub.add_parser("gc", help="free the bytes of files no version references any more, and repack the ledger")
+    g.add_argument("--grace", type=float, default=0, metavar="SECONDS",
+                   help="keep blobs unreferenced for less than this long (default 0: free them now)")
+    v = sub.add_parser("verify", help="check every record, every referenced blob and the git repository")
+    v.add_argument("--quick", action="store_true", help="check blob sizes but don't re-hash their content")
+
     lg = sub.add_parser("log", help="the audit history, readable by a person")
     lg.add_argument("workspace", nargs="?")
     lg.add_argument("package", nargs="?")
@@ -192,7 +198,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         pkg = operations.create_package(reg, who, CHANNEL, args.workspace, args.name, args.repo)
         print(f"created package {pkg.display_name} ({pkg.name}) in {pkg.workspace}, linked to {pkg.workspace}/{pkg.repository}")
     elif (cmd, action) == ("package", "delete"):
-        pkg = operations.delete_package(reg, who, CHANNEL, args.workspace, args.name)
+        pkg, _ = operations.delete_package(reg, who, CHANNEL, args.workspace, args.name)
         print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
     elif (cmd, action) == ("package", "list"):
         snap = reg.snapshot()
@@ -212,12 +218,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     elif cmd == "trust":
         _trust(reg, who, args)
     elif (cmd, action) == ("version", "delete"):
-        v = operations.delete_version(reg, who, CHANNEL, args.workspace, args.name, args.version)
+        v, _ = operations.delete_version(reg, who, CHANNEL, args.workspace, args.name, args.version)
         print(f"deleted {v.package} {v.version} ({len(v.files)} files)")
     elif (cmd, action) in (("version", "yank"), ("version", "unyank")):
         v = operations.yank(reg, who, CHANNEL, args.workspace, args.name, args.version,
                             getattr(args, "reason", ""), undo=action == "unyank")
         print(f"{'yanked' if v.yanked else 'un-yanked'} {v.package} {v.version}")
+    elif cmd == "gc":
+        done = maintenance.collect(reg, grace_seconds=args.grace)
+        print(f"freed {done.freed} blobs ({done.bytes} bytes); {done.kept_in_grace} kept for their grace period; "
+              f"ledger repacked")
+    elif cmd == "verify":
+        report = maintenance.verify(reg, hash_blobs=not args.quick)
+        for problem in report.problems:
+            print(f"PROBLEM {problem}")
+        print(f"checked {report.checked_records} records and {report.checked_blobs} blobs: "
+              f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
+        return 0 if report.ok else 1
     elif cmd == "log":
         _print_log(reg, args.workspace, args.package, args.limit)
     return 0

@@ -194,6 +194,7 @@ class Version(Record, kw_only=True):
 class DeletedFile(Record, kw_only=True):
     version: str
     sha256: Sha256
+    metadata_sha256: Sha256 | None = None
     deleted: Provenance
 
 

@@ -64,6 +64,9 @@ class Registry:
     def snapshot(self) -> Snapshot:
         return self.ledger.snapshot()
 
+    def snapshot_at(self, commit_id: str) -> Snapshot:
+        return self.ledger.snapshot_at(commit_id)
+
 
 def version_key(version: str) -> str:
     """Releases are identified like on the public index: 1.0 and 1.0.0 are the same release."""
@@ -330,6 +333,8 @@ def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
     repository = model.repository_slug(repository)
 
     def build(snap: Snapshot) -> Change:
+        if who.kind == "pipeline":
+            raise Forbidden("A pipeline may publish and read its repository's packages, but not create packages.")
         require(snap, who, ws, repository, "admin", f"create packages linked to {ws}/{repository}")
         existing = get_package(snap, ws, canonical)
         if existing is not None:
@@ -345,7 +350,13 @@ def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
     return get_package(reg.snapshot(), ws, canonical)
 
 
-def _package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str) -> Package:
+def _package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str,
+                 pipelines_may: bool = False) -> Package:
+    """The package, if ``who`` holds ``need`` on its repository. Pipelines publish and read; they
+    never delete, yank or administer, whatever their repository role."""
+    if who.kind == "pipeline" and not pipelines_may:
+        raise Forbidden(f"A pipeline may publish and read its repository's packages, but not {doing}; "
+                        "a person with the right permission must do it.")
     if not snap.exists(layout.workspace(ws)):
         raise NotFound(f"Workspace {ws!r} does not exist.")
     package = get_package(snap, ws, name)
@@ -392,7 +403,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     outcome: dict[str, object] = {}
 
     def build(snap: Snapshot) -> Change | None:
-        package = _package_for(snap, who, ws, canonical, "write", f"publish to {canonical!r}")
+        package = _package_for(snap, who, ws, canonical, "write", f"publish to {canonical!r}", pipelines_may=True)
         if who.kind == "pipeline":
             check_publish_policy(package, who.pipeline)
         key = version_key(dist.version)
@@ -439,11 +450,13 @@ def _tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provena
     files = dict(record.files)
     for version in gone:
         for f in version.files:
-            files[f.filename] = DeletedFile(version=version.version, sha256=f.sha256, deleted=provenance)
+            files[f.filename] = DeletedFile(version=version.version, sha256=f.sha256,
+                                            metadata_sha256=f.metadata_sha256, deleted=provenance)
     return _replace(record, files=files)
 
 
-def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str) -> Version:
+def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
+                   version: str) -> tuple[Version, Commit]:
     canonical, _ = model.package_name(name)
     gone: list[Version] = []
 
@@ -462,11 +475,11 @@ def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, nam
             *(("Sha256", f.sha256) for f in record.files),
         )
 
-    reg.ledger.transact(build)
-    return gone[0]
+    commit = reg.ledger.transact(build)
+    return gone[0], commit
 
 
-def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> Package:
+def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> tuple[Package, Commit]:
     canonical, _ = model.package_name(name)
     gone: list[Package] = []
 
@@ -480,11 +493,12 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
             {layout.package_dir(ws, canonical): None,
              layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, all_versions, provenance)},
             ("Workspace", ws), ("Package", canonical), ("Repository", package.repository),
+            *(("Version", v.version) for v in all_versions),
             *(("Sha256", f.sha256) for v in all_versions for f in v.files),
         )
 
-    reg.ledger.transact(build)
-    return gone[0]
+    commit = reg.ledger.transact(build)
+    return gone[0], commit
 
 
 def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,
@@ -506,8 +520,8 @@ def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, ve
         return _change(who, channel, summary, {layout.version(ws, canonical, version_key(record.version)): new},
                        ("Workspace", ws), ("Package", canonical), ("Version", record.version))
 
-    reg.ledger.transact(build)
-    return get_version(reg.snapshot(), ws, canonical, version)
+    commit = reg.ledger.transact(build)
+    return get_version(reg.snapshot_at(commit.id), ws, canonical, version)
 
 
 # --- pipelines -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""JSON Schemas for every ledger record (and, later, API response), generated from the msgspec types.
+"""JSON Schemas for every ledger record and API request/response, generated from the msgspec types.
 
 `python -m registry.schemas` rewrites `schemas/`; a test regenerates them and fails on any drift,
 so the published schemas can't fall behind the code.
@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 
 from .model import LEDGER_RECORDS
+from .views import API_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -25,11 +26,12 @@ def _kebab(name: str) -> str:
 def generate() -> dict[str, bytes]:
     """Relative path under schemas/ -> file content."""
     out: dict[str, bytes] = {}
-    for type_ in LEDGER_RECORDS:
-        schema = msgspec.json.schema(type_)
-        document = {"$schema": DIALECT, "title": type_.__name__, "description": (type_.__doc__ or "").strip(), **schema}
-        data = msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=2) + b"\n"
-        out[f"ledger/{_kebab(type_.__name__)}.schema.json"] = data
+    for folder, types in (("ledger", LEDGER_RECORDS), ("api", API_TYPES)):
+        for type_ in types:
+            schema = msgspec.json.schema(type_)
+            document = {"$schema": DIALECT, "title": type_.__name__, "description": (type_.__doc__ or "").strip(), **schema}
+            data = msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=2) + b"\n"
+            out[f"{folder}/{_kebab(type_.__name__)}.schema.json"] = data
     return out
 
 

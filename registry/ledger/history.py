@@ -107,6 +107,11 @@ class History:
                 position += 1
                 _insert(db, position, commit)
 
+    def serial(self) -> int:
+        """A number that grows with every commit: the index's position of the tip."""
+        self.sync()
+        return self._tip(self._db())[0]
+
     def package(self, workspace: str, package: str, version: str | None = None, *, limit: int = 1000) -> list[Event]:
         """Commits that touched a package (or one of its versions), newest first."""
         self.sync()
@@ -114,7 +119,7 @@ class History:
         if version is None:
             where, args = "t.workspace=? AND t.package=?", [workspace, package]
         else:
-            where, args = "t.workspace=? AND t.package=? AND t.version IN (?, '')", [workspace, package, version]
+            where, args = "t.workspace=? AND t.package=? AND t.version=?", [workspace, package, version]
         rows = db.execute(
             f"SELECT DISTINCT c.position, c.id, c.time, c.author_name, c.author_email, c.summary, c.trailers, t.version "
             f"FROM touches t JOIN commits c ON c.position = t.position WHERE {where} "

@@ -295,7 +295,7 @@ class Ledger:
         it may also do I/O that must precede the commit (moving an uploaded blob into the store).
         Returns the new commit, or None when ``build`` returned None or changed nothing.
         """
-        with self._write_lock(timeout):
+        with self.write_lock(timeout):
             repo = self.repo()
             for attempt in range(10):
                 ref = repo.lookup_reference(REF)
@@ -330,7 +330,8 @@ class Ledger:
         return committed
 
     @contextmanager
-    def _write_lock(self, timeout: float):
+    def write_lock(self, timeout: float):
+        """Exclusive against every writer: transactions, repacks, blob collection."""
         # flock is per open file description: threads of one process exclude each other too, and
         # the kernel drops it when a process dies, so this lock itself is never stale.
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -373,7 +374,7 @@ class Ledger:
         if git is None:
             log.warning("git is not installed: the ledger's loose objects can't be packed")
             return
-        with self._write_lock(timeout=300):
+        with self.write_lock(timeout=300):
             args = [git, "-C", str(self.path), "repack", "-d", "-q"]
             if full:
                 args.insert(4, "-a")

@@ -9,49 +9,73 @@ import anyio
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from pipelines.verify import Verifier
 
+from .. import __version__, maintenance
 from ..auth import Authenticator
 from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
-from . import files, oidc, simple, upload
-from .context import WebState, error_response
+from . import api, files, oidc, simple, upload
+from .context import WebState, error_response, problem_response
 
 log = logging.getLogger("registry.web")
 MAINTENANCE_INTERVAL = 60.0
+COLLECT_EVERY = 10  # maintenance rounds between blob collections
 
 
-@get("/_/health", sync_to_thread=False)
+@get("/_/health", sync_to_thread=False, include_in_schema=False)
 def health(request: Request) -> dict:
     state: WebState = request.app.state.web
     return {"status": "ok", "ledger": state.registry.ledger.head()}
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path.rstrip("/")
+    return path.startswith(("/api/", "/_/oidc/")) or (path.endswith("/json") and "/pypi/" in path)
 
 
 def _registry_error(request: Request, exc: RegistryError) -> Response:
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
     ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
-    return error_response(exc, realm=f"registry {ws}" if ws else "registry")
+    realm = f"registry {ws}" if ws else "registry"
+    if _wants_json(request):
+        return problem_response(exc, realm)
+    return error_response(exc, realm=realm)
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     detail = exc.detail if exc.detail and exc.detail != "Not Found" else f"No such page: {request.url.path}"
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
-    return error_response(RegistryError(detail, status=exc.status_code))
+    extra = getattr(exc, "extra", None)
+    if isinstance(extra, list) and extra:  # request validation: say which field and why
+        detail += ": " + "; ".join(f"{e.get('key', '?')}: {e.get('message', '')}" for e in extra if isinstance(e, dict))
+    return _registry_error(request, RegistryError(detail, status=exc.status_code))
 
 
 def _maintenance(state: WebState):
     @asynccontextmanager
     async def lifespan(app: Litestar):
         async def loop() -> None:
+            rounds = 0
             while True:
                 await anyio.sleep(MAINTENANCE_INTERVAL)
+                rounds += 1
                 try:
                     await anyio.to_thread.run_sync(state.registry.ledger.maybe_repack)
                     await anyio.to_thread.run_sync(state.registry.blobs.sweep_staging)
+                    if rounds % COLLECT_EVERY == 0:
+                        grace = state.registry.settings.gc_grace_seconds
+                        done = await anyio.to_thread.run_sync(
+                            lambda: maintenance.collect(state.registry, grace_seconds=grace, repack=False))
+                        if done.freed:
+                            log.info("freed %d unreferenced blobs (%d bytes)", done.freed, done.bytes)
                 except Exception:  # maintenance must never take the server down
                     log.exception("background maintenance failed")
 
@@ -75,12 +99,23 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             files.download,
             upload.upload, upload.upload_legacy,
             oidc.audience, oidc.mint_token,
+            api.router, api.json_release,
         ],
         state=State({"web": state}),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
         request_max_body_size=1 * 2**20,  # uploads set their own limit
         lifespan=[_maintenance(state)],
-        openapi_config=None,
+        openapi_config=OpenAPIConfig(
+            title="Registry API", version=__version__, path="/api/schema",
+            description="Management and audit API of the registry: packages, versions, deletion, yanks, history. "
+                        "Authenticate with HTTP Basic (email and API token) or a Bitbucket Pipelines token as Bearer.",
+            security=[{"basic": []}, {"bearer": []}],
+            components=Components(security_schemes={
+                "basic": SecurityScheme(type="http", scheme="basic"),
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }),
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
     )
 
 

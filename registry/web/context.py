@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 from litestar import Request, Response
 
@@ -34,6 +35,16 @@ def error_response(exc: RegistryError, realm: str = "registry") -> Response:
     if exc.status == 401:
         headers["www-authenticate"] = f'Basic realm="{realm}"'
     return Response(exc.message + "\n", status_code=exc.status, media_type="text/plain", headers=headers)
+
+
+def problem_response(exc: RegistryError, realm: str = "registry") -> Response:
+    """RFC 9457 problem details, for the JSON APIs."""
+    headers = {"cache-control": "no-store"}
+    if exc.status == 401:
+        headers["www-authenticate"] = f'Basic realm="{realm}"'
+    title = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
+    body = {"type": "about:blank", "title": title, "status": exc.status, "detail": exc.message}
+    return Response(body, status_code=exc.status, media_type="application/problem+json", headers=headers)
 
 
 def redirect(request: Request, path: str) -> Response:

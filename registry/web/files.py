@@ -15,20 +15,25 @@ from litestar import Request, Response, route
 from litestar.response import Stream
 from packaging.utils import canonicalize_name
 
+from ..auth import require_read
 from ..errors import NotFound, RegistryError
 from ..ledger import layout
 from ..model import Package
 from ..operations import get_version
 from .context import redirect, snapshot_and_principal
-from .simple import GET_HEAD, check_read
+from .simple import GET_HEAD
 
 log = logging.getLogger("registry.web")
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-@route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD)
+@route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD, include_in_schema=False)
 async def download(request: Request, ws: FromPath[str], project: FromPath[str], version: FromPath[str], filename: FromPath[str]) -> Response:
+    if project == "pypi" and filename == "json":  # /<ws>/pypi/<name>/json: the JSON API, not a file
+        from .api import json_api
+
+        return await json_api(request, ws, version, None)
     state, snap, who = await snapshot_and_principal(request)
     canonical = canonicalize_name(project)
     if canonical != project:
@@ -36,7 +41,7 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     package = snap.get(layout.package(ws, canonical), Package)
     if package is None:
         raise NotFound(f"Package {canonical!r} does not exist in workspace {ws}.")
-    repository = check_read(snap, who, package)
+    repository = require_read(snap, who, package)
     record = get_version(snap, ws, canonical, version)
     is_metadata = filename.endswith(".metadata")
     wanted = filename.removesuffix(".metadata") if is_metadata else filename

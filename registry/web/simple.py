@@ -20,7 +20,7 @@ from litestar import HttpMethod, Request, Response, route
 from packaging.utils import canonicalize_name
 
 from .. import model
-from ..auth import Principal, require, role_on
+from ..auth import Principal, require_read, role_on
 from ..errors import NotFound, RegistryError, Unauthorized
 from ..ledger import Snapshot, layout
 from ..model import Package, Repository, Workspace
@@ -225,15 +225,6 @@ def _readable(snap: Snapshot, who: Principal, ws: str, repo: str) -> bool:
     return model.at_least(role_on(snap, who, ws, repo), "read")
 
 
-def check_read(snap: Snapshot, who: Principal, package: Package) -> Repository:
-    """The package's repository, if ``who`` may read it; 401 for strangers, 403 for the rest."""
-    ws, repo = package.workspace, package.repository
-    if who.kind == "anonymous" and not _readable(snap, who, ws, repo):
-        raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
-    require(snap, who, ws, repo, "read", f"read package {package.name!r}")
-    return snap.get(layout.repository(ws, repo), Repository)
-
-
 _package_lists: dict[str, list[Package]] = {}
 
 
@@ -275,7 +266,7 @@ def _require_some_access(snap: Snapshot, who: Principal, ws: str, visible: list[
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 
 
-@route("/", http_method=GET_HEAD)
+@route("/", http_method=GET_HEAD, include_in_schema=False)
 async def root_index(request: Request) -> Response:
     """One index across every workspace the caller can read (names shared by two are left out)."""
     _, snap, who = await snapshot_and_principal(request)
@@ -297,7 +288,7 @@ async def root_index(request: Request) -> Response:
     return _respond(request, page, public=False)
 
 
-@route("/{ws:str}", http_method=GET_HEAD)
+@route("/{ws:str}", http_method=GET_HEAD, include_in_schema=False)
 async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
     project across the caller's workspaces, so that `--index-url https://HOST` works too."""
@@ -315,7 +306,7 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     return _respond(request, page, public=False)
 
 
-@route("/{ws:str}/{project:str}", http_method=GET_HEAD)
+@route("/{ws:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
 async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
     _, snap, who = await snapshot_and_principal(request)
     canonical = canonicalize_name(project)
@@ -328,7 +319,7 @@ async def project_detail(request: Request, ws: FromPath[str], project: FromPath[
         if who.kind == "anonymous":  # don't tell strangers which private names exist
             raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
         raise NotFound(f"Package {canonical!r} does not exist in workspace {ws}.")
-    repository = check_read(snap, who, package)
+    repository = require_read(snap, who, package)
     tree_id = snap.tree_id(layout.package_dir(ws, canonical))
     page = PAGES.page(("project", tree_id, fmt, ""), fmt, lambda: render_project(snap, package, fmt, ""))
     return _respond(request, page, public=repository.public)

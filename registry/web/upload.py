@@ -51,12 +51,12 @@ class UploadForm:
         return values[0].strip()
 
 
-@post("/{ws:str}", request_max_body_size=None, status_code=200, name="upload")
+@post("/{ws:str}", request_max_body_size=None, status_code=200, name="upload", include_in_schema=False)
 async def upload(request: Request, ws: FromPath[str]) -> Response:
     return await _upload(request, ws)
 
 
-@post("/{ws:str}/{tail:str}", request_max_body_size=None, status_code=200, name="upload-legacy")
+@post("/{ws:str}/{tail:str}", request_max_body_size=None, status_code=200, name="upload-legacy", include_in_schema=False)
 async def upload_legacy(request: Request, ws: FromPath[str], tail: FromPath[str]) -> Response:
     if tail != "legacy":
         raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not /{ws}/{tail}/.")

@@ -1,0 +1,217 @@
+"""Keeping the data directory honest: freeing unreferenced blobs, and checking everything.
+
+Collection never removes a blob the ledger still references, even with a publish racing it: the
+referenced set is computed from a snapshot, and the deletions happen under the ledger's write lock
+after adding what commits since that snapshot referenced (a publish adopts its blob under that same
+lock, so none can slip in between).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+
+from . import model
+from .ledger import Snapshot, layout
+from .operations import Registry, list_packages, version_key
+
+log = logging.getLogger("registry.maintenance")
+
+
+def referenced_blobs(snap: Snapshot, workspaces: list[str] | None = None,
+                     packages: set[tuple[str, str]] | None = None) -> set[str]:
+    """Every sha256 the snapshot's versions refer to (files and their core metadata)."""
+    found: set[str] = set()
+    for ws in workspaces if workspaces is not None else snap.names("workspaces"):
+        for package in list_packages(snap, ws):
+            if packages is not None and (ws, package.name) not in packages:
+                continue
+            for version in snap.records(layout.versions_dir(ws, package.name), model.Version):
+                for f in version.files:
+                    found.update((f.sha256, f.metadata_sha256))
+    return found
+
+
+def _deleted_at(snap: Snapshot) -> dict[str, float]:
+    """When each blob of a deleted file was deleted (the grace period counts from then)."""
+    out: dict[str, float] = {}
+    for ws in snap.names("workspaces"):
+        for record in snap.records(f"workspaces/{ws}/deleted-files", model.DeletedFiles):
+            for f in record.files.values():
+                at = f.deleted.at.timestamp()
+                for sha in (f.sha256, f.metadata_sha256):
+                    if sha:
+                        out[sha] = max(out.get(sha, 0.0), at)
+    return out
+
+
+@dataclass
+class Collected:
+    freed: int = 0
+    bytes: int = 0
+    kept_in_grace: int = 0
+    repacked: bool = False
+
+
+def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Collected:
+    """Free blobs no version references any more, once unreferenced for ``grace_seconds``."""
+    snap = reg.snapshot()
+    referenced = referenced_blobs(snap)
+    deleted_at = _deleted_at(snap)
+    now = time.time()
+    result = Collected()
+    candidates = []
+    for sha, mtime in reg.blobs.list():
+        if sha in referenced:
+            continue
+        # a deleted file's blob waits from its deletion; an orphan (a publish that never committed) from its write
+        since = deleted_at.get(sha, mtime)
+        if now - since < grace_seconds:
+            result.kept_in_grace += 1
+            continue
+        candidates.append(sha)
+    if candidates:
+        with reg.ledger.write_lock(timeout=300):
+            head = reg.ledger.head()
+            if head != snap.commit_id:  # what changed since our snapshot may reference a candidate again
+                touched = {(c.trailer("Workspace"), c.trailer("Package")) for c in reg.ledger.walk(since=snap.commit_id)}
+                current = reg.ledger.snapshot_at(head)
+                referenced |= referenced_blobs(current, packages=touched)
+            for sha in candidates:
+                if sha in referenced:
+                    continue
+                size = reg.blobs.size(sha) if reg.blobs.exists(sha) else 0
+                reg.blobs.delete(sha)
+                result.freed += 1
+                result.bytes += size
+    reg.blobs.sweep_staging()
+    if repack:
+        reg.ledger.repack(full=True)
+        result.repacked = True
+    return result
+
+
+# --- verify --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    checked_records: int = 0
+    checked_blobs: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def record_type(path: str) -> type[model.Record] | None:
+    """Which record type lives at a ledger path (None: not a record, e.g. the README)."""
+    parts = path.split("/")
+    if path == layout.LEDGER_INFO:
+        return model.LedgerInfo
+    if parts[0] == "users" and len(parts) == 3:
+        return model.User
+    if parts[0] == "tokens" and len(parts) == 3:
+        return model.ApiToken
+    if parts[0] != "workspaces" or len(parts) < 3:
+        return None
+    rest = parts[2:]
+    if rest == ["workspace.json"]:
+        return model.Workspace
+    if rest == ["pipelines-trust.json"]:
+        return model.PipelinesTrust
+    if rest[0] == "projects" and len(rest) == 2:
+        return model.Project
+    if rest[0] == "repositories" and len(rest) == 2:
+        return model.Repository
+    if rest[0] == "deleted-files" and len(rest) == 4:
+        return model.DeletedFiles
+    if rest[0] == "packages" and len(rest) == 5 and rest[4] == "package.json":
+        return model.Package
+    if rest[0] == "packages" and len(rest) == 7 and rest[4] == "versions":
+        return model.Version
+    return None
+
+
+def _expected_path(path: str, record: model.Record) -> str | None:
+    """Where the record says it should be: catches a record moved or hand-edited into the wrong place."""
+    ws = path.split("/")[1] if path.startswith("workspaces/") else None
+    match record:
+        case model.User():
+            return layout.user(record.email)
+        case model.ApiToken():
+            return layout.token(record.sha256)
+        case model.Workspace():
+            return layout.workspace(record.slug)
+        case model.Project():
+            return layout.project(ws, record.key)
+        case model.Repository():
+            return layout.repository(ws, record.slug)
+        case model.Package():
+            return layout.package(record.workspace, record.name)
+        case model.Version():
+            return layout.version(ws, record.package, version_key(record.version))
+        case model.DeletedFiles():
+            return layout.deleted_files(ws, record.package)
+    return path
+
+
+def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
+    """Every record decodes as its type (the types the schemas in schemas/ are generated from), sits
+    where its content says, every referenced blob exists with the right size and sha256, and git's
+    own fsck passes."""
+    report = Report()
+    snap = reg.snapshot()
+    wanted: dict[str, tuple[int, str]] = {}
+    for path in snap.files(""):
+        type_ = record_type(path)
+        if type_ is None:
+            if path not in (layout.README,):
+                report.problems.append(f"{path}: not a known kind of record")
+            continue
+        report.checked_records += 1
+        try:
+            record = msgspec.json.decode(snap.raw(path), type=type_, strict=True)
+        except msgspec.ValidationError as exc:
+            report.problems.append(f"{path}: does not match the {type_.__name__} schema: {exc}")
+            continue
+        expected = _expected_path(path, record)
+        if expected != path:
+            report.problems.append(f"{path}: its content belongs at {expected}")
+        if isinstance(record, model.Version):
+            for f in record.files:
+                wanted[f.sha256] = (f.size, f"{path} {f.filename}")
+                wanted.setdefault(f.metadata_sha256, (-1, f"{path} {f.filename} (core metadata)"))
+    for sha, (size, where) in sorted(wanted.items()):
+        report.checked_blobs += 1
+        local = reg.blobs.local_path(sha)
+        if local is None:
+            report.problems.append(f"{where}: blob {sha} is missing")
+            continue
+        actual = local.stat().st_size
+        if size >= 0 and actual != size:
+            report.problems.append(f"{where}: blob {sha} is corrupt: it has {actual} bytes, the ledger says {size}")
+            continue
+        if hash_blobs:
+            digest = hashlib.sha256()
+            with open(local, "rb") as fh:
+                while chunk := fh.read(2**20):
+                    digest.update(chunk)
+            if digest.hexdigest() != sha:
+                report.problems.append(f"{where}: blob {sha} is corrupt (its content hashes to {digest.hexdigest()})")
+    git = shutil.which("git")
+    if git:
+        proc = subprocess.run([git, "-C", str(reg.ledger.path), "fsck", "--strict", "--no-dangling", "--no-progress"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            report.problems += [f"git fsck: {line}" for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    else:
+        report.problems.append("git is not installed: the ledger's objects could not be fsck'd")
+    return report
