@@ -13,7 +13,6 @@ from packaging.metadata import Metadata
 from packaging.version import Version as PkgVersion
 
 from . import model
-from .ledger import Snapshot
 from .ledger.history import Event
 from .model import DistFile, Package, PipelineRun, Provenance, PublishPolicy, Role, Version
 

@@ -281,3 +281,32 @@ def test_pipelines_publish_with_their_oidc_token(server, team, tmp_path, issuer)
     proc = run([sys.executable, "-m", "twine", "upload", "--verbose", "--repository-url", index, "-u", "x",
                 "-p", step_token(branch="feature/x"), str(files[0])], env=env, check=False)
     assert proc.returncode != 0 and "branches main only; this run is on feature/x" in said(proc)
+
+
+def test_pip_and_uv_skip_a_yanked_version_unless_pinned(server, team, tmp_path):
+    name = f"yanky{team['n']}"
+    server.cli("package", "create", "default", name, "--repo", team["repo"])
+    env = client_env(tmp_path / "home")
+    for version in ("1.0", "1.1"):
+        _, files = project(tmp_path, name, version)
+        run([sys.executable, "-m", "twine", "upload", "--repository-url", server.index(), "-u", team["email"],
+             "-p", team["token"], *map(str, files)], env=env)
+    # yank the newest through the management API, as a tool would
+    import httpx
+    r = httpx.post(f"{server.url}/api/workspaces/default/packages/pypi/{name}/versions/1.1/yank",
+                   json={"reason": "breaks on Tuesdays"}, auth=(team["email"], team["token"]))
+    assert r.status_code == 200 and r.json()["yanked"] is True
+
+    site, proc = pip_install(server, tmp_path, team["email"], team["read_token"], name)
+    assert proc.returncode == 0 and installed_version(site, name) == "1.0", proc.stderr
+    site, proc = pip_install(server, tmp_path, team["email"], team["read_token"], f"{name}==1.1")
+    assert proc.returncode == 0 and installed_version(site, name) == "1.1", proc.stderr
+    assert "yanked" in said(proc).lower() and "breaks on Tuesdays" in said(proc)
+
+    host = server.url.split("://", 1)[1]
+    index = f"http://{quote(team['email'], safe='')}:{team['read_token']}@{host}/default/"
+    for requirement, expected in ((name, "1.0"), (f"{name}==1.1", "1.1")):
+        target = tmp_path / f"uv-{expected}"
+        run([tool("uv"), "pip", "install", "--no-cache", "--target", str(target), "--index-url", index, requirement],
+            env=env)
+        assert installed_version(target, name) == expected

@@ -20,6 +20,7 @@ from ..errors import NotFound, RegistryError
 from ..ledger import layout
 from ..model import Package
 from ..operations import get_version
+from .api import json_api
 from .context import redirect, snapshot_and_principal
 from .simple import GET_HEAD
 
@@ -31,8 +32,6 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 @route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD, include_in_schema=False)
 async def download(request: Request, ws: FromPath[str], project: FromPath[str], version: FromPath[str], filename: FromPath[str]) -> Response:
     if project == "pypi" and filename == "json":  # /<ws>/pypi/<name>/json: the JSON API, not a file
-        from .api import json_api
-
         return await json_api(request, ws, version, None)
     state, snap, who = await snapshot_and_principal(request)
     canonical = canonicalize_name(project)

@@ -1,0 +1,49 @@
+"""The registry's verbs. Each checks permission against the snapshot it commits on, and is one commit.
+
+Callers (the CLI, the web controllers) parse input, call a verb with a `Principal` and a channel,
+and render the result. Nothing here knows about HTTP or argv.
+"""
+
+from ..model import ApiToken, Package, Version
+from ._common import version_key
+from .packages import (
+    Published,
+    check_publish_policy,
+    create_package,
+    delete_package,
+    delete_version,
+    get_package,
+    get_version,
+    list_packages,
+    publish_file,
+    versions,
+    yank,
+)
+from .pipelines import (
+    MINTED_TOKEN_LIFETIME,
+    mint_pipeline_token,
+    remove_trust,
+    run_url,
+    set_publish_policy,
+    set_trust,
+)
+from .registry import Registry
+from .tenancy import (
+    create_project,
+    create_repository,
+    create_token,
+    create_user,
+    create_workspace,
+    find_token,
+    grant,
+    list_tokens,
+    revoke_token,
+)
+
+__all__ = [
+    "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy",
+    "create_package", "create_project", "create_repository", "create_token", "create_user", "create_workspace",
+    "delete_package", "delete_version", "find_token", "get_package", "get_version", "grant", "list_packages",
+    "list_tokens", "mint_pipeline_token", "publish_file", "remove_trust", "revoke_token", "run_url",
+    "set_publish_policy", "set_trust", "version_key", "versions", "yank",
+]

@@ -1,0 +1,245 @@
+"""Packages and their versions: create, publish, delete, yank."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass, field
+
+from packaging.version import Version as PkgVersion
+
+from .. import model
+from ..auth import Principal, require
+from ..blobs import Staged
+from ..dists import DistInfo
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..ledger import Change, Commit, Snapshot, layout
+from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
+from ._common import make_change, replace, version_key
+from .registry import Registry
+
+
+def get_package(snap: Snapshot, ws: str, name: str) -> Package | None:
+    return snap.get(layout.package(ws, name), Package)
+
+
+def list_packages(snap: Snapshot, ws: str) -> list[Package]:
+    """Every package of a workspace, by name."""
+    root = layout.packages_dir(ws)
+    found = []
+    for shard in snap.names(root):
+        for name in snap.names(f"{root}/{shard}"):
+            package = snap.get(f"{root}/{shard}/{name}/package.json", Package)
+            if package is not None:
+                found.append(package)
+    return sorted(found, key=lambda p: p.name)
+
+
+def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
+    canonical, display = model.package_name(name)
+    repository = model.repository_slug(repository)
+
+    def build(snap: Snapshot) -> Change:
+        if who.kind == "pipeline":
+            raise Forbidden("A pipeline may publish and read its repository's packages, but not create packages.")
+        require(snap, who, ws, repository, "admin", f"create packages linked to {ws}/{repository}")
+        existing = get_package(snap, ws, canonical)
+        if existing is not None:
+            raise Conflict(f"Package {existing.display_name!r} already exists in workspace {ws}, "
+                           f"linked to repository {ws}/{existing.repository}.")
+        record = Package(name=canonical, display_name=display, workspace=ws, repository=repository,
+                         created=who.provenance(channel))
+        return make_change(who, channel, f"create package {canonical} in {ws}, linked to {ws}/{repository}",
+                       {layout.package(ws, canonical): record},
+                       ("Workspace", ws), ("Package", canonical), ("Repository", repository))
+
+    reg.ledger.transact(build)
+    return get_package(reg.snapshot(), ws, canonical)
+
+
+def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str,
+                 pipelines_may: bool = False) -> Package:
+    """The package, if ``who`` holds ``need`` on its repository. Pipelines publish and read; they
+    never delete, yank or administer, whatever their repository role."""
+    if who.kind == "pipeline" and not pipelines_may:
+        raise Forbidden(f"A pipeline may publish and read its repository's packages, but not {doing}; "
+                        "a person with the right permission must do it.")
+    if not snap.exists(layout.workspace(ws)):
+        raise NotFound(f"Workspace {ws!r} does not exist.")
+    package = get_package(snap, ws, name)
+    if package is None:
+        raise NotFound(
+            f"Package {name!r} does not exist in workspace {ws}. A repository admin must create it and link "
+            f"it to a repository first: `registry package create {ws} {name} --repo REPO`."
+        )
+    require(snap, who, ws, package.repository, need, doing)
+    return package
+
+
+def versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
+    """Every version of a package, oldest release first (PEP 440 order)."""
+    found = list(snap.records(layout.versions_dir(ws, name), Version))
+    return sorted(found, key=lambda v: PkgVersion(v.version))
+
+
+def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | None:
+    return snap.get(layout.version(ws, name, version_key(version)), Version)
+
+
+@dataclass
+class Published:
+    package: Package
+    version: Version
+    file: DistFile
+    commit: Commit | None  # None: the identical file was already there, nothing changed
+    existing: bool = field(default=False)
+
+
+def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist: DistInfo, staged: Staged) -> Published:
+    """Record an uploaded, inspected distribution as one commit; its bytes become durable first."""
+    digests = staged.finish()
+    canonical = dist.canonical_name
+    metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
+    provenance = who.provenance(channel)
+    new_file = DistFile(
+        filename=dist.filename, size=digests.size, sha256=digests.sha256, blake2b_256=digests.blake2b_256,
+        md5=digests.md5, packagetype=dist.packagetype, python_version=dist.python_version,
+        requires_python=dist.requires_python, metadata_version=dist.metadata_version,
+        metadata_sha256=metadata_sha256, uploaded=provenance,
+    )
+    outcome: dict[str, object] = {}
+
+    def build(snap: Snapshot) -> Change | None:
+        package = package_for(snap, who, ws, canonical, "write", f"publish to {canonical!r}", pipelines_may=True)
+        if who.kind == "pipeline":
+            check_publish_policy(package, who.pipeline)
+        key = version_key(dist.version)
+        path = layout.version(ws, canonical, key)
+        current = snap.get(path, Version)
+        outcome["package"] = package
+        for existing in current.files if current else ():
+            if existing.filename == dist.filename:
+                if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
+                    outcome.update(version=current, file=existing)
+                    return None  # the byte-identical file again: success, and nothing changes
+                raise Invalid(
+                    f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
+                    "A published file can't be replaced: bump the version and upload again."
+                )
+            if dist.packagetype == "sdist" and existing.packagetype == "sdist":
+                raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already there.")
+        tombstones = snap.get(layout.deleted_files(ws, canonical), DeletedFiles)
+        if tombstones and dist.filename in tombstones.files:
+            raise Invalid(
+                f"This filename was previously used by a file that has since been deleted: {dist.filename!r}. "
+                "Filenames are never reused; use a different version."
+            )
+        reg.blobs.put_bytes(dist.metadata)
+        reg.blobs.adopt(staged)  # durable before the commit that references it
+        if current is None:
+            current = Version(package=canonical, version=dist.version, summary=dist.summary, created=provenance)
+        files = sorted([*current.files, new_file], key=lambda f: f.filename)
+        version = replace(current, files=files, summary=current.summary or dist.summary)
+        outcome.update(version=version, file=new_file)
+        return make_change(
+            who, channel, f"publish {canonical} {version.version}: {dist.filename}", {path: version},
+            ("Workspace", ws), ("Package", canonical), ("Version", version.version),
+            ("File", dist.filename), ("Sha256", digests.sha256), ("Size", str(digests.size)),
+        )
+
+    commit = reg.ledger.transact(build)
+    return Published(package=outcome["package"], version=outcome["version"], file=outcome["file"],
+                     commit=commit, existing=commit is None)
+
+
+def check_publish_policy(package: Package, run: model.PipelineRun | None) -> None:
+    """Refuse a pipeline publish the package's policy doesn't allow, saying what it allows."""
+    policy = package.publish_policy
+    if policy is None or run is None:
+        return
+    if policy.branches and not (run.branch and any(fnmatch.fnmatchcase(run.branch, g) for g in policy.branches)):
+        raise Forbidden(f"Package {package.name!r} may be published by pipelines on branches "
+                        f"{', '.join(policy.branches)} only; this run is on {run.branch or 'no branch (a tag?)'}.")
+    if policy.environments and run.environment_uuid not in policy.environments:
+        where = f"deployment environment {run.environment_uuid}" if run.environment_uuid else "no deployment environment"
+        raise Forbidden(f"Package {package.name!r} may be published by pipelines deploying to "
+                        f"{', '.join(policy.environments)} only; this step has {where}.")
+
+
+def _tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provenance: model.Provenance) -> DeletedFiles:
+    record = snap.get(layout.deleted_files(ws, name), DeletedFiles) or DeletedFiles(package=name)
+    files = dict(record.files)
+    for version in gone:
+        for f in version.files:
+            files[f.filename] = DeletedFile(version=version.version, sha256=f.sha256,
+                                            metadata_sha256=f.metadata_sha256, deleted=provenance)
+    return replace(record, files=files)
+
+
+def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
+                   version: str) -> tuple[Version, Commit]:
+    canonical, _ = model.package_name(name)
+    gone: list[Version] = []
+
+    def build(snap: Snapshot) -> Change:
+        package_for(snap, who, ws, canonical, "write", f"delete versions of {canonical!r}")
+        record = get_version(snap, ws, canonical, version)
+        if record is None:
+            raise NotFound(f"Package {canonical!r} has no version {version!r}.")
+        gone[:] = [record]
+        provenance = who.provenance(channel)
+        return make_change(
+            who, channel, f"delete {canonical} {record.version} ({len(record.files)} files)",
+            {layout.version(ws, canonical, version_key(record.version)): None,
+             layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, [record], provenance)},
+            ("Workspace", ws), ("Package", canonical), ("Version", record.version),
+            *(("Sha256", f.sha256) for f in record.files),
+        )
+
+    commit = reg.ledger.transact(build)
+    return gone[0], commit
+
+
+def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> tuple[Package, Commit]:
+    canonical, _ = model.package_name(name)
+    gone: list[Package] = []
+
+    def build(snap: Snapshot) -> Change:
+        package = package_for(snap, who, ws, canonical, "admin", f"delete package {canonical!r}")
+        all_versions = versions(snap, ws, canonical)
+        gone[:] = [package]
+        provenance = who.provenance(channel)
+        return make_change(
+            who, channel, f"delete package {canonical} ({len(all_versions)} versions)",
+            {layout.package_dir(ws, canonical): None,
+             layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, all_versions, provenance)},
+            ("Workspace", ws), ("Package", canonical), ("Repository", package.repository),
+            *(("Version", v.version) for v in all_versions),
+            *(("Sha256", f.sha256) for v in all_versions for f in v.files),
+        )
+
+    commit = reg.ledger.transact(build)
+    return gone[0], commit
+
+
+def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,
+         reason: str = "", *, undo: bool = False) -> Version:
+    canonical, _ = model.package_name(name)
+    reason = " ".join(reason.split())[:512]
+
+    def build(snap: Snapshot) -> Change:
+        package_for(snap, who, ws, canonical, "write", f"yank versions of {canonical!r}")
+        record = get_version(snap, ws, canonical, version)
+        if record is None:
+            raise NotFound(f"Package {canonical!r} has no version {version!r}.")
+        if record.yanked != undo:
+            raise Conflict(f"{canonical} {record.version} is {'not ' if undo else 'already '}yanked.")
+        new = replace(record, yanked=not undo, yanked_reason="" if undo else reason, yank=who.provenance(channel))
+        summary = f"un-yank {canonical} {record.version}" if undo else f"yank {canonical} {record.version}"
+        if reason and not undo:
+            summary += f": {reason}"
+        return make_change(who, channel, summary, {layout.version(ws, canonical, version_key(record.version)): new},
+                       ("Workspace", ws), ("Package", canonical), ("Version", record.version))
+
+    commit = reg.ledger.transact(build)
+    return get_version(reg.snapshot_at(commit.id), ws, canonical, version)

@@ -1,0 +1,141 @@
+"""Bitbucket Pipelines in the registry: the issuer a workspace trusts, per-package publish policies,
+and the exchange of a step's OIDC token for a short-lived registry token."""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+from datetime import timedelta
+
+import jwt
+
+from .. import model
+from ..auth import Principal, new_token, repository_context
+from ..errors import Forbidden, Invalid, NotFound
+from ..ledger import Change, Snapshot, layout
+from ..model import ApiToken, Channel, Package
+from ._common import make_change, replace, require_workspace_admin
+from .packages import get_package, package_for
+from .registry import Registry
+
+MINTED_TOKEN_LIFETIME = timedelta(minutes=15)
+
+
+def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
+                       branches: list[str], environments: list[str]) -> Package:
+    canonical, _ = model.package_name(name)
+    environments = [model.brace_uuid(e) for e in environments]
+    for glob in branches:
+        if not glob.strip() or any(c in glob for c in "\n\r"):
+            raise Invalid(f"Invalid branch pattern {glob!r}.")
+
+    def build(snap: Snapshot) -> Change:
+        package = package_for(snap, who, ws, canonical, "admin", f"set the publish policy of {canonical!r}")
+        policy = None
+        if branches or environments:
+            policy = model.PublishPolicy(branches=sorted(set(branches)), environments=sorted(set(environments)),
+                                         updated=who.provenance(channel))
+        rules = "; ".join(filter(None, [
+            f"branches {', '.join(policy.branches)}" if policy and policy.branches else "",
+            f"environments {', '.join(policy.environments)}" if policy and policy.environments else "",
+        ])) or "any pipeline of the repository"
+        return make_change(who, channel, f"set publish policy of {canonical} in {ws}: {rules}",
+                       {layout.package(ws, canonical): replace(package, publish_policy=policy)},
+                       ("Workspace", ws), ("Package", canonical))
+
+    reg.ledger.transact(build)
+    return get_package(reg.snapshot(), ws, canonical)
+
+
+def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: str,
+              audiences: list[str] | None = None, jwks: dict | None = None) -> model.PipelinesTrust:
+    issuer = _issuer_url(issuer)
+    audiences = sorted({a.strip() for a in audiences or [] if a.strip()})
+    if any(len(a) > 150 for a in audiences):
+        raise Invalid("An audience is at most 150 characters (Bitbucket's limit).")
+    if jwks is not None:
+        _check_jwks(jwks)
+
+    def build(snap: Snapshot) -> Change:
+        workspace = require_workspace_admin(snap, who, ws, f"configure pipeline trust for {ws}")
+        record = model.PipelinesTrust(issuer=issuer, audiences=audiences, jwks=jwks, updated=who.provenance(channel))
+        accepted = ", ".join(audiences) or f"the default audience of workspace {workspace.uuid}"
+        keys = "keys given inline" if jwks else "keys from the issuer's discovery document"
+        return make_change(who, channel, f"trust pipelines of {ws} from {issuer} ({keys}; audiences: {accepted})",
+                       {layout.trust(ws): record}, ("Workspace", ws), ("Issuer", issuer))
+
+    reg.ledger.transact(build)
+    return reg.snapshot().get(layout.trust(ws), model.PipelinesTrust)
+
+
+def remove_trust(reg: Registry, who: Principal, channel: Channel, ws: str) -> None:
+    def build(snap: Snapshot) -> Change:
+        require_workspace_admin(snap, who, ws, f"configure pipeline trust for {ws}")
+        record = snap.get(layout.trust(ws), model.PipelinesTrust)
+        if record is None:
+            raise NotFound(f"Workspace {ws} trusts no pipeline issuer.")
+        return make_change(who, channel, f"stop trusting pipelines of {ws} from {record.issuer}",
+                       {layout.trust(ws): None}, ("Workspace", ws), ("Issuer", record.issuer))
+
+    reg.ledger.transact(build)
+
+
+def _issuer_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value.strip())
+    loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+        raise Invalid(f"Invalid issuer {value!r}: use an https:// URL (http:// only for a local issuer on loopback).")
+    if parsed.query or parsed.fragment or not parsed.hostname:
+        raise Invalid(f"Invalid issuer {value!r}: the issuer is a plain URL, e.g. "
+                      "https://api.bitbucket.org/2.0/workspaces/WORKSPACE/pipelines-config/identity/oidc")
+    return value.strip().rstrip("/")
+
+
+def _check_jwks(jwks: dict) -> None:
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise Invalid('Invalid JWKS: expected a JSON object {"keys": [...]} with at least one key.')
+    for key in keys:
+        try:
+            jwt.PyJWK(key)
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            raise Invalid(f"Invalid JWKS: key {key.get('kid', '?') if isinstance(key, dict) else key!r}: {exc}") from None
+        if "d" in key or "p" in key:
+            raise Invalid("Invalid JWKS: it contains a private key; give only the public keys.")
+
+
+def mint_pipeline_token(reg: Registry, who: Principal, reported: model.ReportedRunContext | None,
+                        lifetime: timedelta = MINTED_TOKEN_LIFETIME) -> tuple[str, ApiToken]:
+    """A short-lived registry token for a verified pipeline step, bound to its repository.
+
+    The exchange is a commit like any other token's creation: the ledger shows which run minted
+    which token, and every publish made with it carries the run (with what it reported)."""
+    if who.kind != "pipeline" or who.pipeline is None or who.repository is None:
+        raise Forbidden("Only a verified Bitbucket Pipelines token can be exchanged for a registry token.")
+    secret, digest = new_token()
+    provenance = who.provenance("api")
+    run = replace(who.pipeline, reported=reported, url=run_url(who.workspace, who.repository, reported))
+    record = ApiToken(
+        id=digest[:16], user=who.actor, sha256=digest, scope="write", label="minted for a pipeline step",
+        created=replace(provenance, pipeline=run), expires=provenance.at + lifetime,
+        workspace=who.workspace, repository=who.repository, pipeline=run,
+    )
+
+    def build(snap: Snapshot) -> Change:
+        repository_context(snap, who.workspace, who.repository)
+        minted_by = dataclasses.replace(who, pipeline=run)
+        return make_change(minted_by, "api", f"mint token {record.id} for pipeline {run.pipeline_uuid} of "
+                       f"{who.workspace}/{who.repository} (expires {record.expires:%H:%M:%S} UTC)",
+                       {layout.token(digest): record},
+                       ("Workspace", who.workspace), ("Repository", who.repository), ("Token", record.id))
+
+    reg.ledger.transact(build)
+    return secret, record
+
+
+def run_url(ws: str | None, repository: str | None, reported: model.ReportedRunContext | None) -> str | None:
+    """The run's page on Bitbucket, when the step reported its build number."""
+    if reported is None or not reported.build_number or not reported.build_number.isdigit():
+        return None
+    full_name = reported.repo_full_name or f"{ws}/{repository}"
+    return f"https://bitbucket.org/{full_name}/pipelines/results/{reported.build_number}"

@@ -1,0 +1,216 @@
+"""Workspaces, projects, repositories, users, API tokens and grants."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from .. import model
+from ..auth import Principal, new_token, repository_context, require
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..ledger import Change, Snapshot, layout
+from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspace
+from ._common import (
+    existing_user,
+    make_change,
+    replace,
+    require_operator,
+    require_workspace_admin,
+)
+from .registry import Registry
+
+
+def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
+                     name: str | None = None, uuid: str | None = None) -> Workspace:
+    slug, uuid = model.workspace_slug(slug), model.brace_uuid(uuid)
+    require_operator(who, "create workspaces")
+
+    def build(snap: Snapshot) -> Change:
+        if snap.exists(layout.workspace(slug)):
+            raise Conflict(f"Workspace {slug!r} already exists.")
+        for other in snap.names("workspaces"):
+            existing = snap.get(layout.workspace(other), Workspace)
+            if existing and existing.uuid == uuid:
+                raise Conflict(f"UUID {uuid} already belongs to workspace {other!r}.")
+        record = Workspace(slug=slug, uuid=uuid, name=name or slug, created=who.provenance(channel))
+        return make_change(who, channel, f"create workspace {slug}", {layout.workspace(slug): record},
+                       ("Workspace", slug), ("Workspace-Uuid", uuid))
+
+    reg.ledger.transact(build)
+    return reg.snapshot().get(layout.workspace(slug), Workspace)
+
+
+def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str,
+                   name: str | None = None) -> Project:
+    key = model.project_key(key)
+
+    def build(snap: Snapshot) -> Change:
+        require_workspace_admin(snap, who, ws, "create projects")
+        if snap.exists(layout.project(ws, key)):
+            raise Conflict(f"Project {key} already exists in workspace {ws}.")
+        record = Project(key=key, name=name or key, created=who.provenance(channel))
+        return make_change(who, channel, f"create project {ws}/{key}", {layout.project(ws, key): record},
+                       ("Workspace", ws), ("Project", key))
+
+    reg.ledger.transact(build)
+    return reg.snapshot().get(layout.project(ws, key), Project)
+
+
+def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str, project: str,
+                      public: bool = False, uuid: str | None = None) -> Repository:
+    slug, project, uuid = model.repository_slug(slug), model.project_key(project), model.brace_uuid(uuid)
+
+    def build(snap: Snapshot) -> Change:
+        require_workspace_admin(snap, who, ws, "create repositories")
+        if not snap.exists(layout.project(ws, project)):
+            raise NotFound(f"Project {project} does not exist in workspace {ws}; create it with "
+                           f"`registry project create {ws} {project}`.")
+        if snap.exists(layout.repository(ws, slug)):
+            raise Conflict(f"Repository {ws}/{slug} already exists.")
+        for other in snap.records(layout.repositories_dir(ws), Repository):
+            if other.uuid == uuid:
+                raise Conflict(f"UUID {uuid} already belongs to repository {ws}/{other.slug}.")
+        record = Repository(slug=slug, uuid=uuid, project=project, public=public, created=who.provenance(channel))
+        visibility = "public" if public else "private"
+        return make_change(who, channel, f"create repository {ws}/{slug} in project {project} ({visibility})",
+                       {layout.repository(ws, slug): record},
+                       ("Workspace", ws), ("Repository", slug), ("Repository-Uuid", uuid))
+
+    reg.ledger.transact(build)
+    return reg.snapshot().get(layout.repository(ws, slug), Repository)
+
+
+def create_user(reg: Registry, who: Principal, channel: Channel, email: str, name: str | None = None) -> User:
+    email = model.email(email)
+    require_operator(who, "create users")
+
+    def build(snap: Snapshot) -> Change:
+        if snap.exists(layout.user(email)):
+            raise Conflict(f"User {email} already exists.")
+        record = User(email=email, name=name or email, created=who.provenance(channel))
+        return make_change(who, channel, f"create user {email}", {layout.user(email): record}, ("User", email))
+
+    reg.ledger.transact(build)
+    return reg.snapshot().get(layout.user(email), User)
+
+
+def create_token(reg: Registry, who: Principal, channel: Channel, email: str, scope: model.Scope = "write",
+                 expires_days: int | None = None, label: str = "") -> tuple[str, ApiToken]:
+    """A new API token for ``email``: returns the secret (shown once) and its stored record."""
+    email = model.email(email)
+    if scope not in ("read", "write"):
+        raise Invalid(f"Invalid token scope {scope!r}: use read or write.")
+    if expires_days is not None and expires_days <= 0:
+        raise Invalid("--expires-days must be a positive number of days.")
+    if who.kind != "operator" and (who.email != email or who.scope != "write"):
+        raise Forbidden("You can only create tokens for yourself, with a write-scoped token.")
+    secret, digest = new_token()
+    provenance = who.provenance(channel)
+    record = ApiToken(
+        id=digest[:16], user=email, sha256=digest, scope=scope, label=label, created=provenance,
+        expires=provenance.at + timedelta(days=expires_days) if expires_days else None,
+    )
+
+    def build(snap: Snapshot) -> Change:
+        existing_user(snap, email)
+        return make_change(who, channel, f"create {scope} token {record.id} for {email}",
+                       {layout.token(digest): record}, ("User", email), ("Token", record.id), ("Scope", scope))
+
+    reg.ledger.transact(build)
+    return secret, record
+
+
+def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
+    token_id = token_id.strip().lower()
+    if len(token_id) < 8 or not all(c in "0123456789abcdef" for c in token_id):
+        raise Invalid(f"Invalid token id {token_id!r}: use the id printed when the token was created.")
+    shard = layout.token_shard(token_id)
+    for name in snap.names(shard):
+        if name.startswith(token_id):
+            path = f"{shard}/{name}"
+            return path, snap.get(path, ApiToken)
+    return None
+
+
+def list_tokens(snap: Snapshot, email: str) -> list[ApiToken]:
+    email = model.email(email)
+    return sorted((t for t in snap.records("tokens", ApiToken) if t.user == email), key=lambda t: t.created.at)
+
+
+def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, token_id: str) -> ApiToken:
+    email = model.email(email)
+    if who.kind != "operator" and who.email != email:
+        raise Forbidden("You can only revoke your own tokens.")
+
+    def build(snap: Snapshot) -> Change:
+        found = find_token(snap, token_id)
+        if found is None or found[1].user != email:
+            raise NotFound(f"User {email} has no token {token_id}.")
+        path, record = found
+        if record.revoked is not None:
+            raise Conflict(f"Token {record.id} is already revoked.")
+        revoked = replace(record, revoked=who.provenance(channel))
+        return make_change(who, channel, f"revoke token {record.id} of {email}", {path: revoked},
+                       ("User", email), ("Token", record.id))
+
+    reg.ledger.transact(build)
+    return find_token(reg.snapshot(), token_id)[1]
+
+
+def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, role: Role | None,
+          *, repository: str | None = None, project: str | None = None) -> None:
+    """Give (or with ``role=None`` take away) ``email``'s role on a repository, a project, or the
+    workspace (admin only). Repository admins manage their repository; workspace admins the rest."""
+    email = model.email(email)
+    if role is not None:
+        role = model.role(role)
+    if repository and project:
+        raise Invalid("Grant on a repository or on a project, not both.")
+
+    def build(snap: Snapshot) -> Change:
+        if role is not None:
+            existing_user(snap, email)
+        verb = f"grant {role}" if role else "revoke grants"
+        prep = "to" if role else "from"
+        if repository:
+            require(snap, who, ws, repository, "admin", f"manage permissions of {ws}/{repository}")
+            _, _, record = repository_context(snap, ws, repository)
+            grants = _set_grant(record.grants, email, role, f"{ws}/{repository}")
+            new = replace(record, grants=grants)
+            return make_change(who, channel, f"{verb} on {ws}/{repository} {prep} {email}",
+                           {layout.repository(ws, repository): new},
+                           ("Workspace", ws), ("Repository", repository), ("User", email), ("Role", role or "none"))
+        if project:
+            key = model.project_key(project)
+            require_workspace_admin(snap, who, ws, f"manage permissions of project {ws}/{key}")
+            record = snap.get(layout.project(ws, key), Project)
+            if record is None:
+                raise NotFound(f"Project {key} does not exist in workspace {ws}.")
+            new = replace(record, grants=_set_grant(record.grants, email, role, f"project {ws}/{key}"))
+            return make_change(who, channel, f"{verb} on project {ws}/{key} {prep} {email}",
+                           {layout.project(ws, key): new},
+                           ("Workspace", ws), ("Project", key), ("User", email), ("Role", role or "none"))
+        if role not in (None, "admin"):
+            raise Invalid("On a workspace only the admin role can be granted; grant read or write on a "
+                          "project (--project KEY) or a repository (WS/REPO).")
+        workspace = require_workspace_admin(snap, who, ws, f"manage admins of workspace {ws}")
+        admins = set(workspace.admins)
+        if role and email in admins:
+            raise Conflict(f"{email} is already an admin of workspace {ws}.")
+        if not role and email not in admins:
+            raise NotFound(f"{email} is not an admin of workspace {ws}.")
+        admins = admins | {email} if role else admins - {email}
+        new = replace(workspace, admins=sorted(admins))
+        return make_change(who, channel, f"{verb} on workspace {ws} {prep} {email}", {layout.workspace(ws): new},
+                       ("Workspace", ws), ("User", email), ("Role", role or "none"))
+
+    reg.ledger.transact(build)
+
+
+def _set_grant(grants: dict[str, Role], email: str, role: Role | None, where: str) -> dict[str, Role]:
+    if role is None:
+        if email not in grants:
+            raise NotFound(f"{email} has no grant on {where}.")
+        return {k: v for k, v in grants.items() if k != email}
+    if grants.get(email) == role:
+        raise Conflict(f"{email} already has {role} on {where}.")
+    return {**grants, email: role}
