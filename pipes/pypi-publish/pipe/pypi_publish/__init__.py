@@ -1,0 +1,1 @@
+"""pypi-publish: a Bitbucket Pipelines pipe that builds, publishes and verifies a Python release."""
