@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from registry import auth, operations
 from registry.config import Settings
 from registry.operations import Registry
-from registry.web.app import create_app
+from registry.web.app import create_asgi
 
 from .helpers import build, make_project, start_server
 
@@ -83,9 +83,10 @@ def world(reg: Registry) -> World:
 
 @pytest.fixture
 async def client(world: World):
-    app = create_app(world.reg.settings, world.reg)
-    app.debug = True
+    app = create_asgi(world.reg.settings, world.reg)  # as served: through the index fast path
+    app.app.debug = True
     async with AsyncTestClient(app=app) as c:
+        c.served = app
         yield c
 
 

@@ -1,8 +1,10 @@
 """The Simple API in-process: negotiation, pages, redirects, caching, permissions and downloads."""
 
+import dataclasses
 import hashlib
 import html as htmlmod
 import json
+import time
 
 import pytest
 
@@ -241,3 +243,40 @@ async def test_page_links_resolve(client, world, published):
 async def test_health(client):
     r = await client.get("/_/health")
     assert r.status_code == 200 and json.loads(r.text)["status"] == "ok"
+
+
+async def test_repeat_requests_are_answered_before_routing_and_never_stale(client, world, published, monkeypatch):
+    app = client.served
+    reached = []
+    inner = app.app
+
+    async def counting(scope, receive, send):
+        if scope["type"] == "http":
+            reached.append(scope["path"])
+        await inner(scope, receive, send)
+
+    monkeypatch.setattr(app, "app", counting)
+    url = f"/{WS}/acme-utils/"
+    first = await get(client, world, url)
+    second = await get(client, world, url)
+    assert len(reached) == 1 and second.content == first.content and second.headers["etag"] == first.headers["etag"]
+    assert second.headers["content-type"] == JSON and second.headers["vary"] == "Accept, Authorization"
+    assert (await get(client, world, url, **{"if-none-match": first.headers["etag"]})).status_code == 304
+    head = await client.head(url, headers=world.basic("reader@acme.test") | {"accept": PIP})
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(first.content))
+    assert len(reached) == 1
+    # another credential, another Accept: not the same answer
+    assert (await get(client, world, url, who="outsider@acme.test")).status_code == 403
+    assert (await get(client, world, url, accept="text/html")).headers["content-type"].startswith("text/html")
+    assert len(reached) == 3
+    # any commit makes every remembered answer stale, whatever it touched
+    operations.create_user(world.reg, auth.operator(), "cli", "someone@acme.test")
+    again = await get(client, world, url)
+    assert len(reached) == 4 and again.content == first.content
+    # credentials that expire are not answered from memory past their expiry
+    answers = app._state.answers
+    key, answer = next(iter(answers._answers.items()))
+    scope = {"headers": [(b"authorization", key[2]), (b"accept", key[3])], "raw_path": key[0], "query_string": key[1]}
+    assert answers.lookup(scope, answer.commit) is answer
+    answers._answers[key] = dataclasses.replace(answer, expires=time.time() - 1)
+    assert answers.lookup(scope, answer.commit) is None

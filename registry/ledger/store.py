@@ -206,6 +206,7 @@ class Ledger:
         self.committer = committer
         self._local = threading.local()
         self._lock_path = self.path / "registry-write.lock"
+        self._ref_path = self.path / REF
         self._history = None
         self._cache_dir = cache_dir
 
@@ -259,14 +260,25 @@ class Ledger:
     # --- reading -------------------------------------------------------------------------------
 
     def head(self) -> str:
-        return str(self.repo().lookup_reference(REF).target)
+        """The tip of main. Every update renames a new ref file into place, so an unchanged stat of
+        that file means an unchanged tip: one stat per call, a read only when it moved."""
+        try:
+            st = os.stat(self._ref_path)
+            seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:  # packed by an outside `git gc`: ask libgit2 every time
+            seen = None
+        cached = getattr(self._local, "head", None)
+        if seen is None or cached is None or cached[0] != seen:
+            tip = str(self.repo().lookup_reference(REF).target)
+            self._local.head = cached = (seen, tip)
+        return cached[1]
 
     def snapshot(self) -> Snapshot:
-        """The registry at the tip of main; reused while the tip has not moved (one ref read)."""
-        repo = self.repo()
-        tip = repo.lookup_reference(REF).target
+        """The registry at the tip of main; reused while the tip has not moved."""
+        tip = self.head()
         snap = getattr(self._local, "snapshot", None)
-        if snap is None or snap.commit_id != str(tip):
+        if snap is None or snap.commit_id != tip:
+            repo = self.repo()
             snap = self._local.snapshot = Snapshot(repo, repo[tip])
         return snap
 

@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                verifier: Verifier | None = None) -> Litestar:
     settings = settings or Settings.load()
     registry = registry or Registry.open(settings)
-    state = WebState(registry=registry, authenticator=Authenticator(verifier))
+    state = WebState(registry=registry, authenticator=Authenticator(verifier), answers=simple.Answers())
     return Litestar(
         route_handlers=[
             health,
@@ -119,8 +119,14 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     )
 
 
-def app_from_env() -> Litestar:
+def create_asgi(settings: Settings | None = None, registry: Registry | None = None,
+                verifier: Verifier | None = None) -> simple.IndexFastPath:
+    """The app as served: repeat index requests answered before routing."""
+    return simple.IndexFastPath(create_app(settings, registry, verifier))
+
+
+def app_from_env() -> simple.IndexFastPath:
     """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(settings)
+    return create_asgi(settings)

@@ -17,6 +17,7 @@ from ..operations import Registry
 class WebState:
     registry: Registry
     authenticator: Authenticator = field(default_factory=Authenticator)
+    answers: object = None  # simple.Answers, set by the app
 
 
 def web_state(request: Request) -> WebState:

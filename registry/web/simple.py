@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -204,18 +205,102 @@ class PageCache:
 PAGES = PageCache()
 
 
-def _respond(request: Request, page: Page, public: bool) -> Response:
-    headers = {
-        "etag": page.etag,
-        "vary": "Accept, Authorization",
+def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"etag", page.etag.encode()),
+        (b"vary", b"Accept, Authorization"),
         # always revalidate: a publish must be visible on the next request; unchanged pages cost a 304
-        "cache-control": ("public" if public else "private") + ", max-age=0, must-revalidate",
-    }
-    inm = request.headers.get("if-none-match")
-    if inm and (inm.strip() == "*" or page.etag in (t.strip().removeprefix("W/") for t in inm.split(","))):
-        return Response(b"", status_code=304, headers=headers)
-    headers["content-type"] = page.content_type
-    return Response(page.body, status_code=200, headers=headers)
+        (b"cache-control", b"public, max-age=0, must-revalidate" if public else b"private, max-age=0, must-revalidate"),
+    ]
+
+
+def _not_modified(page: Page, if_none_match: str | None) -> bool:
+    if not if_none_match:
+        return False
+    return if_none_match.strip() == "*" or page.etag in (t.strip().removeprefix("W/") for t in if_none_match.split(","))
+
+
+def _respond(request: Request, snap: Snapshot, who: Principal, page: Page, public: bool) -> Response:
+    headers = _headers(page, public)
+    request.app.state.web.answers.remember(request.scope, snap.commit_id, who.expires, page, headers)
+    if _not_modified(page, request.headers.get("if-none-match")):
+        return Response(b"", status_code=304, headers=dict((k.decode(), v.decode()) for k, v in headers))
+    return Response(page.body, status_code=200, headers={**{k.decode(): v.decode() for k, v in headers},
+                                                         "content-type": page.content_type})
+
+
+# --- the fast path -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Answer:
+    commit: str  # true while the ledger's tip is this commit...
+    expires: float | None  # ...and the caller's credentials hold
+    page: Page
+    headers: list[tuple[bytes, bytes]]
+
+
+def _scope_key(scope) -> tuple[bytes, bytes, bytes, bytes]:
+    authorization = accept = b""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value
+        elif name == b"accept":
+            accept = value
+    return scope.get("raw_path") or scope["path"].encode(), scope["query_string"], authorization, accept
+
+
+class Answers:
+    """The index pages given to (URL, credentials, Accept): everything a page depends on besides the
+    ledger's tip, which is checked on every use. A repeat request is answered without routing,
+    authentication or a single ledger lookup."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._answers: dict[tuple, _Answer] = {}
+        self._max = max_entries
+
+    def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
+        if len(self._answers) >= self._max:
+            self._answers.clear()
+        self._answers[_scope_key(scope)] = _Answer(commit, expires, page, headers)
+
+    def lookup(self, scope, head: str) -> _Answer | None:
+        answer = self._answers.get(_scope_key(scope))
+        if answer is None or answer.commit != head or (answer.expires is not None and answer.expires <= time.time()):
+            return None
+        return answer
+
+
+class IndexFastPath:
+    """ASGI in front of the app: repeat GETs of index pages are answered from `Answers`."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._state = app.state.web
+
+    def __getattr__(self, name):  # look like the app to whoever holds us (test clients, granian)
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
+            if answer is not None:
+                await self._send(scope, send, answer)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _send(scope, send, answer: _Answer) -> None:
+        inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
+        if _not_modified(answer.page, inm):
+            await send({"type": "http.response.start", "status": 304, "headers": answer.headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = answer.page.body
+        headers = [*answer.headers, (b"content-type", answer.page.content_type.encode()),
+                   (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
 # --- who may see what ----------------------------------------------------------------------------
@@ -285,7 +370,7 @@ async def root_index(request: Request) -> Response:
         raise Unauthorized("Authentication required: use your email and an API token.")
     projects = sorted(v for k, v in seen.items() if k not in shared)
     page = PAGES.page(("root", fmt, tuple(keys)), fmt, lambda: render_index(projects, fmt))
-    return _respond(request, page, public=False)
+    return _respond(request, snap, who, page, public=False)
 
 
 @route("/{ws:str}", http_method=GET_HEAD, include_in_schema=False)
@@ -303,7 +388,7 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     key = ("ws", ws, tree_id, fmt, tuple(p.name for p in visible))
     projects = [(p.name, p.display_name) for p in visible]
     page = PAGES.page(key, fmt, lambda: render_index(projects, fmt))
-    return _respond(request, page, public=False)
+    return _respond(request, snap, who, page, public=False)
 
 
 @route("/{ws:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
@@ -322,7 +407,7 @@ async def project_detail(request: Request, ws: FromPath[str], project: FromPath[
     repository = require_read(snap, who, package)
     tree_id = snap.tree_id(layout.package_dir(ws, canonical))
     page = PAGES.page(("project", tree_id, fmt, ""), fmt, lambda: render_project(snap, package, fmt, ""))
-    return _respond(request, page, public=repository.public)
+    return _respond(request, snap, who, page, public=repository.public)
 
 
 def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: str) -> Response:
@@ -348,4 +433,4 @@ def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: s
     tree_id = snap.tree_id(layout.package_dir(package.workspace, canonical))
     base = f"../{quote(package.workspace)}/{quote(canonical)}/"
     page = PAGES.page(("project", tree_id, fmt, base), fmt, lambda: render_project(snap, package, fmt, base))
-    return _respond(request, page, public=False)
+    return _respond(request, snap, who, page, public=False)
