@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from .errors import TooLarge
+from .fsync import fsync_all, fsync_path
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Staged:
         self._blake2b = hashlib.blake2b(digest_size=32)
         self._md5 = hashlib.md5(usedforsecurity=False)
         self.digests: Digests | None = None
+        self.synced = False
 
     def write(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -55,11 +57,14 @@ class Staged:
         self._md5.update(chunk)
         self._file.write(chunk)
 
-    def finish(self) -> Digests:
-        """Flush to disk and fix the digests. Idempotent."""
+    def finish(self, sync: bool = True) -> Digests:
+        """Close the file and fix the digests. Idempotent. With ``sync=False`` the content is
+        fsynced later, when it is adopted (with the commit that needs it), or never, if refused."""
         if self.digests is None:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if sync:
+                os.fsync(self._file.fileno())
+                self.synced = True
             self._file.close()
             self.digests = Digests(
                 size=self._size,
@@ -82,9 +87,13 @@ class Staged:
 
 
 class BlobStore(Protocol):
+    """``defer``: where a store that syncs files (like FileBlobStore) may leave the paths it still
+    has to fsync, so that the caller syncs them together with other writes. Without it, a call
+    returns only once its blob is durable."""
+
     def stage(self, limit: int | None = None) -> Staged: ...
-    def adopt(self, staged: Staged) -> str: ...
-    def put_bytes(self, data: bytes) -> str: ...
+    def adopt(self, staged: Staged, defer: list[Path] | None = None) -> str: ...
+    def put_bytes(self, data: bytes, defer: list[Path] | None = None) -> str: ...
     def exists(self, sha256: str) -> bool: ...
     def size(self, sha256: str) -> int: ...
     def open(self, sha256: str) -> BinaryIO: ...
@@ -95,7 +104,10 @@ class BlobStore(Protocol):
 
 
 class FileBlobStore:
-    """Blobs as files `sha256/ab/cd/<hash>` under a directory; staging in the same filesystem."""
+    """Blobs as files `sha256/ab/<hash>` under a directory; staging in the same filesystem.
+
+    One fan-out level: 256 directories hold millions of files comfortably, and a new blob rarely
+    needs a new directory (each of which costs a sync)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -107,28 +119,34 @@ class FileBlobStore:
     def _path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.objects / sha256[:2] / sha256[2:4] / sha256
+        return self.objects / sha256[:2] / sha256
 
     def stage(self, limit: int | None = None) -> Staged:
         return Staged(self.staging, limit)
 
-    def adopt(self, staged: Staged) -> str:
+    def adopt(self, staged: Staged, defer: list[Path] | None = None) -> str:
         """Make ``staged`` durable under its hash. Safe to repeat; a crash leaves it invisible or whole."""
-        digests = staged.finish()
+        digests = staged.finish()  # (already finished and maybe synced: then this only returns the digests)
         target = self._path(digests.sha256)
         if target.exists():
             staged.discard()
             os.utime(target)  # freshly wanted again: keeps the collector's grace period honest
             return digests.sha256
-        _ensure_dir(target.parent)
+        pending = defer if defer is not None else []
+        _ensure_dir(target.parent, pending)
         os.replace(staged.path, target)
-        _fsync_dir(target.parent)
+        pending.append(target.parent)
+        if not staged.synced:
+            pending.append(target)
+        if defer is None:
+            fsync_all(pending)
         return digests.sha256
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, defer: list[Path] | None = None) -> str:
         with self.stage() as staged:
             staged.write(data)
-            return self.adopt(staged)
+            staged.finish(sync=defer is None)
+            return self.adopt(staged, defer=defer)
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).is_file()
@@ -149,14 +167,13 @@ class FileBlobStore:
     def delete(self, sha256: str) -> None:
         path = self._path(sha256)
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
 
     def list(self) -> Iterator[tuple[str, float]]:
         """Every stored blob with its mtime (when it was last stored)."""
-        for a in sorted(self.objects.iterdir()):
-            for b in sorted(a.iterdir()):
-                for f in b.iterdir():
-                    yield f.name, f.stat().st_mtime
+        for fanout in sorted(self.objects.iterdir()):
+            for f in fanout.iterdir():
+                yield f.name, f.stat().st_mtime
 
     def sweep_staging(self, older_than: float = 3600) -> int:
         """Remove staged files a crashed upload left behind."""
@@ -169,21 +186,13 @@ class FileBlobStore:
         return removed
 
 
-def _ensure_dir(path: Path) -> None:
-    """mkdir -p, fsyncing each new directory's parent so the new entry survives a crash."""
+def _ensure_dir(path: Path, pending: list[Path]) -> None:
+    """mkdir -p; each new directory's parent must be fsynced for the new entry to survive a crash."""
     if path.is_dir():
         return
-    _ensure_dir(path.parent)
+    _ensure_dir(path.parent, pending)
     try:
         path.mkdir()
     except FileExistsError:
         return
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    pending.append(path.parent)

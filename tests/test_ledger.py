@@ -1,6 +1,7 @@
 import json
 import subprocess
 import threading
+import time
 from datetime import UTC, datetime
 
 import pygit2
@@ -149,15 +150,35 @@ def test_threads_writing_at_once_lose_nothing(ledger):
     assert len(subjects) == 61 and len(set(subjects)) == 61
 
 
-def test_repack_packs_loose_objects(ledger):
+def test_each_commit_is_one_pack_and_repacks_fold_them(ledger):
+    ledger.maybe_repack = lambda **kwargs: False  # no background folding while we count
     for i in range(30):
         ledger.transact(lambda snap, i=i: user_change(f"p{i}@example.com"))
-    loose = lambda: int(git(ledger, "count-objects", "-v").split("count: ")[1].split()[0])  # noqa: E731
-    assert loose() > 100
+    assert ledger.pack_count() == 30
+    pack = sorted((ledger.path / "objects" / "pack").glob("*.pack"))[0]
+    assert git(ledger, "verify-pack", "-v", str(pack)).count(" commit ") == 1  # git reads what we wrote
+    git(ledger, "fsck", "--strict", "--full")
+    ledger.repack()  # geometric: only the small packs are rewritten
+    assert ledger.pack_count() < 30
     ledger.repack(full=True)
-    assert loose() == 0
+    loose = int(git(ledger, "count-objects", "-v").split("count: ")[1].split()[0])
+    assert ledger.pack_count() == 1 and loose == 0
     assert ledger.snapshot().exists(layout.user("p29@example.com"))
-    git(ledger, "fsck", "--strict")
+    del ledger.maybe_repack
+    assert not ledger.maybe_repack()  # nothing piled up
+    git(ledger, "fsck", "--strict", "--full")
+
+
+def test_packs_pile_up_only_until_the_next_maintenance(ledger):
+    for i in range(100):
+        ledger.transact(lambda snap, i=i: user_change(f"q{i}@example.com"))
+    for _ in range(200):  # the writer starts background repacks as packs pile up
+        if not ledger._repacking.locked():
+            break
+        time.sleep(0.05)
+    assert ledger.pack_count() < 60
+    assert len(git(ledger, "log", "--format=%s").splitlines()) == 101
+    git(ledger, "fsck", "--strict", "--full")
 
 
 def test_package_history_is_indexed_and_rebuilt_from_git(reg):

@@ -27,18 +27,26 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from ..errors import Busy
+from ..fsync import fsync_all
 from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
+from .packs import MemoryObjects, tree_bytes, write_pack
 
 log = logging.getLogger("registry.ledger")
 
 T = TypeVar("T")
 BRANCH = "main"
+PACK_LIMIT = 48  # packs before a (geometric, background) repack folds them
 REF = f"refs/heads/{BRANCH}"
 FORMAT = 1
 
-# A commit is acknowledged only once durable: libgit2 fsyncs every object and ref it writes.
-pygit2.settings.enable_fsync_gitdir(True)
+# A commit is acknowledged only once durable. libgit2 could fsync each loose object as it writes
+# it; instead `transact` writes a commit's objects as one pack (see packs.py) and fsyncs it, with
+# anything else the change asks for, before moving the branch, and the ref after (registry.fsync).
+pygit2.settings.enable_fsync_gitdir(False)
+# libgit2 would check that every id a tree entry or ref points at exists, which for an object just
+# written to a new pack means rescanning the pack directory; ours were just created, by us.
+pygit2.settings.enable_strict_object_creation(False)
 # Keep big trees in libgit2's object cache too (the default caches only trees under 4 KiB).
 pygit2.settings.cache_object_limit(ObjectType.TREE, 1 << 20)
 pygit2.settings.cache_object_limit(ObjectType.BLOB, 1 << 16)
@@ -58,6 +66,7 @@ class Change:
     writes: Mapping[str, msgspec.Struct | bytes | None]
     facts: tuple[tuple[str, str], ...] = ()
     body: str = ""
+    sync: tuple[Path, ...] = ()  # files outside the ledger to make durable with the commit (blobs)
 
     def message(self) -> str:
         p = self.provenance
@@ -207,6 +216,8 @@ class Ledger:
         self._local = threading.local()
         self._lock_path = self.path / "registry-write.lock"
         self._ref_path = self.path / REF
+        self._packs_written = 0
+        self._repacking = threading.Lock()
         self._history = None
         self._cache_dir = cache_dir
 
@@ -227,12 +238,21 @@ class Ledger:
         ledger = cls(path, **kwargs)
         repo = ledger.repo()
         info = LedgerInfo(format=FORMAT, registry=brace_uuid(), created=datetime.now(UTC))
+        created: list[pygit2.Oid] = []
+
+        def put_loose(type_: int, data: bytes) -> pygit2.Oid:
+            created.append(repo.odb.write(type_, data))
+            return created[-1]
+
         tree = _write_tree(repo, None, {
             layout.LEDGER_INFO: codec.encode(info),
             layout.README: layout.LEDGER_README.encode(),
-        })
+        }, put_loose)
         sig = pygit2.Signature(*ledger.committer)
-        repo.create_commit(REF, sig, sig, "init ledger\n\nChannel: system\n", tree, [])
+        commit = repo.create_commit(None, sig, sig, "init ledger\n\nChannel: system\n", tree, [])
+        ledger._sync_objects([*created, commit])
+        repo.create_reference(REF, commit)
+        fsync_all([ledger._ref_path, ledger._ref_path.parent, path / "refs", path])
         return ledger
 
     @classmethod
@@ -308,38 +328,74 @@ class Ledger:
         Returns the new commit, or None when ``build`` returned None or changed nothing.
         """
         with self.write_lock(timeout):
-            repo = self.repo()
-            for attempt in range(10):
-                ref = repo.lookup_reference(REF)
-                parent = repo[ref.target]
-                change = build(Snapshot(repo, parent))
-                if change is None:
-                    return None
-                tree = _write_tree(repo, parent.tree, {p: _bytes(v) for p, v in change.writes.items()})
-                if tree == parent.tree.id:
-                    return None
-                author = pygit2.Signature(
-                    change.author[0], change.author[1],
-                    int(change.provenance.at.timestamp()), 0,
-                )
-                committer = pygit2.Signature(*self.committer)
-                commit_id = repo.create_commit(None, author, committer, change.message(), tree, [parent.id])
-                try:
-                    # Compare-and-swap: fails if the branch moved since `ref` was read.
-                    ref.set_target(commit_id, change.summary)
-                except (pygit2.GitError, OSError) as exc:
-                    log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
-                    self._clear_stale_ref_lock()
-                    continue
-                break
-            else:
-                raise Busy("The ledger could not be updated after 10 attempts; try again.")
-            committed = Commit.of(repo[commit_id])
+            repo, memory = self._writer()
+            try:
+                committed, parent = self._commit(repo, memory, build)
+            finally:
+                memory.clear()  # whatever a failed attempt wrote is garbage
+            if committed is None:
+                return None
             try:  # still under the lock, so the index is appended in commit order
-                self.history.record(committed, parent=str(parent.id))
+                self.history.record(committed, parent=parent)
             except Exception:  # the index is derived: a later reader catches up from git
                 log.exception("history index update failed; it will catch up on next read")
+        self._packs_written += 1
+        if self._packs_written % 16 == 0:
+            self.maybe_repack(background=True)
         return committed
+
+    def _commit(self, repo: pygit2.Repository, memory: MemoryObjects, build) -> tuple[Commit | None, str]:
+        for attempt in range(10):
+            memory.clear()
+            ref = repo.lookup_reference(REF)
+            parent = repo[ref.target]
+            change = build(Snapshot(repo, parent))
+            if change is None:
+                return None, ""
+            tree = _write_tree(repo, parent.tree, {p: _bytes(v) for p, v in change.writes.items()}, memory.put)
+            if tree == parent.tree.id:
+                return None, ""
+            author = pygit2.Signature(change.author[0], change.author[1], int(change.provenance.at.timestamp()), 0)
+            committer = pygit2.Signature(*self.committer)
+            text = repo.create_commit_string(author, committer, change.message(), tree, [parent.id])
+            commit_id = memory.put(ObjectType.COMMIT, text.encode())
+            committed = Commit.of(repo[commit_id])
+            # Everything the commit refers to is durable before the branch points at it...
+            pack_dir = self.path / "objects" / "pack"
+            fsync_all([*write_pack(memory.take(), pack_dir), pack_dir, *change.sync])
+            try:
+                # Compare-and-swap: fails if the branch moved since `ref` was read.
+                ref.set_target(commit_id, change.summary)
+            except (pygit2.GitError, OSError) as exc:
+                log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
+                self._clear_stale_ref_lock()
+                continue
+            # ...and the branch itself before anyone is told.
+            fsync_all([self._ref_path, self._ref_path.parent])
+            return committed, str(parent.id)
+        raise Busy("The ledger could not be updated after 10 attempts; try again.")
+
+    def _writer(self) -> tuple[pygit2.Repository, MemoryObjects]:
+        """This thread's repository for writing: new objects go to memory, then out as one pack."""
+        writer = getattr(self._local, "writer", None)
+        if writer is None:
+            repo = pygit2.Repository(str(self.path))
+            memory = MemoryObjects()
+            repo.odb.add_backend(memory, 1000)  # above the loose and packed backends: takes every write
+            writer = self._local.writer = (repo, memory)
+        return writer
+
+    def _sync_objects(self, oids: list[pygit2.Oid], extra: tuple[Path, ...] = ()) -> None:
+        """fsync the loose files of new objects (an object already packed is durable), their
+        fan-out directories and the objects directory, plus ``extra``, all at once."""
+        objects = self.path / "objects"
+        paths: list[Path] = [objects]
+        for oid in oids:
+            hexsha = str(oid)
+            loose = objects / hexsha[:2] / hexsha[2:]
+            if loose.exists():
+                paths += [loose, loose.parent]
+        fsync_all([*paths, *extra])
 
     @contextmanager
     def write_lock(self, timeout: float):
@@ -380,25 +436,51 @@ class Ledger:
         except FileNotFoundError:
             return 0
 
+    def pack_count(self) -> int:
+        return sum(1 for e in os.scandir(self.path / "objects" / "pack") if e.name.endswith(".pack"))
+
     def repack(self, *, full: bool = False) -> None:
-        """Pack loose objects (libgit2 never does). Runs under the write lock, with git itself."""
+        """Fold packs together and pack loose objects (libgit2 never does), with git itself.
+
+        Default: geometric, cheap (only the small packs are rewritten). `full`: one pack, and
+        unreachable objects older than an hour pruned. Never blocks writers: a repack only deletes
+        packs whose every object is in the pack it wrote, and readers fall back on a miss."""
         git = shutil.which("git")
         if git is None:
-            log.warning("git is not installed: the ledger's loose objects can't be packed")
+            log.warning("git is not installed: the ledger's packs can't be folded together")
             return
-        with self.write_lock(timeout=300):
-            args = [git, "-C", str(self.path), "repack", "-d", "-q"]
-            if full:
-                args.insert(4, "-a")
-            subprocess.run(args, check=True)
+        fd = os.open(self.path / "registry-repack.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one repack at a time, across processes
+            # git fsyncs the packs it writes before deleting the ones they replace
+            base = [git, "-C", str(self.path), "-c", "core.fsync=objects,derived-metadata,reference",
+                    "-c", "core.fsyncMethod=fsync", "repack", "-d", "-q"]
+            subprocess.run(base + (["-a"] if full else ["--geometric=2"]), check=True)
             if full:
                 subprocess.run([git, "-C", str(self.path), "prune", "--expire=1.hour.ago"], check=True)
+        finally:
+            os.close(fd)
 
-    def maybe_repack(self, threshold: int = 6700) -> bool:
-        if self.loose_objects_estimate() < threshold:
+    def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = 6700, background: bool = False) -> bool:
+        """Repack when packs or loose objects pile up (as `git gc --auto` would): every lookup
+        of an object consults each pack's index until it is found."""
+        if self.pack_count() < pack_limit and self.loose_objects_estimate() < loose_limit:
             return False
-        packs = len(list((self.path / "objects" / "pack").glob("*.pack")))
-        self.repack(full=packs >= 50)
+        if background:
+            if not self._repacking.acquire(blocking=False):
+                return False
+
+            def run() -> None:
+                try:
+                    self.repack()
+                except Exception:
+                    log.exception("background repack failed")
+                finally:
+                    self._repacking.release()
+
+            threading.Thread(target=run, name="ledger-repack", daemon=True).start()
+        else:
+            self.repack()
         return True
 
 
@@ -408,11 +490,11 @@ def _bytes(value: msgspec.Struct | bytes | None) -> bytes | None:
     return codec.encode(value)
 
 
-def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mapping[str, bytes | None]) -> pygit2.Oid | None:
-    """Apply ``writes`` (relative paths) to ``tree``, rewriting only the trees on their paths.
-
-    Returns the new tree id, or None if the result is empty (git has no empty directories).
-    """
+def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mapping[str, bytes | None],
+                put: Callable[[int, bytes], pygit2.Oid]) -> pygit2.Oid | None:
+    """Apply ``writes`` (relative paths) to ``tree``, rewriting only the trees on their paths, with
+    ``put(type, data) -> id`` creating each new object. Returns the new tree id, or None if the
+    result is empty (git has no empty directories)."""
     here: dict[str, bytes | None] = {}
     below: dict[str, dict[str, bytes | None]] = {}
     for path, data in writes.items():
@@ -421,22 +503,20 @@ def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mappi
             below.setdefault(head, {})[rest] = data
         else:
             here[head] = data
-    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    entries = {e.name: (e.filemode, e.id.raw) for e in tree} if tree is not None else {}
     for name, data in here.items():
         if data is None:
-            if tree is not None and name in tree:
-                builder.remove(name)
+            entries.pop(name, None)
         else:
-            builder.insert(name, repo.create_blob(data), FileMode.BLOB)
+            entries[name] = (FileMode.BLOB, put(ObjectType.BLOB, data).raw)
     for name, sub in below.items():
         existing = tree[name] if tree is not None and name in tree else None
         subtree = repo[existing.id] if existing is not None and existing.type == ObjectType.TREE else None
-        new = _write_tree(repo, subtree, sub)
+        new = _write_tree(repo, subtree, sub, put)
         if new is None:
-            if existing is not None:
-                builder.remove(name)
+            entries.pop(name, None)
         else:
-            builder.insert(name, new, FileMode.TREE)
-    if len(builder) == 0:
+            entries[name] = (FileMode.TREE, new.raw)
+    if not entries:
         return None
-    return builder.write()
+    return put(ObjectType.TREE, tree_bytes(entries))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 from dataclasses import dataclass, field
@@ -134,18 +135,20 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 f"This filename was previously used by a file that has since been deleted: {dist.filename!r}. "
                 "Filenames are never reused; use a different version."
             )
-        reg.blobs.put_bytes(dist.metadata)
-        reg.blobs.adopt(staged)  # durable before the commit that references it
+        pending: list = []  # synced with the commit's own objects, before the branch moves
+        reg.blobs.put_bytes(dist.metadata, defer=pending)
+        reg.blobs.adopt(staged, defer=pending)
         if current is None:
             current = Version(package=canonical, version=dist.version, summary=dist.summary, created=provenance)
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
         version = replace(current, files=files, summary=current.summary or dist.summary)
         outcome.update(version=version, file=new_file)
-        return make_change(
+        change = make_change(
             who, channel, f"publish {canonical} {version.version}: {dist.filename}", {path: version},
             ("Workspace", ws), ("Package", canonical), ("Version", version.version),
             ("File", dist.filename), ("Sha256", digests.sha256), ("Size", str(digests.size)),
         )
+        return dataclasses.replace(change, sync=tuple(pending))
 
     commit = reg.ledger.transact(build)
     return Published(package=outcome["package"], version=outcome["version"], file=outcome["file"],

@@ -22,7 +22,7 @@ from .. import dists, model
 from ..blobs import Staged
 from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized
 from ..ledger import layout
-from ..operations import publish_file
+from ..operations import Published, publish_file
 from .context import snapshot_and_principal
 
 KEPT_FIELDS = frozenset({
@@ -32,6 +32,7 @@ KEPT_FIELDS = frozenset({
 FIELD_LIMIT = 64 * 1024  # per kept field
 FORM_SLACK = 32 * 2**20  # bytes allowed besides the file: descriptions can be long
 FLUSH = 1 * 2**20  # hand the hashing thread 1 MiB at a time
+INLINE = 64 * 1024  # up to this much is hashed and written on the event loop
 
 
 class Gone(RegistryError):
@@ -83,11 +84,15 @@ async def _upload(request: Request, ws: FromPath[str]) -> Response:
     with state.registry.blobs.stage(limit) as staged:
         form = await _receive(request, options["boundary"], staged, limit)
         filename = _check_form(form)
-        await anyio.to_thread.run_sync(staged.finish)
-        _check_digests(form, staged)
-        dist = await anyio.to_thread.run_sync(dists.inspect, staged.path, filename)
-        _check_matches_metadata(form, dist)
-        published = await anyio.to_thread.run_sync(publish_file, state.registry, who, "upload", ws, dist, staged)
+
+        def check_and_publish() -> Published:  # one trip to a worker thread: it hashes, reads, fsyncs
+            staged.finish(sync=False)  # synced with the commit, if it comes to one
+            _check_digests(form, staged)
+            dist = dists.inspect(staged.path, filename)
+            _check_matches_metadata(form, dist)
+            return publish_file(state.registry, who, "upload", ws, dist, staged)
+
+        published = await anyio.to_thread.run_sync(check_and_publish)
     if published.existing:
         text = f"{filename} was already published with identical content; nothing changed.\n"
     else:
@@ -127,9 +132,11 @@ async def _receive(request: Request, boundary: FromPath[str], staged: Staged, li
                             raise Invalid(f"Form field {segment.name!r} is too long.")
                 else:  # end of segment
                     if segment.name == "content":
-                        if pending:
+                        if len(pending) > INLINE:
                             await anyio.to_thread.run_sync(staged.write, bytes(pending))
-                            pending.clear()
+                        elif pending:  # a small tail: hashing and writing it here beats a thread hop
+                            staged.write(bytes(pending))
+                        pending.clear()
                     elif segment.name in KEPT_FIELDS and segment.filename is None:
                         try:
                             form.fields.setdefault(segment.name, []).append(value.decode(segment.charset or "utf-8"))
@@ -180,7 +187,7 @@ def _check_form(form: UploadForm) -> str:
 
 
 def _check_digests(form: UploadForm, staged: Staged) -> None:
-    digests = staged.finish()
+    digests = staged.digests
     supplied = {k: form.get(k) for k in ("md5_digest", "sha256_digest", "blake2_256_digest") if form.get(k)}
     if not supplied:
         raise Invalid("Include at least one message digest (sha256_digest, blake2_256_digest or md5_digest).")
