@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import threading
 import time
@@ -215,3 +216,25 @@ def test_model_names_are_enforced_by_schema_types():
 
         msgspec.json.decode(b'{"slug":"a","uuid":"nope","name":"a","created":{"at":"2026-01-01T00:00:00Z","by":"x","channel":"cli"}}',
                             type=model.Workspace)
+
+
+def test_readers_let_go_of_packs_a_repack_deleted(ledger):
+    """libgit2 keeps every pack it has seen open; a long-lived reader must not collect them."""
+    def open_packs():
+        found = 0
+        for fd in os.listdir(f"/proc/{os.getpid()}/fd"):
+            try:
+                found += ".pack" in os.readlink(f"/proc/{os.getpid()}/fd/{fd}")
+            except FileNotFoundError:
+                pass
+        return found
+
+    for round_ in range(5):
+        for i in range(20):
+            ledger.transact(lambda snap, i=i, r=round_: user_change(f"r{r}-{i}@example.com"))
+            assert ledger.snapshot().exists(layout.user(f"r{round_}-{i}@example.com"))
+        assert open_packs() >= 10  # one per commit since the last repack, as libgit2 found them
+        ledger.repack(full=True)
+        ledger.transact(lambda snap, r=round_: user_change(f"after-{r}@example.com"))
+        ledger.snapshot()  # the tip moved: the reader notices the repack and starts afresh
+        assert open_packs() <= 3

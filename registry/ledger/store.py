@@ -266,7 +266,24 @@ class Ledger:
         repo = getattr(self._local, "repo", None)
         if repo is None:
             repo = self._local.repo = pygit2.Repository(str(self.path))
+            self._local.packs = self._packs()
         return repo
+
+    def _packs(self) -> set[str]:
+        return {name for name in os.listdir(self.path / "objects" / "pack") if name.endswith(".pack")}
+
+    def _forget_repacked(self) -> None:
+        """libgit2 learns of new packs by itself but keeps the ones a repack deleted open forever:
+        once any pack this thread's repository has seen is gone, open a fresh one."""
+        if getattr(self._local, "repo", None) is None:
+            return
+        now = self._packs()
+        if not self._local.packs <= now:
+            self._local.repo.free()
+            self._local.repo = None
+            self._local.snapshot = None
+            now = self._packs()
+        self._local.packs = now
 
     @property
     def history(self):
@@ -298,6 +315,7 @@ class Ledger:
         tip = self.head()
         snap = getattr(self._local, "snapshot", None)
         if snap is None or snap.commit_id != tip:
+            self._forget_repacked()  # once per new commit: a directory listing
             repo = self.repo()
             snap = self._local.snapshot = Snapshot(repo, repo[tip])
         return snap
@@ -333,6 +351,7 @@ class Ledger:
                 committed, parent = self._commit(repo, memory, build)
             finally:
                 memory.clear()  # whatever a failed attempt wrote is garbage
+                repo.free()  # close its pack files now
             if committed is None:
                 return None
             try:  # still under the lock, so the index is appended in commit order
@@ -376,14 +395,12 @@ class Ledger:
         raise Busy("The ledger could not be updated after 10 attempts; try again.")
 
     def _writer(self) -> tuple[pygit2.Repository, MemoryObjects]:
-        """This thread's repository for writing: new objects go to memory, then out as one pack."""
-        writer = getattr(self._local, "writer", None)
-        if writer is None:
-            repo = pygit2.Repository(str(self.path))
-            memory = MemoryObjects()
-            repo.odb.add_backend(memory, 1000)  # above the loose and packed backends: takes every write
-            writer = self._local.writer = (repo, memory)
-        return writer
+        """A repository for one transaction: new objects go to memory, then out as one pack.
+        Fresh each time, so that it never holds on to packs a repack has since deleted."""
+        repo = pygit2.Repository(str(self.path))
+        memory = MemoryObjects()
+        repo.odb.add_backend(memory, 1000)  # above the loose and packed backends: it takes every write
+        return repo, memory
 
     def _sync_objects(self, oids: list[pygit2.Oid], extra: tuple[Path, ...] = ()) -> None:
         """fsync the loose files of new objects (an object already packed is durable), their
