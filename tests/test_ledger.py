@@ -224,7 +224,8 @@ def test_readers_let_go_of_packs_a_repack_deleted(ledger):
         found = 0
         for fd in os.listdir(f"/proc/{os.getpid()}/fd"):
             try:
-                found += ".pack" in os.readlink(f"/proc/{os.getpid()}/fd/{fd}")
+                target = os.readlink(f"/proc/{os.getpid()}/fd/{fd}")
+                found += target.startswith(str(ledger.path)) and ".pack" in target
             except FileNotFoundError:
                 pass
         return found
