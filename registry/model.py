@@ -13,8 +13,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion
-from packaging.version import Version as PkgVersion
 
 from .errors import Invalid
 
@@ -289,13 +287,6 @@ def package_name(value: str) -> tuple[str, str]:
             "starting and ending with a letter or digit."
         )
     return canonicalize_name(display), display
-
-
-def version_string(value: str) -> str:
-    try:
-        return str(PkgVersion(value))
-    except InvalidVersion:
-        raise Invalid(f"Invalid version {value!r}: not a PEP 440 version.") from None
 
 
 def now() -> datetime:

@@ -29,10 +29,6 @@ def token_shard(token_id: str) -> str:
     return f"tokens/{token_id[:2]}"
 
 
-def workspace_dir(ws: str) -> str:
-    return f"workspaces/{ws}"
-
-
 def workspace(ws: str) -> str:
     return f"workspaces/{ws}/workspace.json"
 
@@ -43,10 +39,6 @@ def trust(ws: str) -> str:
 
 def project(ws: str, key: str) -> str:
     return f"workspaces/{ws}/projects/{key}.json"
-
-
-def projects_dir(ws: str) -> str:
-    return f"workspaces/{ws}/projects"
 
 
 def repository(ws: str, slug: str) -> str:
