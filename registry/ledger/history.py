@@ -1,9 +1,9 @@
 """Per-package history: a derived index over the ledger, rebuildable from git at any time.
 
 git can't filter a revwalk by path cheaply (a manual filter inflates every commit's trees), so each
-commit's `Workspace` / `Package` / `Version` trailers are indexed in SQLite, in commit order. The
-writer appends under the ledger lock; a reader that finds the index behind the branch tip (a crash
-between commit and index, a replica that fetched) catches up by walking only the missing commits.
+commit's `Workspace` / `Package` / `Version` trailers are indexed in SQLite, in commit order.
+Writers don't touch it: a reader that finds the index behind the branch tip brings it up to date by
+walking only the commits it hasn't seen (a few microseconds each), whoever made them.
 """
 
 from __future__ import annotations
@@ -74,16 +74,6 @@ class History:
     def _tip(self, db: sqlite3.Connection) -> tuple[int, str | None]:
         row = db.execute("SELECT position, id FROM commits ORDER BY position DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else (0, None)
-
-    def record(self, commit: Commit, parent: str) -> None:
-        """Append a commit the writer just made (called under the ledger's write lock)."""
-        db = self._db()
-        with _transaction(db):
-            position, tip = self._tip(db)
-            if tip == parent:
-                _insert(db, position + 1, commit)
-                return
-        self.sync()
 
     def sync(self) -> None:
         """Bring the index up to the branch tip, walking only commits it has not seen."""

@@ -348,32 +348,30 @@ class Ledger:
         with self.write_lock(timeout):
             repo, memory = self._writer()
             try:
-                committed, parent = self._commit(repo, memory, build)
+                committed = self._commit(repo, memory, build)
             finally:
                 memory.clear()  # whatever a failed attempt wrote is garbage
                 repo.free()  # close its pack files now
             if committed is None:
                 return None
-            try:  # still under the lock, so the index is appended in commit order
-                self.history.record(committed, parent=parent)
-            except Exception:  # the index is derived: a later reader catches up from git
-                log.exception("history index update failed; it will catch up on next read")
+        # The history index is not written here: it is derived, and whoever reads it first brings
+        # it up to the tip (History.sync), so a publish doesn't wait for it.
         self._packs_written += 1
         if self._packs_written % 16 == 0:
             self.maybe_repack(background=True)
         return committed
 
-    def _commit(self, repo: pygit2.Repository, memory: MemoryObjects, build) -> tuple[Commit | None, str]:
+    def _commit(self, repo: pygit2.Repository, memory: MemoryObjects, build) -> Commit | None:
         for attempt in range(10):
             memory.clear()
             ref = repo.lookup_reference(REF)
             parent = repo[ref.target]
             change = build(Snapshot(repo, parent))
             if change is None:
-                return None, ""
+                return None
             tree = _write_tree(repo, parent.tree, {p: _bytes(v) for p, v in change.writes.items()}, memory.put)
             if tree == parent.tree.id:
-                return None, ""
+                return None
             author = pygit2.Signature(change.author[0], change.author[1], int(change.provenance.at.timestamp()), 0)
             committer = pygit2.Signature(*self.committer)
             text = repo.create_commit_string(author, committer, change.message(), tree, [parent.id])
@@ -391,7 +389,7 @@ class Ledger:
                 continue
             # ...and the branch itself before anyone is told.
             fsync_all([self._ref_path, self._ref_path.parent])
-            return committed, str(parent.id)
+            return committed
         raise Busy("The ledger could not be updated after 10 attempts; try again.")
 
     def _writer(self) -> tuple[pygit2.Repository, MemoryObjects]:
