@@ -40,6 +40,27 @@ def project(tmp_path: Path, name: str, version: str, requires_python: str = ">=3
     return src, [wheel, sdist]
 
 
+def uv_consumer(root: Path, name: str, index: str) -> Path:
+    """A uv project that takes ``name`` from the registry only, as the seed shows."""
+    root.mkdir()
+    (root / "pyproject.toml").write_text(textwrap.dedent(f"""\
+        [project]
+        name = "consumer"
+        version = "0"
+        requires-python = ">=3.11"
+        dependencies = []
+
+        [tool.uv.sources]
+        {name} = {{ index = "bitbucket" }}
+
+        [[tool.uv.index]]
+        name = "bitbucket"
+        url = "{index}"
+        explicit = true
+        """))
+    return root
+
+
 def said(proc) -> str:
     """What a client printed, with line wrapping undone (rich wraps twine's output at 80 columns)."""
     return " ".join((proc.stdout + proc.stderr).split())
@@ -149,23 +170,7 @@ def test_uv_publishes_and_installs(server, team, tmp_path):
     again = run([uv, "publish", "--index", "bitbucket", *map(str, files)], env=env, cwd=src)
     assert "already exists" in again.stderr  # --check-url semantics via the index URL
 
-    consumer = tmp_path / "consumer"
-    consumer.mkdir()
-    (consumer / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0"
-        requires-python = ">=3.11"
-        dependencies = []
-
-        [tool.uv.sources]
-        {name} = {{ index = "bitbucket" }}
-
-        [[tool.uv.index]]
-        name = "bitbucket"
-        url = "{index}"
-        explicit = true
-        """))
+    consumer = uv_consumer(tmp_path / "consumer", name, index)
     run([uv, "add", f"{name}==0.3.0"], env=env, cwd=consumer)
     lock = (consumer / "uv.lock").read_text()
     assert f'name = "uv-thing{team["n"]}"' in lock and 'version = "0.3.0"' in lock
@@ -177,20 +182,7 @@ def test_uv_without_credentials_is_asked_for_them(server, team, tmp_path):
     name = f"private-uv{team['n']}"
     server.cli("package", "create", "default", name, "--repo", team["repo"])
     env = client_env(tmp_path / "home")
-    consumer = tmp_path / "c"
-    consumer.mkdir()
-    (consumer / "pyproject.toml").write_text(textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0"
-        requires-python = ">=3.11"
-        [tool.uv.sources]
-        {name} = {{ index = "bitbucket" }}
-        [[tool.uv.index]]
-        name = "bitbucket"
-        url = "{server.url}/default"
-        explicit = true
-        """))
+    consumer = uv_consumer(tmp_path / "c", name, f"{server.url}/default")
     proc = run([tool("uv"), "add", name], env=env, cwd=consumer, check=False)
     assert proc.returncode != 0 and "401" in proc.stderr
 

@@ -30,6 +30,7 @@ from ..errors import Busy
 from ..fsync import fsync_all
 from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
+from .history import History
 from .packs import MemoryObjects, tree_bytes, write_pack
 
 log = logging.getLogger("registry.ledger")
@@ -288,8 +289,6 @@ class Ledger:
     @property
     def history(self):
         if self._history is None:
-            from .history import History
-
             cache_dir = self._cache_dir or self.path.parent / "cache"
             self._history = History(self, cache_dir / "history.sqlite3")
         return self._history

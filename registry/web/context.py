@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from http import HTTPStatus
 
 from litestar import Request, Response
@@ -12,12 +13,15 @@ from ..errors import RegistryError
 from ..ledger import Snapshot
 from ..operations import Registry
 
+if TYPE_CHECKING:
+    from .simple import Answers
+
 
 @dataclass
 class WebState:
     registry: Registry
     authenticator: Authenticator = field(default_factory=Authenticator)
-    answers: object = None  # simple.Answers, set by the app
+    answers: Answers | None = None  # set by the app
 
 
 def web_state(request: Request) -> WebState:
