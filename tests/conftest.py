@@ -83,7 +83,7 @@ def world(reg: Registry) -> World:
 
 @pytest.fixture
 async def client(world: World):
-    app = create_asgi(world.reg.settings, world.reg)  # as served: through the index fast path
+    app = create_asgi(world.reg.settings, world.reg)  # as served: through the front door
     app.app.debug = True
     async with AsyncTestClient(app=app) as c:
         c.served = app

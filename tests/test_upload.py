@@ -82,7 +82,33 @@ async def test_legacy_path_and_no_trailing_slash_accept_uploads_without_redirect
     sdist, wheel = dists[("Acme.Utils", "1.1.0")]
     assert (await post(client, world, wheel, url=f"/{WS}/legacy/")).status_code == 200
     assert (await post(client, world, sdist, url=f"/{WS}")).status_code == 200
-    assert (await post(client, world, sdist, url=f"/{WS}/elsewhere/")).status_code == 404
+    wrong = await post(client, world, sdist, url=f"/{WS}/elsewhere/")
+    assert wrong.status_code == 404 and wrong.text.startswith(f"Uploads go to /{WS}/ (or /{WS}/legacy/)")
+
+
+async def test_a_client_that_hangs_up_mid_upload_leaves_nothing_behind(client, world, dists):
+    import httpx
+
+    _, wheel = dists[("Acme.Utils", "1.0.0")]
+    data, files = upload_form(wheel)
+    request = httpx.Request("POST", f"http://test/{WS}/", data=data, files=files, headers=world.basic("dev@acme.test"))
+    body = request.read()
+    before = state(world)
+    messages = [{"type": "http.request", "body": body[: len(body) // 2], "more_body": True}, {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": f"/{WS}/", "raw_path": f"/{WS}/".encode(), "query_string": b"", "root_path": "",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in request.headers.items()],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    await client.served(scope, receive, send)
+    assert sent == [] and state(world) == before
 
 
 def wheel_of(dists):

@@ -21,24 +21,30 @@ class MemoryObjects(pygit2.OdbBackend):
     """An object database backend that keeps what is written in memory until `take()`.
 
     Added to a repository with the highest priority, it receives every write; reads fall through
-    to the repository's own backends for everything it doesn't hold."""
+    to the repository's own backends for everything it doesn't hold. It also remembers the objects
+    of the last pack taken: the next commit reads exactly those (its parent and the trees on the
+    changed paths), and they would otherwise be in a pack the repository has not opened yet."""
 
     def __init__(self) -> None:
         super().__init__()
         self._objects: dict[pygit2.Oid, tuple[int, bytes]] = {}
+        self._recent: dict[pygit2.Oid, tuple[int, bytes]] = {}
 
     def write_cb(self, oid: pygit2.Oid, data: bytes, type_: int) -> None:
         self._objects[oid] = (type_, bytes(data))
 
     def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
-        return self._objects[oid]
+        found = self._objects.get(oid) or self._recent.get(oid)
+        if found is None:
+            raise KeyError(oid)
+        return found
 
     def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
-        type_, data = self._objects[oid]
+        type_, data = self.read_cb(oid)
         return type_, len(data)
 
     def exists_cb(self, oid: pygit2.Oid) -> bool:
-        return oid in self._objects
+        return oid in self._objects or oid in self._recent
 
     def read_prefix_cb(self, oid):
         raise KeyError(oid)
@@ -61,10 +67,13 @@ class MemoryObjects(pygit2.OdbBackend):
         return oid
 
     def take(self) -> dict[pygit2.Oid, tuple[int, bytes]]:
+        """The objects written since the last take, for packing (the caller makes them durable)."""
         objects, self._objects = self._objects, {}
+        self._recent = objects
         return objects
 
     def clear(self) -> None:
+        """Forget what was written since the last take (a failed attempt's objects)."""
         self._objects = {}
 
 

@@ -221,6 +221,7 @@ class Ledger:
         self._repacking = threading.Lock()
         self._history = None
         self._cache_dir = cache_dir
+        self._writing: tuple[pygit2.Repository, MemoryObjects, set[str]] | None = None
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -348,9 +349,11 @@ class Ledger:
             repo, memory = self._writer()
             try:
                 committed = self._commit(repo, memory, build)
+            except BaseException:
+                self._drop_writer()  # start the next transaction from what is on disk
+                raise
             finally:
                 memory.clear()  # whatever a failed attempt wrote is garbage
-                repo.free()  # close its pack files now
             if committed is None:
                 return None
         # The history index is not written here: it is derived, and whoever reads it first brings
@@ -363,8 +366,8 @@ class Ledger:
     def _commit(self, repo: pygit2.Repository, memory: MemoryObjects, build) -> Commit | None:
         for attempt in range(10):
             memory.clear()
-            ref = repo.lookup_reference(REF)
-            parent = repo[ref.target]
+            tip = repo.lookup_reference(REF).target
+            parent = repo[tip]
             change = build(Snapshot(repo, parent))
             if change is None:
                 return None
@@ -380,9 +383,8 @@ class Ledger:
             pack_dir = self.path / "objects" / "pack"
             fsync_all([*write_pack(memory.take(), pack_dir), pack_dir, *change.sync])
             try:
-                # Compare-and-swap: fails if the branch moved since `ref` was read.
-                ref.set_target(commit_id, change.summary)
-            except (pygit2.GitError, OSError) as exc:
+                self._move_branch(repo, str(tip), str(commit_id))
+            except (RefMoved, OSError) as exc:
                 log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
                 self._clear_stale_ref_lock()
                 continue
@@ -391,13 +393,49 @@ class Ledger:
             return committed
         raise Busy("The ledger could not be updated after 10 attempts; try again.")
 
+    def _move_branch(self, repo: pygit2.Repository, expected: str, new: str) -> None:
+        """Compare-and-swap of main, by git's own protocol: create `main.lock` exclusively (any
+        git that respects ref locks now waits), check the branch still points at ``expected``,
+        then rename the lock over the ref. (Not synced here: the caller fsyncs the ref.)"""
+        lock = self._ref_path.with_name(self._ref_path.name + ".lock")
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                current = self._ref_path.read_text().strip()
+            except FileNotFoundError:  # packed by an outside `git gc`
+                current = str(repo.lookup_reference(REF).target)
+            if current != expected:
+                raise RefMoved(f"main is at {current[:12]}, not {expected[:12]}")
+            os.write(fd, f"{new}\n".encode())
+            os.close(fd)
+            fd = -1
+            os.rename(lock, self._ref_path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            lock.unlink(missing_ok=True)
+            raise
+
     def _writer(self) -> tuple[pygit2.Repository, MemoryObjects]:
-        """A repository for one transaction: new objects go to memory, then out as one pack.
-        Fresh each time, so that it never holds on to packs a repack has since deleted."""
-        repo = pygit2.Repository(str(self.path))
-        memory = MemoryObjects()
-        repo.odb.add_backend(memory, 1000)  # above the loose and packed backends: it takes every write
+        """The repository transactions write through (only ever used under the write lock): new
+        objects go to memory, then out as one pack. Kept warm between transactions, and replaced
+        once a repack has deleted a pack it may hold open (libgit2 would keep that open forever)."""
+        packs = self._packs()
+        if self._writing is not None and (not self._writing[2] <= packs or self._packs_written % 256 == 0):
+            self._drop_writer()  # (and now and then anyway: a pack may come and go unlisted)
+        if self._writing is None:
+            repo = pygit2.Repository(str(self.path))
+            memory = MemoryObjects()
+            repo.odb.add_backend(memory, 1000)  # above the loose and packed backends: it takes every write
+            self._writing = (repo, memory, packs)
+        repo, memory, seen = self._writing
+        self._writing = (repo, memory, seen | packs)
         return repo, memory
+
+    def _drop_writer(self) -> None:
+        if self._writing is not None:
+            self._writing[0].free()
+            self._writing = None
 
     def _sync_objects(self, oids: list[pygit2.Oid], extra: tuple[Path, ...] = ()) -> None:
         """fsync the loose files of new objects (an object already packed is durable), their
@@ -496,6 +534,10 @@ class Ledger:
         else:
             self.repack()
         return True
+
+
+class RefMoved(Exception):
+    """The branch moved between reading it and updating it (an outside git wrote it)."""
 
 
 def _bytes(value: msgspec.Struct | bytes | None) -> bytes | None:

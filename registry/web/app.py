@@ -20,7 +20,8 @@ from ..auth import Authenticator
 from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
-from . import api, files, oidc, simple, upload
+from . import api, files, oidc, simple
+from .front import FrontDoor
 from .context import WebState, error_response, problem_response
 
 log = logging.getLogger("registry.web")
@@ -97,13 +98,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             health,
             simple.root_index, simple.workspace_index, simple.project_detail,
             files.download,
-            upload.upload, upload.upload_legacy,
             oidc.audience, oidc.mint_token,
             api.router, api.json_release,
         ],
         state=State({"web": state}),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
-        request_max_body_size=1 * 2**20,  # uploads set their own limit
+        request_max_body_size=1 * 2**20,  # uploads (front.py) set their own limit
         lifespan=[_maintenance(state)],
         openapi_config=OpenAPIConfig(
             title="Registry API", version=__version__, path="/api/schema",
@@ -120,12 +120,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
 
 def create_asgi(settings: Settings | None = None, registry: Registry | None = None,
-                verifier: Verifier | None = None) -> simple.IndexFastPath:
-    """The app as served: repeat index requests answered before routing."""
-    return simple.IndexFastPath(create_app(settings, registry, verifier))
+                verifier: Verifier | None = None) -> FrontDoor:
+    """The app as served: behind the front door, which takes uploads and repeat index requests."""
+    return FrontDoor(create_app(settings, registry, verifier))
 
 
-def app_from_env() -> simple.IndexFastPath:
+def app_from_env() -> FrontDoor:
     """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

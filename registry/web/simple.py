@@ -214,7 +214,7 @@ def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _not_modified(page: Page, if_none_match: str | None) -> bool:
+def not_modified(page: Page, if_none_match: str | None) -> bool:
     if not if_none_match:
         return False
     return if_none_match.strip() == "*" or page.etag in (t.strip().removeprefix("W/") for t in if_none_match.split(","))
@@ -223,17 +223,17 @@ def _not_modified(page: Page, if_none_match: str | None) -> bool:
 def _respond(request: Request, snap: Snapshot, who: Principal, page: Page, public: bool) -> Response:
     headers = _headers(page, public)
     request.app.state.web.answers.remember(request.scope, snap.commit_id, who.expires, page, headers)
-    if _not_modified(page, request.headers.get("if-none-match")):
+    if not_modified(page, request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=dict((k.decode(), v.decode()) for k, v in headers))
     return Response(page.body, status_code=200, headers={**{k.decode(): v.decode() for k, v in headers},
                                                          "content-type": page.content_type})
 
 
-# --- the fast path -------------------------------------------------------------------------------
+# --- remembered answers (served by front.FrontDoor) ---------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Answer:
+class Answer:
     commit: str  # true while the ledger's tip is this commit...
     expires: float | None  # ...and the caller's credentials hold
     page: Page
@@ -256,51 +256,19 @@ class Answers:
     authentication or a single ledger lookup."""
 
     def __init__(self, max_entries: int = 50_000) -> None:
-        self._answers: dict[tuple, _Answer] = {}
+        self._answers: dict[tuple, Answer] = {}
         self._max = max_entries
 
     def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
         if len(self._answers) >= self._max:
             self._answers.clear()
-        self._answers[_scope_key(scope)] = _Answer(commit, expires, page, headers)
+        self._answers[_scope_key(scope)] = Answer(commit, expires, page, headers)
 
-    def lookup(self, scope, head: str) -> _Answer | None:
+    def lookup(self, scope, head: str) -> Answer | None:
         answer = self._answers.get(_scope_key(scope))
         if answer is None or answer.commit != head or (answer.expires is not None and answer.expires <= time.time()):
             return None
         return answer
-
-
-class IndexFastPath:
-    """ASGI in front of the app: repeat GETs of index pages are answered from `Answers`."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self._state = app.state.web
-
-    def __getattr__(self, name):  # look like the app to whoever holds us (test clients, granian)
-        return getattr(self.app, name)
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
-            if answer is not None:
-                await self._send(scope, send, answer)
-                return
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _send(scope, send, answer: _Answer) -> None:
-        inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
-        if _not_modified(answer.page, inm):
-            await send({"type": "http.response.start", "status": 304, "headers": answer.headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = answer.page.body
-        headers = [*answer.headers, (b"content-type", answer.page.content_type.encode()),
-                   (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
 # --- who may see what ----------------------------------------------------------------------------

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import anyio
-from litestar.params import FromPath
-from litestar import Request, Response, post
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -23,7 +22,7 @@ from ..blobs import Staged
 from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized
 from ..ledger import layout
 from ..operations import Published, publish_file
-from .context import snapshot_and_principal
+from .context import WebState
 
 KEPT_FIELDS = frozenset({
     ":action", "protocol_version", "name", "version", "filetype", "pyversion", "metadata_version",
@@ -52,20 +51,12 @@ class UploadForm:
         return values[0].strip()
 
 
-@post("/{ws:str}", request_max_body_size=None, status_code=200, name="upload", include_in_schema=False)
-async def upload(request: Request, ws: FromPath[str]) -> Response:
-    return await _upload(request, ws)
+async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: AsyncIterator[bytes]) -> str:
+    """Take one upload to workspace ``ws``; the text to answer with, or a RegistryError saying why not.
 
-
-@post("/{ws:str}/{tail:str}", request_max_body_size=None, status_code=200, name="upload-legacy", include_in_schema=False)
-async def upload_legacy(request: Request, ws: FromPath[str], tail: FromPath[str]) -> Response:
-    if tail != "legacy":
-        raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not /{ws}/{tail}/.")
-    return await _upload(request, ws)
-
-
-async def _upload(request: Request, ws: FromPath[str]) -> Response:
-    state, snap, who = await snapshot_and_principal(request)
+    Called by the front door (front.py) straight from ASGI: an upload needs nothing of routing."""
+    snap = state.registry.ledger.snapshot()
+    who = await state.authenticator.principal(snap, headers.get("authorization"))
     if who.kind == "anonymous":
         raise Unauthorized("Publishing requires credentials: your email and a write-scoped API token "
                            "(or a Bitbucket Pipelines OIDC token).")
@@ -74,15 +65,15 @@ async def _upload(request: Request, ws: FromPath[str]) -> Response:
     if not snap.exists(layout.workspace(ws)):
         raise NotFound(f"Workspace {ws!r} does not exist.")
     limit = state.registry.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
         raise TooLarge(f"File too large: the limit is {limit} bytes ({limit / 2**20:.0f} MiB).")
-    ctype, options = parse_options_header(request.headers.get("content-type", ""))
+    ctype, options = parse_options_header(headers.get("content-type", ""))
     if ctype != "multipart/form-data" or not options.get("boundary"):
         raise Invalid("Uploads must be multipart/form-data (the legacy upload form twine, uv and poetry send).")
 
     with state.registry.blobs.stage(limit) as staged:
-        form = await _receive(request, options["boundary"], staged, limit)
+        form = await _receive(body, options["boundary"], staged, limit)
         filename = _check_form(form)
 
         def check_and_publish() -> Published:  # one trip to a worker thread: it hashes, reads, fsyncs
@@ -94,13 +85,11 @@ async def _upload(request: Request, ws: FromPath[str]) -> Response:
 
         published = await anyio.to_thread.run_sync(check_and_publish)
     if published.existing:
-        text = f"{filename} was already published with identical content; nothing changed.\n"
-    else:
-        text = f"Published {published.package.name} {published.version.version}: {filename} (commit {published.commit.id[:12]}).\n"
-    return Response(text, media_type="text/plain")
+        return f"{filename} was already published with identical content; nothing changed.\n"
+    return f"Published {published.package.name} {published.version.version}: {filename} (commit {published.commit.id[:12]}).\n"
 
 
-async def _receive(request: Request, boundary: FromPath[str], staged: Staged, limit: int) -> UploadForm:
+async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, limit: int) -> UploadForm:
     form = UploadForm()
     parser = PushMultipartParser(boundary, max_header_count=16, max_segment_count=2000)
     segment: MultipartSegment | None = None
@@ -108,7 +97,7 @@ async def _receive(request: Request, boundary: FromPath[str], staged: Staged, li
     pending = bytearray()
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in body:
             received += len(chunk)
             if received > limit + FORM_SLACK:
                 raise TooLarge(f"Request too large: the limit is {limit} bytes per file, plus {FORM_SLACK} for the form.")

@@ -1,0 +1,110 @@
+"""The front door: ASGI in front of the Litestar app, for the two requests that matter most.
+
+Repeat GETs of index pages are answered from `simple.Answers` (no routing, no authentication, no
+ledger lookup), and uploads go straight to `upload.upload`: neither needs anything of routing, and
+on a 400-file `twine upload` the framework's share of each request is worth saving. Everything else
+is the app's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from ..errors import NotFound, RegistryError
+from ..model import RESERVED_WORKSPACES
+from . import upload
+from .context import WebState
+from .simple import Answer, not_modified
+
+log = logging.getLogger("registry.web")
+
+
+class ClientGone(Exception):
+    """The client hung up before its request body ended."""
+
+
+class FrontDoor:
+    def __init__(self, app) -> None:
+        self.app = app
+        self._state: WebState = app.state.web
+
+    def __getattr__(self, name):  # look like the app to whoever holds us (test clients, granian)
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            method = scope["method"]
+            if method in ("GET", "HEAD"):
+                answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
+                if answer is not None:
+                    return await _send_answer(scope, send, answer)
+            elif method == "POST":
+                ws = _upload_workspace(scope["path"])
+                if ws is not None:
+                    return await self._upload(scope, receive, send, ws)
+        await self.app(scope, receive, send)
+
+    async def _upload(self, scope, receive, send, ws: str) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                   if k in (b"authorization", b"content-type", b"content-length")}
+        try:
+            if ws.endswith("/"):
+                raise NotFound(f"Uploads go to /{ws.split('/')[0]}/ (or /{ws.split('/')[0]}/legacy/), not {scope['path']}.")
+            text = await upload.upload(self._state, ws, headers, _body(receive))
+            await _send_text(send, 200, text, [])
+        except ClientGone:
+            return
+        except RegistryError as exc:
+            if exc.status >= 500:
+                log.error("POST %s: %s", scope["path"], exc.message)
+            extra = [(b"www-authenticate", f'Basic realm="registry {ws}"'.encode())] if exc.status == 401 else []
+            await _send_text(send, exc.status, exc.message + "\n", extra)
+        except Exception:
+            log.exception("upload to %s failed", scope["path"])
+            await _send_text(send, 500, "Internal server error while publishing; the server log says why.\n", [])
+
+
+def _upload_workspace(path: str) -> str | None:
+    """`/<ws>/` or `/<ws>/legacy/` (slashes optional: uploads are never redirected) gives the
+    workspace; another second segment gives `<ws>/<segment>/` (a wrong upload URL, refused
+    with a hint); anything else, and the reserved first segments, are not uploads."""
+    parts = path.strip("/").split("/")
+    if not parts[0] or parts[0] in RESERVED_WORKSPACES or len(parts) > 2:
+        return None
+    if len(parts) == 2 and parts[1] != "legacy":
+        return f"{parts[0]}/{parts[1]}/"
+    return parts[0]
+
+
+async def _body(receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _send_text(send, status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_answer(scope, send, answer: Answer) -> None:
+    inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
+    if not_modified(answer.page, inm):
+        await send({"type": "http.response.start", "status": 304, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = answer.page.body
+    headers = [*answer.headers, (b"content-type", answer.page.content_type.encode()),
+               (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
