@@ -239,3 +239,65 @@ def test_readers_let_go_of_packs_a_repack_deleted(ledger):
         ledger.transact(lambda snap, r=round_: user_change(f"after-{r}@example.com"))
         ledger.snapshot()  # the tip moved: the reader notices the repack and starts afresh
         assert open_packs() <= 3
+
+
+# --- crash recovery: the journal moves a lagging branch forward over complete commits -----------
+
+
+def _lose_ref_updates(ledger, back_to: str) -> None:
+    """What a power cut can leave: the ref file as it was before the last (unsynced) moves."""
+    (ledger.path / REF).write_text(back_to + "\n")
+
+
+def test_a_branch_that_lost_its_last_moves_is_moved_forward_on_open(ledger):
+    base = ledger.head()
+    ledger.transact(lambda snap: user_change("a@example.com"))
+    tip = ledger.transact(lambda snap: user_change("b@example.com")).id
+    _lose_ref_updates(ledger, base)
+    reopened = Ledger.open(ledger.path)
+    assert reopened.head() == tip and reopened.snapshot().exists(layout.user("b@example.com"))
+    assert (ledger.path / "registry-journal").read_bytes() == b""  # the ref is durable: nothing to redo
+    git(ledger, "fsck", "--strict")
+
+
+def test_a_torn_ref_is_rebuilt_from_where_the_journal_starts(ledger):
+    tip = ledger.transact(lambda snap: user_change("a@example.com")).id
+    (ledger.path / REF).write_bytes(b"")
+    assert Ledger.open(ledger.path).head() == tip
+
+
+def test_an_incomplete_commit_is_not_moved_to(ledger, tmp_path):
+    """A crash mid-round can leave the journal entry without its pack, or its files: such a commit
+    was never acknowledged, and the branch stays where it was."""
+    from registry.ledger.journal import Journal
+
+    base = ledger.head()
+    blob = tmp_path / "blobs" / ("0" * 64)  # named by a sha256 its content doesn't have
+    blob.parent.mkdir()
+    blob.write_bytes(b"half of an upload")
+    ledger._journal = Journal(ledger._journal.path, tmp_path)
+    change = user_change("a@example.com")
+    ledger.transact(lambda snap: Change(**{**change.__dict__, "sync": (blob,)}))
+    _lose_ref_updates(ledger, base)
+    assert Ledger.open(ledger.path).head() == base
+
+    ledger._journal = Journal(ledger._journal.path, ledger.path.parent)
+    second = ledger.transact(lambda snap: user_change("b@example.com"))
+    assert ledger._journal.entries()[-1].commit == second.id
+    pack = ledger.path / "objects" / "pack" / f"{ledger._journal.entries()[-1].pack}.pack"
+    pack.write_bytes(pack.read_bytes()[:-30])  # torn
+    _lose_ref_updates(ledger, base)
+    with open(ledger._journal.path, "ab") as fh:
+        fh.write(b'{"parent": "' + second.id.encode())  # and a line torn mid-append
+    assert Ledger.open(ledger.path).head() == base
+
+
+def test_the_journal_keeps_only_a_tail(ledger, monkeypatch):
+    import registry.ledger.store as store
+
+    monkeypatch.setattr(store, "RESET_AT", 600)
+    for i in range(6):
+        ledger.transact(lambda snap, i=i: user_change(f"u{i}@example.com"))
+        assert (ledger.path / "registry-journal").stat().st_size <= 600 + 400
+    base = ledger.head()
+    assert Ledger.open(ledger.path).head() == base

@@ -2,8 +2,9 @@
 
 Readers take a `Snapshot` (a commit and its tree); writers call `transact(build)`, where `build`
 reads the snapshot at the current tip and returns a `Change`. Writers in every process and thread
-serialise on a flock, the branch moves with a compare-and-swap, and libgit2 fsyncs objects and refs,
-so a returned commit is durable and no commit is ever lost or duplicated.
+serialise on a flock, and the branch moves with a compare-and-swap once the commit's pack, the
+files it needs and its journal entry are fsynced (journal.py), so a returned commit is durable and
+no commit is ever lost or duplicated.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..fsync import fsync_all
 from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
+from .journal import RESET_AT, Journal, chain
 from .packs import MemoryObjects, tree_bytes, write_pack
 
 log = logging.getLogger("registry.ledger")
@@ -43,7 +45,7 @@ FORMAT = 1
 
 # A commit is acknowledged only once durable. libgit2 could fsync each loose object as it writes
 # it; instead `transact` writes a commit's objects as one pack (see packs.py) and fsyncs it, with
-# anything else the change asks for, before moving the branch, and the ref after (registry.fsync).
+# anything else the change asks for and its journal entry, in one round (registry.fsync).
 pygit2.settings.enable_fsync_gitdir(False)
 # libgit2 would check that every id a tree entry or ref points at exists, which for an object just
 # written to a new pack means rescanning the pack directory; ours were just created, by us.
@@ -222,6 +224,7 @@ class Ledger:
         self._history = None
         self._cache_dir = cache_dir
         self._writing: tuple[pygit2.Repository, MemoryObjects, set[str]] | None = None
+        self._journal = Journal(self.path / "registry-journal", self.path.parent)
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -254,14 +257,47 @@ class Ledger:
         commit = repo.create_commit(None, sig, sig, "init ledger\n\nChannel: system\n", tree, [])
         ledger._sync_objects([*created, commit])
         repo.create_reference(REF, commit)
-        fsync_all([ledger._ref_path, ledger._ref_path.parent, path / "refs", path])
+        ledger._journal.path.touch()
+        fsync_all([ledger._ref_path, ledger._ref_path.parent, path / "refs", ledger._journal.path, path])
         return ledger
 
     @classmethod
     def open(cls, path: Path, **kwargs) -> Ledger:
         if not cls.exists_at(path):
             raise FileNotFoundError(f"no ledger at {path}; run `registry init` first")
-        return cls(path, **kwargs)
+        ledger = cls(path, **kwargs)
+        ledger.recover()
+        return ledger
+
+    def recover(self) -> str | None:
+        """After a crash the branch may lag behind commits that were acknowledged (see journal.py):
+        move it forward over every complete one, make it durable, and empty the journal."""
+        if not self._journal.size():
+            return None
+        with self.write_lock(30.0):
+            entries = self._journal.entries()
+            repo = pygit2.Repository(str(self.path))  # fresh: it sees every pack on disk
+            try:
+                try:
+                    tip = str(repo.lookup_reference(REF).target)
+                except (pygit2.GitError, ValueError, KeyError):  # torn by the crash: start where the journal did
+                    if not entries:
+                        raise
+                    tip = entries[0].parent
+                moved = None
+                for entry in chain(entries, tip):
+                    if not self._journal.complete(entry, self.path / "objects" / "pack") or entry.commit not in repo:
+                        break
+                    moved = entry.commit
+                if moved is not None:
+                    self._move_branch(repo, None, moved)
+                    log.warning("ledger: moved main forward from %s to %s, as the journal recorded before a crash",
+                                tip[:12], moved[:12])
+            finally:
+                repo.free()
+            fsync_all([self._ref_path, self._ref_path.parent])
+            self._journal.reset()
+            return moved
 
     def repo(self) -> pygit2.Repository:
         """This thread's Repository: libgit2 objects must not be used from two threads at once."""
@@ -379,32 +415,37 @@ class Ledger:
             text = repo.create_commit_string(author, committer, change.message(), tree, [parent.id])
             commit_id = memory.put(ObjectType.COMMIT, text.encode())
             committed = Commit.of(repo[commit_id])
-            # Everything the commit refers to is durable before the branch points at it...
+            # Everything the commit refers to is durable, and the journal says so, before the branch
+            # points at it. The ref needs no fsync of its own: after a crash, recover() redoes it.
             pack_dir = self.path / "objects" / "pack"
-            fsync_all([*write_pack(memory.take(), pack_dir), pack_dir, *change.sync])
+            pack, idx = write_pack(memory.take(), pack_dir)
+            noted = self._journal.append(str(tip), str(commit_id), pack, change.sync)
+            fsync_all([pack, idx, pack_dir, *change.sync, *noted])
             try:
                 self._move_branch(repo, str(tip), str(commit_id))
             except (RefMoved, OSError) as exc:
                 log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
                 self._clear_stale_ref_lock()
                 continue
-            # ...and the branch itself before anyone is told.
-            fsync_all([self._ref_path, self._ref_path.parent])
+            if self._journal.size() > RESET_AT:  # only the tail is ever needed
+                fsync_all([self._ref_path, self._ref_path.parent])
+                self._journal.reset()
             return committed
         raise Busy("The ledger could not be updated after 10 attempts; try again.")
 
-    def _move_branch(self, repo: pygit2.Repository, expected: str, new: str) -> None:
+    def _move_branch(self, repo: pygit2.Repository, expected: str | None, new: str) -> None:
         """Compare-and-swap of main, by git's own protocol: create `main.lock` exclusively (any
-        git that respects ref locks now waits), check the branch still points at ``expected``,
-        then rename the lock over the ref. (Not synced here: the caller fsyncs the ref.)"""
+        git that respects ref locks now waits), check the branch still points at ``expected``
+        (None: don't), then rename the lock over the ref. Not synced here (see journal.py)."""
         lock = self._ref_path.with_name(self._ref_path.name + ".lock")
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            try:
-                current = self._ref_path.read_text().strip()
-            except FileNotFoundError:  # packed by an outside `git gc`
-                current = str(repo.lookup_reference(REF).target)
-            if current != expected:
+            if expected is not None:
+                try:
+                    current = self._ref_path.read_text().strip()
+                except FileNotFoundError:  # packed by an outside `git gc`
+                    current = str(repo.lookup_reference(REF).target)
+            if expected is not None and current != expected:
                 raise RefMoved(f"main is at {current[:12]}, not {expected[:12]}")
             os.write(fd, f"{new}\n".encode())
             os.close(fd)
