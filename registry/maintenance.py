@@ -193,7 +193,8 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
         report.checked_blobs += 1
         local = reg.blobs.local_path(sha)
         if local is None:
-            report.problems.append(f"{where}: blob {sha} is missing")
+            if size >= 0:  # (core metadata is a cache: re-extracted from its file when asked for)
+                report.problems.append(f"{where}: blob {sha} is missing")
             continue
         actual = local.stat().st_size
         if size >= 0 and actual != size:
@@ -205,7 +206,8 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
                 while chunk := fh.read(2**20):
                     digest.update(chunk)
             if digest.hexdigest() != sha:
-                report.problems.append(f"{where}: blob {sha} is corrupt (its content hashes to {digest.hexdigest()})")
+                report.problems.append(f"{where}: blob {sha} is corrupt (its content hashes to {digest.hexdigest()})"
+                                       + ("; it is extracted again from its file on the next request" if size < 0 else ""))
     git = shutil.which("git")
     if git:
         proc = subprocess.run([git, "-C", str(reg.ledger.path), "fsck", "--strict", "--no-dangling", "--no-progress"],

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pipelines.claims import PipelineClaims, brace_uuid, default_audience
 from pipelines.issuer import LocalIssuer
 from pipelines.verify import TokenRejected, Trust, Verifier
-
 from registry import auth, operations
 from registry.ledger import layout
 from registry.model import ApiToken, Version, Workspace
@@ -72,7 +71,8 @@ def forge(issuer, kind):
         return f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64(good)}."
     if kind == "HS256 with the public key":
         signing = f"{b64({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{b64(good)}"
-        import hmac, hashlib  # noqa: E401  (PyJWT refuses to do this for us, rightly)
+        import hashlib
+        import hmac  # noqa: E401  (PyJWT refuses to do this for us, rightly)
         sig = hmac.new(public_pem, signing.encode(), hashlib.sha256).digest()
         return f"{signing}.{b64(sig)}"
     if kind == "a key not in the issuer's set":

@@ -225,6 +225,15 @@ async def test_downloads(client, world, published):
     r = await get(client, world, url + ".metadata", accept=None)
     assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == wheel.metadata_sha256
     assert r.content.startswith(b"Metadata-Version:")
+    metadata = r.content
+    r = await get(client, world, url + ".metadata", accept=None, range="bytes=0-16")
+    assert r.status_code == 206 and r.content == b"Metadata-Version:"
+    # it is a cache, stored without fsync: a copy lost or torn by a crash is extracted again from the wheel
+    cached = world.reg.blobs.local_path(wheel.metadata_sha256)
+    for damage in (lambda: cached.write_bytes(b""), lambda: cached.unlink()):
+        damage()
+        r = await get(client, world, url + ".metadata", accept=None)
+        assert r.status_code == 200 and r.content == metadata and cached.read_bytes() == metadata
     assert (await get(client, world, f"/{WS}/acme-utils/1.0.0/{sdist.filename}.metadata")).status_code == 404
     assert (await get(client, world, f"/{WS}/acme-utils/1.0.0/nope.whl")).status_code == 404
     assert (await get(client, world, url, who="outsider@acme.test")).status_code == 403

@@ -9,6 +9,7 @@ This is what git itself does with a small push (receive.unpackLimit): many small
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import struct
 import zlib
@@ -101,26 +102,21 @@ def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> 
     body = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
     entries: list[tuple[bytes, int, int]] = []  # (raw oid, offset, crc32)
     for oid, (type_, data) in objects.items():
-        packed = _entry_header(type_, len(data)) + zlib.compress(data)
+        packed = _entry_header(type_, len(data)) + zlib.compress(data, 1)  # (repacks recompress)
         entries.append((oid.raw, len(body), zlib.crc32(packed)))
         body += packed
     checksum = hashlib.sha1(body).digest()
     body += checksum
     entries.sort()
-    index = bytearray(b"\xfftOc" + struct.pack(">I", 2))
     counts = [0] * 256
     for raw, _, _ in entries:
         counts[raw[0]] += 1
-    running = 0
-    for count in counts:  # fan-out: how many objects start with a byte <= i
-        running += count
-        index += struct.pack(">I", running)
-    for raw, _, _ in entries:
-        index += raw
-    for _, _, crc in entries:
-        index += struct.pack(">I", crc & 0xFFFFFFFF)
-    for _, offset, _ in entries:
-        index += struct.pack(">I", offset)
+    n = len(entries)
+    index = bytearray(b"\xfftOc" + struct.pack(">I", 2))
+    index += struct.pack(">256I", *itertools.accumulate(counts))  # fan-out: objects starting <= byte i
+    index += b"".join(raw for raw, _, _ in entries)
+    index += struct.pack(f">{n}I", *(crc & 0xFFFFFFFF for _, _, crc in entries))
+    index += struct.pack(f">{n}I", *(offset for _, offset, _ in entries))
     index += checksum
     index += hashlib.sha1(index).digest()
 

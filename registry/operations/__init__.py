@@ -9,6 +9,7 @@ from ._common import version_key
 from .packages import (
     Published,
     check_publish_policy,
+    core_metadata,
     create_package,
     delete_package,
     delete_version,
@@ -41,7 +42,7 @@ from .tenancy import (
 )
 
 __all__ = [
-    "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy",
+    "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy", "core_metadata",
     "create_package", "create_project", "create_repository", "create_token", "create_user", "create_workspace",
     "delete_package", "delete_version", "find_token", "get_package", "get_version", "grant", "list_packages",
     "list_tokens", "mint_pipeline_token", "publish_file", "remove_trust", "revoke_token", "run_url",

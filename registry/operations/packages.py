@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 from packaging.version import Version as PkgVersion
 
-from .. import model
+from .. import dists, model
 from ..auth import Principal, require
 from ..blobs import Staged
 from ..dists import DistInfo
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound, RegistryError
 from ..ledger import Change, Commit, Snapshot, layout
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ._common import make_change, replace, version_key
@@ -136,8 +136,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 "Filenames are never reused; use a different version."
             )
         pending: list = []  # synced with the commit's own objects, before the branch moves
-        reg.blobs.put_bytes(dist.metadata, defer=pending)
         reg.blobs.adopt(staged, defer=pending)
+        reg.blobs.put_bytes(dist.metadata, defer=[])  # a cache, never synced: see core_metadata
         if current is None:
             current = Version(package=canonical, version=dist.version, summary=dist.summary, created=provenance)
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
@@ -153,6 +153,28 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     commit = reg.ledger.transact(build)
     return Published(package=outcome["package"], version=outcome["version"], file=outcome["file"],
                      commit=commit, existing=commit is None)
+
+
+def core_metadata(reg: Registry, f: DistFile) -> bytes:
+    """A file's core metadata (PEP 658). It is stored beside the file at publish time without an
+    fsync of its own, since it can always be extracted again from the file: a copy that is missing
+    or doesn't hash to what the ledger recorded (a crash tore it) is rebuilt from the file."""
+    cached = reg.blobs.local_path(f.metadata_sha256)
+    if cached is not None:
+        data = cached.read_bytes()
+        if hashlib.sha256(data).hexdigest() == f.metadata_sha256:
+            return data
+        reg.blobs.delete(f.metadata_sha256)
+    source = reg.blobs.local_path(f.sha256)
+    if source is None:
+        raise RegistryError(f"The content of {f.filename!r} is missing from the blob store; the operator "
+                            "should run `registry verify`.", status=500)
+    data = dists.inspect(source, f.filename).metadata
+    if hashlib.sha256(data).hexdigest() != f.metadata_sha256:
+        raise RegistryError(f"The core metadata of {f.filename!r} no longer matches what was recorded at upload; "
+                            "the operator should run `registry verify`.", status=500)
+    reg.blobs.put_bytes(data, defer=[])
+    return data
 
 
 def check_publish_policy(package: Package, run: model.PipelineRun | None) -> None:

@@ -260,7 +260,7 @@ async def json_api(request: Request, ws: str, name: str, version: str | None) ->
         if selected is None:
             raise NotFound(f"Package {canonical!r} has no version {version!r}.")
     source = next((f for f in selected.files if f.packagetype == "bdist_wheel"), selected.files[0] if selected.files else None)
-    metadata = state.registry.blobs.read(source.metadata_sha256) if source else None
+    metadata = await anyio.to_thread.run_sync(operations.core_metadata, state.registry, source) if source else None
     serial = state.registry.ledger.history.serial()
     doc = views.json_project(package, all_versions, selected, metadata, serial, _urls(request, state),
                              with_releases=version is None)

@@ -21,8 +21,8 @@ from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
 from . import api, files, oidc, simple
-from .front import FrontDoor
 from .context import WebState, error_response, problem_response
+from .front import FrontDoor
 
 log = logging.getLogger("registry.web")
 MAINTENANCE_INTERVAL = 60.0

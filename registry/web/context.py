@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from litestar import Request, Response
 

@@ -10,8 +10,8 @@ import logging
 import re
 
 import anyio
-from litestar.params import FromPath
 from litestar import Request, Response, route
+from litestar.params import FromPath
 from litestar.response import Stream
 from packaging.utils import canonicalize_name
 
@@ -19,7 +19,7 @@ from ..auth import require_read
 from ..errors import NotFound, RegistryError
 from ..ledger import layout
 from ..model import Package
-from ..operations import get_version
+from ..operations import core_metadata, get_version
 from .api import json_api
 from .context import redirect, snapshot_and_principal
 from .simple import GET_HEAD
@@ -48,12 +48,16 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     if found is None or (is_metadata and found.packagetype != "bdist_wheel"):
         raise NotFound(f"{canonical} {version} has no file {filename!r}.")
     sha256 = found.metadata_sha256 if is_metadata else found.sha256
-    path = state.registry.blobs.local_path(sha256)
-    if path is None:
-        log.error("blob %s of %s is missing from the blob store", sha256, filename)
-        raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
-                            "should run `registry verify`.", status=500)
-    size = path.stat().st_size
+    if is_metadata:
+        metadata = await anyio.to_thread.run_sync(core_metadata, state.registry, found)
+        size, path = len(metadata), None
+    else:
+        path = state.registry.blobs.local_path(sha256)
+        if path is None:
+            log.error("blob %s of %s is missing from the blob store", sha256, filename)
+            raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
+                                "should run `registry verify`.", status=500)
+        size = path.stat().st_size
     headers = {
         "etag": f'"{sha256}"',
         "accept-ranges": "bytes",
@@ -84,6 +88,8 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     headers["content-length"] = str(end - start + 1)
     if request.method == "HEAD":
         return Response(b"", status_code=status, headers=headers, media_type=media_type)
+    if path is None:
+        return Response(metadata[start:end + 1], status_code=status, headers=headers, media_type=media_type)
     return Stream(_read(path, start, end - start + 1), status_code=status, headers=headers, media_type=media_type)
 
 

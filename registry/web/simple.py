@@ -16,8 +16,8 @@ from functools import lru_cache
 from urllib.parse import quote
 
 import msgspec
-from litestar.params import FromPath
 from litestar import HttpMethod, Request, Response, route
+from litestar.params import FromPath
 from packaging.utils import canonicalize_name
 
 from .. import model
