@@ -36,7 +36,10 @@ async def test_publish_wheel_and_sdist(client, world, dists):
     f = next(f for f in version.files if f.filename == wheel.name)
     assert f.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest() and f.size == wheel.stat().st_size
     assert (f.uploaded.by, f.uploaded.channel, f.uploaded.token) == ("dev@acme.test", "upload", world.principal("dev@acme.test").token_id)
-    assert world.reg.blobs.exists(f.sha256) and world.reg.blobs.exists(f.metadata_sha256)
+    assert world.reg.blobs.exists(f.sha256)
+    assert not world.reg.blobs.exists(f.metadata_sha256)  # a cache, filled when first asked for
+    assert hashlib.sha256(operations.core_metadata(world.reg, f)).hexdigest() == f.metadata_sha256
+    assert world.reg.blobs.exists(f.metadata_sha256)
     commit = world.reg.ledger.commit(world.reg.ledger.head())
     assert commit.summary == f"publish acme-utils 1.0.0: {sdist.name}"
     assert commit.author_email == "dev@acme.test"

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import msgspec
 import pygit2
-from pygit2.enums import FileMode, ObjectType, SortMode
+from pygit2.enums import ObjectType, SortMode
 
 from ..errors import Busy
 from ..fsync import fsync_all
@@ -33,12 +33,13 @@ from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
 from .journal import RESET_AT, Journal, chain
-from .packs import MemoryObjects, tree_bytes, write_pack
+from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, parse_tree, tree_bytes, write_pack
 
 log = logging.getLogger("registry.ledger")
 
 T = TypeVar("T")
 BRANCH = "main"
+KNOWN_TREES = 4096  # trees whose entries the writer keeps (those on recently written paths)
 PACK_LIMIT = 48  # packs before a (geometric, background) repack folds them
 REF = f"refs/heads/{BRANCH}"
 FORMAT = 1
@@ -225,6 +226,7 @@ class Ledger:
         self._cache_dir = cache_dir
         self._writing: tuple[pygit2.Repository, MemoryObjects, set[str]] | None = None
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
+        self._known_trees: dict[bytes, dict] = {}  # see _write_tree; only used under the write lock
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -407,7 +409,8 @@ class Ledger:
             change = build(Snapshot(repo, parent))
             if change is None:
                 return None
-            tree = _write_tree(repo, parent.tree, {p: _bytes(v) for p, v in change.writes.items()}, memory.put)
+            tree = _write_tree(repo, parent.tree, {p: _bytes(v) for p, v in change.writes.items()}, memory.put,
+                               self._known_trees)
             if tree == parent.tree.id:
                 return None
             author = pygit2.Signature(change.author[0], change.author[1], int(change.provenance.at.timestamp()), 0)
@@ -588,32 +591,45 @@ def _bytes(value: msgspec.Struct | bytes | None) -> bytes | None:
 
 
 def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mapping[str, bytes | None],
-                put: Callable[[int, bytes], pygit2.Oid]) -> pygit2.Oid | None:
+                put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, dict] | None = None) -> pygit2.Oid | None:
     """Apply ``writes`` (relative paths) to ``tree``, rewriting only the trees on their paths, with
     ``put(type, data) -> id`` creating each new object. Returns the new tree id, or None if the
-    result is empty (git has no empty directories)."""
-    here: dict[str, bytes | None] = {}
-    below: dict[str, dict[str, bytes | None]] = {}
+    result is empty (git has no empty directories). ``known`` caches trees' entries by raw id: the
+    next commit starts from the trees this one wrote."""
+    return _rewrite(repo, tree.id.raw if tree is not None else None, writes, put, {} if known is None else known)
+
+
+def _rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str, bytes | None],
+             put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, dict]) -> pygit2.Oid | None:
+    here: dict[bytes, bytes | None] = {}
+    below: dict[bytes, dict[str, bytes | None]] = {}
     for path, data in writes.items():
         head, sep, rest = path.partition("/")
         if sep:
-            below.setdefault(head, {})[rest] = data
+            below.setdefault(head.encode(), {})[rest] = data
         else:
-            here[head] = data
-    entries = {e.name: (e.filemode, e.id.raw) for e in tree} if tree is not None else {}
+            here[head.encode()] = data
+    entries = {}
+    if tree_id is not None:
+        cached = known.get(tree_id)
+        entries = dict(cached) if cached is not None else parse_tree(repo[pygit2.Oid(raw=tree_id)].read_raw())
     for name, data in here.items():
         if data is None:
             entries.pop(name, None)
         else:
-            entries[name] = (FileMode.BLOB, put(ObjectType.BLOB, data).raw)
+            entries[name] = (BLOB_MODE, put(ObjectType.BLOB, data).raw)
     for name, sub in below.items():
-        existing = tree[name] if tree is not None and name in tree else None
-        subtree = repo[existing.id] if existing is not None and existing.type == ObjectType.TREE else None
-        new = _write_tree(repo, subtree, sub, put)
+        existing = entries.get(name)
+        subtree = existing[1] if existing is not None and existing[0] == TREE_MODE else None
+        new = _rewrite(repo, subtree, sub, put, known)
         if new is None:
             entries.pop(name, None)
         else:
-            entries[name] = (FileMode.TREE, new.raw)
+            entries[name] = (TREE_MODE, new.raw)
     if not entries:
         return None
-    return put(ObjectType.TREE, tree_bytes(entries))
+    oid = put(ObjectType.TREE, tree_bytes(entries))
+    if len(known) >= KNOWN_TREES:
+        known.clear()
+    known[oid.raw] = entries
+    return oid

@@ -136,8 +136,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 "Filenames are never reused; use a different version."
             )
         pending: list = []  # synced with the commit's own objects, before the branch moves
-        reg.blobs.adopt(staged, defer=pending)
-        reg.blobs.put_bytes(dist.metadata, defer=[])  # a cache, never synced: see core_metadata
+        reg.blobs.adopt(staged, defer=pending)  # (its core metadata is extracted when first asked for)
         if current is None:
             current = Version(package=canonical, version=dist.version, summary=dist.summary, created=provenance)
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
@@ -156,9 +155,9 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
 
 
 def core_metadata(reg: Registry, f: DistFile) -> bytes:
-    """A file's core metadata (PEP 658). It is stored beside the file at publish time without an
-    fsync of its own, since it can always be extracted again from the file: a copy that is missing
-    or doesn't hash to what the ledger recorded (a crash tore it) is rebuilt from the file."""
+    """A file's core metadata (PEP 658), as recorded (by hash) at upload. The blob store keeps it as
+    a cache, filled on first use and never fsynced, since it can always be extracted again from the
+    file: a copy that is missing or doesn't hash as recorded (a crash tore it) is rebuilt."""
     cached = reg.blobs.local_path(f.metadata_sha256)
     if cached is not None:
         data = cached.read_bytes()
