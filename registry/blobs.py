@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,9 +33,8 @@ class Staged:
     """An incoming file: written once, hashed while written, then adopted or discarded."""
 
     def __init__(self, directory: Path, limit: int | None = None) -> None:
-        fd, name = tempfile.mkstemp(dir=directory, prefix="incoming-")
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "wb")
+        self.path = Path(directory) / f"incoming-{secrets.token_hex(12)}"
+        self._file = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
         self._limit = limit
         self._size = 0
         self._sha256 = hashlib.sha256()

@@ -210,8 +210,9 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
                                        + ("; it is extracted again from its file on the next request" if size < 0 else ""))
     git = shutil.which("git")
     if git:
-        proc = subprocess.run([git, "-C", str(reg.ledger.path), "fsck", "--strict", "--no-dangling", "--no-progress"],
-                              capture_output=True, text=True)
+        with reg.ledger.repack_lock():  # a repack deleting packs under fsck would look like damage
+            proc = subprocess.run([git, "-C", str(reg.ledger.path), "fsck", "--strict", "--no-dangling", "--no-progress"],
+                                  capture_output=True, text=True)
         if proc.returncode != 0:
             report.problems += [f"git fsck: {line}" for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     else:

@@ -136,8 +136,13 @@ def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> 
     pack, idx = pack_dir / f"{name}.pack", pack_dir / f"{name}.idx"
     for final, data in ((pack, body), (idx, index)):
         temp = pack_dir / f"tmp_{os.getpid()}_{final.name}"
-        with open(temp, "wb") as fh:
-            fh.write(data)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(temp, final)
     return [pack, idx]
 

@@ -545,15 +545,23 @@ class Ledger:
         if git is None:
             log.warning("git is not installed: the ledger's packs can't be folded together")
             return
-        fd = os.open(self.path / "registry-repack.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # one repack at a time, across processes
+        with self.repack_lock() as fd:
             # git fsyncs the packs it writes before deleting the ones they replace
             base = [git, "-C", str(self.path), "-c", "core.fsync=objects,derived-metadata,reference",
                     "-c", "core.fsyncMethod=fsync", "repack", "-d", "-q"]
-            subprocess.run(base + (["-a"] if full else ["--geometric=2"]), check=True)
+            # git inherits the lock: a repack outliving a killed registry process still excludes the next
+            subprocess.run(base + (["-a"] if full else ["--geometric=2"]), check=True, pass_fds=(fd,))
             if full:
-                subprocess.run([git, "-C", str(self.path), "prune", "--expire=1.hour.ago"], check=True)
+                subprocess.run([git, "-C", str(self.path), "prune", "--expire=1.hour.ago"], check=True, pass_fds=(fd,))
+
+    @contextmanager
+    def repack_lock(self):
+        """Held by whoever folds or deletes packs (one at a time, across processes), and by whoever
+        must see them hold still (`git fsck`). Yields the lock's file descriptor."""
+        fd = os.open(self.path / "registry-repack.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
         finally:
             os.close(fd)
 
