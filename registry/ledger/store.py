@@ -9,6 +9,7 @@ no commit is ever lost or duplicated.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -268,7 +269,12 @@ class Ledger:
         if not cls.exists_at(path):
             raise FileNotFoundError(f"no ledger at {path}; run `registry init` first")
         ledger = cls(path, **kwargs)
-        ledger.recover()
+        try:
+            ledger.recover()
+        except OSError as exc:  # a reader without write access (an auditor): the tip it sees is fine
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            log.debug("ledger at %s is read-only here: not checking the journal", path)
         return ledger
 
     def recover(self) -> str | None:
