@@ -541,7 +541,7 @@ class Ledger:
     def pack_count(self) -> int:
         return sum(1 for e in os.scandir(self.path / "objects" / "pack") if e.name.endswith(".pack"))
 
-    def repack(self, *, full: bool = False) -> None:
+    def repack(self, *, full: bool = False, yielding: bool = False) -> None:
         """Fold packs together and pack loose objects (libgit2 never does), with git itself.
 
         Default: geometric, cheap (only the small packs are rewritten). `full`: one pack, and
@@ -552,9 +552,13 @@ class Ledger:
             log.warning("git is not installed: the ledger's packs can't be folded together")
             return
         with self.repack_lock() as fd:
-            # git fsyncs the packs it writes before deleting the ones they replace
-            base = [git, "-C", str(self.path), "-c", "core.fsync=objects,derived-metadata,reference",
-                    "-c", "core.fsyncMethod=fsync", "repack", "-d", "-q"]
+            # In the background it runs niced: on a small machine it would otherwise take CPU from
+            # the very requests whose commits it folds. git fsyncs the packs it writes before
+            # deleting the ones they replace.
+            nice = shutil.which("nice") if yielding else None
+            base = [*([nice, "-n", "10"] if nice else []), git, "-C", str(self.path),
+                    "-c", "core.fsync=objects,derived-metadata,reference", "-c", "core.fsyncMethod=fsync",
+                    "repack", "-d", "-q"]
             # git inherits the lock: a repack outliving a killed registry process still excludes the next
             subprocess.run(base + (["-a"] if full else ["--geometric=2"]), check=True, pass_fds=(fd,))
             if full:
@@ -582,7 +586,7 @@ class Ledger:
 
             def run() -> None:
                 try:
-                    self.repack()
+                    self.repack(yielding=True)
                 except Exception:
                     log.exception("background repack failed")
                 finally:
@@ -590,7 +594,7 @@ class Ledger:
 
             threading.Thread(target=run, name="ledger-repack", daemon=True).start()
         else:
-            self.repack()
+            self.repack(yielding=True)
         return True
 
 
