@@ -40,17 +40,17 @@ class FrontDoor:
                 if answer is not None:
                     return await _send_answer(scope, send, answer)
             elif method == "POST":
-                ws = _upload_workspace(scope["path"])
-                if ws is not None:
-                    return await self._upload(scope, receive, send, ws)
+                target = _upload_target(scope["path"])
+                if target is not None:
+                    return await self._upload(scope, receive, send, *target)
         await self.app(scope, receive, send)
 
-    async def _upload(self, scope, receive, send, ws: str) -> None:
+    async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
                    if k in (b"authorization", b"content-type", b"content-length")}
         try:
-            if ws.endswith("/"):
-                raise NotFound(f"Uploads go to /{ws.split('/')[0]}/ (or /{ws.split('/')[0]}/legacy/), not {scope['path']}.")
+            if wrong is not None:
+                raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not {scope['path']}.")
             text = await upload.upload(self._state, ws, headers, _body(receive))
             await _send_text(send, 200, text, [])
         except ClientGone:
@@ -65,16 +65,16 @@ class FrontDoor:
             await _send_text(send, 500, "Internal server error while publishing; the server log says why.\n", [])
 
 
-def _upload_workspace(path: str) -> str | None:
-    """`/<ws>/` or `/<ws>/legacy/` (slashes optional: uploads are never redirected) gives the
-    workspace; another second segment gives `<ws>/<segment>/` (a wrong upload URL, refused
-    with a hint); anything else, and the reserved first segments, are not uploads."""
+def _upload_target(path: str) -> tuple[str, str | None] | None:
+    """(workspace, None) for `/<ws>/` or `/<ws>/legacy/` (slashes optional: uploads are never
+    redirected); (workspace, segment) for another second segment, a wrong upload URL refused with
+    a hint; None for anything else, and for the reserved first segments: those are the app's."""
     parts = path.strip("/").split("/")
     if not parts[0] or parts[0] in RESERVED_WORKSPACES or len(parts) > 2:
         return None
     if len(parts) == 2 and parts[1] != "legacy":
-        return f"{parts[0]}/{parts[1]}/"
-    return parts[0]
+        return parts[0], parts[1]
+    return parts[0], None
 
 
 async def _body(receive) -> AsyncIterator[bytes]:
