@@ -27,20 +27,26 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def fsync_path(path: str | Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def fsync_path(path: str | Path, missing_ok: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def fsync_all(paths: Iterable[str | Path]) -> None:
-    """fsync every path (files and directories), concurrently; return when all are durable."""
+def fsync_all(paths: Iterable[str | Path], missing_ok: bool = False) -> None:
+    """fsync every path (files and directories), concurrently; return when all are durable.
+    ``missing_ok``: a path that no longer exists needs nothing (a repack folded a pack away)."""
     unique = list(dict.fromkeys(str(p) for p in paths))
     if len(unique) <= 1:
         for path in unique:
-            fsync_path(path)
+            fsync_path(path, missing_ok)
         return
-    for future in [_executor().submit(fsync_path, p) for p in unique]:
+    for future in [_executor().submit(fsync_path, p, missing_ok) for p in unique]:
         future.result()

@@ -78,6 +78,7 @@ def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Col
         candidates.append(sha)
     if candidates:
         with reg.ledger.write_lock(timeout=300):
+            reg.ledger.checkpoint()  # a journal replay must not bring back what is deleted here
             head = reg.ledger.head()
             if head != snap.commit_id:  # what changed since our snapshot may reference a candidate again
                 touched = {(c.trailer("Workspace"), c.trailer("Package")) for c in reg.ledger.walk(since=snap.commit_id)}

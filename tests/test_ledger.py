@@ -4,6 +4,7 @@ import subprocess
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pygit2
 import pytest
@@ -266,38 +267,68 @@ def test_a_torn_ref_is_rebuilt_from_where_the_journal_starts(ledger):
     assert Ledger.open(ledger.path).head() == tip
 
 
-def test_an_incomplete_commit_is_not_moved_to(ledger, tmp_path):
-    """A crash mid-round can leave the journal entry without its pack, or its files: such a commit
-    was never acknowledged, and the branch stays where it was."""
-    from registry.ledger.journal import Journal
+def _publish_like(ledger, email: str, blob: Path) -> str:
+    """A commit that needs a file outside git, as a publish needs its distribution."""
+    change = user_change(email)
+    return ledger.transact(lambda snap: Change(**{**change.__dict__, "sync": (blob,)})).id
 
+
+def test_what_did_not_reach_the_disk_is_put_back_from_the_journal(ledger, tmp_path):
+    """Only the journal is fsynced: a crash may tear the pack, its index, the file and the ref,
+    and a replay restores them all."""
     base = ledger.head()
-    blob = tmp_path / "blobs" / ("0" * 64)  # named by a sha256 its content doesn't have
-    blob.parent.mkdir()
-    blob.write_bytes(b"half of an upload")
-    ledger._journal = Journal(ledger._journal.path, tmp_path)
-    change = user_change("a@example.com")
-    ledger.transact(lambda snap: Change(**{**change.__dict__, "sync": (blob,)}))
-    _lose_ref_updates(ledger, base)
-    assert Ledger.open(ledger.path).head() == base
-
-    ledger._journal = Journal(ledger._journal.path, ledger.path.parent)
-    second = ledger.transact(lambda snap: user_change("b@example.com"))
-    assert ledger._journal.entries()[-1].commit == second.id
-    pack = ledger.path / "objects" / "pack" / f"{ledger._journal.entries()[-1].pack}.pack"
+    blob = ledger.path.parent / "blobs" / "ab" / "distribution.whl"
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"the uploaded bytes")
+    tip = _publish_like(ledger, "a@example.com", blob)
+    record = list(ledger._journal.entries())[-1]
+    pack = ledger.path / "objects" / "pack" / f"{record.pack}.pack"
+    pack.chmod(0o644)
     pack.write_bytes(pack.read_bytes()[:-30])  # torn
+    (ledger.path / "objects" / "pack" / f"{record.pack}.idx").unlink()
+    blob.unlink()
+    blob.parent.rmdir()
     _lose_ref_updates(ledger, base)
-    with open(ledger._journal.path, "ab") as fh:
-        fh.write(b'{"parent": "' + second.id.encode())  # and a line torn mid-append
-    assert Ledger.open(ledger.path).head() == base
+    reopened = Ledger.open(ledger.path)
+    assert reopened.head() == tip and reopened.snapshot().exists(layout.user("a@example.com"))
+    assert blob.read_bytes() == b"the uploaded bytes"
+    assert list(ledger._journal.entries()) == []
+    git(ledger, "fsck", "--strict", "--full")
 
 
-def test_the_journal_keeps_only_a_tail(ledger, monkeypatch):
+def test_a_torn_record_or_a_missing_big_file_is_not_replayed(ledger, tmp_path, monkeypatch):
+    """A record torn mid-append, or one whose big file (fsynced beside it, not carried) is
+    missing, was never acknowledged: the branch stays where it was."""
     import registry.ledger.store as store
 
-    monkeypatch.setattr(store, "RESET_AT", 600)
-    for i in range(6):
-        ledger.transact(lambda snap, i=i: user_change(f"u{i}@example.com"))
-        assert (ledger.path / "registry-journal").stat().st_size <= 600 + 400
     base = ledger.head()
+    ledger.transact(lambda snap: user_change("a@example.com"))
+    with open(ledger._journal.path, "r+b") as fh:
+        fh.truncate(ledger._journal.size() - 7)
+    _lose_ref_updates(ledger, base)
     assert Ledger.open(ledger.path).head() == base
+
+    monkeypatch.setattr(store, "COPY_LIMIT", 4)
+    big = tmp_path / "big.whl"
+    big.write_bytes(b"more than four bytes")
+    _publish_like(ledger, "b@example.com", big)
+    assert list(ledger._journal.entries())[-1].copies == {}
+    big.unlink()
+    _lose_ref_updates(ledger, base)
+    assert Ledger.open(ledger.path).head() == base
+
+
+def test_the_journal_is_emptied_at_checkpoints(ledger, monkeypatch):
+    import registry.ledger.store as store
+
+    monkeypatch.setattr(store, "CHECKPOINT_AT", 6000)
+    for i in range(12):
+        ledger.transact(lambda snap, i=i: user_change(f"u{i}@example.com"))
+        assert ledger._journal.size() <= 6000 + 4000  # retired and started afresh as it fills
+    deadline = time.monotonic() + 10  # the background checkpoint syncs the retired one, then drops it
+    while ledger._journal.retired.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not ledger._journal.retired.exists()
+    tip = ledger.head()
+    assert Ledger.open(ledger.path).head() == tip
+    assert ledger._journal.size() == 0  # opening checkpoints too

@@ -1,51 +1,83 @@
-"""The commit journal: what lets a commit be durable after one round of fsyncs instead of two.
+"""The commit journal: a write-ahead log, so that a commit is durable after a single fsync.
 
-Before the branch moves, a writer appends one line naming the new commit, its parent, its pack and
-the files outside git it needs (the distribution, its metadata), and fsyncs that line together with
-the pack and those files. The branch then moves without waiting for another fsync. After a crash
-the ref may lag behind what was acknowledged; on opening, `Ledger.recover` follows the journal from
-the branch's tip and moves it forward over every entry whose pack and files are complete, then makes
-the ref durable and empties the journal. Only the tail is ever needed, so the writer empties the
-journal now and then too (after syncing the ref).
+Before the branch moves, a writer appends one record holding everything the commit needs: its
+parent and id, its pack and pack index (the bytes), and a copy of each small file outside git it
+needs (an uploaded distribution). One fsync of the journal makes all that durable; the pack, the
+files and the ref are written to their places without syncs of their own. Files too big to copy
+are fsynced beside the journal, in the same round.
+
+After a crash, `Ledger.recover` replays the journal: it rewrites whatever didn't reach the disk
+whole, moves the branch to the last commit, syncs everything, and empties the journal. Once the
+journal has grown, the writer retires it and starts a new one, and a background thread syncs what
+the retired one describes, then deletes it (a checkpoint); `registry gc` checkpoints before it
+deletes anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 
-RESET_AT = 256 * 1024  # bytes of journal before the writer syncs the ref and starts afresh
+from ..fsync import fsync_path
+from .packs import write_replacing
+
+CHECKPOINT_AT = 1 * 2**20  # journal bytes (some hundreds of commits) before the writer syncs what it describes and empties it
+COPY_LIMIT = 1 * 2**20  # files up to this size travel in the journal instead of being fsynced
+_MAGIC = b"RGJ1"
+_HEADER = struct.Struct(">4sI16s")  # magic, payload length, first 16 bytes of the payload's SHA-256
 
 
 class Entry(msgspec.Struct, frozen=True):
     parent: str
     commit: str
     pack: str  # pack-<sha1>, under objects/pack
-    files: tuple[str, ...] = ()  # relative to the data directory: blobs and their directories
+    pack_data: bytes
+    idx_data: bytes
+    copies: dict[str, bytes] = {}  # relative to the data directory: small files, content included
+    synced: tuple[str, ...] = ()  # relative to the data directory: files and directories fsynced beside
 
 
 class Journal:
+    """The journal file, and the one retired at the last checkpoint while it is being synced."""
+
     def __init__(self, path: Path, base: Path) -> None:
         self.path = path
+        self.retired = path.with_name(path.name + ".retired")
         self.base = base  # the data directory, so that moving it whole keeps the entries valid
         self._fd: int | None = None
         self._pid: int | None = None
 
-    def append(self, parent: str, commit: str, pack: Path, files: Sequence[Path]) -> list[Path]:
-        """Write the entry; not synced: the caller fsyncs the returned paths with the pack."""
-        entry = Entry(parent, commit, pack.stem, tuple(os.path.relpath(f, self.base) for f in files))
-        to_sync = [self.path]
-        if self._fd is None or self._pid != os.getpid():  # (a forked process opens its own)
-            if not self.path.exists():
-                to_sync.append(self.path.parent)
+    def append(self, entry: Entry) -> None:
+        """Write the record; not synced (see `sync`, or the caller fsyncs `self.path`)."""
+        payload = msgspec.msgpack.encode(entry)
+        header = _HEADER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest()[:16])
+        os.write(self._current(), header + payload)
+
+    def _current(self) -> int:
+        """Our descriptor of the journal file, reopened when another process (or we) retired it."""
+        try:
+            ino = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            ino = None
+        if self._fd is None or self._pid != os.getpid() or os.fstat(self._fd).st_ino != ino:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._pid = os.getpid()
-        os.write(self._fd, msgspec.json.encode(entry) + b"\n")
-        return to_sync
+            if ino is None:  # a new journal (after a checkpoint retired the last): its name must last
+                fsync_path(self.path.parent)
+        return self._fd
+
+    def sync(self) -> None:
+        os.fdatasync(self._current())
+
+    def relative(self, path: Path) -> str:
+        return os.path.relpath(path, self.base)
 
     def size(self) -> int:
         try:
@@ -53,69 +85,92 @@ class Journal:
         except FileNotFoundError:
             return 0
 
-    def entries(self) -> list[Entry]:
-        try:
-            lines = self.path.read_bytes().splitlines()
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in lines:
+    def pending(self) -> bool:
+        return self.size() > 0 or self.retired.exists()
+
+    def entries(self, *, retired_only: bool = False) -> Iterator[Entry]:
+        """Every whole record, oldest first (the retired journal's first); reading a file stops at
+        its first torn record (a crash mid-append: never acknowledged, nothing after it written)."""
+        for path in (self.retired,) if retired_only else (self.retired, self.path):
             try:
-                out.append(msgspec.json.decode(line, type=Entry))
-            except msgspec.DecodeError:  # torn by a crash mid-append: never acknowledged
+                data = path.read_bytes()
+            except FileNotFoundError:
                 continue
-        return out
+            yield from _records(data)
+
+    def retire(self) -> bool:
+        """Set the journal aside for a checkpoint (under the write lock); False if the last one
+        is still being checkpointed. The next append starts a new journal."""
+        if self.retired.exists():
+            return False
+        os.rename(self.path, self.retired)
+        return True
 
     def reset(self) -> None:
-        """Empty the journal; call only once the ref it leads to is durable."""
+        """Empty the journal and drop the retired one; only once all they describe is durable."""
+        self.retired.unlink(missing_ok=True)
         with open(self.path, "ab") as fh:
             fh.truncate(0)
             os.fsync(fh.fileno())
 
-    def complete(self, entry: Entry, pack_dir: Path) -> bool:
-        """Did everything the entry's commit needs reach the disk whole?"""
-        pack, idx = pack_dir / f"{entry.pack}.pack", pack_dir / f"{entry.pack}.idx"
-        if pack.exists() or idx.exists():
-            if not (_checksummed(pack) and _checksummed(idx) and pack.read_bytes()[-20:].hex() == entry.pack[5:]):
-                return False
-        # (A pack already folded into another by a repack is checked by reading the commit instead.)
-        for name in entry.files:
-            path = self.base / name
-            if not path.exists():
-                return False
-            if path.is_file() and len(path.name) == 64 and _sha256(path) != path.name:
-                return False
-        return True
+
+def _records(data: bytes) -> Iterator[Entry]:
+    pos = 0
+    while pos + _HEADER.size <= len(data):
+        magic, length, digest = _HEADER.unpack_from(data, pos)
+        payload = data[pos + _HEADER.size:pos + _HEADER.size + length]
+        if magic != _MAGIC or len(payload) != length or hashlib.sha256(payload).digest()[:16] != digest:
+            return
+        try:
+            yield msgspec.msgpack.decode(payload, type=Entry)
+        except msgspec.DecodeError:
+            return
+        pos += _HEADER.size + length
 
 
-def chain(entries: list[Entry], tip: str) -> list[Entry]:
-    """The entries leading from ``tip`` to the journal's last commit, oldest first; empty when the
-    tip is already there or the journal doesn't lead on from it."""
-    if not entries or entries[-1].commit == tip:
+def chain(entries: list[Entry]) -> list[Entry]:
+    """The commits the journal leads through, oldest first: back from its last record, parent by
+    parent (a record whose commit never became the tip, like a compare-and-swap that lost, drops
+    out). The first one's parent is where the branch stood when the journal was last emptied."""
+    if not entries:
         return []
-    by_commit = {e.commit: e for e in entries}  # the later entry wins a repeated commit
+    by_commit = {e.commit: e for e in entries}  # the later record wins a repeated commit
     out = [entries[-1]]
-    while out[-1].parent != tip:
-        previous = by_commit.get(out[-1].parent)
-        if previous is None or len(out) > len(entries):
-            return []
-        out.append(previous)
+    while out[-1].parent in by_commit and len(out) <= len(entries):
+        out.append(by_commit[out[-1].parent])
     return out[::-1]
 
 
-def _checksummed(path: Path) -> bool:
-    """A pack or pack index ends with the SHA-1 of everything before it."""
+def described(entry: Entry, pack_dir: Path, base: Path) -> list[Path]:
+    """The files an entry put in place, with their directories and those directories' parents
+    (a new blob may have needed a new fan-out directory): what a checkpoint fsyncs."""
+    files = [pack_dir / f"{entry.pack}.pack", pack_dir / f"{entry.pack}.idx", *(base / n for n in entry.copies)]
+    return [*files, *{d for f in files for d in (f.parent, f.parent.parent)}]
+
+
+def materialize(entry: Entry, pack_dir: Path, base: Path, readable) -> None:
+    """Put back whatever of ``entry`` didn't reach the disk whole (not synced here).
+    ``readable(commit)`` says whether git can already read the commit (its pack may have been
+    folded into another by a repack). Raises FileNotFoundError if a file fsynced beside the
+    journal is missing: then the record was never acknowledged."""
+    for name in entry.synced:
+        if not (base / name).exists():
+            raise FileNotFoundError(base / name)
+    pack, idx = pack_dir / f"{entry.pack}.pack", pack_dir / f"{entry.pack}.idx"
+    for path, data in ((pack, entry.pack_data), (idx, entry.idx_data)):
+        if _differs(path, data) and (path.exists() or not readable(entry.commit)):
+            write_replacing(path, data, 0o444)
+    for name, data in entry.copies.items():
+        path = base / name
+        if _differs(path, data):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_replacing(path, data, 0o600)
+
+
+def _differs(path: Path, data: bytes) -> bool:
     try:
-        data = path.read_bytes()
+        return path.stat().st_size != len(data) or path.read_bytes() != data
     except FileNotFoundError:
-        return False
-    return len(data) > 20 and hashlib.sha1(data[:-20]).digest() == data[-20:]
+        return True
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 

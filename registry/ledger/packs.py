@@ -14,6 +14,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import pygit2
 
@@ -106,11 +107,19 @@ def tree_bytes(entries: dict[bytes, tuple[bytes, bytes]]) -> bytes:
     return b"".join(b"%s %s\0%s" % (entries[name][0], name, entries[name][1]) for name in sorted(entries, key=order))
 
 
-def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> list[Path]:
-    """Write ``objects`` as `pack-<sha>.pack` and its version-2 `.idx`; return both paths.
+class WrittenPack(NamedTuple):
+    name: str  # pack-<sha1 of the pack>
+    pack: Path
+    idx: Path
+    pack_data: bytes
+    idx_data: bytes
 
-    Not synced here: the caller fsyncs them, with the directory, alongside the commit's other files.
-    The index is renamed into place last: git and libgit2 only see a pack once its index exists."""
+
+def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> WrittenPack:
+    """Write ``objects`` as `pack-<sha>.pack` and its version-2 `.idx`.
+
+    Not synced here: the caller makes the commit durable (see journal.py). The index is renamed
+    into place last: git and libgit2 only see a pack once its index exists."""
     body = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
     entries: list[tuple[bytes, int, int]] = []  # (raw oid, offset, crc32)
     for oid, (type_, data) in objects.items():
@@ -134,17 +143,22 @@ def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> 
 
     name = f"pack-{checksum.hex()}"
     pack, idx = pack_dir / f"{name}.pack", pack_dir / f"{name}.idx"
-    for final, data in ((pack, body), (idx, index)):
-        temp = pack_dir / f"tmp_{os.getpid()}_{final.name}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(temp, final)
-    return [pack, idx]
+    write_replacing(pack, bytes(body), 0o444)
+    write_replacing(idx, bytes(index), 0o444)
+    return WrittenPack(name, pack, idx, bytes(body), bytes(index))
+
+
+def write_replacing(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write a file whole under a temporary name, then rename it into place (no fsync)."""
+    temp = path.with_name(f"tmp_{os.getpid()}_{path.name}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
 
 
 def _entry_header(type_: int, size: int) -> bytes:

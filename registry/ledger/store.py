@@ -2,9 +2,9 @@
 
 Readers take a `Snapshot` (a commit and its tree); writers call `transact(build)`, where `build`
 reads the snapshot at the current tip and returns a `Change`. Writers in every process and thread
-serialise on a flock, and the branch moves with a compare-and-swap once the commit's pack, the
-files it needs and its journal entry are fsynced (journal.py), so a returned commit is durable and
-no commit is ever lost or duplicated.
+serialise on a flock, and the branch moves with a compare-and-swap once the commit's journal
+record (which carries its pack and small files, see journal.py) is fsynced, so a returned commit
+is durable and no commit is ever lost or duplicated.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..fsync import fsync_all
 from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
-from .journal import RESET_AT, Journal, chain
+from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
 from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, parse_tree, tree_bytes, write_pack
 
 log = logging.getLogger("registry.ledger")
@@ -46,8 +46,8 @@ REF = f"refs/heads/{BRANCH}"
 FORMAT = 1
 
 # A commit is acknowledged only once durable. libgit2 could fsync each loose object as it writes
-# it; instead `transact` writes a commit's objects as one pack (see packs.py) and fsyncs it, with
-# anything else the change asks for and its journal entry, in one round (registry.fsync).
+# it; instead `transact` writes a commit's objects as one pack (see packs.py) and makes it durable
+# with one fsync of the journal record that carries it (journal.py).
 pygit2.settings.enable_fsync_gitdir(False)
 # libgit2 would check that every id a tree entry or ref points at exists, which for an object just
 # written to a new pack means rescanning the pack directory; ours were just created, by us.
@@ -278,34 +278,76 @@ class Ledger:
         return ledger
 
     def recover(self) -> str | None:
-        """After a crash the branch may lag behind commits that were acknowledged (see journal.py):
-        move it forward over every complete one, make it durable, and empty the journal."""
-        if not self._journal.size():
+        """Replay the journal (see journal.py) after a crash: put back what didn't reach the disk,
+        move the branch to the journal's last commit, and make it all durable. Returns the commit
+        the branch was moved to, if it had to be."""
+        if not self._journal.pending():
             return None
         with self.write_lock(30.0):
-            entries = self._journal.entries()
+            entries = list(self._journal.entries())
+            links = chain(entries)
             repo = pygit2.Repository(str(self.path))  # fresh: it sees every pack on disk
             try:
                 try:
                     tip = str(repo.lookup_reference(REF).target)
-                except (pygit2.GitError, ValueError, KeyError):  # torn by the crash: start where the journal did
-                    if not entries:
+                except (pygit2.GitError, ValueError, KeyError):  # torn by the crash
+                    if not links:
                         raise
-                    tip = entries[0].parent
-                moved = None
-                for entry in chain(entries, tip):
-                    if not self._journal.complete(entry, self.path / "objects" / "pack") or entry.commit not in repo:
+                    tip = None
+                done = None
+                for entry in links:
+                    try:
+                        materialize(entry, self.path / "objects" / "pack", self._journal.base, lambda c: c in repo)
+                    except FileNotFoundError:  # a file synced beside it is missing: never acknowledged
                         break
-                    moved = entry.commit
-                if moved is not None:
-                    self._move_branch(repo, None, moved)
-                    log.warning("ledger: moved main forward from %s to %s, as the journal recorded before a crash",
-                                tip[:12], moved[:12])
+                    done = entry.commit
+                # Only ever forward: the tip is torn, or an ancestor of `done` (its last moves lost).
+                if done is not None and (tip is None or (done != tip and repo.descendant_of(done, tip))):
+                    self._move_branch(repo, None, done)
+                    log.warning("ledger: moved main from %s to %s, replaying the journal after a crash",
+                                (tip or "(unreadable)")[:12], done[:12])
+                    moved = done
+                else:
+                    moved = None
             finally:
                 repo.free()
-            fsync_all([self._ref_path, self._ref_path.parent])
-            self._journal.reset()
+            self.checkpoint(entries)
             return moved
+
+    def checkpoint(self, entries: list[Entry] | None = None) -> None:
+        """Make durable everything the journal (and a retired one) describes, and the ref, then
+        empty the journal. Callers hold the write lock (as before deleting anything a journal
+        replay might bring back)."""
+        with self._checkpoint_lock():
+            if entries is None:
+                entries = list(self._journal.entries())
+            self._sync_described(entries)
+            self._journal.reset()
+
+    def _checkpoint_retired(self) -> None:
+        """The background half of a checkpoint: the journal was retired under the write lock;
+        sync what it describes, then delete it. Writers carry on meanwhile, in a new journal."""
+        try:
+            with self._checkpoint_lock():
+                self._sync_described(list(self._journal.entries(retired_only=True)))
+                self._journal.retired.unlink(missing_ok=True)
+        except Exception:
+            log.exception("journal checkpoint failed; the retired journal stays until the next one")
+
+    def _sync_described(self, entries: list[Entry]) -> None:
+        pack_dir, base = self.path / "objects" / "pack", self._journal.base
+        paths = {p for e in entries for p in described(e, pack_dir, base)}
+        # (a pack a repack has folded into a new one is gone: git synced the new one)
+        fsync_all([*paths, self._ref_path, self._ref_path.parent], missing_ok=True)
+
+    @contextmanager
+    def _checkpoint_lock(self):
+        fd = os.open(self.path / "registry-checkpoint.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def repo(self) -> pygit2.Repository:
         """This thread's Repository: libgit2 objects must not be used from two threads at once."""
@@ -424,23 +466,39 @@ class Ledger:
             text = repo.create_commit_string(author, committer, change.message(), tree, [parent.id])
             commit_id = memory.put(ObjectType.COMMIT, text.encode())
             committed = Commit.of(repo[commit_id])
-            # Everything the commit refers to is durable, and the journal says so, before the branch
-            # points at it. The ref needs no fsync of its own: after a crash, recover() redoes it.
-            pack_dir = self.path / "objects" / "pack"
-            pack, idx = write_pack(memory.take(), pack_dir)
-            noted = self._journal.append(str(tip), str(commit_id), pack, change.sync)
-            fsync_all([pack, idx, pack_dir, *change.sync, *noted])
+            # The journal record carries the pack and the small files the commit needs: one fsync of
+            # it makes the commit durable. Big files are fsynced beside it, in the same round.
+            written = write_pack(memory.take(), self.path / "objects" / "pack")
+            copies, synced = self._split(change.sync)
+            self._journal.append(Entry(
+                str(tip), str(commit_id), written.name, written.pack_data, written.idx_data,
+                copies={self._journal.relative(f): f.read_bytes() for f in copies},
+                synced=tuple(self._journal.relative(f) for f in synced if f.is_file())))
+            if synced:
+                fsync_all([self._journal.path, *synced])
+            else:
+                self._journal.sync()
             try:
                 self._move_branch(repo, str(tip), str(commit_id))
             except (RefMoved, OSError) as exc:
                 log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
                 self._clear_stale_ref_lock()
                 continue
-            if self._journal.size() > RESET_AT:  # only the tail is ever needed
-                fsync_all([self._ref_path, self._ref_path.parent])
-                self._journal.reset()
+            if self._journal.size() > CHECKPOINT_AT and self._journal.retire():
+                threading.Thread(target=self._checkpoint_retired, name="ledger-checkpoint", daemon=True).start()
             return committed
         raise Busy("The ledger could not be updated after 10 attempts; try again.")
+
+    @staticmethod
+    def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
+        """A change's files outside git: (small files, to travel in the journal; big files and the
+        directories above them, to fsync beside it). Directories above small files need no sync:
+        a replay would make them again."""
+        files = [p for p in paths if p.is_file()]
+        small = [f for f in files if f.stat().st_size <= COPY_LIMIT]
+        big = [f for f in files if f not in small]
+        dirs = [d for d in paths if d not in files and any(d in f.parents for f in big)]
+        return small, [*big, *dirs]
 
     def _move_branch(self, repo: pygit2.Repository, expected: str | None, new: str) -> None:
         """Compare-and-swap of main, by git's own protocol: create `main.lock` exclusively (any
