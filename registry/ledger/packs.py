@@ -13,6 +13,7 @@ import itertools
 import os
 import struct
 import zlib
+from collections import deque
 from pathlib import Path
 from typing import NamedTuple
 
@@ -77,6 +78,54 @@ class MemoryObjects(pygit2.OdbBackend):
     def clear(self) -> None:
         """Forget what was written since the last take (a failed attempt's objects)."""
         self._objects = {}
+
+
+class Recent:
+    """The objects of the last commits this process wrote, shared with its readers (RecentObjects)."""
+
+    def __init__(self, commits: int = 32) -> None:
+        self.objects: dict[pygit2.Oid, tuple[int, bytes]] = {}
+        self._order: deque[tuple[pygit2.Oid, ...]] = deque()
+        self._commits = commits
+
+    def add(self, objects: dict[pygit2.Oid, tuple[int, bytes]]) -> None:
+        self.objects.update(objects)
+        self._order.append(tuple(objects))
+        while len(self._order) > self._commits:
+            for oid in self._order.popleft():
+                self.objects.pop(oid, None)
+
+
+class RecentObjects(pygit2.OdbBackend):
+    """A reader's window on `Recent`, at the lowest priority: asked only when no pack the reader
+    knows has an object, before libgit2 would rescan the pack directory. A reader of a commit
+    this process just made finds it here (about 3x cheaper than the rescan)."""
+
+    def __init__(self, recent: Recent) -> None:
+        super().__init__()
+        self._recent = recent
+
+    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        return self._recent.objects[oid]
+
+    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+        type_, data = self._recent.objects[oid]
+        return type_, len(data)
+
+    def exists_cb(self, oid: pygit2.Oid) -> bool:
+        return oid in self._recent.objects
+
+    def read_prefix_cb(self, oid):
+        raise KeyError(oid)
+
+    def exists_prefix_cb(self, oid):
+        raise KeyError(oid)
+
+    def refresh_cb(self) -> None:
+        pass
+
+    def __iter__(self):
+        return iter(list(self._recent.objects))
 
 
 _TYPE_NAMES = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}

@@ -34,7 +34,7 @@ from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
-from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, parse_tree, tree_bytes, write_pack
+from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, parse_tree, tree_bytes, write_pack
 
 log = logging.getLogger("registry.ledger")
 
@@ -227,6 +227,7 @@ class Ledger:
         self._cache_dir = cache_dir
         self._writing: tuple[pygit2.Repository, MemoryObjects, set[str]] | None = None
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
+        self._recent = Recent()  # this process's latest objects, for its readers
         self._known_trees: dict[bytes, dict] = {}  # see _write_tree; only used under the write lock
 
     # --- opening -------------------------------------------------------------------------------
@@ -354,6 +355,7 @@ class Ledger:
         repo = getattr(self._local, "repo", None)
         if repo is None:
             repo = self._local.repo = pygit2.Repository(str(self.path))
+            repo.odb.add_backend(RecentObjects(self._recent), 0)  # below the packs: asked last
             self._local.packs = self._packs()
         return repo
 
@@ -468,7 +470,8 @@ class Ledger:
             committed = Commit.of(repo[commit_id])
             # The journal record carries the pack and the small files the commit needs: one fsync of
             # it makes the commit durable. Big files are fsynced beside it, in the same round.
-            written = write_pack(memory.take(), self.path / "objects" / "pack")
+            objects = memory.take()
+            written = write_pack(objects, self.path / "objects" / "pack")
             copies, synced = self._split(change.sync)
             self._journal.append(Entry(
                 str(tip), str(commit_id), written.name, written.pack_data, written.idx_data,
@@ -484,6 +487,7 @@ class Ledger:
                 log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
                 self._clear_stale_ref_lock()
                 continue
+            self._recent.add(objects)
             if self._journal.size() > CHECKPOINT_AT and self._journal.retire():
                 threading.Thread(target=self._checkpoint_retired, name="ledger-checkpoint", daemon=True).start()
             return committed
