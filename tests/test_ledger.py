@@ -334,3 +334,25 @@ def test_the_journal_is_emptied_at_checkpoints(ledger, monkeypatch):
     tip = ledger.head()
     assert Ledger.open(ledger.path).head() == tip
     assert ledger._journal.size() == 0  # opening checkpoints too
+
+
+def test_trees_are_encoded_in_gits_own_order(tmp_path):
+    """Edited entry by entry, a tree encodes exactly as libgit2 builds it (a directory sorts as if
+    its name ended with '/')."""
+    from registry.ledger.packs import BLOB_MODE, TREE_MODE, Tree
+
+    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+    blob, subtree = repo.create_blob(b"x"), repo.TreeBuilder().write()
+    names = [(b"a", TREE_MODE), (b"a.b", BLOB_MODE), (b"a-b", TREE_MODE), (b"a0", BLOB_MODE), (b"ab", TREE_MODE), (b"A", BLOB_MODE)]
+    tree, builder = Tree(), repo.TreeBuilder()
+    for name, mode in names:
+        oid = subtree if mode == TREE_MODE else blob
+        tree.set(name, mode, oid.raw)
+        builder.insert(name.decode(), oid, pygit2.enums.FileMode.TREE if mode == TREE_MODE else pygit2.enums.FileMode.BLOB)
+    expected = repo[builder.write()].read_raw()
+    assert tree.encode() == expected and Tree.parse(expected).encode() == expected
+    tree.remove(b"a0")
+    tree.set(b"a.b", TREE_MODE, subtree.raw)  # a file becoming a directory moves
+    builder.remove("a0")
+    builder.insert("a.b", subtree, pygit2.enums.FileMode.TREE)
+    assert tree.encode() == repo[builder.write()].read_raw()

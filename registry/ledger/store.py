@@ -34,7 +34,7 @@ from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
-from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, parse_tree, tree_bytes, write_pack
+from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack
 
 log = logging.getLogger("registry.ledger")
 
@@ -228,7 +228,7 @@ class Ledger:
         self._writing: tuple[pygit2.Repository, MemoryObjects, set[str]] | None = None
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
         self._recent = Recent()  # this process's latest objects, for its readers
-        self._known_trees: dict[bytes, dict] = {}  # see _write_tree; only used under the write lock
+        self._known_trees: dict[bytes, Tree] = {}  # see _write_tree; only used under the write lock
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -671,7 +671,7 @@ def _bytes(value: msgspec.Struct | bytes | None) -> bytes | None:
 
 
 def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mapping[str, bytes | None],
-                put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, dict] | None = None) -> pygit2.Oid | None:
+                put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, Tree] | None = None) -> pygit2.Oid | None:
     """Apply ``writes`` (relative paths) to ``tree``, rewriting only the trees on their paths, with
     ``put(type, data) -> id`` creating each new object. Returns the new tree id, or None if the
     result is empty (git has no empty directories). ``known`` caches trees' entries by raw id: the
@@ -680,7 +680,7 @@ def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mappi
 
 
 def _rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str, bytes | None],
-             put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, dict]) -> pygit2.Oid | None:
+             put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, Tree]) -> pygit2.Oid | None:
     here: dict[bytes, bytes | None] = {}
     below: dict[bytes, dict[str, bytes | None]] = {}
     for path, data in writes.items():
@@ -689,27 +689,28 @@ def _rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str
             below.setdefault(head.encode(), {})[rest] = data
         else:
             here[head.encode()] = data
-    entries = {}
-    if tree_id is not None:
+    if tree_id is None:
+        tree = Tree()
+    else:
         cached = known.get(tree_id)
-        entries = dict(cached) if cached is not None else parse_tree(repo[pygit2.Oid(raw=tree_id)].read_raw())
+        tree = cached.copy() if cached is not None else Tree.parse(repo[pygit2.Oid(raw=tree_id)].read_raw())
     for name, data in here.items():
         if data is None:
-            entries.pop(name, None)
+            tree.remove(name)
         else:
-            entries[name] = (BLOB_MODE, put(ObjectType.BLOB, data).raw)
+            tree.set(name, BLOB_MODE, put(ObjectType.BLOB, data).raw)
     for name, sub in below.items():
-        existing = entries.get(name)
+        existing = tree.entries.get(name)
         subtree = existing[1] if existing is not None and existing[0] == TREE_MODE else None
         new = _rewrite(repo, subtree, sub, put, known)
         if new is None:
-            entries.pop(name, None)
+            tree.remove(name)
         else:
-            entries[name] = (TREE_MODE, new.raw)
-    if not entries:
+            tree.set(name, TREE_MODE, new.raw)
+    if not tree.entries:
         return None
-    oid = put(ObjectType.TREE, tree_bytes(entries))
+    oid = put(ObjectType.TREE, tree.encode())
     if len(known) >= KNOWN_TREES:
         known.clear()
-    known[oid.raw] = entries
+    known[oid.raw] = tree
     return oid
