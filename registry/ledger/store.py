@@ -361,7 +361,7 @@ class Ledger:
         return repo
 
     def _packs(self) -> set[str]:
-        return {name for name in os.listdir(self.path / "objects" / "pack") if name.endswith(".pack")}
+        return {n for n in os.listdir(self.path / "objects" / "pack") if n.startswith("pack-") and n.endswith(".pack")}
 
     def _forget_repacked(self) -> None:
         """libgit2 learns of new packs by itself but keeps the ones a repack deleted open forever:
@@ -602,7 +602,7 @@ class Ledger:
             return 0
 
     def pack_count(self) -> int:
-        return sum(1 for e in os.scandir(self.path / "objects" / "pack") if e.name.endswith(".pack"))
+        return len(self._packs())
 
     def repack(self, *, full: bool = False, yielding: bool = False) -> None:
         """Fold packs together and pack loose objects (libgit2 never does), with git itself.
@@ -645,7 +645,9 @@ class Ledger:
         the new pack is durable before any old one is deleted. Returns how many were folded."""
         pack_dir = self.path / "objects" / "pack"
         with self.repack_lock():
-            packs = sorted((e.stat().st_size, e.name[:-5]) for e in os.scandir(pack_dir) if e.name.endswith(".pack"))
+            names = set(os.listdir(pack_dir))  # (a kept pack is the operator's: leave it be)
+            packs = sorted((os.stat(pack_dir / n).st_size, n[:-5]) for n in names
+                           if n.startswith("pack-") and n.endswith(".pack") and f"{n[:-5]}.keep" not in names)
             folded, objects, total = [], {}, 0
             for size, name in packs:
                 if size > FOLD_LIMIT or total + size > FOLD_LIMIT:
@@ -661,8 +663,8 @@ class Ledger:
             fsync_all([written.pack, written.idx, pack_dir])
             for name in folded:
                 if name != written.name:
-                    (pack_dir / f"{name}.idx").unlink(missing_ok=True)
-                    (pack_dir / f"{name}.pack").unlink(missing_ok=True)
+                    for suffix in (".idx", ".pack", ".rev", ".bitmap"):
+                        (pack_dir / f"{name}{suffix}").unlink(missing_ok=True)
             return len(folded)
 
     def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = 6700, background: bool = False) -> bool:
