@@ -356,19 +356,3 @@ def test_trees_are_encoded_in_gits_own_order(tmp_path):
     builder.remove("a0")
     builder.insert("a.b", subtree, pygit2.enums.FileMode.TREE)
     assert tree.encode() == repo[builder.write()].read_raw()
-
-
-def test_small_packs_are_folded_into_one(ledger):
-    for i in range(10):
-        ledger.transact(lambda snap, i=i: user_change(f"f{i}@example.com"))
-    ledger.repack(full=True)  # git's own pack (folded too if it holds no deltas)
-    git_packs = {p.name for p in (ledger.path / "objects" / "pack").glob("*.pack")}
-    for i in range(12):
-        ledger.transact(lambda snap, i=i: user_change(f"g{i}@example.com"))
-    assert ledger.pack_count() == len(git_packs) + 12
-    assert ledger.fold() >= 12
-    packs = {p.name for p in (ledger.path / "objects" / "pack").glob("*.pack")}
-    assert len(packs) <= len(git_packs) + 1
-    fresh = Ledger.open(ledger.path).snapshot()
-    assert all(fresh.exists(layout.user(f"{c}{i}@example.com")) for c, n in (("f", 10), ("g", 12)) for i in range(n))
-    git(ledger, "fsck", "--strict", "--full")

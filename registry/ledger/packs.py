@@ -243,43 +243,6 @@ def write_replacing(path: Path, data: bytes, mode: int = 0o644) -> None:
     os.replace(temp, path)
 
 
-def read_plain_pack(pack: Path, idx: Path) -> dict[pygit2.Oid, tuple[int, bytes]] | None:
-    """The objects of a pack that holds only whole objects (as `write_pack` writes them), read
-    through its index; None for a pack with deltas, 64-bit offsets, or anything unexpected."""
-    try:
-        index, body = idx.read_bytes(), pack.read_bytes()
-    except FileNotFoundError:
-        return None
-    if index[:8] != b"\xfftOc\x00\x00\x00\x02" or body[:4] != b"PACK":
-        return None
-    n = struct.unpack_from(">I", index, 8 + 255 * 4)[0]
-    names_at = 8 + 256 * 4
-    offsets = struct.unpack_from(f">{n}I", index, names_at + 24 * n)
-    if any(o & 0x80000000 for o in offsets):
-        return None
-    order = sorted(range(n), key=offsets.__getitem__)
-    objects = {}
-    for k, i in enumerate(order):
-        start = offsets[i]
-        end = offsets[order[k + 1]] if k + 1 < n else len(body) - 20
-        byte = body[start]
-        type_, size, shift, pos = (byte >> 4) & 7, byte & 0x0F, 4, start + 1
-        while byte & 0x80:
-            byte = body[pos]
-            size |= (byte & 0x7F) << shift
-            shift, pos = shift + 7, pos + 1
-        if type_ not in _TYPE_NAMES:  # a delta: not one of ours
-            return None
-        try:
-            data = zlib.decompress(body[pos:end])
-        except zlib.error:
-            return None
-        if len(data) != size:
-            return None
-        objects[pygit2.Oid(raw=index[names_at + 20 * i:names_at + 20 * i + 20])] = (type_, data)
-    return objects
-
-
 def _entry_header(type_: int, size: int) -> bytes:
     """A pack entry's type and size: 3 type bits and 4 size bits, then 7 size bits a byte."""
     out = bytearray()

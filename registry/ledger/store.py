@@ -34,14 +34,13 @@ from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
-from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, read_plain_pack, write_pack
+from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack
 
 log = logging.getLogger("registry.ledger")
 
 T = TypeVar("T")
 BRANCH = "main"
 KNOWN_TREES = 4096  # trees whose entries the writer keeps (those on recently written paths)
-FOLD_LIMIT = 4 * 2**20  # bytes of small packs folded into one at a time
 PACK_LIMIT = 48  # packs before a (geometric, background) repack folds them
 REF = f"refs/heads/{BRANCH}"
 FORMAT = 1
@@ -361,6 +360,7 @@ class Ledger:
         return repo
 
     def _packs(self) -> set[str]:
+        # (not git's temporary `tmp_*` files: one seen and then renamed must not look like a deletion)
         return {n for n in os.listdir(self.path / "objects" / "pack") if n.startswith("pack-") and n.endswith(".pack")}
 
     def _forget_repacked(self) -> None:
@@ -602,7 +602,7 @@ class Ledger:
             return 0
 
     def pack_count(self) -> int:
-        return len(self._packs())
+        return sum(1 for e in os.scandir(self.path / "objects" / "pack") if e.name.endswith(".pack"))
 
     def repack(self, *, full: bool = False, yielding: bool = False) -> None:
         """Fold packs together and pack loose objects (libgit2 never does), with git itself.
@@ -638,63 +638,26 @@ class Ledger:
         finally:
             os.close(fd)
 
-    def fold(self) -> int:
-        """Fold the small packs transactions wrote into one, in our own code: `git repack` walks
-        from every object it packs, which on a large ledger costs far more than the packs are
-        worth. Only packs of whole objects are folded (git's own, with deltas, are left to it);
-        the new pack is durable before any old one is deleted. Returns how many were folded."""
-        pack_dir = self.path / "objects" / "pack"
-        with self.repack_lock():
-            names = set(os.listdir(pack_dir))  # (a kept pack is the operator's: leave it be)
-            packs = sorted((os.stat(pack_dir / n).st_size, n[:-5]) for n in names
-                           if n.startswith("pack-") and n.endswith(".pack") and f"{n[:-5]}.keep" not in names)
-            folded, objects, total = [], {}, 0
-            for size, name in packs:
-                if size > FOLD_LIMIT or total + size > FOLD_LIMIT:
-                    break
-                found = read_plain_pack(pack_dir / f"{name}.pack", pack_dir / f"{name}.idx")
-                if found is not None:
-                    folded.append(name)
-                    objects.update(found)
-                    total += size
-            if len(folded) < 2:
-                return 0
-            written = write_pack(objects, pack_dir)
-            fsync_all([written.pack, written.idx, pack_dir])
-            for name in folded:
-                if name != written.name:
-                    for suffix in (".idx", ".pack", ".rev", ".bitmap"):
-                        (pack_dir / f"{name}{suffix}").unlink(missing_ok=True)
-            return len(folded)
-
     def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = 6700, background: bool = False) -> bool:
-        """Fold or repack when packs or loose objects pile up (as `git gc --auto` would): every
-        lookup of an object consults each pack's index until it is found. Our own small packs are
-        folded together (cheap whatever the ledger's size); git repacks what is left only when
-        folding alone doesn't bring the count down."""
+        """Repack when packs or loose objects pile up (as `git gc --auto` would): every lookup
+        of an object consults each pack's index until it is found."""
         if self.pack_count() < pack_limit and self.loose_objects_estimate() < loose_limit:
             return False
-
-        def run() -> None:
-            if self.fold() and self.pack_count() < pack_limit and self.loose_objects_estimate() < loose_limit:
-                return
-            self.repack(yielding=True)
-
         if background:
             if not self._repacking.acquire(blocking=False):
                 return False
 
-            def in_background() -> None:
+            def run() -> None:
                 try:
-                    run()
+                    self.repack(yielding=True)
                 except Exception:
                     log.exception("background repack failed")
                 finally:
                     self._repacking.release()
 
-            threading.Thread(target=in_background, name="ledger-repack", daemon=True).start()
+            threading.Thread(target=run, name="ledger-repack", daemon=True).start()
         else:
-            run()
+            self.repack(yielding=True)
         return True
 
 
