@@ -1,7 +1,7 @@
 """Distribution bytes, addressed by SHA-256. The ledger records hashes; this stores what they name.
 
-Writes go to a `Staged` file on local disk, hashed as they are written; `BlobStore.adopt` makes a
-staged file durable and visible under its hash, atomically. The `BlobStore` protocol is all callers
+Writes go to a `Staged` file (in memory while small), hashed as they are written; `BlobStore.adopt`
+makes it durable and visible under its hash. The `BlobStore` protocol is all callers
 see, so an S3-compatible store can stand beside `FileBlobStore` without touching them (it would
 upload the staged file in `adopt`).
 """
@@ -9,6 +9,7 @@ upload the staged file in `adopt`).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 import time
@@ -20,6 +21,8 @@ from typing import BinaryIO, Protocol
 from .errors import TooLarge
 from .fsync import fsync_all, fsync_path
 
+SPOOL = 1 * 2**20  # an upload up to this size is staged in memory
+
 
 @dataclass(frozen=True)
 class Digests:
@@ -30,11 +33,17 @@ class Digests:
 
 
 class Staged:
-    """An incoming file: written once, hashed while written, then adopted or discarded."""
+    """An incoming file: written once, hashed while written, then adopted or discarded.
 
-    def __init__(self, directory: Path, limit: int | None = None) -> None:
-        self.path = Path(directory) / f"incoming-{secrets.token_hex(12)}"
-        self._file = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+    Up to ``spool`` bytes it stays in memory, so a small upload costs no file of its own before it
+    is adopted; past that it spills to a file in the staging directory."""
+
+    def __init__(self, directory: Path, limit: int | None = None, spool: int = SPOOL) -> None:
+        self._directory = Path(directory)
+        self.path: Path | None = None  # the staged file, once spilled
+        self._file: BinaryIO | None = None
+        self._buffer = bytearray()
+        self._spool = spool
         self._limit = limit
         self._size = 0
         self._sha256 = hashlib.sha256()
@@ -54,17 +63,26 @@ class Staged:
         self._sha256.update(chunk)
         self._blake2b.update(chunk)
         self._md5.update(chunk)
+        if self._file is None and self._size <= self._spool:
+            self._buffer += chunk
+            return
+        if self._file is None:
+            self.path = self._directory / f"incoming-{secrets.token_hex(12)}"
+            self._file = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+            self._file.write(self._buffer)
+            self._buffer = bytearray()
         self._file.write(chunk)
 
     def finish(self, sync: bool = True) -> Digests:
         """Close the file and fix the digests. Idempotent. With ``sync=False`` the content is
         fsynced later, when it is adopted (with the commit that needs it), or never, if refused."""
         if self.digests is None:
-            self._file.flush()
-            if sync:
-                os.fsync(self._file.fileno())
-                self.synced = True
-            self._file.close()
+            if self._file is not None:
+                self._file.flush()
+                if sync:
+                    os.fsync(self._file.fileno())
+                    self.synced = True
+                self._file.close()
             self.digests = Digests(
                 size=self._size,
                 sha256=self._sha256.hexdigest(),
@@ -73,10 +91,21 @@ class Staged:
             )
         return self.digests
 
+    @property
+    def in_memory(self) -> bytes | None:
+        """The content, if it never left memory."""
+        return bytes(self._buffer) if self.path is None else None
+
+    def open(self) -> BinaryIO:
+        """The content, to read (once finished)."""
+        return io.BytesIO(self._buffer) if self.path is None else open(self.path, "rb")
+
     def discard(self) -> None:
-        if not self._file.closed:
+        self._buffer = bytearray()
+        if self._file is not None and not self._file.closed:
             self._file.close()
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> Staged:
         return self
@@ -124,22 +153,50 @@ class FileBlobStore:
         return Staged(self.staging, limit)
 
     def adopt(self, staged: Staged, defer: list[Path] | None = None) -> str:
-        """Make ``staged`` durable under its hash. Safe to repeat; a crash leaves it invisible or whole."""
+        """Make ``staged`` durable under its hash. Safe to repeat.
+
+        A staged file is renamed into place, atomically; content staged in memory is written straight
+        to its name, created exclusively (nothing reads a blob before a commit names it, and a
+        commit names it only once written; a crash may tear it, see below). Content already stored
+        is kept when it checks out, and replaced when it doesn't (a crash before its commit tore it).
+        Either way the file is synced (or left in ``defer``): the commit now depends on it."""
         digests = staged.finish()  # (already finished and maybe synced: then this only returns the digests)
         target = self._path(digests.sha256)
-        if target.exists():
+        pending = defer if defer is not None else []
+        if self._holds(target, digests):
             staged.discard()
             os.utime(target)  # freshly wanted again: keeps the collector's grace period honest
-            return digests.sha256
-        pending = defer if defer is not None else []
-        _ensure_dir(target.parent, pending)
-        os.replace(staged.path, target)
-        pending.append(target.parent)
-        if not staged.synced:
             pending.append(target)
+        else:
+            _ensure_dir(target.parent, pending)
+            data = staged.in_memory
+            if data is None:
+                os.replace(staged.path, target)
+            else:
+                try:
+                    _write_new(target, data)
+                except FileExistsError:  # there, but torn
+                    temp = self.staging / f"replacing-{secrets.token_hex(12)}"
+                    _write_new(temp, data)
+                    os.replace(temp, target)
+            pending.append(target.parent)
+            if not staged.synced:
+                pending.append(target)
         if defer is None:
             fsync_all(pending)
         return digests.sha256
+
+    @staticmethod
+    def _holds(target: Path, digests: Digests) -> bool:
+        """Whether ``target`` holds the content whole: the same size, and (up to SPOOL bytes, where
+        reading is cheap) the same hash."""
+        try:
+            size = target.stat().st_size
+        except FileNotFoundError:
+            return False
+        if size != digests.size:
+            return False
+        return size > SPOOL or hashlib.sha256(target.read_bytes()).hexdigest() == digests.sha256
 
     def put_bytes(self, data: bytes, defer: list[Path] | None = None) -> str:
         with self.stage() as staged:
@@ -183,6 +240,16 @@ class FileBlobStore:
                 f.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _ensure_dir(path: Path, pending: list[Path]) -> None:

@@ -14,6 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from packaging.metadata import InvalidMetadata, Metadata, parse_email
 from packaging.utils import (
@@ -69,22 +70,22 @@ def check_filename(filename: str) -> str:
     raise Invalid(f"Invalid file extension in {filename!r}: use .whl for wheels or .tar.gz for source distributions.")
 
 
-def inspect(path: Path, filename: str) -> DistInfo:
-    """Read and validate ``path``, a distribution uploaded as ``filename``."""
+def inspect(source: Path | BinaryIO, filename: str) -> DistInfo:
+    """Read and validate ``source`` (a path or a binary file), a distribution uploaded as ``filename``."""
     packagetype = check_filename(filename)
     if packagetype == "bdist_wheel":
-        return _inspect_wheel(path, filename)
-    return _inspect_sdist(path, filename)
+        return _inspect_wheel(source, filename)
+    return _inspect_sdist(source, filename)
 
 
-def _inspect_wheel(path: Path, filename: str) -> DistInfo:
+def _inspect_wheel(source: Path | BinaryIO, filename: str) -> DistInfo:
     try:
         name, version, _build, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename as exc:
         raise Invalid(f"Invalid wheel filename {filename!r}: {exc}") from None
     name_part, version_part = filename.split("-")[:2]
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError):
         raise Invalid(f"Invalid distribution file {filename!r}: it is not a zip archive.") from None
     with archive:
@@ -111,7 +112,7 @@ def _inspect_wheel(path: Path, filename: str) -> DistInfo:
     return _info(filename, "bdist_wheel", meta, data, python_version)
 
 
-def _inspect_sdist(path: Path, filename: str) -> DistInfo:
+def _inspect_sdist(source: Path | BinaryIO, filename: str) -> DistInfo:
     try:
         name, version = parse_sdist_filename(filename)
     except InvalidSdistFilename as exc:
@@ -120,7 +121,7 @@ def _inspect_sdist(path: Path, filename: str) -> DistInfo:
     wanted = f"{top}/PKG-INFO"
     data = None
     try:
-        with gzip.open(path, "rb") as raw:
+        with gzip.open(source, "rb") as raw:
             reader = _Bounded(raw, SDIST_SCAN_LIMIT, filename)
             with tarfile.open(fileobj=reader, mode="r|") as archive:
                 for count, member in enumerate(archive):

@@ -122,7 +122,9 @@ def publish(reg: Registry, who: auth.Principal, path: Path, ws: str = WS) -> ope
     with reg.blobs.stage() as staged:
         staged.write(path.read_bytes())
         staged.finish()
-        return operations.publish_file(reg, who, "upload", ws, distmod.inspect(staged.path, path.name), staged)
+        with staged.open() as content:
+            dist = distmod.inspect(content, path.name)
+        return operations.publish_file(reg, who, "upload", ws, dist, staged)
 
 
 def upload_form(path: Path, **overrides) -> tuple[dict, dict]:

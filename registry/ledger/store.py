@@ -34,7 +34,7 @@ from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
-from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack
+from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack, write_replacing
 
 log = logging.getLogger("registry.ledger")
 
@@ -42,6 +42,7 @@ T = TypeVar("T")
 BRANCH = "main"
 KNOWN_TREES = 4096  # trees whose entries the writer keeps (those on recently written paths)
 PACK_LIMIT = 48  # packs before a (geometric, background) repack folds them
+RELIST_SECONDS = 10.0  # how long the repack mark alone answers "were packs deleted?" (see _packs_gone)
 REF = f"refs/heads/{BRANCH}"
 FORMAT = 1
 
@@ -225,7 +226,8 @@ class Ledger:
         self._repacking = threading.Lock()
         self._history = None
         self._cache_dir = cache_dir
-        self._writing: tuple[pygit2.Repository, MemoryObjects, set[str]] | None = None
+        self._writing: tuple[pygit2.Repository, MemoryObjects, PackWatch] | None = None
+        self._repack_mark = self.path / "registry-repacked"  # rewritten after every repack
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
         self._recent = Recent()  # this process's latest objects, for its readers
         self._known_trees: dict[bytes, Tree] = {}  # see _write_tree; only used under the write lock
@@ -356,7 +358,7 @@ class Ledger:
         if repo is None:
             repo = self._local.repo = pygit2.Repository(str(self.path))
             repo.odb.add_backend(RecentObjects(self._recent), 0)  # below the packs: asked last
-            self._local.packs = self._packs()
+            self._local.packs = PackWatch(self)
         return repo
 
     def _packs(self) -> set[str]:
@@ -368,13 +370,10 @@ class Ledger:
         once any pack this thread's repository has seen is gone, open a fresh one."""
         if getattr(self._local, "repo", None) is None:
             return
-        now = self._packs()
-        if not self._local.packs <= now:
+        if self._local.packs.gone():
             self._local.repo.free()
             self._local.repo = None
             self._local.snapshot = None
-            now = self._packs()
-        self._local.packs = now
 
     @property
     def history(self):
@@ -533,17 +532,14 @@ class Ledger:
         """The repository transactions write through (only ever used under the write lock): new
         objects go to memory, then out as one pack. Kept warm between transactions, and replaced
         once a repack has deleted a pack it may hold open (libgit2 would keep that open forever)."""
-        packs = self._packs()
-        if self._writing is not None and (not self._writing[2] <= packs or self._packs_written % 256 == 0):
+        if self._writing is not None and (self._writing[2].gone() or self._packs_written % 256 == 0):
             self._drop_writer()  # (and now and then anyway: a pack may come and go unlisted)
         if self._writing is None:
             repo = pygit2.Repository(str(self.path))
             memory = MemoryObjects()
             repo.odb.add_backend(memory, 1000)  # above the loose and packed backends: it takes every write
-            self._writing = (repo, memory, packs)
-        repo, memory, seen = self._writing
-        self._writing = (repo, memory, seen | packs)
-        return repo, memory
+            self._writing = (repo, memory, PackWatch(self))
+        return self._writing[0], self._writing[1]
 
     def _drop_writer(self) -> None:
         if self._writing is not None:
@@ -623,9 +619,12 @@ class Ledger:
                     "-c", "core.fsync=objects,derived-metadata,reference", "-c", "core.fsyncMethod=fsync",
                     "repack", "-d", "-q"]
             # git inherits the lock: a repack outliving a killed registry process still excludes the next
-            subprocess.run(base + (["-a"] if full else ["--geometric=2"]), check=True, pass_fds=(fd,))
-            if full:
-                subprocess.run([git, "-C", str(self.path), "prune", "--expire=1.hour.ago"], check=True, pass_fds=(fd,))
+            try:
+                subprocess.run(base + (["-a"] if full else ["--geometric=2"]), check=True, pass_fds=(fd,))
+                if full:
+                    subprocess.run([git, "-C", str(self.path), "prune", "--expire=1.hour.ago"], check=True, pass_fds=(fd,))
+            finally:  # (even a failed repack may have deleted packs)
+                write_replacing(self._repack_mark, f"{time.time_ns()}\n".encode())
 
     @contextmanager
     def repack_lock(self):
@@ -659,6 +658,40 @@ class Ledger:
         else:
             self.repack(yielding=True)
         return True
+
+
+class PackWatch:
+    """Tells when a repository may hold packs that have since been deleted (see `_forget_repacked`).
+
+    Listing the pack directory on every commit costs more than it seems (a directory that has seen
+    thousands of packs come and go stays large). Every repack rewrites a mark instead: once it has
+    changed, the repository is suspect. A `git gc` run by hand leaves no mark, so the directory is
+    listed now and then too, and a pack listed before and gone now also makes it suspect."""
+
+    __slots__ = ("_ledger", "_mark", "_seen", "_listed")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._mark = self._read_mark()
+        self._seen = ledger._packs()
+        self._listed = time.monotonic()
+
+    def _read_mark(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._ledger._repack_mark)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def gone(self) -> bool:
+        if self._read_mark() != self._mark:
+            return True
+        if time.monotonic() - self._listed < RELIST_SECONDS:
+            return False
+        now, self._listed = self._ledger._packs(), time.monotonic()
+        gone = not self._seen <= now
+        self._seen = now
+        return gone
 
 
 class RefMoved(Exception):

@@ -79,7 +79,8 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
         def check_and_publish() -> Published:  # one trip to a worker thread: it hashes, reads, fsyncs
             staged.finish(sync=False)  # synced with the commit, if it comes to one
             _check_digests(form, staged)
-            dist = dists.inspect(staged.path, filename)
+            with staged.open() as content:
+                dist = dists.inspect(content, filename)
             _check_matches_metadata(form, dist)
             return publish_file(state.registry, who, "upload", ws, dist, staged)
 
