@@ -205,7 +205,7 @@ def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> 
     body = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
     entries: list[tuple[bytes, int, int]] = []  # (raw oid, offset, crc32)
     for oid, (type_, data) in objects.items():
-        packed = _entry_header(type_, len(data)) + zlib.compress(data, 1)  # (repacks may recompress)
+        packed = _entry_header(type_, len(data)) + zlib.compress(data, _LEVELS.get(type_, 1))
         entries.append((oid.raw, len(body), zlib.crc32(packed)))
         body += packed
     checksum = hashlib.sha1(body).digest()
@@ -241,6 +241,11 @@ def write_replacing(path: Path, data: bytes, mode: int = 0o644) -> None:
     finally:
         os.close(fd)
     os.replace(temp, path)
+
+
+# Trees are stored uncompressed: mostly object ids, they shrink by some 15% at best, and compressing
+# them was half the cost of writing a pack. A repack deltifies them against each other anyway.
+_LEVELS = {pygit2.enums.ObjectType.TREE: 0}
 
 
 def _entry_header(type_: int, size: int) -> bytes:
