@@ -92,6 +92,10 @@ class Staged:
         return self.digests
 
     @property
+    def spilled(self) -> bool:
+        return self.path is not None
+
+    @property
     def in_memory(self) -> bytes | None:
         """The content, if it never left memory."""
         return bytes(self._buffer) if self.path is None else None

@@ -81,24 +81,47 @@ async def test_a_deleted_filename_is_never_accepted_again(client, world, dists):
     assert state(world) == before
 
 
-async def test_legacy_path_and_no_trailing_slash_accept_uploads_without_redirecting(client, world, dists):
-    sdist, wheel = dists[("Acme.Utils", "1.1.0")]
-    assert (await post(client, world, wheel, url=f"/{WS}/legacy/")).status_code == 200
-    assert (await post(client, world, sdist, url=f"/{WS}")).status_code == 200
-    wrong = await post(client, world, sdist, url=f"/{WS}/elsewhere/")
-    assert wrong.status_code == 404 and wrong.text.startswith(f"Uploads go to /{WS}/ (or /{WS}/legacy/)")
-
-
-async def test_a_client_that_hangs_up_mid_upload_leaves_nothing_behind(client, world, dists):
-    import httpx
+async def test_an_upload_waits_for_another_writer_in_a_thread(client, world, dists):
+    """Small uploads commit on the event loop only when the ledger is free; when another writer
+    (here: another thread, as another process would) holds it, they wait for it off the loop."""
+    import asyncio
+    import threading
 
     _, wheel = dists[("Acme.Utils", "1.0.0")]
-    data, files = upload_form(wheel)
+    held, release = threading.Event(), threading.Event()
+
+    def writer():
+        with world.reg.ledger.write_lock(5):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    held.wait(5)
+    before = world.reg.ledger.head()
+    sent = []
+    upload = asyncio.ensure_future(_serve_upload(client, world, wheel, sent))
+    await asyncio.sleep(0.3)  # (this sleep ends only if the event loop isn't blocked)
+    assert not upload.done() and world.reg.ledger.head() == before
+    release.set()
+    await asyncio.wait_for(upload, 5)
+    thread.join()
+    assert sent[0]["status"] == 200 and sent[1]["body"].startswith(b"Published acme-utils 1.0.0"), sent
+    assert world.reg.ledger.head() != before
+
+
+async def _serve_upload(client, world, path, sent: list, cut: int | None = None):
+    """One upload through the app as served, on this event loop (the test client would run the app
+    in a thread of its own); ``cut``: the client hangs up after that many bytes of the body."""
+    import httpx
+
+    data, files = upload_form(path)
     request = httpx.Request("POST", f"http://test/{WS}/", data=data, files=files, headers=world.basic("dev@acme.test"))
     body = request.read()
-    before = state(world)
-    messages = [{"type": "http.request", "body": body[: len(body) // 2], "more_body": True}, {"type": "http.disconnect"}]
-    sent = []
+    if cut is None:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+    else:
+        messages = [{"type": "http.request", "body": body[:cut], "more_body": True}, {"type": "http.disconnect"}]
 
     async def receive():
         return messages.pop(0)
@@ -111,6 +134,21 @@ async def test_a_client_that_hangs_up_mid_upload_leaves_nothing_behind(client, w
              "headers": [(k.lower().encode(), v.encode()) for k, v in request.headers.items()],
              "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
     await client.served(scope, receive, send)
+
+
+async def test_legacy_path_and_no_trailing_slash_accept_uploads_without_redirecting(client, world, dists):
+    sdist, wheel = dists[("Acme.Utils", "1.1.0")]
+    assert (await post(client, world, wheel, url=f"/{WS}/legacy/")).status_code == 200
+    assert (await post(client, world, sdist, url=f"/{WS}")).status_code == 200
+    wrong = await post(client, world, sdist, url=f"/{WS}/elsewhere/")
+    assert wrong.status_code == 404 and wrong.text.startswith(f"Uploads go to /{WS}/ (or /{WS}/legacy/)")
+
+
+async def test_a_client_that_hangs_up_mid_upload_leaves_nothing_behind(client, world, dists):
+    _, wheel = dists[("Acme.Utils", "1.0.0")]
+    before = state(world)
+    sent = []
+    await _serve_upload(client, world, wheel, sent, cut=wheel.stat().st_size // 2)
     assert sent == [] and state(world) == before
 
 

@@ -1,6 +1,6 @@
 """The ledger: all registry state as commits in a bare git repository."""
 
 from . import layout
-from .store import Change, Commit, Ledger, Snapshot
+from .store import Change, Commit, Ledger, Locked, Snapshot
 
-__all__ = ["Change", "Commit", "Ledger", "Snapshot", "layout"]
+__all__ = ["Change", "Commit", "Ledger", "Locked", "Snapshot", "layout"]

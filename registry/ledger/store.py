@@ -580,7 +580,7 @@ class Ledger:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise Busy(f"The ledger has been locked by another writer for over {timeout:.0f}s; try again.") from None
+                        raise Locked(f"The ledger has been locked by another writer for over {timeout:.0f}s; try again.") from None
                     time.sleep(delay)
                     delay = min(delay * 2, 0.02)
             self._clear_stale_ref_lock()
@@ -699,6 +699,10 @@ class PackWatch:
         gone = not self._seen <= now
         self._seen = now
         return gone
+
+
+class Locked(Busy):
+    """Another writer held the write lock for longer than the caller would wait (maybe not at all)."""
 
 
 class RefMoved(Exception):

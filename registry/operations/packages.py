@@ -96,8 +96,10 @@ class Published:
     existing: bool = field(default=False)
 
 
-def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist: DistInfo, staged: Staged) -> Published:
-    """Record an uploaded, inspected distribution as one commit; its bytes become durable first."""
+def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist: DistInfo, staged: Staged, *,
+                 wait: float = 30.0) -> Published:
+    """Record an uploaded, inspected distribution as one commit; its bytes become durable first.
+    ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all)."""
     digests = staged.finish()
     canonical = dist.canonical_name
     metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
@@ -149,7 +151,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         )
         return dataclasses.replace(change, sync=tuple(pending))
 
-    commit = reg.ledger.transact(build)
+    commit = reg.ledger.transact(build, timeout=wait)
     return Published(package=outcome["package"], version=outcome["version"], file=outcome["file"],
                      commit=commit, existing=commit is None)
 
