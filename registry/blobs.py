@@ -3,7 +3,7 @@
 Writes go to a `Staged` file (in memory while small), hashed as they are written; `BlobStore.adopt`
 makes it durable and visible under its hash. The `BlobStore` protocol is all callers
 see, so an S3-compatible store can stand beside `FileBlobStore` without touching them (it would
-upload the staged file in `adopt`).
+upload the staged content in `adopt`).
 """
 
 from __future__ import annotations

@@ -364,3 +364,45 @@ def test_trees_are_encoded_in_gits_own_order(tmp_path):
     builder.remove("a0")
     builder.insert("a.b", subtree, pygit2.enums.FileMode.TREE)
     assert tree.encode() == repo[builder.write()].read_raw()
+
+
+# --- folding packs: git's geometric rule, without git's walk over the whole ledger ---------------
+
+
+@pytest.mark.parametrize(("counts", "split"), [
+    ([], 0),
+    ([11] * 48 + [100_000], 48),  # a day of commits beside the big pack: fold the small ones
+    ([1, 3, 9, 27], 0),  # already a progression
+    ([5, 5, 100], 2),
+    ([11] * 5, 5),  # no big pack yet: all into one
+    ([10, 10, 10, 50, 60], 5),  # the new pack (30) would break the progression above it
+])
+def test_the_packs_to_fold_are_chosen_as_git_chooses_them(counts, split):
+    from registry.ledger.repack import geometric_split
+
+    assert geometric_split(counts) == split
+
+
+def test_folding_packs_keeps_every_object_and_readers_follow(ledger):
+    from registry.ledger.repack import packs
+
+    for i in range(100):
+        ledger.transact(lambda snap, i=i: user_change(f"base-{i}@example.com"))
+    ledger.repack(full=True)
+    for i in range(30):
+        ledger.transact(lambda snap, i=i: user_change(f"fold-{i}@example.com"))
+    pack_dir = ledger.path / "objects" / "pack"
+    before = packs(pack_dir)
+    assert len(before) == 31 and before[-1].objects > 400
+    reader = Ledger.open(ledger.path)  # another process's view, opened before the fold
+    assert reader.snapshot().exists(layout.user("fold-0@example.com"))
+    ledger.repack()
+    after = packs(pack_dir)
+    assert len(after) == 2 and after[-1] == before[-1]  # the small ones became one; the big one stayed
+    assert sum(p.objects for p in after) >= sum(p.objects for p in before[:-1])
+    assert not [n for n in os.listdir(pack_dir) if n.startswith("tmp_")]
+    ledger.transact(lambda snap: user_change("after-fold@example.com"))
+    snap = reader.snapshot()
+    assert all(snap.exists(layout.user(f"fold-{i}@example.com")) for i in range(30))
+    fsck = subprocess.run(["git", "-C", str(ledger.path), "fsck", "--strict", "--no-dangling"], capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr

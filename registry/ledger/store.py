@@ -32,6 +32,7 @@ from ..errors import Busy
 from ..fsync import fsync_all
 from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
+from .repack import fold
 from .history import History
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
 from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack, write_replacing
@@ -42,7 +43,8 @@ T = TypeVar("T")
 BRANCH = "main"
 KNOWN_TREES = 4096  # trees whose entries the writer keeps (those on recently written paths)
 PACK_LIMIT = 48  # packs before a (geometric, background) repack folds them
-RELIST_SECONDS = 10.0  # how long the repack mark alone answers "were packs deleted?" (see _packs_gone)
+LOOSE_LIMIT = 6700  # loose objects (git's own gc.auto) before a repack packs them
+RELIST_SECONDS = 10.0  # how long the repack mark alone answers "were packs deleted?" (see PackWatch)
 REF = f"refs/heads/{BRANCH}"
 FORMAT = 1
 
@@ -367,7 +369,7 @@ class Ledger:
 
     def _forget_repacked(self) -> None:
         """libgit2 learns of new packs by itself but keeps the ones a repack deleted open forever:
-        once any pack this thread's repository has seen is gone, open a fresh one."""
+        once packs may have been deleted (see PackWatch), this thread opens a fresh repository."""
         if getattr(self._local, "repo", None) is None:
             return
         if self._local.packs.gone():
@@ -608,11 +610,12 @@ class Ledger:
         return sum(1 for e in os.scandir(self.path / "objects" / "pack") if e.name.endswith(".pack"))
 
     def repack(self, *, full: bool = False, yielding: bool = False) -> None:
-        """Fold packs together and pack loose objects (libgit2 never does), with git itself.
+        """Fold packs together, with git itself.
 
-        Default: geometric, cheap (only the small packs are rewritten). `full`: one pack, and
-        unreachable objects older than an hour pruned. Never blocks writers: a repack only deletes
-        packs whose every object is in the pack it wrote, and readers fall back on a miss."""
+        Default: geometric, cheap: only the small packs are rewritten (see repack.py), and loose
+        objects (libgit2 never packs them) once they pile up. `full`: one pack, and unreachable
+        objects older than an hour pruned. Never blocks writers: a repack only deletes packs whose
+        every object is in the pack it wrote, and readers fall back on a miss."""
         git = shutil.which("git")
         if git is None:
             log.warning("git is not installed: the ledger's packs can't be folded together")
@@ -620,16 +623,19 @@ class Ledger:
         with self.repack_lock() as fd:
             # In the background it runs niced: on a small machine it would otherwise take CPU from
             # the very requests whose commits it folds. git fsyncs the packs it writes before
-            # deleting the ones they replace.
+            # deleting the ones they replace. It inherits the lock: a repack outliving a killed
+            # registry process still excludes the next.
             nice = shutil.which("nice") if yielding else None
-            base = [*([nice, "-n", "10"] if nice else []), git, "-C", str(self.path),
-                    "-c", "core.fsync=objects,derived-metadata,reference", "-c", "core.fsyncMethod=fsync",
-                    "repack", "-d", "-q"]
-            # git inherits the lock: a repack outliving a killed registry process still excludes the next
+            prefix = [*([nice, "-n", "10"] if nice else []), git, "-C", str(self.path),
+                      "-c", "core.fsync=objects,derived-metadata,reference", "-c", "core.fsyncMethod=fsync"]
             try:
-                subprocess.run(base + (["-a"] if full else ["--geometric=2"]), check=True, pass_fds=(fd,))
                 if full:
-                    subprocess.run([git, "-C", str(self.path), "prune", "--expire=1.hour.ago"], check=True, pass_fds=(fd,))
+                    subprocess.run([*prefix, "repack", "-a", "-d", "-q"], check=True, pass_fds=(fd,))
+                    subprocess.run([*prefix, "prune", "--expire=1.hour.ago"], check=True, pass_fds=(fd,))
+                    return
+                if self.loose_objects_estimate() >= LOOSE_LIMIT:
+                    subprocess.run([*prefix, "repack", "-d", "-q"], check=True, pass_fds=(fd,))
+                fold(self.path, prefix, pass_fds=(fd,))
             finally:  # (even a failed repack may have deleted packs)
                 write_replacing(self._repack_mark, f"{time.time_ns()}\n".encode())
 
@@ -644,7 +650,7 @@ class Ledger:
         finally:
             os.close(fd)
 
-    def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = 6700, background: bool = False) -> bool:
+    def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = LOOSE_LIMIT, background: bool = False) -> bool:
         """Repack when packs or loose objects pile up (as `git gc --auto` would): every lookup
         of an object consults each pack's index until it is found."""
         if self.pack_count() < pack_limit and self.loose_objects_estimate() < loose_limit:
