@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from .errors import TooLarge
-from .fsync import fsync_all, fsync_path
+from .fsync import fsync_all, fsync_path, write_file
 
 SPOOL = 1 * 2**20  # an upload up to this size is staged in memory
 
@@ -178,10 +178,10 @@ class FileBlobStore:
                 os.replace(staged.path, target)
             else:
                 try:
-                    _write_new(target, data)
+                    write_file(target, data)
                 except FileExistsError:  # there, but torn
                     temp = self.staging / f"replacing-{secrets.token_hex(12)}"
-                    _write_new(temp, data)
+                    write_file(temp, data)
                     os.replace(temp, target)
             pending.append(target.parent)
             if not staged.synced:
@@ -244,16 +244,6 @@ class FileBlobStore:
                 f.unlink(missing_ok=True)
                 removed += 1
         return removed
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
 
 
 def _ensure_dir(path: Path, pending: list[Path]) -> None:

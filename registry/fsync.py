@@ -1,4 +1,4 @@
-"""Making writes durable: fsync, of many files and directories at once.
+"""Writing files whole, and making writes durable: fsync, of many files and directories at once.
 
 A commit writes a dozen small files (a blob, the trees on its path, the commit, the ref, the
 distribution and its metadata). Syncing them one after another costs a journal commit each;
@@ -25,6 +25,18 @@ def _executor() -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="fsync")
             _pool_pid = os.getpid()
         return _pool
+
+
+def write_file(path: str | Path, data: bytes | bytearray, mode: int = 0o644, *, exclusive: bool = True) -> None:
+    """Create ``path`` holding ``data`` (not synced). ``exclusive``: FileExistsError if it exists;
+    otherwise an existing file is truncated and overwritten."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def fsync_path(path: str | Path, missing_ok: bool = False) -> None:

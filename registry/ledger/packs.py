@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import pygit2
 
+from ..fsync import write_file
+
 
 class MemoryObjects(pygit2.OdbBackend):
     """An object database backend that keeps what is written in memory until `take()`.
@@ -233,13 +235,7 @@ def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> 
 def write_replacing(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write a file whole under a temporary name, then rename it into place (no fsync)."""
     temp = path.with_name(f"tmp_{os.getpid()}_{path.name}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
+    write_file(temp, data, mode, exclusive=False)  # (one a crash left behind is overwritten)
     os.replace(temp, path)
 
 

@@ -32,10 +32,10 @@ from ..errors import Busy
 from ..fsync import fsync_all
 from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
-from .repack import fold
 from .history import History
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
 from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack, write_replacing
+from .repack import fold
 
 log = logging.getLogger("registry.ledger")
 
