@@ -1,12 +1,15 @@
 """Folding the ledger's packs together, at a cost that grows with what is folded, not with the ledger.
 
 Every commit writes one small pack (see packs.py). `git repack --geometric=2 -d` would keep their
-number down, but git 2.39 walks every tree reachable from the commits it folds to order its delta
-search: at 100,000 versions that is 0.85 s of CPU per fold, every few dozen commits. So the packs to
-roll up are chosen exactly as git chooses them (the smallest, until the rest form a geometric
-progression by object count), their objects are read from their indexes, and `git pack-objects`
-packs that list as it stands (deltas included), with no walk. A full repack (`registry gc`) is
-still git's own.
+number down, but git 2.39 walks every tree reachable from the commits it folds (to name objects,
+which orders its delta search): at 100,000 versions that is 0.85 s of CPU per fold, every few dozen
+commits. So the packs to roll up are chosen exactly as git chooses them (the smallest, until the
+rest form a geometric progression by object count), their objects are read from their indexes, and
+`git pack-objects` packs that list as it stands, with no walk.
+
+Unnamed, objects find fewer delta bases; so once a roll-up is big (GIT_ABOVE objects, some
+thousands of commits), it is left to git after all: its walk is then rare, and it deltifies what
+the small folds left whole.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import NamedTuple
 from ..fsync import fsync_path
 
 FACTOR = 2
+GIT_ABOVE = 50_000  # objects in a roll-up from which git's own geometric repack does it
 _IDX_MAGIC = b"\xfftOc\x00\x00\x00\x02"  # pack index, version 2
 _SUFFIXES = (".keep", ".promisor", ".mtimes", ".bitmap", ".rev", ".pack", ".idx")  # .idx last: it makes a pack visible
 
@@ -74,15 +78,17 @@ def object_ids(idx: Path) -> bytes:
     return b"".join(names[i:i + 20].hex().encode() + b"\n" for i in range(0, len(names), 20))
 
 
-def fold(repo: Path, git_prefix: list[str], pass_fds: tuple[int, ...] = ()) -> list[str]:
-    """Roll the small packs of ``repo`` into one, if the geometric rule says so; returns the names
-    of the packs that were replaced. ``git_prefix`` runs git (niced, configured) in ``repo``."""
-    pack_dir = repo / "objects" / "pack"
+def roll_up(pack_dir: Path) -> list[Pack]:
+    """The packs a geometric repack would merge now (none, or at least two)."""
     found = packs(pack_dir)
     split = geometric_split([p.objects for p in found])
-    if split < 2:
-        return []
-    victims = found[:split]
+    return found[:split] if split >= 2 else []
+
+
+def fold(repo: Path, victims: list[Pack], git_prefix: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+    """Pack the objects of ``victims`` into one new pack, then delete them. ``git_prefix`` runs git
+    (niced, configured) in ``repo``."""
+    pack_dir = repo / "objects" / "pack"
     listing = b"".join(object_ids(pack_dir / f"{p.name}.idx") for p in victims)
     # git writes the new pack under a temporary name, fsyncs it and its index (core.fsync), then
     # renames them into place and prints its hash.
@@ -95,4 +101,3 @@ def fold(repo: Path, git_prefix: list[str], pass_fds: tuple[int, ...] = ()) -> l
             continue
         for suffix in _SUFFIXES:
             (pack_dir / f"{p.name}{suffix}").unlink(missing_ok=True)
-    return [p.name for p in victims]

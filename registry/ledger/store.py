@@ -35,7 +35,7 @@ from . import codec, layout
 from .history import History
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
 from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack, write_replacing
-from .repack import fold
+from .repack import GIT_ABOVE, fold, roll_up
 
 log = logging.getLogger("registry.ledger")
 
@@ -633,9 +633,11 @@ class Ledger:
                     subprocess.run([*prefix, "repack", "-a", "-d", "-q"], check=True, pass_fds=(fd,))
                     subprocess.run([*prefix, "prune", "--expire=1.hour.ago"], check=True, pass_fds=(fd,))
                     return
-                if self.loose_objects_estimate() >= LOOSE_LIMIT:
-                    subprocess.run([*prefix, "repack", "-d", "-q"], check=True, pass_fds=(fd,))
-                fold(self.path, prefix, pass_fds=(fd,))
+                victims = roll_up(self.path / "objects" / "pack")
+                if self.loose_objects_estimate() >= LOOSE_LIMIT or sum(p.objects for p in victims) >= GIT_ABOVE:
+                    subprocess.run([*prefix, "repack", "-d", "-q", "--geometric=2"], check=True, pass_fds=(fd,))
+                elif victims:
+                    fold(self.path, victims, prefix, pass_fds=(fd,))
             finally:  # (even a failed repack may have deleted packs)
                 write_replacing(self._repack_mark, f"{time.time_ns()}\n".encode())
 
