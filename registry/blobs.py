@@ -178,10 +178,10 @@ class FileBlobStore:
                 os.replace(staged.path, target)
             else:
                 try:
-                    write_file(target, data)
+                    write_file(target, data, 0o600)  # (as a staged file would be)
                 except FileExistsError:  # there, but torn
                     temp = self.staging / f"replacing-{secrets.token_hex(12)}"
-                    write_file(temp, data)
+                    write_file(temp, data, 0o600)
                     os.replace(temp, target)
             pending.append(target.parent)
             if not staged.synced:
