@@ -37,7 +37,9 @@ def main() -> None:
             with reg.blobs.stage() as staged:
                 staged.write(path.read_bytes())
                 staged.finish()
-                operations.publish_file(reg, who, "upload", "default", dists.inspect(staged.path, path.name), staged)
+                with staged.open() as content:
+                    dist = dists.inspect(content, path.name)
+                operations.publish_file(reg, who, "upload", "default", dist, staged)
         auth_header = basic(live.admin, live.token)
         url = f"{live.url}/default/bench-pkg/"
         for label, accept in [("JSON", PIP_ACCEPT), ("HTML", "text/html")]:
