@@ -328,6 +328,39 @@ def test_a_torn_record_or_a_missing_big_file_is_not_replayed(ledger, tmp_path, m
     assert Ledger.open(ledger.path).head() == base
 
 
+def test_a_record_torn_by_a_killed_writer_does_not_hide_the_commits_after_it(ledger):
+    """A worker killed mid-append leaves a torn record at the journal's end while the others carry
+    on: their records must not land behind it, where a replay (which stops at a torn record) would
+    never reach them."""
+    other = Ledger.open(ledger.path)  # another worker process, already running
+    base = ledger.head()
+    ledger.transact(lambda snap: user_change("a@example.com"))
+    journal = ledger._journal.path
+    whole = journal.read_bytes()
+    with open(journal, "ab") as fh:  # the killed worker's half-written record
+        fh.write(whole[: len(whole) // 2])
+    tip = other.transact(lambda snap: user_change("b@example.com")).id
+    assert [e.commit for e in ledger._journal.entries()][-1] == tip
+    _lose_ref_updates(ledger, base)
+    assert Ledger.open(ledger.path).head() == tip
+
+
+def test_writers_follow_a_journal_emptied_by_another_process(ledger):
+    """`Ledger.open` (every CLI command) checkpoints and empties the journal under a running server;
+    the server's writers must start again at its beginning, not where they last wrote."""
+    server = Ledger.open(ledger.path)
+    base = ledger.head()
+    for i in range(3):
+        server.transact(lambda snap, i=i: user_change(f"s{i}@example.com"))
+    Ledger.open(ledger.path)  # a CLI command: checkpoints, empties the journal
+    cli = Ledger.open(ledger.path)
+    cli.transact(lambda snap: user_change("cli@example.com"))
+    tip = server.transact(lambda snap: user_change("s3@example.com")).id
+    assert [e.commit for e in ledger._journal.entries()][-1] == tip
+    _lose_ref_updates(ledger, base)
+    assert Ledger.open(ledger.path).head() == tip
+
+
 def test_the_journal_is_emptied_at_checkpoints(ledger, monkeypatch):
     import registry.ledger.store as store
 

@@ -51,15 +51,28 @@ class Journal:
         self.base = base  # the data directory, so that moving it whole keeps the entries valid
         self._fd: int | None = None
         self._pid: int | None = None
+        self._end = 0  # where the whole records end, as far as we know
 
     def append(self, entry: Entry) -> None:
-        """Write the record; not synced (see `sync`, or the caller fsyncs `self.path`)."""
+        """Write the record; not synced (see `sync`, or the caller fsyncs `self.path`). Callers hold
+        the ledger's write lock, so no one else appends meanwhile."""
         payload = msgspec.msgpack.encode(entry)
-        header = _HEADER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest()[:16])
-        os.write(self._current(), header + payload)
+        record = _HEADER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload
+        fd = self._current()
+        size = os.fstat(fd).st_size
+        if size != self._end:  # others appended since (or one was killed mid-append)
+            start = self._end if self._end < size else 0
+            self._end = start + _whole(os.pread(fd, size - start, start))
+            if self._end < size:
+                # A writer died mid-append: its record was never acknowledged, and one written
+                # after it would be out of a replay's reach (replays stop at a torn record).
+                os.ftruncate(fd, self._end)
+        os.write(fd, record)
+        self._end += len(record)
 
     def _current(self) -> int:
-        """Our descriptor of the journal file, reopened when another process (or we) retired it."""
+        """Our descriptor of the journal file, reopened when another process (or we) retired or
+        emptied it (both put a new file in its place)."""
         try:
             ino = os.stat(self.path).st_ino
         except FileNotFoundError:
@@ -67,8 +80,9 @@ class Journal:
         if self._fd is None or self._pid != os.getpid() or os.fstat(self._fd).st_ino != ino:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             self._pid = os.getpid()
+            self._end = 0
             if ino is None:  # a new journal (after a checkpoint retired the last): its name must last
                 fsync_path(self.path.parent)
         return self._fd
@@ -107,25 +121,39 @@ class Journal:
         return True
 
     def reset(self) -> None:
-        """Empty the journal and drop the retired one; only once all they describe is durable."""
+        """Empty the journal and drop the retired one; only once all they describe is durable. The
+        empty journal is a new file, so that every writer notices (see `_current`)."""
         self.retired.unlink(missing_ok=True)
-        with open(self.path, "ab") as fh:
-            fh.truncate(0)
-            os.fsync(fh.fileno())
+        write_replacing(self.path, b"")
+        fsync_path(self.path.parent)
 
 
 def _records(data: bytes) -> Iterator[Entry]:
+    for start, end in _spans(data):
+        try:
+            yield msgspec.msgpack.decode(data[start + _HEADER.size:end], type=Entry)
+        except msgspec.DecodeError:
+            return
+
+
+def _whole(data: bytes) -> int:
+    """Where the whole records at the start of ``data`` end."""
+    end = 0
+    for _, end in _spans(data):
+        pass
+    return end
+
+
+def _spans(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of each whole record, up to the first torn one."""
     pos = 0
     while pos + _HEADER.size <= len(data):
         magic, length, digest = _HEADER.unpack_from(data, pos)
-        payload = data[pos + _HEADER.size:pos + _HEADER.size + length]
-        if magic != _MAGIC or len(payload) != length or hashlib.sha256(payload).digest()[:16] != digest:
+        end = pos + _HEADER.size + length
+        if magic != _MAGIC or end > len(data) or hashlib.sha256(data[pos + _HEADER.size:end]).digest()[:16] != digest:
             return
-        try:
-            yield msgspec.msgpack.decode(payload, type=Entry)
-        except msgspec.DecodeError:
-            return
-        pos += _HEADER.size + length
+        yield pos, end
+        pos = end
 
 
 def chain(entries: list[Entry]) -> list[Entry]:
