@@ -345,6 +345,27 @@ def test_a_record_torn_by_a_killed_writer_does_not_hide_the_commits_after_it(led
     assert Ledger.open(ledger.path).head() == tip
 
 
+def test_a_replay_writes_nothing_outside_the_data_directory(ledger, tmp_path):
+    """Whatever bytes a record holds, a replay only writes where a commit's own files live."""
+    import hashlib
+
+    import msgspec
+
+    from registry.ledger import journal
+
+    ledger.transact(lambda snap: user_change("a@example.com"))
+    good = list(ledger._journal.entries())[-1]
+    name = f"../../escaped-{tmp_path.name}"
+    escape = (ledger._journal.base / name).resolve()
+    forged = {f: getattr(good, f) for f in good.__struct_fields__} | {"copies": {name: b"owned"}}
+    payload = msgspec.msgpack.encode(forged)
+    with open(ledger._journal.path, "ab") as fh:
+        fh.write(journal._HEADER.pack(journal._MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload)
+    assert [e.commit for e in ledger._journal.entries()] == [good.commit]  # the forged one ends the replay
+    Ledger.open(ledger.path)
+    assert not escape.exists()
+
+
 def test_writers_follow_a_journal_emptied_by_another_process(ledger):
     """`Ledger.open` (every CLI command) checkpoints and empties the journal under a running server;
     the server's writers must start again at its beginning, not where they last wrote."""

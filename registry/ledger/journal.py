@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import msgspec
 
@@ -29,6 +30,7 @@ from .packs import write_replacing
 CHECKPOINT_AT = 1 * 2**20  # journal bytes (some hundreds of commits) before the writer syncs what it describes and empties it
 COPY_LIMIT = 1 * 2**20  # files up to this size travel in the journal instead of being fsynced
 _MAGIC = b"RGJ1"
+_PACK_NAME = re.compile(r"pack-[0-9a-f]{40}")
 _HEADER = struct.Struct(">4sI16s")  # magic, payload length, first 16 bytes of the payload's SHA-256
 
 
@@ -40,6 +42,16 @@ class Entry(msgspec.Struct, frozen=True):
     idx_data: bytes
     copies: dict[str, bytes] = {}  # relative to the data directory: small files, content included
     synced: tuple[str, ...] = ()  # relative to the data directory: files and directories fsynced beside
+
+    def __post_init__(self) -> None:
+        # A replay writes what a record names: it must name nothing outside the ledger and the
+        # data directory, whatever bytes a record holds (a decoding error ends the replay there).
+        if not _PACK_NAME.fullmatch(self.pack):
+            raise ValueError(f"not a pack name: {self.pack!r}")
+        for name in (*self.copies, *self.synced):
+            parts = PurePosixPath(name).parts
+            if not parts or parts[0] == "/" or ".." in parts:
+                raise ValueError(f"not a path inside the data directory: {name!r}")
 
 
 class Journal:
