@@ -23,7 +23,37 @@ import pygit2
 from ..fsync import write_file
 
 
-class MemoryObjects(pygit2.OdbBackend):
+class _InMemory(pygit2.OdbBackend):
+    """What our in-memory object backends share: objects are found by full id only (`_find`),
+    and there is nothing to refresh."""
+
+    def _find(self, oid: pygit2.Oid) -> tuple[int, bytes] | None:
+        return None
+
+    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+        found = self._find(oid)
+        if found is None:
+            raise KeyError(oid)
+        return found
+
+    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+        type_, data = self.read_cb(oid)
+        return type_, len(data)
+
+    def exists_cb(self, oid: pygit2.Oid) -> bool:
+        return self._find(oid) is not None
+
+    def read_prefix_cb(self, oid):
+        raise KeyError(oid)
+
+    def exists_prefix_cb(self, oid):
+        raise KeyError(oid)
+
+    def refresh_cb(self) -> None:
+        pass
+
+
+class MemoryObjects(_InMemory):
     """An object database backend that keeps what is written in memory until `take()`.
 
     Added to a repository with the highest priority, it receives every write; reads fall through
@@ -39,27 +69,8 @@ class MemoryObjects(pygit2.OdbBackend):
     def write_cb(self, oid: pygit2.Oid, data: bytes, type_: int) -> None:
         self._objects[oid] = (type_, bytes(data))
 
-    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
-        found = self._objects.get(oid) or self._recent.get(oid)
-        if found is None:
-            raise KeyError(oid)
-        return found
-
-    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
-        type_, data = self.read_cb(oid)
-        return type_, len(data)
-
-    def exists_cb(self, oid: pygit2.Oid) -> bool:
-        return oid in self._objects or oid in self._recent
-
-    def read_prefix_cb(self, oid):
-        raise KeyError(oid)
-
-    def exists_prefix_cb(self, oid):
-        raise KeyError(oid)
-
-    def refresh_cb(self) -> None:
-        pass
+    def _find(self, oid: pygit2.Oid) -> tuple[int, bytes] | None:
+        return self._objects.get(oid) or self._recent.get(oid)
 
     def __iter__(self):
         return iter(list(self._objects))
@@ -99,7 +110,7 @@ class Recent:
                 self.objects.pop(oid, None)
 
 
-class RecentObjects(pygit2.OdbBackend):
+class RecentObjects(_InMemory):
     """A reader's window on `Recent`, at the lowest priority: asked only when no pack the reader
     knows has an object, before libgit2 would rescan the pack directory. A reader of a commit
     this process just made finds it here (about 3x cheaper than the rescan)."""
@@ -108,24 +119,8 @@ class RecentObjects(pygit2.OdbBackend):
         super().__init__()
         self._recent = recent
 
-    def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
-        return self._recent.objects[oid]
-
-    def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
-        type_, data = self._recent.objects[oid]
-        return type_, len(data)
-
-    def exists_cb(self, oid: pygit2.Oid) -> bool:
-        return oid in self._recent.objects
-
-    def read_prefix_cb(self, oid):
-        raise KeyError(oid)
-
-    def exists_prefix_cb(self, oid):
-        raise KeyError(oid)
-
-    def refresh_cb(self) -> None:
-        pass
+    def _find(self, oid: pygit2.Oid) -> tuple[int, bytes] | None:
+        return self._recent.objects.get(oid)
 
     def __iter__(self):
         return iter(list(self._recent.objects))
