@@ -136,6 +136,20 @@ async def _serve_upload(client, world, path, sent: list, cut: int | None = None)
     await client.served(scope, receive, send)
 
 
+async def test_an_upload_over_a_mib_is_spilled_to_disk_and_fsynced_beside_the_journal(client, world, tmp_path):
+    from .helpers import make_wheel
+
+    wheel = make_wheel(tmp_path, "Acme.Utils", "4.0", payload=3 * 2**19)  # random: it doesn't compress (limit here: 2 MiB)
+    r = await post(client, world, wheel)
+    assert r.status_code == 200, r.text
+    version = world.reg.snapshot().get(layout.version(WS, "acme-utils", "4"), operations.Version)
+    sha256 = version.files[0].sha256
+    assert world.reg.blobs.read(sha256) == wheel.read_bytes()
+    record = list(world.reg.ledger._journal.entries())[-1]
+    assert record.copies == {} and any(p.endswith(sha256) for p in record.synced)  # too big to carry
+    assert list(world.reg.blobs.staging.iterdir()) == []
+
+
 async def test_legacy_path_and_no_trailing_slash_accept_uploads_without_redirecting(client, world, dists):
     sdist, wheel = dists[("Acme.Utils", "1.1.0")]
     assert (await post(client, world, wheel, url=f"/{WS}/legacy/")).status_code == 200
