@@ -51,6 +51,7 @@ class Staged:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self.digests: Digests | None = None
         self.synced = False
+        self._discarded = False
 
     def write(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -98,6 +99,8 @@ class Staged:
     @property
     def in_memory(self) -> bytes | None:
         """The content, if it never left memory."""
+        if self._discarded:
+            raise RuntimeError("the staged content was discarded")
         return bytes(self._buffer) if self.path is None else None
 
     def open(self) -> BinaryIO:
@@ -105,6 +108,7 @@ class Staged:
         return io.BytesIO(self._buffer) if self.path is None else open(self.path, "rb")
 
     def discard(self) -> None:
+        self._discarded = True
         self._buffer = bytearray()
         if self._file is not None and not self._file.closed:
             self._file.close()
@@ -167,7 +171,7 @@ class FileBlobStore:
         digests = staged.finish()  # (already finished and maybe synced: then this only returns the digests)
         target = self._path(digests.sha256)
         pending = defer if defer is not None else []
-        if self._holds(target, digests):
+        if self._holds(target, digests.size, digests.sha256):
             staged.discard()
             os.utime(target)  # freshly wanted again: keeps the collector's grace period honest
             pending.append(target)
@@ -191,22 +195,34 @@ class FileBlobStore:
         return digests.sha256
 
     @staticmethod
-    def _holds(target: Path, digests: Digests) -> bool:
+    def _holds(target: Path, size: int, sha256: str) -> bool:
         """Whether ``target`` holds the content whole: the same size, and (up to SPOOL bytes, where
         reading is cheap) the same hash."""
         try:
-            size = target.stat().st_size
+            if target.stat().st_size != size:
+                return False
         except FileNotFoundError:
             return False
-        if size != digests.size:
-            return False
-        return size > SPOOL or hashlib.sha256(target.read_bytes()).hexdigest() == digests.sha256
+        return size > SPOOL or hashlib.sha256(target.read_bytes()).hexdigest() == sha256
 
     def put_bytes(self, data: bytes, defer: list[Path] | None = None) -> str:
-        with self.stage() as staged:
-            staged.write(data)
-            staged.finish(sync=defer is None)
-            return self.adopt(staged, defer=defer)
+        """Store ``data`` under its hash. Atomic, as it may run outside the ledger's lock (a cache
+        being filled by two requests at once): readers see no file or a whole one."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self._path(sha256)
+        pending = defer if defer is not None else []
+        if self._holds(target, len(data), sha256):
+            os.utime(target)
+        else:
+            _ensure_dir(target.parent, pending)
+            temp = self.staging / f"incoming-{secrets.token_hex(12)}"
+            write_file(temp, data, 0o600)
+            os.replace(temp, target)
+            pending.append(target.parent)
+        pending.append(target)
+        if defer is None:
+            fsync_all(pending)
+        return sha256
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).is_file()

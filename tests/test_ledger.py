@@ -345,6 +345,34 @@ def test_a_record_torn_by_a_killed_writer_does_not_hide_the_commits_after_it(led
     assert Ledger.open(ledger.path).head() == tip
 
 
+def test_a_journal_record_written_in_parts_or_cut_short_by_a_full_disk(ledger, monkeypatch):
+    """os.write may take part of a record (a full disk, a quota): the rest is written, or the
+    commit fails and leaves no torn record for the next one to land behind."""
+    real_write, state = os.write, {"mode": "halves"}
+    journal_fd = ledger._journal._current()
+
+    def write(fd, data):
+        if fd != journal_fd or state["mode"] is None:
+            return real_write(fd, data)
+        if state["mode"] == "full" and state["calls"]:  # half a record went in; then the disk is full
+            raise OSError(28, "No space left on device")
+        state["calls"] = state.get("calls", 0) + (state["mode"] == "full")
+        return real_write(fd, bytes(data[: max(1, len(data) // 2)]))
+
+    monkeypatch.setattr(os, "write", write)
+    first = ledger.transact(lambda snap: user_change("halves@example.com")).id
+    assert [e.commit for e in ledger._journal.entries()][-1] == first
+    state.update(mode="full", calls=0)
+    with pytest.raises(OSError):
+        ledger.transact(lambda snap: user_change("full@example.com"))
+    assert [e.commit for e in ledger._journal.entries()][-1] == first  # and nothing torn after it
+    state["mode"] = None
+    tip = ledger.transact(lambda snap: user_change("after@example.com")).id
+    assert [e.commit for e in ledger._journal.entries()][-1] == tip
+    _lose_ref_updates(ledger, first)
+    assert Ledger.open(ledger.path).head() == tip
+
+
 def test_a_replay_writes_nothing_outside_the_data_directory(ledger, tmp_path):
     """Whatever bytes a record holds, a replay only writes where a commit's own files live."""
     import hashlib
@@ -361,7 +389,7 @@ def test_a_replay_writes_nothing_outside_the_data_directory(ledger, tmp_path):
     payload = msgspec.msgpack.encode(forged)
     with open(ledger._journal.path, "ab") as fh:
         fh.write(journal._HEADER.pack(journal._MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload)
-    assert [e.commit for e in ledger._journal.entries()] == [good.commit]  # the forged one ends the replay
+    assert [e.commit for e in ledger._journal.entries()] == [good.commit]  # the forged one is skipped
     Ledger.open(ledger.path)
     assert not escape.exists()
 

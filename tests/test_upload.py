@@ -136,6 +136,24 @@ async def _serve_upload(client, world, path, sent: list, cut: int | None = None)
     await client.served(scope, receive, send)
 
 
+async def test_small_wheels_commit_on_the_event_loop_and_sdists_in_a_thread(client, world, dists, monkeypatch):
+    """Finding an sdist's PKG-INFO may mean decompressing a lot: never on the event loop."""
+    import registry.web.upload as upload_module
+
+    hops, real = [], upload_module.anyio.to_thread.run_sync
+
+    async def spy(fn, *args, **kwargs):
+        hops.append(fn.__name__)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(upload_module.anyio.to_thread, "run_sync", spy)
+    sdist, wheel = dists[("Acme.Utils", "1.0.0")]
+    assert (await post(client, world, wheel)).status_code == 200
+    assert hops == []
+    assert (await post(client, world, sdist)).status_code == 200
+    assert hops == ["check_and_publish"]
+
+
 async def test_an_upload_over_a_mib_is_spilled_to_disk_and_fsynced_beside_the_journal(client, world, tmp_path):
     from .helpers import make_wheel
 

@@ -16,6 +16,7 @@ deletes anything.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import struct
@@ -24,11 +25,12 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
-from ..fsync import fsync_path
+from ..fsync import fsync_path, write_file
 from .packs import write_replacing
 
 CHECKPOINT_AT = 1 * 2**20  # journal bytes (some hundreds of commits) before the writer syncs what it describes and empties it
 COPY_LIMIT = 1 * 2**20  # files up to this size travel in the journal instead of being fsynced
+log = logging.getLogger("registry.ledger")
 _MAGIC = b"RGJ1"
 _PACK_NAME = re.compile(r"pack-[0-9a-f]{40}")
 _HEADER = struct.Struct(">4sI16s")  # magic, payload length, first 16 bytes of the payload's SHA-256
@@ -72,14 +74,23 @@ class Journal:
         record = _HEADER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload
         fd = self._current()
         size = os.fstat(fd).st_size
-        if size != self._end:  # others appended since (or one was killed mid-append)
+        if size != self._end:  # others appended since, emptied it, or one was killed mid-append
             start = self._end if self._end < size else 0
-            self._end = start + _whole(os.pread(fd, size - start, start))
-            if self._end < size:
+            end = start + _whole(os.pread(fd, size - start, start))
+            if start and end == start:  # no record starts where ours ended: emptied and refilled?
+                end = _whole(os.pread(fd, size, 0))  # (or a torn tail right there: the same answer)
+            self._end = end
+            if end < size:
                 # A writer died mid-append: its record was never acknowledged, and one written
                 # after it would be out of a replay's reach (replays stop at a torn record).
-                os.ftruncate(fd, self._end)
-        os.write(fd, record)
+                os.ftruncate(fd, end)
+        view = memoryview(record)
+        try:
+            while view:  # (a full disk may take a record in parts, or not whole)
+                view = view[os.write(fd, view):]
+        except BaseException:
+            os.ftruncate(fd, self._end)
+            raise
         self._end += len(record)
 
     def _current(self) -> int:
@@ -133,10 +144,19 @@ class Journal:
         return True
 
     def reset(self) -> None:
-        """Empty the journal and drop the retired one; only once all they describe is durable. The
-        empty journal is a new file, so that every writer notices (see `_current`)."""
+        """Empty the journal and drop the retired one; only once all they describe is durable.
+        The empty journal is a new file, so that every writer notices (see `_current`); it keeps
+        the old one's owner where it can (an operator's command run as root must not lock the
+        server out of it)."""
         self.retired.unlink(missing_ok=True)
-        write_replacing(self.path, b"")
+        temp = self.path.with_name(f"tmp_{os.getpid()}_{self.path.name}")
+        write_file(temp, b"", 0o644, exclusive=False)
+        try:
+            st = os.stat(self.path)
+            os.chown(temp, st.st_uid, st.st_gid)
+        except (FileNotFoundError, PermissionError):
+            pass
+        os.replace(temp, self.path)
         fsync_path(self.path.parent)
 
 
@@ -144,8 +164,8 @@ def _records(data: bytes) -> Iterator[Entry]:
     for start, end in _spans(data):
         try:
             yield msgspec.msgpack.decode(data[start + _HEADER.size:end], type=Entry)
-        except msgspec.DecodeError:
-            return
+        except msgspec.DecodeError:  # whole, but not ours to replay: skipped, as writers skip it
+            log.error("journal: skipping a record that is whole but not a valid entry (at byte %d)", start)
 
 
 def _whole(data: bytes) -> int:

@@ -26,7 +26,7 @@ from ..fsync import fsync_path
 FACTOR = 2
 GIT_ABOVE = 50_000  # objects in a roll-up from which git's own geometric repack does it
 _IDX_MAGIC = b"\xfftOc\x00\x00\x00\x02"  # pack index, version 2
-_SUFFIXES = (".keep", ".promisor", ".mtimes", ".bitmap", ".rev", ".pack", ".idx")  # .idx last: it makes a pack visible
+_SUFFIXES = (".bitmap", ".rev", ".pack", ".idx")  # .idx last: it makes a pack visible
 
 
 class Pack(NamedTuple):
@@ -35,15 +35,16 @@ class Pack(NamedTuple):
 
 
 def packs(pack_dir: Path) -> list[Pack]:
-    """The packs a fold may take, smallest first: complete (indexed), version-2 indexes, not kept."""
+    """The packs a fold may take, smallest first: complete (indexed), version-2 indexes, neither
+    kept nor cruft."""
     names = set(os.listdir(pack_dir))
     found = []
     for entry in names:
         if not (entry.startswith("pack-") and entry.endswith(".idx")):
             continue
         name = entry[:-4]
-        if f"{name}.pack" not in names or f"{name}.keep" in names or f"{name}.promisor" in names:
-            continue
+        if f"{name}.pack" not in names or any(f"{name}{x}" in names for x in (".keep", ".promisor", ".mtimes")):
+            continue  # (kept packs, and cruft packs: git leaves those out of a geometric repack too)
         try:
             with open(pack_dir / entry, "rb") as fh:
                 head = fh.read(8 + 256 * 4)
@@ -94,10 +95,10 @@ def fold(repo: Path, victims: list[Pack], git_prefix: list[str], pass_fds: tuple
     # renames them into place and prints its hash.
     written = subprocess.run([*git_prefix, "pack-objects", "-q", "--delta-base-offset", str(pack_dir / "pack")],
                              input=listing, check=True, capture_output=True, pass_fds=pass_fds)
-    new = f"pack-{written.stdout.decode().strip()}"
+    new = {f"pack-{line}" for line in written.stdout.decode().split()}  # (several, with pack.packSizeLimit)
     fsync_path(pack_dir)  # the new pack's names last before the old ones go
     for p in victims:
-        if p.name == new:  # (the same objects, packed the same way: it is the new pack)
+        if p.name in new:  # (the same objects, packed the same way: it is a new pack)
             continue
         for suffix in _SUFFIXES:
             (pack_dir / f"{p.name}{suffix}").unlink(missing_ok=True)

@@ -87,10 +87,12 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
             return publish_file(state.registry, who, "upload", ws, dist, staged, wait=wait)
 
         published = None
-        if not staged.spilled:
-            # A small upload is checked and committed right here, on the event loop, unless another
+        if not staged.spilled and form.get("filetype") == "bdist_wheel":
+            # A small wheel is checked and committed right here, on the event loop, unless another
             # writer holds the ledger: its ~1.5 ms are CPU work under the GIL but for one fdatasync,
-            # and handing them to a thread would cost two wake-ups, more than that fsync.
+            # and handing them to a thread would cost two wake-ups, more than that fsync. (Reading
+            # a wheel's METADATA is bounded; an sdist may have to be decompressed far to find its
+            # PKG-INFO, so sdists always go to the thread.)
             try:
                 published = check_and_publish(0)
             except Locked:
