@@ -349,7 +349,7 @@ def test_a_journal_record_written_in_parts_or_cut_short_by_a_full_disk(ledger, m
     """os.write may take part of a record (a full disk, a quota): the rest is written, or the
     commit fails and leaves no torn record for the next one to land behind."""
     real_write, state = os.write, {"mode": "halves"}
-    journal_fd = ledger._journal._current()
+    journal_fd, _ = ledger._journal._current()
 
     def write(fd, data):
         if fd != journal_fd or state["mode"] is None:

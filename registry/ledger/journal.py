@@ -72,8 +72,7 @@ class Journal:
         the ledger's write lock, so no one else appends meanwhile."""
         payload = msgspec.msgpack.encode(entry)
         record = _HEADER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload
-        fd = self._current()
-        size = os.fstat(fd).st_size
+        fd, size = self._current()
         if size != self._end:  # others appended since, emptied it, or one was killed mid-append
             start = self._end if self._end < size else 0
             end = start + _whole(os.pread(fd, size - start, start))
@@ -93,25 +92,27 @@ class Journal:
             raise
         self._end += len(record)
 
-    def _current(self) -> int:
-        """Our descriptor of the journal file, reopened when another process (or we) retired or
-        emptied it (both put a new file in its place)."""
+    def _current(self) -> tuple[int, int]:
+        """Our descriptor of the journal file and its size, reopened when another process (or we)
+        retired or emptied it (both put a new file in its place)."""
         try:
             ino = os.stat(self.path).st_ino
         except FileNotFoundError:
             ino = None
-        if self._fd is None or self._pid != os.getpid() or os.fstat(self._fd).st_ino != ino:
-            if self._fd is not None and self._pid == os.getpid():
+        st = os.fstat(self._fd) if self._fd is not None and self._pid == os.getpid() else None
+        if st is None or st.st_ino != ino:
+            if st is not None:
                 os.close(self._fd)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             self._pid = os.getpid()
             self._end = 0
             if ino is None:  # a new journal (after a checkpoint retired the last): its name must last
                 fsync_path(self.path.parent)
-        return self._fd
+            st = os.fstat(self._fd)
+        return self._fd, st.st_size
 
     def sync(self) -> None:
-        os.fdatasync(self._current())
+        os.fdatasync(self._current()[0])
 
     def relative(self, path: Path) -> str:
         return os.path.relpath(path, self.base)
