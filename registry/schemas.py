@@ -6,6 +6,7 @@ so the published schemas can't fall behind the code.
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -28,11 +29,21 @@ def generate() -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for folder, types in (("ledger", LEDGER_RECORDS), ("api", API_TYPES)):
         for type_ in types:
-            schema = msgspec.json.schema(type_)
-            document = {"$schema": DIALECT, "title": type_.__name__, "description": (type_.__doc__ or "").strip(), **schema}
+            schema = _clean(msgspec.json.schema(type_))
+            document = {"$schema": DIALECT, "title": type_.__name__, "description": inspect.cleandoc(type_.__doc__ or ""), **schema}
             data = msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=2) + b"\n"
             out[f"{folder}/{_kebab(type_.__name__)}.schema.json"] = data
     return out
+
+
+def _clean(node):
+    """Descriptions dedented by us, not by msgspec (whose way with docstrings differs by release),
+    so the generated files depend only on the code."""
+    if isinstance(node, dict):
+        return {k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else _clean(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    return node
 
 
 def drift(root: Path = ROOT) -> list[str]:
