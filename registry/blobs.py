@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from .errors import TooLarge
-from .fsync import fsync_all, fsync_path, write_file
+from .fsync import Needed, fsync_fd, fsync_path, make_dirs, write_file
 
 SPOOL = 1 * 2**20  # an upload up to this size is staged in memory
 
@@ -81,7 +81,7 @@ class Staged:
             if self._file is not None:
                 self._file.flush()
                 if sync:
-                    os.fsync(self._file.fileno())
+                    fsync_fd(self._file.fileno())
                     self.synced = True
                 self._file.close()
             self.digests = Digests(
@@ -91,6 +91,13 @@ class Staged:
                 md5=self._md5.hexdigest(),
             )
         return self.digests
+
+    def make_durable(self) -> None:
+        """Sync a spilled file's data now (before taking the ledger's lock, so a commit that
+        depends on it doesn't wait for it). Content in memory is made durable by its commit."""
+        if self.path is not None and not self.synced:
+            fsync_path(self.path)
+            self.synced = True
 
     @property
     def spilled(self) -> bool:
@@ -123,13 +130,15 @@ class Staged:
 
 
 class BlobStore(Protocol):
-    """``defer``: where a store that syncs files (like FileBlobStore) may leave the paths it still
-    has to fsync, so that the caller syncs them together with other writes. Without it, a call
-    returns only once its blob is durable."""
+    """``defer``: where a store that syncs files (like FileBlobStore) may leave what it still has to
+    make durable (`Needed`), so that the caller syncs it together with other writes. Without it, a
+    call returns only once its blob is durable."""
 
     def stage(self, limit: int | None = None) -> Staged: ...
-    def adopt(self, staged: Staged, defer: list[Path] | None = None) -> str: ...
-    def put_bytes(self, data: bytes, defer: list[Path] | None = None) -> str: ...
+    def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str: ...
+    def repair(self, staged: Staged) -> bool: ...
+    def put_bytes(self, data: bytes) -> str: ...
+    def put_cache(self, data: bytes) -> str: ...
     def exists(self, sha256: str) -> bool: ...
     def size(self, sha256: str) -> int: ...
     def open(self, sha256: str) -> BinaryIO: ...
@@ -142,15 +151,21 @@ class BlobStore(Protocol):
 class FileBlobStore:
     """Blobs as files `sha256/ab/<hash>` under a directory; staging in the same filesystem.
 
-    One fan-out level: 256 directories hold millions of files comfortably, and a new blob rarely
-    needs a new directory (each of which costs a sync)."""
+    One fan-out level: 256 directories hold millions of files comfortably. All 256 are made, and
+    made durable, when the store is opened: a blob's name is then durable once its own directory
+    is synced, whoever created that directory (a cache write, another process, an older release)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.staging = self.root / "staging"
         self.objects = self.root / "sha256"
-        self.staging.mkdir(parents=True, exist_ok=True)
-        self.objects.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.staging)
+        make_dirs(self.objects)
+        present = set(os.listdir(self.objects))
+        for fanout in (f"{i:02x}" for i in range(256)):
+            if fanout not in present:
+                os.mkdir(self.objects / fanout)
+        fsync_path(self.objects)  # (every start: also what an earlier process created and never synced)
 
     def _path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -160,68 +175,83 @@ class FileBlobStore:
     def stage(self, limit: int | None = None) -> Staged:
         return Staged(self.staging, limit)
 
-    def adopt(self, staged: Staged, defer: list[Path] | None = None) -> str:
-        """Make ``staged`` durable under its hash. Safe to repeat.
+    def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str:
+        """Put ``staged`` under its hash, durably (or, with ``defer``, say there what is left to
+        sync: the commit that records it makes it durable first). Safe to repeat.
 
-        A staged file is renamed into place, atomically; content staged in memory is written straight
-        to its name, created exclusively (nothing reads a blob before a commit names it, and a
-        commit names it only once written; a crash may tear it, see below). Content already stored
-        is kept when it checks out, and replaced when it doesn't (a crash before its commit tore it).
-        Either way the file is synced (or left in ``defer``): the commit now depends on it."""
+        A staged file is renamed into place, atomically, over whatever is there (a copy torn by a
+        crash before its commit would otherwise have to be read whole to be found out); content
+        staged in memory is written straight to its name, created exclusively (nothing reads a blob
+        before a commit names it), unless a whole copy is there already."""
         digests = staged.finish()  # (already finished and maybe synced: then this only returns the digests)
         target = self._path(digests.sha256)
-        pending = defer if defer is not None else []
-        if self._holds(target, digests.size, digests.sha256):
+        _ensure_dir(target.parent)
+        data = staged.in_memory
+        if data is None:
+            durable = staged.synced
+            os.replace(staged.path, target)
+        elif self._holds(target, digests.size, digests.sha256):
             staged.discard()
             os.utime(target)  # freshly wanted again: keeps the collector's grace period honest
-            pending.append(target)
+            durable = False  # (whole, but maybe only in the page cache: the commit's record carries it)
         else:
-            _ensure_dir(target.parent, pending)
-            data = staged.in_memory
-            if data is None:
-                os.replace(staged.path, target)
-            else:
-                try:
-                    write_file(target, data, 0o600)  # (as a staged file would be)
-                except FileExistsError:  # there, but torn
-                    temp = self.staging / f"replacing-{secrets.token_hex(12)}"
-                    write_file(temp, data, 0o600)
-                    os.replace(temp, target)
-            pending.append(target.parent)
-            if not staged.synced:
-                pending.append(target)
+            durable = False
+            try:
+                write_file(target, data, 0o600)  # (as a staged file would be)
+            except FileExistsError:  # there, but torn
+                temp = self.staging / f"replacing-{secrets.token_hex(12)}"
+                write_file(temp, data, 0o600)
+                os.replace(temp, target)
+        needed = Needed(target, digests.size, digests.sha256, durable)
         if defer is None:
-            fsync_all(pending)
+            needed.make_durable()
+        else:
+            defer.append(needed)
         return digests.sha256
+
+    def repair(self, staged: Staged) -> bool:
+        """Replace a stored copy of ``staged``'s content that is missing or not whole (damage a
+        crash recovery reported), durably; True if it had to. A client re-sending the same file
+        is the cheapest way back from such damage."""
+        digests = staged.finish()
+        target = self._path(digests.sha256)
+        if _hashes_to(target, digests.size, digests.sha256):
+            return False
+        self.adopt(staged)
+        return True
 
     @staticmethod
     def _holds(target: Path, size: int, sha256: str) -> bool:
-        """Whether ``target`` holds the content whole: the same size, and (up to SPOOL bytes, where
-        reading is cheap) the same hash."""
-        try:
-            if target.stat().st_size != size:
-                return False
-        except FileNotFoundError:
-            return False
-        return size > SPOOL or hashlib.sha256(target.read_bytes()).hexdigest() == sha256
+        """Whether ``target`` holds the content whole (read only when small: cheap)."""
+        return size <= SPOOL and _hashes_to(target, size, sha256)
 
-    def put_bytes(self, data: bytes, defer: list[Path] | None = None) -> str:
-        """Store ``data`` under its hash. Atomic, as it may run outside the ledger's lock (a cache
-        being filled by two requests at once): readers see no file or a whole one."""
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` under its hash, durably. Atomic, as it may run outside the ledger's lock:
+        readers see no file or a whole one."""
         sha256 = hashlib.sha256(data).hexdigest()
         target = self._path(sha256)
-        pending = defer if defer is not None else []
         if self._holds(target, len(data), sha256):
             os.utime(target)
-        else:
-            _ensure_dir(target.parent, pending)
+            fsync_path(target)
+            return sha256
+        _ensure_dir(target.parent)
+        temp = self.staging / f"incoming-{secrets.token_hex(12)}"
+        write_file(temp, data, 0o600, sync=True)
+        os.replace(temp, target)
+        fsync_path(target.parent)
+        return sha256
+
+    def put_cache(self, data: bytes) -> str:
+        """Store bytes derived from a blob (a cache, rebuilt at will): atomic, never synced. A later
+        sync of its directory may make its name durable without its data, so after a power cut it
+        may be there but torn: whoever reads a cached blob checks its hash (and verify knows)."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self._path(sha256)
+        if not self._holds(target, len(data), sha256):
+            _ensure_dir(target.parent)
             temp = self.staging / f"incoming-{secrets.token_hex(12)}"
             write_file(temp, data, 0o600)
             os.replace(temp, target)
-            pending.append(target.parent)
-        pending.append(target)
-        if defer is None:
-            fsync_all(pending)
         return sha256
 
     def exists(self, sha256: str) -> bool:
@@ -262,13 +292,20 @@ class FileBlobStore:
         return removed
 
 
-def _ensure_dir(path: Path, pending: list[Path]) -> None:
-    """mkdir -p; each new directory's parent must be fsynced for the new entry to survive a crash."""
-    if path.is_dir():
-        return
-    _ensure_dir(path.parent, pending)
+def _hashes_to(path: Path, size: int, sha256: str) -> bool:
     try:
-        path.mkdir()
-    except FileExistsError:
-        return
-    pending.append(path.parent)
+        if path.stat().st_size != size:
+            return False
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(2**20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return False
+    return digest.hexdigest() == sha256
+
+
+def _ensure_dir(path: Path) -> None:
+    """A fan-out directory deleted since the store was opened (by hand) is made again, durably."""
+    if not path.is_dir():
+        make_dirs(path)

@@ -232,6 +232,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         report = maintenance.verify(reg, hash_blobs=not args.quick)
         for problem in report.problems:
             print(f"PROBLEM {problem}")
+        for note in report.notes:
+            print(f"note: {note}")
         print(f"checked {report.checked_records} records and {report.checked_blobs} blobs: "
               f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
         return 0 if report.ok else 1

@@ -13,6 +13,7 @@ from granian.log import LogLevels
 
 from . import auth, operations
 from .config import Settings
+from .fsync import fsync_path, make_dirs
 from .ledger import Ledger
 
 BOOT_WORKSPACE = "default"
@@ -52,6 +53,7 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
     token, _ = operations.create_token(registry, who, channel, BOOT_ADMIN, "write", label="bootstrap")
     shutil.rmtree(staging / "bootstrap-cache", ignore_errors=True)
     os.replace(staging, final)
+    fsync_path(final.parent)  # the admin token is printed next: what it opens must survive a power cut
     return Bootstrapped(admin=BOOT_ADMIN, token=token, workspace=BOOT_WORKSPACE, repository=BOOT_REPOSITORY)
 
 
@@ -91,7 +93,7 @@ pip: pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hos
 
 
 def serve(settings: Settings) -> int:
-    settings.data_path.mkdir(parents=True, exist_ok=True)
+    make_dirs(settings.data_path)
     booted = bootstrap(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"
     if booted:

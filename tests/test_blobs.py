@@ -48,7 +48,6 @@ def test_a_torn_copy_of_the_same_content_is_replaced(store, size):
     next upload of the same bytes must not trust it."""
     data = os.urandom(size)
     target = store.objects / hashlib.sha256(data).hexdigest()[:2] / hashlib.sha256(data).hexdigest()
-    target.parent.mkdir(parents=True)
     target.write_bytes(data[: size // 2])
     assert store.put_bytes(data) == target.name
     assert store.read(target.name) == data and list(store.staging.iterdir()) == []
@@ -56,6 +55,32 @@ def test_a_torn_copy_of_the_same_content_is_replaced(store, size):
         target.write_bytes(bytes(size))
         store.put_bytes(data)
         assert store.read(target.name) == data
+
+
+def test_every_fan_out_directory_exists_from_the_start(tmp_path):
+    """A blob's name is durable once its directory is synced only if that directory's own name is
+    durable: all 256 are made (and synced into their parent) when the store is opened, so none is
+    ever created later by a write that doesn't sync (a cache) and then relied on by one that does."""
+    store = FileBlobStore(tmp_path / "blobs")
+    assert sorted(p.name for p in store.objects.iterdir()) == [f"{i:02x}" for i in range(256)]
+    (store.objects / "ab").rmdir()  # removed by hand: made again when needed
+    data = next(d for d in (os.urandom(64) for _ in range(100_000)) if hashlib.sha256(d).hexdigest().startswith("ab"))
+    assert store.put_bytes(data).startswith("ab") and store.read(hashlib.sha256(data).hexdigest()) == data
+
+
+def test_repair_replaces_only_a_copy_that_is_not_whole(store):
+    data = os.urandom(3 * 2**20)
+    with store.stage() as staged:
+        staged.write(data)
+        sha = store.adopt(staged)
+    path = store.local_path(sha)
+    for harm in (lambda: None, lambda: path.write_bytes(b""), lambda: path.write_bytes(bytes(len(data))), path.unlink):
+        harm()
+        whole = path.exists() and path.read_bytes() == data
+        with store.stage() as staged:
+            staged.write(data)
+            assert store.repair(staged) is not whole
+        assert store.read(sha) == data
 
 
 def test_a_discarded_upload_leaves_nothing(store):

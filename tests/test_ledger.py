@@ -1,3 +1,5 @@
+import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -6,11 +8,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pygit2
 import pytest
 
 from registry import auth, model, operations
 from registry.errors import Conflict
+from registry.fsync import Needed
 from registry.ledger import Change, Ledger, layout, store
 from registry.ledger.store import REF, parse_trailers
 from registry.model import Provenance, User
@@ -280,7 +284,9 @@ def test_a_torn_ref_is_rebuilt_from_where_the_journal_starts(ledger):
 def _publish_like(ledger, email: str, blob: Path) -> str:
     """A commit that needs a file outside git, as a publish needs its distribution."""
     change = user_change(email)
-    return ledger.transact(lambda snap: Change(**{**change.__dict__, "sync": (blob,)})).id
+    data = blob.read_bytes()
+    needed = Needed(blob, len(data), hashlib.sha256(data).hexdigest())
+    return ledger.transact(lambda snap: dataclasses.replace(change, needs=(needed,))).id
 
 
 def test_what_did_not_reach_the_disk_is_put_back_from_the_journal(ledger, tmp_path):
@@ -306,26 +312,56 @@ def test_what_did_not_reach_the_disk_is_put_back_from_the_journal(ledger, tmp_pa
     git(ledger, "fsck", "--strict", "--full")
 
 
-def test_a_torn_record_or_a_missing_big_file_is_not_replayed(ledger, tmp_path, monkeypatch):
-    """A record torn mid-append, or one whose big file (fsynced beside it, not carried) is
-    missing, was never acknowledged: the branch stays where it was."""
-    import registry.ledger.store as store
-
+def test_a_record_torn_mid_append_is_not_replayed(ledger):
+    """A record torn mid-append was never acknowledged: the branch stays where it was."""
     base = ledger.head()
     ledger.transact(lambda snap: user_change("a@example.com"))
     with open(ledger._journal.path, "r+b") as fh:
         fh.truncate(ledger._journal.size() - 7)
     _lose_ref_updates(ledger, base)
     assert Ledger.open(ledger.path).head() == base
+    assert ledger.damage.unresolved() == []
 
+
+@pytest.mark.parametrize("harm", ["missing", "emptied", "altered"])
+def test_a_big_file_damaged_after_its_record_is_reported_and_no_later_record_is_dropped(ledger, tmp_path, monkeypatch, harm):
+    """A big file is durable before its record is (it travels beside the journal, not in it), so a
+    replay that finds it missing or not what the record says has found damage: it says so loudly,
+    and still replays that record and every one after it (they were acknowledged)."""
     monkeypatch.setattr(store, "COPY_LIMIT", 4)
+    base = ledger.head()
     big = tmp_path / "big.whl"
     big.write_bytes(b"more than four bytes")
-    _publish_like(ledger, "b@example.com", big)
-    assert list(ledger._journal.entries())[-1].copies == {}
-    big.unlink()
+    damaged = _publish_like(ledger, "b@example.com", big)
+    record = list(ledger._journal.entries())[-1]
+    assert record.copies == {} and record.checks == {ledger._journal.relative(big): (20, hashlib.sha256(b"more than four bytes").hexdigest())}
+    later = ledger.transact(lambda snap: user_change("c@example.com")).id
+    {"missing": big.unlink, "emptied": lambda: big.write_bytes(b""), "altered": lambda: big.write_bytes(b"MORE than four bytes")}[harm]()
     _lose_ref_updates(ledger, base)
-    assert Ledger.open(ledger.path).head() == base
+    reopened = Ledger.open(ledger.path)
+    assert reopened.head() == later and reopened.repo().descendant_of(later, damaged)
+    [damage] = reopened.damage.unresolved(deep=True)
+    assert damage.commit == damaged and damage.path == ledger._journal.relative(big)
+    Ledger.open(ledger.path)  # a second replay (after a second cut) doesn't report it twice
+    assert len(reopened.damage.unresolved(deep=True)) == 1
+    big.write_bytes(b"more than four bytes")  # repaired (a client sent the same file again)
+    assert reopened.damage.unresolved(deep=True) == []
+
+
+def test_an_older_releases_last_record_with_its_big_file_missing_was_never_acknowledged(ledger, tmp_path):
+    """Before records carried checks, big files were synced beside the record, in the same round:
+    the last record's file may never have made it, and then its publish was never acknowledged."""
+    from registry.ledger import journal
+
+    base = ledger.head()
+    ledger.transact(lambda snap: user_change("a@example.com"))
+    record = list(ledger._journal.entries())[-1]
+    old = msgspec.structs.replace(record, synced=("blobs/never-synced.whl",), checks={})
+    payload = msgspec.msgpack.encode(old)
+    ledger._journal.reset()
+    ledger._journal.path.write_bytes(journal._HEADER.pack(journal._MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload)
+    _lose_ref_updates(ledger, base)
+    assert Ledger.open(ledger.path).head() == base and ledger.damage.unresolved() == []
 
 
 def test_a_record_torn_by_a_killed_writer_does_not_hide_the_commits_after_it(ledger):

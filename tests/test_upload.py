@@ -154,7 +154,7 @@ async def test_small_wheels_commit_on_the_event_loop_and_sdists_in_a_thread(clie
     assert hops == ["check_and_publish"]
 
 
-async def test_an_upload_over_a_mib_is_spilled_to_disk_and_fsynced_beside_the_journal(client, world, tmp_path):
+async def test_an_upload_over_a_mib_is_spilled_to_disk_and_made_durable_before_its_record(client, world, tmp_path):
     from .helpers import make_wheel
 
     wheel = make_wheel(tmp_path, "Acme.Utils", "4.0", payload=3 * 2**19)  # random: it doesn't compress (limit here: 2 MiB)
@@ -165,6 +165,7 @@ async def test_an_upload_over_a_mib_is_spilled_to_disk_and_fsynced_beside_the_jo
     assert world.reg.blobs.read(sha256) == wheel.read_bytes()
     record = list(world.reg.ledger._journal.entries())[-1]
     assert record.copies == {} and any(p.endswith(sha256) for p in record.synced)  # too big to carry
+    assert {size for size, _ in record.checks.values()} == {wheel.stat().st_size}  # checked at a replay
     assert list(world.reg.blobs.staging.iterdir()) == []
 
 

@@ -4,10 +4,14 @@ Before the branch moves, a writer appends one record holding everything the comm
 parent and id, its pack and pack index (the bytes), and a copy of each small file outside git it
 needs (an uploaded distribution). One fsync of the journal makes all that durable; the pack, the
 files and the ref are written to their places without syncs of their own. Files too big to copy
-are fsynced beside the journal, in the same round.
+are made durable (data and name) *before* the record is written, and the record holds their size
+and sha256: a record is never durable before what it points to.
 
 After a crash, `Ledger.recover` replays the journal: it rewrites whatever didn't reach the disk
-whole, moves the branch to the last commit, syncs everything, and empties the journal. Once the
+whole, moves the branch to the last commit, syncs everything, and empties the journal. A big file
+that is missing or altered at replay is damage (it was durable before its record): it is logged
+and kept in `registry-damage` for the health endpoint and `registry verify`, and the replay goes
+on, so that no later, acknowledged record is dropped for it. Once the
 journal has grown, the writer retires it and starts a new one, and a background thread syncs what
 the retired one describes, then deletes it (a checkpoint); `registry gc` checkpoints before it
 deletes anything.
@@ -25,7 +29,7 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
-from ..fsync import fsync_path, write_file
+from ..fsync import fdatasync_fd, fsync_fd, fsync_path, write_file
 from .packs import write_replacing
 
 CHECKPOINT_AT = 1 * 2**20  # journal bytes (some hundreds of commits) before the writer syncs what it describes and empties it
@@ -43,17 +47,32 @@ class Entry(msgspec.Struct, frozen=True):
     pack_data: bytes
     idx_data: bytes
     copies: dict[str, bytes] = {}  # relative to the data directory: small files, content included
-    synced: tuple[str, ...] = ()  # relative to the data directory: files and directories fsynced beside
+    synced: tuple[str, ...] = ()  # relative to the data directory: big files, durable before the record
+    checks: dict[str, tuple[int, str]] = {}  # each synced file's size and sha256 (older records: none)
 
     def __post_init__(self) -> None:
         # A replay writes what a record names: it must name nothing outside the ledger and the
         # data directory, whatever bytes a record holds (a decoding error ends the replay there).
         if not _PACK_NAME.fullmatch(self.pack):
             raise ValueError(f"not a pack name: {self.pack!r}")
-        for name in (*self.copies, *self.synced):
+        for name in (*self.copies, *self.synced, *self.checks):
             parts = PurePosixPath(name).parts
             if not parts or parts[0] == "/" or ".." in parts:
                 raise ValueError(f"not a path inside the data directory: {name!r}")
+
+
+class Damage(msgspec.Struct, frozen=True):
+    """What a replay found wrong in a record it replayed anyway (it keeps every record that is whole):
+    a file that was durable before the record and is missing or altered now, or a torn record with
+    whole ones after it. Never expected; kept in `registry-damage` for the health endpoint and
+    `registry verify` until repaired."""
+
+    found: str  # when (ISO 8601)
+    commit: str  # the commit whose record it concerns ("" if unknown)
+    problem: str  # in words
+    path: str = ""  # the file concerned, relative to the data directory
+    size: int = -1
+    sha256: str = ""
 
 
 class Journal:
@@ -112,7 +131,7 @@ class Journal:
         return self._fd, st.st_size
 
     def sync(self) -> None:
-        os.fdatasync(self._current()[0])
+        fdatasync_fd(self._current()[0])
 
     def relative(self, path: Path) -> str:
         return os.path.relpath(path, self.base)
@@ -159,6 +178,47 @@ class Journal:
             pass
         os.replace(temp, self.path)
         fsync_path(self.path.parent)
+
+
+class DamageLog:
+    """`registry-damage`: what replays found (JSON lines, appended and synced)."""
+
+    def __init__(self, path: Path, base: Path) -> None:
+        self.path = path
+        self.base = base
+
+    def add(self, damage: list[Damage]) -> None:
+        known = {(d.commit, d.path, d.problem) for d in self._read()}
+        new = [d for d in damage if (d.commit, d.path, d.problem) not in known]  # (a replay cut short is redone)
+        if not new:
+            return
+        for d in new:
+            log.error("ledger: DAMAGE found replaying the journal: commit %s: %s", d.commit[:12] or "?", d.problem)
+        existed = self.path.exists()
+        with open(self.path, "ab") as fh:
+            fh.write(b"".join(msgspec.json.encode(d) + b"\n" for d in new))
+            fh.flush()
+            fsync_fd(fh.fileno())
+        if not existed:
+            fsync_path(self.path.parent)
+
+    def unresolved(self, *, deep: bool = False) -> list[Damage]:
+        """What is still wrong: a file counts as repaired once it has its recorded size (``deep``:
+        and hashes as recorded). A torn journal record stays until the operator deletes this file."""
+        return [d for d in self._read() if not d.path or _check(self.base / d.path, d.size, d.sha256 if deep else "")]
+
+    def _read(self) -> list[Damage]:
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(msgspec.json.decode(line, type=Damage))
+            except msgspec.DecodeError:  # (a line torn by a crash while it was appended)
+                continue
+        return out
 
 
 def _records(data: bytes) -> Iterator[Entry]:
@@ -209,14 +269,59 @@ def described(entry: Entry, pack_dir: Path, base: Path) -> list[Path]:
     return [*files, *{d for f in files for d in (f.parent, f.parent.parent)}]
 
 
+def inspect_synced(entry: Entry, base: Path, found: str) -> list[Damage]:
+    """The files ``entry`` says were durable before it, checked against the size and sha256 it
+    recorded (a name alone proves nothing: a file whose data never reached the disk comes back
+    empty). Records from before the checks were recorded are checked for presence only."""
+    damage = []
+    for name in entry.synced:
+        path = base / name
+        size, sha256 = entry.checks.get(name, (-1, ""))
+        problem = _check(path, size, sha256)
+        if problem:
+            damage.append(Damage(found, entry.commit, f"{name} {problem}", name, size, sha256))
+    return damage
+
+
+def _check(path: Path, size: int, sha256: str) -> str | None:
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        return "is missing"
+    if size >= 0 and actual != size:
+        return f"has {actual} bytes, not {size}"
+    if sha256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(2**20):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            return f"does not hash to {sha256}"
+    return None
+
+
+def torn_before_whole(path: Path, found: str) -> list[Damage]:
+    """A torn record followed by whole ones: not a crash mid-append (whose torn record is the last,
+    and cut off by the next writer), but damage to synced data. The whole records after it are
+    not replayed (they build on the torn one's commit); the operator must look."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    end = _whole(data)
+    at = data.find(_MAGIC, end + 1)
+    while at >= 0:
+        if _whole(data[at:]):
+            return [Damage(found, "", f"{path.name}: the record at byte {end} is torn, and whole records follow "
+                                      f"it (from byte {at}); they were not replayed")]
+        at = data.find(_MAGIC, at + 1)
+    return []
+
+
 def materialize(entry: Entry, pack_dir: Path, base: Path, readable) -> None:
     """Put back whatever of ``entry`` didn't reach the disk whole (not synced here).
     ``readable(commit)`` says whether git can already read the commit (its pack may have been
-    folded into another by a repack). Raises FileNotFoundError if a file fsynced beside the
-    journal is missing: then the record was never acknowledged."""
-    for name in entry.synced:
-        if not (base / name).exists():
-            raise FileNotFoundError(base / name)
+    folded into another by a repack)."""
     pack, idx = pack_dir / f"{entry.pack}.pack", pack_dir / f"{entry.pack}.idx"
     for path, data in ((pack, entry.pack_data), (idx, entry.idx_data)):
         if _differs(path, data) and (path.exists() or not readable(entry.commit)):

@@ -29,11 +29,12 @@ import pygit2
 from pygit2.enums import ObjectType, SortMode
 
 from ..errors import Busy
-from ..fsync import fsync_all
+from ..fsync import Needed, fsync_all, make_dirs
 from ..model import LedgerInfo, Provenance, brace_uuid
 from . import codec, layout
 from .history import History
-from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry, Journal, chain, described, materialize
+from .journal import (CHECKPOINT_AT, COPY_LIMIT, Damage, DamageLog, Entry, Journal, chain, described,
+                      inspect_synced, materialize, torn_before_whole)
 from .packs import BLOB_MODE, TREE_MODE, MemoryObjects, Recent, RecentObjects, Tree, write_pack, write_replacing
 from .repack import GIT_ABOVE, fold, roll_up
 
@@ -74,7 +75,7 @@ class Change:
     writes: Mapping[str, msgspec.Struct | bytes | None]
     facts: tuple[tuple[str, str], ...] = ()
     body: str = ""
-    sync: tuple[Path, ...] = ()  # files outside the ledger to make durable with the commit (blobs)
+    needs: tuple[Needed, ...] = ()  # files outside the ledger the commit depends on (blobs): durable first
 
     def message(self) -> str:
         p = self.provenance
@@ -231,6 +232,7 @@ class Ledger:
         self._writing: tuple[pygit2.Repository, MemoryObjects, PackWatch] | None = None
         self._repack_mark = self.path / "registry-repacked"  # rewritten after every repack
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
+        self.damage = DamageLog(self.path / "registry-damage", self.path.parent)
         self._recent = Recent()  # this process's latest objects, for its readers
         self._known_trees: dict[bytes, Tree] = {}  # see _write_tree; only used under the write lock
 
@@ -246,7 +248,7 @@ class Ledger:
         path = Path(path)
         if cls.exists_at(path):
             raise FileExistsError(f"a ledger already exists at {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
         pygit2.init_repository(str(path), bare=True, initial_head=BRANCH)
         ledger = cls(path, **kwargs)
         repo = ledger.repo()
@@ -266,7 +268,9 @@ class Ledger:
         ledger._sync_objects([*created, commit])
         repo.create_reference(REF, commit)
         ledger._journal.path.touch()
-        fsync_all([ledger._ref_path, ledger._ref_path.parent, path / "refs", ledger._journal.path, path])
+        # (HEAD and config too: without them whole, git itself says this is no repository)
+        fsync_all([ledger._ref_path, ledger._ref_path.parent, path / "refs", ledger._journal.path, path,
+                   path / "HEAD", path / "config", path / "objects" / "pack", path.parent])
         return ledger
 
     @classmethod
@@ -275,6 +279,10 @@ class Ledger:
             raise FileNotFoundError(f"no ledger at {path}; run `registry init` first")
         ledger = cls(path, **kwargs)
         try:
+            # What the journal's replay writes into must itself be durable, whoever made it (an
+            # older release, a crash before its sync): the directories every commit relies on.
+            fsync_all([ledger.path.parent, ledger.path, ledger.path / "objects", ledger.path / "objects" / "pack",
+                       ledger._ref_path.parent])
             ledger.recover()
         except OSError as exc:  # a reader without write access (an auditor): the tip it sees is fine
             if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -299,13 +307,22 @@ class Ledger:
                     if not links:
                         raise
                     tip = None
-                done = None
+                done, found = None, datetime.now(UTC).isoformat(timespec="seconds")
+                damage: list[Damage] = []
+                for path in (self._journal.retired, self._journal.path):
+                    damage += torn_before_whole(path, found)
                 for entry in links:
-                    try:
-                        materialize(entry, self.path / "objects" / "pack", self._journal.base, lambda c: c in repo)
-                    except FileNotFoundError:  # a file synced beside it is missing: never acknowledged
+                    wrong = inspect_synced(entry, self._journal.base, found)
+                    if wrong and not entry.checks and entry is links[-1]:
+                        # An older release synced big files *beside* the record: its last record
+                        # may have been cut off before they were, so never acknowledged.
                         break
+                    # Every record that is whole is replayed, even one whose big file is damaged:
+                    # later records build on its commit, and they were acknowledged.
+                    materialize(entry, self.path / "objects" / "pack", self._journal.base, lambda c: c in repo)
+                    damage += wrong
                     done = entry.commit
+                self.damage.add(damage)
                 # Only ever forward: the tip is torn, or an ancestor of `done` (its last moves lost).
                 if done is not None and (tip is None or (done != tip and repo.descendant_of(done, tip))):
                     self._move_branch(repo, None, done)
@@ -471,18 +488,20 @@ class Ledger:
             commit_id = memory.put(ObjectType.COMMIT, text.encode())
             committed = Commit.of(repo[commit_id])
             # The journal record carries the pack and the small files the commit needs: one fsync of
-            # it makes the commit durable. Big files are fsynced beside it, in the same round.
+            # it makes the commit durable. Big files are made durable first: a record must never
+            # be durable before what it points to.
             objects = memory.take()
             written = write_pack(objects, self.path / "objects" / "pack")
-            copies, synced = self._split(change.sync)
+            small = [n for n in change.needs if n.size <= COPY_LIMIT]
+            big = [n for n in change.needs if n.size > COPY_LIMIT]
+            if big:
+                fsync_all([p for n in big for p in ((n.path.parent,) if n.durable else (n.path, n.path.parent))])
             self._journal.append(Entry(
                 str(tip), str(commit_id), written.name, written.pack_data, written.idx_data,
-                copies={self._journal.relative(f): f.read_bytes() for f in copies},
-                synced=tuple(self._journal.relative(f) for f in synced if f.is_file())))
-            if synced:
-                fsync_all([self._journal.path, *synced])
-            else:
-                self._journal.sync()
+                copies={self._journal.relative(n.path): n.path.read_bytes() for n in small},
+                synced=tuple(self._journal.relative(n.path) for n in big),
+                checks={self._journal.relative(n.path): (n.size, n.sha256) for n in big}))
+            self._journal.sync()
             try:
                 self._move_branch(repo, str(tip), str(commit_id))
             except (RefMoved, OSError) as exc:
@@ -494,17 +513,6 @@ class Ledger:
                 threading.Thread(target=self._checkpoint_retired, name="ledger-checkpoint", daemon=True).start()
             return committed
         raise Busy("The ledger could not be updated after 10 attempts; try again.")
-
-    @staticmethod
-    def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
-        """A change's files outside git: (small files, to travel in the journal; big files and the
-        directories above them, to fsync beside it). Directories above small files need no sync:
-        a replay would make them again."""
-        files = [p for p in paths if p.is_file()]
-        small = [f for f in files if f.stat().st_size <= COPY_LIMIT]
-        big = [f for f in files if f not in small]
-        dirs = [d for d in paths if d not in files and any(d in f.parents for f in big)]
-        return small, [*big, *dirs]
 
     def _move_branch(self, repo: pygit2.Repository, expected: str | None, new: str) -> None:
         """Compare-and-swap of main, by git's own protocol: create `main.lock` exclusively (any

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
+import logging
 from dataclasses import dataclass, field
 
 from packaging.version import Version as PkgVersion
@@ -18,6 +19,8 @@ from ..ledger import Change, Commit, Snapshot, layout
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ._common import make_change, replace, version_key
 from .registry import Registry
+
+log = logging.getLogger("registry.operations")
 
 
 def get_package(snap: Snapshot, ws: str, name: str) -> Package | None:
@@ -149,9 +152,12 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
             ("Workspace", ws), ("Package", canonical), ("Version", version.version),
             ("File", dist.filename), ("Sha256", digests.sha256), ("Size", str(digests.size)),
         )
-        return dataclasses.replace(change, sync=tuple(pending))
+        return dataclasses.replace(change, needs=tuple(pending))
 
     commit = reg.ledger.transact(build, timeout=wait)
+    if commit is None and reg.blobs.repair(staged):  # (outside the lock: it may read a big file whole)
+        log.warning("publish %s: the stored copy of %s was missing or damaged; replaced it with the bytes "
+                    "just sent", ws, dist.filename)
     return Published(package=outcome["package"], version=outcome["version"], file=outcome["file"],
                      commit=commit, existing=commit is None)
 
@@ -174,7 +180,7 @@ def core_metadata(reg: Registry, f: DistFile) -> bytes:
     if hashlib.sha256(data).hexdigest() != f.metadata_sha256:
         raise RegistryError(f"The core metadata of {f.filename!r} no longer matches what was recorded at upload; "
                             "the operator should run `registry verify`.", status=500)
-    reg.blobs.put_bytes(data, defer=[])
+    reg.blobs.put_cache(data)
     return data
 
 

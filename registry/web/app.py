@@ -32,6 +32,10 @@ COLLECT_EVERY = 10  # maintenance rounds between blob collections
 @get("/_/health", sync_to_thread=False, include_in_schema=False)
 def health(request: Request) -> dict:
     state: WebState = request.app.state.web
+    damage = state.registry.ledger.damage.unresolved()
+    if damage:  # (still 200: everything else is served; monitoring reads the status)
+        return {"status": "damaged", "ledger": state.registry.ledger.head(), "damage": len(damage),
+                "action": "A crash recovery found files missing or altered; run `registry verify` for details."}
     return {"status": "ok", "ledger": state.registry.ledger.head()}
 
 

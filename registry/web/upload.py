@@ -79,11 +79,12 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
         filename = _check_form(form)
 
         def check_and_publish(wait: float) -> Published:
-            staged.finish(sync=False)  # synced with the commit, if it comes to one
+            staged.finish(sync=False)  # synced once it has passed the checks
             _check_digests(form, staged)
             with staged.open() as content:
                 dist = dists.inspect(content, filename)
             _check_matches_metadata(form, dist)
+            staged.make_durable()  # a big file's data, before the lock (its commit needs it durable first)
             return publish_file(state.registry, who, "upload", ws, dist, staged, wait=wait)
 
         published = None
