@@ -5,34 +5,32 @@
     .venv/bin/python tests/benchmarks/powercut_lossyfs.py [--trial all|NAME,...] [--repeat 5] [--seed 1]
         [--workdir /tmp/powercut] [--startup-syncs 1,3,6,12,25] [--replay-syncs 1,2,4] [--tree DIR]
 
-It installs what it lacks (apt fuse3 libfuse3-dev; a venv /tmp/lossyfs-venv with pyfuse3 to run
-/work/shared/tools/lossyfs/lossyfs.py); the registry runs with .venv, from --tree (default: this
-checkout). A trial: a fresh SRC (empty, or the seed: a data dir made once with the CLI on real disk,
-so all durable), `lossyfs SRC MNT`, `registry serve --workers 2` on MNT/data, 3 concurrent
-publishers (legacy uploads as twine sends them, small and >1 MiB wheels, and GETs of .metadata,
-which fill a cache), a power cut (SIGUSR1, or lossyfs's --cut-after*), SIGKILL of the server's
-process group. Then IMAGE (what survived) is copied to real disk, a registry started on it (the
-journal replay) and checked: every upload acknowledged with HTTP 200 is on the project's simple
-page (PEP 691 JSON) and downloads with its sha256 (else lost / corrupt); `registry verify` exits 0;
-/_/health answers "ok". WORKDIR/<trial>/ keeps ops.log, report.json, lossyfs.err, the server logs
-and recovered-verify.txt; a failure prints what the report and the op log say of the paths involved.
+It installs what it lacks (apt fuse3 libfuse3-dev; /tmp/lossyfs-venv with pyfuse3, to run
+/work/shared/tools/lossyfs/lossyfs.py); the registry runs with .venv, from --tree (default: here).
+A trial: a fresh SRC (empty, or the seed: a data dir made once by the CLI on real disk), `lossyfs SRC
+MNT`, `registry serve --workers 2` on MNT/data, 3 concurrent publishers (legacy uploads as twine
+sends them; small and >1 MiB wheels; GETs of .metadata, which fill a cache), a power cut (SIGUSR1,
+or lossyfs's --cut-after*), SIGKILL of the server's process group. IMAGE (what survived) is then
+copied to real disk, a registry started on it (the journal replay) and checked: every upload
+acknowledged with HTTP 200 is on the simple page (PEP 691 JSON) and downloads with its sha256 (else
+lost / corrupt); `registry verify` exits 0; /_/health says "ok". WORKDIR/<trial>/ keeps ops.log,
+report.json, lossyfs.err, server logs, recovered-verify.txt; failures print what the report and the
+op log say of the paths involved.
 
-  start-up       cut after the N-th sync of the first start on an empty data dir (--startup-syncs), and
-                 1 s after it is ready (/ready): recovery must start (bootstrapping again is fine) and
-                 verify; an admin token printed before the cut counts as acknowledged, must still work.
+  start-up       cut after the N-th sync of a first start on an empty data dir, and 1 s after it is ready:
+                 recovery must start (bootstrapping again is fine) and verify; an admin token printed
+                 before the cut counts as acknowledged and must still work.
   first-uploads  cut right after the 4th acknowledged upload.
   mid-burst      100 uploads (1 in 8 over 1 MiB), cut after a seeded random number of acks; --repeat.
-  checkpoint     uploads (each followed by a .metadata GET) until the journal passes 1 MiB and is
-                 retired: /start cuts right after its rename to registry-journal.retired, /done 3 acks
-                 after the checkpoint has finished (the retired journal is gone).
-  big-upload     the bug report: a small wheel, a >1 MiB wheel in the same blobs/sha256/XX/ (/meta: XX
-                 made by the small one's .metadata cache), 3 small wheels, cut. /delay-file, /delay-dir,
-                 /delay-journal: the big wheel in a new XX, one of its syncs held back 0.5 s (lossyfs
-                 --delay), the power cut while it is pending (the op log tells whether it still was).
-  replay-cut     a mid-burst cut (/base: its own recovery); a probe start on the image under lossyfs
-                 counts the syncs a start makes; then for N in --replay-syncs and 5 points spread over
-                 that count: start on the image under lossyfs, cut after its N-th sync (in the replay),
-                 recover on disk, check the first run's acknowledged set.
+  checkpoint     uploads, each followed by a .metadata GET, until the journal passes 1 MiB: /start cuts
+                 right after its rename to registry-journal.retired, /done 3 acks after the checkpoint.
+  big-upload     the bug report: a small wheel, a >1 MiB one in the same blobs/sha256/XX/ (/meta: XX made
+                 by the small one's .metadata cache), 3 small ones, cut. /delay-*: the big wheel in a new
+                 XX, its file's, its directory's or the journal's sync held back 0.5 s (lossyfs --delay),
+                 the cut while it is pending (the op log tells whether it still was).
+  replay-cut     a mid-burst cut (/base); a probe start on its image under lossyfs counts the syncs of a
+                 start; for N in --replay-syncs and 5 points over that count: a start on the image under
+                 lossyfs cut after its N-th sync (in the replay), recovery on disk, the first run's acks.
 """
 from __future__ import annotations
 
@@ -113,8 +111,8 @@ class Server:
     """`registry serve` in a session of its own (SIGKILLed whole: the power is gone)."""
 
     def __init__(self, data: Path, log: Path):
-        self.log, self.url, port = log, "", free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        port = free_port()
+        self.log, self.url = log, f"http://127.0.0.1:{port}"
         with open(log, "w") as out:
             self.proc = subprocess.Popen([str(PY), "-m", "registry", "--data", str(data), "serve", "--host", "127.0.0.1",
                                           "--port", str(port), "--workers", "2"], stdout=out, stderr=subprocess.STDOUT,
@@ -148,8 +146,7 @@ class Publishers:
 
     def __init__(self, url: str, token: str, seed: int):
         self.url, self.auth, self.meta_every, self.threads = url, (EMAIL, token), 2, []
-        self.acked: list[tuple[str, str, str]] = []  # filename, sha256, version
-        self.refused: list[str] = []
+        self.acked, self.refused = [], []  # acked: (filename, sha256, version)
         self.lock, self.stop, self.rng = threading.Lock(), threading.Event(), random.Random(seed)
 
     def client(self) -> httpx.Client:
@@ -177,16 +174,11 @@ class Publishers:
             client.get(f"{self.url}/{WS}/{PROJECT}/{version}/{filename}.metadata")
 
     def start(self, paths: list[Path]) -> None:
-        todo = list(paths)
-
         def run() -> None:
             with self.client() as c:
-                while not self.stop.is_set():
-                    with self.lock:
-                        if not todo:
-                            return
-                        p = todo.pop(0)
+                while not self.stop.is_set() and (p := next(todo, None)):  # (next() on a list iterator: atomic)
                     self.upload(c, p)
+        todo = iter(paths)
         self.threads = [threading.Thread(target=run, daemon=True) for _ in range(3)]
         [t.start() for t in self.threads]
 
@@ -212,10 +204,10 @@ class Trial:
     def mount_and_serve(self, wait_ready=True) -> None:
         self.mnt.mkdir()
         ready, d = self.d / "lossyfs.pid", self.d
-        self.err = open(d / "lossyfs.err", "w")
-        self.lossy = subprocess.Popen([str(LVENV / "bin/python"), str(LOSSYFS), str(self.src), str(self.mnt), "--out", str(self.image),
-                                       "--ready", str(ready), "--log", str(d / "ops.log"), "--report", str(d / "report.json"),
-                                       *map(str, self.opts)], stdout=self.err, stderr=self.err, start_new_session=True)
+        with open(d / "lossyfs.err", "w") as err:
+            self.lossy = subprocess.Popen([str(LVENV / "bin/python"), str(LOSSYFS), str(self.src), str(self.mnt), "--out", str(self.image),
+                                           "--ready", str(ready), "--log", str(d / "ops.log"), "--report", str(d / "report.json"),
+                                           *map(str, self.opts)], stdout=err, stderr=err, start_new_session=True)
         if not wait_for(lambda: ready.exists() and ready.read_text().strip(), 60, self.lossy):
             raise RuntimeError(f"lossyfs did not start: {(d / 'lossyfs.err').read_text()[-2000:]}")
         self.server = Server(self.mnt / "data", d / "server.log")
@@ -231,8 +223,7 @@ class Trial:
         if self.alive():
             self.lossy.send_signal(signal.SIGUSR1)
         self.server.kill()
-        if self.pub:
-            self.pub.join()
+        self.pub and self.pub.join()
         with suppress(subprocess.TimeoutExpired):
             self.lossy.wait(180)
         if not self.image.is_dir():
@@ -248,17 +239,13 @@ class Trial:
             self.notes.append(f"fewer than {n} syncs: cut by hand once started")
 
     def cleanup(self) -> None:
-        if self.server:
-            self.server.kill()
-        if self.pub:
-            self.pub.join()
-        if self.lossy:
-            if self.alive():
-                self.lossy.send_signal(signal.SIGTERM)  # unmount, no image
-                with suppress(subprocess.TimeoutExpired):
-                    self.lossy.wait(15)
-                self.lossy.kill()
-            self.err.close()
+        self.server and self.server.kill()
+        self.pub and self.pub.join()
+        if self.lossy and self.alive():
+            self.lossy.send_signal(signal.SIGTERM)  # unmount, no image
+            with suppress(subprocess.TimeoutExpired):
+                self.lossy.wait(15)
+            self.lossy.kill()
         if f" {self.mnt} " in Path("/proc/self/mounts").read_text():
             sh("fusermount3", "-u", "-z", self.mnt, timeout=30)
 
@@ -456,11 +443,16 @@ def big_upload(args, token, src):
                     [t.pub.upload(c, p) for p in [big, *after]]
                 else:  # the big upload in the background; the cut while its held-back sync is pending
                     threading.Thread(target=t.pub.upload, args=(t.pub.client(), big), daemon=True).start()
-                    size, places = big.stat().st_size, lambda: [Path(f"{t.mnt}{target}"), *(t.mnt / "data/blobs/staging").iterdir()]
+                    size = big.stat().st_size
 
                     def landed():  # the big file whole, staged or at its address: its syncs come next
-                        return any(p.stat().st_size == size for p in places() if p.exists())
-                    if wait_for(lambda: suppress(OSError).__enter__() or landed(), 60, t.lossy, 0.002):
+                        with suppress(OSError):
+                            for p in [Path(f"{t.mnt}{target}"), *(t.mnt / "data/blobs/staging").iterdir()]:
+                                with suppress(OSError):
+                                    if p.stat().st_size == size:
+                                        return True
+                        return False
+                    if wait_for(landed, 60, t.lossy, 0.002):
                         time.sleep(0.2)
             t.power_cut()
             if variant.startswith("delay"):  # from the op log: was the held-back sync still pending?
@@ -503,13 +495,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trial", default="all", help="all, or a comma-separated list of: start-up, first-uploads, "
                     "mid-burst, checkpoint, big-upload, replay-cut")
-    ap.add_argument("--repeat", type=int, default=5, help="mid-burst runs")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--workdir", type=Path, default=Path("/tmp/powercut"))
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
-    ap.add_argument("--startup-syncs", type=ints, default=[1, 3, 6, 12, 25])
-    ap.add_argument("--replay-syncs", type=ints, default=[1, 2, 4])
-    ap.add_argument("--tree", type=Path, default=ROOT, help="the registry source tree to run (default: this one)")
+    for flag, kw in (("--repeat", dict(type=int, default=5, help="mid-burst runs")), ("--seed", dict(type=int, default=1)),
+                     ("--workdir", dict(type=Path, default=Path("/tmp/powercut"))),
+                     ("--startup-syncs", dict(type=ints, default=[1, 3, 6, 12, 25])), ("--replay-syncs", dict(type=ints, default=[1, 2, 4])),
+                     ("--tree", dict(type=Path, default=ROOT, help="the registry source tree to run (default: this one)"))):
+        ap.add_argument(flag, **kw)
     args = ap.parse_args()
     TREE, args.workdir = args.tree.resolve(), args.workdir.resolve()
     trials = {"start-up": startup, "first-uploads": first_uploads, "checkpoint": checkpoint, "big-upload": big_upload,
@@ -533,9 +524,8 @@ def main() -> int:
                 explain(r)
             rows.append(r)
     print(f"\n{'trial':26} {'acked':>5} {'lost':>5} {'corrupt':>7}  verify  health   result")
-    for r in rows:
-        print(f"{r['trial']:26} {r['acked']:>5} {r['lost']:>5} {r['corrupt']:>7}  {'ok' if r['verify'] else 'FAIL':6}  "
-              f"{r['health']:7}  {'pass' if r['ok'] else 'FAIL'}")
+    [print(f"{r['trial']:26} {r['acked']:>5} {r['lost']:>5} {r['corrupt']:>7}  {'ok' if r['verify'] else 'FAIL':6}  "
+           f"{r['health']:7}  {'pass' if r['ok'] else 'FAIL'}") for r in rows]
     print(f"\n{sum(r['ok'] for r in rows)} passed, {sum(not r['ok'] for r in rows)} failed; work dirs under {args.workdir}")
     return 0 if all(r["ok"] for r in rows) else 1
 
