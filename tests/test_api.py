@@ -48,10 +48,12 @@ def expect(table: dict[str, int]) -> list[tuple[str, int]]:
     return [(who, table[who]) for who in PEOPLE]
 
 
-READ_PRIVATE = {"anonymous": 401, "outsider@acme.test": 403, "reader@acme.test": 200, "dev@acme.test": 200,
-                "owner@acme.test": 200, "wsadmin@acme.test": 200, "pipeline-linked": 200, "pipeline-other": 403}
+# Whoever may not read a package is told it doesn't exist (401 for strangers, 404 for the rest);
+# only a reader learns that they may not change it.
+READ_PRIVATE = {"anonymous": 401, "outsider@acme.test": 404, "reader@acme.test": 200, "dev@acme.test": 200,
+                "owner@acme.test": 200, "wsadmin@acme.test": 200, "pipeline-linked": 200, "pipeline-other": 404}
 READ_PUBLIC = dict.fromkeys(PEOPLE, 200)
-WRITE = {"anonymous": 401, "outsider@acme.test": 403, "reader@acme.test": 403, "dev@acme.test": 200,
+WRITE = {"anonymous": 401, "outsider@acme.test": 404, "reader@acme.test": 403, "dev@acme.test": 200,
          "owner@acme.test": 200, "wsadmin@acme.test": 200, "pipeline-linked": 403, "pipeline-other": 403}
 ADMIN = {**WRITE, "dev@acme.test": 403}
 
@@ -114,7 +116,7 @@ async def test_deleting_a_package(client, api, who, status):
         assert api.reg.ledger.head() == head
 
 
-CREATE = {**ADMIN, "reader@acme.test": 403}
+CREATE = {**ADMIN, "reader@acme.test": 403}  # (an outsider isn't told the repository exists)
 
 
 @pytest.mark.parametrize(("who", "status"), expect({**CREATE, "dev@acme.test": 403}))

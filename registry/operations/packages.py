@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from packaging.version import Version as PkgVersion
 
-from .. import dists, model
+from .. import dists, model, visibility
 from ..auth import Principal, require
 from ..blobs import Staged
 from ..dists import DistInfo
@@ -46,11 +46,13 @@ def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
     def build(snap: Snapshot) -> Change:
         if who.kind == "pipeline":
             raise Forbidden("A pipeline may publish and read its repository's packages, but not create packages.")
+        visibility.repository(snap, who, ws, repository)
         require(snap, who, ws, repository, "admin", f"create packages linked to {ws}/{repository}")
         existing = get_package(snap, ws, canonical)
-        if existing is not None:
-            raise Conflict(f"Package {existing.display_name!r} already exists in workspace {ws}, "
-                           f"linked to repository {ws}/{existing.repository}.")
+        if existing is not None:  # (names are unique in a workspace: taken is taken, whoever may see it)
+            where = (f", linked to repository {ws}/{existing.repository}"
+                     if visibility.can_read(snap, who, ws, existing.repository) else "")
+            raise Conflict(f"Package {existing.display_name!r} already exists in workspace {ws}{where}.")
         record = Package(name=canonical, display_name=display, workspace=ws, repository=repository,
                          created=who.provenance(channel))
         return make_change(who, channel, f"create package {canonical} in {ws}, linked to {ws}/{repository}",
@@ -64,18 +66,16 @@ def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str,
                  pipelines_may: bool = False) -> Package:
     """The package, if ``who`` holds ``need`` on its repository. Pipelines publish and read; they
-    never delete, yank or administer, whatever their repository role."""
+    never delete, yank or administer, whatever their repository role. Whoever may not read the
+    package is told it doesn't exist, in the same words as when it doesn't."""
     if who.kind == "pipeline" and not pipelines_may:
         raise Forbidden(f"A pipeline may publish and read its repository's packages, but not {doing}; "
                         "a person with the right permission must do it.")
-    if not snap.exists(layout.workspace(ws)):
-        raise NotFound(f"Workspace {ws!r} does not exist.")
-    package = get_package(snap, ws, name)
-    if package is None:
-        raise NotFound(
+    package = get_package(snap, ws, name) if snap.exists(layout.workspace(ws)) else None
+    if package is None or not visibility.can_read(snap, who, ws, package.repository):
+        raise visibility.hidden(who, ws, (
             f"Package {name!r} does not exist in workspace {ws}. A repository admin must create it and link "
-            f"it to a repository first: `registry package create {ws} {name} --repo REPO`."
-        )
+            f"it to a repository first: `registry package create {ws} {name} --repo REPO`."))
     require(snap, who, ws, package.repository, need, doing)
     return package
 

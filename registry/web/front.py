@@ -18,6 +18,7 @@ from .context import WebState
 from .simple import Answer, not_modified
 
 log = logging.getLogger("registry.web")
+HEADER_LIMIT = 16 * 1024  # bytes of request headers, names and values together
 
 
 class ClientGone(Exception):
@@ -34,6 +35,10 @@ class FrontDoor:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
+            size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+            if size > HEADER_LIMIT:
+                return await _send_text(send, 431, f"Request headers too large: {size} bytes, the limit is "
+                                        f"{HEADER_LIMIT // 1024} KiB. Send fewer or shorter headers (cookies?).\n", [])
             method = scope["method"]
             if method in ("GET", "HEAD"):
                 answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
