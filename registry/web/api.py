@@ -20,11 +20,16 @@ from ..auth import Principal, role_on
 from ..errors import Invalid, NotFound, Unauthorized
 from ..ledger import Snapshot, layout
 from ..model import Package, Repository
-from .context import WebState, redirect, snapshot_and_principal
+from .context import WebState, redirect, refusals, snapshot_and_principal
 
 PACKAGE = "/workspaces/{ws:str}/packages/pypi/{name:str}"
 VERSION = PACKAGE + "/versions/{version:str}"
 MAX_PER_PAGE = 500
+READ_LIST = refusals(400, 401, 403, 404)  # (403: credentials refused)
+READ_ONE = refusals(301, 400, 401, 403, 404)
+CHANGE = refusals(400, 401, 403, 404, 503)
+YANK = refusals(400, 401, 403, 404, 409, 503)
+CREATE = refusals(400, 401, 403, 404, 409, 413, 503)
 
 
 class Deleted(views.View, kw_only=True):
@@ -95,14 +100,14 @@ TypeFilter = Annotated[str | None, QueryParameter(name="type", description="pack
 NameFilter = Annotated[str | None, QueryParameter(name="q", description="part of the package name")]
 
 
-@get("/workspaces/{ws:str}/packages", summary="Packages of a workspace the caller can read")
+@get("/workspaces/{ws:str}/packages", responses=READ_LIST, summary="Packages of a workspace the caller can read")
 async def workspace_packages(request: Request, ws: FromPath[str], type_: TypeFilter = None, q: NameFilter = None,
                              page: Page = 1, per_page: Page = 50) -> views.PackageList:
     state, snap, who = await snapshot_and_principal(request)
     return _listing(request, state, snap, who, ws, lambda r: True, type_, q, page, per_page)
 
 
-@get("/workspaces/{ws:str}/projects/{key:str}/packages", summary="Packages of a project the caller can read")
+@get("/workspaces/{ws:str}/projects/{key:str}/packages", responses=READ_LIST, summary="Packages of a project the caller can read")
 async def project_packages(request: Request, ws: FromPath[str], key: FromPath[str], type_: TypeFilter = None,
                            q: NameFilter = None, page: Page = 1, per_page: Page = 50) -> views.PackageList:
     state, snap, who = await snapshot_and_principal(request)
@@ -111,7 +116,7 @@ async def project_packages(request: Request, ws: FromPath[str], key: FromPath[st
     return _listing(request, state, snap, who, ws, lambda r: r.project == key, type_, q, page, per_page)
 
 
-@get("/workspaces/{ws:str}/repositories/{repo:str}/packages", summary="Packages linked to a repository")
+@get("/workspaces/{ws:str}/repositories/{repo:str}/packages", responses=READ_LIST, summary="Packages linked to a repository")
 async def repository_packages(request: Request, ws: FromPath[str], repo: FromPath[str], type_: TypeFilter = None,
                               q: NameFilter = None, page: Page = 1, per_page: Page = 50) -> views.PackageList:
     state, snap, who = await snapshot_and_principal(request)
@@ -122,7 +127,7 @@ async def repository_packages(request: Request, ws: FromPath[str], repo: FromPat
 # --- packages ------------------------------------------------------------------------------------
 
 
-@post("/workspaces/{ws:str}/packages", status_code=201, summary="Create a package linked to a repository (repository admin)")
+@post("/workspaces/{ws:str}/packages", status_code=201, responses=CREATE, summary="Create a package linked to a repository (repository admin)")
 async def create_package(request: Request, ws: FromPath[str], data: JSONBody[views.CreatePackage]) -> views.PackageView:
     state, snap, who = await snapshot_and_principal(request)
     if who.kind == "anonymous":
@@ -141,7 +146,7 @@ async def _package_view(request: Request, name: str, ws: str) -> views.PackageVi
                               operations.versions(snap, ws, name), created, _urls(request, state))
 
 
-@get(PACKAGE, summary="Package details: names, linked repository, creation, versions, your role")
+@get(PACKAGE, responses=READ_ONE, summary="Package details: names, linked repository, creation, versions, your role")
 async def package_details(request: Request, ws: FromPath[str], name: FromPath[str]) -> views.PackageView | Response:
     canonical = visibility.project_name(name)
     if canonical != name:
@@ -149,7 +154,7 @@ async def package_details(request: Request, ws: FromPath[str], name: FromPath[st
     return await _package_view(request, name, ws)
 
 
-@delete(PACKAGE, status_code=200, summary="Delete a package and all its versions (repository admin)")
+@delete(PACKAGE, status_code=200, responses=CHANGE, summary="Delete a package and all its versions (repository admin)")
 async def delete_package(request: Request, ws: FromPath[str], name: FromPath[str]) -> Deleted:
     state, _, who = await snapshot_and_principal(request)
     package, commit = await anyio.to_thread.run_sync(operations.delete_package, state.registry, who, "api", ws, name)
@@ -157,7 +162,7 @@ async def delete_package(request: Request, ws: FromPath[str], name: FromPath[str
     return Deleted(kind="package", workspace=ws, package=package.name, version=None, files=files, commit=commit.id)
 
 
-@get(PACKAGE + "/history", summary="Ledger commits that touched the package")
+@get(PACKAGE + "/history", responses=READ_LIST, summary="Ledger commits that touched the package")
 async def package_history(request: Request, ws: FromPath[str], name: FromPath[str], limit: Page = 100) -> views.HistoryView:
     state, snap, who = await snapshot_and_principal(request)
     name = visibility.project_name(name)
@@ -176,7 +181,7 @@ async def _version_view(request: Request, ws: str, name: str, version: str) -> v
     return views.version_view(package, record, events, _urls(request, state))
 
 
-@get(VERSION, summary="Version details: files, hashes, publisher (person, API token or pipeline run), commits")
+@get(VERSION, responses=READ_ONE, summary="Version details: files, hashes, publisher (person, API token or pipeline run), commits")
 async def version_details(request: Request, ws: FromPath[str], name: FromPath[str],
                           version: FromPath[str]) -> views.VersionView | Response:
     canonical = visibility.project_name(name)
@@ -185,7 +190,7 @@ async def version_details(request: Request, ws: FromPath[str], name: FromPath[st
     return await _version_view(request, ws, name, version)
 
 
-@delete(VERSION, status_code=200, summary="Delete a version (repository write)")
+@delete(VERSION, status_code=200, responses=CHANGE, summary="Delete a version (repository write)")
 async def delete_version(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> Deleted:
     state, _, who = await snapshot_and_principal(request)
     record, commit = await anyio.to_thread.run_sync(
@@ -194,22 +199,23 @@ async def delete_version(request: Request, ws: FromPath[str], name: FromPath[str
                    files=len(record.files), commit=commit.id)
 
 
-@post(VERSION + "/yank", status_code=200, summary="Yank a version, with a reason (repository write)")
+@post(VERSION + "/yank", status_code=200, responses=YANK, summary="Yank a version, with a reason (repository write)")
 async def yank_version(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str],
-                       data: JSONBody[views.YankRequest]) -> views.VersionView:
+                       data: JSONBody[views.YankRequest | None] = None) -> views.VersionView:
     state, _, who = await snapshot_and_principal(request)
-    await anyio.to_thread.run_sync(lambda: operations.yank(state.registry, who, "api", ws, name, version, data.reason))
+    reason = data.reason if data else ""  # (no body: a yank without a reason)
+    await anyio.to_thread.run_sync(lambda: operations.yank(state.registry, who, "api", ws, name, version, reason))
     return await _version_view(request, ws, canonicalize_name(name), version)
 
 
-@delete(VERSION + "/yank", status_code=200, summary="Un-yank a version (repository write)")
+@delete(VERSION + "/yank", status_code=200, responses=YANK, summary="Un-yank a version (repository write)")
 async def unyank_version(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> views.VersionView:
     state, _, who = await snapshot_and_principal(request)
     await anyio.to_thread.run_sync(lambda: operations.yank(state.registry, who, "api", ws, name, version, undo=True))
     return await _version_view(request, ws, canonicalize_name(name), version)
 
 
-@get(VERSION + "/history", summary="Ledger commits that touched the version")
+@get(VERSION + "/history", responses=READ_LIST, summary="Ledger commits that touched the version")
 async def version_history(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> views.HistoryView:
     state, snap, who = await snapshot_and_principal(request)
     name = visibility.project_name(name)
@@ -259,7 +265,7 @@ async def json_api(request: Request, ws: str, name: str, version: str | None) ->
 
 
 # Fully parametric on purpose: a static "pypi" segment would shadow a package named "pypi".
-@get("/{ws:str}/{api:str}/{name:str}/{version:str}/{tail:str}",
+@get("/{ws:str}/{api:str}/{name:str}/{version:str}/{tail:str}", include_in_schema=False,
      summary="One release, in the public index's JSON API shape: /<ws>/pypi/<name>/<version>/json")
 async def json_release(request: Request, ws: FromPath[str], api: FromPath[str], name: FromPath[str],
                        version: FromPath[str], tail: FromPath[str]) -> Response:

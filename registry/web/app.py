@@ -21,7 +21,7 @@ from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
 from . import api, files, oidc, simple
-from .context import WebState, error_response, problem_response
+from .context import WebState, error_response, problem_response, realm
 from .front import FrontDoor
 
 log = logging.getLogger("registry.web")
@@ -48,10 +48,9 @@ def _registry_error(request: Request, exc: RegistryError) -> Response:
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
     ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
-    realm = f"registry {ws}" if ws else "registry"
     if _wants_json(request):
-        return problem_response(exc, realm)
-    return error_response(exc, realm=realm)
+        return problem_response(exc, realm(ws))
+    return error_response(exc, realm=realm(ws))
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:

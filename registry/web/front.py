@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
 from . import upload
-from .context import WebState
+from .context import WebState, realm
 from .simple import Answer, not_modified
 
 log = logging.getLogger("registry.web")
@@ -63,7 +63,7 @@ class FrontDoor:
         except RegistryError as exc:
             if exc.status >= 500:
                 log.error("POST %s: %s", scope["path"], exc.message)
-            extra = [(b"www-authenticate", f'Basic realm="registry {ws}"'.encode())] if exc.status == 401 else []
+            extra = [(b"www-authenticate", f'Basic realm="{realm(ws)}"'.encode())] if exc.status == 401 else []
             await _send_text(send, exc.status, exc.message + "\n", extra)
         except Exception:
             log.exception("upload to %s failed", scope["path"])
