@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 
@@ -13,6 +15,7 @@ from granian.log import LogLevels
 
 from . import auth, operations
 from .config import Settings
+from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
 from .ledger import Ledger
 
@@ -92,7 +95,23 @@ pip: pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hos
 """
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on, before anything else happens (a bootstrap would
+    print a one-time token that then scrolls away). granian itself binds with SO_REUSEPORT, so a
+    second registry on a busy port would share it with the first, each answering from its own
+    ledger; this probe binds without it, and fails on any listener."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise RegistryError(f"{host}:{port} is already in use (another registry, or another program, listens "
+                                "there): stop it, or choose another port with --port or REGISTRY_PORT.") from None
+        raise RegistryError(f"Can't listen on {host}:{port}: {exc.strerror}. Choose another --host or --port.") from None
+
+
 def serve(settings: Settings) -> int:
+    check_port(settings.host, settings.port)
     make_dirs(settings.data_path)
     booted = bootstrap(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"

@@ -11,7 +11,7 @@ import pytest
 from registry import auth, operations
 from registry.web.simple import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
 
-from .conftest import WS, publish
+from .conftest import WS, publish, upload_form
 
 PIP = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 UV = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
@@ -289,3 +289,21 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     assert answers.lookup(scope, answer.commit) is answer
     answers._answers[key] = dataclasses.replace(answer, expires=time.time() - 1)
     assert answers.lookup(scope, answer.commit) is None
+
+
+async def test_the_simple_segment_other_indexes_use_leads_to_ours(client, world, published):
+    """`--index-url https://HOST/<ws>/simple/` (the habit) must not end in `from versions: none`."""
+    for path, target in ((f"/{WS}/simple/", f"/{WS}/"), (f"/{WS}/simple/acme-utils/", f"/{WS}/acme-utils/"),
+                         ("/simple/", "/"), (f"/{WS}/simple/acme-utils/?format=json", f"/{WS}/acme-utils/?format=json")):
+        r = await get(client, world, path)
+        assert r.status_code == 301 and r.headers["location"] == target, (path, r.status_code, r.text)
+    r = await client.get(f"/{WS}/simple/acme-utils/", headers=world.basic("reader@acme.test"), follow_redirects=True)
+    assert r.status_code == 200 and "acme_utils-1.0.0" in r.text
+    with pytest.raises(Exception, match="'simple' is reserved"):
+        operations.create_package(world.reg, auth.operator(), "cli", WS, "Simple", "utils")
+
+
+async def test_a_publish_to_the_root_says_where_uploads_go(client, world, dists):
+    data, files = upload_form(dists[("Acme.Utils", "1.0.0")][1])
+    r = await client.post("/", data=data, files=files, headers=world.basic("dev@acme.test"))
+    assert r.status_code == 405 and "Uploads go to a workspace's URL, /<workspace>/" in r.text

@@ -42,6 +42,8 @@ def list_packages(snap: Snapshot, ws: str) -> list[Package]:
 def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
     canonical, display = model.package_name(name)
     repository = model.repository_slug(repository)
+    if canonical == "simple":  # /<ws>/simple/ is where other indexes keep theirs: it redirects to /<ws>/
+        raise Invalid("The package name 'simple' is reserved: /<workspace>/simple/ leads to the workspace's index.")
 
     def build(snap: Snapshot) -> Change:
         if who.kind == "pipeline":

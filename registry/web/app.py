@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 from litestar import Litestar, Request, Response, get
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from pipelines.verify import Verifier
 
@@ -25,6 +27,8 @@ from .context import WebState, error_response, problem_response, realm
 from .front import FrontDoor
 
 log = logging.getLogger("registry.web")
+STATIC = Path(__file__).parent / "static"
+SWAGGER_UI = "/_/static/swagger-ui"  # vendored (static/swagger-ui/README.md): nothing loads from outside
 MAINTENANCE_INTERVAL = 60.0
 COLLECT_EVERY = 10  # maintenance rounds between blob collections
 
@@ -103,6 +107,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             files.download,
             oidc.audience, oidc.mint_token,
             api.router, api.json_release,
+            create_static_files_router("/_/static", directories=[STATIC], name="static",
+                                       cache_control=CacheControlHeader(max_age=86400, public=True)),
         ],
         state=State({"web": state}),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
@@ -117,7 +123,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 "basic": SecurityScheme(type="http", scheme="basic"),
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
             }),
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin(
+                js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js", css_url=f"{SWAGGER_UI}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>")],
         ),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
@@ -44,10 +45,19 @@ class FrontDoor:
                 answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
                 if answer is not None:
                     return await _send_answer(scope, send, answer)
+                moved = _without_simple(scope["path"])
+                if moved is not None:
+                    query = scope.get("query_string", b"")
+                    location = quote(moved, safe="/%:@!$&'()*+,;=-._~") + ("?" + query.decode("latin-1") if query else "")
+                    return await _send_text(send, 301, f"This index has no /simple/ segment: {moved}\n",
+                                            [(b"location", location.encode()), (b"cache-control", b"max-age=3600")])
             elif method == "POST":
                 target = _upload_target(scope["path"])
                 if target is not None:
                     return await self._upload(scope, receive, send, *target)
+                if scope["path"] == "/":
+                    return await _send_text(send, 405, "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): "
+                                            "its index URL is also its upload URL.\n", [(b"allow", b"GET, HEAD")])
         await self.app(scope, receive, send)
 
     async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
@@ -68,6 +78,17 @@ class FrontDoor:
         except Exception:
             log.exception("upload to %s failed", scope["path"])
             await _send_text(send, 500, "Internal server error while publishing; the server log says why.\n", [])
+
+
+def _without_simple(path: str) -> str | None:
+    """`/<ws>/simple/...` (and `/simple/...`), the habit other indexes teach, without the `simple`
+    segment; None for any other path. (No package may be called `simple` for this reason.)"""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[1] == "simple":
+        return "/" + "/".join(parts[2:])
+    if len(parts) >= 3 and parts[2] == "simple" and parts[1] and parts[1] not in RESERVED_WORKSPACES:
+        return "/".join(parts[:2] + parts[3:]) or "/"
+    return None
 
 
 def _upload_target(path: str) -> tuple[str, str | None] | None:
