@@ -7,6 +7,7 @@ import fnmatch
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from packaging.version import Version as PkgVersion
 
@@ -14,7 +15,7 @@ from .. import dists, model, visibility
 from ..auth import Principal, require
 from ..blobs import Staged
 from ..dists import DistInfo
-from ..errors import Conflict, Forbidden, Invalid, NotFound, RegistryError
+from ..errors import Conflict, FileExists, FilenameSpent, Forbidden, Invalid, NotFound, RegistryError
 from ..ledger import Change, Commit, Snapshot, layout
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ._common import make_change, replace, version_key
@@ -102,9 +103,11 @@ class Published:
 
 
 def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist: DistInfo, staged: Staged, *,
-                 wait: float = 30.0) -> Published:
+                 wait: float = 30.0, upload_time: datetime | None = None, source: str | None = None) -> Published:
     """Record an uploaded, inspected distribution as one commit; its bytes become durable first.
-    ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all)."""
+    ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all).
+    An imported file also has the ``upload_time`` its source gave, if any, and the ``source`` it
+    came from (a URL without credentials, or a path), recorded in the commit's trailers."""
     digests = staged.finish()
     canonical = dist.canonical_name
     metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
@@ -113,7 +116,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         filename=dist.filename, size=digests.size, sha256=digests.sha256, blake2b_256=digests.blake2b_256,
         md5=digests.md5, packagetype=dist.packagetype, python_version=dist.python_version,
         requires_python=dist.requires_python, metadata_version=dist.metadata_version,
-        metadata_sha256=metadata_sha256, uploaded=provenance,
+        metadata_sha256=metadata_sha256, uploaded=provenance, upload_time=upload_time,
     )
     outcome: dict[str, object] = {}
 
@@ -130,7 +133,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
                     outcome.update(version=current, file=existing)
                     return None  # the byte-identical file again: success, and nothing changes
-                raise Invalid(
+                raise FileExists(
                     f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
                     "A published file can't be replaced: bump the version and upload again."
                 )
@@ -138,7 +141,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already there.")
         tombstones = snap.get(layout.deleted_files(ws, canonical), DeletedFiles)
         if tombstones and dist.filename in tombstones.files:
-            raise Invalid(
+            raise FilenameSpent(
                 f"This filename was previously used by a file that has since been deleted: {dist.filename!r}. "
                 "Filenames are never reused; use a different version."
             )
@@ -153,6 +156,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
             who, channel, f"publish {canonical} {version.version}: {dist.filename}", {path: version},
             ("Workspace", ws), ("Package", canonical), ("Version", version.version),
             ("File", dist.filename), ("Sha256", digests.sha256), ("Size", str(digests.size)),
+            *((("Upload-Time", upload_time.isoformat()),) if upload_time else ()),
+            *((("Import-Source", source),) if source else ()),
         )
         return dataclasses.replace(change, needs=tuple(pending))
 

@@ -139,7 +139,7 @@ def _json_file(v: model.Version, f: model.DistFile, url: str) -> dict:
         "core-metadata": metadata,
         "dist-info-metadata": metadata,
         "size": f.size,
-        "upload-time": f.uploaded.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "upload-time": f.upload_time_served.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "yanked": (v.yanked_reason or True) if v.yanked else False,
     }
 
