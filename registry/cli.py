@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -116,6 +117,23 @@ def _parser() -> argparse.ArgumentParser:
         if verb == "yank":
             c.add_argument("--reason", default="")
 
+    im = sub.add_parser("import", help="import distribution files from another index (--index-url) or a directory",
+                        description="Each file is checked and committed as an upload would be, one commit per file; "
+                                    "files already here are skipped, so re-running resumes.")
+    im.add_argument("workspace")
+    im.add_argument("directory", nargs="?", type=Path, help="a directory of files (searched recursively)")
+    im.add_argument("--repo", required=True, help="repository the packages it creates are linked to")
+    im.add_argument("--index-url", metavar="URL", help="another index's Simple API URL (user:password@ allowed)")
+    im.add_argument("--project", action="append", default=[], metavar="NAME",
+                    help="import only this project (repeatable; default: every project the index lists)")
+    im.add_argument("--username", help="for the index (HTTP Basic)")
+    im.add_argument("--password", help="for the index; '-' reads it from stdin")
+    im.add_argument("--token", help="an API token for the index (sent as __token__); '-' reads it from stdin")
+    im.add_argument("--concurrency", type=int, default=4, metavar="N", help="downloads at a time (default 4)")
+    im.add_argument("--mtime-is-upload-time", action="store_true",
+                    help="keep each file's modification time as its upload time (only where it is: a "
+                         "pypiserver package directory, copied with its times)")
+
     g = sub.add_parser("gc", help="free the bytes of files no version references any more, and repack the ledger")
     g.add_argument("--grace", type=float, default=0, metavar="SECONDS",
                    help="keep blobs unreferenced for less than this long (default 0: free them now)")
@@ -130,7 +148,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # (argparse gives an optional positional its empty match before the options that follow it:
+    # `import WS --repo REPO DIR` leaves DIR over)
+    if args.command == "import" and args.directory is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.directory, extra = Path(extra[0]), []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = Settings.load(data=args.data)
     try:
         return _run(args, settings)
@@ -239,7 +264,88 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.ok else 1
     elif cmd == "log":
         _print_log(reg, args.workspace, args.package, args.limit)
+    elif cmd == "import":
+        return _import(reg, who, args)
     return 0
+
+
+def _import(reg: operations.Registry, who: auth.Principal, args: argparse.Namespace) -> int:
+    from . import importer
+
+    if (args.directory is None) == (args.index_url is None):
+        raise RegistryError("Give a directory or --index-url URL to import from (one of them).")
+    if args.concurrency < 1:
+        raise RegistryError("--concurrency must be at least 1.")
+    if args.directory is not None:
+        if args.project or args.username or args.password or args.token:
+            raise RegistryError("--project, --username, --password and --token are for --index-url only.")
+        source = importer.DirectorySource(args.directory, mtime_is_upload_time=args.mtime_is_upload_time)
+    else:
+        secret = {k: sys.stdin.readline().strip() if v == "-" else v
+                  for k, v in (("password", args.password), ("token", args.token))}
+        source = importer.IndexSource(args.index_url, args.project, username=args.username, concurrency=args.concurrency,
+                             **secret)
+    display = _ImportDisplay(sys.stdout.isatty())
+    try:
+        with display:
+            summary = asyncio.run(importer.run(reg, who, args.workspace, model.repository_slug(args.repo), source,
+                                               concurrency=args.concurrency, on_start=display.start,
+                                               on_file=display.file))
+    except KeyboardInterrupt:
+        print("registry: interrupted; what was imported stays: run the same command again to resume", file=sys.stderr)
+        return 130
+    rate = summary.total / summary.elapsed if summary.elapsed else 0
+    c = summary.counts
+    print(f"imported {c['imported']}, skipped {c['skipped']}, refused {c['refused']}, conflicts {c['conflict']} "
+          f"({summary.total} files from {summary.source} in {summary.elapsed:.1f} s: {rate:.0f} files/s, "
+          f"{summary.bytes / 2**20 / max(summary.elapsed, 1e-9):.1f} MiB/s)")
+    if summary.ignored:
+        print(f"ignored {summary.ignored} files that are not distributions")
+    for o in summary.problems:
+        print(f"{'refused' if o.status == 'refused' else 'conflict':<9} {o.filename}: {o.reason}")
+    return 0 if summary.ok else 1
+
+
+class _ImportDisplay:
+    """A progress bar on a terminal; one line per file otherwise (a log, a pipe)."""
+
+    def __init__(self, tty: bool) -> None:
+        self.progress = None
+        if tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(  # (fits 80 columns)
+                BarColumn(bar_width=12), MofNCompleteColumn(), TextColumn("{task.fields[rate]} files/s"),
+                TextColumn("[green]{task.fields[imported]} new[/], {task.fields[skipped]} skipped, "
+                           "[red]{task.fields[refused]} refused, {task.fields[conflict]} conflicts[/]"))
+            self.task = None
+            self.counts = dict(imported=0, skipped=0, refused=0, conflict=0)
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def start(self, total: int) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task("import", total=total, rate="-", **self.counts)
+        else:
+            print(f"{total} files to import", flush=True)
+
+    def file(self, outcome) -> None:
+        if self.progress is None:
+            detail = f" ({outcome.reason})" if outcome.status in ("imported", "skipped") else f": {outcome.reason}"
+            print(f"{outcome.status:<9} {outcome.filename}{detail}", flush=True)
+            return
+        self.counts[outcome.status] += 1
+        elapsed = self.progress.tasks[self.task].elapsed or 0
+        done = sum(self.counts.values())
+        rate = f"{done / elapsed:.0f}" if elapsed > 0.5 else "-"
+        self.progress.update(self.task, advance=1, rate=rate, **self.counts)
 
 
 def _policy_text(policy: model.PublishPolicy | None) -> str:
@@ -304,7 +410,7 @@ def _split_repo(target: str) -> tuple[str, str]:
 
 
 SHOWN_TRAILERS = ("Channel", "Token-Id", "Pipeline-Uuid", "Step-Uuid", "Repository-Uuid", "Branch",
-                  "Environment-Uuid", "Pipeline-Run-Url", "Sha256")
+                  "Environment-Uuid", "Pipeline-Run-Url", "Sha256", "Upload-Time", "Import-Source")
 
 
 def _print_log(reg: operations.Registry, ws: str | None, package: str | None, limit: int) -> None:
