@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -179,6 +181,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                          max_upload_bytes=args.max_upload_bytes)
         return serve(Settings.load(data=args.data, **overrides))
 
+    if not Ledger.exists_at(settings.ledger_path):
+        where = "REGISTRY_DATA" if args.data is None and os.environ.get("REGISTRY_DATA") else (
+            "--data" if args.data else "the default, ./registry-data")
+        raise RegistryError(
+            f"No registry at {settings.data_path} ({where}; looked for {settings.ledger_path}). Run this where you "
+            "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")
     reg = operations.Registry.open(settings)
     who = _actor(reg, args.actor)
     cmd, action = args.command, getattr(args, "action", None)
@@ -208,11 +216,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(secret)
     elif (cmd, action) == ("token", "revoke"):
         record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
-        print(f"revoked token {record.id} of {record.user}")
+        print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"
+              f"{', ' + repr(record.label) if record.label else ''})")
     elif (cmd, action) == ("token", "list"):
+        rows = [("ID", "SCOPE", "CREATED", "STATE", "LABEL")]
         for t in operations.list_tokens(reg.snapshot(), args.email):
-            state = "revoked" if t.revoked else (f"expires {t.expires:%Y-%m-%d}" if t.expires else "active")
-            print(f"{t.id}\t{t.scope}\t{t.created.at:%Y-%m-%d}\t{state}\t{t.label}")
+            rows.append((t.id, t.scope, f"{t.created.at:%Y-%m-%d}", _token_state(t), t.label))
+        _print_table(rows)
     elif cmd in ("grant", "revoke"):
         ws, repo = _split_repo(args.target) if "/" in args.target else (args.target, None)
         role = model.role(args.role) if cmd == "grant" else None
@@ -227,6 +237,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
     elif (cmd, action) == ("package", "list"):
         snap = reg.snapshot()
+        _workspace(snap, args.workspace)
         for pkg in operations.list_packages(snap, args.workspace):
             print(f"{pkg.name}\t{pkg.display_name}\t{pkg.workspace}/{pkg.repository}")
     elif (cmd, action) == ("package", "policy"):
@@ -348,6 +359,28 @@ class _ImportDisplay:
         self.progress.update(self.task, advance=1, rate=rate, **self.counts)
 
 
+def _workspace(snap, ws: str) -> model.Workspace:
+    found = snap.get(layout.workspace(ws), model.Workspace)
+    if found is None:
+        known = ", ".join(snap.names("workspaces")) or "none yet"
+        raise RegistryError(f"Workspace {ws!r} does not exist (workspaces: {known}).")
+    return found
+
+
+def _token_state(t: model.ApiToken) -> str:
+    if t.revoked:
+        return f"revoked {t.revoked.at:%Y-%m-%d}"
+    if t.expires and t.expires <= datetime.now(UTC):
+        return f"expired {t.expires:%Y-%m-%d}"
+    return f"expires {t.expires:%Y-%m-%d}" if t.expires else "active"
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
 def _policy_text(policy: model.PublishPolicy | None) -> str:
     if policy is None:
         return "any pipeline of the linked repository may publish"
@@ -414,9 +447,13 @@ SHOWN_TRAILERS = ("Channel", "Token-Id", "Pipeline-Uuid", "Step-Uuid", "Reposito
 
 
 def _print_log(reg: operations.Registry, ws: str | None, package: str | None, limit: int) -> None:
+    if ws is not None:
+        _workspace(reg.snapshot(), ws)
     if package:
         canonical, _ = model.package_name(package)
         entries = reg.ledger.history.package(ws, canonical, limit=limit or 1_000_000_000)
+        if not entries:
+            raise RegistryError(f"Package {canonical!r} does not exist in workspace {ws}, and never did.")
     else:
         entries = []
         for commit in reg.ledger.walk():

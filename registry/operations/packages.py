@@ -76,9 +76,9 @@ def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, 
                         "a person with the right permission must do it.")
     package = get_package(snap, ws, name) if snap.exists(layout.workspace(ws)) else None
     if package is None or not visibility.can_read(snap, who, ws, package.repository):
-        raise visibility.hidden(who, ws, (
-            f"Package {name!r} does not exist in workspace {ws}. A repository admin must create it and link "
-            f"it to a repository first: `registry package create {ws} {name} --repo REPO`."))
+        hint = (f" A repository admin must create it and link it to a repository first: "
+                f"`registry package create {ws} {name} --repo REPO`.") if need == "write" and pipelines_may else ""
+        raise visibility.hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.{hint}")
     require(snap, who, ws, package.repository, need, doing)
     return package
 
