@@ -67,7 +67,8 @@ def client_settings(url: str, email: str, token: str) -> str:
     return f"""\
 Index and upload URL: {url}/
 
-twine (~/.pypirc), then `twine upload --repository registry dist/*`:
+twine (~/.pypirc), then `twine upload --repository registry dist/*` (add --verbose to see why a
+publish is refused: twine shows only the status, the reason is in the body):
     [distutils]
     index-servers = registry
     [registry]
@@ -75,23 +76,26 @@ twine (~/.pypirc), then `twine upload --repository registry dist/*`:
     username = {email}
     password = {token}
 
-uv: `echo '{token}' | uv auth login {url}/ --username {email} --password -`, and in pyproject.toml:
+uv: `echo '{token}' | uv auth login {url}/ --username {email} --password -`, then
+  publish: in pyproject.toml
     [[tool.uv.index]]
     name = "registry"
     url = "{url}/"
     publish-url = "{url}/"
     explicit = true
-  then `uv publish --index registry` / `uv add --index registry PACKAGE`
+  and `uv publish --index registry`;
+  install: `uv add --index registry={url}/ PACKAGE`
 
 poetry: `poetry config repositories.registry {url}/` and
-        `poetry config http-basic.registry {email} {token}`, and in pyproject.toml:
+        `poetry config http-basic.registry {email} {token}`, then `poetry publish --repository registry`;
+  install: in pyproject.toml
     [[tool.poetry.source]]
     name = "registry"
     url = "{url}/"
     priority = "explicit"
-  then `poetry publish --repository registry` / `poetry add --source registry PACKAGE`
+  and `poetry add --source registry PACKAGE`
 
-pip: pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hostless}/ PACKAGE
+pip (the email's @ is %40 in a URL): pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hostless}/ PACKAGE
 """
 
 
