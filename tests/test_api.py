@@ -371,3 +371,16 @@ async def test_the_api_explorer_loads_nothing_from_outside(client):
     for asset in assets:
         got = await client.get(asset)
         assert got.status_code == 200 and len(got.content) > 500, asset
+
+
+async def test_a_yank_needs_no_body_and_a_malformed_one_is_told_in_words(client, api):
+    url = f"{BASE}/{PRIVATE}/versions/2.0/yank"
+    headers = api.headers["dev@acme.test"]
+    r = await client.post(url, headers=headers)
+    assert r.status_code == 200 and r.json()["yanked"] is True and r.json()["yanked_reason"] == ""
+    await client.delete(url, headers=headers)
+    r = await client.post(url, headers={**headers, "content-type": "application/json"}, content=b"{oops")
+    assert r.status_code == 400 and r.json()["detail"].startswith("The request body is not valid JSON")
+    assert '{"reason": "..."}' in r.json()["detail"]
+    r = await client.post(url, headers=headers, json={"reason": 5})
+    assert r.status_code == 400 and "reason" in r.json()["detail"] and "Expected `str`" in r.json()["detail"]

@@ -170,3 +170,40 @@ def test_console_script_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "d"), "init"],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "already exists" in proc.stderr
+
+
+def test_a_busy_port_is_refused_before_anything_is_bootstrapped(tmp_path):
+    """Another program on the port: `serve` says so in one line, and creates nothing (a token it
+    printed and then lost would be gone for good)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "data"), "serve",
+                               "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (f"registry: 127.0.0.1:{port} is already in use (another registry, or another program, "
+                           "listens there): stop it, or choose another port with --port or REGISTRY_PORT.\n")
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_second_registry_on_a_busy_port_is_refused_not_sharing_it(tmp_path):
+    """granian binds with SO_REUSEPORT: without the check, two registries would answer on one port."""
+    from .helpers import start_server
+
+    live = start_server(tmp_path / "first", workers=1)
+    try:
+        port = live.url.rsplit(":", 1)[1]
+        proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "second"), "serve",
+                               "--port", port], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "is already in use" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "second").exists()
+    finally:
+        live.stop()
+
+
+def test_the_startup_settings_tell_twine_users_where_the_reason_is():
+    from registry.server import client_settings
+
+    text = client_settings("http://127.0.0.1:8080/default", "a@example.com", "rgy_x")
+    assert "--verbose" in text and "a%40example.com" in text and "uv add --index registry=" in text

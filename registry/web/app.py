@@ -59,6 +59,9 @@ def _registry_error(request: Request, exc: RegistryError) -> Response:
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     detail = exc.detail if exc.detail and exc.detail != "Not Found" else f"No such page: {request.url.path}"
+    if exc.status_code == 400 and detail.startswith("JSON is malformed"):
+        example = ' Send {"reason": "..."}, or no body at all.' if request.url.path.endswith("/yank") else ""
+        detail = f"The request body is not valid JSON ({detail.removeprefix('JSON is malformed: ')}).{example}"
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
     extra = getattr(exc, "extra", None)
