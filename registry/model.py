@@ -176,6 +176,9 @@ class DistFile(Record, kw_only=True):
     metadata_version: str
     metadata_sha256: Sha256  # the core metadata (wheel METADATA / sdist PKG-INFO), also a blob
     uploaded: Provenance
+    # What was odd about the file but accepted, as installers accept it: one sentence per rule
+    # (e.g. a field newer than the declared Metadata-Version, a pre-PEP 625 sdist name).
+    warnings: list[str] = []
 
 
 class Version(Record, kw_only=True):

@@ -111,7 +111,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         filename=dist.filename, size=digests.size, sha256=digests.sha256, blake2b_256=digests.blake2b_256,
         md5=digests.md5, packagetype=dist.packagetype, python_version=dist.python_version,
         requires_python=dist.requires_python, metadata_version=dist.metadata_version,
-        metadata_sha256=metadata_sha256, uploaded=provenance,
+        metadata_sha256=metadata_sha256, uploaded=provenance, warnings=list(dist.warnings),
     )
     outcome: dict[str, object] = {}
 
