@@ -55,20 +55,10 @@ class CoreMetadata:
 def read(data: bytes, filename: str) -> CoreMetadata:
     """Parse ``data``, the core metadata of ``filename``; refuse what breaks installers, warn of the rest."""
     raw, unparsed = parse_email(data)
+    _check_required(raw, unparsed, filename)
     warnings: list[str] = []
     refusals: list[str] = []
-    for field in ("metadata-version", "name", "version"):
-        if field in unparsed:
-            refusals.append(f"{field} is given more than once or isn't valid UTF-8, so installers can't tell "
-                            "which is meant: fix it and rebuild")
-    for key in ("name", "version"):
-        if not raw.get(key):
-            refusals.append(f"{key.title()} is missing: every build backend writes it; rebuild the file")
-    if refusals:
-        raise _invalid(filename, refusals)
-    declared = raw.get("metadata_version")
-    if not declared:
-        raise _invalid(filename, ["Metadata-Version is missing: every build backend writes it; rebuild the file"])
+    declared = raw["metadata_version"]
     dated_as = _dating_version(declared, filename, warnings)
     for key in raw:
         added = _ADDED.get(key)
@@ -108,6 +98,18 @@ def read(data: bytes, filename: str) -> CoreMetadata:
         license_files=tuple(raw.get("license_files", [])),
         warnings=tuple(warnings),
     )
+
+
+def _check_required(raw: dict, unparsed: dict, filename: str) -> None:
+    refusals = []
+    for field in ("name", "version", "metadata-version"):
+        if field in unparsed:
+            refusals.append(f"{field.title()} is given more than once or isn't valid UTF-8, so installers can't "
+                            "tell which is meant: fix it and rebuild")
+        elif not raw.get(_EMAIL_TO_RAW_MAPPING[field]):
+            refusals.append(f"{field.title()} is missing: every build backend writes it; rebuild the file")
+    if refusals:
+        raise _invalid(filename, refusals)
 
 
 def _dating_version(declared: str, filename: str, warnings: list[str]) -> str:

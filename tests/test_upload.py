@@ -204,7 +204,9 @@ BAD = [
     (dict(filetype="sdist", pyversion="source"), 400, "is not a sdist"),
     (dict(pyversion=None), 400, "Python version is required"),
     (dict(filename="../../etc/acme_utils-1.0.0-py3-none-any.whl"), 400, "Invalid filename"),
-    (dict(filename="acme_utils-1.0.0.zip", filetype="sdist", pyversion="source"), 400, "Invalid file extension"),
+    (dict(filename="acme_utils-1.0.0.tar.bz2", filetype="sdist", pyversion="source"), 400, "Invalid file extension"),
+    # a .zip sdist is accepted, but a wheel's bytes are not one
+    (dict(filename="acme_utils-1.0.0.zip", filetype="sdist", pyversion="source"), 400, "acme_utils-1.0.0/PKG-INFO is missing"),
     (dict(filename="acme_utils-1.0.0-py3-none-any.whl", content=b"not a zip at all"), 400, "not a zip archive"),
     (dict(**{":action": "submit"}), 410, "pre-registration is no longer required"),
     (dict(**{":action": "frobnicate"}), 400, ":action"),
@@ -294,3 +296,4 @@ async def test_unknown_workspace(client, world, dists):
 async def test_publish_helper_matches_endpoint(world, dists):
     published = publish(world.reg, world.principal("dev@acme.test"), wheel_of(dists))
     assert published.commit is not None and published.version.version == "1.0.0"
+
