@@ -77,6 +77,15 @@ def check_filename(filename: str) -> str:
     raise Invalid(f"Invalid file extension in {filename!r}: use .whl for wheels or .tar.gz for source distributions.")
 
 
+def same_wheel(a: str, b: str) -> bool:
+    """Whether two wheel filenames are one wheel spelt two ways (e.g. ``Foo_Bar-1.0-...`` and ``foo_bar-1.0-...``):
+    installers would see two copies of the same name, version, build and tags."""
+    try:
+        return a != b and parse_wheel_filename(a) == parse_wheel_filename(b)
+    except InvalidWheelFilename:  # an sdist, or nothing we'd have accepted
+        return False
+
+
 def inspect(source: Path | BinaryIO, filename: str) -> DistInfo:
     """Read and validate ``source`` (a path or a binary file), a distribution uploaded as ``filename``."""
     packagetype = check_filename(filename)

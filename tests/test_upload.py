@@ -10,6 +10,7 @@ from registry import operations
 from registry.ledger import layout
 
 from .conftest import WS, publish, upload_form
+from .test_dists import wheel
 
 
 def state(world):
@@ -297,3 +298,17 @@ async def test_publish_helper_matches_endpoint(world, dists):
     published = publish(world.reg, world.principal("dev@acme.test"), wheel_of(dists))
     assert published.commit is not None and published.version.version == "1.0.0"
 
+
+async def test_one_wheel_spelt_two_ways_is_refused(client, world, tmp_path):
+    first = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl", name="Acme.Utils")
+    assert (await post(client, world, first)).status_code == 200
+    (tmp_path / "old").mkdir()
+    other = wheel(tmp_path / "old", "Acme.Utils-1.0-py3-none-any.whl", name="Acme.Utils")  # as older tools spell it
+    before = state(world)
+    r = await post(client, world, other)
+    assert r.status_code == 400
+    assert "File already exists under another spelling ('acme_utils-1.0-py3-none-any.whl')" in r.text
+    assert state(world) == before
+    # another build of the same version (other tags) is a file of its own
+    (tmp_path / "py2").mkdir()
+    assert (await post(client, world, wheel(tmp_path / "py2", "Acme.Utils-1.0-py2.py3-none-any.whl", name="Acme.Utils"))).status_code == 200

@@ -132,6 +132,11 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                     f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
                     "A published file can't be replaced: bump the version and upload again."
                 )
+            if dists.same_wheel(existing.filename, dist.filename):
+                raise Invalid(
+                    f"File already exists under another spelling ({existing.filename!r}): installers would see two "
+                    "copies of one wheel. A published file can't be replaced: bump the version and upload again."
+                )
             if dist.packagetype == "sdist" and existing.packagetype == "sdist":
                 raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already there.")
         tombstones = snap.get(layout.deleted_files(ws, canonical), DeletedFiles)
