@@ -325,6 +325,10 @@ def test_the_simple_index_serves_them_under_the_names_they_were_uploaded_with(pu
                 assert f["core-metadata"] is False and metadata.status_code == 404
     zip_page = published.get("/default/legacy-zip/", accept="text/html").text
     assert ">Legacy_Zip-1.5.zip</a>" in zip_page and 'href="1.5/Legacy_Zip-1.5.zip#sha256=' in zip_page
+    # the JSON API reads a release's metadata from its only file, here a .zip sdist
+    doc = published.get("/default/pypi/legacy-zip/json").json()
+    assert (doc["info"]["name"], doc["info"]["version"], doc["info"]["license_files"]) == ("Legacy_Zip", "1.5", ["LICENSE"])
+    assert [(f["filename"], f["packagetype"]) for f in doc["urls"]] == [("Legacy_Zip-1.5.zip", "sdist")]
 
 
 def test_metadata_version_3_is_refused_with_what_to_do(published, tmp_path):
