@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -116,6 +119,23 @@ def _parser() -> argparse.ArgumentParser:
         if verb == "yank":
             c.add_argument("--reason", default="")
 
+    im = sub.add_parser("import", help="import distribution files from another index (--index-url) or a directory",
+                        description="Each file is checked and committed as an upload would be, one commit per file; "
+                                    "files already here are skipped, so re-running resumes.")
+    im.add_argument("workspace")
+    im.add_argument("directory", nargs="?", type=Path, help="a directory of files (searched recursively)")
+    im.add_argument("--repo", required=True, help="repository the packages it creates are linked to")
+    im.add_argument("--index-url", metavar="URL", help="another index's Simple API URL (user:password@ allowed)")
+    im.add_argument("--project", action="append", default=[], metavar="NAME",
+                    help="import only this project (repeatable; default: every project the index lists)")
+    im.add_argument("--username", help="for the index (HTTP Basic)")
+    im.add_argument("--password", help="for the index; '-' reads it from stdin")
+    im.add_argument("--token", help="an API token for the index (sent as __token__); '-' reads it from stdin")
+    im.add_argument("--concurrency", type=int, default=4, metavar="N", help="downloads at a time (default 4)")
+    im.add_argument("--mtime-is-upload-time", action="store_true",
+                    help="keep each file's modification time as its upload time (only where it is: a "
+                         "pypiserver package directory, copied with its times)")
+
     g = sub.add_parser("gc", help="free the bytes of files no version references any more, and repack the ledger")
     g.add_argument("--grace", type=float, default=0, metavar="SECONDS",
                    help="keep blobs unreferenced for less than this long (default 0: free them now)")
@@ -130,7 +150,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # (argparse gives an optional positional its empty match before the options that follow it:
+    # `import WS --repo REPO DIR` leaves DIR over)
+    if args.command == "import" and args.directory is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.directory, extra = Path(extra[0]), []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     settings = Settings.load(data=args.data)
     try:
         return _run(args, settings)
@@ -154,6 +181,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                          max_upload_bytes=args.max_upload_bytes)
         return serve(Settings.load(data=args.data, **overrides))
 
+    if not Ledger.exists_at(settings.ledger_path):
+        where = "REGISTRY_DATA" if args.data is None and os.environ.get("REGISTRY_DATA") else (
+            "--data" if args.data else "the default, ./registry-data")
+        raise RegistryError(
+            f"No registry at {settings.data_path} ({where}; looked for {settings.ledger_path}). Run this where you "
+            "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")
     reg = operations.Registry.open(settings)
     who = _actor(reg, args.actor)
     cmd, action = args.command, getattr(args, "action", None)
@@ -183,11 +216,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(secret)
     elif (cmd, action) == ("token", "revoke"):
         record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
-        print(f"revoked token {record.id} of {record.user}")
+        print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"
+              f"{', ' + repr(record.label) if record.label else ''})")
     elif (cmd, action) == ("token", "list"):
+        rows = [("ID", "SCOPE", "CREATED", "STATE", "LABEL")]
         for t in operations.list_tokens(reg.snapshot(), args.email):
-            state = "revoked" if t.revoked else (f"expires {t.expires:%Y-%m-%d}" if t.expires else "active")
-            print(f"{t.id}\t{t.scope}\t{t.created.at:%Y-%m-%d}\t{state}\t{t.label}")
+            rows.append((t.id, t.scope, f"{t.created.at:%Y-%m-%d}", _token_state(t), t.label))
+        _print_table(rows)
     elif cmd in ("grant", "revoke"):
         ws, repo = _split_repo(args.target) if "/" in args.target else (args.target, None)
         role = model.role(args.role) if cmd == "grant" else None
@@ -202,6 +237,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
     elif (cmd, action) == ("package", "list"):
         snap = reg.snapshot()
+        _workspace(snap, args.workspace)
         for pkg in operations.list_packages(snap, args.workspace):
             print(f"{pkg.name}\t{pkg.display_name}\t{pkg.workspace}/{pkg.repository}")
     elif (cmd, action) == ("package", "policy"):
@@ -239,7 +275,110 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if report.ok else 1
     elif cmd == "log":
         _print_log(reg, args.workspace, args.package, args.limit)
+    elif cmd == "import":
+        return _import(reg, who, args)
     return 0
+
+
+def _import(reg: operations.Registry, who: auth.Principal, args: argparse.Namespace) -> int:
+    from . import importer
+
+    if (args.directory is None) == (args.index_url is None):
+        raise RegistryError("Give a directory or --index-url URL to import from (one of them).")
+    if args.concurrency < 1:
+        raise RegistryError("--concurrency must be at least 1.")
+    if args.directory is not None:
+        if args.project or args.username or args.password or args.token:
+            raise RegistryError("--project, --username, --password and --token are for --index-url only.")
+        source = importer.DirectorySource(args.directory, mtime_is_upload_time=args.mtime_is_upload_time)
+    else:
+        secret = {k: sys.stdin.readline().strip() if v == "-" else v
+                  for k, v in (("password", args.password), ("token", args.token))}
+        source = importer.IndexSource(args.index_url, args.project, username=args.username, concurrency=args.concurrency,
+                             **secret)
+    display = _ImportDisplay(sys.stdout.isatty())
+    try:
+        with display:
+            summary = asyncio.run(importer.run(reg, who, args.workspace, model.repository_slug(args.repo), source,
+                                               concurrency=args.concurrency, on_start=display.start,
+                                               on_file=display.file))
+    except KeyboardInterrupt:
+        print("registry: interrupted; what was imported stays: run the same command again to resume", file=sys.stderr)
+        return 130
+    rate = summary.total / summary.elapsed if summary.elapsed else 0
+    c = summary.counts
+    print(f"imported {c['imported']}, skipped {c['skipped']}, refused {c['refused']}, conflicts {c['conflict']} "
+          f"({summary.total} files from {summary.source} in {summary.elapsed:.1f} s: {rate:.0f} files/s, "
+          f"{summary.bytes / 2**20 / max(summary.elapsed, 1e-9):.1f} MiB/s)")
+    if summary.ignored:
+        print(f"ignored {summary.ignored} files that are not distributions")
+    for o in summary.problems:
+        print(f"{'refused' if o.status == 'refused' else 'conflict':<9} {o.filename}: {o.reason}")
+    return 0 if summary.ok else 1
+
+
+class _ImportDisplay:
+    """A progress bar on a terminal; one line per file otherwise (a log, a pipe)."""
+
+    def __init__(self, tty: bool) -> None:
+        self.progress = None
+        if tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(  # (fits 80 columns)
+                BarColumn(bar_width=12), MofNCompleteColumn(), TextColumn("{task.fields[rate]} files/s"),
+                TextColumn("[green]{task.fields[imported]} new[/], {task.fields[skipped]} skipped, "
+                           "[red]{task.fields[refused]} refused, {task.fields[conflict]} conflicts[/]"))
+            self.task = None
+            self.counts = dict(imported=0, skipped=0, refused=0, conflict=0)
+
+    def __enter__(self):
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def start(self, total: int) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task("import", total=total, rate="-", **self.counts)
+        else:
+            print(f"{total} files to import", flush=True)
+
+    def file(self, outcome) -> None:
+        if self.progress is None:
+            detail = f" ({outcome.reason})" if outcome.status in ("imported", "skipped") else f": {outcome.reason}"
+            print(f"{outcome.status:<9} {outcome.filename}{detail}", flush=True)
+            return
+        self.counts[outcome.status] += 1
+        elapsed = self.progress.tasks[self.task].elapsed or 0
+        done = sum(self.counts.values())
+        rate = f"{done / elapsed:.0f}" if elapsed > 0.5 else "-"
+        self.progress.update(self.task, advance=1, rate=rate, **self.counts)
+
+
+def _workspace(snap, ws: str) -> model.Workspace:
+    found = snap.get(layout.workspace(ws), model.Workspace)
+    if found is None:
+        known = ", ".join(snap.names("workspaces")) or "none yet"
+        raise RegistryError(f"Workspace {ws!r} does not exist (workspaces: {known}).")
+    return found
+
+
+def _token_state(t: model.ApiToken) -> str:
+    if t.revoked:
+        return f"revoked {t.revoked.at:%Y-%m-%d}"
+    if t.expires and t.expires <= datetime.now(UTC):
+        return f"expired {t.expires:%Y-%m-%d}"
+    return f"expires {t.expires:%Y-%m-%d}" if t.expires else "active"
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def _policy_text(policy: model.PublishPolicy | None) -> str:
@@ -304,13 +443,17 @@ def _split_repo(target: str) -> tuple[str, str]:
 
 
 SHOWN_TRAILERS = ("Channel", "Token-Id", "Pipeline-Uuid", "Step-Uuid", "Repository-Uuid", "Branch",
-                  "Environment-Uuid", "Pipeline-Run-Url", "Sha256")
+                  "Environment-Uuid", "Pipeline-Run-Url", "Sha256", "Upload-Time", "Import-Source")
 
 
 def _print_log(reg: operations.Registry, ws: str | None, package: str | None, limit: int) -> None:
+    if ws is not None:
+        _workspace(reg.snapshot(), ws)
     if package:
         canonical, _ = model.package_name(package)
         entries = reg.ledger.history.package(ws, canonical, limit=limit or 1_000_000_000)
+        if not entries:
+            raise RegistryError(f"Package {canonical!r} does not exist in workspace {ws}, and never did.")
     else:
         entries = []
         for commit in reg.ledger.walk():

@@ -37,6 +37,14 @@ class Conflict(RegistryError):
     status = 409
 
 
+class FileExists(Invalid):
+    """The filename is taken by other bytes (a 400, as on the public index: clients look for it)."""
+
+
+class FilenameSpent(Invalid):
+    """The filename once held a file that has since been deleted: never accepted again."""
+
+
 class TooLarge(RegistryError):
     status = 413
 

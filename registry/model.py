@@ -19,8 +19,9 @@ from .errors import Invalid
 Role = Literal["read", "write", "admin"]
 Scope = Literal["read", "write"]
 # How a change reached the registry: by hand on the server, the management API, the upload API,
-# or the registry itself (bootstrap, garbage collection).
-Channel = Literal["cli", "api", "upload", "system"]
+# `registry import` (files from another index or a directory), or the registry itself (bootstrap,
+# garbage collection).
+Channel = Literal["cli", "api", "upload", "import", "system"]
 PackageType = Literal["pypi"]
 PackageKind = Literal["sdist", "bdist_wheel"]
 
@@ -176,9 +177,17 @@ class DistFile(Record, kw_only=True):
     metadata_version: str
     metadata_sha256: Sha256  # the core metadata (wheel METADATA / sdist PKG-INFO), also a blob
     uploaded: Provenance
+    # When the file was first uploaded, where that was elsewhere: what the index it was imported
+    # from said (PEP 700 `upload-time`). None: it was uploaded here, at `uploaded.at`.
+    upload_time: datetime | None = None
     # What was odd about the file but accepted, as installers accept it: one sentence per rule
     # (e.g. a field newer than the declared Metadata-Version, a pre-PEP 625 sdist name).
     warnings: list[str] = []
+
+    @property
+    def upload_time_served(self) -> datetime:
+        """The `upload-time` the indexes serve (what `uv --exclude-newer` compares against)."""
+        return self.upload_time or self.uploaded.at
 
 
 class Version(Record, kw_only=True):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 
@@ -13,6 +15,7 @@ from granian.log import LogLevels
 
 from . import auth, operations
 from .config import Settings
+from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
 from .ledger import Ledger
 
@@ -64,7 +67,8 @@ def client_settings(url: str, email: str, token: str) -> str:
     return f"""\
 Index and upload URL: {url}/
 
-twine (~/.pypirc), then `twine upload --repository registry dist/*`:
+twine (~/.pypirc), then `twine upload --repository registry dist/*` (add --verbose to see why a
+publish is refused: twine shows only the status, the reason is in the body):
     [distutils]
     index-servers = registry
     [registry]
@@ -72,27 +76,46 @@ twine (~/.pypirc), then `twine upload --repository registry dist/*`:
     username = {email}
     password = {token}
 
-uv: `echo '{token}' | uv auth login {url}/ --username {email} --password -`, and in pyproject.toml:
+uv: `echo '{token}' | uv auth login {url}/ --username {email} --password -`, then
+  publish: in pyproject.toml
     [[tool.uv.index]]
     name = "registry"
     url = "{url}/"
     publish-url = "{url}/"
     explicit = true
-  then `uv publish --index registry` / `uv add --index registry PACKAGE`
+  and `uv publish --index registry`;
+  install: `uv add --index registry={url}/ PACKAGE`
 
 poetry: `poetry config repositories.registry {url}/` and
-        `poetry config http-basic.registry {email} {token}`, and in pyproject.toml:
+        `poetry config http-basic.registry {email} {token}`, then `poetry publish --repository registry`;
+  install: in pyproject.toml
     [[tool.poetry.source]]
     name = "registry"
     url = "{url}/"
     priority = "explicit"
-  then `poetry publish --repository registry` / `poetry add --source registry PACKAGE`
+  and `poetry add --source registry PACKAGE`
 
-pip: pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hostless}/ PACKAGE
+pip (the email's @ is %40 in a URL): pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hostless}/ PACKAGE
 """
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on, before anything else happens (a bootstrap would
+    print a one-time token that then scrolls away). granian itself binds with SO_REUSEPORT, so a
+    second registry on a busy port would share it with the first, each answering from its own
+    ledger; this probe binds without it, and fails on any listener."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise RegistryError(f"{host}:{port} is already in use (another registry, or another program, listens "
+                                "there): stop it, or choose another port with --port or REGISTRY_PORT.") from None
+        raise RegistryError(f"Can't listen on {host}:{port}: {exc.strerror}. Choose another --host or --port.") from None
+
+
 def serve(settings: Settings) -> int:
+    check_port(settings.host, settings.port)
     make_dirs(settings.data_path)
     booted = bootstrap(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"

@@ -234,7 +234,7 @@ def version_view(package: Package, version: Version, events: list[Event], urls: 
         FileView(
             filename=f.filename, size=f.size, sha256=f.sha256, blake2b_256=f.blake2b_256, md5=f.md5,
             packagetype=f.packagetype, python_version=f.python_version, requires_python=f.requires_python,
-            metadata_sha256=f.metadata_sha256, upload_time=f.uploaded.at,
+            metadata_sha256=f.metadata_sha256, upload_time=f.upload_time_served,
             url=urls.file(ws, name, version.version, f.filename),
             metadata_url=urls.file(ws, name, version.version, f.filename) + ".metadata" if f.packagetype == "bdist_wheel" else None,
             publisher=publisher(f.uploaded), commit=by_file.get(f.filename), warnings=f.warnings,
@@ -383,8 +383,8 @@ def _json_file(ws: str, name: str, version: Version, f: DistFile, urls: Urls) ->
         digests=JsonDigests(md5=f.md5, sha256=f.sha256, blake2b_256=f.blake2b_256), downloads=-1,
         filename=f.filename, has_sig=False, md5_digest=f.md5, packagetype=f.packagetype,
         python_version=f.python_version, requires_python=f.requires_python, size=f.size,
-        upload_time=f.uploaded.at.strftime("%Y-%m-%dT%H:%M:%S"),
-        upload_time_iso_8601=f.uploaded.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        upload_time=f.upload_time_served.strftime("%Y-%m-%dT%H:%M:%S"),
+        upload_time_iso_8601=f.upload_time_served.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         url=urls.file(ws, name, version.version, f.filename), yanked=version.yanked,
         yanked_reason=version.yanked_reason or None,
     )

@@ -49,10 +49,12 @@ def expect(table: dict[str, int]) -> list[tuple[str, int]]:
     return [(who, table[who]) for who in PEOPLE]
 
 
-READ_PRIVATE = {"anonymous": 401, "outsider@acme.test": 403, "reader@acme.test": 200, "dev@acme.test": 200,
-                "owner@acme.test": 200, "wsadmin@acme.test": 200, "pipeline-linked": 200, "pipeline-other": 403}
+# Whoever may not read a package is told it doesn't exist (401 for strangers, 404 for the rest);
+# only a reader learns that they may not change it.
+READ_PRIVATE = {"anonymous": 401, "outsider@acme.test": 404, "reader@acme.test": 200, "dev@acme.test": 200,
+                "owner@acme.test": 200, "wsadmin@acme.test": 200, "pipeline-linked": 200, "pipeline-other": 404}
 READ_PUBLIC = dict.fromkeys(PEOPLE, 200)
-WRITE = {"anonymous": 401, "outsider@acme.test": 403, "reader@acme.test": 403, "dev@acme.test": 200,
+WRITE = {"anonymous": 401, "outsider@acme.test": 404, "reader@acme.test": 403, "dev@acme.test": 200,
          "owner@acme.test": 200, "wsadmin@acme.test": 200, "pipeline-linked": 403, "pipeline-other": 403}
 ADMIN = {**WRITE, "dev@acme.test": 403}
 
@@ -115,7 +117,7 @@ async def test_deleting_a_package(client, api, who, status):
         assert api.reg.ledger.head() == head
 
 
-CREATE = {**ADMIN, "reader@acme.test": 403}
+CREATE = {**ADMIN, "reader@acme.test": 403}  # (an outsider isn't told the repository exists)
 
 
 @pytest.mark.parametrize(("who", "status"), expect({**CREATE, "dev@acme.test": 403}))
@@ -376,3 +378,29 @@ def test_gc_command(api, capsys):
     assert f"freed {len(blobs)} blobs" in capsys.readouterr().out
     assert not any(api.reg.blobs.exists(sha) for sha in blobs)
     subprocess.run(["git", "-C", str(api.reg.ledger.path), "fsck", "--strict"], check=True, capture_output=True)
+
+
+async def test_the_api_explorer_loads_nothing_from_outside(client):
+    """An offline network gets a working Swagger UI: every asset it names is served by us."""
+    import re
+
+    r = await client.get("/api/schema/swagger")
+    assert r.status_code == 200
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", r.text)
+    assert len(assets) >= 4 and all(a.startswith("/_/static/") for a in assets), assets
+    for asset in assets:
+        got = await client.get(asset)
+        assert got.status_code == 200 and len(got.content) > 500, asset
+
+
+async def test_a_yank_needs_no_body_and_a_malformed_one_is_told_in_words(client, api):
+    url = f"{BASE}/{PRIVATE}/versions/2.0/yank"
+    headers = api.headers["dev@acme.test"]
+    r = await client.post(url, headers=headers)
+    assert r.status_code == 200 and r.json()["yanked"] is True and r.json()["yanked_reason"] == ""
+    await client.delete(url, headers=headers)
+    r = await client.post(url, headers={**headers, "content-type": "application/json"}, content=b"{oops")
+    assert r.status_code == 400 and r.json()["detail"].startswith("The request body is not valid JSON")
+    assert '{"reason": "..."}' in r.json()["detail"]
+    r = await client.post(url, headers=headers, json={"reason": 5})
+    assert r.status_code == 400 and "reason" in r.json()["detail"] and "Expected `str`" in r.json()["detail"]

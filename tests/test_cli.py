@@ -102,7 +102,65 @@ def test_duplicate_package_names_are_refused_after_normalisation(seeded):
 
 def test_commands_need_an_initialised_data_directory(cli):
     code, _, err = cli("workspace", "create", "acme")
-    assert code == 1 and "registry init" in err
+    assert code == 1 and "registry init" not in err  # (that would make a second, empty registry)
+    assert f"No registry at {cli.data}" in err and "--data DIR or REGISTRY_DATA=DIR" in err
+
+
+def test_outside_the_data_directory_it_says_where_it_looked_and_how_to_point_at_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("REGISTRY_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["token", "list", "dev@example.com"]) == 1
+    err = capsys.readouterr().err
+    assert f"No registry at {tmp_path / 'registry-data'} (the default, ./registry-data" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["package", "list", "nope"], "Workspace 'nope' does not exist (workspaces: acme)"),
+    (["log", "nope"], "Workspace 'nope' does not exist"),
+    (["log", "acme", "nope"], "Package 'nope' does not exist in workspace acme, and never did"),
+    (["token", "list", "ghost@example.com"], "There is no user ghost@example.com"),
+    (["package", "delete", "acme", "nope"], "Package 'nope' does not exist in workspace acme."),
+    (["version", "delete", "acme", "nope", "1.0"], "Package 'nope' does not exist in workspace acme."),
+])
+def test_looking_up_what_does_not_exist_is_an_error(seeded, args, message):
+    code, out, err = seeded(*args)
+    assert code == 1 and out == "" and err.startswith(f"registry: {message}") and err.count("\n") == 1, err
+
+
+def test_a_token_is_revoked_by_its_id_or_by_the_leaked_secret_which_is_never_printed(seeded):
+    cli = seeded
+    _, secret, err = cli("token", "create", "dev@example.com", "--label", "laptop")
+    secret = secret.strip()
+    token_id = err.split()[1]
+    _, other, _ = cli("token", "create", "dev@example.com")
+    code, out, err = cli("token", "revoke", "dev@example.com", secret.upper())  # mangled: not a token
+    assert code == 1 and secret.upper() not in err and secret.lower() not in err.lower() and "Invalid token id" in err
+    code, out, err = cli("token", "revoke", "dev@example.com", secret)
+    assert code == 0 and out.startswith(f"revoked token {token_id} of dev@example.com (write, created ")
+    assert "'laptop'" in out and secret not in out + err
+    code, _, err = cli("token", "revoke", "dev@example.com", "rgy_" + "x" * 43)  # a secret we never issued
+    assert code == 1 and "has no token with that secret" in err and "rgy_" not in err
+    code, out, _ = cli("token", "list", "dev@example.com")
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "SCOPE", "CREATED", "STATE", "LABEL"] and len(lines) == 3
+    assert "revoked" in lines[1] and "laptop" in lines[1] and "active" in lines[2]
+    assert secret not in out and other.strip() not in out
+
+
+def test_an_expired_token_is_listed_as_expired(seeded, monkeypatch):
+    from datetime import timedelta
+
+    from registry import model
+
+    cli = seeded
+    real = model.now
+    monkeypatch.setattr(model, "now", lambda: real() - timedelta(days=3))  # created three days ago...
+    cli("token", "create", "dev@example.com", "--expires-days", "1")  # ...for one day
+    monkeypatch.undo()
+    cli("token", "create", "dev@example.com", "--expires-days", "1")
+    rows = cli("token", "list", "dev@example.com")[1].splitlines()[1:]
+    assert [r.split()[3] for r in rows] == ["expired", "expires"]
 
 
 def test_console_script_entry_point(tmp_path):
@@ -112,3 +170,40 @@ def test_console_script_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "d"), "init"],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "already exists" in proc.stderr
+
+
+def test_a_busy_port_is_refused_before_anything_is_bootstrapped(tmp_path):
+    """Another program on the port: `serve` says so in one line, and creates nothing (a token it
+    printed and then lost would be gone for good)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "data"), "serve",
+                               "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (f"registry: 127.0.0.1:{port} is already in use (another registry, or another program, "
+                           "listens there): stop it, or choose another port with --port or REGISTRY_PORT.\n")
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_second_registry_on_a_busy_port_is_refused_not_sharing_it(tmp_path):
+    """granian binds with SO_REUSEPORT: without the check, two registries would answer on one port."""
+    from .helpers import start_server
+
+    live = start_server(tmp_path / "first", workers=1)
+    try:
+        port = live.url.rsplit(":", 1)[1]
+        proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "second"), "serve",
+                               "--port", port], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "is already in use" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "second").exists()
+    finally:
+        live.stop()
+
+
+def test_the_startup_settings_tell_twine_users_where_the_reason_is():
+    from registry.server import client_settings
+
+    text = client_settings("http://127.0.0.1:8080/default", "a@example.com", "rgy_x")
+    assert "--verbose" in text and "a%40example.com" in text and "uv add --index registry=" in text

@@ -387,7 +387,9 @@ def test_a_private_package_of_another_repository_is_refused_before_uploading(sit
     env = step_env(tmp_path / "home", **pipeline_vars(site, str(uuid.uuid4()), str(uuid.uuid4()), 2))
     proc = run_pipe(project, env)
     assert proc.returncode != 0
-    assert f"refused to show package {name} (403)" in proc.stderr and f"repository default/{other}" in proc.stderr
+    # Since "strangers learn nothing", the pipeline is answered as if another repository's private
+    # package didn't exist (uv's check sees a 404 and the upload is refused), and nothing says where it is.
+    assert f"HTTP 404: Package '{name}' does not exist" in proc.stderr and other not in proc.stderr
     assert f"publish {name}" not in site.log(name)
 
 

@@ -11,7 +11,7 @@ import pytest
 from registry import auth, operations
 from registry.web.simple import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
 
-from .conftest import WS, publish
+from .conftest import WS, publish, upload_form
 
 PIP = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 UV = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
@@ -126,15 +126,15 @@ async def test_unrelated_changes_keep_the_page_cached(client, world, published):
 
 @pytest.mark.parametrize(("who", "status"), [
     ("reader@acme.test", 200), ("dev@acme.test", 200), ("owner@acme.test", 200), ("wsadmin@acme.test", 200),
-    ("projreader@acme.test", 200), ("dev-readonly", 200), ("outsider@acme.test", 403), (None, 401),
+    ("projreader@acme.test", 200), ("dev-readonly", 200), ("outsider@acme.test", 404), (None, 401),
 ])
 async def test_who_may_read_a_private_package(client, world, published, who, status):
     r = await get(client, world, f"/{WS}/acme-utils/", who=who)
     assert r.status_code == status, r.text
     if status == 401:
         assert r.headers["www-authenticate"].startswith("Basic realm=")
-    if status == 403:
-        assert "needs read permission on repository acme/utils" in r.text
+    if status == 404:  # as if it didn't exist
+        assert r.text == "Package 'acme-utils' does not exist in workspace acme.\n"
 
 
 async def test_public_packages_are_readable_anonymously(client, world, dists):
@@ -160,7 +160,7 @@ async def test_missing_things(client, world):
     assert (await get(client, world, f"/{WS}/no-such-package/")).status_code == 404
     assert (await get(client, world, f"/{WS}/no-such-package/", who=None)).status_code == 401  # no existence leak
     r = await get(client, world, "/nowhere/acme-utils/")
-    assert r.status_code == 404 and "Workspace 'nowhere' does not exist" in r.text
+    assert r.status_code == 404 and "Package 'acme-utils' does not exist in workspace nowhere" in r.text
     assert (await get(client, world, f"/{WS}/acme-utils/", accept="application/json")).status_code == 406
 
 
@@ -236,7 +236,7 @@ async def test_downloads(client, world, published):
         assert r.status_code == 200 and r.content == metadata and cached.read_bytes() == metadata
     assert (await get(client, world, f"/{WS}/acme-utils/1.0.0/{sdist.filename}.metadata")).status_code == 404
     assert (await get(client, world, f"/{WS}/acme-utils/1.0.0/nope.whl")).status_code == 404
-    assert (await get(client, world, url, who="outsider@acme.test")).status_code == 403
+    assert (await get(client, world, url, who="outsider@acme.test")).status_code == 404
     assert (await get(client, world, url, who=None)).status_code == 401
 
 
@@ -275,7 +275,7 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(first.content))
     assert len(reached) == 1
     # another credential, another Accept: not the same answer
-    assert (await get(client, world, url, who="outsider@acme.test")).status_code == 403
+    assert (await get(client, world, url, who="outsider@acme.test")).status_code == 404
     assert (await get(client, world, url, accept="text/html")).headers["content-type"].startswith("text/html")
     assert len(reached) == 3
     # any commit makes every remembered answer stale, whatever it touched
@@ -289,3 +289,21 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     assert answers.lookup(scope, answer.commit) is answer
     answers._answers[key] = dataclasses.replace(answer, expires=time.time() - 1)
     assert answers.lookup(scope, answer.commit) is None
+
+
+async def test_the_simple_segment_other_indexes_use_leads_to_ours(client, world, published):
+    """`--index-url https://HOST/<ws>/simple/` (the habit) must not end in `from versions: none`."""
+    for path, target in ((f"/{WS}/simple/", f"/{WS}/"), (f"/{WS}/simple/acme-utils/", f"/{WS}/acme-utils/"),
+                         ("/simple/", "/"), (f"/{WS}/simple/acme-utils/?format=json", f"/{WS}/acme-utils/?format=json")):
+        r = await get(client, world, path)
+        assert r.status_code == 301 and r.headers["location"] == target, (path, r.status_code, r.text)
+    r = await client.get(f"/{WS}/simple/acme-utils/", headers=world.basic("reader@acme.test"), follow_redirects=True)
+    assert r.status_code == 200 and "acme_utils-1.0.0" in r.text
+    with pytest.raises(Exception, match="'simple' is reserved"):
+        operations.create_package(world.reg, auth.operator(), "cli", WS, "Simple", "utils")
+
+
+async def test_a_publish_to_the_root_says_where_uploads_go(client, world, dists):
+    data, files = upload_form(dists[("Acme.Utils", "1.0.0")][1])
+    r = await client.post("/", data=data, files=files, headers=world.basic("dev@acme.test"))
+    assert r.status_code == 405 and "Uploads go to a workspace's URL, /<workspace>/" in r.text

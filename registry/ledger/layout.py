@@ -80,7 +80,7 @@ LEDGER_README = """\
 This git repository *is* the registry's state. Every change is one commit: its author is who acted
 (a person, or a Bitbucket Pipelines step), its committer is the registry, its first line says what
 happened, and its trailers carry the facts (`Actor`, `Channel`, `Token-Id`, `Workspace`, `Package`,
-`Version`, `File`, `Sha256`, `Pipeline-Uuid`, ...). `git log` is the audit trail.
+`Version`, `File`, `Sha256`, `Pipeline-Uuid`, `Import-Source`, ...). `git log` is the audit trail.
 
 Every record is one JSON file with sorted keys:
 

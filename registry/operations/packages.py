@@ -7,14 +7,15 @@ import fnmatch
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from packaging.version import Version as PkgVersion
 
-from .. import dists, model
+from .. import dists, model, visibility
 from ..auth import Principal, require
 from ..blobs import Staged
 from ..dists import DistInfo
-from ..errors import Conflict, Forbidden, Invalid, NotFound, RegistryError
+from ..errors import Conflict, FileExists, FilenameSpent, Forbidden, Invalid, NotFound, RegistryError
 from ..ledger import Change, Commit, Snapshot, layout
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ._common import make_change, replace, version_key
@@ -42,15 +43,19 @@ def list_packages(snap: Snapshot, ws: str) -> list[Package]:
 def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
     canonical, display = model.package_name(name)
     repository = model.repository_slug(repository)
+    if canonical == "simple":  # /<ws>/simple/ is where other indexes keep theirs: it redirects to /<ws>/
+        raise Invalid("The package name 'simple' is reserved: /<workspace>/simple/ leads to the workspace's index.")
 
     def build(snap: Snapshot) -> Change:
         if who.kind == "pipeline":
             raise Forbidden("A pipeline may publish and read its repository's packages, but not create packages.")
+        visibility.repository(snap, who, ws, repository)
         require(snap, who, ws, repository, "admin", f"create packages linked to {ws}/{repository}")
         existing = get_package(snap, ws, canonical)
-        if existing is not None:
-            raise Conflict(f"Package {existing.display_name!r} already exists in workspace {ws}, "
-                           f"linked to repository {ws}/{existing.repository}.")
+        if existing is not None:  # (names are unique in a workspace: taken is taken, whoever may see it)
+            where = (f", linked to repository {ws}/{existing.repository}"
+                     if visibility.can_read(snap, who, ws, existing.repository) else "")
+            raise Conflict(f"Package {existing.display_name!r} already exists in workspace {ws}{where}.")
         record = Package(name=canonical, display_name=display, workspace=ws, repository=repository,
                          created=who.provenance(channel))
         return make_change(who, channel, f"create package {canonical} in {ws}, linked to {ws}/{repository}",
@@ -64,18 +69,16 @@ def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str,
                  pipelines_may: bool = False) -> Package:
     """The package, if ``who`` holds ``need`` on its repository. Pipelines publish and read; they
-    never delete, yank or administer, whatever their repository role."""
+    never delete, yank or administer, whatever their repository role. Whoever may not read the
+    package is told it doesn't exist, in the same words as when it doesn't."""
     if who.kind == "pipeline" and not pipelines_may:
         raise Forbidden(f"A pipeline may publish and read its repository's packages, but not {doing}; "
                         "a person with the right permission must do it.")
-    if not snap.exists(layout.workspace(ws)):
-        raise NotFound(f"Workspace {ws!r} does not exist.")
-    package = get_package(snap, ws, name)
-    if package is None:
-        raise NotFound(
-            f"Package {name!r} does not exist in workspace {ws}. A repository admin must create it and link "
-            f"it to a repository first: `registry package create {ws} {name} --repo REPO`."
-        )
+    package = get_package(snap, ws, name) if snap.exists(layout.workspace(ws)) else None
+    if package is None or not visibility.can_read(snap, who, ws, package.repository):
+        hint = (f" A repository admin must create it and link it to a repository first: "
+                f"`registry package create {ws} {name} --repo REPO`.") if need == "write" and pipelines_may else ""
+        raise visibility.hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.{hint}")
     require(snap, who, ws, package.repository, need, doing)
     return package
 
@@ -100,9 +103,11 @@ class Published:
 
 
 def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist: DistInfo, staged: Staged, *,
-                 wait: float = 30.0) -> Published:
+                 wait: float = 30.0, upload_time: datetime | None = None, source: str | None = None) -> Published:
     """Record an uploaded, inspected distribution as one commit; its bytes become durable first.
-    ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all)."""
+    ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all).
+    An imported file also has the ``upload_time`` its source gave, if any, and the ``source`` it
+    came from (a URL without credentials, or a path), recorded in the commit's trailers."""
     digests = staged.finish()
     canonical = dist.canonical_name
     metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
@@ -111,7 +116,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         filename=dist.filename, size=digests.size, sha256=digests.sha256, blake2b_256=digests.blake2b_256,
         md5=digests.md5, packagetype=dist.packagetype, python_version=dist.python_version,
         requires_python=dist.requires_python, metadata_version=dist.metadata_version,
-        metadata_sha256=metadata_sha256, uploaded=provenance, warnings=list(dist.warnings),
+        metadata_sha256=metadata_sha256, uploaded=provenance, upload_time=upload_time,
+        warnings=list(dist.warnings),
     )
     outcome: dict[str, object] = {}
 
@@ -128,7 +134,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
                     outcome.update(version=current, file=existing)
                     return None  # the byte-identical file again: success, and nothing changes
-                raise Invalid(
+                raise FileExists(
                     f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
                     "A published file can't be replaced: bump the version and upload again."
                 )
@@ -141,7 +147,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already there.")
         tombstones = snap.get(layout.deleted_files(ws, canonical), DeletedFiles)
         if tombstones and dist.filename in tombstones.files:
-            raise Invalid(
+            raise FilenameSpent(
                 f"This filename was previously used by a file that has since been deleted: {dist.filename!r}. "
                 "Filenames are never reused; use a different version."
             )
@@ -156,6 +162,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
             who, channel, f"publish {canonical} {version.version}: {dist.filename}", {path: version},
             ("Workspace", ws), ("Package", canonical), ("Version", version.version),
             ("File", dist.filename), ("Sha256", digests.sha256), ("Size", str(digests.size)),
+            *((("Upload-Time", upload_time.isoformat()),) if upload_time else ()),
+            *((("Import-Source", source),) if source else ()),
         )
         return dataclasses.replace(change, needs=tuple(pending))
 

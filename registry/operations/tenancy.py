@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .. import model
-from ..auth import Principal, new_token, repository_context, require
+from ..auth import TOKEN_PREFIX, Principal, new_token, repository_context, require, token_hash
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..ledger import Change, Snapshot, layout
 from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspace
@@ -120,9 +120,17 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
 
 
 def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
-    token_id = token_id.strip().lower()
-    if len(token_id) < 8 or not all(c in "0123456789abcdef" for c in token_id):
-        raise Invalid(f"Invalid token id {token_id!r}: use the id printed when the token was created.")
+    """A token by its id (or a prefix of it), or by the secret itself (a leaked token is revoked
+    with what leaked). Never echoes what it was given: it may be a secret."""
+    given = token_id.strip()
+    if given.startswith(TOKEN_PREFIX):
+        path = layout.token(token_hash(given))
+        record = snap.get(path, ApiToken)
+        return (path, record) if record is not None else None
+    token_id = given.lower()
+    if len(token_id) < 8 or len(token_id) > 64 or not all(c in "0123456789abcdef" for c in token_id):
+        raise Invalid("Invalid token id: use the id printed when the token was created (`registry token list "
+                      "EMAIL` shows them), or the token itself.")
     shard = layout.token_shard(token_id)
     for name in snap.names(shard):
         if name.startswith(token_id):
@@ -133,6 +141,8 @@ def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
 
 def list_tokens(snap: Snapshot, email: str) -> list[ApiToken]:
     email = model.email(email)
+    if snap.get(layout.user(email), User) is None:
+        raise NotFound(f"There is no user {email}.")
     return sorted((t for t in snap.records("tokens", ApiToken) if t.user == email), key=lambda t: t.created.at)
 
 
@@ -140,12 +150,15 @@ def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, to
     email = model.email(email)
     if who.kind != "operator" and who.email != email:
         raise Forbidden("You can only revoke your own tokens.")
+    revoked_path: list[str] = []
 
     def build(snap: Snapshot) -> Change:
         found = find_token(snap, token_id)
         if found is None or found[1].user != email:
-            raise NotFound(f"User {email} has no token {token_id}.")
+            named = "with that secret" if token_id.strip().startswith(TOKEN_PREFIX) else token_id.strip().lower()
+            raise NotFound(f"User {email} has no token {named} (`registry token list {email}` shows them).")
         path, record = found
+        revoked_path[:] = [path]
         if record.revoked is not None:
             raise Conflict(f"Token {record.id} is already revoked.")
         revoked = replace(record, revoked=who.provenance(channel))
@@ -153,7 +166,7 @@ def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, to
                        ("User", email), ("Token", record.id))
 
     reg.ledger.transact(build)
-    return find_token(reg.snapshot(), token_id)[1]
+    return reg.snapshot().get(revoked_path[0], ApiToken)
 
 
 def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, role: Role | None,

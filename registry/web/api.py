@@ -15,16 +15,21 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from packaging.utils import canonicalize_name
 
-from .. import model, operations, views
-from ..auth import Principal, require_read, role_on
+from .. import model, operations, views, visibility
+from ..auth import Principal, role_on
 from ..errors import Invalid, NotFound, Unauthorized
 from ..ledger import Snapshot, layout
-from ..model import Package, Project, Repository
-from .context import WebState, redirect, snapshot_and_principal
+from ..model import Package, Repository
+from .context import WebState, redirect, refusals, snapshot_and_principal
 
 PACKAGE = "/workspaces/{ws:str}/packages/pypi/{name:str}"
 VERSION = PACKAGE + "/versions/{version:str}"
 MAX_PER_PAGE = 500
+READ_LIST = refusals(400, 401, 403, 404)  # (403: credentials refused)
+READ_ONE = refusals(301, 400, 401, 403, 404)
+CHANGE = refusals(400, 401, 403, 404, 503)
+YANK = refusals(400, 401, 403, 404, 409, 503)
+CREATE = refusals(400, 401, 403, 404, 409, 413, 503)
 
 
 class Deleted(views.View, kw_only=True):
@@ -41,14 +46,7 @@ def _urls(request: Request, state: WebState) -> views.Urls:
 
 
 def _readable_package(snap: Snapshot, who: Principal, ws: str, name: str) -> tuple[Package, Repository]:
-    if not snap.exists(layout.workspace(ws)):
-        raise NotFound(f"Workspace {ws!r} does not exist.")
-    package = operations.get_package(snap, ws, name)
-    if package is None:
-        if who.kind == "anonymous":  # don't tell strangers which private names exist
-            raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
-        raise NotFound(f"Package {name!r} does not exist in workspace {ws}.")
-    return package, require_read(snap, who, package)
+    return visibility.package(snap, who, ws, visibility.project_name(name))
 
 
 def _readable_version(snap: Snapshot, who: Principal, ws: str, name: str, version: str):
@@ -64,12 +62,11 @@ def _readable_version(snap: Snapshot, who: Principal, ws: str, name: str, versio
 
 def _listing(request: Request, state: WebState, snap: Snapshot, who: Principal, ws: str, keep, type_: str | None,
              q: str | None, page: int, per_page: int) -> views.PackageList:
-    if not snap.exists(layout.workspace(ws)):
-        raise NotFound(f"Workspace {ws!r} does not exist.")
     if type_ not in (None, "pypi"):
         raise Invalid(f"Unknown package type {type_!r}: this registry has pypi packages.")
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise Invalid(f"page starts at 1 and per_page is 1 to {MAX_PER_PAGE}.")
+    visibility.workspace(snap, who, ws)
     repos: dict[str, tuple[Repository, bool]] = {}
     items = []
     needle = canonicalize_name(q) if q else None
@@ -78,13 +75,11 @@ def _listing(request: Request, state: WebState, snap: Snapshot, who: Principal, 
             continue
         if package.repository not in repos:
             repository = snap.get(layout.repository(ws, package.repository), Repository)
-            readable = repository is not None and model.at_least(role_on(snap, who, ws, package.repository), "read")
+            readable = repository is not None and visibility.can_read(snap, who, ws, package.repository)
             repos[package.repository] = (repository, readable)
         repository, readable = repos[package.repository]
         if readable and keep(repository):
             items.append((package, repository))
-    if who.kind == "anonymous" and not items:
-        raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
     urls = _urls(request, state)
     start = (page - 1) * per_page
     chunk = items[start:start + per_page]
@@ -105,36 +100,34 @@ TypeFilter = Annotated[str | None, QueryParameter(name="type", description="pack
 NameFilter = Annotated[str | None, QueryParameter(name="q", description="part of the package name")]
 
 
-@get("/workspaces/{ws:str}/packages", summary="Packages of a workspace the caller can read")
+@get("/workspaces/{ws:str}/packages", responses=READ_LIST, summary="Packages of a workspace the caller can read")
 async def workspace_packages(request: Request, ws: FromPath[str], type_: TypeFilter = None, q: NameFilter = None,
                              page: Page = 1, per_page: Page = 50) -> views.PackageList:
     state, snap, who = await snapshot_and_principal(request)
     return _listing(request, state, snap, who, ws, lambda r: True, type_, q, page, per_page)
 
 
-@get("/workspaces/{ws:str}/projects/{key:str}/packages", summary="Packages of a project the caller can read")
+@get("/workspaces/{ws:str}/projects/{key:str}/packages", responses=READ_LIST, summary="Packages of a project the caller can read")
 async def project_packages(request: Request, ws: FromPath[str], key: FromPath[str], type_: TypeFilter = None,
                            q: NameFilter = None, page: Page = 1, per_page: Page = 50) -> views.PackageList:
     state, snap, who = await snapshot_and_principal(request)
     key = model.project_key(key)
-    if snap.exists(layout.workspace(ws)) and snap.get(layout.project(ws, key), Project) is None:
-        raise NotFound(f"Project {key} does not exist in workspace {ws}.")
+    visibility.project(snap, who, ws, key)
     return _listing(request, state, snap, who, ws, lambda r: r.project == key, type_, q, page, per_page)
 
 
-@get("/workspaces/{ws:str}/repositories/{repo:str}/packages", summary="Packages linked to a repository")
+@get("/workspaces/{ws:str}/repositories/{repo:str}/packages", responses=READ_LIST, summary="Packages linked to a repository")
 async def repository_packages(request: Request, ws: FromPath[str], repo: FromPath[str], type_: TypeFilter = None,
                               q: NameFilter = None, page: Page = 1, per_page: Page = 50) -> views.PackageList:
     state, snap, who = await snapshot_and_principal(request)
-    if snap.exists(layout.workspace(ws)) and not snap.exists(layout.repository(ws, repo)):
-        raise NotFound(f"Repository {ws}/{repo} does not exist.")
+    visibility.repository(snap, who, ws, repo)
     return _listing(request, state, snap, who, ws, lambda r: r.slug == repo, type_, q, page, per_page)
 
 
 # --- packages ------------------------------------------------------------------------------------
 
 
-@post("/workspaces/{ws:str}/packages", status_code=201, summary="Create a package linked to a repository (repository admin)")
+@post("/workspaces/{ws:str}/packages", status_code=201, responses=CREATE, summary="Create a package linked to a repository (repository admin)")
 async def create_package(request: Request, ws: FromPath[str], data: JSONBody[views.CreatePackage]) -> views.PackageView:
     state, snap, who = await snapshot_and_principal(request)
     if who.kind == "anonymous":
@@ -153,15 +146,15 @@ async def _package_view(request: Request, name: str, ws: str) -> views.PackageVi
                               operations.versions(snap, ws, name), created, _urls(request, state))
 
 
-@get(PACKAGE, summary="Package details: names, linked repository, creation, versions, your role")
+@get(PACKAGE, responses=READ_ONE, summary="Package details: names, linked repository, creation, versions, your role")
 async def package_details(request: Request, ws: FromPath[str], name: FromPath[str]) -> views.PackageView | Response:
-    canonical = canonicalize_name(name)
+    canonical = visibility.project_name(name)
     if canonical != name:
         return redirect(request, f"/api/workspaces/{ws}/packages/pypi/{canonical}")
     return await _package_view(request, name, ws)
 
 
-@delete(PACKAGE, status_code=200, summary="Delete a package and all its versions (repository admin)")
+@delete(PACKAGE, status_code=200, responses=CHANGE, summary="Delete a package and all its versions (repository admin)")
 async def delete_package(request: Request, ws: FromPath[str], name: FromPath[str]) -> Deleted:
     state, _, who = await snapshot_and_principal(request)
     package, commit = await anyio.to_thread.run_sync(operations.delete_package, state.registry, who, "api", ws, name)
@@ -169,10 +162,10 @@ async def delete_package(request: Request, ws: FromPath[str], name: FromPath[str
     return Deleted(kind="package", workspace=ws, package=package.name, version=None, files=files, commit=commit.id)
 
 
-@get(PACKAGE + "/history", summary="Ledger commits that touched the package")
+@get(PACKAGE + "/history", responses=READ_LIST, summary="Ledger commits that touched the package")
 async def package_history(request: Request, ws: FromPath[str], name: FromPath[str], limit: Page = 100) -> views.HistoryView:
     state, snap, who = await snapshot_and_principal(request)
-    name = canonicalize_name(name)
+    name = visibility.project_name(name)
     _readable_package(snap, who, ws, name)
     events = state.registry.ledger.history.package(ws, name, limit=max(1, min(limit, 10_000)))
     return views.history_view(ws, name, None, events)
@@ -188,16 +181,16 @@ async def _version_view(request: Request, ws: str, name: str, version: str) -> v
     return views.version_view(package, record, events, _urls(request, state))
 
 
-@get(VERSION, summary="Version details: files, hashes, publisher (person, API token or pipeline run), commits")
+@get(VERSION, responses=READ_ONE, summary="Version details: files, hashes, publisher (person, API token or pipeline run), commits")
 async def version_details(request: Request, ws: FromPath[str], name: FromPath[str],
                           version: FromPath[str]) -> views.VersionView | Response:
-    canonical = canonicalize_name(name)
+    canonical = visibility.project_name(name)
     if canonical != name:
         return redirect(request, f"/api/workspaces/{ws}/packages/pypi/{canonical}/versions/{version}")
     return await _version_view(request, ws, name, version)
 
 
-@delete(VERSION, status_code=200, summary="Delete a version (repository write)")
+@delete(VERSION, status_code=200, responses=CHANGE, summary="Delete a version (repository write)")
 async def delete_version(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> Deleted:
     state, _, who = await snapshot_and_principal(request)
     record, commit = await anyio.to_thread.run_sync(
@@ -206,25 +199,26 @@ async def delete_version(request: Request, ws: FromPath[str], name: FromPath[str
                    files=len(record.files), commit=commit.id)
 
 
-@post(VERSION + "/yank", status_code=200, summary="Yank a version, with a reason (repository write)")
+@post(VERSION + "/yank", status_code=200, responses=YANK, summary="Yank a version, with a reason (repository write)")
 async def yank_version(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str],
-                       data: JSONBody[views.YankRequest]) -> views.VersionView:
+                       data: JSONBody[views.YankRequest | None] = None) -> views.VersionView:
     state, _, who = await snapshot_and_principal(request)
-    await anyio.to_thread.run_sync(lambda: operations.yank(state.registry, who, "api", ws, name, version, data.reason))
+    reason = data.reason if data else ""  # (no body: a yank without a reason)
+    await anyio.to_thread.run_sync(lambda: operations.yank(state.registry, who, "api", ws, name, version, reason))
     return await _version_view(request, ws, canonicalize_name(name), version)
 
 
-@delete(VERSION + "/yank", status_code=200, summary="Un-yank a version (repository write)")
+@delete(VERSION + "/yank", status_code=200, responses=YANK, summary="Un-yank a version (repository write)")
 async def unyank_version(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> views.VersionView:
     state, _, who = await snapshot_and_principal(request)
     await anyio.to_thread.run_sync(lambda: operations.yank(state.registry, who, "api", ws, name, version, undo=True))
     return await _version_view(request, ws, canonicalize_name(name), version)
 
 
-@get(VERSION + "/history", summary="Ledger commits that touched the version")
+@get(VERSION + "/history", responses=READ_LIST, summary="Ledger commits that touched the version")
 async def version_history(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> views.HistoryView:
     state, snap, who = await snapshot_and_principal(request)
-    name = canonicalize_name(name)
+    name = visibility.project_name(name)
     _readable_package(snap, who, ws, name)
     record = operations.get_version(snap, ws, name, version)
     label = record.version if record else version  # a deleted version's history still answers
@@ -245,7 +239,7 @@ router = Router(path="/api", route_handlers=[
 
 async def json_api(request: Request, ws: str, name: str, version: str | None) -> Response:
     state, snap, who = await snapshot_and_principal(request)
-    canonical = canonicalize_name(name)
+    canonical = visibility.project_name(name)
     if canonical != name:
         tail = f"{version}/json" if version else "json"
         return redirect(request, f"/{ws}/pypi/{canonical}/{tail}")
@@ -271,7 +265,7 @@ async def json_api(request: Request, ws: str, name: str, version: str | None) ->
 
 
 # Fully parametric on purpose: a static "pypi" segment would shadow a package named "pypi".
-@get("/{ws:str}/{api:str}/{name:str}/{version:str}/{tail:str}",
+@get("/{ws:str}/{api:str}/{name:str}/{version:str}/{tail:str}", include_in_schema=False,
      summary="One release, in the public index's JSON API shape: /<ws>/pypi/<name>/<version>/json")
 async def json_release(request: Request, ws: FromPath[str], api: FromPath[str], name: FromPath[str],
                        version: FromPath[str], tail: FromPath[str]) -> Response:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 from litestar import Litestar, Request, Response, get
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from pipelines.verify import Verifier
 
@@ -21,10 +23,12 @@ from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
 from . import api, files, oidc, simple
-from .context import WebState, error_response, problem_response
+from .context import WebState, error_response, problem_response, realm
 from .front import FrontDoor
 
 log = logging.getLogger("registry.web")
+STATIC = Path(__file__).parent / "static"
+SWAGGER_UI = "/_/static/swagger-ui"  # vendored (static/swagger-ui/README.md): nothing loads from outside
 MAINTENANCE_INTERVAL = 60.0
 COLLECT_EVERY = 10  # maintenance rounds between blob collections
 
@@ -48,14 +52,16 @@ def _registry_error(request: Request, exc: RegistryError) -> Response:
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
     ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
-    realm = f"registry {ws}" if ws else "registry"
     if _wants_json(request):
-        return problem_response(exc, realm)
-    return error_response(exc, realm=realm)
+        return problem_response(exc, realm(ws))
+    return error_response(exc, realm=realm(ws))
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     detail = exc.detail if exc.detail and exc.detail != "Not Found" else f"No such page: {request.url.path}"
+    if exc.status_code == 400 and detail.startswith("JSON is malformed"):
+        example = ' Send {"reason": "..."}, or no body at all.' if request.url.path.endswith("/yank") else ""
+        detail = f"The request body is not valid JSON ({detail.removeprefix('JSON is malformed: ')}).{example}"
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
     extra = getattr(exc, "extra", None)
@@ -104,6 +110,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             files.download,
             oidc.audience, oidc.mint_token,
             api.router, api.json_release,
+            create_static_files_router("/_/static", directories=[STATIC], name="static",
+                                       cache_control=CacheControlHeader(max_age=86400, public=True)),
         ],
         state=State({"web": state}),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
@@ -118,7 +126,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 "basic": SecurityScheme(type="http", scheme="basic"),
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
             }),
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin(
+                js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js", css_url=f"{SWAGGER_UI}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>")],
         ),
     )
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from litestar import Request, Response
+from litestar.openapi.datastructures import ResponseSpec
 
 from ..auth import Authenticator, Principal
 from ..errors import RegistryError
 from ..ledger import Snapshot
 from ..operations import Registry
+from ..views import Problem
 
 if TYPE_CHECKING:
     from .simple import Answers
@@ -35,11 +39,41 @@ async def snapshot_and_principal(request: Request) -> tuple[WebState, Snapshot, 
     return state, snap, who
 
 
+_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def realm(ws: str | None) -> str:
+    """The Basic realm: per workspace, so clients keep one credential each (a path segment that is no
+    workspace name, which could hold anything, gives the plain one)."""
+    return f"registry {ws}" if ws and _SLUG.fullmatch(ws) else "registry"
+
+
 def error_response(exc: RegistryError, realm: str = "registry") -> Response:
     headers = {"cache-control": "no-store"}
     if exc.status == 401:
         headers["www-authenticate"] = f'Basic realm="{realm}"'
     return Response(exc.message + "\n", status_code=exc.status, media_type="text/plain", headers=headers)
+
+
+PROBLEM = "application/problem+json"
+_REFUSALS = {
+    301: "The canonical URL of a name that isn't normalised (Location); nothing else is answered there.",
+    400: "A parameter or body that isn't valid: `detail` says which and why.",
+    401: "No credentials, and nothing here may be read without them (or it doesn't exist): retry with "
+         "HTTP Basic (email and API token) or a pipeline's token as Bearer.",
+    403: "The credentials were refused, or they lack a permission on something they may read: `detail` names it.",
+    404: "It doesn't exist, or the caller may not read it (the two are answered alike).",
+    409: "It exists already, or is already in the state asked for.",
+    413: "The request body is too large.",
+    503: "The ledger stayed busy with other writers: try again.",
+}
+
+
+def refusals(*statuses: int) -> dict[int, ResponseSpec]:
+    """The OpenAPI description of what else an operation may answer: problem documents (RFC 9457)."""
+    return {s: ResponseSpec(None if s == 301 else Problem, description=_REFUSALS[s],
+                            media_type="text/plain" if s == 301 else PROBLEM, generate_examples=False)
+            for s in statuses}
 
 
 def problem_response(exc: RegistryError, realm: str = "registry") -> Response:
@@ -48,13 +82,14 @@ def problem_response(exc: RegistryError, realm: str = "registry") -> Response:
     if exc.status == 401:
         headers["www-authenticate"] = f'Basic realm="{realm}"'
     title = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
-    body = {"type": "about:blank", "title": title, "status": exc.status, "detail": exc.message}
-    return Response(body, status_code=exc.status, media_type="application/problem+json", headers=headers)
+    body = Problem(title=title, status=exc.status, detail=exc.message)
+    return Response(body, status_code=exc.status, media_type=PROBLEM, headers=headers)
 
 
 def redirect(request: Request, path: str) -> Response:
     query = request.scope.get("query_string", b"").decode("latin-1")
-    location = path + (f"?{query}" if query else "")
+    # (whatever a path segment held, the header must be ASCII; what is quoted already stays so)
+    location = quote(path, safe="/%:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
     return Response(b"", status_code=301, media_type="text/plain", headers={"location": location, "cache-control": "max-age=3600"})
 
 

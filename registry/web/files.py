@@ -13,12 +13,8 @@ import anyio
 from litestar import Request, Response, route
 from litestar.params import FromPath
 from litestar.response import Stream
-from packaging.utils import canonicalize_name
-
-from ..auth import require_read
+from .. import visibility
 from ..errors import NotFound, RegistryError
-from ..ledger import layout
-from ..model import Package
 from ..operations import core_metadata, get_version
 from .api import json_api
 from .context import redirect, snapshot_and_principal
@@ -34,13 +30,10 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     if project == "pypi" and filename == "json":  # /<ws>/pypi/<name>/json: the JSON API, not a file
         return await json_api(request, ws, version, None)
     state, snap, who = await snapshot_and_principal(request)
-    canonical = canonicalize_name(project)
+    canonical = visibility.project_name(project)
     if canonical != project:
         return redirect(request, f"/{ws}/{canonical}/{version}/{filename}")
-    package = snap.get(layout.package(ws, canonical), Package)
-    if package is None:
-        raise NotFound(f"Package {canonical!r} does not exist in workspace {ws}.")
-    repository = require_read(snap, who, package)
+    _, repository = visibility.package(snap, who, ws, canonical)
     record = get_version(snap, ws, canonical, version)
     is_metadata = filename.endswith(".metadata")
     wanted = filename.removesuffix(".metadata") if is_metadata else filename

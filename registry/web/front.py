@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
 from . import upload
-from .context import WebState
+from .context import WebState, realm
 from .simple import Answer, not_modified
 
 log = logging.getLogger("registry.web")
+HEADER_LIMIT = 16 * 1024  # bytes of request headers, names and values together
 
 
 class ClientGone(Exception):
@@ -34,15 +36,28 @@ class FrontDoor:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
+            size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+            if size > HEADER_LIMIT:
+                return await _send_text(send, 431, f"Request headers too large: {size} bytes, the limit is "
+                                        f"{HEADER_LIMIT // 1024} KiB. Send fewer or shorter headers (cookies?).\n", [])
             method = scope["method"]
             if method in ("GET", "HEAD"):
                 answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
                 if answer is not None:
                     return await _send_answer(scope, send, answer)
+                moved = _without_simple(scope["path"])
+                if moved is not None:
+                    query = scope.get("query_string", b"")
+                    location = quote(moved, safe="/%:@!$&'()*+,;=-._~") + ("?" + query.decode("latin-1") if query else "")
+                    return await _send_text(send, 301, f"This index has no /simple/ segment: {moved}\n",
+                                            [(b"location", location.encode()), (b"cache-control", b"max-age=3600")])
             elif method == "POST":
                 target = _upload_target(scope["path"])
                 if target is not None:
                     return await self._upload(scope, receive, send, *target)
+                if scope["path"] == "/":
+                    return await _send_text(send, 405, "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): "
+                                            "its index URL is also its upload URL.\n", [(b"allow", b"GET, HEAD")])
         await self.app(scope, receive, send)
 
     async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
@@ -58,11 +73,22 @@ class FrontDoor:
         except RegistryError as exc:
             if exc.status >= 500:
                 log.error("POST %s: %s", scope["path"], exc.message)
-            extra = [(b"www-authenticate", f'Basic realm="registry {ws}"'.encode())] if exc.status == 401 else []
+            extra = [(b"www-authenticate", f'Basic realm="{realm(ws)}"'.encode())] if exc.status == 401 else []
             await _send_text(send, exc.status, exc.message + "\n", extra)
         except Exception:
             log.exception("upload to %s failed", scope["path"])
             await _send_text(send, 500, "Internal server error while publishing; the server log says why.\n", [])
+
+
+def _without_simple(path: str) -> str | None:
+    """`/<ws>/simple/...` (and `/simple/...`), the habit other indexes teach, without the `simple`
+    segment; None for any other path. (No package may be called `simple` for this reason.)"""
+    parts = path.split("/")
+    if len(parts) >= 3 and parts[1] == "simple":
+        return "/" + "/".join(parts[2:])
+    if len(parts) >= 3 and parts[2] == "simple" and parts[1] and parts[1] not in RESERVED_WORKSPACES:
+        return "/".join(parts[:2] + parts[3:]) or "/"
+    return None
 
 
 def _upload_target(path: str) -> tuple[str, str | None] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import anyio
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 
 from pipelines.verify import TokenRejected, unverified_issuer
 
@@ -25,19 +26,43 @@ class MintRequest(msgspec.Struct, frozen=True):
     context: ReportedRunContext | None = None  # our addition: the run as the step reports it
 
 
+class Minted(msgspec.Struct, frozen=True):
+    success: bool
+    token: str  # a registry API token, bound to the step's repository
+    expires: int  # unix time
+
+
+class MintError(msgspec.Struct, frozen=True):
+    code: str
+    description: str
+
+
+class MintRefusal(msgspec.Struct, frozen=True):
+    """Why no token was minted, in the shape trusted-publishing clients read."""
+
+    message: str
+    errors: list[MintError]
+
+
+class Audience(msgspec.Struct, frozen=True):
+    audience: str
+
+
 def _refusal(code: str, description: str) -> Response:
-    return Response({"message": "Token request failed", "errors": [{"code": code, "description": description}]},
+    return Response(MintRefusal("Token request failed", [MintError(code, description)]),
                     status_code=422, headers={"cache-control": "no-store"})
 
 
-@get("/_/oidc/audience", sync_to_thread=False)
-def audience(request: Request) -> dict:
+@get("/_/oidc/audience", sync_to_thread=False, summary="The audience a step's OIDC token must carry")
+def audience(request: Request) -> Audience:
     settings = web_state(request).registry.settings
-    return {"audience": settings.oidc_audience or settings.base_url}
+    return Audience(settings.oidc_audience or settings.base_url)
 
 
-@post("/_/oidc/mint-token", status_code=200)
-async def mint_token(request: Request) -> Response:
+@post("/_/oidc/mint-token", status_code=200, summary="Exchange a step's OIDC token for a short-lived registry token",
+      responses={422: ResponseSpec(MintRefusal, description="The token was refused, or the body is not "
+                                   '{"token": "..."}: `errors` says why.', generate_examples=False)})
+async def mint_token(request: Request) -> Response[Minted]:
     state = web_state(request)
     try:
         body = msgspec.json.decode(await request.body(), type=MintRequest)
@@ -56,5 +81,4 @@ async def mint_token(request: Request) -> Response:
         return _refusal(exc.code, exc.reason)
     except RegistryError as exc:
         return _refusal("invalid-publisher", exc.message)
-    return Response({"success": True, "token": secret, "expires": int(record.expires.timestamp())},
-                    headers={"cache-control": "no-store"})
+    return Response(Minted(True, secret, int(record.expires.timestamp())), headers={"cache-control": "no-store"})

@@ -18,13 +18,12 @@ from urllib.parse import quote
 import msgspec
 from litestar import HttpMethod, Request, Response, route
 from litestar.params import FromPath
-from packaging.utils import canonicalize_name
 
-from .. import model
-from ..auth import Principal, require_read, role_on
-from ..errors import NotFound, RegistryError, Unauthorized
+from .. import visibility
+from ..errors import RegistryError
+from ..auth import Principal
 from ..ledger import Snapshot, layout
-from ..model import Package, Repository, Workspace
+from ..model import Package
 from ..operations import list_packages, versions
 from .context import has_trailing_slash, redirect, snapshot_and_principal
 
@@ -140,7 +139,7 @@ def _json_file(v: model.Version, f: model.DistFile, url: str) -> dict:
         "core-metadata": metadata,
         "dist-info-metadata": metadata,
         "size": f.size,
-        "upload-time": f.uploaded.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "upload-time": f.upload_time_served.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "yanked": (v.yanked_reason or True) if v.yanked else False,
     }
 
@@ -274,10 +273,6 @@ class Answers:
 # --- who may see what ----------------------------------------------------------------------------
 
 
-def _readable(snap: Snapshot, who: Principal, ws: str, repo: str) -> bool:
-    return model.at_least(role_on(snap, who, ws, repo), "read")
-
-
 _package_lists: dict[str, list[Package]] = {}
 
 
@@ -296,22 +291,8 @@ def _packages(snap: Snapshot, ws: str) -> tuple[str | None, list[Package]]:
 
 def _visible_packages(snap: Snapshot, who: Principal, ws: str) -> tuple[str | None, list[Package]]:
     tree_id, packages = _packages(snap, ws)
-    readable = {r: _readable(snap, who, ws, r) for r in {p.repository for p in packages}}
+    readable = {r: visibility.can_read(snap, who, ws, r) for r in {p.repository for p in packages}}
     return tree_id, [p for p in packages if readable[p.repository]]
-
-
-def _workspace_or_404(snap: Snapshot, ws: str) -> Workspace:
-    workspace = snap.get(layout.workspace(ws), Workspace)
-    if workspace is None:
-        raise NotFound(f"Workspace {ws!r} does not exist.")
-    return workspace
-
-
-def _require_some_access(snap: Snapshot, who: Principal, ws: str, visible: list[Package]) -> None:
-    if who.kind == "anonymous" and not visible and not any(
-        r.public for r in snap.records(layout.repositories_dir(ws), Repository)
-    ):
-        raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
 
 
 # --- controllers ---------------------------------------------------------------------------------
@@ -335,7 +316,7 @@ async def root_index(request: Request) -> Response:
                 shared.add(p.name)
             seen[p.name] = (p.name, p.display_name)
     if who.kind == "anonymous" and not seen:
-        raise Unauthorized("Authentication required: use your email and an API token.")
+        raise visibility.hidden(who, None, "")
     projects = sorted(v for k, v in seen.items() if k not in shared)
     page = PAGES.page(("root", fmt, tuple(keys)), fmt, lambda: render_index(projects, fmt))
     return _respond(request, snap, who, page, public=False)
@@ -346,13 +327,12 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
     project across the caller's workspaces, so that `--index-url https://HOST` works too."""
     _, snap, who = await snapshot_and_principal(request)
-    if not snap.exists(layout.workspace(ws)):
+    if not visibility.sees_workspace(snap, who, ws):  # (one the caller may not see is no workspace to them)
         return _aggregate_project(request, snap, who, ws)
     if not has_trailing_slash(request):
         return redirect(request, f"/{ws}/")
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
     tree_id, visible = _visible_packages(snap, who, ws)
-    _require_some_access(snap, who, ws, visible)
     key = ("ws", ws, tree_id, fmt, tuple(p.name for p in visible))
     projects = [(p.name, p.display_name) for p in visible]
     page = PAGES.page(key, fmt, lambda: render_index(projects, fmt))
@@ -362,36 +342,29 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
 @route("/{ws:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
 async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
     _, snap, who = await snapshot_and_principal(request)
-    canonical = canonicalize_name(project)
+    canonical = visibility.project_name(project)
     if canonical != project or not has_trailing_slash(request):
         return redirect(request, f"/{ws}/{quote(canonical)}/")
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
-    _workspace_or_404(snap, ws)
-    package = snap.get(layout.package(ws, canonical), Package)
-    if package is None:
-        if who.kind == "anonymous":  # don't tell strangers which private names exist
-            raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
-        raise NotFound(f"Package {canonical!r} does not exist in workspace {ws}.")
-    repository = require_read(snap, who, package)
+    package, repository = visibility.package(snap, who, ws, canonical)
     tree_id = snap.tree_id(layout.package_dir(ws, canonical))
     page = PAGES.page(("project", tree_id, fmt, ""), fmt, lambda: render_project(snap, package, fmt, ""))
     return _respond(request, snap, who, page, public=repository.public)
 
 
 def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: str) -> Response:
-    canonical = canonicalize_name(name)
+    canonical = visibility.project_name(name)
     if canonical != name or not has_trailing_slash(request):
         return redirect(request, f"/{quote(canonical)}/")
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
     found = []
     for ws in snap.names("workspaces"):
         package = snap.get(layout.package(ws, canonical), Package)
-        if package is not None and _readable(snap, who, ws, package.repository):
+        if package is not None and visibility.can_read(snap, who, ws, package.repository):
             found.append(package)
     if not found:
-        if who.kind == "anonymous":
-            raise Unauthorized("Authentication required: use your email and an API token.")
-        raise NotFound(f"No workspace you can read has a package {canonical!r} (and no workspace is named so).")
+        raise visibility.hidden(who, None, f"No workspace you can read has a package {canonical!r} "
+                                           "(and no workspace you can read is named so).")
     if len(found) > 1:
         names = ", ".join(p.workspace for p in found)
         raise RegistryError(

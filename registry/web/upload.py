@@ -18,7 +18,7 @@ from multipart import MultipartError, MultipartSegment, PushMultipartParser, par
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .. import dists, model
+from .. import dists, model, visibility
 from ..blobs import Staged
 from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized
 from ..ledger import Locked, layout
@@ -64,7 +64,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
                            "(or a Bitbucket Pipelines OIDC token).")
     if who.scope == "read":
         raise Forbidden("Your API token has read scope; publishing needs a write-scoped token.")
-    if not snap.exists(layout.workspace(ws)):
+    if not visibility.sees_workspace(snap, who, ws):
         raise NotFound(f"Workspace {ws!r} does not exist.")
     limit = state.registry.settings.max_upload_bytes
     declared = headers.get("content-length")

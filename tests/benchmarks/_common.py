@@ -24,7 +24,10 @@ def registry_cli(data: Path, *args: str) -> str:
 
 
 def pypiserver_bin() -> str:
-    """pypiserver, installed into its own venv on first use (a benchmark-only dependency)."""
+    """pypiserver: the test venv's own (it is a test extra), else installed into its own venv."""
+    here = Path(sys.executable).parent
+    if (here / "pypi-server").exists():
+        return str(here)
     venv = Path(os.environ.get("PYPISERVER_VENV", "/tmp/pypiserver-venv"))
     if not (venv / "bin" / "pypi-server").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -40,7 +43,7 @@ def start_pypiserver(packages: Path, user: str, password: str, authenticate: str
                     "h.set_password(sys.argv[2], sys.argv[3]); h.save()", str(htpasswd), user, password], check=True)
     port = free_port()
     proc = subprocess.Popen([f"{bindir}/pypi-server", "run", "-i", "127.0.0.1", "-p", str(port), "-P", str(htpasswd),
-                             "-a", authenticate, str(packages)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-a", authenticate, "--disable-fallback", str(packages)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:

@@ -1,0 +1,82 @@
+"""Who may see what, and what everyone else is told: exactly what they would be told if it didn't exist.
+
+A caller who may not read a package, a repository, a project or a workspace gets the answer for a
+missing one: the same status, the same words, the same headers. Strangers (no credentials) get
+401 with `WWW-Authenticate` for both, so that pip and uv retry with stored credentials; a signed-in
+caller gets 404 for both. Only someone who may read a thing learns that they may not change it.
+"""
+
+from __future__ import annotations
+
+from packaging.utils import InvalidName, canonicalize_name
+
+from . import model
+from .auth import Principal, role_on, role_on_workspace
+from .errors import NotFound, RegistryError, Unauthorized
+from .ledger import Snapshot, layout
+from .model import Package, Project, Repository, Workspace
+
+
+def hidden(who: Principal, ws: str | None, missing: str) -> RegistryError:
+    """The refusal for something ``who`` may not see, or that doesn't exist (the same thing)."""
+    if who.kind == "anonymous":
+        where = f" for workspace {ws}" if ws else ""
+        return Unauthorized(f"Authentication required: use your email and an API token{where}.")
+    return NotFound(missing)
+
+
+def project_name(name: str) -> str:
+    """The normalised name, or a 404 that says what a project name is (never a redirect to it)."""
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        raise NotFound(f"{name!r} is not a valid project name: names are ASCII letters, digits and '.', '_', '-', "
+                       "starting and ending with a letter or digit (PEP 508).") from None
+
+
+def can_read(snap: Snapshot, who: Principal, ws: str, repo: str) -> bool:
+    return model.at_least(role_on(snap, who, ws, repo), "read")
+
+
+def sees_workspace(snap: Snapshot, who: Principal, ws: str) -> bool:
+    """Whether the workspace exists for ``who``: they administer it or may read one of its repositories."""
+    if snap.get(layout.workspace(ws), Workspace) is None:
+        return False
+    if role_on_workspace(snap, who, ws) == "admin":
+        return True
+    return any(can_read(snap, who, ws, r.slug) for r in snap.records(layout.repositories_dir(ws), Repository))
+
+
+def workspace(snap: Snapshot, who: Principal, ws: str) -> Workspace:
+    if not sees_workspace(snap, who, ws):
+        raise hidden(who, ws, f"Workspace {ws!r} does not exist.")
+    return snap.get(layout.workspace(ws), Workspace)
+
+
+def missing_package(who: Principal, ws: str, name: str) -> RegistryError:
+    return hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.")
+
+
+def package(snap: Snapshot, who: Principal, ws: str, name: str) -> tuple[Package, Repository]:
+    """The package and its repository, if ``who`` may read it."""
+    found = snap.get(layout.package(ws, name), Package) if snap.exists(layout.workspace(ws)) else None
+    if found is None or not can_read(snap, who, ws, found.repository):
+        raise missing_package(who, ws, name)
+    return found, snap.get(layout.repository(ws, found.repository), Repository)
+
+
+def repository(snap: Snapshot, who: Principal, ws: str, repo: str) -> Repository:
+    found = snap.get(layout.repository(ws, repo), Repository) if snap.exists(layout.workspace(ws)) else None
+    if found is None or not can_read(snap, who, ws, repo):
+        raise hidden(who, ws, f"Repository {ws}/{repo} does not exist.")
+    return found
+
+
+def project(snap: Snapshot, who: Principal, ws: str, key: str) -> Project:
+    """The project, if ``who`` administers the workspace or may read one of its repositories."""
+    found = snap.get(layout.project(ws, key), Project) if snap.exists(layout.workspace(ws)) else None
+    if found is None or not (role_on_workspace(snap, who, ws) == "admin" or any(
+            can_read(snap, who, ws, r.slug) for r in snap.records(layout.repositories_dir(ws), Repository)
+            if r.project == key)):
+        raise hidden(who, ws, f"Project {key} does not exist in workspace {ws}.")
+    return found
