@@ -164,7 +164,10 @@ class FileBlobStore:
         present = set(os.listdir(self.objects))
         for fanout in (f"{i:02x}" for i in range(256)):
             if fanout not in present:
-                os.mkdir(self.objects / fanout)
+                try:
+                    os.mkdir(self.objects / fanout)
+                except FileExistsError:  # another process opening the store (a granian worker) made it first
+                    pass
         fsync_path(self.objects)  # (every start: also what an earlier process created and never synced)
 
     def _path(self, sha256: str) -> Path:

@@ -1,4 +1,10 @@
-"""What a distribution file says about itself, checked the way the public index checks it.
+"""What a distribution file says about itself, checked the way installers read it.
+
+What would break an installer or is unsafe is refused: a name or version that disagrees between
+filename and metadata, an unreadable archive, members outside it, a zip bomb. Oddities that the
+public index hosts by the million and that pip and uv install (legacy sdist names, .zip sdists,
+non-normalised wheel names, fields newer than the declared Metadata-Version) are accepted and
+recorded as warnings. The core metadata rules live in coremetadata.py.
 
 Everything is read from the file (wheel METADATA, sdist PKG-INFO) with bounded reads: a zip or gzip
 bomb costs at most a bounded number of bytes decompressed, and never more memory than the metadata.
@@ -13,10 +19,9 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import BinaryIO
 
-from packaging.metadata import InvalidMetadata, Metadata, parse_email
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -26,6 +31,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from . import coremetadata
 from .errors import Invalid
 
 METADATA_LIMIT = 10 * 2**20  # bytes of core metadata we are willing to read
@@ -45,6 +51,7 @@ class DistInfo:
     metadata_version: str
     summary: str
     metadata: bytes  # the raw core metadata file
+    warnings: tuple[str, ...] = ()  # what was odd but accepted, one sentence each
 
     @property
     def canonical_name(self) -> str:
@@ -60,14 +67,23 @@ def check_filename(filename: str) -> str:
         )
     if filename.endswith(".whl"):
         return "bdist_wheel"
-    if filename.endswith(".tar.gz"):
+    if filename.endswith((".tar.gz", ".zip")):  # .zip: what older tools wrote; pip and uv install it
         return "sdist"
-    if filename.endswith((".zip", ".tar.bz2", ".tgz", ".tar", ".egg", ".exe", ".msi", ".rpm", ".dmg", ".deb")):
+    if filename.endswith((".tar.bz2", ".tgz", ".tar", ".egg", ".exe", ".msi", ".rpm", ".dmg", ".deb")):
         raise Invalid(
-            f"Invalid file extension in {filename!r}: only wheels (.whl) and .tar.gz source distributions "
-            "are accepted (PEP 527, PEP 625). Rebuild with a current build tool (python -m build, uv build)."
+            f"Invalid file extension in {filename!r}: only wheels (.whl) and source distributions (.tar.gz, "
+            "or .zip) are accepted (PEP 527). Rebuild with a current build tool (python -m build, uv build)."
         )
     raise Invalid(f"Invalid file extension in {filename!r}: use .whl for wheels or .tar.gz for source distributions.")
+
+
+def same_wheel(a: str, b: str) -> bool:
+    """Whether two wheel filenames are one wheel spelt two ways (e.g. ``Foo_Bar-1.0-...`` and ``foo_bar-1.0-...``):
+    installers would see two copies of the same name, version, build and tags."""
+    try:
+        return a != b and parse_wheel_filename(a) == parse_wheel_filename(b)
+    except InvalidWheelFilename:  # an sdist, or nothing we'd have accepted
+        return False
 
 
 def inspect(source: Path | BinaryIO, filename: str) -> DistInfo:
@@ -84,32 +100,35 @@ def _inspect_wheel(source: Path | BinaryIO, filename: str) -> DistInfo:
     except InvalidWheelFilename as exc:
         raise Invalid(f"Invalid wheel filename {filename!r}: {exc}") from None
     name_part, version_part = filename.split("-")[:2]
-    try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError):
-        raise Invalid(f"Invalid distribution file {filename!r}: it is not a zip archive.") from None
+    archive = _open_zip(source, filename)
     with archive:
-        _check_zip_ratio(archive, filename)
-        dist_info = f"{name_part}-{version_part}.dist-info"
+        dist_info = _dist_info_dir(archive, filename, name)
         members = {i.filename: i for i in archive.infolist()}
         for required in ("METADATA", "WHEEL", "RECORD"):
             if f"{dist_info}/{required}" not in members:
                 raise Invalid(f"Invalid distribution file {filename!r}: {dist_info}/{required} is missing.")
-        info = members[f"{dist_info}/METADATA"]
-        if info.file_size > METADATA_LIMIT:
-            raise Invalid(f"Invalid distribution file {filename!r}: METADATA is larger than {METADATA_LIMIT} bytes.")
-        try:
-            with archive.open(info) as fh:
-                data = fh.read(METADATA_LIMIT + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise Invalid(f"Invalid distribution file {filename!r}: METADATA can't be read ({exc}).") from None
-    meta = _parse_metadata(data, filename)
+        data = _read_member(archive, members[f"{dist_info}/METADATA"], filename)
+    meta = coremetadata.read(data, filename)
     _check_name_version(meta, filename, name, version)
+    warnings = list(meta.warnings)
     expected = canonicalize_name(meta.name).replace("-", "_")
     if name_part != expected:
-        raise Invalid(f"Filename {filename!r} should contain the normalized project name {expected!r}, not {name_part!r}.")
+        # The public index refuses these for new uploads; older tools wrote them (setuptools 69 still
+        # does for a dotted name), and many are published.
+        warnings.append(f"Wheel filenames carry the normalised project name ({expected!r}, binary distribution "
+                        f"format); this one has {name_part!r}. pip and uv read either.")
+    if version_part != str(meta.version):
+        warnings.append(f"The filename's version {version_part!r} is not in normal form ({str(meta.version)!r}, PEP 440).")
+    if dist_info != f"{name_part}-{version_part}.dist-info":
+        warnings.append(f"The wheel's metadata directory is {dist_info!r}, not {name_part}-{version_part}.dist-info "
+                        "as its filename implies.")
+    if Version(meta.metadata_version) >= Version("2.4"):
+        for path in meta.license_files:
+            if f"{dist_info}/licenses/{path}" not in members:
+                warnings.append(f"License-File {path} is not in the wheel at {dist_info}/licenses/{path} "
+                                "(Metadata-Version 2.4).")
     python_version = ".".join(sorted({t.interpreter for t in tags}))
-    return _info(filename, "bdist_wheel", meta, data, python_version)
+    return _info(filename, "bdist_wheel", meta, data, python_version, warnings)
 
 
 def _inspect_sdist(source: Path | BinaryIO, filename: str) -> DistInfo:
@@ -117,9 +136,25 @@ def _inspect_sdist(source: Path | BinaryIO, filename: str) -> DistInfo:
         name, version = parse_sdist_filename(filename)
     except InvalidSdistFilename as exc:
         raise Invalid(f"Invalid source distribution filename {filename!r}: {exc}") from None
-    top = filename[: -len(".tar.gz")]
-    wanted = f"{top}/PKG-INFO"
-    data = None
+    stem = filename.removesuffix(".zip").removesuffix(".tar.gz")
+    top, data = _zip_pkg_info(source, filename) if filename.endswith(".zip") else _tar_pkg_info(source, filename)
+    meta = coremetadata.read(data, filename)
+    _check_name_version(meta, filename, name, version)
+    warnings = list(meta.warnings)
+    expected = f"{canonicalize_name(meta.name).replace('-', '_')}-{meta.version}.tar.gz"
+    if filename != expected:
+        # Refused by the public index for new uploads since PEP 625; millions of older ones are there.
+        what = "a .zip" if filename.endswith(".zip") else "a legacy name"
+        warnings.append(f"Source distribution filenames are {expected!r} since PEP 625 (normalised name, .tar.gz); "
+                        f"this one is {filename!r}, {what} as older tools wrote. pip and uv install it, and it is "
+                        "served under the name it was uploaded with.")
+    if top != stem:
+        warnings.append(f"PKG-INFO is in {top + '/'!r}, not in {stem + '/'!r} as the filename implies.")
+    return _info(filename, "sdist", meta, data, "source", warnings)
+
+
+def _tar_pkg_info(source: Path | BinaryIO, filename: str) -> tuple[str, bytes]:
+    """(top-level directory, PKG-INFO) of a .tar.gz sdist, reading no further than PKG-INFO."""
     try:
         with gzip.open(source, "rb") as raw:
             reader = _Bounded(raw, SDIST_SCAN_LIMIT, filename)
@@ -127,57 +162,111 @@ def _inspect_sdist(source: Path | BinaryIO, filename: str) -> DistInfo:
                 for count, member in enumerate(archive):
                     if count > SDIST_MEMBER_LIMIT:
                         break
-                    if member.name.lstrip("./") == wanted and member.isfile():
+                    top = _pkg_info_top(member.name)
+                    if top is not None and member.isfile():
                         if member.size > METADATA_LIMIT:
                             raise Invalid(f"Invalid distribution file {filename!r}: PKG-INFO is larger than {METADATA_LIMIT} bytes.")
                         fh = archive.extractfile(member)
-                        data = fh.read(METADATA_LIMIT + 1) if fh else None
-                        break
+                        if fh is not None:
+                            return top, fh.read(METADATA_LIMIT + 1)
     except (tarfile.TarError, gzip.BadGzipFile, EOFError, OSError, zlib.error) as exc:
         raise Invalid(f"Invalid distribution file {filename!r}: not a readable .tar.gz archive ({exc}).") from None
-    if data is None:
-        raise Invalid(f"Invalid distribution file {filename!r}: {wanted} is missing.")
-    meta = _parse_metadata(data, filename)
-    _check_name_version(meta, filename, name, version)
-    expected = f"{canonicalize_name(meta.name).replace('-', '_')}-{meta.version}.tar.gz"
-    if filename != expected:
-        raise Invalid(f"Filename {filename!r} is invalid, should be {expected!r} (PEP 625).")
-    return _info(filename, "sdist", meta, data, "source")
+    raise _no_pkg_info(filename)
 
 
-def _parse_metadata(data: bytes, filename: str) -> Metadata:
-    if len(data) > METADATA_LIMIT:
-        raise Invalid(f"Invalid distribution file {filename!r}: core metadata is larger than {METADATA_LIMIT} bytes.")
-    raw, _unparsed = parse_email(data)
+def _zip_pkg_info(source: Path | BinaryIO, filename: str) -> tuple[str, bytes]:
+    archive = _open_zip(source, filename)
+    with archive:
+        for count, info in enumerate(archive.infolist()):
+            if count > SDIST_MEMBER_LIMIT:
+                break
+            top = _pkg_info_top(info.filename)
+            if top is not None and not info.is_dir():
+                return top, _read_member(archive, info, filename)
+    raise _no_pkg_info(filename)
+
+
+def _pkg_info_top(member: str) -> str | None:
+    """The top-level directory of an sdist member that is its PKG-INFO (``<top>/PKG-INFO``), else None."""
+    parts = member.removeprefix("./").split("/")
+    return parts[0] if len(parts) == 2 and parts[1] == "PKG-INFO" and parts[0] not in ("", ".", "..") else None
+
+
+def _no_pkg_info(filename: str) -> Invalid:
+    stem = filename.removesuffix(".zip").removesuffix(".tar.gz")
+    return Invalid(f"Invalid distribution file {filename!r}: {stem}/PKG-INFO is missing (an sdist holds one "
+                   "top-level directory with its PKG-INFO; build it with python -m build or uv build).")
+
+
+def _open_zip(source: Path | BinaryIO, filename: str) -> zipfile.ZipFile:
     try:
-        return Metadata.from_raw(raw, validate=True)
-    except* InvalidMetadata as group:
-        reasons = "; ".join(str(e) for e in group.exceptions)
-        raise Invalid(
-            f"Invalid core metadata in {filename!r}: {reasons}. "
-            "See the core metadata specification (packaging.python.org/specifications/core-metadata)."
-        ) from None
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError):
+        raise Invalid(f"Invalid distribution file {filename!r}: it is not a zip archive.") from None
+    try:
+        _check_zip_ratio(archive, filename)
+        _check_member_paths(archive, filename)
+    except Invalid:
+        archive.close()
+        raise
+    return archive
 
 
-def _check_name_version(meta: Metadata, filename: str, name: str, version: Version) -> None:
+def _dist_info_dir(archive: zipfile.ZipFile, filename: str, name: str) -> str:
+    """The wheel's one top-level ``.dist-info`` directory, named for the project (pip's and uv's rule)."""
+    found = sorted({i.filename.split("/", 1)[0] for i in archive.infolist()
+                    if "/" in i.filename and i.filename.split("/", 1)[0].endswith(".dist-info")})
+    if len(found) != 1:
+        what = "none" if not found else ", ".join(found)
+        raise Invalid(f"Invalid distribution file {filename!r}: a wheel has exactly one top-level .dist-info "
+                      f"directory (found {what}); pip and uv refuse it otherwise. Rebuild the wheel.")
+    project = found[0].removesuffix(".dist-info").rsplit("-", 1)[0]
+    if canonicalize_name(project) != name:
+        raise Invalid(f"Invalid distribution file {filename!r}: its metadata directory {found[0]!r} is not "
+                      f"for project {name!r}; pip and uv refuse it. Rebuild the wheel.")
+    return found[0]
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str) -> bytes:
+    if info.file_size > METADATA_LIMIT:
+        raise Invalid(f"Invalid distribution file {filename!r}: {info.filename} is larger than {METADATA_LIMIT} bytes.")
+    try:
+        with archive.open(info) as fh:
+            return fh.read(METADATA_LIMIT + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise Invalid(f"Invalid distribution file {filename!r}: {info.filename} can't be read ({exc}).") from None
+
+
+def _check_name_version(meta: coremetadata.CoreMetadata, filename: str, name: str, version: Version) -> None:
     if canonicalize_name(meta.name) != canonicalize_name(name):
         raise Invalid(f"Filename {filename!r} names project {name!r} but its metadata says {meta.name!r}.")
     if meta.version != version:
         raise Invalid(f"Version in filename should be {str(meta.version)!r} not {str(version)!r}.")
 
 
-def _info(filename: str, packagetype: str, meta: Metadata, data: bytes, python_version: str) -> DistInfo:
+def _info(filename: str, packagetype: str, meta: coremetadata.CoreMetadata, data: bytes, python_version: str,
+          warnings: list[str]) -> DistInfo:
     return DistInfo(
         filename=filename,
         packagetype=packagetype,
         name=meta.name,
         version=str(meta.version),
         python_version=python_version,
-        requires_python=str(meta.requires_python) if meta.requires_python else None,
+        requires_python=meta.requires_python,
         metadata_version=meta.metadata_version,
-        summary=(meta.summary or "")[:512],
+        summary=meta.summary,
         metadata=data,
+        warnings=tuple(warnings),
     )
+
+
+def _check_member_paths(archive: zipfile.ZipFile, filename: str) -> None:
+    # pip and uv refuse to unpack a member outside the target directory; so do we, at upload.
+    for info in archive.infolist():
+        path = PureWindowsPath(info.filename)  # splits on '/' and '\\' alike
+        if path.is_absolute() or path.drive or info.filename.startswith(("/", "\\")) or ".." in path.parts:
+            raise Invalid(f"Invalid distribution file {filename!r}: member {info.filename!r} points outside the "
+                          "archive (an absolute path or '..'); installers refuse to unpack it. Rebuild the file.")
 
 
 def _check_zip_ratio(archive: zipfile.ZipFile, filename: str) -> None:

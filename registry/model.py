@@ -180,6 +180,9 @@ class DistFile(Record, kw_only=True):
     # When the file was first uploaded, where that was elsewhere: what the index it was imported
     # from said (PEP 700 `upload-time`). None: it was uploaded here, at `uploaded.at`.
     upload_time: datetime | None = None
+    # What was odd about the file but accepted, as installers accept it: one sentence per rule
+    # (e.g. a field newer than the declared Metadata-Version, a pre-PEP 625 sdist name).
+    warnings: list[str] = []
 
     @property
     def upload_time_served(self) -> datetime:

@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import quote
 
 import msgspec
-from packaging.metadata import Metadata
+from packaging.metadata import InvalidMetadata, Metadata
 from packaging.version import Version as PkgVersion
 
 from . import model
@@ -85,6 +85,7 @@ class FileView(View, kw_only=True):
     metadata_url: str | None
     publisher: Publisher
     commit: str | None
+    warnings: list[str]  # what was odd about the file but accepted at upload, one sentence per rule
 
 
 class VersionLinks(View, kw_only=True):
@@ -236,7 +237,7 @@ def version_view(package: Package, version: Version, events: list[Event], urls: 
             metadata_sha256=f.metadata_sha256, upload_time=f.upload_time_served,
             url=urls.file(ws, name, version.version, f.filename),
             metadata_url=urls.file(ws, name, version.version, f.filename) + ".metadata" if f.packagetype == "bdist_wheel" else None,
-            publisher=publisher(f.uploaded), commit=by_file.get(f.filename),
+            publisher=publisher(f.uploaded), commit=by_file.get(f.filename), warnings=f.warnings,
         )
         for f in version.files
     ]
@@ -414,18 +415,27 @@ def json_project(package: Package, versions: list[Version], selected: Version, m
                        urls=[_json_file(ws, name, selected, f, urls) for f in selected.files], ownership=JsonOwnership())
 
 
-class _NoMetadata:
-    def __getattr__(self, _name):
-        return None
+class _Fields:
+    """Core metadata fields by name. A field that doesn't parse reads as None: uploads accept
+    harmless invalid fields (recorded as the file's warnings), and they mustn't break the API."""
+
+    def __init__(self, meta: Metadata | None) -> None:
+        self._meta = meta
+
+    def __getattr__(self, name):
+        try:
+            return getattr(self._meta, name) if self._meta is not None else None
+        except InvalidMetadata:
+            return None
 
 
-def _metadata(data: bytes | None):
+def _metadata(data: bytes | None) -> _Fields:
     if not data:
-        return _NoMetadata()
+        return _Fields(None)
     try:
-        return Metadata.from_email(data, validate=False)
-    except Exception:  # metadata was validated at upload; an odd field shouldn't break the API
-        return _NoMetadata()
+        return _Fields(Metadata.from_email(data, validate=False))
+    except Exception:  # metadata was checked at upload; an odd field shouldn't break the API
+        return _Fields(None)
 
 
 API_TYPES: tuple[type[View], ...] = (

@@ -12,7 +12,7 @@ from registry.config import Settings
 from registry.operations import Registry
 from registry.web.app import create_asgi
 
-from .helpers import build, make_project, start_server
+from .helpers import build, make_project, new_team, start_server
 
 WS = "acme"
 
@@ -147,6 +147,12 @@ def upload_form(path: Path, **overrides) -> tuple[dict, dict]:
     fields.update(overrides)
     fields = {k: v for k, v in fields.items() if v is not None}
     return fields, {"content": (filename, content, "application/octet-stream")}
+
+
+@pytest.fixture
+def team(server):
+    """A fresh user with a write token, a repository they can write to, and a name to publish."""
+    return new_team(server)
 
 
 @pytest.fixture(scope="session")

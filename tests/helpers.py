@@ -16,6 +16,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -73,6 +74,28 @@ def run(args: list[str], env: dict[str, str], cwd: Path | None = None, check: bo
 def tool(name: str) -> str:
     path = BIN / name
     return str(path) if path.exists() else shutil.which(name) or name
+
+
+def said(proc) -> str:
+    """What a client printed, with line wrapping undone (rich wraps twine's output at 80 columns)."""
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
+def installed_version(site: Path, module: str) -> str:
+    proc = run([sys.executable, "-c", f"import {module}; print({module}.__version__)"],
+               env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
+    return proc.stdout.strip()
+
+
+def pip_install(server, tmp_path, email, token, *requirements, index_path="default/", extra=()):
+    """pip install ``requirements`` from the live ``server`` into a fresh target directory: (target, process)."""
+    target = tmp_path / f"site-{len(list(tmp_path.glob('site-*')))}"
+    host = server.url.split("://", 1)[1]
+    index = f"http://{quote(email, safe='')}:{token}@{host}/{index_path}"
+    env = client_env(tmp_path / "pip-home")
+    proc = run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
+                "--index-url", index, *extra, *requirements], env=env, check=False)
+    return target, proc
 
 
 # --- real distributions --------------------------------------------------------------------------
@@ -223,3 +246,16 @@ def start_server(data: Path, workers: int = 2, **settings: str) -> LiveServer:
     text = log.read_text()
     token = next((line.rsplit(" ", 1)[1] for line in text.splitlines() if "admin API token" in line), "")
     return LiveServer(url=url, data=data, admin="admin@localhost", token=token, process=proc, log=log)
+
+
+def new_team(server: LiveServer) -> dict:
+    """A fresh user on ``server`` with write and read tokens, and a repository they can write to."""
+    n = len(list(server.data.parent.glob("team-*"))) + 1
+    (server.data.parent / f"team-{n}").mkdir()
+    email, repo = f"dev{n}@example.com", f"repo{n}"
+    server.cli("user", "create", email, "--name", f"Developer {n}")
+    server.cli("repo", "create", f"default/{repo}", "--project", "MAIN")
+    server.cli("grant", f"default/{repo}", email, "write")
+    token = server.cli("token", "create", email).stdout.strip()
+    read_token = server.cli("token", "create", email, "--scope", "read").stdout.strip()
+    return dict(email=email, repo=repo, token=token, read_token=read_token, n=n)

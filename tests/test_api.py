@@ -16,6 +16,7 @@ from registry.model import Repository, Workspace
 
 from .conftest import WS, publish
 from .helpers import make_sdist, make_wheel
+from .test_dists import wheel, zip_sdist
 
 PRIVATE, PUBLIC = "acme-utils", "public-pkg"
 PEOPLE = ["anonymous", "outsider@acme.test", "reader@acme.test", "dev@acme.test", "owner@acme.test",
@@ -225,6 +226,25 @@ async def test_json_api_shape(client, api):
     assert r.status_code == 301 and r.headers["location"] == f"/{WS}/pypi/{PRIVATE}/json"
     assert (await client.get(f"/{WS}/pypi/{PRIVATE}/7.7/json", headers=h)).status_code == 404
     assert (await client.get(f"/{WS}/pypi/nope/json", headers=h)).status_code == 404
+
+
+async def test_what_was_odd_about_a_file_is_shown_with_it(client, api, tmp_path):
+    # as setuptools 69 writes it (License-File under 2.1, the dotted name kept), plus fields that don't parse
+    text = ("Metadata-Version: 2.1\nName: Acme.Utils\nVersion: 4.0\nLicense-File: LICENSE\n"
+            "Description-Content-Type: text/foo\nProvides-Extra: not valid!\n")
+    publish(api.reg, auth.operator(), wheel(tmp_path, "Acme.Utils-4.0-py3-none-any.whl", metadata=text))
+    publish(api.reg, auth.operator(), zip_sdist(tmp_path, "Acme.Utils-4.0.zip", "Acme.Utils-4.0", name="Acme.Utils", version="4.0"))
+    h = api.headers["reader@acme.test"]
+    v = (await client.get(f"{BASE}/{PRIVATE}/versions/4.0", headers=h)).json()
+    warnings = {f["filename"]: f["warnings"] for f in v["files"]}
+    assert warnings["Acme.Utils-4.0-py3-none-any.whl"][0] == "License-File is a Metadata-Version 2.4 field; this file declares 2.1."
+    assert len(warnings["Acme.Utils-4.0-py3-none-any.whl"]) == 4  # and the two fields, and the wheel's name
+    assert len(warnings["Acme.Utils-4.0.zip"]) == 1 and "a .zip as older tools wrote" in warnings["Acme.Utils-4.0.zip"][0]
+    older = (await client.get(f"{BASE}/{PRIVATE}/versions/1.0", headers=h)).json()
+    assert [f["warnings"] for f in older["files"]] == [[], []]
+    # the public index's JSON shape has no place for them; its fields that don't parse read as null
+    info = (await client.get(f"/{WS}/pypi/{PRIVATE}/4.0/json", headers=h)).json()["info"]
+    assert (info["description_content_type"], info["provides_extra"], info["license_files"]) == (None, None, ["LICENSE"])
 
 
 async def test_a_package_named_pypi_still_works(client, world, tmp_path):

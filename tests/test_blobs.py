@@ -68,6 +68,16 @@ def test_every_fan_out_directory_exists_from_the_start(tmp_path):
     assert store.put_bytes(data).startswith("ab") and store.read(hashlib.sha256(data).hexdigest()) == data
 
 
+def test_two_processes_opening_a_new_store_at_once(tmp_path, monkeypatch):
+    # granian starts its workers together: each lists the fan-out directories, then makes the missing
+    # ones, and may find another worker made one in between (it used to kill the worker, and the server)
+    FileBlobStore(tmp_path / "blobs")
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: [] if str(path).endswith("sha256") else real_listdir(path))
+    FileBlobStore(tmp_path / "blobs")
+    assert len(real_listdir(tmp_path / "blobs" / "sha256")) == 256
+
+
 def test_repair_replaces_only_a_copy_that_is_not_whole(store):
     data = os.urandom(3 * 2**20)
     with store.stage() as staged:

@@ -15,23 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
-from .helpers import build, client_env, make_project, run, tool
+from .helpers import build, client_env, installed_version, make_project, pip_install, run, said, tool
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
-@pytest.fixture
-def team(server, tmp_path):
-    """A fresh user with a write token, a repository they can write to, and a name to publish."""
-    n = len(list(server.data.parent.glob("team-*"))) + 1
-    (server.data.parent / f"team-{n}").mkdir()
-    email, repo = f"dev{n}@example.com", f"repo{n}"
-    server.cli("user", "create", email, "--name", f"Developer {n}")
-    server.cli("repo", "create", f"default/{repo}", "--project", "MAIN")
-    server.cli("grant", f"default/{repo}", email, "write")
-    token = server.cli("token", "create", email).stdout.strip()
-    read_token = server.cli("token", "create", email, "--scope", "read").stdout.strip()
-    return dict(email=email, repo=repo, token=token, read_token=read_token, n=n)
 
 
 def project(tmp_path: Path, name: str, version: str, requires_python: str = ">=3.8") -> tuple[Path, list[Path]]:
@@ -59,27 +45,6 @@ def uv_consumer(root: Path, name: str, index: str) -> Path:
         explicit = true
         """))
     return root
-
-
-def said(proc) -> str:
-    """What a client printed, with line wrapping undone (rich wraps twine's output at 80 columns)."""
-    return " ".join((proc.stdout + proc.stderr).split())
-
-
-def installed_version(site: Path, module: str) -> str:
-    proc = run([sys.executable, "-c", f"import {module}; print({module}.__version__)"],
-               env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
-    return proc.stdout.strip()
-
-
-def pip_install(server, tmp_path, email, token, *requirements, index_path="default/", extra=()):
-    target = tmp_path / f"site-{len(list(tmp_path.glob('site-*')))}"
-    host = server.url.split("://", 1)[1]
-    index = f"http://{quote(email, safe='')}:{token}@{host}/{index_path}"
-    env = client_env(tmp_path / "pip-home")
-    proc = run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
-                "--index-url", index, *extra, *requirements], env=env, check=False)
-    return target, proc
 
 
 def test_twine_publishes_and_pip_installs(server, team, tmp_path):

@@ -23,6 +23,7 @@ from registry.web.simple import JSON, render_project
 
 from .conftest import publish
 from .helpers import BIN, build, client_env, free_port, make_project, make_sdist, make_wheel, run
+from .test_dists import sdist, zip_sdist
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 OP = auth.operator()
@@ -114,6 +115,20 @@ async def test_conflicts_and_refusals_are_reported_never_overwritten(target, tmp
     assert len(list(reg.ledger.walk(since=head))) == 1  # only taken 3.0
     assert [o.filename for o in summary.problems] == [
         "elsewhere-1.0-py3-none-any.whl", "taken-1.0-py3-none-any.whl", "taken-2.0-py3-none-any.whl"]
+
+
+async def test_files_older_tools_wrote_are_imported_with_their_warnings(target, tmp_path):
+    src = tmp_path / "packages"
+    src.mkdir()
+    legacy = "Metadata-Version: 2.1\nName: zope.interface\nVersion: 6.1\nLicense-File: LICENSE.txt\n"
+    sdist(src, "zope.interface-6.1.tar.gz", "zope.interface-6.1", metadata=legacy)
+    zip_sdist(src, "Old.Zip-1.0.zip", "Old.Zip-1.0", name="Old.Zip")
+    summary, seen = await imp(target, importer.DirectorySource(src))
+    assert summary.counts["imported"] == 2, seen
+    zope = files_of(target, "mig", "zope-interface")["zope.interface-6.1.tar.gz"]
+    assert zope.warnings[0] == "License-File is a Metadata-Version 2.4 field; this file declares 2.1."
+    assert "PEP 625" in zope.warnings[1]
+    assert "a .zip as older tools wrote" in files_of(target, "mig", "old-zip")["Old.Zip-1.0.zip"].warnings[0]
 
 
 async def test_bad_input_is_an_error_before_any_commit(target, tmp_path):

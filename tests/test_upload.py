@@ -10,6 +10,7 @@ from registry import operations
 from registry.ledger import layout
 
 from .conftest import WS, publish, upload_form
+from .test_dists import wheel
 
 
 def state(world):
@@ -204,7 +205,9 @@ BAD = [
     (dict(filetype="sdist", pyversion="source"), 400, "is not a sdist"),
     (dict(pyversion=None), 400, "Python version is required"),
     (dict(filename="../../etc/acme_utils-1.0.0-py3-none-any.whl"), 400, "Invalid filename"),
-    (dict(filename="acme_utils-1.0.0.zip", filetype="sdist", pyversion="source"), 400, "Invalid file extension"),
+    (dict(filename="acme_utils-1.0.0.tar.bz2", filetype="sdist", pyversion="source"), 400, "Invalid file extension"),
+    # a .zip sdist is accepted, but a wheel's bytes are not one
+    (dict(filename="acme_utils-1.0.0.zip", filetype="sdist", pyversion="source"), 400, "acme_utils-1.0.0/PKG-INFO is missing"),
     (dict(filename="acme_utils-1.0.0-py3-none-any.whl", content=b"not a zip at all"), 400, "not a zip archive"),
     (dict(**{":action": "submit"}), 410, "pre-registration is no longer required"),
     (dict(**{":action": "frobnicate"}), 400, ":action"),
@@ -294,3 +297,18 @@ async def test_unknown_workspace(client, world, dists):
 async def test_publish_helper_matches_endpoint(world, dists):
     published = publish(world.reg, world.principal("dev@acme.test"), wheel_of(dists))
     assert published.commit is not None and published.version.version == "1.0.0"
+
+
+async def test_one_wheel_spelt_two_ways_is_refused(client, world, tmp_path):
+    first = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl", name="Acme.Utils")
+    assert (await post(client, world, first)).status_code == 200
+    (tmp_path / "old").mkdir()
+    other = wheel(tmp_path / "old", "Acme.Utils-1.0-py3-none-any.whl", name="Acme.Utils")  # as older tools spell it
+    before = state(world)
+    r = await post(client, world, other)
+    assert r.status_code == 400
+    assert "File already exists under another spelling ('acme_utils-1.0-py3-none-any.whl')" in r.text
+    assert state(world) == before
+    # another build of the same version (other tags) is a file of its own
+    (tmp_path / "py2").mkdir()
+    assert (await post(client, world, wheel(tmp_path / "py2", "Acme.Utils-1.0-py2.py3-none-any.whl", name="Acme.Utils"))).status_code == 200

@@ -117,6 +117,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         md5=digests.md5, packagetype=dist.packagetype, python_version=dist.python_version,
         requires_python=dist.requires_python, metadata_version=dist.metadata_version,
         metadata_sha256=metadata_sha256, uploaded=provenance, upload_time=upload_time,
+        warnings=list(dist.warnings),
     )
     outcome: dict[str, object] = {}
 
@@ -136,6 +137,11 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 raise FileExists(
                     f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
                     "A published file can't be replaced: bump the version and upload again."
+                )
+            if dists.same_wheel(existing.filename, dist.filename):
+                raise Invalid(
+                    f"File already exists under another spelling ({existing.filename!r}): installers would see two "
+                    "copies of one wheel. A published file can't be replaced: bump the version and upload again."
                 )
             if dist.packagetype == "sdist" and existing.packagetype == "sdist":
                 raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already there.")
