@@ -369,3 +369,44 @@ def test_uv_installs_every_one(published, tmp_path):
                env=client_env(tmp_path / "uv-home"), check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert versions_in(tmp_path / "site", published.expected) == {e.module: e.version for e in published.expected}
+
+
+# Files the public index hosts, fetched by pip (pinned) from its configured index as they are: the
+# kinds a team moving its packages here brings along (legacy sdist names, License-File under 2.1,
+# an old wheel name).
+HOSTED = ["ruamel.yaml.clib==0.2.8", "backports.tarfile==1.2.0", "zope.interface==6.1", "Django==4.2"]
+HOSTED_WHEELS = ["PyYAML==6.0.1", "setuptools==69.5.1"]
+
+
+def test_files_the_public_index_hosts_are_accepted_and_installed(server, tmp_path):
+    env = client_env(tmp_path / "home")
+    env.pop("PIP_CONFIG_FILE")  # (this one download uses pip's own index configuration)
+    files = tmp_path / "files"
+    for spec, kind in ((HOSTED, "--no-binary"), (HOSTED_WHEELS, "--only-binary")):
+        run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", kind, ":all:", "-d", str(files), *spec], env=env)
+    team = new_team(server)
+    admin = (server.admin, server.token)
+    names = [spec.split("==")[0] for spec in HOSTED + HOSTED_WHEELS]
+    for name in names:
+        r = httpx.post(f"{server.url}/api/workspaces/default/packages", auth=admin, timeout=30,
+                       json={"name": name, "repository": team["repo"]})
+        assert r.status_code in (201, 409), r.text
+    paths = sorted(files.iterdir())
+    assert len(paths) == 6, paths
+    run([sys.executable, "-m", "twine", "upload", "--repository-url", server.index(), "-u", team["email"],
+         "-p", team["token"], *map(str, paths)], env=client_env(tmp_path / "home2"))
+    for name, spec in zip(names, HOSTED + HOSTED_WHEELS):
+        version = spec.split("==")[1]
+        r = httpx.get(f"{server.url}/api/workspaces/default/packages/pypi/{canonicalize_name(name)}/versions/{version}",
+                      auth=admin, timeout=30)
+        assert r.status_code == 200, r.text
+        [f] = r.json()["files"]
+        assert LICENSE_FILE_UNDER_2_1 in f["warnings"], (name, f["warnings"])
+    # the wheels come back with pip from here alone (the sdists' build backends live elsewhere)
+    host = server.url.removeprefix("http://")
+    index = f"http://{quote(team['email'])}:{team['read_token']}@{host}/default/"
+    proc = run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps", "--target", str(tmp_path / "site"),
+                "--index-url", index,
+                *HOSTED_WHEELS], env=client_env(tmp_path / "pip-home"), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "site" / "setuptools").is_dir() and (tmp_path / "site" / "yaml").is_dir()
