@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from packaging.utils import canonicalize_name
+from packaging.version import Version as PkgVersion
 
 from .errors import Invalid
 
@@ -327,3 +328,10 @@ def effective_role(
 
 def at_least(have: Role | None, need: Role) -> bool:
     return ROLE_RANK[have] >= ROLE_RANK[need]
+
+
+def latest_release(versions: list[Version]) -> Version | None:
+    """As the public index picks it: not yanked, then not a pre-release, then the highest."""
+    if not versions:
+        return None
+    return max(versions, key=lambda v: (not v.yanked, not PkgVersion(v.version).is_prerelease, PkgVersion(v.version)))

@@ -1,42 +1,42 @@
-"""What every controller needs from a request: the registry, a snapshot, and who is asking."""
+"""What every controller needs from a request: the registry as the caller may see it (a `Reader`),
+and the shared ways of answering (errors, redirects)."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 
-from ..auth import Authenticator, Principal
 from ..errors import RegistryError
-from ..ledger import Snapshot
 from ..operations import Registry
+from ..reads import Reader
 from ..views import Problem
-
-if TYPE_CHECKING:
-    from .simple import Answers
+from .caches import Answers, PageCache
+from .credentials import Authenticator
 
 
 @dataclass
 class WebState:
+    """Everything a worker keeps between requests: the registry, and its bounded caches."""
+
     registry: Registry
     authenticator: Authenticator = field(default_factory=Authenticator)
-    answers: Answers | None = None  # set by the app
+    answers: Answers = field(default_factory=Answers)
+    pages: PageCache = field(default_factory=PageCache)
 
 
 def web_state(request: Request) -> WebState:
     return request.app.state.web
 
 
-async def snapshot_and_principal(request: Request) -> tuple[WebState, Snapshot, Principal]:
-    state: WebState = request.app.state.web
-    snap = state.registry.ledger.snapshot()
-    who = await state.authenticator.principal(snap, request.headers.get("authorization"))
-    return state, snap, who
+async def reader(request: Request) -> Reader:
+    """The registry at its tip, as the caller (by the request's credentials) may see it."""
+    state = web_state(request)
+    return await state.authenticator.reader(state.registry, request.headers.get("authorization"))
 
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

@@ -15,8 +15,8 @@ from urllib.parse import quote
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
 from . import upload
+from .caches import Answer, matches
 from .context import WebState, realm
-from .simple import Answer, not_modified
 
 log = logging.getLogger("registry.web")
 HEADER_LIMIT = 16 * 1024  # bytes of request headers, names and values together
@@ -125,7 +125,7 @@ async def _send_text(send, status: int, text: str, headers: list[tuple[bytes, by
 
 async def _send_answer(scope, send, answer: Answer) -> None:
     inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
-    if not_modified(answer.page, inm):
+    if matches(answer.page.etag, inm):
         await send({"type": "http.response.start", "status": 304, "headers": answer.headers})
         await send({"type": "http.response.body", "body": b""})
         return
