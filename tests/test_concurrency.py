@@ -8,10 +8,9 @@ import time
 from datetime import UTC, datetime
 
 from registry import layout
-from registry.ledger import Change, Ledger
-from registry.ledger import REF
-from registry.operations.registry import first_commit
+from registry.ledger import REF, Change, Ledger
 from registry.model import Provenance, User
+from registry.operations.registry import first_commit
 
 
 def _write(path: str, worker: int, count: int) -> None:

@@ -15,10 +15,9 @@ import pytest
 from registry import identity, layout, model, operations
 from registry.errors import Conflict
 from registry.fsync import Needed
-from registry.ledger import Change, Ledger, repack, writing
-from registry.ledger import REF, parse_trailers
-from registry.operations.registry import first_commit
+from registry.ledger import REF, Change, Ledger, parse_trailers, repack, writing
 from registry.model import Provenance, User
+from registry.operations.registry import first_commit
 
 P = Provenance(at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC), by="dev@example.com", channel="cli")
 
@@ -452,7 +451,6 @@ def test_writers_follow_a_journal_emptied_by_another_process(ledger):
 
 
 def test_the_journal_is_emptied_at_checkpoints(ledger, monkeypatch):
-    import registry.ledger.store as store
 
     monkeypatch.setattr(writing, "CHECKPOINT_AT", 6000)
     for i in range(12):

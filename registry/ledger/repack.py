@@ -25,13 +25,10 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from ..fsync import fsync_path
 from .packs import write_replacing
-
-if TYPE_CHECKING:
-    from .store import Ledger
 
 log = logging.getLogger("registry.ledger")
 PACK_LIMIT = 48  # packs before a (geometric, background) repack folds them
@@ -122,6 +119,10 @@ def fold(repo: Path, victims: list[Pack], git_prefix: list[str], pass_fds: tuple
 class Repacking:
     """The repacking half of `Ledger` (a mixin: its state is set up in `Ledger.__init__`)."""
 
+    def _packs(self) -> set[str]:
+        # (not git's temporary `tmp_*` files: one seen and then renamed must not look like a deletion)
+        return {n for n in os.listdir(self.path / "objects" / "pack") if n.startswith("pack-") and n.endswith(".pack")}
+
     def loose_objects_estimate(self) -> int:
         """Like `git gc --auto`: count one fan-out directory and scale up."""
         try:
@@ -208,7 +209,7 @@ class PackWatch:
 
     __slots__ = ("_ledger", "_mark", "_seen", "_listed")
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Repacking) -> None:
         self._ledger = ledger
         self._mark = self._read_mark()
         self._seen = ledger._packs()

@@ -122,10 +122,6 @@ class Ledger(Writing, Recovery, Repacking):
             self._local.packs = PackWatch(self)
         return repo
 
-    def _packs(self) -> set[str]:
-        # (not git's temporary `tmp_*` files: one seen and then renamed must not look like a deletion)
-        return {n for n in os.listdir(self.path / "objects" / "pack") if n.startswith("pack-") and n.endswith(".pack")}
-
     def _forget_repacked(self) -> None:
         """libgit2 learns of new packs by itself but keeps the ones a repack deleted open forever:
         once packs may have been deleted (see PackWatch), this thread opens a fresh repository."""
