@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import pygit2  # noqa: E402
 
 from registry import identity, layout, model, operations  # noqa: E402
+from registry.audit import Action, T, provenance_trailers  # noqa: E402
 from registry.config import Settings  # noqa: E402
 from registry.dists import DistInfo  # noqa: E402
 from registry.ledger import Change  # noqa: E402
@@ -59,9 +60,10 @@ def fill(reg: operations.Registry, versions: int) -> None:
             blake2b_256=sha, md5=sha[:32], packagetype="bdist_wheel", python_version="py3",
             metadata_version="2.1", metadata_sha256=sha, uploaded=prov)])
         reg.ledger.transact(lambda snap, record=record, name=name: Change(
-            summary=f"publish {name} {record.version}", provenance=prov, author=op.author,
+            summary=f"publish {name} {record.version}", author=op.author, time=prov.at,
             writes={layout.version(WS, name, operations.version_key(record.version)): record},
-            facts=(("Workspace", WS), ("Package", name), ("Version", record.version))))
+            trailers=(*provenance_trailers(prov), (T.ACTION, Action.PUBLISH), (T.WORKSPACE, WS),
+                      (T.PACKAGE, name), (T.VERSION, record.version))))
         if i % 5000 == 4999:
             reg.ledger.maybe_repack()
             print(f"  filled {i + 1} versions ({(i + 1) / (time.perf_counter() - started):.0f}/s)", flush=True)
@@ -124,8 +126,8 @@ def main() -> None:
         print(f"ratio: {large / base:.2f}x (bar: within 1.5x)")
 
         commits = sum(1 for _ in big.ledger.walk())
-        history = big.ledger.history
-        history.sync()
+        history = big.history
+        big.catch_up_history()
         runs = []
         for p in range(50):
             started = time.perf_counter()
@@ -134,12 +136,11 @@ def main() -> None:
         print(f"history of one package ({len(events)} events) on a ledger of {commits} commits: "
               f"median {statistics.median(runs) * 1000:.2f} ms, max {max(runs) * 1000:.2f} ms (bar: under 100 ms)")
         index = history.path
-        history._local.db.close()
-        history._local.db = None
+        history.close()
         for suffix in ("", "-wal", "-shm"):
             (index.parent / (index.name + suffix)).unlink(missing_ok=True)
         started = time.perf_counter()
-        history.sync()
+        big.catch_up_history()
         print(f"rebuilding the history index from git: {time.perf_counter() - started:.1f} s")
         size = sum(f.stat().st_size for f in big.ledger.path.rglob("*") if f.is_file())
         print(f"ledger size on disk after repack: {size / 2**20:.1f} MiB")
