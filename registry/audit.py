@@ -44,6 +44,7 @@ class T(StrEnum):
     SCOPE = "Scope"
     ROLE = "Role"
     ISSUER = "Issuer"
+    KEY = "Key"  # a signing key's fingerprint
 
 
 class Action(StrEnum):
@@ -68,6 +69,8 @@ class Action(StrEnum):
     UNYANK = "unyank"
     CREATE_LOGIN_LINK = "create-login-link"
     USE_LOGIN_LINK = "use-login-link"
+    ADOPT_KEYS = "adopt-signing-keys"
+    ROTATE_KEYS = "rotate-signing-keys"
     UNKNOWN = "unknown"
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from pipelines.claims import default_audience
 
-from . import identity, maintenance, model, operations
+from . import checkpoint, identity, maintenance, model, operations, signing, sshsig
 from .audit import PUBLISHER_TRAILERS, T
 from .cli_args import parser as _parser
 from .config import Settings
 from .errors import NotFound, RegistryError
 from .ledger import Ledger
-from .operations.registry import first_commit
+from .operations.registry import create_ledger
 from .reads import Reader
 
 CHANNEL = "cli"
@@ -47,9 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "init":
-        Ledger.create(settings.ledger_path, first_commit())
-        print(f"created an empty ledger at {settings.ledger_path}")
+        create_ledger(settings)
+        print(f"created an empty ledger at {settings.ledger_path}, signed with keys in {settings.keys_path}")
         return 0
+    if args.command == "witness":
+        from .witness import main as witness
+
+        return witness(args)
     if args.command == "serve":
         from .server import serve
 
@@ -85,7 +89,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         u = operations.create_user(reg, who, CHANNEL, args.email, args.name)
         print(f"created user {u.email}")
     elif (cmd, action) == ("token", "create"):
-        secret, record = operations.create_token(reg, who, CHANNEL, args.email, args.scope, args.expires_days, args.label)
+        scope = "witness" if args.witness else args.scope
+        secret, record = operations.create_token(reg, who, CHANNEL, args.email, scope, args.expires_days, args.label)
         expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
         print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)
         print(secret)
@@ -131,6 +136,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         v = operations.yank(reg, who, CHANNEL, args.workspace, args.name, args.version,
                             getattr(args, "reason", ""), undo=action == "unyank")
         print(f"{'yanked' if v.yanked else 'un-yanked'} {v.package} {v.version}")
+    elif (cmd, action) == ("key", "list"):
+        _print_keys(read, args.allowed_signers)
+    elif (cmd, action) == ("key", "rotate"):
+        operations.rotate_keys(reg, who, CHANNEL)
+        print("rotated the signing keys; the old ones signed the change and are deleted. Now current:")
+        _print_keys(Reader(reg, who), False, current_only=True)
     elif cmd == "gc":
         done = maintenance.collect(reg, grace_seconds=args.grace)
         print(f"freed {done.freed} blobs ({done.bytes} bytes); {done.kept_in_grace} kept for their grace period; "
@@ -141,7 +152,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"PROBLEM {problem}")
         for note in report.notes:
             print(f"note: {note}")
-        print(f"checked {report.checked_records} records and {report.checked_blobs} blobs: "
+        print(f"checked {report.checked_records} records, {report.checked_blobs} blobs and the signatures of "
+              f"{report.checked_commits} commits: "
               f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
         return 0 if report.ok else 1
     elif cmd == "log":
@@ -300,6 +312,22 @@ def _trust(reg: operations.Registry, who: identity.Principal, args: argparse.Nam
             raise RegistryError(f"Can't read a JWKS from {args.jwks_file}: {exc}") from None
     record = operations.set_trust(reg, who, CHANNEL, args.workspace, args.issuer, args.audience, jwks)
     print(f"workspace {args.workspace} now trusts pipeline tokens from {record.issuer}")
+
+
+def _print_keys(read: Reader, allowed_signers: bool, current_only: bool = False) -> None:
+    record = read.signing_keys()
+    if record is None:
+        raise RegistryError("This ledger has no signing keys yet (it is read-only here, or from an older release).")
+    if allowed_signers:
+        print(signing.allowed_signers(record), end="")
+        return
+    for k in record.keys:
+        if current_only and k.valid_until is not None:
+            continue
+        until = f"{k.valid_until:%Y-%m-%d %H:%M:%S}Z" if k.valid_until else "now (current)"
+        print(f"{k.purpose:<10} {k.fingerprint}  {k.valid_from:%Y-%m-%d %H:%M:%S}Z .. {until}")
+        if k.purpose == "checkpoint":
+            print(f"           verifier key: {checkpoint.verifier_key(k.note_name, sshsig.parse_public_line(k.public_key))}")
 
 
 def _actor(reg: operations.Registry, email: str | None) -> identity.Principal:

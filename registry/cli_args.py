@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")
     c.add_argument("email")
     c.add_argument("--scope", default="write", choices=["read", "write"])
+    c.add_argument("--witness", action="store_true",
+                   help="a token that may only fetch the ledger and its checkpoints (for `registry witness`)")
     c.add_argument("--expires-days", type=int)
     c.add_argument("--label", default="")
     c = tk.add_parser("revoke")
@@ -125,6 +127,24 @@ def parser() -> argparse.ArgumentParser:
                    help="keep blobs unreferenced for less than this long (default 0: free them now)")
     v = sub.add_parser("verify", help="check every record, every referenced blob and the git repository")
     v.add_argument("--quick", action="store_true", help="check blob sizes but don't re-hash their content")
+
+    ky = sub.add_parser("key", help="the ledger's signing keys").add_subparsers(dest="action", required=True)
+    c = ky.add_parser("list", help="every key the ledger was signed with, and when each was valid")
+    c.add_argument("--allowed-signers", action="store_true", help="print the OpenSSH allowed signers file instead")
+    ky.add_parser("rotate", help="new commit and checkpoint keys; the change is signed by the old ones")
+
+    wt = sub.add_parser("witness", help="check that a registry's ledger only ever grew (run it from cron or a pipeline)",
+                        description="Fetches the registry's signed checkpoint and its ledger, and checks that the new "
+                                    "head descends from the last one seen, that every new commit is signed by the key "
+                                    "of its time, and that the checkpoint is signed by a key it knows. Exits 1 on any "
+                                    "of those, naming both heads; 2 when it could not check.")
+    wt.add_argument("url", help="the registry's base URL, e.g. https://pypi.example.com")
+    wt.add_argument("--state", type=Path, default=Path("witness-state.json"), metavar="FILE",
+                    help="what it saw last (default ./witness-state.json); its ledger copy is kept in FILE.git")
+    wt.add_argument("--key", action="append", default=[], metavar="VERIFIER_KEY",
+                    help="the checkpoint key to trust (`registry key list` prints it); default: the ledger's, on first run")
+    wt.add_argument("--token", help="a witness token (default: env REGISTRY_WITNESS_TOKEN); '-' reads it from stdin")
+    wt.add_argument("--username", default="__token__", help="for HTTP Basic (default __token__)")
 
     lg = sub.add_parser("log", help="the audit history, readable by a person")
     lg.add_argument("workspace", nargs="?")

@@ -40,6 +40,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_path / "blobs"
 
     @property
+    def keys_path(self) -> Path:
+        """The private signing keys (mode 0700; never in the ledger)."""
+        return self.data_path / "keys"
+
+    @property
     def cache_path(self) -> Path:
         return self.data_path / "cache"
 

@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_version
 from . import model
 
 LEDGER_INFO = "ledger.json"
+SIGNING_KEYS = "signing-keys.json"
 README = "README.md"
 
 
@@ -87,6 +88,8 @@ def record_type(path: str) -> type[model.Record] | None:
     parts = path.split("/")
     if path == LEDGER_INFO:
         return model.LedgerInfo
+    if path == SIGNING_KEYS:
+        return model.SigningKeys
     if parts[0] == "users" and len(parts) == 3:
         return model.User
     if parts[0] == "tokens" and len(parts) == 3:
@@ -145,6 +148,7 @@ happened, and its trailers carry the facts (`Actor`, `Channel`, `Token-Id`, `Wor
 Every record is one JSON file with sorted keys:
 
     ledger.json                                            format version of this ledger
+    signing-keys.json                                      the public keys commits and checkpoints are signed with
     users/<xx>/<email>.json                                a user
     tokens/<xx>/<sha256>.json                              an API token: only the SHA-256 of its secret
     workspaces/<ws>/workspace.json                         a workspace and its admins
@@ -160,6 +164,13 @@ package name or the version): it keeps directories small so that a commit's cost
 the registry. To read one package's history:
 
     git log -p -- 'workspaces/<ws>/packages/pypi/*/<name>'
+
+Every commit carries an SSH signature (its `gpgsig` header) by the commit key that
+`signing-keys.json` names as current in its parent. To check them all with git itself, get the
+registry's allowed signers file (`GET /_/ledger/allowed-signers`, or `registry key list
+--allowed-signers`) and run:
+
+    git -c gpg.format=ssh -c gpg.ssh.allowedSignersFile=allowed-signers log --show-signature
 
 Distribution files are not in this repository; they live in the blob store, addressed by the
 `sha256` recorded here.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from . import audit, layout, model
+from . import audit, layout, model, signatures, signing
 from .ledger import Snapshot
 from .operations import Registry, list_packages
 
@@ -105,6 +105,7 @@ def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Col
 class Report:
     checked_records: int = 0
     checked_blobs: int = 0
+    checked_commits: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth knowing, nothing wrong
 
@@ -166,6 +167,7 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     for d in reg.ledger.damage.unresolved(deep=hash_blobs):
         report.problems.append(f"journal replay of {d.found} (commit {d.commit[:12] or 'unknown'}): {d.problem}"
                                + ("" if d.path else f"; once dealt with, delete {reg.ledger.damage.path}"))
+    _verify_signatures(reg, snap, report)
     git = shutil.which("git")
     if git:
         with reg.ledger.repack_lock():  # a repack deleting packs under fsck would look like damage
@@ -176,3 +178,20 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     else:
         report.problems.append("git is not installed: the ledger's objects could not be fsck'd")
     return report
+
+
+def _verify_signatures(reg: Registry, snap: Snapshot, report: Report) -> None:
+    """Every commit signed by the commit key of its time (signatures.py), and the data directory
+    holding the private keys the ledger names as current (without them nothing can be committed)."""
+    checked = signatures.check_history(reg.ledger.repo(), snap.commit_id)
+    report.checked_commits = checked.signed + checked.before_signing + (0 if checked.ok else 1)
+    if not checked.ok:
+        report.problems.append(f"signatures: {checked.problem} (the first such commit; nothing after it was checked)")
+    if checked.before_signing:
+        report.notes.append(f"{checked.before_signing} commits from before the ledger adopted signing keys are unsigned")
+    record = snap.get(layout.SIGNING_KEYS, model.SigningKeys)
+    for purpose in ("commit", "checkpoint") if record is not None else ():
+        try:
+            reg.keys.private(purpose, signing.current(record, purpose).public_key)
+        except signing.KeyMissing as exc:
+            report.problems.append(exc.message)

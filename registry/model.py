@@ -20,13 +20,15 @@ from pipelines import claims
 from .errors import Invalid
 
 Role = Literal["read", "write", "admin"]
-Scope = Literal["read", "write"]
+# A token's ceiling. "witness": no role on anything; it may only fetch the ledger (registry witness).
+Scope = Literal["read", "write", "witness"]
 # How a change reached the registry: by hand on the server, the management API, the upload API,
 # `registry import` (files from another index or a directory), or the registry itself (bootstrap,
 # garbage collection).
 Channel = Literal["cli", "api", "upload", "import", "system"]
 PackageType = Literal["pypi"]
 PackageKind = Literal["sdist", "bdist_wheel"]
+KeyPurpose = Literal["commit", "checkpoint"]
 
 ROLE_RANK: dict[str | None, int] = {None: 0, "read": 1, "write": 2, "admin": 3}
 ROLES: tuple[Role, ...] = ("read", "write", "admin")
@@ -82,6 +84,28 @@ class LedgerInfo(Record, kw_only=True):
     format: int
     registry: BraceUuid
     created: datetime
+
+
+class SigningKey(Record, kw_only=True):
+    """A public key the registry signs with: ledger commits (SSH signatures, namespace git) or
+    checkpoints (signed notes). Its private half stays in the data directory."""
+
+    purpose: KeyPurpose
+    public_key: str  # "ssh-ed25519 AAAA..."
+    fingerprint: str  # "SHA256:...", as ssh-keygen and git print it
+    valid_from: datetime
+    valid_until: datetime | None = None  # set when rotated out
+    note_name: str | None = None  # checkpoint keys: the note key name (the checkpoints' origin)
+    added: Provenance
+    retired: Provenance | None = None
+
+
+class SigningKeys(Record, kw_only=True):
+    """Every key the ledger was ever signed with, and when each was valid (the current ones have no
+    end). Served as an OpenSSH allowed signers file at /_/ledger/allowed-signers."""
+
+    principal: str  # who the allowed signers file names as the signer
+    keys: list[SigningKey]
 
 
 class Workspace(Record, kw_only=True):
@@ -219,7 +243,8 @@ class DeletedFiles(Record, kw_only=True):
 
 
 LEDGER_RECORDS: tuple[type[Record], ...] = (
-    LedgerInfo, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, Package, Version, DeletedFiles,
+    LedgerInfo, SigningKeys, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, Package, Version,
+    DeletedFiles,
 )
 
 

@@ -18,7 +18,7 @@ from .config import Settings
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
 from .ledger import Ledger
-from .operations.registry import first_commit
+from .operations.registry import create_ledger
 
 BOOT_WORKSPACE = "default"
 BOOT_PROJECT = "MAIN"
@@ -45,8 +45,7 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
         return None
     staging = final.with_name(final.name + ".bootstrap")
     shutil.rmtree(staging, ignore_errors=True)
-    committer = (settings.committer_name, settings.committer_email)
-    registry = operations.Registry.created(settings, Ledger.create(staging, first_commit(), committer=committer), None)
+    registry = operations.Registry.created(settings, create_ledger(settings, staging), None)
     who, channel = identity.operator(), "system"
     operations.create_user(registry, who, channel, BOOT_ADMIN, "Registry admin")
     operations.create_workspace(registry, who, channel, BOOT_WORKSPACE, "Default workspace")

@@ -364,7 +364,9 @@ def test_verify_finds_every_kind_of_problem(api, capsys):
     assert f"{version.files[0].sha256} is corrupt" in out
     assert f"{version.files[1].sha256} is missing" in out
     assert "utils.json: does not match the Repository schema" in out
-    assert "3 problems" in out
+    hand_edit = reg.ledger.head()  # (committed unsigned, behind the registry's back: the first unsigned commit)
+    assert f"signatures: commit {hand_edit} is not signed" in out
+    assert "4 problems" in out
 
 
 def test_gc_command(api, capsys):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import pygit2
@@ -31,6 +31,7 @@ class Change:
     body: str = ""
     needs: tuple[Needed, ...] = ()  # files outside the ledger the commit depends on (blobs): durable first
     result: Any = None
+    committed: datetime | None = None  # the committer time, when it must be exactly this (a key rotation)
 
     def message(self) -> str:
         lines = [_one_line(self.summary), ""]
@@ -54,6 +55,22 @@ class Committed:
     commit: Commit | None
     result: Any = None
     parent: str | None = None  # the commit it was made on
+
+
+class Signer(Protocol):
+    """Signs a commit's content (git's text of it, without the signature): the armoured signature
+    to put in its `gpgsig` header, or None to leave it unsigned."""
+
+    def __call__(self, repo: pygit2.Repository, parent: pygit2.Commit | None, tree: pygit2.Oid,
+                 content: bytes) -> str | None: ...
+
+
+def with_signature(content: bytes, armoured: str) -> bytes:
+    """The commit with its `gpgsig` header, byte for byte as git writes it (after the committer
+    line; continuation lines start with a space): removing the header gives back ``content``."""
+    head, _, body = content.partition(b"\n\n")  # (git always writes a message, so the blank line)
+    header = b"gpgsig " + armoured.rstrip("\n").encode().replace(b"\n", b"\n ")
+    return head + b"\n" + header + b"\n\n" + body
 
 
 def _one_line(value: str) -> str:

@@ -22,7 +22,7 @@ import pygit2
 from pygit2.enums import ObjectType, SortMode
 
 from ..fsync import fsync_all, make_dirs
-from .commits import Change, Commit
+from .commits import Change, Commit, Signer, with_signature
 from .journal import DamageLog, Journal
 from .packs import MemoryObjects, Recent, RecentObjects
 from .recovery import Recovery
@@ -48,9 +48,11 @@ pygit2.settings.cache_max_size(48 * 2**20)
 
 
 class Ledger(Writing, Recovery, Repacking):
-    def __init__(self, path: Path, *, committer: tuple[str, str] = ("registry", "registry@localhost")) -> None:
+    def __init__(self, path: Path, *, committer: tuple[str, str] = ("registry", "registry@localhost"),
+                 signer: Signer | None = None) -> None:
         self.path = Path(path)
         self.committer = committer
+        self.signer = signer  # signs every commit (None: unsigned, as before signing existed)
         self._local = threading.local()
         self._lock_path = self.path / "registry-write.lock"
         self._ref_path = self.path / REF
@@ -87,7 +89,9 @@ class Ledger(Writing, Recovery, Repacking):
 
         tree = write_tree(repo, None, {p: _bytes(v) for p, v in first.writes.items()}, put_loose)
         author = pygit2.Signature(first.author[0], first.author[1], int(first.time.timestamp()), 0)
-        commit = repo.create_commit(None, author, pygit2.Signature(*ledger.committer), first.message(), tree, [])
+        text = repo.create_commit_string(author, ledger._committer(first, None), first.message(), tree, []).encode()
+        armoured = ledger.signer(repo, None, tree, text) if ledger.signer is not None else None
+        commit = repo.odb.write(ObjectType.COMMIT, with_signature(text, armoured) if armoured else text)
         ledger._sync_objects([*created, commit])
         repo.create_reference(REF, commit)
         ledger._journal.path.touch()

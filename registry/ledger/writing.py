@@ -20,7 +20,7 @@ from pygit2.enums import ObjectType
 from ..errors import Busy
 from ..fsync import fsync_all
 from . import codec
-from .commits import Change, Commit, Committed, NoChange
+from .commits import Change, Commit, Committed, NoChange, with_signature
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry
 from .packs import MemoryObjects, write_pack
 from .repack import PackWatch
@@ -72,9 +72,12 @@ class Writing:
             if tree == parent.tree.id:
                 return Committed(None, change.result)
             author = pygit2.Signature(change.author[0], change.author[1], int(change.time.timestamp()), 0)
-            committer = pygit2.Signature(*self.committer)
-            text = repo.create_commit_string(author, committer, change.message(), tree, [parent.id])
-            commit_id = memory.put(ObjectType.COMMIT, text.encode())
+            committer = self._committer(change, parent)
+            text = repo.create_commit_string(author, committer, change.message(), tree, [parent.id]).encode()
+            # Signed over exactly that text; the signature goes in as its gpgsig header, which
+            # makes the commit (and so its id, its pack and its journal record) the signed one.
+            armoured = self.signer(repo, parent, tree, text) if self.signer is not None else None
+            commit_id = memory.put(ObjectType.COMMIT, with_signature(text, armoured) if armoured else text)
             committed = Commit.of(repo[commit_id])
             # The journal record carries the pack and the small files the commit needs: one fsync of
             # it makes the commit durable. Big files are made durable first: a record must never
@@ -102,6 +105,14 @@ class Writing:
                 threading.Thread(target=self._checkpoint_retired, name="ledger-checkpoint", daemon=True).start()
             return Committed(committed, change.result, str(tip))
         raise Busy("The ledger could not be updated after 10 attempts; try again.")
+
+    def _committer(self, change: Change, parent: pygit2.Commit | None) -> pygit2.Signature:
+        """The registry, at the change's fixed time if it has one, else now; never before the parent
+        (a clock set back must not make a commit look older than the one it follows)."""
+        now = int(change.committed.timestamp()) if change.committed else int(time.time())
+        if parent is not None:
+            now = max(now, parent.committer.time)
+        return pygit2.Signature(self.committer[0], self.committer[1], now, 0)
 
     def _move_branch(self, repo: pygit2.Repository, expected: str | None, new: str) -> None:
         """Compare-and-swap of main, by git's own protocol: create `main.lock` exclusively (any

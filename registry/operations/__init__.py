@@ -6,6 +6,7 @@ and render the result. Nothing here knows about HTTP or argv.
 
 from ..model import ApiToken, Package, Version
 from ._common import version_key
+from .keys import rotate_keys
 from .packages import (
     Published,
     check_publish_policy,
@@ -45,6 +46,6 @@ __all__ = [
     "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy", "core_metadata",
     "create_package", "create_project", "create_repository", "create_token", "create_user", "create_workspace",
     "delete_package", "delete_version", "find_token", "get_package", "get_version", "grant", "list_packages",
-    "list_tokens", "mint_pipeline_token", "publish_file", "remove_trust", "revoke_token", "run_url",
+    "list_tokens", "mint_pipeline_token", "publish_file", "remove_trust", "revoke_token", "rotate_keys", "run_url",
     "set_publish_policy", "set_trust", "version_key", "versions", "yank",
 ]

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .. import layout
 from ..audit import Action, T
 from ..blobs import BlobStore, FileBlobStore
 from ..config import Settings
 from ..history import History
+from ..identity import operator
 from ..ledger import Change, Committed, Ledger, NoChange, Snapshot
 from ..model import LedgerInfo, brace_uuid
+from ..signing import KeyStore, LedgerSigner, new_keys
 
 FORMAT = 1  # of the ledger: ledger.json says which
 log = logging.getLogger("registry")
@@ -21,22 +25,46 @@ log = logging.getLogger("registry")
 
 class Registry:
     """What every verb and every read works on. Writes go through `transact`, which also indexes
-    the new commit's history (one insert) so that no reader has to catch up with it."""
+    the new commit's history (one insert) so that no reader has to catch up with it. Every commit
+    is signed with the data directory's keys (signing.py)."""
 
     def __init__(self, settings: Settings, ledger: Ledger, blobs: BlobStore) -> None:
         self.settings = settings
         self.ledger = ledger
         self.blobs = blobs
+        self.keys = KeyStore(settings.keys_path)
+        if ledger.signer is None:
+            ledger.signer = LedgerSigner(self.keys)
         self.history = History(ledger, settings.cache_path / "history.sqlite3")
         self._catching_up = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False) -> Registry:
-        kwargs = dict(committer=(settings.committer_name, settings.committer_email))
         if create and not Ledger.exists_at(settings.ledger_path):
-            return cls.created(settings, Ledger.create(settings.ledger_path, first_commit(), **kwargs),
-                               FileBlobStore(settings.blobs_path))
-        return cls(settings, Ledger.open(settings.ledger_path, **kwargs), FileBlobStore(settings.blobs_path))
+            return cls.created(settings, create_ledger(settings), FileBlobStore(settings.blobs_path))
+        reg = cls(settings, Ledger.open(settings.ledger_path, committer=_committer(settings)),
+                  FileBlobStore(settings.blobs_path))
+        reg.adopt_keys()
+        return reg
+
+    def adopt_keys(self) -> None:
+        """A ledger from before signing gets its keys, in a commit they sign (once, by whoever
+        opens it first with write access; the commits before it stay unsigned)."""
+        if self.snapshot().exists(layout.SIGNING_KEYS) or not os.access(self.ledger.path, os.W_OK):
+            return
+        who = operator()
+
+        def build(snap: Snapshot) -> Change | NoChange:
+            if snap.exists(layout.SIGNING_KEYS):
+                return NoChange()
+            info = snap.get(layout.LEDGER_INFO, LedgerInfo)
+            record = new_keys(self.keys, self.settings.committer_email, info.registry, who.provenance("system"))
+            return Change(summary="adopt signing keys: every commit from here on is signed",
+                          author=who.author, time=record.keys[0].added.at, writes={layout.SIGNING_KEYS: record},
+                          trailers=((T.ACTOR, who.actor), (T.CHANNEL, "system"), (T.ACTION, Action.ADOPT_KEYS),
+                                    *((T.KEY, k.fingerprint) for k in record.keys)))
+
+        self.transact(build)
 
     @classmethod
     def created(cls, settings: Settings, ledger: Ledger, blobs: BlobStore | None) -> Registry:
@@ -75,9 +103,26 @@ class Registry:
             run()
 
 
-def first_commit() -> Change:
-    """What an empty registry's ledger holds: its format and id, and a README for auditors."""
+def first_commit(keys: KeyStore | None = None, principal: str = "registry@localhost") -> Change:
+    """What an empty registry's ledger holds: its format and id, a README for auditors, and (given
+    where to keep them) its first signing keys, which sign this commit already."""
     info = LedgerInfo(format=FORMAT, registry=brace_uuid(), created=datetime.now(UTC))
+    writes = {layout.LEDGER_INFO: info, layout.README: layout.LEDGER_README.encode()}
+    trailers = [(T.CHANNEL, "system"), (T.ACTION, Action.INIT)]
+    if keys is not None:
+        record = new_keys(keys, principal, info.registry, operator().provenance("system"))
+        writes[layout.SIGNING_KEYS] = record
+        trailers += [(T.KEY, k.fingerprint) for k in record.keys]
     return Change(summary="init ledger", author=("registry", "registry@localhost"), time=info.created,
-                  writes={layout.LEDGER_INFO: info, layout.README: layout.LEDGER_README.encode()},
-                  trailers=((T.CHANNEL, "system"), (T.ACTION, Action.INIT)))
+                  writes=writes, trailers=tuple(trailers))
+
+
+def create_ledger(settings: Settings, path: Path | None = None) -> Ledger:
+    """A new, signed ledger at ``path`` (default: the data directory's), its keys in the data directory."""
+    keys = KeyStore(settings.keys_path)
+    return Ledger.create(path or settings.ledger_path, first_commit(keys, settings.committer_email),
+                         committer=_committer(settings), signer=LedgerSigner(keys))
+
+
+def _committer(settings: Settings) -> tuple[str, str]:
+    return settings.committer_name, settings.committer_email

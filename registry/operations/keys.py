@@ -1,0 +1,40 @@
+"""Rotating the ledger's signing keys: new keys, named in a commit the old ones sign."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .. import layout
+from ..audit import Action, T
+from ..errors import NotFound
+from ..identity import Principal
+from ..ledger import Change, Snapshot
+from ..model import Channel, SigningKeys
+from ..signing import current, rotated
+from ._common import make_change, replace, require_operator
+from .registry import Registry
+
+
+def rotate_keys(reg: Registry, who: Principal, channel: Channel) -> SigningKeys:
+    """Retire the current commit and checkpoint keys and make new ones current. The new private
+    keys are durable before the commit names them; the old ones are deleted once it has landed
+    (whoever holds a copy of an old key can't sign anything the ledger or a witness accepts)."""
+    require_operator(who, "rotate the ledger's signing keys")
+    provenance = who.provenance(channel)
+    provenance = replace(provenance, at=provenance.at.replace(microsecond=0))  # (git's times are whole seconds)
+
+    def build(snap: Snapshot) -> Change:
+        record = snap.get(layout.SIGNING_KEYS, SigningKeys)
+        if record is None:
+            raise NotFound("This ledger has no signing keys yet; open it once with write access to adopt them.")
+        new = rotated(reg.keys, record, provenance)
+        old, fresh = current(record, "commit"), current(new, "commit")
+        change = make_change(who, channel, Action.ROTATE_KEYS, f"rotate signing keys: {old.fingerprint} -> {fresh.fingerprint}",
+                             {layout.SIGNING_KEYS: new}, *((T.KEY, k.fingerprint) for k in new.keys if k.valid_until is None),
+                             provenance=provenance, result=new)
+        # (the old key's validity ends at this commit's time, and git checks it by that time)
+        return dataclasses.replace(change, committed=provenance.at)
+
+    record = reg.transact(build).result
+    reg.keys.discard_except({(k.purpose, k.public_key) for k in record.keys if k.valid_until is None})
+    return record

@@ -1,0 +1,78 @@
+"""Checking the ledger's commit signatures, commit by commit, against the keys the ledger itself
+named: used by `registry verify` on the data directory and by `registry witness` on its copy.
+
+A commit must be signed by the commit key current in its parent's signing-keys record (see
+signing.py); the commit that introduces the record (the first one, or the adoption on an older
+ledger) by the key it introduces. Commits before any record existed (an older release's) can't be
+signed after the fact: they are counted, not flagged. Once a record has existed, every commit
+must be signed, and by the right key: a rewrite signed with another key fails here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pygit2
+from pygit2.enums import SortMode
+
+from . import sshsig
+from .signing import current, keys_in
+
+
+@dataclass
+class Checked:
+    signed: int = 0
+    before_signing: int = 0  # commits older than the first signing-keys record
+    problem: str | None = None  # the first unsigned or badly signed commit, in words
+    commit: str | None = None  # ... and its id
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def check_commit(repo: pygit2.Repository, commit: pygit2.Commit, required: bool) -> tuple[str | None, bool]:
+    """(what is wrong with this commit's signature or None, whether signing has begun by it)."""
+    if len(commit.parents) > 1:
+        return "is a merge: the ledger's history is a single line", True
+    parent = commit.parents[0] if commit.parents else None
+    record = keys_in(repo, parent.tree) if parent is not None else None
+    if record is None:
+        if required:
+            return "has no signing-keys record in its parent: the record was removed", True
+        record = keys_in(repo, commit.tree)
+        if record is None:
+            return None, False
+    signature, payload = commit.gpg_signature
+    if signature is None:
+        return "is not signed", True
+    try:
+        key = sshsig.verify(signature, payload)
+    except sshsig.BadSignature as exc:
+        return f"is badly signed: {exc}", True
+    want = current(record, "commit")
+    if sshsig.public_line(key) != want.public_key:
+        return (f"is signed by {sshsig.fingerprint(key)}, not by the ledger's commit key of the time "
+                f"({want.fingerprint})"), True
+    return None, True
+
+
+def check_history(repo: pygit2.Repository, head: str, since: str | None = None) -> Checked:
+    """Every commit reachable from ``head`` (after ``since``, whose signing was checked before),
+    oldest first, up to the first problem."""
+    walker = repo.walk(head, SortMode.TOPOLOGICAL | SortMode.REVERSE)
+    required = False
+    if since is not None:
+        walker.hide(since)
+        required = keys_in(repo, repo[since].peel(pygit2.Commit).tree) is not None
+    out = Checked()
+    for commit in walker:
+        problem, required = check_commit(repo, commit, required)
+        if problem:
+            out.problem, out.commit = f"commit {commit.id} {problem}", str(commit.id)
+            return out
+        if required:
+            out.signed += 1
+        else:
+            out.before_signing += 1
+    return out
