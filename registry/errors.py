@@ -45,6 +45,12 @@ class FilenameSpent(Invalid):
     """The filename once held a file that has since been deleted: never accepted again."""
 
 
+class Gone(RegistryError):
+    """It was there (at the commit asked for), and has been deleted since."""
+
+    status = 410
+
+
 class TooLarge(RegistryError):
     status = 413
 

@@ -117,6 +117,11 @@ class History:
                     break
         return done
 
+    def position(self, commit_id: str) -> int | None:
+        """How many commits lead to this one (itself included), if it is indexed."""
+        row = self._db().execute("SELECT position FROM commits WHERE id=?", (commit_id,)).fetchone()
+        return row[0] if row else None
+
     def serial(self) -> int:
         """A number that grows with every commit: the index's position of its tip."""
         return self._tip(self._db())[0]

@@ -32,7 +32,7 @@ TOKEN_USERNAMES = ("__token__",)  # as with the public index: the token alone id
 
 @dataclass(frozen=True)
 class Principal:
-    kind: Literal["operator", "anonymous", "user", "pipeline"]
+    kind: Literal["operator", "anonymous", "user", "pipeline", "witness"]
     email: str | None = None
     name: str = ""
     scope: Scope | None = None  # a token's ceiling; None: no ceiling (the operator)
@@ -64,6 +64,11 @@ class Principal:
 
 
 ANONYMOUS = Principal(kind="anonymous", name="anonymous")
+
+
+def may_fetch_ledger(who: Principal) -> bool:
+    """The whole ledger names every workspace's packages and people: the operator's, and witnesses'."""
+    return who.kind in ("operator", "witness")
 
 
 def operator(email: str | None = None, name: str | None = None) -> Principal:
@@ -106,6 +111,9 @@ def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
     user = snap.get(layout.user(record.user), User)
     if user is None:
         raise Forbidden(f"The user of API token {record.id} no longer exists.")
+    if record.scope == "witness":  # may fetch the ledger and nothing else: no role anywhere
+        return Principal(kind="witness", email=user.email, name=user.name, scope="witness", token_id=record.id,
+                         expires=expires)
     return Principal(kind="user", email=user.email, name=user.name, scope=record.scope, token_id=record.id,
                      expires=expires)
 

@@ -20,13 +20,14 @@ from packaging.version import Version as PkgVersion
 
 from pipelines.verify import Verifier, is_jwt, unverified_issuer
 
-from . import layout, model, visibility
+from . import checkpoint, layout, model, signing, timeline, visibility
 from .audit import Action, T, action
-from .errors import Invalid, NotFound, RegistryError
+from .errors import Forbidden, Invalid, NotFound, RegistryError, Unauthorized
 from .identity import (
     ANONYMOUS,
     Principal,
     check_token,
+    may_fetch_ledger,
     pipeline_principal,
     trusts_for,
     verify_pipeline_token,
@@ -79,20 +80,35 @@ class Page:
 
 
 class Reader:
-    """The registry as one caller may see it, at one commit."""
+    """The registry as one caller may see it, at one commit. A Reader made by `as_of` reads an
+    older commit (``snapshot``) with the caller's permissions of today (``now``): what the index
+    held then, shown to whoever may read it now."""
 
-    def __init__(self, reg: Registry, who: Principal = ANONYMOUS, snapshot: Snapshot | None = None) -> None:
+    def __init__(self, reg: Registry, who: Principal = ANONYMOUS, snapshot: Snapshot | None = None,
+                 now: Snapshot | None = None) -> None:
         self.reg = reg
         self.who = who
         self.snapshot = snapshot if snapshot is not None else reg.snapshot()
+        self.now = now if now is not None else self.snapshot
+        self._past = now is not None
 
     def as_(self, who: Principal) -> Reader:
         """The same commit, another caller."""
-        return Reader(self.reg, who, self.snapshot)
+        return Reader(self.reg, who, self.snapshot, self.now if self._past else None)
+
+    def as_of(self, ref: str) -> Reader:
+        """The registry at an earlier commit of main (a commit id, or an ISO 8601 time: the last
+        commit made by then), with this Reader's permissions."""
+        commit = timeline.resolve(self.reg, ref, self.now.commit_id)
+        return Reader(self.reg, self.who, self.reg.snapshot_at(commit), self.now)
 
     @property
     def commit(self) -> str:
         return self.snapshot.commit_id
+
+    def existed(self, ws: str) -> bool:
+        """Whether the workspace existed at this commit (ask `sees_workspace` first)."""
+        return self.snapshot.exists(layout.workspace(ws))
 
     def principal_for(self, username: str, secret: str, verifier: Verifier) -> Principal:
         """Who these credentials are, at this commit: an API token's user (or pipeline), or a pipeline
@@ -114,7 +130,7 @@ class Reader:
     # --- workspaces, projects, repositories ------------------------------------------------------
 
     def sees_workspace(self, ws: str) -> bool:
-        return visibility.sees_workspace(self.snapshot, self.who, ws)
+        return visibility.sees_workspace(self.now, self.who, ws)
 
     def workspace(self, ws: str) -> Workspace:
         return visibility.workspace(self.snapshot, self.who, ws)
@@ -136,12 +152,13 @@ class Reader:
                 if model.at_least(role_on(snap, self.who, ws, r.slug), at_least)]
 
     def role(self, ws: str, repo: str) -> Role | None:
-        return role_on(self.snapshot, self.who, ws, repo)
+        return role_on(self.now, self.who, ws, repo)
 
     # --- packages and versions -------------------------------------------------------------------
 
     def package(self, ws: str, name: str) -> PackageRead:
-        package, repository = visibility.package(self.snapshot, self.who, ws, visibility.project_name(name))
+        package, repository = visibility.package(self.snapshot, self.who, ws, visibility.project_name(name),
+                                                 self.now if self._past else None)
         return PackageRead(package, repository, self.role(ws, package.repository))
 
     def package_state(self, ws: str, name: str) -> str | None:
@@ -174,6 +191,11 @@ class Reader:
 
     def core_metadata(self, f: DistFile) -> bytes:
         return core_metadata(self.reg, f)
+
+    def deleted_by(self, ws: str, name: str, version: Version, f: DistFile) -> str | None:
+        """For a file of the past: the commit that has deleted it since ("" while the history index
+        is catching up), or None if it is still published."""
+        return timeline.deleted_by(self.reg, self.now, ws, name, version.version, f.filename, f.sha256)
 
     def blob_path(self, sha256: str):
         return self.reg.blobs.local_path(sha256)
@@ -226,7 +248,8 @@ class Reader:
             return None
         tree_id = self.snapshot.tree_id(layout.packages_dir(ws))
         packages = self.all_packages(ws)
-        readable = {r: visibility.can_read(self.snapshot, self.who, ws, r) for r in {p.repository for p in packages}}
+        can_read = visibility.can_read_now if self._past else visibility.can_read
+        readable = {r: can_read(self.now, self.who, ws, r) for r in {p.repository for p in packages}}
         return tree_id, [p for p in packages if readable[p.repository]]
 
     def everywhere(self) -> list[tuple[str, str | None, list[Package]]]:
@@ -275,6 +298,33 @@ class Reader:
 
     def serial(self) -> int:
         return self.reg.history.serial()
+
+    # --- the ledger itself ---------------------------------------------------------------------
+
+    def signing_keys(self) -> model.SigningKeys | None:
+        return self.snapshot.get(layout.SIGNING_KEYS, model.SigningKeys)
+
+    def checkpoint(self) -> str:
+        """This commit as a signed checkpoint (checkpoint.py), signed now by the current checkpoint
+        key; anyone may have it: it names no workspace, only the head and how many commits lead to it."""
+        record = self.signing_keys()
+        if record is None:
+            raise NotFound("This ledger has no checkpoint key yet (it predates signing, and no writer has opened it).")
+        key = signing.current(record, "checkpoint")
+        info = self.snapshot.get(layout.LEDGER_INFO, model.LedgerInfo)
+        point = checkpoint.Checkpoint(checkpoint.origin(info.registry), timeline.commit_count(self.reg, self.commit),
+                                      self.commit, model.now().replace(microsecond=0))
+        return checkpoint.sign(point, key.note_name, self.reg.keys.private("checkpoint", key.public_key)[0])
+
+    def ledger_path(self):
+        """The ledger's git directory, for those who may fetch all of it (the operator, witnesses)."""
+        if self.who.kind == "anonymous":
+            raise Unauthorized("Authentication required: fetching the ledger takes a witness token "
+                               "(`registry token create EMAIL --witness`).")
+        if not may_fetch_ledger(self.who):
+            raise Forbidden("Only the registry's operator and witness tokens may fetch the ledger: it names every "
+                            "workspace's packages and people. Ask the operator for a witness token.")
+        return self.reg.ledger.path
 
     def log(self, ws: str | None = None, package: str | None = None, *, limit: int = 100) -> list[Commit]:
         """The audit trail as the operator reads it (deleted packages included): the commits that

@@ -39,6 +39,12 @@ def can_read(snap: Snapshot, who: Principal, ws: str, repo: str) -> bool:
     return model.at_least(role_on(snap, who, ws, repo), "read")
 
 
+def can_read_now(now: Snapshot, who: Principal, ws: str, repo: str) -> bool:
+    """For a package of the past: whether ``who`` may read its repository today (a repository
+    that doesn't exist today is read by no one)."""
+    return now.exists(layout.repository(ws, repo)) and can_read(now, who, ws, repo)
+
+
 def sees_workspace(snap: Snapshot, who: Principal, ws: str) -> bool:
     """Whether the workspace exists for ``who``: they administer it or may read one of its repositories."""
     if snap.get(layout.workspace(ws), Workspace) is None:
@@ -58,12 +64,17 @@ def missing_package(who: Principal, ws: str, name: str) -> RegistryError:
     return hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.")
 
 
-def package(snap: Snapshot, who: Principal, ws: str, name: str) -> tuple[Package, Repository]:
-    """The package and its repository, if ``who`` may read it."""
+def package(snap: Snapshot, who: Principal, ws: str, name: str, now: Snapshot | None = None) -> tuple[Package, Repository]:
+    """The package and its repository, if ``who`` may read it (``now``: the package as it was in
+    ``snap``, read with the permissions of ``now``, and its repository as it is now)."""
     found = snap.get(layout.package(ws, name), Package) if snap.exists(layout.workspace(ws)) else None
-    if found is None or not can_read(snap, who, ws, found.repository):
+    if now is None:
+        if found is None or not can_read(snap, who, ws, found.repository):
+            raise missing_package(who, ws, name)
+        return found, snap.get(layout.repository(ws, found.repository), Repository)
+    if found is None or not can_read_now(now, who, ws, found.repository):
         raise missing_package(who, ws, name)
-    return found, snap.get(layout.repository(ws, found.repository), Repository)
+    return found, now.get(layout.repository(ws, found.repository), Repository)
 
 
 def repository(snap: Snapshot, who: Principal, ws: str, repo: str) -> Repository:

@@ -211,13 +211,3 @@ async def json_api(request: Request, ws: str, name: str, version: str | None) ->
         "x-pypi-last-serial": str(serial),
         "cache-control": ("public" if repository.public else "private") + ", max-age=0, must-revalidate",
     })
-
-
-# Fully parametric on purpose: a static "pypi" segment would shadow a package named "pypi".
-@get("/{ws:str}/{api:str}/{name:str}/{version:str}/{tail:str}", include_in_schema=False,
-     summary="One release, in the public index's JSON API shape: /<ws>/pypi/<name>/<version>/json")
-async def json_release(request: Request, ws: FromPath[str], api: FromPath[str], name: FromPath[str],
-                       version: FromPath[str], tail: FromPath[str]) -> Response:
-    if (api, tail) != ("pypi", "json"):
-        raise NotFound(f"No such page: {request.url.path}")
-    return await json_api(request, ws, name, version)

@@ -21,7 +21,7 @@ from .. import __version__, maintenance
 from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
-from . import api, files, oidc, simple
+from . import api, files, ledger_http, oidc, past, simple
 from .context import WebState, error_response, problem_response, realm
 from .credentials import Authenticator
 from .front import FrontDoor
@@ -109,9 +109,11 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         route_handlers=[
             health,
             simple.root_index, simple.workspace_index, simple.project_detail,
-            files.download,
+            files.download, past.project_then, past.file_then,
             oidc.audience, oidc.mint_token,
-            api.router, api.json_release,
+            ledger_http.ledger_checkpoint, ledger_http.ledger_allowed_signers, ledger_http.ledger_checkpoint_key,
+            ledger_http.ledger_git,
+            api.router,
             create_static_files_router("/_/static", directories=[STATIC], name="static",
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),
         ],

@@ -28,6 +28,7 @@ class WebState:
     authenticator: Authenticator = field(default_factory=Authenticator)
     answers: Answers = field(default_factory=Answers)
     pages: PageCache = field(default_factory=PageCache)
+    checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
 
 
 def web_state(request: Request) -> WebState:

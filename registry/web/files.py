@@ -14,8 +14,8 @@ from litestar import Request, Response, route
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from ..errors import RegistryError
-from ..reads import project_name
+from ..errors import Gone, RegistryError
+from ..reads import Reader, project_name
 from .api import json_api
 from .caches import matches
 from .context import reader, redirect
@@ -34,16 +34,26 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     canonical = project_name(project)
     if canonical != project:
         return redirect(request, f"/{ws}/{canonical}/{version}/{filename}")
+    return await serve_file(request, r, ws, canonical, version, filename)
+
+
+async def serve_file(request: Request, r: Reader, ws: str, canonical: str, version: str, filename: str) -> Response:
+    """A file (or its `.metadata`) as ``r`` sees it: today's index, or one of the past (as_of)."""
     is_metadata = filename.endswith(".metadata")
     wanted = filename.removesuffix(".metadata") if is_metadata else filename
-    read, _, found = r.file(ws, canonical, version, wanted, metadata=is_metadata)
+    read, record, found = r.file(ws, canonical, version, wanted, metadata=is_metadata)
     repository = read.repository
     sha256 = found.metadata_sha256 if is_metadata else found.sha256
+    path = r.blob_path(found.sha256)
+    if path is None and (not is_metadata or r.blob_path(found.metadata_sha256) is None):
+        deleted = r.deleted_by(ws, canonical, record, found)
+        if deleted is not None:  # (a file of the past, deleted since and collected)
+            raise Gone(f"{wanted} was deleted {f'by commit {deleted}' if deleted else 'since'} (after commit "
+                       f"{r.commit}), and its bytes are no longer stored.")
     if is_metadata:
         metadata = await anyio.to_thread.run_sync(r.core_metadata, found)
         size, path = len(metadata), None
     else:
-        path = r.blob_path(sha256)
         if path is None:
             log.error("blob %s of %s is missing from the blob store", sha256, filename)
             raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "

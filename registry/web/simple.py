@@ -16,7 +16,7 @@ from litestar import HttpMethod, Request, Response, route
 from litestar.params import FromPath
 
 from .. import model
-from ..errors import RegistryError
+from ..errors import NotFound, RegistryError
 from ..model import Package
 from ..reads import Reader, project_name
 from .caches import Page, matches
@@ -166,7 +166,8 @@ def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
 
 def _respond(request: Request, r: Reader, page: Page, public: bool) -> Response:
     headers = _headers(page, public)
-    web_state(request).answers.remember(request.scope, r.commit, r.who.expires, page, headers)
+    # valid while the tip holds: a page of the past too, since today's permissions decide who sees it
+    web_state(request).answers.remember(request.scope, r.now.commit_id, r.who.expires, page, headers)
     if matches(page.etag, request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=dict((k.decode(), v.decode()) for k, v in headers))
     return Response(page.body, status_code=200, headers={**{k.decode(): v.decode() for k, v in headers},
@@ -223,6 +224,8 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
 
 @route("/{ws:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
 async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
+    if project.startswith("@"):  # /<ws>/@<commit or time>/: the index as it stood then
+        return await past_index(request, ws, project[1:])
     r = await reader(request)
     canonical = project_name(project)
     if canonical != project or not has_trailing_slash(request):
@@ -253,3 +256,43 @@ def _aggregate_project(request: Request, r: Reader, name: str) -> Response:
     key = ("project", r.package_state(package.workspace, canonical), fmt, base)
     page = _page(request, key, fmt, lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
     return _respond(request, r, page, public=False)
+
+
+# --- the index as it stood at a commit (/<ws>/@<commit>/, /<ws>/@<ISO 8601 time>/) ----------------
+
+
+async def as_of(request: Request, ws: str, ref: str) -> Reader:
+    """The registry at ``ref`` as the caller may see it today. Whoever may not see the workspace
+    today is answered as for a missing one, before the ref is even looked at."""
+    now = await reader(request)
+    if not now.sees_workspace(ws):
+        raise now.hidden(ws, f"Workspace {ws!r} does not exist.")
+    r = now.as_of(ref)
+    if not r.existed(ws):
+        raise NotFound(f"Workspace {ws!r} did not exist yet at commit {r.commit}.")
+    return r
+
+
+async def past_index(request: Request, ws: str, ref: str) -> Response:
+    r = await as_of(request, ws, ref)
+    if not has_trailing_slash(request):
+        return redirect(request, f"/{ws}/@{ref}/")
+    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    state, visible = r.index(ws)
+    key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
+    projects = [(p.name, p.display_name) for p in visible]
+    page = _page(request, key, fmt, lambda: render_index(projects, fmt))
+    return _respond(request, r, page, public=False)
+
+
+async def past_project(request: Request, ws: str, ref: str, project: str) -> Response:
+    r = await as_of(request, ws, ref)
+    canonical = project_name(project)
+    if canonical != project or not has_trailing_slash(request):
+        return redirect(request, f"/{ws}/@{ref}/{quote(canonical)}/")
+    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    read = r.package(ws, canonical)
+    key = ("project", r.package_state(ws, canonical), fmt, "")
+    page = _page(request, key, fmt, lambda: render_project(read.package, r.versions(ws, canonical), fmt, ""))
+    return _respond(request, r, page, public=read.repository.public)
+

@@ -1,0 +1,150 @@
+"""The ledger over HTTP, for auditors and witnesses: its signed checkpoint, its keys, and the whole
+ledger over git's smart HTTP protocol (read-only), served by `git http-backend` as a CGI program.
+
+The checkpoint and the keys are public (they name no workspace, package or person); the ledger
+itself names everything, so only the operator and witness tokens may fetch it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import anyio
+from litestar import HttpMethod, Request, Response, get, route
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from ..errors import Forbidden, NotFound, RegistryError
+from ..signing import allowed_signers, checkpoint_verifiers
+from .context import reader, web_state
+
+log = logging.getLogger("registry.web")
+TEXT = "text/plain; charset=utf-8"
+CHUNK = 64 * 1024
+MAX_REQUEST = 64 * 2**20  # an upload-pack request: wants and haves, however long a fetch negotiates
+
+
+def _text(body: str, cache: str = "no-store") -> Response:
+    return Response(body.encode(), media_type=TEXT, headers={"cache-control": cache})
+
+
+@get("/_/ledger/checkpoint", include_in_schema=False)
+async def ledger_checkpoint(request: Request) -> Response:
+    """The head of main as a signed note: cheap to poll (signed at most once a second per head)."""
+    r = await reader(request)
+    state = web_state(request)
+    key = (r.commit, int(time.time()))
+    if state.checkpoint is None or state.checkpoint[0] != key:
+        state.checkpoint = (key, r.checkpoint())
+    return _text(state.checkpoint[1])
+
+
+@get("/_/ledger/allowed-signers", include_in_schema=False)
+async def ledger_allowed_signers(request: Request) -> Response:
+    """Every commit key with its validity, as `git -c gpg.ssh.allowedSignersFile=...` reads it."""
+    record = (await reader(request)).signing_keys()
+    if record is None:
+        raise NotFound("This ledger has no signing keys yet.")
+    return _text(allowed_signers(record), "public, max-age=60")
+
+
+@get("/_/ledger/checkpoint-key", include_in_schema=False)
+async def ledger_checkpoint_key(request: Request) -> Response:
+    """The note verifier key of the current checkpoint key (what `registry witness --key` takes)."""
+    record = (await reader(request)).signing_keys()
+    if record is None:
+        raise NotFound("This ledger has no signing keys yet.")
+    return _text(checkpoint_verifiers(record, current_only=True)[0].text + "\n", "public, max-age=60")
+
+
+@route("/_/ledger.git/{rest:path}", http_method=[HttpMethod.GET, HttpMethod.HEAD, HttpMethod.POST],
+       include_in_schema=False, request_max_body_size=MAX_REQUEST)
+async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
+    """git's smart HTTP, fetch only: `info/refs?service=git-upload-pack` and `git-upload-pack`."""
+    rest = rest.lstrip("/")
+    service = request.query_params.get("service")
+    if "receive-pack" in rest or service == "git-receive-pack":
+        raise Forbidden("The ledger is read-only over HTTP: only the registry itself commits to it.")
+    smart = (request.method in ("GET", "HEAD") and rest == "info/refs" and service == "git-upload-pack") or \
+        (request.method == "POST" and rest == "git-upload-pack")
+    if not smart:
+        raise NotFound("Only git's smart HTTP protocol is served here: `git clone URL/_/ledger.git` (git 1.6.6 or later).")
+    r = await reader(request)
+    path = r.ledger_path()  # (the operator or a witness token; anyone else is refused)
+    git = shutil.which("git")
+    if git is None:
+        raise RegistryError("git is not installed on the server: the ledger can't be served.", status=503)
+    body = await request.body() if request.method == "POST" else b""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GIT_PROJECT_ROOT": str(path.parent), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": f"/{path.name}/{rest}",
+        "REQUEST_METHOD": request.method, "QUERY_STRING": request.scope.get("query_string", b"").decode("latin-1"),
+        "CONTENT_TYPE": request.headers.get("content-type", ""), "CONTENT_LENGTH": str(len(body)),
+        "REMOTE_USER": r.who.email or r.who.kind, "REMOTE_ADDR": (request.client.host if request.client else ""),
+        "GIT_PROTOCOL": request.headers.get("git-protocol", ""),
+        "HTTP_CONTENT_ENCODING": request.headers.get("content-encoding", ""),
+        # nothing of the machine's git configuration applies; pushing is off whatever it says
+        "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(path),
+        "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "http.receivepack", "GIT_CONFIG_VALUE_0": "false",
+        "GIT_CONFIG_KEY_1": "safe.directory", "GIT_CONFIG_VALUE_1": str(path),
+    }
+    proc = subprocess.Popen([git, "http-backend"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    threading.Thread(target=_feed, args=(proc, body), name="ledger-http-feed", daemon=True).start()
+    try:
+        status, headers, first = await anyio.to_thread.run_sync(_cgi_headers, proc)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    headers["cache-control"] = "no-store"
+    return Stream(_rest(proc, first), status_code=status, headers=headers)
+
+
+def _feed(proc: subprocess.Popen, body: bytes) -> None:
+    """The request to git's stdin, then git's complaints (if any) to the log."""
+    try:
+        proc.stdin.write(body)
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    errors = proc.stderr.read().decode(errors="replace").strip()
+    if errors:
+        log.warning("git http-backend: %s", errors)
+
+
+def _cgi_headers(proc: subprocess.Popen) -> tuple[int, dict[str, str], bytes]:
+    """The CGI response's status and headers, and whatever of the body came with them."""
+    data = b""
+    while b"\r\n\r\n" not in data and b"\n\n" not in data:
+        chunk = proc.stdout.read1(CHUNK)
+        if not chunk:
+            raise RegistryError("git http-backend ended without answering; the server log says why.", status=502)
+        data += chunk
+    sep = b"\r\n\r\n" if b"\r\n\r\n" in data and (b"\n\n" not in data or data.index(b"\r\n\r\n") < data.index(b"\n\n")) else b"\n\n"
+    head, _, first = data.partition(sep)
+    status, headers = 200, {}
+    for line in head.decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "status":
+            status = int(value.split()[0])
+        elif name.strip():
+            headers[name.strip().lower()] = value.strip()
+    return status, headers, first
+
+
+async def _rest(proc: subprocess.Popen, first: bytes):
+    try:
+        if first:
+            yield first
+        while chunk := await anyio.to_thread.run_sync(proc.stdout.read1, CHUNK):
+            yield chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await anyio.to_thread.run_sync(proc.wait)
