@@ -33,6 +33,14 @@ class BadCheckpoint(ValueError):
     """A note that isn't a checkpoint of ours, or whose signature doesn't verify."""
 
 
+class BadSignature(BadCheckpoint):
+    """Signed by a key we know, but the signature doesn't verify: the note was altered."""
+
+
+class UnknownKey(BadCheckpoint):
+    """Signed only by keys we don't know."""
+
+
 def origin(registry_uuid: str) -> str:
     return ORIGIN_PREFIX + registry_uuid.strip("{}")
 
@@ -132,8 +140,8 @@ def verify(note: str, known: list[Verifier]) -> tuple[Checkpoint, Verifier]:
                 try:
                     key.public.verify(signature, text.encode())
                 except InvalidSignature:
-                    raise BadCheckpoint(f"bad signature: the checkpoint's signature by {key.text} does not verify") from None
+                    raise BadSignature(f"bad signature: the checkpoint's signature by {key.text} does not verify") from None
                 return checkpoint, key
         seen.append(f"{name}+{kid.hex()}")
-    raise BadCheckpoint(f"unknown key: the checkpoint is signed only by {', '.join(seen) or 'nobody'}, "
+    raise UnknownKey(f"unknown key: the checkpoint is signed only by {', '.join(seen) or 'nobody'}, "
                         f"not by a key this witness was told about ({', '.join(k.text for k in known) or 'none'})")

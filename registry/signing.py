@@ -149,10 +149,15 @@ class LedgerSigner:
 
     def __init__(self, store: KeyStore) -> None:
         self.store = store
+        # The record a commit without one in its parent introduces (an older ledger adopting keys):
+        # told, since a blob written in the same transaction can't be read back through libgit2.
+        self.introducing: SigningKeys | None = None
 
     def __call__(self, repo: pygit2.Repository, parent: pygit2.Commit | None, tree: pygit2.Oid,
                  content: bytes) -> str | None:
-        record = keys_in(repo, parent.tree if parent is not None else None) or keys_in(repo, repo[tree])
+        record = keys_in(repo, parent.tree if parent is not None else None)
+        if record is None:
+            record = self.introducing if parent is not None else keys_in(repo, repo[tree])
         if record is None:  # an older ledger whose keys are not adopted yet (Registry.open adopts them)
             return None
         key, blob = self.store.private("commit", current(record, "commit").public_key)

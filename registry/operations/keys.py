@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
-from .. import layout
+from .. import layout, model
 from ..audit import Action, T
 from ..errors import NotFound
 from ..identity import Principal
@@ -20,6 +21,9 @@ def rotate_keys(reg: Registry, who: Principal, channel: Channel) -> SigningKeys:
     keys are durable before the commit names them; the old ones are deleted once it has landed
     (whoever holds a copy of an old key can't sign anything the ledger or a witness accepts)."""
     require_operator(who, "rotate the ledger's signing keys")
+    record = reg.snapshot().get(layout.SIGNING_KEYS, SigningKeys)
+    while record is not None and model.now().replace(microsecond=0) <= current(record, "commit").valid_from:
+        time.sleep(0.05)  # (a key valid for no whole second is one ssh-keygen refuses to read)
     provenance = who.provenance(channel)
     provenance = replace(provenance, at=provenance.at.replace(microsecond=0))  # (git's times are whole seconds)
 

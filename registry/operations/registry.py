@@ -59,12 +59,16 @@ class Registry:
                 return NoChange()
             info = snap.get(layout.LEDGER_INFO, LedgerInfo)
             record = new_keys(self.keys, self.settings.committer_email, info.registry, who.provenance("system"))
+            self.ledger.signer.introducing = record
             return Change(summary="adopt signing keys: every commit from here on is signed",
                           author=who.author, time=record.keys[0].added.at, writes={layout.SIGNING_KEYS: record},
                           trailers=((T.ACTOR, who.actor), (T.CHANNEL, "system"), (T.ACTION, Action.ADOPT_KEYS),
                                     *((T.KEY, k.fingerprint) for k in record.keys)))
 
-        self.transact(build)
+        try:
+            self.transact(build)
+        finally:
+            self.ledger.signer.introducing = None
 
     @classmethod
     def created(cls, settings: Settings, ledger: Ledger, blobs: BlobStore | None) -> Registry:

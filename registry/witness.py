@@ -1,0 +1,217 @@
+"""`registry witness URL`: an outside check that a registry's ledger only ever grows.
+
+Each run fetches the registry's signed checkpoint (`/_/ledger/checkpoint`) and its ledger (git's
+smart HTTP, with a witness token), and checks, against what the last run saw (the state file):
+
+- the checkpoint is signed by the checkpoint key it trusts: the one it was told (`--key`), the
+  one the ledger named on the first run, or one a signed commit it checked rotated in;
+- the head the checkpoint names is in the served ledger, and descends from the last head seen
+  (git gives the append-only proof: a rewrite, an amend or a deleted commit breaks the line);
+- the checkpoint's commit count is the ledger's;
+- every commit since is signed by the commit key of its time (signatures.py).
+
+Exit 0: all held, and the state moves on. Exit 1: tampering (a rewrite, a missing commit, a bad
+signature, an unknown key), naming both heads; the state stays, so every run after fails too until
+someone looks. Exit 2: it could not check (network, credentials). The ledger copy it proves things
+with is kept beside the state file (FILE.git); without it (a fresh CI runner) it is fetched whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pygit2
+from pygit2.enums import SortMode
+
+from . import checkpoint, signatures, signing
+
+CLOCK_SLACK = timedelta(minutes=5)  # how far a checkpoint's time may go back (a server's clock stepped)
+
+
+class Tampered(Exception):
+    """Evidence that the ledger was rewritten or its signatures don't hold."""
+
+
+class CannotCheck(Exception):
+    """The checkpoint or the ledger could not be had (network, credentials, a server error)."""
+
+
+@dataclass
+class State:
+    url: str
+    origin: str
+    head: str
+    size: int
+    timestamp: str  # the checkpoint's, ISO 8601
+    keys: list[str] = field(default_factory=list)  # trusted checkpoint verifier keys
+    checked: str = ""  # when this witness last checked
+
+    @classmethod
+    def load(cls, path: Path) -> State | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise CannotCheck(f"{path} is not a witness state file ({exc}); move it away to start afresh") from None
+
+    def save(self, path: Path) -> None:
+        temp = path.with_name(f".{path.name}.tmp")
+        with open(temp, "w") as fh:
+            json.dump(asdict(self), fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+
+
+def main(args: argparse.Namespace) -> int:
+    token = args.token if args.token is not None else os.environ.get("REGISTRY_WITNESS_TOKEN")
+    if token == "-":
+        token = sys.stdin.readline().strip()
+    try:
+        print(check(args.url, args.state, args.key, token, args.username))
+        return 0
+    except Tampered as exc:
+        print(f"registry witness: TAMPERED: {exc}", file=sys.stderr)
+        return 1
+    except (CannotCheck, checkpoint.BadCheckpoint) as exc:
+        print(f"registry witness: could not check: {exc}", file=sys.stderr)
+        return 2
+
+
+def check(url: str, state_path: Path, keys: list[str], token: str | None, username: str = "__token__") -> str:
+    base = url.rstrip("/")
+    state_path = Path(state_path)
+    state = State.load(state_path)
+    old = state.head if state else None
+    note = _get(f"{base}/_/ledger/checkpoint")
+    try:
+        point, _, _ = checkpoint.parse(note)
+    except checkpoint.BadCheckpoint as exc:
+        raise Tampered(f"bad checkpoint: {exc} (last head seen {old or 'none'})") from None
+    heads = f"last head seen {old or 'none (first run)'}, checkpoint head {point.head}"
+    if state and point.origin != state.origin:
+        raise Tampered(f"the checkpoint is of another ledger, {point.origin}, not {state.origin} ({heads})")
+    try:  # a note altered in transit or at the source fails here, before anything is fetched
+        told = [checkpoint.Verifier.parse(k) for k in [*(state.keys if state else []), *keys]]
+        if told:
+            checkpoint.verify(note, told)
+    except checkpoint.BadSignature as exc:
+        raise Tampered(f"{exc} ({heads})") from None
+    except checkpoint.UnknownKey:
+        pass  # (maybe a rotation: the ledger, checked below, says which key is current)
+    except checkpoint.BadCheckpoint as exc:
+        raise CannotCheck(str(exc)) from None
+    repo = _fetch(base, Path(f"{state_path}.git"), token, username)
+    try:
+        size = _check_history(repo, point, state, heads)
+        trusted = _trusted_keys(repo, point, told, heads)
+        try:
+            _, signer = checkpoint.verify(note, trusted)
+        except checkpoint.BadCheckpoint as exc:
+            raise Tampered(f"{exc} ({heads})") from None
+        record = signing.keys_in(repo, repo[point.head].tree)
+        current = signing.checkpoint_verifiers(record, current_only=True)[0]
+        if signer.text != current.text:
+            raise Tampered(f"the checkpoint is signed by {signer.text}, a key the ledger retired; its current "
+                           f"checkpoint key is {current.text} ({heads})")
+        repo.references.create("refs/witness/seen", point.head, force=True)  # (keeps what was seen, whatever comes)
+    finally:
+        repo.free()
+    State(url=base, origin=point.origin, head=point.head, size=point.size, timestamp=point.timestamp.isoformat(),
+          keys=[current.text], checked=datetime.now(UTC).isoformat(timespec="seconds")).save(state_path)
+    grown = f"{_commits(point.size - state.size)} since {old}" if state else f"{_commits(size)} (first run)"
+    return (f"ok: {point.origin} at {point.head} ({point.timestamp:%Y-%m-%d %H:%M:%S}Z): {grown}, each signed "
+            f"by the key of its time; checkpoint signed by {current.text}")
+
+
+def _check_history(repo: pygit2.Repository, point: checkpoint.Checkpoint, state: State | None, heads: str) -> int:
+    served = str(repo.references["refs/witness/served"].target)
+    if point.head not in repo:
+        raise Tampered(f"missing commit: the checkpoint names head {point.head}, which the served ledger does not "
+                       f"have ({heads})")
+    if served != point.head and not repo.descendant_of(served, point.head):
+        raise Tampered(f"rewrite: the served ledger's main, {served}, does not descend from the checkpoint's head "
+                       f"({heads})")
+    old = state.head if state else None
+    if old is not None:
+        if old not in repo:
+            raise Tampered(f"missing commit: the last head seen is not in the served ledger, whose history was "
+                           f"rewritten ({heads})")
+        if old != point.head and not repo.descendant_of(point.head, old):
+            if repo.descendant_of(old, point.head):
+                raise Tampered(f"rollback: the checkpoint's head is older than the last head seen ({heads})")
+            raise Tampered(f"rewrite: the checkpoint's head does not descend from the last head seen ({heads})")
+        if point.timestamp < datetime.fromisoformat(state.timestamp) - CLOCK_SLACK:
+            raise Tampered(f"stale checkpoint: signed at {point.timestamp}, before the one seen last "
+                           f"({state.timestamp}) ({heads})")
+    walker = repo.walk(point.head, SortMode.TOPOLOGICAL)
+    if old is not None:
+        walker.hide(old)
+    size = sum(1 for _ in walker) + (state.size if state else 0)
+    if size != point.size:
+        raise Tampered(f"the checkpoint says {point.size} commits lead to its head; the ledger has {size} ({heads})")
+    checked = signatures.check_history(repo, point.head, since=old)
+    if not checked.ok:
+        raise Tampered(f"bad signature: {checked.problem} ({heads})")
+    return size
+
+
+def _trusted_keys(repo: pygit2.Repository, point: checkpoint.Checkpoint, told: list[checkpoint.Verifier],
+                  heads: str) -> list[checkpoint.Verifier]:
+    """The checkpoint keys to verify with. The ledger's record at the head was just checked commit by
+    commit from a head already trusted (or from its root, on a first run): a key it names is
+    trusted when the key the witness already trusts is in it too (a rotation it signed)."""
+    record = signing.keys_in(repo, repo[point.head].tree)
+    if record is None:
+        raise Tampered(f"the ledger at the checkpoint's head has no signing keys ({heads})")
+    named = {v.text for v in signing.checkpoint_verifiers(record)}
+    current = signing.checkpoint_verifiers(record, current_only=True)
+    if not told:  # first run, told nothing: trust what the ledger says (and say so in the state)
+        return current
+    if not any(k.text in named for k in told):
+        raise Tampered(f"unknown key: the ledger's checkpoint keys ({', '.join(sorted(named))}) include none this "
+                       f"witness was told about ({', '.join(k.text for k in told)}) ({heads})")
+    return [*told, *current]
+
+
+def _get(url: str) -> str:
+    try:
+        response = httpx.get(url, timeout=30, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise CannotCheck(f"GET {url}: {exc}") from None
+    if response.status_code != 200:
+        raise CannotCheck(f"GET {url}: {response.status_code} {response.text.strip()[:200]}")
+    return response.text
+
+
+def _fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.Repository:
+    """The served ledger's main as refs/witness/served in our copy (forced: a rewrite must arrive
+    to be caught; what was seen before stays, under refs/witness/seen)."""
+    if not (mirror / "HEAD").exists():
+        pygit2.init_repository(str(mirror), bare=True)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    if token:
+        basic = base64.b64encode(f"{username}:{token}".encode()).decode()
+        env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
+                   GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+    proc = subprocess.run(["git", "-C", str(mirror), "fetch", "--quiet", "--force", "--no-tags",
+                           f"{base}/_/ledger.git", "+refs/heads/main:refs/witness/served"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise CannotCheck(f"git fetch {base}/_/ledger.git failed: {proc.stderr.strip()[-500:]}")
+    return pygit2.Repository(str(mirror))
+
+
+def _commits(n: int) -> str:
+    return f"{n} new commit{'' if n == 1 else 's'}"
