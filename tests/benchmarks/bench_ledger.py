@@ -5,7 +5,9 @@ Measures, on this machine:
      i.e. commits per second for a single writer with fsync, with 100 versions in the ledger and
      with --versions (default 100,000), measured in interleaved batches so that load on the
      machine weighs on both alike: the bar is that the second is within 1.5x of the first;
-  2. the history of one package on a ledger of that many commits (the bar: under 100 ms).
+  2. the history of one package on a ledger of that many commits (the bar: under 100 ms);
+  3. what signing adds to a commit: the signer alone, on the big ledger's last commit (the bar: a
+     fraction of a millisecond).
 
 The big ledger is filled with one publish-like commit per version (fsync off while filling, then on
 again for every measured commit), repacked as the server would.
@@ -93,6 +95,25 @@ def publish_times(reg: operations.Registry, count: int, tag: str) -> list[float]
     return times
 
 
+def signing_cost(reg: operations.Registry, rounds: int = 2000) -> None:
+    """The signer alone (find the key its parent names, SSHSIG-sign the commit's text), as `_commit` calls it."""
+    signer = getattr(reg.ledger, "signer", None)
+    if signer is None:
+        print("signing: commits are not signed")
+        return
+    repo = reg.ledger.repo()
+    head = repo[reg.ledger.head()]
+    content = head.gpg_signature[1] or head.read_raw()
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        signer(repo, head.parents[0], head.tree.id, content)
+        times.append(time.perf_counter() - started)
+    times.sort()
+    print(f"signing one commit (the signer alone, {len(content)} bytes): median {statistics.median(times) * 1e6:.0f} us, "
+          f"p95 {times[int(len(times) * 0.95)] * 1e6:.0f} us (bar: a fraction of a millisecond)")
+
+
 def report(label: str, times: list[float]) -> float:
     median = statistics.median(times)
     p95 = sorted(times)[int(len(times) * 0.95)]
@@ -124,6 +145,7 @@ def main() -> None:
         base = report("publish, 100 versions in the ledger          ", on_small)
         large = report(f"publish, {args.versions} versions in the ledger", on_big)
         print(f"ratio: {large / base:.2f}x (bar: within 1.5x)")
+        signing_cost(big)
 
         commits = sum(1 for _ in big.ledger.walk())
         history = big.history
