@@ -19,6 +19,8 @@ from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
 from .ledger import Ledger
 from .operations.registry import create_ledger
+from .reads import Reader
+from .signing import current
 
 BOOT_WORKSPACE = "default"
 BOOT_PROJECT = "MAIN"
@@ -56,6 +58,18 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
     os.replace(staging, final)
     fsync_path(final.parent)  # the admin token is printed next: what it opens must survive a power cut
     return Bootstrapped(admin=BOOT_ADMIN, token=token, workspace=BOOT_WORKSPACE, repository=BOOT_REPOSITORY)
+
+
+def check_keys(settings: Settings) -> None:
+    """Refuse to serve a ledger whose signing keys are not in the data directory: every upload
+    would be refused. (Opening it also adopts keys for a ledger from before signing.)"""
+    reg = operations.Registry.open(settings)
+    try:
+        record = Reader(reg).signing_keys()
+        for purpose in ("commit", "checkpoint") if record is not None else ():
+            reg.keys.private(purpose, current(record, purpose).public_key)  # (KeyMissing says what to do)
+    finally:
+        reg.history.close()
 
 
 def client_settings(url: str, email: str, token: str) -> str:
@@ -116,6 +130,7 @@ def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
     make_dirs(settings.data_path)
     booted = bootstrap(settings)
+    check_keys(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"
     if booted:
         print(f"Bootstrapped a new registry in {settings.data_path}:")

@@ -205,9 +205,12 @@ def _fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.
         basic = base64.b64encode(f"{username}:{token}".encode()).decode()
         env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
                    GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
-    proc = subprocess.run(["git", "-C", str(mirror), "fetch", "--quiet", "--force", "--no-tags",
-                           f"{base}/_/ledger.git", "+refs/heads/main:refs/witness/served"],
-                          env=env, capture_output=True, text=True, timeout=600)
+    try:
+        proc = subprocess.run(["git", "-C", str(mirror), "fetch", "--quiet", "--force", "--no-tags",
+                               f"{base}/_/ledger.git", "+refs/heads/main:refs/witness/served"],
+                              env=env, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CannotCheck(f"could not run git to fetch the ledger ({exc}); install git") from None
     if proc.returncode != 0:
         raise CannotCheck(f"git fetch {base}/_/ledger.git failed: {proc.stderr.strip()[-500:]}")
     return pygit2.Repository(str(mirror))

@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 
 import pygit2
 import pytest
@@ -21,6 +22,7 @@ from registry.operations import Registry
 from registry.operations.registry import first_commit
 
 from .conftest import WS, publish
+from .helpers import free_port
 
 GIT = shutil.which("git")
 pytestmark = pytest.mark.skipif(GIT is None, reason="git is not installed")
@@ -182,3 +184,12 @@ def test_init_signs_the_first_commit(tmp_path, capsys):
     assert sshsig.verify(signature, payload)
     assert cli_main(["--data", str(data), "key", "list", "--allowed-signers"]) == 0
     assert capsys.readouterr().out.startswith('registry@localhost namespaces="git",valid-after="')
+
+
+def test_serve_refuses_a_data_directory_without_its_keys(reg):
+    record = reg.snapshot().get(layout.SIGNING_KEYS, SigningKeys)
+    reg.keys.file("commit", signing.current(record, "commit").public_key).unlink()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(reg.settings.data_path), "serve",
+                           "--port", str(free_port())], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1 and "signing key" in proc.stderr and "restore" in proc.stderr, proc.stderr

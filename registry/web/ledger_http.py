@@ -121,13 +121,12 @@ def _feed(proc: subprocess.Popen, body: bytes) -> None:
 def _cgi_headers(proc: subprocess.Popen) -> tuple[int, dict[str, str], bytes]:
     """The CGI response's status and headers, and whatever of the body came with them."""
     data = b""
-    while b"\r\n\r\n" not in data and b"\n\n" not in data:
+    while (end := _header_end(data)) is None:
         chunk = proc.stdout.read1(CHUNK)
         if not chunk:
             raise RegistryError("git http-backend ended without answering; the server log says why.", status=502)
         data += chunk
-    sep = b"\r\n\r\n" if b"\r\n\r\n" in data and (b"\n\n" not in data or data.index(b"\r\n\r\n") < data.index(b"\n\n")) else b"\n\n"
-    head, _, first = data.partition(sep)
+    head, first = data[:end[0]], data[end[1]:]
     status, headers = 200, {}
     for line in head.decode("latin-1").splitlines():
         name, _, value = line.partition(":")
@@ -136,6 +135,12 @@ def _cgi_headers(proc: subprocess.Popen) -> tuple[int, dict[str, str], bytes]:
         elif name.strip():
             headers[name.strip().lower()] = value.strip()
     return status, headers, first
+
+
+def _header_end(data: bytes) -> tuple[int, int] | None:
+    """Where the CGI headers end, and where the body starts (git writes CRLF; a bare LF is allowed)."""
+    found = [(i, i + len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) >= 0]
+    return min(found) if found else None
 
 
 async def _rest(proc: subprocess.Popen, first: bytes):
