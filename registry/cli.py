@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from .config import Settings
 from .errors import RegistryError
 from .ledger import Ledger, layout
 from .model import User
+from .web.ui.urls import signin_url
 
 CHANNEL = "cli"
 
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("token_id")
     c = tk.add_parser("list")
     c.add_argument("email")
+
+    c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
+    c.add_argument("email")
+    c.add_argument("--minutes", type=int, default=15, help="how long it stays valid (default 15)")
 
     for verb in ("grant", "revoke"):
         g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")
@@ -214,6 +219,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
         print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)
         print(secret)
+    elif cmd == "login-link":
+        if not 1 <= args.minutes <= 24 * 60:
+            raise RegistryError("--minutes must be between 1 and 1440.")
+        secret, record = operations.create_signin_link(reg, who, CHANNEL, args.email, timedelta(minutes=args.minutes))
+        print(f"sign-in link {record.id} for {record.user}, valid once until {record.expires:%H:%M} UTC:", file=sys.stderr)
+        print(signin_url(settings.base_url, secret))
     elif (cmd, action) == ("token", "revoke"):
         record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
         print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"

@@ -122,6 +122,8 @@ def record_type(path: str) -> type[model.Record] | None:
         return model.User
     if parts[0] == "tokens" and len(parts) == 3:
         return model.ApiToken
+    if parts[0] == "sign-in-links" and len(parts) == 3:
+        return model.SignInLink
     if parts[0] != "workspaces" or len(parts) < 3:
         return None
     rest = parts[2:]
@@ -150,6 +152,8 @@ def _expected_path(path: str, record: model.Record) -> str | None:
             return layout.user(record.email)
         case model.ApiToken():
             return layout.token(record.sha256)
+        case model.SignInLink():
+            return layout.signin_link(record.sha256)
         case model.Workspace():
             return layout.workspace(record.slug)
         case model.Project():

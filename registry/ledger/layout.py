@@ -29,6 +29,10 @@ def token_shard(token_id: str) -> str:
     return f"tokens/{token_id[:2]}"
 
 
+def signin_link(sha256: str) -> str:
+    return f"sign-in-links/{sha256[:2]}/{sha256}.json"
+
+
 def workspace(ws: str) -> str:
     return f"workspaces/{ws}/workspace.json"
 
@@ -87,6 +91,7 @@ Every record is one JSON file with sorted keys:
     ledger.json                                            format version of this ledger
     users/<xx>/<email>.json                                a user
     tokens/<xx>/<sha256>.json                              an API token: only the SHA-256 of its secret
+    sign-in-links/<xx>/<sha256>.json                       a one-time web sign-in link: only its SHA-256
     workspaces/<ws>/workspace.json                         a workspace and its admins
     workspaces/<ws>/pipelines-trust.json                   the Bitbucket Pipelines OIDC issuer it trusts
     workspaces/<ws>/projects/<KEY>.json                    a project and its grants

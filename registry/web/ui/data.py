@@ -1,0 +1,464 @@
+"""Every read the web UI makes, as plain functions of (registry, principal, ...) returning small
+dataclasses. Who may see what is decided by registry.visibility, never here: what a caller may
+not read raises exactly what a missing thing raises. Page controllers and templates use only this.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from ... import auth, model, operations, views, visibility
+from ...auth import Principal, role_on, role_on_workspace
+from ...errors import Invalid, NotFound, RegistryError
+from ...ledger import Snapshot, layout
+from ...model import DistFile, Package, PipelineRun, Project, Provenance, Repository, Workspace
+from ...operations import Registry
+from . import present
+from .trail import Entry, trail_for
+
+PER_PAGE = 50
+SORTS = ("name", "published")
+
+
+# --- who published ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Publisher:
+    kind: str  # "person", "api-token" or "pipeline"
+    by: str  # an email, or "pipeline:<repository uuid>"
+    at: datetime
+    channel: str
+    token_id: str | None = None
+    token_label: str | None = None
+    pipeline: PipelineRun | None = None
+    pipeline_repository: str | None = None  # the slug of the pipeline's repository, when registered here
+
+
+def _publisher(snap: Snapshot, ws: str, p: Provenance) -> Publisher:
+    label = repo = None
+    if p.token:
+        found = operations.find_token(snap, p.token)
+        label = found[1].label if found else None
+    if p.pipeline:
+        repo = next((r.slug for r in _repositories(snap, ws) if r.uuid == p.pipeline.repository_uuid), None)
+    kind = "pipeline" if p.pipeline else "api-token" if p.token else "person"
+    return Publisher(kind, p.by, p.at, p.channel, p.token, label or None, p.pipeline, repo)
+
+
+def _identity(p: Publisher) -> tuple:
+    """What must stay the same from release to release: the publishing pipeline (its repository and
+    deployment environment; each run has its own uuid) and its branch; or the person."""
+    if p.pipeline:
+        return ("pipeline", p.pipeline.repository_uuid, p.pipeline.environment_uuid, p.pipeline.branch)
+    return ("person", p.by)
+
+
+# --- workspaces, projects, repositories -------------------------------------------------------
+@dataclass(frozen=True)
+class Place:  # a workspace, with the projects and repositories the viewer may read in it
+    slug: str
+    name: str
+    admin: bool
+    projects: list[tuple[Project, list[Repository]]]
+
+
+_repos: dict[str | None, list[Repository]] = {}  # by the git id of a repositories directory
+
+
+def _repositories(snap: Snapshot, ws: str) -> list[Repository]:
+    tree_id = snap.tree_id(layout.repositories_dir(ws))
+    found = _repos.get(tree_id)
+    if found is None:
+        if len(_repos) > 1024:
+            _repos.clear()
+        found = _repos[tree_id] = sorted(snap.records(layout.repositories_dir(ws), Repository), key=lambda r: r.slug)
+    return found
+
+
+def workspaces(reg: Registry, who: Principal) -> list[Workspace]:
+    snap = reg.snapshot()
+    return [snap.get(layout.workspace(ws), Workspace) for ws in snap.names("workspaces")
+            if visibility.sees_workspace(snap, who, ws)]
+
+
+def place(reg: Registry, who: Principal, ws: str) -> Place:
+    snap = reg.snapshot()
+    record = visibility.workspace(snap, who, ws)
+    readable = [r for r in _repositories(snap, ws) if visibility.can_read(snap, who, ws, r.slug)]
+    projects = []
+    for key in sorted({r.project for r in readable}):
+        found = snap.get(layout.project(ws, key), Project)
+        if found is not None:
+            projects.append((found, [r for r in readable if r.project == key]))
+    return Place(ws, record.name, role_on_workspace(snap, who, ws) == "admin", projects)
+
+
+def creatable_repositories(reg: Registry, who: Principal, ws: str) -> list[Repository]:
+    """The repositories ``who`` may link a new package to: those they administer (all of them, for a
+    workspace admin)."""
+    snap = reg.snapshot()
+    visibility.workspace(snap, who, ws)
+    return [r for r in _repositories(snap, ws) if role_on(snap, who, ws, r.slug) == "admin"]
+
+
+# --- package lists ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PackageRow:
+    name: str
+    display_name: str
+    repository: str
+    latest: str | None
+    versions: int
+    last_published: datetime | None
+    publisher: Publisher | None
+
+
+@dataclass(frozen=True)
+class Listing:
+    rows: list[PackageRow]
+    total: int
+    page: int
+    pages: int
+    q: str
+    sort: str
+    projects: dict[str, str]  # repository -> project key, for the rows shown
+
+
+_shards: dict[str, tuple[PackageRow, ...]] = {}  # by the git id of a shard of a packages directory
+
+
+def _row(snap: Snapshot, ws: str, package: Package) -> PackageRow:
+    all_versions = operations.versions(snap, ws, package.name)
+    latest = views.latest(all_versions).version if all_versions else None
+    files = [f for v in all_versions for f in v.files]
+    newest = max(files, key=lambda f: f.uploaded.at, default=None)
+    return PackageRow(package.name, package.display_name, package.repository, latest, len(all_versions),
+                      newest.uploaded.at if newest else None, _publisher(snap, ws, newest.uploaded) if newest else None)
+
+
+def _all_rows(snap: Snapshot, ws: str) -> list[PackageRow]:
+    """Every package of the workspace, summarised; a summary is remade only when its shard changed."""
+    root, rows = layout.packages_dir(ws), []
+    for shard in snap.names(root):
+        tree_id = snap.tree_id(f"{root}/{shard}")
+        found = _shards.get(tree_id)
+        if found is None:
+            if len(_shards) > 20_000:
+                _shards.clear()
+            packages = (snap.get(f"{root}/{shard}/{name}/package.json", Package) for name in snap.names(f"{root}/{shard}"))
+            found = _shards[tree_id] = tuple(_row(snap, ws, p) for p in packages if p is not None)
+        rows += found
+    return rows
+
+
+def packages(reg: Registry, who: Principal, ws: str, *, project: str | None = None, repository: str | None = None,
+             q: str = "", sort: str = "name", page: int = 1, per_page: int = PER_PAGE) -> Listing:
+    """The packages of a workspace, a project or a repository that ``who`` may read."""
+    snap = reg.snapshot()
+    visibility.workspace(snap, who, ws)
+    if project is not None:
+        visibility.project(snap, who, ws, project)
+    if repository is not None:
+        visibility.repository(snap, who, ws, repository)
+    if sort not in SORTS:
+        raise Invalid(f"Sort by {' or '.join(SORTS)}, not {sort!r}.")
+    repos = {r.slug: r for r in _repositories(snap, ws)}
+    readable = {slug for slug in repos if visibility.can_read(snap, who, ws, slug)}
+    needle = canonicalize_name(q.strip()) if q.strip() else ""
+    rows = [r for r in _all_rows(snap, ws) if r.repository in readable and needle in r.name
+            and (repository is None or r.repository == repository)
+            and (project is None or repos[r.repository].project == project)]
+    if sort == "published":
+        rows.sort(key=lambda r: (r.last_published is None, -(r.last_published.timestamp() if r.last_published else 0)))
+    else:
+        rows.sort(key=lambda r: r.name)
+    pages = max(1, -(-len(rows) // per_page))
+    page = min(max(page, 1), pages)
+    shown = rows[(page - 1) * per_page:page * per_page]
+    return Listing(shown, len(rows), page, pages, q.strip(), sort, {r.repository: repos[r.repository].project for r in shown})
+
+
+# --- a package, a version ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class VersionRow:
+    version: str
+    yanked: bool
+    yanked_reason: str
+    files: int
+    size: int
+    published: datetime
+    publisher: Publisher
+
+
+@dataclass(frozen=True)
+class PackageDetail:
+    workspace: str
+    name: str
+    display_name: str
+    repository: str
+    project: str
+    public: bool
+    role: str | None
+    created: Publisher
+    policy: model.PublishPolicy | None
+    latest: str | None
+    versions: list[VersionRow]  # this page, newest first
+    total: int
+    page: int
+    pages: int
+    can_write: bool = False  # (from the role: what the page offers)
+    can_admin: bool = False
+
+
+def package(reg: Registry, who: Principal, ws: str, name: str, page: int = 1, per_page: int = 100) -> PackageDetail:
+    snap = reg.snapshot()
+    pkg, repo = visibility.package(snap, who, ws, visibility.project_name(name))
+    all_versions = operations.versions(snap, ws, pkg.name)
+    pages = max(1, -(-len(all_versions) // per_page))
+    page = min(max(page, 1), pages)
+    newest_first = all_versions[::-1][(page - 1) * per_page:page * per_page]
+    rows = [VersionRow(v.version, v.yanked, v.yanked_reason, len(v.files), sum(f.size for f in v.files),
+                       v.created.at, _publisher(snap, ws, v.files[0].uploaded if v.files else v.created))
+            for v in newest_first]
+    role = role_on(snap, who, ws, pkg.repository)
+    return PackageDetail(ws, pkg.name, pkg.display_name, pkg.repository, repo.project, repo.public, role,
+                         _publisher(snap, ws, pkg.created), pkg.publish_policy,
+                         views.latest(all_versions).version if all_versions else None, rows, len(all_versions),
+                         page, pages, model.at_least(role, "write"), model.at_least(role, "admin"))
+
+
+@dataclass(frozen=True)
+class FileRow:
+    filename: str
+    packagetype: str
+    python_version: str
+    size: int
+    sha256: str
+    upload_time: datetime
+    requires_python: str | None
+    publisher: Publisher
+    commit: str | None
+    warnings: list[str]
+
+
+def require(reg: Registry, who: Principal, ws: str, name: str, need: str, doing: str) -> None:
+    """Refuse (as the operations would) unless ``who`` holds ``need`` on the package's repository."""
+    snap = reg.snapshot()
+    pkg, _ = visibility.package(snap, who, ws, name)
+    auth.require(snap, who, ws, pkg.repository, need, f"{doing} of {pkg.name!r}")
+
+
+def file(reg: Registry, who: Principal, ws: str, name: str, version_: str, filename: str) -> tuple[Path, DistFile]:
+    """Where a file's bytes are, for a download."""
+    snap = reg.snapshot()
+    pkg, _ = visibility.package(snap, who, ws, visibility.project_name(name))
+    record = operations.get_version(snap, ws, pkg.name, version_)
+    found = next((f for f in record.files if f.filename == filename), None) if record else None
+    if found is None:
+        raise NotFound(f"{pkg.name} {version_} has no file {filename!r}.")
+    path = reg.blobs.local_path(found.sha256)
+    if path is None:
+        raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator should run "
+                            "`registry verify`.", status=500)
+    return path, found
+
+
+@dataclass(frozen=True)
+class PublisherChange:
+    previous: str  # the previous version
+    was: str
+    now: str
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    package: PackageDetail  # (without its versions)
+    version: str
+    summary: str
+    yanked: bool
+    yanked_reason: str
+    yank: Publisher | None
+    created: Publisher
+    created_commit: str | None
+    files: list[FileRow]
+    publisher_changed: PublisherChange | None
+
+
+def version(reg: Registry, who: Principal, ws: str, name: str, version_: str) -> VersionDetail:
+    detail = package(reg, who, ws, name, per_page=1)
+    snap = reg.snapshot()
+    record = operations.get_version(snap, ws, detail.name, version_)
+    if record is None:
+        raise NotFound(f"Package {detail.name!r} has no version {version_!r}.")
+    events = reg.ledger.history.package(ws, detail.name, record.version, limit=10_000)
+    by_file = {e.trailer("File"): e.commit for e in events if e.summary.startswith("publish ")}
+    publishes = [e.commit for e in events if e.summary.startswith("publish ")]
+    files = [FileRow(f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.upload_time_served,
+                     f.requires_python, _publisher(snap, ws, f.uploaded), by_file.get(f.filename), f.warnings)
+             for f in record.files]
+    first = _publisher(snap, ws, record.files[0].uploaded if record.files else record.created)
+    return VersionDetail(detail, record.version, record.summary, record.yanked, record.yanked_reason,
+                         _publisher(snap, ws, record.yank) if record.yank else None, first,
+                         publishes[-1] if publishes else None, files, _changed(snap, ws, detail.name, record, first))
+
+
+def _changed(snap: Snapshot, ws: str, name: str, record: model.Version, now: Publisher) -> PublisherChange | None:
+    """Whether this version came from another pipeline or branch than the release before it."""
+    ordered = [v.version for v in operations.versions(snap, ws, name)]
+    at = ordered.index(record.version)
+    if at == 0:
+        return None
+    before = operations.get_version(snap, ws, name, ordered[at - 1])
+    was = _publisher(snap, ws, before.files[0].uploaded if before.files else before.created)
+    if "pipeline" not in (was.kind, now.kind) or _identity(was) == _identity(now):
+        return None
+    return PublisherChange(before.version, present.describe(was), present.describe(now))
+
+
+# --- history ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryRow:
+    commit: str
+    at: datetime
+    summary: str
+    author_name: str
+    author_email: str
+    how: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[HistoryRow]
+    page: int
+    has_next: bool
+
+
+def _history_row(e) -> HistoryRow:
+    return HistoryRow(e.commit, e.time, e.summary, e.author_name, e.author_email, present.how(e.trailers),
+                      e.trailer("Version"))
+
+
+def package_history(reg: Registry, who: Principal, ws: str, name: str, version_: str | None = None,
+                    page: int = 1, per_page: int = PER_PAGE) -> HistoryPage:
+    """The commits that touched a package (or one of its versions), newest first."""
+    snap = reg.snapshot()
+    pkg, _ = visibility.package(snap, who, ws, visibility.project_name(name))
+    label = None
+    if version_ is not None:
+        record = operations.get_version(snap, ws, pkg.name, version_)
+        label = record.version if record else version_
+    page = max(page, 1)
+    events = reg.ledger.history.package(ws, pkg.name, label, limit=page * per_page + 1)
+    if version_ is not None and not events:
+        raise NotFound(f"Package {pkg.name!r} has no version {version_!r}, and never had.")
+    rows = [_history_row(e) for e in events[(page - 1) * per_page:page * per_page]]
+    return HistoryPage(rows, page, len(events) > page * per_page)
+
+
+def _audience(snap: Snapshot, who: Principal, ws: str) -> tuple[set[str] | None, set[str]]:
+    """(repositories whose package commits, repositories whose own commits) ``who`` may see; None:
+    all of the workspace's commits (a workspace admin)."""
+    if role_on_workspace(snap, who, ws) == "admin":
+        return None, set()
+    roles = {r.slug: role_on(snap, who, ws, r.slug) for r in _repositories(snap, ws)}
+    return ({s for s, r in roles.items() if model.at_least(r, "read")},
+            {s for s, r in roles.items() if model.at_least(r, "admin")})
+
+
+def visible(snap: Snapshot, who: Principal, entry: Entry) -> bool:
+    readable, administered = _audience(snap, who, entry.workspace)
+    if readable is None:
+        return True
+    if entry.kind == "package":
+        return entry.repository in readable
+    return entry.kind == "repository" and entry.repository in administered
+
+
+def workspace_history(reg: Registry, who: Principal, ws: str, repository: str | None = None,
+                      page: int = 1, per_page: int = PER_PAGE) -> HistoryPage:
+    snap = reg.snapshot()
+    visibility.workspace(snap, who, ws)
+    if repository is not None:
+        visibility.repository(snap, who, ws, repository)
+    readable, administered = _audience(snap, who, ws)
+    page = max(page, 1)
+    entries = trail_for(reg).page(ws, repository=repository, readable=readable, administered=administered,
+                                  limit=per_page + 1, offset=(page - 1) * per_page)
+    return HistoryPage([_history_row(e) for e in entries[:per_page]], page, len(entries) > per_page)
+
+
+# --- one commit -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecordDiff:
+    path: str
+    what: str  # e.g. "version acme-utils 1.0"
+    change: str  # "added", "removed" or "changed"
+    lines: list[tuple[str, str]]  # (" ", "+" or "-", a line of the record's JSON)
+
+
+@dataclass(frozen=True)
+class CommitDetail:
+    row: HistoryRow
+    parent: str | None
+    trailers: list[tuple[str, str]]
+    records: list[RecordDiff]
+
+
+def commit(reg: Registry, who: Principal, ws: str, commit_id: str) -> CommitDetail:
+    """A commit of the workspace and the records it changed, if ``who`` may see what it concerns."""
+    snap = reg.snapshot()
+    visibility.workspace(snap, who, ws)
+    entry = trail_for(reg).find(commit_id.strip().lower()) if len(commit_id) == 40 else None
+    if entry is None or entry.workspace != ws or not visible(snap, who, entry):
+        raise visibility.hidden(who, ws, f"Workspace {ws} has no commit {commit_id!r}.")
+    repo = reg.ledger.repo()
+    current = repo[entry.commit]
+    parent = current.parents[0] if current.parents else None
+    records = []
+    for patch in (parent.tree.diff_to_tree(current.tree) if parent else current.tree.diff_to_tree(swap=True)):
+        delta = patch.delta
+        path = delta.new_file.path or delta.old_file.path
+        old = present.record_lines(_blob(repo, parent.tree, delta.old_file.path) if parent else None, path)
+        new = present.record_lines(_blob(repo, current.tree, delta.new_file.path), path)
+        change = "added" if not old else "removed" if not new else "changed"
+        lines = [(line[0], line[1:]) for line in difflib.unified_diff(old, new, n=10_000, lineterm="")][3:] \
+            if old and new else [("-" if old else "+", line) for line in old or new]
+        records.append(RecordDiff(path, present.what(path), change, lines))
+    trailers = [t for t in entry.trailers if t[0] != "Sha256"]
+    return CommitDetail(_history_row(entry), str(parent.id) if parent else None, trailers, records)
+
+
+def _blob(repo, tree, path: str) -> bytes | None:
+    try:
+        return repo[tree[path].id].data
+    except KeyError:
+        return None
+
+
+# --- your tokens ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TokenRow:
+    id: str
+    label: str
+    scope: str
+    created: datetime
+    expires: datetime | None
+    state: str  # "active", "revoked" or "expired"
+    current: bool  # the token this session rests on
+
+
+def tokens(reg: Registry, who: Principal) -> list[TokenRow]:
+    if who.kind != "user":
+        raise visibility.hidden(who, None, "Only a signed-in person has tokens.")
+    now = model.now()
+    rows = []
+    for t in operations.list_tokens(reg.snapshot(), who.email):
+        state = "revoked" if t.revoked else "expired" if t.expires and t.expires <= now else "active"
+        rows.append(TokenRow(t.id, t.label, t.scope, t.created.at, t.expires, state, t.id == who.token_id))
+    return rows[::-1]
