@@ -7,7 +7,7 @@ import pytest
 
 from registry import auth, operations
 
-from ..helpers import make_wheel
+from ..helpers import make_wheel, pip_install
 from .conftest import person
 
 
@@ -85,3 +85,14 @@ def test_the_pages_fit_a_phone(browser, site, shelf):
     browser.wait_for("dialog[open] #confirm")
     browser.page("phone-dialog")
     assert browser.driver.execute_script("return document.querySelector('dialog').getBoundingClientRect().width") <= 390
+
+
+def test_a_browser_at_the_index_url_gets_the_ui_and_pip_still_installs_from_it(browser, site, shelf, tmp_path):
+    browser.sign_in(site.admin, site.token)
+    browser.visit("/default/", "index-url-in-a-browser")
+    assert browser.driver.current_url == f"{site.url}/-/default/" and "shelved" in browser.find("#results").text
+    browser.visit("/default/shelved/", "project-url-in-a-browser")
+    assert browser.driver.current_url == f"{site.url}/-/default/packages/shelved/"
+    target, proc = pip_install(site, tmp_path, site.admin, site.token, "shelved==1.0")
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "shelved").is_dir()

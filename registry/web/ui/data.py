@@ -5,7 +5,6 @@ not read raises exactly what a missing thing raises. Page controllers and templa
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,14 +46,6 @@ def _publisher(snap: Snapshot, ws: str, p: Provenance) -> Publisher:
         repo = next((r.slug for r in _repositories(snap, ws) if r.uuid == p.pipeline.repository_uuid), None)
     kind = "pipeline" if p.pipeline else "api-token" if p.token else "person"
     return Publisher(kind, p.by, p.at, p.channel, p.token, label or None, p.pipeline, repo)
-
-
-def _identity(p: Publisher) -> tuple:
-    """What must stay the same from release to release: the publishing pipeline (its repository and
-    deployment environment; each run has its own uuid) and its branch; or the person."""
-    if p.pipeline:
-        return ("pipeline", p.pipeline.repository_uuid, p.pipeline.environment_uuid, p.pipeline.branch)
-    return ("person", p.by)
 
 
 # --- workspaces, projects, repositories -------------------------------------------------------
@@ -314,13 +305,12 @@ def _changed(snap: Snapshot, ws: str, name: str, record: model.Version, now: Pub
         return None
     before = operations.get_version(snap, ws, name, ordered[at - 1])
     was = _publisher(snap, ws, before.files[0].uploaded if before.files else before.created)
-    if "pipeline" not in (was.kind, now.kind) or _identity(was) == _identity(now):
+    if "pipeline" not in (was.kind, now.kind) or present.identity(was) == present.identity(now):
         return None
     return PublisherChange(before.version, present.describe(was), present.describe(now))
 
 
 # --- history ----------------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class HistoryRow:
     commit: str
@@ -426,19 +416,12 @@ def commit(reg: Registry, who: Principal, ws: str, commit_id: str) -> CommitDeta
         path = delta.new_file.path or delta.old_file.path
         old = present.record_lines(_blob(repo, parent.tree, delta.old_file.path) if parent else None, path)
         new = present.record_lines(_blob(repo, current.tree, delta.new_file.path), path)
-        change = "added" if not old else "removed" if not new else "changed"
-        lines = [(line[0], line[1:]) for line in difflib.unified_diff(old, new, n=10_000, lineterm="")][3:] \
-            if old and new else [("-" if old else "+", line) for line in old or new]
-        records.append(RecordDiff(path, present.what(path), change, lines))
-    trailers = [t for t in entry.trailers if t[0] != "Sha256"]
-    return CommitDetail(_history_row(entry), str(parent.id) if parent else None, trailers, records)
+        records.append(RecordDiff(path, present.what(path), *present.diff(old, new)))
+    return CommitDetail(_history_row(entry), str(parent.id) if parent else None, list(entry.trailers), records)
 
 
 def _blob(repo, tree, path: str) -> bytes | None:
-    try:
-        return repo[tree[path].id].data
-    except KeyError:
-        return None
+    return repo[tree[path].id].data if path in tree else None
 
 
 # --- your tokens ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from datetime import UTC, datetime
 
@@ -17,6 +18,21 @@ def describe(p) -> str:
         env = f", deployment environment {p.pipeline.environment_uuid}" if p.pipeline.environment_uuid else ""
         return f"the pipeline of repository {where}, on {branch}{env}"
     return p.by + (f" with API token \u201c{p.token_label}\u201d" if p.token_label else "")
+
+
+def identity(p) -> tuple:
+    """What must stay the same from release to release: the publishing pipeline (its repository and
+    deployment environment; each run has its own uuid) and its branch; or the person."""
+    if p.pipeline:
+        return ("pipeline", p.pipeline.repository_uuid, p.pipeline.environment_uuid, p.pipeline.branch)
+    return ("person", p.by)
+
+
+def diff(old: list[str], new: list[str]) -> tuple[str, list[tuple[str, str]]]:
+    """(added/removed/changed, [(op, line)]): a record's whole JSON, each line marked "+", "-" or " "."""
+    if old and new:  # (unified_diff's first three lines are its headers)
+        return "changed", [(line[0], line[1:]) for line in difflib.unified_diff(old, new, n=100_000, lineterm="")][3:]
+    return ("removed", [("-", line) for line in old]) if old else ("added", [("+", line) for line in new])
 
 
 def how(trailers) -> str:
