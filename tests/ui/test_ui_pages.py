@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from registry import auth, cli, operations
+from registry import auth, cli, maintenance, operations
 from registry.web.ui import data
 
 from ..conftest import WS, publish
@@ -115,6 +115,7 @@ async def test_sign_in_links_work_once_expire_and_are_commits(client, world, cap
     assert "expired at" in (await client.get(f"/-/_/link/{stale}")).text
     assert (await client.get("/-/_/link/rgl_nothing")).status_code == 404
     assert cli.main(["--data", world.reg.settings.data, "login-link", "nobody@acme.test"]) == 1
+    assert maintenance.verify(world.reg, hash_blobs=False).ok  # (a link is a known kind of record)
 
 
 def _everything_in_git(world) -> str:

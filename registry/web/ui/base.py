@@ -169,7 +169,7 @@ def safe_next(target: str | None) -> str:
     if not target:
         return urls.home()
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith(urls.PREFIX + "/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith(urls.PREFIX + "/") or ".." in target or "\\" in target:
         return urls.home()
     return target
 
