@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
     c.add_argument("email")
     c.add_argument("--minutes", type=int, default=15, help="how long it stays valid (default 15)")
+    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else host and port)")
 
     for verb in ("grant", "revoke"):
         g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")
@@ -224,7 +225,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             raise RegistryError("--minutes must be between 1 and 1440.")
         secret, record = operations.create_signin_link(reg, who, CHANNEL, args.email, timedelta(minutes=args.minutes))
         print(f"sign-in link {record.id} for {record.user}, valid once until {record.expires:%H:%M} UTC:", file=sys.stderr)
-        print(signin_url(settings.base_url, secret))
+        print(signin_url(args.url or settings.base_url, secret))
     elif (cmd, action) == ("token", "revoke"):
         record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
         print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"

@@ -136,6 +136,7 @@ def serve(settings: Settings) -> int:
         print(f"Create a package before publishing it:\n  registry --data {settings.data_path} package create "
               f"{booted.workspace} NAME --repo {booted.repository}\n")
         print(client_settings(url, booted.admin, booted.token))
+        print(f"The web UI is at {settings.base_url}/ (a browser is shown it; installers get the index).")
         print(f"Sign in to the web UI as {booted.admin} with this one-time link (valid "
               f"{LINK_MINUTES} minutes; `registry login-link EMAIL` makes another):\n  {_login_link(settings, booted.admin)}\n")
     else:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 
 import httpx
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from registry import auth, operations
 from registry.ledger import layout
@@ -141,6 +143,15 @@ def test_yank_unyank_delete_a_version_then_the_package(browser, site, tmp_path):
           *(make_wheel(tmp_path, "doomed", v) for v in ("1.0", "2.0", "3.0")))
     browser.sign_in(site.admin, site.token)
     browser.visit("/-/default/packages/doomed/", "package")
+    # the dialog is keyboard-usable: opened from the keyboard, focus inside it, Escape closes it, focus comes back
+    action = browser.find("#versions a[href$='/2.0/delete']")
+    action.send_keys(Keys.ENTER)
+    browser.wait_for("dialog[open] #confirm")
+    assert browser.driver.switch_to.active_element.get_attribute("type") == "submit"
+    browser.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    WebDriverWait(browser.driver, 5).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
+    assert browser.driver.switch_to.active_element == action
+    assert len(operations.versions(site.reg.snapshot(), "default", "doomed")) == 3  # nothing happened
     browser.confirm_in_dialog("#versions a[href$='/2.0/yank']", "yank-dialog", reason="broken on 3.12")
     browser.wait_text("Yanked doomed 2.0")
     browser.page("yanked")

@@ -115,6 +115,8 @@ async def test_sign_in_links_work_once_expire_and_are_commits(client, world, cap
     assert "expired at" in (await client.get(f"/-/_/link/{stale}")).text
     assert (await client.get("/-/_/link/rgl_nothing")).status_code == 404
     assert cli.main(["--data", world.reg.settings.data, "login-link", "nobody@acme.test"]) == 1
+    assert cli.main(["--data", world.reg.settings.data, "login-link", "dev@acme.test", "--url", "https://r.example/"]) == 0
+    assert capsys.readouterr().out.startswith("https://r.example/-/_/link/rgl_")
     assert maintenance.verify(world.reg, hash_blobs=False).ok  # (a link is a known kind of record)
 
 
