@@ -164,7 +164,7 @@ def test_yank_unyank_delete_a_version_then_the_package(browser, site, tmp_path):
 
     browser.visit("/-/default/packages/doomed/", "package-again")
     browser.confirm_in_dialog("#versions a[href$='/3.0/delete']", "delete-version-dialog")
-    browser.wait_text("Deleted doomed 3.0 (1 files)")
+    browser.wait_text("Deleted doomed 3.0 (1 file)")
     browser.page("version-deleted")
     assert not browser.finds("#versions a[href$='/3.0/']")
 

@@ -56,8 +56,9 @@ def test_a_stranger_cannot_tell_private_from_missing(browser, site, shelf, signe
         browser.sign_in("stranger@example.com", shelf["stranger"])
     pages = {}
     for name in ("shelved", "shelvex"):  # (same length: the pages compare as they are, names swapped)
-        for path in (f"/-/default/packages/{name}/", f"/-/default/packages/{name}/1.0/", f"/-/default/packages/{name}/history"):
-            browser.visit(path, f"{name}-{path.count('/')}")
+        for path, page in ((f"/-/default/packages/{name}/", "package"), (f"/-/default/packages/{name}/1.0/", "version"),
+                           (f"/-/default/packages/{name}/history", "history")):
+            browser.visit(path, f"{name}-{page}")
             pages[path.replace(name, "NAME")] = pages.get(path.replace(name, "NAME"), []) + [
                 browser.driver.page_source.replace(name, "NAME")]
     for path, (private, missing) in pages.items():

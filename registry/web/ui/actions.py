@@ -22,6 +22,10 @@ VERSION = PACKAGE + "/{version:str}"
 CHANNEL = "web"
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
 def _signed_in(request: Request, doing: str):
     v = viewer(request)
     if not v.signed_in:
@@ -92,7 +96,7 @@ async def confirm_delete_version(request: Request, ws: FromPath[str], name: From
     detail, files = _version_facts(request, ws, name, version, "delete versions")
     p = detail.package
     return _confirm(request, ws, title=f"Delete {p.display_name} {detail.version}?", danger=True,
-                    consequence=f"This deletes version {detail.version} and its {len(files)} files: it can no longer be "
+                    consequence=f"This deletes version {detail.version} and its {_files(len(files))}: it can no longer be "
                                 "installed, and these filenames can never be uploaded again:",
                     lost=files, button="Delete version", action=urls.action(ws, p.name, "delete", detail.version),
                     back=urls.package(ws, p.name))
@@ -104,7 +108,7 @@ async def confirm_yank(request: Request, ws: FromPath[str], name: FromPath[str],
     p = detail.package
     return _confirm(request, ws, title=f"Yank {p.display_name} {detail.version}?", reason=True,
                     consequence=f"Installers will skip {detail.version} unless it is pinned exactly (PEP 592); its "
-                                f"{len(files)} files stay downloadable, and you can un-yank it later.",
+                                f"files ({_files(len(files))}) stay downloadable, and you can un-yank it later.",
                     lost=files, button="Yank version", action=urls.action(ws, p.name, "yank", detail.version),
                     back=urls.package(ws, p.name))
 
@@ -140,7 +144,7 @@ async def delete_version(request: Request, ws: FromPath[str], name: FromPath[str
     await form(request)
     record, _ = await _run(request, operations.delete_version, ws, name, version)
     return redirect(request, urls.package(ws, record.package),
-                    flash=f"Deleted {record.package} {record.version} ({len(record.files)} files).")
+                    flash=f"Deleted {record.package} {record.version} ({_files(len(record.files))}).")
 
 
 @post(VERSION + "/yank", include_in_schema=False)
