@@ -49,6 +49,22 @@ def test_sign_in_with_the_first_start_link_then_with_a_token(browser, site):
     browser.page("signed-in-by-token")
     browser.visit("/-/_/tokens", "tokens")
     assert "bootstrap" in browser.text() and "this session" in browser.text().lower()
+    browser.fill("#label", "ci runner")
+    browser.click("form.row-form button[type=submit]")
+    browser.wait_for("#new-token")
+    browser.page("token-created")
+    secret = browser.find("#new-token").text.strip()
+    assert secret.startswith("rgy_") and browser.find("button[data-copy='new-token']").is_displayed()
+    assert auth.check_token(site.reg.snapshot(), site.admin, secret).email == site.admin
+    browser.visit("/-/_/tokens", "tokens-again")
+    assert secret not in browser.driver.page_source  # shown once
+    made = auth.check_token(site.reg.snapshot(), site.admin, secret).token_id
+    browser.confirm_in_dialog(f"a[href='/-/_/tokens/{made}/revoke']", "revoke-dialog")
+    browser.wait_text(f"Revoked token {made}.")
+    browser.page("token-revoked")
+    log = site.log.read_text()
+    assert log.count(site.first_link.rsplit("/", 1)[1]) == 1  # the link was printed once, never logged
+    assert secret not in log
 
 
 def test_create_a_package_publish_with_twine_and_see_the_version_and_its_publisher(browser, site, tmp_path):

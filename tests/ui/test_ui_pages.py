@@ -64,6 +64,8 @@ async def test_a_session_is_a_signed_cookie_that_dies_with_its_token(client, wor
     session = next(c for c in r.headers.get_list("set-cookie") if c.startswith("registry_session="))
     assert "HttpOnly" in session and "SameSite=lax" in session and "Path=/-" in session and "Secure" not in session
     assert world.tokens["dev@acme.test"] not in session
+    key = world.reg.settings.data_path / "web-session.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
     page = await client.get(f"/-/{WS}/packages/acme-utils/")
     assert page.status_code == 200 and "Your role: <strong class=\"role\">write</strong>" in page.text
     assert "no-store" in page.headers["cache-control"] and page.headers["x-frame-options"] == "DENY"
