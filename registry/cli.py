@@ -7,152 +7,23 @@ import asyncio
 import json
 import os
 import sys
-from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipelines.claims import default_audience
 
-from . import auth, maintenance, model, operations
+from . import identity, maintenance, model, operations
+from .audit import PUBLISHER_TRAILERS, T
+from .cli_args import parser as _parser
 from .config import Settings
-from .errors import RegistryError
-from .ledger import Ledger, layout
-from .model import User
+from .errors import NotFound, RegistryError
+from .ledger import Ledger
+from .operations.registry import first_commit
+from .reads import Reader
 from .web.ui.urls import signin_url
 
 CHANNEL = "cli"
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="registry", description="A self-hosted PyPI registry whose whole state lives in git.")
-    p.add_argument("--data", help="data directory (env REGISTRY_DATA, default ./registry-data)")
-    p.add_argument("--actor", help="email recorded as the author of changes (default: operator@localhost)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sub.add_parser("init", help="create an empty ledger in the data directory")
-
-    s = sub.add_parser("serve", help="run the registry (bootstraps an empty data directory)")
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    s.add_argument("--workers", type=int)
-    s.add_argument("--public-url", help="the URL clients use to reach this server, for printed settings")
-    s.add_argument("--max-upload-bytes", type=int)
-
-    ws = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
-    c = ws.add_parser("create")
-    c.add_argument("slug")
-    c.add_argument("--name")
-    c.add_argument("--uuid")
-    ws.add_parser("list")
-
-    pr = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
-    c = pr.add_parser("create")
-    c.add_argument("workspace")
-    c.add_argument("key")
-    c.add_argument("--name")
-
-    rp = sub.add_parser("repo", help="repositories").add_subparsers(dest="action", required=True)
-    c = rp.add_parser("create")
-    c.add_argument("target", metavar="WS/REPO")
-    c.add_argument("--project", required=True, metavar="KEY")
-    c.add_argument("--public", action="store_true")
-    c.add_argument("--uuid")
-
-    us = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
-    c = us.add_parser("create")
-    c.add_argument("email")
-    c.add_argument("--name")
-
-    tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
-    c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")
-    c.add_argument("email")
-    c.add_argument("--scope", default="write", choices=["read", "write"])
-    c.add_argument("--expires-days", type=int)
-    c.add_argument("--label", default="")
-    c = tk.add_parser("revoke")
-    c.add_argument("email")
-    c.add_argument("token_id")
-    c = tk.add_parser("list")
-    c.add_argument("email")
-
-    c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
-    c.add_argument("email")
-    c.add_argument("--minutes", type=int, default=15, help="how long it stays valid (default 15)")
-    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else host and port)")
-
-    for verb in ("grant", "revoke"):
-        g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")
-        g.add_argument("target", metavar="WS/REPO|WS")
-        g.add_argument("email")
-        if verb == "grant":
-            g.add_argument("role", metavar="read|write|admin")
-        g.add_argument("--project", metavar="KEY")
-
-    pk = sub.add_parser("package", help="packages").add_subparsers(dest="action", required=True)
-    c = pk.add_parser("create", help="create a package linked to a repository (before anyone publishes it)")
-    c.add_argument("workspace")
-    c.add_argument("name")
-    c.add_argument("--repo", required=True)
-    c = pk.add_parser("delete", help="delete a package and all its versions")
-    c.add_argument("workspace")
-    c.add_argument("name")
-    c = pk.add_parser("list")
-    c.add_argument("workspace")
-    c = pk.add_parser("policy", help="which pipeline runs may publish it: branch globs and/or deployment environments")
-    c.add_argument("workspace")
-    c.add_argument("name")
-    c.add_argument("--branch", action="append", default=[], metavar="GLOB")
-    c.add_argument("--environment", action="append", default=[], metavar="UUID")
-    c.add_argument("--clear", action="store_true", help="let any pipeline of the linked repository publish")
-
-    tr = sub.add_parser("trust", help="the Bitbucket Pipelines OIDC issuer a workspace trusts (no WS: list all)")
-    tr.add_argument("workspace", nargs="?")
-    tr.add_argument("--issuer", help="e.g. https://api.bitbucket.org/2.0/workspaces/WS/pipelines-config/identity/oidc")
-    tr.add_argument("--audience", action="append", default=[], help="accepted audience (default: the workspace's)")
-    tr.add_argument("--jwks-file", type=Path, help="the issuer's public keys (JWKS), for sites that can't reach it")
-    tr.add_argument("--remove", action="store_true")
-
-    vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
-    c = vs.add_parser("delete")
-    c.add_argument("workspace")
-    c.add_argument("name")
-    c.add_argument("version")
-    for verb in ("yank", "unyank"):
-        c = vs.add_parser(verb)
-        c.add_argument("workspace")
-        c.add_argument("name")
-        c.add_argument("version")
-        if verb == "yank":
-            c.add_argument("--reason", default="")
-
-    im = sub.add_parser("import", help="import distribution files from another index (--index-url) or a directory",
-                        description="Each file is checked and committed as an upload would be, one commit per file; "
-                                    "files already here are skipped, so re-running resumes.")
-    im.add_argument("workspace")
-    im.add_argument("directory", nargs="?", type=Path, help="a directory of files (searched recursively)")
-    im.add_argument("--repo", required=True, help="repository the packages it creates are linked to")
-    im.add_argument("--index-url", metavar="URL", help="another index's Simple API URL (user:password@ allowed)")
-    im.add_argument("--project", action="append", default=[], metavar="NAME",
-                    help="import only this project (repeatable; default: every project the index lists)")
-    im.add_argument("--username", help="for the index (HTTP Basic)")
-    im.add_argument("--password", help="for the index; '-' reads it from stdin")
-    im.add_argument("--token", help="an API token for the index (sent as __token__); '-' reads it from stdin")
-    im.add_argument("--concurrency", type=int, default=4, metavar="N", help="downloads at a time (default 4)")
-    im.add_argument("--mtime-is-upload-time", action="store_true",
-                    help="keep each file's modification time as its upload time (only where it is: a "
-                         "pypiserver package directory, copied with its times)")
-
-    g = sub.add_parser("gc", help="free the bytes of files no version references any more, and repack the ledger")
-    g.add_argument("--grace", type=float, default=0, metavar="SECONDS",
-                   help="keep blobs unreferenced for less than this long (default 0: free them now)")
-    v = sub.add_parser("verify", help="check every record, every referenced blob and the git repository")
-    v.add_argument("--quick", action="store_true", help="check blob sizes but don't re-hash their content")
-
-    lg = sub.add_parser("log", help="the audit history, readable by a person")
-    lg.add_argument("workspace", nargs="?")
-    lg.add_argument("package", nargs="?")
-    lg.add_argument("--limit", type=int, default=100, help="at most this many entries (0: all)")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "init":
-        Ledger.create(settings.ledger_path)
+        Ledger.create(settings.ledger_path, first_commit())
         print(f"created an empty ledger at {settings.ledger_path}")
         return 0
     if args.command == "serve":
@@ -195,15 +66,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")
     reg = operations.Registry.open(settings)
     who = _actor(reg, args.actor)
+    read = Reader(reg, who)
     cmd, action = args.command, getattr(args, "action", None)
 
     if (cmd, action) == ("workspace", "create"):
         ws = operations.create_workspace(reg, who, CHANNEL, args.slug, args.name, args.uuid)
         print(f"created workspace {ws.slug} {ws.uuid}")
     elif (cmd, action) == ("workspace", "list"):
-        snap = reg.snapshot()
-        for slug in snap.names("workspaces"):
-            ws = snap.get(layout.workspace(slug), model.Workspace)
+        for ws in read.workspaces():
             print(f"{ws.slug}\t{ws.uuid}\t{ws.name}")
     elif (cmd, action) == ("project", "create"):
         pr = operations.create_project(reg, who, CHANNEL, args.workspace, args.key, args.name)
@@ -232,7 +102,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
               f"{', ' + repr(record.label) if record.label else ''})")
     elif (cmd, action) == ("token", "list"):
         rows = [("ID", "SCOPE", "CREATED", "STATE", "LABEL")]
-        for t in operations.list_tokens(reg.snapshot(), args.email):
+        for t in read.tokens(args.email):
             rows.append((t.id, t.scope, f"{t.created.at:%Y-%m-%d}", _token_state(t), t.label))
         _print_table(rows)
     elif cmd in ("grant", "revoke"):
@@ -248,18 +118,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         pkg, _ = operations.delete_package(reg, who, CHANNEL, args.workspace, args.name)
         print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
     elif (cmd, action) == ("package", "list"):
-        snap = reg.snapshot()
-        _workspace(snap, args.workspace)
-        for pkg in operations.list_packages(snap, args.workspace):
+        _workspace(read, args.workspace)
+        for pkg in read.all_packages(args.workspace):
             print(f"{pkg.name}\t{pkg.display_name}\t{pkg.workspace}/{pkg.repository}")
     elif (cmd, action) == ("package", "policy"):
         if args.clear and (args.branch or args.environment):
             raise RegistryError("Use --clear alone, or give --branch / --environment.")
         if not (args.clear or args.branch or args.environment):
-            pkg = operations.get_package(reg.snapshot(), args.workspace, model.package_name(args.name)[0])
-            if pkg is None:
-                raise RegistryError(f"Package {args.name!r} does not exist in workspace {args.workspace}.")
-            print(_policy_text(pkg.publish_policy))
+            print(_policy_text(read.publish_policy(args.workspace, model.package_name(args.name)[0])))
             return 0
         pkg = operations.set_publish_policy(reg, who, CHANNEL, args.workspace, args.name, args.branch, args.environment)
         print(f"publish policy of {pkg.name}: {_policy_text(pkg.publish_policy)}")
@@ -286,13 +152,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
               f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
         return 0 if report.ok else 1
     elif cmd == "log":
-        _print_log(reg, args.workspace, args.package, args.limit)
+        _print_log(read, args.workspace, args.package, args.limit)
     elif cmd == "import":
         return _import(reg, who, args)
     return 0
 
 
-def _import(reg: operations.Registry, who: auth.Principal, args: argparse.Namespace) -> int:
+def _import(reg: operations.Registry, who: identity.Principal, args: argparse.Namespace) -> int:
     from . import importer
 
     if (args.directory is None) == (args.index_url is None):
@@ -335,7 +201,12 @@ class _ImportDisplay:
     def __init__(self, tty: bool) -> None:
         self.progress = None
         if tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+            )
 
             self.progress = Progress(  # (fits 80 columns)
                 BarColumn(bar_width=12), MofNCompleteColumn(), TextColumn("{task.fields[rate]} files/s"),
@@ -371,12 +242,12 @@ class _ImportDisplay:
         self.progress.update(self.task, advance=1, rate=rate, **self.counts)
 
 
-def _workspace(snap, ws: str) -> model.Workspace:
-    found = snap.get(layout.workspace(ws), model.Workspace)
-    if found is None:
-        known = ", ".join(snap.names("workspaces")) or "none yet"
-        raise RegistryError(f"Workspace {ws!r} does not exist (workspaces: {known}).")
-    return found
+def _workspace(read: Reader, ws: str) -> model.Workspace:
+    try:
+        return read.workspace(ws)
+    except NotFound:
+        known = ", ".join(w.slug for w in read.workspaces()) or "none yet"
+        raise RegistryError(f"Workspace {ws!r} does not exist (workspaces: {known}).") from None
 
 
 def _token_state(t: model.ApiToken) -> str:
@@ -404,13 +275,11 @@ def _policy_text(policy: model.PublishPolicy | None) -> str:
     return "pipelines may publish from " + " and ".join(parts)
 
 
-def _trust(reg: operations.Registry, who: auth.Principal, args: argparse.Namespace) -> None:
+def _trust(reg: operations.Registry, who: identity.Principal, args: argparse.Namespace) -> None:
     if args.workspace is None:
         if args.issuer or args.remove:
             raise RegistryError("Name the workspace: registry trust WS --issuer URL.")
-        snap = reg.snapshot()
-        for ws in snap.names("workspaces"):
-            record = snap.get(layout.trust(ws), model.PipelinesTrust)
+        for ws, record in Reader(reg, who).trusts():
             if record:
                 print(f"{ws}\t{record.issuer}\t{', '.join(record.audiences) or '(default audience)'}"
                       f"{chr(9) + 'inline JWKS' if record.jwks else ''}")
@@ -420,11 +289,12 @@ def _trust(reg: operations.Registry, who: auth.Principal, args: argparse.Namespa
         print(f"workspace {args.workspace} no longer trusts any pipeline issuer")
         return
     if not args.issuer:
-        record = reg.snapshot().get(layout.trust(args.workspace), model.PipelinesTrust)
-        if record is None:
+        read = Reader(reg, who)
+        found = read.trusts(args.workspace)
+        if not found:
             print(f"workspace {args.workspace} trusts no pipeline issuer")
         else:
-            ws = reg.snapshot().get(layout.workspace(args.workspace), model.Workspace)
+            record, ws = found[0][1], read.workspace(args.workspace)
             print(f"issuer:    {record.issuer}\nworkspace: {ws.uuid}\n"
                   f"audiences: {', '.join(record.audiences) or default_audience(ws.uuid) + ' (default)'}\n"
                   f"keys:      {'inline JWKS (' + str(len(record.jwks['keys'])) + ' keys)' if record.jwks else 'fetched from the issuer'}")
@@ -439,12 +309,11 @@ def _trust(reg: operations.Registry, who: auth.Principal, args: argparse.Namespa
     print(f"workspace {args.workspace} now trusts pipeline tokens from {record.issuer}")
 
 
-def _actor(reg: operations.Registry, email: str | None) -> auth.Principal:
+def _actor(reg: operations.Registry, email: str | None) -> identity.Principal:
     if not email:
-        return auth.operator()
-    email = model.email(email)
-    user = reg.snapshot().get(layout.user(email), User)
-    return auth.operator(email, user.name if user else None)
+        return identity.operator()
+    user = Reader(reg, identity.operator()).user(email)
+    return identity.operator(model.email(email), user.name if user else None)
 
 
 def _split_repo(target: str) -> tuple[str, str]:
@@ -454,29 +323,15 @@ def _split_repo(target: str) -> tuple[str, str]:
     return ws, repo
 
 
-SHOWN_TRAILERS = ("Channel", "Token-Id", "Pipeline-Uuid", "Step-Uuid", "Repository-Uuid", "Branch",
-                  "Environment-Uuid", "Pipeline-Run-Url", "Sha256", "Upload-Time", "Import-Source")
+SHOWN_TRAILERS = (*PUBLISHER_TRAILERS, T.PIPELINE_RUN_URL, T.SHA256, T.UPLOAD_TIME, T.IMPORT_SOURCE)
 
 
-def _print_log(reg: operations.Registry, ws: str | None, package: str | None, limit: int) -> None:
+def _print_log(read: Reader, ws: str | None, package: str | None, limit: int) -> None:
     if ws is not None:
-        _workspace(reg.snapshot(), ws)
-    if package:
-        canonical, _ = model.package_name(package)
-        entries = reg.ledger.history.package(ws, canonical, limit=limit or 1_000_000_000)
-        if not entries:
-            raise RegistryError(f"Package {canonical!r} does not exist in workspace {ws}, and never did.")
-    else:
-        entries = []
-        for commit in reg.ledger.walk():
-            if ws is None or commit.trailer("Workspace") == ws:
-                entries.append(commit)
-                if limit and len(entries) >= limit:
-                    break
-    for e in entries:
-        commit_id = getattr(e, "commit", None) or e.id
+        _workspace(read, ws)
+    for e in read.log(ws, package, limit=limit):
         facts = ", ".join(f"{k.lower()} {v}" for k, v in e.trailers if k in SHOWN_TRAILERS)
-        print(f"{commit_id[:12]}  {e.time:%Y-%m-%d %H:%M:%S}Z  {e.author_email}")
+        print(f"{e.id[:12]}  {e.time:%Y-%m-%d %H:%M:%S}Z  {e.author_email}")
         print(f"    {e.summary}")
         if facts:
             print(f"    {facts}")

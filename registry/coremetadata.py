@@ -14,11 +14,16 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
-from packaging.metadata import InvalidMetadata, Metadata, parse_email
-from packaging.version import Version
-
 # packaging keeps these private; the public index imports them too. The suite would catch a rename.
-from packaging.metadata import _EMAIL_TO_RAW_MAPPING, _RAW_TO_EMAIL_MAPPING, _VALID_METADATA_VERSIONS
+from packaging.metadata import (
+    _EMAIL_TO_RAW_MAPPING,
+    _RAW_TO_EMAIL_MAPPING,
+    _VALID_METADATA_VERSIONS,
+    InvalidMetadata,
+    Metadata,
+    parse_email,
+)
+from packaging.version import Version
 
 from .errors import Invalid
 

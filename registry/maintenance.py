@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from . import model
-from .ledger import Snapshot, layout
-from .operations import Registry, list_packages, version_key
+from . import audit, layout, model
+from .ledger import Snapshot
+from .operations import Registry, list_packages
 
 log = logging.getLogger("registry.maintenance")
 
@@ -81,7 +81,7 @@ def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Col
             reg.ledger.checkpoint()  # a journal replay must not bring back what is deleted here
             head = reg.ledger.head()
             if head != snap.commit_id:  # what changed since our snapshot may reference a candidate again
-                touched = {(c.trailer("Workspace"), c.trailer("Package")) for c in reg.ledger.walk(since=snap.commit_id)}
+                touched = {audit.touched(c) for c in reg.ledger.walk(since=snap.commit_id)}
                 current = reg.ledger.snapshot_at(head)
                 referenced |= referenced_blobs(current, packages=touched)
             for sha in candidates:
@@ -113,62 +113,6 @@ class Report:
         return not self.problems
 
 
-def record_type(path: str) -> type[model.Record] | None:
-    """Which record type lives at a ledger path (None: not a record, e.g. the README)."""
-    parts = path.split("/")
-    if path == layout.LEDGER_INFO:
-        return model.LedgerInfo
-    if parts[0] == "users" and len(parts) == 3:
-        return model.User
-    if parts[0] == "tokens" and len(parts) == 3:
-        return model.ApiToken
-    if parts[0] == "sign-in-links" and len(parts) == 3:
-        return model.SignInLink
-    if parts[0] != "workspaces" or len(parts) < 3:
-        return None
-    rest = parts[2:]
-    if rest == ["workspace.json"]:
-        return model.Workspace
-    if rest == ["pipelines-trust.json"]:
-        return model.PipelinesTrust
-    if rest[0] == "projects" and len(rest) == 2:
-        return model.Project
-    if rest[0] == "repositories" and len(rest) == 2:
-        return model.Repository
-    if rest[0] == "deleted-files" and len(rest) == 4:
-        return model.DeletedFiles
-    if rest[0] == "packages" and len(rest) == 5 and rest[4] == "package.json":
-        return model.Package
-    if rest[0] == "packages" and len(rest) == 7 and rest[4] == "versions":
-        return model.Version
-    return None
-
-
-def _expected_path(path: str, record: model.Record) -> str | None:
-    """Where the record says it should be: catches a record moved or hand-edited into the wrong place."""
-    ws = path.split("/")[1] if path.startswith("workspaces/") else None
-    match record:
-        case model.User():
-            return layout.user(record.email)
-        case model.ApiToken():
-            return layout.token(record.sha256)
-        case model.SignInLink():
-            return layout.signin_link(record.sha256)
-        case model.Workspace():
-            return layout.workspace(record.slug)
-        case model.Project():
-            return layout.project(ws, record.key)
-        case model.Repository():
-            return layout.repository(ws, record.slug)
-        case model.Package():
-            return layout.package(record.workspace, record.name)
-        case model.Version():
-            return layout.version(ws, record.package, version_key(record.version))
-        case model.DeletedFiles():
-            return layout.deleted_files(ws, record.package)
-    return path
-
-
 def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     """Every record decodes as its type (the types the schemas in schemas/ are generated from), sits
     where its content says, every referenced blob exists with the right size and sha256, and git's
@@ -177,7 +121,7 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     snap = reg.snapshot()
     wanted: dict[str, tuple[int, str]] = {}
     for path in snap.files(""):
-        type_ = record_type(path)
+        type_ = layout.record_type(path)
         if type_ is None:
             if path not in (layout.README,):
                 report.problems.append(f"{path}: not a known kind of record")
@@ -188,7 +132,7 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
         except msgspec.ValidationError as exc:
             report.problems.append(f"{path}: does not match the {type_.__name__} schema: {exc}")
             continue
-        expected = _expected_path(path, record)
+        expected = layout.expected_path(path, record)
         if expected != path:
             report.problems.append(f"{path}: its content belongs at {expected}")
         if isinstance(record, model.Version):

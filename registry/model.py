@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidName, canonicalize_name
+from packaging.version import Version as PkgVersion
+
+from pipelines import claims
 
 from .errors import Invalid
 
@@ -245,7 +248,6 @@ _REPO_RE = re.compile(r"^[a-z0-9_-][a-z0-9._-]{0,61}\Z")
 _EMAIL_RE = re.compile(
     r"^[a-z0-9.!#$%&'*+=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\Z"
 )
-_PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE | re.ASCII)
 
 
 def workspace_slug(value: str) -> str:
@@ -284,19 +286,14 @@ def email(value: str) -> str:
 
 
 def brace_uuid(value: str | None = None) -> str:
-    """A Bitbucket-style UUID: ``{lowercase-8-4-4-4-12}``; braces and case of the input don't matter."""
+    """A Bitbucket-style UUID: ``{lowercase-8-4-4-4-12}`` (a new one if ``value`` is None); braces and
+    case of the input don't matter."""
     if value is None:
         return "{%s}" % uuidlib.uuid4()
-    raw = value.strip()
-    if raw.startswith("{") and raw.endswith("}"):
-        raw = raw[1:-1]
     try:
-        parsed = uuidlib.UUID(raw)
+        return claims.brace_uuid(value)
     except ValueError:
         raise Invalid(f"Invalid UUID {value!r}: expected 8-4-4-4-12 hex digits, with or without braces.") from None
-    if str(parsed) != raw.lower():  # UUID() also accepts urn: and bare-hex forms; we don't
-        raise Invalid(f"Invalid UUID {value!r}: expected 8-4-4-4-12 hex digits, with or without braces.")
-    return "{%s}" % parsed
 
 
 def role(value: str) -> Role:
@@ -308,12 +305,14 @@ def role(value: str) -> Role:
 def package_name(value: str) -> tuple[str, str]:
     """(normalised name, display name) of a PyPI project name, or a refusal saying why."""
     display = value
-    if not _PROJECT_NAME_RE.match(display):
+    try:
+        canonical = canonicalize_name(display, validate=True)
+    except InvalidName:
         raise Invalid(
             f"Invalid package name {value!r}: a name is letters, digits, '.', '-' and '_', "
             "starting and ending with a letter or digit."
-        )
-    return canonicalize_name(display), display
+        ) from None
+    return canonical, display
 
 
 def now() -> datetime:
@@ -342,3 +341,10 @@ def effective_role(
 
 def at_least(have: Role | None, need: Role) -> bool:
     return ROLE_RANK[have] >= ROLE_RANK[need]
+
+
+def latest_release(versions: list[Version]) -> Version | None:
+    """As the public index picks it: not yanked, then not a pre-release, then the highest."""
+    if not versions:
+        return None
+    return max(versions, key=lambda v: (not v.yanked, not PkgVersion(v.version).is_prerelease, PkgVersion(v.version)))

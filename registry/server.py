@@ -14,11 +14,12 @@ from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
 
-from . import auth, operations
+from . import identity, operations
 from .config import Settings
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
 from .ledger import Ledger
+from .operations.registry import first_commit
 from .web.ui.urls import signin_url
 
 BOOT_WORKSPACE = "default"
@@ -47,17 +48,15 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
         return None
     staging = final.with_name(final.name + ".bootstrap")
     shutil.rmtree(staging, ignore_errors=True)
-    Ledger.create(staging, committer=(settings.committer_name, settings.committer_email))
-    registry = operations.Registry(settings, Ledger.open(staging, committer=(settings.committer_name, settings.committer_email),
-                                                         cache_dir=staging / "bootstrap-cache"), None)
-    who, channel = auth.operator(), "system"
+    committer = (settings.committer_name, settings.committer_email)
+    registry = operations.Registry.created(settings, Ledger.create(staging, first_commit(), committer=committer), None)
+    who, channel = identity.operator(), "system"
     operations.create_user(registry, who, channel, BOOT_ADMIN, "Registry admin")
     operations.create_workspace(registry, who, channel, BOOT_WORKSPACE, "Default workspace")
     operations.grant(registry, who, channel, BOOT_WORKSPACE, BOOT_ADMIN, "admin")
     operations.create_project(registry, who, channel, BOOT_WORKSPACE, BOOT_PROJECT, "Main")
     operations.create_repository(registry, who, channel, BOOT_WORKSPACE, BOOT_REPOSITORY, BOOT_PROJECT)
     token, _ = operations.create_token(registry, who, channel, BOOT_ADMIN, "write", label="bootstrap")
-    shutil.rmtree(staging / "bootstrap-cache", ignore_errors=True)
     os.replace(staging, final)
     fsync_path(final.parent)  # the admin token is printed next: what it opens must survive a power cut
     return Bootstrapped(admin=BOOT_ADMIN, token=token, workspace=BOOT_WORKSPACE, repository=BOOT_REPOSITORY)
@@ -104,7 +103,7 @@ pip (the email's @ is %40 in a URL): pip install --index-url {scheme}://{email.r
 
 def _login_link(settings: Settings, email: str) -> str:
     registry = operations.Registry.open(settings)
-    secret, _ = operations.create_signin_link(registry, auth.operator(), "system", email,
+    secret, _ = operations.create_signin_link(registry, identity.operator(), "system", email,
                                               timedelta(minutes=LINK_MINUTES))
     return signin_url(settings.base_url, secret)
 

@@ -1,5 +1,6 @@
 """What the HTTP API answers: response types (msgspec, schemas in `schemas/api`) and how ledger
-records become them. Pure: callers pass the snapshot, history and base URL.
+records become them. Pure: callers pass the records, the commits from the history index (read
+with the audit vocabulary) and the base URL.
 """
 
 from __future__ import annotations
@@ -10,11 +11,19 @@ from urllib.parse import quote
 
 import msgspec
 from packaging.metadata import InvalidMetadata, Metadata
-from packaging.version import Version as PkgVersion
 
 from . import model
-from .ledger.history import Event
-from .model import DistFile, Package, PipelineRun, Provenance, PublishPolicy, Role, Version
+from .audit import Action, T, action, file_commits, version_of
+from .ledger import Commit
+from .model import (
+    DistFile,
+    Package,
+    PipelineRun,
+    Provenance,
+    PublishPolicy,
+    Role,
+    Version,
+)
 
 
 class View(msgspec.Struct, frozen=True, kw_only=True):
@@ -220,16 +229,12 @@ class Urls:
         return f"{self.base}/{quote(ws)}/pypi/{quote(name)}/json"
 
 
-def _commits_by_file(events: list[Event]) -> dict[str, str]:
-    return {e.trailer("File"): e.commit for e in events if e.summary.startswith("publish ") and e.trailer("File")}
-
-
-def version_view(package: Package, version: Version, events: list[Event], urls: Urls) -> VersionView:
-    """``events``: the version's history, newest first (from the history index)."""
+def version_view(package: Package, version: Version, commits: list[Commit], urls: Urls) -> VersionView:
+    """``commits``: the version's history, newest first (from the history index)."""
     ws, name = package.workspace, package.name
-    by_file = _commits_by_file(events)
-    publishes = [e for e in events if e.summary.startswith("publish ")]
-    yanks = [e for e in events if e.summary.startswith(("yank ", "un-yank "))]
+    by_file = file_commits(commits)
+    publishes = [c.id for c in commits if action(c) is Action.PUBLISH]
+    yanks = [c.id for c in commits if action(c) in (Action.YANK, Action.UNYANK)]
     files = [
         FileView(
             filename=f.filename, size=f.size, sha256=f.sha256, blake2b_256=f.blake2b_256, md5=f.md5,
@@ -244,8 +249,8 @@ def version_view(package: Package, version: Version, events: list[Event], urls: 
     return VersionView(
         workspace=ws, package=name, display_name=package.display_name, version=version.version,
         summary=version.summary, yanked=version.yanked, yanked_reason=version.yanked_reason,
-        yank=change_view(version.yank, yanks[0].commit if yanks else None),
-        created=change_view(version.created, publishes[-1].commit if publishes else None),
+        yank=change_view(version.yank, yanks[0] if yanks else None),
+        created=change_view(version.created, publishes[-1] if publishes else None),
         files=files, url=urls.version(ws, name, version.version),
         links=VersionLinks(package=urls.package(ws, name), simple=urls.simple(ws, name),
                            history=urls.version(ws, name, version.version) + "/history"),
@@ -275,18 +280,18 @@ def package_item(package: Package, project: str, public: bool, urls: Urls) -> Pa
                        created_at=package.created.at, url=urls.package(package.workspace, package.name))
 
 
-def history_view(ws: str, name: str, version: str | None, events: list[Event]) -> HistoryView:
+def history_view(ws: str, name: str, version: str | None, commits: list[Commit]) -> HistoryView:
     items = []
-    for e in events:
+    for c in commits:
         pipeline = None
-        if e.trailer("Pipeline-Uuid"):
-            pipeline = PipelineIds(pipeline_uuid=e.trailer("Pipeline-Uuid"), step_uuid=e.trailer("Step-Uuid"),
-                                   repository_uuid=e.trailer("Repository-Uuid"), branch=e.trailer("Branch"),
-                                   environment_uuid=e.trailer("Environment-Uuid"))
+        if c.trailer(T.PIPELINE_UUID):
+            pipeline = PipelineIds(pipeline_uuid=c.trailer(T.PIPELINE_UUID), step_uuid=c.trailer(T.STEP_UUID),
+                                   repository_uuid=c.trailer(T.REPOSITORY_UUID), branch=c.trailer(T.BRANCH),
+                                   environment_uuid=c.trailer(T.ENVIRONMENT_UUID))
         items.append(HistoryEntry(
-            commit=e.commit, at=e.time, action=e.summary, author_name=e.author_name, author_email=e.author_email,
-            actor=e.trailer("Actor"), channel=e.trailer("Channel"), token=e.trailer("Token-Id"),
-            version=e.version or None, pipeline=pipeline,
+            commit=c.id, at=c.time, action=c.summary, author_name=c.author_name, author_email=c.author_email,
+            actor=c.trailer(T.ACTOR), channel=c.trailer(T.CHANNEL), token=c.trailer(T.TOKEN_ID),
+            version=version or version_of(c), pipeline=pipeline,
         ))
     return HistoryView(workspace=ws, package=name, version=version, items=items)
 
@@ -370,11 +375,6 @@ class JsonProject(View, kw_only=True, omit_defaults=False):
     urls: list[JsonFile]
     vulnerabilities: list[dict] = []
     ownership: JsonOwnership
-
-
-def latest(versions: list[Version]) -> Version:
-    """As the public index picks it: not yanked, then not a pre-release, then the highest."""
-    return max(versions, key=lambda v: (not v.yanked, not PkgVersion(v.version).is_prerelease, PkgVersion(v.version)))
 
 
 def _json_file(ws: str, name: str, version: Version, f: DistFile, urls: Urls) -> JsonFile:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from packaging.utils import InvalidName, canonicalize_name
 
-from . import model
-from .auth import Principal, role_on, role_on_workspace
+from . import layout, model
 from .errors import NotFound, RegistryError, Unauthorized
-from .ledger import Snapshot, layout
+from .identity import Principal
+from .ledger import Snapshot
 from .model import Package, Project, Repository, Workspace
+from .permissions import role_on, role_on_workspace
 
 
 def hidden(who: Principal, ws: str | None, missing: str) -> RegistryError:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from registry import auth, operations
+from registry import identity, operations
 from registry.config import Settings
 from registry.operations import Registry
 from registry.web.app import create_asgi
@@ -43,8 +43,8 @@ class World:
         value = base64.b64encode(f"{self.email(who)}:{self.tokens[who]}".encode()).decode()
         return {"authorization": f"Basic {value}"}
 
-    def principal(self, who: str) -> auth.Principal:
-        return auth.check_token(self.reg.snapshot(), self.email(who), self.tokens[who])
+    def principal(self, who: str) -> identity.Principal:
+        return identity.check_token(self.reg.snapshot(), self.email(who), self.tokens[who])
 
 
 PEOPLE = {
@@ -59,7 +59,7 @@ PEOPLE = {
 
 @pytest.fixture
 def world(reg: Registry) -> World:
-    op, ch = auth.operator(), "cli"
+    op, ch = identity.operator(), "cli"
     w = World(reg)
     operations.create_workspace(reg, op, ch, WS, "Acme")
     operations.create_project(reg, op, ch, WS, "CORE", "Core")
@@ -115,7 +115,7 @@ def server(tmp_path_factory):
     live.stop()
 
 
-def publish(reg: Registry, who: auth.Principal, path: Path, ws: str = WS) -> operations.Published:
+def publish(reg: Registry, who: identity.Principal, path: Path, ws: str = WS) -> operations.Published:
     """What the upload endpoint does with a file, minus HTTP."""
     from registry import dists as distmod
 

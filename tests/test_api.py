@@ -9,9 +9,8 @@ import pygit2
 import pytest
 from pygit2.enums import FileMode
 
-from registry import auth, maintenance, operations
+from registry import identity, layout, maintenance, operations
 from registry.cli import main as cli_main
-from registry.ledger import layout
 from registry.model import Repository, Workspace
 
 from .conftest import WS, publish
@@ -26,7 +25,7 @@ PEOPLE = ["anonymous", "outsider@acme.test", "reader@acme.test", "dev@acme.test"
 @pytest.fixture
 def api(world, issuer, tmp_path):
     """The world, with versions published, pipelines trusted, and credentials for everyone."""
-    reg, op = world.reg, auth.operator()
+    reg, op = world.reg, identity.operator()
     snap = reg.snapshot()
     ws_uuid = snap.get(layout.workspace(WS), Workspace).uuid
     utils_uuid = snap.get(layout.repository(WS, "utils"), Repository).uuid
@@ -205,7 +204,7 @@ async def test_publishers_are_told_apart(client, api, tmp_path, issuer):
 
 async def test_json_api_shape(client, api):
     h = api.headers["reader@acme.test"]
-    operations.yank(api.reg, auth.operator(), "cli", WS, PRIVATE, "2.0", "bad")
+    operations.yank(api.reg, identity.operator(), "cli", WS, PRIVATE, "2.0", "bad")
     r = await client.get(f"/{WS}/pypi/{PRIVATE}/json", headers=h)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json" and int(r.headers["x-pypi-last-serial"]) > 0
     doc = r.json()
@@ -232,8 +231,8 @@ async def test_what_was_odd_about_a_file_is_shown_with_it(client, api, tmp_path)
     # as setuptools 69 writes it (License-File under 2.1, the dotted name kept), plus fields that don't parse
     text = ("Metadata-Version: 2.1\nName: Acme.Utils\nVersion: 4.0\nLicense-File: LICENSE\n"
             "Description-Content-Type: text/foo\nProvides-Extra: not valid!\n")
-    publish(api.reg, auth.operator(), wheel(tmp_path, "Acme.Utils-4.0-py3-none-any.whl", metadata=text))
-    publish(api.reg, auth.operator(), zip_sdist(tmp_path, "Acme.Utils-4.0.zip", "Acme.Utils-4.0", name="Acme.Utils", version="4.0"))
+    publish(api.reg, identity.operator(), wheel(tmp_path, "Acme.Utils-4.0-py3-none-any.whl", metadata=text))
+    publish(api.reg, identity.operator(), zip_sdist(tmp_path, "Acme.Utils-4.0.zip", "Acme.Utils-4.0", name="Acme.Utils", version="4.0"))
     h = api.headers["reader@acme.test"]
     v = (await client.get(f"{BASE}/{PRIVATE}/versions/4.0", headers=h)).json()
     warnings = {f["filename"]: f["warnings"] for f in v["files"]}
@@ -248,7 +247,7 @@ async def test_what_was_odd_about_a_file_is_shown_with_it(client, api, tmp_path)
 
 
 async def test_a_package_named_pypi_still_works(client, world, tmp_path):
-    reg, op = world.reg, auth.operator()
+    reg, op = world.reg, identity.operator()
     operations.create_package(reg, op, "cli", WS, "pypi", "public-lib")
     wheel = make_wheel(tmp_path, "pypi", "1.0")
     publish(reg, op, wheel)
@@ -307,7 +306,7 @@ def test_gc_keeps_blobs_within_their_grace_period(api):
     gone = operations.get_version(reg.snapshot(), WS, PRIVATE, "1.0")
     for f in gone.files:
         operations.core_metadata(reg, f)
-    operations.delete_version(reg, auth.operator(), "cli", WS, PRIVATE, "1.0")
+    operations.delete_version(reg, identity.operator(), "cli", WS, PRIVATE, "1.0")
     done = maintenance.collect(reg, grace_seconds=3600, repack=False)
     blobs = {f.sha256 for v in (gone,) for f in v.files} | {f.metadata_sha256 for f in gone.files}
     assert done.freed == 0 and done.kept_in_grace >= len(blobs)
@@ -327,7 +326,7 @@ def test_gc_never_frees_a_blob_a_racing_publish_references(api, tmp_path, monkey
 
     def lock_after_a_racing_publish(*args, **kwargs):
         monkeypatch.setattr(reg.ledger, "write_lock", real_lock)
-        publish(reg, auth.operator(), wheel)  # the retry lands just before the collector locks
+        publish(reg, identity.operator(), wheel)  # the retry lands just before the collector locks
         return real_lock(*args, **kwargs)
 
     monkeypatch.setattr(reg.ledger, "write_lock", lock_after_a_racing_publish)
@@ -373,7 +372,7 @@ def test_gc_command(api, capsys):
     blobs = {f.sha256 for f in version.files} | {f.metadata_sha256 for f in version.files}
     for f in version.files:
         operations.core_metadata(api.reg, f)
-    operations.delete_package(api.reg, auth.operator(), "cli", WS, PUBLIC)
+    operations.delete_package(api.reg, identity.operator(), "cli", WS, PUBLIC)
     assert cli_main(["--data", str(api.reg.settings.data_path), "gc"]) == 0
     assert f"freed {len(blobs)} blobs" in capsys.readouterr().out
     assert not any(api.reg.blobs.exists(sha) for sha in blobs)

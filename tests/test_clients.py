@@ -15,7 +15,16 @@ from urllib.parse import quote
 
 import pytest
 
-from .helpers import build, client_env, installed_version, make_project, pip_install, run, said, tool
+from .helpers import (
+    build,
+    client_env,
+    installed_version,
+    make_project,
+    pip_install,
+    run,
+    said,
+    tool,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

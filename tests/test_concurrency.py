@@ -7,9 +7,10 @@ import subprocess
 import time
 from datetime import UTC, datetime
 
-from registry.ledger import Change, Ledger, layout
-from registry.ledger.store import REF
+from registry import layout
+from registry.ledger import REF, Change, Ledger
 from registry.model import Provenance, User
+from registry.operations.registry import first_commit
 
 
 def _write(path: str, worker: int, count: int) -> None:
@@ -19,8 +20,9 @@ def _write(path: str, worker: int, count: int) -> None:
         at = datetime.now(UTC)
         prov = Provenance(at=at, by=email, channel="cli")
         ledger.transact(lambda snap, email=email, prov=prov: Change(
-            summary=f"create user {email}", provenance=prov, author=(email, email),
-            writes={layout.user(email): User(email=email, name=email, created=prov)}))
+            summary=f"create user {email}", author=(email, email), time=prov.at,
+            writes={layout.user(email): User(email=email, name=email, created=prov)},
+            trailers=(("Actor", email), ("Channel", "cli"))))
 
 
 def _git(path, *args) -> str:
@@ -36,7 +38,7 @@ def _fsck(path) -> None:
 
 def test_processes_times_commits_gives_exactly_that_history(tmp_path):
     path = tmp_path / "ledger.git"
-    Ledger.create(path)
+    Ledger.create(path, first_commit())
     workers, each = 4, 40
     ctx = multiprocessing.get_context("spawn")  # nothing shared: separate libgit2 state, like granian workers
     procs = [ctx.Process(target=_write, args=(str(path), w, each)) for w in range(workers)]
@@ -58,7 +60,7 @@ def test_processes_times_commits_gives_exactly_that_history(tmp_path):
 
 def test_a_writer_killed_mid_commit_blocks_no_one(tmp_path):
     path = tmp_path / "ledger.git"
-    Ledger.create(path)
+    Ledger.create(path, first_commit())
     ctx = multiprocessing.get_context("spawn")
     for round_ in range(3):
         victim = ctx.Process(target=_write, args=(str(path), 100 + round_, 10_000))

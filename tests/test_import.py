@@ -17,16 +17,25 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from registry import auth, importer, operations
+from registry import identity, importer, operations
 from registry.errors import RegistryError
 from registry.web.simple import JSON, render_project
 
 from .conftest import publish
-from .helpers import BIN, build, client_env, free_port, make_project, make_sdist, make_wheel, run
+from .helpers import (
+    BIN,
+    build,
+    client_env,
+    free_port,
+    make_project,
+    make_sdist,
+    make_wheel,
+    run,
+)
 from .test_dists import sdist, zip_sdist
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-OP = auth.operator()
+OP = identity.operator()
 
 
 @pytest.fixture
@@ -214,8 +223,9 @@ async def test_an_index_keeps_upload_times_verifies_hashes_and_resumes_without_d
     assert "doesn't match the sha256" in seen[lying.name].reason
     record = files_of(target, "mig", "json-lib")[old.name]
     assert record.upload_time == datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-    page = json.loads(render_project(target.snapshot(), operations.get_package(target.snapshot(), "mig", "json-lib"),
-                                     JSON, "/mig/json-lib/"))
+    snap = target.snapshot()
+    page = json.loads(render_project(operations.get_package(snap, "mig", "json-lib"),
+                                     operations.versions(snap, "mig", "json-lib"), JSON, "/mig/json-lib/"))
     times = {f["filename"]: f["upload-time"] for f in page["files"]}
     assert times == {old.name: "2020-01-02T03:04:05.678901Z", new.name: "2024-05-06T07:08:09.000000Z"}
     commit = next(c for c in target.ledger.walk() if c.trailer("File") == old.name)

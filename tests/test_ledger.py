@@ -12,25 +12,25 @@ import msgspec
 import pygit2
 import pytest
 
-from registry import auth, model, operations
+from registry import identity, layout, model, operations
 from registry.errors import Conflict
 from registry.fsync import Needed
-from registry.ledger import Change, Ledger, layout, store
-from registry.ledger.store import REF, parse_trailers
+from registry.ledger import REF, Change, Ledger, parse_trailers, repack, writing
 from registry.model import Provenance, User
+from registry.operations.registry import first_commit
 
 P = Provenance(at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC), by="dev@example.com", channel="cli")
 
 
 def user_change(email: str, name: str = "") -> Change:
     record = User(email=email, name=name or email, created=P)
-    return Change(summary=f"create user {email}", provenance=P, author=("Dev", "dev@example.com"),
-                  writes={layout.user(email): record}, facts=(("User", email),))
+    return Change(summary=f"create user {email}", author=("Dev", "dev@example.com"), time=P.at,
+                  writes={layout.user(email): record}, trailers=(("Actor", P.by), ("Channel", P.channel), ("User", email)))
 
 
 @pytest.fixture
 def ledger(tmp_path):
-    return Ledger.create(tmp_path / "ledger.git", committer=("registry", "registry@test"))
+    return Ledger.create(tmp_path / "ledger.git", first_commit(), committer=("registry", "registry@test"))
 
 
 def git(ledger, *args):
@@ -47,7 +47,7 @@ def test_new_ledger_explains_itself(ledger):
 
 
 def test_a_change_is_one_commit_with_author_committer_and_trailers(ledger):
-    commit = ledger.transact(lambda snap: user_change("a@example.com"))
+    commit = ledger.transact(lambda snap: user_change("a@example.com")).commit
     raw = ledger.repo()[commit.id]
     assert (raw.author.name, raw.author.email) == ("Dev", "dev@example.com")
     assert (raw.committer.name, raw.committer.email) == ("registry", "registry@test")
@@ -70,8 +70,8 @@ def test_records_are_canonical_json(ledger):
 def test_nothing_to_change_makes_no_commit(ledger):
     ledger.transact(lambda snap: user_change("a@example.com"))
     head = ledger.head()
-    assert ledger.transact(lambda snap: None) is None
-    assert ledger.transact(lambda snap: user_change("a@example.com")) is None  # identical content
+    assert ledger.transact(lambda snap: None).commit is None
+    assert ledger.transact(lambda snap: user_change("a@example.com")).commit is None  # identical content
     assert ledger.head() == head
 
 
@@ -88,7 +88,7 @@ def test_refusal_inside_build_commits_nothing(ledger):
 
 def test_deleting_the_last_file_removes_its_directories(ledger):
     ledger.transact(lambda snap: user_change("a@example.com"))
-    ledger.transact(lambda snap: Change(summary="delete", provenance=P, author=("x", "x@y"),
+    ledger.transact(lambda snap: Change(summary="delete", author=("x", "x@y"), time=P.at,
                                         writes={layout.user("a@example.com"): None}))
     assert set(ledger.snapshot().names("")) == {layout.README, layout.LEDGER_INFO}
 
@@ -188,22 +188,26 @@ def test_packs_pile_up_only_until_the_next_maintenance(ledger):
 
 
 def test_package_history_is_indexed_and_rebuilt_from_git(reg):
-    op = auth.operator()
+    op = identity.operator()
     operations.create_workspace(reg, op, "cli", "acme")
     operations.create_project(reg, op, "cli", "acme", "CORE")
     operations.create_repository(reg, op, "cli", "acme", "r", "CORE")
     operations.create_package(reg, op, "cli", "acme", "one", "r")
     operations.create_package(reg, op, "cli", "acme", "two", "r")
-    history = reg.ledger.history
+    history = reg.history
     assert [e.summary for e in history.package("acme", "one")] == ["create package one in acme, linked to acme/r"]
-    # the index is derived: throw it away and it is rebuilt from the commits
-    history._local.db.close()
-    history._local.db = None
+    # the index is derived: throw it away and it is rebuilt from the commits, in bounded steps
+    history.close()
     history.path.unlink()
+    assert history.package("acme", "two") == []  # (a read never walks the ledger: it answers from the index)
+    reg.catch_up_history()
     assert [e.summary for e in history.package("acme", "two")] == ["create package two in acme, linked to acme/r"]
-    # a commit made behind the index's back (another process, a crash) is caught up on read
-    other = operations.Registry(reg.settings, Ledger.open(reg.ledger.path, cache_dir=reg.settings.cache_path / "elsewhere"), reg.blobs)
+    # a commit made behind the index's back (another process, a crash) is caught up off the request path
+    other = operations.Registry(reg.settings, Ledger.open(reg.ledger.path), reg.blobs)
+    other.history = type(history)(other.ledger, reg.settings.cache_path / "elsewhere.sqlite3")
     operations.delete_package(other, op, "cli", "acme", "one")
+    assert history.behind()
+    reg.catch_up_history()
     assert [e.summary.split(" (")[0] for e in history.package("acme", "one")] == [
         "delete package one", "create package one in acme, linked to acme/r"]
 
@@ -229,7 +233,7 @@ def test_readers_let_go_of_packs_a_repack_deleted(ledger, by_hand, monkeypatch):
     repacks leave a mark readers check; a `git repack` run by hand leaves none, and is noticed by
     listing the pack directory (at most every RELIST_SECONDS)."""
     if by_hand:
-        monkeypatch.setattr(store, "RELIST_SECONDS", 0.0)
+        monkeypatch.setattr(repack, "RELIST_SECONDS", 0.0)
     def open_packs():
         found = 0
         for fd in os.listdir(f"/proc/{os.getpid()}/fd"):
@@ -267,7 +271,7 @@ def _lose_ref_updates(ledger, back_to: str) -> None:
 def test_a_branch_that_lost_its_last_moves_is_moved_forward_on_open(ledger):
     base = ledger.head()
     ledger.transact(lambda snap: user_change("a@example.com"))
-    tip = ledger.transact(lambda snap: user_change("b@example.com")).id
+    tip = ledger.transact(lambda snap: user_change("b@example.com")).commit.id
     _lose_ref_updates(ledger, base)
     reopened = Ledger.open(ledger.path)
     assert reopened.head() == tip and reopened.snapshot().exists(layout.user("b@example.com"))
@@ -276,7 +280,7 @@ def test_a_branch_that_lost_its_last_moves_is_moved_forward_on_open(ledger):
 
 
 def test_a_torn_ref_is_rebuilt_from_where_the_journal_starts(ledger):
-    tip = ledger.transact(lambda snap: user_change("a@example.com")).id
+    tip = ledger.transact(lambda snap: user_change("a@example.com")).commit.id
     (ledger.path / REF).write_bytes(b"")
     assert Ledger.open(ledger.path).head() == tip
 
@@ -286,7 +290,7 @@ def _publish_like(ledger, email: str, blob: Path) -> str:
     change = user_change(email)
     data = blob.read_bytes()
     needed = Needed(blob, len(data), hashlib.sha256(data).hexdigest())
-    return ledger.transact(lambda snap: dataclasses.replace(change, needs=(needed,))).id
+    return ledger.transact(lambda snap: dataclasses.replace(change, needs=(needed,))).commit.id
 
 
 def test_what_did_not_reach_the_disk_is_put_back_from_the_journal(ledger, tmp_path):
@@ -328,14 +332,14 @@ def test_a_big_file_damaged_after_its_record_is_reported_and_no_later_record_is_
     """A big file is durable before its record is (it travels beside the journal, not in it), so a
     replay that finds it missing or not what the record says has found damage: it says so loudly,
     and still replays that record and every one after it (they were acknowledged)."""
-    monkeypatch.setattr(store, "COPY_LIMIT", 4)
+    monkeypatch.setattr(writing, "COPY_LIMIT", 4)
     base = ledger.head()
     big = tmp_path / "big.whl"
     big.write_bytes(b"more than four bytes")
     damaged = _publish_like(ledger, "b@example.com", big)
     record = list(ledger._journal.entries())[-1]
     assert record.copies == {} and record.checks == {ledger._journal.relative(big): (20, hashlib.sha256(b"more than four bytes").hexdigest())}
-    later = ledger.transact(lambda snap: user_change("c@example.com")).id
+    later = ledger.transact(lambda snap: user_change("c@example.com")).commit.id
     {"missing": big.unlink, "emptied": lambda: big.write_bytes(b""), "altered": lambda: big.write_bytes(b"MORE than four bytes")}[harm]()
     _lose_ref_updates(ledger, base)
     reopened = Ledger.open(ledger.path)
@@ -375,7 +379,7 @@ def test_a_record_torn_by_a_killed_writer_does_not_hide_the_commits_after_it(led
     whole = journal.read_bytes()
     with open(journal, "ab") as fh:  # the killed worker's half-written record
         fh.write(whole[: len(whole) // 2])
-    tip = other.transact(lambda snap: user_change("b@example.com")).id
+    tip = other.transact(lambda snap: user_change("b@example.com")).commit.id
     assert [e.commit for e in ledger._journal.entries()][-1] == tip
     _lose_ref_updates(ledger, base)
     assert Ledger.open(ledger.path).head() == tip
@@ -396,14 +400,14 @@ def test_a_journal_record_written_in_parts_or_cut_short_by_a_full_disk(ledger, m
         return real_write(fd, bytes(data[: max(1, len(data) // 2)]))
 
     monkeypatch.setattr(os, "write", write)
-    first = ledger.transact(lambda snap: user_change("halves@example.com")).id
+    first = ledger.transact(lambda snap: user_change("halves@example.com")).commit.id
     assert [e.commit for e in ledger._journal.entries()][-1] == first
     state.update(mode="full", calls=0)
     with pytest.raises(OSError):
         ledger.transact(lambda snap: user_change("full@example.com"))
     assert [e.commit for e in ledger._journal.entries()][-1] == first  # and nothing torn after it
     state["mode"] = None
-    tip = ledger.transact(lambda snap: user_change("after@example.com")).id
+    tip = ledger.transact(lambda snap: user_change("after@example.com")).commit.id
     assert [e.commit for e in ledger._journal.entries()][-1] == tip
     _lose_ref_updates(ledger, first)
     assert Ledger.open(ledger.path).head() == tip
@@ -440,16 +444,15 @@ def test_writers_follow_a_journal_emptied_by_another_process(ledger):
     Ledger.open(ledger.path)  # a CLI command: checkpoints, empties the journal
     cli = Ledger.open(ledger.path)
     cli.transact(lambda snap: user_change("cli@example.com"))
-    tip = server.transact(lambda snap: user_change("s3@example.com")).id
+    tip = server.transact(lambda snap: user_change("s3@example.com")).commit.id
     assert [e.commit for e in ledger._journal.entries()][-1] == tip
     _lose_ref_updates(ledger, base)
     assert Ledger.open(ledger.path).head() == tip
 
 
 def test_the_journal_is_emptied_at_checkpoints(ledger, monkeypatch):
-    import registry.ledger.store as store
 
-    monkeypatch.setattr(store, "CHECKPOINT_AT", 6000)
+    monkeypatch.setattr(writing, "CHECKPOINT_AT", 6000)
     for i in range(12):
         ledger.transact(lambda snap, i=i: user_change(f"u{i}@example.com"))
         assert ledger._journal.size() <= 6000 + 4000  # retired and started afresh as it fills
@@ -465,7 +468,7 @@ def test_the_journal_is_emptied_at_checkpoints(ledger, monkeypatch):
 def test_trees_are_encoded_in_gits_own_order(tmp_path):
     """Edited entry by entry, a tree encodes exactly as libgit2 builds it (a directory sorts as if
     its name ended with '/')."""
-    from registry.ledger.packs import BLOB_MODE, TREE_MODE, Tree
+    from registry.ledger.trees import BLOB_MODE, TREE_MODE, Tree
 
     repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
     blob, subtree = repo.create_blob(b"x"), repo.TreeBuilder().write()
@@ -507,7 +510,7 @@ def test_folding_packs_keeps_every_object_and_readers_follow(ledger, by_git, mon
     from registry.ledger.repack import packs
 
     if by_git:
-        monkeypatch.setattr(store, "GIT_ABOVE", 1)
+        monkeypatch.setattr(repack, "GIT_ABOVE", 1)
     for i in range(100):
         ledger.transact(lambda snap, i=i: user_change(f"base-{i}@example.com"))
     ledger.repack(full=True)

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pipelines.claims import PipelineClaims, brace_uuid, default_audience
 from pipelines.issuer import LocalIssuer
 from pipelines.verify import TokenRejected, Trust, Verifier
-from registry import auth, operations
-from registry.ledger import layout
+from registry import identity, layout, operations
 from registry.model import ApiToken, Version, Workspace
 
 from .conftest import WS, upload_form
@@ -186,7 +185,7 @@ def test_claims_type():
 @pytest.fixture
 def trusted(world, issuer):
     """acme trusts the local issuer; acme/utils is the Bitbucket repository REPO_UUID."""
-    reg, op = world.reg, auth.operator()
+    reg, op = world.reg, identity.operator()
     ws = reg.snapshot().get(layout.workspace(WS), Workspace)
     # the workspace's uuid is Bitbucket's: recreate the repository records with known UUIDs
     operations.create_repository(reg, op, "cli", WS, "pipeline-repo", "CORE", uuid=REPO_UUID)
@@ -256,7 +255,7 @@ async def test_bearer_tokens_read_own_packages_only(client, world, issuer, trust
 
 async def test_pipelines_never_administer(world, issuer, trusted):
     snap = world.reg.snapshot()
-    who = auth.pipeline_principal(snap, WS, Verifier().verify(step_token(issuer, trusted), auth.trusts_for(snap, issuer.issuer_url(WS))[0][1]))
+    who = identity.pipeline_principal(snap, WS, Verifier().verify(step_token(issuer, trusted), identity.trusts_for(snap, issuer.issuer_url(WS))[0][1]))
     for attempt in (
         lambda: operations.create_package(world.reg, who, "api", WS, "new-one", "pipeline-repo"),
         lambda: operations.delete_package(world.reg, who, "api", WS, "acme-piped"),
@@ -280,7 +279,7 @@ REFUSED_UPLOADS = {
 async def test_refused_pipeline_uploads_record_nothing(client, world, issuer, trusted, tmp_path, case):
     overrides, _, status, message = REFUSED_UPLOADS[case]
     if "policy" in case or "no branch" in case:
-        operations.set_publish_policy(world.reg, auth.operator(), "cli", WS, "acme-piped", ["main", "release/*"],
+        operations.set_publish_policy(world.reg, identity.operator(), "cli", WS, "acme-piped", ["main", "release/*"],
                                       [ENV_UUID] if "environment" in case else [])
         if "environment" in case:
             overrides = {**overrides, "branch": "main"}
@@ -309,7 +308,7 @@ async def test_untrusted_issuer(client, world, issuer, tmp_path):
 
 
 async def test_policy_allows_matching_runs(client, world, issuer, trusted, tmp_path):
-    operations.set_publish_policy(world.reg, auth.operator(), "cli", WS, "acme-piped", ["release/*"], [ENV_UUID])
+    operations.set_publish_policy(world.reg, identity.operator(), "cli", WS, "acme-piped", ["release/*"], [ENV_UUID])
     token = step_token(issuer, trusted, branch="release/2.0", environment_uuid=ENV_UUID)
     data, files = upload_form(piped_wheel(tmp_path))
     assert (await client.post(f"/{WS}/", data=data, files=files, headers=as_password(token))).status_code == 200
@@ -324,7 +323,7 @@ async def test_token_exchange(client, world, issuer, trusted, tmp_path):
     body = r.json()
     assert body["success"] is True and body["token"].startswith("rgy_")
     assert 0 < body["expires"] - time.time() <= 15 * 60
-    record = world.reg.snapshot().get(layout.token(auth.token_hash(body["token"])), ApiToken)
+    record = world.reg.snapshot().get(layout.token(identity.token_hash(body["token"])), ApiToken)
     assert (record.workspace, record.repository, record.scope) == (WS, "pipeline-repo", "write")
     # the minted token publishes as the pipeline, with the run's reported context and URL
     data, files = upload_form(piped_wheel(tmp_path, "2.0"))
@@ -362,7 +361,7 @@ async def test_token_exchange_refuses_bad_tokens_and_bad_context(client, world, 
 
 
 def test_trust_validation(world, issuer, tmp_path):
-    op = auth.operator()
+    op = identity.operator()
     with pytest.raises(Exception, match="https://"):
         operations.set_trust(world.reg, op, "cli", WS, "http://issuer.example/oidc")
     with pytest.raises(Exception, match="private key"):

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from registry import auth, dists, maintenance, model, operations, server
+from registry import dists, identity, layout, maintenance, operations, server
 from registry.config import Settings
-from registry.ledger import layout, repack, store
+from registry.ledger import repack, writing
 from registry.operations import Registry
 
 from .helpers import make_wheel
@@ -58,7 +58,9 @@ def scratch(tmp_path):
 
 @pytest.fixture
 def deterministic(monkeypatch):
-    monkeypatch.setattr(store, "threading", types.SimpleNamespace(Thread=Inline, Lock=threading.Lock, local=threading.local))
+    inline = types.SimpleNamespace(Thread=Inline, Lock=threading.Lock, local=threading.local)
+    for module in (writing, repack):
+        monkeypatch.setattr(module, "threading", inline)
 
 
 def settings_for(root: Path) -> Settings:
@@ -75,7 +77,7 @@ def trusting_git(monkeypatch, disk: Disk, reg: Registry) -> None:
         disk.trust_new_files(pack_dir, {p.name for p in before})
         return result
 
-    for module in (repack, store):
+    for module in (repack,):
         monkeypatch.setattr(module, "subprocess", types.SimpleNamespace(run=run))
 
 
@@ -85,7 +87,7 @@ def publish(reg: Registry, wheel: Path) -> tuple:
         staged.write(wheel.read_bytes())
         staged.finish(sync=False)
         dist = dists.inspect(wheel, wheel.name)
-        published = operations.publish_file(reg, auth.operator(), "upload", WS, dist, staged)
+        published = operations.publish_file(reg, identity.operator(), "upload", WS, dist, staged)
     return ("published", published.version.version, wheel.name, published.file.sha256)
 
 
@@ -103,7 +105,7 @@ def sharing_fanout(tmp: Path, big: Path) -> Path:
 
 def seeded(root: Path) -> Registry:
     reg = Registry.open(settings_for(root), create=True)
-    op, ch = auth.operator(), "cli"
+    op, ch = identity.operator(), "cli"
     operations.create_workspace(reg, op, ch, WS, "Acme")
     operations.create_project(reg, op, ch, WS, "CORE", "Core")
     operations.create_repository(reg, op, ch, WS, "utils", "CORE")
@@ -112,7 +114,7 @@ def seeded(root: Path) -> Registry:
 
 
 def run_scenario(reg: Registry, disk: Disk, tmp: Path, monkeypatch) -> None:
-    op = auth.operator()
+    op = identity.operator()
     big = make_wheel(tmp, PKG, "2.0", payload=BIG, stored=True)
     small = sharing_fanout(tmp, big)
     later_big = make_wheel(tmp, PKG, "5.0", payload=BIG, stored=True)
@@ -128,9 +130,9 @@ def run_scenario(reg: Registry, disk: Disk, tmp: Path, monkeypatch) -> None:
     disk.acknowledged(("deleted", "3.0"))
     operations.yank(reg, op, "cli", WS, PKG, "3.1", "broken")
     disk.acknowledged(("yanked", "3.1"))
-    monkeypatch.setattr(store, "CHECKPOINT_AT", 0)  # the next commit retires the journal; its checkpoint follows
+    monkeypatch.setattr(writing, "CHECKPOINT_AT", 0)  # the next commit retires the journal; its checkpoint follows
     disk.acknowledged(publish(reg, make_wheel(tmp, PKG, "4.0")))
-    monkeypatch.setattr(store, "CHECKPOINT_AT", 2**30)
+    monkeypatch.setattr(writing, "CHECKPOINT_AT", 2**30)
     reg.ledger.repack()  # folds the small packs with git pack-objects
     disk.acknowledged(publish(reg, later_big))
     maintenance.collect(reg, grace_seconds=0)  # frees 3.0's blob: a checkpoint, a delete, a full repack
@@ -226,7 +228,7 @@ def test_every_cut_during_the_first_start_leaves_a_registry_or_nothing(tmp_path,
             snap = reg.snapshot()
             if disk.acknowledged_by(done):
                 assert again is None, f"bootstrapped twice after a cut at sync {done}"
-                assert auth.check_token(snap, booted.admin, booted.token).email == booted.admin
+                assert identity.check_token(snap, booted.admin, booted.token).email == booted.admin
             assert snap.exists(layout.workspace(server.BOOT_WORKSPACE))
             report = maintenance.verify(reg)
             assert report.ok, (done, extra, report.problems)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry import auth, operations
+from registry import identity, operations
 
 from .conftest import WS, publish, upload_form
 from .helpers import make_wheel
@@ -62,7 +62,7 @@ CALLERS = [None, "outsider@acme.test", "reader@acme.test"]  # reader: of acme/ut
 
 @pytest.fixture
 def secrets(world, tmp_path):
-    op = auth.operator()
+    op = identity.operator()
     wheels = {name: make_wheel(tmp_path, name, "1.0") for name in (PRIVATE, MISSING)}
     publish(world.reg, op, wheels[PRIVATE])
     for ws in (HIDDEN_WS,):

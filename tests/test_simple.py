@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from registry import auth, operations
+from registry import identity, operations
 from registry.web.simple import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
 
 from .conftest import WS, publish, upload_form
@@ -113,14 +113,14 @@ async def test_etag_revalidation_and_a_publish_changes_the_page(client, world, p
     # another writer (say, another granian worker) publishes: the next request sees it
     other = operations.Registry.open(world.reg.settings)
     other.ledger  # noqa: B018
-    operations.delete_version(other, auth.operator(), "cli", WS, "acme-utils", "3.0")
+    operations.delete_version(other, identity.operator(), "cli", WS, "acme-utils", "3.0")
     r = await get(client, world, f"/{WS}/acme-utils/", **{"if-none-match": etag})
     assert r.status_code == 200 and r.headers["etag"] != etag and "3.0" not in r.json()["versions"]
 
 
 async def test_unrelated_changes_keep_the_page_cached(client, world, published):
     etag = (await get(client, world, f"/{WS}/acme-utils/")).headers["etag"]
-    operations.create_package(world.reg, auth.operator(), "cli", WS, "another", "utils")
+    operations.create_package(world.reg, identity.operator(), "cli", WS, "another", "utils")
     assert (await get(client, world, f"/{WS}/acme-utils/", **{"if-none-match": etag})).status_code == 304
 
 
@@ -167,7 +167,7 @@ async def test_missing_things(client, world):
 async def test_revoked_token_stops_working_at_once(client, world, published):
     assert (await get(client, world, f"/{WS}/acme-utils/")).status_code == 200
     token_id = world.principal("reader@acme.test").token_id
-    operations.revoke_token(world.reg, auth.operator(), "cli", "reader@acme.test", token_id)
+    operations.revoke_token(world.reg, identity.operator(), "cli", "reader@acme.test", token_id)
     r = await get(client, world, f"/{WS}/acme-utils/")
     assert r.status_code == 403 and "revoked" in r.text
 
@@ -191,7 +191,7 @@ async def test_the_index_across_workspaces(client, world, published):
     assert url == f"../{WS}/acme-utils/1.0.0/{wheel.filename}"
     assert (await get(client, world, "/Acme.Utils/")).headers["location"] == "/acme-utils/"
     # the same name in a second workspace the caller can read: refused as ambiguous
-    op = auth.operator()
+    op = identity.operator()
     operations.create_workspace(world.reg, op, "cli", "beta")
     operations.create_project(world.reg, op, "cli", "beta", "B")
     operations.create_repository(world.reg, op, "cli", "beta", "r", "B")
@@ -279,7 +279,7 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     assert (await get(client, world, url, accept="text/html")).headers["content-type"].startswith("text/html")
     assert len(reached) == 3
     # any commit makes every remembered answer stale, whatever it touched
-    operations.create_user(world.reg, auth.operator(), "cli", "someone@acme.test")
+    operations.create_user(world.reg, identity.operator(), "cli", "someone@acme.test")
     again = await get(client, world, url)
     assert len(reached) == 4 and again.content == first.content
     # credentials that expire are not answered from memory past their expiry
@@ -300,7 +300,7 @@ async def test_the_simple_segment_other_indexes_use_leads_to_ours(client, world,
     r = await client.get(f"/{WS}/simple/acme-utils/", headers=world.basic("reader@acme.test"), follow_redirects=True)
     assert r.status_code == 200 and "acme_utils-1.0.0" in r.text
     with pytest.raises(Exception, match="'simple' is reserved"):
-        operations.create_package(world.reg, auth.operator(), "cli", WS, "Simple", "utils")
+        operations.create_package(world.reg, identity.operator(), "cli", WS, "Simple", "utils")
 
 
 async def test_a_publish_to_the_root_says_where_uploads_go(client, world, dists):

@@ -6,8 +6,7 @@ import zipfile
 
 import pytest
 
-from registry import operations
-from registry.ledger import layout
+from registry import layout, operations
 
 from .conftest import WS, publish, upload_form
 from .test_dists import wheel

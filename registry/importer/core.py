@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from .. import dists
-from ..auth import Principal, repository_context
+from .. import dists, layout
 from ..blobs import Staged
 from ..errors import Conflict, FileExists, FilenameSpent, RegistryError
-from ..ledger import layout
+from ..identity import Principal
 from ..model import DeletedFiles, DistFile, Package
 from ..operations import Registry, create_package, get_package, publish_file, versions
+from ..permissions import repository_context
 
 CHANNEL = "import"
 Status = Literal["imported", "skipped", "refused", "conflict"]

@@ -1,6 +1,10 @@
-"""The ledger: all registry state as commits in a bare git repository."""
+"""The ledger: all registry state as commits in a bare git repository. It stores paths and bytes
+and knows nothing of what they mean: that is registry/layout.py (paths) and registry/audit.py
+(what a commit says)."""
 
-from . import layout
-from .store import Change, Commit, Ledger, Locked, Snapshot
+from .commits import Change, Commit, Committed, NoChange, parse_trailers
+from .snapshot import Snapshot
+from .store import Ledger
+from .writing import BRANCH, REF, Locked
 
-__all__ = ["Change", "Commit", "Ledger", "Locked", "Snapshot", "layout"]
+__all__ = ["BRANCH", "REF", "Change", "Commit", "Committed", "Ledger", "Locked", "NoChange", "Snapshot", "parse_trailers"]

@@ -8,7 +8,6 @@ This is what git itself does with a small push (receive.unpackLimit): many small
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import itertools
 import os
@@ -127,63 +126,6 @@ class RecentObjects(_InMemory):
 
 
 _TYPE_NAMES = {1: "commit", 2: "tree", 3: "blob", 4: "tag"}
-
-
-BLOB_MODE, TREE_MODE = b"100644", b"40000"
-
-
-class Tree:
-    """A tree object's entries, kept in git's order beside their encoded form, so that changing an
-    entry and encoding the tree again costs a bisect and a join rather than a sort: a commit's cost
-    stays flat as directories grow. Entries are `<octal mode> <name> NUL <20-byte id>`; git orders
-    them by name, a directory's name as if it ended with '/'."""
-
-    __slots__ = ("entries", "_keys", "_chunks")
-
-    def __init__(self) -> None:
-        self.entries: dict[bytes, tuple[bytes, bytes]] = {}  # name: (mode, raw id)
-        self._keys: list[bytes] = []
-        self._chunks: list[bytes] = []
-
-    @classmethod
-    def parse(cls, data: bytes) -> Tree:
-        tree = cls()
-        pos, end = 0, len(data)
-        while pos < end:
-            space = data.index(b" ", pos)
-            nul = data.index(b"\0", space)
-            name, mode = data[space + 1:nul], data[pos:space]
-            tree.entries[name] = (mode, data[nul + 1:nul + 21])
-            tree._keys.append(_key(name, mode))
-            tree._chunks.append(data[pos:nul + 21])
-            pos = nul + 21
-        return tree
-
-    def copy(self) -> Tree:
-        tree = Tree()
-        tree.entries, tree._keys, tree._chunks = dict(self.entries), self._keys.copy(), self._chunks.copy()
-        return tree
-
-    def set(self, name: bytes, mode: bytes, raw_id: bytes) -> None:
-        self.remove(name)
-        key = _key(name, mode)
-        at = bisect.bisect_left(self._keys, key)
-        self._keys.insert(at, key)
-        self._chunks.insert(at, b"%s %s\0%s" % (mode, name, raw_id))
-        self.entries[name] = (mode, raw_id)
-
-    def remove(self, name: bytes) -> None:
-        old = self.entries.pop(name, None)
-        if old is not None:
-            at = bisect.bisect_left(self._keys, _key(name, old[0]))
-            del self._keys[at], self._chunks[at]
-
-    def encode(self) -> bytes:
-        return b"".join(self._chunks)
-
-
-def _key(name: bytes, mode: bytes) -> bytes:
-    return name + b"/" if mode == TREE_MODE else name
 
 
 class WrittenPack(NamedTuple):

@@ -14,14 +14,26 @@ the small folds left whole.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import shutil
 import struct
 import subprocess
+import threading
+import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 from ..fsync import fsync_path
+from .packs import write_replacing
+
+log = logging.getLogger("registry.ledger")
+PACK_LIMIT = 48  # packs before a (geometric, background) repack folds them
+LOOSE_LIMIT = 6700  # loose objects (git's own gc.auto) before a repack packs them
+RELIST_SECONDS = 10.0  # how long the repack mark alone answers "were packs deleted?" (see PackWatch)
 
 FACTOR = 2
 GIT_ABOVE = 50_000  # objects in a roll-up from which git's own geometric repack does it
@@ -102,3 +114,122 @@ def fold(repo: Path, victims: list[Pack], git_prefix: list[str], pass_fds: tuple
             continue
         for suffix in _SUFFIXES:
             (pack_dir / f"{p.name}{suffix}").unlink(missing_ok=True)
+
+
+class Repacking:
+    """The repacking half of `Ledger` (a mixin: its state is set up in `Ledger.__init__`)."""
+
+    def _packs(self) -> set[str]:
+        # (not git's temporary `tmp_*` files: one seen and then renamed must not look like a deletion)
+        return {n for n in os.listdir(self.path / "objects" / "pack") if n.startswith("pack-") and n.endswith(".pack")}
+
+    def loose_objects_estimate(self) -> int:
+        """Like `git gc --auto`: count one fan-out directory and scale up."""
+        try:
+            return len(os.listdir(self.path / "objects" / "17")) * 256
+        except FileNotFoundError:
+            return 0
+
+    def pack_count(self) -> int:
+        return sum(1 for e in os.scandir(self.path / "objects" / "pack") if e.name.endswith(".pack"))
+
+    def repack(self, *, full: bool = False, yielding: bool = False) -> None:
+        """Fold packs together, with git itself.
+
+        Default: geometric, cheap: only the small packs are rewritten (see repack.py), and loose
+        objects (libgit2 never packs them) once they pile up. `full`: one pack, and unreachable
+        objects older than an hour pruned. Never blocks writers: a repack only deletes packs whose
+        every object is in the pack it wrote, and readers fall back on a miss."""
+        git = shutil.which("git")
+        if git is None:
+            log.warning("git is not installed: the ledger's packs can't be folded together")
+            return
+        with self.repack_lock() as fd:
+            # In the background it runs niced: on a small machine it would otherwise take CPU from
+            # the very requests whose commits it folds. git fsyncs the packs it writes before
+            # deleting the ones they replace. It inherits the lock: a repack outliving a killed
+            # registry process still excludes the next.
+            nice = shutil.which("nice") if yielding else None
+            prefix = [*([nice, "-n", "10"] if nice else []), git, "-C", str(self.path),
+                      "-c", "core.fsync=objects,derived-metadata,reference", "-c", "core.fsyncMethod=fsync"]
+            try:
+                if full:
+                    subprocess.run([*prefix, "repack", "-a", "-d", "-q"], check=True, pass_fds=(fd,))
+                    subprocess.run([*prefix, "prune", "--expire=1.hour.ago"], check=True, pass_fds=(fd,))
+                    return
+                victims = roll_up(self.path / "objects" / "pack")
+                if self.loose_objects_estimate() >= LOOSE_LIMIT or sum(p.objects for p in victims) >= GIT_ABOVE:
+                    subprocess.run([*prefix, "repack", "-d", "-q", "--geometric=2"], check=True, pass_fds=(fd,))
+                elif victims:
+                    fold(self.path, victims, prefix, pass_fds=(fd,))
+            finally:  # (even a failed repack may have deleted packs)
+                write_replacing(self._repack_mark, f"{time.time_ns()}\n".encode())
+
+    @contextmanager
+    def repack_lock(self):
+        """Held by whoever folds or deletes packs (one at a time, across processes), and by whoever
+        must see them hold still (`git fsck`). Yields the lock's file descriptor."""
+        fd = os.open(self.path / "registry-repack.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = LOOSE_LIMIT, background: bool = False) -> bool:
+        """Repack when packs or loose objects pile up (as `git gc --auto` would): every lookup
+        of an object consults each pack's index until it is found."""
+        if self.pack_count() < pack_limit and self.loose_objects_estimate() < loose_limit:
+            return False
+        if background:
+            if not self._repacking.acquire(blocking=False):
+                return False
+
+            def run() -> None:
+                try:
+                    self.repack(yielding=True)
+                except Exception:
+                    log.exception("background repack failed")
+                finally:
+                    self._repacking.release()
+
+            threading.Thread(target=run, name="ledger-repack", daemon=True).start()
+        else:
+            self.repack(yielding=True)
+        return True
+
+
+class PackWatch:
+    """Tells when a repository may hold packs that have since been deleted (see `_forget_repacked`).
+
+    Listing the pack directory on every commit costs more than it seems (a directory that has seen
+    thousands of packs come and go stays large). Every repack rewrites a mark instead: once it has
+    changed, the repository is suspect. A `git gc` run by hand leaves no mark, so the directory is
+    listed now and then too, and a pack listed before and gone now also makes it suspect."""
+
+    __slots__ = ("_ledger", "_mark", "_seen", "_listed")
+
+    def __init__(self, ledger: Repacking) -> None:
+        self._ledger = ledger
+        self._mark = self._read_mark()
+        self._seen = ledger._packs()
+        self._listed = time.monotonic()
+
+    def _read_mark(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._ledger._repack_mark)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def gone(self) -> bool:
+        if self._read_mark() != self._mark:
+            return True
+        if time.monotonic() - self._listed < RELIST_SECONDS:
+            return False
+        now, self._listed = self._ledger._packs(), time.monotonic()
+        gone = not self._seen <= now
+        self._seen = now
+        return gone
+
+

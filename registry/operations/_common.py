@@ -5,10 +5,13 @@ from __future__ import annotations
 import msgspec
 from packaging.utils import canonicalize_version
 
-from ..auth import Principal, role_on_workspace
+from .. import layout
+from ..audit import Action, T, provenance_trailers
 from ..errors import Forbidden, NotFound
-from ..ledger import Change, Snapshot, layout
-from ..model import Channel, User, Workspace
+from ..identity import Principal
+from ..ledger import Change, Snapshot
+from ..model import Channel, Provenance, User, Workspace
+from ..permissions import role_on_workspace
 
 
 def version_key(version: str) -> str:
@@ -16,9 +19,14 @@ def version_key(version: str) -> str:
     return canonicalize_version(version)
 
 
-def make_change(who: Principal, channel: Channel, summary: str, writes, *facts: tuple[str, str], body: str = "") -> Change:
-    return Change(summary=summary, provenance=who.provenance(channel), author=who.author,
-                  writes=writes, facts=tuple(facts), body=body)
+def make_change(who: Principal, channel: Channel, action: Action, summary: str, writes, *facts: tuple[str, str],
+                body: str = "", result=None, provenance: Provenance | None = None) -> Change:
+    """One commit's worth: who did what (the trailers every commit starts with, then `Action`), to
+    what (``facts``). ``provenance``: the one already recorded in the records (same time, same actor)."""
+    provenance = provenance or who.provenance(channel)
+    trailers = (*provenance_trailers(provenance), (T.ACTION, action), *facts)
+    return Change(summary=summary, author=who.author, time=provenance.at, writes=writes, trailers=trailers,
+                  body=body, result=result)
 
 
 def replace(record, **changes):

@@ -11,13 +11,23 @@ from datetime import datetime
 
 from packaging.version import Version as PkgVersion
 
-from .. import dists, model, visibility
-from ..auth import Principal, require
+from .. import dists, layout, model, visibility
+from ..audit import Action, T
 from ..blobs import Staged
 from ..dists import DistInfo
-from ..errors import Conflict, FileExists, FilenameSpent, Forbidden, Invalid, NotFound, RegistryError
-from ..ledger import Change, Commit, Snapshot, layout
+from ..errors import (
+    Conflict,
+    FileExists,
+    FilenameSpent,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RegistryError,
+)
+from ..identity import Principal
+from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
+from ..permissions import require
 from ._common import make_change, replace, version_key
 from .registry import Registry
 
@@ -58,12 +68,13 @@ def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
             raise Conflict(f"Package {existing.display_name!r} already exists in workspace {ws}{where}.")
         record = Package(name=canonical, display_name=display, workspace=ws, repository=repository,
                          created=who.provenance(channel))
-        return make_change(who, channel, f"create package {canonical} in {ws}, linked to {ws}/{repository}",
-                       {layout.package(ws, canonical): record},
-                       ("Workspace", ws), ("Package", canonical), ("Repository", repository))
+        return make_change(who, channel, Action.CREATE_PACKAGE,
+                           f"create package {canonical} in {ws}, linked to {ws}/{repository}",
+                           {layout.package(ws, canonical): record},
+                           (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.REPOSITORY, repository),
+                           provenance=record.created, result=record)
 
-    reg.ledger.transact(build)
-    return get_package(reg.snapshot(), ws, canonical)
+    return reg.transact(build).result
 
 
 def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str,
@@ -119,21 +130,19 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         metadata_sha256=metadata_sha256, uploaded=provenance, upload_time=upload_time,
         warnings=list(dist.warnings),
     )
-    outcome: dict[str, object] = {}
 
-    def build(snap: Snapshot) -> Change | None:
+    def build(snap: Snapshot) -> Change | NoChange:
         package = package_for(snap, who, ws, canonical, "write", f"publish to {canonical!r}", pipelines_may=True)
         if who.kind == "pipeline":
             check_publish_policy(package, who.pipeline)
         key = version_key(dist.version)
         path = layout.version(ws, canonical, key)
         current = snap.get(path, Version)
-        outcome["package"] = package
         for existing in current.files if current else ():
             if existing.filename == dist.filename:
                 if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
-                    outcome.update(version=current, file=existing)
-                    return None  # the byte-identical file again: success, and nothing changes
+                    # the byte-identical file again: success, and nothing changes
+                    return NoChange(Published(package=package, version=current, file=existing, commit=None, existing=True))
                 raise FileExists(
                     f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
                     "A published file can't be replaced: bump the version and upload again."
@@ -157,22 +166,21 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
             current = Version(package=canonical, version=dist.version, summary=dist.summary, created=provenance)
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
         version = replace(current, files=files, summary=current.summary or dist.summary)
-        outcome.update(version=version, file=new_file)
         change = make_change(
-            who, channel, f"publish {canonical} {version.version}: {dist.filename}", {path: version},
-            ("Workspace", ws), ("Package", canonical), ("Version", version.version),
-            ("File", dist.filename), ("Sha256", digests.sha256), ("Size", str(digests.size)),
-            *((("Upload-Time", upload_time.isoformat()),) if upload_time else ()),
-            *((("Import-Source", source),) if source else ()),
+            who, channel, Action.PUBLISH, f"publish {canonical} {version.version}: {dist.filename}", {path: version},
+            (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, version.version),
+            (T.FILE, dist.filename), (T.SHA256, digests.sha256), (T.SIZE, str(digests.size)),
+            *(((T.UPLOAD_TIME, upload_time.isoformat()),) if upload_time else ()),
+            *(((T.IMPORT_SOURCE, source),) if source else ()),
+            provenance=provenance, result=Published(package=package, version=version, file=new_file, commit=None),
         )
         return dataclasses.replace(change, needs=tuple(pending))
 
-    commit = reg.ledger.transact(build, timeout=wait)
-    if commit is None and reg.blobs.repair(staged):  # (outside the lock: it may read a big file whole)
+    done = reg.transact(build, timeout=wait)
+    if done.commit is None and reg.blobs.repair(staged):  # (outside the lock: it may read a big file whole)
         log.warning("publish %s: the stored copy of %s was missing or damaged; replaced it with the bytes "
                     "just sent", ws, dist.filename)
-    return Published(package=outcome["package"], version=outcome["version"], file=outcome["file"],
-                     commit=commit, existing=commit is None)
+    return done.result if done.commit is None else dataclasses.replace(done.result, commit=done.commit)
 
 
 def core_metadata(reg: Registry, f: DistFile) -> bytes:
@@ -224,47 +232,43 @@ def _tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provena
 def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
                    version: str) -> tuple[Version, Commit]:
     canonical, _ = model.package_name(name)
-    gone: list[Version] = []
 
     def build(snap: Snapshot) -> Change:
         package_for(snap, who, ws, canonical, "write", f"delete versions of {canonical!r}")
         record = get_version(snap, ws, canonical, version)
         if record is None:
             raise NotFound(f"Package {canonical!r} has no version {version!r}.")
-        gone[:] = [record]
         provenance = who.provenance(channel)
         return make_change(
-            who, channel, f"delete {canonical} {record.version} ({len(record.files)} files)",
+            who, channel, Action.DELETE_VERSION, f"delete {canonical} {record.version} ({len(record.files)} files)",
             {layout.version(ws, canonical, version_key(record.version)): None,
              layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, [record], provenance)},
-            ("Workspace", ws), ("Package", canonical), ("Version", record.version),
-            *(("Sha256", f.sha256) for f in record.files),
+            (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, record.version),
+            *((T.SHA256, f.sha256) for f in record.files), provenance=provenance, result=record,
         )
 
-    commit = reg.ledger.transact(build)
-    return gone[0], commit
+    done = reg.transact(build)
+    return done.result, done.commit
 
 
 def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> tuple[Package, Commit]:
     canonical, _ = model.package_name(name)
-    gone: list[Package] = []
 
     def build(snap: Snapshot) -> Change:
         package = package_for(snap, who, ws, canonical, "admin", f"delete package {canonical!r}")
         all_versions = versions(snap, ws, canonical)
-        gone[:] = [package]
         provenance = who.provenance(channel)
         return make_change(
-            who, channel, f"delete package {canonical} ({len(all_versions)} versions)",
+            who, channel, Action.DELETE_PACKAGE, f"delete package {canonical} ({len(all_versions)} versions)",
             {layout.package_dir(ws, canonical): None,
              layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, all_versions, provenance)},
-            ("Workspace", ws), ("Package", canonical), ("Repository", package.repository),
-            *(("Version", v.version) for v in all_versions),
-            *(("Sha256", f.sha256) for v in all_versions for f in v.files),
+            (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.REPOSITORY, package.repository),
+            *((T.VERSION, v.version) for v in all_versions),
+            *((T.SHA256, f.sha256) for v in all_versions for f in v.files), provenance=provenance, result=package,
         )
 
-    commit = reg.ledger.transact(build)
-    return gone[0], commit
+    done = reg.transact(build)
+    return done.result, done.commit
 
 
 def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,
@@ -279,12 +283,14 @@ def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, ve
             raise NotFound(f"Package {canonical!r} has no version {version!r}.")
         if record.yanked != undo:
             raise Conflict(f"{canonical} {record.version} is {'not ' if undo else 'already '}yanked.")
-        new = replace(record, yanked=not undo, yanked_reason="" if undo else reason, yank=who.provenance(channel))
+        provenance = who.provenance(channel)
+        new = replace(record, yanked=not undo, yanked_reason="" if undo else reason, yank=provenance)
         summary = f"un-yank {canonical} {record.version}" if undo else f"yank {canonical} {record.version}"
         if reason and not undo:
             summary += f": {reason}"
-        return make_change(who, channel, summary, {layout.version(ws, canonical, version_key(record.version)): new},
-                       ("Workspace", ws), ("Package", canonical), ("Version", record.version))
+        return make_change(who, channel, Action.UNYANK if undo else Action.YANK, summary,
+                           {layout.version(ws, canonical, version_key(record.version)): new},
+                           (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, record.version),
+                           provenance=provenance, result=new)
 
-    commit = reg.ledger.transact(build)
-    return get_version(reg.snapshot_at(commit.id), ws, canonical, version)
+    return reg.transact(build).result

@@ -9,11 +9,13 @@ from datetime import timedelta
 
 import jwt
 
-from .. import model
-from ..auth import Principal, new_token, repository_context
+from .. import layout, model
+from ..audit import Action, T
 from ..errors import Forbidden, Invalid, NotFound
-from ..ledger import Change, Snapshot, layout
+from ..identity import Principal, new_token
+from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Package
+from ..permissions import repository_context
 from ._common import make_change, replace, require_workspace_admin
 from .packages import get_package, package_for
 from .registry import Registry
@@ -39,11 +41,11 @@ def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str,
             f"branches {', '.join(policy.branches)}" if policy and policy.branches else "",
             f"environments {', '.join(policy.environments)}" if policy and policy.environments else "",
         ])) or "any pipeline of the repository"
-        return make_change(who, channel, f"set publish policy of {canonical} in {ws}: {rules}",
+        return make_change(who, channel, Action.SET_POLICY, f"set publish policy of {canonical} in {ws}: {rules}",
                        {layout.package(ws, canonical): replace(package, publish_policy=policy)},
-                       ("Workspace", ws), ("Package", canonical))
+                       (T.WORKSPACE, ws), (T.PACKAGE, canonical))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return get_package(reg.snapshot(), ws, canonical)
 
 
@@ -61,10 +63,10 @@ def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: 
         record = model.PipelinesTrust(issuer=issuer, audiences=audiences, jwks=jwks, updated=who.provenance(channel))
         accepted = ", ".join(audiences) or f"the default audience of workspace {workspace.uuid}"
         keys = "keys given inline" if jwks else "keys from the issuer's discovery document"
-        return make_change(who, channel, f"trust pipelines of {ws} from {issuer} ({keys}; audiences: {accepted})",
-                       {layout.trust(ws): record}, ("Workspace", ws), ("Issuer", issuer))
+        return make_change(who, channel, Action.TRUST, f"trust pipelines of {ws} from {issuer} ({keys}; audiences: {accepted})",
+                       {layout.trust(ws): record}, (T.WORKSPACE, ws), (T.ISSUER, issuer))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return reg.snapshot().get(layout.trust(ws), model.PipelinesTrust)
 
 
@@ -74,10 +76,10 @@ def remove_trust(reg: Registry, who: Principal, channel: Channel, ws: str) -> No
         record = snap.get(layout.trust(ws), model.PipelinesTrust)
         if record is None:
             raise NotFound(f"Workspace {ws} trusts no pipeline issuer.")
-        return make_change(who, channel, f"stop trusting pipelines of {ws} from {record.issuer}",
-                       {layout.trust(ws): None}, ("Workspace", ws), ("Issuer", record.issuer))
+        return make_change(who, channel, Action.UNTRUST, f"stop trusting pipelines of {ws} from {record.issuer}",
+                       {layout.trust(ws): None}, (T.WORKSPACE, ws), (T.ISSUER, record.issuer))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
 
 
 def _issuer_url(value: str) -> str:
@@ -124,12 +126,12 @@ def mint_pipeline_token(reg: Registry, who: Principal, reported: model.ReportedR
     def build(snap: Snapshot) -> Change:
         repository_context(snap, who.workspace, who.repository)
         minted_by = dataclasses.replace(who, pipeline=run)
-        return make_change(minted_by, "api", f"mint token {record.id} for pipeline {run.pipeline_uuid} of "
+        return make_change(minted_by, "api", Action.MINT_TOKEN, f"mint token {record.id} for pipeline {run.pipeline_uuid} of "
                        f"{who.workspace}/{who.repository} (expires {record.expires:%H:%M:%S} UTC)",
                        {layout.token(digest): record},
-                       ("Workspace", who.workspace), ("Repository", who.repository), ("Token", record.id))
+                       (T.WORKSPACE, who.workspace), (T.REPOSITORY, who.repository), (T.TOKEN, record.id))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return secret, record
 
 

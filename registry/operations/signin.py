@@ -7,10 +7,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from .. import model
-from ..auth import Principal, new_token
+from .. import layout, model
+from ..audit import Action, T
 from ..errors import Forbidden, NotFound
-from ..ledger import Change, Snapshot, layout
+from ..identity import Principal, new_token
+from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, SignInLink
 from ._common import existing_user, make_change, replace, require_operator
 from .registry import Registry
@@ -37,11 +38,12 @@ def create_signin_link(reg: Registry, who: Principal, channel: Channel, email: s
 
     def build(snap: Snapshot) -> Change:
         existing_user(snap, email)
-        return make_change(who, channel, f"create sign-in link {record.id} for {email} "
+        return make_change(who, channel, Action.CREATE_LOGIN_LINK, f"create sign-in link {record.id} for {email} "
                            f"(valid until {record.expires:%H:%M} UTC)",
-                           {layout.signin_link(digest): record}, ("User", email), ("Sign-In-Link", record.id))
+                           {layout.signin_link(digest): record}, (T.USER, email), (T.SIGN_IN_LINK, record.id),
+                           provenance=provenance)
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return secret, record
 
 
@@ -65,7 +67,6 @@ def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Api
     """Spend the link: one commit marks it used and creates the token the web session rests on
     (its secret is thrown away: the session names the token by id, and dies with it)."""
     digest = link_hash(secret.strip())
-    made: list[ApiToken] = []
 
     def build(snap: Snapshot) -> Change:
         link = check_signin_link(snap.get(layout.signin_link(digest), SignInLink))
@@ -75,11 +76,10 @@ def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Api
         _, token_digest = new_token()
         token = ApiToken(id=token_digest[:16], user=user.email, sha256=token_digest, scope="write",
                          label="web sign-in (link)", created=provenance, expires=provenance.at + SESSION_LIFETIME)
-        made[:] = [token]
         used = replace(link, used=provenance, session_token=token.id)
-        return make_change(who, channel, f"sign in {user.email} with link {link.id}",
+        return make_change(who, channel, Action.USE_LOGIN_LINK, f"sign in {user.email} with link {link.id}",
                            {layout.signin_link(digest): used, layout.token(token_digest): token},
-                           ("User", user.email), ("Sign-In-Link", link.id), ("Token", token.id), ("Scope", "write"))
+                           (T.USER, user.email), (T.SIGN_IN_LINK, link.id), (T.TOKEN, token.id), (T.SCOPE, "write"),
+                           provenance=provenance, result=token)
 
-    reg.ledger.transact(build)
-    return made[0]
+    return reg.transact(build).result

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .. import model
-from ..auth import TOKEN_PREFIX, Principal, new_token, repository_context, require, token_hash
+from .. import layout, model
+from ..audit import Action, T
 from ..errors import Conflict, Forbidden, Invalid, NotFound
-from ..ledger import Change, Snapshot, layout
+from ..identity import TOKEN_PREFIX, Principal, new_token, token_hash
+from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspace
+from ..permissions import repository_context, require
 from ._common import (
     existing_user,
     make_change,
@@ -32,10 +34,10 @@ def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
             if existing and existing.uuid == uuid:
                 raise Conflict(f"UUID {uuid} already belongs to workspace {other!r}.")
         record = Workspace(slug=slug, uuid=uuid, name=name or slug, created=who.provenance(channel))
-        return make_change(who, channel, f"create workspace {slug}", {layout.workspace(slug): record},
-                       ("Workspace", slug), ("Workspace-Uuid", uuid))
+        return make_change(who, channel, Action.CREATE_WORKSPACE, f"create workspace {slug}", {layout.workspace(slug): record},
+                       (T.WORKSPACE, slug), (T.WORKSPACE_UUID, uuid))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return reg.snapshot().get(layout.workspace(slug), Workspace)
 
 
@@ -48,10 +50,10 @@ def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
         if snap.exists(layout.project(ws, key)):
             raise Conflict(f"Project {key} already exists in workspace {ws}.")
         record = Project(key=key, name=name or key, created=who.provenance(channel))
-        return make_change(who, channel, f"create project {ws}/{key}", {layout.project(ws, key): record},
-                       ("Workspace", ws), ("Project", key))
+        return make_change(who, channel, Action.CREATE_PROJECT, f"create project {ws}/{key}", {layout.project(ws, key): record},
+                       (T.WORKSPACE, ws), (T.PROJECT, key))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return reg.snapshot().get(layout.project(ws, key), Project)
 
 
@@ -71,11 +73,11 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
                 raise Conflict(f"UUID {uuid} already belongs to repository {ws}/{other.slug}.")
         record = Repository(slug=slug, uuid=uuid, project=project, public=public, created=who.provenance(channel))
         visibility = "public" if public else "private"
-        return make_change(who, channel, f"create repository {ws}/{slug} in project {project} ({visibility})",
+        return make_change(who, channel, Action.CREATE_REPOSITORY, f"create repository {ws}/{slug} in project {project} ({visibility})",
                        {layout.repository(ws, slug): record},
-                       ("Workspace", ws), ("Repository", slug), ("Repository-Uuid", uuid))
+                       (T.WORKSPACE, ws), (T.REPOSITORY, slug), (T.REPOSITORY_UUID, uuid))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return reg.snapshot().get(layout.repository(ws, slug), Repository)
 
 
@@ -87,9 +89,9 @@ def create_user(reg: Registry, who: Principal, channel: Channel, email: str, nam
         if snap.exists(layout.user(email)):
             raise Conflict(f"User {email} already exists.")
         record = User(email=email, name=name or email, created=who.provenance(channel))
-        return make_change(who, channel, f"create user {email}", {layout.user(email): record}, ("User", email))
+        return make_change(who, channel, Action.CREATE_USER, f"create user {email}", {layout.user(email): record}, (T.USER, email))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return reg.snapshot().get(layout.user(email), User)
 
 
@@ -112,10 +114,10 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
 
     def build(snap: Snapshot) -> Change:
         existing_user(snap, email)
-        return make_change(who, channel, f"create {scope} token {record.id} for {email}",
-                       {layout.token(digest): record}, ("User", email), ("Token", record.id), ("Scope", scope))
+        return make_change(who, channel, Action.CREATE_TOKEN, f"create {scope} token {record.id} for {email}",
+                       {layout.token(digest): record}, (T.USER, email), (T.TOKEN, record.id), (T.SCOPE, scope))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
     return secret, record
 
 
@@ -150,7 +152,6 @@ def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, to
     email = model.email(email)
     if who.kind != "operator" and who.email != email:
         raise Forbidden("You can only revoke your own tokens.")
-    revoked_path: list[str] = []
 
     def build(snap: Snapshot) -> Change:
         found = find_token(snap, token_id)
@@ -158,15 +159,13 @@ def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, to
             named = "with that secret" if token_id.strip().startswith(TOKEN_PREFIX) else token_id.strip().lower()
             raise NotFound(f"User {email} has no token {named} (`registry token list {email}` shows them).")
         path, record = found
-        revoked_path[:] = [path]
         if record.revoked is not None:
             raise Conflict(f"Token {record.id} is already revoked.")
         revoked = replace(record, revoked=who.provenance(channel))
-        return make_change(who, channel, f"revoke token {record.id} of {email}", {path: revoked},
-                       ("User", email), ("Token", record.id))
+        return make_change(who, channel, Action.REVOKE_TOKEN, f"revoke token {record.id} of {email}", {path: revoked},
+                           (T.USER, email), (T.TOKEN, record.id), provenance=revoked.revoked, result=revoked)
 
-    reg.ledger.transact(build)
-    return reg.snapshot().get(revoked_path[0], ApiToken)
+    return reg.transact(build).result
 
 
 def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, role: Role | None,
@@ -184,14 +183,15 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
             existing_user(snap, email)
         verb = f"grant {role}" if role else "revoke grants"
         prep = "to" if role else "from"
+        action = Action.GRANT if role else Action.REVOKE_GRANT
         if repository:
             require(snap, who, ws, repository, "admin", f"manage permissions of {ws}/{repository}")
             _, _, record = repository_context(snap, ws, repository)
             grants = _set_grant(record.grants, email, role, f"{ws}/{repository}")
             new = replace(record, grants=grants)
-            return make_change(who, channel, f"{verb} on {ws}/{repository} {prep} {email}",
+            return make_change(who, channel, action, f"{verb} on {ws}/{repository} {prep} {email}",
                            {layout.repository(ws, repository): new},
-                           ("Workspace", ws), ("Repository", repository), ("User", email), ("Role", role or "none"))
+                           (T.WORKSPACE, ws), (T.REPOSITORY, repository), (T.USER, email), (T.ROLE, role or "none"))
         if project:
             key = model.project_key(project)
             require_workspace_admin(snap, who, ws, f"manage permissions of project {ws}/{key}")
@@ -199,9 +199,9 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
             if record is None:
                 raise NotFound(f"Project {key} does not exist in workspace {ws}.")
             new = replace(record, grants=_set_grant(record.grants, email, role, f"project {ws}/{key}"))
-            return make_change(who, channel, f"{verb} on project {ws}/{key} {prep} {email}",
+            return make_change(who, channel, action, f"{verb} on project {ws}/{key} {prep} {email}",
                            {layout.project(ws, key): new},
-                           ("Workspace", ws), ("Project", key), ("User", email), ("Role", role or "none"))
+                           (T.WORKSPACE, ws), (T.PROJECT, key), (T.USER, email), (T.ROLE, role or "none"))
         if role not in (None, "admin"):
             raise Invalid("On a workspace only the admin role can be granted; grant read or write on a "
                           "project (--project KEY) or a repository (WS/REPO).")
@@ -213,10 +213,10 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
             raise NotFound(f"{email} is not an admin of workspace {ws}.")
         admins = admins | {email} if role else admins - {email}
         new = replace(workspace, admins=sorted(admins))
-        return make_change(who, channel, f"{verb} on workspace {ws} {prep} {email}", {layout.workspace(ws): new},
-                       ("Workspace", ws), ("User", email), ("Role", role or "none"))
+        return make_change(who, channel, action, f"{verb} on workspace {ws} {prep} {email}", {layout.workspace(ws): new},
+                       (T.WORKSPACE, ws), (T.USER, email), (T.ROLE, role or "none"))
 
-    reg.ledger.transact(build)
+    reg.transact(build)
 
 
 def _set_grant(grants: dict[str, Role], email: str, role: Role | None, where: str) -> dict[str, Role]:

@@ -18,13 +18,13 @@ from litestar.static_files import create_static_files_router
 from pipelines.verify import Verifier
 
 from .. import __version__, maintenance
-from ..auth import Authenticator
 from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
 from . import api, files, oidc, simple
 from .ui import routes as ui
 from .context import WebState, error_response, problem_response, realm
+from .credentials import Authenticator
 from .front import FrontDoor
 
 log = logging.getLogger("registry.web")
@@ -82,6 +82,7 @@ def _maintenance(state: WebState):
                 await anyio.sleep(MAINTENANCE_INTERVAL)
                 rounds += 1
                 try:
+                    state.registry.catch_up_history(background=True)
                     await anyio.to_thread.run_sync(state.registry.ledger.maybe_repack)
                     await anyio.to_thread.run_sync(state.registry.blobs.sweep_staging)
                     if rounds % COLLECT_EVERY == 0:
@@ -93,6 +94,7 @@ def _maintenance(state: WebState):
                 except Exception:  # maintenance must never take the server down
                     log.exception("background maintenance failed")
 
+        state.registry.catch_up_history(background=True)  # (the history index may be behind: never a reader's wait)
         async with anyio.create_task_group() as tg:
             tg.start_soon(loop)
             yield
@@ -105,7 +107,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                verifier: Verifier | None = None) -> Litestar:
     settings = settings or Settings.load()
     registry = registry or Registry.open(settings)
-    state = WebState(registry=registry, authenticator=Authenticator(verifier), answers=simple.Answers())
+    state = WebState(registry=registry, authenticator=Authenticator(verifier))
     return Litestar(
         route_handlers=[
             health,

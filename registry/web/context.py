@@ -1,42 +1,43 @@
-"""What every controller needs from a request: the registry, a snapshot, and who is asking."""
+"""What every controller needs from a request: the registry as the caller may see it (a `Reader`),
+and the shared ways of answering (errors, redirects)."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from urllib.parse import quote
 
+import msgspec
 from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 
-from ..auth import Authenticator, Principal
 from ..errors import RegistryError
-from ..ledger import Snapshot
 from ..operations import Registry
+from ..reads import Reader
 from ..views import Problem
-
-if TYPE_CHECKING:
-    from .simple import Answers
+from .caches import Answers, PageCache
+from .credentials import Authenticator
 
 
 @dataclass
 class WebState:
+    """Everything a worker keeps between requests: the registry, and its bounded caches."""
+
     registry: Registry
     authenticator: Authenticator = field(default_factory=Authenticator)
-    answers: Answers | None = None  # set by the app
+    answers: Answers = field(default_factory=Answers)
+    pages: PageCache = field(default_factory=PageCache)
 
 
 def web_state(request: Request) -> WebState:
     return request.app.state.web
 
 
-async def snapshot_and_principal(request: Request) -> tuple[WebState, Snapshot, Principal]:
-    state: WebState = request.app.state.web
-    snap = state.registry.ledger.snapshot()
-    who = await state.authenticator.principal(snap, request.headers.get("authorization"))
-    return state, snap, who
+async def reader(request: Request) -> Reader:
+    """The registry at its tip, as the caller (by the request's credentials) may see it."""
+    state = web_state(request)
+    return await state.authenticator.reader(state.registry, request.headers.get("authorization"))
 
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -48,11 +49,48 @@ def realm(ws: str | None) -> str:
     return f"registry {ws}" if ws and _SLUG.fullmatch(ws) else "registry"
 
 
-def error_response(exc: RegistryError, realm: str = "registry") -> Response:
-    headers = {"cache-control": "no-store"}
+@dataclass(frozen=True)
+class Reply:
+    """A refusal or a redirect as it goes out: the one way every error (and redirect) is rendered,
+    by Litestar's handlers and by the front door alike."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def response(self) -> Response:
+        return Response(self.body, status_code=self.status, headers=dict(self.headers))
+
+    def asgi_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*self.headers, ("content-length", str(len(self.body))))]
+
+
+def refusal(exc: RegistryError, realm: str = "registry", *, problem: bool = False,
+            extra: tuple[tuple[str, str], ...] = ()) -> Reply:
+    """Plain text for the index, files and uploads (what pip, uv, twine and curl show); an RFC 9457
+    problem document for the JSON APIs. A 401 says how to authenticate, so clients retry."""
+    headers = [("cache-control", "no-store"), *extra]
     if exc.status == 401:
-        headers["www-authenticate"] = f'Basic realm="{realm}"'
-    return Response(exc.message + "\n", status_code=exc.status, media_type="text/plain", headers=headers)
+        headers.append(("www-authenticate", f'Basic realm="{realm}"'))
+    if problem:
+        title = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
+        body = msgspec.json.encode(Problem(title=title, status=exc.status, detail=exc.message))
+        headers.append(("content-type", PROBLEM))
+    else:
+        body = (exc.message + "\n").encode()
+        headers.append(("content-type", "text/plain; charset=utf-8"))
+    return Reply(exc.status, tuple(headers), body)
+
+
+def moved(path: str, query: str = "") -> Reply:
+    """A 301 to ``path`` (whatever a path segment held, the header is ASCII; what is quoted stays so)."""
+    location = quote(path, safe="/%:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
+    return Reply(301, (("location", location), ("cache-control", "max-age=3600"),
+                       ("content-type", "text/plain; charset=utf-8")), b"")
+
+
+def error_response(exc: RegistryError, realm: str = "registry") -> Response:
+    return refusal(exc, realm).response()
 
 
 PROBLEM = "application/problem+json"
@@ -77,20 +115,11 @@ def refusals(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 def problem_response(exc: RegistryError, realm: str = "registry") -> Response:
-    """RFC 9457 problem details, for the JSON APIs."""
-    headers = {"cache-control": "no-store"}
-    if exc.status == 401:
-        headers["www-authenticate"] = f'Basic realm="{realm}"'
-    title = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
-    body = Problem(title=title, status=exc.status, detail=exc.message)
-    return Response(body, status_code=exc.status, media_type=PROBLEM, headers=headers)
+    return refusal(exc, realm, problem=True).response()
 
 
 def redirect(request: Request, path: str) -> Response:
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    # (whatever a path segment held, the header must be ASCII; what is quoted already stays so)
-    location = quote(path, safe="/%:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
-    return Response(b"", status_code=301, media_type="text/plain", headers={"location": location, "cache-control": "max-age=3600"})
+    return moved(path, request.scope.get("query_string", b"").decode("latin-1")).response()
 
 
 def has_trailing_slash(request: Request) -> bool:

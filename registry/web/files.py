@@ -13,11 +13,12 @@ import anyio
 from litestar import Request, Response, route
 from litestar.params import FromPath
 from litestar.response import Stream
-from .. import visibility
-from ..errors import NotFound, RegistryError
-from ..operations import core_metadata, get_version
+
+from ..errors import RegistryError
+from ..reads import project_name
 from .api import json_api
-from .context import redirect, snapshot_and_principal
+from .caches import matches
+from .context import reader, redirect
 from .simple import GET_HEAD
 
 log = logging.getLogger("registry.web")
@@ -29,23 +30,20 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 async def download(request: Request, ws: FromPath[str], project: FromPath[str], version: FromPath[str], filename: FromPath[str]) -> Response:
     if project == "pypi" and filename == "json":  # /<ws>/pypi/<name>/json: the JSON API, not a file
         return await json_api(request, ws, version, None)
-    state, snap, who = await snapshot_and_principal(request)
-    canonical = visibility.project_name(project)
+    r = await reader(request)
+    canonical = project_name(project)
     if canonical != project:
         return redirect(request, f"/{ws}/{canonical}/{version}/{filename}")
-    _, repository = visibility.package(snap, who, ws, canonical)
-    record = get_version(snap, ws, canonical, version)
     is_metadata = filename.endswith(".metadata")
     wanted = filename.removesuffix(".metadata") if is_metadata else filename
-    found = next((f for f in record.files if f.filename == wanted), None) if record else None
-    if found is None or (is_metadata and found.packagetype != "bdist_wheel"):
-        raise NotFound(f"{canonical} {version} has no file {filename!r}.")
+    read, _, found = r.file(ws, canonical, version, wanted, metadata=is_metadata)
+    repository = read.repository
     sha256 = found.metadata_sha256 if is_metadata else found.sha256
     if is_metadata:
-        metadata = await anyio.to_thread.run_sync(core_metadata, state.registry, found)
+        metadata = await anyio.to_thread.run_sync(r.core_metadata, found)
         size, path = len(metadata), None
     else:
-        path = state.registry.blobs.local_path(sha256)
+        path = r.blob_path(sha256)
         if path is None:
             log.error("blob %s of %s is missing from the blob store", sha256, filename)
             raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
@@ -60,7 +58,7 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     media_type = "text/plain" if is_metadata else "application/octet-stream"
     if not is_metadata:
         headers["content-disposition"] = f'attachment; filename="{filename}"'
-    if request.headers.get("if-none-match", "").strip() in (headers["etag"], "*"):
+    if matches(headers["etag"], request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=headers)
 
     start, end, status = 0, size - 1, 200

@@ -15,8 +15,8 @@ from urllib.parse import quote
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
 from . import upload
-from .context import WebState, realm
-from .simple import Answer, not_modified
+from .caches import Answer, matches
+from .context import Reply, WebState, moved, realm, refusal
 
 log = logging.getLogger("registry.web")
 HEADER_LIMIT = 16 * 1024  # bytes of request headers, names and values together
@@ -38,31 +38,31 @@ class FrontDoor:
         if scope["type"] == "http":
             size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
             if size > HEADER_LIMIT:
-                return await _send_text(send, 431, f"Request headers too large: {size} bytes, the limit is "
-                                        f"{HEADER_LIMIT // 1024} KiB. Send fewer or shorter headers (cookies?).\n", [])
+                return await _send(send, refusal(RegistryError(
+                    f"Request headers too large: {size} bytes, the limit is {HEADER_LIMIT // 1024} KiB. Send fewer "
+                    "or shorter headers (cookies?).", status=431)))
             method = scope["method"]
             if method == "GET":
                 page = _browser_page(scope)
                 if page is not None:  # a person, not an installer: the web UI shows the same thing
-                    return await _send_text(send, 302, f"The web UI: {page}\n", [
-                        (b"location", page.encode()), (b"vary", b"Accept")])
+                    return await _send(send, Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
+                                                         ("content-type", "text/plain; charset=utf-8")),
+                                                   f"The web UI: {page}\n".encode()))
             if method in ("GET", "HEAD"):
                 answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
                 if answer is not None:
                     return await _send_answer(scope, send, answer)
-                moved = _without_simple(scope["path"])
-                if moved is not None:
-                    query = scope.get("query_string", b"")
-                    location = quote(moved, safe="/%:@!$&'()*+,;=-._~") + ("?" + query.decode("latin-1") if query else "")
-                    return await _send_text(send, 301, f"This index has no /simple/ segment: {moved}\n",
-                                            [(b"location", location.encode()), (b"cache-control", b"max-age=3600")])
+                target = _without_simple(scope["path"])
+                if target is not None:
+                    return await _send(send, moved(target, scope.get("query_string", b"").decode("latin-1")))
             elif method == "POST":
                 target = _upload_target(scope["path"])
                 if target is not None:
                     return await self._upload(scope, receive, send, *target)
                 if scope["path"] == "/":
-                    return await _send_text(send, 405, "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): "
-                                            "its index URL is also its upload URL.\n", [(b"allow", b"GET, HEAD")])
+                    return await _send(send, refusal(RegistryError(
+                        "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
+                        "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)))
         await self.app(scope, receive, send)
 
     async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
@@ -72,17 +72,18 @@ class FrontDoor:
             if wrong is not None:
                 raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not {scope['path']}.")
             text = await upload.upload(self._state, ws, headers, _body(receive))
-            await _send_text(send, 200, text, [])
+            await _send(send, Reply(200, (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")),
+                                    text.encode()))
         except ClientGone:
             return
         except RegistryError as exc:
             if exc.status >= 500:
                 log.error("POST %s: %s", scope["path"], exc.message)
-            extra = [(b"www-authenticate", f'Basic realm="{realm(ws)}"'.encode())] if exc.status == 401 else []
-            await _send_text(send, exc.status, exc.message + "\n", extra)
+            await _send(send, refusal(exc, realm(ws)))
         except Exception:
             log.exception("upload to %s failed", scope["path"])
-            await _send_text(send, 500, "Internal server error while publishing; the server log says why.\n", [])
+            await _send(send, refusal(RegistryError("Internal server error while publishing; the server log says why.",
+                                                    status=500)))
 
 
 def _browser_page(scope) -> str | None:
@@ -100,8 +101,7 @@ def _browser_page(scope) -> str | None:
         return "/-/"
     if parts[0] in RESERVED_WORKSPACES or len(parts) > 2 or not all(parts):
         return None
-    target = "/-/" + quote(parts[0], safe="") + "/" + (f"packages/{quote(parts[1], safe='')}/" if len(parts) == 2 else "")
-    return target
+    return "/-/" + quote(parts[0], safe="") + "/" + (f"packages/{quote(parts[1], safe='')}/" if len(parts) == 2 else "")
 
 
 def _without_simple(path: str) -> str | None:
@@ -139,17 +139,14 @@ async def _body(receive) -> AsyncIterator[bytes]:
             return
 
 
-async def _send_text(send, status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
-    body = text.encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"), *headers]})
-    await send({"type": "http.response.body", "body": body})
+async def _send(send, reply: Reply) -> None:
+    await send({"type": "http.response.start", "status": reply.status, "headers": reply.asgi_headers()})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
 async def _send_answer(scope, send, answer: Answer) -> None:
     inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
-    if not_modified(answer.page, inm):
+    if matches(answer.page.etag, inm):
         await send({"type": "http.response.start", "status": 304, "headers": answer.headers})
         await send({"type": "http.response.body", "body": b""})
         return

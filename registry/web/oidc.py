@@ -12,12 +12,12 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from pipelines.verify import TokenRejected, unverified_issuer
+from pipelines.verify import TokenRejected
 
-from ..auth import pipeline_principal, trusts_for, verify_pipeline_token
 from ..errors import RegistryError
 from ..model import ReportedRunContext
 from ..operations import mint_pipeline_token
+from ..reads import Reader
 from .context import web_state
 
 
@@ -70,12 +70,8 @@ async def mint_token(request: Request) -> Response[Minted]:
         return _refusal("invalid-payload", f"Malformed request: {exc}.")
     except msgspec.DecodeError:
         return _refusal("invalid-payload", 'Expected a JSON body {"token": "<the step\'s OIDC token>"}.')
-    snap = state.registry.ledger.snapshot()
     try:
-        candidates = trusts_for(snap, unverified_issuer(body.token))
-        ws, claims = await anyio.to_thread.run_sync(
-            verify_pipeline_token, state.authenticator.verifier, body.token, candidates)
-        who = pipeline_principal(snap, ws, claims)
+        who = await anyio.to_thread.run_sync(Reader(state.registry).pipeline_for, body.token, state.authenticator.verifier)
         secret, record = await anyio.to_thread.run_sync(mint_pipeline_token, state.registry, who, body.context)
     except TokenRejected as exc:
         return _refusal(exc.code, exc.reason)

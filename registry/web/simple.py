@@ -7,11 +7,7 @@ file or yank under it changes; that id is also the ETag, so revalidation is a 30
 
 from __future__ import annotations
 
-import hashlib
 import html
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -19,13 +15,12 @@ import msgspec
 from litestar import HttpMethod, Request, Response, route
 from litestar.params import FromPath
 
-from .. import visibility
+from .. import model
 from ..errors import RegistryError
-from ..auth import Principal
-from ..ledger import Snapshot, layout
 from ..model import Package
-from ..operations import list_packages, versions
-from .context import has_trailing_slash, redirect, snapshot_and_principal
+from ..reads import Reader, project_name
+from .caches import Page, matches
+from .context import has_trailing_slash, reader, redirect, web_state
 
 API_VERSION = "1.1"
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -99,10 +94,9 @@ def _quality(offer: str, ranges: list[tuple[str, float]]) -> float:
 _json = msgspec.json.Encoder()
 
 
-def render_project(snap: Snapshot, package: Package, fmt: str, base: str) -> bytes:
+def render_project(package: Package, all_versions: list[model.Version], fmt: str, base: str) -> bytes:
     """A project page. File URLs are relative (``base`` + version/filename), so pages don't depend
     on the host or the proxy in front of us."""
-    all_versions = versions(snap, package.workspace, package.name)
     files = []
     for v in all_versions:
         for f in v.files:
@@ -161,49 +155,6 @@ def _html(title: str, rows: list[str]) -> bytes:
     ).encode()
 
 
-# --- the page cache ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Page:
-    body: bytes
-    etag: str
-    content_type: str
-
-
-class PageCache:
-    """Rendered pages by (what they show, format); an LRU bounded in bytes."""
-
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
-        self._pages: OrderedDict[tuple, Page] = OrderedDict()
-        self._bytes = 0
-        self._max = max_bytes
-
-    def get(self, key: tuple) -> Page | None:
-        page = self._pages.get(key)
-        if page is not None:
-            self._pages.move_to_end(key)
-        return page
-
-    def put(self, key: tuple, page: Page) -> Page:
-        self._pages[key] = page
-        self._bytes += len(page.body)
-        while self._bytes > self._max and len(self._pages) > 1:
-            _, old = self._pages.popitem(last=False)
-            self._bytes -= len(old.body)
-        return page
-
-    def page(self, key: tuple, fmt: str, render) -> Page:
-        page = self.get(key)
-        if page is None:
-            etag = '"%s"' % hashlib.sha256(repr(key).encode()).hexdigest()[:40]
-            page = self.put(key, Page(render(), etag, CONTENT_TYPES[fmt]))
-        return page
-
-
-PAGES = PageCache()
-
-
 def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
     return [
         (b"etag", page.etag.encode()),
@@ -213,86 +164,17 @@ def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def not_modified(page: Page, if_none_match: str | None) -> bool:
-    if not if_none_match:
-        return False
-    return if_none_match.strip() == "*" or page.etag in (t.strip().removeprefix("W/") for t in if_none_match.split(","))
-
-
-def _respond(request: Request, snap: Snapshot, who: Principal, page: Page, public: bool) -> Response:
+def _respond(request: Request, r: Reader, page: Page, public: bool) -> Response:
     headers = _headers(page, public)
-    request.app.state.web.answers.remember(request.scope, snap.commit_id, who.expires, page, headers)
-    if not_modified(page, request.headers.get("if-none-match")):
+    web_state(request).answers.remember(request.scope, r.commit, r.who.expires, page, headers)
+    if matches(page.etag, request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=dict((k.decode(), v.decode()) for k, v in headers))
     return Response(page.body, status_code=200, headers={**{k.decode(): v.decode() for k, v in headers},
                                                          "content-type": page.content_type})
 
 
-# --- remembered answers (served by front.FrontDoor) ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    commit: str  # true while the ledger's tip is this commit...
-    expires: float | None  # ...and the caller's credentials hold
-    page: Page
-    headers: list[tuple[bytes, bytes]]
-
-
-def _scope_key(scope) -> tuple[bytes, bytes, bytes, bytes]:
-    authorization = accept = b""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value
-        elif name == b"accept":
-            accept = value
-    return scope.get("raw_path") or scope["path"].encode(), scope["query_string"], authorization, accept
-
-
-class Answers:
-    """The index pages given to (URL, credentials, Accept): everything a page depends on besides the
-    ledger's tip, which is checked on every use. A repeat request is answered without routing,
-    authentication or a single ledger lookup."""
-
-    def __init__(self, max_entries: int = 50_000) -> None:
-        self._answers: dict[tuple, Answer] = {}
-        self._max = max_entries
-
-    def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
-        if len(self._answers) >= self._max:
-            self._answers.clear()
-        self._answers[_scope_key(scope)] = Answer(commit, expires, page, headers)
-
-    def lookup(self, scope, head: str) -> Answer | None:
-        answer = self._answers.get(_scope_key(scope))
-        if answer is None or answer.commit != head or (answer.expires is not None and answer.expires <= time.time()):
-            return None
-        return answer
-
-
-# --- who may see what ----------------------------------------------------------------------------
-
-
-_package_lists: dict[str, list[Package]] = {}
-
-
-def _packages(snap: Snapshot, ws: str) -> tuple[str | None, list[Package]]:
-    """Every package of a workspace, cached by the git id of its packages directory."""
-    tree_id = snap.tree_id(layout.packages_dir(ws))
-    if tree_id is None:
-        return None, []
-    found = _package_lists.get(tree_id)
-    if found is None:
-        if len(_package_lists) > 256:
-            _package_lists.clear()
-        found = _package_lists[tree_id] = list_packages(snap, ws)
-    return tree_id, found
-
-
-def _visible_packages(snap: Snapshot, who: Principal, ws: str) -> tuple[str | None, list[Package]]:
-    tree_id, packages = _packages(snap, ws)
-    readable = {r: visibility.can_read(snap, who, ws, r) for r in {p.repository for p in packages}}
-    return tree_id, [p for p in packages if readable[p.repository]]
+def _page(request: Request, key: tuple, fmt: str, render) -> Page:
+    return web_state(request).pages.page(key, CONTENT_TYPES[fmt], render)
 
 
 # --- controllers ---------------------------------------------------------------------------------
@@ -303,75 +185,71 @@ GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 @route("/", http_method=GET_HEAD, include_in_schema=False)
 async def root_index(request: Request) -> Response:
     """One index across every workspace the caller can read (names shared by two are left out)."""
-    _, snap, who = await snapshot_and_principal(request)
+    r = await reader(request)
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
     seen: dict[str, tuple[str, str]] = {}
     shared: set[str] = set()
     keys = []
-    for ws in snap.names("workspaces"):
-        tree_id, visible = _visible_packages(snap, who, ws)
-        keys.append((ws, tree_id, tuple(p.name for p in visible)))
+    for ws, state, visible in r.everywhere():
+        keys.append((ws, state, tuple(p.name for p in visible)))
         for p in visible:
             if p.name in seen:
                 shared.add(p.name)
             seen[p.name] = (p.name, p.display_name)
-    if who.kind == "anonymous" and not seen:
-        raise visibility.hidden(who, None, "")
+    if r.who.kind == "anonymous" and not seen:
+        raise r.hidden(None, "")
     projects = sorted(v for k, v in seen.items() if k not in shared)
-    page = PAGES.page(("root", fmt, tuple(keys)), fmt, lambda: render_index(projects, fmt))
-    return _respond(request, snap, who, page, public=False)
+    page = _page(request, ("root", fmt, tuple(keys)), fmt, lambda: render_index(projects, fmt))
+    return _respond(request, r, page, public=False)
 
 
 @route("/{ws:str}", http_method=GET_HEAD, include_in_schema=False)
 async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
     project across the caller's workspaces, so that `--index-url https://HOST` works too."""
-    _, snap, who = await snapshot_and_principal(request)
-    if not visibility.sees_workspace(snap, who, ws):  # (one the caller may not see is no workspace to them)
-        return _aggregate_project(request, snap, who, ws)
+    r = await reader(request)
+    found = r.index(ws)
+    if found is None:  # (a workspace the caller may not see is no workspace to them)
+        return _aggregate_project(request, r, ws)
     if not has_trailing_slash(request):
         return redirect(request, f"/{ws}/")
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
-    tree_id, visible = _visible_packages(snap, who, ws)
-    key = ("ws", ws, tree_id, fmt, tuple(p.name for p in visible))
+    state, visible = found
+    key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
     projects = [(p.name, p.display_name) for p in visible]
-    page = PAGES.page(key, fmt, lambda: render_index(projects, fmt))
-    return _respond(request, snap, who, page, public=False)
+    page = _page(request, key, fmt, lambda: render_index(projects, fmt))
+    return _respond(request, r, page, public=False)
 
 
 @route("/{ws:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
 async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
-    _, snap, who = await snapshot_and_principal(request)
-    canonical = visibility.project_name(project)
+    r = await reader(request)
+    canonical = project_name(project)
     if canonical != project or not has_trailing_slash(request):
         return redirect(request, f"/{ws}/{quote(canonical)}/")
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
-    package, repository = visibility.package(snap, who, ws, canonical)
-    tree_id = snap.tree_id(layout.package_dir(ws, canonical))
-    page = PAGES.page(("project", tree_id, fmt, ""), fmt, lambda: render_project(snap, package, fmt, ""))
-    return _respond(request, snap, who, page, public=repository.public)
+    read = r.package(ws, canonical)
+    key = ("project", r.package_state(ws, canonical), fmt, "")
+    page = _page(request, key, fmt, lambda: render_project(read.package, r.versions(ws, canonical), fmt, ""))
+    return _respond(request, r, page, public=read.repository.public)
 
 
-def _aggregate_project(request: Request, snap: Snapshot, who: Principal, name: str) -> Response:
-    canonical = visibility.project_name(name)
+def _aggregate_project(request: Request, r: Reader, name: str) -> Response:
+    canonical = project_name(name)
     if canonical != name or not has_trailing_slash(request):
         return redirect(request, f"/{quote(canonical)}/")
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
-    found = []
-    for ws in snap.names("workspaces"):
-        package = snap.get(layout.package(ws, canonical), Package)
-        if package is not None and visibility.can_read(snap, who, ws, package.repository):
-            found.append(package)
+    found = r.named_everywhere(canonical)
     if not found:
-        raise visibility.hidden(who, None, f"No workspace you can read has a package {canonical!r} "
-                                           "(and no workspace you can read is named so).")
+        raise r.hidden(None, f"No workspace you can read has a package {canonical!r} "
+                             "(and no workspace you can read is named so).")
     if len(found) > 1:
         names = ", ".join(p.workspace for p in found)
         raise RegistryError(
             f"Package {canonical!r} exists in several workspaces ({names}); use the workspace's own index "
             f"URL, e.g. /{found[0].workspace}/.", status=409)
     package = found[0]
-    tree_id = snap.tree_id(layout.package_dir(package.workspace, canonical))
     base = f"../{quote(package.workspace)}/{quote(canonical)}/"
-    page = PAGES.page(("project", tree_id, fmt, base), fmt, lambda: render_project(snap, package, fmt, base))
-    return _respond(request, snap, who, page, public=False)
+    key = ("project", r.package_state(package.workspace, canonical), fmt, base)
+    page = _page(request, key, fmt, lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
+    return _respond(request, r, page, public=False)

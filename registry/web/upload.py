@@ -14,14 +14,19 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import anyio
-from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+from multipart import (
+    MultipartError,
+    MultipartSegment,
+    PushMultipartParser,
+    parse_options_header,
+)
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .. import dists, model, visibility
+from .. import dists, model
 from ..blobs import Staged
 from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized
-from ..ledger import Locked, layout
+from ..ledger import Locked
 from ..operations import Published, publish_file
 from .context import WebState
 
@@ -57,14 +62,14 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     """Take one upload to workspace ``ws``; the text to answer with, or a RegistryError saying why not.
 
     Called by the front door (front.py) straight from ASGI: an upload needs nothing of routing."""
-    snap = state.registry.ledger.snapshot()
-    who = await state.authenticator.principal(snap, headers.get("authorization"))
+    r = await state.authenticator.reader(state.registry, headers.get("authorization"))
+    who = r.who
     if who.kind == "anonymous":
         raise Unauthorized("Publishing requires credentials: your email and a write-scoped API token "
                            "(or a Bitbucket Pipelines OIDC token).")
     if who.scope == "read":
         raise Forbidden("Your API token has read scope; publishing needs a write-scoped token.")
-    if not visibility.sees_workspace(snap, who, ws):
+    if not r.sees_workspace(ws):
         raise NotFound(f"Workspace {ws!r} does not exist.")
     limit = state.registry.settings.max_upload_bytes
     declared = headers.get("content-length")

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pygit2  # noqa: E402
 
-from registry import auth, model, operations  # noqa: E402
+from registry import identity, layout, model, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
 from registry.dists import DistInfo  # noqa: E402
-from registry.ledger import Change, layout  # noqa: E402
+from registry.ledger import Change  # noqa: E402
 
 WS, REPO = "bench", "repo"
 PACKAGES = 1000
@@ -36,7 +36,7 @@ PACKAGES = 1000
 
 def setup(data: Path) -> operations.Registry:
     reg = operations.Registry.open(Settings(data=str(data)), create=True)
-    op = auth.operator()
+    op = identity.operator()
     operations.create_workspace(reg, op, "cli", WS)
     operations.create_project(reg, op, "cli", WS, "P")
     operations.create_repository(reg, op, "cli", WS, REPO, "P")
@@ -46,7 +46,7 @@ def setup(data: Path) -> operations.Registry:
 def fill(reg: operations.Registry, versions: int) -> None:
     """One commit per version, spread over PACKAGES packages, without fsync (setup only)."""
     pygit2.settings.enable_fsync_gitdir(False)
-    op = auth.operator()
+    op = identity.operator()
     prov = op.provenance("cli")
     for p in range(min(PACKAGES, versions)):
         operations.create_package(reg, op, "cli", WS, f"pkg-{p}", REPO)
@@ -71,10 +71,10 @@ def fill(reg: operations.Registry, versions: int) -> None:
 
 def publish_times(reg: operations.Registry, count: int, tag: str) -> list[float]:
     """Real publish_file calls (blob adoption, version record, commit, fsync, history index)."""
-    who = auth.operator("dev@example.com")
+    who = identity.operator("dev@example.com")
     name = "measured"
     if operations.get_package(reg.snapshot(), WS, name) is None:
-        operations.create_package(reg, auth.operator(), "cli", WS, name, REPO)
+        operations.create_package(reg, identity.operator(), "cli", WS, name, REPO)
     times = []
     for i in range(count):
         version = f"{tag}.{i}"

@@ -11,9 +11,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from _common import basic, make_sdist, make_wheel, registry_cli, start_pypiserver, start_server, wrk
+from _common import (
+    basic,
+    make_sdist,
+    make_wheel,
+    registry_cli,
+    start_pypiserver,
+    start_server,
+    wrk,
+)
 
-from registry import auth, dists, operations
+from registry import dists, identity, operations
 from registry.config import Settings
 
 VERSIONS = 100  # x (wheel + sdist) = 200 files
@@ -32,7 +40,7 @@ def main() -> None:
     try:
         registry_cli(live.data, "package", "create", "default", "bench-pkg", "--repo", "packages")
         reg = operations.Registry.open(Settings(data=str(live.data)))
-        who = auth.operator(live.admin)
+        who = identity.operator(live.admin)
         for path in built:
             with reg.blobs.stage() as staged:
                 staged.write(path.read_bytes())

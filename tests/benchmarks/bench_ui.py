@@ -24,7 +24,7 @@ from _common import ROOT, make_wheel  # noqa: E402,F401
 
 from litestar.testing import TestClient  # noqa: E402
 
-from registry import auth, dists, operations  # noqa: E402
+from registry import dists, identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
 from registry.operations import Registry  # noqa: E402
 from registry.web.app import create_asgi  # noqa: E402
@@ -43,7 +43,7 @@ def publish(reg: Registry, who, path: Path) -> None:
 
 
 def fill(reg: Registry, packages: int, versions: int, scratch: Path) -> None:
-    op = auth.operator()
+    op = identity.operator()
     operations.create_workspace(reg, op, "cli", WS, "Bench")
     operations.create_project(reg, op, "cli", WS, "CORE", "Core")
     for repo in ("libs", "apps"):
@@ -77,12 +77,12 @@ def main() -> int:
     reg = Registry.open(settings, create=True)
     if fresh:
         fill(reg, opts.packages, opts.versions, Path(tempfile.mkdtemp(prefix="bench-ui-wheels-")))
-    who = auth.operator()  # (the session below is a workspace admin's: it sees everything)
+    who = identity.operator()  # (the session below is a workspace admin's: it sees everything)
     token = next(t for t in operations.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
     cookie = Session("dev@bench.test", token.id, "bench-session-id", time.time() + 3600, "token").cookie(
         signing_key(settings.data_path))
     middle = f"1.{opts.versions // 2}"
-    commit = reg.ledger.history.package(WS, BIG, middle, limit=1)[0].commit
+    commit = reg.history.package(WS, BIG, middle, limit=1)[0].id
     pages = {
         "home": "/-/",
         "workspace packages": f"/-/{WS}/",

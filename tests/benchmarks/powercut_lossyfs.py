@@ -36,7 +36,19 @@ op log say of the paths involved.
 """
 from __future__ import annotations
 
-import argparse, hashlib, json, os, random, re, shutil, signal, subprocess, sys, threading, time, zipfile
+import argparse
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
 from contextlib import suppress
 from pathlib import Path
 
@@ -46,6 +58,7 @@ if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():  # httpx and the te
     os.execv(str(PY), [str(PY), __file__, *sys.argv[1:]])
 sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
+
 from tests.helpers import free_port, make_wheel  # noqa: E402
 
 LOSSYFS, LVENV = Path("/work/shared/tools/lossyfs/lossyfs.py"), Path("/tmp/lossyfs-venv")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from registry import auth, operations
+from registry import identity, operations
 from registry.config import Settings
 from registry.operations import Registry
 
@@ -61,7 +61,7 @@ def browser(driver, site, shots, request) -> Browser:
 
 def person(site, email: str, role: str | None = None, repo: str = "packages", ws: str = "default") -> str:
     """A user (with ``role`` on ``ws/repo``) and a write token for them."""
-    op = auth.operator()
+    op = identity.operator()
     operations.create_user(site.reg, op, "cli", email, email.split("@")[0].title())
     if role:
         operations.grant(site.reg, op, "cli", ws, email, role, repository=repo)

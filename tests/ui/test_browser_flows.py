@@ -13,8 +13,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from registry import auth, operations
-from registry.ledger import layout
+from registry import identity, operations
+from registry import layout
 from registry.model import Workspace
 
 from ..helpers import client_env, make_wheel, run, tool
@@ -55,10 +55,10 @@ def test_sign_in_with_the_first_start_link_then_with_a_token(browser, site):
     browser.page("token-created")
     secret = browser.find("#new-token").text.strip()
     assert secret.startswith("rgy_") and browser.find("button[data-copy='new-token']").is_displayed()
-    assert auth.check_token(site.reg.snapshot(), site.admin, secret).email == site.admin
+    assert identity.check_token(site.reg.snapshot(), site.admin, secret).email == site.admin
     browser.visit("/-/_/tokens", "tokens-again")
     assert secret not in browser.driver.page_source  # shown once
-    made = auth.check_token(site.reg.snapshot(), site.admin, secret).token_id
+    made = identity.check_token(site.reg.snapshot(), site.admin, secret).token_id
     browser.confirm_in_dialog(f"a[href='/-/_/tokens/{made}/revoke']", "revoke-dialog")
     browser.wait_text(f"Revoked token {made}.")
     browser.page("token-revoked")
@@ -93,7 +93,7 @@ def test_create_a_package_publish_with_twine_and_see_the_version_and_its_publish
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() in text and wheel.name in text
     assert "API token “bootstrap”" in text and f"{wheel.stat().st_size} bytes" in text
     commit = browser.find(".publisher-card a[href*='/commits/']")
-    assert commit.text == site.reg.ledger.history.package("default", "acme-widgets", limit=1)[0].commit
+    assert commit.text == site.reg.history.package("default", "acme-widgets", limit=1)[0].id
 
     commit.click()
     browser.page("commit")
@@ -122,7 +122,7 @@ def test_create_a_package_publish_with_twine_and_see_the_version_and_its_publish
 
 
 def test_a_pipeline_published_version_shows_its_claims_and_a_changed_publisher_is_flagged(browser, site, issuer, tmp_path):
-    reg, op = site.reg, auth.operator()
+    reg, op = site.reg, identity.operator()
     ws_uuid = reg.snapshot().get(layout.workspace("default"), Workspace).uuid
     operations.create_repository(reg, op, "cli", "default", "piped", "MAIN", uuid=PIPED_REPO)
     operations.create_package(reg, op, "cli", "default", "piped-lib", "piped")
@@ -153,7 +153,7 @@ def test_a_pipeline_published_version_shows_its_claims_and_a_changed_publisher_i
 
 
 def test_yank_unyank_delete_a_version_then_the_package(browser, site, tmp_path):
-    op = auth.operator()
+    op = identity.operator()
     operations.create_package(site.reg, op, "cli", "default", "doomed", "packages")
     twine(site, tmp_path / "home", site.admin, site.token,
           *(make_wheel(tmp_path, "doomed", v) for v in ("1.0", "2.0", "3.0")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry import auth, operations
+from registry import identity, operations
 
 from ..helpers import make_wheel, pip_install
 from .conftest import person
@@ -16,7 +16,7 @@ def shelf(site, tmp_path_factory):
     """A private package with a version in default/packages, and people with and without roles."""
     from ..conftest import publish
 
-    op = auth.operator()
+    op = identity.operator()
     operations.create_package(site.reg, op, "cli", "default", "shelved", "packages")
     publish(site.reg, op, make_wheel(tmp_path_factory.mktemp("shelf"), "shelved", "1.0"), ws="default")
     return {"reader": person(site, "reader@example.com", "read"), "stranger": person(site, "stranger@example.com")}

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from registry import auth, cli, maintenance, operations
+from registry import cli, identity, maintenance, operations
 from registry.web.ui import data
 
 from ..conftest import WS, publish
@@ -74,7 +74,7 @@ async def test_a_session_is_a_signed_cookie_that_dies_with_its_token(client, wor
     assert (await client.get(f"/-/{WS}/packages/acme-utils/")).status_code == 401  # tampered: no one
     client.cookies.set("registry_session", value, path="/-")
     token_id = world.principal("dev@acme.test").token_id
-    operations.revoke_token(world.reg, auth.operator(), "cli", "dev@acme.test", token_id)
+    operations.revoke_token(world.reg, identity.operator(), "cli", "dev@acme.test", token_id)
     r = await client.get(f"/-/{WS}/packages/acme-utils/")
     assert r.status_code == 401 and "Sign in to see this" in r.text and "www-authenticate" not in r.headers
     assert 'registry_session=""' in r.headers["set-cookie"]
@@ -113,7 +113,7 @@ async def test_sign_in_links_work_once_expire_and_are_commits(client, world, cap
     # signing out ends the link's session for good: its token is revoked
     r = await client.post("/-/_/signout", data={"csrf": await csrf_of(client, "/-/")}, follow_redirects=False)
     assert r.status_code == 303 and world.reg.ledger.commit(world.reg.ledger.head()).summary.startswith("revoke token")
-    stale, _ = operations.create_signin_link(world.reg, auth.operator(), "cli", "dev@acme.test", timedelta(seconds=-1))
+    stale, _ = operations.create_signin_link(world.reg, identity.operator(), "cli", "dev@acme.test", timedelta(seconds=-1))
     assert "expired at" in (await client.get(f"/-/_/link/{stale}")).text
     assert (await client.get("/-/_/link/rgl_nothing")).status_code == 404
     assert cli.main(["--data", world.reg.settings.data, "login-link", "nobody@acme.test"]) == 1
@@ -129,7 +129,7 @@ def _everything_in_git(world) -> str:
 
 
 async def test_state_changes_need_the_csrf_token_and_the_permission(client, world, tmp_path):
-    publish(world.reg, auth.operator(), make_wheel(tmp_path, "Acme.Utils", "1.0"))
+    publish(world.reg, identity.operator(), make_wheel(tmp_path, "Acme.Utils", "1.0"))
     head = world.reg.ledger.head()
     await sign_in(client, world, "reader@acme.test")
     csrf = await csrf_of(client, "/-/")
@@ -171,7 +171,7 @@ async def test_create_package_offers_the_repositories_you_administer(client, wor
 
 
 async def test_package_lists_search_sort_and_page(client, world):
-    op = auth.operator()
+    op = identity.operator()
     for n in range(60):
         operations.create_package(world.reg, op, "cli", WS, f"bulk-{n:02d}", "utils")
     reg, who = world.reg, world.principal("reader@acme.test")
@@ -189,7 +189,7 @@ async def test_package_lists_search_sort_and_page(client, world):
 
 
 async def test_history_and_commit_pages_show_only_what_you_may_read(client, world, tmp_path):
-    publish(world.reg, auth.operator(), make_wheel(tmp_path, "secret-pkg", "1.0"))
+    publish(world.reg, identity.operator(), make_wheel(tmp_path, "secret-pkg", "1.0"))
     published = world.reg.ledger.head()
     project_commit = next(c.id for c in world.reg.ledger.walk() if c.summary.startswith("create project acme/CORE"))
     await sign_in(client, world, "reader@acme.test")
@@ -215,15 +215,15 @@ async def test_your_tokens_create_once_and_revoke(client, world):
     r = await client.post("/-/_/tokens", data={"csrf": CSRF.search(page.text).group(1), "label": "ci", "scope": "read",
                                                "expires_days": "30"})
     secret = re.search(r"(rgy_[A-Za-z0-9_-]+)", r.text).group(1)
-    assert r.status_code == 201 and auth.check_token(world.reg.snapshot(), "dev@acme.test", secret).scope == "read"
+    assert r.status_code == 201 and identity.check_token(world.reg.snapshot(), "dev@acme.test", secret).scope == "read"
     assert secret not in (await client.get("/-/_/tokens")).text  # shown once
-    made = auth.check_token(world.reg.snapshot(), "dev@acme.test", secret).token_id
+    made = identity.check_token(world.reg.snapshot(), "dev@acme.test", secret).token_id
     confirm = await client.get(f"/-/_/tokens/{made}/revoke")
     assert "Revoke token" in confirm.text
     r = await client.post(f"/-/_/tokens/{made}/revoke", data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
     assert r.status_code == 303
     with pytest.raises(Exception, match="revoked"):
-        auth.check_token(world.reg.snapshot(), "dev@acme.test", secret)
+        identity.check_token(world.reg.snapshot(), "dev@acme.test", secret)
     own = world.principal("dev@acme.test").token_id
     r = await client.post(f"/-/_/tokens/{own}/revoke", data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
     assert r.headers["location"].startswith("/-/_/signin")

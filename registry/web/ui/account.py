@@ -6,7 +6,7 @@ import anyio
 from litestar import Request, get, post
 from litestar.params import FromPath
 
-from ... import auth, operations
+from ... import identity, operations
 from ...errors import Forbidden, Invalid, RegistryError, Unauthorized
 from . import data, urls
 from .base import cookie, form, redirect, registry, render, safe_next, signing_key_of, viewer
@@ -16,7 +16,7 @@ OWN = urls.OWN
 CHANNEL = "web"
 
 
-def _start(request: Request, who: auth.Principal, via: str, to: str, flash: str):
+def _start(request: Request, who: identity.Principal, via: str, to: str, flash: str):
     value = new_session(who, via).cookie(signing_key_of(request))
     return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, value, max_age=SESSION_SECONDS)])
 
@@ -31,7 +31,7 @@ async def signin(request: Request) -> object:
     fields = await form(request)
     email, token, to = fields.get("email", "").strip(), fields.get("token", "").strip(), safe_next(fields.get("next"))
     try:
-        who = auth.check_token(registry(request).snapshot(), email or "-", token or "-")
+        who = identity.check_token(registry(request).snapshot(), email or "-", token or "-")
         if who.kind != "user":
             raise Forbidden("That token was minted for a pipeline step; sign in with a person's API token.")
     except (Forbidden, Unauthorized) as exc:
@@ -53,7 +53,7 @@ async def use_link(request: Request, secret: FromPath[str]) -> object:
     reg = registry(request)
     token = await anyio.to_thread.run_sync(operations.use_signin_link, reg, secret)
     # (the session names the token; who it acts as is looked up in the ledger on every request)
-    who = auth.Principal(kind="user", email=token.user, token_id=token.id, expires=token.expires.timestamp())
+    who = identity.Principal(kind="user", email=token.user, token_id=token.id, expires=token.expires.timestamp())
     return _start(request, who, "link", urls.home(), f"Signed in as {token.user}.")
 
 

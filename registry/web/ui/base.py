@@ -15,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
-from ...auth import ANONYMOUS, Principal
+from ...identity import ANONYMOUS, Principal
 from ...errors import Forbidden, RegistryError
 from ...operations import Registry
 from . import present, urls

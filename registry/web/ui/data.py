@@ -11,12 +11,15 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ... import auth, model, operations, views, visibility
-from ...auth import Principal, role_on, role_on_workspace
+from ... import layout, model, operations, permissions, visibility
+from ...audit import Action, action
 from ...errors import Invalid, NotFound, RegistryError
-from ...ledger import Snapshot, layout
+from ...identity import Principal
+from ...ledger import Snapshot
 from ...model import DistFile, Package, PipelineRun, Project, Provenance, Repository, Workspace
 from ...operations import Registry
+from ...permissions import role_on, role_on_workspace
+from ...reads import Reader
 from . import present
 from .trail import Entry, trail_for
 
@@ -124,11 +127,16 @@ _shards: dict[str, tuple[PackageRow, ...]] = {}  # by the git id of a shard of a
 
 def _row(snap: Snapshot, ws: str, package: Package) -> PackageRow:
     all_versions = operations.versions(snap, ws, package.name)
-    latest = views.latest(all_versions).version if all_versions else None
+    latest = _latest(all_versions)
     files = [f for v in all_versions for f in v.files]
     newest = max(files, key=lambda f: f.uploaded.at, default=None)
     return PackageRow(package.name, package.display_name, package.repository, latest, len(all_versions),
                       newest.uploaded.at if newest else None, _publisher(snap, ws, newest.uploaded) if newest else None)
+
+
+def _latest(versions: list[model.Version]) -> str | None:
+    found = model.latest_release(versions)
+    return found.version if found else None
 
 
 def _all_rows(snap: Snapshot, ws: str) -> list[PackageRow]:
@@ -218,7 +226,7 @@ def package(reg: Registry, who: Principal, ws: str, name: str, page: int = 1, pe
     role = role_on(snap, who, ws, pkg.repository)
     return PackageDetail(ws, pkg.name, pkg.display_name, pkg.repository, repo.project, repo.public, role,
                          _publisher(snap, ws, pkg.created), pkg.publish_policy,
-                         views.latest(all_versions).version if all_versions else None, rows, len(all_versions),
+                         _latest(all_versions), rows, len(all_versions),
                          page, pages, model.at_least(role, "write"), model.at_least(role, "admin"))
 
 
@@ -240,7 +248,7 @@ def require(reg: Registry, who: Principal, ws: str, name: str, need: str, doing:
     """Refuse (as the operations would) unless ``who`` holds ``need`` on the package's repository."""
     snap = reg.snapshot()
     pkg, _ = visibility.package(snap, who, ws, name)
-    auth.require(snap, who, ws, pkg.repository, need, f"{doing} of {pkg.name!r}")
+    permissions.require(snap, who, ws, pkg.repository, need, f"{doing} of {pkg.name!r}")
 
 
 def file(reg: Registry, who: Principal, ws: str, name: str, version_: str, filename: str) -> tuple[Path, DistFile]:
@@ -285,9 +293,9 @@ def version(reg: Registry, who: Principal, ws: str, name: str, version_: str) ->
     record = operations.get_version(snap, ws, detail.name, version_)
     if record is None:
         raise NotFound(f"Package {detail.name!r} has no version {version_!r}.")
-    events = reg.ledger.history.package(ws, detail.name, record.version, limit=10_000)
-    by_file = {e.trailer("File"): e.commit for e in events if e.summary.startswith("publish ")}
-    publishes = [e.commit for e in events if e.summary.startswith("publish ")]
+    events = reg.history.package(ws, detail.name, record.version, limit=10_000)
+    by_file = {e.trailer("File"): e.id for e in events if action(e) is Action.PUBLISH}
+    publishes = [e.id for e in events if action(e) is Action.PUBLISH]
     files = [FileRow(f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.upload_time_served,
                      f.requires_python, _publisher(snap, ws, f.uploaded), by_file.get(f.filename), f.warnings)
              for f in record.files]
@@ -330,7 +338,7 @@ class HistoryPage:
 
 
 def _history_row(e) -> HistoryRow:
-    return HistoryRow(e.commit, e.time, e.summary, e.author_name, e.author_email, present.how(e.trailers),
+    return HistoryRow(getattr(e, "commit", None) or e.id, e.time, e.summary, e.author_name, e.author_email, present.how(e.trailers),
                       e.trailer("Version"))
 
 
@@ -344,7 +352,7 @@ def package_history(reg: Registry, who: Principal, ws: str, name: str, version_:
         record = operations.get_version(snap, ws, pkg.name, version_)
         label = record.version if record else version_
     page = max(page, 1)
-    events = reg.ledger.history.package(ws, pkg.name, label, limit=page * per_page + 1)
+    events = reg.history.package(ws, pkg.name, label, limit=page * per_page + 1)
     if version_ is not None and not events:
         raise NotFound(f"Package {pkg.name!r} has no version {version_!r}, and never had.")
     rows = [_history_row(e) for e in events[(page - 1) * per_page:page * per_page]]

@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import model
-from ...auth import Principal
+from ... import layout, model
 from ...fsync import fsync_path
-from ...ledger import Snapshot, layout
+from ...identity import Principal
+from ...ledger import Snapshot
 from ...model import ApiToken, User
 from ...operations import find_token
 

@@ -1,5 +1,5 @@
 """The audit trail by workspace and repository: a derived index over the ledger, like the
-per-package history (ledger/history.py), rebuildable from git at any time.
+per-package history (registry/history.py), rebuildable from git at any time.
 
 Each commit is filed under the workspace it names and what it concerns: a package (and the
 repository the package was linked to when it was made), a repository, or the workspace itself.

@@ -1,4 +1,5 @@
-"""Where each record lives in the ledger tree. Sharding lives here and nowhere else.
+"""Where each record lives in the ledger tree, and which record a path holds: the ledger's path
+grammar, both ways. Sharding lives here and nowhere else.
 
 Every commit rewrites each tree on the path of what it changes, so a directory that can grow into
 thousands of entries is split into 256 shards named by the first two hex digits of the SHA-256 of
@@ -8,6 +9,10 @@ the entry's name: a publish then rewrites a handful of small trees whatever the 
 from __future__ import annotations
 
 import hashlib
+
+from packaging.utils import canonicalize_version
+
+from . import model
 
 LEDGER_INFO = "ledger.json"
 README = "README.md"
@@ -76,6 +81,65 @@ def version(ws: str, name: str, version_: str, type_: str = "pypi") -> str:
 def deleted_files(ws: str, name: str, type_: str = "pypi") -> str:
     # Outside the package directory: deleting a package must not forget its spent filenames.
     return f"workspaces/{ws}/deleted-files/{type_}/{shard(name)}/{name}.json"
+
+
+# --- the other direction: which record lives at a path ---------------------------------------------
+
+
+def record_type(path: str) -> type[model.Record] | None:
+    """Which record type lives at a ledger path (None: not a record, e.g. the README)."""
+    parts = path.split("/")
+    if path == LEDGER_INFO:
+        return model.LedgerInfo
+    if parts[0] == "users" and len(parts) == 3:
+        return model.User
+    if parts[0] == "tokens" and len(parts) == 3:
+        return model.ApiToken
+    if parts[0] == "sign-in-links" and len(parts) == 3:
+        return model.SignInLink
+    if parts[0] != "workspaces" or len(parts) < 3:
+        return None
+    rest = parts[2:]
+    if rest == ["workspace.json"]:
+        return model.Workspace
+    if rest == ["pipelines-trust.json"]:
+        return model.PipelinesTrust
+    if rest[0] == "projects" and len(rest) == 2:
+        return model.Project
+    if rest[0] == "repositories" and len(rest) == 2:
+        return model.Repository
+    if rest[0] == "deleted-files" and len(rest) == 4:
+        return model.DeletedFiles
+    if rest[0] == "packages" and len(rest) == 5 and rest[4] == "package.json":
+        return model.Package
+    if rest[0] == "packages" and len(rest) == 7 and rest[4] == "versions":
+        return model.Version
+    return None
+
+
+def expected_path(path: str, record: model.Record) -> str | None:
+    """Where the record says it should be: catches a record moved or hand-edited into the wrong place."""
+    ws = path.split("/")[1] if path.startswith("workspaces/") else None
+    match record:
+        case model.User():
+            return user(record.email)
+        case model.ApiToken():
+            return token(record.sha256)
+        case model.SignInLink():
+            return signin_link(record.sha256)
+        case model.Workspace():
+            return workspace(record.slug)
+        case model.Project():
+            return project(ws, record.key)
+        case model.Repository():
+            return repository(ws, record.slug)
+        case model.Package():
+            return package(record.workspace, record.name)
+        case model.Version():
+            return version(ws, record.package, canonicalize_version(record.version))
+        case model.DeletedFiles():
+            return deleted_files(ws, record.package)
+    return path
 
 
 LEDGER_README = """\

@@ -1,31 +1,30 @@
-"""Who is asking, and what they may do on a repository.
-
-A `Principal` comes from credentials (HTTP Basic with an email and an API token; later, a pipeline's
-OIDC token) or is the local operator running the CLI. Resolving a token is one SHA-256 and one tree
-lookup; results are cached per ledger commit, so a revocation takes effect on the next request.
-"""
+"""Who is asking: a `Principal`, from an API token (its hash looked up in the ledger), a Bitbucket
+Pipelines OIDC token (verified against the workspace's trusted issuer), or the local operator."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import anyio
-
 from pipelines.claims import PipelineClaims
-from pipelines.verify import TokenRejected, Trust, Verifier, is_jwt, unverified_issuer
+from pipelines.verify import TokenRejected, Trust, Verifier
 
-from . import model
-from .errors import Forbidden, NotFound, Unauthorized
-from .ledger import Snapshot, layout
-from .model import ApiToken, PipelineRun, PipelinesTrust, Project, Repository, Role, Scope, User, Workspace
+from . import layout, model
+from .errors import Forbidden
+from .ledger import Snapshot
+from .model import (
+    ApiToken,
+    PipelineRun,
+    PipelinesTrust,
+    Repository,
+    Scope,
+    User,
+    Workspace,
+)
 
 TOKEN_PREFIX = "rgy_"
 TOKEN_USERNAMES = ("__token__",)  # as with the public index: the token alone identifies its user
@@ -111,24 +110,6 @@ def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
                      expires=expires)
 
 
-def parse_authorization(header: str) -> tuple[str, str]:
-    """(username, secret) from HTTP Basic, or from a Bearer token (which has no username)."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return "__token__", value.strip()
-    if scheme.lower() != "basic":
-        raise Unauthorized("Unsupported authorization scheme: use HTTP Basic with your email and an API token.")
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthorized("Malformed HTTP Basic credentials.") from None
-    username, sep, password = decoded.partition(":")
-    if not sep or not password:
-        # pip allows a single-part credential; we take it as a token with no username.
-        username, password = "__token__", username
-    return username, password
-
-
 # --- pipelines -----------------------------------------------------------------------------------
 
 
@@ -177,111 +158,3 @@ def pipeline_principal(snap: Snapshot, ws: str, claims: PipelineClaims) -> Princ
     )
     return Principal(kind="pipeline", name=f"Bitbucket Pipelines {ws}/{repository.slug}", scope="write",
                      workspace=ws, repository=repository.slug, pipeline=run, expires=float(claims.exp))
-
-
-class Authenticator:
-    """Authorization header -> Principal, cached per (header, ledger commit) until it expires.
-
-    API tokens resolve in microseconds on the caller's thread; a pipeline's OIDC token is verified
-    in a worker thread, since the issuer's keys may have to be fetched."""
-
-    def __init__(self, verifier: Verifier | None = None, max_entries: int = 10_000) -> None:
-        self.verifier = verifier or Verifier()
-        self._cache: dict[str, tuple[str, Principal | Exception]] = {}
-        self._max = max_entries
-
-    async def principal(self, snap: Snapshot, authorization: str | None) -> Principal:
-        if not authorization:
-            return ANONYMOUS
-        hit = self._cache.get(authorization)
-        if hit is not None and hit[0] == snap.commit_id:
-            result = hit[1]
-            if isinstance(result, Exception):
-                raise result
-            if result.expires is None or result.expires > time.time():
-                return result
-        try:
-            result = await self._resolve(snap, authorization)
-        except (Unauthorized, Forbidden) as exc:
-            result = exc
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[authorization] = (snap.commit_id, result)
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    async def _resolve(self, snap: Snapshot, authorization: str) -> Principal:
-        username, secret = parse_authorization(authorization)
-        if not is_jwt(secret):
-            return check_token(snap, username, secret)
-        try:
-            candidates = trusts_for(snap, unverified_issuer(secret))
-            ws, claims = await anyio.to_thread.run_sync(verify_pipeline_token, self.verifier, secret, candidates)
-        except TokenRejected as exc:
-            raise Forbidden(f"Pipeline token refused: {exc.reason}") from None
-        return pipeline_principal(snap, ws, claims)
-
-
-# --- roles ---------------------------------------------------------------------------------------
-
-
-def repository_context(snap: Snapshot, ws: str, repo: str) -> tuple[Workspace, Project | None, Repository]:
-    workspace = snap.get(layout.workspace(ws), Workspace)
-    if workspace is None:
-        raise NotFound(f"Workspace {ws!r} does not exist.")
-    repository = snap.get(layout.repository(ws, repo), Repository)
-    if repository is None:
-        raise NotFound(f"Repository {ws}/{repo} does not exist.")
-    project = snap.get(layout.project(ws, repository.project), Project)
-    return workspace, project, repository
-
-
-def role_on(snap: Snapshot, who: Principal, ws: str, repo: str) -> Role | None:
-    """The principal's effective role on a repository, capped by its token's scope."""
-    workspace, project, repository = repository_context(snap, ws, repo)
-    if who.kind == "operator":
-        return "admin"
-    if who.kind == "pipeline" or who.repository is not None:
-        # A pipeline acts for its own repository only, and never administers it.
-        own = (who.workspace, who.repository) == (ws, repo)
-        role: Role | None = "write" if own else ("read" if repository.public else None)
-    else:
-        role = model.effective_role(who.email, workspace, project, repository)
-    if who.scope == "read" and model.ROLE_RANK[role] > model.ROLE_RANK["read"]:
-        role = "read"
-    return role
-
-
-def role_on_workspace(snap: Snapshot, who: Principal, ws: str) -> Role | None:
-    if who.kind == "operator":
-        return "admin"
-    workspace = snap.get(layout.workspace(ws), Workspace)
-    if workspace is None:
-        raise NotFound(f"Workspace {ws!r} does not exist.")
-    if who.kind == "user" and who.email in workspace.admins and who.scope != "read":
-        return "admin"
-    return None
-
-
-def require_read(snap: Snapshot, who: Principal, package: model.Package) -> Repository:
-    """The package's repository, if ``who`` may read it; 401 for strangers, 403 for the rest."""
-    ws, repo = package.workspace, package.repository
-    if who.kind == "anonymous" and not model.at_least(role_on(snap, who, ws, repo), "read"):
-        raise Unauthorized(f"Authentication required: use your email and an API token for workspace {ws}.")
-    require(snap, who, ws, repo, "read", f"read package {package.name!r}")
-    return snap.get(layout.repository(ws, repo), Repository)
-
-
-def require(snap: Snapshot, who: Principal, ws: str, repo: str, need: Role, doing: str) -> None:
-    """Refuse unless ``who`` holds ``need`` on the repository; the message names what is missing."""
-    have = role_on(snap, who, ws, repo)
-    if model.at_least(have, need):
-        return
-    if who.kind == "anonymous":
-        raise Unauthorized(f"Authentication required to {doing}: use your email and an API token.")
-    scope_note = " (your token has read scope only)" if who.scope == "read" and need != "read" else ""
-    raise Forbidden(
-        f"{who.actor} may not {doing}: it needs {need} permission on repository {ws}/{repo}"
-        f"{scope_note}; ask a repository or workspace admin."
-    )

@@ -1,0 +1,132 @@
+"""The audit vocabulary: what each ledger commit says about itself, in the words all readers share.
+
+A commit's subject is for people (`publish acme-utils 1.2.0: acme_utils-1.2.0-py3-none-any.whl`);
+its trailers are for tools: who acted and how (`Actor`, `Channel`, `Token-Id`, the pipeline's ids),
+what the change was (`Action`), and what it touched (`Workspace`, `Package`, `Version`, `File`, ...).
+Writers build trailers here and readers read them here, so no reader parses a subject. Commits made
+before the `Action` trailer existed are read by their subject's first words, once, in `action`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .ledger import Commit
+from .model import Provenance
+
+
+class T(StrEnum):
+    """Trailer names."""
+
+    ACTION = "Action"
+    ACTOR = "Actor"
+    CHANNEL = "Channel"
+    TOKEN_ID = "Token-Id"
+    PIPELINE_UUID = "Pipeline-Uuid"
+    STEP_UUID = "Step-Uuid"
+    REPOSITORY_UUID = "Repository-Uuid"
+    WORKSPACE_UUID = "Workspace-Uuid"
+    BRANCH = "Branch"
+    ENVIRONMENT_UUID = "Environment-Uuid"
+    PIPELINE_RUN_URL = "Pipeline-Run-Url"
+    WORKSPACE = "Workspace"
+    PROJECT = "Project"
+    REPOSITORY = "Repository"
+    PACKAGE = "Package"
+    VERSION = "Version"
+    FILE = "File"
+    SHA256 = "Sha256"
+    SIZE = "Size"
+    UPLOAD_TIME = "Upload-Time"
+    IMPORT_SOURCE = "Import-Source"
+    USER = "User"
+    TOKEN = "Token"
+    SIGN_IN_LINK = "Sign-In-Link"
+    SCOPE = "Scope"
+    ROLE = "Role"
+    ISSUER = "Issuer"
+
+
+class Action(StrEnum):
+    INIT = "init"
+    CREATE_WORKSPACE = "create-workspace"
+    CREATE_PROJECT = "create-project"
+    CREATE_REPOSITORY = "create-repository"
+    CREATE_USER = "create-user"
+    CREATE_TOKEN = "create-token"
+    REVOKE_TOKEN = "revoke-token"
+    MINT_TOKEN = "mint-token"
+    GRANT = "grant"
+    REVOKE_GRANT = "revoke-grant"
+    TRUST = "trust"
+    UNTRUST = "untrust"
+    CREATE_PACKAGE = "create-package"
+    DELETE_PACKAGE = "delete-package"
+    SET_POLICY = "set-policy"
+    PUBLISH = "publish"
+    DELETE_VERSION = "delete-version"
+    YANK = "yank"
+    UNYANK = "unyank"
+    CREATE_LOGIN_LINK = "create-login-link"
+    USE_LOGIN_LINK = "use-login-link"
+    UNKNOWN = "unknown"
+
+
+# How commits from before the Action trailer said what they did: the first words of the subject.
+_BY_SUBJECT = [
+    ("init ledger", Action.INIT), ("create workspace ", Action.CREATE_WORKSPACE),
+    ("create project ", Action.CREATE_PROJECT), ("create repository ", Action.CREATE_REPOSITORY),
+    ("create user ", Action.CREATE_USER), ("create package ", Action.CREATE_PACKAGE),
+    ("create read token ", Action.CREATE_TOKEN), ("create write token ", Action.CREATE_TOKEN),
+    ("revoke token ", Action.REVOKE_TOKEN), ("mint token ", Action.MINT_TOKEN), ("grant ", Action.GRANT),
+    ("revoke grants ", Action.REVOKE_GRANT), ("trust pipelines ", Action.TRUST), ("stop trusting ", Action.UNTRUST),
+    ("set publish policy ", Action.SET_POLICY), ("publish ", Action.PUBLISH), ("delete package ", Action.DELETE_PACKAGE),
+    ("delete ", Action.DELETE_VERSION), ("yank ", Action.YANK), ("un-yank ", Action.UNYANK),
+]
+PUBLISHER_TRAILERS = (T.CHANNEL, T.TOKEN_ID, T.PIPELINE_UUID, T.STEP_UUID, T.REPOSITORY_UUID, T.BRANCH,
+                      T.ENVIRONMENT_UUID)  # how a change was made, beside who made it (shown by `registry log`)
+
+
+def action(commit: Commit) -> Action:
+    """What a commit did: its Action trailer, or (older commits) its subject's first words."""
+    named = commit.trailer(T.ACTION)
+    if named:
+        try:
+            return Action(named)
+        except ValueError:
+            return Action.UNKNOWN
+    return next((a for prefix, a in _BY_SUBJECT if commit.summary.startswith(prefix)), Action.UNKNOWN)
+
+
+def provenance_trailers(p: Provenance) -> list[tuple[str, str]]:
+    """Who acted, and how: the trailers every commit starts with."""
+    out: list[tuple[str, str]] = [(T.ACTOR, p.by), (T.CHANNEL, p.channel)]
+    if p.token:
+        out.append((T.TOKEN_ID, p.token))
+    if p.pipeline:
+        run = p.pipeline
+        out += [(T.PIPELINE_UUID, run.pipeline_uuid), (T.STEP_UUID, run.step_uuid),
+                (T.REPOSITORY_UUID, run.repository_uuid), (T.WORKSPACE_UUID, run.workspace_uuid)]
+        if run.branch is not None:
+            out.append((T.BRANCH, run.branch))
+        if run.environment_uuid:
+            out.append((T.ENVIRONMENT_UUID, run.environment_uuid))
+        if run.url:
+            out.append((T.PIPELINE_RUN_URL, run.url))
+    return out
+
+
+def version_of(commit: Commit) -> str | None:
+    """The one version a commit concerns, if it concerns exactly one."""
+    versions = commit.trailers_named(T.VERSION)
+    return versions[0] if len(versions) == 1 else None
+
+
+def touched(commit: Commit) -> tuple[str | None, str | None]:
+    """(workspace, package) a commit concerns, where it names them."""
+    return commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE)
+
+
+def file_commits(commits: list[Commit]) -> dict[str, str]:
+    """Filename -> the commit that published it, from a version's history."""
+    return {c.trailer(T.FILE): c.id for c in commits if action(c) is Action.PUBLISH and c.trailer(T.FILE)}

@@ -1,0 +1,138 @@
+"""The `registry` command's arguments (argparse): what each command takes, and its help."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="registry", description="A self-hosted PyPI registry whose whole state lives in git.")
+    p.add_argument("--data", help="data directory (env REGISTRY_DATA, default ./registry-data)")
+    p.add_argument("--actor", help="email recorded as the author of changes (default: operator@localhost)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("init", help="create an empty ledger in the data directory")
+
+    s = sub.add_parser("serve", help="run the registry (bootstraps an empty data directory)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int)
+    s.add_argument("--public-url", help="the URL clients use to reach this server, for printed settings")
+    s.add_argument("--max-upload-bytes", type=int)
+
+    ws = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
+    c = ws.add_parser("create")
+    c.add_argument("slug")
+    c.add_argument("--name")
+    c.add_argument("--uuid")
+    ws.add_parser("list")
+
+    pr = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
+    c = pr.add_parser("create")
+    c.add_argument("workspace")
+    c.add_argument("key")
+    c.add_argument("--name")
+
+    rp = sub.add_parser("repo", help="repositories").add_subparsers(dest="action", required=True)
+    c = rp.add_parser("create")
+    c.add_argument("target", metavar="WS/REPO")
+    c.add_argument("--project", required=True, metavar="KEY")
+    c.add_argument("--public", action="store_true")
+    c.add_argument("--uuid")
+
+    us = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    c = us.add_parser("create")
+    c.add_argument("email")
+    c.add_argument("--name")
+
+    tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")
+    c.add_argument("email")
+    c.add_argument("--scope", default="write", choices=["read", "write"])
+    c.add_argument("--expires-days", type=int)
+    c.add_argument("--label", default="")
+    c = tk.add_parser("revoke")
+    c.add_argument("email")
+    c.add_argument("token_id")
+    c = tk.add_parser("list")
+    c.add_argument("email")
+
+    c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
+    c.add_argument("email")
+    c.add_argument("--minutes", type=int, default=15, help="how long it stays valid (default 15)")
+    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else host and port)")
+
+    for verb in ("grant", "revoke"):
+        g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")
+        g.add_argument("target", metavar="WS/REPO|WS")
+        g.add_argument("email")
+        if verb == "grant":
+            g.add_argument("role", metavar="read|write|admin")
+        g.add_argument("--project", metavar="KEY")
+
+    pk = sub.add_parser("package", help="packages").add_subparsers(dest="action", required=True)
+    c = pk.add_parser("create", help="create a package linked to a repository (before anyone publishes it)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--repo", required=True)
+    c = pk.add_parser("delete", help="delete a package and all its versions")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c = pk.add_parser("list")
+    c.add_argument("workspace")
+    c = pk.add_parser("policy", help="which pipeline runs may publish it: branch globs and/or deployment environments")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--branch", action="append", default=[], metavar="GLOB")
+    c.add_argument("--environment", action="append", default=[], metavar="UUID")
+    c.add_argument("--clear", action="store_true", help="let any pipeline of the linked repository publish")
+
+    tr = sub.add_parser("trust", help="the Bitbucket Pipelines OIDC issuer a workspace trusts (no WS: list all)")
+    tr.add_argument("workspace", nargs="?")
+    tr.add_argument("--issuer", help="e.g. https://api.bitbucket.org/2.0/workspaces/WS/pipelines-config/identity/oidc")
+    tr.add_argument("--audience", action="append", default=[], help="accepted audience (default: the workspace's)")
+    tr.add_argument("--jwks-file", type=Path, help="the issuer's public keys (JWKS), for sites that can't reach it")
+    tr.add_argument("--remove", action="store_true")
+
+    vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
+    c = vs.add_parser("delete")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("version")
+    for verb in ("yank", "unyank"):
+        c = vs.add_parser(verb)
+        c.add_argument("workspace")
+        c.add_argument("name")
+        c.add_argument("version")
+        if verb == "yank":
+            c.add_argument("--reason", default="")
+
+    im = sub.add_parser("import", help="import distribution files from another index (--index-url) or a directory",
+                        description="Each file is checked and committed as an upload would be, one commit per file; "
+                                    "files already here are skipped, so re-running resumes.")
+    im.add_argument("workspace")
+    im.add_argument("directory", nargs="?", type=Path, help="a directory of files (searched recursively)")
+    im.add_argument("--repo", required=True, help="repository the packages it creates are linked to")
+    im.add_argument("--index-url", metavar="URL", help="another index's Simple API URL (user:password@ allowed)")
+    im.add_argument("--project", action="append", default=[], metavar="NAME",
+                    help="import only this project (repeatable; default: every project the index lists)")
+    im.add_argument("--username", help="for the index (HTTP Basic)")
+    im.add_argument("--password", help="for the index; '-' reads it from stdin")
+    im.add_argument("--token", help="an API token for the index (sent as __token__); '-' reads it from stdin")
+    im.add_argument("--concurrency", type=int, default=4, metavar="N", help="downloads at a time (default 4)")
+    im.add_argument("--mtime-is-upload-time", action="store_true",
+                    help="keep each file's modification time as its upload time (only where it is: a "
+                         "pypiserver package directory, copied with its times)")
+
+    g = sub.add_parser("gc", help="free the bytes of files no version references any more, and repack the ledger")
+    g.add_argument("--grace", type=float, default=0, metavar="SECONDS",
+                   help="keep blobs unreferenced for less than this long (default 0: free them now)")
+    v = sub.add_parser("verify", help="check every record, every referenced blob and the git repository")
+    v.add_argument("--quick", action="store_true", help="check blob sizes but don't re-hash their content")
+
+    lg = sub.add_parser("log", help="the audit history, readable by a person")
+    lg.add_argument("workspace", nargs="?")
+    lg.add_argument("package", nargs="?")
+    lg.add_argument("--limit", type=int, default=100, help="at most this many entries (0: all)")
+    return p

@@ -1,0 +1,83 @@
+"""Reading credentials off a request: HTTP Basic (email and API token) or a Bearer token, resolved
+to a `Principal` and cached per credentials and ledger commit (a revocation takes effect on the next
+request)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+
+import anyio
+
+from pipelines.verify import TokenRejected, Verifier, is_jwt
+
+from ..errors import Forbidden, Unauthorized
+from ..identity import ANONYMOUS, Principal
+from ..operations import Registry
+from ..reads import Reader
+
+
+def parse_authorization(header: str) -> tuple[str, str]:
+    """(username, secret) from HTTP Basic, or from a Bearer token (which has no username)."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return "__token__", value.strip()
+    if scheme.lower() != "basic":
+        raise Unauthorized("Unsupported authorization scheme: use HTTP Basic with your email and an API token.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("Malformed HTTP Basic credentials.") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not password:
+        # pip allows a single-part credential; we take it as a token with no username.
+        username, password = "__token__", username
+    return username, password
+
+
+class Authenticator:
+    """Authorization header -> Principal, cached per (header, ledger commit) until it expires.
+
+    API tokens resolve in microseconds on the caller's thread; a pipeline's OIDC token is verified
+    in a worker thread, since the issuer's keys may have to be fetched."""
+
+    def __init__(self, verifier: Verifier | None = None, max_entries: int = 10_000) -> None:
+        self.verifier = verifier or Verifier()
+        self._cache: dict[str, tuple[str, Principal | Exception]] = {}
+        self._max = max_entries
+
+    async def reader(self, registry: Registry, authorization: str | None) -> Reader:
+        """The registry at its tip, as the holder of these credentials may see it."""
+        base = Reader(registry)
+        return base.as_(await self.principal(base, authorization))
+
+    async def principal(self, base: Reader, authorization: str | None) -> Principal:
+        if not authorization:
+            return ANONYMOUS
+        hit = self._cache.get(authorization)
+        if hit is not None and hit[0] == base.commit:
+            result = hit[1]
+            if isinstance(result, Exception):
+                raise result
+            if result.expires is None or result.expires > time.time():
+                return result
+        try:
+            result = await self._resolve(base, authorization)
+        except (Unauthorized, Forbidden) as exc:
+            result = exc
+        if len(self._cache) >= self._max:
+            self._cache.clear()
+        self._cache[authorization] = (base.commit, result)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _resolve(self, base: Reader, authorization: str) -> Principal:
+        username, secret = parse_authorization(authorization)
+        if not is_jwt(secret):
+            return base.principal_for(username, secret, self.verifier)
+        try:  # (a pipeline's token may need the issuer's keys fetched: not on the event loop)
+            return await anyio.to_thread.run_sync(base.principal_for, username, secret, self.verifier)
+        except TokenRejected as exc:
+            raise Forbidden(f"Pipeline token refused: {exc.reason}") from None
