@@ -1,6 +1,8 @@
 """Every read the web UI makes, as plain functions of (registry, principal, ...) returning small
-dataclasses. Who may see what is decided by registry.visibility, never here: what a caller may
-not read raises exactly what a missing thing raises. Page controllers and templates use only this.
+dataclasses. Who may see what is decided by the read layer (registry/reads.py), never here: what
+a caller may not read raises exactly what a missing thing raises. What is here is the UI's own
+shaping (summaries of a workspace's packages, cached by shard; a commit's records as a diff; the
+audit trail by workspace). Page controllers and templates use only this module.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ... import layout, model, operations, permissions, visibility
+from ... import layout, model, operations, permissions
 from ...audit import Action, action
-from ...errors import Invalid, NotFound, RegistryError
+from ...errors import Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Snapshot
 from ...model import DistFile, Package, PipelineRun, Project, Provenance, Repository, Workspace
@@ -74,29 +76,25 @@ def _repositories(snap: Snapshot, ws: str) -> list[Repository]:
 
 
 def workspaces(reg: Registry, who: Principal) -> list[Workspace]:
-    snap = reg.snapshot()
-    return [snap.get(layout.workspace(ws), Workspace) for ws in snap.names("workspaces")
-            if visibility.sees_workspace(snap, who, ws)]
+    return Reader(reg, who).workspaces()
 
 
 def place(reg: Registry, who: Principal, ws: str) -> Place:
-    snap = reg.snapshot()
-    record = visibility.workspace(snap, who, ws)
-    readable = [r for r in _repositories(snap, ws) if visibility.can_read(snap, who, ws, r.slug)]
+    read = Reader(reg, who)
+    snap, record = read.snapshot, read.workspace(ws)
+    readable = sorted(read.repositories(ws), key=lambda r: r.slug)
     projects = []
     for key in sorted({r.project for r in readable}):
-        found = snap.get(layout.project(ws, key), Project)
-        if found is not None:
-            projects.append((found, [r for r in readable if r.project == key]))
+        projects.append((read.project(ws, key), [r for r in readable if r.project == key]))
     return Place(ws, record.name, role_on_workspace(snap, who, ws) == "admin", projects)
 
 
 def creatable_repositories(reg: Registry, who: Principal, ws: str) -> list[Repository]:
     """The repositories ``who`` may link a new package to: those they administer (all of them, for a
     workspace admin)."""
-    snap = reg.snapshot()
-    visibility.workspace(snap, who, ws)
-    return [r for r in _repositories(snap, ws) if role_on(snap, who, ws, r.slug) == "admin"]
+    read = Reader(reg, who)
+    read.workspace(ws)
+    return sorted(read.repositories(ws, at_least="admin"), key=lambda r: r.slug)
 
 
 # --- package lists ----------------------------------------------------------------------------
@@ -157,16 +155,17 @@ def _all_rows(snap: Snapshot, ws: str) -> list[PackageRow]:
 def packages(reg: Registry, who: Principal, ws: str, *, project: str | None = None, repository: str | None = None,
              q: str = "", sort: str = "name", page: int = 1, per_page: int = PER_PAGE) -> Listing:
     """The packages of a workspace, a project or a repository that ``who`` may read."""
-    snap = reg.snapshot()
-    visibility.workspace(snap, who, ws)
+    read = Reader(reg, who)
+    snap = read.snapshot
+    read.workspace(ws)
     if project is not None:
-        visibility.project(snap, who, ws, project)
+        read.project(ws, project)
     if repository is not None:
-        visibility.repository(snap, who, ws, repository)
+        read.repository(ws, repository)
     if sort not in SORTS:
         raise Invalid(f"Sort by {' or '.join(SORTS)}, not {sort!r}.")
     repos = {r.slug: r for r in _repositories(snap, ws)}
-    readable = {slug for slug in repos if visibility.can_read(snap, who, ws, slug)}
+    readable = {r.slug for r in read.repositories(ws)}
     needle = canonicalize_name(q.strip()) if q.strip() else ""
     rows = [r for r in _all_rows(snap, ws) if r.repository in readable and needle in r.name
             and (repository is None or r.repository == repository)
@@ -214,16 +213,16 @@ class PackageDetail:
 
 
 def package(reg: Registry, who: Principal, ws: str, name: str, page: int = 1, per_page: int = 100) -> PackageDetail:
-    snap = reg.snapshot()
-    pkg, repo = visibility.package(snap, who, ws, visibility.project_name(name))
-    all_versions = operations.versions(snap, ws, pkg.name)
+    read = Reader(reg, who)
+    snap, found = read.snapshot, read.package(ws, name)
+    pkg, repo, role = found.package, found.repository, found.role
+    all_versions = read.versions(ws, pkg.name)
     pages = max(1, -(-len(all_versions) // per_page))
     page = min(max(page, 1), pages)
     newest_first = all_versions[::-1][(page - 1) * per_page:page * per_page]
     rows = [VersionRow(v.version, v.yanked, v.yanked_reason, len(v.files), sum(f.size for f in v.files),
                        v.created.at, _publisher(snap, ws, v.files[0].uploaded if v.files else v.created))
             for v in newest_first]
-    role = role_on(snap, who, ws, pkg.repository)
     return PackageDetail(ws, pkg.name, pkg.display_name, pkg.repository, repo.project, repo.public, role,
                          _publisher(snap, ws, pkg.created), pkg.publish_policy,
                          _latest(all_versions), rows, len(all_versions),
@@ -246,20 +245,16 @@ class FileRow:
 
 def require(reg: Registry, who: Principal, ws: str, name: str, need: str, doing: str) -> None:
     """Refuse (as the operations would) unless ``who`` holds ``need`` on the package's repository."""
-    snap = reg.snapshot()
-    pkg, _ = visibility.package(snap, who, ws, name)
-    permissions.require(snap, who, ws, pkg.repository, need, f"{doing} of {pkg.name!r}")
+    read = Reader(reg, who)
+    pkg = read.package(ws, name).package
+    permissions.require(read.snapshot, who, ws, pkg.repository, need, f"{doing} of {pkg.name!r}")
 
 
 def file(reg: Registry, who: Principal, ws: str, name: str, version_: str, filename: str) -> tuple[Path, DistFile]:
     """Where a file's bytes are, for a download."""
-    snap = reg.snapshot()
-    pkg, _ = visibility.package(snap, who, ws, visibility.project_name(name))
-    record = operations.get_version(snap, ws, pkg.name, version_)
-    found = next((f for f in record.files if f.filename == filename), None) if record else None
-    if found is None:
-        raise NotFound(f"{pkg.name} {version_} has no file {filename!r}.")
-    path = reg.blobs.local_path(found.sha256)
+    read = Reader(reg, who)
+    _, _, found = read.file(ws, name, version_, filename)
+    path = read.blob_path(found.sha256)
     if path is None:
         raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator should run "
                             "`registry verify`.", status=500)
@@ -289,11 +284,10 @@ class VersionDetail:
 
 def version(reg: Registry, who: Principal, ws: str, name: str, version_: str) -> VersionDetail:
     detail = package(reg, who, ws, name, per_page=1)
-    snap = reg.snapshot()
-    record = operations.get_version(snap, ws, detail.name, version_)
-    if record is None:
-        raise NotFound(f"Package {detail.name!r} has no version {version_!r}.")
-    events = reg.history.package(ws, detail.name, record.version, limit=10_000)
+    read = Reader(reg, who)
+    snap = read.snapshot
+    _, record = read.version(ws, detail.name, version_)
+    events = read.history(ws, detail.name, record.version, limit=10_000)
     by_file = {e.trailer("File"): e.id for e in events if action(e) is Action.PUBLISH}
     publishes = [e.id for e in events if action(e) is Action.PUBLISH]
     files = [FileRow(f.filename, f.packagetype, f.python_version, f.size, f.sha256, f.upload_time_served,
@@ -302,17 +296,17 @@ def version(reg: Registry, who: Principal, ws: str, name: str, version_: str) ->
     first = _publisher(snap, ws, record.files[0].uploaded if record.files else record.created)
     return VersionDetail(detail, record.version, record.summary, record.yanked, record.yanked_reason,
                          _publisher(snap, ws, record.yank) if record.yank else None, first,
-                         publishes[-1] if publishes else None, files, _changed(snap, ws, detail.name, record, first))
+                         publishes[-1] if publishes else None, files, _changed(read, ws, detail.name, record, first))
 
 
-def _changed(snap: Snapshot, ws: str, name: str, record: model.Version, now: Publisher) -> PublisherChange | None:
+def _changed(read: Reader, ws: str, name: str, record: model.Version, now: Publisher) -> PublisherChange | None:
     """Whether this version came from another pipeline or branch than the release before it."""
-    ordered = [v.version for v in operations.versions(snap, ws, name)]
-    at = ordered.index(record.version)
+    ordered = read.versions(ws, name)
+    at = [v.version for v in ordered].index(record.version)
     if at == 0:
         return None
-    before = operations.get_version(snap, ws, name, ordered[at - 1])
-    was = _publisher(snap, ws, before.files[0].uploaded if before.files else before.created)
+    before = ordered[at - 1]
+    was = _publisher(read.snapshot, ws, before.files[0].uploaded if before.files else before.created)
     if "pipeline" not in (was.kind, now.kind) or present.identity(was) == present.identity(now):
         return None
     return PublisherChange(before.version, present.describe(was), present.describe(now))
@@ -345,16 +339,8 @@ def _history_row(e) -> HistoryRow:
 def package_history(reg: Registry, who: Principal, ws: str, name: str, version_: str | None = None,
                     page: int = 1, per_page: int = PER_PAGE) -> HistoryPage:
     """The commits that touched a package (or one of its versions), newest first."""
-    snap = reg.snapshot()
-    pkg, _ = visibility.package(snap, who, ws, visibility.project_name(name))
-    label = None
-    if version_ is not None:
-        record = operations.get_version(snap, ws, pkg.name, version_)
-        label = record.version if record else version_
     page = max(page, 1)
-    events = reg.history.package(ws, pkg.name, label, limit=page * per_page + 1)
-    if version_ is not None and not events:
-        raise NotFound(f"Package {pkg.name!r} has no version {version_!r}, and never had.")
+    events = Reader(reg, who).history(ws, name, version_, limit=page * per_page + 1)
     rows = [_history_row(e) for e in events[(page - 1) * per_page:page * per_page]]
     return HistoryPage(rows, page, len(events) > page * per_page)
 
@@ -380,11 +366,11 @@ def visible(snap: Snapshot, who: Principal, entry: Entry) -> bool:
 
 def workspace_history(reg: Registry, who: Principal, ws: str, repository: str | None = None,
                       page: int = 1, per_page: int = PER_PAGE) -> HistoryPage:
-    snap = reg.snapshot()
-    visibility.workspace(snap, who, ws)
+    read = Reader(reg, who)
+    read.workspace(ws)
     if repository is not None:
-        visibility.repository(snap, who, ws, repository)
-    readable, administered = _audience(snap, who, ws)
+        read.repository(ws, repository)
+    readable, administered = _audience(read.snapshot, who, ws)
     page = max(page, 1)
     entries = trail_for(reg).page(ws, repository=repository, readable=readable, administered=administered,
                                   limit=per_page + 1, offset=(page - 1) * per_page)
@@ -410,11 +396,11 @@ class CommitDetail:
 
 def commit(reg: Registry, who: Principal, ws: str, commit_id: str) -> CommitDetail:
     """A commit of the workspace and the records it changed, if ``who`` may see what it concerns."""
-    snap = reg.snapshot()
-    visibility.workspace(snap, who, ws)
+    read = Reader(reg, who)
+    read.workspace(ws)
     entry = trail_for(reg).find(commit_id.strip().lower()) if len(commit_id) == 40 else None
-    if entry is None or entry.workspace != ws or not visible(snap, who, entry):
-        raise visibility.hidden(who, ws, f"Workspace {ws} has no commit {commit_id!r}.")
+    if entry is None or entry.workspace != ws or not visible(read.snapshot, who, entry):
+        raise read.hidden(ws, f"Workspace {ws} has no commit {commit_id!r}.")
     repo = reg.ledger.repo()
     current = repo[entry.commit]
     parent = current.parents[0] if current.parents else None
@@ -445,11 +431,12 @@ class TokenRow:
 
 
 def tokens(reg: Registry, who: Principal) -> list[TokenRow]:
+    read = Reader(reg, who)
     if who.kind != "user":
-        raise visibility.hidden(who, None, "Only a signed-in person has tokens.")
+        raise read.hidden(None, "Only a signed-in person has tokens.")
     now = model.now()
     rows = []
-    for t in operations.list_tokens(reg.snapshot(), who.email):
+    for t in read.tokens(who.email):
         state = "revoked" if t.revoked else "expired" if t.expires and t.expires <= now else "active"
         rows.append(TokenRow(t.id, t.label, t.scope, t.created.at, t.expires, state, t.id == who.token_id))
     return rows[::-1]
