@@ -80,6 +80,7 @@ def _warm(state: WebState) -> None:
     costs what the rest do."""
     try:
         Reader(state.registry).warm()
+        ui.warm(state.registry)  # (the web UI's package summaries and audit trail)
     except Exception:
         log.exception("warming the package lists failed (they are built on first use instead)")
 

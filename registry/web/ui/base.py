@@ -141,7 +141,8 @@ def render(request: Request, template: str, *, status: int = 200, cookies: list[
     v = viewer(request)
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:300]
     context.setdefault("ws", None)
-    return Template(template_name=template, status_code=status, headers=HEADERS, media_type="text/html; charset=utf-8", cookies=_cookies(request, list(cookies)),
+    return Template(template_name=template, status_code=status, headers=HEADERS, media_type="text/html; charset=utf-8",
+                    cookies=_cookies(request, list(cookies)),
                     context=dict(viewer=v, flash=flash, path=request.url.path, base_url=base_url(request),
                                  htmx=request.headers.get("hx-request") == "true", **context))
 

@@ -152,6 +152,14 @@ def _all_rows(snap: Snapshot, ws: str) -> list[PackageRow]:
     return rows
 
 
+def warm(reg: Registry) -> None:
+    """Build what first page views would (package summaries, the audit trail) off the request path."""
+    snap = reg.snapshot()
+    for ws in snap.names("workspaces"):
+        _all_rows(snap, ws)
+    trail_for(reg).sync()
+
+
 def packages(reg: Registry, who: Principal, ws: str, *, project: str | None = None, repository: str | None = None,
              q: str = "", sort: str = "name", page: int = 1, per_page: int = PER_PAGE) -> Listing:
     """The packages of a workspace, a project or a repository that ``who`` may read."""
