@@ -184,3 +184,21 @@ def test_pip_and_uv_install_what_they_would_have_then(server, team, tmp_path):
         run([tool("uv"), "pip", "install", "--no-cache", "--target", str(target), "--index-url",
              f"http://{quote(read[0], safe='')}:{read[1]}@{host}/{index}", name], env=env)
         assert installed_version(target, module) == expected, index
+
+
+async def test_the_ui_version_page_links_to_the_index_as_of_its_publish(client, history):
+    world, then = history["world"], history["then"]
+    from .ui.test_ui_pages import CHROME, sign_in
+
+    await sign_in(client, world, READER)
+    page = await client.get(f"/-/{WS}/packages/acme-utils/1.1.0/")
+    assert page.status_code == 200, page.text
+    # 1.1.0's second file: after it came 2.0.0rc1's two, the yank and the deletion
+    published = world.reg.ledger.repo().revparse_single("main~4")
+    link = f"/{WS}/@{published.id}/acme-utils/"
+    assert f'href="{link}"' in page.text and "the index as it stood when this version was published" in page.text
+    shown = await client.get(link, headers={**world.basic(READER), "accept": CHROME}, follow_redirects=False)
+    assert shown.status_code == 200 and "1.1.0" in shown.text and "2.0.0rc1" not in shown.text
+    then_page = await client.get(f"/{WS}/@{then}/", headers={**world.basic(READER), "accept": CHROME},
+                                 follow_redirects=False)
+    assert then_page.status_code == 200  # (a browser is shown the index of then, not sent to the UI)
