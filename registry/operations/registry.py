@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from .. import layout
 from ..audit import Action, T
-from ..blobs import BlobStore, FileBlobStore
+from ..blobs import BlobStore, open_store
 from ..config import Settings
 from ..history import History
 from ..ledger import Change, Committed, Ledger, NoChange, Snapshot
@@ -35,8 +35,8 @@ class Registry:
         kwargs = dict(committer=(settings.committer_name, settings.committer_email))
         if create and not Ledger.exists_at(settings.ledger_path):
             return cls.created(settings, Ledger.create(settings.ledger_path, first_commit(), **kwargs),
-                               FileBlobStore(settings.blobs_path))
-        return cls(settings, Ledger.open(settings.ledger_path, **kwargs), FileBlobStore(settings.blobs_path))
+                               open_store(settings))
+        return cls(settings, Ledger.open(settings.ledger_path, **kwargs), open_store(settings))
 
     @classmethod
     def created(cls, settings: Settings, ledger: Ledger, blobs: BlobStore | None) -> Registry:

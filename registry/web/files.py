@@ -18,7 +18,7 @@ from ..errors import RegistryError
 from ..reads import project_name
 from .api import json_api
 from .caches import matches
-from .context import reader, redirect
+from .context import reader, redirect, web_state
 from .simple import GET_HEAD
 
 log = logging.getLogger("registry.web")
@@ -31,6 +31,8 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     if project == "pypi" and filename == "json":  # /<ws>/pypi/<name>/json: the JSON API, not a file
         return await json_api(request, ws, version, None)
     r = await reader(request)
+    state = web_state(request)
+    blobs = state.registry.blobs
     canonical = project_name(project)
     if canonical != project:
         return redirect(request, f"/{ws}/{canonical}/{version}/{filename}")
@@ -44,11 +46,9 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
         size, path = len(metadata), None
     else:
         path = r.blob_path(sha256)
-        if path is None:
-            log.error("blob %s of %s is missing from the blob store", sha256, filename)
-            raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
-                                "should run `registry verify`.", status=500)
-        size = path.stat().st_size
+        if path is None and not blobs.remote:
+            raise _missing(sha256, filename)
+        size = path.stat().st_size if path is not None else found.size  # (a bucket's object: as recorded)
     headers = {
         "etag": f'"{sha256}"',
         "accept-ranges": "bytes",
@@ -60,6 +60,10 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
         headers["content-disposition"] = f'attachment; filename="{filename}"'
     if matches(headers["etag"], request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=headers)
+    if path is None and not is_metadata and request.method == "GET" and state.registry.settings.blobs_redirect:
+        # the bytes come from the bucket itself (Range included); the URL expires: never cached
+        url = blobs.url(sha256, filename)
+        return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
 
     start, end, status = 0, size - 1, 200
     spec = request.headers.get("range")
@@ -79,9 +83,21 @@ async def download(request: Request, ws: FromPath[str], project: FromPath[str], 
     headers["content-length"] = str(end - start + 1)
     if request.method == "HEAD":
         return Response(b"", status_code=status, headers=headers, media_type=media_type)
-    if path is None:
+    if is_metadata:
         return Response(metadata[start:end + 1], status_code=status, headers=headers, media_type=media_type)
+    if path is None:
+        try:
+            chunks = await blobs.open_stream(sha256, start, end - start + 1)
+        except FileNotFoundError:
+            raise _missing(sha256, filename) from None
+        return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
     return Stream(_read(path, start, end - start + 1), status_code=status, headers=headers, media_type=media_type)
+
+
+def _missing(sha256: str, filename: str) -> RegistryError:
+    log.error("blob %s of %s is missing from the blob store", sha256, filename)
+    return RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
+                         "should run `registry verify`.", status=500)
 
 
 async def _read(path, offset: int, length: int):
