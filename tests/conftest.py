@@ -164,6 +164,14 @@ def publish(reg: Registry, who: identity.Principal, path: Path, ws: str = WS) ->
         return operations.publish_file(reg, who, "upload", ws, dist, staged)
 
 
+def overwrite_blob(reg: Registry, sha256: str, data: bytes) -> None:
+    """Damage a stored blob behind the registry's back (a disk's bit rot, an operator's mistake)."""
+    if reg.blobs.remote:
+        reg.blobs.client().put_object(Bucket=reg.blobs.location.bucket, Key=reg.blobs.key(sha256), Body=data)
+    else:
+        reg.blobs.local_path(sha256).write_bytes(data)
+
+
 def upload_form(path: Path, **overrides) -> tuple[dict, dict]:
     """The legacy upload form, field for field as twine sends it."""
     import hashlib

@@ -119,7 +119,7 @@ class S3BlobStore:
     def _kwargs(self) -> dict:
         from botocore.config import Config
 
-        config = Config(region_name=self.region, retries={"mode": "standard", "max_attempts": 4},
+        config = Config(region_name=self.region, signature_version="s3v4", retries={"mode": "standard", "max_attempts": 4},
                         s3={"addressing_style": "path"} if self.endpoint else {}, max_pool_connections=16,
                         connect_timeout=10, read_timeout=120,
                         # (our own sha256 checks content: CRC trailers only trip up S3-compatible stores)
@@ -204,9 +204,9 @@ class S3BlobStore:
     def _store(self, staged: S3Staged, *, exclusive: bool) -> None:
         data = staged.in_memory
         if data is not None:
-            self._put(self.key(staged.digests.sha256), data, exclusive=exclusive)
+            staged.created = self._put(self.key(staged.digests.sha256), data, exclusive=exclusive)
         else:
-            staged.upload.complete(exclusive=exclusive)
+            staged.created = staged.upload.complete(exclusive=exclusive)
         staged.stored = True
         staged.discard()  # (the local copy: no longer needed)
 

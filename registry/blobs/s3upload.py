@@ -115,6 +115,7 @@ class S3Staged(Staged):
         self.upload: Multipart | None = None
         self.ready = False  # every part sent (or the content is in memory): only the final request is left
         self.stored = False  # visible at its address
+        self.created = False  # by this upload's request (False: the same bytes were there already)
 
     def expect(self, sha256: str) -> None:
         sha256 = sha256.strip().lower()
