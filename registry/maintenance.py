@@ -195,21 +195,18 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
 
 def migrate_blobs(settings: Settings, to: str, *, jobs: int = 4, delete_local: bool = False, progress: bool = True):
     """Send the data directory's blobs to the bucket ``to`` (blobs/migrate.py), then record it there."""
-    from .blobs import LOCATION, FileBlobStore, record_location
+    from .blobs import FileBlobStore, bucket_store, record_location, recorded_location
     from .blobs.migrate import migrate
-    from .blobs.s3 import S3BlobStore
 
-    marker = settings.data_path / LOCATION
-    recorded = marker.read_text().strip() if marker.exists() else ""
-    target = S3BlobStore.from_url(to, local=settings.data_path / "s3-staging", cache=settings.cache_path / "core-metadata")
+    target, recorded = bucket_store(settings, to), recorded_location(settings)
     if recorded and recorded != str(target.location):
-        raise RegistryError(f"This registry's files are in {recorded} already ({marker}); they can't move to {to} from here.")
+        raise RegistryError(f"This registry's files are in {recorded} already; they can't move to {to} from here.")
     ledger = Ledger.open(settings.ledger_path)  # (replays the journal a crash left)
     with ledger.write_lock(timeout=300):
         ledger.checkpoint()  # small files its records carry are whole at their names from here on
     snap = ledger.snapshot()
     metadata = {f.metadata_sha256 for ws in snap.names("workspaces") for package in list_packages(snap, ws)
-                for version in snap.records(layout.versions_dir(ws, package.name), model.Version) for f in version.files}
+                for v in snap.records(layout.versions_dir(ws, package.name), model.Version) for f in v.files}
     done = migrate(FileBlobStore(settings.blobs_path), target, metadata, jobs=jobs, delete_local=delete_local,
                    progress=progress)
     if not done.problems:

@@ -14,6 +14,7 @@ from granian.constants import Interfaces
 from granian.log import LogLevels
 
 from . import identity, operations
+from .blobs import open_store
 from .config import Settings
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
@@ -116,10 +117,8 @@ def check_port(host: str, port: int) -> None:
 def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
     make_dirs(settings.data_path)
-    if settings.blobs:  # a bucket that can't be used is said now, not at the first upload
-        from .blobs import open_store
-
-        open_store(settings).check()
+    store = open_store(settings)
+    store.check()  # a bucket that can't be used is said now, not at the first upload
     booted = bootstrap(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"
     if booted:
@@ -132,8 +131,8 @@ def serve(settings: Settings) -> int:
     else:
         print(f"Serving the registry in {settings.data_path} at {settings.base_url}/<workspace>/ "
               f"(e.g. {url}/); create tokens with `registry token create EMAIL`.")
-    if settings.blobs:
-        print(f"Distribution files are in {settings.blobs}" + (" (downloads redirect to it)" if settings.blobs_redirect else ""))
+    if store.remote:
+        print(f"Distribution files are in {store.location}" + (" (downloads redirect there)" if settings.blobs_redirect else ""))
     sys.stdout.flush()
     os.environ.update(settings.to_env())  # the workers build their app from these
     Granian(

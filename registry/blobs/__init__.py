@@ -50,6 +50,7 @@ class BlobStore(Protocol):
     def list(self) -> Iterator[tuple[str, float]]: ...
     def sweep_staging(self, older_than: float = 3600) -> int: ...
     def check(self) -> None: ...
+    async def aopen(self) -> None: ...
     async def aclose(self) -> None: ...
 
 
@@ -62,7 +63,7 @@ def open_store(settings: Settings) -> BlobStore:
     every command run on it (without the variable) uses it too, and no registry ever points at
     one place while its files are in another."""
     marker = settings.data_path / LOCATION
-    recorded = marker.read_text().strip() if marker.exists() else ""
+    recorded = recorded_location(settings)
     wanted = settings.blobs
     if wanted and recorded and _same(wanted) != _same(recorded):
         raise RegistryError(f"This registry's files are in {recorded} ({marker}), not in {wanted}: "
@@ -72,13 +73,23 @@ def open_store(settings: Settings) -> BlobStore:
     if wanted and not recorded and _holds_blobs(settings.blobs_path):
         raise RegistryError(f"This registry's files are in {settings.blobs_path}: move them to {wanted} first, "
                             f"with `registry blobs migrate --to {wanted}`.")
-    from .s3 import S3BlobStore  # (botocore is imported only by registries that use it)
-
-    store = S3BlobStore.from_url(wanted or recorded, local=settings.data_path / "s3-staging",
-                                 cache=settings.cache_path / "core-metadata")
+    store = bucket_store(settings, wanted or recorded)
     if not recorded:
         record_location(settings.data_path, str(store.location))
     return store
+
+
+def bucket_store(settings: Settings, location: str):
+    """The S3 store of ``location`` for this data directory (its staging, its metadata cache)."""
+    from .s3 import S3BlobStore  # (botocore is imported only by registries that use it)
+
+    return S3BlobStore.from_url(location, local=settings.data_path / "s3-staging",
+                                cache=settings.cache_path / "core-metadata")
+
+
+def recorded_location(settings: Settings) -> str:
+    marker = settings.data_path / LOCATION
+    return marker.read_text().strip() if marker.exists() else ""
 
 
 def record_location(data: Path, location: str) -> None:

@@ -157,6 +157,9 @@ class FileBlobStore:
     def check(self) -> None:
         pass
 
+    async def aopen(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 

@@ -61,7 +61,8 @@ def _shared() -> tuple[object, ThreadPoolExecutor]:
         if _process is None or _process[0] != os.getpid():
             import botocore.session
 
-            _process = (os.getpid(), botocore.session.get_session(), ThreadPoolExecutor(8, thread_name_prefix="s3-parts"))
+            pool = ThreadPoolExecutor(8, thread_name_prefix="s3-parts")
+            _process = (os.getpid(), botocore.session.get_session(), pool)
         return _process[1], _process[2]
 
 
@@ -119,9 +120,10 @@ class S3BlobStore:
     def _kwargs(self) -> dict:
         from botocore.config import Config
 
-        config = Config(region_name=self.region, signature_version="s3v4", retries={"mode": "standard", "max_attempts": 4},
-                        s3={"addressing_style": "path"} if self.endpoint else {}, max_pool_connections=16,
-                        connect_timeout=10, read_timeout=120,
+        config = Config(region_name=self.region, signature_version="s3v4",
+                        retries={"mode": "standard", "max_attempts": 4},
+                        s3={"addressing_style": "path"} if self.endpoint else {},  # (a custom endpoint: no DNS per bucket)
+                        max_pool_connections=16, connect_timeout=10, read_timeout=120,
                         # (our own sha256 checks content: CRC trailers only trip up S3-compatible stores)
                         request_checksum_calculation="when_required", response_checksum_validation="when_required")
         return dict(endpoint_url=self.endpoint, region_name=self.region, config=config)
@@ -153,6 +155,10 @@ class S3BlobStore:
             else:
                 self._aclients[loop] = (context, client)
         return self._aclients[loop][1]
+
+    async def aopen(self) -> None:
+        """Make this event loop's async client now (at the app's start), not at the first download."""
+        await self._aclient()
 
     async def aclose(self) -> None:
         """Close this event loop's async client (at the app's shutdown)."""

@@ -92,8 +92,9 @@ def _maintenance(state: WebState):
                     log.exception("background maintenance failed")
 
         state.registry.catch_up_history(background=True)  # (the history index may be behind: never a reader's wait)
-        try:  # (a bucket's client is made here, off the event loop, rather than by the first download)
+        try:  # (a bucket's clients are made now, rather than by the first request)
             await anyio.to_thread.run_sync(state.registry.blobs.check)
+            await state.registry.blobs.aopen()
         except RegistryError as exc:
             log.error("%s", exc.message)  # (still serving: the index and metadata need no bucket)
         async with anyio.create_task_group() as tg:
