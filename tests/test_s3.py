@@ -230,6 +230,7 @@ def test_serve_refuses_a_bucket_it_cannot_use(tmp_path, seaweed, s3_env, monkeyp
     monkeypatch.setenv("REGISTRY_PORT", str(free_port()))
     assert cli_main(["--data", str(tmp_path / "d"), "serve"]) == 1
     assert "no-such-bucket-here" in capsys.readouterr().err
+    assert not (tmp_path / "d" / LOCATION).exists()  # (a bucket that never answered isn't remembered)
 
 
 def test_a_registry_knows_where_its_files_are(tmp_path, seaweed, s3_env, dists, monkeypatch, capsys):

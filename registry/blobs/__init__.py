@@ -74,7 +74,8 @@ def open_store(settings: Settings) -> BlobStore:
         raise RegistryError(f"This registry's files are in {settings.blobs_path}: move them to {wanted} first, "
                             f"with `registry blobs migrate --to {wanted}`.")
     store = bucket_store(settings, wanted or recorded)
-    if not recorded:
+    if not recorded:  # (only a bucket that answers is recorded: a typo must not stick)
+        store.check()
         record_location(settings.data_path, str(store.location))
     return store
 
