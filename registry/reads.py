@@ -219,6 +219,11 @@ class Reader:
         tree_id = self.snapshot.tree_id(layout.packages_dir(ws))
         return [] if tree_id is None else _LISTS.get(tree_id, lambda: list_packages(self.snapshot, ws))
 
+    def warm(self) -> None:
+        """Fill the package-list cache for every workspace (a server does it at start)."""
+        for ws in self.snapshot.names("workspaces"):
+            self.all_packages(ws)
+
     def index(self, ws: str) -> tuple[str | None, list[Package]] | None:
         """A workspace's Simple index: (what it depends on, the readable packages), or None if the
         caller may not see the workspace (the URL then names no workspace, for them)."""

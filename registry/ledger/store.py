@@ -45,6 +45,10 @@ pygit2.settings.enable_strict_object_creation(False)
 pygit2.settings.cache_object_limit(ObjectType.TREE, 1 << 20)
 pygit2.settings.cache_object_limit(ObjectType.BLOB, 1 << 16)
 pygit2.settings.cache_max_size(48 * 2**20)
+# Packs are read through memory maps, which count as the worker's resident memory: libgit2's default
+# would map up to 8 GiB of them. Windows of 4 MiB, at most 32 MiB mapped (least recently used unmapped).
+pygit2.settings.mwindow_size = 4 * 2**20
+pygit2.settings.mwindow_mapped_limit = 32 * 2**20
 
 
 class Ledger(Writing, Recovery, Repacking):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .. import __version__, maintenance
 from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
+from ..reads import Reader
 from . import api, files, oidc, simple
 from .context import WebState, error_response, problem_response, realm
 from .credentials import Authenticator
@@ -70,6 +72,15 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     return _registry_error(request, RegistryError(detail, status=exc.status_code))
 
 
+def _warm(state: WebState) -> None:
+    """Build each workspace's package list once, off the request path: the first list request then
+    costs what the rest do."""
+    try:
+        Reader(state.registry).warm()
+    except Exception:
+        log.exception("warming the package lists failed (they are built on first use instead)")
+
+
 def _maintenance(state: WebState):
     @asynccontextmanager
     async def lifespan(app: Litestar):
@@ -92,6 +103,7 @@ def _maintenance(state: WebState):
                     log.exception("background maintenance failed")
 
         state.registry.catch_up_history(background=True)  # (the history index may be behind: never a reader's wait)
+        threading.Thread(target=_warm, args=(state,), name="warm-lists", daemon=True).start()
         try:  # (a bucket's clients are made now, rather than by the first request)
             await anyio.to_thread.run_sync(state.registry.blobs.check)
             await state.registry.blobs.aopen()
