@@ -41,6 +41,7 @@ class T(StrEnum):
     IMPORT_SOURCE = "Import-Source"
     USER = "User"
     TOKEN = "Token"
+    SIGN_IN_LINK = "Sign-In-Link"
     SCOPE = "Scope"
     ROLE = "Role"
     ISSUER = "Issuer"

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipelines.claims import default_audience
@@ -21,6 +21,7 @@ from .errors import NotFound, RegistryError
 from .ledger import Ledger
 from .operations.registry import first_commit
 from .reads import Reader
+from .web.ui.urls import signin_url
 
 CHANNEL = "cli"
 
@@ -91,6 +92,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
         print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)
         print(secret)
+    elif cmd == "login-link":
+        if not 1 <= args.minutes <= 24 * 60:
+            raise RegistryError("--minutes must be between 1 and 1440.")
+        secret, record = operations.create_signin_link(reg, who, CHANNEL, args.email, timedelta(minutes=args.minutes))
+        print(f"sign-in link {record.id} for {record.user}, valid once until {record.expires:%H:%M} UTC:", file=sys.stderr)
+        print(signin_url(args.url or settings.base_url, secret))
     elif (cmd, action) == ("token", "revoke"):
         record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
         print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"

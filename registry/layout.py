@@ -34,6 +34,10 @@ def token_shard(token_id: str) -> str:
     return f"tokens/{token_id[:2]}"
 
 
+def signin_link(sha256: str) -> str:
+    return f"sign-in-links/{sha256[:2]}/{sha256}.json"
+
+
 def workspace(ws: str) -> str:
     return f"workspaces/{ws}/workspace.json"
 
@@ -91,6 +95,8 @@ def record_type(path: str) -> type[model.Record] | None:
         return model.User
     if parts[0] == "tokens" and len(parts) == 3:
         return model.ApiToken
+    if parts[0] == "sign-in-links" and len(parts) == 3:
+        return model.SignInLink
     if parts[0] != "workspaces" or len(parts) < 3:
         return None
     rest = parts[2:]
@@ -119,6 +125,8 @@ def expected_path(path: str, record: model.Record) -> str | None:
             return user(record.email)
         case model.ApiToken():
             return token(record.sha256)
+        case model.SignInLink():
+            return signin_link(record.sha256)
         case model.Workspace():
             return workspace(record.slug)
         case model.Project():
@@ -147,6 +155,7 @@ Every record is one JSON file with sorted keys:
     ledger.json                                            format version of this ledger
     users/<xx>/<email>.json                                a user
     tokens/<xx>/<sha256>.json                              an API token: only the SHA-256 of its secret
+    sign-in-links/<xx>/<sha256>.json                       a one-time web sign-in link: only its SHA-256
     workspaces/<ws>/workspace.json                         a workspace and its admins
     workspaces/<ws>/pipelines-trust.json                   the Bitbucket Pipelines OIDC issuer it trusts
     workspaces/<ws>/projects/<KEY>.json                    a project and its grants

@@ -22,9 +22,9 @@ from .errors import Invalid
 Role = Literal["read", "write", "admin"]
 Scope = Literal["read", "write"]
 # How a change reached the registry: by hand on the server, the management API, the upload API,
-# `registry import` (files from another index or a directory), or the registry itself (bootstrap,
-# garbage collection).
-Channel = Literal["cli", "api", "upload", "import", "system"]
+# `registry import` (files from another index or a directory), the web UI, or the registry itself
+# (bootstrap, garbage collection).
+Channel = Literal["cli", "api", "upload", "import", "web", "system"]
 PackageType = Literal["pypi"]
 PackageKind = Literal["sdist", "bdist_wheel"]
 
@@ -133,6 +133,20 @@ class ApiToken(Record, kw_only=True):
     pipeline: PipelineRun | None = None
 
 
+class SignInLink(Record, kw_only=True):
+    """A one-time link that signs its holder into the web UI as ``user``, for minutes. Only the
+    SHA-256 of its secret is kept; the id is a prefix of that hash. Using it creates a token for
+    the web session (``session_token``), which dies when that token is revoked."""
+
+    id: str
+    user: str
+    sha256: Sha256
+    created: Provenance
+    expires: datetime
+    used: Provenance | None = None
+    session_token: str | None = None
+
+
 class PipelinesTrust(Record, kw_only=True):
     """Which Bitbucket Pipelines OIDC issuer this workspace trusts, and for which audiences.
 
@@ -219,14 +233,15 @@ class DeletedFiles(Record, kw_only=True):
 
 
 LEDGER_RECORDS: tuple[type[Record], ...] = (
-    LedgerInfo, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, Package, Version, DeletedFiles,
+    LedgerInfo, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, SignInLink, Package, Version,
+    DeletedFiles,
 )
 
 
 # --- names ---------------------------------------------------------------------------------------
 
-# Top-level URL segments the web app owns; a workspace can't take them.
-RESERVED_WORKSPACES = frozenset({"api", "_", "schema", "files", "static", "simple", "legacy", "health", "pypi"})
+# Top-level URL segments the web app owns; a workspace can't take them ("-" is the web UI's).
+RESERVED_WORKSPACES = frozenset({"api", "_", "-", "schema", "files", "static", "simple", "legacy", "health", "pypi"})
 _WORKSPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,61}\Z")
 _PROJECT_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
 _REPO_RE = re.compile(r"^[a-z0-9_-][a-z0-9._-]{0,61}\Z")

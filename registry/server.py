@@ -8,6 +8,7 @@ import shutil
 import socket
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -20,11 +21,13 @@ from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
 from .ledger import Ledger
 from .operations.registry import first_commit
+from .web.ui.urls import signin_url
 
 BOOT_WORKSPACE = "default"
 BOOT_PROJECT = "MAIN"
 BOOT_REPOSITORY = "packages"
 BOOT_ADMIN = "admin@localhost"
+LINK_MINUTES = 60  # the first start's sign-in link: long enough to read the output and open it
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,13 @@ pip (the email's @ is %40 in a URL): pip install --index-url {scheme}://{email.r
 """
 
 
+def _login_link(settings: Settings, email: str) -> str:
+    registry = operations.Registry.open(settings)
+    secret, _ = operations.create_signin_link(registry, identity.operator(), "system", email,
+                                              timedelta(minutes=LINK_MINUTES))
+    return signin_url(settings.base_url, secret)
+
+
 def check_port(host: str, port: int) -> None:
     """Refuse a port something already listens on, before anything else happens (a bootstrap would
     print a one-time token that then scrolls away). granian itself binds with SO_REUSEPORT, so a
@@ -128,6 +138,9 @@ def serve(settings: Settings) -> int:
         print(f"Create a package before publishing it:\n  registry --data {settings.data_path} package create "
               f"{booted.workspace} NAME --repo {booted.repository}\n")
         print(client_settings(url, booted.admin, booted.token))
+        print(f"The web UI is at {settings.base_url}/ (a browser is shown it; installers get the index).")
+        print(f"Sign in to the web UI as {booted.admin} with this one-time link (valid "
+              f"{LINK_MINUTES} minutes; `registry login-link EMAIL` makes another):\n  {_login_link(settings, booted.admin)}\n")
     else:
         print(f"Serving the registry in {settings.data_path} at {settings.base_url}/<workspace>/ "
               f"(e.g. {url}/); create tokens with `registry token create EMAIL`.")

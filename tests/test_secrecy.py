@@ -158,3 +158,88 @@ async def test_oversized_request_headers_are_a_431(client, world):
     r = await client.get(f"/{WS}/", headers={"x-filler": "a" * 17_000})
     assert r.status_code == 431 and "the limit is 16 KiB" in r.text
     assert (await client.get(f"/{WS}/", headers={"x-filler": "a" * 15_000})).status_code != 431
+
+
+# --- the web UI: the same rule, for pages -----------------------------------------------------
+
+UI_ROUTES = [
+    ("GET", f"/-/{WS}/packages/{{pkg}}/"), ("GET", f"/-/{WS}/packages/{{pkg}}/1.0/"),
+    ("GET", f"/-/{WS}/packages/{{pkg}}/history"), ("GET", f"/-/{WS}/packages/{{pkg}}/1.0/history"),
+    ("GET", f"/-/{WS}/packages/{{pkg}}/1.0/files/{{file}}"), ("GET", f"/-/{WS}/packages/{{pkg}}/delete"),
+    ("GET", f"/-/{WS}/packages/{{pkg}}/1.0/delete"), ("GET", f"/-/{WS}/packages/{{pkg}}/1.0/yank"),
+    ("GET", f"/-/{WS}/packages/{{pkg}}/1.0/unyank"), ("POST", f"/-/{WS}/packages/{{pkg}}/delete"),
+    ("POST", f"/-/{WS}/packages/{{pkg}}/1.0/delete"), ("POST", f"/-/{WS}/packages/{{pkg}}/1.0/yank"),
+    ("POST", f"/-/{WS}/packages/{{pkg}}/1.0/unyank"), ("GET", f"/-/{WS}/?q={{pkg}}"),
+]
+UI_WORKSPACE_ROUTES = [
+    ("GET", "/-/{ws}/"), ("GET", "/-/{ws}/history"), ("GET", "/-/{ws}/projects/SEC/"), ("GET", "/-/{ws}/repos/vault/"),
+    ("GET", "/-/{ws}/repos/vault/history"), ("GET", "/-/{ws}/packages/vault-pkg/"), ("GET", "/-/{ws}/new"),
+    ("POST", "/-/{ws}/new"), ("POST", "/-/{ws}/packages/vault-pkg/1.0/yank"),
+]
+UI_CONTAINER_ROUTES = [
+    (f"/-/{WS}/repos/{{}}/", [("hidden", "hiddex"), ("secret", "secrex")]),
+    (f"/-/{WS}/repos/{{}}/history", [("hidden", "hiddex"), ("secret", "secrex")]),
+    (f"/-/{WS}/projects/{{}}/", [("DARK", "DARX")]),
+]
+
+
+def _ui_headers(world, who: str | None) -> tuple[dict, str]:
+    """Cookie headers of a browser (a visitor, or a session of ``who``) and its CSRF token."""
+    import time
+
+    from registry.web.ui.session import SESSION_COOKIE, VISITOR_COOKIE, Session, csrf_token, signing_key
+
+    key = signing_key(world.reg.settings.data_path)
+    cookies, sid = {VISITOR_COOKIE: "visitor" * 3}, "visitor" * 3
+    if who:
+        p = world.principal(who)
+        sid = "session" * 3
+        cookies[SESSION_COOKIE] = Session(p.email, p.token_id, sid, time.time() + 3600, "token").cookie(key)
+    return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}, csrf_token(key, sid)
+
+
+async def ui_call(client, world, method: str, url: str, who: str | None):
+    client.cookies.clear()
+    headers, csrf = _ui_headers(world, who)
+    body = {"data": {"csrf": csrf, "reason": "x", "name": "vault-pkg", "repository": "vault"}} if method == "POST" else {}
+    return await client.request(method, url, headers=headers, follow_redirects=False, **body)
+
+
+@pytest.mark.parametrize("who", CALLERS)
+async def test_ui_pages_answer_private_packages_as_missing_ones(client, world, secrets, who):
+    for method, url in UI_ROUTES:
+        private = await ui_call(client, world, method, substitute(url, PRIVATE), who)
+        missing = await ui_call(client, world, method, substitute(url, MISSING), who)
+        assert comparable(private) == comparable(missing, (MISSING, PRIVATE)), f"{method} {url} as {who}"
+        if "?q=" not in url:
+            assert private.status_code in (401, 404), f"{method} {url} as {who}: {private.status_code}"
+            assert "www-authenticate" not in private.headers and "<html" in private.text  # a page, not a prompt
+        else:
+            assert f"/packages/{PRIVATE}/" not in private.text and "0 packages" in private.text
+
+
+@pytest.mark.parametrize("who", CALLERS)
+async def test_ui_pages_answer_hidden_workspaces_repositories_and_projects_as_missing_ones(client, world, secrets, who):
+    for method, url in UI_WORKSPACE_ROUTES:
+        hidden = await ui_call(client, world, method, url.format(ws=HIDDEN_WS), who)
+        missing = await ui_call(client, world, method, url.format(ws=NO_WS), who)
+        assert comparable(hidden) == comparable(missing, (NO_WS, HIDDEN_WS)), f"{method} {url} as {who}"
+        assert hidden.status_code in (401, 404), (url, who, hidden.status_code)
+    for url, pairs in UI_CONTAINER_ROUTES:
+        for present, absent in pairs:
+            hidden = await ui_call(client, world, "GET", url.format(present), who)
+            missing = await ui_call(client, world, "GET", url.format(absent), who)
+            assert comparable(hidden) == comparable(missing, (absent, present)), f"{url} {present} as {who}"
+            assert hidden.status_code in (401, 404), (url, present, who, hidden.status_code)
+
+
+async def test_ui_pages_show_those_who_may_read(client, world, secrets):
+    """The other half: the same pages answer those who may read (so the tests above can fail)."""
+    r = await ui_call(client, world, "GET", f"/-/{WS}/packages/{PRIVATE}/1.0/", "wsadmin@acme.test")
+    assert r.status_code == 200 and "secret_pkg-1.0-py3-none-any.whl" in r.text
+    r = await ui_call(client, world, "GET", f"/-/{WS}/?q={PRIVATE}", "wsadmin@acme.test")
+    assert PRIVATE in r.text
+    r = await ui_call(client, world, "GET", f"/-/{WS}/packages/public-pkg/", None)
+    assert r.status_code == 200 and "Your role: <strong class=\"role\">read</strong>" in r.text
+    r = await ui_call(client, world, "POST", f"/-/{WS}/packages/acme-utils/delete", "reader@acme.test")
+    assert r.status_code == 403  # a reader knows it exists: told what permission is missing

@@ -29,6 +29,7 @@ from .pipelines import (
     set_trust,
 )
 from .registry import Registry
+from .signin import check_signin_link, create_signin_link, find_signin_link, use_signin_link
 from .tenancy import (
     create_project,
     create_repository,
@@ -47,4 +48,5 @@ __all__ = [
     "delete_package", "delete_version", "find_token", "get_package", "get_version", "grant", "list_packages",
     "list_tokens", "mint_pipeline_token", "publish_file", "remove_trust", "revoke_token", "run_url",
     "set_publish_policy", "set_trust", "version_key", "versions", "yank",
+    "check_signin_link", "create_signin_link", "find_signin_link", "use_signin_link",
 ]

@@ -24,6 +24,7 @@ from ..errors import RegistryError
 from ..operations import Registry
 from ..reads import Reader
 from . import api, files, oidc, simple
+from .ui import routes as ui
 from .context import WebState, error_response, problem_response, realm
 from .credentials import Authenticator
 from .front import FrontDoor
@@ -53,6 +54,8 @@ def _wants_json(request: Request) -> bool:
 def _registry_error(request: Request, exc: RegistryError) -> Response:
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    if request.url.path == ui.PREFIX or request.url.path.startswith(ui.PREFIX + "/"):
+        return ui.error_page(request, exc)  # (a page, never a Basic prompt)
     ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
     if _wants_json(request):
         return problem_response(exc, realm(ws))
@@ -77,6 +80,7 @@ def _warm(state: WebState) -> None:
     costs what the rest do."""
     try:
         Reader(state.registry).warm()
+        ui.warm(state.registry)  # (the web UI's package summaries and audit trail)
     except Exception:
         log.exception("warming the package lists failed (they are built on first use instead)")
 
@@ -130,10 +134,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             files.download,
             oidc.audience, oidc.mint_token,
             api.router, api.json_release,
+            ui.router,
             create_static_files_router("/_/static", directories=[STATIC], name="static",
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),
         ],
         state=State({"web": state}),
+        template_config=ui.template_config(),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
         request_max_body_size=1 * 2**20,  # uploads (front.py) set their own limit
         lifespan=[_maintenance(state)],

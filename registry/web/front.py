@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
@@ -41,6 +42,12 @@ class FrontDoor:
                     f"Request headers too large: {size} bytes, the limit is {HEADER_LIMIT // 1024} KiB. Send fewer "
                     "or shorter headers (cookies?).", status=431)))
             method = scope["method"]
+            if method == "GET":
+                page = _browser_page(scope)
+                if page is not None:  # a person, not an installer: the web UI shows the same thing
+                    return await _send(send, Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
+                                                         ("content-type", "text/plain; charset=utf-8")),
+                                                   f"The web UI: {page}\n".encode()))
             if method in ("GET", "HEAD"):
                 answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
                 if answer is not None:
@@ -77,6 +84,24 @@ class FrontDoor:
             log.exception("upload to %s failed", scope["path"])
             await _send(send, refusal(RegistryError("Internal server error while publishing; the server log says why.",
                                                     status=500)))
+
+
+def _browser_page(scope) -> str | None:
+    """Where the UI shows an index page, for a browser's navigation (its Accept names both text/html
+    and application/xhtml+xml, which no installer sends; pip, uv and poetry name the PEP 691 types)."""
+    accept = next((v for k, v in scope["headers"] if k == b"accept"), b"").lower()
+    if b"application/xhtml+xml" not in accept or b"text/html" not in accept or b"vnd.pypi" in accept:
+        return None
+    if b"format=" in scope.get("query_string", b""):
+        return None
+    parts = scope["path"].split("/")[1:]
+    if parts[-1:] == [""]:
+        parts = parts[:-1]
+    if not parts:
+        return "/-/"
+    if parts[0] in RESERVED_WORKSPACES or len(parts) > 2 or not all(parts):
+        return None
+    return "/-/" + quote(parts[0], safe="") + "/" + (f"packages/{quote(parts[1], safe='')}/" if len(parts) == 2 else "")
 
 
 def _without_simple(path: str) -> str | None:

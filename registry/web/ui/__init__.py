@@ -1,0 +1,10 @@
+"""The web UI, under /-/ (urls.py says where each page is).
+
+data.py      every read the pages make: plain functions of (registry, principal, ...) -> dataclasses
+trail.py     the audit trail by workspace and repository (a derived SQLite index, like the history's)
+present.py   how things read to a person (publishers, channels, ledger paths, diffs); pure
+session.py   signed session cookies naming their token, CSRF tokens, the signing key
+base.py      what controllers share: the viewer, rendering, redirects, forms, the error page
+pages.py, actions.py, account.py   the controllers; routes.py gathers them for app.py
+templates/   Jinja2; static files are in ../static/ui (our stylesheet and script, vendored htmx)
+"""

@@ -1,0 +1,188 @@
+"""What every page controller shares: who is looking, rendering a page, redirects, forms, CSRF."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.template.config import TemplateConfig
+
+from ...identity import ANONYMOUS, Principal
+from ...errors import Forbidden, RegistryError
+from ...operations import Registry
+from . import present, urls
+from .session import SESSION_COOKIE, VISITOR_COOKIE, Session, csrf_ok, csrf_token, principal, signing_key
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent.parent / "static" / "ui"
+FLASH_COOKIE = "registry_flash"
+HEADERS = {  # every UI page: private, never framed, nothing from elsewhere
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+}
+_keys: dict[Path, bytes] = {}
+_principals: dict[tuple[str, str], Principal | None] = {}  # (cookie, ledger commit) -> who, None: no longer valid
+
+
+def _static_version() -> str:
+    digest = hashlib.sha256()
+    for name in ("ui.css", "ui.js", "htmx.min.js"):
+        digest.update((STATIC / name).read_bytes())
+    return digest.hexdigest()[:10]
+
+
+STATIC_VERSION = _static_version()
+
+
+def template_config() -> TemplateConfig:
+    def setup(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.globals.update(urls=urls, static=lambda name: f"/_/static/ui/{name}?v={STATIC_VERSION}")
+        env.filters.update(size=present.size, when=present.when, ago=present.ago, describe=present.describe,
+                           short=lambda s: (s or "")[:12])
+        env.trim_blocks = env.lstrip_blocks = True
+
+    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=setup)
+
+
+def registry(request: Request) -> Registry:
+    return request.app.state.web.registry
+
+
+def signing_key_of(request: Request) -> bytes:
+    path = registry(request).settings.data_path
+    if path not in _keys:
+        _keys[path] = signing_key(path)
+    return _keys[path]
+
+
+@dataclass
+class Viewer:
+    who: Principal
+    session: Session | None
+    sid: str  # the session's id, or the visitor's before sign-in: what CSRF tokens derive from
+    csrf: str
+    new_visitor: bool = False
+    stale_session: bool = False  # a cookie whose token was revoked or expired: cleared on the way out
+
+    @property
+    def signed_in(self) -> bool:
+        return self.who.kind == "user"
+
+
+def viewer(request: Request) -> Viewer:
+    found = request.scope.get("ui_viewer")
+    if found is not None:
+        return found
+    key, reg = signing_key_of(request), registry(request)
+    raw = request.cookies.get(SESSION_COOKIE)
+    session = Session.from_cookie(key, raw)
+    who, stale = ANONYMOUS, raw is not None and session is None
+    if session is not None:
+        snap = reg.snapshot()
+        cache_key = (raw, snap.commit_id)
+        if cache_key not in _principals:
+            if len(_principals) > 10_000:
+                _principals.clear()
+            _principals[cache_key] = principal(snap, session)
+        found_who = _principals[cache_key]
+        if found_who is None or (found_who.expires and found_who.expires <= time.time()):
+            session, stale = None, True
+        else:
+            who = found_who
+    visitor = request.cookies.get(VISITOR_COOKIE, "")
+    new = session is None and not (16 <= len(visitor) <= 64 and visitor.replace("-", "").replace("_", "").isalnum())
+    if new:
+        visitor = secrets.token_urlsafe(16)
+    sid = session.sid if session else visitor
+    found = request.scope["ui_viewer"] = Viewer(who, session, sid, csrf_token(key, sid), new, stale)
+    return found
+
+
+def secure(request: Request) -> bool:
+    public = registry(request).settings.public_url
+    return bool(public and public.startswith("https://"))
+
+
+def cookie(request: Request, name: str, value: str, max_age: int | None = None) -> Cookie:
+    return Cookie(key=name, value=value, path=urls.PREFIX, httponly=True, samesite="lax",
+                  secure=secure(request), max_age=max_age)
+
+
+def _cookies(request: Request, extra: list[Cookie]) -> list[Cookie]:
+    v = viewer(request)
+    out = list(extra)
+    if v.new_visitor:
+        out.append(cookie(request, VISITOR_COOKIE, v.sid, max_age=30 * 86400))
+    if v.stale_session and not any(c.key == SESSION_COOKIE for c in out):
+        out.append(cookie(request, SESSION_COOKIE, "", max_age=0))
+    if request.cookies.get(FLASH_COOKIE) and not any(c.key == FLASH_COOKIE for c in out):
+        out.append(cookie(request, FLASH_COOKIE, "", max_age=0))
+    return out
+
+
+def base_url(request: Request) -> str:
+    return (registry(request).settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def render(request: Request, template: str, *, status: int = 200, cookies: list[Cookie] = (), **context) -> Template:
+    v = viewer(request)
+    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:300]
+    context.setdefault("ws", None)
+    return Template(template_name=template, status_code=status, headers=HEADERS, media_type="text/html; charset=utf-8",
+                    cookies=_cookies(request, list(cookies)),
+                    context=dict(viewer=v, flash=flash, path=request.url.path, base_url=base_url(request),
+                                 htmx=request.headers.get("hx-request") == "true", **context))
+
+
+def redirect(request: Request, to: str, flash: str | None = None, cookies: list[Cookie] = ()) -> Redirect:
+    extra = list(cookies)
+    if flash:
+        extra.append(cookie(request, FLASH_COOKIE, quote(flash[:300]), max_age=60))
+    return Redirect(to, status_code=303, headers=HEADERS, cookies=_cookies(request, extra))
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The posted form, once its CSRF token is checked: a forged POST changes nothing."""
+    data = await request.form()
+    fields = {k: (v if isinstance(v, str) else str(v)) for k, v in data.items()}
+    v = viewer(request)
+    if not csrf_ok(signing_key_of(request), v.sid, fields.get("csrf")):
+        raise Forbidden("This form expired or was sent from another page (its security token doesn't match): "
+                        "go back, reload the page and try again.")
+    return fields
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a page of ours, never another site."""
+    if not target:
+        return urls.home()
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith(urls.PREFIX + "/") or ".." in target or "\\" in target:
+        return urls.home()
+    return target
+
+
+def page_number(value: str | None) -> int:
+    try:
+        return max(1, min(int(value or 1), 100_000))
+    except ValueError:
+        return 1
+
+
+def error_page(request: Request, exc: RegistryError) -> Response:
+    """The HTML answer for a refusal under the UI's prefix (app.py sends them here)."""
+    ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
+    return render(request, "error.html", status=exc.status, error=exc, ws=ws)

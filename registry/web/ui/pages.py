@@ -1,0 +1,136 @@
+"""The pages: package lists at three levels, a package, a version, history, a commit, a download."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.params import FromPath
+from litestar.response import File, Redirect, Stream
+
+from ...errors import RegistryError
+from ...model import project_key
+from . import data, urls
+from .base import page_number, registry, render, viewer
+
+UI = urls.PREFIX
+
+
+@get(f"{UI}/", include_in_schema=False)
+async def home(request: Request) -> object:
+    who = viewer(request).who
+    return render(request, "home.html", places=data.workspaces(registry(request), who))
+
+
+def _listing(request: Request, ws: str, heading: str, subtitle: str, crumbs, current: str, **scope):
+    v, reg = viewer(request), registry(request)
+    q = request.query_params.get("q", "")[:100]
+    listing = data.packages(reg, v.who, ws, q=q, sort=request.query_params.get("sort", "name"),
+                            page=page_number(request.query_params.get("page")), **scope)
+    place = data.place(reg, v.who, ws)
+    creatable = v.signed_in and bool(data.creatable_repositories(reg, v.who, ws)) and "project" not in scope
+    return render(request, "packages.html", ws=ws, place=place, listing=listing, heading=heading, subtitle=subtitle,
+                  crumbs=crumbs, current=current, can_create=creatable, repo=scope.get("repository"))
+
+
+@get(f"{UI}/{{ws:str}}", include_in_schema=False)
+async def workspace_packages(request: Request, ws: FromPath[str]) -> object:
+    return _listing(request, ws, "Packages", f"Every PyPI package of workspace {ws} that you can see.", [],
+                    "workspace")
+
+
+@get(f"{UI}/{{ws:str}}/projects/{{key:str}}", include_in_schema=False)
+async def project_packages(request: Request, ws: FromPath[str], key: FromPath[str]) -> object:
+    key = project_key(key)
+    return _listing(request, ws, f"Packages of project {key}", "Packages linked to the project's repositories.",
+                    [(key, urls.project(ws, key))], f"project:{key}", project=key)
+
+
+@get(f"{UI}/{{ws:str}}/repos/{{repo:str}}", include_in_schema=False)
+async def repository_packages(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    return _listing(request, ws, f"Packages of {repo}", "Packages linked to this repository: they inherit its permissions.",
+                    [(repo, urls.repository(ws, repo))], f"repo:{repo}", repository=repo)
+
+
+@get(f"{UI}/{{ws:str}}/packages/{{name:str}}", include_in_schema=False)
+async def package_page(request: Request, ws: FromPath[str], name: FromPath[str]) -> object:
+    v, reg = viewer(request), registry(request)
+    detail = data.package(reg, v.who, ws, name, page=page_number(request.query_params.get("page")))
+    if detail.name != name:
+        return Redirect(urls.package(ws, detail.name), status_code=301)
+    return render(request, "package.html", ws=ws, place=data.place(reg, v.who, ws), p=detail, current="")
+
+
+@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}", include_in_schema=False)
+async def version_page(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> object:
+    v, reg = viewer(request), registry(request)
+    detail = data.version(reg, v.who, ws, name, version)
+    if (detail.package.name, detail.version) != (name, version):
+        return Redirect(urls.version(ws, detail.package.name, detail.version), status_code=301)
+    return render(request, "version.html", ws=ws, place=data.place(reg, v.who, ws), v=detail, current="")
+
+
+@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}/files/{{filename:str}}", include_in_schema=False)
+async def download(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str],
+                   filename: FromPath[str]) -> File:
+    reg = registry(request)
+    path, record = data.file(reg, viewer(request).who, ws, name, version, filename)
+    headers = {"cache-control": "private, no-store", "x-content-type-options": "nosniff"}
+    if path is None:  # in a bucket: redirected there, or streamed from it
+        if reg.settings.blobs_redirect:
+            return Redirect(reg.blobs.url(record.sha256, record.filename), status_code=302)
+        try:
+            chunks = await reg.blobs.open_stream(record.sha256, 0, record.size)
+        except FileNotFoundError:
+            raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator should "
+                                "run `registry verify`.", status=500) from None
+        return Stream(chunks, media_type="application/octet-stream", headers={
+            **headers, "content-length": str(record.size),
+            "content-disposition": f'attachment; filename="{record.filename}"'})
+    return File(path, filename=record.filename, media_type="application/octet-stream", headers=headers)
+
+
+def _history(request: Request, ws: str, subject: str, crumbs, history) -> object:
+    reg, who = registry(request), viewer(request).who
+    return render(request, "history.html", ws=ws, place=data.place(reg, who, ws), subject=subject, crumbs=crumbs,
+                  history=history, current="history" if len(crumbs) == 1 else "")
+
+
+@get(f"{UI}/{{ws:str}}/history", include_in_schema=False)
+async def workspace_history(request: Request, ws: FromPath[str]) -> object:
+    page = page_number(request.query_params.get("page"))
+    history = data.workspace_history(registry(request), viewer(request).who, ws, page=page)
+    return _history(request, ws, f"workspace {ws}", [("history", urls.history(ws))], history)
+
+
+@get(f"{UI}/{{ws:str}}/repos/{{repo:str}}/history", include_in_schema=False)
+async def repository_history(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    page = page_number(request.query_params.get("page"))
+    history = data.workspace_history(registry(request), viewer(request).who, ws, repo, page=page)
+    return _history(request, ws, f"repository {repo}",
+                    [(repo, urls.repository(ws, repo)), ("history", urls.history(ws, repo))], history)
+
+
+@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/history", include_in_schema=False)
+async def package_history(request: Request, ws: FromPath[str], name: FromPath[str]) -> object:
+    page = page_number(request.query_params.get("page"))
+    history = data.package_history(registry(request), viewer(request).who, ws, name, page=page)
+    return _history(request, ws, f"package {name}",
+                    [(name, urls.package(ws, name)), ("history", urls.package_history(ws, name))], history)
+
+
+@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}/history", include_in_schema=False)
+async def version_history(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> object:
+    page = page_number(request.query_params.get("page"))
+    history = data.package_history(registry(request), viewer(request).who, ws, name, version, page=page)
+    return _history(request, ws, f"{name} {version}", [(name, urls.package(ws, name)), (version, urls.version(ws, name, version)),
+                    ("history", urls.package_history(ws, name, version))], history)
+
+
+@get(f"{UI}/{{ws:str}}/commits/{{commit_id:str}}", include_in_schema=False)
+async def commit_page(request: Request, ws: FromPath[str], commit_id: FromPath[str]) -> object:
+    reg, who = registry(request), viewer(request).who
+    detail = data.commit(reg, who, ws, commit_id)
+    return render(request, "commit.html", ws=ws, place=data.place(reg, who, ws), c=detail, current="")
+
+
+PAGES = [home, workspace_packages, project_packages, repository_packages, package_page, version_page, download,
+         workspace_history, repository_history, package_history, version_history, commit_page]
