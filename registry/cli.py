@@ -68,6 +68,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise RegistryError(
             f"No registry at {settings.data_path} ({where}; looked for {settings.ledger_path}). Run this where you "
             "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")
+    if args.command == "blobs":  # (before the registry is opened: its store is what moves)
+        return _migrate(settings, args)
     reg = operations.Registry.open(settings)
     who = _actor(reg, args.actor)
     read = Reader(reg, who)
@@ -335,6 +337,21 @@ def _print_keys(read: Reader, allowed_signers: bool, current_only: bool = False)
         print(f"{k.purpose:<10} {k.fingerprint}  {k.valid_from:%Y-%m-%d %H:%M:%S}Z .. {until}")
         if k.purpose == "checkpoint":
             print(f"           verifier key: {checkpoint.verifier_key(k.note_name, sshsig.parse_public_line(k.public_key))}")
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    done = maintenance.migrate_blobs(settings, args.to, jobs=args.jobs, delete_local=args.delete_local,
+                                     progress=sys.stderr.isatty())
+    for problem in done.problems:
+        print(f"PROBLEM {problem}", file=sys.stderr)
+    print(f"sent {done.sent} files ({done.bytes} bytes), {done.skipped} already there, {done.cached} cached core "
+          f"metadata kept locally" + (f", {done.deleted} local copies removed" if args.delete_local else ""))
+    if done.problems:
+        print(f"{len(done.problems)} files were not sent: the registry still uses {settings.blobs_path}", file=sys.stderr)
+        return 1
+    print(f"the registry now uses {args.to} (recorded in {settings.data_path}); restart the server if it runs, "
+          "after running this once more with it stopped")
+    return 0
 
 
 def _actor(reg: operations.Registry, email: str | None) -> identity.Principal:

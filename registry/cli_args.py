@@ -151,6 +151,17 @@ def parser() -> argparse.ArgumentParser:
     wt.add_argument("--token", help="a witness token (default: env REGISTRY_WITNESS_TOKEN); '-' reads it from stdin")
     wt.add_argument("--username", default="__token__", help="for HTTP Basic (default __token__)")
 
+    bl = sub.add_parser("blobs", help="where distribution files are kept")
+    bls = bl.add_subparsers(dest="action", required=True)
+    mg = bls.add_parser("migrate", help="move the data directory's files to a bucket (resumable), then use it",
+                        description="Every file is hashed as it is sent and stored only if it is what its name says; "
+                                    "files already in the bucket are skipped, so re-running resumes. Endpoint, region "
+                                    "and credentials come from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and "
+                                    "AWS_SECRET_ACCESS_KEY.")
+    mg.add_argument("--to", required=True, metavar="s3://BUCKET[/PREFIX]")
+    mg.add_argument("--jobs", type=int, default=4, metavar="N", help="files sent at a time (default 4)")
+    mg.add_argument("--delete-local", action="store_true", help="remove each local copy once it is in the bucket")
+
     lg = sub.add_parser("log", help="the audit history, readable by a person")
     lg.add_argument("workspace", nargs="?")
     lg.add_argument("package", nargs="?")

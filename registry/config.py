@@ -26,6 +26,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # What GET /_/oidc/audience answers (default: the public URL); add it to a trust's audiences.
     oidc_audience: str | None = None
     log_level: str = "info"
+    # Where distribution files live: "" for the data directory's blobs/, or s3://BUCKET[/PREFIX] (the
+    # endpoint, region and credentials come from the usual AWS_* environment variables).
+    blobs: str = ""
+    # With S3: answer a download with a redirect to a short-lived presigned URL of the bucket.
+    blobs_redirect: bool = False
+
+    def __post_init__(self) -> None:
+        if self.blobs and not self.blobs.startswith("s3://"):
+            raise ValueError(f"blobs is {self.blobs!r}: leave it empty (the data directory's blobs/) or give "
+                             "s3://BUCKET[/PREFIX] - `registry blobs migrate --to s3://...` moves existing blobs there")
 
     @property
     def data_path(self) -> Path:

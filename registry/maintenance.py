@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import msgspec
 
 from . import audit, layout, model, signatures, signing
-from .ledger import Snapshot
+from .config import Settings
+from .errors import RegistryError
+from .ledger import Ledger, Snapshot
 from .operations import Registry, list_packages
 
 log = logging.getLogger("registry.maintenance")
@@ -114,6 +116,16 @@ class Report:
         return not self.problems
 
 
+def _remote_size(reg: Registry, sha256: str) -> int | None:
+    """The size of a blob the store keeps elsewhere (a bucket's object), None if it has none."""
+    if not reg.blobs.remote:
+        return None
+    try:
+        return reg.blobs.size(sha256)
+    except FileNotFoundError:
+        return None
+
+
 def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     """Every record decodes as its type (the types the schemas in schemas/ are generated from), sits
     where its content says, every referenced blob exists with the right size and sha256, and git's
@@ -144,17 +156,17 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     for sha, (size, where) in sorted(wanted.items()):
         report.checked_blobs += 1
         local = reg.blobs.local_path(sha)
-        if local is None:
+        actual = local.stat().st_size if local is not None else _remote_size(reg, sha) if size >= 0 else None
+        if actual is None:
             if size >= 0:  # (core metadata is a cache: re-extracted from its file when asked for)
                 report.problems.append(f"{where}: blob {sha} is missing")
             continue
-        actual = local.stat().st_size
         if size >= 0 and actual != size:
             report.problems.append(f"{where}: blob {sha} is corrupt: it has {actual} bytes, the ledger says {size}")
             continue
         if size < 0 or hash_blobs:
             digest = hashlib.sha256()
-            with open(local, "rb") as fh:
+            with open(local, "rb") if local is not None else reg.blobs.open(sha) as fh:
                 while chunk := fh.read(2**20):
                     digest.update(chunk)
             if digest.hexdigest() != sha and size < 0:
@@ -195,3 +207,27 @@ def _verify_signatures(reg: Registry, snap: Snapshot, report: Report) -> None:
             reg.keys.private(purpose, signing.current(record, purpose).public_key)
         except signing.KeyMissing as exc:
             report.problems.append(exc.message)
+
+
+# --- moving blobs --------------------------------------------------------------------------------
+
+
+def migrate_blobs(settings: Settings, to: str, *, jobs: int = 4, delete_local: bool = False, progress: bool = True):
+    """Send the data directory's blobs to the bucket ``to`` (blobs/migrate.py), then record it there."""
+    from .blobs import FileBlobStore, bucket_store, record_location, recorded_location
+    from .blobs.migrate import migrate
+
+    target, recorded = bucket_store(settings, to), recorded_location(settings)
+    if recorded and recorded != str(target.location):
+        raise RegistryError(f"This registry's files are in {recorded} already; they can't move to {to} from here.")
+    ledger = Ledger.open(settings.ledger_path)  # (replays the journal a crash left)
+    with ledger.write_lock(timeout=300):
+        ledger.checkpoint()  # small files its records carry are whole at their names from here on
+    snap = ledger.snapshot()
+    metadata = {f.metadata_sha256 for ws in snap.names("workspaces") for package in list_packages(snap, ws)
+                for v in snap.records(layout.versions_dir(ws, package.name), model.Version) for f in v.files}
+    done = migrate(FileBlobStore(settings.blobs_path), target, metadata, jobs=jobs, delete_local=delete_local,
+                   progress=progress)
+    if not done.problems:
+        record_location(settings.data_path, str(target.location))
+    return done

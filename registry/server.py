@@ -15,6 +15,7 @@ from granian.constants import Interfaces
 from granian.log import LogLevels
 
 from . import identity, operations
+from .blobs import open_store
 from .config import Settings
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs
@@ -139,6 +140,8 @@ def check_port(host: str, port: int) -> None:
 def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
     make_dirs(settings.data_path)
+    store = open_store(settings)
+    store.check()  # a bucket that can't be used is said now, not at the first upload
     booted = bootstrap(settings)
     check_keys(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"
@@ -155,6 +158,8 @@ def serve(settings: Settings) -> int:
     else:
         print(f"Serving the registry in {settings.data_path} at {settings.base_url}/<workspace>/ "
               f"(e.g. {url}/); create tokens with `registry token create EMAIL`.")
+    if store.remote:
+        print(f"Distribution files are in {store.location}" + (" (downloads redirect there)" if settings.blobs_redirect else ""))
     sys.stdout.flush()
     os.environ.update(settings.to_env())  # the workers build their app from these
     Granian(

@@ -13,13 +13,44 @@ from registry.operations import Registry
 from registry.web.app import create_asgi
 
 from .helpers import build, make_project, new_team, start_server
+from .seaweed import Seaweed
 
 WS = "acme"
 
 
+# The same assertions over both blob stores: `@BOTH` on a test (or `pytestmark = BOTH`) runs it with
+# the data directory's blobs/ and with a bucket on a real S3 server (SeaweedFS, started once).
+BOTH = pytest.mark.parametrize("backend", ["file", "s3"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """SeaweedFS's S3 server on 127.0.0.1, with a bucket, for the whole session."""
+    server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data=str(tmp_path / "data"), max_upload_bytes=2 * 2**20)
+def backend(request) -> str:
+    return getattr(request, "param", "file")
+
+
+@pytest.fixture
+def s3_env(seaweed, monkeypatch) -> dict[str, str]:
+    """The AWS_* variables a registry on the test bucket reads (set in this process)."""
+    for name, value in seaweed.env().items():
+        monkeypatch.setenv(name, value)
+    return seaweed.env()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request) -> Settings:
+    blobs = ""
+    if backend == "s3":
+        request.getfixturevalue("s3_env")
+        blobs = request.getfixturevalue("seaweed").location()
+    return Settings(data=str(tmp_path / "data"), max_upload_bytes=2 * 2**20, blobs=blobs)
 
 
 @pytest.fixture
@@ -108,9 +139,15 @@ def dists(tmp_path_factory) -> dict[tuple[str, str], tuple[Path, Path]]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """`registry serve` under granian with two workers, bootstrapped on an empty data directory."""
-    live = start_server(tmp_path_factory.mktemp("live") / "data", workers=2)
+def server(request, tmp_path_factory):
+    """`registry serve` under granian with two workers, bootstrapped on an empty data directory (and,
+    parametrised "s3", its files in a bucket of the session's SeaweedFS)."""
+    backend = getattr(request, "param", "file")
+    extra: dict = {}
+    if backend == "s3":
+        seaweed = request.getfixturevalue("seaweed")
+        extra = dict(env=seaweed.env(), blobs=seaweed.location())
+    live = start_server(tmp_path_factory.mktemp(f"live-{backend}") / "data", workers=2, **extra)
     yield live
     live.stop()
 
@@ -125,6 +162,14 @@ def publish(reg: Registry, who: identity.Principal, path: Path, ws: str = WS) ->
         with staged.open() as content:
             dist = distmod.inspect(content, path.name)
         return operations.publish_file(reg, who, "upload", ws, dist, staged)
+
+
+def overwrite_blob(reg: Registry, sha256: str, data: bytes) -> None:
+    """Damage a stored blob behind the registry's back (a disk's bit rot, an operator's mistake)."""
+    if reg.blobs.remote:
+        reg.blobs.client().put_object(Bucket=reg.blobs.location.bucket, Key=reg.blobs.key(sha256), Body=data)
+    else:
+        reg.blobs.local_path(sha256).write_bytes(data)
 
 
 def upload_form(path: Path, **overrides) -> tuple[dict, dict]:

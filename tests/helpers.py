@@ -14,7 +14,7 @@ import tarfile
 import textwrap
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -203,10 +203,11 @@ class LiveServer:
     token: str
     process: subprocess.Popen
     log: Path
+    env: dict[str, str] = field(default_factory=dict)  # besides this process's (a bucket's AWS_*)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """The `registry` CLI against this server's data directory, from another process."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")} | self.env
         return run([sys.executable, "-m", "registry", "--data", str(self.data), *args], env=env, check=check)
 
     def index(self, ws: str = "default") -> str:
@@ -220,10 +221,11 @@ class LiveServer:
             self.process.kill()
 
 
-def start_server(data: Path, workers: int = 2, **settings: str) -> LiveServer:
+def start_server(data: Path, workers: int = 2, env: dict[str, str] | None = None, **settings: str) -> LiveServer:
     port = free_port()
     log = data.parent / f"server-{port}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    extra = dict(env or {})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")} | extra
     env.update({f"REGISTRY_{k.upper()}": str(v) for k, v in settings.items()})
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -245,7 +247,7 @@ def start_server(data: Path, workers: int = 2, **settings: str) -> LiveServer:
         time.sleep(0.1)
     text = log.read_text()
     token = next((line.rsplit(" ", 1)[1] for line in text.splitlines() if "admin API token" in line), "")
-    return LiveServer(url=url, data=data, admin="admin@localhost", token=token, process=proc, log=log)
+    return LiveServer(url=url, data=data, admin="admin@localhost", token=token, process=proc, log=log, env=extra)
 
 
 def new_team(server: LiveServer) -> dict:

@@ -8,8 +8,20 @@ from registry.errors import TooLarge
 
 
 @pytest.fixture
-def store(tmp_path):
+def file_store(tmp_path):
     return FileBlobStore(tmp_path / "blobs")
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request, tmp_path):
+    """The assertions that hold for every store, run on each."""
+    if request.param == "file":
+        return FileBlobStore(tmp_path / "blobs")
+    from registry.blobs.s3 import S3BlobStore
+
+    request.getfixturevalue("s3_env")
+    return S3BlobStore.from_url(request.getfixturevalue("seaweed").location(), local=tmp_path / "staging",
+                                cache=tmp_path / "cache")
 
 
 def test_staged_bytes_are_hashed_while_written_and_adopted_under_their_hash(store):
@@ -43,18 +55,18 @@ def test_small_content_is_staged_in_memory_and_written_once_adopted(store):
 
 
 @pytest.mark.parametrize("size", [5000, 3 * 2**20])
-def test_a_torn_copy_of_the_same_content_is_replaced(store, size):
+def test_a_torn_copy_of_the_same_content_is_replaced(file_store, size):
     """A crash after a blob was written but before its commit can leave it torn at its name; the
     next upload of the same bytes must not trust it."""
     data = os.urandom(size)
-    target = store.objects / hashlib.sha256(data).hexdigest()[:2] / hashlib.sha256(data).hexdigest()
+    target = file_store.objects / hashlib.sha256(data).hexdigest()[:2] / hashlib.sha256(data).hexdigest()
     target.write_bytes(data[: size // 2])
-    assert store.put_bytes(data) == target.name
-    assert store.read(target.name) == data and list(store.staging.iterdir()) == []
+    assert file_store.put_bytes(data) == target.name
+    assert file_store.read(target.name) == data and list(file_store.staging.iterdir()) == []
     if size < 2**20:  # small ones are checked by hash, not just by size
         target.write_bytes(bytes(size))
-        store.put_bytes(data)
-        assert store.read(target.name) == data
+        file_store.put_bytes(data)
+        assert file_store.read(target.name) == data
 
 
 def test_every_fan_out_directory_exists_from_the_start(tmp_path):
@@ -78,19 +90,19 @@ def test_two_processes_opening_a_new_store_at_once(tmp_path, monkeypatch):
     assert len(real_listdir(tmp_path / "blobs" / "sha256")) == 256
 
 
-def test_repair_replaces_only_a_copy_that_is_not_whole(store):
+def test_repair_replaces_only_a_copy_that_is_not_whole(file_store):
     data = os.urandom(3 * 2**20)
-    with store.stage() as staged:
+    with file_store.stage() as staged:
         staged.write(data)
-        sha = store.adopt(staged)
-    path = store.local_path(sha)
+        sha = file_store.adopt(staged)
+    path = file_store.local_path(sha)
     for harm in (lambda: None, lambda: path.write_bytes(b""), lambda: path.write_bytes(bytes(len(data))), path.unlink):
         harm()
         whole = path.exists() and path.read_bytes() == data
-        with store.stage() as staged:
+        with file_store.stage() as staged:
             staged.write(data)
-            assert store.repair(staged) is not whole
-        assert store.read(sha) == data
+            assert file_store.repair(staged) is not whole
+        assert file_store.read(sha) == data
 
 
 def test_a_discarded_upload_leaves_nothing(store):

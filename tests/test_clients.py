@@ -1,7 +1,8 @@
 """The real clients, as subprocesses, against `registry serve` under granian on 127.0.0.1.
 
 Each test follows the Bitbucket Packages page our product is modelled on, command for command,
-with only the host swapped: publish with twine / uv / poetry, install with pip / uv / poetry.
+with only the host swapped: publish with twine / uv / poetry, install with pip / uv / poetry; on a
+registry that keeps its files in the data directory, and on one that keeps them in a bucket.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ from .helpers import (
     tool,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    # every client against a server with its files in the data directory, and one with them in a bucket
+    pytest.mark.parametrize("server", ["file", "s3"], indirect=True),
+]
 
 
 def project(tmp_path: Path, name: str, version: str, requires_python: str = ">=3.8") -> tuple[Path, list[Path]]:

@@ -8,6 +8,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from packaging.version import Version as PkgVersion
 
@@ -194,10 +195,19 @@ def core_metadata(reg: Registry, f: DistFile) -> bytes:
             return data
         reg.blobs.delete(f.metadata_sha256)
     source = reg.blobs.local_path(f.sha256)
+    if source is None and reg.blobs.remote:  # (read by ranged GETs: the archive's index, then METADATA)
+        try:
+            source = reg.blobs.open(f.sha256)
+        except FileNotFoundError:
+            pass
     if source is None:
         raise RegistryError(f"The content of {f.filename!r} is missing from the blob store; the operator "
                             "should run `registry verify`.", status=500)
-    data = dists.inspect(source, f.filename).metadata
+    try:
+        data = dists.inspect(source, f.filename).metadata
+    finally:
+        if not isinstance(source, Path):
+            source.close()
     if hashlib.sha256(data).hexdigest() != f.metadata_sha256:
         raise RegistryError(f"The core metadata of {f.filename!r} no longer matches what was recorded at upload; "
                             "the operator should run `registry verify`.", status=500)

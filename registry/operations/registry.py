@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import layout
 from ..audit import Action, T
-from ..blobs import BlobStore, FileBlobStore
+from ..blobs import BlobStore, open_store
 from ..config import Settings
 from ..history import History
 from ..identity import operator
@@ -41,9 +41,8 @@ class Registry:
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False) -> Registry:
         if create and not Ledger.exists_at(settings.ledger_path):
-            return cls.created(settings, create_ledger(settings), FileBlobStore(settings.blobs_path))
-        reg = cls(settings, Ledger.open(settings.ledger_path, committer=_committer(settings)),
-                  FileBlobStore(settings.blobs_path))
+            return cls.created(settings, create_ledger(settings), open_store(settings))
+        reg = cls(settings, Ledger.open(settings.ledger_path, committer=_committer(settings)), open_store(settings))
         reg.adopt_keys()
         return reg
 

@@ -108,10 +108,16 @@ def _maintenance(state: WebState):
 
         state.registry.catch_up_history(background=True)  # (the history index may be behind: never a reader's wait)
         threading.Thread(target=_warm, args=(state,), name="warm-lists", daemon=True).start()
+        try:  # (a bucket's clients are made now, rather than by the first request)
+            await anyio.to_thread.run_sync(state.registry.blobs.check)
+            await state.registry.blobs.aopen()
+        except RegistryError as exc:
+            log.error("%s", exc.message)  # (still serving: the index and metadata need no bucket)
         async with anyio.create_task_group() as tg:
             tg.start_soon(loop)
             yield
             tg.cancel_scope.cancel()
+        await state.registry.blobs.aclose()
 
     return lifespan
 

@@ -18,7 +18,7 @@ from ..errors import Gone, RegistryError
 from ..reads import Reader, project_name
 from .api import json_api
 from .caches import matches
-from .context import reader, redirect
+from .context import reader, redirect, web_state
 from .simple import GET_HEAD
 
 log = logging.getLogger("registry.web")
@@ -44,21 +44,17 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
     read, record, found = r.file(ws, canonical, version, wanted, metadata=is_metadata)
     repository = read.repository
     sha256 = found.metadata_sha256 if is_metadata else found.sha256
+    blobs = web_state(request).registry.blobs
     path = r.blob_path(found.sha256)
-    if path is None and (not is_metadata or r.blob_path(found.metadata_sha256) is None):
-        deleted = r.deleted_by(ws, canonical, record, found)
-        if deleted is not None:  # (a file of the past, deleted since and collected)
-            raise Gone(f"{wanted} was deleted {f'by commit {deleted}' if deleted else 'since'} (after commit "
-                       f"{r.commit}), and its bytes are no longer stored.")
+    if path is None and not blobs.remote and (not is_metadata or r.blob_path(found.metadata_sha256) is None):
+        _raise_if_gone(r, ws, canonical, record, found, wanted)
     if is_metadata:
         metadata = await anyio.to_thread.run_sync(r.core_metadata, found)
         size, path = len(metadata), None
     else:
-        if path is None:
-            log.error("blob %s of %s is missing from the blob store", sha256, filename)
-            raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
-                                "should run `registry verify`.", status=500)
-        size = path.stat().st_size
+        if path is None and not blobs.remote:
+            raise _missing(sha256, filename)
+        size = path.stat().st_size if path is not None else found.size  # (a bucket's object: as recorded)
     headers = {
         "etag": f'"{sha256}"',
         "accept-ranges": "bytes",
@@ -70,6 +66,10 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         headers["content-disposition"] = f'attachment; filename="{filename}"'
     if matches(headers["etag"], request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=headers)
+    if path is None and not is_metadata and request.method == "GET" and web_state(request).registry.settings.blobs_redirect:
+        # the bytes come from the bucket itself (Range included); the URL expires: never cached
+        url = blobs.url(sha256, filename)
+        return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
 
     start, end, status = 0, size - 1, 200
     spec = request.headers.get("range")
@@ -89,9 +89,29 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
     headers["content-length"] = str(end - start + 1)
     if request.method == "HEAD":
         return Response(b"", status_code=status, headers=headers, media_type=media_type)
-    if path is None:
+    if is_metadata:
         return Response(metadata[start:end + 1], status_code=status, headers=headers, media_type=media_type)
+    if path is None:
+        try:
+            chunks = await blobs.open_stream(sha256, start, end - start + 1)
+        except FileNotFoundError:
+            _raise_if_gone(r, ws, canonical, record, found, wanted)
+            raise _missing(sha256, filename) from None
+        return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
     return Stream(_read(path, start, end - start + 1), status_code=status, headers=headers, media_type=media_type)
+
+
+def _raise_if_gone(r: Reader, ws: str, canonical: str, record, found, wanted: str) -> None:
+    deleted = r.deleted_by(ws, canonical, record, found)
+    if deleted is not None:  # (a file of the past, deleted since and collected)
+        raise Gone(f"{wanted} was deleted {f'by commit {deleted}' if deleted else 'since'} (after commit "
+                   f"{r.commit}), and its bytes are no longer stored.")
+
+
+def _missing(sha256: str, filename: str) -> RegistryError:
+    log.error("blob %s of %s is missing from the blob store", sha256, filename)
+    return RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
+                         "should run `registry verify`.", status=500)
 
 
 async def _read(path, offset: int, length: int):

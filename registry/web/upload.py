@@ -93,12 +93,12 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
             return publish_file(state.registry, who, "upload", ws, dist, staged, wait=wait)
 
         published = None
-        if not staged.spilled and form.get("filetype") == "bdist_wheel":
+        if not staged.spilled and form.get("filetype") == "bdist_wheel" and not state.registry.blobs.remote:
             # A small wheel is checked and committed right here, on the event loop, unless another
             # writer holds the ledger: its ~1.5 ms are CPU work under the GIL but for one fdatasync,
             # and handing them to a thread would cost two wake-ups, more than that fsync. (Reading
             # a wheel's METADATA is bounded; an sdist may have to be decompressed far to find its
-            # PKG-INFO, so sdists always go to the thread.)
+            # PKG-INFO, so sdists always go to the thread; so does every upload to a bucket: a round trip.)
             try:
                 published = check_and_publish(0)
             except Locked:
@@ -130,6 +130,8 @@ async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, li
                         if form.files > 1:
                             raise Invalid("Upload payload has more than one 'content' file; upload one file per request.")
                         form.filename = segment.filename or ""
+                        if len(form.fields.get("sha256_digest", ())) == 1:  # (sent before the file: where it goes)
+                            staged.expect(form.fields["sha256_digest"][0])
                 elif event is not None:  # a chunk of the current segment's body
                     if segment.name == "content":
                         pending += event

@@ -1,7 +1,9 @@
-"""Memory during a big upload (run by hand): python tests/benchmarks/bench_big_upload.py [--mib 500]
+"""Memory during a big upload (run by hand): python tests/benchmarks/bench_big_upload.py [--mib 500] [--backend s3]
 
 Uploads a 500 MB wheel with twine to `registry serve --workers 1` and reports the worker's peak
-RSS growth (VmHWM during the upload minus VmRSS before it). The bar: under 64 MB.
+RSS growth (VmHWM during the upload minus VmRSS before it). The bar: under 64 MB. With `--backend
+s3` the files go to a bucket of a SeaweedFS started on 127.0.0.1 (bench_s3.py compares both, and
+downloads too).
 """
 
 from __future__ import annotations
@@ -33,11 +35,18 @@ def status(pid: int, field: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=500)
+    parser.add_argument("--backend", choices=["file", "s3"], default="file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(dir=os.environ.get("BENCH_DIR")))
     print(f"building a {args.mib} MiB wheel...", flush=True)
     wheel = make_wheel(tmp, "big-pkg", "1.0", payload=args.mib * 2**20, stored=True)
-    live = start_server(tmp / "data", workers=1, max_upload_bytes=str((args.mib + 64) * 2**20))
+    seaweed, extra = None, {}
+    if args.backend == "s3":
+        from tests.seaweed import Seaweed
+
+        seaweed = Seaweed(tmp / "seaweed").start()
+        extra = dict(env=seaweed.env(), blobs=seaweed.location())
+    live = start_server(tmp / "data", workers=1, max_upload_bytes=str((args.mib + 64) * 2**20), **extra)
     try:
         registry_cli(live.data, "package", "create", "default", "big-pkg", "--repo", "packages")
         worker = worker_pid(live.process.pid)
@@ -60,6 +69,8 @@ def main() -> None:
               f"{before / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB: growth {(peak - before) / 2**20:.1f} MiB (bar: < 64 MB)")
     finally:
         live.stop()
+        if seaweed is not None:
+            seaweed.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

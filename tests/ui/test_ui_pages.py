@@ -10,7 +10,7 @@ import pytest
 from registry import cli, identity, maintenance, operations
 from registry.web.ui import data
 
-from ..conftest import WS, publish
+from ..conftest import BOTH, WS, publish
 from ..helpers import make_wheel
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -235,3 +235,14 @@ async def test_missing_pages_are_pages(client, world):
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html") and "Nothing here" in r.text
     r = await client.get(f"/-/{WS}/packages/secret-pkg/")
     assert r.status_code == 401 and "Sign in to see this" in r.text and "www-authenticate" not in r.headers
+
+
+@BOTH
+async def test_a_file_downloads_from_its_version_page(client, world, tmp_path):
+    """From the data directory, or streamed from the bucket the registry's files are in."""
+    wheel = make_wheel(tmp_path, "Acme.Utils", "1.0", payload=3 * 2**20)
+    publish(world.reg, identity.operator(), wheel)
+    await sign_in(client, world, "reader@acme.test")
+    r = await client.get(f"/-/{WS}/packages/acme-utils/1.0/files/{wheel.name}")
+    assert r.status_code == 200 and r.content == wheel.read_bytes()
+    assert r.headers["cache-control"] == "private, no-store" and wheel.name in r.headers["content-disposition"]

@@ -258,12 +258,12 @@ def require(reg: Registry, who: Principal, ws: str, name: str, need: str, doing:
     permissions.require(read.snapshot, who, ws, pkg.repository, need, f"{doing} of {pkg.name!r}")
 
 
-def file(reg: Registry, who: Principal, ws: str, name: str, version_: str, filename: str) -> tuple[Path, DistFile]:
-    """Where a file's bytes are, for a download."""
+def file(reg: Registry, who: Principal, ws: str, name: str, version_: str, filename: str) -> tuple[Path | None, DistFile]:
+    """Where a file's bytes are, for a download (None: in the store's bucket)."""
     read = Reader(reg, who)
     _, _, found = read.file(ws, name, version_, filename)
     path = read.blob_path(found.sha256)
-    if path is None:
+    if path is None and not reg.blobs.remote:
         raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator should run "
                             "`registry verify`.", status=500)
     return path, found

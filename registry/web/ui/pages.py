@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from litestar import Request, get
 from litestar.params import FromPath
-from litestar.response import File, Redirect
+from litestar.response import File, Redirect, Stream
 
+from ...errors import RegistryError
 from ...model import project_key
 from . import data, urls
 from .base import page_number, registry, render, viewer
@@ -70,9 +71,21 @@ async def version_page(request: Request, ws: FromPath[str], name: FromPath[str],
 @get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}/files/{{filename:str}}", include_in_schema=False)
 async def download(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str],
                    filename: FromPath[str]) -> File:
-    path, record = data.file(registry(request), viewer(request).who, ws, name, version, filename)
-    return File(path, filename=record.filename, media_type="application/octet-stream",
-                headers={"cache-control": "private, no-store", "x-content-type-options": "nosniff"})
+    reg = registry(request)
+    path, record = data.file(reg, viewer(request).who, ws, name, version, filename)
+    headers = {"cache-control": "private, no-store", "x-content-type-options": "nosniff"}
+    if path is None:  # in a bucket: redirected there, or streamed from it
+        if reg.settings.blobs_redirect:
+            return Redirect(reg.blobs.url(record.sha256, record.filename), status_code=302)
+        try:
+            chunks = await reg.blobs.open_stream(record.sha256, 0, record.size)
+        except FileNotFoundError:
+            raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator should "
+                                "run `registry verify`.", status=500) from None
+        return Stream(chunks, media_type="application/octet-stream", headers={
+            **headers, "content-length": str(record.size),
+            "content-disposition": f'attachment; filename="{record.filename}"'})
+    return File(path, filename=record.filename, media_type="application/octet-stream", headers=headers)
 
 
 def _history(request: Request, ws: str, subject: str, crumbs, history) -> object:

@@ -1,152 +1,21 @@
-"""Distribution bytes, addressed by SHA-256. The ledger records hashes; this stores what they name.
-
-Writes go to a `Staged` file (in memory while small), hashed as they are written; `BlobStore.adopt`
-makes it durable and visible under its hash. The `BlobStore` protocol is all callers
-see, so an S3-compatible store can stand beside `FileBlobStore` without touching them (it would
-upload the staged content in `adopt`).
-"""
+"""`FileBlobStore`: blobs as files under the data directory, made durable with the ledger's commits."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
-from .errors import TooLarge
-from .fsync import Needed, fsync_fd, fsync_path, make_dirs, write_file
+import anyio
 
-SPOOL = 1 * 2**20  # an upload up to this size is staged in memory
+from ..fsync import Needed, fsync_path, make_dirs, write_file
+from .staged import SPOOL, Staged
 
-
-@dataclass(frozen=True)
-class Digests:
-    size: int
-    sha256: str
-    blake2b_256: str
-    md5: str
-
-
-class Staged:
-    """An incoming file: written once, hashed while written, then adopted or discarded.
-
-    Up to ``spool`` bytes it stays in memory, so a small upload costs no file of its own before it
-    is adopted; past that it spills to a file in the staging directory."""
-
-    def __init__(self, directory: Path, limit: int | None = None, spool: int = SPOOL) -> None:
-        self._directory = Path(directory)
-        self.path: Path | None = None  # the staged file, once spilled
-        self._file: BinaryIO | None = None
-        self._buffer = bytearray()
-        self._spool = spool
-        self._limit = limit
-        self._size = 0
-        self._sha256 = hashlib.sha256()
-        self._blake2b = hashlib.blake2b(digest_size=32)
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self.digests: Digests | None = None
-        self.synced = False
-        self._discarded = False
-
-    def write(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._limit is not None and self._size > self._limit:
-            raise TooLarge(
-                f"File too large: the limit is {self._limit} bytes ({self._limit / 2**20:.0f} MiB). "
-                "Ask the registry operator to raise REGISTRY_MAX_UPLOAD_BYTES if this file is legitimate."
-            )
-        # hashlib releases the GIL for large buffers, so this is fine to run in a worker thread
-        self._sha256.update(chunk)
-        self._blake2b.update(chunk)
-        self._md5.update(chunk)
-        if self._file is None and self._size <= self._spool:
-            self._buffer += chunk
-            return
-        if self._file is None:
-            self.path = self._directory / f"incoming-{secrets.token_hex(12)}"
-            self._file = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
-            self._file.write(self._buffer)
-            self._buffer = bytearray()
-        self._file.write(chunk)
-
-    def finish(self, sync: bool = True) -> Digests:
-        """Close the file and fix the digests. Idempotent. With ``sync=False`` the content is
-        fsynced later, when it is adopted (with the commit that needs it), or never, if refused."""
-        if self.digests is None:
-            if self._file is not None:
-                self._file.flush()
-                if sync:
-                    fsync_fd(self._file.fileno())
-                    self.synced = True
-                self._file.close()
-            self.digests = Digests(
-                size=self._size,
-                sha256=self._sha256.hexdigest(),
-                blake2b_256=self._blake2b.hexdigest(),
-                md5=self._md5.hexdigest(),
-            )
-        return self.digests
-
-    def make_durable(self) -> None:
-        """Sync a spilled file's data now (before taking the ledger's lock, so a commit that
-        depends on it doesn't wait for it). Content in memory is made durable by its commit."""
-        if self.path is not None and not self.synced:
-            fsync_path(self.path)
-            self.synced = True
-
-    @property
-    def spilled(self) -> bool:
-        return self.path is not None
-
-    @property
-    def in_memory(self) -> bytes | None:
-        """The content, if it never left memory."""
-        if self._discarded:
-            raise RuntimeError("the staged content was discarded")
-        return bytes(self._buffer) if self.path is None else None
-
-    def open(self) -> BinaryIO:
-        """The content, to read (once finished)."""
-        return io.BytesIO(self._buffer) if self.path is None else open(self.path, "rb")
-
-    def discard(self) -> None:
-        self._discarded = True
-        self._buffer = bytearray()
-        if self._file is not None and not self._file.closed:
-            self._file.close()
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-
-    def __enter__(self) -> Staged:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.discard()  # a no-op once adopted: the file has been renamed away
-
-
-class BlobStore(Protocol):
-    """``defer``: where a store that syncs files (like FileBlobStore) may leave what it still has to
-    make durable (`Needed`), so that the caller syncs it together with other writes. Without it, a
-    call returns only once its blob is durable."""
-
-    def stage(self, limit: int | None = None) -> Staged: ...
-    def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str: ...
-    def repair(self, staged: Staged) -> bool: ...
-    def put_bytes(self, data: bytes) -> str: ...
-    def put_cache(self, data: bytes) -> str: ...
-    def exists(self, sha256: str) -> bool: ...
-    def size(self, sha256: str) -> int: ...
-    def open(self, sha256: str) -> BinaryIO: ...
-    def read(self, sha256: str) -> bytes: ...
-    def local_path(self, sha256: str) -> Path | None: ...
-    def delete(self, sha256: str) -> None: ...
-    def list(self) -> Iterator[tuple[str, float]]: ...
-    def sweep_staging(self, older_than: float = 3600) -> int: ...
+CHUNK = 256 * 1024  # what a download reads at a time
 
 
 class FileBlobStore:
@@ -155,6 +24,8 @@ class FileBlobStore:
     One fan-out level: 256 directories hold millions of files comfortably. All 256 are made, and
     made durable, when the store is opened: a blob's name is then durable once its own directory
     is synced, whoever created that directory (a cache write, another process, an older release)."""
+
+    remote = False  # adopting costs no round trip: a small upload may commit on the event loop
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -274,6 +145,24 @@ class FileBlobStore:
         path = self._path(sha256)
         return path if path.is_file() else None
 
+    async def open_stream(self, sha256: str, offset: int, length: int) -> AsyncIterator[bytes]:
+        path = self._path(sha256)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return _chunks(path, offset, length)
+
+    def url(self, sha256: str, filename: str) -> str | None:
+        return None  # (served by the registry itself)
+
+    def check(self) -> None:
+        pass
+
+    async def aopen(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
     def delete(self, sha256: str) -> None:
         path = self._path(sha256)
         path.unlink(missing_ok=True)
@@ -294,6 +183,17 @@ class FileBlobStore:
                 f.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+async def _chunks(path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as fh:
+        await fh.seek(offset)
+        while length > 0:
+            chunk = await fh.read(min(CHUNK, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
 
 
 def _hashes_to(path: Path, size: int, sha256: str) -> bool:

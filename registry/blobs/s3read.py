@@ -1,0 +1,75 @@
+"""Reading an object as a seekable file: what zipfile and tarfile need to inspect a distribution, and
+what verify hashes. A read continues the open GET where it is (one request for a whole pass);
+a seek elsewhere starts a new ranged GET from there to the end."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING, BinaryIO
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from .s3 import S3BlobStore
+
+BUFFER = 256 * 1024
+
+
+class _Raw(io.RawIOBase):
+    def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
+        self._store, self._key, self._size = store, key, size
+        self._pos = 0
+        self._body = None
+        self._body_pos = -1
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        if self._pos >= self._size:
+            return 0
+        if self._body is None or self._body_pos != self._pos:
+            self._drop()
+            with self._store.failing("reading a file"):
+                try:
+                    answer = self._store.client().get_object(Bucket=self._store.location.bucket, Key=self._key,
+                                                             Range=f"bytes={self._pos}-")
+                except ClientError as exc:
+                    raise OSError(f"{self._key}: {exc}") from None
+            self._body, self._body_pos = answer["Body"], self._pos
+        with self._store.failing("reading a file"):
+            data = self._body.read(min(len(buffer), self._size - self._pos))
+        if not data:
+            raise OSError(f"{self._key}: the object ended at {self._pos} bytes, not {self._size}")
+        n = len(data)
+        buffer[:n] = data
+        self._pos += n
+        self._body_pos += n
+        return n
+
+    def _drop(self) -> None:
+        if self._body is not None:
+            self._body.close()  # (a GET read only in part: its connection is dropped, not reused)
+            self._body = None
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def ObjectReader(store: S3BlobStore, key: str, size: int) -> BinaryIO:  # noqa: N802 (a file, as open() gives)
+    return io.BufferedReader(_Raw(store, key, size), BUFFER)
