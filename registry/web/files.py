@@ -22,7 +22,6 @@ from .context import reader, redirect, web_state
 from .simple import GET_HEAD
 
 log = logging.getLogger("registry.web")
-CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -91,14 +90,12 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         return Response(b"", status_code=status, headers=headers, media_type=media_type)
     if is_metadata:
         return Response(metadata[start:end + 1], status_code=status, headers=headers, media_type=media_type)
-    if path is None:
-        try:
-            chunks = await blobs.open_stream(sha256, start, end - start + 1)
-        except FileNotFoundError:
-            _raise_if_gone(r, ws, canonical, record, found, wanted)
-            raise _missing(sha256, filename) from None
-        return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
-    return Stream(_read(path, start, end - start + 1), status_code=status, headers=headers, media_type=media_type)
+    try:
+        chunks = await blobs.open_stream(sha256, start, end - start + 1)
+    except FileNotFoundError:
+        _raise_if_gone(r, ws, canonical, record, found, wanted)
+        raise _missing(sha256, filename) from None
+    return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
 
 
 def _raise_if_gone(r: Reader, ws: str, canonical: str, record, found, wanted: str) -> None:
@@ -113,13 +110,3 @@ def _missing(sha256: str, filename: str) -> RegistryError:
     return RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
                          "should run `registry verify`.", status=500)
 
-
-async def _read(path, offset: int, length: int):
-    async with await anyio.open_file(path, "rb") as fh:
-        await fh.seek(offset)
-        while length > 0:
-            chunk = await fh.read(min(CHUNK, length))
-            if not chunk:
-                break
-            length -= len(chunk)
-            yield chunk

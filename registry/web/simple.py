@@ -226,10 +226,14 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
 async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
     if project.startswith("@"):  # /<ws>/@<commit or time>/: the index as it stood then
         return await past_index(request, ws, project[1:])
-    r = await reader(request)
+    return _project_page(request, await reader(request), ws, project, f"/{ws}/")
+
+
+def _project_page(request: Request, r: Reader, ws: str, project: str, base: str) -> Response:
+    """A project's page as ``r`` sees it (today's index, or one of the past), under ``base``."""
     canonical = project_name(project)
     if canonical != project or not has_trailing_slash(request):
-        return redirect(request, f"/{ws}/{quote(canonical)}/")
+        return redirect(request, f"{base}{quote(canonical)}/")
     fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
     read = r.package(ws, canonical)
     key = ("project", r.package_state(ws, canonical), fmt, "")
@@ -286,13 +290,5 @@ async def past_index(request: Request, ws: str, ref: str) -> Response:
 
 
 async def past_project(request: Request, ws: str, ref: str, project: str) -> Response:
-    r = await as_of(request, ws, ref)
-    canonical = project_name(project)
-    if canonical != project or not has_trailing_slash(request):
-        return redirect(request, f"/{ws}/@{ref}/{quote(canonical)}/")
-    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
-    read = r.package(ws, canonical)
-    key = ("project", r.package_state(ws, canonical), fmt, "")
-    page = _page(request, key, fmt, lambda: render_project(read.package, r.versions(ws, canonical), fmt, ""))
-    return _respond(request, r, page, public=read.repository.public)
+    return _project_page(request, await as_of(request, ws, ref), ws, project, f"/{ws}/@{ref}/")
 
