@@ -9,6 +9,7 @@ commits: `catch_up`). Reads never walk the ledger: they answer from the index as
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sqlite3
@@ -50,6 +51,7 @@ class History:
         self.ledger = ledger
         self.path = Path(path)
         self._local = threading.local()
+        self._plan: tuple | None = None  # (repository, tip, head, the walk that goes on from tip)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -105,17 +107,25 @@ class History:
                 db.execute("DELETE FROM commits")
                 db.execute("DELETE FROM touches")
                 tip, position = None, 0
-            walker = repo.walk(repo.lookup_reference(REF).target, SortMode.TOPOLOGICAL | SortMode.REVERSE)
-            if tip is not None:
-                walker.hide(tip)
+            walker = self._walk_after(repo, tip, head)
             done = 0
-            for raw in walker:
+            for raw in itertools.islice(walker, limit):
                 position += 1
                 _insert(db, position, Commit.of(raw))
                 done += 1
-                if done >= limit:
-                    break
+        self._plan = (repo, str(raw.id), head, walker) if done == limit else None
         return done
+
+    def _walk_after(self, repo, tip: str | None, head: str):
+        """The commits after ``tip`` up to ``head``, oldest first: one walk per catch-up, resumed at
+        each step, since a topological walk visits every commit back to ``tip`` before it yields one."""
+        plan, self._plan = self._plan, None  # (a step that fails must not leave a walk gone past its tip)
+        if plan is not None and plan[0] is repo and plan[1:3] == (tip, head):
+            return plan[3]
+        walker = repo.walk(repo.lookup_reference(REF).target, SortMode.TOPOLOGICAL | SortMode.REVERSE)
+        if tip is not None:
+            walker.hide(tip)
+        return walker
 
     def position(self, commit_id: str) -> int | None:
         """How many commits lead to this one (itself included), if it is indexed."""

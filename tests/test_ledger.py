@@ -212,6 +212,35 @@ def test_package_history_is_indexed_and_rebuilt_from_git(reg):
         "delete package one", "create package one in acme, linked to acme/r"]
 
 
+
+def test_the_history_catch_up_resumes_one_walk_and_a_failed_step_skips_nothing(reg, monkeypatch):
+    op = identity.operator()
+    operations.create_workspace(reg, op, "cli", "acme")
+    operations.create_project(reg, op, "cli", "acme", "CORE")
+    operations.create_repository(reg, op, "cli", "acme", "r", "CORE")
+    for i in range(7):
+        operations.create_package(reg, op, "cli", "acme", f"p{i}", "r")
+    history = reg.history
+    history.close()
+    history.path.unlink()
+    assert history.catch_up(limit=3) == 3 and history.catch_up(limit=3) == 3  # (the second resumes the first's walk)
+    real = type(history).__module__ + "._insert"
+    calls = []
+
+    def failing(db, position, commit):
+        calls.append(position)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(real, failing)
+    with pytest.raises(OSError):
+        history.catch_up(limit=3)
+    monkeypatch.undo()
+    while history.catch_up(limit=3):
+        pass
+    ids = [c.id for c in reg.ledger.walk()][::-1]
+    assert history.serial() == len(ids)
+    assert [history.position(c) for c in ids] == list(range(1, len(ids) + 1))
+
 def test_layout_shards_growing_directories():
     assert layout.version("acme", "acme-utils", "1.2.0") == (
         f"workspaces/acme/packages/pypi/{layout.shard('acme-utils')}/acme-utils/versions/{layout.shard('1.2.0')}/1.2.0.json")
