@@ -69,3 +69,24 @@ def test_sign_in_credentials_are_checked_by_the_read_layer(world):
         read.signin_link("rgl_nothing")
     secret, _ = operations.create_signin_link(world.reg, OP, CH, "dev@acme.test")
     assert Reader(world.reg).signin_link(secret).user == "dev@acme.test"
+
+
+def test_a_page_shows_what_the_index_has_and_never_catches_it_up(world, monkeypatch):
+    from registry.history import History
+    from registry.ledger import Ledger
+    from registry.web.ui import data
+
+    reg, admin = world.reg, world.principal("wsadmin@acme.test")
+    elsewhere = operations.Registry(reg.settings, Ledger.open(reg.ledger.path), reg.blobs)  # (another process, say)
+    elsewhere.history = History(elsewhere.ledger, reg.settings.cache_path / "elsewhere.sqlite3")
+    operations.delete_package(elsewhere, OP, CH, WS, "secret-pkg")
+    real_catch_up = History.catch_up
+    monkeypatch.setattr(History, "catch_up", lambda *a, **k: pytest.fail("a read caught the index up"))
+    page = data.workspace_history(reg, admin, WS)
+    assert page.catching_up and not page.rows[0].summary.startswith("delete package")
+    with pytest.raises(NotFound, match="catching up"):
+        Reader(reg, admin).commit_changes(WS, reg.ledger.head())
+    monkeypatch.setattr(History, "catch_up", real_catch_up)
+    reg.catch_up_history()
+    page = data.workspace_history(reg, admin, WS)
+    assert not page.catching_up and page.rows[0].summary.startswith("delete package secret-pkg")
