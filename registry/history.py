@@ -1,10 +1,14 @@
-"""Per-package history: a derived index over the ledger, rebuildable from git at any time.
+"""The history index: a derived index over the ledger, rebuildable from git at any time, that
+answers two questions git can't cheaply: which commits touched a package (or a version), and what
+a workspace's (or a repository's) audit trail holds.
 
-git can't filter a revwalk by path cheaply, so each commit's `Workspace` / `Package` / `Version`
-trailers are indexed in SQLite, in commit order. Whoever commits indexes their own commit right
-after it (`record`: one insert); a background task brings the index up to the tip in bounded steps
+Each commit's trailers are indexed in SQLite, in commit order: `touches` by package and version,
+`trail` by workspace and what the commit concerns (a package, and the repository it was linked to
+then; a repository; the workspace itself). Whoever commits indexes their own commit right after it
+(`record`: a few inserts); a background task brings the index up to the tip in bounded steps
 whenever it is behind (a deleted index, a crash between commit and insert, an older release's
-commits: `catch_up`). Reads never walk the ledger: they answer from the index as it stands.
+commits or database: `catch_up`). Reads never walk the ledger: they answer from the index as it
+stands.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from pygit2.enums import SortMode
 
-from .audit import T
+from .audit import Action, T, action
 from .ledger import REF, Commit, Ledger
 
 log = logging.getLogger("registry.history")
 STEP = 2000  # commits indexed per transaction while catching up
+VERSION = 1  # PRAGMA user_version; 0: from before the audit trail joined this index (it fills in on catch-up)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS commits (
@@ -43,7 +50,34 @@ CREATE TABLE IF NOT EXISTS touches (
     PRIMARY KEY (workspace, package, version, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS touches_by_package ON touches (workspace, package, position);
+CREATE TABLE IF NOT EXISTS trail (
+    position INTEGER PRIMARY KEY,     -- the commit's, in commits
+    workspace TEXT,                   -- NULL: the commit names none (users, tokens, sign-in links)
+    kind TEXT NOT NULL,               -- 'package', 'repository' or 'workspace'
+    repository TEXT,
+    package TEXT
+);
+CREATE INDEX IF NOT EXISTS trail_by_workspace ON trail (workspace, position);
+CREATE INDEX IF NOT EXISTS trail_by_repository ON trail (workspace, repository, position);
+CREATE TABLE IF NOT EXISTS links (    -- the repository each package is linked to, as of the trail's tip
+    workspace TEXT NOT NULL, package TEXT NOT NULL, repository TEXT NOT NULL,
+    PRIMARY KEY (workspace, package)
+) WITHOUT ROWID;
 """
+TABLES = ("commits", "touches", "trail", "links")
+COMMIT_COLUMNS = "c.position, c.id, c.time, c.author_name, c.author_email, c.summary, c.trailers"
+FILED_COLUMNS = f"{COMMIT_COLUMNS}, t.workspace, t.kind, t.repository, t.package"
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A commit as the audit trail files it: under the workspace it names, by what it concerns."""
+
+    commit: Commit
+    workspace: str | None
+    kind: str  # 'package', 'repository' or 'workspace'
+    repository: str | None
+    package: str | None
 
 
 class History:
@@ -61,9 +95,27 @@ class History:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # derived data: losing the tail only means a catch-up
             db.execute("PRAGMA cache_size=-8000")  # 8 MB of pages per connection, whatever the index's size
-            db.executescript(SCHEMA)
+            self._migrate(db)
             self._local.db = db
         return db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring an index made by another release to this schema (its rows stay; what is new fills
+        in on catch-up). A newer release's index is rebuilt: it is derived."""
+        if db.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+            return
+        with _transaction(db):
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > VERSION:
+                log.warning("history index: made by a newer release (schema %d); rebuilding it", version)
+                for table in TABLES:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in _statements(SCHEMA):  # (executescript would commit the transaction)
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {VERSION}")
+        # (the web UI once kept the trail in a database of its own: nothing reads it any more)
+        for leftover in ("ui-trail.sqlite3", "ui-trail.sqlite3-wal", "ui-trail.sqlite3-shm"):
+            (self.path.parent / leftover).unlink(missing_ok=True)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -75,46 +127,62 @@ class History:
         row = db.execute("SELECT position, id FROM commits ORDER BY position DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else (0, None)
 
+    def _trail_tip(self, db: sqlite3.Connection) -> int:
+        return db.execute("SELECT COALESCE(MAX(position), 0) FROM trail").fetchone()[0]
+
     def record(self, commit: Commit, parent: str) -> bool:
         """Index ``commit`` (just made on ``parent``), if the index stands at ``parent``; False if it
-        is behind (a catch-up will get there). One insert: cheap enough for every writer."""
+        is behind (a catch-up will get there: while the trail fills in from an older index, it files
+        this commit too). A few inserts: cheap enough for every writer."""
         try:
             db = self._db()
             with _transaction(db):
                 position, tip = self._tip(db)
                 if tip != parent:
                     return False
-                _insert(db, position + 1, commit)
-            return True
+                filed = self._trail_tip(db) == position
+                _insert(db, position + 1, commit, filed=filed)
+            return filed
         except sqlite3.Error as exc:  # derived: a broken index must never fail a commit
             log.warning("history index: not recording %s (%s); a catch-up will", commit.id[:12], exc)
             return False
 
     def behind(self) -> bool:
-        return self._tip(self._db())[1] != self.ledger.head()
+        db = self._db()
+        position, tip = self._tip(db)
+        return tip != self.ledger.head() or self._trail_tip(db) < position
+
+    def trail_behind(self) -> bool:
+        """Whether the trail lacks some of the ledger's commits (a page may say so)."""
+        db = self._db()
+        row = db.execute("SELECT c.id FROM trail t JOIN commits c ON c.position = t.position "
+                         "ORDER BY t.position DESC LIMIT 1").fetchone()
+        return (row[0] if row else None) != self.ledger.head()
 
     def catch_up(self, limit: int = STEP) -> int:
-        """Index up to ``limit`` commits the index hasn't seen, oldest first; how many it did."""
+        """Index up to ``limit`` commits the index hasn't seen, oldest first (the trail of commits
+        indexed before it existed first, from the index itself); how many it did."""
         db = self._db()
         repo = self.ledger.repo()
         head = self.ledger.head()
         with _transaction(db):
             position, tip = self._tip(db)
-            if tip == head:
-                return 0
-            if tip is not None and (tip not in repo or not repo.descendant_of(head, tip)):
+            if tip is not None and tip != head and (tip not in repo or not repo.descendant_of(head, tip)):
                 log.warning("history index: the ledger's history was replaced; rebuilding the index")
-                db.execute("DELETE FROM commits")
-                db.execute("DELETE FROM touches")
+                for table in TABLES:
+                    db.execute(f"DELETE FROM {table}")
                 tip, position = None, 0
+            done = _file_older(db, limit)
+            if tip == head or done >= limit:
+                return done
             walker = self._walk_after(repo, tip, head)
-            done = 0
-            for raw in itertools.islice(walker, limit):
+            taken = 0
+            for raw in itertools.islice(walker, limit - done):
                 position += 1
-                _insert(db, position, Commit.of(raw))
-                done += 1
-        self._plan = (repo, str(raw.id), head, walker) if done == limit else None
-        return done
+                _insert(db, position, Commit.of(raw), filed=True)
+                taken += 1
+        self._plan = (repo, str(raw.id), head, walker) if taken == limit - done else None
+        return done + taken
 
     def _walk_after(self, repo, tip: str | None, head: str):
         """The commits after ``tip`` up to ``head``, oldest first: one walk per catch-up, resumed at
@@ -147,14 +215,43 @@ class History:
         if before is not None:
             where, args = where + " AND t.position<?", [*args, before]
         rows = db.execute(
-            "SELECT DISTINCT c.position, c.id, c.time, c.author_name, c.author_email, c.summary, c.trailers "
-            f"FROM touches t JOIN commits c ON c.position = t.position WHERE {where} "
-            "ORDER BY c.position DESC LIMIT ?", [*args, limit]).fetchall()
-        return [Commit(id=r[1], time=datetime.fromtimestamp(r[2], UTC), author_name=r[3], author_email=r[4],
-                       summary=r[5], trailers=tuple(tuple(t) for t in json.loads(r[6]))) for r in rows]
+            f"SELECT DISTINCT {COMMIT_COLUMNS} FROM touches t JOIN commits c ON c.position = t.position "
+            f"WHERE {where} ORDER BY c.position DESC LIMIT ?", [*args, limit]).fetchall()
+        return [_commit(r) for r in rows]
+
+    def trail(self, workspace: str, *, repository: str | None = None, readable: set[str] | None = None,
+              administered: set[str] | None = None, limit: int = 50, offset: int = 0) -> list[Filed]:
+        """A workspace's (or one repository's) commits, newest first: of them, those concerning a
+        package of a ``readable`` repository, and an ``administered`` repository's own (None: all)."""
+        where, args = ["t.workspace = ?"], [workspace]
+        if repository is not None:
+            where.append("t.repository = ?")
+            args.append(repository)
+        if readable is not None:
+            administered = administered or set()
+            where.append("((t.kind = 'package' AND t.repository IN (%s)) OR (t.kind = 'repository' AND t.repository IN (%s)))"
+                         % (",".join("?" * len(readable)), ",".join("?" * len(administered))))
+            args += [*sorted(readable), *sorted(administered)]
+        rows = self._db().execute(
+            f"SELECT {FILED_COLUMNS} FROM trail t JOIN commits c ON c.position = t.position WHERE {' AND '.join(where)} "
+            "ORDER BY t.position DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        return [Filed(_commit(r), *r[7:]) for r in rows]
+
+    def filed(self, commit_id: str) -> Filed | None:
+        """How the trail files a commit, if it has yet."""
+        row = self._db().execute(
+            f"SELECT {FILED_COLUMNS} FROM commits c JOIN trail t ON t.position = c.position WHERE c.id = ?",
+            (commit_id,)).fetchone()
+        return Filed(_commit(row), *row[7:]) if row else None
 
 
-def _insert(db: sqlite3.Connection, position: int, commit: Commit) -> None:
+def _commit(row) -> Commit:
+    return Commit(id=row[1], time=datetime.fromtimestamp(row[2], UTC), author_name=row[3], author_email=row[4],
+                  summary=row[5], trailers=tuple(tuple(t) for t in json.loads(row[6])))
+
+
+def _insert(db: sqlite3.Connection, position: int, commit: Commit, *, filed: bool) -> None:
+    """Index one commit; ``filed``: in the trail too (which then stands where the commits do)."""
     db.execute(
         "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?)",
         (position, commit.id, int(commit.time.timestamp()), commit.author_name, commit.author_email,
@@ -165,6 +262,43 @@ def _insert(db: sqlite3.Connection, position: int, commit: Commit) -> None:
         versions = commit.trailers_named(T.VERSION) or [""]
         db.executemany("INSERT OR IGNORE INTO touches VALUES (?, ?, ?, ?)",
                        [(workspace, package, v, position) for v in versions])
+    if filed:
+        _file(db, position, commit)
+
+
+def _file(db: sqlite3.Connection, position: int, commit: Commit) -> None:
+    """File a commit in the trail, in commit order: a package's commits that don't name its
+    repository are filed under the one it was linked to when it was created."""
+    ws, package, repository = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE), commit.trailer(T.REPOSITORY)
+    if ws and package:
+        kind = "package"
+        if repository and action(commit) is Action.CREATE_PACKAGE:
+            db.execute("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", (ws, package, repository))
+        elif not repository:
+            row = db.execute("SELECT repository FROM links WHERE workspace = ? AND package = ?", (ws, package)).fetchone()
+            repository = row[0] if row else None
+    else:
+        kind = "repository" if ws and repository else "workspace"
+    db.execute("INSERT INTO trail VALUES (?, ?, ?, ?, ?)", (position, ws, kind, repository, package))
+
+
+def _file_older(db: sqlite3.Connection, limit: int) -> int:
+    """File up to ``limit`` commits the index held before the trail did (an older release's index)."""
+    rows = db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.position > "
+                      "(SELECT COALESCE(MAX(position), 0) FROM trail) ORDER BY c.position LIMIT ?", (limit,)).fetchall()
+    for row in rows:
+        _file(db, row[0], _commit(row))
+    return len(rows)
+
+
+def _statements(script: str):
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):  # (a ';' in a comment doesn't end one)
+            if statement.strip(" \n;"):
+                yield statement
+            statement = ""
 
 
 class _transaction:

@@ -8,10 +8,13 @@ caller gets 404 for both. Only someone who may read a thing learns that they may
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from packaging.utils import InvalidName, canonicalize_name
 
 from . import layout, model
 from .errors import NotFound, RegistryError, Unauthorized
+from .history import Filed
 from .identity import Principal
 from .ledger import Snapshot
 from .model import Package, Project, Repository, Workspace
@@ -92,3 +95,29 @@ def project(snap: Snapshot, who: Principal, ws: str, key: str) -> Project:
             if r.project == key)):
         raise hidden(who, ws, f"Project {key} does not exist in workspace {ws}.")
     return found
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Which of a workspace's commits a caller may see in its audit trail: a package's, where they
+    may read its repository; a repository's own, where they administer it; every one (the
+    workspace's own, the projects'), where they administer the workspace."""
+
+    everything: bool
+    readable: frozenset[str] = frozenset()
+    administered: frozenset[str] = frozenset()
+
+    def sees(self, entry: Filed) -> bool:
+        if self.everything:
+            return True
+        if entry.kind == "package":
+            return entry.repository in self.readable
+        return entry.kind == "repository" and entry.repository in self.administered
+
+
+def trail_audience(snap: Snapshot, who: Principal, ws: str) -> Audience:
+    if role_on_workspace(snap, who, ws) == "admin":
+        return Audience(everything=True)
+    roles = {r.slug: role_on(snap, who, ws, r.slug) for r in snap.records(layout.repositories_dir(ws), Repository)}
+    return Audience(False, frozenset(s for s, r in roles.items() if model.at_least(r, "read")),
+                    frozenset(s for s, r in roles.items() if model.at_least(r, "admin")))

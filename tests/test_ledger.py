@@ -227,7 +227,7 @@ def test_the_history_catch_up_resumes_one_walk_and_a_failed_step_skips_nothing(r
     real = type(history).__module__ + "._insert"
     calls = []
 
-    def failing(db, position, commit):
+    def failing(db, position, commit, **_):
         calls.append(position)
         raise OSError("disk full")
 

@@ -25,8 +25,8 @@ log = logging.getLogger("registry")
 
 class Registry:
     """What every verb and every read works on. Writes go through `transact`, which also indexes
-    the new commit's history (one insert) so that no reader has to catch up with it. Every commit
-    is signed with the data directory's keys (signing.py)."""
+    the new commit (its package history and its place in the audit trail: a few inserts) so that no
+    reader has to catch up with it. Every commit is signed with the data directory's keys (signing.py)."""
 
     def __init__(self, settings: Settings, ledger: Ledger, blobs: BlobStore) -> None:
         self.settings = settings

@@ -76,11 +76,10 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _warm(state: WebState) -> None:
-    """Build each workspace's package list once, off the request path: the first list request then
-    costs what the rest do."""
+    """Build each workspace's package list and summaries once, off the request path: the first list
+    request then costs what the rest do."""
     try:
         Reader(state.registry).warm()
-        ui.warm(state.registry)  # (the web UI's package summaries and audit trail)
     except Exception:
         log.exception("warming the package lists failed (they are built on first use instead)")
 

@@ -1,7 +1,8 @@
 """The web UI, under /-/ (urls.py says where each page is).
 
-data.py      every read the pages make: plain functions of (registry, principal, ...) -> dataclasses
-trail.py     the audit trail by workspace and repository (a derived SQLite index, like the history's)
+data.py      what the pages show: plain functions of (registry, principal, ...) -> dataclasses, each
+             asking the read layer (registry/reads/) and shaping its answers; nothing here reads the
+             ledger or decides who sees what
 present.py   how things read to a person (publishers, channels, ledger paths, diffs); pure
 session.py   signed session cookies naming their token, CSRF tokens, the signing key
 base.py      what controllers share: the viewer, rendering, redirects, forms, the error page

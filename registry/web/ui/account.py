@@ -8,6 +8,7 @@ from litestar.params import FromPath
 
 from ... import identity, operations
 from ...errors import Forbidden, Invalid, RegistryError, Unauthorized
+from ...reads import Reader
 from . import data, urls
 from .base import cookie, form, redirect, registry, render, safe_next, signing_key_of, viewer
 from .session import SESSION_COOKIE, SESSION_SECONDS, new_session
@@ -31,7 +32,7 @@ async def signin(request: Request) -> object:
     fields = await form(request)
     email, token, to = fields.get("email", "").strip(), fields.get("token", "").strip(), safe_next(fields.get("next"))
     try:
-        who = identity.check_token(registry(request).snapshot(), email or "-", token or "-")
+        who = Reader(registry(request)).token_principal(email or "-", token or "-")
         if who.kind != "user":
             raise Forbidden("That token was minted for a pipeline step; sign in with a person's API token.")
     except (Forbidden, Unauthorized) as exc:
@@ -43,7 +44,7 @@ async def signin(request: Request) -> object:
 
 @get(f"{OWN}/link/{{secret:str}}", include_in_schema=False)
 async def link_page(request: Request, secret: FromPath[str]) -> object:
-    record = operations.check_signin_link(operations.find_signin_link(registry(request).snapshot(), secret))
+    record = Reader(registry(request)).signin_link(secret)
     return render(request, "link.html", link=record, secret=secret)
 
 

@@ -18,8 +18,9 @@ from litestar.template.config import TemplateConfig
 from ...identity import ANONYMOUS, Principal
 from ...errors import Forbidden, RegistryError
 from ...operations import Registry
+from ...reads import Reader
 from . import present, urls
-from .session import SESSION_COOKIE, VISITOR_COOKIE, Session, csrf_ok, csrf_token, principal, signing_key
+from .session import SESSION_COOKIE, VISITOR_COOKIE, Session, csrf_ok, csrf_token, signing_key
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent.parent / "static" / "ui"
@@ -91,12 +92,12 @@ def viewer(request: Request) -> Viewer:
     session = Session.from_cookie(key, raw)
     who, stale = ANONYMOUS, raw is not None and session is None
     if session is not None:
-        snap = reg.snapshot()
-        cache_key = (raw, snap.commit_id)
+        read = Reader(reg)
+        cache_key = (raw, read.commit)
         if cache_key not in _principals:
             if len(_principals) > 10_000:
                 _principals.clear()
-            _principals[cache_key] = principal(snap, session)
+            _principals[cache_key] = read.session_principal(session.token_id, session.email, session.expires)
         found_who = _principals[cache_key]
         if found_who is None or (found_who.expires and found_who.expires <= time.time()):
             session, stale = None, True

@@ -7,10 +7,9 @@ from litestar import Router
 from .account import ACCOUNT
 from .actions import ACTIONS
 from .base import error_page, template_config
-from .data import warm
 from .pages import PAGES
 from .urls import PREFIX
 
 router = Router(path="/", route_handlers=[*ACCOUNT, *ACTIONS, *PAGES], include_in_schema=False)
 
-__all__ = ["PREFIX", "error_page", "router", "template_config", "warm"]
+__all__ = ["PREFIX", "error_page", "router", "template_config"]

@@ -19,12 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import layout, model
 from ...fsync import fsync_path
 from ...identity import Principal
-from ...ledger import Snapshot
-from ...model import ApiToken, User
-from ...operations import find_token
 
 SESSION_COOKIE = "registry_session"
 VISITOR_COOKIE = "registry_visitor"
@@ -105,25 +101,6 @@ def new_session(principal: Principal, via: str) -> Session:
     lifetime = time.time() + SESSION_SECONDS
     expires = min(lifetime, principal.expires) if principal.expires else lifetime
     return Session(principal.email, principal.token_id, secrets.token_urlsafe(16), expires, via)
-
-
-def principal(snap: Snapshot, session: Session) -> Principal | None:
-    """Who the session acts as, if the token it came from still holds (not revoked, not expired,
-    still its user's): exactly what that token may do."""
-    found = find_token(snap, session.token_id)
-    token: ApiToken | None = found[1] if found else None
-    if token is None or token.id != session.token_id or token.user != session.email or token.repository:
-        return None
-    if token.scope == "witness":  # (fetches the ledger, and nothing else: never a browser session)
-        return None
-    if token.revoked is not None or (token.expires is not None and token.expires <= model.now()):
-        return None
-    user = snap.get(layout.user(token.user), User)
-    if user is None:
-        return None
-    expires = min(session.expires, token.expires.timestamp()) if token.expires else session.expires
-    return Principal(kind="user", email=user.email, name=user.name, scope=token.scope, token_id=token.id,
-                     expires=expires)
 
 
 def csrf_token(key: bytes, sid: str) -> str:

@@ -1,0 +1,79 @@
+"""Credentials and people: who an API token, a pipeline's OIDC token or a web session stands for;
+sign-in links; users and their tokens; the workspaces' trusted issuers."""
+
+from __future__ import annotations
+
+from pipelines.verify import Verifier, is_jwt, unverified_issuer
+
+from .. import layout, model
+from ..identity import Principal, check_token, pipeline_principal, trusts_for, verify_pipeline_token
+from ..errors import NotFound
+from ..model import ApiToken, SignInLink, User
+from ..operations import check_signin_link, find_signin_link, find_token
+
+
+class People:
+    """The Reader's credentials and people (a mixin: ``self`` is the Reader)."""
+
+    def principal_for(self, username: str, secret: str, verifier: Verifier) -> Principal:
+        """Who these credentials are, at this commit: an API token's user (or pipeline), or a pipeline
+        step by its OIDC token (blocking: the issuer's keys may have to be fetched)."""
+        if not is_jwt(secret):
+            return self.token_principal(username, secret)
+        return self.pipeline_for(secret, verifier)
+
+    def token_principal(self, username: str, secret: str) -> Principal:
+        """Who an API token stands for (Forbidden says why it isn't accepted)."""
+        return check_token(self.snapshot, username, secret)
+
+    def pipeline_for(self, token: str, verifier: Verifier) -> Principal:
+        """The pipeline step a Bitbucket Pipelines OIDC token stands for (TokenRejected says why
+        not; blocking: the issuer's keys may have to be fetched)."""
+        ws, claims = verify_pipeline_token(verifier, token, trusts_for(self.snapshot, unverified_issuer(token)))
+        return pipeline_principal(self.snapshot, ws, claims)
+
+    def session_principal(self, token_id: str, email: str, expires: float) -> Principal | None:
+        """Who a web session resting on this token acts as, if the token still holds (not revoked,
+        not expired, still its user's, a person's): exactly what the token may do, until ``expires``
+        at the latest. Witness and pipeline tokens never make a session."""
+        found = find_token(self.snapshot, token_id)
+        token: ApiToken | None = found[1] if found else None
+        if token is None or token.id != token_id or token.user != email or token.repository or token.scope == "witness":
+            return None
+        if token.revoked is not None or (token.expires is not None and token.expires <= model.now()):
+            return None
+        user = self.snapshot.get(layout.user(token.user), User)
+        if user is None:
+            return None
+        until = min(expires, token.expires.timestamp()) if token.expires else expires
+        return Principal(kind="user", email=user.email, name=user.name, scope=token.scope, token_id=token.id,
+                         expires=until)
+
+    def signin_link(self, secret: str) -> SignInLink:
+        """The sign-in link a secret opens, if it may still be used (otherwise a refusal that says what to do)."""
+        return check_signin_link(find_signin_link(self.snapshot, secret))
+
+    def user(self, email: str) -> User | None:
+        return self.snapshot.get(layout.user(model.email(email)), User)
+
+    def tokens(self, email: str) -> list[ApiToken]:
+        """A user's tokens: for the operator, and for the user themself."""
+        email = model.email(email)
+        if self.who.kind != "operator" and self.who.email != email:
+            raise NotFound(f"There is no user {email}.")
+        if self.snapshot.get(layout.user(email), User) is None:
+            raise NotFound(f"There is no user {email}.")
+        found = (t for t in self.snapshot.records("tokens", ApiToken) if t.user == email)
+        return sorted(found, key=lambda t: t.created.at)
+
+    def token_label(self, token_id: str) -> str | None:
+        """The label a token was given (what a publisher's token is shown as), if it has one."""
+        found = find_token(self.snapshot, token_id)
+        return (found[1].label or None) if found else None
+
+    def trusts(self, ws: str | None = None) -> list[tuple[str, model.PipelinesTrust]]:
+        snap = self.snapshot
+        names = [ws] if ws else snap.names("workspaces")
+        if ws:
+            self.workspace(ws)
+        return [(w, t) for w in names if (t := snap.get(layout.trust(w), model.PipelinesTrust)) is not None]

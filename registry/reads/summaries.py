@@ -1,0 +1,63 @@
+"""Every package of a workspace summarised (its latest release, how many versions, its last
+upload), for lists that show or sort by them (the web UI's). A summary is remade only when its
+shard of the packages directory changed: the cache is keyed by the shard's git id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import layout, model
+from ..ledger import Snapshot
+from ..model import DistFile, Package
+from .lists import sorted_versions
+
+SHARDS_CACHED = 20_000
+
+
+@dataclass(frozen=True)
+class Summary:
+    package: Package
+    latest: str | None  # the latest release's version
+    versions: int
+    newest: DistFile | None  # the file uploaded last
+
+
+_shards: dict[str, tuple[Summary, ...]] = {}
+
+
+class Summaries:
+    """The Reader's package summaries (a mixin: ``self`` is the Reader)."""
+
+    def summaries(self, ws: str, *, project: str | None = None, repository: str | None = None) -> list[Summary]:
+        """The readable packages of a workspace, a project or a repository, summarised, in no
+        particular order. The scope itself answers as missing to whoever may not see it."""
+        self.workspace(ws)
+        if project is not None:
+            project = self.project(ws, project).key
+        if repository is not None:
+            self.repository(ws, repository)
+        in_scope = {r.slug for r in self.repositories(ws)
+                    if (project is None or r.project == project) and (repository is None or r.slug == repository)}
+        return [s for s in all_summaries(self.snapshot, ws) if s.package.repository in in_scope]
+
+
+def all_summaries(snap: Snapshot, ws: str) -> list[Summary]:
+    """Every package of the workspace, whoever may read it (callers filter)."""
+    root, found = layout.packages_dir(ws), []
+    for shard in snap.names(root):
+        tree_id = snap.tree_id(f"{root}/{shard}")
+        summaries = _shards.get(tree_id)
+        if summaries is None:
+            if len(_shards) > SHARDS_CACHED:
+                _shards.clear()
+            packages = (snap.get(f"{root}/{shard}/{name}/package.json", Package) for name in snap.names(f"{root}/{shard}"))
+            summaries = _shards[tree_id] = tuple(_summary(snap, ws, p) for p in packages if p is not None)
+        found += summaries
+    return found
+
+
+def _summary(snap: Snapshot, ws: str, package: Package) -> Summary:
+    versions = sorted_versions(snap, ws, package.name)
+    latest = model.latest_release(versions)
+    newest = max((f for v in versions for f in v.files), key=lambda f: f.uploaded.at, default=None)
+    return Summary(package, latest.version if latest else None, len(versions), newest)
