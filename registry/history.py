@@ -176,13 +176,10 @@ class History:
             if tip == head or done >= limit:
                 return done
             walker = self._walk_after(repo, tip, head)
-            taken = 0
-            for raw in itertools.islice(walker, limit - done):
-                position += 1
-                _insert(db, position, Commit.of(raw), filed=True)
-                taken += 1
-        self._plan = (repo, str(raw.id), head, walker) if taken == limit - done else None
-        return done + taken
+            batch = [Commit.of(raw) for raw in itertools.islice(walker, limit - done)]
+            _insert_many(db, position + 1, batch, filed=True)
+        self._plan = (repo, batch[-1].id, head, walker) if len(batch) == limit - done else None
+        return done + len(batch)
 
     def _walk_after(self, repo, tip: str | None, head: str):
         """The commits after ``tip`` up to ``head``, oldest first: one walk per catch-up, resumed at
@@ -252,34 +249,65 @@ def _commit(row) -> Commit:
 
 def _insert(db: sqlite3.Connection, position: int, commit: Commit, *, filed: bool) -> None:
     """Index one commit; ``filed``: in the trail too (which then stands where the commits do)."""
-    db.execute(
-        "INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (position, commit.id, int(commit.time.timestamp()), commit.author_name, commit.author_email,
-         commit.summary, json.dumps(commit.trailers)),
-    )
-    workspace, package = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE)
-    if workspace and package:
-        versions = commit.trailers_named(T.VERSION) or [""]
-        db.executemany("INSERT OR IGNORE INTO touches VALUES (?, ?, ?, ?)",
-                       [(workspace, package, v, position) for v in versions])
-    if filed:
-        _file(db, position, commit)
+    _insert_many(db, position, [commit], filed=filed)
+
+
+def _insert_many(db: sqlite3.Connection, position: int, commits: list[Commit], *, filed: bool) -> None:
+    """Index commits from ``position`` on, in order: one statement per table (a catch-up's step)."""
+    rows, touches, trail, links = [], [], [], _Links(db)
+    for at, commit in enumerate(commits, position):
+        rows.append((at, commit.id, int(commit.time.timestamp()), commit.author_name, commit.author_email,
+                     commit.summary, json.dumps(commit.trailers)))
+        workspace, package = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE)
+        if workspace and package:
+            touches += [(workspace, package, v, at) for v in commit.trailers_named(T.VERSION) or [""]]
+        if filed:
+            trail.append(_filing(links, at, commit))
+    db.executemany("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT OR IGNORE INTO touches VALUES (?, ?, ?, ?)", touches)
+    db.executemany("INSERT INTO trail VALUES (?, ?, ?, ?, ?)", trail)
+    links.save()
+
+
+class _Links:
+    """The repository each package was linked to at creation, read once and written once per step."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.known, self.new = db, {}, {}
+
+    def get(self, ws: str, package: str) -> str | None:
+        key = (ws, package)
+        if key not in self.known:
+            row = self.db.execute("SELECT repository FROM links WHERE workspace = ? AND package = ?", key).fetchone()
+            self.known[key] = row[0] if row else None
+        return self.known[key]
+
+    def set(self, ws: str, package: str, repository: str) -> None:
+        self.known[(ws, package)] = self.new[(ws, package)] = repository
+
+    def save(self) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", [(*k, r) for k, r in self.new.items()])
 
 
 def _file(db: sqlite3.Connection, position: int, commit: Commit) -> None:
-    """File a commit in the trail, in commit order: a package's commits that don't name its
+    links = _Links(db)
+    db.execute("INSERT INTO trail VALUES (?, ?, ?, ?, ?)", _filing(links, position, commit))
+    links.save()
+
+
+def _filing(links: _Links, position: int, commit: Commit) -> tuple:
+    """A commit's row in the trail, in commit order: a package's commits that don't name its
     repository are filed under the one it was linked to when it was created."""
     ws, package, repository = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE), commit.trailer(T.REPOSITORY)
     if ws and package:
         kind = "package"
         if repository and action(commit) is Action.CREATE_PACKAGE:
-            db.execute("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", (ws, package, repository))
+            links.set(ws, package, repository)
         elif not repository:
-            row = db.execute("SELECT repository FROM links WHERE workspace = ? AND package = ?", (ws, package)).fetchone()
-            repository = row[0] if row else None
+            repository = links.get(ws, package)
     else:
         kind = "repository" if ws and repository else "workspace"
-    db.execute("INSERT INTO trail VALUES (?, ?, ?, ?, ?)", (position, ws, kind, repository, package))
+    return position, ws, kind, repository, package
 
 
 def _file_older(db: sqlite3.Connection, limit: int) -> int:

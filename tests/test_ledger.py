@@ -224,10 +224,10 @@ def test_the_history_catch_up_resumes_one_walk_and_a_failed_step_skips_nothing(r
     history.close()
     history.path.unlink()
     assert history.catch_up(limit=3) == 3 and history.catch_up(limit=3) == 3  # (the second resumes the first's walk)
-    real = type(history).__module__ + "._insert"
+    real = type(history).__module__ + "._insert_many"
     calls = []
 
-    def failing(db, position, commit, **_):
+    def failing(db, position, commits, **_):
         calls.append(position)
         raise OSError("disk full")
 
