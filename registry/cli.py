@@ -58,8 +58,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         from .server import serve
 
+        token = sys.stdin.readline().strip() if args.token == "-" else args.token
         overrides = dict(host=args.host, port=args.port, workers=args.workers, public_url=args.public_url,
-                         max_upload_bytes=args.max_upload_bytes)
+                         max_upload_bytes=args.max_upload_bytes, follow=args.follow, follow_token=token)
         return serve(Settings.load(data=args.data, **overrides))
 
     if not Ledger.exists_at(settings.ledger_path):
@@ -92,7 +93,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         u = operations.create_user(reg, who, CHANNEL, args.email, args.name)
         print(f"created user {u.email}")
     elif (cmd, action) == ("token", "create"):
-        scope = "witness" if args.witness else args.scope
+        scope = "witness" if args.witness else "replica" if args.replica else args.scope
         secret, record = operations.create_token(reg, who, CHANNEL, args.email, scope, args.expires_days, args.label)
         expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
         print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)

@@ -114,7 +114,7 @@ def principal(snap: Snapshot, session: Session) -> Principal | None:
     token: ApiToken | None = found[1] if found else None
     if token is None or token.id != session.token_id or token.user != session.email or token.repository:
         return None
-    if token.scope == "witness":  # (fetches the ledger, and nothing else: never a browser session)
+    if token.scope in ("witness", "replica"):  # (fetches the ledger, and nothing else: never a browser session)
         return None
     if token.revoked is not None or (token.expires is not None and token.expires <= model.now()):
         return None
