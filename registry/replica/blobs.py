@@ -12,6 +12,7 @@ import logging
 import anyio
 import httpx
 
+from ..audit import T
 from ..errors import RegistryError
 
 log = logging.getLogger("registry.replica")
@@ -33,6 +34,16 @@ async def ensure_local(reg, sha256: str) -> None:
     finally:
         del _fetching[sha256]
         done.set()
+
+
+async def prefetch(reg, since: str) -> None:
+    """The files the commits after ``since`` published (their Sha256 trailers), each unless here."""
+    wanted = [sha for c in reg.ledger.walk(since=since) for sha in c.trailers_named(T.SHA256)]
+    for sha256 in wanted:
+        try:
+            await ensure_local(reg, sha256)
+        except RegistryError as exc:  # (a file deleted since, the primary gone: asked again on first read)
+            log.info("not prefetched: %s", exc.message)
 
 
 async def _fetch(reg, sha256: str) -> None:

@@ -24,6 +24,7 @@ from ..errors import RegistryError
 from ..operations import Registry
 from ..reads import Reader
 from ..replica import Follower
+from ..replica.blobs import prefetch
 from . import api, files, ledger_http, oidc, past, replication, simple
 from .ui import routes as ui
 from .context import WebState, error_response, problem_response, realm
@@ -132,14 +133,20 @@ def _maintenance(state: WebState):
 
 
 async def _follow(state: WebState) -> None:
-    """A replica's: fetch the primary's new commits as they come, and index them."""
+    """A replica's: fetch the primary's new commits as they come, index them, and (without the
+    primary's bucket) fetch the files they publish, so they are here should the primary go away."""
     async def catch_up() -> None:
-        seen = None
+        seen = state.registry.ledger.head()
+        state.registry.catch_up_history(background=True)
         while True:  # (the history index is derived: it follows whatever any worker fetched)
-            await anyio.sleep(0.5)
-            if state.registry.ledger.head() != seen:
-                seen = state.registry.ledger.head()
-                state.registry.catch_up_history(background=True)
+            await anyio.sleep(0.2)
+            head = state.registry.ledger.head()
+            if head == seen:
+                continue
+            state.registry.catch_up_history(background=True)
+            if state.replica.lead() and not state.registry.blobs.remote:
+                await prefetch(state.registry, seen)
+            seen = head
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(catch_up)
