@@ -19,7 +19,7 @@ from .cli_args import parser as _parser
 from .config import Settings
 from .errors import NotFound, RegistryError
 from .ledger import Ledger
-from .operations.registry import create_ledger
+from .operations.registry import REPLICA_OF, create_ledger
 from .reads import Reader
 from .web.ui.urls import signin_url
 
@@ -69,6 +69,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise RegistryError(
             f"No registry at {settings.data_path} ({where}; looked for {settings.ledger_path}). Run this where you "
             "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")
+    followed = settings.data_path / REPLICA_OF
+    if args.command in ("gc", "blobs") and followed.exists():
+        raise RegistryError(f"This data directory is a read replica of {followed.read_text().strip()}: run `registry "
+                            f"{args.command}` on the primary; a replica deletes and moves nothing itself.")
     if args.command == "blobs":  # (before the registry is opened: its store is what moves)
         return _migrate(settings, args)
     reg = operations.Registry.open(settings)
