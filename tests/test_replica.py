@@ -169,6 +169,10 @@ def test_publish_through_one_replica_install_from_the_other(cluster, tmp_path):
         assert not (replica.data / "keys").exists() or not any((replica.data / "keys").iterdir())
         refused = replica.cli("package", "create", "default", "other", "--repo", "acme-replicated", check=False)
         assert refused.returncode == 1 and "read replica of" in refused.stderr
+        refused = replica.cli("gc", check=False)  # (it might free what a commit it hasn't fetched yet needs)
+        assert refused.returncode == 1 and "run `registry gc` on the primary" in refused.stderr
+    checked = b.cli("verify", check=False)  # its copy holds up on its own: every record, file and signature
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_web_ui_sign_in_through_a_replica(cluster):
