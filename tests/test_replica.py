@@ -5,6 +5,7 @@ is followed with a bad token. The fast checks at the end are in-process."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import shutil
@@ -349,3 +350,47 @@ def test_a_replica_token_is_made_by_the_operator_only(world):
     secret, record = operations.create_token(world.reg, identity.operator(), "cli", "owner@acme.test", "replica")
     who = identity.check_token(world.reg.snapshot(), "__token__", secret)
     assert who.kind == "replica" and identity.may_fetch_ledger(who) and identity.may_read_blobs(who)
+
+
+async def test_a_write_the_replica_cannot_show_in_time_is_a_504_that_says_so(tmp_path):
+    """The primary did it, the replica's copy didn't get there in time: not a failure to retry blindly."""
+    from registry.web.forward import Forwarder
+
+    primary = start_server(tmp_path / "primary", workers=1)
+    try:
+        class Behind:  # a follower whose copy never catches up
+            def __init__(self) -> None:
+                self.primary = primary.url
+
+            def stopped(self) -> None:
+                return None
+
+            async def wait_for(self, commit: str) -> bool:
+                return False
+
+        forward = Forwarder(Behind())
+        sent: list[dict] = []
+        body = b'{"name": "late-pkg", "repository": "packages"}'
+        messages = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+        async def receive():
+            return next(messages)
+
+        async def send(message):
+            sent.append(message)
+
+        basic = base64.b64encode(f"{primary.admin}:{primary.token}".encode())
+        scope = {"type": "http", "method": "POST", "path": "/api/workspaces/default/packages",
+                 "raw_path": b"/api/workspaces/default/packages", "query_string": b"", "client": ("127.0.0.1", 1),
+                 "headers": [(b"authorization", b"Basic " + basic), (b"content-type", b"application/json"),
+                             (b"content-length", str(len(body)).encode()), (b"host", b"replica.test")]}
+        await forward(scope, receive, send)
+        await forward.aclose()
+        assert sent[0]["status"] == 504
+        text = sent[1]["body"].decode()
+        assert f"The primary at {primary.url} did the write (commit " in text and "retry the read here" in text
+        made = httpx.get(f"{primary.url}/api/workspaces/default/packages/pypi/late-pkg",
+                         auth=(primary.admin, primary.token), timeout=10)
+        assert made.status_code == 200  # (it was done, as the 504 said)
+    finally:
+        primary.stop()
