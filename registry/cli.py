@@ -19,7 +19,7 @@ from .cli_args import parser as _parser
 from .config import Settings
 from .errors import NotFound, RegistryError
 from .ledger import Ledger
-from .operations.registry import create_ledger
+from .operations.registry import REPLICA_OF, create_ledger
 from .reads import Reader
 from .web.ui.urls import signin_url
 
@@ -58,8 +58,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         from .server import serve
 
+        token = sys.stdin.readline().strip() if args.token == "-" else args.token
         overrides = dict(host=args.host, port=args.port, workers=args.workers, public_url=args.public_url,
-                         max_upload_bytes=args.max_upload_bytes)
+                         max_upload_bytes=args.max_upload_bytes, follow=args.follow, follow_token=token)
         return serve(Settings.load(data=args.data, **overrides))
 
     if not Ledger.exists_at(settings.ledger_path):
@@ -68,6 +69,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise RegistryError(
             f"No registry at {settings.data_path} ({where}; looked for {settings.ledger_path}). Run this where you "
             "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")
+    followed = settings.data_path / REPLICA_OF
+    if args.command in ("gc", "blobs") and followed.exists():
+        raise RegistryError(f"This data directory is a read replica of {followed.read_text().strip()}: run `registry "
+                            f"{args.command}` on the primary; a replica deletes and moves nothing itself.")
     if args.command == "blobs":  # (before the registry is opened: its store is what moves)
         return _migrate(settings, args)
     reg = operations.Registry.open(settings)
@@ -92,7 +97,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         u = operations.create_user(reg, who, CHANNEL, args.email, args.name)
         print(f"created user {u.email}")
     elif (cmd, action) == ("token", "create"):
-        scope = "witness" if args.witness else args.scope
+        scope = "witness" if args.witness else "replica" if args.replica else args.scope
         secret, record = operations.create_token(reg, who, CHANNEL, args.email, scope, args.expires_days, args.label)
         expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
         print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)

@@ -20,6 +20,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int)
     s.add_argument("--public-url", help="the URL clients use to reach this server, for printed settings")
     s.add_argument("--max-upload-bytes", type=int)
+    s.add_argument("--follow", metavar="PRIMARY_URL",
+                   help="run as a read replica of the registry at PRIMARY_URL (env REGISTRY_FOLLOW)")
+    s.add_argument("--token", help="the replica token, from `registry token create EMAIL --replica` on the primary "
+                                   "(default: env REGISTRY_FOLLOW_TOKEN); '-' reads it from stdin")
 
     ws = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
     c = ws.add_parser("create")
@@ -52,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--scope", default="write", choices=["read", "write"])
     c.add_argument("--witness", action="store_true",
                    help="a token that may only fetch the ledger and its checkpoints (for `registry witness`)")
+    c.add_argument("--replica", action="store_true",
+                   help="a token for a read replica (`registry serve --follow`): the ledger and files, nothing else")
     c.add_argument("--expires-days", type=int)
     c.add_argument("--label", default="")
     c = tk.add_parser("revoke")

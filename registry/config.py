@@ -31,11 +31,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     blobs: str = ""
     # With S3: answer a download with a redirect to a short-lived presigned URL of the bucket.
     blobs_redirect: bool = False
+    # A read replica: the primary's URL (`registry serve --follow URL`), and its replica token.
+    follow: str | None = None
+    follow_token: str | None = None
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
             raise ValueError(f"blobs is {self.blobs!r}: leave it empty (the data directory's blobs/) or give "
                              "s3://BUCKET[/PREFIX] - `registry blobs migrate --to s3://...` moves existing blobs there")
+
+    @property
+    def primary(self) -> str | None:
+        return self.follow.rstrip("/") if self.follow else None
 
     @property
     def data_path(self) -> Path:

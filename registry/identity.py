@@ -32,7 +32,7 @@ TOKEN_USERNAMES = ("__token__",)  # as with the public index: the token alone id
 
 @dataclass(frozen=True)
 class Principal:
-    kind: Literal["operator", "anonymous", "user", "pipeline", "witness"]
+    kind: Literal["operator", "anonymous", "user", "pipeline", "witness", "replica"]
     email: str | None = None
     name: str = ""
     scope: Scope | None = None  # a token's ceiling; None: no ceiling (the operator)
@@ -67,8 +67,13 @@ ANONYMOUS = Principal(kind="anonymous", name="anonymous")
 
 
 def may_fetch_ledger(who: Principal) -> bool:
-    """The whole ledger names every workspace's packages and people: the operator's, and witnesses'."""
-    return who.kind in ("operator", "witness")
+    """The whole ledger names every workspace's packages and people: the operator's, witnesses' and replicas'."""
+    return who.kind in ("operator", "witness", "replica")
+
+
+def may_read_blobs(who: Principal) -> bool:
+    """Files by sha256, whatever package they belong to: what a replica without the bucket fetches."""
+    return who.kind in ("operator", "replica")
 
 
 def operator(email: str | None = None, name: str | None = None) -> Principal:
@@ -111,8 +116,8 @@ def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
     user = snap.get(layout.user(record.user), User)
     if user is None:
         raise Forbidden(f"The user of API token {record.id} no longer exists.")
-    if record.scope == "witness":  # may fetch the ledger and nothing else: no role anywhere
-        return Principal(kind="witness", email=user.email, name=user.name, scope="witness", token_id=record.id,
+    if record.scope in ("witness", "replica"):  # may fetch the ledger (and, a replica, files): no role anywhere
+        return Principal(kind=record.scope, email=user.email, name=user.name, scope=record.scope, token_id=record.id,
                          expires=expires)
     return Principal(kind="user", email=user.email, name=user.name, scope=record.scope, token_id=record.id,
                      expires=expires)

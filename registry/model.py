@@ -21,7 +21,8 @@ from .errors import Invalid
 
 Role = Literal["read", "write", "admin"]
 # A token's ceiling. "witness": no role on anything; it may only fetch the ledger (registry witness).
-Scope = Literal["read", "write", "witness"]
+# "replica": the same, and it may also read files by sha256 (a read replica, `registry serve --follow`).
+Scope = Literal["read", "write", "witness", "replica"]
 # How a change reached the registry: by hand on the server, the management API, the upload API,
 # `registry import` (files from another index or a directory), the web UI, or the registry itself
 # (bootstrap, garbage collection).

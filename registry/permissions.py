@@ -26,7 +26,7 @@ def role_on(snap: Snapshot, who: Principal, ws: str, repo: str) -> Role | None:
     workspace, project, repository = repository_context(snap, ws, repo)
     if who.kind == "operator":
         return "admin"
-    if who.kind == "witness" or who.scope == "witness":  # (whatever carries a witness token holds no role)
+    if who.kind in ("witness", "replica") or who.scope in ("witness", "replica"):  # (such tokens hold no role)
         return "read" if repository.public else None
     if who.kind == "pipeline" or who.repository is not None:
         # A pipeline acts for its own repository only, and never administers it.

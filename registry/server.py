@@ -142,10 +142,21 @@ def serve(settings: Settings) -> int:
     make_dirs(settings.data_path)
     store = open_store(settings)
     store.check()  # a bucket that can't be used is said now, not at the first upload
-    booted = bootstrap(settings)
-    check_keys(settings)
+    following = None
+    if settings.follow:  # a read replica: no bootstrap, no keys; its ledger is the primary's
+        from .replica.start import prepare
+
+        following = prepare(settings)
+        booted = None
+    else:
+        booted = bootstrap(settings)
+        check_keys(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"
-    if booted:
+    if following:
+        print(f"Serving a read replica of {settings.primary} from {settings.data_path} at {settings.base_url}/ "
+              "(reads from here, writes forwarded to the primary).")
+        print(following)
+    elif booted:
         print(f"Bootstrapped a new registry in {settings.data_path}:")
         print(f"  admin user {booted.admin}, workspace {booted.workspace}, repository {booted.workspace}/{booted.repository}")
         print(f"  admin API token (shown only this once): {booted.token}\n")

@@ -89,12 +89,26 @@ def main(args: argparse.Namespace) -> int:
         return 2
 
 
+@dataclass(frozen=True)
+class Witnessed:
+    point: checkpoint.Checkpoint  # what was checked, and now is the state's
+    note: str  # the signed checkpoint itself
+    message: str
+
+
 def check(url: str, state_path: Path, keys: list[str], token: str | None, username: str = "__token__") -> str:
+    return witness(url, state_path, keys, token, username).message
+
+
+def witness(url: str, state_path: Path, keys: list[str], token: str | None, username: str = "__token__", *,
+            mirror: Path | None = None, note: str | None = None) -> Witnessed:
+    """Check the registry at ``url`` against the state, and move the state on. ``mirror``: where the
+    ledger copy is (default FILE.git); ``note``: a checkpoint just fetched (default: fetch one)."""
     base = url.rstrip("/")
     state_path = Path(state_path)
     state = State.load(state_path)
     old = state.head if state else None
-    note = _get(f"{base}/_/ledger/checkpoint")
+    note = note if note is not None else _get(f"{base}/_/ledger/checkpoint")
     try:
         point, _, _ = checkpoint.parse(note)
     except checkpoint.BadCheckpoint as exc:
@@ -112,7 +126,7 @@ def check(url: str, state_path: Path, keys: list[str], token: str | None, userna
         pass  # (maybe a rotation: the ledger, checked below, says which key is current)
     except checkpoint.BadCheckpoint as exc:
         raise CannotCheck(str(exc)) from None
-    repo = _fetch(base, Path(f"{state_path}.git"), token, username)
+    repo = _fetch(base, Path(mirror or f"{state_path}.git"), token, username)
     try:
         size = _check_history(repo, point, state, heads)
         trusted = _trusted_keys(repo, point, told, heads)
@@ -131,8 +145,8 @@ def check(url: str, state_path: Path, keys: list[str], token: str | None, userna
     State(url=base, origin=point.origin, head=point.head, size=point.size, timestamp=point.timestamp.isoformat(),
           keys=[current.text], checked=datetime.now(UTC).isoformat(timespec="seconds")).save(state_path)
     grown = f"{_commits(point.size - state.size)} since {old}" if state else f"{_commits(size)} (first run)"
-    return (f"ok: {point.origin} at {point.head} ({point.timestamp:%Y-%m-%d %H:%M:%S}Z): {grown}, each signed "
-            f"by the key of its time; checkpoint signed by {current.text}")
+    return Witnessed(point, note, f"ok: {point.origin} at {point.head} ({point.timestamp:%Y-%m-%d %H:%M:%S}Z): "
+                                  f"{grown}, each signed by the key of its time; checkpoint signed by {current.text}")
 
 
 def _check_history(repo: pygit2.Repository, point: checkpoint.Checkpoint, state: State | None, heads: str) -> int:
@@ -199,14 +213,16 @@ def _fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.
     """The served ledger's main as refs/witness/served in our copy (forced: a rewrite must arrive
     to be caught; what was seen before stays, under refs/witness/seen)."""
     if not (mirror / "HEAD").exists():
-        pygit2.init_repository(str(mirror), bare=True)
+        pygit2.init_repository(str(mirror), bare=True, initial_head="main")
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     if token:
         basic = base64.b64encode(f"{username}:{token}".encode()).decode()
         env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
                    GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
     try:
-        proc = subprocess.run(["git", "-C", str(mirror), "fetch", "--quiet", "--force", "--no-tags",
+        # (no auto gc: a replica's readers hold its packs open; its ledger folds them itself)
+        proc = subprocess.run(["git", "-C", str(mirror), "-c", "gc.auto=0", "-c", "maintenance.auto=false",
+                               "fetch", "--quiet", "--force", "--no-tags",
                                f"{base}/_/ledger.git", "+refs/heads/main:refs/witness/served"],
                               env=env, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -221,8 +221,9 @@ class LiveServer:
             self.process.kill()
 
 
-def start_server(data: Path, workers: int = 2, env: dict[str, str] | None = None, **settings: str) -> LiveServer:
-    port = free_port()
+def start_server(data: Path, workers: int = 2, env: dict[str, str] | None = None, port: int | None = None,
+                 **settings: str) -> LiveServer:
+    port = port or free_port()
     log = data.parent / f"server-{port}.log"
     extra = dict(env or {})
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")} | extra

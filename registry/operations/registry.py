@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .. import layout
 from ..audit import Action, T
 from ..blobs import BlobStore, open_store
 from ..config import Settings
+from ..errors import RegistryError
 from ..history import History
 from ..identity import operator
 from ..ledger import Change, Committed, Ledger, NoChange, Snapshot
@@ -21,6 +23,10 @@ from ..signing import KeyStore, LedgerSigner, new_keys
 
 FORMAT = 1  # of the ledger: ledger.json says which
 log = logging.getLogger("registry")
+# The commits made while serving one request (the front door sets a list; threads share it), so
+# that its answer can name them (X-Registry-Commit: what a replica waits for before answering).
+COMMITS: ContextVar[list[str] | None] = ContextVar("registry_commits", default=None)
+REPLICA_OF = "replica-of"  # in a replica's data directory: the primary it follows
 
 
 class Registry:
@@ -37,13 +43,16 @@ class Registry:
             ledger.signer = LedgerSigner(self.keys)
         self.history = History(ledger, settings.cache_path / "history.sqlite3")
         self._catching_up = threading.Lock()
+        marker = settings.data_path / REPLICA_OF
+        self.primary = marker.read_text().strip() if marker.exists() else None  # a replica's: it never commits
 
     @classmethod
     def open(cls, settings: Settings, *, create: bool = False) -> Registry:
         if create and not Ledger.exists_at(settings.ledger_path):
             return cls.created(settings, create_ledger(settings), open_store(settings))
         reg = cls(settings, Ledger.open(settings.ledger_path, committer=_committer(settings)), open_store(settings))
-        reg.adopt_keys()
+        if reg.primary is None:
+            reg.adopt_keys()
         return reg
 
     def adopt_keys(self) -> None:
@@ -83,9 +92,17 @@ class Registry:
         return self.ledger.snapshot_at(commit_id)
 
     def transact(self, build: Callable[[Snapshot], Change | NoChange | None], *, timeout: float = 30.0) -> Committed:
+        if self.primary is not None:
+            raise RegistryError(f"This data directory is a read replica of {self.primary}: it never commits. Make the "
+                                "change on the primary (its CLI, its API, or through the replica's web server).",
+                                status=503)
         done = self.ledger.transact(build, timeout=timeout)
-        if done.commit is not None and not self.history.record(done.commit, done.parent):
-            self.catch_up_history(background=True)  # (the index was behind: not this caller's wait)
+        if done.commit is not None:
+            made = COMMITS.get()
+            if made is not None:
+                made.append(done.commit.id)
+            if not self.history.record(done.commit, done.parent):
+                self.catch_up_history(background=True)  # (the index was behind: not this caller's wait)
         return done
 
     def catch_up_history(self, *, background: bool = False, steps: int | None = None) -> None:

@@ -99,12 +99,12 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
                  expires_days: int | None = None, label: str = "") -> tuple[str, ApiToken]:
     """A new API token for ``email``: returns the secret (shown once) and its stored record."""
     email = model.email(email)
-    if scope not in ("read", "write", "witness"):
-        raise Invalid(f"Invalid token scope {scope!r}: use read, write or witness.")
+    if scope not in ("read", "write", "witness", "replica"):
+        raise Invalid(f"Invalid token scope {scope!r}: use read, write, witness or replica.")
     if expires_days is not None and expires_days <= 0:
         raise Invalid("--expires-days must be a positive number of days.")
-    if scope == "witness":  # (it reads every workspace's names: only the operator hands one out)
-        require_operator(who, "create witness tokens")
+    if scope in ("witness", "replica"):  # (it reads every workspace's names: only the operator hands one out)
+        require_operator(who, f"create {scope} tokens")
     if who.kind != "operator" and (who.email != email or who.scope != "write"):
         raise Forbidden("You can only create tokens for yourself, with a write-scoped token.")
     secret, digest = new_token()

@@ -35,10 +35,10 @@ class People:
     def session_principal(self, token_id: str, email: str, expires: float) -> Principal | None:
         """Who a web session resting on this token acts as, if the token still holds (not revoked,
         not expired, still its user's, a person's): exactly what the token may do, until ``expires``
-        at the latest. Witness and pipeline tokens never make a session."""
+        at the latest. Witness, replica and pipeline tokens never make a session."""
         found = find_token(self.snapshot, token_id)
         token: ApiToken | None = found[1] if found else None
-        if token is None or token.id != token_id or token.user != email or token.repository or token.scope == "witness":
+        if token is None or token.id != token_id or token.user != email or token.repository or token.scope in ("witness", "replica"):
             return None
         if token.revoked is not None or (token.expires is not None and token.expires <= model.now()):
             return None

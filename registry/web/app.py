@@ -23,7 +23,9 @@ from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
 from ..reads import Reader
-from . import api, files, ledger_http, oidc, past, simple
+from ..replica import Follower
+from ..replica.blobs import prefetch
+from . import api, files, ledger_http, oidc, past, replication, simple
 from .ui import routes as ui
 from .context import WebState, error_response, problem_response, realm
 from .credentials import Authenticator
@@ -39,11 +41,13 @@ COLLECT_EVERY = 10  # maintenance rounds between blob collections
 @get("/_/health", sync_to_thread=False, include_in_schema=False)
 def health(request: Request) -> dict:
     state: WebState = request.app.state.web
+    if state.replica is not None:
+        return state.replica.health()
     damage = state.registry.ledger.damage.unresolved()
     if damage:  # (still 200: everything else is served; monitoring reads the status)
-        return {"status": "damaged", "ledger": state.registry.ledger.head(), "damage": len(damage),
+        return {"status": "damaged", "role": "primary", "ledger": state.registry.ledger.head(), "damage": len(damage),
                 "action": "A crash recovery found files missing or altered; run `registry verify` for details."}
-    return {"status": "ok", "ledger": state.registry.ledger.head()}
+    return {"status": "ok", "role": "primary", "ledger": state.registry.ledger.head()}
 
 
 def _wants_json(request: Request) -> bool:
@@ -95,6 +99,8 @@ def _maintenance(state: WebState):
                 try:
                     state.registry.catch_up_history(background=True)
                     await anyio.to_thread.run_sync(state.registry.ledger.maybe_repack)
+                    if state.replica is not None:
+                        continue  # (a replica deletes nothing: the primary's collector decides what goes)
                     await anyio.to_thread.run_sync(state.registry.blobs.sweep_staging)
                     if rounds % COLLECT_EVERY == 0:
                         grace = state.registry.settings.gc_grace_seconds
@@ -114,18 +120,45 @@ def _maintenance(state: WebState):
             log.error("%s", exc.message)  # (still serving: the index and metadata need no bucket)
         async with anyio.create_task_group() as tg:
             tg.start_soon(loop)
+            if state.replica is not None:
+                tg.start_soon(_follow, state)
             yield
             tg.cancel_scope.cancel()
+        if state.forwarder is not None:
+            await state.forwarder.aclose()
         await state.registry.blobs.aclose()
 
     return lifespan
+
+
+async def _follow(state: WebState) -> None:
+    """A replica's: fetch the primary's new commits as they come, index them, and (without the
+    primary's bucket) fetch the files they publish, so they are here should the primary go away."""
+    async def catch_up() -> None:
+        seen = state.registry.ledger.head()
+        state.registry.catch_up_history(background=True)
+        while True:  # (the history index is derived: it follows whatever any worker fetched)
+            await anyio.sleep(0.2)
+            head = state.registry.ledger.head()
+            if head == seen:
+                continue
+            state.registry.catch_up_history(background=True)
+            if state.replica.lead() and not state.registry.blobs.remote:
+                await prefetch(state.registry, seen)
+            seen = head
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(catch_up)
+        await state.replica.follow()
+        tg.cancel_scope.cancel()
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None,
                verifier: Verifier | None = None) -> Litestar:
     settings = settings or Settings.load()
     registry = registry or Registry.open(settings)
-    state = WebState(registry=registry, authenticator=Authenticator(verifier))
+    replica = Follower(settings, registry.ledger) if registry.primary is not None else None
+    state = WebState(registry=registry, authenticator=Authenticator(verifier), replica=replica)
     return Litestar(
         route_handlers=[
             health,
@@ -134,6 +167,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             oidc.audience, oidc.mint_token,
             ledger_http.ledger_checkpoint, ledger_http.ledger_allowed_signers, ledger_http.ledger_checkpoint_key,
             ledger_http.ledger_git,
+            replication.blob, replication.session_key,
             api.router,
             ui.router,
             create_static_files_router("/_/static", directories=[STATIC], name="static",

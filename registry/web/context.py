@@ -15,6 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from ..errors import RegistryError
 from ..operations import Registry
 from ..reads import Reader
+from ..replica import Follower
 from ..views import Problem
 from .caches import Answers, PageCache
 from .credentials import Authenticator
@@ -29,6 +30,8 @@ class WebState:
     answers: Answers = field(default_factory=Answers)
     pages: PageCache = field(default_factory=PageCache)
     checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
+    replica: Follower | None = None  # on a read replica: what keeps its ledger fresh
+    forwarder: object | None = None  # on a read replica: what sends writes to the primary (forward.py)
 
 
 def web_state(request: Request) -> WebState:

@@ -16,6 +16,7 @@ from litestar.response import Stream
 
 from ..errors import Gone, RegistryError
 from ..reads import Reader, project_name
+from ..replica.blobs import ensure_local
 from .api import json_api
 from .caches import matches
 from .context import reader, redirect, web_state
@@ -44,6 +45,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
     repository = read.repository
     sha256 = found.metadata_sha256 if is_metadata else found.sha256
     blobs = web_state(request).registry.blobs
+    await ensure_local(web_state(request).registry, found.sha256)  # (a replica without the bucket: from the primary)
     path = r.blob_path(found.sha256)
     if path is None and not blobs.remote and (not is_metadata or r.blob_path(found.metadata_sha256) is None):
         _raise_if_gone(r, ws, canonical, record, found, wanted)

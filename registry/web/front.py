@@ -3,7 +3,8 @@
 Repeat GETs of index pages are answered from `simple.Answers` (no routing, no authentication, no
 ledger lookup), and uploads go straight to `upload.upload`: neither needs anything of routing, and
 on a 400-file `twine upload` the framework's share of each request is worth saving. Everything else
-is the app's.
+is the app's. On a read replica, every write goes to the primary instead (forward.py); a primary's
+answers to writes name the commit they made, for the replica to wait for.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import quote
 
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
+from ..operations.registry import COMMITS
 from . import upload
 from .caches import Answer, matches
 from .context import Reply, WebState, moved, realm, refusal
@@ -30,6 +32,11 @@ class FrontDoor:
     def __init__(self, app) -> None:
         self.app = app
         self._state: WebState = app.state.web
+        self._forward = None
+        if self._state.replica is not None:
+            from .forward import Forwarder
+
+            self._forward = self._state.forwarder = Forwarder(self._state.replica)
 
     def __getattr__(self, name):  # look like the app to whoever holds us (test clients, granian)
         return getattr(self.app, name)
@@ -42,27 +49,38 @@ class FrontDoor:
                     f"Request headers too large: {size} bytes, the limit is {HEADER_LIMIT // 1024} KiB. Send fewer "
                     "or shorter headers (cookies?).", status=431)))
             method = scope["method"]
+            if method not in ("GET", "HEAD"):
+                if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
+                    return await self._forward(scope, receive, send)  # (a fetch of the ledger is served here)
+                made: list[str] = []
+                token = COMMITS.set(made)
+                try:
+                    return await self._write(scope, receive, _naming_commits(send, made, self._state))
+                finally:
+                    COMMITS.reset(token)
             if method == "GET":
                 page = _browser_page(scope)
                 if page is not None:  # a person, not an installer: the web UI shows the same thing
                     return await _send(send, Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
                                                          ("content-type", "text/plain; charset=utf-8")),
                                                    f"The web UI: {page}\n".encode()))
-            if method in ("GET", "HEAD"):
-                answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
-                if answer is not None:
-                    return await _send_answer(scope, send, answer)
-                target = _without_simple(scope["path"])
-                if target is not None:
-                    return await _send(send, moved(target, scope.get("query_string", b"").decode("latin-1")))
-            elif method == "POST":
-                target = _upload_target(scope["path"])
-                if target is not None:
-                    return await self._upload(scope, receive, send, *target)
-                if scope["path"] == "/":
-                    return await _send(send, refusal(RegistryError(
-                        "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
-                        "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)))
+            answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
+            if answer is not None:
+                return await _send_answer(scope, send, answer)
+            target = _without_simple(scope["path"])
+            if target is not None:
+                return await _send(send, moved(target, scope.get("query_string", b"").decode("latin-1")))
+        await self.app(scope, receive, send)
+
+    async def _write(self, scope, receive, send) -> None:
+        if scope["method"] == "POST":
+            target = _upload_target(scope["path"])
+            if target is not None:
+                return await self._upload(scope, receive, send, *target)
+            if scope["path"] == "/":
+                return await _send(send, refusal(RegistryError(
+                    "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
+                    "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)))
         await self.app(scope, receive, send)
 
     async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
@@ -84,6 +102,18 @@ class FrontDoor:
             log.exception("upload to %s failed", scope["path"])
             await _send(send, refusal(RegistryError("Internal server error while publishing; the server log says why.",
                                                     status=500)))
+
+
+def _naming_commits(send, made: list[str], state: WebState):
+    """``send``, with the answer's headers naming the last commit the request made (or, if it made
+    none, the head it saw): what a replica that forwarded it waits for."""
+    async def naming(message) -> None:
+        if message["type"] == "http.response.start":
+            name = (b"x-registry-commit", made[-1].encode()) if made else \
+                (b"x-registry-head", state.registry.ledger.head().encode())
+            message = {**message, "headers": [*message.get("headers", ()), name]}
+        await send(message)
+    return naming
 
 
 def _browser_page(scope) -> str | None:

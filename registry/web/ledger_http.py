@@ -27,6 +27,8 @@ log = logging.getLogger("registry.web")
 TEXT = "text/plain; charset=utf-8"
 CHUNK = 64 * 1024
 MAX_REQUEST = 64 * 2**20  # an upload-pack request: wants and haves, however long a fetch negotiates
+LONG_POLL = 25.0  # seconds `?wait=<head>` holds a checkpoint request while the head stays there
+POLL_EVERY = 0.02  # seconds between looks at the head meanwhile (a stat each)
 
 
 def _text(body: str, cache: str = "no-store") -> Response:
@@ -35,9 +37,21 @@ def _text(body: str, cache: str = "no-store") -> Response:
 
 @get("/_/ledger/checkpoint", include_in_schema=False)
 async def ledger_checkpoint(request: Request) -> Response:
-    """The head of main as a signed note: cheap to poll (signed at most once a second per head)."""
-    r = await reader(request)
+    """The head of main as a signed note: cheap to poll (signed at most once a second per head).
+    With `?wait=<head>`, answered once the head is another (or after LONG_POLL seconds): a
+    replica or a witness is woken by the next commit instead of polling for it."""
     state = web_state(request)
+    wait = request.query_params.get("wait")
+    if wait:
+        ledger, deadline = state.registry.ledger, time.monotonic() + LONG_POLL
+        while ledger.head() == wait and time.monotonic() < deadline:
+            await anyio.sleep(POLL_EVERY)
+    if state.replica is not None:  # (a replica has no keys: it serves the primary's, for what it holds)
+        note = state.replica.checkpoint_note()
+        if note is None:
+            raise NotFound("This replica has not fetched a checkpoint from its primary yet.")
+        return _text(note)
+    r = await reader(request)
     key = (r.commit, int(time.time()))
     if state.checkpoint is None or state.checkpoint[0] != key:
         state.checkpoint = (key, r.checkpoint())

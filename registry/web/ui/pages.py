@@ -8,6 +8,8 @@ from litestar.response import File, Redirect, Stream
 
 from ...errors import RegistryError
 from ...model import project_key
+from ...reads import Reader
+from ...replica.blobs import ensure_local
 from . import data, urls
 from .base import page_number, registry, render, viewer
 
@@ -72,6 +74,8 @@ async def version_page(request: Request, ws: FromPath[str], name: FromPath[str],
 async def download(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str],
                    filename: FromPath[str]) -> File:
     reg = registry(request)
+    if reg.primary is not None:  # a replica without the bucket fetches a file it lacks from the primary
+        await ensure_local(reg, Reader(reg, viewer(request).who).file(ws, name, version, filename)[2].sha256)
     path, record = data.file(reg, viewer(request).who, ws, name, version, filename)
     headers = {"cache-control": "private, no-store", "x-content-type-options": "nosniff"}
     if path is None:  # in a bucket: redirected there, or streamed from it

@@ -1,0 +1,13 @@
+"""A read replica (`registry serve --follow PRIMARY_URL`): a registry that serves every read from its
+own copy of the primary's ledger and sends every write to the primary.
+
+follow.py   the copy: git fetch over the primary's smart HTTP, each fetch checked as a witness checks
+            it (witness.py), woken by the primary's long-polled checkpoint; its status for /_/health
+blobs.py    files the replica lacks (no shared bucket), fetched from the primary on first read
+start.py    what `registry serve --follow` does before serving: the token, the first fetch
+web/forward.py (beside the other web modules) forwards the writes and waits for their commit
+"""
+
+from .follow import Follower, Stopped
+
+__all__ = ["Follower", "Stopped"]

@@ -1,0 +1,87 @@
+"""What `registry serve --follow PRIMARY_URL` does before it serves: check the token with the primary,
+take the web session key the primary signs cookies with (a session made on one is good on every
+other), and fetch the ledger (all of it the first time; a replica then has something to serve)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import httpx
+import pygit2
+
+from .. import witness
+from ..config import Settings
+from ..errors import RegistryError
+from ..fsync import make_dirs, write_file
+from ..ledger import Ledger
+from ..operations.registry import REPLICA_OF
+from ..web.ui.session import KEY_FILE
+from .follow import Follower, Stopped
+
+
+def prepare(settings: Settings) -> str:
+    """Make the data directory a replica of the primary, up to date if it can be; what to print."""
+    primary = settings.primary
+    if not primary.startswith(("http://", "https://")):
+        raise RegistryError(f"--follow {settings.follow}: give the primary's URL, e.g. https://pypi.example.com.")
+    if not settings.follow_token:
+        raise RegistryError("A replica needs a replica token: create one on the primary with `registry token create "
+                            "EMAIL --replica`, and give it in REGISTRY_FOLLOW_TOKEN (or --token).")
+    make_dirs(settings.data_path)
+    marker = settings.data_path / REPLICA_OF
+    had = Ledger.exists_at(settings.ledger_path)
+    if had and not marker.exists():
+        raise RegistryError(f"{settings.data_path} holds a registry of its own, not a replica's copy: give the "
+                            "replica an empty data directory (--data).")
+    if marker.exists() and marker.read_text().strip() != primary:
+        raise RegistryError(f"{settings.data_path} is a replica of {marker.read_text().strip()}, not of {primary}: "
+                            "give a replica of another primary its own data directory.")
+    reachable = _session_key(settings)
+    if not had:
+        if not reachable:
+            raise RegistryError(f"The primary at {primary} is unreachable: a new replica needs it for its first "
+                                "fetch. Start the replica again once the primary answers.")
+        write_file(marker, f"{primary}\n".encode(), exclusive=False, sync=True)
+        pygit2.init_repository(str(settings.ledger_path), bare=True, initial_head="main")
+    follower = Follower(settings, Ledger(settings.ledger_path))
+    try:
+        head = follower.sync() if reachable else None
+    except Stopped as exc:
+        return f"WARNING: this replica {exc}; it serves what it had (see /_/health)."
+    except witness.CannotCheck as exc:
+        if not had:
+            shutil.rmtree(settings.ledger_path, ignore_errors=True)
+            shutil.rmtree(follower.dir, ignore_errors=True)
+            marker.unlink(missing_ok=True)
+            raise RegistryError(f"The first fetch of the ledger from {primary} failed: {exc}") from None
+        return f"The primary at {primary} could not be checked ({exc}); serving what is here, catching up when it answers."
+    if head is None:
+        return f"The primary at {primary} is unreachable; serving what is here, catching up when it answers."
+    return f"Following {primary}: the ledger here is at {head}, checked commit by commit."
+
+
+def _session_key(settings: Settings) -> bool:
+    """Whether the primary answered; a refused token is an error that says what to do."""
+    primary = settings.primary
+    try:
+        response = httpx.get(f"{primary}/_/replica/session-key", auth=("__token__", settings.follow_token), timeout=15)
+    except httpx.HTTPError as exc:
+        if not Ledger.exists_at(settings.ledger_path):
+            raise RegistryError(f"The primary at {primary} is unreachable ({exc or type(exc).__name__}): a new "
+                                "replica needs it for its first fetch. Start it again once the primary answers.") from None
+        return False
+    if response.status_code in (401, 403):
+        raise RegistryError(f"The primary at {primary} refused the replica token ({response.status_code}: "
+                            f"{response.text.strip()[:300]}). Create one there with `registry token create EMAIL "
+                            "--replica` and give it in REGISTRY_FOLLOW_TOKEN (or --token).")
+    if response.status_code != 200:
+        raise RegistryError(f"{primary}/_/replica/session-key answered {response.status_code}: is {primary} a "
+                            f"registry (of this version or later)? {response.text.strip()[:200]}")
+    key = bytes.fromhex(response.text.strip())
+    path = settings.data_path / KEY_FILE
+    if not path.exists() or path.read_bytes() != key:
+        temp = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
+        write_file(temp, key, 0o600, exclusive=False, sync=True)
+        os.replace(temp, path)
+    return True
