@@ -15,7 +15,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from registry import layout, maintenance, operations
+from registry import maintenance, operations
 from registry.blobs import LOCATION, FileBlobStore
 from registry.cli import main as cli_main
 from registry.config import Settings

@@ -20,7 +20,6 @@ import os
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import anyio
 import httpx

@@ -22,10 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import basic, make_sdist, make_wheel, registry_cli, start_server
-
-from registry import dists, identity, operations
-from registry.config import Settings
+from _common import basic, make_sdist, make_wheel, publish_in_process, registry_cli, start_server
 
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json"
 
@@ -113,16 +110,8 @@ def main() -> None:
         every = [v for values in lags.values() for v in values]
         print(f"  both:      {percentiles(every)}")
 
-        reg = operations.Registry.open(Settings(data=str(primary.data)))
-        who = identity.operator(primary.admin)
-        for i in range(100):  # 200 files, as bench_simple.py
-            for path in (make_wheel(wheels, "bench-pkg", f"1.{i}.0"), make_sdist(wheels, "bench-pkg", f"1.{i}.0")):
-                with reg.blobs.stage() as staged:
-                    staged.write(path.read_bytes())
-                    staged.finish()
-                    with staged.open() as content:
-                        dist = dists.inspect(content, path.name)
-                    operations.publish_file(reg, who, "upload", "default", dist, staged)
+        publish_in_process(primary.data, primary.admin, "default", [  # 200 files, as bench_simple.py
+            make(wheels, "bench-pkg", f"1.{i}.0") for i in range(100) for make in (make_wheel, make_sdist)])
         head = httpx.get(f"{primary.url}/_/health").json()["ledger"]
         for replica in replicas:
             while httpx.get(f"{replica.url}/_/health").json()["ledger"] != head:

@@ -15,14 +15,12 @@ from _common import (
     basic,
     make_sdist,
     make_wheel,
+    publish_in_process,
     registry_cli,
     start_pypiserver,
     start_server,
     wrk,
 )
-
-from registry import dists, identity, operations
-from registry.config import Settings
 
 VERSIONS = 100  # x (wheel + sdist) = 200 files
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
@@ -39,15 +37,7 @@ def main() -> None:
     live = start_server(tmp / "data", workers=2)
     try:
         registry_cli(live.data, "package", "create", "default", "bench-pkg", "--repo", "packages")
-        reg = operations.Registry.open(Settings(data=str(live.data)))
-        who = identity.operator(live.admin)
-        for path in built:
-            with reg.blobs.stage() as staged:
-                staged.write(path.read_bytes())
-                staged.finish()
-                with staged.open() as content:
-                    dist = dists.inspect(content, path.name)
-                operations.publish_file(reg, who, "upload", "default", dist, staged)
+        publish_in_process(live.data, live.admin, "default", built)
         auth_header = basic(live.admin, live.token)
         url = f"{live.url}/default/bench-pkg/"
         for label, accept in [("JSON", PIP_ACCEPT), ("HTML", "text/html")]:
