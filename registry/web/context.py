@@ -68,6 +68,11 @@ class Reply:
     def asgi_headers(self) -> list[tuple[bytes, bytes]]:
         return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*self.headers, ("content-length", str(len(self.body))))]
 
+    async def send(self, send) -> None:
+        """Over raw ASGI (the front door and a replica's forwarder answer before Litestar does)."""
+        await send({"type": "http.response.start", "status": self.status, "headers": self.asgi_headers()})
+        await send({"type": "http.response.body", "body": self.body})
+
 
 def refusal(exc: RegistryError, realm: str = "registry", *, problem: bool = False,
             extra: tuple[tuple[str, str], ...] = ()) -> Reply:

@@ -13,7 +13,7 @@ import httpx
 
 from ..errors import RegistryError
 from ..replica import Follower, Stopped
-from .context import Reply, refusal
+from .context import refusal
 
 log = logging.getLogger("registry.web")
 COMMIT_HEADER, HEAD_HEADER = "x-registry-commit", "x-registry-head"
@@ -41,9 +41,9 @@ class Forwarder:
     async def __call__(self, scope, receive, send) -> None:
         stopped = self.follower.stopped()
         if stopped:
-            return await _send(send, refusal(RegistryError(
+            return await refusal(RegistryError(
                 f"This read replica no longer follows its primary ({stopped}), so it takes no writes: send them to the "
-                f"primary at {self.primary} itself.", status=503)))
+                f"primary at {self.primary} itself.", status=503)).send(send)
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP]
         client = scope.get("client")
         if client:
@@ -79,10 +79,10 @@ class Forwarder:
             if gone:
                 return
             log.warning("forwarding %s %s: the primary is unreachable (%s)", scope["method"], scope["path"], exc)
-            return await _send(send, refusal(RegistryError(
+            return await refusal(RegistryError(
                 f"The primary registry at {self.primary} is unreachable ({exc or type(exc).__name__}), and this read "
                 "replica can't make changes itself: nothing was changed. Retry in a moment; reads still work here.",
-                status=503)))
+                status=503)).send(send)
         try:
             waited_for = response.headers.get(COMMIT_HEADER) or (
                 response.headers.get(HEAD_HEADER) if response.status_code < 400 else None)
@@ -94,10 +94,10 @@ class Forwarder:
                 else:
                     why = "it has not caught up with it yet"
                 if not caught_up:
-                    return await _send(send, refusal(RegistryError(
+                    return await refusal(RegistryError(
                         f"The primary at {self.primary} did the write (commit {waited_for}), but this read replica "
                         f"can't show it yet: {why}. Read it from the primary, or retry the read here in a moment.",
-                        status=504)))
+                        status=504)).send(send)
             out = [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP]
             out = [(k, _here(v, self.primary) if k.lower() == b"location" else v) for k, v in out]
             await send({"type": "http.response.start", "status": response.status_code, "headers": out})
@@ -115,7 +115,3 @@ def _here(location: bytes, primary: str) -> bytes:
         return location[len(prefix):] or b"/"
     return location
 
-
-async def _send(send, reply: Reply) -> None:
-    await send({"type": "http.response.start", "status": reply.status, "headers": reply.asgi_headers()})
-    await send({"type": "http.response.body", "body": reply.body})

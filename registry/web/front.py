@@ -45,9 +45,9 @@ class FrontDoor:
         if scope["type"] == "http":
             size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
             if size > HEADER_LIMIT:
-                return await _send(send, refusal(RegistryError(
+                return await refusal(RegistryError(
                     f"Request headers too large: {size} bytes, the limit is {HEADER_LIMIT // 1024} KiB. Send fewer "
-                    "or shorter headers (cookies?).", status=431)))
+                    "or shorter headers (cookies?).", status=431)).send(send)
             method = scope["method"]
             if method not in ("GET", "HEAD"):
                 if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
@@ -61,15 +61,15 @@ class FrontDoor:
             if method == "GET":
                 page = _browser_page(scope)
                 if page is not None:  # a person, not an installer: the web UI shows the same thing
-                    return await _send(send, Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
-                                                         ("content-type", "text/plain; charset=utf-8")),
-                                                   f"The web UI: {page}\n".encode()))
+                    return await Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
+                                             ("content-type", "text/plain; charset=utf-8")),
+                                       f"The web UI: {page}\n".encode()).send(send)
             answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
             if answer is not None:
                 return await _send_answer(scope, send, answer)
             target = _without_simple(scope["path"])
             if target is not None:
-                return await _send(send, moved(target, scope.get("query_string", b"").decode("latin-1")))
+                return await moved(target, scope.get("query_string", b"").decode("latin-1")).send(send)
         await self.app(scope, receive, send)
 
     async def _write(self, scope, receive, send) -> None:
@@ -78,9 +78,9 @@ class FrontDoor:
             if target is not None:
                 return await self._upload(scope, receive, send, *target)
             if scope["path"] == "/":
-                return await _send(send, refusal(RegistryError(
+                return await refusal(RegistryError(
                     "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
-                    "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)))
+                    "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)).send(send)
         await self.app(scope, receive, send)
 
     async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
@@ -90,18 +90,18 @@ class FrontDoor:
             if wrong is not None:
                 raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not {scope['path']}.")
             text = await upload.upload(self._state, ws, headers, _body(receive))
-            await _send(send, Reply(200, (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")),
-                                    text.encode()))
+            await Reply(200, (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")),
+                        text.encode()).send(send)
         except ClientGone:
             return
         except RegistryError as exc:
             if exc.status >= 500:
                 log.error("POST %s: %s", scope["path"], exc.message)
-            await _send(send, refusal(exc, realm(ws)))
+            await refusal(exc, realm(ws)).send(send)
         except Exception:
             log.exception("upload to %s failed", scope["path"])
-            await _send(send, refusal(RegistryError("Internal server error while publishing; the server log says why.",
-                                                    status=500)))
+            await refusal(RegistryError("Internal server error while publishing; the server log says why.",
+                                        status=500)).send(send)
 
 
 def _naming_commits(send, made: list[str], state: WebState):
@@ -168,10 +168,6 @@ async def _body(receive) -> AsyncIterator[bytes]:
         if not message.get("more_body", False):
             return
 
-
-async def _send(send, reply: Reply) -> None:
-    await send({"type": "http.response.start", "status": reply.status, "headers": reply.asgi_headers()})
-    await send({"type": "http.response.body", "body": reply.body})
 
 
 async def _send_answer(scope, send, answer: Answer) -> None:
