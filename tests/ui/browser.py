@@ -13,13 +13,28 @@ from pathlib import Path
 import httpx
 from axe_selenium_python import Axe
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 SERIOUS = ("serious", "critical")
 AXE_CORE = Path(__file__).parent / "axe" / "axe.min.js"  # (see axe/README.md)
+
+
+def settled(check):
+    """A wait's check that may read the page while it navigates: an element that left the document
+    (chromedriver says "stale", or "does not belong to the document" mid-load) means "not yet"."""
+    def attempt(driver):
+        try:
+            return check(driver)
+        except StaleElementReferenceException:
+            return False
+        except WebDriverException as e:
+            if "does not belong to the document" in (e.msg or ""):
+                return False
+            raise
+    return attempt
 
 
 def chromium() -> webdriver.Chrome:
@@ -100,11 +115,10 @@ class Browser:
         field_.send_keys(value)
 
     def wait_for(self, css: str, timeout: float = 10):
-        return WebDriverWait(self.driver, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+        return WebDriverWait(self.driver, timeout).until(settled(EC.visibility_of_element_located((By.CSS_SELECTOR, css))))
 
     def wait_text(self, text: str, timeout: float = 10) -> None:
-        WebDriverWait(self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
-            lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+        WebDriverWait(self.driver, timeout).until(settled(lambda d: text in d.find_element(By.TAG_NAME, "body").text))
 
     def confirm_in_dialog(self, link_css: str, name: str, reason: str | None = None) -> None:
         """Click an action, confirm it in the dialog that opens (keyboard-focused), and land on the result."""
@@ -114,7 +128,7 @@ class Browser:
         if reason is not None:
             self.fill("dialog #reason", reason)
         dialog.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        WebDriverWait(self.driver, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
+        WebDriverWait(self.driver, 10).until(settled(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]")))
 
     def sign_in(self, email: str, token: str, ok: bool = True) -> None:
         self.visit("/-/_/signin", "sign-in")
