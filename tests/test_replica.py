@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import identity, operations
 from registry.web.app import create_asgi
@@ -177,8 +178,13 @@ def test_publish_through_one_replica_install_from_the_other(cluster, tmp_path):
 
 
 def test_web_ui_sign_in_through_a_replica(cluster):
-    """A session made by the primary (the sign-in form is forwarded) is good on the replica: they share its key."""
+    """A session made by the primary (the sign-in form is forwarded) is good on the replica, which holds
+    only the public half of the key sessions are signed with: a replica token makes nobody's session."""
     replica = cluster.replica("replica-ui", workers=1)
+    seed = (cluster.primary.data / "web-session.key").read_bytes()
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    assert not (replica.data / "web-session.key").exists()
+    assert (replica.data / "web-session.pub").read_bytes() == public
     email, token = team(cluster.primary, "ui-pkg")
     with httpx.Client(base_url=replica.url, timeout=30) as browser:
         form = browser.get("/-/_/signin")

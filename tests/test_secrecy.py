@@ -187,15 +187,15 @@ def _ui_headers(world, who: str | None) -> tuple[dict, str]:
     """Cookie headers of a browser (a visitor, or a session of ``who``) and its CSRF token."""
     import time
 
-    from registry.web.ui.session import SESSION_COOKIE, VISITOR_COOKIE, Session, csrf_token, signing_key
+    from registry.web.ui.session import SESSION_COOKIE, VISITOR_COOKIE, Keys, Session, csrf_token
 
-    key = signing_key(world.reg.settings.data_path)
+    keys = Keys.of_primary(world.reg.settings.data_path)
     cookies, sid = {VISITOR_COOKIE: "visitor" * 3}, "visitor" * 3
     if who:
         p = world.principal(who)
         sid = "session" * 3
-        cookies[SESSION_COOKIE] = Session(p.email, p.token_id, sid, time.time() + 3600, "token").cookie(key)
-    return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}, csrf_token(key, sid)
+        cookies[SESSION_COOKIE] = Session(p.email, p.token_id, sid, time.time() + 3600, "token").cookie(keys)
+    return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}, csrf_token(sid)
 
 
 async def ui_call(client, world, method: str, url: str, who: str | None):

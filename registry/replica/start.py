@@ -1,6 +1,6 @@
 """What `registry serve --follow PRIMARY_URL` does before it serves: check the token with the primary,
-take the web session key the primary signs cookies with (a session made on one is good on every
-other), and fetch the ledger (all of it the first time; a replica then has something to serve)."""
+take the public key the primary's web session cookies are checked with (a session made there is good
+here; a replica can make none), and fetch the ledger (all of it the first time; a replica then has something to serve)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..errors import RegistryError
 from ..fsync import make_dirs, write_file
 from ..ledger import Ledger
 from ..operations.registry import REPLICA_OF
-from ..web.ui.session import KEY_FILE
+from ..web.ui.session import KEY_FILE, PUBLIC_FILE
 from .follow import Follower, Stopped
 
 
@@ -79,9 +79,11 @@ def _session_key(settings: Settings) -> bool:
         raise RegistryError(f"{primary}/_/replica/session-key answered {response.status_code}: is {primary} a "
                             f"registry (of this version or later)? {response.text.strip()[:200]}")
     key = bytes.fromhex(response.text.strip())
-    path = settings.data_path / KEY_FILE
+    path = settings.data_path / PUBLIC_FILE
     if not path.exists() or path.read_bytes() != key:
-        temp = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
-        write_file(temp, key, 0o600, exclusive=False, sync=True)
+        temp = path.with_name(f"{PUBLIC_FILE}.{os.getpid()}.tmp")
+        write_file(temp, key, 0o644, exclusive=False, sync=True)
         os.replace(temp, path)
+    # (a replica of an earlier release kept the primary's secret cookie key: it has no business here)
+    (settings.data_path / KEY_FILE).unlink(missing_ok=True)
     return True

@@ -1,6 +1,6 @@
 """What a primary gives its read replicas, and nobody else (the operator and replica tokens): files by
-sha256, for a replica that doesn't share the bucket, and the key web sessions are signed with, so a
-session made on one server is good on the others. (The ledger itself is ledger_http.py's.)"""
+sha256, for a replica that doesn't share the bucket, and the public key web sessions are checked with,
+so a session made on the primary is good on its replicas (which can make none). (The ledger itself is ledger_http.py's.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from litestar.response import Stream
 from ..errors import Forbidden, NotFound, Unauthorized
 from ..identity import Principal, may_read_blobs
 from .context import reader, web_state
-from .ui.base import signing_key_of
+from .ui.base import session_keys
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -46,7 +46,7 @@ async def blob(request: Request, sha256: FromPath[str]) -> Response:
 
 @get("/_/replica/session-key", include_in_schema=False)
 async def session_key(request: Request) -> Response:
-    """The web UI's cookie key (hex), which a replica must share for sessions and CSRF tokens to hold."""
+    """The public key (hex) web session cookies are checked with: a replica can check, never sign."""
     _replica((await reader(request)).who)
-    return Response(signing_key_of(request).hex() + "\n", media_type="text/plain",
+    return Response(session_keys(request).public.hex() + "\n", media_type="text/plain",
                     headers={"cache-control": "no-store"})

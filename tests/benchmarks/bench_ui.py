@@ -29,7 +29,7 @@ from registry import dists, identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
 from registry.operations import Registry  # noqa: E402
 from registry.web.app import create_asgi  # noqa: E402
-from registry.web.ui.session import SESSION_COOKIE, Session, signing_key  # noqa: E402
+from registry.web.ui.session import SESSION_COOKIE, Keys, Session  # noqa: E402
 
 WS, BIG = "bench", "big-one"
 
@@ -81,7 +81,7 @@ def main() -> int:
     who = identity.operator()  # (the session below is a workspace admin's: it sees everything)
     token = next(t for t in operations.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
     cookie = Session("dev@bench.test", token.id, "bench-session-id", time.time() + 3600, "token").cookie(
-        signing_key(settings.data_path))
+        Keys.of_primary(settings.data_path))
     middle = f"1.{opts.versions // 2}"
     commit = reg.history.package(WS, BIG, middle, limit=1)[0].id
     pages = {

@@ -6,9 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import cli, identity, maintenance, operations
 from registry.web.ui import data
+from registry.web.ui import session as sessions
 
 from ..conftest import BOTH, WS, publish
 from ..helpers import make_wheel
@@ -72,6 +74,14 @@ async def test_a_session_is_a_signed_cookie_that_dies_with_its_token(client, wor
     value = client.cookies["registry_session"]
     client.cookies.set("registry_session", value[:-3] + ("AAA" if not value.endswith("AAA") else "BBB"), path="/-")
     assert (await client.get(f"/-/{WS}/packages/acme-utils/")).status_code == 401  # tampered: no one
+    # signed by any key but the primary's (say, by a replica, which holds only the public half): no one
+    replica_keys = sessions.Keys.of_replica(world.reg.settings.data_path)
+    with pytest.raises(RuntimeError, match="makes no sessions"):
+        sessions.Session("dev@acme.test", "t", "s", 1e10, "token").cookie(replica_keys)
+    body = value.split(".")[0]
+    forged = f"{body}.{sessions._b64(Ed25519PrivateKey.generate().sign(b'session:' + body.encode()))}"
+    client.cookies.set("registry_session", forged, path="/-")
+    assert (await client.get(f"/-/{WS}/packages/acme-utils/")).status_code == 401
     client.cookies.set("registry_session", value, path="/-")
     token_id = world.principal("dev@acme.test").token_id
     operations.revoke_token(world.reg, identity.operator(), "cli", "dev@acme.test", token_id)

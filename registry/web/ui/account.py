@@ -10,7 +10,7 @@ from ... import identity, operations
 from ...errors import Forbidden, Invalid, RegistryError, Unauthorized
 from ...reads import Reader
 from . import data, urls
-from .base import cookie, form, redirect, registry, render, safe_next, signing_key_of, viewer
+from .base import cookie, form, redirect, registry, render, safe_next, session_keys, viewer
 from .session import SESSION_COOKIE, SESSION_SECONDS, new_session
 
 OWN = urls.OWN
@@ -18,7 +18,7 @@ CHANNEL = "web"
 
 
 def _start(request: Request, who: identity.Principal, via: str, to: str, flash: str):
-    value = new_session(who, via).cookie(signing_key_of(request))
+    value = new_session(who, via).cookie(session_keys(request))
     return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, value, max_age=SESSION_SECONDS)])
 
 

@@ -20,7 +20,7 @@ from ...errors import Forbidden, RegistryError
 from ...operations import Registry
 from ...reads import Reader
 from . import present, urls
-from .session import SESSION_COOKIE, VISITOR_COOKIE, Session, csrf_ok, csrf_token, signing_key
+from .session import SESSION_COOKIE, VISITOR_COOKIE, Keys, Session, csrf_ok, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent.parent / "static" / "ui"
@@ -33,7 +33,7 @@ HEADERS = {  # every UI page: private, never framed, nothing from elsewhere
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
-_keys: dict[Path, bytes] = {}
+_keys: dict[Path, Keys] = {}
 _principals: dict[tuple[str, str], Principal | None] = {}  # (cookie, ledger commit) -> who, None: no longer valid
 
 
@@ -62,10 +62,11 @@ def registry(request: Request) -> Registry:
     return request.app.state.web.registry
 
 
-def signing_key_of(request: Request) -> bytes:
-    path = registry(request).settings.data_path
+def session_keys(request: Request) -> Keys:
+    settings = registry(request).settings
+    path = settings.data_path
     if path not in _keys:
-        _keys[path] = signing_key(path)
+        _keys[path] = Keys.of_replica(path) if settings.primary else Keys.of_primary(path)
     return _keys[path]
 
 
@@ -87,9 +88,9 @@ def viewer(request: Request) -> Viewer:
     found = request.scope.get("ui_viewer")
     if found is not None:
         return found
-    key, reg = signing_key_of(request), registry(request)
+    reg = registry(request)
     raw = request.cookies.get(SESSION_COOKIE)
-    session = Session.from_cookie(key, raw)
+    session = Session.from_cookie(session_keys(request), raw)
     who, stale = ANONYMOUS, raw is not None and session is None
     if session is not None:
         read = Reader(reg)
@@ -108,7 +109,7 @@ def viewer(request: Request) -> Viewer:
     if new:
         visitor = secrets.token_urlsafe(16)
     sid = session.sid if session else visitor
-    found = request.scope["ui_viewer"] = Viewer(who, session, sid, csrf_token(key, sid), new, stale)
+    found = request.scope["ui_viewer"] = Viewer(who, session, sid, csrf_token(sid), new, stale)
     return found
 
 
@@ -160,7 +161,7 @@ async def form(request: Request) -> dict[str, str]:
     data = await request.form()
     fields = {k: (v if isinstance(v, str) else str(v)) for k, v in data.items()}
     v = viewer(request)
-    if not csrf_ok(signing_key_of(request), v.sid, fields.get("csrf")):
+    if not csrf_ok(v.sid, fields.get("csrf")):
         raise Forbidden("This form expired or was sent from another page (its security token doesn't match): "
                         "go back, reload the page and try again.")
     return fields

@@ -1,10 +1,12 @@
 """Web sessions: signed cookies that name the API token they came from, and CSRF tokens.
 
-A session cookie holds (email, token id, session id, expiry), signed with HMAC-SHA256 under a key
-kept in the data directory (mode 0600, made on first use). It holds no secret: on every request the
-token it names is looked up in the ledger, so revoking the token (or its expiry) ends the session.
-Every state-changing form carries a CSRF token derived from the session id (or, before sign-in,
-from a random visitor cookie) that a page on another site can't read.
+A session cookie holds (email, token id, session id, expiry), signed with Ed25519 under a key kept in
+the data directory (mode 0600, made on first use). It holds no secret: on every request the token it
+names is looked up in the ledger, so revoking the token (or its expiry) ends the session. Read replicas
+get only the public half (``PUBLIC_FILE``): they check the primary's sessions but can make none, so a
+replica token can't be turned into anyone's session. A state-changing form carries a CSRF token derived
+from the session id (or, before sign-in, from a random visitor cookie): another site can read neither
+cookie, so it can't make the token, and a replica can render one the primary accepts.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ...fsync import fsync_path
 from ...identity import Principal
@@ -25,11 +31,36 @@ from ...identity import Principal
 SESSION_COOKIE = "registry_session"
 VISITOR_COOKIE = "registry_visitor"
 SESSION_SECONDS = 12 * 3600
-KEY_FILE = "web-session.key"
+KEY_FILE = "web-session.key"  # the 32-byte Ed25519 seed, on the primary only
+PUBLIC_FILE = "web-session.pub"  # its public half, raw: what a replica checks sessions with
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What cookies are signed with (``None`` on a replica) and checked with."""
+
+    private: Ed25519PrivateKey | None
+    public: bytes
+
+    @classmethod
+    def of_primary(cls, data_dir: Path) -> Keys:
+        private = Ed25519PrivateKey.from_private_bytes(signing_key(data_dir))
+        return cls(private, public_bytes(private))
+
+    @classmethod
+    def of_replica(cls, data_dir: Path) -> Keys:
+        try:
+            return cls(None, (Path(data_dir) / PUBLIC_FILE).read_bytes())
+        except FileNotFoundError:  # (not fetched from the primary yet: no session holds here)
+            return cls(None, b"")
+
+
+def public_bytes(private: Ed25519PrivateKey) -> bytes:
+    return private.public_key().public_bytes_raw()
 
 
 def signing_key(data_dir: Path) -> bytes:
-    """The key cookies are signed with; every worker reads the same file (the first one makes it)."""
+    """The seed cookies are signed with; every worker reads the same file (the first one makes it)."""
     path = Path(data_dir) / KEY_FILE
     try:
         return path.read_bytes()
@@ -56,21 +87,34 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def sign(key: bytes, payload: dict) -> str:
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(keys: Keys, payload: dict) -> str:
+    if keys.private is None:
+        raise RuntimeError("a read replica makes no sessions: its sign-in forms are forwarded to the primary")
     body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    mac = hmac.new(key, b"session:" + body.encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64(mac)}"
+    return f"{body}.{_b64(keys.private.sign(b'session:' + body.encode()))}"
 
 
-def unsign(key: bytes, value: str | None) -> dict | None:
+@lru_cache(maxsize=4096)  # (a browser sends the same cookie with every page: check it once)
+def _genuine(public: bytes, body: str, signature: str) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(_unb64(signature), b"session:" + body.encode())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def unsign(keys: Keys, value: str | None) -> dict | None:
     if not value or value.count(".") != 1:
         return None
-    body, mac = value.split(".")
-    expected = _b64(hmac.new(key, b"session:" + body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(mac, expected):
+    body, signature = value.split(".")
+    if not _genuine(keys.public, body, signature):
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        payload = json.loads(_unb64(body))
     except ValueError:
         return None
     return payload if isinstance(payload, dict) else None
@@ -84,12 +128,12 @@ class Session:
     expires: float
     via: str  # "token" or "link"
 
-    def cookie(self, key: bytes) -> str:
-        return sign(key, {"e": self.email, "t": self.token_id, "s": self.sid, "x": int(self.expires), "v": self.via})
+    def cookie(self, keys: Keys) -> str:
+        return sign(keys, {"e": self.email, "t": self.token_id, "s": self.sid, "x": int(self.expires), "v": self.via})
 
     @classmethod
-    def from_cookie(cls, key: bytes, value: str | None) -> Session | None:
-        p = unsign(key, value)
+    def from_cookie(cls, keys: Keys, value: str | None) -> Session | None:
+        p = unsign(keys, value)
         try:
             session = cls(str(p["e"]), str(p["t"]), str(p["s"]), float(p["x"]), str(p["v"])) if p else None
         except (KeyError, TypeError, ValueError):
@@ -103,9 +147,9 @@ def new_session(principal: Principal, via: str) -> Session:
     return Session(principal.email, principal.token_id, secrets.token_urlsafe(16), expires, via)
 
 
-def csrf_token(key: bytes, sid: str) -> str:
-    return _b64(hmac.new(key, b"csrf:" + sid.encode(), hashlib.sha256).digest())
+def csrf_token(sid: str) -> str:
+    return _b64(hashlib.sha256(b"csrf:" + sid.encode()).digest())
 
 
-def csrf_ok(key: bytes, sid: str | None, given: str | None) -> bool:
-    return bool(sid and given) and hmac.compare_digest(csrf_token(key, sid), given)
+def csrf_ok(sid: str | None, given: str | None) -> bool:
+    return bool(sid and given) and hmac.compare_digest(csrf_token(sid), given)
