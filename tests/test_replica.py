@@ -50,9 +50,10 @@ class Cluster:
         self.token = self.primary.cli("token", "create", "replica@example.com", "--replica").stdout.strip()
         self.replicas: list[LiveServer] = []
 
-    def replica(self, name: str, workers: int = 2) -> LiveServer:
+    def replica(self, name: str, workers: int = 2, blobs: str | None = None) -> LiveServer:
+        extra = self.extra if blobs is None else dict(blobs=blobs)
         live = start_server(self.tmp / name, workers=workers, env={**self.env, "REGISTRY_FOLLOW_TOKEN": self.token},
-                            follow=self.primary.url, **self.extra)
+                            follow=self.primary.url, **extra)
         self.replicas.append(live)
         return live
 
@@ -215,6 +216,30 @@ def test_replicas_on_a_shared_bucket(seaweed, tmp_path):
         for replica in (a, b):
             assert not (replica.data / "blobs").exists() or not any((replica.data / "blobs").rglob("*-*"))
             assert (replica.data / "blobs-location").read_text().strip() == (made.primary.data / "blobs-location").read_text().strip()
+    finally:
+        made.stop()
+
+
+def test_a_replica_on_a_bucket_of_its_own_fills_it_from_the_primary(seaweed, tmp_path):
+    """A primary on its data directory, a replica (say, in another region) on a bucket of its own: what
+    is published reaches the replica's bucket, and is served from there with the primary gone."""
+    made = Cluster(tmp_path, env=seaweed.env())
+    try:
+        replica = made.replica("replica-own-bucket", workers=1, blobs=seaweed.location())
+        email, token = team(made.primary, "own-bucket")
+        wheel = make_wheel(tmp_path, "own-bucket", "1.0")
+        twine_upload(made.primary, email, token, [wheel], tmp_path / "twine-home")
+        made.caught_up(replica)
+        got = httpx.get(f"{replica.url}/default/own-bucket/1.0/{wheel.name}", auth=(email, token), timeout=30)
+        assert got.status_code == 200 and got.content == wheel.read_bytes()
+        assert not (replica.data / "blobs").exists() or not any((replica.data / "blobs").rglob("*-*"))
+        made.primary.stop()
+        site = tmp_path / "uv-site"
+        run([tool("uv"), "pip", "install", "--no-cache", "--target", str(site), "--index-url",
+             index_url(replica, email, token), "own-bucket==1.0"], env=client_env(tmp_path / "uv-home"))
+        assert (site / "own_bucket").exists()
+        checked = replica.cli("verify", check=False)  # every file its ledger names is in its bucket, whole
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         made.stop()
 

@@ -1,8 +1,10 @@
-"""Files a replica without the primary's bucket lacks: fetched from the primary on first read.
+"""Files a replica's own store lacks (its data directory, or a bucket of its own): fetched from the
+primary when published, or on first read.
 
 `GET /_/blobs/<sha256>` on the primary (a replica token's) streams the bytes; they are hashed as they
 arrive, kept only if they are what their name says, and stored under it as an upload's are. Two
-requests for the same missing file in one worker share one fetch.
+requests for the same missing file in one worker share one fetch. A replica on the primary's own
+bucket finds every file there already, and fetches nothing.
 """
 
 from __future__ import annotations
@@ -18,15 +20,29 @@ from ..errors import RegistryError
 log = logging.getLogger("registry.replica")
 CHUNK = 256 * 1024
 _fetching: dict[str, anyio.Event] = {}
+_in_bucket: set[str] = set()  # (files are immutable: once seen in the bucket, no more round trips for them)
+
+
+async def _held(reg, sha256: str) -> bool:
+    if not reg.blobs.remote:
+        return reg.blobs.local_path(sha256) is not None
+    if sha256 in _in_bucket:
+        return True
+    if await anyio.to_thread.run_sync(reg.blobs.exists, sha256):
+        if len(_in_bucket) > 100_000:
+            _in_bucket.clear()
+        _in_bucket.add(sha256)
+        return True
+    return False
 
 
 async def ensure_local(reg, sha256: str) -> None:
-    """Make sure ``sha256`` is in this replica's blob store (a no-op on a primary and on a bucket)."""
-    if reg.primary is None or reg.blobs.remote or reg.blobs.local_path(sha256) is not None:
+    """Make sure ``sha256`` is in this replica's blob store (a no-op on a primary)."""
+    if reg.primary is None or await _held(reg, sha256):
         return
     while sha256 in _fetching:
         await _fetching[sha256].wait()
-        if reg.blobs.local_path(sha256) is not None:
+        if await _held(reg, sha256):
             return
     _fetching[sha256] = done = anyio.Event()
     try:
