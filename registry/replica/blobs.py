@@ -74,8 +74,8 @@ async def _fetch(reg, sha256: str) -> None:
                     raise RegistryError(f"This replica doesn't hold the file yet, and the primary at {reg.primary} "
                                         f"answered {response.status_code} for it ({body}).", status=502)
                 with reg.blobs.stage() as staged:
-                    async for chunk in response.aiter_bytes(CHUNK):
-                        staged.write(chunk)
+                    async for chunk in response.aiter_bytes(CHUNK):  # (hashed and written off the event loop)
+                        await anyio.to_thread.run_sync(staged.write, chunk)
                     got = staged.finish().sha256
                     if got != sha256:
                         raise RegistryError(f"The primary at {reg.primary} sent other bytes for file {sha256} "
