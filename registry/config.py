@@ -34,11 +34,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A read replica: the primary's URL (`registry serve --follow URL`), and its replica token.
     follow: str | None = None
     follow_token: str | None = None
+    # How long a write forwarded by a replica waits for its commit to arrive there (then a 504 that
+    # says the primary did it): longer for a replica far from its primary.
+    follow_wait_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
             raise ValueError(f"blobs is {self.blobs!r}: leave it empty (the data directory's blobs/) or give "
                              "s3://BUCKET[/PREFIX] - `registry blobs migrate --to s3://...` moves existing blobs there")
+        if not self.follow_wait_seconds > 0:
+            raise ValueError(f"follow_wait_seconds is {self.follow_wait_seconds}: give a number of seconds above 0")
 
     @property
     def primary(self) -> str | None:

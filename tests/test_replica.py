@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pygit2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -425,3 +426,17 @@ async def test_a_write_the_replica_cannot_show_in_time_is_a_504_that_says_so(tmp
         assert made.status_code == 200  # (it was done, as the 504 said)
     finally:
         primary.stop()
+
+
+def test_how_long_a_forwarded_write_waits_is_a_setting(monkeypatch, tmp_path):
+    from registry.config import Settings
+    from registry.ledger import Ledger
+    from registry.replica.follow import Follower
+
+    monkeypatch.setenv("REGISTRY_FOLLOW_WAIT_SECONDS", "45")
+    settings = Settings.load(data=str(tmp_path / "replica"), follow="http://primary.test")
+    pygit2.init_repository(str(settings.ledger_path), bare=True, initial_head="main")  # (as a new replica's)
+    assert Follower(settings, Ledger(settings.ledger_path)).wait_write == 45
+    monkeypatch.setenv("REGISTRY_FOLLOW_WAIT_SECONDS", "0")
+    with pytest.raises(SystemExit, match="follow_wait_seconds is 0.0: give a number of seconds above 0"):
+        Settings.load()

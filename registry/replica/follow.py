@@ -35,7 +35,6 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # (a line per long poll an
 LONG_POLL = 25.0  # seconds the primary holds a checkpoint request while its head stays where it was
 FALLBACK = 2.0  # seconds between checks when the primary answers at once (one that can't hold a poll)
 RETRY_MAX = 5.0  # seconds between attempts while the primary is unreachable
-WAIT_WRITE = 10.0  # seconds a forwarded write waits for its commit to arrive here
 
 
 class Stopped(Exception):
@@ -46,6 +45,7 @@ class Follower:
     def __init__(self, settings: Settings, ledger: Ledger) -> None:
         self.primary = settings.primary
         self.token = settings.follow_token
+        self.wait_write = settings.follow_wait_seconds  # (for a forwarded write's commit to arrive here)
         self.ledger = ledger
         self.dir = settings.data_path / "replica"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -162,9 +162,9 @@ class Follower:
         except FileNotFoundError:
             return None
 
-    async def wait_for(self, commit: str, timeout: float = WAIT_WRITE) -> bool:
-        """Fetch until main holds ``commit``; False if it didn't within ``timeout``."""
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, commit: str) -> bool:
+        """Fetch until main holds ``commit``; False if it didn't within the settings' wait."""
+        deadline = time.monotonic() + self.wait_write
         while not self.holds(commit):
             left = deadline - time.monotonic()
             if left <= 0:
