@@ -137,7 +137,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.clear and (args.branch or args.environment):
             raise RegistryError("Use --clear alone, or give --branch / --environment.")
         if not (args.clear or args.branch or args.environment):
-            print(_policy_text(read.publish_policy(args.workspace, model.package_name(args.name)[0])))
+            pkg = read.package(args.workspace, args.name).package
+            print(f"publish policy of {pkg.name}: {_policy_text(pkg.publish_policy)}")
             return 0
         pkg = operations.set_publish_policy(reg, who, CHANNEL, args.workspace, args.name, args.branch, args.environment)
         print(f"publish policy of {pkg.name}: {_policy_text(pkg.publish_policy)}")

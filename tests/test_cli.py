@@ -207,3 +207,16 @@ def test_the_startup_settings_tell_twine_users_where_the_reason_is():
 
     text = client_settings("http://127.0.0.1:8080/default", "a@example.com", "rgy_x")
     assert "--verbose" in text and "a%40example.com" in text and "uv add --index registry=" in text
+
+
+def test_package_policy_without_options_prints_the_policy_and_changes_nothing(seeded):
+    assert seeded("package", "create", "acme", "Acme.Utils", "--repo", "utils")[0] == 0
+    head = seeded.head()
+    assert seeded("package", "policy", "acme", "acme-utils") == (
+        0, "publish policy of acme-utils: any pipeline of the linked repository may publish\n", "")
+    assert seeded.head() == head
+    assert seeded("package", "policy", "acme", "acme-utils", "--branch", "main")[0] == 0
+    code, out, _ = seeded("package", "policy", "acme", "Acme_Utils")
+    assert code == 0 and out == "publish policy of acme-utils: pipelines may publish from branches main\n"
+    code, out, err = seeded("package", "policy", "acme", "nope")
+    assert code == 1 and out == "" and err == "registry: Package 'nope' does not exist in workspace acme.\n"
