@@ -8,8 +8,7 @@ from pathlib import Path
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="registry", description="A self-hosted PyPI registry whose whole state lives in git.")
-    p.add_argument("--data", help="data directory (env REGISTRY_DATA, default ./registry-data)")
-    p.add_argument("--actor", help="email recorded as the author of changes (default: operator@localhost)")
+    _global_options(p, None)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("init", help="create an empty ledger in the data directory")
@@ -172,4 +171,21 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("workspace", nargs="?")
     lg.add_argument("package", nargs="?")
     lg.add_argument("--limit", type=int, default=100, help="at most this many entries (0: all)")
+    _everywhere(p)
     return p
+
+
+def _global_options(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("--data", default=default, help="data directory (env REGISTRY_DATA, default ./registry-data)")
+    p.add_argument("--actor", default=default,
+                   help="email recorded as the author of changes (default: operator@localhost)")
+
+
+def _everywhere(p: argparse.ArgumentParser) -> None:
+    """The global options after the subcommand too (`registry serve --data DIR`); SUPPRESS keeps a
+    subcommand from overwriting one given before it."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _global_options(child, argparse.SUPPRESS)
+                _everywhere(child)

@@ -220,3 +220,17 @@ def test_package_policy_without_options_prints_the_policy_and_changes_nothing(se
     assert code == 0 and out == "publish policy of acme-utils: pipelines may publish from branches main\n"
     code, out, err = seeded("package", "policy", "acme", "nope")
     assert code == 1 and out == "" and err == "registry: Package 'nope' does not exist in workspace acme.\n"
+
+
+def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
+    from registry.cli_args import parser
+
+    data = str(seeded.data)
+    assert main(["workspace", "create", "late", "--data", data, "--actor", "dev@example.com"]) == 0
+    assert main(["--data", data, "--actor", "dev@example.com", "workspace", "create", "early"]) == 0
+    code, out, _ = seeded("log", "--limit", "2")
+    assert out.count("dev@example.com") == 2 and "late" in out and "early" in out
+    args = parser().parse_args(["serve", "--follow", "http://127.0.0.1:9/", "--data", "replica-data"])
+    assert args.data == "replica-data" and args.follow == "http://127.0.0.1:9/"
+    assert parser().parse_args(["--data", "a", "workspace", "list"]).data == "a"  # (not reset by the subcommand)
+    assert parser().parse_args(["--data", "a", "workspace", "list", "--data", "b"]).data == "b"
