@@ -234,3 +234,34 @@ def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
     assert args.data == "replica-data" and args.follow == "http://127.0.0.1:9/"
     assert parser().parse_args(["--data", "a", "workspace", "list"]).data == "a"  # (not reset by the subcommand)
     assert parser().parse_args(["--data", "a", "workspace", "list", "--data", "b"]).data == "b"
+
+
+@pytest.mark.parametrize("env, args, message", [
+    ({"REGISTRY_PORT": "abc"}, [], "invalid setting REGISTRY_PORT='abc': expected an integer"),
+    ({"REGISTRY_BLOBS_REDIRECT": "yes"}, [], "invalid setting REGISTRY_BLOBS_REDIRECT='yes': expected 1/0 or true/false"),
+    ({"REGISTRY_PORT": "0"}, [], "invalid setting REGISTRY_PORT='0': give a port from 1 to 65535"),
+    ({}, ["--port", "99999"], "invalid setting --port=99999: give a port from 1 to 65535"),
+    ({}, ["--workers", "0"], "invalid setting --workers=0: give 1 or more worker processes"),
+    ({"REGISTRY_WORKERS": "-2"}, [], "invalid setting REGISTRY_WORKERS='-2': give 1 or more worker processes"),
+    ({}, ["--public-url", "pypi.example.com"],
+     "invalid setting --public-url='pypi.example.com': give http:// or https:// and a host, e.g. https://pypi.example.com"),
+    ({"REGISTRY_PUBLIC_URL": "ftp://example.com"}, [], "give http:// or https:// and a host"),
+    ({}, ["--public-url", "https://example.com/pypi?x=1"], "give the URL without a query or fragment"),
+    ({}, ["--public-url", "https://example.com/#top"], "give the URL without a query or fragment"),
+])
+def test_serve_refuses_a_bad_setting_in_one_line_naming_it_before_creating_anything(tmp_path, env, args, message):
+    from .helpers import free_port
+
+    clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith("REGISTRY_")}
+    port = [] if "--port" in args or "REGISTRY_PORT" in env else ["--port", str(free_port())]
+    proc = subprocess.run([sys.executable, "-m", "registry", "serve", "--data", str(tmp_path / "data"), *port, *args],
+                          capture_output=True, text=True, timeout=60, env=clean | env)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr.startswith("registry: ") and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_public_url_with_a_path_is_accepted():
+    from registry.config import Settings
+
+    assert Settings(public_url="https://example.com/pypi/").base_url == "https://example.com/pypi"

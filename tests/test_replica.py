@@ -438,5 +438,5 @@ def test_how_long_a_forwarded_write_waits_is_a_setting(monkeypatch, tmp_path):
     pygit2.init_repository(str(settings.ledger_path), bare=True, initial_head="main")  # (as a new replica's)
     assert Follower(settings, Ledger(settings.ledger_path)).wait_write == 45
     monkeypatch.setenv("REGISTRY_FOLLOW_WAIT_SECONDS", "0")
-    with pytest.raises(SystemExit, match="follow_wait_seconds is 0.0: give a number of seconds above 0"):
+    with pytest.raises(SystemExit, match="REGISTRY_FOLLOW_WAIT_SECONDS='0': give a number of seconds above 0"):
         Settings.load()
