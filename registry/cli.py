@@ -16,7 +16,7 @@ from pipelines.claims import default_audience
 from . import checkpoint, identity, maintenance, model, operations, signing, sshsig
 from .audit import PUBLISHER_TRAILERS, T
 from .cli_args import parser as _parser
-from .config import Settings
+from .config import Settings, url_problem
 from .errors import NotFound, RegistryError
 from .ledger import Ledger
 from .operations.registry import REPLICA_OF, create_ledger
@@ -105,9 +105,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     elif cmd == "login-link":
         if not 1 <= args.minutes <= 24 * 60:
             raise RegistryError("--minutes must be between 1 and 1440.")
+        if args.url and (problem := url_problem(args.url)):
+            raise RegistryError(f"--url {args.url}: {problem}.")
         secret, record = operations.create_signin_link(reg, who, CHANNEL, args.email, timedelta(minutes=args.minutes))
         print(f"sign-in link {record.id} for {record.user}, valid once until {record.expires:%H:%M} UTC:", file=sys.stderr)
-        print(signin_url(args.url or settings.base_url, secret))
+        print(signin_url(args.url or settings.link_url(), secret))
     elif (cmd, action) == ("token", "revoke"):
         record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
         print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"

@@ -68,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
     c.add_argument("email")
     c.add_argument("--minutes", type=int, default=15, help="how long it stays valid (default 15)")
-    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else host and port)")
+    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else "
+                                          "where `registry serve` last served this data directory)")
 
     for verb in ("grant", "revoke"):
         g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")

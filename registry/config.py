@@ -102,6 +102,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_path / "cache"
 
     @property
+    def served_at_path(self) -> Path:
+        """The base URL the last `registry serve` here was reached at, for the links the CLI prints."""
+        return self.data_path / "served-at"
+
+    def link_url(self) -> str:
+        """The registry's URL in what the CLI prints: the public URL, else where it was last served, else
+        host and port (a link to the default port would be wrong for a server on another)."""
+        if self.public_url:
+            return self.base_url
+        try:
+            recorded = self.served_at_path.read_text().strip()
+        except OSError:
+            recorded = ""
+        return recorded if recorded and not url_problem(recorded) else self.base_url
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")

@@ -265,3 +265,36 @@ def test_a_public_url_with_a_path_is_accepted():
     from registry.config import Settings
 
     assert Settings(public_url="https://example.com/pypi/").base_url == "https://example.com/pypi"
+
+
+def test_login_link_points_where_the_registry_is_served(tmp_path):
+    """Not at the default port: `serve` records where it listens, and login-link uses that unless told."""
+    import os
+
+    from .helpers import free_port, run, start_server
+
+    port = free_port()
+    while port == 8080:
+        port = free_port()
+    live = start_server(tmp_path / "data", workers=1, port=port)
+    try:
+        link = live.cli("login-link", "admin@localhost").stdout.strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/"), link
+        assert (tmp_path / "data" / "served-at").read_text() == f"http://127.0.0.1:{port}\n"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        cli = [sys.executable, "-m", "registry", "login-link", "admin@localhost", "--data", str(live.data)]
+        public = run(cli, env | {"REGISTRY_PUBLIC_URL": "https://registry.example.com/"}).stdout
+        assert public.startswith("https://registry.example.com/-/"), public
+        given = run([*cli, "--url", "http://10.0.0.1:9000"], env | {"REGISTRY_PUBLIC_URL": "https://x.example.com"})
+        assert given.stdout.startswith("http://10.0.0.1:9000/-/")
+    finally:
+        live.stop()
+
+
+def test_login_link_refuses_a_url_that_is_not_http(seeded):
+    assert seeded("user", "create", "boss@example.com")[0] == 0
+    head = seeded.head()
+    code, out, err = seeded("login-link", "boss@example.com", "--url", "ftp://x")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err == "registry: --url ftp://x: give http:// or https:// and a host, e.g. https://pypi.example.com.\n"
+    assert seeded.head() == head
