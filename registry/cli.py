@@ -298,13 +298,20 @@ def _policy_text(policy: model.PublishPolicy | None) -> str:
 
 
 def _trust(reg: operations.Registry, who: identity.Principal, args: argparse.Namespace) -> None:
+    if args.remove and (args.issuer or args.audience or args.jwks_file):
+        raise RegistryError("Use --remove alone: registry trust WS --remove.")
+    if (args.audience or args.jwks_file) and not args.issuer:
+        raise RegistryError("--audience and --jwks-file need --issuer (a trust is set whole): "
+                            "registry trust WS --issuer URL [--audience AUD]... [--jwks-file PATH].")
     if args.workspace is None:
         if args.issuer or args.remove:
             raise RegistryError("Name the workspace: registry trust WS --issuer URL.")
-        for ws, record in Reader(reg, who).trusts():
-            if record:
-                print(f"{ws}\t{record.issuer}\t{', '.join(record.audiences) or '(default audience)'}"
-                      f"{chr(9) + 'inline JWKS' if record.jwks else ''}")
+        found = [(ws, record) for ws, record in Reader(reg, who).trusts() if record]
+        for ws, record in found:
+            print(f"{ws}\t{record.issuer}\t{', '.join(record.audiences) or '(default audience)'}"
+                  f"{chr(9) + 'inline JWKS' if record.jwks else ''}")
+        if not found:
+            print("no workspace trusts a pipeline issuer yet: registry trust WS --issuer URL adds one")
         return
     if args.remove:
         operations.remove_trust(reg, who, CHANNEL, args.workspace)

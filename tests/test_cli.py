@@ -85,6 +85,10 @@ def test_the_documented_commands(seeded):
     (["package", "create", "acme", "bad name!", "--repo", "utils"], "Invalid package name"),
     (["package", "create", "acme", "pkg", "--repo", "nope"], "does not exist"),
     (["package", "create", "nope", "pkg", "--repo", "utils"], "does not exist"),
+    (["trust", "acme", "--audience", "x"], "--audience and --jwks-file need --issuer"),
+    (["trust", "acme", "--jwks-file", "/nonexistent"], "--audience and --jwks-file need --issuer"),
+    (["trust", "--audience", "x"], "--audience and --jwks-file need --issuer"),
+    (["trust", "acme", "--remove", "--issuer", "https://example.com"], "Use --remove alone"),
 ])
 def test_bad_input_is_one_clear_line_and_commits_nothing(seeded, args, message):
     head = seeded.head()
@@ -298,3 +302,8 @@ def test_login_link_refuses_a_url_that_is_not_http(seeded):
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err == "registry: --url ftp://x: give http:// or https:// and a host, e.g. https://pypi.example.com.\n"
     assert seeded.head() == head
+
+
+def test_trust_with_nothing_trusted_says_so_and_how_to_add_one(seeded):
+    assert seeded("trust") == (
+        0, "no workspace trusts a pipeline issuer yet: registry trust WS --issuer URL adds one\n", "")
