@@ -97,7 +97,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         u = operations.create_user(reg, who, CHANNEL, args.email, args.name)
         print(f"created user {u.email}")
     elif (cmd, action) == ("token", "create"):
-        scope = "witness" if args.witness else "replica" if args.replica else args.scope
+        if args.witness + args.replica + (args.scope is not None) > 1:
+            raise RegistryError("Give one of --scope, --witness and --replica: a token has one scope.")
+        scope = "witness" if args.witness else "replica" if args.replica else args.scope or "write"
         secret, record = operations.create_token(reg, who, CHANNEL, args.email, scope, args.expires_days, args.label)
         expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
         print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)
@@ -130,7 +132,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"created package {pkg.display_name} ({pkg.name}) in {pkg.workspace}, linked to {pkg.workspace}/{pkg.repository}")
     elif (cmd, action) == ("package", "delete"):
         pkg, _ = operations.delete_package(reg, who, CHANNEL, args.workspace, args.name)
-        print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
+        print(f"deleted package {pkg.name} from {pkg.workspace}; the running server frees its files once the grace "
+              "period has passed (REGISTRY_GC_GRACE_SECONDS, default an hour), `registry gc` frees them now")
     elif (cmd, action) == ("package", "list"):
         _workspace(read, args.workspace)
         for pkg in read.all_packages(args.workspace):
@@ -192,6 +195,11 @@ def _import(reg: operations.Registry, who: identity.Principal, args: argparse.Na
             raise RegistryError("--project, --username, --password and --token are for --index-url only.")
         source = importer.DirectorySource(args.directory, mtime_is_upload_time=args.mtime_is_upload_time)
     else:
+        if args.token and (args.username or args.password):
+            raise RegistryError("Give --token, or --username and --password, not both.")
+        if bool(args.username) != bool(args.password):
+            raise RegistryError(f"{'--username needs --password' if args.username else '--password needs --username'}"
+                                " ('-' reads the password from stdin).")
         secret = {k: sys.stdin.readline().strip() if v == "-" else v
                   for k, v in (("password", args.password), ("token", args.token))}
         source = importer.IndexSource(args.index_url, args.project, username=args.username, concurrency=args.concurrency,

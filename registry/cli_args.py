@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")
     c.add_argument("email")
-    c.add_argument("--scope", default="write", choices=["read", "write"])
+    c.add_argument("--scope", choices=["read", "write"], help="default write")
     c.add_argument("--witness", action="store_true",
                    help="a token that may only fetch the ledger and its checkpoints (for `registry witness`)")
     c.add_argument("--replica", action="store_true",
@@ -67,7 +67,9 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
     c.add_argument("email")
-    c.add_argument("--minutes", type=int, default=15, help="how long it stays valid (default 15)")
+    c.add_argument("--minutes", type=int, default=15,
+                   help="how long it stays valid (default 15: it is often sent on; the first start's lasts 60, "
+                        "to be read in its output)")
     c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else "
                                           "where `registry serve` last served this data directory)")
 

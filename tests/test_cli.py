@@ -85,6 +85,14 @@ def test_the_documented_commands(seeded):
     (["package", "create", "acme", "bad name!", "--repo", "utils"], "Invalid package name"),
     (["package", "create", "acme", "pkg", "--repo", "nope"], "does not exist"),
     (["package", "create", "nope", "pkg", "--repo", "utils"], "does not exist"),
+    (["token", "create", "dev@example.com", "--witness", "--replica"], "Give one of --scope, --witness and --replica"),
+    (["token", "create", "dev@example.com", "--witness", "--scope", "read"], "Give one of --scope, --witness"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--username", "u"],
+     "--username needs --password ('-' reads the password from stdin)"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--password", "p"],
+     "--password needs --username"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--token", "t",
+      "--username", "u", "--password", "p"], "Give --token, or --username and --password, not both"),
     (["trust", "acme", "--audience", "x"], "--audience and --jwks-file need --issuer"),
     (["trust", "acme", "--jwks-file", "/nonexistent"], "--audience and --jwks-file need --issuer"),
     (["trust", "--audience", "x"], "--audience and --jwks-file need --issuer"),
@@ -307,3 +315,15 @@ def test_login_link_refuses_a_url_that_is_not_http(seeded):
 def test_trust_with_nothing_trusted_says_so_and_how_to_add_one(seeded):
     assert seeded("trust") == (
         0, "no workspace trusts a pipeline issuer yet: registry trust WS --issuer URL adds one\n", "")
+
+
+def test_success_lines_say_what_was_made_as_it_was_made(seeded):
+    assert seeded("project", "create", "acme", "lower") == (0, "created project acme/LOWER\n", "")  # (keys are upper case)
+    code, out, err = seeded("token", "create", "dev@example.com", "--witness")
+    assert code == 0 and "(witness" in err
+    code, _, err = seeded("token", "create", "dev@example.com")
+    assert code == 0 and "(write" in err
+    assert seeded("package", "create", "acme", "pkg", "--repo", "utils")[0] == 0
+    code, out, _ = seeded("package", "delete", "acme", "pkg")
+    assert code == 0 and "the running server frees its files once the grace period has passed" in out
+    assert "REGISTRY_GC_GRACE_SECONDS" in out and "`registry gc` frees them now" in out
