@@ -70,8 +70,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--minutes", type=int, default=15,
                    help="how long it stays valid (default 15: it is often sent on; the first start's lasts 60, "
                         "to be read in its output)")
-    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else "
-                                          "where `registry serve` last served this data directory)")
+    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else where "
+                                 "`registry serve` last served this data directory)")
 
     for verb in ("grant", "revoke"):
         g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")
