@@ -16,7 +16,7 @@ from pipelines.claims import default_audience
 from . import checkpoint, identity, maintenance, model, operations, signing, sshsig
 from .audit import PUBLISHER_TRAILERS, T
 from .cli_args import parser as _parser
-from .config import Settings
+from .config import Settings, url_problem
 from .errors import NotFound, RegistryError
 from .ledger import Ledger
 from .operations.registry import REPLICA_OF, create_ledger
@@ -97,7 +97,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         u = operations.create_user(reg, who, CHANNEL, args.email, args.name)
         print(f"created user {u.email}")
     elif (cmd, action) == ("token", "create"):
-        scope = "witness" if args.witness else "replica" if args.replica else args.scope
+        if args.witness + args.replica + (args.scope is not None) > 1:
+            raise RegistryError("Give one of --scope, --witness and --replica: a token has one scope.")
+        scope = "witness" if args.witness else "replica" if args.replica else args.scope or "write"
         secret, record = operations.create_token(reg, who, CHANNEL, args.email, scope, args.expires_days, args.label)
         expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
         print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)
@@ -105,9 +107,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     elif cmd == "login-link":
         if not 1 <= args.minutes <= 24 * 60:
             raise RegistryError("--minutes must be between 1 and 1440.")
+        if args.url and (problem := url_problem(args.url)):
+            raise RegistryError(f"--url {args.url}: {problem}.")
         secret, record = operations.create_signin_link(reg, who, CHANNEL, args.email, timedelta(minutes=args.minutes))
         print(f"sign-in link {record.id} for {record.user}, valid once until {record.expires:%H:%M} UTC:", file=sys.stderr)
-        print(signin_url(args.url or settings.base_url, secret))
+        print(signin_url(args.url or settings.link_url(), secret))
     elif (cmd, action) == ("token", "revoke"):
         record = operations.revoke_token(reg, who, CHANNEL, args.email, args.token_id)
         print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"
@@ -128,7 +132,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"created package {pkg.display_name} ({pkg.name}) in {pkg.workspace}, linked to {pkg.workspace}/{pkg.repository}")
     elif (cmd, action) == ("package", "delete"):
         pkg, _ = operations.delete_package(reg, who, CHANNEL, args.workspace, args.name)
-        print(f"deleted package {pkg.name} from {pkg.workspace}; its files are freed by the next `registry gc`")
+        print(f"deleted package {pkg.name} from {pkg.workspace}; the running server frees its files once the grace "
+              "period has passed (REGISTRY_GC_GRACE_SECONDS, default an hour), `registry gc` frees them now")
     elif (cmd, action) == ("package", "list"):
         _workspace(read, args.workspace)
         for pkg in read.all_packages(args.workspace):
@@ -137,7 +142,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.clear and (args.branch or args.environment):
             raise RegistryError("Use --clear alone, or give --branch / --environment.")
         if not (args.clear or args.branch or args.environment):
-            print(_policy_text(read.publish_policy(args.workspace, model.package_name(args.name)[0])))
+            pkg = read.package(args.workspace, args.name).package
+            print(f"publish policy of {pkg.name}: {_policy_text(pkg.publish_policy)}")
             return 0
         pkg = operations.set_publish_policy(reg, who, CHANNEL, args.workspace, args.name, args.branch, args.environment)
         print(f"publish policy of {pkg.name}: {_policy_text(pkg.publish_policy)}")
@@ -189,6 +195,11 @@ def _import(reg: operations.Registry, who: identity.Principal, args: argparse.Na
             raise RegistryError("--project, --username, --password and --token are for --index-url only.")
         source = importer.DirectorySource(args.directory, mtime_is_upload_time=args.mtime_is_upload_time)
     else:
+        if args.token and (args.username or args.password):
+            raise RegistryError("Give --token, or --username and --password, not both.")
+        if bool(args.username) != bool(args.password):
+            raise RegistryError(f"{'--username needs --password' if args.username else '--password needs --username'}"
+                                " ('-' reads the password from stdin).")
         secret = {k: sys.stdin.readline().strip() if v == "-" else v
                   for k, v in (("password", args.password), ("token", args.token))}
         source = importer.IndexSource(args.index_url, args.project, username=args.username, concurrency=args.concurrency,
@@ -295,13 +306,20 @@ def _policy_text(policy: model.PublishPolicy | None) -> str:
 
 
 def _trust(reg: operations.Registry, who: identity.Principal, args: argparse.Namespace) -> None:
+    if args.remove and (args.issuer or args.audience or args.jwks_file):
+        raise RegistryError("Use --remove alone: registry trust WS --remove.")
+    if (args.audience or args.jwks_file) and not args.issuer:
+        raise RegistryError("--audience and --jwks-file need --issuer (a trust is set whole): "
+                            "registry trust WS --issuer URL [--audience AUD]... [--jwks-file PATH].")
     if args.workspace is None:
         if args.issuer or args.remove:
             raise RegistryError("Name the workspace: registry trust WS --issuer URL.")
-        for ws, record in Reader(reg, who).trusts():
-            if record:
-                print(f"{ws}\t{record.issuer}\t{', '.join(record.audiences) or '(default audience)'}"
-                      f"{chr(9) + 'inline JWKS' if record.jwks else ''}")
+        found = [(ws, record) for ws, record in Reader(reg, who).trusts() if record]
+        for ws, record in found:
+            print(f"{ws}\t{record.issuer}\t{', '.join(record.audiences) or '(default audience)'}"
+                  f"{chr(9) + 'inline JWKS' if record.jwks else ''}")
+        if not found:
+            print("no workspace trusts a pipeline issuer yet: registry trust WS --issuer URL adds one")
         return
     if args.remove:
         operations.remove_trust(reg, who, CHANNEL, args.workspace)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="registry", description="A self-hosted PyPI registry whose whole state lives in git.")
-    p.add_argument("--data", help="data directory (env REGISTRY_DATA, default ./registry-data)")
-    p.add_argument("--actor", help="email recorded as the author of changes (default: operator@localhost)")
+    _global_options(p, None)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("init", help="create an empty ledger in the data directory")
@@ -53,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")
     c.add_argument("email")
-    c.add_argument("--scope", default="write", choices=["read", "write"])
+    c.add_argument("--scope", choices=["read", "write"], help="default write")
     c.add_argument("--witness", action="store_true",
                    help="a token that may only fetch the ledger and its checkpoints (for `registry witness`)")
     c.add_argument("--replica", action="store_true",
@@ -68,8 +67,11 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
     c.add_argument("email")
-    c.add_argument("--minutes", type=int, default=15, help="how long it stays valid (default 15)")
-    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else host and port)")
+    c.add_argument("--minutes", type=int, default=15,
+                   help="how long it stays valid (default 15: it is often sent on; the first start's lasts 60, "
+                        "to be read in its output)")
+    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else where "
+                                 "`registry serve` last served this data directory)")
 
     for verb in ("grant", "revoke"):
         g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), or workspace admin (WS)")
@@ -172,4 +174,21 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("workspace", nargs="?")
     lg.add_argument("package", nargs="?")
     lg.add_argument("--limit", type=int, default=100, help="at most this many entries (0: all)")
+    _everywhere(p)
     return p
+
+
+def _global_options(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("--data", default=default, help="data directory (env REGISTRY_DATA, default ./registry-data)")
+    p.add_argument("--actor", default=default,
+                   help="email recorded as the author of changes (default: operator@localhost)")
+
+
+def _everywhere(p: argparse.ArgumentParser) -> None:
+    """The global options after the subcommand too (`registry serve --data DIR`); SUPPRESS keeps a
+    subcommand from overwriting one given before it."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _global_options(child, argparse.SUPPRESS)
+                _everywhere(child)

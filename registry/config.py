@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
 ENV_PREFIX = "REGISTRY_"
+EXPECTED = {int: "expected an integer", float: "expected a number", bool: "expected 1/0 or true/false"}
+
+
+class BadSetting(ValueError):
+    """A value of the right type that the setting refuses: which setting, and what to give instead."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` can't be where the registry is reached (None: it can); a path is fine (a proxy's)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # (raises on a port that isn't a number)
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "give http:// or https:// and a host, e.g. https://pypi.example.com"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "give the URL without a query or fragment"
+    return None
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,10 +65,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
-            raise ValueError(f"blobs is {self.blobs!r}: leave it empty (the data directory's blobs/) or give "
-                             "s3://BUCKET[/PREFIX] - `registry blobs migrate --to s3://...` moves existing blobs there")
+            raise BadSetting("blobs", "leave it empty (the data directory's blobs/) or give s3://BUCKET[/PREFIX] - "
+                                      "`registry blobs migrate --to s3://...` moves existing blobs there")
         if not self.follow_wait_seconds > 0:
-            raise ValueError(f"follow_wait_seconds is {self.follow_wait_seconds}: give a number of seconds above 0")
+            raise BadSetting("follow_wait_seconds", "give a number of seconds above 0")
+        if not 1 <= self.port <= 65535:  # (0, any free port, would leave clients guessing)
+            raise BadSetting("port", "give a port from 1 to 65535")
+        if self.workers < 1:
+            raise BadSetting("workers", "give 1 or more worker processes")
+        if self.public_url is not None and (problem := url_problem(self.public_url)):
+            raise BadSetting("public_url", problem)
 
     @property
     def primary(self) -> str | None:
@@ -71,6 +102,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_path / "cache"
 
     @property
+    def served_at_path(self) -> Path:
+        """The base URL the last `registry serve` here was reached at, for the links the CLI prints."""
+        return self.data_path / "served-at"
+
+    def link_url(self) -> str:
+        """The registry's URL in what the CLI prints: the public URL, else where it was last served, else
+        host and port (a link to the default port would be wrong for a server on another)."""
+        if self.public_url:
+            return self.base_url
+        try:
+            recorded = self.served_at_path.read_text().strip()
+        except OSError:
+            recorded = ""
+        return recorded if recorded and not url_problem(recorded) else self.base_url
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
@@ -81,15 +128,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def load(cls, **overrides) -> Settings:
         """Defaults, then REGISTRY_* variables, then explicit (non-None) overrides."""
         values: dict[str, object] = {}
+        source: dict[str, str] = {}  # where each value came from, to name it when it is refused
         for field in msgspec.structs.fields(cls):
             raw = os.environ.get(ENV_PREFIX + field.name.upper())
             if raw is not None and raw != "":
-                values[field.name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
+                values[field.name], source[field.name] = raw, ENV_PREFIX + field.name.upper()
+        for name, value in overrides.items():
+            if value is not None:
+                values[name], source[name] = value, "--" + name.replace("_", "-")
         try:
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise SystemExit(f"registry: invalid setting: {exc}") from None
+            if isinstance(exc.__cause__, BadSetting):
+                name, reason = exc.__cause__.field, exc.__cause__.reason
+            else:
+                found = re.search(r"at `\$\.(\w+)`", str(exc))
+                name = found[1] if found else ""
+                kind = next((f.type for f in msgspec.structs.fields(cls) if f.name == name), None)
+                reason = EXPECTED.get(kind) or str(exc).split(" - at ")[0]
+            if name not in source:
+                raise SystemExit(f"registry: invalid setting {name}: {reason}") from None
+            raise SystemExit(f"registry: invalid setting {source[name]}={values[name]!r}: {reason}") from None
 
     def to_env(self) -> dict[str, str]:
         """The same settings as environment variables, for worker processes."""

@@ -18,7 +18,7 @@ from . import identity, operations
 from .blobs import open_store
 from .config import Settings
 from .errors import RegistryError
-from .fsync import fsync_path, make_dirs
+from .fsync import fsync_path, make_dirs, write_file
 from .ledger import Ledger
 from .operations.registry import create_ledger
 from .reads import Reader
@@ -137,6 +137,15 @@ def check_port(host: str, port: int) -> None:
         raise RegistryError(f"Can't listen on {host}:{port}: {exc.strerror}. Choose another --host or --port.") from None
 
 
+def record_url(settings: Settings) -> None:
+    """Where this registry is served, for `registry login-link` (replaced whole, so never half written)."""
+    path = settings.served_at_path
+    temp = path.with_name(f".{path.name}.tmp")
+    write_file(temp, f"{settings.base_url}\n".encode(), exclusive=False, sync=True)
+    os.replace(temp, path)
+    fsync_path(path.parent)
+
+
 def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
     make_dirs(settings.data_path)
@@ -151,6 +160,7 @@ def serve(settings: Settings) -> int:
     else:
         booted = bootstrap(settings)
         check_keys(settings)
+    record_url(settings)
     url = f"{settings.base_url}/{BOOT_WORKSPACE}"
     if following:
         print(f"Serving a read replica of {settings.primary} from {settings.data_path} at {settings.base_url}/ "

@@ -22,6 +22,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,14 @@ class Tampered(Exception):
 
 class CannotCheck(Exception):
     """The checkpoint or the ledger could not be had (network, credentials, a server error)."""
+
+
+class Refused(CannotCheck):
+    """The registry refused the credentials (or wanted some)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -84,6 +93,12 @@ def main(args: argparse.Namespace) -> int:
     except Tampered as exc:
         print(f"registry witness: TAMPERED: {exc}", file=sys.stderr)
         return 1
+    except Refused as exc:
+        print("registry witness: could not check: " + (
+            "no witness token: set REGISTRY_WITNESS_TOKEN or pass --token" if not token else
+            f"the registry refused the witness token ({exc.status}): give one made with `registry token create "
+            "EMAIL --witness` on the registry, in REGISTRY_WITNESS_TOKEN or --token"), file=sys.stderr)
+        return 2
     except (CannotCheck, checkpoint.BadCheckpoint) as exc:
         print(f"registry witness: could not check: {exc}", file=sys.stderr)
         return 2
@@ -212,8 +227,18 @@ def _get(url: str) -> str:
 def _fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.Repository:
     """The served ledger's main as refs/witness/served in our copy (forced: a rewrite must arrive
     to be caught; what was seen before stays, under refs/witness/seen)."""
-    if not (mirror / "HEAD").exists():
+    created = not (mirror / "HEAD").exists()
+    if created:
         pygit2.init_repository(str(mirror), bare=True, initial_head="main")
+    try:
+        return _git_fetch(base, mirror, token, username)
+    except CannotCheck:
+        if created:  # (a failed first run leaves nothing behind)
+            shutil.rmtree(mirror, ignore_errors=True)
+        raise
+
+
+def _git_fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.Repository:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     if token:
         basic = base64.b64encode(f"{username}:{token}".encode()).decode()
@@ -228,8 +253,20 @@ def _fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CannotCheck(f"could not run git to fetch the ledger ({exc}); install git") from None
     if proc.returncode != 0:
-        raise CannotCheck(f"git fetch {base}/_/ledger.git failed: {proc.stderr.strip()[-500:]}")
+        raise _refused(base, token, username) or CannotCheck(
+            f"git fetch {base}/_/ledger.git failed: {proc.stderr.strip()[-500:]}")
     return pygit2.Repository(str(mirror))
+
+
+def _refused(base: str, token: str | None, username: str) -> Refused | None:
+    """Whether git failed because the registry refused the credentials (git says only that it could
+    not prompt for them)."""
+    try:
+        status = httpx.get(f"{base}/_/ledger.git/info/refs", params={"service": "git-upload-pack"}, timeout=30,
+                           auth=(username, token) if token else None).status_code
+    except httpx.HTTPError:
+        return None
+    return Refused(status, f"{base}/_/ledger.git refused the credentials ({status})") if status in (401, 403) else None
 
 
 def _commits(n: int) -> str:

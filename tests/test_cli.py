@@ -85,6 +85,18 @@ def test_the_documented_commands(seeded):
     (["package", "create", "acme", "bad name!", "--repo", "utils"], "Invalid package name"),
     (["package", "create", "acme", "pkg", "--repo", "nope"], "does not exist"),
     (["package", "create", "nope", "pkg", "--repo", "utils"], "does not exist"),
+    (["token", "create", "dev@example.com", "--witness", "--replica"], "Give one of --scope, --witness and --replica"),
+    (["token", "create", "dev@example.com", "--witness", "--scope", "read"], "Give one of --scope, --witness"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--username", "u"],
+     "--username needs --password ('-' reads the password from stdin)"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--password", "p"],
+     "--password needs --username"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--token", "t",
+      "--username", "u", "--password", "p"], "Give --token, or --username and --password, not both"),
+    (["trust", "acme", "--audience", "x"], "--audience and --jwks-file need --issuer"),
+    (["trust", "acme", "--jwks-file", "/nonexistent"], "--audience and --jwks-file need --issuer"),
+    (["trust", "--audience", "x"], "--audience and --jwks-file need --issuer"),
+    (["trust", "acme", "--remove", "--issuer", "https://example.com"], "Use --remove alone"),
 ])
 def test_bad_input_is_one_clear_line_and_commits_nothing(seeded, args, message):
     head = seeded.head()
@@ -207,3 +219,111 @@ def test_the_startup_settings_tell_twine_users_where_the_reason_is():
 
     text = client_settings("http://127.0.0.1:8080/default", "a@example.com", "rgy_x")
     assert "--verbose" in text and "a%40example.com" in text and "uv add --index registry=" in text
+
+
+def test_package_policy_without_options_prints_the_policy_and_changes_nothing(seeded):
+    assert seeded("package", "create", "acme", "Acme.Utils", "--repo", "utils")[0] == 0
+    head = seeded.head()
+    assert seeded("package", "policy", "acme", "acme-utils") == (
+        0, "publish policy of acme-utils: any pipeline of the linked repository may publish\n", "")
+    assert seeded.head() == head
+    assert seeded("package", "policy", "acme", "acme-utils", "--branch", "main")[0] == 0
+    code, out, _ = seeded("package", "policy", "acme", "Acme_Utils")
+    assert code == 0 and out == "publish policy of acme-utils: pipelines may publish from branches main\n"
+    code, out, err = seeded("package", "policy", "acme", "nope")
+    assert code == 1 and out == "" and err == "registry: Package 'nope' does not exist in workspace acme.\n"
+
+
+def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
+    from registry.cli_args import parser
+
+    data = str(seeded.data)
+    assert main(["workspace", "create", "late", "--data", data, "--actor", "dev@example.com"]) == 0
+    assert main(["--data", data, "--actor", "dev@example.com", "workspace", "create", "early"]) == 0
+    code, out, _ = seeded("log", "--limit", "2")
+    assert out.count("dev@example.com") == 2 and "late" in out and "early" in out
+    args = parser().parse_args(["serve", "--follow", "http://127.0.0.1:9/", "--data", "replica-data"])
+    assert args.data == "replica-data" and args.follow == "http://127.0.0.1:9/"
+    assert parser().parse_args(["--data", "a", "workspace", "list"]).data == "a"  # (not reset by the subcommand)
+    assert parser().parse_args(["--data", "a", "workspace", "list", "--data", "b"]).data == "b"
+
+
+@pytest.mark.parametrize("env, args, message", [
+    ({"REGISTRY_PORT": "abc"}, [], "invalid setting REGISTRY_PORT='abc': expected an integer"),
+    ({"REGISTRY_BLOBS_REDIRECT": "yes"}, [], "invalid setting REGISTRY_BLOBS_REDIRECT='yes': expected 1/0 or true/false"),
+    ({"REGISTRY_PORT": "0"}, [], "invalid setting REGISTRY_PORT='0': give a port from 1 to 65535"),
+    ({}, ["--port", "99999"], "invalid setting --port=99999: give a port from 1 to 65535"),
+    ({}, ["--workers", "0"], "invalid setting --workers=0: give 1 or more worker processes"),
+    ({"REGISTRY_WORKERS": "-2"}, [], "invalid setting REGISTRY_WORKERS='-2': give 1 or more worker processes"),
+    ({}, ["--public-url", "pypi.example.com"],
+     "invalid setting --public-url='pypi.example.com': give http:// or https:// and a host, e.g. https://pypi.example.com"),
+    ({"REGISTRY_PUBLIC_URL": "ftp://example.com"}, [], "give http:// or https:// and a host"),
+    ({}, ["--public-url", "https://example.com/pypi?x=1"], "give the URL without a query or fragment"),
+    ({}, ["--public-url", "https://example.com/#top"], "give the URL without a query or fragment"),
+])
+def test_serve_refuses_a_bad_setting_in_one_line_naming_it_before_creating_anything(tmp_path, env, args, message):
+    from .helpers import free_port
+
+    clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith("REGISTRY_")}
+    port = [] if "--port" in args or "REGISTRY_PORT" in env else ["--port", str(free_port())]
+    proc = subprocess.run([sys.executable, "-m", "registry", "serve", "--data", str(tmp_path / "data"), *port, *args],
+                          capture_output=True, text=True, timeout=60, env=clean | env)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr.startswith("registry: ") and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_public_url_with_a_path_is_accepted():
+    from registry.config import Settings
+
+    assert Settings(public_url="https://example.com/pypi/").base_url == "https://example.com/pypi"
+
+
+def test_login_link_points_where_the_registry_is_served(tmp_path):
+    """Not at the default port: `serve` records where it listens, and login-link uses that unless told."""
+    import os
+
+    from .helpers import free_port, run, start_server
+
+    port = free_port()
+    while port == 8080:
+        port = free_port()
+    live = start_server(tmp_path / "data", workers=1, port=port)
+    try:
+        link = live.cli("login-link", "admin@localhost").stdout.strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/"), link
+        assert (tmp_path / "data" / "served-at").read_text() == f"http://127.0.0.1:{port}\n"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        cli = [sys.executable, "-m", "registry", "login-link", "admin@localhost", "--data", str(live.data)]
+        public = run(cli, env | {"REGISTRY_PUBLIC_URL": "https://registry.example.com/"}).stdout
+        assert public.startswith("https://registry.example.com/-/"), public
+        given = run([*cli, "--url", "http://10.0.0.1:9000"], env | {"REGISTRY_PUBLIC_URL": "https://x.example.com"})
+        assert given.stdout.startswith("http://10.0.0.1:9000/-/")
+    finally:
+        live.stop()
+
+
+def test_login_link_refuses_a_url_that_is_not_http(seeded):
+    assert seeded("user", "create", "boss@example.com")[0] == 0
+    head = seeded.head()
+    code, out, err = seeded("login-link", "boss@example.com", "--url", "ftp://x")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err == "registry: --url ftp://x: give http:// or https:// and a host, e.g. https://pypi.example.com.\n"
+    assert seeded.head() == head
+
+
+def test_trust_with_nothing_trusted_says_so_and_how_to_add_one(seeded):
+    assert seeded("trust") == (
+        0, "no workspace trusts a pipeline issuer yet: registry trust WS --issuer URL adds one\n", "")
+
+
+def test_success_lines_say_what_was_made_as_it_was_made(seeded):
+    assert seeded("project", "create", "acme", "lower") == (0, "created project acme/LOWER\n", "")  # (keys are upper case)
+    code, out, err = seeded("token", "create", "dev@example.com", "--witness")
+    assert code == 0 and "(witness" in err
+    code, _, err = seeded("token", "create", "dev@example.com")
+    assert code == 0 and "(write" in err
+    assert seeded("package", "create", "acme", "pkg", "--repo", "utils")[0] == 0
+    code, out, _ = seeded("package", "delete", "acme", "pkg")
+    assert code == 0 and "the running server frees its files once the grace period has passed" in out
+    assert "REGISTRY_GC_GRACE_SECONDS" in out and "`registry gc` frees them now" in out

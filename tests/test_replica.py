@@ -27,6 +27,7 @@ from .helpers import (
     LiveServer,
     build,
     client_env,
+    free_port,
     installed_version,
     make_project,
     make_wheel,
@@ -320,8 +321,8 @@ def test_a_rewritten_primary_is_refused(cluster, tmp_path):
 
 
 def test_bad_or_missing_replica_tokens_are_refused(cluster, tmp_path):
-    serve = [sys.executable, "-m", "registry", "--data", str(tmp_path / "r"), "serve", "--port", "0",
-             "--follow", cluster.primary.url]
+    serve = [sys.executable, "-m", "registry", "--data", str(tmp_path / "r"), "serve", "--port",
+             str(free_port()), "--follow", cluster.primary.url]
     env = {"PATH": "/usr/bin:/bin"}
     missing = run(serve, env=env, check=False, timeout=60)
     assert missing.returncode == 1 and "needs a replica token" in missing.stderr and "--replica" in missing.stderr
@@ -438,5 +439,5 @@ def test_how_long_a_forwarded_write_waits_is_a_setting(monkeypatch, tmp_path):
     pygit2.init_repository(str(settings.ledger_path), bare=True, initial_head="main")  # (as a new replica's)
     assert Follower(settings, Ledger(settings.ledger_path)).wait_write == 45
     monkeypatch.setenv("REGISTRY_FOLLOW_WAIT_SECONDS", "0")
-    with pytest.raises(SystemExit, match="follow_wait_seconds is 0.0: give a number of seconds above 0"):
+    with pytest.raises(SystemExit, match="REGISTRY_FOLLOW_WAIT_SECONDS='0': give a number of seconds above 0"):
         Settings.load()

@@ -181,7 +181,16 @@ def test_a_forged_or_foreign_checkpoint_is_caught(live, monkeypatch):
 def test_the_witness_needs_its_token_and_says_so(live):
     proc = run([sys.executable, "-m", "registry", "witness", live.server.url, "--state", str(live.state)],
                env={"PATH": "/usr/bin:/bin"}, check=False)
-    assert proc.returncode == 2 and "could not check" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == (
+        "registry witness: could not check: no witness token: set REGISTRY_WITNESS_TOKEN or pass --token\n")
+    fresh = live.tmp / "fresh" / "state.json"  # a first run that fails leaves nothing to trip the next one
+    fresh.parent.mkdir()
+    for token in ([], ["--token", "rgy_" + "x" * 43]):
+        proc = run([sys.executable, "-m", "registry", "witness", live.server.url, "--state", str(fresh), *token],
+                   env={"PATH": "/usr/bin:/bin"}, check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Username" not in proc.stderr, proc.stderr
+        assert list(fresh.parent.iterdir()) == []
+    assert "refused the witness token (403)" in proc.stderr
 
 
 def _files(tree, prefix=""):
