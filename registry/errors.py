@@ -7,6 +7,7 @@ class RegistryError(Exception):
     """A refusal the caller can act on. Never a bug: bugs are plain exceptions (and 500s)."""
 
     status = 400
+    permission = False  # a missing permission, named in the message (Denied)
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -27,6 +28,12 @@ class Unauthorized(RegistryError):
 
 class Forbidden(RegistryError):
     status = 403
+
+
+class Denied(Forbidden):
+    """A permission the caller lacks, named in the message (who may grant it is said there too)."""
+
+    permission = True
 
 
 class NotFound(RegistryError):
