@@ -66,3 +66,11 @@ class Busy(RegistryError):
     """The ledger stayed locked longer than we are willing to wait."""
 
     status = 503
+
+
+def size(n: int) -> str:
+    """A size as a refusal states it: bytes, and KiB or MiB once it is that large (1.5 MiB, 600 bytes)."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n} bytes ({f'{n / scale:.1f}'.removesuffix('.0')} {unit})"
+    return f"{n} bytes"

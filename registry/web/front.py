@@ -79,6 +79,7 @@ class FrontDoor:
         themselves (index pages, files) answer it; for the rest, refused with 405, it is a GET whose
         body is dropped, its headers (Content-Length included) unchanged."""
         refused = False
+        fresh = {**scope, "state": dict(scope.get("state") or {})}  # (the app writes to the scope it is given)
 
         async def first(message) -> None:
             nonlocal refused
@@ -100,14 +101,14 @@ class FrontDoor:
                 ended, message = True, {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, bodiless)
+        await self.app({**fresh, "method": "GET"}, receive, bodiless)
 
     async def _write(self, scope, receive, send) -> None:
         if scope["method"] == "POST":
             target = _upload_target(scope["path"])
             if target is not None:
                 return await self._upload(scope, receive, send, *target)
-            if scope["path"] == "/":
+            if scope["path"] in ("/", "/legacy", "/legacy/"):  # (the public index's upload URL, here per workspace)
                 return await refusal(RegistryError(
                     "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
                     "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)).send(send)
