@@ -7,6 +7,7 @@ class RegistryError(Exception):
     """A refusal the caller can act on. Never a bug: bugs are plain exceptions (and 500s)."""
 
     status = 400
+    permission = False  # a missing permission, named in the message (Denied)
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -27,6 +28,12 @@ class Unauthorized(RegistryError):
 
 class Forbidden(RegistryError):
     status = 403
+
+
+class Denied(Forbidden):
+    """A permission the caller lacks, named in the message (who may grant it is said there too)."""
+
+    permission = True
 
 
 class NotFound(RegistryError):
@@ -59,3 +66,11 @@ class Busy(RegistryError):
     """The ledger stayed locked longer than we are willing to wait."""
 
     status = 503
+
+
+def size(n: int) -> str:
+    """A size as a refusal states it: bytes, and KiB or MiB once it is that large (1.5 MiB, 600 bytes)."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n} bytes ({f'{n / scale:.1f}'.removesuffix('.0')} {unit})"
+    return f"{n} bytes"

@@ -234,6 +234,12 @@ class History:
             "ORDER BY t.position DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
         return [Filed(_commit(r), *r[7:]) for r in rows]
 
+    def completions(self, prefix: str, limit: int = 2) -> list[str]:
+        """The ids of indexed commits that start with ``prefix`` (lowercase hex), up to ``limit``."""
+        rows = self._db().execute("SELECT id FROM commits WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                                  (prefix, prefix + "g", limit)).fetchall()  # ('g' sorts after every hex digit)
+        return [row[0] for row in rows]
+
     def filed(self, commit_id: str) -> Filed | None:
         """How the trail files a commit, if it has yet."""
         row = self._db().execute(

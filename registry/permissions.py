@@ -4,7 +4,7 @@ name the missing permission."""
 from __future__ import annotations
 
 from . import layout, model
-from .errors import Forbidden, NotFound, Unauthorized
+from .errors import Denied, NotFound, Unauthorized
 from .identity import Principal
 from .ledger import Snapshot
 from .model import Project, Repository, Role, Workspace
@@ -58,7 +58,7 @@ def require(snap: Snapshot, who: Principal, ws: str, repo: str, need: Role, doin
     if who.kind == "anonymous":
         raise Unauthorized(f"Authentication required to {doing}: use your email and an API token.")
     scope_note = " (your token has read scope only)" if who.scope == "read" and need != "read" else ""
-    raise Forbidden(
+    raise Denied(
         f"{who.actor} may not {doing}: it needs {need} permission on repository {ws}/{repo}"
         f"{scope_note}; ask a repository or workspace admin."
     )

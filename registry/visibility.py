@@ -63,7 +63,11 @@ def workspace(snap: Snapshot, who: Principal, ws: str) -> Workspace:
     return snap.get(layout.workspace(ws), Workspace)
 
 
-def missing_package(who: Principal, ws: str, name: str) -> RegistryError:
+def missing_package(snap: Snapshot, who: Principal, ws: str, name: str) -> RegistryError:
+    if not sees_workspace(snap, who, ws):  # (a hidden workspace reads as a missing one: neither is named missing)
+        if who.kind == "operator":
+            return NotFound(f"Workspace {ws!r} does not exist.")
+        return hidden(who, ws, f"No workspace {ws!r} with a package {name!r} is visible to you: check both names.")
     return hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.")
 
 
@@ -73,10 +77,10 @@ def package(snap: Snapshot, who: Principal, ws: str, name: str, now: Snapshot | 
     found = snap.get(layout.package(ws, name), Package) if snap.exists(layout.workspace(ws)) else None
     if now is None:
         if found is None or not can_read(snap, who, ws, found.repository):
-            raise missing_package(who, ws, name)
+            raise missing_package(snap, who, ws, name)
         return found, snap.get(layout.repository(ws, found.repository), Repository)
     if found is None or not can_read_now(now, who, ws, found.repository):
-        raise missing_package(who, ws, name)
+        raise missing_package(now, who, ws, name)
     return found, now.get(layout.repository(ws, found.repository), Repository)
 
 

@@ -195,10 +195,15 @@ async def test_the_ui_version_page_links_to_the_index_as_of_its_publish(client, 
     assert page.status_code == 200, page.text
     # 1.1.0's second file: after it came 2.0.0rc1's two, the yank and the deletion
     published = world.reg.ledger.repo().revparse_single("main~4")
-    link = f"/{WS}/@{published.id}/acme-utils/"
-    assert f'href="{link}"' in page.text and "the index as it stood when this version was published" in page.text
-    shown = await client.get(link, headers={**world.basic(READER), "accept": CHROME}, follow_redirects=False)
+    index = f"/{WS}/@{published.id}/"
+    assert f"--index-url http://testserver.local{index}</code>" in page.text
+    assert "the index as it stood when this version was published" in page.text
+    assert f'href="/-/{WS}/commits/{published.id}"' in page.text
+    shown = await client.get(f"{index}acme-utils/", headers=world.basic(READER), follow_redirects=False)
     assert shown.status_code == 200 and "1.1.0" in shown.text and "2.0.0rc1" not in shown.text
+    sent = await client.get(f"{index}acme-utils/", headers={**world.basic(READER), "accept": CHROME},
+                            follow_redirects=False)  # (a browser: to the package's page of the UI)
+    assert (sent.status_code, sent.headers["location"]) == (302, f"/-/{WS}/packages/acme-utils/")
     then_page = await client.get(f"/{WS}/@{then}/", headers={**world.basic(READER), "accept": CHROME},
                                  follow_redirects=False)
     assert then_page.status_code == 200  # (a browser is shown the index of then, not sent to the UI)

@@ -369,3 +369,19 @@ def test_trust_validation(world, issuer, tmp_path):
         operations.set_trust(world.reg, op, "cli", WS, issuer.issuer_url(WS), jwks={"keys": [private]})
     with pytest.raises(Exception, match="admin permission on workspace"):
         operations.set_trust(world.reg, world.principal("owner@acme.test"), "api", WS, issuer.issuer_url(WS))
+
+
+async def test_token_exchange_takes_a_numeric_build_number(client, world, issuer, trusted, tmp_path):
+    """BITBUCKET_BUILD_NUMBER is a number: sent as a JSON number, it is kept as its digits."""
+    for wrong in (-1, 1.5, True, "4x"):
+        r = await client.post("/_/oidc/mint-token", json={"token": step_token(issuer, trusted),
+                                                           "context": {"build_number": wrong}})
+        assert r.status_code == 422 and "$.context.build_number" in r.json()["errors"][0]["description"], wrong
+    r = await client.post("/_/oidc/mint-token", json={"token": step_token(issuer, trusted),
+                                                       "context": {"build_number": 4242, "repo_full_name": "acme/p"}})
+    assert r.status_code == 200, r.text
+    data, files = upload_form(piped_wheel(tmp_path, "2.0"))
+    r = await client.post(f"/{WS}/", data=data, files=files, headers=as_password(r.json()["token"], "__token__"))
+    assert r.status_code == 200, r.text
+    run = world.reg.snapshot().get(layout.version(WS, "acme-piped", "2"), Version).files[0].uploaded.pipeline
+    assert run.reported.build_number == "4242" and run.url.endswith("/acme/p/pipelines/results/4242")

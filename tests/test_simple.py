@@ -160,7 +160,7 @@ async def test_missing_things(client, world):
     assert (await get(client, world, f"/{WS}/no-such-package/")).status_code == 404
     assert (await get(client, world, f"/{WS}/no-such-package/", who=None)).status_code == 401  # no existence leak
     r = await get(client, world, "/nowhere/acme-utils/")
-    assert r.status_code == 404 and "Package 'acme-utils' does not exist in workspace nowhere" in r.text
+    assert r.status_code == 404 and "No workspace 'nowhere' with a package 'acme-utils' is visible to you" in r.text
     assert (await get(client, world, f"/{WS}/acme-utils/", accept="application/json")).status_code == 406
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import TooLarge
+from ..errors import TooLarge, size
 from ..fsync import fsync_fd, fsync_path
 
 SPOOL = 1 * 2**20  # an upload up to this size is staged in memory
@@ -53,7 +53,7 @@ class Staged:
         self._size += len(chunk)
         if self._limit is not None and self._size > self._limit:
             raise TooLarge(
-                f"File too large: the limit is {self._limit} bytes ({self._limit / 2**20:.0f} MiB). "
+                f"File too large: the limit is {size(self._limit)}. "
                 "Ask the registry operator to raise REGISTRY_MAX_UPLOAD_BYTES if this file is legitimate."
             )
         # hashlib releases the GIL for large buffers, so this is fine to run in a worker thread

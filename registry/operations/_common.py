@@ -7,7 +7,7 @@ from packaging.utils import canonicalize_version
 
 from .. import layout
 from ..audit import Action, T, provenance_trailers
-from ..errors import Forbidden, NotFound
+from ..errors import Denied, Forbidden, NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, Provenance, User, Workspace
@@ -43,7 +43,7 @@ def require_workspace_admin(snap: Snapshot, who: Principal, ws: str, doing: str)
     if workspace is None:
         raise NotFound(f"Workspace {ws!r} does not exist; create it with `registry workspace create {ws}`.")
     if role_on_workspace(snap, who, ws) != "admin":
-        raise Forbidden(f"{who.actor} may not {doing}: it needs admin permission on workspace {ws}.")
+        raise Denied(f"{who.actor} may not {doing}: it needs admin permission on workspace {ws}.")
     return workspace
 
 

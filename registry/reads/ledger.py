@@ -32,6 +32,7 @@ class LedgerReads:
             raise Unauthorized("Authentication required: fetching the ledger takes a witness token "
                                "(`registry token create EMAIL --witness`).")
         if not may_fetch_ledger(self.who):
-            raise Forbidden("Only the registry's operator and witness tokens may fetch the ledger: it names every "
-                            "workspace's packages and people. Ask the operator for a witness token.")
+            raise Forbidden("Only the registry's operator, witness tokens and replica tokens may fetch the ledger: it "
+                            "names every workspace's packages and people. Ask the operator for a witness token "
+                            "(`registry token create EMAIL --witness`).")
         return self.reg.ledger.path

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Literal
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as PkgVersion
 
@@ -58,7 +59,8 @@ class Lists:
             project = self.project(ws, project).key
         if repository is not None:
             self.repository(ws, repository)
-        needle = visibility.project_name(q) if q else None
+        # (a filter, not a name: anything may be typed; what no name holds matches nothing)
+        needle = canonicalize_name(q.strip()) if q and q.strip() else None
         snap, readable, repos = self.snapshot, {}, {}
         items = []
         for package in self.all_packages(ws):

@@ -4,16 +4,18 @@ one caller may see it, and one commit's changed records. All of it from the hist
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .. import layout, visibility
 from ..audit import Action, T, action
-from ..errors import NotFound
+from ..errors import Invalid, NotFound
 from ..history import Filed
 from ..ledger import Commit
 from ..model import Version
 from ..operations import version_key
 
+_HEX = re.compile(r"[0-9a-f]{7,40}")
 CATCHING_UP = " (the registry's history index is catching up: if the commit is new, try again in a minute)"
 
 
@@ -79,7 +81,13 @@ class Trail:
         """A commit of the workspace and the records it changed, if the caller may see what it concerns."""
         self.workspace(ws)
         given = commit_id.strip().lower()
-        filed = self.reg.history.filed(given) if len(given) == 40 else None
+        if not _HEX.fullmatch(given):
+            raise Invalid(f"{commit_id!r} is no commit id: give 7 to 40 hex digits, as `git log` or `registry log` "
+                          "print them.")
+        found = self.reg.history.completions(given)
+        if len(found) > 1:  # (commit ids are no secret: what a prefix may not say is whose they are)
+            raise Invalid(f"More than one commit starts with {given}: give more of its digits.")
+        filed = self.reg.history.filed(found[0]) if found else None
         if filed is None or filed.workspace != ws or not visibility.trail_audience(self.now, self.who, ws).sees(filed):
             behind = CATCHING_UP if self.trail_catching_up() else ""  # (whatever the reason: hidden reads as missing)
             raise self.hidden(ws, f"Workspace {ws} has no commit {commit_id!r}{behind}.")

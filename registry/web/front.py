@@ -70,14 +70,45 @@ class FrontDoor:
             target = _without_simple(scope["path"])
             if target is not None:
                 return await moved(target, scope.get("query_string", b"").decode("latin-1")).send(send)
+            if method == "HEAD":
+                return await self._head(scope, receive, send)
         await self.app(scope, receive, send)
+
+    async def _head(self, scope, receive, send) -> None:
+        """HEAD wherever GET is answered (load balancers probe with it): the routes that take HEAD
+        themselves (index pages, files) answer it; for the rest, refused with 405, it is a GET whose
+        body is dropped, its headers (Content-Length included) unchanged."""
+        refused = False
+        fresh = {**scope, "state": dict(scope.get("state") or {})}  # (the app writes to the scope it is given)
+
+        async def first(message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                refused = True
+            if not refused:
+                await send(message)
+
+        await self.app(scope, receive, first)
+        if not refused:
+            return
+        ended = False
+
+        async def bodiless(message) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.body":
+                if ended:
+                    return
+                ended, message = True, {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**fresh, "method": "GET"}, receive, bodiless)
 
     async def _write(self, scope, receive, send) -> None:
         if scope["method"] == "POST":
             target = _upload_target(scope["path"])
             if target is not None:
                 return await self._upload(scope, receive, send, *target)
-            if scope["path"] == "/":
+            if scope["path"] in ("/", "/legacy", "/legacy/"):  # (the public index's upload URL, here per workspace)
                 return await refusal(RegistryError(
                     "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
                     "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)).send(send)
@@ -129,6 +160,8 @@ def _browser_page(scope) -> str | None:
         parts = parts[:-1]
     if not parts:
         return "/-/"
+    if len(parts) == 3 and parts[1].startswith("@") and parts[1] != "@":
+        parts = [parts[0], parts[2]]  # (a package as it stood: the UI has no page of then, but of the package)
     if parts[0] in RESERVED_WORKSPACES or len(parts) > 2 or not all(parts) or parts[-1].startswith("@"):
         return None  # (`/<ws>/@<ref>/`, the index as it stood, has no page of the UI: it is shown as it is)
     return "/-/" + quote(parts[0], safe="") + "/" + (f"packages/{quote(parts[1], safe='')}/" if len(parts) == 2 else "")

@@ -24,7 +24,7 @@ from ..signing import allowed_signers, checkpoint_verifiers
 from .context import reader, web_state
 
 log = logging.getLogger("registry.web")
-TEXT = "text/plain; charset=utf-8"
+TEXT = "text/plain"  # (Litestar adds the charset to text/ types)
 CHUNK = 64 * 1024
 MAX_REQUEST = 64 * 2**20  # an upload-pack request: wants and haves, however long a fetch negotiates
 LONG_POLL = 25.0  # seconds `?wait=<head>` holds a checkpoint request while the head stays there
@@ -88,7 +88,11 @@ async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
         (request.method == "POST" and rest == "git-upload-pack")
     if not smart:
         raise NotFound("Only git's smart HTTP protocol is served here: `git clone URL/_/ledger.git` (git 1.6.6 or later).")
-    r = await reader(request)
+    try:
+        r = await reader(request)
+    except Forbidden as exc:  # (a wrong token: the hint names the token that fetches the ledger)
+        raise Forbidden(exc.message.replace("`registry token create EMAIL`", "`registry token create EMAIL --witness`, "
+                                            "by the operator")) from None
     path = r.ledger_path()  # (the operator or a witness token; anyone else is refused)
     git = shutil.which("git")
     if git is None:

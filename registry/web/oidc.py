@@ -23,7 +23,20 @@ from .context import web_state
 
 class MintRequest(msgspec.Struct, frozen=True):
     token: str
-    context: ReportedRunContext | None = None  # our addition: the run as the step reports it
+    context: dict | None = None  # our addition: the run as the step reports it (a ReportedRunContext)
+
+
+def _context(raw: dict | None) -> ReportedRunContext | None:
+    """The reported run; its build number as a JSON number too (BITBUCKET_BUILD_NUMBER is one), kept as digits."""
+    if raw is None:
+        return None
+    number = raw.get("build_number")
+    if isinstance(number, int) and not isinstance(number, bool):
+        raw = {**raw, "build_number": str(number)}
+    try:
+        return msgspec.convert(raw, ReportedRunContext)
+    except msgspec.ValidationError as exc:
+        raise msgspec.ValidationError(str(exc).replace("at `$", "at `$.context")) from None
 
 
 class Minted(msgspec.Struct, frozen=True):
@@ -66,13 +79,14 @@ async def mint_token(request: Request) -> Response[Minted]:
     state = web_state(request)
     try:
         body = msgspec.json.decode(await request.body(), type=MintRequest)
+        context = _context(body.context)
     except msgspec.ValidationError as exc:
         return _refusal("invalid-payload", f"Malformed request: {exc}.")
     except msgspec.DecodeError:
         return _refusal("invalid-payload", 'Expected a JSON body {"token": "<the step\'s OIDC token>"}.')
     try:
         who = await anyio.to_thread.run_sync(Reader(state.registry).pipeline_for, body.token, state.authenticator.verifier)
-        secret, record = await anyio.to_thread.run_sync(mint_pipeline_token, state.registry, who, body.context)
+        secret, record = await anyio.to_thread.run_sync(mint_pipeline_token, state.registry, who, context)
     except TokenRejected as exc:
         return _refusal(exc.code, exc.reason)
     except RegistryError as exc:

@@ -46,8 +46,11 @@ def negotiate(accept: str | None, fmt: str | None = None) -> str:
     """The representation to serve: `?format=` wins, then `Accept` with q-values (q=0 refuses)."""
     if fmt:
         chosen = ALIASES.get(fmt, fmt)
+        if chosen not in OFFERS and " " in fmt:  # an unescaped '+' arrives as a space
+            chosen = ALIASES.get(fmt.replace(" ", "+"), fmt.replace(" ", "+"))
         if chosen not in OFFERS:
-            raise NotAcceptable(f"Unknown format {fmt!r}: use one of {', '.join(OFFERS)}.")
+            hint = " (a '+' in a query string means a space: write it %2B)" if "+" in chosen or " " in fmt else ""
+            raise NotAcceptable(f"Unknown format {fmt!r}: use one of {', '.join(OFFERS)}{hint}.")
         return chosen
     ranges = _parse_accept(accept or "*/*")
     best, best_q = None, 0.0

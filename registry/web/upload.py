@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from .. import dists, model
 from ..blobs import Staged
-from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized
+from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
 from ..ledger import Locked
 from ..operations import Published, publish_file
 from .context import WebState
@@ -74,7 +74,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     limit = state.registry.settings.max_upload_bytes
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
-        raise TooLarge(f"File too large: the limit is {limit} bytes ({limit / 2**20:.0f} MiB).")
+        raise TooLarge(f"File too large: the limit is {size(limit)}.")
     ctype, options = parse_options_header(headers.get("content-type", ""))
     if ctype != "multipart/form-data" or not options.get("boundary"):
         raise Invalid("Uploads must be multipart/form-data (the legacy upload form twine, uv and poetry send).")

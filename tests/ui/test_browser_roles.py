@@ -63,7 +63,8 @@ def test_a_stranger_cannot_tell_private_from_missing(browser, site, shelf, signe
                 browser.driver.page_source.replace(name, "NAME")]
     for path, (private, missing) in pages.items():
         assert private == missing, path
-        assert ("Sign in to see this" if not signed_in else "does not exist in workspace default") in private
+        # (a workspace they can read nothing of: neither name is said to be the missing one)
+        assert ("Sign in to see this" if not signed_in else "No workspace 'default' with a package 'NAME'") in private
     if signed_in:  # the workspace's lists and history don't show it either
         browser.visit("/-/default/", "stranger-packages")
         assert "shelved" not in browser.driver.page_source

@@ -37,7 +37,9 @@ async def signin(request: Request) -> object:
             raise Forbidden("That token was minted for a pipeline step; sign in with a person's API token.")
     except (Forbidden, Unauthorized) as exc:
         return render(request, "signin.html", status=403, error=exc.message.replace(
-            "use your email as the username and an API token as the password", "check your email and API token"),
+            "use your email as the username and an API token as the password", "check your email and API token").replace(
+            "create one with `registry token create EMAIL`", "ask the registry's operator for one, or, if you "
+            "are signed in elsewhere, create one under Your tokens"),
             email=email, next=to)
     return _start(request, who, "token", to, f"Signed in as {who.email}.")
 
@@ -83,18 +85,23 @@ async def tokens(request: Request) -> object:
     return _tokens_page(request)
 
 
+MAX_DAYS = 3650  # the form's max
+
+
 @post(f"{OWN}/tokens", include_in_schema=False)
 async def create_token(request: Request) -> object:
     fields = await form(request)
     v = viewer(request)
     if not v.signed_in:
         raise Unauthorized("Sign in to create tokens.")
-    days = fields.get("expires_days", "").strip()
-    try:
-        if days and not days.isdigit():
-            raise Invalid("Expiry is a whole number of days, or empty for never.")
+    days, scope = fields.get("expires_days", "").strip(), fields.get("scope", "write")
+    try:  # (the form's own limits, in the form's words: the operation's name CLI flags and scopes)
+        if days and not (days.isdigit() and 1 <= int(days) <= MAX_DAYS):
+            raise Invalid(f"Expires after (days) must be a whole number of days from 1 to {MAX_DAYS}, or empty for never.")
+        if scope not in ("read", "write"):
+            raise Invalid(f"Scope must be read or write, not {scope[:40]!r}.")
         secret, record = await anyio.to_thread.run_sync(
-            lambda: operations.create_token(registry(request), v.who, CHANNEL, v.who.email, fields.get("scope", "write"),
+            lambda: operations.create_token(registry(request), v.who, CHANNEL, v.who.email, scope,
                                             int(days) if days else None, fields.get("label", "").strip()[:100]))
     except (Invalid, Forbidden) as exc:
         return _tokens_page(request, status=exc.status, error=exc.message)

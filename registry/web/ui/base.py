@@ -143,7 +143,7 @@ def render(request: Request, template: str, *, status: int = 200, cookies: list[
     v = viewer(request)
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:300]
     context.setdefault("ws", None)
-    return Template(template_name=template, status_code=status, headers=HEADERS, media_type="text/html; charset=utf-8",
+    return Template(template_name=template, status_code=status, headers=HEADERS, media_type="text/html",
                     cookies=_cookies(request, list(cookies)),
                     context=dict(viewer=v, flash=flash, path=request.url.path, base_url=base_url(request),
                                  htmx=request.headers.get("hx-request") == "true", **context))
@@ -186,5 +186,6 @@ def page_number(value: str | None) -> int:
 
 def error_page(request: Request, exc: RegistryError) -> Response:
     """The HTML answer for a refusal under the UI's prefix (app.py sends them here)."""
-    ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
-    return render(request, "error.html", status=exc.status, error=exc, ws=ws)
+    params = request.path_params if hasattr(request, "path_params") else {}
+    about = "commit" if "commit_id" in params else None  # (what the advice on a 404 is about)
+    return render(request, "error.html", status=exc.status, error=exc, ws=params.get("ws"), about=about)
