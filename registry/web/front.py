@@ -160,8 +160,6 @@ def _browser_page(scope) -> str | None:
         parts = parts[:-1]
     if not parts:
         return "/-/"
-    if len(parts) == 3 and parts[1].startswith("@") and parts[1] != "@":
-        parts = [parts[0], parts[2]]  # (a package as it stood: the UI has no page of then, but of the package)
     if parts[0] in RESERVED_WORKSPACES or len(parts) > 2 or not all(parts) or parts[-1].startswith("@"):
         return None  # (`/<ws>/@<ref>/`, the index as it stood, has no page of the UI: it is shown as it is)
     return "/-/" + quote(parts[0], safe="") + "/" + (f"packages/{quote(parts[1], safe='')}/" if len(parts) == 2 else "")
