@@ -233,7 +233,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str)
     try:
         with archive.open(info) as fh:
             return fh.read(METADATA_LIMIT + 1)
-    # (zipfile raises NotImplementedError for a compression method or encryption it can't read)
+    # (zipfile raises NotImplementedError for a compression or encryption it lacks: a bad upload, not a crash)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise Invalid(f"Invalid distribution file {filename!r}: {info.filename} can't be read ({exc}).") from None
 
