@@ -77,7 +77,7 @@ class Viewer:
     sid: str  # the session's id, or the visitor's before sign-in: what CSRF tokens derive from
     csrf: str
     new_visitor: bool = False
-    stale_session: bool = False  # a cookie whose token was revoked or expired: cleared on the way out
+    stale_session: bool = False  # a cookie whose session ended (or its token): cleared on the way out
 
     @property
     def signed_in(self) -> bool:
@@ -98,7 +98,7 @@ def viewer(request: Request) -> Viewer:
         if cache_key not in _principals:
             if len(_principals) > 10_000:
                 _principals.clear()
-            _principals[cache_key] = read.session_principal(session.token_id, session.email, session.expires)
+            _principals[cache_key] = read.session_principal(session.email, session.session_id, session.expires)
         found_who = _principals[cache_key]
         if found_who is None or (found_who.expires and found_who.expires <= time.time()):
             session, stale = None, True
