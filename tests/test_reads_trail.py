@@ -56,7 +56,7 @@ def test_a_hidden_commit_answers_as_a_missing_one(world):
 def test_sign_in_credentials_are_checked_by_the_read_layer(world):
     read = Reader(world.reg)
     who = read.token_principal("dev@acme.test", world.tokens["dev@acme.test"])
-    session = operations.start_session(world.reg, who)
+    session = operations.start_session(world.reg, who).session
     read = Reader(world.reg)
     found = read.session_principal(who.email, session.id, 2e9)
     assert who.kind == "user" and found.email == "dev@acme.test" and found.session == session.id

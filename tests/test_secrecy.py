@@ -196,7 +196,7 @@ def _ui_headers(world, who: str | None) -> tuple[dict, str]:
         if who not in started:
             started[who] = operations.start_session(world.reg, world.principal(who))
         sid = "session" * 3
-        cookies[SESSION_COOKIE] = Session(world.email(who), started[who].id, sid, time.time() + 3600).cookie(keys)
+        cookies[SESSION_COOKIE] = Session(world.email(who), started[who].session.id, sid, time.time() + 3600, started[who].commit).cookie(keys)
     return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}, csrf_token(sid)
 
 

@@ -31,6 +31,7 @@ from .pipelines import (
 )
 from .registry import Registry
 from .signin import (
+    Started,
     check_signin_link,
     create_signin_link,
     end_session,
@@ -60,5 +61,5 @@ __all__ = [
     "list_tokens", "mint_pipeline_token", "publish_file", "remove_trust", "revoke_token", "rotate_keys", "run_url",
     "set_publish_policy", "set_trust", "version_key", "versions", "yank",
     "check_signin_link", "create_signin_link", "find_signin_link", "use_signin_link",
-    "start_session", "end_session", "end_sessions", "live_session", "sessions_of",
+    "Started", "start_session", "end_session", "end_sessions", "live_session", "sessions_of",
 ]

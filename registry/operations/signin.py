@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from .. import layout, model
@@ -30,6 +31,15 @@ LINK_LIFETIME = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
 MAX_SESSIONS = 100  # live sessions per person: signing in past this ends their oldest one
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
+
+
+@dataclass(frozen=True)
+class Started:
+    """A session just started, and the commit that started it: a server whose ledger lacks that
+    commit doesn't know of the session yet (a replica waits for it, rather than call it over)."""
+
+    session: WebSession
+    commit: str
 
 
 def link_hash(secret: str) -> str:
@@ -74,7 +84,7 @@ def check_signin_link(record: SignInLink | None) -> SignInLink:
     return record
 
 
-def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> WebSession:
+def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Started:
     """Spend the link: one commit marks it used and starts the web session it is for.
 
     The session has write scope: a link is made by the operator for one person, works once and for
@@ -95,10 +105,11 @@ def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Web
                            (T.USER, user.email), (T.SIGN_IN_LINK, link.id), (T.SESSION, record.id), (T.SCOPE, "write"),
                            provenance=provenance, result=record)
 
-    return reg.transact(build).result
+    done = reg.transact(build)
+    return Started(done.result, done.commit.id)
 
 
-def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> WebSession:
+def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> Started:
     """A web session for the person an API token was just checked for (``who``): one commit. It has
     the token's scope, ends at the latest when the token does, and with it if the token is revoked."""
     if who.kind != "user" or not who.token_id or who.scope not in ("read", "write"):
@@ -119,7 +130,8 @@ def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> We
                            (T.USER, who.email), (T.SESSION, record.id), (T.SCOPE, record.scope),
                            provenance=provenance, result=record)
 
-    return reg.transact(build).result
+    done = reg.transact(build)
+    return Started(done.result, done.commit.id)
 
 
 def end_session(reg: Registry, who: Principal, channel: Channel, email: str, session_id: str) -> WebSession:

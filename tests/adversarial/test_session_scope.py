@@ -56,7 +56,7 @@ class Stage:
 def stage(world, tmp_path, n: int) -> Stage:
     reg = world.reg
     _, token = operations.create_token(reg, OP, "cli", OWNER, "write", label=f"other {n}")
-    other = operations.start_session(reg, identity.check_token(reg.snapshot(), OWNER, world.tokens[OWNER]))
+    other = operations.start_session(reg, identity.check_token(reg.snapshot(), OWNER, world.tokens[OWNER])).session
     for version in ("1.0", "1.1", "1.2"):
         publish(reg, OP, make_wheel(tmp_path, "Acme.Utils", f"{n}.{version}"))
     operations.yank(reg, OP, "cli", WS, "acme-utils", f"{n}.1.1", "to un-yank")
@@ -287,7 +287,7 @@ def test_a_person_has_at_most_so_many_sessions(world, monkeypatch):
 
     monkeypatch.setattr(signin, "MAX_SESSIONS", 3)
     who = identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER])
-    made = [operations.start_session(world.reg, who) for _ in range(5)]
+    made = [operations.start_session(world.reg, who).session for _ in range(5)]
     kept = operations.sessions_of(world.reg.snapshot(), OWNER)
     assert [s.id for s in kept] == [s.id for s in made[-3:]]
 
@@ -296,7 +296,7 @@ def test_the_operator_lists_and_ends_a_persons_sessions(world, capsys):
     from registry import cli, maintenance
 
     who = identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER])
-    first, second = operations.start_session(world.reg, who), operations.start_session(world.reg, who)
+    first, second = (operations.start_session(world.reg, who).session for _ in range(2))
     data = ["--data", world.reg.settings.data]
     assert cli.main([*data, "session", "list", OWNER]) == 0
     listed = capsys.readouterr().out
@@ -309,6 +309,70 @@ def test_the_operator_lists_and_ends_a_persons_sessions(world, capsys):
     assert cli.main([*data, "session", "end", OWNER, "--all"]) == 0
     assert operations.sessions_of(world.reg.snapshot(), OWNER) == []
     assert cli.main([*data, "session", "end", OWNER, "../../users"]) == 1
+
+
+@pytest.mark.parametrize("catches_up", [True, False])
+async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_session_over(world, tmp_path, catches_up):
+    """Signed in through the primary (or another replica) a moment ago, a browser's next request
+    reaches a replica that hasn't fetched the sign-in yet: it waits for that commit, as for a write
+    forwarded through it. If the commit doesn't come, the request is answered signed out but the
+    cookie is kept (only a session the replica knows has ended is cleared)."""
+    import shutil
+
+    import anyio
+    import pygit2
+    from litestar.testing import AsyncTestClient
+
+    from registry.config import Settings
+    from registry.ledger.writing import REF
+    from registry.operations import Registry
+    from registry.operations.registry import REPLICA_OF
+    from registry.web.app import create_asgi
+    from registry.web.ui import session as sessions
+
+    primary = world.reg.settings.data_path
+    keys = sessions.Keys.of_primary(primary)
+    copy = tmp_path / "replica"
+    shutil.copytree(world.reg.settings.ledger_path, copy / "ledger.git")  # (the replica, before the sign-in)
+    (copy / REPLICA_OF).write_text("http://primary.test")
+    (copy / sessions.PUBLIC_FILE).write_bytes(keys.public)
+    started = operations.start_session(world.reg, identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER]))
+    cookie = sessions.Session(OWNER, started.session.id, "csrf-id", 2e9, started.commit).cookie(keys)
+    settings = Settings(data=str(copy), follow="http://primary.test")
+    replica = Registry.open(settings)
+    waited: list[str] = []
+
+    class Follower:  # fetches from the primary's ledger when asked, as the real one does over HTTP
+        primary = "http://primary.test"
+
+        def stopped(self):
+            return None
+
+        def lead(self):
+            return False
+
+        def health(self):
+            return {}
+
+        async def follow(self):
+            await anyio.sleep_forever()
+
+        async def wait_for(self, commit: str) -> bool:
+            waited.append(commit)
+            if catches_up:
+                repo = pygit2.Repository(str(copy / "ledger.git"))
+                repo.remotes.create_anonymous(str(world.reg.settings.ledger_path)).fetch([f"+{REF}:{REF}"])
+            return catches_up
+
+    app = create_asgi(settings, replica)
+    app.app.state.web.replica = Follower()
+    async with AsyncTestClient(app=app) as c:
+        r = await c.get(f"{PREFIX}/_/tokens", headers={"cookie": f"registry_session={cookie}"})
+    assert waited == [started.commit]
+    if catches_up:
+        assert r.status_code == 200 and ">this session<" in r.text
+    else:
+        assert r.status_code == 401 and "registry_session" not in r.headers.get("set-cookie", "")
 
 
 # --- live servers: two workers, and a replica -----------------------------------------------------

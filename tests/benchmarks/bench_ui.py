@@ -81,8 +81,8 @@ def main() -> int:
     who = identity.operator()  # (the session below is a workspace admin's: it sees everything)
     token = next(t for t in operations.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
     signed_in = identity.Principal(kind="user", email="dev@bench.test", scope=token.scope, token_id=token.id)
-    session = operations.start_session(reg, signed_in)
-    cookie = Session("dev@bench.test", session.id, "bench-session-id", time.time() + 3600).cookie(
+    started = operations.start_session(reg, signed_in)
+    cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600, started.commit).cookie(
         Keys.of_primary(settings.data_path))
     middle = f"1.{opts.versions // 2}"
     commit = reg.history.package(WS, BIG, middle, limit=1)[0].id

@@ -77,7 +77,7 @@ async def test_a_session_is_a_signed_cookie_that_dies_with_its_token(client, wor
     # signed by any key but the primary's (say, by a replica, which holds only the public half): no one
     replica_keys = sessions.Keys.of_replica(world.reg.settings.data_path)
     with pytest.raises(RuntimeError, match="makes no sessions"):
-        sessions.Session("dev@acme.test", "0" * 32, "s", 1e10).cookie(replica_keys)
+        sessions.Session("dev@acme.test", "0" * 32, "s", 1e10, "0" * 40).cookie(replica_keys)
     body = value.split(".")[0]
     forged = f"{body}.{sessions._b64(Ed25519PrivateKey.generate().sign(b'session:' + body.encode()))}"
     client.cookies.set("registry_session", forged, path="/-")

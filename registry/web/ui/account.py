@@ -15,7 +15,6 @@ from litestar.params import FromPath
 
 from ... import operations
 from ...errors import Forbidden, Invalid, NotFound, Unauthorized
-from ...model import WebSession
 from ...reads import Reader
 from . import data, urls
 from .base import cookie, form, redirect, registry, render, safe_next, session_keys, viewer
@@ -25,9 +24,9 @@ OWN = urls.OWN
 CHANNEL = "web"
 
 
-def _start(request: Request, record: WebSession, to: str, flash: str):
-    value = new_session(record).cookie(session_keys(request))
-    max_age = max(1, int(record.expires.timestamp() - time.time()))
+def _start(request: Request, started: operations.Started, to: str, flash: str):
+    value = new_session(started).cookie(session_keys(request))
+    max_age = max(1, int(started.session.expires.timestamp() - time.time()))
     return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, value, max_age=max_age)])
 
 
@@ -50,15 +49,15 @@ async def signin(request: Request) -> object:
         if who.kind != "user":
             raise Forbidden("That token is not a person's (it is a pipeline step's, a witness's or a replica's); "
                             "sign in with a person's API token.")
-        record = await anyio.to_thread.run_sync(operations.start_session, reg, who, CHANNEL)
+        started = await anyio.to_thread.run_sync(operations.start_session, reg, who, CHANNEL)
     except (Forbidden, Unauthorized) as exc:
         return render(request, "signin.html", status=403, error=exc.message.replace(
             "use your email as the username and an API token as the password", "check your email and API token").replace(
             "create one with `registry token create EMAIL`", "ask the registry's operator for one, or, if you "
             "are signed in elsewhere, create one under Your tokens"),
             email=email, next=to)
-    scope = " (read scope: you can look, not change anything)" if record.scope == "read" else ""
-    return _start(request, record, to, f"Signed in as {who.email}{scope}.")
+    scope = " (read scope: you can look, not change anything)" if started.session.scope == "read" else ""
+    return _start(request, started, to, f"Signed in as {who.email}{scope}.")
 
 
 @get(f"{OWN}/link/{{secret:str}}", include_in_schema=False)
@@ -70,8 +69,8 @@ async def link_page(request: Request, secret: FromPath[str]) -> object:
 @post(f"{OWN}/link/{{secret:str}}", include_in_schema=False)
 async def use_link(request: Request, secret: FromPath[str]) -> object:
     await form(request)
-    record = await anyio.to_thread.run_sync(operations.use_signin_link, registry(request), secret)
-    return _start(request, record, urls.home(), f"Signed in as {record.user}.")
+    started = await anyio.to_thread.run_sync(operations.use_signin_link, registry(request), secret)
+    return _start(request, started, urls.home(), f"Signed in as {started.session.user}.")
 
 
 @post(f"{OWN}/signout", include_in_schema=False)

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ...fsync import fsync_path
-from ...model import WebSession
+from ...operations import Started
 
 SESSION_COOKIE = "registry_session"
 VISITOR_COOKIE = "registry_visitor"
@@ -128,22 +128,24 @@ class Session:
     session_id: str  # the ledger's record of it (operations.start_session)
     sid: str  # what its CSRF tokens derive from
     expires: float
+    commit: str  # the commit that started it: a server without it hasn't heard of the session yet
 
     def cookie(self, keys: Keys) -> str:
-        return sign(keys, {"e": self.email, "i": self.session_id, "s": self.sid, "x": int(self.expires)})
+        return sign(keys, {"e": self.email, "i": self.session_id, "s": self.sid, "x": int(self.expires), "c": self.commit})
 
     @classmethod
     def from_cookie(cls, keys: Keys, value: str | None) -> Session | None:
         p = unsign(keys, value)
         try:
-            session = cls(str(p["e"]), str(p["i"]), str(p["s"]), float(p["x"])) if p else None
+            session = cls(str(p["e"]), str(p["i"]), str(p["s"]), float(p["x"]), str(p["c"])) if p else None
         except (KeyError, TypeError, ValueError):
             return None  # (a cookie from before sessions were records names no session: signed out)
         return session if session and session.expires > time.time() else None
 
 
-def new_session(record: WebSession) -> Session:
-    return Session(record.user, record.id, secrets.token_urlsafe(16), record.expires.timestamp())
+def new_session(started: Started) -> Session:
+    record = started.session
+    return Session(record.user, record.id, secrets.token_urlsafe(16), record.expires.timestamp(), started.commit)
 
 
 def csrf_token(sid: str) -> str:
