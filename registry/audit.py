@@ -42,6 +42,7 @@ class T(StrEnum):
     USER = "User"
     TOKEN = "Token"
     SIGN_IN_LINK = "Sign-In-Link"
+    SESSION = "Session"  # a web session's id
     SCOPE = "Scope"
     ROLE = "Role"
     ISSUER = "Issuer"
@@ -69,7 +70,10 @@ class Action(StrEnum):
     YANK = "yank"
     UNYANK = "unyank"
     CREATE_LOGIN_LINK = "create-login-link"
-    USE_LOGIN_LINK = "use-login-link"
+    USE_LOGIN_LINK = "use-login-link"  # (which also starts a web session)
+    SIGN_IN = "sign-in"  # a web session started with an API token
+    SIGN_OUT = "sign-out"  # a web session ended by itself
+    END_SESSION = "end-session"  # web sessions ended from another session, or by the operator
     ADOPT_KEYS = "adopt-signing-keys"
     ROTATE_KEYS = "rotate-signing-keys"
     UNKNOWN = "unknown"

@@ -121,6 +121,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         for t in read.tokens(args.email):
             rows.append((t.id, t.scope, f"{t.created.at:%Y-%m-%d}", _token_state(t), t.label))
         _print_table(rows)
+    elif (cmd, action) == ("session", "list"):
+        rows = [("ID", "SCOPE", "SIGNED IN WITH", "STARTED", "EXPIRES")]
+        for s, t in read.sessions(args.email):
+            rows.append((s.id, s.scope, f"token {t.id}" if t else f"link {s.link}", f"{s.created.at:%Y-%m-%d %H:%M}",
+                         f"{s.expires:%Y-%m-%d %H:%M}"))
+        _print_table(rows)
+    elif (cmd, action) == ("session", "end"):
+        if bool(args.session_id) == args.all:
+            raise RegistryError("Give a session id (`registry session list EMAIL` shows them), or --all.")
+        if args.all:
+            ended = operations.end_sessions(reg, who, CHANNEL, args.email)
+        else:
+            ended = [operations.end_session(reg, who, CHANNEL, args.email, args.session_id)]
+        print(f"ended {len(ended)} {'session' if len(ended) == 1 else 'sessions'} of {model.email(args.email)}")
     elif cmd in ("grant", "revoke"):
         ws, repo = _split_repo(args.target) if "/" in args.target else (args.target, None)
         role = model.role(args.role) if cmd == "grant" else None

@@ -65,6 +65,14 @@ def parser() -> argparse.ArgumentParser:
     c = tk.add_parser("list")
     c.add_argument("email")
 
+    se = sub.add_parser("session", help="web UI sessions").add_subparsers(dest="action", required=True)
+    c = se.add_parser("list", help="the sessions of EMAIL that are on")
+    c.add_argument("email")
+    c = se.add_parser("end", help="sign EMAIL's browser out (one session, or --all)")
+    c.add_argument("email")
+    c.add_argument("session_id", nargs="?")
+    c.add_argument("--all", action="store_true", help="every session of EMAIL")
+
     c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
     c.add_argument("email")
     c.add_argument("--minutes", type=int, default=15,

@@ -42,6 +42,7 @@ class Principal:
     repository: str | None = None
     pipeline: PipelineRun | None = None
     expires: float | None = None  # unix time after which the credentials no longer hold
+    session: str | None = None  # a web session's id (its scope is that of the token it was signed in with)
 
     @property
     def actor(self) -> str:

@@ -39,6 +39,15 @@ def signin_link(sha256: str) -> str:
     return f"sign-in-links/{sha256[:2]}/{sha256}.json"
 
 
+def sessions_dir(email: str) -> str:
+    """A user's web sessions, in one directory: listed and pruned without looking at anyone else's."""
+    return f"sessions/{shard(email)}/{email}"
+
+
+def session(email: str, session_id: str) -> str:
+    return f"{sessions_dir(email)}/{session_id}.json"
+
+
 def workspace(ws: str) -> str:
     return f"workspaces/{ws}/workspace.json"
 
@@ -100,6 +109,8 @@ def record_type(path: str) -> type[model.Record] | None:
         return model.ApiToken
     if parts[0] == "sign-in-links" and len(parts) == 3:
         return model.SignInLink
+    if parts[0] == "sessions" and len(parts) == 4:
+        return model.WebSession
     if parts[0] != "workspaces" or len(parts) < 3:
         return None
     rest = parts[2:]
@@ -130,6 +141,8 @@ def expected_path(path: str, record: model.Record) -> str | None:
             return token(record.sha256)
         case model.SignInLink():
             return signin_link(record.sha256)
+        case model.WebSession():
+            return session(record.user, record.id)
         case model.Workspace():
             return workspace(record.slug)
         case model.Project():
@@ -160,6 +173,7 @@ Every record is one JSON file with sorted keys:
     users/<xx>/<email>.json                                a user
     tokens/<xx>/<sha256>.json                              an API token: only the SHA-256 of its secret
     sign-in-links/<xx>/<sha256>.json                       a one-time web sign-in link: only its SHA-256
+    sessions/<xx>/<email>/<id>.json                        a web session (deleted when it ends): no secret
     workspaces/<ws>/workspace.json                         a workspace and its admins
     workspaces/<ws>/pipelines-trust.json                   the Bitbucket Pipelines OIDC issuer it trusts
     workspaces/<ws>/projects/<KEY>.json                    a project and its grants

@@ -160,8 +160,9 @@ class ApiToken(Record, kw_only=True):
 
 class SignInLink(Record, kw_only=True):
     """A one-time link that signs its holder into the web UI as ``user``, for minutes. Only the
-    SHA-256 of its secret is kept; the id is a prefix of that hash. Using it creates a token for
-    the web session (``session_token``), which dies when that token is revoked."""
+    SHA-256 of its secret is kept; the id is a prefix of that hash. Using it starts a web session
+    (``session_token``: its id; before sessions were records of their own, the id of a token made
+    for the session)."""
 
     id: str
     user: str
@@ -170,6 +171,26 @@ class SignInLink(Record, kw_only=True):
     expires: datetime
     used: Provenance | None = None
     session_token: str | None = None
+
+
+SessionScope = Literal["read", "write"]
+
+
+class WebSession(Record, kw_only=True):
+    """A browser signed in to the web UI: what its cookie names (the cookie is signed by the server
+    and holds no secret). Started by a sign-in with an API token (``token``: that token's SHA-256;
+    the session has its scope and ends when it is revoked or expires) or with a one-time link
+    (write scope: a link stands in for its person). Ended by deleting the record (signing out, or
+    ending it from another session); the commits keep the history."""
+
+    id: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    user: str
+    scope: SessionScope
+    via: Literal["token", "link"]
+    token: Sha256 | None = None
+    link: str | None = None  # the sign-in link's id
+    created: Provenance
+    expires: datetime
 
 
 class PipelinesTrust(Record, kw_only=True):
@@ -258,8 +279,8 @@ class DeletedFiles(Record, kw_only=True):
 
 
 LEDGER_RECORDS: tuple[type[Record], ...] = (
-    LedgerInfo, SigningKeys, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, SignInLink, Package,
-    Version,
+    LedgerInfo, SigningKeys, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, SignInLink, WebSession,
+    Package, Version,
     DeletedFiles,
 )
 

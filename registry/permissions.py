@@ -1,10 +1,11 @@
 """What a role allows: a principal's effective role on a repository or workspace, and refusals that
-name the missing permission."""
+name the missing permission; and what a token's scope allows, whatever the roles (`require_scope`)."""
 
 from __future__ import annotations
 
 from . import layout, model
-from .errors import Denied, NotFound, Unauthorized
+from .audit import Action
+from .errors import Denied, Forbidden, NotFound, Unauthorized
 from .identity import Principal
 from .ledger import Snapshot
 from .model import Project, Repository, Role, Workspace
@@ -57,8 +58,37 @@ def require(snap: Snapshot, who: Principal, ws: str, repo: str, need: Role, doin
         return
     if who.kind == "anonymous":
         raise Unauthorized(f"Authentication required to {doing}: use your email and an API token.")
-    scope_note = " (your token has read scope only)" if who.scope == "read" and need != "read" else ""
+    if need != "read":
+        require_scope(who, doing)
     raise Denied(
-        f"{who.actor} may not {doing}: it needs {need} permission on repository {ws}/{repo}"
-        f"{scope_note}; ask a repository or workspace admin."
+        f"{who.actor} may not {doing}: it needs {need} permission on repository {ws}/{repo}; "
+        "ask a repository or workspace admin."
     )
+
+
+# What a token's scope lets its holder commit, whatever their roles: a read-scoped token (or a web
+# session signed in with one) may start and end its own web session, and change nothing else;
+# witness and replica tokens, and anonymous callers, commit nothing. `operations` applies this to
+# every commit it builds (`_common.make_change`), so no verb, form or route can forget it; the
+# checks before it (`require`, the upload path) refuse the same way, only earlier.
+READ_SCOPE_COMMITS = frozenset({Action.SIGN_IN, Action.SIGN_OUT})
+
+
+def require_scope(who: Principal, doing: str, action: Action | None = None) -> None:
+    """Refuse unless ``who``'s token scope allows ``action`` (None: any change); the message names the
+    scope and says what to use instead."""
+    if who.kind == "operator" or (who.kind in ("user", "pipeline") and who.scope == "write"):
+        return
+    if who.kind == "user" and who.scope == "read" and action in READ_SCOPE_COMMITS:
+        return
+    if who.kind == "anonymous":
+        raise Unauthorized(f"Authentication required to {doing}: use your email and a write-scoped API token.")
+    token = f"API token {who.token_id}" if who.token_id else "Its API token"
+    if who.scope == "read" and who.session:
+        raise Forbidden(f"This session was signed in with {token}, which has read scope: it may look, not {doing}. "
+                        "Sign out, and sign in with a write-scoped API token to do that.")
+    if who.scope == "read":
+        raise Forbidden(f"{token} has read scope: it may read and install, not {doing}. Use a write-scoped API "
+                        "token (create one with `registry token create EMAIL`, or under Your tokens in the web UI).")
+    raise Forbidden(f"{token} has {who.scope or 'no'} scope: it may fetch the ledger"
+                    f"{' and files' if who.scope == 'replica' else ''}, not {doing}.")

@@ -190,11 +190,11 @@ async def test_the_ui_version_page_links_to_the_index_as_of_its_publish(client, 
     world, then = history["world"], history["then"]
     from .ui.test_ui_pages import CHROME, sign_in
 
-    await sign_in(client, world, READER)
-    page = await client.get(f"/-/{WS}/packages/acme-utils/1.1.0/")
-    assert page.status_code == 200, page.text
     # 1.1.0's second file: after it came 2.0.0rc1's two, the yank and the deletion
     published = world.reg.ledger.repo().revparse_single("main~4")
+    await sign_in(client, world, READER)  # (a commit: the session)
+    page = await client.get(f"/-/{WS}/packages/acme-utils/1.1.0/")
+    assert page.status_code == 200, page.text
     index = f"/{WS}/@{published.id}/"
     assert f"--index-url http://testserver.local{index}</code>" in page.text
     assert "the index as it stood when this version was published" in page.text

@@ -56,15 +56,21 @@ def test_a_hidden_commit_answers_as_a_missing_one(world):
 def test_sign_in_credentials_are_checked_by_the_read_layer(world):
     read = Reader(world.reg)
     who = read.token_principal("dev@acme.test", world.tokens["dev@acme.test"])
-    assert who.kind == "user" and read.session_principal(who.token_id, who.email, 2e9).email == "dev@acme.test"
-    assert read.session_principal(who.token_id, "reader@acme.test", 2e9) is None  # (not that user's token)
+    session = operations.start_session(world.reg, who).session
+    read = Reader(world.reg)
+    found = read.session_principal(who.email, session.id, 2e9)
+    assert who.kind == "user" and found.email == "dev@acme.test" and found.session == session.id
+    assert found.token_id == who.token_id and found.scope == "write"
+    assert read.session_principal("reader@acme.test", session.id, 2e9) is None  # (not that user's session)
+    assert read.session_principal(who.email, "../" + session.id, 2e9) is None
     with pytest.raises(Forbidden, match="Invalid credentials"):
         read.token_principal("dev@acme.test", "rgy_nothing")
-    _, witness = operations.create_token(world.reg, OP, CH, "dev@acme.test", "witness")
+    witness, _ = operations.create_token(world.reg, OP, CH, "dev@acme.test", "witness")
+    with pytest.raises(Forbidden, match="read or write scope"):  # (witnesses never get a session)
+        operations.start_session(world.reg, identity.check_token(world.reg.snapshot(), "__token__", witness))
     operations.revoke_token(world.reg, OP, CH, "dev@acme.test", who.token_id)
     read = Reader(world.reg)
-    assert read.session_principal(who.token_id, who.email, 2e9) is None
-    assert read.session_principal(witness.id, "dev@acme.test", 2e9) is None  # (witnesses never get a session)
+    assert read.session_principal(who.email, session.id, 2e9) is None  # (its token revoked: over)
     with pytest.raises(NotFound, match="does not exist"):
         read.signin_link("rgl_nothing")
     secret, _ = operations.create_signin_link(world.reg, OP, CH, "dev@acme.test")

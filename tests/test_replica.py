@@ -337,8 +337,12 @@ def test_bad_or_missing_replica_tokens_are_refused(cluster, tmp_path):
     assert httpx.get(f"{cluster.primary.url}/default/tokens/", auth=auth, timeout=10).status_code == 404
     wheel = make_wheel(tmp_path, "tokens", "1.0")
     data, files = upload_form(wheel, "tokens", "1.0")
-    # (it may read no package, so it is told none exists, as a stranger is)
-    assert httpx.post(f"{cluster.primary.url}/default/", auth=auth, data=data, files=files, timeout=30).status_code == 404
+    # (its scope publishes nothing: told so, in the same words whether the package exists or not)
+    refused = httpx.post(f"{cluster.primary.url}/default/", auth=auth, data=data, files=files, timeout=30)
+    assert refused.status_code == 403 and "replica scope" in refused.text
+    data, files = upload_form(make_wheel(tmp_path, "nothing-here", "1.0"), "nothing-here", "1.0")
+    again = httpx.post(f"{cluster.primary.url}/default/", auth=auth, data=data, files=files, timeout=30)
+    assert (again.status_code, again.text) == (refused.status_code, refused.text)
     assert httpx.get(f"{cluster.primary.url}/_/blobs/{'0' * 64}", auth=(email, token), timeout=10).status_code == 403
     assert httpx.get(f"{cluster.primary.url}/_/blobs/{'0' * 64}", timeout=10).status_code == 401
     assert httpx.get(f"{cluster.primary.url}/_/blobs/{'0' * 64}", auth=auth, timeout=10).status_code == 404

@@ -192,9 +192,11 @@ def _ui_headers(world, who: str | None) -> tuple[dict, str]:
     keys = Keys.of_primary(world.reg.settings.data_path)
     cookies, sid = {VISITOR_COOKIE: "visitor" * 3}, "visitor" * 3
     if who:
-        p = world.principal(who)
+        started = world.__dict__.setdefault("ui_sessions", {})  # (one per person: signing in is a commit)
+        if who not in started:
+            started[who] = operations.start_session(world.reg, world.principal(who))
         sid = "session" * 3
-        cookies[SESSION_COOKIE] = Session(p.email, p.token_id, sid, time.time() + 3600, "token").cookie(keys)
+        cookies[SESSION_COOKIE] = Session(world.email(who), started[who].session.id, sid, time.time() + 3600, started[who].commit).cookie(keys)
     return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}, csrf_token(sid)
 
 

@@ -30,7 +30,18 @@ from .pipelines import (
     set_trust,
 )
 from .registry import Registry
-from .signin import check_signin_link, create_signin_link, find_signin_link, use_signin_link
+from .signin import (
+    Started,
+    check_signin_link,
+    create_signin_link,
+    end_session,
+    end_sessions,
+    find_signin_link,
+    live_session,
+    sessions_of,
+    start_session,
+    use_signin_link,
+)
 from .tenancy import (
     create_project,
     create_repository,
@@ -50,4 +61,5 @@ __all__ = [
     "list_tokens", "mint_pipeline_token", "publish_file", "remove_trust", "revoke_token", "rotate_keys", "run_url",
     "set_publish_policy", "set_trust", "version_key", "versions", "yank",
     "check_signin_link", "create_signin_link", "find_signin_link", "use_signin_link",
+    "Started", "start_session", "end_session", "end_sessions", "live_session", "sessions_of",
 ]

@@ -11,7 +11,7 @@ from ..errors import Denied, Forbidden, NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, Provenance, User, Workspace
-from ..permissions import role_on_workspace
+from ..permissions import require_scope, role_on_workspace
 
 
 def version_key(version: str) -> str:
@@ -22,7 +22,10 @@ def version_key(version: str) -> str:
 def make_change(who: Principal, channel: Channel, action: Action, summary: str, writes, *facts: tuple[str, str],
                 body: str = "", result=None, provenance: Provenance | None = None) -> Change:
     """One commit's worth: who did what (the trailers every commit starts with, then `Action`), to
-    what (``facts``). ``provenance``: the one already recorded in the records (same time, same actor)."""
+    what (``facts``). ``provenance``: the one already recorded in the records (same time, same actor).
+    Every verb builds its commit here, so here the token's scope is checked, whatever the verb checked
+    before: a read-scoped principal commits nothing but its own session's start and end."""
+    require_scope(who, summary, action)
     provenance = provenance or who.provenance(channel)
     trailers = (*provenance_trailers(provenance), (T.ACTION, action), *facts)
     return Change(summary=summary, author=who.author, time=provenance.at, writes=writes, trailers=trailers,
@@ -43,6 +46,7 @@ def require_workspace_admin(snap: Snapshot, who: Principal, ws: str, doing: str)
     if workspace is None:
         raise NotFound(f"Workspace {ws!r} does not exist; create it with `registry workspace create {ws}`.")
     if role_on_workspace(snap, who, ws) != "admin":
+        require_scope(who, doing)
         raise Denied(f"{who.actor} may not {doing}: it needs admin permission on workspace {ws}.")
     return workspace
 

@@ -1,24 +1,45 @@
-"""One-time sign-in links for the web UI: made on the server (`registry login-link`, the first
-start), used once in a browser. Both are commits; only the SHA-256 of a link's secret is kept."""
+"""Signing in to the web UI: one-time links (made on the server by `registry login-link` or the
+first start, used once in a browser) and web sessions (started with an API token or a link, ended by
+signing out or from another session). Each is a commit; only the SHA-256 of a link's secret is kept,
+and a session has no secret at all (its cookie is signed by the server and names it by id).
+
+Why a session is a record of its own, rather than a cookie that names the API token it came from:
+signing out must end the session on every worker and every replica, and the ledger is the only
+state they share. A session's record is looked up (one path) on each request, as the token was."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from .. import layout, model
 from ..audit import Action, T
 from ..errors import Forbidden, NotFound
-from ..identity import Principal, new_token
+from ..identity import Principal
 from ..ledger import Change, Snapshot
-from ..model import ApiToken, Channel, SignInLink
+from ..model import ApiToken, Channel, SignInLink, WebSession
+from ..permissions import require_scope
 from ._common import existing_user, make_change, replace, require_operator
 from .registry import Registry
+from .tenancy import find_token
 
 LINK_PREFIX = "rgl_"
 LINK_LIFETIME = timedelta(minutes=15)
-SESSION_LIFETIME = timedelta(hours=12)  # of the token a link's sign-in creates (and its session)
+SESSION_LIFETIME = timedelta(hours=12)
+MAX_SESSIONS = 100  # live sessions per person: signing in past this ends their oldest one
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
+
+
+@dataclass(frozen=True)
+class Started:
+    """A session just started, and the commit that started it: a server whose ledger lacks that
+    commit doesn't know of the session yet (a replica waits for it, rather than call it over)."""
+
+    session: WebSession
+    commit: str
 
 
 def link_hash(secret: str) -> str:
@@ -63,9 +84,11 @@ def check_signin_link(record: SignInLink | None) -> SignInLink:
     return record
 
 
-def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> ApiToken:
-    """Spend the link: one commit marks it used and creates the token the web session rests on
-    (its secret is thrown away: the session names the token by id, and dies with it)."""
+def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Started:
+    """Spend the link: one commit marks it used and starts the web session it is for.
+
+    The session has write scope: a link is made by the operator for one person, works once and for
+    minutes, and stands in for that person (it is how they first get in, to make their API tokens)."""
     digest = link_hash(secret.strip())
 
     def build(snap: Snapshot) -> Change:
@@ -73,13 +96,127 @@ def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Api
         user = existing_user(snap, link.user)
         who = Principal(kind="user", email=user.email, name=user.name, scope="write")
         provenance = who.provenance(channel)
-        _, token_digest = new_token()
-        token = ApiToken(id=token_digest[:16], user=user.email, sha256=token_digest, scope="write",
-                         label="web sign-in (link)", created=provenance, expires=provenance.at + SESSION_LIFETIME)
-        used = replace(link, used=provenance, session_token=token.id)
-        return make_change(who, channel, Action.USE_LOGIN_LINK, f"sign in {user.email} with link {link.id}",
-                           {layout.signin_link(digest): used, layout.token(token_digest): token},
-                           (T.USER, user.email), (T.SIGN_IN_LINK, link.id), (T.TOKEN, token.id), (T.SCOPE, "write"),
-                           provenance=provenance, result=token)
+        record = WebSession(id=secrets.token_hex(16), user=user.email, scope="write", via="link", link=link.id,
+                            created=provenance, expires=provenance.at + SESSION_LIFETIME)
+        used = replace(link, used=provenance, session_token=record.id)
+        writes = {layout.signin_link(digest): used, **_make_room(snap, user.email, provenance.at),
+                  layout.session(user.email, record.id): record}
+        return make_change(who, channel, Action.USE_LOGIN_LINK, f"sign in {user.email} with link {link.id}", writes,
+                           (T.USER, user.email), (T.SIGN_IN_LINK, link.id), (T.SESSION, record.id), (T.SCOPE, "write"),
+                           provenance=provenance, result=record)
+
+    done = reg.transact(build)
+    return Started(done.result, done.commit.id)
+
+
+def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> Started:
+    """A web session for the person an API token was just checked for (``who``): one commit. It has
+    the token's scope, ends at the latest when the token does, and with it if the token is revoked."""
+    if who.kind != "user" or not who.token_id or who.scope not in ("read", "write"):
+        raise Forbidden("Only a person's API token (read or write scope) signs in to the web UI.")
+
+    def build(snap: Snapshot) -> Change:
+        found = find_token(snap, who.token_id)
+        token = found[1] if found else None
+        now = model.now()
+        if token is None or not _holds(token, who.email, now):
+            raise Forbidden(f"API token {who.token_id} was revoked or expired meanwhile; sign in with another.")
+        provenance = who.provenance(channel)
+        expires = min(provenance.at + SESSION_LIFETIME, token.expires or provenance.at + SESSION_LIFETIME)
+        record = WebSession(id=secrets.token_hex(16), user=who.email, scope=token.scope, via="token",
+                            token=token.sha256, created=provenance, expires=expires)
+        writes = {**_make_room(snap, who.email, now), layout.session(who.email, record.id): record}
+        return make_change(who, channel, Action.SIGN_IN, f"sign in {who.email} with token {token.id}", writes,
+                           (T.USER, who.email), (T.SESSION, record.id), (T.SCOPE, record.scope),
+                           provenance=provenance, result=record)
+
+    done = reg.transact(build)
+    return Started(done.result, done.commit.id)
+
+
+def end_session(reg: Registry, who: Principal, channel: Channel, email: str, session_id: str) -> WebSession:
+    """End one of ``email``'s web sessions: signing out (``who``'s own session, which even a read-scoped
+    one may end) or ending another (from a write-scoped session, or by the operator)."""
+    email = model.email(email)
+    _own_or_operator(who, email)
+    session_id = session_id.strip().lower()
+    own = who.session is not None and session_id == who.session and who.email == email
+    if not own:
+        require_scope(who, "end other sessions")
+
+    def build(snap: Snapshot) -> Change:
+        path = layout.session(email, session_id) if _SESSION_ID.match(session_id) else None
+        record = snap.get(path, WebSession) if path else None
+        if record is None:
+            raise NotFound(f"{email} has no session {session_id[:32]!r}: it has ended already (Your tokens lists "
+                           "the sessions that are on).")
+        summary = f"sign out {email} (session {record.id[:12]})" if own else f"end session {record.id[:12]} of {email}"
+        return make_change(who, channel, Action.SIGN_OUT if own else Action.END_SESSION, summary, {path: None},
+                           (T.USER, email), (T.SESSION, record.id), result=record)
 
     return reg.transact(build).result
+
+
+def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *, keep: str | None = None) -> list[WebSession]:
+    """End all of ``email``'s web sessions but ``keep`` (signing out everywhere else): one commit."""
+    email = model.email(email)
+    _own_or_operator(who, email)
+    require_scope(who, "end other sessions")
+
+    def build(snap: Snapshot) -> Change:
+        ended = [s for s in sessions_of(snap, email) if s.id != keep]
+        if not ended:
+            raise NotFound(f"{email} has no {'other ' if keep else ''}sessions on.")
+        return make_change(who, channel, Action.END_SESSION, f"end {len(ended)} sessions of {email}",
+                           {layout.session(email, s.id): None for s in ended}, (T.USER, email),
+                           *((T.SESSION, s.id) for s in ended), result=ended)
+
+    return reg.transact(build).result
+
+
+def sessions_of(snap: Snapshot, email: str) -> list[WebSession]:
+    """Every session record of ``email`` (on or not), oldest first: one directory, theirs."""
+    return sorted(snap.records(layout.sessions_dir(email), WebSession), key=lambda s: s.created.at)
+
+
+def live_session(snap: Snapshot, email: str, session_id: str) -> tuple[WebSession, ApiToken | None] | None:
+    """The session and the API token it was signed in with (None for a link's), if it is still on: not
+    ended, not expired, and that token still holds (not revoked, not expired, its person's). A few
+    lookups by path, whatever the registry's size."""
+    if not _SESSION_ID.match(session_id):
+        return None
+    record = snap.get(layout.session(email, session_id), WebSession)
+    now = model.now()
+    if record is None or record.user != email or record.expires <= now:
+        return None
+    if record.token is None:
+        return record, None
+    token = snap.get(layout.token(record.token), ApiToken)
+    return (record, token) if token is not None and _holds(token, email, now) else None
+
+
+def _holds(token: ApiToken, email: str, now) -> bool:
+    """Whether a person may be signed in with this token: theirs, not revoked, not expired, not
+    a pipeline's, a witness's or a replica's."""
+    return (token.user == email and token.revoked is None and (token.expires is None or token.expires > now)
+            and token.repository is None and token.scope in ("read", "write"))
+
+
+def _make_room(snap: Snapshot, email: str, now) -> dict[str, None]:
+    """The records a sign-in deletes: ``email``'s sessions that are over (expired, or their token
+    revoked), and the oldest live ones past `MAX_SESSIONS` - 1. So a person's directory holds their
+    live sessions and the few that ended since they last signed in."""
+    gone, live = {}, []
+    for s in sessions_of(snap, email):
+        if live_session(snap, email, s.id) is None:
+            gone[layout.session(email, s.id)] = None
+        else:
+            live.append(s)
+    for s in live[:max(0, len(live) - (MAX_SESSIONS - 1))]:
+        gone[layout.session(email, s.id)] = None
+    return gone
+
+
+def _own_or_operator(who: Principal, email: str) -> None:
+    if who.kind != "operator" and (who.kind != "user" or who.email != email):
+        raise Forbidden("You can only end your own sessions.")

@@ -10,7 +10,7 @@ from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..identity import TOKEN_PREFIX, Principal, new_token, token_hash
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspace
-from ..permissions import repository_context, require
+from ..permissions import repository_context, require, require_scope
 from ._common import (
     existing_user,
     make_change,
@@ -105,8 +105,9 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
         raise Invalid("--expires-days must be a positive number of days.")
     if scope in ("witness", "replica"):  # (it reads every workspace's names: only the operator hands one out)
         require_operator(who, f"create {scope} tokens")
-    if who.kind != "operator" and (who.email != email or who.scope != "write"):
-        raise Forbidden("You can only create tokens for yourself, with a write-scoped token.")
+    if who.kind != "operator" and who.email != email:
+        raise Forbidden("You can only create tokens for yourself.")
+    require_scope(who, "create tokens")
     secret, digest = new_token()
     provenance = who.provenance(channel)
     record = ApiToken(

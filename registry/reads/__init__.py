@@ -10,7 +10,7 @@ reader.py     the Reader: workspaces, projects, repositories, packages, versions
 lists.py      package lists (cached by the git id of their directory), the Simple index's
 summaries.py  every package of a workspace summarised (latest, count, last upload), cached by shard
 trail.py      history: a package's, a workspace's audit trail, one commit's changed records
-people.py     credentials (tokens, pipelines, web sessions, sign-in links), users, their tokens
+people.py     credentials (tokens, pipelines, web sessions, sign-in links), users, their tokens and sessions
 ledger.py     the ledger itself: signing keys, checkpoints, fetching it whole
 """
 

@@ -8,8 +8,8 @@ from pipelines.verify import Verifier, is_jwt, unverified_issuer
 from .. import layout, model
 from ..identity import Principal, check_token, pipeline_principal, trusts_for, verify_pipeline_token
 from ..errors import NotFound
-from ..model import ApiToken, SignInLink, User
-from ..operations import check_signin_link, find_signin_link, find_token
+from ..model import ApiToken, SignInLink, User, WebSession
+from ..operations import check_signin_link, find_signin_link, find_token, live_session, sessions_of
 
 
 class People:
@@ -32,22 +32,28 @@ class People:
         ws, claims = verify_pipeline_token(verifier, token, trusts_for(self.snapshot, unverified_issuer(token)))
         return pipeline_principal(self.snapshot, ws, claims)
 
-    def session_principal(self, token_id: str, email: str, expires: float) -> Principal | None:
-        """Who a web session resting on this token acts as, if the token still holds (not revoked,
-        not expired, still its user's, a person's): exactly what the token may do, until ``expires``
-        at the latest. Witness, replica and pipeline tokens never make a session."""
-        found = find_token(self.snapshot, token_id)
-        token: ApiToken | None = found[1] if found else None
-        if token is None or token.id != token_id or token.user != email or token.repository or token.scope in ("witness", "replica"):
+    def session_principal(self, email: str, session_id: str, expires: float) -> Principal | None:
+        """Who a web session acts as, if it is still on (not ended, not expired, and the token it was
+        signed in with still holds): its person, with its scope, until ``expires`` at the latest. A
+        few lookups by path (`operations.live_session`)."""
+        found = live_session(self.snapshot, email, session_id)
+        if found is None:
             return None
-        if token.revoked is not None or (token.expires is not None and token.expires <= model.now()):
-            return None
-        user = self.snapshot.get(layout.user(token.user), User)
+        session, token = found
+        user = self.snapshot.get(layout.user(email), User)
         if user is None:
             return None
-        until = min(expires, token.expires.timestamp()) if token.expires else expires
-        return Principal(kind="user", email=user.email, name=user.name, scope=token.scope, token_id=token.id,
-                         expires=until)
+        until = min(expires, session.expires.timestamp(), token.expires.timestamp() if token and token.expires else expires)
+        return Principal(kind="user", email=user.email, name=user.name, scope=session.scope,
+                         token_id=token.id if token else None, session=session.id, expires=until)
+
+    def sessions(self, email: str) -> list[tuple[WebSession, ApiToken | None]]:
+        """A person's web sessions that are on, oldest first, each with the token it was signed in
+        with: for the operator, and for the person themself."""
+        email = model.email(email)
+        if self.who.kind != "operator" and self.who.email != email:
+            raise NotFound(f"There is no user {email}.")
+        return [found for s in sessions_of(self.snapshot, email) if (found := live_session(self.snapshot, email, s.id))]
 
     def signin_link(self, secret: str) -> SignInLink:
         """The sign-in link a secret opens, if it may still be used (otherwise a refusal that says what to do)."""

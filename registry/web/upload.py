@@ -25,9 +25,10 @@ from packaging.version import InvalidVersion, Version
 
 from .. import dists, model
 from ..blobs import Staged
-from ..errors import Forbidden, Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
+from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
 from ..ledger import Locked
 from ..operations import Published, publish_file
+from ..permissions import require_scope
 from .context import WebState
 
 KEPT_FIELDS = frozenset({
@@ -67,8 +68,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     if who.kind == "anonymous":
         raise Unauthorized("Publishing requires credentials: your email and a write-scoped API token "
                            "(or a Bitbucket Pipelines OIDC token).")
-    if who.scope == "read":
-        raise Forbidden("Your API token has read scope; publishing needs a write-scoped token.")
+    require_scope(who, "publish")  # (before a byte of the body is read; the commit checks it again)
     if not r.sees_workspace(ws):
         raise NotFound(f"Workspace {ws!r} does not exist.")
     limit = state.registry.settings.max_upload_bytes

@@ -80,7 +80,9 @@ def main() -> int:
         fill(reg, opts.packages, opts.versions, Path(tempfile.mkdtemp(prefix="bench-ui-wheels-")))
     who = identity.operator()  # (the session below is a workspace admin's: it sees everything)
     token = next(t for t in operations.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
-    cookie = Session("dev@bench.test", token.id, "bench-session-id", time.time() + 3600, "token").cookie(
+    signed_in = identity.Principal(kind="user", email="dev@bench.test", scope=token.scope, token_id=token.id)
+    started = operations.start_session(reg, signed_in)
+    cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600, started.commit).cookie(
         Keys.of_primary(settings.data_path))
     middle = f"1.{opts.versions // 2}"
     commit = reg.history.package(WS, BIG, middle, limit=1)[0].id

@@ -7,6 +7,7 @@ and runs axe-core on it: no serious or critical violation anywhere.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import httpx
 from selenium.webdriver.common.by import By
@@ -196,3 +197,25 @@ def test_yank_unyank_delete_a_version_then_the_package(browser, site, tmp_path):
     assert "doomed" not in browser.find("#results").text
     browser.visit("/-/default/packages/doomed/", "deleted-package-page")
     assert browser.find(".problem .status").text == "404"
+
+
+def test_see_your_sessions_and_sign_another_browser_out(browser, site):
+    token = person(site, "roaming@example.com")
+    with httpx.Client(base_url=site.url, timeout=30) as phone:  # another browser, signed in as the same person
+        csrf = re.search(r'name="csrf" value="([^"]+)"', phone.get("/-/_/signin").text).group(1)
+        assert phone.post("/-/_/signin", data={"csrf": csrf, "email": "roaming@example.com", "token": token}).status_code == 303
+        assert phone.get("/-/_/tokens").status_code == 200
+        browser.sign_in("roaming@example.com", token)
+        browser.visit("/-/_/tokens", "sessions")
+        ends = browser.finds("a[href^='/-/_/sessions/'][href$='/end']")
+        assert len(ends) == 1 and "this session" in browser.text().lower()  # (the phone's; this one has Sign out)
+        browser.confirm_in_dialog("a[href^='/-/_/sessions/'][href$='/end']", "end-session-dialog")
+        browser.wait_text("that browser is signed out")
+        browser.page("session-ended")
+        assert phone.get("/-/_/tokens").status_code == 401  # on its next request
+    read = operations.create_token(site.reg, identity.operator(), "cli", "roaming@example.com", "read")[0]
+    browser.sign_out()
+    browser.sign_in("roaming@example.com", read)
+    browser.visit("/-/_/tokens", "sessions-read-scoped")
+    assert "read-scoped token" in browser.text() and not browser.finds("a[data-confirm]")
+    assert not browser.finds("form.row-form")  # (no Create token)

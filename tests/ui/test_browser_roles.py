@@ -41,8 +41,10 @@ def test_a_reader_sees_no_write_actions_and_forged_posts_are_refused(browser, si
         assert r.status_code == 403 and "needs write permission on repository default/packages" in r.text
         r = http.post("/-/default/packages/shelved/delete", data={"csrf": browser.csrf()})
         assert r.status_code == 403 and "needs admin permission" in r.text
+    assert site.reg.ledger.head() == head  # nothing changed
     browser.sign_out()
     browser.sign_in(site.admin, site.token)
+    head = site.reg.ledger.head()  # (signing out and in are commits)
     with browser.http() as http:  # an admin's session, without the form's CSRF token (another site's form)
         for data in ({}, {"csrf": "forged"}):
             r = http.post("/-/default/packages/shelved/1.0/yank", data=data)

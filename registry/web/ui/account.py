@@ -1,25 +1,37 @@
-"""Signing in (email and API token, or a one-time link), signing out, and your tokens."""
+"""Signing in (email and API token, or a one-time link), signing out, your tokens and your sessions.
+
+Signing in starts a session in the ledger (operations.start_session, use_signin_link) and signing
+out ends it there, so every worker and replica stops honouring the cookie once it has the commit;
+through a replica both are writes, forwarded to the primary and answered once the replica has them.
+"""
 
 from __future__ import annotations
+
+import time
 
 import anyio
 from litestar import Request, get, post
 from litestar.params import FromPath
 
-from ... import identity, operations
-from ...errors import Forbidden, Invalid, RegistryError, Unauthorized
+from ... import operations
+from ...errors import Forbidden, Invalid, NotFound, Unauthorized
 from ...reads import Reader
 from . import data, urls
 from .base import cookie, form, redirect, registry, render, safe_next, session_keys, viewer
-from .session import SESSION_COOKIE, SESSION_SECONDS, new_session
+from .session import SESSION_COOKIE, new_session
 
 OWN = urls.OWN
 CHANNEL = "web"
 
 
-def _start(request: Request, who: identity.Principal, via: str, to: str, flash: str):
-    value = new_session(who, via).cookie(session_keys(request))
-    return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, value, max_age=SESSION_SECONDS)])
+def _start(request: Request, started: operations.Started, to: str, flash: str):
+    value = new_session(started).cookie(session_keys(request))
+    max_age = max(1, int(started.session.expires.timestamp() - time.time()))
+    return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, value, max_age=max_age)])
+
+
+def _signed_out(request: Request, to: str, flash: str):
+    return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, "", max_age=0)])
 
 
 @get(f"{OWN}/signin", include_in_schema=False)
@@ -31,17 +43,21 @@ async def signin_form(request: Request) -> object:
 async def signin(request: Request) -> object:
     fields = await form(request)
     email, token, to = fields.get("email", "").strip(), fields.get("token", "").strip(), safe_next(fields.get("next"))
+    reg = registry(request)
     try:
-        who = Reader(registry(request)).token_principal(email or "-", token or "-")
+        who = Reader(reg).token_principal(email or "-", token or "-")
         if who.kind != "user":
-            raise Forbidden("That token was minted for a pipeline step; sign in with a person's API token.")
+            raise Forbidden("That token is not a person's (it is a pipeline step's, a witness's or a replica's); "
+                            "sign in with a person's API token.")
+        started = await anyio.to_thread.run_sync(operations.start_session, reg, who, CHANNEL)
     except (Forbidden, Unauthorized) as exc:
         return render(request, "signin.html", status=403, error=exc.message.replace(
             "use your email as the username and an API token as the password", "check your email and API token").replace(
             "create one with `registry token create EMAIL`", "ask the registry's operator for one, or, if you "
             "are signed in elsewhere, create one under Your tokens"),
             email=email, next=to)
-    return _start(request, who, "token", to, f"Signed in as {who.email}.")
+    scope = " (read scope: you can look, not change anything)" if started.session.scope == "read" else ""
+    return _start(request, started, to, f"Signed in as {who.email}{scope}.")
 
 
 @get(f"{OWN}/link/{{secret:str}}", include_in_schema=False)
@@ -53,31 +69,35 @@ async def link_page(request: Request, secret: FromPath[str]) -> object:
 @post(f"{OWN}/link/{{secret:str}}", include_in_schema=False)
 async def use_link(request: Request, secret: FromPath[str]) -> object:
     await form(request)
-    reg = registry(request)
-    token = await anyio.to_thread.run_sync(operations.use_signin_link, reg, secret)
-    # (the session names the token; who it acts as is looked up in the ledger on every request)
-    who = identity.Principal(kind="user", email=token.user, token_id=token.id, expires=token.expires.timestamp())
-    return _start(request, who, "link", urls.home(), f"Signed in as {token.user}.")
+    started = await anyio.to_thread.run_sync(operations.use_signin_link, registry(request), secret)
+    return _start(request, started, urls.home(), f"Signed in as {started.session.user}.")
 
 
 @post(f"{OWN}/signout", include_in_schema=False)
 async def signout(request: Request) -> object:
     await form(request)
     v = viewer(request)
-    if v.signed_in and v.session and v.session.via == "link":  # its token exists for this session only
+    if v.signed_in and v.who.session:  # (a session of any scope may end itself)
         try:
-            await anyio.to_thread.run_sync(operations.revoke_token, registry(request), v.who, CHANNEL, v.who.email,
-                                           v.who.token_id)
-        except RegistryError:
-            pass  # (already revoked: the session is over either way)
-    return redirect(request, urls.home(), flash="Signed out.", cookies=[cookie(request, SESSION_COOKIE, "", max_age=0)])
+            await anyio.to_thread.run_sync(operations.end_session, registry(request), v.who, CHANNEL, v.who.email,
+                                           v.who.session)
+        except NotFound:
+            pass  # (ended meanwhile, from another session: over either way)
+    return _signed_out(request, urls.home(), "Signed out.")
+
+
+def _signed_in(request: Request, doing: str):
+    v = viewer(request)
+    if not v.signed_in:
+        raise Unauthorized(f"Sign in to {doing}.")
+    return v.who
 
 
 def _tokens_page(request: Request, status: int = 200, **context):
-    v = viewer(request)
-    if not v.signed_in:
-        raise Unauthorized("Sign in to see your tokens.")
-    return render(request, "tokens.html", status=status, rows=data.tokens(registry(request), v.who), **context)
+    who = _signed_in(request, "see your tokens")
+    reg = registry(request)
+    return render(request, "tokens.html", status=status, rows=data.tokens(reg, who), sessions=data.sessions(reg, who),
+                  may_change=who.scope == "write", **context)
 
 
 @get(f"{OWN}/tokens", include_in_schema=False)
@@ -92,8 +112,7 @@ MAX_DAYS = 3650  # the form's max
 async def create_token(request: Request) -> object:
     fields = await form(request)
     v = viewer(request)
-    if not v.signed_in:
-        raise Unauthorized("Sign in to create tokens.")
+    _signed_in(request, "create tokens")
     days, scope = fields.get("expires_days", "").strip(), fields.get("scope", "write")
     try:  # (the form's own limits, in the form's words: the operation's name CLI flags and scopes)
         if days and not (days.isdigit() and 1 <= int(days) <= MAX_DAYS):
@@ -103,7 +122,7 @@ async def create_token(request: Request) -> object:
         secret, record = await anyio.to_thread.run_sync(
             lambda: operations.create_token(registry(request), v.who, CHANNEL, v.who.email, scope,
                                             int(days) if days else None, fields.get("label", "").strip()[:100]))
-    except (Invalid, Forbidden) as exc:
+    except (Invalid, Forbidden) as exc:  # (a read-scoped session's refusal too: the page says which scope)
         return _tokens_page(request, status=exc.status, error=exc.message)
     # Shown in this answer only (never stored, never redirected through a cookie): reloading won't show it again.
     return _tokens_page(request, status=201, secret=secret, made=record)
@@ -131,10 +150,44 @@ async def revoke(request: Request, token_id: FromPath[str]) -> object:
     if not v.signed_in:
         raise Unauthorized("Sign in to revoke your tokens.")
     record = await anyio.to_thread.run_sync(operations.revoke_token, registry(request), v.who, CHANNEL, v.who.email, token_id)
-    if record.id == v.who.token_id:
-        return redirect(request, urls.signin(), flash=f"Revoked token {record.id}, which this session used: sign in again.",
-                        cookies=[cookie(request, SESSION_COOKIE, "", max_age=0)])
+    if record.id == v.who.token_id:  # (its sessions end with it, this one too)
+        return _signed_out(request, urls.signin(), f"Revoked token {record.id}, which this session used: sign in again.")
     return redirect(request, urls.tokens(), flash=f"Revoked token {record.id}.")
 
 
-ACCOUNT = [signin_form, signin, link_page, use_link, signout, tokens, create_token, confirm_revoke, revoke]
+@get(f"{OWN}/sessions/{{session_id:str}}/end", include_in_schema=False)
+async def confirm_end_session(request: Request, session_id: FromPath[str]) -> object:
+    who = _signed_in(request, "end your sessions")
+    row = next((r for r in data.sessions(registry(request), who) if r.id == session_id), None)
+    if row is None:
+        raise NotFound(f"You have no session {session_id[:32]!r} on: it has ended already.")
+    how = f"with token {row.token_id}" if row.token_id else "with a sign-in link"
+    here = " It is this session: you will be signed out here." if row.current else ""
+    return render(request, "confirm.html", place=None, title=f"End session {row.short}?", danger=True,
+                  consequence=f"The browser signed in {how} at {row.created:%Y-%m-%d %H:%M} UTC is signed out on its "
+                              f"next request, on every server of this registry. Nothing else changes.{here}",
+                  lost=[], button="End session", action=urls.end_session(row.id), back=urls.tokens())
+
+
+@post(f"{OWN}/sessions/{{session_id:str}}/end", include_in_schema=False)
+async def end_session(request: Request, session_id: FromPath[str]) -> object:
+    await form(request)
+    who = _signed_in(request, "end your sessions")
+    record = await anyio.to_thread.run_sync(operations.end_session, registry(request), who, CHANNEL, who.email, session_id)
+    if record.id == who.session:
+        return _signed_out(request, urls.home(), "Signed out.")
+    return redirect(request, urls.tokens(), flash=f"Ended session {record.id[:12]}: that browser is signed out.")
+
+
+@post(f"{OWN}/sessions/end-others", include_in_schema=False)
+async def end_other_sessions(request: Request) -> object:
+    await form(request)
+    who = _signed_in(request, "end your sessions")
+    ended = await anyio.to_thread.run_sync(
+        lambda: operations.end_sessions(registry(request), who, CHANNEL, who.email, keep=who.session))
+    return redirect(request, urls.tokens(), flash=f"Signed out everywhere else ({len(ended)} "
+                                                   f"{'session' if len(ended) == 1 else 'sessions'} ended).")
+
+
+ACCOUNT = [signin_form, signin, link_page, use_link, signout, tokens, create_token, confirm_revoke, revoke,
+           confirm_end_session, end_session, end_other_sessions]

@@ -77,7 +77,7 @@ class Viewer:
     sid: str  # the session's id, or the visitor's before sign-in: what CSRF tokens derive from
     csrf: str
     new_visitor: bool = False
-    stale_session: bool = False  # a cookie whose token was revoked or expired: cleared on the way out
+    stale_session: bool = False  # a cookie whose session ended (or its token): cleared on the way out
 
     @property
     def signed_in(self) -> bool:
@@ -98,10 +98,12 @@ def viewer(request: Request) -> Viewer:
         if cache_key not in _principals:
             if len(_principals) > 10_000:
                 _principals.clear()
-            _principals[cache_key] = read.session_principal(session.token_id, session.email, session.expires)
+            _principals[cache_key] = read.session_principal(session.email, session.session_id, session.expires)
         found_who = _principals[cache_key]
         if found_who is None or (found_who.expires and found_who.expires <= time.time()):
-            session, stale = None, True
+            # (a replica that hasn't fetched the sign-in yet can't tell it from an ended session:
+            # signed out for this request, the cookie kept)
+            session, stale = None, knows(reg, session.commit)
         else:
             who = found_who
     visitor = request.cookies.get(VISITOR_COOKIE, "")
@@ -111,6 +113,28 @@ def viewer(request: Request) -> Viewer:
     sid = session.sid if session else visitor
     found = request.scope["ui_viewer"] = Viewer(who, session, sid, csrf_token(sid), new, stale)
     return found
+
+
+def knows(reg: Registry, commit: str) -> bool:
+    """Whether this server's ledger has ``commit`` (a primary has every commit it made)."""
+    if reg.primary is None:
+        return True
+    try:
+        return commit in reg.ledger.repo()
+    except ValueError:  # (no commit id at all)
+        return True
+
+
+async def catch_up(request: Request) -> None:
+    """On a replica, a session started by a commit it hasn't fetched yet (signed in through another
+    server a moment ago) first waits for that commit, as a write forwarded through it does: a
+    browser signed in on one server is signed in on all."""
+    state = request.app.state.web
+    if state.replica is None or state.replica.stopped():
+        return
+    session = Session.from_cookie(session_keys(request), request.cookies.get(SESSION_COOKIE))
+    if session is not None and not knows(state.registry, session.commit):
+        await state.replica.wait_for(session.commit)
 
 
 def secure(request: Request) -> bool:

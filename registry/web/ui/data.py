@@ -353,3 +353,29 @@ def tokens(reg: Registry, who: Principal) -> list[TokenRow]:
         state = "revoked" if t.revoked else "expired" if t.expires and t.expires <= now else "active"
         rows.append(TokenRow(t.id, t.label, t.scope, t.created.at, t.expires, state, t.id == who.token_id))
     return rows[::-1]
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    via: str  # "token" or "link"
+    scope: str
+    token_id: str | None  # the API token it was signed in with
+    token_label: str
+    created: datetime
+    expires: datetime
+    current: bool  # the session looking at the page
+
+    @property
+    def short(self) -> str:
+        return self.id[:12]
+
+
+def sessions(reg: Registry, who: Principal) -> list[SessionRow]:
+    """The person's web sessions that are on, this one first, then the newest."""
+    read = Reader(reg, who)
+    if who.kind != "user":
+        raise read.hidden(None, "Only a signed-in person has sessions.")
+    rows = [SessionRow(s.id, s.via, s.scope, t.id if t else None, t.label if t else "", s.created.at, s.expires,
+                       s.id == who.session) for s, t in read.sessions(who.email)]
+    return sorted(rows, key=lambda r: (not r.current, -r.created.timestamp()))

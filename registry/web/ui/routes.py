@@ -6,10 +6,10 @@ from litestar import Router
 
 from .account import ACCOUNT
 from .actions import ACTIONS
-from .base import error_page, template_config
+from .base import catch_up, error_page, template_config
 from .pages import PAGES
 from .urls import PREFIX
 
-router = Router(path="/", route_handlers=[*ACCOUNT, *ACTIONS, *PAGES], include_in_schema=False)
+router = Router(path="/", route_handlers=[*ACCOUNT, *ACTIONS, *PAGES], include_in_schema=False, before_request=catch_up)
 
 __all__ = ["PREFIX", "error_page", "router", "template_config"]

@@ -1,12 +1,15 @@
-"""Web sessions: signed cookies that name the API token they came from, and CSRF tokens.
+"""Web sessions' cookies, and CSRF tokens.
 
-A session cookie holds (email, token id, session id, expiry), signed with Ed25519 under a key kept in
-the data directory (mode 0600, made on first use). It holds no secret: on every request the token it
-names is looked up in the ledger, so revoking the token (or its expiry) ends the session. Read replicas
-get only the public half (``PUBLIC_FILE``): they check the primary's sessions but can make none, so a
-replica token can't be turned into anyone's session. A state-changing form carries a CSRF token derived
-from the session id (or, before sign-in, from a random visitor cookie): another site can read neither
-cookie, so it can't make the token, and a replica can render one the primary accepts.
+A session cookie holds (email, session id, CSRF id, expiry), signed with Ed25519 under a key kept in
+the data directory (mode 0600, made on first use). It holds no secret: it names a session record in
+the ledger (operations/signin.py), looked up on every request (once per cookie and commit), so ending
+the session (signing out, from another session, revoking the token it was signed in with) ends it on
+every worker and every replica as soon as they have the commit. Read replicas get only the public
+half of the key (``PUBLIC_FILE``): they check the primary's sessions but can make none, so a replica
+token can't be turned into anyone's session. A state-changing form carries a CSRF token derived from
+the cookie's CSRF id (or, before sign-in, from a random visitor cookie): another site can read
+neither cookie, so it can't make the token, and a replica can render one the primary accepts. (The
+CSRF id is not the session's id: that one is in the ledger, which witnesses and replicas read.)
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ...fsync import fsync_path
-from ...identity import Principal
+from ...operations import Started
 
 SESSION_COOKIE = "registry_session"
 VISITOR_COOKIE = "registry_visitor"
-SESSION_SECONDS = 12 * 3600
 KEY_FILE = "web-session.key"  # the 32-byte Ed25519 seed, on the primary only
 PUBLIC_FILE = "web-session.pub"  # its public half, raw: what a replica checks sessions with
 
@@ -123,28 +125,27 @@ def unsign(keys: Keys, value: str | None) -> dict | None:
 @dataclass(frozen=True)
 class Session:
     email: str
-    token_id: str
-    sid: str
+    session_id: str  # the ledger's record of it (operations.start_session)
+    sid: str  # what its CSRF tokens derive from
     expires: float
-    via: str  # "token" or "link"
+    commit: str  # the commit that started it: a server without it hasn't heard of the session yet
 
     def cookie(self, keys: Keys) -> str:
-        return sign(keys, {"e": self.email, "t": self.token_id, "s": self.sid, "x": int(self.expires), "v": self.via})
+        return sign(keys, {"e": self.email, "i": self.session_id, "s": self.sid, "x": int(self.expires), "c": self.commit})
 
     @classmethod
     def from_cookie(cls, keys: Keys, value: str | None) -> Session | None:
         p = unsign(keys, value)
         try:
-            session = cls(str(p["e"]), str(p["t"]), str(p["s"]), float(p["x"]), str(p["v"])) if p else None
+            session = cls(str(p["e"]), str(p["i"]), str(p["s"]), float(p["x"]), str(p["c"])) if p else None
         except (KeyError, TypeError, ValueError):
-            return None
+            return None  # (a cookie from before sessions were records names no session: signed out)
         return session if session and session.expires > time.time() else None
 
 
-def new_session(principal: Principal, via: str) -> Session:
-    lifetime = time.time() + SESSION_SECONDS
-    expires = min(lifetime, principal.expires) if principal.expires else lifetime
-    return Session(principal.email, principal.token_id, secrets.token_urlsafe(16), expires, via)
+def new_session(started: Started) -> Session:
+    record = started.session
+    return Session(record.user, record.id, secrets.token_urlsafe(16), record.expires.timestamp(), started.commit)
 
 
 def csrf_token(sid: str) -> str:

@@ -42,6 +42,14 @@ def revoke_token(token_id: str) -> str:
     return f"{OWN}/tokens/{_q(token_id)}/revoke"
 
 
+def end_session(session_id: str) -> str:
+    return f"{OWN}/sessions/{_q(session_id)}/end"
+
+
+def end_other_sessions() -> str:
+    return f"{OWN}/sessions/end-others"
+
+
 def index_as_of(ws: str, commit: str) -> str:
     """The workspace's Simple index as it stood at a commit (pip's --index-url for then)."""
     return f"/{_q(ws)}/@{_q(commit)}/"

@@ -1,0 +1,452 @@
+"""Sessions by token scope: every change a web session (or an API token) asks for is checked against
+the token it came from, and signing out ends a session everywhere.
+
+The walks take the state-changing routes from the app's own route table (plus the front door's
+upload, which has no route), so a form or route added later is walked too, or fails this test until
+it is taught what to fill its path with. The person walking administers the repository, so only the
+token's scope can refuse them: with a read-scoped session or token every change is a 403 that names
+the scope, and nothing is committed; with a write-scoped one (or a one-time link's session, which
+has write scope) every change is made.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from registry import identity, operations
+from registry.audit import Action
+from registry.errors import Forbidden, Unauthorized
+from registry.operations._common import make_change
+from registry.web.ui.urls import PREFIX
+
+from ..conftest import WS, publish, upload_form
+from ..helpers import make_wheel, start_server
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+OWNER = "owner@acme.test"  # admin of acme/utils: whatever is refused them here, their token's scope refused
+OP = identity.operator()
+# The routes by which a session starts or ends itself: what even a read-scoped one may do (below).
+OWN_SESSION = {("POST", f"{PREFIX}/_/signin"), ("POST", f"{PREFIX}/_/signout"), ("POST", f"{PREFIX}/_/link/{{secret}}")}
+FRONT_DOOR = [("POST", "/{ws}/")]  # uploads: taken by the front door before routing (front.py)
+
+
+def state_changing_routes(client) -> list[tuple[str, str]]:
+    """(method, path template) of every route that may change something, from the app's route table."""
+    found = [(m, re.sub(r"\{(\w+):[^}]*\}", r"{\1}", route.path))
+             for route in client.served.app.routes for m in sorted(getattr(route, "methods", set()) & WRITES)]
+    assert len(found) >= 15, found  # (the table was read)
+    return found + FRONT_DOOR
+
+
+@dataclass
+class Stage:
+    """What one walked request acts on, made fresh for it: another token and another session of the
+    walker (to revoke, to end), a package to delete, versions to yank, un-yank and delete."""
+
+    token_id: str
+    session_id: str
+    link: str
+
+
+def stage(world, tmp_path, n: int) -> Stage:
+    reg = world.reg
+    _, token = operations.create_token(reg, OP, "cli", OWNER, "write", label=f"other {n}")
+    other = operations.start_session(reg, identity.check_token(reg.snapshot(), OWNER, world.tokens[OWNER])).session
+    for version in ("1.0", "1.1", "1.2"):
+        publish(reg, OP, make_wheel(tmp_path, "Acme.Utils", f"{n}.{version}"))
+    operations.yank(reg, OP, "cli", WS, "acme-utils", f"{n}.1.1", "to un-yank")
+    operations.create_package(reg, OP, "cli", WS, f"doomed-{n}", "utils")
+    link, _ = operations.create_signin_link(reg, OP, "cli", OWNER)
+    return Stage(token.id, other.id, link)
+
+
+def target(method: str, path: str, s: Stage, n: int) -> str:
+    """The path with its parameters filled so that the request, if allowed, changes something."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    deleting_package = path.endswith("{name}/delete") or (method == "DELETE" and path.endswith("{name}"))
+    version = {"yank": "1.1" if method == "DELETE" else "1.0", "unyank": "1.1"}.get(last, "1.2")
+    values = {"ws": WS, "name": f"doomed-{n}" if deleting_package else "acme-utils", "version": f"{n}.{version}",
+              "token_id": s.token_id, "session_id": s.session_id, "secret": s.link, "rest": "git-receive-pack"}
+
+    def fill(m: re.Match) -> str:
+        if m.group(1) not in values:
+            pytest.fail(f"{method} {path}: this walk can't fill its parameter {m.group(1)!r}; teach target() "
+                        "a value that reaches something real, so the route is walked")
+        return values[m.group(1)]
+
+    return re.sub(r"\{(\w+)\}", fill, path)
+
+
+FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked"}
+
+
+async def sign_in_with(client, world, secret: str) -> None:
+    client.cookies.clear()
+    page = await client.get(f"{PREFIX}/_/signin")
+    r = await client.post(f"{PREFIX}/_/signin", data={"csrf": CSRF.search(page.text).group(1), "email": OWNER,
+                                                      "token": secret}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+async def sign_in_by_link(client, world) -> None:
+    client.cookies.clear()
+    link, _ = operations.create_signin_link(world.reg, OP, "cli", OWNER)
+    page = await client.get(f"{PREFIX}/_/link/{link}")
+    r = await client.post(f"{PREFIX}/_/link/{link}", data={"csrf": CSRF.search(page.text).group(1)},
+                          follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+async def post_form(client, method: str, path: str, n: int):
+    csrf = CSRF.search((await client.get(f"{PREFIX}/_/tokens")).text).group(1)
+    data = {**FORM, "csrf": csrf, "name": f"walked-new-{n}"}
+    return await client.request(method, path, data=data, follow_redirects=False)
+
+
+@pytest.mark.parametrize("how", ["read token", "write token", "link"])
+async def test_every_form_a_session_can_post_is_checked_against_its_tokens_scope(client, world, tmp_path, how):
+    read_secret, _ = operations.create_token(world.reg, OP, "cli", OWNER, "read", label="read only")
+    forms = [(m, p) for m, p in state_changing_routes(client) if p.startswith(PREFIX + "/")]
+    assert {(m, p) for m, p in OWN_SESSION} <= set(forms)
+    walked, wrong = 0, []  # (every member of the class is named, not just the first)
+    for n, (method, path) in enumerate(forms, start=1):
+        if (method, path) in OWN_SESSION:
+            continue  # (how a session starts and ends: test_a_read_session_may_sign_itself_out_and_nothing_else)
+        s = stage(world, tmp_path, n)
+        if how == "link":
+            await sign_in_by_link(client, world)
+        else:
+            await sign_in_with(client, world, read_secret if how == "read token" else world.tokens[OWNER])
+        head = world.reg.ledger.head()
+        r = await post_form(client, method, target(method, path, s, n), n)
+        committed = world.reg.ledger.head() != head
+        if how == "read token":
+            if committed:
+                wrong.append(f"{method} {path}: committed for a read-scoped session ({r.status_code})")
+            elif not (r.status_code == 403 and "read scope" in r.text and "sign in with a write-scoped API token" in r.text):
+                wrong.append(f"{method} {path}: {r.status_code}, not a 403 that names the read scope and what to do")
+        elif r.status_code not in (201, 303) or not committed:
+            wrong.append(f"{method} {path}: {r.status_code} and {'a' if committed else 'no'} commit for a {how} session")
+        walked += 1
+    assert not wrong, "\n".join(wrong)
+    assert walked >= 8
+
+
+@pytest.mark.parametrize("scope", ["read", "write"])
+async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, world, tmp_path, scope):
+    """The same rule, the same words, for an API token as for a session signed in with it."""
+    secret = world.tokens[OWNER]
+    if scope == "read":
+        secret, _ = operations.create_token(world.reg, OP, "cli", OWNER, "read")
+    basic = httpx.BasicAuth(OWNER, secret)
+    routes = [(m, p) for m, p in state_changing_routes(client) if not p.startswith(PREFIX + "/")]
+    assert ("POST", "/api/workspaces/{ws}/packages") in routes and ("POST", "/{ws}/") in routes
+    wrong = []
+    for n, (method, path) in enumerate(routes, start=100):
+        s = stage(world, tmp_path, n)
+        url = target(method, path, s, n)
+        head = world.reg.ledger.head()
+        if path == "/{ws}/":
+            fields, files = upload_form(make_wheel(tmp_path, "Acme.Utils", f"{n}.9"))
+            r = await client.post(url, data=fields, files=files, auth=basic)
+        elif path.startswith("/api/"):
+            body = {"name": f"api-new-{n}", "repository": "utils"} if method == "POST" and path.endswith("packages") else \
+                ({"reason": "walked"} if method == "POST" else None)
+            r = await client.request(method, url, json=body, auth=basic)
+        else:  # not a person's: exchanging a pipeline's token, fetching the ledger
+            r = await client.request(method, url, json={"token": secret}, auth=basic)
+            if not 400 <= r.status_code < 500 or world.reg.ledger.head() != head:
+                wrong.append(f"{method} {path}: {r.status_code}, for a person's token")
+            continue
+        committed = world.reg.ledger.head() != head
+        if scope == "read":
+            if committed:
+                wrong.append(f"{method} {path}: committed for a read-scoped token ({r.status_code})")
+            elif not (r.status_code == 403 and "read scope" in r.text and "write-scoped API token" in r.text):
+                wrong.append(f"{method} {path}: {r.status_code}, not a 403 that names the read scope and what to do")
+        elif r.status_code not in (200, 201) or not committed:
+            wrong.append(f"{method} {path}: {r.status_code} and {'a' if committed else 'no'} commit for a write token")
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_a_session_cookie_is_no_credential_for_the_api_or_the_upload(client, world, tmp_path):
+    await sign_in_with(client, world, world.tokens[OWNER])
+    cookie = {"cookie": f"registry_session={client.cookies['registry_session']}"}  # (its path is /-: sent by hand)
+    for n, (method, path) in enumerate(state_changing_routes(client), start=200):
+        if path.startswith(PREFIX + "/"):
+            continue
+        url = target(method, path, stage(world, tmp_path, n), n)
+        head = world.reg.ledger.head()
+        r = await client.request(method, url, json={"name": "x", "repository": "utils", "reason": "x"}, headers=cookie)
+        assert r.status_code in (401, 403, 404, 405, 422), (method, path, r.status_code)
+        assert world.reg.ledger.head() == head, (method, path)
+
+
+async def test_a_read_session_may_sign_itself_out_and_nothing_else(client, world):
+    secret, _ = operations.create_token(world.reg, OP, "cli", OWNER, "read")
+    await sign_in_with(client, world, world.tokens[OWNER])
+    other = client.cookies["registry_session"]
+    await sign_in_with(client, world, secret)
+    page = await client.get(f"{PREFIX}/_/tokens")
+    assert page.status_code == 200 and "read-scoped token" in page.text
+    assert "Create token" not in page.text and "/revoke" not in page.text and "/end\"" not in page.text
+    assert page.text.count(">this session<") == 1 and "Sign out everywhere else" not in page.text
+    head = world.reg.ledger.head()
+    r = await client.post(f"{PREFIX}/_/sessions/end-others", data={"csrf": CSRF.search(page.text).group(1)})
+    assert r.status_code == 403 and "read scope" in r.text and world.reg.ledger.head() == head
+    r = await client.post(f"{PREFIX}/_/signout", data={"csrf": CSRF.search(page.text).group(1)}, follow_redirects=False)
+    assert r.status_code == 303 and world.reg.ledger.head() != head
+    ended = world.reg.ledger.commit(world.reg.ledger.head())
+    assert dict(ended.trailers)["Action"] == "sign-out" and ended.author_email == OWNER
+    gone = client.cookies.get("registry_session")
+    assert not gone
+    client.cookies.set("registry_session", other, path="/-")  # (the write session it didn't end is still on)
+    assert (await client.get(f"{PREFIX}/_/tokens")).status_code == 200
+
+
+def test_the_commit_itself_refuses_what_a_scope_does_not_allow(world):
+    """No verb can forget: every commit a verb builds passes `make_change`, which refuses for a read
+    token all but its own session's start and end, and for a witness, a replica or no one, all."""
+    snap = world.reg.snapshot()
+    read = identity.check_token(snap, "dev@acme.test", world.tokens["dev-readonly"])
+    witness, _ = operations.create_token(world.reg, OP, "cli", "dev@acme.test", "witness")
+    replica, _ = operations.create_token(world.reg, OP, "cli", "dev@acme.test", "replica")
+    nobodies = [identity.check_token(world.reg.snapshot(), "__token__", t) for t in (witness, replica)]
+    for action in Action:
+        if action in (Action.SIGN_IN, Action.SIGN_OUT):
+            make_change(read, "web", action, "start or end its own session", {})
+        else:
+            with pytest.raises(Forbidden, match="read scope"):
+                make_change(read, "web", action, f"do {action}", {})
+        for who in nobodies:
+            with pytest.raises(Forbidden, match=f"{who.scope} scope"):
+                make_change(who, "api", action, f"do {action}", {})
+        with pytest.raises(Unauthorized):
+            make_change(identity.ANONYMOUS, "api", action, f"do {action}", {})
+
+
+# --- sessions end everywhere ----------------------------------------------------------------------
+
+
+async def test_revoking_the_token_ends_its_sessions_and_only_those(client, world):
+    await sign_in_with(client, world, world.tokens[OWNER])
+    first = client.cookies["registry_session"]
+    await sign_in_with(client, world, world.tokens[OWNER])
+    second = client.cookies["registry_session"]
+    other_secret, other = operations.create_token(world.reg, OP, "cli", OWNER, "write", label="other")
+    await sign_in_with(client, world, other_secret)
+    page = await client.get(f"{PREFIX}/_/tokens")
+    assert page.text.count("token <code>" + world.principal(OWNER).token_id) == 2
+    token_id = world.principal(OWNER).token_id
+    confirm = await client.get(f"{PREFIX}/_/tokens/{token_id}/revoke")
+    r = await client.post(f"{PREFIX}/_/tokens/{token_id}/revoke", data={"csrf": CSRF.search(confirm.text).group(1)},
+                          follow_redirects=False)
+    assert r.status_code == 303
+    assert (await client.get(f"{PREFIX}/_/tokens")).status_code == 200  # (this one rests on the other token)
+    for cookie in (first, second):
+        client.cookies.set("registry_session", cookie, path="/-")
+        r = await client.get(f"{PREFIX}/_/tokens")
+        assert r.status_code == 401 and "Sign in" in r.text
+
+
+async def test_your_tokens_lists_your_sessions_and_ends_them(client, world):
+    await sign_in_with(client, world, world.tokens[OWNER])
+    phone = client.cookies["registry_session"]
+    await sign_in_by_link(client, world)
+    page = await client.get(f"{PREFIX}/_/tokens")
+    assert "a sign-in link" in page.text and page.text.count(">this session<") == 1
+    ids = re.findall(r"/-/_/sessions/([0-9a-f]{32})/end", page.text)
+    assert len(ids) == 1  # (the other one; this one has Sign out)
+    confirm = await client.get(f"{PREFIX}/_/sessions/{ids[0]}/end")
+    assert confirm.status_code == 200 and "signed out on its next request" in confirm.text
+    r = await client.post(f"{PREFIX}/_/sessions/{ids[0]}/end", data={"csrf": CSRF.search(confirm.text).group(1)},
+                          follow_redirects=False)
+    assert r.status_code == 303 and dict(world.reg.ledger.commit(world.reg.ledger.head()).trailers)["Action"] == "end-session"
+    assert (await client.get(f"{PREFIX}/_/tokens")).status_code == 200
+    here = client.cookies["registry_session"]
+    client.cookies.set("registry_session", phone, path="/-")
+    assert (await client.get(f"{PREFIX}/_/tokens")).status_code == 401
+    # signing out everywhere else, from a third browser, ends the link's session and keeps its own
+    await sign_in_with(client, world, world.tokens[OWNER])
+    page = await client.get(f"{PREFIX}/_/tokens")
+    r = await client.post(f"{PREFIX}/_/sessions/end-others", data={"csrf": CSRF.search(page.text).group(1)},
+                          follow_redirects=False)
+    assert r.status_code == 303 and (await client.get(f"{PREFIX}/_/tokens")).status_code == 200
+    client.cookies.set("registry_session", here, path="/-")
+    assert (await client.get(f"{PREFIX}/_/tokens")).status_code == 401
+
+
+def test_a_person_has_at_most_so_many_sessions(world, monkeypatch):
+    """Signing in past the limit ends the oldest: a person's sessions directory stays small."""
+    from registry.operations import signin
+
+    monkeypatch.setattr(signin, "MAX_SESSIONS", 3)
+    who = identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER])
+    made = [operations.start_session(world.reg, who).session for _ in range(5)]
+    kept = operations.sessions_of(world.reg.snapshot(), OWNER)
+    assert [s.id for s in kept] == [s.id for s in made[-3:]]
+
+
+def test_the_operator_lists_and_ends_a_persons_sessions(world, capsys):
+    from registry import cli, maintenance
+
+    who = identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER])
+    first, second = (operations.start_session(world.reg, who).session for _ in range(2))
+    data = ["--data", world.reg.settings.data]
+    assert cli.main([*data, "session", "list", OWNER]) == 0
+    listed = capsys.readouterr().out
+    assert first.id in listed and second.id in listed and f"token {who.token_id}" in listed
+    assert maintenance.verify(world.reg, hash_blobs=False).ok  # (a session is a known kind of record)
+    assert cli.main([*data, "session", "end", OWNER, first.id]) == 0
+    assert [s.id for s in operations.sessions_of(world.reg.snapshot(), OWNER)] == [second.id]
+    assert cli.main([*data, "session", "end", OWNER, first.id]) == 1  # (ended already: says so)
+    assert "has ended already" in capsys.readouterr().err
+    assert cli.main([*data, "session", "end", OWNER, "--all"]) == 0
+    assert operations.sessions_of(world.reg.snapshot(), OWNER) == []
+    assert cli.main([*data, "session", "end", OWNER, "../../users"]) == 1
+
+
+@pytest.mark.parametrize("catches_up", [True, False])
+async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_session_over(world, tmp_path, catches_up):
+    """Signed in through the primary (or another replica) a moment ago, a browser's next request
+    reaches a replica that hasn't fetched the sign-in yet: it waits for that commit, as for a write
+    forwarded through it. If the commit doesn't come, the request is answered signed out but the
+    cookie is kept (only a session the replica knows has ended is cleared)."""
+    import shutil
+
+    import anyio
+    import pygit2
+    from litestar.testing import AsyncTestClient
+
+    from registry.config import Settings
+    from registry.ledger.writing import REF
+    from registry.operations import Registry
+    from registry.operations.registry import REPLICA_OF
+    from registry.web.app import create_asgi
+    from registry.web.ui import session as sessions
+
+    primary = world.reg.settings.data_path
+    keys = sessions.Keys.of_primary(primary)
+    copy = tmp_path / "replica"
+    shutil.copytree(world.reg.settings.ledger_path, copy / "ledger.git")  # (the replica, before the sign-in)
+    (copy / REPLICA_OF).write_text("http://primary.test")
+    (copy / sessions.PUBLIC_FILE).write_bytes(keys.public)
+    started = operations.start_session(world.reg, identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER]))
+    cookie = sessions.Session(OWNER, started.session.id, "csrf-id", 2e9, started.commit).cookie(keys)
+    settings = Settings(data=str(copy), follow="http://primary.test")
+    replica = Registry.open(settings)
+    waited: list[str] = []
+
+    class Follower:  # fetches from the primary's ledger when asked, as the real one does over HTTP
+        primary = "http://primary.test"
+
+        def stopped(self):
+            return None
+
+        def lead(self):
+            return False
+
+        def health(self):
+            return {}
+
+        async def follow(self):
+            await anyio.sleep_forever()
+
+        async def wait_for(self, commit: str) -> bool:
+            waited.append(commit)
+            if catches_up:
+                repo = pygit2.Repository(str(copy / "ledger.git"))
+                repo.remotes.create_anonymous(str(world.reg.settings.ledger_path)).fetch([f"+{REF}:{REF}"])
+            return catches_up
+
+    app = create_asgi(settings, replica)
+    app.app.state.web.replica = Follower()
+    async with AsyncTestClient(app=app) as c:
+        r = await c.get(f"{PREFIX}/_/tokens", headers={"cookie": f"registry_session={cookie}"})
+    assert waited == [started.commit]
+    if catches_up:
+        assert r.status_code == 200 and ">this session<" in r.text
+    else:
+        assert r.status_code == 401 and "registry_session" not in r.headers.get("set-cookie", "")
+
+
+# --- live servers: two workers, and a replica -----------------------------------------------------
+
+
+def _sign_in(base: str, email: str, token: str) -> tuple[httpx.Client, str]:
+    browser = httpx.Client(base_url=base, timeout=30)
+    csrf = CSRF.search(browser.get("/-/_/signin").text).group(1)
+    r = browser.post("/-/_/signin", data={"csrf": csrf, "email": email, "token": token, "next": ""})
+    assert r.status_code == 303, r.text
+    return browser, browser.cookies["registry_session"]
+
+
+def _sign_out(browser: httpx.Client) -> None:
+    csrf = CSRF.search(browser.get("/-/_/tokens").text).group(1)
+    r = browser.post("/-/_/signout", data={"csrf": csrf})
+    assert r.status_code == 303, r.text
+
+
+def _replayed(base: str, cookie: str, times: int = 12) -> list[int]:
+    """The cookie sent again, each time on a new connection (so to whichever worker takes it)."""
+    statuses = []
+    for _ in range(times):
+        r = httpx.get(f"{base}/-/_/tokens", cookies={"registry_session": cookie}, timeout=30)
+        if r.status_code == 401:
+            assert "Sign in" in r.text and 'registry_session=""' in r.headers.get("set-cookie", "")
+        statuses.append(r.status_code)
+    return statuses
+
+
+@pytest.fixture
+def live(tmp_path):
+    server = start_server(tmp_path / "data", workers=2)
+    server.cli("user", "create", "dev@example.com")
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("scope", ["read", "write"])
+def test_a_signed_out_cookie_is_refused_by_every_worker(live, scope):
+    token = live.cli("token", "create", "dev@example.com", "--scope", scope).stdout.strip()
+    browser, cookie = _sign_in(live.url, "dev@example.com", token)
+    assert set(_replayed(live.url, cookie)) == {200}  # (and now each worker has it cached)
+    _sign_out(browser)
+    assert set(_replayed(live.url, cookie)) == {401}
+    browser.close()
+
+
+def test_a_signed_out_cookie_is_refused_by_a_replica_once_it_has_the_commit(tmp_path):
+    from ..test_replica import Cluster
+
+    cluster = Cluster(tmp_path)
+    try:
+        replica = cluster.replica("replica", workers=2)
+        cluster.primary.cli("user", "create", "dev@example.com")
+        token = cluster.primary.cli("token", "create", "dev@example.com").stdout.strip()
+        # signed in and out through the replica (both forwarded to the primary)
+        browser, cookie = _sign_in(replica.url, "dev@example.com", token)
+        assert set(_replayed(replica.url, cookie)) == {200}
+        _sign_out(browser)
+        assert set(_replayed(replica.url, cookie)) == {401}  # (the answer waited for the commit)
+        assert set(_replayed(cluster.primary.url, cookie, 2)) == {401}
+        # signed in and out on the primary: the replica refuses the cookie once it has caught up
+        browser, cookie = _sign_in(cluster.primary.url, "dev@example.com", token)
+        cluster.caught_up(replica)
+        assert set(_replayed(replica.url, cookie)) == {200}
+        _sign_out(browser)
+        cluster.caught_up(replica)
+        assert set(_replayed(replica.url, cookie)) == {401}
+        # revoking the token the session came from ends it there too
+        browser, cookie = _sign_in(replica.url, "dev@example.com", token)
+        token_id = cluster.primary.cli("token", "list", "dev@example.com").stdout.split()[5]
+        cluster.primary.cli("token", "revoke", "dev@example.com", token_id)
+        cluster.caught_up(replica)
+        assert set(_replayed(replica.url, cookie)) == {401}
+    finally:
+        cluster.stop()
