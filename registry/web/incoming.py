@@ -62,6 +62,9 @@ def read(scope) -> Incoming:
     path = scope.get("path") or ""
     if not path.startswith("/"):  # (`*`, an absolute form a proxy should have turned into a path)
         raise Invalid(f"The request target must be a path that starts with '/', not {path[:100]!r}.")
+    if not path.isprintable() and any(c < " " or c == "\x7f" for c in path):
+        raise Invalid("The path holds a control character (%00-%1F or %7F, once decoded); no name in this registry "
+                      "has one.")
     size, authorization, accepts, single = 0, None, [], {}
     for name, value in scope["headers"]:
         size += len(name) + len(value) + 4
