@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a write forwarded by a replica waits for its commit to arrive there (then a 504 that
     # says the primary did it): longer for a replica far from its primary.
     follow_wait_seconds: float = 10.0
+    # A request body must keep arriving: after its first seconds, at least this many bytes a second
+    # (else a 408), so a client can't hold a worker's connection by trickling a form in.
+    min_body_rate: int = 1024
+    body_grace_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
@@ -71,6 +75,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("follow_wait_seconds", "give a number of seconds above 0")
         if not 1 <= self.port <= 65535:  # (0, any free port, would leave clients guessing)
             raise BadSetting("port", "give a port from 1 to 65535")
+        if self.min_body_rate < 1:
+            raise BadSetting("min_body_rate", "give 1 or more bytes a second")
+        if not self.body_grace_seconds > 0:
+            raise BadSetting("body_grace_seconds", "give a number of seconds above 0")
         if self.workers < 1:
             raise BadSetting("workers", "give 1 or more worker processes")
         if self.public_url is not None and (problem := url_problem(self.public_url)):

@@ -19,7 +19,8 @@ import pytest
 
 from registry import identity, importer, operations
 from registry.errors import RegistryError
-from registry.web.simple import JSON, render_project
+from registry.web.negotiation import JSON
+from registry.web.simple import render_project
 
 from .conftest import publish
 from .helpers import (

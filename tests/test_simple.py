@@ -9,7 +9,7 @@ import time
 import pytest
 
 from registry import identity, operations
-from registry.web.simple import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
+from registry.web.negotiation import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
 
 from .conftest import WS, publish, upload_form
 
@@ -285,7 +285,8 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     # credentials that expire are not answered from memory past their expiry
     answers = app._state.answers
     key, answer = next(iter(answers._answers.items()))
-    scope = {"headers": [(b"authorization", key[2]), (b"accept", key[3])], "raw_path": key[0], "query_string": key[1]}
+    scope = {"headers": [(b"authorization", key[2].encode()), (b"accept", key[1].encode())], "path": key[0],
+             "query_string": b""}
     assert answers.lookup(scope, answer.commit) is answer
     answers._answers[key] = dataclasses.replace(answer, expires=time.time() - 1)
     assert answers.lookup(scope, answer.commit) is None

@@ -27,6 +27,7 @@ from ..replica import Follower
 from ..replica.blobs import prefetch
 from . import api, files, ledger_http, oidc, past, replication, simple
 from .ui import routes as ui
+from .bodies import RegistryRequest
 from .context import WebState, error_response, problem_response, realm
 from .credentials import Authenticator
 from .front import FrontDoor
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),
         ],
         state=State({"web": state}),
+        request_class=RegistryRequest,
         template_config=ui.template_config(),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
         request_max_body_size=1 * 2**20,  # uploads (front.py) set their own limit

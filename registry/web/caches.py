@@ -8,6 +8,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ..errors import RegistryError
+from .guards import secured
+from .incoming import incoming
+from .negotiation import negotiate
+
 
 @dataclass(frozen=True)
 class Page:
@@ -41,8 +46,8 @@ class PageCache:
     def page(self, key: tuple, content_type: str, render) -> Page:
         page = self.get(key)
         if page is None:
-            etag = '"%s"' % hashlib.sha256(repr(key).encode()).hexdigest()[:40]
-            page = self.put(key, Page(render(), etag, content_type))
+            body = render()  # (the ETag is the bytes' hash: what a caller may not see can't move it)
+            page = self.put(key, Page(body, '"%s"' % hashlib.sha256(body).hexdigest()[:40], content_type))
         return page
 
 
@@ -60,23 +65,26 @@ class Answer:
     commit: str  # true while the ledger's tip is this commit...
     expires: float | None  # ...and the caller's credentials hold
     page: Page
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # as sent, but for the Content-Length of a 200
 
 
-def _scope_key(scope) -> tuple[bytes, bytes, bytes, bytes]:
-    authorization = accept = b""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value
-        elif name == b"accept":
-            accept = value
-    return scope.get("raw_path") or scope["path"].encode(), scope["query_string"], authorization, accept
+def answer_key(scope) -> tuple[str, str, str | None] | None:
+    """What an index page depends on besides the ledger's tip: the path, the representation
+    negotiated, and the credentials, read as the page's handler reads them (incoming.py). Nothing
+    else of the request (other query parameters, how Accept spells the choice) is in it, so no one
+    can fill the cache with copies of one page. None: no representation is acceptable (a 406)."""
+    seen = incoming(scope)
+    try:
+        fmt = negotiate(seen.accept, seen.format)
+    except RegistryError:
+        return None
+    return seen.path, fmt, seen.authorization
 
 
 class Answers:
-    """The index pages given to (URL, credentials, Accept): everything a page depends on besides the
-    ledger's tip, which is checked on every use. A repeat request is answered without routing,
-    authentication or a single ledger lookup."""
+    """The index pages given to (path, representation, credentials): everything a page depends on
+    besides the ledger's tip, which is checked on every use. A repeat request is answered without
+    routing, authentication or a single ledger lookup."""
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self._answers: dict[tuple, Answer] = {}
@@ -85,10 +93,14 @@ class Answers:
     def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
         if len(self._answers) >= self._max:
             self._answers.clear()
-        self._answers[_scope_key(scope)] = Answer(commit, expires, page, headers)
+        key = answer_key(scope)
+        if key is not None:
+            headers = secured([*headers, (b"content-type", page.content_type.encode())])
+            self._answers[key] = Answer(commit, expires, page, headers)
 
     def lookup(self, scope, head: str) -> Answer | None:
-        answer = self._answers.get(_scope_key(scope))
+        key = answer_key(scope)
+        answer = self._answers.get(key) if key is not None else None
         if answer is None or answer.commit != head or (answer.expires is not None and answer.expires <= time.time()):
             return None
         return answer

@@ -19,6 +19,8 @@ from ..replica import Follower
 from ..views import Problem
 from .caches import Answers, PageCache
 from .credentials import Authenticator
+from .guards import local_path
+from .incoming import incoming
 
 
 @dataclass
@@ -41,7 +43,7 @@ def web_state(request: Request) -> WebState:
 async def reader(request: Request) -> Reader:
     """The registry at its tip, as the caller (by the request's credentials) may see it."""
     state = web_state(request)
-    return await state.authenticator.reader(state.registry, request.headers.get("authorization"))
+    return await state.authenticator.reader(state.registry, incoming(request.scope).authorization)
 
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -92,8 +94,9 @@ def refusal(exc: RegistryError, realm: str = "registry", *, problem: bool = Fals
 
 
 def moved(path: str, query: str = "") -> Reply:
-    """A 301 to ``path`` (whatever a path segment held, the header is ASCII; what is quoted stays so)."""
-    location = quote(path, safe="/%:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
+    """A 301 to ``path`` on this origin (whatever a path segment held, the header is ASCII; what is
+    quoted stays so)."""
+    location = quote(local_path(path), safe="/%:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
     return Reply(301, (("location", location), ("cache-control", "max-age=3600"),
                        ("content-type", "text/plain; charset=utf-8")), b"")
 

@@ -44,7 +44,7 @@ class Forwarder:
             return await refusal(RegistryError(
                 f"This read replica no longer follows its primary ({stopped}), so it takes no writes: send them to the "
                 f"primary at {self.primary} itself.", status=503)).send(send)
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP]
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP and k.lower() != b"x-forwarded-host"]
         client = scope.get("client")
         if client:
             headers.append((b"x-forwarded-for", client[0].encode()))

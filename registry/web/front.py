@@ -19,9 +19,10 @@ from ..operations.registry import COMMITS
 from . import upload
 from .caches import Answer, matches
 from .context import Reply, WebState, moved, realm, refusal
+from .incoming import Incoming, incoming, refuse_cross_site
+from .guards import guarded, paced
 
 log = logging.getLogger("registry.web")
-HEADER_LIMIT = 16 * 1024  # bytes of request headers, names and values together
 
 
 class ClientGone(Exception):
@@ -42,36 +43,44 @@ class FrontDoor:
         return getattr(self.app, name)
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            size = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
-            if size > HEADER_LIMIT:
-                return await refusal(RegistryError(
-                    f"Request headers too large: {size} bytes, the limit is {HEADER_LIMIT // 1024} KiB. Send fewer "
-                    "or shorter headers (cookies?).", status=431)).send(send)
-            method = scope["method"]
-            if method not in ("GET", "HEAD"):
-                if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
-                    return await self._forward(scope, receive, send)  # (a fetch of the ledger is served here)
-                made: list[str] = []
-                token = COMMITS.set(made)
-                try:
-                    return await self._write(scope, receive, _naming_commits(send, made, self._state))
-                finally:
-                    COMMITS.reset(token)
-            if method == "GET":
-                page = _browser_page(scope)
-                if page is not None:  # a person, not an installer: the web UI shows the same thing
-                    return await Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
-                                             ("content-type", "text/plain; charset=utf-8")),
-                                       f"The web UI: {page}\n".encode()).send(send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        try:
+            seen = incoming(scope)  # (read once: every part of the registry reads the request from here)
+        except RegistryError as exc:
+            return await refusal(exc).send(send)
+        method = scope["method"]
+        if method == "GET":
+            page = _browser_page(scope, seen)
+            if page is not None:  # a person, not an installer: the web UI shows the same thing
+                return await Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
+                                         ("content-type", "text/plain; charset=utf-8")),
+                                   f"The web UI: {page}\n".encode()).send(send)
+        if method in ("GET", "HEAD"):
             answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
             if answer is not None:
                 return await _send_answer(scope, send, answer)
-            target = _without_simple(scope["path"])
-            if target is not None:
-                return await moved(target, scope.get("query_string", b"").decode("latin-1")).send(send)
-            if method == "HEAD":
-                return await self._head(scope, receive, send)
+        send = guarded(send)
+        if method not in ("GET", "HEAD"):
+            try:
+                refuse_cross_site(seen, method)
+            except RegistryError as exc:
+                return await refusal(exc).send(send)
+            settings = self._state.registry.settings
+            receive = paced(receive, settings.min_body_rate, settings.body_grace_seconds)
+            if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
+                return await self._forward(scope, receive, send)  # (a fetch of the ledger is served here)
+            made: list[str] = []
+            token = COMMITS.set(made)
+            try:
+                return await self._write(scope, receive, _naming_commits(send, made, self._state))
+            finally:
+                COMMITS.reset(token)
+        target = _without_simple(scope["path"])
+        if target is not None:
+            return await moved(target, scope.get("query_string", b"").decode("latin-1")).send(send)
+        if method == "HEAD":
+            return await self._head(scope, receive, send)
         await self.app(scope, receive, send)
 
     async def _head(self, scope, receive, send) -> None:
@@ -115,8 +124,9 @@ class FrontDoor:
         await self.app(scope, receive, send)
 
     async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
-                   if k in (b"authorization", b"content-type", b"content-length")}
+        seen = incoming(scope)
+        headers = {k: seen.header(k.encode()) for k in ("authorization", "content-type", "content-length")
+                   if seen.header(k.encode()) is not None}
         try:
             if wrong is not None:
                 raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not {scope['path']}.")
@@ -147,13 +157,13 @@ def _naming_commits(send, made: list[str], state: WebState):
     return naming
 
 
-def _browser_page(scope) -> str | None:
+def _browser_page(scope, seen: Incoming) -> str | None:
     """Where the UI shows an index page, for a browser's navigation (its Accept names both text/html
     and application/xhtml+xml, which no installer sends; pip, uv and poetry name the PEP 691 types)."""
-    accept = next((v for k, v in scope["headers"] if k == b"accept"), b"").lower()
-    if b"application/xhtml+xml" not in accept or b"text/html" not in accept or b"vnd.pypi" in accept:
+    accept = (seen.accept or "").lower()
+    if "application/xhtml+xml" not in accept or "text/html" not in accept or "vnd.pypi" in accept:
         return None
-    if b"format=" in scope.get("query_string", b""):
+    if seen.formats:
         return None
     parts = scope["path"].split("/")[1:]
     if parts[-1:] == [""]:
@@ -208,7 +218,6 @@ async def _send_answer(scope, send, answer: Answer) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     body = answer.page.body
-    headers = [*answer.headers, (b"content-type", answer.page.content_type.encode()),
-               (b"content-length", str(len(body)).encode())]
+    headers = [*answer.headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})

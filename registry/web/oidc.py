@@ -14,10 +14,11 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from pipelines.verify import TokenRejected
 
-from ..errors import RegistryError
+from ..errors import Invalid, RegistryError
 from ..model import ReportedRunContext
 from ..operations import mint_pipeline_token
 from ..reads import Reader
+from .bodies import json_value
 from .context import web_state
 
 
@@ -78,8 +79,10 @@ def audience(request: Request) -> Audience:
 async def mint_token(request: Request) -> Response[Minted]:
     state = web_state(request)
     try:
-        body = msgspec.json.decode(await request.body(), type=MintRequest)
+        body = json_value(await request.body(), MintRequest)
         context = _context(body.context)
+    except Invalid as exc:
+        return _refusal("invalid-payload", exc.message)
     except msgspec.ValidationError as exc:
         return _refusal("invalid-payload", f"Malformed request: {exc}.")
     except msgspec.DecodeError:

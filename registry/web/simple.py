@@ -1,14 +1,15 @@
-"""The Simple Repository API (PEP 503/691/700/592/658/714): negotiation, rendering and caching.
+"""The Simple Repository API (PEP 503/691/700/592/658/714): rendering and caching (negotiation.py
+picks the representation).
 
 Pages are rendered once per state of what they show and served from memory. A project page is
 keyed by the git id of the package's directory in the ledger, which changes exactly when a version,
-file or yank under it changes; that id is also the ETag, so revalidation is a 304 for free.
+file or yank under it changes. The ETag is the hash of the page's bytes: it moves when what the
+caller is shown moves, and never with what they may not see.
 """
 
 from __future__ import annotations
 
 import html
-from functools import lru_cache
 from urllib.parse import quote
 
 import msgspec
@@ -21,76 +22,8 @@ from ..model import Package
 from ..reads import Reader, project_name
 from .caches import Page, matches
 from .context import has_trailing_slash, reader, redirect, web_state
-
-API_VERSION = "1.1"
-JSON = "application/vnd.pypi.simple.v1+json"
-HTML = "application/vnd.pypi.simple.v1+html"
-TEXT_HTML = "text/html"
-OFFERS = (JSON, HTML, TEXT_HTML)  # our preference when the client has none
-ALIASES = {
-    "application/vnd.pypi.simple.latest+json": JSON,
-    "application/vnd.pypi.simple.latest+html": HTML,
-}
-CONTENT_TYPES = {JSON: JSON, HTML: HTML, TEXT_HTML: "text/html; charset=utf-8"}
-
-
-class NotAcceptable(RegistryError):
-    status = 406
-
-
-# --- negotiation ---------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def negotiate(accept: str | None, fmt: str | None = None) -> str:
-    """The representation to serve: `?format=` wins, then `Accept` with q-values (q=0 refuses)."""
-    if fmt:
-        chosen = ALIASES.get(fmt, fmt)
-        if chosen not in OFFERS and " " in fmt:  # an unescaped '+' arrives as a space
-            chosen = ALIASES.get(fmt.replace(" ", "+"), fmt.replace(" ", "+"))
-        if chosen not in OFFERS:
-            hint = " (a '+' in a query string means a space: write it %2B)" if "+" in chosen or " " in fmt else ""
-            raise NotAcceptable(f"Unknown format {fmt!r}: use one of {', '.join(OFFERS)}{hint}.")
-        return chosen
-    ranges = _parse_accept(accept or "*/*")
-    best, best_q = None, 0.0
-    for offer in OFFERS:
-        q = _quality(offer, ranges)
-        if q > best_q:
-            best, best_q = offer, q
-    if best is None:
-        raise NotAcceptable(f"None of the requested media types is available; this index serves {', '.join(OFFERS)}.")
-    return best
-
-
-def _parse_accept(header: str) -> list[tuple[str, float]]:
-    ranges = []
-    for part in header.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        if not media:
-            continue
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        ranges.append((ALIASES.get(media.lower(), media.lower()), q))
-    return ranges
-
-
-def _quality(offer: str, ranges: list[tuple[str, float]]) -> float:
-    """RFC 9110: the most specific matching range decides the quality of an offer."""
-    kind = offer.split("/")[0] + "/*"
-    best_specificity, q = -1, 0.0
-    for media, quality in ranges:
-        specificity = 2 if media == offer else 1 if media == kind else 0 if media == "*/*" else -1
-        if specificity > best_specificity:
-            best_specificity, q = specificity, quality
-    return q
-
+from .incoming import incoming
+from .negotiation import API_VERSION, CONTENT_TYPES, JSON, negotiate
 
 # --- rendering -----------------------------------------------------------------------------------
 
@@ -177,6 +110,11 @@ def _respond(request: Request, r: Reader, page: Page, public: bool) -> Response:
                                                          "content-type": page.content_type})
 
 
+def _format(request: Request) -> str:
+    seen = incoming(request.scope)
+    return negotiate(seen.accept, seen.format)
+
+
 def _page(request: Request, key: tuple, fmt: str, render) -> Page:
     return web_state(request).pages.page(key, CONTENT_TYPES[fmt], render)
 
@@ -190,7 +128,7 @@ GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 async def root_index(request: Request) -> Response:
     """One index across every workspace the caller can read (names shared by two are left out)."""
     r = await reader(request)
-    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    fmt = _format(request)
     seen: dict[str, tuple[str, str]] = {}
     shared: set[str] = set()
     keys = []
@@ -217,7 +155,7 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
         return _aggregate_project(request, r, ws)
     if not has_trailing_slash(request):
         return redirect(request, f"/{ws}/")
-    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    fmt = _format(request)
     state, visible = found
     key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
     projects = [(p.name, p.display_name) for p in visible]
@@ -237,7 +175,7 @@ def _project_page(request: Request, r: Reader, ws: str, project: str, base: str)
     canonical = project_name(project)
     if canonical != project or not has_trailing_slash(request):
         return redirect(request, f"{base}{quote(canonical)}/")
-    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    fmt = _format(request)
     read = r.package(ws, canonical)
     key = ("project", r.package_state(ws, canonical), fmt, "")
     page = _page(request, key, fmt, lambda: render_project(read.package, r.versions(ws, canonical), fmt, ""))
@@ -248,7 +186,7 @@ def _aggregate_project(request: Request, r: Reader, name: str) -> Response:
     canonical = project_name(name)
     if canonical != name or not has_trailing_slash(request):
         return redirect(request, f"/{quote(canonical)}/")
-    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    fmt = _format(request)
     found = r.named_everywhere(canonical)
     if not found:
         raise r.hidden(None, f"No workspace you can read has a package {canonical!r} "
@@ -284,7 +222,7 @@ async def past_index(request: Request, ws: str, ref: str) -> Response:
     r = await as_of(request, ws, ref)
     if not has_trailing_slash(request):
         return redirect(request, f"/{ws}/@{ref}/")
-    fmt = negotiate(request.headers.get("accept"), request.query_params.get("format"))
+    fmt = _format(request)
     state, visible = r.index(ws)
     key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
     projects = [(p.name, p.display_name) for p in visible]
