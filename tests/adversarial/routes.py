@@ -10,7 +10,7 @@ from ..conftest import WS
 # a value for each path parameter that names something the `world` fixture (tests/conftest.py) has
 SAMPLES = {"ws": WS, "project": "acme-utils", "name": "acme-utils", "version": "1.0.0", "key": "CORE", "repo": "utils",
            "filename": "acme_utils-1.0.0-py3-none-any.whl", "at": "@2099-01-01", "tail": "json", "rest": "info/refs",
-           "sha256": "0" * 64, "secret": "x" * 20, "token_id": "abc123", "commit_id": "0" * 12,
+           "sha256": "0" * 64, "secret": "x" * 20, "token_id": "abc123", "session_id": "abc123", "commit_id": "0" * 12,
            "file_path": "ui/ui.css", "path": "openapi.json"}
 _PARAM = re.compile(r"\{(\w+):\w+\}")
 
