@@ -204,7 +204,7 @@ def core_metadata(reg: Registry, f: DistFile) -> bytes:
         raise RegistryError(f"The content of {f.filename!r} is missing from the blob store; the operator "
                             "should run `registry verify`.", status=500)
     try:
-        data = dists.inspect(source, f.filename).metadata
+        data = dists.inspect(source, f.filename, recorded=True).metadata
     finally:
         if not isinstance(source, Path):
             source.close()
