@@ -6,8 +6,10 @@ public index hosts by the million and that pip and uv install (legacy sdist name
 non-normalised wheel names, fields newer than the declared Metadata-Version) are accepted and
 recorded as warnings. The core metadata rules live in coremetadata.py.
 
-Everything is read from the file (wheel METADATA, sdist PKG-INFO) with bounded reads: a zip or gzip
-bomb costs at most a bounded number of bytes decompressed, and never more memory than the metadata.
+Everything is read from the file (wheel METADATA, sdist PKG-INFO) within a `Budget` proportional to
+the file's size: a zip or gzip bomb is refused once it has cost what an honest file of its size
+could, and never more memory than the metadata. Filenames hold only what a real distribution's
+name can (they end up in HTTP headers, URLs and pages).
 """
 
 from __future__ import annotations
@@ -32,12 +34,82 @@ from packaging.utils import (
 from packaging.version import Version
 
 from . import coremetadata
-from .errors import Invalid
+from .errors import Invalid, size
 
-METADATA_LIMIT = 10 * 2**20  # bytes of core metadata we are willing to read
-SDIST_SCAN_LIMIT = 2 * 2**30  # decompressed bytes we read looking for PKG-INFO
-SDIST_MEMBER_LIMIT = 200_000
+METADATA_LIMIT = 10 * 2**20  # bytes of core metadata we are willing to read, whatever the file's size
+EARLIER_SCAN_LIMIT, EARLIER_MEMBER_LIMIT = 2 * 2**30, 200_000  # the fixed bounds before budgets
+# The budget per byte of the file, from what build backends produce (measured on the public index's
+# newest sdists of attrs, babel, certifi, django, httpx, packaging, poetry-core, pydantic, pytz,
+# requests and tzdata, and on the 124 wheels this project's test environment installs):
+# - a .tar.gz sdist expands 2.2 to 9.4 times (tzdata, a zoneinfo tarball: many small files), and
+#   hatchling, flit and poetry-core write PKG-INFO last, so the whole tar is read to find it;
+#   a wheel expands at most 8.5 times. 50, the public index's own zip-bomb ratio, is 5 times that.
+# - an sdist's member costs 250 compressed bytes or more (tzdata: 294), a wheel's 440: one member
+#   per 64 bytes is 4 times that. (A tar member costs ~20 us to parse, a zip member ~8 us.)
+# - a wheel's METADATA was at most 1.3 times the whole wheel (the largest: 109 KiB); prose deflates
+#   ~4 times, so a wheel that is nothing but its METADATA stays under 8 times. (Parsing metadata
+#   costs 8 ms per MiB of description, up to 0.6 s per MiB of Requires-Dist: the costliest byte.)
+# The floors are what a tiny file may always cost (a tar pads to 10 KiB records; a README of 100 KiB
+# is common): 10 ms decompressing, 20 ms of members, at worst 80 ms parsing metadata.
+EXPANSION, EXPANSION_FLOOR = 50, 4 * 2**20
+BYTES_PER_MEMBER, MEMBER_FLOOR = 64, 1000
+METADATA_RATIO, METADATA_FLOOR = 8, 128 * 2**10
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
+# What a real distribution's filename holds (binary distribution format; PEP 625 and older sdists):
+# a project name (PEP 508: letters, digits, '.', '-', '_'), a version (PEP 440: also '+' and '!'),
+# a wheel's build tag, and its tags: each of interpreter, ABI and platform a '.'-joined set of tags
+# of ASCII letters, digits and '_' (cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64).
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9._]+")
+_VERSION = re.compile(r"[A-Za-z0-9.+!_]+")
+_BUILD = re.compile(r"[0-9][A-Za-z0-9_.]*")
+_TAG_SET = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+_SDIST_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*-[A-Za-z0-9.+!_]+")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What inspecting one file may cost: decompressed bytes, archive members, core metadata parsed."""
+
+    file_size: int
+    expanded: int
+    members: int
+    metadata: int
+
+    @classmethod
+    def of(cls, size: int) -> Budget:
+        """The budget of a file of ``size`` bytes (see EXPANSION above for the numbers)."""
+        return cls(size, expanded=max(EXPANSION_FLOOR, EXPANSION * size),
+                   members=max(MEMBER_FLOOR, size // BYTES_PER_MEMBER),
+                   metadata=min(METADATA_LIMIT, max(METADATA_FLOOR, METADATA_RATIO * size)))
+
+    @classmethod
+    def recorded(cls, size: int) -> Budget:
+        """For a file the ledger already holds, read again: bounds at least as loose as it was accepted
+        within, by this release or an earlier one (fixed bounds, before budgets)."""
+        budget = cls.of(size)
+        return cls(size, expanded=max(EARLIER_SCAN_LIMIT, budget.expanded),
+                   members=max(EARLIER_MEMBER_LIMIT, budget.members), metadata=METADATA_LIMIT)
+
+    def refusal(self, filename: str, what: str, rule: str, remedy: str) -> Invalid:
+        return Invalid(f"Invalid distribution file {filename!r}: {what}, over its inspection budget ({rule}, for "
+                       f"a file of {size(self.file_size)}); {remedy} A decompression bomb is refused this way.")
+
+    def too_expanded(self, filename: str, what: str) -> Invalid:
+        return self.refusal(filename, f"{what} more than {size(self.expanded)}",
+                            f"{EXPANSION} times the file's size, at least {size(EXPANSION_FLOOR)}",
+                            "real distributions expand 2 to 10 times: leave large, highly compressible data out "
+                            "of it (generate it at build or install time) and rebuild.")
+
+    def too_many_members(self, filename: str) -> Invalid:
+        return self.refusal(filename, f"it has more than {self.members} members",
+                            f"one per {BYTES_PER_MEMBER} bytes of the file, at least {MEMBER_FLOOR}",
+                            "leave the many tiny files out of it (or pack them into one) and rebuild.")
+
+    def too_much_metadata(self, filename: str, member: str, length: int) -> Invalid:
+        return self.refusal(filename, f"{member} is {size(length)}",
+                            f"{METADATA_RATIO} times the file's size, at least {size(METADATA_FLOOR)}, at most "
+                            f"{size(METADATA_LIMIT)}", "shorten its long description (the README it is read from) "
+                            "and rebuild.")
 
 
 @dataclass(frozen=True)
@@ -59,7 +131,17 @@ class DistInfo:
 
 
 def check_filename(filename: str) -> str:
-    """Refuse filenames that could escape a directory or confuse a client; return the packagetype."""
+    """Refuse a filename a real distribution can't have (one that could escape a directory, confuse
+    a client, or rewrite a header or page it appears in); return the packagetype."""
+    kind = _kind(filename)
+    if kind == "bdist_wheel":
+        _check_wheel_filename(filename)
+    else:
+        _check_sdist_filename(filename)
+    return kind
+
+
+def _kind(filename: str) -> str:
     if not filename or len(filename) > 255 or _BAD_CHARS.search(filename) or filename.startswith("."):
         raise Invalid(
             f"Invalid filename {filename!r}: a distribution filename has no path separators, "
@@ -77,6 +159,44 @@ def check_filename(filename: str) -> str:
     raise Invalid(f"Invalid file extension in {filename!r}: use .whl for wheels or .tar.gz for source distributions.")
 
 
+def _check_wheel_filename(filename: str) -> None:
+    parts = filename.removesuffix(".whl").split("-")
+    rule = None
+    if len(parts) not in (5, 6):
+        rule = "a wheel's filename is name-version[-build]-python-abi-platform.whl"
+    elif not _WHEEL_NAME.fullmatch(parts[0]) or not _VERSION.fullmatch(parts[1]):
+        rule = "its name and version are ASCII letters, digits, '.', '_' (and '+', '!' in a version)"
+    elif len(parts) == 6 and not _BUILD.fullmatch(parts[2]):
+        rule = "a build tag starts with a digit and holds ASCII letters, digits, '.' and '_'"
+    elif bad := [part for part in parts[-3:] if not _TAG_SET.fullmatch(part)]:
+        rule = (f"{bad[0]!r} is not a set of tags: each of python, abi and platform is one or more tags of ASCII "
+                "letters, digits and '_', joined by '.' (as in cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64)")
+    if rule is None:
+        try:
+            parse_wheel_filename(filename)
+            return
+        except InvalidWheelFilename as exc:
+            rule = str(exc)
+    raise Invalid(f"Invalid wheel filename {filename!r}: {rule} (binary distribution format). "
+                  "Upload the wheel under the name its build tool gave it.")
+
+
+def _check_sdist_filename(filename: str) -> None:
+    stem = filename.removesuffix(".zip").removesuffix(".tar.gz")
+    rule = None
+    if not _SDIST_STEM.fullmatch(stem):
+        rule = ("a source distribution's filename is name-version.tar.gz, its name of ASCII letters, digits, '.', "
+                "'-' and '_', its version of ASCII letters, digits, '.', '_', '+' and '!'")
+    else:
+        try:
+            parse_sdist_filename(filename)
+            return
+        except InvalidSdistFilename as exc:
+            rule = str(exc)
+    raise Invalid(f"Invalid source distribution filename {filename!r}: {rule}. "
+                  "Upload it under the name its build tool gave it.")
+
+
 def same_wheel(a: str, b: str) -> bool:
     """Whether two wheel filenames are one wheel spelt two ways (e.g. ``Foo_Bar-1.0-...`` and ``foo_bar-1.0-...``):
     installers would see two copies of the same name, version, build and tags."""
@@ -86,28 +206,34 @@ def same_wheel(a: str, b: str) -> bool:
         return False
 
 
-def inspect(source: Path | BinaryIO, filename: str) -> DistInfo:
-    """Read and validate ``source`` (a path or a binary file), a distribution uploaded as ``filename``."""
-    packagetype = check_filename(filename)
+def inspect(source: Path | BinaryIO, filename: str, *, recorded: bool = False) -> DistInfo:
+    """Read and validate ``source`` (a path or a seekable binary file), a distribution uploaded as
+    ``filename``, within the budget its size allows. ``recorded``: a file the ledger already holds,
+    read again (for its metadata), by the fixed bounds alone and whatever its name."""
+    packagetype = _kind(filename) if recorded else check_filename(filename)
+    length = source.stat().st_size if isinstance(source, Path) else source.seek(0, io.SEEK_END)
+    if not isinstance(source, Path):
+        source.seek(0)
+    budget = (Budget.recorded if recorded else Budget.of)(length)
     if packagetype == "bdist_wheel":
-        return _inspect_wheel(source, filename)
-    return _inspect_sdist(source, filename)
+        return _inspect_wheel(source, filename, budget)
+    return _inspect_sdist(source, filename, budget)
 
 
-def _inspect_wheel(source: Path | BinaryIO, filename: str) -> DistInfo:
+def _inspect_wheel(source: Path | BinaryIO, filename: str, budget: Budget) -> DistInfo:
     try:
         name, version, _build, tags = parse_wheel_filename(filename)
     except InvalidWheelFilename as exc:
         raise Invalid(f"Invalid wheel filename {filename!r}: {exc}") from None
     name_part, version_part = filename.split("-")[:2]
-    archive = _open_zip(source, filename)
+    archive = _open_zip(source, filename, budget)
     with archive:
         dist_info = _dist_info_dir(archive, filename, name)
         members = {i.filename: i for i in archive.infolist()}
         for required in ("METADATA", "WHEEL", "RECORD"):
             if f"{dist_info}/{required}" not in members:
                 raise Invalid(f"Invalid distribution file {filename!r}: {dist_info}/{required} is missing.")
-        data = _read_member(archive, members[f"{dist_info}/METADATA"], filename)
+        data = _read_member(archive, members[f"{dist_info}/METADATA"], filename, budget)
     meta = coremetadata.read(data, filename)
     _check_name_version(meta, filename, name, version)
     warnings = list(meta.warnings)
@@ -131,13 +257,14 @@ def _inspect_wheel(source: Path | BinaryIO, filename: str) -> DistInfo:
     return _info(filename, "bdist_wheel", meta, data, python_version, warnings)
 
 
-def _inspect_sdist(source: Path | BinaryIO, filename: str) -> DistInfo:
+def _inspect_sdist(source: Path | BinaryIO, filename: str, budget: Budget) -> DistInfo:
     try:
         name, version = parse_sdist_filename(filename)
     except InvalidSdistFilename as exc:
         raise Invalid(f"Invalid source distribution filename {filename!r}: {exc}") from None
     stem = filename.removesuffix(".zip").removesuffix(".tar.gz")
-    top, data = _zip_pkg_info(source, filename) if filename.endswith(".zip") else _tar_pkg_info(source, filename)
+    read = _zip_pkg_info if filename.endswith(".zip") else _tar_pkg_info
+    top, data = read(source, filename, budget)
     meta = coremetadata.read(data, filename)
     _check_name_version(meta, filename, name, version)
     warnings = list(meta.warnings)
@@ -153,36 +280,33 @@ def _inspect_sdist(source: Path | BinaryIO, filename: str) -> DistInfo:
     return _info(filename, "sdist", meta, data, "source", warnings)
 
 
-def _tar_pkg_info(source: Path | BinaryIO, filename: str) -> tuple[str, bytes]:
+def _tar_pkg_info(source: Path | BinaryIO, filename: str, budget: Budget) -> tuple[str, bytes]:
     """(top-level directory, PKG-INFO) of a .tar.gz sdist, reading no further than PKG-INFO."""
     try:
         with gzip.open(source, "rb") as raw:
-            reader = _Bounded(raw, SDIST_SCAN_LIMIT, filename)
+            reader = _Bounded(raw, budget.expanded, lambda: budget.too_expanded(filename, "it decompresses to"))
             with tarfile.open(fileobj=reader, mode="r|") as archive:
-                for count, member in enumerate(archive):
-                    if count > SDIST_MEMBER_LIMIT:
-                        break
+                for count, member in enumerate(archive, 1):
+                    if count > budget.members:
+                        raise budget.too_many_members(filename)
                     top = _pkg_info_top(member.name)
                     if top is not None and member.isfile():
-                        if member.size > METADATA_LIMIT:
-                            raise Invalid(f"Invalid distribution file {filename!r}: PKG-INFO is larger than {METADATA_LIMIT} bytes.")
+                        _check_metadata_size(filename, "PKG-INFO", member.size, budget)
                         fh = archive.extractfile(member)
                         if fh is not None:
-                            return top, fh.read(METADATA_LIMIT + 1)
+                            return top, fh.read(budget.metadata + 1)
     except (tarfile.TarError, gzip.BadGzipFile, EOFError, OSError, zlib.error) as exc:
         raise Invalid(f"Invalid distribution file {filename!r}: not a readable .tar.gz archive ({exc}).") from None
     raise _no_pkg_info(filename)
 
 
-def _zip_pkg_info(source: Path | BinaryIO, filename: str) -> tuple[str, bytes]:
-    archive = _open_zip(source, filename)
+def _zip_pkg_info(source: Path | BinaryIO, filename: str, budget: Budget) -> tuple[str, bytes]:
+    archive = _open_zip(source, filename, budget)
     with archive:
-        for count, info in enumerate(archive.infolist()):
-            if count > SDIST_MEMBER_LIMIT:
-                break
+        for info in archive.infolist():
             top = _pkg_info_top(info.filename)
             if top is not None and not info.is_dir():
-                return top, _read_member(archive, info, filename)
+                return top, _read_member(archive, info, filename, budget)
     raise _no_pkg_info(filename)
 
 
@@ -198,13 +322,16 @@ def _no_pkg_info(filename: str) -> Invalid:
                    "top-level directory with its PKG-INFO; build it with python -m build or uv build).")
 
 
-def _open_zip(source: Path | BinaryIO, filename: str) -> zipfile.ZipFile:
+def _open_zip(source: Path | BinaryIO, filename: str, budget: Budget) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(source)
+        archive = zipfile.ZipFile(source)  # (its central directory: at least 46 bytes an entry, read whole)
     except (zipfile.BadZipFile, OSError):
         raise Invalid(f"Invalid distribution file {filename!r}: it is not a zip archive.") from None
     try:
-        _check_zip_ratio(archive, filename)
+        if len(archive.infolist()) > budget.members:
+            raise budget.too_many_members(filename)
+        if sum(i.file_size for i in archive.infolist()) > budget.expanded:  # what an installer would unpack
+            raise budget.too_expanded(filename, "its members say they expand to")
         _check_member_paths(archive, filename)
     except Invalid:
         archive.close()
@@ -227,15 +354,21 @@ def _dist_info_dir(archive: zipfile.ZipFile, filename: str, name: str) -> str:
     return found[0]
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str) -> bytes:
-    if info.file_size > METADATA_LIMIT:
-        raise Invalid(f"Invalid distribution file {filename!r}: {info.filename} is larger than {METADATA_LIMIT} bytes.")
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str, budget: Budget) -> bytes:
+    _check_metadata_size(filename, info.filename, info.file_size, budget)
     try:
-        with archive.open(info) as fh:
-            return fh.read(METADATA_LIMIT + 1)
+        with archive.open(info) as fh:  # (zipfile stops at the size the entry declares)
+            return fh.read(budget.metadata + 1)
     # (zipfile raises NotImplementedError for a compression or encryption it lacks: a bad upload, not a crash)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise Invalid(f"Invalid distribution file {filename!r}: {info.filename} can't be read ({exc}).") from None
+
+
+def _check_metadata_size(filename: str, member: str, length: int, budget: Budget) -> None:
+    if length > METADATA_LIMIT:
+        raise Invalid(f"Invalid distribution file {filename!r}: {member} is larger than {METADATA_LIMIT} bytes.")
+    if length > budget.metadata:
+        raise budget.too_much_metadata(filename, member, length)
 
 
 def _check_name_version(meta: coremetadata.CoreMetadata, filename: str, name: str, version: Version) -> None:
@@ -270,26 +403,18 @@ def _check_member_paths(archive: zipfile.ZipFile, filename: str) -> None:
                           "archive (an absolute path or '..'); installers refuse to unpack it. Rebuild the file.")
 
 
-def _check_zip_ratio(archive: zipfile.ZipFile, filename: str) -> None:
-    # The public index's zip-bomb rule: big archives that expand over 50x are refused.
-    compressed = sum(i.compress_size for i in archive.infolist())
-    expanded = sum(i.file_size for i in archive.infolist())
-    if compressed >= 64 * 2**20 and expanded > 50 * compressed:
-        raise Invalid(f"Invalid distribution file {filename!r}: it expands more than 50 times (a zip bomb?).")
-
-
 class _Bounded(io.RawIOBase):
-    """A reader that refuses to produce more than ``limit`` decompressed bytes."""
+    """A reader that refuses (with ``refusal()``) to produce more than ``limit`` decompressed bytes."""
 
-    def __init__(self, inner, limit: int, filename: str) -> None:
-        self.inner, self.left, self.filename = inner, limit, filename
+    def __init__(self, inner, limit: int, refusal) -> None:
+        self.inner, self.left, self.refusal = inner, limit, refusal
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         if self.left <= 0:
-            raise Invalid(f"Invalid distribution file {self.filename!r}: PKG-INFO not found within {SDIST_SCAN_LIMIT} bytes.")
+            raise self.refusal()
         view = memoryview(buffer)[: self.left]
         data = self.inner.read(len(view))
         view[: len(data)] = data

@@ -207,7 +207,8 @@ BAD = [
     (dict(blake2_256_digest="f" * 64), 400, "digest supplied does not match"),
     (dict(md5_digest="0" * 32), 400, "digest supplied does not match"),
     (dict(sha256_digest=None, blake2_256_digest=None), 400, "Include at least one message digest"),
-    (dict(name="other-package"), 400, "doesn't match the file's metadata name"),
+    # (a name the uploader may publish to: another is refused for permission, before the file is read)
+    (dict(name="public-pkg", who="wsadmin@acme.test"), 400, "doesn't match the file's metadata name"),
     (dict(version="9.9"), 400, "doesn't match the file's metadata version"),
     (dict(version="not a version"), 400, "invalid value for Version"),
     (dict(name="bad name!"), 400, "Invalid package name"),

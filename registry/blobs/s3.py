@@ -37,6 +37,7 @@ from typing import BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..disposition import attachment
 from ..errors import RegistryError
 from ..fsync import Needed, make_dirs
 from .files import CHUNK, FileBlobStore
@@ -308,11 +309,10 @@ class S3BlobStore:
 
     def url(self, sha256: str, filename: str) -> str | None:
         """A presigned GET, valid for PRESIGN_SECONDS (signed locally: no round trip)."""
-        safe = filename.replace('"', "")
         return self.client().generate_presigned_url(
             "get_object", ExpiresIn=PRESIGN_SECONDS,
             Params={"Bucket": self.location.bucket, "Key": self.key(sha256),
-                    "ResponseContentDisposition": f'attachment; filename="{safe}"'})
+                    "ResponseContentDisposition": attachment(filename)})
 
     def _objects(self) -> Iterator[dict]:
         paginator = self.client().get_paginator("list_objects_v2")

@@ -95,6 +95,16 @@ def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, 
     return package
 
 
+def publish_target(snap: Snapshot, who: Principal, ws: str, name: str) -> Package:
+    """The package ``who`` may publish ``name``'s files to, or the refusal saying why not: write on
+    its repository, and a pipeline's publish policy. The one rule: the upload endpoint asks it before
+    it receives a file, and publish_file again on the snapshot it commits on."""
+    package = package_for(snap, who, ws, name, "write", f"publish to {name!r}", pipelines_may=True)
+    if who.kind == "pipeline":
+        check_publish_policy(package, who.pipeline)
+    return package
+
+
 def versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
     """Every version of a package, oldest release first (PEP 440 order)."""
     found = list(snap.records(layout.versions_dir(ws, name), Version))
@@ -133,9 +143,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     )
 
     def build(snap: Snapshot) -> Change | NoChange:
-        package = package_for(snap, who, ws, canonical, "write", f"publish to {canonical!r}", pipelines_may=True)
-        if who.kind == "pipeline":
-            check_publish_policy(package, who.pipeline)
+        package = publish_target(snap, who, ws, canonical)
         key = version_key(dist.version)
         path = layout.version(ws, canonical, key)
         current = snap.get(path, Version)
@@ -204,7 +212,7 @@ def core_metadata(reg: Registry, f: DistFile) -> bytes:
         raise RegistryError(f"The content of {f.filename!r} is missing from the blob store; the operator "
                             "should run `registry verify`.", status=500)
     try:
-        data = dists.inspect(source, f.filename).metadata
+        data = dists.inspect(source, f.filename, recorded=True).metadata
     finally:
         if not isinstance(source, Path):
             source.close()

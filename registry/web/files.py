@@ -14,6 +14,7 @@ from litestar import Request, Response, route
 from litestar.params import FromPath
 from litestar.response import Stream
 
+from ..disposition import attachment
 from ..errors import Gone, RegistryError
 from ..reads import Reader, project_name
 from ..replica.blobs import ensure_local
@@ -64,7 +65,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
     }
     media_type = "text/plain" if is_metadata else "application/octet-stream"
     if not is_metadata:
-        headers["content-disposition"] = f'attachment; filename="{filename}"'
+        headers["content-disposition"] = attachment(filename)
     if matches(headers["etag"], request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=headers)
     if path is None and not is_metadata and request.method == "GET" and web_state(request).registry.settings.blobs_redirect:

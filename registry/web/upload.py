@@ -2,15 +2,19 @@
 
 The multipart body is parsed as it arrives: the `content` part streams into a staged file (hashed
 while written; big chunks in a worker thread) and only the handful of form fields we check are
-kept, so memory stays bounded whatever the upload's size. The metadata that matters is read from
-the file itself. Small uploads are committed on the event loop, big ones in a worker thread.
+kept, so memory stays bounded whatever the upload's size. Whether the caller may publish to the
+package the form names is decided when the file starts (twine, uv and poetry send the fields
+first), so a refused file is never kept, let alone read; if the name comes after the file, right
+after the body, still before the file is read. The metadata that matters is read from the file
+itself, within a budget its size allows (dists.Budget). Small uploads are committed on the event
+loop, big ones in a worker thread.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -27,7 +31,7 @@ from .. import dists, model
 from ..blobs import Staged
 from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
 from ..ledger import Locked
-from ..operations import Published, publish_file
+from ..operations import Published, publish_file, publish_target
 from ..permissions import require_scope
 from .context import WebState
 
@@ -51,6 +55,7 @@ class UploadForm:
     fields: dict[str, list[str]] = field(default_factory=dict)
     filename: str | None = None
     files: int = 0
+    permitted: bool = False  # the caller may publish to the package named by the form's `name`
 
     def get(self, name: str) -> str:
         values = self.fields.get(name) or [""]
@@ -79,9 +84,16 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     if ctype != "multipart/form-data" or not options.get("boundary"):
         raise Invalid("Uploads must be multipart/form-data (the legacy upload form twine, uv and poetry send).")
 
+    def permit(form: UploadForm) -> None:
+        """Refuse, as publish_file would, whoever may not publish to the package the form names."""
+        publish_target(r.snapshot, who, ws, model.package_name(form.get("name"))[0])
+        form.permitted = True
+
     with state.registry.blobs.stage(limit) as staged:
-        form = await _receive(body, options["boundary"], staged, limit)
+        form = await _receive(body, options["boundary"], staged, limit, permit)
         filename = _check_form(form)
+        if not form.permitted:  # (the name came after the file: still decided before the file is read)
+            permit(form)
 
         def check_and_publish(wait: float) -> Published:
             staged.finish(sync=False)  # synced once it has passed the checks
@@ -110,7 +122,8 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     return f"Published {published.package.name} {published.version.version}: {filename} (commit {published.commit.id[:12]}).\n"
 
 
-async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, limit: int) -> UploadForm:
+async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, limit: int,
+                   permit: Callable[[UploadForm], None]) -> UploadForm:
     form = UploadForm()
     parser = PushMultipartParser(boundary, max_header_count=16, max_segment_count=2000)
     segment: MultipartSegment | None = None
@@ -130,6 +143,8 @@ async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, li
                         if form.files > 1:
                             raise Invalid("Upload payload has more than one 'content' file; upload one file per request.")
                         form.filename = segment.filename or ""
+                        if len(form.fields.get("name", ())) == 1 and form.get("name"):
+                            permit(form)  # before a byte of the file is kept
                         if len(form.fields.get("sha256_digest", ())) == 1:  # (sent before the file: where it goes)
                             staged.expect(form.fields["sha256_digest"][0])
                 elif event is not None:  # a chunk of the current segment's body

@@ -6,6 +6,7 @@ from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Stream
 
+from ...disposition import attachment
 from ...errors import RegistryError
 from ...model import project_key
 from ...reads import Reader
@@ -77,7 +78,8 @@ async def download(request: Request, ws: FromPath[str], name: FromPath[str], ver
     if reg.primary is not None:  # a replica without the bucket fetches a file it lacks from the primary
         await ensure_local(reg, Reader(reg, viewer(request).who).file(ws, name, version, filename)[2].sha256)
     path, record = data.file(reg, viewer(request).who, ws, name, version, filename)
-    headers = {"cache-control": "private, no-store", "x-content-type-options": "nosniff"}
+    headers = {"cache-control": "private, no-store", "x-content-type-options": "nosniff",
+               "content-disposition": attachment(record.filename)}  # (File would otherwise build its own)
     if path is None:  # in a bucket: redirected there, or streamed from it
         if reg.settings.blobs_redirect:
             return Redirect(reg.blobs.url(record.sha256, record.filename), status_code=302)
@@ -86,9 +88,8 @@ async def download(request: Request, ws: FromPath[str], name: FromPath[str], ver
         except FileNotFoundError:
             raise RegistryError(f"The content of {filename!r} is missing from the blob store; the operator should "
                                 "run `registry verify`.", status=500) from None
-        return Stream(chunks, media_type="application/octet-stream", headers={
-            **headers, "content-length": str(record.size),
-            "content-disposition": f'attachment; filename="{record.filename}"'})
+        return Stream(chunks, media_type="application/octet-stream",
+                      headers={**headers, "content-length": str(record.size)})
     return File(path, filename=record.filename, media_type="application/octet-stream", headers=headers)
 
 
