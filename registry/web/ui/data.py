@@ -289,9 +289,8 @@ def package_history(reg: Registry, who: Principal, ws: str, name: str, version_:
                     page: int = 1, per_page: int = PER_PAGE) -> HistoryPage:
     """The commits that touched a package (or one of its versions), newest first."""
     page = max(page, 1)
-    events = Reader(reg, who).history(ws, name, version_, limit=page * per_page + 1)
-    rows = [_history_row(e) for e in events[(page - 1) * per_page:page * per_page]]
-    return HistoryPage(rows, page, len(events) > page * per_page)
+    events = Reader(reg, who).history(ws, name, version_, limit=per_page + 1, offset=(page - 1) * per_page)
+    return HistoryPage([_history_row(e) for e in events[:per_page]], page, len(events) > per_page)
 
 
 def workspace_history(reg: Registry, who: Principal, ws: str, repository: str | None = None,
