@@ -18,6 +18,7 @@ from registry.reads import Reader
 
 from ..conftest import WS, publish
 from ..helpers import make_sdist, make_wheel
+from .crashed_writer import Unindexed
 
 NAME = "phoenix"
 OLD, NEW = "vault", "public-lib"  # the old package's repository (private), the new one's (public)
@@ -25,19 +26,6 @@ KEEPER = "keeper@acme.test"  # wrote to the old package: its publisher
 NEWADMIN = "newadmin@acme.test"  # admin of public-lib: made the new package, never could read the old
 BOTH = "both@acme.test"  # reads vault: could read the old package, and reads the new
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-class Unindexed:
-    """The registry as a writer that crashed between its commit and its index insert sees it."""
-
-    def __init__(self, reg) -> None:
-        self._reg = reg
-
-    def __getattr__(self, name):
-        return getattr(self._reg, name)
-
-    def transact(self, build, **kwargs):
-        return self._reg.ledger.transact(build, **kwargs)
 
 
 def make_old_package(world, tmp_path) -> list[str]:
