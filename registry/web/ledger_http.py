@@ -20,6 +20,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from ..errors import Forbidden, NotFound, RegistryError
+from ..ledger import Ledger
 from ..signing import allowed_signers, checkpoint_verifiers
 from .context import reader, web_state
 
@@ -28,7 +29,55 @@ TEXT = "text/plain"  # (Litestar adds the charset to text/ types)
 CHUNK = 64 * 1024
 MAX_REQUEST = 64 * 2**20  # an upload-pack request: wants and haves, however long a fetch negotiates
 LONG_POLL = 25.0  # seconds `?wait=<head>` holds a checkpoint request while the head stays there
-POLL_EVERY = 0.02  # seconds between looks at the head meanwhile (a stat each)
+POLL_EVERY = 0.02  # seconds between looks at the head meanwhile (a stat each, per worker: see HeadWatch)
+
+
+class HeadWatch:
+    """The `?wait=` long polls of one worker, and the one task that looks at the head for them all
+    (app.py's lifespan makes it, as `app.state.head_watch`, and runs `watch`): a stat every
+    POLL_EVERY seconds while anyone waits (the ref file is replaced on every move, whoever moves
+    it: a writer in any process, a replica's fetch), and one event per head that wakes every waiter
+    at once. Idle waiters cost nothing but their connections."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.running = False
+        self._moved = anyio.Event()  # set when the head moves, then replaced for the next head
+        self._wanted = anyio.Event()  # set when the first waiter comes: the watch sleeps till then
+        self._waiting = 0
+
+    async def watch(self) -> None:
+        """Run for the worker's life."""
+        self.running = True
+        try:
+            while True:
+                if not self._waiting:
+                    self._wanted = anyio.Event()
+                    await self._wanted.wait()
+                head = self.ledger.head()
+                while self._waiting and self.ledger.head() == head:
+                    await anyio.sleep(POLL_EVERY)
+                self._moved.set()
+                self._moved = anyio.Event()
+        finally:
+            self.running = False
+
+    async def moved_from(self, head: str, timeout: float) -> None:
+        """Once the head is no longer ``head``, or after ``timeout`` seconds."""
+        self._waiting += 1
+        self._wanted.set()
+        try:
+            with anyio.move_on_after(timeout):
+                while True:
+                    moved = self._moved  # (taken before the look: a move after it sets this one)
+                    if self.ledger.head() != head:
+                        return
+                    if self.running:
+                        await moved.wait()
+                    else:  # (an app served without its lifespan, as some tests do: each waiter looks)
+                        await anyio.sleep(POLL_EVERY)
+        finally:
+            self._waiting -= 1
 
 
 def _text(body: str, cache: str = "no-store") -> Response:
@@ -43,9 +92,8 @@ async def ledger_checkpoint(request: Request) -> Response:
     state = web_state(request)
     wait = request.query_params.get("wait")
     if wait:
-        ledger, deadline = state.registry.ledger, time.monotonic() + LONG_POLL
-        while ledger.head() == wait and time.monotonic() < deadline:
-            await anyio.sleep(POLL_EVERY)
+        watch = getattr(request.app.state, "head_watch", None) or HeadWatch(state.registry.ledger)
+        await watch.moved_from(wait, LONG_POLL)
     if state.replica is not None:  # (a replica has no keys: it serves the primary's, for what it holds)
         note = state.replica.checkpoint_note()
         if note is None:
