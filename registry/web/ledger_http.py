@@ -13,13 +13,14 @@ import shutil
 import subprocess
 import threading
 import time
+from urllib.parse import urlencode
 
 import anyio
 from litestar import HttpMethod, Request, Response, get, route
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from ..errors import Forbidden, NotFound, RegistryError
+from ..errors import Forbidden, Invalid, NotFound, RegistryError
 from ..ledger import Ledger
 from ..signing import allowed_signers, checkpoint_verifiers
 from .context import reader, web_state
@@ -129,7 +130,8 @@ async def ledger_checkpoint_key(request: Request) -> Response:
 async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
     """git's smart HTTP, fetch only: `info/refs?service=git-upload-pack` and `git-upload-pack`."""
     rest = rest.lstrip("/")
-    service = request.query_params.get("service")
+    passed = _passed_once(request)
+    service = passed["service"]
     if "receive-pack" in rest or service == "git-receive-pack":
         raise Forbidden("The ledger is read-only over HTTP: only the registry itself commits to it.")
     smart = (request.method in ("GET", "HEAD") and rest == "info/refs" and service == "git-upload-pack") or \
@@ -149,11 +151,10 @@ async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "GIT_PROJECT_ROOT": str(path.parent), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": f"/{path.name}/{rest}",
-        "REQUEST_METHOD": request.method, "QUERY_STRING": request.scope.get("query_string", b"").decode("latin-1"),
-        "CONTENT_TYPE": request.headers.get("content-type", ""), "CONTENT_LENGTH": str(len(body)),
+        "REQUEST_METHOD": request.method, "QUERY_STRING": urlencode({"service": service}) if service else "",
+        "CONTENT_TYPE": passed["content-type"], "CONTENT_LENGTH": str(len(body)),
         "REMOTE_USER": r.who.email or r.who.kind, "REMOTE_ADDR": (request.client.host if request.client else ""),
-        "GIT_PROTOCOL": request.headers.get("git-protocol", ""),
-        "HTTP_CONTENT_ENCODING": request.headers.get("content-encoding", ""),
+        "GIT_PROTOCOL": passed["git-protocol"], "HTTP_CONTENT_ENCODING": passed["content-encoding"],
         # nothing of the machine's git configuration applies; pushing is off whatever it says
         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(path),
         "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "http.receivepack", "GIT_CONFIG_VALUE_0": "false",
@@ -170,6 +171,25 @@ async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
         raise
     headers["cache-control"] = "no-store"
     return Stream(_rest(proc, first), status_code=status, headers=headers)
+
+
+def _passed_once(request: Request) -> dict[str, str]:
+    """What git http-backend is told of the request: the `service` query parameter and the headers
+    it reads, each as this handler checks it. Each must be given at most once, since two readers
+    of a repeated one disagree (git takes the last `service`, a parser here the first): refused,
+    rather than guessed. git is then given these values alone (the query string rebuilt from the
+    one `service` checked), never the request's own text to parse again."""
+    given = {"service": request.query_params.getall("service", [])}
+    given |= {name: request.headers.getall(name, []) for name in _HEADERS_PASSED}
+    repeated = [f"the query parameter {name!r}" if name == "service" else f"the header {name!r}"
+                for name, values in given.items() if len(values) > 1]
+    if repeated:
+        raise Invalid(f"Given more than once: {' and '.join(repeated)}. Give each once (of repeated values, git "
+                      "reads the last and this server the first, so neither is guessed).")
+    return {name: values[0] if values else "" for name, values in given.items()}
+
+
+_HEADERS_PASSED = ("content-type", "content-encoding", "git-protocol")
 
 
 def _feed(proc: subprocess.Popen, body: bytes) -> None:
