@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS trail (
 );
 CREATE INDEX IF NOT EXISTS trail_by_workspace ON trail (workspace, position);
 CREATE INDEX IF NOT EXISTS trail_by_repository ON trail (workspace, repository, position);
+CREATE INDEX IF NOT EXISTS trail_by_filing ON trail (workspace, repository, kind, position);
 CREATE TABLE IF NOT EXISTS links (    -- each package of a name: where it begins, and the repository it is linked to
     workspace TEXT NOT NULL, package TEXT NOT NULL,
     created INTEGER NOT NULL,         -- the position of the commit that created it
@@ -263,39 +264,46 @@ class History:
         return row[0] if row else None
 
     def package(self, workspace: str, package: str, version: str | None = None, *, limit: int = 1000,
-                before: int | None = None, since: int | None = None, offset: int = 0) -> list[Commit]:
+                since: int | None = None, before: int | None = None, after: int | None = None) -> list[Commit]:
         """Commits that touched a package (or one of its versions), newest first; ``since``: from
-        that position on (where the package read begins: see `incarnation`); ``before``: only
-        commits older than that position (paging)."""
-        db = self._db()
-        where, args = "t.workspace=? AND t.package=?", [workspace, package]
+        that position on (where the package read begins: see `incarnation`). A page: the newest
+        ``limit`` older than position ``before``, or the oldest ``limit`` newer than ``after``; it
+        costs its own rows (an index range), never the rows before it."""
+        where, args = ["t.workspace=?", "t.package=?"], [workspace, package]
         if version is not None:
-            where, args = where + " AND t.version=?", [*args, version]
-        if before is not None:
-            where, args = where + " AND t.position<?", [*args, before]
+            where, args = [*where, "t.version=?"], [*args, version]
         if since is not None:
-            where, args = where + " AND t.position>=?", [*args, since]
-        rows = db.execute(
-            f"SELECT DISTINCT {COMMIT_COLUMNS} FROM touches t JOIN commits c ON c.position = t.position "
-            f"WHERE {where} ORDER BY c.position DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+            where, args = [*where, "t.position>=?"], [*args, since]
+        span, span_args, order = _span("t.position", before, after)
+        rows = self._db().execute(  # (the inner query walks the index in order: a delete touches many versions)
+            f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.position IN (SELECT DISTINCT t.position FROM touches t "
+            f"WHERE {' AND '.join([*where, *span])} ORDER BY t.position {order} LIMIT ?) ORDER BY c.position DESC",
+            [*args, *span_args, limit]).fetchall()
         return [_commit(r) for r in rows]
 
     def trail(self, workspace: str, *, repository: str | None = None, readable: set[str] | None = None,
-              administered: set[str] | None = None, limit: int = 50, offset: int = 0) -> list[Filed]:
+              administered: set[str] | None = None, limit: int = 50, before: int | None = None,
+              after: int | None = None) -> list[Filed]:
         """A workspace's (or one repository's) commits, newest first: of them, those concerning a
-        package of a ``readable`` repository, and an ``administered`` repository's own (None: all)."""
-        where, args = ["t.workspace = ?"], [workspace]
-        if repository is not None:
-            where.append("t.repository = ?")
-            args.append(repository)
-        if readable is not None:
-            administered = administered or set()
-            where.append("((t.kind = 'package' AND t.repository IN (%s)) OR (t.kind = 'repository' AND t.repository IN (%s)))"
-                         % (",".join("?" * len(readable)), ",".join("?" * len(administered))))
-            args += [*sorted(readable), *sorted(administered)]
-        rows = self._db().execute(
-            f"SELECT {FILED_COLUMNS} FROM trail t JOIN commits c ON c.position = t.position WHERE {' AND '.join(where)} "
-            "ORDER BY t.position DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        package of a ``readable`` repository, and an ``administered`` repository's own (None: all).
+        Paged as `package` is. What a caller may see is read per repository it may see (an index
+        range each, merged), so a page costs its rows whatever the caller may not see around them."""
+        if readable is None:
+            filings = [("t.workspace=?", [workspace])] if repository is None else \
+                [("t.workspace=? AND t.repository=?", [workspace, repository])]
+        else:
+            filings = [("t.workspace=? AND t.repository=? AND t.kind=?", [workspace, r, kind])
+                       for r, kind in [*((r, "package") for r in sorted(readable)),
+                                       *((r, "repository") for r in sorted(administered or ()))]
+                       if repository in (None, r)]
+        span, span_args, order = _span("t.position", before, after)
+        db, found = self._db(), []
+        for where, args in filings:
+            found += [p for (p,) in db.execute(f"SELECT t.position FROM trail t WHERE {' AND '.join([where, *span])} "
+                                               f"ORDER BY t.position {order} LIMIT ?", [*args, *span_args, limit])]
+        chosen = sorted(found, reverse=order == "DESC")[:limit]
+        rows = db.execute(f"SELECT {FILED_COLUMNS} FROM trail t JOIN commits c ON c.position = t.position WHERE "
+                          f"t.position IN ({','.join('?' * len(chosen))}) ORDER BY t.position DESC", chosen).fetchall()
         return [Filed(_commit(r), *r[7:]) for r in rows]
 
     def completions(self, prefix: str, limit: int = 2) -> list[str]:
@@ -310,6 +318,17 @@ class History:
             f"SELECT {FILED_COLUMNS} FROM commits c JOIN trail t ON t.position = c.position WHERE c.id = ?",
             (commit_id,)).fetchone()
         return Filed(_commit(row), *row[7:]) if row else None
+
+
+def _span(column: str, before: int | None, after: int | None) -> tuple[list[str], list[int], str]:
+    """A page's conditions on ``column``, their arguments, and the order to read it in: newest first
+    (older than ``before``), or oldest first (newer than ``after`` alone)."""
+    span, args = [], []
+    if before is not None:
+        span, args = [f"{column}<?"], [before]
+    if after is not None:
+        span, args = [*span, f"{column}>?"], [*args, after]
+    return span, args, "ASC" if after is not None and before is None else "DESC"
 
 
 def _commit(row) -> Commit:

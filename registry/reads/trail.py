@@ -37,11 +37,12 @@ class Trail:
     """The Reader's history and audit trail (a mixin: ``self`` is the Reader)."""
 
     def history(self, ws: str, name: str, version: str | None = None, *, limit: int = 100,
-                before: int | None = None, offset: int = 0) -> list[Commit]:
+                before: str | None = None, after: str | None = None) -> list[Commit]:
         """The commits that touched a readable package (or one of its versions), newest first: this
         package's, from the commit that created it on (an earlier package of the same name, deleted
         since, has a history of its own that isn't this one's). A deleted version's history still
-        answers, while its package exists."""
+        answers, while its package exists. A page: the newest ``limit`` before commit ``before``, or
+        the oldest ``limit`` after commit ``after`` (ids from an earlier page)."""
         read = self.package(ws, name)
         label = version
         if version is not None:
@@ -49,8 +50,9 @@ class Trail:
             label = record.version if record else version
         created = self.created(ws, read.package.name)
         commits = [] if created is None else self.reg.history.package(
-            ws, read.package.name, label, limit=limit, before=before, since=created[0], offset=offset)
-        if version is not None and not commits and label == version and record is None and not offset and before is None:
+            ws, read.package.name, label, limit=limit, since=created[0], before=self._cursor(before),
+            after=self._cursor(after))
+        if version is not None and not commits and label == version and record is None and before is after is None:
             raise NotFound(f"Package {read.package.name!r} has no version {version!r}, and never had.")
         return commits
 
@@ -80,15 +82,27 @@ class Trail:
     def serial(self) -> int:
         return self.reg.history.serial()
 
-    def trail(self, ws: str, repository: str | None = None, *, limit: int = 50, offset: int = 0) -> list[Filed]:
-        """A workspace's (or one repository's) commits that the caller may see, newest first."""
+    def trail(self, ws: str, repository: str | None = None, *, limit: int = 50, before: str | None = None,
+              after: str | None = None) -> list[Filed]:
+        """A workspace's (or one repository's) commits that the caller may see, newest first (paged
+        as `history` is)."""
         self.workspace(ws)
         if repository is not None:
             self.repository(ws, repository)
         audience = visibility.trail_audience(self.now, self.who, ws)
         readable = None if audience.everything else set(audience.readable)
         return self.reg.history.trail(ws, repository=repository, readable=readable, administered=set(audience.administered),
-                                      limit=limit, offset=offset)
+                                      limit=limit, before=self._cursor(before), after=self._cursor(after))
+
+    def _cursor(self, commit_id: str | None) -> int | None:
+        """Where a page begins: the history index's position of the commit an earlier page ended on."""
+        if commit_id is None:
+            return None
+        found = self.reg.history.position(commit_id) if _HEX.fullmatch(commit_id) else None
+        if found is None:
+            raise Invalid(f"{commit_id!r} is no commit the history is paged by: follow the page's Newer and Older links "
+                          "(they name a commit of the page, by its full id).")
+        return found
 
     def trail_catching_up(self) -> bool:
         """Whether the audit trail lacks the newest commits yet (a page may say so)."""

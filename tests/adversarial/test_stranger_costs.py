@@ -5,8 +5,10 @@ time: O(log n) commit reads), off the event loop, so a plain request is answered
 
 from __future__ import annotations
 
+import html
 import itertools
 import math
+import re
 import threading
 from collections import Counter
 from datetime import UTC, datetime
@@ -17,10 +19,13 @@ import pygit2
 import pytest
 
 from registry import identity, operations, timeline
+from registry.history import History, _insert_many
+from registry.ledger import Commit
 from registry.reads import Reader
 from registry.web.app import create_asgi
 
-from ..conftest import WS
+from ..conftest import WS, publish
+from ..helpers import make_wheel
 from .crashed_writer import Unindexed
 
 PUBLIC = "public-pkg"  # (in public-lib: anyone reads it, and so the workspace)
@@ -159,3 +164,84 @@ async def test_the_event_loop_answers_while_a_time_is_looked_up(world, monkeypat
             answered.set()
     assert plain.status_code == 200 and past[0].status_code == 200, past[0].text
     assert waited == [True]
+
+
+def sqlite_steps(history: History, query) -> int:
+    """SQLite's virtual-machine steps (in thousands) that ``query()`` takes on this thread's index
+    connection: the rows it visits, counted rather than timed."""
+    steps, db = [0], history._db()
+    db.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1000)
+    try:
+        query()
+    finally:
+        db.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def fill(history: History, start: int, count: int) -> None:
+    """``count`` commits into a bare history index (no ledger behind it: the queries read only the
+    index), from position ``start``: the busy private package's, and every 1,000th a rare public one's."""
+    def commit(at: int) -> Commit:
+        package, repository = ("rare", "public-lib") if at == 2 or at % 1000 == 0 else ("busy", "secret")
+        action, last = ("create-package", ("Repository", repository)) if at <= 2 else ("publish", ("Version", f"1.{at}"))
+        trailers = (("Action", action), ("Workspace", WS), ("Package", package), last)
+        return Commit(id=f"{at:040x}", time=datetime.now(UTC), author_name="a", author_email="a@example.com",
+                      summary=f"{action} {package}", trailers=trailers)
+
+    db = history._db()
+    db.execute("BEGIN IMMEDIATE")
+    _insert_many(db, start, [commit(at) for at in range(start, start + count)], filed=True)
+    db.execute("COMMIT")
+
+
+def test_a_history_page_costs_its_rows_however_long_the_history_and_whatever_is_hidden(tmp_path):
+    """The first page of the trail for someone who sees a rare package among a busy hidden one, and
+    a page far back in a package's history, read the same few rows at 4,000 and at 64,000 commits
+    (reading the hidden rows, or the rows before the page, grows with the history)."""
+    history = History(None, tmp_path / "history.sqlite3")
+    costs = []
+    fill(history, 1, 4000)
+    for total in (4000, 64000):
+        if total > 4000:
+            fill(history, 4001, total - 4000)
+        costs.append((
+            sqlite_steps(history, lambda: history.trail(WS, readable={"public-lib"}, administered=set(), limit=51)),
+            sqlite_steps(history, lambda: history.package(WS, "busy", limit=51, before=100)),
+            sqlite_steps(history, lambda: history.package(WS, "busy", limit=51, after=100)),
+            sqlite_steps(history, lambda: history.trail(WS, readable={"secret"}, administered=set(), limit=51, before=100))))
+        shown = [f.package for f in history.trail(WS, readable={"public-lib"}, administered=set(), limit=51)]
+        assert shown == ["rare"] * min(51, total // 1000 + 1)  # (its creation, then every 1,000th)
+    small, large = costs  # (thousands of steps: reading the hidden rows, or those before the page, took 28-84 at
+    assert all(b <= a + 2 for a, b in zip(small, large)) and max(large) <= 5, costs  # 4,000 and 350-1,343 at 64,000)
+
+
+async def test_following_older_and_newer_walks_a_history_exactly(client, world, tmp_path):
+    """A package's history, 132 commits long, read by a stranger through the UI's Older links and
+    back through Newer: every commit once, newest first, and back again."""
+    reg, op = world.reg, identity.operator()
+    publish(reg, op, make_wheel(tmp_path, PUBLIC, "1.0"))
+    for i in range(130):
+        operations.yank(reg, op, "cli", WS, PUBLIC, "1.0", "", undo=bool(i % 2))
+    expected = [c.id for c in reg.history.package(WS, PUBLIC, limit=1000)]
+    assert len(expected) > 2 * 50
+    path, seen, pages = f"/-/{WS}/packages/{PUBLIC}/history", [], []
+    url = path
+    while url:
+        page = await client.get(url)
+        assert page.status_code == 200, page.text
+        shown = re.findall(r"/commits/([0-9a-f]{40})", page.text)
+        seen += shown
+        pages.append(url)
+        older = re.search(r'rel="next" href="([^"]+)"', page.text)
+        url = html.unescape(older.group(1)) if older else None
+    assert seen == expected and len(pages) == 3
+    back = []
+    url = pages[-1]
+    while url:
+        page = await client.get(url)
+        back = re.findall(r"/commits/([0-9a-f]{40})", page.text) + back
+        newer = re.search(r'rel="prev" href="([^"]+)"', page.text)
+        url = html.unescape(newer.group(1)) if newer else None
+    assert back[:50] == expected[:50]
+    bogus = await client.get(f"{path}?before=nothing")
+    assert bogus.status_code == 400 and "Newer and Older links" in bogus.text
