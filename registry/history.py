@@ -5,12 +5,12 @@ own), which commit deleted a file, which commit stands at a position, and what a
 repository's) audit trail holds.
 
 Each commit's trailers are indexed in SQLite, in commit order: `touches` by package and version,
-`links` by package and creation (each incarnation of a name, and the repository it was linked to),
+`links` by package and creation (each package of a name, and the repository it was linked to),
 `deletions` by file hash, `trail` by workspace and what the commit concerns (a package, and the
-repository its incarnation was linked to; a repository; the workspace itself). Whoever commits indexes their own commit right after it
-(`record`: a few inserts); a background task brings the index up to the tip in bounded steps
-whenever it is behind (a deleted index, a crash between commit and insert, an older release's
-commits or database: `catch_up`). Reads never walk the ledger: they answer from the index as it
+repository that package was linked to; a repository; the workspace itself). Whoever commits
+indexes their own commit right after it (`record`: a few inserts); a background task brings the
+index up to the tip in bounded steps whenever it is behind (a deleted index, a crash between
+commit and insert, an older release's commits or database: `catch_up`). Reads never walk the ledger: they answer from the index as it
 stands.
 """
 
@@ -248,12 +248,6 @@ class History:
             "SELECT l.created, c.id FROM links l JOIN commits c ON c.position = l.created WHERE l.workspace=? "
             "AND l.package=? AND l.created<=? ORDER BY l.created DESC LIMIT 1", (workspace, package, at)).fetchone()
         return (row[0], row[1]) if row else None
-
-    def incarnations(self, workspace: str, package: str) -> list[tuple[int, str, str]]:
-        """Every package of this name: (position, id of the commit that created it, its repository), newest first."""
-        return self._db().execute(
-            "SELECT l.created, c.id, l.repository FROM links l JOIN commits c ON c.position = l.created "
-            "WHERE l.workspace=? AND l.package=? ORDER BY l.created DESC", (workspace, package)).fetchall()
 
     def deleted(self, workspace: str, package: str, sha256: str, after: int) -> str | None:
         """The first commit after position ``after`` that deleted a file of the package with these bytes."""
