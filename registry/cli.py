@@ -14,7 +14,7 @@ from pathlib import Path
 from pipelines.claims import default_audience
 
 from . import checkpoint, identity, maintenance, model, operations, signing, sshsig
-from .audit import PUBLISHER_TRAILERS, T
+from .audit import PUBLISHER_TRAILERS, Action, T, action
 from .cli_args import parser as _parser
 from .config import Settings, url_problem
 from .errors import NotFound, RegistryError
@@ -411,12 +411,17 @@ SHOWN_TRAILERS = (*PUBLISHER_TRAILERS, T.PIPELINE_RUN_URL, T.SHA256, T.UPLOAD_TI
 def _print_log(read: Reader, ws: str | None, package: str | None, limit: int) -> None:
     if ws is not None:
         _workspace(read, ws)
-    for e in read.log(ws, package, limit=limit):
+    entries = read.log(ws, package, limit=limit)
+    for at, e in enumerate(entries):
         facts = ", ".join(f"{k.lower()} {v}" for k, v in e.trailers if k in SHOWN_TRAILERS)
         print(f"{e.id[:12]}  {e.time:%Y-%m-%d %H:%M:%S}Z  {e.author_email}")
         print(f"    {e.summary}")
         if facts:
             print(f"    {facts}")
+        if package and action(e) is Action.CREATE_PACKAGE and at + 1 < len(entries):
+            # (a name deleted and made again: what follows is another package's, as readers are shown)
+            print(f"---- above: the package created by {e.id[:12]}; below: an earlier package of the same name, "
+                  "deleted since ----")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """The history index: a derived index over the ledger, rebuildable from git at any time, that
-answers two questions git can't cheaply: which commits touched a package (or a version), and what
-a workspace's (or a repository's) audit trail holds.
+answers what git can't cheaply: which commits touched a package (or a version), where each of a
+name's packages begins (a package deleted and made again is another package, whose history is its
+own), which commit deleted a file, which commit stands at a position, and what a workspace's (or a
+repository's) audit trail holds.
 
 Each commit's trailers are indexed in SQLite, in commit order: `touches` by package and version,
-`trail` by workspace and what the commit concerns (a package, and the repository it was linked to
-then; a repository; the workspace itself). Whoever commits indexes their own commit right after it
-(`record`: a few inserts); a background task brings the index up to the tip in bounded steps
-whenever it is behind (a deleted index, a crash between commit and insert, an older release's
-commits or database: `catch_up`). Reads never walk the ledger: they answer from the index as it
+`links` by package and creation (each package of a name, and the repository it was linked to),
+`deletions` by file hash, `trail` by workspace and what the commit concerns (a package, and the
+repository that package was linked to; a repository; the workspace itself). Whoever commits
+indexes their own commit right after it (`record`: a few inserts); a background task brings the
+index up to the tip in bounded steps whenever it is behind (a deleted index, a crash between
+commit and insert, an older release's commits or database: `catch_up`). Reads never walk the ledger: they answer from the index as it
 stands.
 """
 
@@ -18,11 +21,12 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dataclasses import dataclass
-
+import pygit2
 from pygit2.enums import SortMode
 
 from .audit import Action, T, action
@@ -30,7 +34,11 @@ from .ledger import REF, Commit, Ledger
 
 log = logging.getLogger("registry.history")
 STEP = 2000  # commits indexed per transaction while catching up
-VERSION = 1  # PRAGMA user_version; 0: from before the audit trail joined this index (it fills in on catch-up)
+TAIL = 1000  # commits a read walks back from a head the index hasn't caught up to, at most
+# PRAGMA user_version. Older indexes keep their rows: 0 (before the audit trail) has its trail filled
+# in on catch-up; 0 and 1 (before incarnations and deletions) have `links` and `deletions` rebuilt
+# from their own `commits` when opened (one pass over a few rows: creations and deletions only).
+VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS commits (
@@ -59,12 +67,20 @@ CREATE TABLE IF NOT EXISTS trail (
 );
 CREATE INDEX IF NOT EXISTS trail_by_workspace ON trail (workspace, position);
 CREATE INDEX IF NOT EXISTS trail_by_repository ON trail (workspace, repository, position);
-CREATE TABLE IF NOT EXISTS links (    -- the repository each package is linked to, as of the trail's tip
-    workspace TEXT NOT NULL, package TEXT NOT NULL, repository TEXT NOT NULL,
-    PRIMARY KEY (workspace, package)
+CREATE INDEX IF NOT EXISTS trail_by_filing ON trail (workspace, repository, kind, position);
+CREATE TABLE IF NOT EXISTS links (    -- each package of a name: where it begins, and the repository it is linked to
+    workspace TEXT NOT NULL, package TEXT NOT NULL,
+    created INTEGER NOT NULL,         -- the position of the commit that created it
+    repository TEXT NOT NULL,
+    PRIMARY KEY (workspace, package, created)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deletions (  -- the commits that deleted a file (delete-version, delete-package)
+    workspace TEXT NOT NULL, package TEXT NOT NULL, sha256 TEXT NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (workspace, package, sha256, position)
 ) WITHOUT ROWID;
 """
-TABLES = ("commits", "touches", "trail", "links")
+TABLES = ("commits", "touches", "trail", "links", "deletions")
+DERIVED = ("links", "deletions")  # what an index from before VERSION 2 lacks: rebuilt from its commits
 COMMIT_COLUMNS = "c.position, c.id, c.time, c.author_name, c.author_email, c.summary, c.trailers"
 FILED_COLUMNS = f"{COMMIT_COLUMNS}, t.workspace, t.kind, t.repository, t.package"
 
@@ -110,8 +126,13 @@ class History:
                 log.warning("history index: made by a newer release (schema %d); rebuilding it", version)
                 for table in TABLES:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
+            elif version < 2:
+                for table in DERIVED:  # (version 1's links had one row per name, not per package)
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _statements(SCHEMA):  # (executescript would commit the transaction)
                 db.execute(statement)
+            if version < 2:
+                _derive_older(db)
             db.execute(f"PRAGMA user_version = {VERSION}")
         # (the web UI once kept the trail in a database of its own: nothing reads it any more)
         for leftover in ("ui-trail.sqlite3", "ui-trail.sqlite3-wal", "ui-trail.sqlite3-shm"):
@@ -201,37 +222,82 @@ class History:
         """A number that grows with every commit: the index's position of its tip."""
         return self._tip(self._db())[0]
 
+    def commit_at(self, position: int) -> str | None:
+        """The id of the commit at ``position``, if it is indexed."""
+        row = self._db().execute("SELECT id FROM commits WHERE position=?", (position,)).fetchone()
+        return row[0] if row else None
+
+    def base(self, head: str, bound: int | None = TAIL) -> tuple[int, list[pygit2.Commit]] | None:
+        """Where ``head`` (a commit of main) stands in the index: the position of it or of its
+        nearest indexed ancestor, and the commits after that one up to ``head``, newest first (the
+        index hasn't caught up to them yet). None if more than ``bound`` of them aren't indexed."""
+        tail: list[pygit2.Commit] = []
+        for commit in first_parents(self.ledger.repo(), head):
+            found = self.position(str(commit.id))
+            if found is not None:
+                return found, tail
+            if bound is not None and len(tail) >= bound:
+                return None
+            tail.append(commit)
+        return 0, tail
+
+    def incarnation(self, workspace: str, package: str, at: int) -> tuple[int, str] | None:
+        """The package of this name as of position ``at``: the position and id of the commit that
+        created it (None if no indexed commit up to ``at`` created one)."""
+        row = self._db().execute(
+            "SELECT l.created, c.id FROM links l JOIN commits c ON c.position = l.created WHERE l.workspace=? "
+            "AND l.package=? AND l.created<=? ORDER BY l.created DESC LIMIT 1", (workspace, package, at)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def deleted(self, workspace: str, package: str, sha256: str, after: int) -> str | None:
+        """The first commit after position ``after`` that deleted a file of the package with these bytes."""
+        row = self._db().execute(
+            "SELECT c.id FROM deletions d JOIN commits c ON c.position = d.position WHERE d.workspace=? AND "
+            "d.package=? AND d.sha256=? AND d.position>? ORDER BY d.position LIMIT 1",
+            (workspace, package, sha256, after)).fetchone()
+        return row[0] if row else None
+
     def package(self, workspace: str, package: str, version: str | None = None, *, limit: int = 1000,
-                before: int | None = None) -> list[Commit]:
-        """Commits that touched a package (or one of its versions), newest first; ``before``: only
-        commits older than that position (paging)."""
-        db = self._db()
-        where, args = "t.workspace=? AND t.package=?", [workspace, package]
+                since: int | None = None, before: int | None = None, after: int | None = None) -> list[Commit]:
+        """Commits that touched a package (or one of its versions), newest first; ``since``: from
+        that position on (where the package read begins: see `incarnation`). A page: the newest
+        ``limit`` older than position ``before``, or the oldest ``limit`` newer than ``after``; it
+        costs its own rows (an index range), never the rows before it."""
+        where, args = ["t.workspace=?", "t.package=?"], [workspace, package]
         if version is not None:
-            where, args = where + " AND t.version=?", [*args, version]
-        if before is not None:
-            where, args = where + " AND t.position<?", [*args, before]
-        rows = db.execute(
-            f"SELECT DISTINCT {COMMIT_COLUMNS} FROM touches t JOIN commits c ON c.position = t.position "
-            f"WHERE {where} ORDER BY c.position DESC LIMIT ?", [*args, limit]).fetchall()
+            where, args = [*where, "t.version=?"], [*args, version]
+        if since is not None:
+            where, args = [*where, "t.position>=?"], [*args, since]
+        span, span_args, order = _span("t.position", before, after)
+        rows = self._db().execute(  # (the inner query walks the index in order: a delete touches many versions)
+            f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.position IN (SELECT DISTINCT t.position FROM touches t "
+            f"WHERE {' AND '.join([*where, *span])} ORDER BY t.position {order} LIMIT ?) ORDER BY c.position DESC",
+            [*args, *span_args, limit]).fetchall()
         return [_commit(r) for r in rows]
 
     def trail(self, workspace: str, *, repository: str | None = None, readable: set[str] | None = None,
-              administered: set[str] | None = None, limit: int = 50, offset: int = 0) -> list[Filed]:
+              administered: set[str] | None = None, limit: int = 50, before: int | None = None,
+              after: int | None = None) -> list[Filed]:
         """A workspace's (or one repository's) commits, newest first: of them, those concerning a
-        package of a ``readable`` repository, and an ``administered`` repository's own (None: all)."""
-        where, args = ["t.workspace = ?"], [workspace]
-        if repository is not None:
-            where.append("t.repository = ?")
-            args.append(repository)
-        if readable is not None:
-            administered = administered or set()
-            where.append("((t.kind = 'package' AND t.repository IN (%s)) OR (t.kind = 'repository' AND t.repository IN (%s)))"
-                         % (",".join("?" * len(readable)), ",".join("?" * len(administered))))
-            args += [*sorted(readable), *sorted(administered)]
-        rows = self._db().execute(
-            f"SELECT {FILED_COLUMNS} FROM trail t JOIN commits c ON c.position = t.position WHERE {' AND '.join(where)} "
-            "ORDER BY t.position DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        package of a ``readable`` repository, and an ``administered`` repository's own (None: all).
+        Paged as `package` is. What a caller may see is read per repository it may see (an index
+        range each, merged), so a page costs its rows whatever the caller may not see around them."""
+        if readable is None:
+            filings = [("t.workspace=?", [workspace])] if repository is None else \
+                [("t.workspace=? AND t.repository=?", [workspace, repository])]
+        else:
+            filings = [("t.workspace=? AND t.repository=? AND t.kind=?", [workspace, r, kind])
+                       for r, kind in [*((r, "package") for r in sorted(readable)),
+                                       *((r, "repository") for r in sorted(administered or ()))]
+                       if repository in (None, r)]
+        span, span_args, order = _span("t.position", before, after)
+        db, found = self._db(), []
+        for where, args in filings:
+            found += [p for (p,) in db.execute(f"SELECT t.position FROM trail t WHERE {' AND '.join([where, *span])} "
+                                               f"ORDER BY t.position {order} LIMIT ?", [*args, *span_args, limit])]
+        chosen = sorted(found, reverse=order == "DESC")[:limit]
+        rows = db.execute(f"SELECT {FILED_COLUMNS} FROM trail t JOIN commits c ON c.position = t.position WHERE "
+                          f"t.position IN ({','.join('?' * len(chosen))}) ORDER BY t.position DESC", chosen).fetchall()
         return [Filed(_commit(r), *r[7:]) for r in rows]
 
     def completions(self, prefix: str, limit: int = 2) -> list[str]:
@@ -246,6 +312,17 @@ class History:
             f"SELECT {FILED_COLUMNS} FROM commits c JOIN trail t ON t.position = c.position WHERE c.id = ?",
             (commit_id,)).fetchone()
         return Filed(_commit(row), *row[7:]) if row else None
+
+
+def _span(column: str, before: int | None, after: int | None) -> tuple[list[str], list[int], str]:
+    """A page's conditions on ``column``, their arguments, and the order to read it in: newest first
+    (older than ``before``), or oldest first (newer than ``after`` alone)."""
+    span, args = [], []
+    if before is not None:
+        span, args = [f"{column}<?"], [before]
+    if after is not None:
+        span, args = [*span, f"{column}>?"], [*args, after]
+    return span, args, "ASC" if after is not None and before is None else "DESC"
 
 
 def _commit(row) -> Commit:
@@ -267,6 +344,7 @@ def _insert_many(db: sqlite3.Connection, position: int, commits: list[Commit], *
         workspace, package = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE)
         if workspace and package:
             touches += [(workspace, package, v, at) for v in commit.trailers_named(T.VERSION) or [""]]
+        links.derive(at, commit)
         if filed:
             trail.append(_filing(links, at, commit))
     db.executemany("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -276,44 +354,75 @@ def _insert_many(db: sqlite3.Connection, position: int, commits: list[Commit], *
 
 
 class _Links:
-    """The repository each package was linked to at creation, read once and written once per step."""
+    """Where each package of a name begins (and its repository), and which commits deleted which
+    files: derived from a step's commits in order, written once per step."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
-        self.db, self.known, self.new = db, {}, {}
+        self.db, self.latest, self.created, self.deleted = db, {}, [], []
 
-    def get(self, ws: str, package: str) -> str | None:
-        key = (ws, package)
-        if key not in self.known:
-            row = self.db.execute("SELECT repository FROM links WHERE workspace = ? AND package = ?", key).fetchone()
-            self.known[key] = row[0] if row else None
-        return self.known[key]
+    def derive(self, position: int, commit: Commit) -> None:
+        ws, package = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE)
+        if not (ws and package):
+            return
+        done = action(commit)
+        repository = commit.trailer(T.REPOSITORY)
+        if done is Action.CREATE_PACKAGE and repository:
+            self.latest[(ws, package)] = (position, repository)
+            self.created.append((ws, package, position, repository))
+        elif done in (Action.DELETE_VERSION, Action.DELETE_PACKAGE):
+            self.deleted += [(ws, package, sha, position) for sha in commit.trailers_named(T.SHA256)]
 
-    def set(self, ws: str, package: str, repository: str) -> None:
-        self.known[(ws, package)] = self.new[(ws, package)] = repository
+    def repository(self, ws: str, package: str, position: int) -> str | None:
+        """The repository of the package of this name at ``position`` (one this step made, or an earlier one)."""
+        made = self.latest.get((ws, package))
+        if made is not None and made[0] <= position:
+            return made[1]
+        row = self.db.execute("SELECT repository FROM links WHERE workspace=? AND package=? AND created<=? "
+                              "ORDER BY created DESC LIMIT 1", (ws, package, position)).fetchone()
+        return row[0] if row else None
 
     def save(self) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?)", [(*k, r) for k, r in self.new.items()])
+        self.db.executemany("INSERT OR REPLACE INTO links VALUES (?, ?, ?, ?)", self.created)
+        self.db.executemany("INSERT OR IGNORE INTO deletions VALUES (?, ?, ?, ?)", self.deleted)
 
 
 def _file(db: sqlite3.Connection, position: int, commit: Commit) -> None:
-    links = _Links(db)
-    db.execute("INSERT INTO trail VALUES (?, ?, ?, ?, ?)", _filing(links, position, commit))
-    links.save()
+    db.execute("INSERT INTO trail VALUES (?, ?, ?, ?, ?)", _filing(_Links(db), position, commit))
 
 
 def _filing(links: _Links, position: int, commit: Commit) -> tuple:
-    """A commit's row in the trail, in commit order: a package's commits that don't name its
-    repository are filed under the one it was linked to when it was created."""
+    """A commit's row in the trail: a package's commits that don't name its repository are filed
+    under the one that package (not an earlier one of the same name) was linked to when created."""
     ws, package, repository = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE), commit.trailer(T.REPOSITORY)
     if ws and package:
         kind = "package"
-        if repository and action(commit) is Action.CREATE_PACKAGE:
-            links.set(ws, package, repository)
-        elif not repository:
-            repository = links.get(ws, package)
+        if not repository:
+            repository = links.repository(ws, package, position)
     else:
         kind = "repository" if ws and repository else "workspace"
     return position, ws, kind, repository, package
+
+
+def _derive_older(db: sqlite3.Connection) -> None:
+    """Fill `links` and `deletions` from an older index's own commits: only creations and deletions
+    can add to them (a prefilter in SQL; `action` decides), so this is one quick pass."""
+    links = _Links(db)
+    for row in db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.trailers LIKE '%create-package%' OR "
+                          "c.trailers LIKE '%delete-%' OR c.summary LIKE 'create package %' OR c.summary LIKE 'delete %' "
+                          "ORDER BY c.position").fetchall():
+        links.derive(row[0], _commit(row))
+    links.save()
+
+
+def first_parents(repo: pygit2.Repository, head: str) -> Iterator[pygit2.Commit]:
+    """The commits of main from ``head`` back, one at a time (a topological walk would read them
+    all before yielding the first)."""
+    commit = repo[head]
+    while True:
+        yield commit
+        if not commit.parents:
+            return
+        commit = commit.parents[0]
 
 
 def _file_older(db: sqlite3.Connection, limit: int) -> int:

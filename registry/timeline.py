@@ -14,11 +14,10 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 
 import pygit2
-from pygit2.enums import SortMode
 
 from . import layout
-from .audit import Action, T, action
 from .errors import NotFound
+from .history import first_parents
 from .model import DeletedFiles
 from .operations import Registry
 
@@ -51,12 +50,13 @@ _resolved, _counts = _Lru(), _Lru()
 
 def commit_count(reg: Registry, head: str) -> int:
     """Commits on main up to ``head``, the root included: the history index's position of it, or
-    of its nearest indexed ancestor plus the steps to it (the index may be catching up)."""
+    of its nearest indexed (or counted) ancestor plus the steps to it. The walk goes over what the
+    index hasn't caught up to yet, once per head (a head is made by a writer, never by a reader)."""
     hit = _counts.get(head)
     if hit is not None:
         return hit
-    repo, steps = reg.ledger.repo(), 0
-    for commit in repo.walk(head, SortMode.TOPOLOGICAL):
+    steps = 0
+    for commit in first_parents(reg.ledger.repo(), head):
         known = _counts.get(str(commit.id)) or reg.history.position(str(commit.id))
         if known is not None:
             return _counts.put(head, known + steps)
@@ -75,45 +75,68 @@ def parse_time(text: str) -> datetime | None:
 
 def resolve(reg: Registry, ref: str, head: str) -> str:
     """The commit on main (as of ``head``) that ``ref`` names: a commit id (7 to 40 hex digits) or
-    an ISO 8601 time (the last commit made at or before it)."""
+    an ISO 8601 time (the last commit made at or before it). From the history index, in O(log n)
+    lookups, and a walk of at most history.TAIL commits it hasn't caught up to: a stranger choosing
+    refs never makes the server walk the ledger. Blocking: call it from a worker thread."""
     hit = _resolved.get((head, ref))
     if hit is not None:
         return hit
-    repo = reg.ledger.repo()
     when = None if _HEX.fullmatch(ref) else parse_time(ref)
-    if when is not None:
-        found = _at_time(repo, head, when)
-        if found is None:
-            raise NotFound(f"The ledger has no commit at or before {when.isoformat()}: it begins later.")
-    elif _HEX.fullmatch(ref):
-        try:
-            found = str(repo.revparse_single(ref).peel(pygit2.Commit).id)
-        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            found = None
-        if found is None or not (found == head or repo.descendant_of(head, found)):
-            raise NotFound(f"No commit of the ledger's main branch is named {ref!r} (or more than one is: give more "
-                           "digits).")
-    else:
+    if when is None and not _HEX.fullmatch(ref):
         raise NotFound(f"@{ref} names no point in the ledger's history: use a commit id (7 to 40 hex digits) or an "
                        "ISO 8601 time, e.g. @2026-01-31T12:00:00Z.")
+    base = reg.history.base(head)
+    if base is None:
+        raise NotFound(f"@{ref} can't be looked up yet: the registry's history index is catching up with the "
+                       "ledger. Try again in a minute.")
+    if when is not None:
+        found = _at_time(reg, base, when)
+        if found is None:
+            raise NotFound(f"The ledger has no commit at or before {when.isoformat()}: it begins later.")
+    else:
+        at, tail = base
+        named = [str(c.id) for c in tail if str(c.id).startswith(ref)]
+        named += [c for c in reg.history.completions(ref) if reg.history.position(c) <= at]  # (not newer than head)
+        if len(named) != 1:
+            raise NotFound(f"No commit of the ledger's main branch is named {ref!r} (or more than one is: give more "
+                           "digits).")
+        found = named[0]
+    _resolved.put((head, found), found)  # (a Reader made from the answer asks again, by its id)
     return _resolved.put((head, ref), found)
 
 
-def _at_time(repo: pygit2.Repository, head: str, when: datetime) -> str | None:
-    limit = when.timestamp()
-    for commit in repo.walk(head, SortMode.TOPOLOGICAL):  # (committer times never go back: see writing.py)
+def _at_time(reg: Registry, base: tuple[int, list[pygit2.Commit]], when: datetime) -> str | None:
+    """The last commit at or before ``when`` by committer time, which never goes back along main
+    (see ledger/writing.py; author times may): the tail's newest first, then a binary search over
+    the index's positions, each probe one commit read."""
+    limit, (at, tail) = when.timestamp(), base
+    for commit in tail:
         if commit.committer.time <= limit:
             return str(commit.id)
-    return None
+    repo, ids = reg.ledger.repo(), reg.history.commit_at
+
+    def made(position: int) -> int:
+        return repo[ids(position)].committer.time
+
+    if at == 0 or made(1) > limit:
+        return None
+    low, high = 1, at  # made(low) <= limit; the answer is in [low, high]
+    while low < high:
+        middle = (low + high + 1) // 2
+        if made(middle) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return ids(low)
 
 
-def deleted_by(reg: Registry, now, ws: str, name: str, version: str, filename: str, sha256: str) -> str | None:
-    """The commit that deleted ``filename`` (with these bytes), if the current state says it was
-    deleted; None if it wasn't (then its bytes are simply missing)."""
+def deleted_by(reg: Registry, now, ws: str, name: str, since: str, filename: str, sha256: str) -> str | None:
+    """The commit after ``since`` (a commit that had ``filename`` with these bytes) that deleted
+    it, if the current state says it was deleted; None if it wasn't (then its bytes are simply
+    missing). One lookup in the history index's deletions."""
     spent = now.get(layout.deleted_files(ws, name), DeletedFiles)
     if spent is None or filename not in spent.files:
         return None
-    for commit in reg.history.package(ws, name, version, limit=10_000):
-        if action(commit) in (Action.DELETE_VERSION, Action.DELETE_PACKAGE) and sha256 in commit.trailers_named(T.SHA256):
-            return commit.id
-    return ""  # (the history index is catching up: the deletion is certain, its commit not known yet)
+    after = reg.history.position(since)
+    found = reg.history.deleted(ws, name, sha256, after) if after is not None else None
+    return found or ""  # (the history index is catching up: the deletion is certain, its commit not known yet)

@@ -47,11 +47,15 @@ class Reader(Lists, Summaries, Trail, People, LedgerReads):
         """The same commit, another caller."""
         return Reader(self.reg, who, self.snapshot, self.now if self._past else None)
 
+    def resolve(self, ref: str) -> str:
+        """The commit of main (as of this Reader's present) that ``ref`` names: a commit id, or an
+        ISO 8601 time (the last commit made by then). Blocking (the history index and git): a
+        server calls it from a worker thread."""
+        return timeline.resolve(self.reg, ref, self.now.commit_id)
+
     def as_of(self, ref: str) -> Reader:
-        """The registry at an earlier commit of main (a commit id, or an ISO 8601 time: the last
-        commit made by then), with this Reader's permissions."""
-        commit = timeline.resolve(self.reg, ref, self.now.commit_id)
-        return Reader(self.reg, self.who, self.reg.snapshot_at(commit), self.now)
+        """The registry at an earlier commit of main (see `resolve`), with this Reader's permissions."""
+        return Reader(self.reg, self.who, self.reg.snapshot_at(self.resolve(ref)), self.now)
 
     @property
     def commit(self) -> str:
@@ -163,7 +167,7 @@ class Reader(Lists, Summaries, Trail, People, LedgerReads):
     def deleted_by(self, ws: str, name: str, version: Version, f: DistFile) -> str | None:
         """For a file of the past: the commit that has deleted it since ("" while the history index
         is catching up), or None if it is still published."""
-        return timeline.deleted_by(self.reg, self.now, ws, name, version.version, f.filename, f.sha256)
+        return timeline.deleted_by(self.reg, self.now, ws, name, self.commit, f.filename, f.sha256)
 
     def blob_path(self, sha256: str):
         return self.reg.blobs.local_path(sha256)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from .. import layout, visibility
-from ..audit import Action, T, action
+from ..audit import Action, T, action, touched
 from ..errors import Invalid, NotFound
 from ..history import Filed
 from ..ledger import Commit
@@ -37,16 +37,22 @@ class Trail:
     """The Reader's history and audit trail (a mixin: ``self`` is the Reader)."""
 
     def history(self, ws: str, name: str, version: str | None = None, *, limit: int = 100,
-                before: int | None = None) -> list[Commit]:
-        """The commits that touched a readable package (or one of its versions), newest first. A
-        deleted version's history still answers, while its package exists."""
+                before: str | None = None, after: str | None = None) -> list[Commit]:
+        """The commits that touched a readable package (or one of its versions), newest first: this
+        package's, from the commit that created it on (an earlier package of the same name, deleted
+        since, has a history of its own that isn't this one's). A deleted version's history still
+        answers, while its package exists. A page: the newest ``limit`` before commit ``before``, or
+        the oldest ``limit`` after commit ``after`` (ids from an earlier page)."""
         read = self.package(ws, name)
         label = version
         if version is not None:
             record = self.snapshot.get(layout.version(ws, read.package.name, version_key(version)), Version)
             label = record.version if record else version
-        commits = self.reg.history.package(ws, read.package.name, label, limit=limit, before=before)
-        if version is not None and not commits and label == version and record is None:
+        created = self.created(ws, read.package.name)
+        commits = [] if created is None else self.reg.history.package(
+            ws, read.package.name, label, limit=limit, since=created[0], before=self._cursor(before),
+            after=self._cursor(after))
+        if version is not None and not commits and label == version and record is None and before is after is None:
             raise NotFound(f"Package {read.package.name!r} has no version {version!r}, and never had.")
         return commits
 
@@ -55,23 +61,48 @@ class Trail:
         record = self.snapshot.get(layout.version(ws, name, version_key(version)), Version)
         return record.version if record else version
 
+    def created(self, ws: str, name: str) -> tuple[int, str] | None:
+        """The commit that created the package read here (of this commit's packages of that name,
+        the one that exists), as (its position in the history index, its id); None while the index
+        hasn't caught up to it. The package must exist at this commit (ask `package` first)."""
+        base = self.reg.history.base(self.snapshot.commit_id)
+        if base is None:
+            return None
+        at, tail = base
+        for commit in map(Commit.of, tail):  # (newer than the index: a creation there is this package's)
+            if action(commit) is Action.CREATE_PACKAGE and touched(commit) == (ws, name):
+                return None
+        return self.reg.history.incarnation(ws, name, at)
+
     def created_by(self, ws: str, name: str) -> str | None:
-        """The commit that created the package (its latest creation, if it was deleted and made again)."""
-        commits = self.reg.history.package(ws, name, limit=1_000_000)
-        return next((c.id for c in commits if action(c) is Action.CREATE_PACKAGE), None)
+        """The id of the commit that created the package (see `created`)."""
+        found = self.created(ws, name)
+        return found[1] if found else None
 
     def serial(self) -> int:
         return self.reg.history.serial()
 
-    def trail(self, ws: str, repository: str | None = None, *, limit: int = 50, offset: int = 0) -> list[Filed]:
-        """A workspace's (or one repository's) commits that the caller may see, newest first."""
+    def trail(self, ws: str, repository: str | None = None, *, limit: int = 50, before: str | None = None,
+              after: str | None = None) -> list[Filed]:
+        """A workspace's (or one repository's) commits that the caller may see, newest first (paged
+        as `history` is)."""
         self.workspace(ws)
         if repository is not None:
             self.repository(ws, repository)
         audience = visibility.trail_audience(self.now, self.who, ws)
         readable = None if audience.everything else set(audience.readable)
         return self.reg.history.trail(ws, repository=repository, readable=readable, administered=set(audience.administered),
-                                      limit=limit, offset=offset)
+                                      limit=limit, before=self._cursor(before), after=self._cursor(after))
+
+    def _cursor(self, commit_id: str | None) -> int | None:
+        """Where a page begins: the history index's position of the commit an earlier page ended on."""
+        if commit_id is None:
+            return None
+        found = self.reg.history.position(commit_id) if _HEX.fullmatch(commit_id) else None
+        if found is None:
+            raise Invalid(f"{commit_id!r} is no commit the history is paged by: follow the page's Newer and Older links "
+                          "(they name a commit of the page, by its full id).")
+        return found
 
     def trail_catching_up(self) -> bool:
         """Whether the audit trail lacks the newest commits yet (a page may say so)."""

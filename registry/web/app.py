@@ -121,6 +121,8 @@ def _maintenance(state: WebState):
             log.error("%s", exc.message)  # (still serving: the index and metadata need no bucket)
         async with anyio.create_task_group() as tg:
             tg.start_soon(loop)
+            app.state.head_watch = ledger_http.HeadWatch(state.registry.ledger)  # (wakes `?wait=` long polls)
+            tg.start_soon(app.state.head_watch.watch)
             if state.replica is not None:
                 tg.start_soon(_follow, state)
             yield

@@ -13,13 +13,15 @@ import shutil
 import subprocess
 import threading
 import time
+from urllib.parse import urlencode
 
 import anyio
 from litestar import HttpMethod, Request, Response, get, route
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from ..errors import Forbidden, NotFound, RegistryError
+from ..errors import Forbidden, Invalid, NotFound, RegistryError
+from ..ledger import Ledger
 from ..signing import allowed_signers, checkpoint_verifiers
 from .context import reader, web_state
 
@@ -28,7 +30,55 @@ TEXT = "text/plain"  # (Litestar adds the charset to text/ types)
 CHUNK = 64 * 1024
 MAX_REQUEST = 64 * 2**20  # an upload-pack request: wants and haves, however long a fetch negotiates
 LONG_POLL = 25.0  # seconds `?wait=<head>` holds a checkpoint request while the head stays there
-POLL_EVERY = 0.02  # seconds between looks at the head meanwhile (a stat each)
+POLL_EVERY = 0.02  # seconds between looks at the head meanwhile (a stat each, per worker: see HeadWatch)
+
+
+class HeadWatch:
+    """The `?wait=` long polls of one worker, and the one task that looks at the head for them all
+    (app.py's lifespan makes it, as `app.state.head_watch`, and runs `watch`): a stat every
+    POLL_EVERY seconds while anyone waits (the ref file is replaced on every move, whoever moves
+    it: a writer in any process, a replica's fetch), and one event per head that wakes every waiter
+    at once. Idle waiters cost nothing but their connections."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.running = False
+        self._moved = anyio.Event()  # set when the head moves, then replaced for the next head
+        self._wanted = anyio.Event()  # set when the first waiter comes: the watch sleeps till then
+        self._waiting = 0
+
+    async def watch(self) -> None:
+        """Run for the worker's life."""
+        self.running = True
+        try:
+            while True:
+                if not self._waiting:
+                    self._wanted = anyio.Event()
+                    await self._wanted.wait()
+                head = self.ledger.head()
+                while self._waiting and self.ledger.head() == head:
+                    await anyio.sleep(POLL_EVERY)
+                self._moved.set()
+                self._moved = anyio.Event()
+        finally:
+            self.running = False
+
+    async def moved_from(self, head: str, timeout: float) -> None:
+        """Once the head is no longer ``head``, or after ``timeout`` seconds."""
+        self._waiting += 1
+        self._wanted.set()
+        try:
+            with anyio.move_on_after(timeout):
+                while True:
+                    moved = self._moved  # (taken before the look: a move after it sets this one)
+                    if self.ledger.head() != head:
+                        return
+                    if self.running:
+                        await moved.wait()
+                    else:  # (an app served without its lifespan, as some tests do: each waiter looks)
+                        await anyio.sleep(POLL_EVERY)
+        finally:
+            self._waiting -= 1
 
 
 def _text(body: str, cache: str = "no-store") -> Response:
@@ -43,9 +93,8 @@ async def ledger_checkpoint(request: Request) -> Response:
     state = web_state(request)
     wait = request.query_params.get("wait")
     if wait:
-        ledger, deadline = state.registry.ledger, time.monotonic() + LONG_POLL
-        while ledger.head() == wait and time.monotonic() < deadline:
-            await anyio.sleep(POLL_EVERY)
+        watch = getattr(request.app.state, "head_watch", None) or HeadWatch(state.registry.ledger)
+        await watch.moved_from(wait, LONG_POLL)
     if state.replica is not None:  # (a replica has no keys: it serves the primary's, for what it holds)
         note = state.replica.checkpoint_note()
         if note is None:
@@ -81,7 +130,8 @@ async def ledger_checkpoint_key(request: Request) -> Response:
 async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
     """git's smart HTTP, fetch only: `info/refs?service=git-upload-pack` and `git-upload-pack`."""
     rest = rest.lstrip("/")
-    service = request.query_params.get("service")
+    passed = _passed_once(request)
+    service = passed["service"]
     if "receive-pack" in rest or service == "git-receive-pack":
         raise Forbidden("The ledger is read-only over HTTP: only the registry itself commits to it.")
     smart = (request.method in ("GET", "HEAD") and rest == "info/refs" and service == "git-upload-pack") or \
@@ -101,11 +151,10 @@ async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "GIT_PROJECT_ROOT": str(path.parent), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": f"/{path.name}/{rest}",
-        "REQUEST_METHOD": request.method, "QUERY_STRING": request.scope.get("query_string", b"").decode("latin-1"),
-        "CONTENT_TYPE": request.headers.get("content-type", ""), "CONTENT_LENGTH": str(len(body)),
+        "REQUEST_METHOD": request.method, "QUERY_STRING": urlencode({"service": service}) if service else "",
+        "CONTENT_TYPE": passed["content-type"], "CONTENT_LENGTH": str(len(body)),
         "REMOTE_USER": r.who.email or r.who.kind, "REMOTE_ADDR": (request.client.host if request.client else ""),
-        "GIT_PROTOCOL": request.headers.get("git-protocol", ""),
-        "HTTP_CONTENT_ENCODING": request.headers.get("content-encoding", ""),
+        "GIT_PROTOCOL": passed["git-protocol"], "HTTP_CONTENT_ENCODING": passed["content-encoding"],
         # nothing of the machine's git configuration applies; pushing is off whatever it says
         "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(path),
         "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "http.receivepack", "GIT_CONFIG_VALUE_0": "false",
@@ -122,6 +171,25 @@ async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
         raise
     headers["cache-control"] = "no-store"
     return Stream(_rest(proc, first), status_code=status, headers=headers)
+
+
+def _passed_once(request: Request) -> dict[str, str]:
+    """What git http-backend is told of the request: the `service` query parameter and the headers
+    it reads, each as this handler checks it. Each must be given at most once, since two readers
+    of a repeated one disagree (git takes the last `service`, a parser here the first): refused,
+    rather than guessed. git is then given these values alone (the query string rebuilt from the
+    one `service` checked), never the request's own text to parse again."""
+    given = {"service": request.query_params.getall("service", [])}
+    given |= {name: request.headers.getall(name, []) for name in _HEADERS_PASSED}
+    repeated = [f"the query parameter {name!r}" if name == "service" else f"the header {name!r}"
+                for name, values in given.items() if len(values) > 1]
+    if repeated:
+        raise Invalid(f"Given more than once: {' and '.join(repeated)}. Give each once (of repeated values, git "
+                      "reads the last and this server the first, so neither is guessed).")
+    return {name: values[0] if values else "" for name, values in given.items()}
+
+
+_HEADERS_PASSED = ("content-type", "content-encoding", "git-protocol")
 
 
 def _feed(proc: subprocess.Popen, body: bytes) -> None:

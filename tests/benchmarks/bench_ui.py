@@ -100,7 +100,7 @@ def main() -> int:
         "package history": f"/-/{WS}/packages/{BIG}/history",
         "version history": f"/-/{WS}/packages/{BIG}/{middle}/history",
         "workspace history": f"/-/{WS}/history",
-        "  page 20": f"/-/{WS}/history?page=20",
+        "  a page far back": f"/-/{WS}/history?before={reg.history.commit_at(max(2, reg.history.serial() // 20))}",
         "repository history": f"/-/{WS}/repos/libs/history",
         "commit": f"/-/{WS}/commits/{commit}",
         "create package": f"/-/{WS}/new",

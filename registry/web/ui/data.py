@@ -276,8 +276,8 @@ class HistoryRow:
 @dataclass(frozen=True)
 class HistoryPage:
     rows: list[HistoryRow]
-    page: int
-    has_next: bool
+    newer: str | None  # the commit a page of newer rows follows (the first row's), if there are any
+    older: str | None  # the commit a page of older rows follows (the last row's), if there are any
     catching_up: bool = False  # the index lacks the newest commits yet: the page says so
 
 
@@ -285,23 +285,36 @@ def _history_row(c: Commit) -> HistoryRow:
     return HistoryRow(c.id, c.time, c.summary, c.author_name, c.author_email, present.how(c.trailers), c.trailer("Version"))
 
 
+def _page(commits_of, per_page: int, before: str | None, after: str | None) -> tuple[list[Commit], str | None, str | None]:
+    """A page of commits (newest first) from ``commits_of(limit, before, after)``, and its Newer and
+    Older cursors: each page an index range, however far back it is."""
+    found = commits_of(per_page + 1, before, after if before is None else None)
+    if after is not None and before is None:
+        more_newer, shown = len(found) > per_page, found[-per_page:]
+        more_older = bool(shown) and bool(commits_of(1, shown[-1].id, None))
+    else:
+        more_older, shown = len(found) > per_page, found[:per_page]
+        more_newer = bool(shown) and bool(commits_of(1, None, shown[0].id))
+    return shown, shown[0].id if more_newer else None, shown[-1].id if more_older else None
+
+
 def package_history(reg: Registry, who: Principal, ws: str, name: str, version_: str | None = None,
-                    page: int = 1, per_page: int = PER_PAGE) -> HistoryPage:
+                    before: str | None = None, after: str | None = None, per_page: int = PER_PAGE) -> HistoryPage:
     """The commits that touched a package (or one of its versions), newest first."""
-    page = max(page, 1)
-    events = Reader(reg, who).history(ws, name, version_, limit=page * per_page + 1)
-    rows = [_history_row(e) for e in events[(page - 1) * per_page:page * per_page]]
-    return HistoryPage(rows, page, len(events) > page * per_page)
+    read = Reader(reg, who)
+    shown, newer, older = _page(lambda limit, b, a: read.history(ws, name, version_, limit=limit, before=b, after=a),
+                                per_page, before, after)
+    return HistoryPage([_history_row(e) for e in shown], newer, older)
 
 
 def workspace_history(reg: Registry, who: Principal, ws: str, repository: str | None = None,
-                      page: int = 1, per_page: int = PER_PAGE) -> HistoryPage:
+                      before: str | None = None, after: str | None = None, per_page: int = PER_PAGE) -> HistoryPage:
     """The audit trail of a workspace (or a repository) as ``who`` may see it, newest first."""
     read = Reader(reg, who)
-    page = max(page, 1)
-    entries = read.trail(ws, repository, limit=per_page + 1, offset=(page - 1) * per_page)
-    return HistoryPage([_history_row(e.commit) for e in entries[:per_page]], page, len(entries) > per_page,
-                       read.trail_catching_up())
+    shown, newer, older = _page(lambda limit, b, a: [e.commit for e in read.trail(ws, repository, limit=limit,
+                                                                                         before=b, after=a)],
+                                per_page, before, after)
+    return HistoryPage([_history_row(e) for e in shown], newer, older, read.trail_catching_up())
 
 
 # --- one commit -------------------------------------------------------------------------------

@@ -99,33 +99,34 @@ def _history(request: Request, ws: str, subject: str, crumbs, history) -> object
                   history=history, current="history" if len(crumbs) == 1 else "")
 
 
+def _cursor(request: Request) -> dict[str, str | None]:
+    """Which page of a history: `?before=<commit>` (Older) or `?after=<commit>` (Newer)."""
+    return {k: request.query_params.get(k) or None for k in ("before", "after")}
+
+
 @get(f"{UI}/{{ws:str}}/history", include_in_schema=False)
 async def workspace_history(request: Request, ws: FromPath[str]) -> object:
-    page = page_number(request.query_params.get("page"))
-    history = data.workspace_history(registry(request), viewer(request).who, ws, page=page)
+    history = data.workspace_history(registry(request), viewer(request).who, ws, **_cursor(request))
     return _history(request, ws, f"workspace {ws}", [("history", urls.history(ws))], history)
 
 
 @get(f"{UI}/{{ws:str}}/repos/{{repo:str}}/history", include_in_schema=False)
 async def repository_history(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
-    page = page_number(request.query_params.get("page"))
-    history = data.workspace_history(registry(request), viewer(request).who, ws, repo, page=page)
+    history = data.workspace_history(registry(request), viewer(request).who, ws, repo, **_cursor(request))
     return _history(request, ws, f"repository {repo}",
                     [(repo, urls.repository(ws, repo)), ("history", urls.history(ws, repo))], history)
 
 
 @get(f"{UI}/{{ws:str}}/packages/{{name:str}}/history", include_in_schema=False)
 async def package_history(request: Request, ws: FromPath[str], name: FromPath[str]) -> object:
-    page = page_number(request.query_params.get("page"))
-    history = data.package_history(registry(request), viewer(request).who, ws, name, page=page)
+    history = data.package_history(registry(request), viewer(request).who, ws, name, **_cursor(request))
     return _history(request, ws, f"package {name}",
                     [(name, urls.package(ws, name)), ("history", urls.package_history(ws, name))], history)
 
 
 @get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}/history", include_in_schema=False)
 async def version_history(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> object:
-    page = page_number(request.query_params.get("page"))
-    history = data.package_history(registry(request), viewer(request).who, ws, name, version, page=page)
+    history = data.package_history(registry(request), viewer(request).who, ws, name, version, **_cursor(request))
     return _history(request, ws, f"{name} {version}", [(name, urls.package(ws, name)), (version, urls.version(ws, name, version)),
                     ("history", urls.package_history(ws, name, version))], history)
 
