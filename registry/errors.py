@@ -58,6 +58,12 @@ class Gone(RegistryError):
     status = 410
 
 
+class TooMany(RegistryError):
+    """Too many requests of one kind in too short a time (the message says how long to wait)."""
+
+    status = 429
+
+
 class TooLarge(RegistryError):
     status = 413
 

@@ -450,3 +450,25 @@ def test_a_signed_out_cookie_is_refused_by_a_replica_once_it_has_the_commit(tmp_
         assert set(_replayed(replica.url, cookie)) == {401}
     finally:
         cluster.stop()
+
+
+async def test_signing_in_in_a_loop_is_paced(client, world):
+    """Each sign-in is a commit, and even a read-scoped token may make one: a loop of them would grow
+    the ledger at the speed of the loop. Past SIGN_INS_PER_MINUTE a person is told to wait, and
+    nothing is committed."""
+    from registry.web.ui.account import SIGN_INS_PER_MINUTE
+
+    secret = world.tokens["dev-readonly"]
+    for _ in range(SIGN_INS_PER_MINUTE):
+        client.cookies.clear()
+        page = await client.get(f"{PREFIX}/_/signin")
+        r = await client.post(f"{PREFIX}/_/signin", data={"csrf": CSRF.search(page.text).group(1), "email": "dev@acme.test",
+                                                          "token": secret}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+    head = world.reg.ledger.head()
+    client.cookies.clear()
+    page = await client.get(f"{PREFIX}/_/signin")
+    r = await client.post(f"{PREFIX}/_/signin", data={"csrf": CSRF.search(page.text).group(1), "email": "dev@acme.test",
+                                                      "token": secret}, follow_redirects=False)
+    assert r.status_code == 429 and "times in the last minute: wait" in r.text, r.text
+    assert world.reg.ledger.head() == head
