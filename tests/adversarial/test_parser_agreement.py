@@ -65,6 +65,9 @@ async def test_a_header_git_reads_given_twice_is_refused_naming_it(world, witnes
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
         twice = [*witness.items(), (header, values[0]), (header, values[1])]
         r = await client.post("/_/ledger.git/git-upload-pack", headers=twice, content=b"0000")
-        assert r.status_code == 400 and f"the header '{header}'" in r.text, r.text
+        # (the front door refuses a second copy of a field that holds one value; the handler, of what git reads)
+        said = r.text.lower()
+        assert r.status_code == 400, r.text
+        assert f"the header '{header}'" in said or (f"more than one {header} header" in said), r.text
         once = [*witness.items(), (header, values[0])]
         assert (await client.get(f"{REFS}?service=git-upload-pack", headers=once)).status_code == 200
