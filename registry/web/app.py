@@ -28,7 +28,7 @@ from ..replica.blobs import prefetch
 from . import api, files, ledger_http, oidc, past, replication, simple
 from .ui import routes as ui
 from .bodies import RegistryRequest
-from .context import WebState, error_response, problem_response, realm
+from .context import WebState, error_response, problem_response, realm, wants_problem
 from .credentials import Authenticator
 from .front import FrontDoor
 
@@ -51,18 +51,13 @@ def health(request: Request) -> dict:
     return {"status": "ok", "role": "primary", "ledger": state.registry.ledger.head()}
 
 
-def _wants_json(request: Request) -> bool:
-    path = request.url.path.rstrip("/")
-    return path.startswith(("/api/", "/_/oidc/")) or (path.endswith("/json") and "/pypi/" in path)
-
-
 def _registry_error(request: Request, exc: RegistryError) -> Response:
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
     if request.url.path == ui.PREFIX or request.url.path.startswith(ui.PREFIX + "/"):
         return ui.error_page(request, exc)  # (a page, never a Basic prompt)
     ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
-    if _wants_json(request):
+    if wants_problem(request.url.path):
         return problem_response(exc, realm(ws))
     return error_response(exc, realm=realm(ws))
 

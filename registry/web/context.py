@@ -77,6 +77,13 @@ class Reply:
         await send({"type": "http.response.body", "body": self.body})
 
 
+def wants_problem(path: str) -> bool:
+    """Whether a refusal at ``path`` is a problem document (the JSON APIs) rather than plain text
+    (the index, files, uploads: what pip, uv, twine and curl show)."""
+    path = path.rstrip("/")
+    return path.startswith(("/api/", "/_/oidc/")) or (path.endswith("/json") and "/pypi/" in path)
+
+
 def refusal(exc: RegistryError, realm: str = "registry", *, problem: bool = False,
             extra: tuple[tuple[str, str], ...] = ()) -> Reply:
     """Plain text for the index, files and uploads (what pip, uv, twine and curl show); an RFC 9457

@@ -18,7 +18,7 @@ from ..model import RESERVED_WORKSPACES
 from ..operations.registry import COMMITS
 from . import upload
 from .caches import Answer, matches
-from .context import Reply, WebState, moved, realm, refusal
+from .context import Reply, WebState, moved, realm, refusal, wants_problem
 from .incoming import Incoming, incoming, refuse_cross_site
 from .guards import guarded, paced
 
@@ -48,7 +48,7 @@ class FrontDoor:
         try:
             seen = incoming(scope)  # (read once: every part of the registry reads the request from here)
         except RegistryError as exc:
-            return await refusal(exc).send(send)
+            return await refusal(exc, problem=wants_problem(scope.get("path") or "")).send(send)
         method = scope["method"]
         if method == "GET":
             page = _browser_page(scope, seen)
@@ -65,7 +65,7 @@ class FrontDoor:
             try:
                 refuse_cross_site(seen, method)
             except RegistryError as exc:
-                return await refusal(exc).send(send)
+                return await refusal(exc, problem=wants_problem(scope["path"])).send(send)
             settings = self._state.registry.settings
             receive = paced(receive, settings.min_body_rate, settings.body_grace_seconds)
             if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
