@@ -100,7 +100,8 @@ def keys_in(repo: pygit2.Repository, tree: pygit2.Tree | None) -> SigningKeys | 
     if hit is not None:
         return hit
     try:
-        return codec.remember(entry.id.raw, SigningKeys, codec.decode(repo[entry.id].data, SigningKeys))
+        data = repo[entry.id].data
+        return codec.remember(entry.id.raw, SigningKeys, codec.decode(data, SigningKeys), len(data))
     except Exception:  # (a record that doesn't decode names no key: its commit answers for that)
         return None
 

@@ -287,7 +287,7 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     key, answer = next(iter(answers._answers.items()))
     scope = {"headers": [(b"authorization", key[2]), (b"accept", key[3])], "raw_path": key[0], "query_string": key[1]}
     assert answers.lookup(scope, answer.commit) is answer
-    answers._answers[key] = dataclasses.replace(answer, expires=time.time() - 1)
+    answers._answers.put(key, dataclasses.replace(answer, expires=time.time() - 1), answer.nbytes())
     assert answers.lookup(scope, answer.commit) is None
 
 

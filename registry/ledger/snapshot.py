@@ -37,7 +37,8 @@ class Snapshot:
         hit = codec.cached(key, type_)
         if hit is not None:
             return hit
-        return codec.remember(key, type_, codec.decode(self._repo[entry.id].data, type_))
+        data = self._repo[entry.id].data
+        return codec.remember(key, type_, codec.decode(data, type_), len(data))
 
     def raw(self, path: str) -> bytes | None:
         entry = self._entry(path)

@@ -4,9 +4,13 @@ index pages by what they show, and whole answers by request, valid while the led
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from ..cache import Cache
+
+OBJECT = 400  # a small object's header and its attribute dict, in bytes
 
 
 @dataclass(frozen=True)
@@ -15,28 +19,21 @@ class Page:
     etag: str
     content_type: str
 
+    def nbytes(self) -> int:
+        return sys.getsizeof(self.body) + sys.getsizeof(self.etag) + sys.getsizeof(self.content_type) + OBJECT
+
 
 class PageCache:
-    """Rendered pages by (what they show, format); an LRU bounded in bytes."""
+    """Rendered pages by (what they show, format)."""
 
-    def __init__(self, max_bytes: int = 32 * 2**20) -> None:
-        self._pages: OrderedDict[tuple, Page] = OrderedDict()
-        self._bytes = 0
-        self._max = max_bytes
+    def __init__(self) -> None:
+        self._pages = Cache("pages", "rendered index pages, by what they show")
 
     def get(self, key: tuple) -> Page | None:
-        page = self._pages.get(key)
-        if page is not None:
-            self._pages.move_to_end(key)
-        return page
+        return self._pages.get(key)
 
     def put(self, key: tuple, page: Page) -> Page:
-        self._pages[key] = page
-        self._bytes += len(page.body)
-        while self._bytes > self._max and len(self._pages) > 1:
-            _, old = self._pages.popitem(last=False)
-            self._bytes -= len(old.body)
-        return page
+        return self._pages.put(key, page, page.nbytes())
 
     def page(self, key: tuple, content_type: str, render) -> Page:
         page = self.get(key)
@@ -62,6 +59,11 @@ class Answer:
     page: Page
     headers: list[tuple[bytes, bytes]]
 
+    def nbytes(self) -> int:
+        """Its page too: the page cache may drop a page an answer still holds."""
+        return (self.page.nbytes() + sys.getsizeof(self.commit) + sys.getsizeof(self.headers) + OBJECT
+                + sum(sys.getsizeof(k) + sys.getsizeof(v) + 64 for k, v in self.headers))
+
 
 def _scope_key(scope) -> tuple[bytes, bytes, bytes, bytes]:
     authorization = accept = b""
@@ -78,14 +80,12 @@ class Answers:
     ledger's tip, which is checked on every use. A repeat request is answered without routing,
     authentication or a single ledger lookup."""
 
-    def __init__(self, max_entries: int = 50_000) -> None:
-        self._answers: dict[tuple, Answer] = {}
-        self._max = max_entries
+    def __init__(self) -> None:
+        self._answers = Cache("answers", "whole answers to index requests, by request")
 
     def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
-        if len(self._answers) >= self._max:
-            self._answers.clear()
-        self._answers[_scope_key(scope)] = Answer(commit, expires, page, headers)
+        answer = Answer(commit, expires, page, headers)
+        self._answers.put(_scope_key(scope), answer, answer.nbytes())
 
     def lookup(self, scope, head: str) -> Answer | None:
         answer = self._answers.get(_scope_key(scope))

@@ -8,7 +8,6 @@ file or yank under it changes; that id is also the ETag, so revalidation is a 30
 from __future__ import annotations
 
 import html
-from functools import lru_cache
 from urllib.parse import quote
 
 import msgspec
@@ -16,6 +15,7 @@ from litestar import HttpMethod, Request, Response, route
 from litestar.params import FromPath
 
 from .. import model
+from ..cache import memoized
 from ..errors import NotFound, RegistryError
 from ..model import Package
 from ..reads import Reader, project_name
@@ -41,7 +41,7 @@ class NotAcceptable(RegistryError):
 # --- negotiation ---------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=512)
+@memoized("negotiation", "Accept headers and ?format= values, to the representation served")
 def negotiate(accept: str | None, fmt: str | None = None) -> str:
     """The representation to serve: `?format=` wins, then `Accept` with q-values (q=0 refuses)."""
     if fmt:
