@@ -25,7 +25,7 @@ from ..operations import Registry
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.blobs import prefetch
-from . import api, files, ledger_http, oidc, past, replication, simple
+from . import api, files, framework_caches, ledger_http, oidc, past, replication, simple
 from .ui import routes as ui
 from .context import WebState, error_response, problem_response, realm
 from .credentials import Authenticator
@@ -194,6 +194,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>")],
         ),
     )
+    framework_caches.remove(app)  # (Litestar's caches of what requests send: unbounded in bytes)
     return app
 
 
