@@ -64,15 +64,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     follow_wait_seconds: float = 10.0
     # What each cache of a worker may hold, in bytes (registry/cache.py; the README's "Memory" adds
     # them up to the worker's ceiling). A cache of 0 keeps nothing.
-    cache_records_bytes: int = 12 * 2**20  # ledger records, decoded (ledger/codec.py)
-    cache_pages_bytes: int = 12 * 2**20  # rendered index pages (web/caches.py)
+    cache_records_bytes: int = 8 * 2**20  # ledger records, decoded (ledger/codec.py)
+    cache_pages_bytes: int = 8 * 2**20  # rendered index pages (web/caches.py)
     cache_answers_bytes: int = 4 * 2**20  # whole answers to repeated index requests (web/caches.py)
     cache_credentials_bytes: int = 2**20  # Authorization headers resolved to who sent them (web/credentials.py)
     cache_sessions_bytes: int = 2**20  # web UI session cookies resolved to who holds them (web/ui/base.py)
     cache_session_signatures_bytes: int = 256 * 2**10  # session cookies whose signature was checked (web/ui/session.py)
     cache_negotiation_bytes: int = 64 * 2**10  # Accept headers and formats to what is served (web/simple.py)
     cache_package_lists_bytes: int = 4 * 2**20  # a workspace's packages (reads/lists.py)
-    cache_summaries_bytes: int = 4 * 2**20  # package summaries, by shard (reads/summaries.py)
+    cache_summaries_bytes: int = 8 * 2**20  # package summaries, by shard (reads/summaries.py)
     cache_repositories_bytes: int = 2**20  # a workspace's repositories (reads/reader.py)
     cache_timeline_refs_bytes: int = 256 * 2**10  # @<commit> and @<time> to the commit they name (timeline.py)
     cache_commit_counts_bytes: int = 256 * 2**10  # commits to their position on main (timeline.py)

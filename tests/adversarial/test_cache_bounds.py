@@ -49,11 +49,12 @@ def app(world):
     return create_asgi(world.reg.settings, world.reg)  # (its WebState holds the web layer's caches)
 
 
-def test_every_cache_is_declared_and_has_a_setting(app):
+def test_every_cache_is_declared_and_has_a_setting(app, world):
     """A cache made anywhere in the process is one of `registry.cache`'s, with a setting."""
     assert {c.name for c in cache.caches()} == set(cache.NAMES) == set(OURS)  # (the app made one of each)
     assert cache_settings() == {cache.setting(name) for name in set(OURS) | LIBRARIES}
-    assert cache.ceiling(Settings()) == cache.IDLE_WORKER + sum(getattr(Settings(), s) for s in cache_settings())
+    empty = Settings(data=str(world.reg.settings.data_path.parent / "nothing-here"))
+    assert cache.ceiling(empty) == cache.IDLE_WORKER + cache.WORKING_MEMORY + sum(getattr(empty, s) for s in cache_settings())
 
 
 @pytest.mark.parametrize("name", OURS)
@@ -191,3 +192,24 @@ async def test_publishes_keep_no_more_than_the_bounds(world, tmp_path):
         finally:
             tracemalloc.stop()
     assert grown < total, f"{grown // KiB} KiB kept after 200 publishes (the bounds: {total // KiB} KiB)"
+
+
+def test_reading_the_ledger_leaves_nothing_behind(world):
+    """Every lookup of a record by path, found or not (pygit2 1.21 kept each path it was given)."""
+    from registry import layout
+    from registry.model import Package
+    from registry.reads import Reader
+
+    snap = world.reg.snapshot()
+    Reader(world.reg).package(WS, "public-pkg")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for i in range(5_000):
+            snap.get(layout.package(WS, f"no-such-package-{i}"), Package)
+            assert snap.exists(layout.package(WS, "public-pkg"))
+            Reader(world.reg).package(WS, "public-pkg")
+        grown = retained(before)
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * KiB, f"{grown // KiB} KiB kept after 5,000 reads"
