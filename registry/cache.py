@@ -1,16 +1,18 @@
-"""Every cache the registry keeps in memory: one kind, an LRU bounded in bytes (cachetools' LRUCache,
-with a lock: worker threads share them), each named, its bound a setting (`cache_<name>_bytes`).
+"""Every cache the registry keeps in memory: one kind, an LRU bounded in bytes, each named, its
+bound a setting (`cache_<name>_bytes`).
 
 An entry is weighed once, when it is put: its value by what it keeps alive (a page's body, a
-record's encoded size times what decoding costs), plus its key and the entry's own bookkeeping. An
-entry larger than the whole bound is not kept. `caches()` names every one of them, so none escapes the
-sum: the bounds, libgit2's and SQLite's, plus an idle worker, are a worker's memory ceiling
-(`ceiling`, stated in the README's "Memory").
+record's encoded size times what decoding costs), plus its key and the entry's own bookkeeping.
+cachetools' LRUCache keeps the order and the sum; around it, a lock (worker threads share the
+caches), the key's weight (cachetools weighs values only), an entry larger than the whole bound
+left out (cachetools raises), and a bound that settings can change (cachetools' is fixed).
+
+`caches()` names every cache there is, so none escapes the sum: with libgit2's and SQLite's bounds,
+an idle worker and the requests in flight, it is a worker's ceiling (`ceiling`; the README's "Memory").
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import sys
 import threading
@@ -25,7 +27,7 @@ T = TypeVar("T")
 MiB = 2**20
 
 # What one entry costs besides its key and value: cachetools keeps it in three dicts and an
-# OrderedDict (a slot in each, and a linked-list node), and we keep (value, size) as a tuple.
+# OrderedDict (a slot in each, a linked-list node, the size as an int), and (value, size) is a tuple.
 ENTRY_OVERHEAD = 320
 # Python objects decoded from JSON take about twice its bytes (1.7 to 2.1 for the ledger's records,
 # measured); weighed at three times, so an estimate never falls short (tests/adversarial checks it).
@@ -233,9 +235,8 @@ def deep_size(value: Any) -> int:
             stack += obj
         elif isinstance(obj, msgspec.Struct):
             stack += [getattr(obj, f) for f in obj.__struct_fields__]
-        elif dataclasses.is_dataclass(obj) or hasattr(obj, "__dict__"):
-            stack += [getattr(obj, "__dict__", {})] if hasattr(obj, "__dict__") else []
+        else:  # (instances: their attributes, and an exception's arguments)
+            stack += [vars(obj)] if hasattr(obj, "__dict__") else []
             stack += [getattr(obj, s) for s in getattr(type(obj), "__slots__", ()) if hasattr(obj, s)]
-        elif hasattr(type(obj), "__slots__"):
-            stack += [getattr(obj, s) for s in type(obj).__slots__ if hasattr(obj, s)]
+            stack += [obj.args] if isinstance(obj, BaseException) else []
     return total
