@@ -40,6 +40,9 @@ PER_VALUE = 64
 IDLE_WORKER = 68 * MiB
 # What the requests in flight hold, and what the allocator keeps of it after them.
 WORKING_MEMORY = 16 * MiB
+# libgit2 keeps the delta bases it resolved, up to 16 MiB for each pack it reads deltas from (a
+# constant of libgit2's, no setting): reads go to the big pack the last full repack made.
+GIT_DELTA_BASES = 16 * MiB
 
 NAMES: dict[str, str] = {}  # every kind of cache declared: name -> what it holds
 _live: weakref.WeakSet[Cache] = weakref.WeakSet()  # every cache there is (a worker has one of each)
@@ -188,9 +191,10 @@ def bounds(settings) -> dict[str, int]:
 
 def ceiling(settings) -> int:
     """A worker's resident memory ceiling, in bytes: an idle worker, the requests in flight, every
-    cache full, and the ledger's pack indexes, which libgit2 maps whole (backed by their files)."""
+    cache full (libgit2's delta bases too), and the ledger's pack indexes, which libgit2 maps whole
+    (backed by their files)."""
     indexes = sum(p.stat().st_size for p in (settings.ledger_path / "objects" / "pack").glob("*.idx"))
-    return IDLE_WORKER + WORKING_MEMORY + sum(bounds(settings).values()) + indexes
+    return IDLE_WORKER + WORKING_MEMORY + GIT_DELTA_BASES + sum(bounds(settings).values()) + indexes
 
 
 # --- weighing ----------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def test_every_cache_is_declared_and_has_a_setting(app, world):
     assert {c.name for c in cache.caches()} == set(cache.NAMES) == set(OURS)  # (the app made one of each)
     assert cache_settings() == {cache.setting(name) for name in set(OURS) | LIBRARIES}
     empty = Settings(data=str(world.reg.settings.data_path.parent / "nothing-here"))
-    assert cache.ceiling(empty) == cache.IDLE_WORKER + cache.WORKING_MEMORY + sum(getattr(empty, s) for s in cache_settings())
+    assert cache.ceiling(empty) == (cache.IDLE_WORKER + cache.WORKING_MEMORY + cache.GIT_DELTA_BASES
+                                    + sum(getattr(empty, s) for s in cache_settings()))
 
 
 @pytest.mark.parametrize("name", OURS)
