@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, registry_cli, start_server  # noqa: E402,F401
+from _common import start_server  # noqa: E402
 
 import pygit2  # noqa: E402
 
@@ -279,8 +279,8 @@ def soak(url: str, auth: tuple[str, str], cookie: str, publishes: int, sampler: 
         early = max(s[pid][1] for s in series[:len(series) - third] if pid in s)
         late = max(s[pid][1] for s in series[len(series) - third:] if pid in s)
         grew = (late - early) / early
-        print(f"  worker {sampler.pids.index(pid)}: anonymous memory over the last third {mib(early)} -> {mib(late)} MiB "
-              f"({grew:+.1%}: {'plateau' if grew < 0.05 else 'STILL GROWING'})")
+        print(f"  worker {sampler.pids.index(pid)}: anonymous memory over the last third {mib(early)} -> "
+              f"{mib(late)} MiB ({grew:+.1%}: {'plateau' if grew < 0.05 else 'STILL GROWING'})")
         flat = flat and grew < 0.05
     return flat
 

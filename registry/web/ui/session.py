@@ -98,7 +98,8 @@ def sign(keys: Keys, payload: dict) -> str:
     return f"{body}.{_b64(keys.private.sign(b'session:' + body.encode()))}"
 
 
-@memoized("session-signatures", "session cookies whose signature was checked")  # (a browser sends the same cookie with every page: check it once)
+# (a browser sends the same cookie with every page: check it once)
+@memoized("session-signatures", "session cookies whose signature was checked")
 def _genuine(public: bytes, body: str, signature: str) -> bool:
     try:
         Ed25519PublicKey.from_public_bytes(public).verify(_unb64(signature), b"session:" + body.encode())
