@@ -66,6 +66,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (else a 408), so a client can't hold a worker's connection by trickling a form in.
     min_body_rate: int = 1024
     body_grace_seconds: float = 10.0
+    # What each cache of a worker may hold, in bytes (registry/cache.py; the README's "Memory" adds
+    # them up to the worker's ceiling). A cache of 0 keeps nothing.
+    cache_records_bytes: int = 8 * 2**20  # ledger records, decoded (ledger/codec.py)
+    cache_pages_bytes: int = 8 * 2**20  # rendered index pages (web/caches.py)
+    cache_answers_bytes: int = 4 * 2**20  # whole answers to repeated index requests (web/caches.py)
+    cache_credentials_bytes: int = 2**20  # Authorization headers resolved to who sent them (web/credentials.py)
+    cache_sessions_bytes: int = 2**20  # web UI session cookies resolved to who holds them (web/ui/base.py)
+    cache_session_signatures_bytes: int = 256 * 2**10  # session cookies whose signature was checked (web/ui/session.py)
+    cache_negotiation_bytes: int = 64 * 2**10  # Accept headers and formats to what is served (web/simple.py)
+    cache_package_lists_bytes: int = 4 * 2**20  # a workspace's packages (reads/lists.py)
+    cache_summaries_bytes: int = 8 * 2**20  # package summaries, by shard (reads/summaries.py)
+    cache_repositories_bytes: int = 2**20  # a workspace's repositories (reads/reader.py)
+    cache_timeline_refs_bytes: int = 256 * 2**10  # @<commit> and @<time> to the commit they name (timeline.py)
+    cache_commit_counts_bytes: int = 256 * 2**10  # commits to their position on main (timeline.py)
+    cache_written_trees_bytes: int = 2 * 2**20  # the trees the last commits wrote, for the next (ledger/trees.py)
+    cache_in_bucket_bytes: int = 2**20  # a replica's files known to be in its bucket (replica/blobs.py)
+    cache_git_objects_bytes: int = 8 * 2**20  # libgit2's object cache
+    cache_git_mapped_bytes: int = 16 * 2**20  # libgit2's memory-mapped windows onto pack files (file-backed)
+    cache_history_bytes: int = 4 * 2**20  # SQLite's page cache of the history index, all connections together
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
@@ -81,6 +100,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("body_grace_seconds", "give a number of seconds above 0")
         if self.workers < 1:
             raise BadSetting("workers", "give 1 or more worker processes")
+        for field in msgspec.structs.fields(self):
+            if field.name.startswith("cache_") and getattr(self, field.name) < 0:
+                raise BadSetting(field.name, "give a number of bytes, 0 or more")
         if self.public_url is not None and (problem := url_problem(self.public_url)):
             raise BadSetting("public_url", problem)
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from . import checkpoint, layout, sshsig
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs, write_file
-from .ledger import codec
+from .ledger import codec, lookup
 from .model import KeyPurpose, Provenance, SigningKey, SigningKeys
 
 
@@ -92,15 +92,15 @@ def keys_in(repo: pygit2.Repository, tree: pygit2.Tree | None) -> SigningKeys | 
     """The signing-keys record in a commit's tree (decoded once per blob, like every record)."""
     if tree is None:
         return None
-    try:
-        entry = tree[layout.SIGNING_KEYS]
-    except KeyError:
+    entry = lookup.entry(tree, layout.SIGNING_KEYS)
+    if entry is None:
         return None
     hit = codec.cached(entry.id.raw, SigningKeys)
     if hit is not None:
         return hit
     try:
-        return codec.remember(entry.id.raw, SigningKeys, codec.decode(repo[entry.id].data, SigningKeys))
+        data = repo[entry.id].data
+        return codec.remember(entry.id.raw, SigningKeys, codec.decode(data, SigningKeys), len(data))
     except Exception:  # (a record that doesn't decode names no key: its commit answers for that)
         return None
 

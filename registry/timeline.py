@@ -9,43 +9,21 @@ main, so a point-in-time index costs one resolution per ref while the tip holds.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
+import sys
 from datetime import UTC, datetime
 
 import pygit2
 
 from . import layout
+from .cache import Cache
 from .errors import NotFound
 from .history import first_parents
 from .model import DeletedFiles
 from .operations import Registry
 
 _HEX = re.compile(r"[0-9a-f]{7,40}")
-_CACHE_SIZE = 1024
-
-
-class _Lru:
-    def __init__(self) -> None:
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
-    def put(self, key, value):
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > _CACHE_SIZE:
-                self._items.popitem(last=False)
-        return value
-
-
-_resolved, _counts = _Lru(), _Lru()
+_resolved = Cache("timeline-refs", "(tip of main, @<commit> or @<time>) to the commit it names")
+_counts = Cache("commit-counts", "commits of main to how many commits lead to them")
 
 
 def commit_count(reg: Registry, head: str) -> int:
@@ -59,9 +37,9 @@ def commit_count(reg: Registry, head: str) -> int:
     for commit in first_parents(reg.ledger.repo(), head):
         known = _counts.get(str(commit.id)) or reg.history.position(str(commit.id))
         if known is not None:
-            return _counts.put(head, known + steps)
+            return _counts.put(head, known + steps, sys.getsizeof(known + steps))
         steps += 1
-    return _counts.put(head, steps)
+    return _counts.put(head, steps, sys.getsizeof(steps))
 
 
 def parse_time(text: str) -> datetime | None:
@@ -101,8 +79,8 @@ def resolve(reg: Registry, ref: str, head: str) -> str:
             raise NotFound(f"No commit of the ledger's main branch is named {ref!r} (or more than one is: give more "
                            "digits).")
         found = named[0]
-    _resolved.put((head, found), found)  # (a Reader made from the answer asks again, by its id)
-    return _resolved.put((head, ref), found)
+    _resolved.put((head, found), found, sys.getsizeof(found))  # (a Reader made from the answer asks again, by its id)
+    return _resolved.put((head, ref), found, sys.getsizeof(found))
 
 
 def _at_time(reg: Registry, base: tuple[int, list[pygit2.Commit]], when: datetime) -> str | None:

@@ -288,7 +288,7 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     scope = {"headers": [(b"authorization", key[2].encode()), (b"accept", key[1].encode())], "path": key[0],
              "query_string": b""}
     assert answers.lookup(scope, answer.commit) is answer
-    answers._answers[key] = dataclasses.replace(answer, expires=time.time() - 1)
+    answers._answers.put(key, dataclasses.replace(answer, expires=time.time() - 1), answer.nbytes())
     assert answers.lookup(scope, answer.commit) is None
 
 

@@ -1,4 +1,4 @@
-"""Canonical JSON for ledger records, and a decode cache keyed by git blob id.
+"""Canonical JSON for ledger records, and a cache of decoded records keyed by git blob id.
 
 Canonical means sorted keys, two-space indent, UTF-8, one trailing newline: equal content gives an
 equal git blob, and `git log -p` shows line-by-line diffs an auditor can read.
@@ -6,18 +6,16 @@ equal git blob, and `git log -p` shows line-by-line diffs an auditor can read.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from threading import Lock
 from typing import TypeVar
 
 import msgspec
 
+from ..cache import Cache, decoded_size
+
 T = TypeVar("T")
 
 _decoders: dict[type, msgspec.json.Decoder] = {}
-_cache: OrderedDict[tuple[bytes, type], object] = OrderedDict()
-_cache_lock = Lock()
-_CACHE_SIZE = 100_000
+_records = Cache("records", "ledger records, decoded, by git blob id")
 
 
 def encode(record: msgspec.Struct) -> bytes:
@@ -32,15 +30,10 @@ def decode(data: bytes, type_: type[T]) -> T:
 
 
 def cached(key: bytes, type_: type[T]) -> T | None:
-    hit = _cache.get((key, type_))
-    return hit  # type: ignore[return-value]
+    return _records.get((key, type_))
 
 
-def remember(key: bytes, type_: type[T], value: T) -> T:
-    # Records are frozen structs, so one decoded instance can be shared by every reader.
-    with _cache_lock:
-        _cache[(key, type_)] = value
-        if len(_cache) > _CACHE_SIZE:
-            for _ in range(_CACHE_SIZE // 10):
-                _cache.popitem(last=False)
-    return value
+def remember(key: bytes, type_: type[T], value: T, encoded: int) -> T:
+    """Keep a record decoded from ``encoded`` bytes. Records are frozen structs, so one decoded
+    instance can be shared by every reader."""
+    return _records.put((key, type_), value, decoded_size(encoded))

@@ -8,7 +8,7 @@ from typing import TypeVar
 import pygit2
 from pygit2.enums import ObjectType
 
-from . import codec
+from . import codec, lookup
 
 T = TypeVar("T")
 
@@ -24,10 +24,7 @@ class Snapshot:
         self.tree = commit.tree
 
     def _entry(self, path: str) -> pygit2.Object | None:
-        try:
-            return self.tree[path]
-        except KeyError:
-            return None
+        return lookup.entry(self.tree, path)
 
     def get(self, path: str, type_: type[T]) -> T | None:
         entry = self._entry(path)
@@ -37,7 +34,8 @@ class Snapshot:
         hit = codec.cached(key, type_)
         if hit is not None:
             return hit
-        return codec.remember(key, type_, codec.decode(self._repo[entry.id].data, type_))
+        data = self._repo[entry.id].data
+        return codec.remember(key, type_, codec.decode(data, type_), len(data))
 
     def raw(self, path: str) -> bytes | None:
         entry = self._entry(path)
@@ -46,7 +44,7 @@ class Snapshot:
         return self._repo[entry.id].data
 
     def exists(self, path: str) -> bool:
-        return path in self.tree
+        return lookup.holds(self.tree, path)
 
     def tree_id(self, path: str) -> str | None:
         """The git id of the directory at ``path``: changes exactly when something under it changes."""

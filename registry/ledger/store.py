@@ -21,6 +21,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
+from ..cache import default_bound
 from ..fsync import fsync_all, make_dirs
 from .commits import Change, Commit, Signer, with_signature
 from .journal import DamageLog, Journal
@@ -28,7 +29,7 @@ from .packs import MemoryObjects, Recent, RecentObjects
 from .recovery import Recovery
 from .repack import PackWatch, Repacking
 from .snapshot import Snapshot
-from .trees import Tree, write_tree
+from .trees import WRITTEN, write_tree
 from .writing import BRANCH, REF, Writing, _bytes
 
 log = logging.getLogger("registry.ledger")
@@ -41,14 +42,16 @@ pygit2.settings.enable_fsync_gitdir(False)
 # written to a new pack means rescanning the pack directory; ours were just created, by us.
 pygit2.settings.enable_strict_object_creation(False)
 # Keep big trees in libgit2's object cache too (the default caches only trees under 4 KiB), in a
-# cache of a size chosen for a worker's memory rather than libgit2's default 256 MiB.
+# cache of a size chosen for a worker's memory rather than libgit2's default 256 MiB (a setting:
+# `cache_git_objects_bytes`, applied with the others by cache.configure).
 pygit2.settings.cache_object_limit(ObjectType.TREE, 1 << 20)
 pygit2.settings.cache_object_limit(ObjectType.BLOB, 1 << 16)
-pygit2.settings.cache_max_size(48 * 2**20)
+pygit2.settings.cache_max_size(default_bound("git_objects"))
 # Packs are read through memory maps, which count as the worker's resident memory: libgit2's default
-# would map up to 8 GiB of them. Windows of 4 MiB, at most 32 MiB mapped (least recently used unmapped).
+# would map up to 8 GiB of them. Windows of 4 MiB, at most `cache_git_mapped_bytes` mapped (least
+# recently used unmapped).
 pygit2.settings.mwindow_size = 4 * 2**20
-pygit2.settings.mwindow_mapped_limit = 32 * 2**20
+pygit2.settings.mwindow_mapped_limit = default_bound("git_mapped")
 
 
 class Ledger(Writing, Recovery, Repacking):
@@ -67,7 +70,7 @@ class Ledger(Writing, Recovery, Repacking):
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
         self.damage = DamageLog(self.path / "registry-damage", self.path.parent)
         self._recent = Recent()  # this process's latest objects, for its readers
-        self._known_trees: dict[bytes, Tree] = {}  # see _write_tree; only used under the write lock
+        self._known_trees = WRITTEN  # the trees the last commits wrote (shared by the process's ledgers)
 
     # --- opening -------------------------------------------------------------------------------
 

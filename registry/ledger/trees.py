@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import bisect
+import sys
 from collections.abc import Callable, Mapping
 
 import pygit2
 from pygit2.enums import ObjectType
 
-KNOWN_TREES = 4096  # trees whose entries the writer keeps (those on recently written paths)
+from ..cache import Cache
+
+# The trees the last commits wrote, by raw id: the next commit starts from them (content-addressed,
+# so every ledger of the process may share them; a cached tree is copied before it is changed).
+WRITTEN = Cache("written-trees", "trees the last commits wrote, parsed, for the next commit")
 
 
 BLOB_MODE, TREE_MODE = b"100644", b"40000"
@@ -63,22 +68,28 @@ class Tree:
     def encode(self) -> bytes:
         return b"".join(self._chunks)
 
+    def nbytes(self) -> int:
+        """What it keeps alive: per entry its name, sort key, chunk, id and mode (about 3 copies of
+        the chunk's bytes and 200 bytes of object headers), and its three containers."""
+        return (sys.getsizeof(self.entries) + sys.getsizeof(self._keys) + sys.getsizeof(self._chunks)
+                + sum(3 * len(chunk) + 200 for chunk in self._chunks))
+
 
 def _key(name: bytes, mode: bytes) -> bytes:
     return name + b"/" if mode == TREE_MODE else name
 
 
 def write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mapping[str, bytes | None],
-                put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, Tree] | None = None) -> pygit2.Oid | None:
+                put: Callable[[int, bytes], pygit2.Oid], known: Cache | None = None) -> pygit2.Oid | None:
     """Apply ``writes`` (relative paths) to ``tree``, rewriting only the trees on their paths, with
     ``put(type, data) -> id`` creating each new object. Returns the new tree id, or None if the
     result is empty (git has no empty directories). ``known`` caches trees' entries by raw id: the
     next commit starts from the trees this one wrote."""
-    return rewrite(repo, tree.id.raw if tree is not None else None, writes, put, {} if known is None else known)
+    return rewrite(repo, tree.id.raw if tree is not None else None, writes, put, known)
 
 
 def rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str, bytes | None],
-             put: Callable[[int, bytes], pygit2.Oid], known: dict[bytes, Tree]) -> pygit2.Oid | None:
+             put: Callable[[int, bytes], pygit2.Oid], known: Cache | None) -> pygit2.Oid | None:
     here: dict[bytes, bytes | None] = {}
     below: dict[bytes, dict[str, bytes | None]] = {}
     for path, data in writes.items():
@@ -90,7 +101,7 @@ def rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str,
     if tree_id is None:
         tree = Tree()
     else:
-        cached = known.get(tree_id)
+        cached = known.get(tree_id) if known is not None else None
         tree = cached.copy() if cached is not None else Tree.parse(repo[pygit2.Oid(raw=tree_id)].read_raw())
     for name, data in here.items():
         if data is None:
@@ -108,7 +119,6 @@ def rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str,
     if not tree.entries:
         return None
     oid = put(ObjectType.TREE, tree.encode())
-    if len(known) >= KNOWN_TREES:
-        known.clear()
-    known[oid.raw] = tree
+    if known is not None:
+        known.put(oid.raw, tree, tree.nbytes())
     return oid

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import layout
+from .. import cache, layout
 from ..audit import Action, T
 from ..blobs import BlobStore, open_store
 from ..config import Settings
@@ -36,6 +36,7 @@ class Registry:
 
     def __init__(self, settings: Settings, ledger: Ledger, blobs: BlobStore) -> None:
         self.settings = settings
+        cache.configure(settings)  # (every cache's bound, from these settings: the process's caches are shared)
         self.ledger = ledger
         self.blobs = blobs
         self.keys = KeyStore(settings.keys_path)

@@ -1,12 +1,10 @@
 """Package lists: a workspace's, a project's or a repository's (filtered, sorted, paged), the
 Simple index's, and every workspace's. A workspace's list is cached by the git id of its packages
-directory, in a cache of a fixed size."""
+directory."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
-from threading import Lock
 from typing import Literal
 
 from packaging.utils import canonicalize_name
@@ -14,13 +12,13 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as PkgVersion
 
 from .. import layout, model, visibility
+from ..cache import Cache, weight
 from ..errors import Invalid
 from ..ledger import Snapshot
 from ..model import Package, Repository, Version
 from ..operations import list_packages
 
 MAX_PER_PAGE = 500
-LISTS_CACHED = 64  # workspaces' package lists kept, each keyed by its directory's git id
 Sort = Literal["name", "published"]
 
 
@@ -84,7 +82,13 @@ class Lists:
     def all_packages(self, ws: str) -> list[Package]:
         """Every package of a workspace, by name, whoever may read them (callers filter)."""
         tree_id = self.snapshot.tree_id(layout.packages_dir(ws))
-        return [] if tree_id is None else _LISTS.get(tree_id, lambda: list_packages(self.snapshot, ws))
+        if tree_id is None:
+            return []
+        found = _LISTS.get(tree_id)
+        if found is None:
+            found = list_packages(self.snapshot, ws)
+            _LISTS.put(tree_id, found, weight(found))
+        return found
 
     def index(self, ws: str) -> tuple[str | None, list[Package]] | None:
         """A workspace's Simple index: (what it depends on, the readable packages), or None if the
@@ -128,26 +132,4 @@ def _release(v: Version):
         return (1, v.version)
 
 
-class _Lists:
-    """Package lists by the git id of their directory: a fixed number, the least recently used dropped."""
-
-    def __init__(self, size: int) -> None:
-        self._lists: OrderedDict[str, list[Package]] = OrderedDict()
-        self._size = size
-        self._lock = Lock()
-
-    def get(self, key: str, build) -> list[Package]:
-        with self._lock:
-            hit = self._lists.get(key)
-            if hit is not None:
-                self._lists.move_to_end(key)
-                return hit
-        found = build()
-        with self._lock:
-            self._lists[key] = found
-            while len(self._lists) > self._size:
-                self._lists.popitem(last=False)
-        return found
-
-
-_LISTS = _Lists(LISTS_CACHED)
+_LISTS = Cache("package-lists", "a workspace's packages, by the git id of its packages directory")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import layout, model, permissions, timeline, visibility
+from ..cache import Cache, weight
 from ..errors import NotFound, RegistryError
 from ..identity import ANONYMOUS, Principal
 from ..ledger import Snapshot
@@ -20,7 +21,6 @@ from .summaries import Summaries, all_summaries
 from .trail import Trail
 
 project_name = visibility.project_name  # the normalised name, or a 404 that says what a name is
-REPOSITORIES_CACHED = 1024
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,8 @@ class Reader(Lists, Summaries, Trail, People, LedgerReads):
         tree_id = self.snapshot.tree_id(layout.repositories_dir(ws))
         found = _repositories.get(tree_id)
         if found is None:
-            if len(_repositories) > REPOSITORIES_CACHED:
-                _repositories.clear()
-            found = _repositories[tree_id] = sorted(
-                self.snapshot.records(layout.repositories_dir(ws), Repository), key=lambda r: r.slug)
+            found = sorted(self.snapshot.records(layout.repositories_dir(ws), Repository), key=lambda r: r.slug)
+            _repositories.put(tree_id, found, weight(found))
         return found
 
     def role(self, ws: str, repo: str) -> Role | None:
@@ -173,4 +171,4 @@ class Reader(Lists, Summaries, Trail, People, LedgerReads):
         return self.reg.blobs.local_path(sha256)
 
 
-_repositories: dict[str | None, list[Repository]] = {}  # by the git id of a repositories directory
+_repositories = Cache("repositories", "a workspace's repositories, by the git id of their directory")

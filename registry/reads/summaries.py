@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import layout, model
+from ..cache import Cache, weight
 from ..ledger import Snapshot
 from ..model import DistFile, Package
 from .lists import sorted_versions
-
-SHARDS_CACHED = 20_000
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class Summary:
     newest: DistFile | None  # the file uploaded last
 
 
-_shards: dict[str, tuple[Summary, ...]] = {}
+_shards = Cache("summaries", "package summaries, by the git id of their shard of a packages directory")
 
 
 class Summaries:
@@ -48,10 +47,9 @@ def all_summaries(snap: Snapshot, ws: str) -> list[Summary]:
         tree_id = snap.tree_id(f"{root}/{shard}")
         summaries = _shards.get(tree_id)
         if summaries is None:
-            if len(_shards) > SHARDS_CACHED:
-                _shards.clear()
             packages = (snap.get(f"{root}/{shard}/{name}/package.json", Package) for name in snap.names(f"{root}/{shard}"))
-            summaries = _shards[tree_id] = tuple(_summary(snap, ws, p) for p in packages if p is not None)
+            summaries = tuple(_summary(snap, ws, p) for p in packages if p is not None)
+            _shards.put(tree_id, summaries, weight(summaries))
         found += summaries
     return found
 

@@ -11,7 +11,7 @@ from .. import layout, visibility
 from ..audit import Action, T, action, touched
 from ..errors import Invalid, NotFound
 from ..history import Filed
-from ..ledger import Commit
+from ..ledger import Commit, lookup
 from ..model import Version
 from ..operations import version_key
 
@@ -156,4 +156,5 @@ class Trail:
 
 
 def _blob(repo, tree, path: str) -> bytes | None:
-    return repo[tree[path].id].data if path in tree else None
+    found = lookup.entry(tree, path)
+    return repo[found.id].data if found is not None else None

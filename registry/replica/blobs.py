@@ -15,23 +15,23 @@ import anyio
 import httpx
 
 from ..audit import T
+from ..cache import Cache
 from ..errors import RegistryError
 
 log = logging.getLogger("registry.replica")
 CHUNK = 256 * 1024
 _fetching: dict[str, anyio.Event] = {}
-_in_bucket: set[str] = set()  # (files are immutable: once seen in the bucket, no more round trips for them)
+# (files are immutable: once seen in the bucket, no more round trips for them)
+_in_bucket = Cache("in-bucket", "a replica's files seen in its bucket, by sha256")
 
 
 async def _held(reg, sha256: str) -> bool:
     if not reg.blobs.remote:
         return reg.blobs.local_path(sha256) is not None
-    if sha256 in _in_bucket:
+    if _in_bucket.get(sha256):
         return True
     if await anyio.to_thread.run_sync(reg.blobs.exists, sha256):
-        if len(_in_bucket) > 100_000:
-            _in_bucket.clear()
-        _in_bucket.add(sha256)
+        _in_bucket.put(sha256, True, 0)
         return True
     return False
 

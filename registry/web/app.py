@@ -18,14 +18,14 @@ from litestar.static_files import create_static_files_router
 
 from pipelines.verify import Verifier
 
-from .. import __version__, maintenance
+from .. import __version__, cache, maintenance
 from ..config import Settings
 from ..errors import RegistryError
 from ..operations import Registry
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.blobs import prefetch
-from . import api, files, ledger_http, oidc, past, replication, simple
+from . import api, files, framework_caches, ledger_http, oidc, past, replication, simple
 from .ui import routes as ui
 from .bodies import RegistryRequest
 from .context import WebState, error_response, problem_response, realm, wants_problem
@@ -155,9 +155,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                verifier: Verifier | None = None) -> Litestar:
     settings = settings or Settings.load()
     registry = registry or Registry.open(settings)
+    cache.configure(settings)  # (the caches made below take their bounds from these)
     replica = Follower(settings, registry.ledger) if registry.primary is not None else None
     state = WebState(registry=registry, authenticator=Authenticator(verifier), replica=replica)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             simple.root_index, simple.workspace_index, simple.project_detail,
@@ -192,6 +193,8 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
                 favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>")],
         ),
     )
+    framework_caches.remove(app)  # (Litestar's caches of what requests send: unbounded in bytes)
+    return app
 
 
 def create_asgi(settings: Settings | None = None, registry: Registry | None = None,

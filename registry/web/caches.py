@@ -4,14 +4,17 @@ index pages by what they show, and whole answers by request, valid while the led
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from ..cache import Cache
 from ..errors import RegistryError
 from .guards import secured
 from .incoming import incoming
 from .negotiation import negotiate
+
+OBJECT = 400  # a small object's header and its attribute dict, in bytes
 
 
 @dataclass(frozen=True)
@@ -20,28 +23,21 @@ class Page:
     etag: str
     content_type: str
 
+    def nbytes(self) -> int:
+        return sys.getsizeof(self.body) + sys.getsizeof(self.etag) + sys.getsizeof(self.content_type) + OBJECT
+
 
 class PageCache:
-    """Rendered pages by (what they show, format); an LRU bounded in bytes."""
+    """Rendered pages by (what they show, format)."""
 
-    def __init__(self, max_bytes: int = 32 * 2**20) -> None:
-        self._pages: OrderedDict[tuple, Page] = OrderedDict()
-        self._bytes = 0
-        self._max = max_bytes
+    def __init__(self) -> None:
+        self._pages = Cache("pages", "rendered index pages, by what they show")
 
     def get(self, key: tuple) -> Page | None:
-        page = self._pages.get(key)
-        if page is not None:
-            self._pages.move_to_end(key)
-        return page
+        return self._pages.get(key)
 
     def put(self, key: tuple, page: Page) -> Page:
-        self._pages[key] = page
-        self._bytes += len(page.body)
-        while self._bytes > self._max and len(self._pages) > 1:
-            _, old = self._pages.popitem(last=False)
-            self._bytes -= len(old.body)
-        return page
+        return self._pages.put(key, page, page.nbytes())
 
     def page(self, key: tuple, content_type: str, render) -> Page:
         page = self.get(key)
@@ -67,6 +63,11 @@ class Answer:
     page: Page
     headers: list[tuple[bytes, bytes]]  # as sent, but for the Content-Length of a 200
 
+    def nbytes(self) -> int:
+        """Its page too: the page cache may drop a page an answer still holds."""
+        return (self.page.nbytes() + sys.getsizeof(self.commit) + sys.getsizeof(self.headers) + OBJECT
+                + sum(sys.getsizeof(k) + sys.getsizeof(v) + 64 for k, v in self.headers))
+
 
 def answer_key(scope) -> tuple[str, str, str | None] | None:
     """What an index page depends on besides the ledger's tip: the path, the representation
@@ -86,17 +87,14 @@ class Answers:
     besides the ledger's tip, which is checked on every use. A repeat request is answered without
     routing, authentication or a single ledger lookup."""
 
-    def __init__(self, max_entries: int = 50_000) -> None:
-        self._answers: dict[tuple, Answer] = {}
-        self._max = max_entries
+    def __init__(self) -> None:
+        self._answers = Cache("answers", "whole answers to index requests, by request")
 
     def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
-        if len(self._answers) >= self._max:
-            self._answers.clear()
         key = answer_key(scope)
         if key is not None:
-            headers = secured([*headers, (b"content-type", page.content_type.encode())])
-            self._answers[key] = Answer(commit, expires, page, headers)
+            answer = Answer(commit, expires, page, secured([*headers, (b"content-type", page.content_type.encode())]))
+            self._answers.put(key, answer, answer.nbytes())
 
     def lookup(self, scope, head: str) -> Answer | None:
         key = answer_key(scope)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import sys
 import time
 
 import anyio
 
 from pipelines.verify import TokenRejected, Verifier, is_jwt
 
+from ..cache import Cache, weight
 from ..errors import Forbidden, Unauthorized
 from ..identity import ANONYMOUS, Principal
 from ..operations import Registry
@@ -42,10 +45,9 @@ class Authenticator:
     API tokens resolve in microseconds on the caller's thread; a pipeline's OIDC token is verified
     in a worker thread, since the issuer's keys may have to be fetched."""
 
-    def __init__(self, verifier: Verifier | None = None, max_entries: int = 10_000) -> None:
+    def __init__(self, verifier: Verifier | None = None) -> None:
         self.verifier = verifier or Verifier()
-        self._cache: dict[str, tuple[str, Principal | Exception]] = {}
-        self._max = max_entries
+        self._cache = Cache("credentials", "Authorization headers resolved to who sent them, per ledger commit")
 
     async def reader(self, registry: Registry, authorization: str | None) -> Reader:
         """The registry at its tip, as the holder of these credentials may see it."""
@@ -59,16 +61,15 @@ class Authenticator:
         if hit is not None and hit[0] == base.commit:
             result = hit[1]
             if isinstance(result, Exception):
-                raise result
+                raise copy.copy(result)  # (raising the kept one would chain every request's frames to it)
             if result.expires is None or result.expires > time.time():
                 return result
         try:
             result = await self._resolve(base, authorization)
         except (Unauthorized, Forbidden) as exc:
             result = exc
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[authorization] = (base.commit, result)
+        kept = copy.copy(result) if isinstance(result, Exception) else result  # (without its traceback)
+        self._cache.put(authorization, (base.commit, kept), sys.getsizeof(base.commit) + _weight(kept))
         if isinstance(result, Exception):
             raise result
         return result
@@ -81,3 +82,9 @@ class Authenticator:
             return await anyio.to_thread.run_sync(base.principal_for, username, secret, self.verifier)
         except TokenRejected as exc:
             raise Forbidden(f"Pipeline token refused: {exc.reason}") from None
+
+
+def _weight(result: Principal | Exception) -> int:
+    if isinstance(result, Exception):
+        return sys.getsizeof(result) + weight(result.args) + weight(vars(result))
+    return weight(result)

@@ -4,8 +4,7 @@ beyond it never multiplies them."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
+from ..cache import memoized
 from ..errors import RegistryError
 
 API_VERSION = "1.1"
@@ -24,7 +23,7 @@ class NotAcceptable(RegistryError):
     status = 406
 
 
-@lru_cache(maxsize=512)
+@memoized("negotiation", "Accept headers and ?format= values, to the representation served")
 def negotiate(accept: str | None, fmt: str | None = None) -> str:
     """The representation to serve: `?format=` wins, then `Accept` with q-values (q=0 refuses)."""
     if fmt:

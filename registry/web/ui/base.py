@@ -15,6 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
+from ...cache import Cache, weight
 from ...identity import ANONYMOUS, Principal
 from ...errors import Forbidden, RegistryError
 from ...operations import Registry
@@ -34,7 +35,9 @@ HEADERS = {  # every UI page: private, never framed, nothing from elsewhere
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
 _keys: dict[Path, Keys] = {}
-_principals: dict[tuple[str, str], Principal | None] = {}  # (cookie, ledger commit) -> who, None: no longer valid
+# (cookie, ledger commit) -> who, None: no longer valid
+_principals = Cache("sessions", "web UI session cookies resolved to who holds them, per ledger commit")
+_MISSING = object()
 
 
 def _static_version() -> str:
@@ -95,11 +98,10 @@ def viewer(request: Request) -> Viewer:
     if session is not None:
         read = Reader(reg)
         cache_key = (raw, read.commit)
-        if cache_key not in _principals:
-            if len(_principals) > 10_000:
-                _principals.clear()
-            _principals[cache_key] = read.session_principal(session.email, session.session_id, session.expires)
-        found_who = _principals[cache_key]
+        found_who = _principals.get(cache_key, _MISSING)
+        if found_who is _MISSING:
+            found_who = read.session_principal(session.email, session.session_id, session.expires)
+            _principals.put(cache_key, found_who, weight(found_who))
         if found_who is None or (found_who.expires and found_who.expires <= time.time()):
             # (a replica that hasn't fetched the sign-in yet can't tell it from an ended session:
             # signed out for this request, the cookie kept)

@@ -22,12 +22,12 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ...cache import memoized
 from ...fsync import fsync_path
 from ...operations import Started
 
@@ -100,7 +100,8 @@ def sign(keys: Keys, payload: dict) -> str:
     return f"{body}.{_b64(keys.private.sign(b'session:' + body.encode()))}"
 
 
-@lru_cache(maxsize=4096)  # (a browser sends the same cookie with every page: check it once)
+# (a browser sends the same cookie with every page: check it once)
+@memoized("session-signatures", "session cookies whose signature was checked")
 def _genuine(public: bytes, body: str, signature: str) -> bool:
     try:
         Ed25519PublicKey.from_public_bytes(public).verify(_unb64(signature), b"session:" + body.encode())
