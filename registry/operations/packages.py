@@ -120,6 +120,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all).
     An imported file also has the ``upload_time`` its source gave, if any, and the ``source`` it
     came from (a URL without credentials, or a path), recorded in the commit's trailers."""
+    model.package_name(dist.name)  # (bounded here too: whatever inspected the file, the ledger gets no more)
+    model.version(dist.version)
     digests = staged.finish()
     canonical = dist.canonical_name
     metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
@@ -242,6 +244,7 @@ def _tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provena
 def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
                    version: str) -> tuple[Version, Commit]:
     canonical, _ = model.package_name(name)
+    version_key(version)
 
     def build(snap: Snapshot) -> Change:
         package_for(snap, who, ws, canonical, "write", f"delete versions of {canonical!r}")
@@ -284,7 +287,8 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,
          reason: str = "", *, undo: bool = False) -> Version:
     canonical, _ = model.package_name(name)
-    reason = " ".join(reason.split())[:512]
+    reason = model.yank_reason(reason)
+    version_key(version)  # (a refusal saying what a version is, before anything is read)
 
     def build(snap: Snapshot) -> Change:
         package_for(snap, who, ws, canonical, "write", f"yank versions of {canonical!r}")
