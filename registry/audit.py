@@ -72,6 +72,7 @@ class Action(StrEnum):
     USE_LOGIN_LINK = "use-login-link"
     ADOPT_KEYS = "adopt-signing-keys"
     ROTATE_KEYS = "rotate-signing-keys"
+    REPAIR = "repair"  # records the ledger could not read back, removed by the operator
     UNKNOWN = "unknown"
 
 
