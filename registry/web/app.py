@@ -11,6 +11,7 @@ import anyio
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException
+from litestar.file_system import BaseLocalFileSystem
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -77,6 +78,26 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(extra, list) and extra:  # request validation: say which field and why
         detail += ": " + "; ".join(f"{e.get('key', '?')}: {e.get('message', '')}" for e in extra if isinstance(e, dict))
     return _registry_error(request, RegistryError(detail, status=exc.status_code))
+
+
+def _too_deep(request: Request, exc: RecursionError) -> Response:
+    """A request body nested deeper than a JSON decoder goes (msgspec says so in its message) is
+    the sender's to fix; any other recursion is a bug."""
+    if "deserializing" not in str(exc):
+        log.error("%s %s: %r", request.method, request.url.path, exc)
+        return _registry_error(request, RegistryError("Internal error.", status=500))
+    return _registry_error(request, RegistryError("The request body nests too deeply to be read: send a flat JSON "
+                                                  "object, as the API's documentation shows.", status=400))
+
+
+class _StaticFiles(BaseLocalFileSystem):
+    """The static files, where a name no file can have (too long, a NUL) is simply not found."""
+
+    async def info(self, path, **kwargs):
+        try:
+            return await super().info(path, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise FileNotFoundError(path) from exc
 
 
 def _warm(state: WebState) -> None:
@@ -170,12 +191,12 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             replication.blob, replication.session_key,
             api.router,
             ui.router,
-            create_static_files_router("/_/static", directories=[STATIC], name="static",
+            create_static_files_router("/_/static", directories=[STATIC], name="static", file_system=_StaticFiles(),
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),
         ],
         state=State({"web": state}),
         template_config=ui.template_config(),
-        exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
+        exception_handlers={RegistryError: _registry_error, HTTPException: _http_error, RecursionError: _too_deep},
         request_max_body_size=1 * 2**20,  # uploads (front.py) set their own limit
         lifespan=[_maintenance(state)],
         openapi_config=OpenAPIConfig(
