@@ -111,7 +111,7 @@ def provenance_trailers(p: Provenance) -> list[tuple[str, str]]:
         run = p.pipeline
         out += [(T.PIPELINE_UUID, run.pipeline_uuid), (T.STEP_UUID, run.step_uuid),
                 (T.REPOSITORY_UUID, run.repository_uuid), (T.WORKSPACE_UUID, run.workspace_uuid)]
-        if run.branch is not None:
+        if run.branch:  # (an empty value would end the trailer block: a run on a tag has none)
             out.append((T.BRANCH, run.branch))
         if run.environment_uuid:
             out.append((T.ENVIRONMENT_UUID, run.environment_uuid))

@@ -16,6 +16,7 @@ SEGMENT_BYTES = 255
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _NOT_IN_AUTHOR = re.compile("[\x00-\x1f\x7f<>]")
 _TRAILER_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
+AUTHOR_TRIMS = " \"',:;\\"  # what git (and libgit2) trim off both ends of an author's name and email
 
 
 class Unwritable(Invalid):
@@ -68,11 +69,13 @@ def check(change) -> None:
                                  f"{problem}. Nothing was changed.")
     name, email = change.author
     for what, value in (("author name", name), ("author email", email)):
-        if not value.strip() or _NOT_IN_AUTHOR.search(value) or not _encodable(value):
+        if not value.strip(AUTHOR_TRIMS) or _NOT_IN_AUTHOR.search(value) or not _encodable(value):
             raise Unwritable(f"The ledger refuses a commit whose {what} is {_shown(value.encode('utf-8', 'replace'))}: "
-                             "git's author lines can't hold it (empty, '<', '>', a control character). Nothing was changed.")
-    if not change.trailers and "\n\n" in change.body.strip():
-        raise Unwritable("The ledger refuses a commit whose body could be read as its trailers. Nothing was changed.")
+                             "git's author lines can't hold it (nothing but spaces and punctuation git trims, '<', "
+                             "'>', a control character). Nothing was changed.")
+    if change.body.strip() and not change.trailers:  # (the last paragraph is the trailer block)
+        raise Unwritable("The ledger refuses a commit with a body and no trailers: its body could be read as "
+                         "trailers. Nothing was changed.")
     for key, value in change.trailers:
         flat = " ".join(str(value).split())  # (as Change.message writes it)
         if not _TRAILER_KEY.match(key):

@@ -10,8 +10,10 @@ commands are the CLI's own argument parser, walked the same way."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
+import zipfile
 from urllib.parse import quote
 
 import pytest
@@ -114,6 +116,24 @@ async def test_the_upload_form_refuses_malformed_fields_with_a_4xx(client, publi
                 failures.append((field, bad[:40], r.status_code, r.text[:200]))
                 head = reg.ledger.head()
     assert failures == [], "\n".join(map(repr, failures))
+
+
+async def test_a_huge_version_inside_the_file_is_a_400(client, published, tmp_path):
+    """The version the metadata gives is bounded too, before packaging parses it."""
+    path = make_wheel(tmp_path, "Acme.Utils", "3.0")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp_path / "huge.whl", "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data.replace(b"Version: 3.0", b"Version: " + HUGE_NUMBER.encode()) if
+                         info.filename.endswith("METADATA") else data)
+    fields, files = upload_form(path)
+    files = {"content": (path.name, (tmp_path / "huge.whl").read_bytes(), "application/octet-stream")}
+    fields.pop("sha256_digest"), fields.pop("blake2_256_digest")
+    fields["md5_digest"] = hashlib.md5(files["content"][1]).hexdigest()
+    head = published.reg.ledger.head()
+    r = await client.post(f"/{WS}/", data=fields, files=files, headers=published.basic("dev@acme.test"))
+    assert r.status_code == 400 and "Versions are at most 128 characters; this one has 5001" in r.text, r.text
+    assert published.reg.ledger.head() == head
 
 
 # --- the command line ----------------------------------------------------------------------------
