@@ -313,3 +313,22 @@ def test_the_ledger_writes_only_what_it_reads_back(town, path, author, email, su
 def test_after_all_of_it_verify_is_clean(town):
     report = maintenance.verify(town.reg)
     assert report.ok, report.problems
+
+
+
+def test_every_commit_verifies_in_the_process_that_made_it(town):
+    """A commit just made is read from memory (ledger/packs.py), where no NUL follows it: reading its
+    signature must not run on into whatever memory is next (libgit2's extraction did)."""
+    from registry import signatures
+    from registry.ledger import Change
+
+    ledger, made = town.reg.ledger, []
+    for i in range(80):
+        change = Change(summary=f"signed {i}", author=("Dev " + "é" * (i % 7), "dev@example.com"), time=model.now(),
+                        writes={"scratch/signed": b"x" * i}, trailers=(("Action", "test"),))
+        made.append(ledger.transact(lambda snap: change).commit.id)
+        repo = ledger.repo()
+        assert signatures.check_commit(repo, repo[made[-1]], True)[0] is None
+    ledger.transact(lambda snap: Change(summary="clean up", author=("t", "t@t"), time=model.now(),
+                                        writes={"scratch": None}, trailers=(("Action", "test"),)))
+    assert signatures.check_history(ledger.repo(), ledger.head()).ok
