@@ -19,12 +19,9 @@ from . import layout, model
 from .audit import Action, T
 from .errors import Invalid, NotFound
 from .identity import Principal
-from .ledger import Change, Commit, NoChange, Snapshot
+from .ledger import Change, Commit, NoChange, Snapshot, trees
 from .operations import Registry
 from .operations._common import make_change, require_operator
-
-SEGMENT_SHOWN = 48  # characters of a long path segment a report shows
-
 
 @dataclass(frozen=True)
 class Damaged:
@@ -36,13 +33,7 @@ class Damaged:
     @property
     def shown(self) -> str:
         """The path as a person can read it: a long segment cut short, a strange one quoted."""
-        return "/".join(_segment(s) for s in self.path.split("/"))
-
-
-def _segment(name: str) -> str:
-    size = len(name.encode("utf-8", "surrogateescape"))
-    cut = name if len(name) <= SEGMENT_SHOWN else f"{name[:SEGMENT_SHOWN]}...[{size} bytes]"
-    return cut if cut.isprintable() else ascii(cut)
+        return trees.shown(self.path)
 
 
 @dataclass(frozen=True)

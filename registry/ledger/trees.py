@@ -136,6 +136,39 @@ def name_bytes(segment: str) -> bytes:
     return segment.encode("utf-8", "surrogateescape")
 
 
+SEGMENT_SHOWN = 48  # characters of a long path segment `shown` keeps
+
+
+def shown(path: str) -> str:
+    """A path as a person can read it: a long segment cut short (with its size), a strange one quoted."""
+    return "/".join(_segment(s) for s in path.split("/"))
+
+
+def _segment(name: str) -> str:
+    size = len(name_bytes(name))
+    cut = name if len(name) <= SEGMENT_SHOWN else f"{name[:SEGMENT_SHOWN]}...[{size} bytes]"
+    return cut if cut.isprintable() else ascii(cut)
+
+
+def changes(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None,
+            prefix: str = "") -> Iterator[tuple[str, bytes | None, bytes | None]]:
+    """Every file that differs between two trees: (path, its old blob's raw id or None, its new
+    one's or None), read with our own parser, so it works where libgit2 can't parse a tree."""
+    before = read(repo, old).entries if old is not None else {}
+    after = read(repo, new).entries if new is not None else {}
+    for name in sorted(before.keys() | after.keys()):
+        was, now = before.get(name), after.get(name)
+        if was == now:
+            continue
+        path = prefix + name_text(name)
+        trees_ = [e[1] if e is not None and e[0] == TREE_MODE else None for e in (was, now)]
+        if any(trees_):
+            yield from changes(repo, *(pygit2.Oid(raw=t) if t else None for t in trees_), path + "/")
+        files = [e[1] if e is not None and e[0] != TREE_MODE else None for e in (was, now)]
+        if any(files) and files[0] != files[1]:
+            yield path, files[0], files[1]
+
+
 @dataclass(frozen=True)
 class Found:
     """An entry met by `walk`: its path, mode and id; ``problem`` if the tree holding it, or the

@@ -15,6 +15,7 @@ from registry.cli import main as cli_main
 from registry.errors import Forbidden
 from registry.ledger import guard
 from registry.operations._common import make_change
+from registry.reads import Reader
 
 from ..conftest import WS
 
@@ -28,12 +29,12 @@ def sibling_of(name: str) -> str:
     return next(f"sib{i}" for i in range(100_000) if layout.shard(f"sib{i}") == layout.shard(name))
 
 
-def land(reg, monkeypatch, writes: dict, facts=()) -> None:
+def land(reg, monkeypatch, writes: dict, facts=()) -> str:
     """Commit ``writes`` as an older release did: nothing bounded, nothing guarded, but signed."""
     with monkeypatch.context() as m:
         m.setattr(guard, "check", lambda change: None)
-        reg.transact(lambda snap: make_change(OP, "cli", Action.CREATE_PACKAGE, "an older release's commit", writes,
-                                              (T.WORKSPACE, WS), *facts))
+        return reg.transact(lambda snap: make_change(OP, "cli", Action.CREATE_PACKAGE, "an older release's commit",
+                                                     writes, (T.WORKSPACE, WS), *facts)).commit.id
 
 
 def package(name: str) -> model.Package:
@@ -81,7 +82,7 @@ async def test_a_bad_record_is_named_by_verify_and_removed_by_repair(client, wor
     bad = BAD[kind]()
     sibling = sibling_of(HUGE)
     operations.create_package(reg, OP, "cli", WS, sibling, "public-lib")
-    land(reg, monkeypatch, bad)
+    landed = land(reg, monkeypatch, bad)
 
     # nothing breaks for anyone else meanwhile
     await pages_answer(client, world, sibling)
@@ -113,6 +114,11 @@ async def test_a_bad_record_is_named_by_verify_and_removed_by_repair(client, wor
     assert shown in message and reason in message
     assert signatures.check_history(reg.ledger.repo(), commit.id).ok  # signed by the commit key, like every other
     assert not reg.snapshot().exists(next(iter(bad)))
+
+    # both commits read as changes like any other (the bad one's trees included)
+    admin = Reader(reg, world.principal("wsadmin@acme.test"))
+    for made in (landed, commit.id) if commit.trailer(T.WORKSPACE) else (landed,):  # (a user is in no workspace)
+        assert {r.path for r in admin.commit_changes(WS, made).records} == set(bad)
 
     # after which all is well: verify is clean, every page answers, the neighbour can be deleted
     assert cli_main([*data, "verify", "--quick"]) == 0, capsys.readouterr().out
