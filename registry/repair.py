@@ -22,6 +22,7 @@ from .identity import Principal
 from .ledger import Change, Commit, NoChange, Snapshot, trees
 from .operations import Registry
 from .operations._common import make_change, require_operator
+from .operations.packages import tombstones
 
 @dataclass(frozen=True)
 class Damaged:
@@ -129,12 +130,41 @@ def repair(reg: Registry, who: Principal, *, only: list[str] | None = None, appl
             return NoChange(Repaired([]))
         noun = "entry" if len(chosen) == 1 else "entries"
         body = "\n".join(f"- {d.shown}: {d.reason}" for d in chosen)
+        provenance = who.provenance("cli")
+        writes = {d.path: None for d in chosen} | _spent_filenames(snap, chosen, provenance)
         return make_change(who, "cli", Action.REPAIR, f"repair: remove {len(chosen)} {noun} the ledger can't read back",
-                           {d.path: None for d in chosen}, *_facts(chosen), body=f"Removed:\n{body}",
-                           result=Repaired(chosen))
+                           writes, *_facts(chosen), body=f"Removed:\n{body}", result=Repaired(chosen),
+                           provenance=provenance)
 
     done = reg.transact(build)
     return Repaired(done.result.found, done.commit)
+
+
+def _spent_filenames(snap: Snapshot, chosen: list[Damaged], provenance: model.Provenance) -> dict:
+    """The deleted-files records of packages whose versions a repair removes (where they can still
+    be read): their filenames are never accepted again, as after any deletion."""
+    gone: dict[tuple[str, str], list[model.Version]] = {}
+    for d in chosen:
+        parts = d.path.split("/")
+        if len(parts) < 6 or parts[0] != "workspaces" or parts[2] != "packages" or not _valid_name(parts[5]):
+            continue
+        ws, name = parts[1], parts[5]
+        if len(parts) == 6:  # the whole package
+            versions = list(snap.records(layout.versions_dir(ws, name), model.Version))
+        else:
+            version = snap.get(d.path, model.Version) if layout.record_type(d.path) is model.Version else None
+            versions = [version] if version is not None else []
+        if versions:
+            gone.setdefault((ws, name), []).extend(versions)
+    return {layout.deleted_files(ws, name): tombstones(snap, ws, name, versions, provenance)
+            for (ws, name), versions in gone.items()}
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        return model.package_name(name)[0] == name
+    except Invalid:
+        return False
 
 
 def _facts(chosen: list[Damaged]) -> list[tuple[str, str]]:

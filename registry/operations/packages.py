@@ -231,7 +231,8 @@ def check_publish_policy(package: Package, run: model.PipelineRun | None) -> Non
                         f"{', '.join(policy.environments)} only; this step has {where}.")
 
 
-def _tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provenance: model.Provenance) -> DeletedFiles:
+def tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provenance: model.Provenance) -> DeletedFiles:
+    """The package's deleted-files record with the files of ``gone`` added: their names are spent."""
     record = snap.get(layout.deleted_files(ws, name), DeletedFiles) or DeletedFiles(package=name)
     files = dict(record.files)
     for version in gone:
@@ -255,7 +256,7 @@ def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         return make_change(
             who, channel, Action.DELETE_VERSION, f"delete {canonical} {record.version} ({len(record.files)} files)",
             {layout.version(ws, canonical, version_key(record.version)): None,
-             layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, [record], provenance)},
+             layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, [record], provenance)},
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, record.version),
             *((T.SHA256, f.sha256) for f in record.files), provenance=provenance, result=record,
         )
@@ -274,7 +275,7 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         return make_change(
             who, channel, Action.DELETE_PACKAGE, f"delete package {canonical} ({len(all_versions)} versions)",
             {layout.package_dir(ws, canonical): None,
-             layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, all_versions, provenance)},
+             layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, all_versions, provenance)},
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.REPOSITORY, package.repository),
             *((T.VERSION, v.version) for v in all_versions),
             *((T.SHA256, f.sha256) for v in all_versions for f in v.files), provenance=provenance, result=package,

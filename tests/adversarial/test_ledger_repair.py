@@ -7,17 +7,19 @@ guard are bypassed, the commit made through the normal (signed) path."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from registry import audit, identity, layout, model, operations, repair, signatures
 from registry.audit import Action, T
 from registry.cli import main as cli_main
-from registry.errors import Forbidden
+from registry.errors import FilenameSpent, Forbidden
 from registry.ledger import guard
 from registry.operations._common import make_change
 from registry.reads import Reader
 
-from ..conftest import WS
+from ..conftest import WS, publish
+from ..helpers import make_wheel
 
 OP = identity.operator()
 HUGE = "a" * 100_000  # libgit2 can't parse a tree holding this name
@@ -144,3 +146,18 @@ def test_repair_takes_only_what_it_is_given(world, monkeypatch, capsys):
 def test_only_the_operator_repairs(world):
     with pytest.raises(Forbidden):
         repair.repair(world.reg, world.principal("wsadmin@acme.test"), apply=True)
+
+
+def test_a_version_repair_removes_spends_its_filenames(world, monkeypatch, tmp_path, capsys):
+    """A published version whose record breaks today's rules (a yank reason of 600 characters) goes
+    as a deletion does: its filenames are never accepted again."""
+    reg = world.reg
+    wheel = make_wheel(tmp_path, "public-pkg", "1.0")
+    published = publish(reg, OP, wheel)
+    path = layout.version(WS, "public-pkg", operations.version_key("1.0"))
+    land(reg, monkeypatch, {path: msgspec.structs.replace(published.version, yanked=True, yanked_reason="r" * 600)})
+    assert cli_main(["--data", str(reg.settings.data_path), "repair", "--apply"]) == 0
+    assert "Yank reasons are at most 512 characters; this one has 600" in capsys.readouterr().out
+    assert operations.get_version(reg.snapshot(), WS, "public-pkg", "1.0") is None
+    with pytest.raises(FilenameSpent):
+        publish(reg, OP, wheel)
