@@ -285,8 +285,8 @@ def _repair(reg: operations.Registry, who: identity.Principal, args: argparse.Na
     if args.apply:
         print(f"removed {len(done.found)} in commit {done.commit.id} (signed; `registry log` shows it)")
     else:
-        print(f"{len(done.found)} to remove: run `registry repair --apply{''.join(' ' + shlex.quote(p) for p in args.paths)}` "
-              "to remove them in one signed commit")
+        again = shlex.join(["registry", "repair", "--apply", *args.paths])
+        print(f"{len(done.found)} to remove: run `{again}` to remove them in one signed commit")
     return 0
 
 

@@ -24,6 +24,7 @@ from .operations import Registry
 from .operations._common import make_change, require_operator
 from .operations.packages import tombstones
 
+
 @dataclass(frozen=True)
 class Damaged:
     """Something `repair` would remove: ``path`` (exact), and why."""

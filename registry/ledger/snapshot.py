@@ -65,7 +65,9 @@ class Snapshot:
         try:
             return {e.name: _Entry(e.id, e.type) for e in self._repo[tree_id]}
         except pygit2.GitError:
-            pass
+            return self._children_by_hand(tree_id)
+
+    def _children_by_hand(self, tree_id: pygit2.Oid) -> dict[str, _Entry]:
         out = {}
         for name, (mode, raw_id) in trees.read(self._repo, tree_id).entries.items():
             if segment_problem(name) is not None:
@@ -112,7 +114,7 @@ class Snapshot:
         try:
             return [e.name for e in self._repo[entry.id]]
         except pygit2.GitError:
-            return list(self._children(entry.id))
+            return list(self._children_by_hand(entry.id))
 
     def files(self, path: str) -> Iterator[str]:
         """Every file path under the directory ``path``, recursively (shards included)."""
@@ -122,10 +124,14 @@ class Snapshot:
         stack = [(path, entry.id)]
         while stack:
             prefix, tree_id = stack.pop()
-            for name, e in self._children(tree_id).items():
+            try:
+                entries = [(e.name, e.type, e.id) for e in self._repo[tree_id]]
+            except pygit2.GitError:
+                entries = [(name, e.type, e.id) for name, e in self._children_by_hand(tree_id).items()]
+            for name, type_, oid in entries:
                 sub = f"{prefix}/{name}" if prefix else name
-                if e.type == ObjectType.TREE:
-                    stack.append((sub, e.id))
+                if type_ == ObjectType.TREE:
+                    stack.append((sub, oid))
                 else:
                     yield sub
 
