@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from packaging.utils import canonicalize_name
 
-from registry import dists, identity, layout, maintenance, model, operations, repair
+from registry import audit, dists, identity, layout, maintenance, model, operations, repair
 from registry.config import Settings
 from registry.errors import MESSAGE_LIMIT, RegistryError
 from registry.ledger import guard
@@ -70,6 +70,9 @@ def attempt(reg: Registry, change: Callable[[], Any]) -> Any | None:
     try:
         done = change()
         event("accepted")
+        if reg.ledger.head() != head:  # (its commit reads back whole too: what it did, and who did it)
+            commit = reg.ledger.commit(reg.ledger.head())
+            assert audit.action(commit) is not audit.Action.UNKNOWN and commit.trailer("Actor"), commit
         return done
     except RegistryError as exc:
         event("refused")
