@@ -16,6 +16,7 @@ SEGMENT_BYTES = 255
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _NOT_IN_AUTHOR = re.compile("[\x00-\x1f\x7f<>]")
 _TRAILER_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
+_PLAIN = re.compile(rb"[A-Za-z0-9_@+=-][A-Za-z0-9._@+=-]{0,254}")  # (no leading '.': '.git' and '..' are checked)
 AUTHOR_TRIMS = " \"',:;\\"  # what git (and libgit2) trim off both ends of an author's name and email
 
 
@@ -25,6 +26,8 @@ class Unwritable(Invalid):
 
 def segment_problem(name: bytes) -> str | None:
     """Why git, libgit2 or a checkout can't take ``name`` as a tree entry, or None if they can."""
+    if _PLAIN.fullmatch(name):  # (what nearly every ledger path is made of: nothing more to check)
+        return None
     if not name:
         return "an empty name"
     if len(name) > SEGMENT_BYTES:
