@@ -86,8 +86,11 @@ async def test_a_bad_record_is_named_by_verify_and_removed_by_repair(client, wor
     operations.create_package(reg, OP, "cli", WS, sibling, "public-lib")
     landed = land(reg, monkeypatch, bad)
 
-    # nothing breaks for anyone else meanwhile
+    # nothing breaks for anyone else meanwhile: reads, and writes in the same tree
     await pages_answer(client, world, sibling)
+    neighbour = next(f"nb{i}" for i in range(100_000) if layout.shard(f"nb{i}") == layout.shard(HUGE))
+    operations.create_package(reg, OP, "cli", WS, neighbour, "public-lib")
+    operations.delete_package(reg, OP, "cli", WS, neighbour)
     if kind == "a user name git can't author":  # (their commits are authored by their email)
         secret, _ = operations.create_token(reg, OP, "cli", "eve@acme.test")
         eve = identity.check_token(reg.snapshot(), "eve@acme.test", secret)
