@@ -76,6 +76,7 @@ class Action(StrEnum):
     END_SESSION = "end-session"  # web sessions ended from another session, or by the operator
     ADOPT_KEYS = "adopt-signing-keys"
     ROTATE_KEYS = "rotate-signing-keys"
+    REPAIR = "repair"  # records the ledger could not read back, removed by the operator
     UNKNOWN = "unknown"
 
 
@@ -114,7 +115,7 @@ def provenance_trailers(p: Provenance) -> list[tuple[str, str]]:
         run = p.pipeline
         out += [(T.PIPELINE_UUID, run.pipeline_uuid), (T.STEP_UUID, run.step_uuid),
                 (T.REPOSITORY_UUID, run.repository_uuid), (T.WORKSPACE_UUID, run.workspace_uuid)]
-        if run.branch is not None:
+        if run.branch:  # (an empty value would end the trailer block: a run on a tag has none)
             out.append((T.BRANCH, run.branch))
         if run.environment_uuid:
             out.append((T.ENVIRONMENT_UUID, run.environment_uuid))

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from pipelines.claims import default_audience
 
-from . import checkpoint, identity, maintenance, model, operations, signing, sshsig
+from . import checkpoint, identity, maintenance, model, operations, repair, signing, sshsig
 from .audit import PUBLISHER_TRAILERS, Action, T, action
 from .cli_args import parser as _parser
 from .config import Settings, url_problem
@@ -190,6 +191,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
               f"{report.checked_commits} commits: "
               f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
         return 0 if report.ok else 1
+    elif cmd == "repair":
+        return _repair(reg, who, args)
     elif cmd == "log":
         _print_log(read, args.workspace, args.package, args.limit)
     elif cmd == "import":
@@ -284,6 +287,21 @@ class _ImportDisplay:
         done = sum(self.counts.values())
         rate = f"{done / elapsed:.0f}" if elapsed > 0.5 else "-"
         self.progress.update(self.task, advance=1, rate=rate, **self.counts)
+
+
+def _repair(reg: operations.Registry, who: identity.Principal, args: argparse.Namespace) -> int:
+    done = repair.repair(reg, who, only=args.paths, apply=args.apply)
+    if not done.found:
+        print("nothing to repair: every entry and record of the ledger reads back")
+        return 0
+    for d in done.found:
+        print(f"{'removed' if args.apply else 'would remove'} {d.shown}: {d.reason}")
+    if args.apply:
+        print(f"removed {len(done.found)} in commit {done.commit.id} (signed; `registry log` shows it)")
+    else:
+        again = shlex.join(["registry", "repair", "--apply", *args.paths])
+        print(f"{len(done.found)} to remove: run `{again}` to remove them in one signed commit")
+    return 0
 
 
 def _workspace(read: Reader, ws: str) -> model.Workspace:

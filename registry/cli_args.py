@@ -148,6 +148,12 @@ def parser() -> argparse.ArgumentParser:
                    help="keep blobs unreferenced for less than this long (default 0: free them now)")
     v = sub.add_parser("verify", help="check every record, every referenced blob and the git repository")
     v.add_argument("--quick", action="store_true", help="check blob sizes but don't re-hash their content")
+    r = sub.add_parser("repair", help="remove what the ledger can't read back (what verify names), in one signed commit",
+                       description="Lists every tree entry git can't read back or a checkout can't create, and every "
+                                   "record that doesn't decode, sits in the wrong place or breaks today's rules on "
+                                   "names (an older release may have written one). Nothing changes without --apply.")
+    r.add_argument("paths", nargs="*", metavar="PATH", help="only what is at or under these paths (as repair lists them)")
+    r.add_argument("--apply", action="store_true", help="remove them, in one commit signed like every other")
 
     ky = sub.add_parser("key", help="the ledger's signing keys").add_subparsers(dest="action", required=True)
     c = ky.add_parser("list", help="every key the ledger was signed with, and when each was valid")

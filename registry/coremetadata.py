@@ -25,6 +25,7 @@ from packaging.metadata import (
 )
 from packaging.version import Version
 
+from . import bounds
 from .errors import Invalid
 
 SPEC = "See packaging.python.org/specifications/core-metadata."
@@ -113,6 +114,8 @@ def _check_required(raw: dict, unparsed: dict, filename: str) -> None:
                             "tell which is meant: fix it and rebuild")
         elif not raw.get(_EMAIL_TO_RAW_MAPPING[field]):
             refusals.append(f"{field.title()} is missing: every build backend writes it; rebuild the file")
+    if len(raw.get("version") or "") > bounds.VERSION:  # (before packaging parses it: Python refuses huge ints)
+        refusals.append(f"Versions are at most {bounds.VERSION} characters; this one has {len(raw['version'])}")
     if refusals:
         raise _invalid(filename, refusals)
 

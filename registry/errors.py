@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+MESSAGE_LIMIT = 4000  # characters of a refusal's message
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")  # (and undecodable bytes)
+
 
 class RegistryError(Exception):
     """A refusal the caller can act on. Never a bug: bugs are plain exceptions (and 500s)."""
@@ -10,6 +15,11 @@ class RegistryError(Exception):
     permission = False  # a missing permission, named in the message (Denied)
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
+        # (one line, whatever it quotes: a refusal is printed, logged and sent in a header-like field)
+        message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+        if len(message) > MESSAGE_LIMIT:  # (one that quotes what it was given: never echo 100 KB back)
+            cut = MESSAGE_LIMIT // 2
+            message = f"{message[:cut]} [... {len(message) - 2 * cut} characters left out ...] {message[-cut:]}"
         super().__init__(message)
         self.message = message
         if status is not None:

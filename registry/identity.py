@@ -13,7 +13,7 @@ from typing import Literal
 from pipelines.claims import PipelineClaims
 from pipelines.verify import TokenRejected, Trust, Verifier
 
-from . import layout, model
+from . import bounds, layout, model
 from .errors import Forbidden
 from .ledger import Snapshot
 from .model import (
@@ -56,7 +56,9 @@ class Principal:
         if self.kind == "pipeline" and self.pipeline:
             bare = self.pipeline.repository_uuid.strip("{}")
             return (self.name or f"Bitbucket Pipelines {self.pipeline.repository_uuid}", f"pipelines+{bare}@bitbucket.invalid")
-        return (self.name or self.email or self.kind, self.email or f"{self.kind}@localhost")
+        email = self.email or f"{self.kind}@localhost"
+        # (a name an older release accepted but a git author line can't hold: the email stands in)
+        return (self.name if self.name and bounds.is_person_name(self.name) else email, email)
 
     def provenance(self, channel: model.Channel) -> model.Provenance:
         return model.Provenance(

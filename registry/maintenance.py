@@ -15,9 +15,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-import msgspec
 
-from . import audit, layout, model, signatures, signing
+from . import audit, layout, model, repair, signatures, signing
 from .config import Settings
 from .errors import RegistryError
 from .ledger import Ledger, Snapshot
@@ -110,6 +109,7 @@ class Report:
     checked_commits: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth knowing, nothing wrong
+    damaged: list = field(default_factory=list)  # what `registry repair` would remove (repair.Damaged)
 
     @property
     def ok(self) -> bool:
@@ -127,31 +127,26 @@ def _remote_size(reg: Registry, sha256: str) -> int | None:
 
 
 def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
-    """Every record decodes as its type (the types the schemas in schemas/ are generated from), sits
-    where its content says, every referenced blob exists with the right size and sha256, and git's
-    own fsck passes."""
+    """Every tree entry can be read back by git and created by a checkout, every record decodes as
+    its type (the types the schemas in schemas/ are generated from), sits where its content says and
+    keeps today's rules on names (repair.scan: what fails is named by its path, and `registry repair`
+    removes it), every referenced blob exists with the right size and sha256, and git's own fsck passes."""
     report = Report()
     snap = reg.snapshot()
     wanted: dict[str, tuple[int, str]] = {}
-    for path in snap.files(""):
-        type_ = layout.record_type(path)
-        if type_ is None:
-            if path not in (layout.README,):
-                report.problems.append(f"{path}: not a known kind of record")
+    for checked in repair.scan(snap):
+        if checked.damage is not None:
+            report.damaged.append(checked.damage)
+            report.problems.append(f"{repair.Damaged(checked.path, '').shown}: {checked.damage.reason}")
+            if checked.path.endswith(".json"):
+                report.checked_records += 1
             continue
         report.checked_records += 1
-        try:
-            record = msgspec.json.decode(snap.raw(path), type=type_, strict=True)
-        except msgspec.ValidationError as exc:
-            report.problems.append(f"{path}: does not match the {type_.__name__} schema: {exc}")
-            continue
-        expected = layout.expected_path(path, record)
-        if expected != path:
-            report.problems.append(f"{path}: its content belongs at {expected}")
+        record = checked.record
         if isinstance(record, model.Version):
             for f in record.files:
-                wanted[f.sha256] = (f.size, f"{path} {f.filename}")
-                wanted.setdefault(f.metadata_sha256, (-1, f"{path} {f.filename} (core metadata)"))
+                wanted[f.sha256] = (f.size, f"{checked.path} {f.filename}")
+                wanted.setdefault(f.metadata_sha256, (-1, f"{checked.path} {f.filename} (core metadata)"))
     torn_caches = 0
     for sha, (size, where) in sorted(wanted.items()):
         report.checked_blobs += 1

@@ -43,7 +43,7 @@ def check_commit(repo: pygit2.Repository, commit: pygit2.Commit, required: bool)
         record = keys_in(repo, commit.tree)
         if record is None:
             return None, False
-    signature, payload = commit.gpg_signature
+    signature, payload = signed_parts(repo, commit.id)
     if signature is None:
         return "is not signed", True
     try:
@@ -55,6 +55,27 @@ def check_commit(repo: pygit2.Repository, commit: pygit2.Commit, required: bool)
         return (f"is signed by {sshsig.fingerprint(key)}, not by the ledger's commit key of the time "
                 f"({want.fingerprint})"), True
     return None, True
+
+
+def signed_parts(repo: pygit2.Repository, commit_id: pygit2.Oid) -> tuple[str | None, bytes]:
+    """(the armoured signature or None, the content it signs) of a commit, from its raw object: the
+    commit without its `gpgsig` header. (libgit2's own extraction, `Commit.gpg_signature`, scans the
+    object as a C string: one served by our in-memory object backends has no NUL after it, so what
+    it returns may run on into whatever memory follows, and a good signature reads as bad.)"""
+    raw = repo.odb.read(commit_id)[1]
+    head, sep, body = raw.partition(b"\n\n")
+    kept, signature, in_signature = [], [], False
+    for line in head.split(b"\n"):
+        if line.startswith(b"gpgsig "):
+            in_signature = True
+            signature.append(line[len(b"gpgsig "):])
+        elif in_signature and line.startswith(b" "):  # (a header's continuation lines)
+            signature.append(line[1:])
+        else:
+            in_signature = False
+            kept.append(line)
+    armoured = b"\n".join(signature).decode("ascii", "replace") + "\n" if signature else None
+    return armoured, b"\n".join(kept) + sep + body
 
 
 def check_history(repo: pygit2.Repository, head: str, since: str | None = None) -> Checked:

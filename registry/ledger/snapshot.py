@@ -1,16 +1,32 @@
-"""A read-only view of the ledger at one commit: records by path, trees by id."""
+"""A read-only view of the ledger at one commit: records by path, trees by id.
+
+Reads go through libgit2. A tree it can't parse (an older release wrote a name over 65,535 bytes
+into it) is read with our own parser instead, its unreadable entries left out, and a record that
+doesn't decode as its type reads as missing: either is logged once, and `registry verify` names it.
+One bad record never makes a page fail for everyone else.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
+import msgspec
 import pygit2
 from pygit2.enums import ObjectType
 
-from . import codec, lookup
+from . import codec, lookup, trees
+from .guard import segment_problem
 
 T = TypeVar("T")
+log = logging.getLogger("registry.ledger")
+_reported: set[bytes] = set()  # ids of what was logged as unreadable (once per process each)
+
+
+class _Entry(NamedTuple):
+    id: pygit2.Oid
+    type: int
 
 
 class Snapshot:
@@ -23,10 +39,44 @@ class Snapshot:
         self.commit_id = str(commit.id)
         self.tree = commit.tree
 
-    def _entry(self, path: str) -> pygit2.Object | None:
-        return lookup.entry(self.tree, path)
+    def _entry(self, path: str) -> pygit2.Object | _Entry | None:
+        try:
+            return lookup.entry(self.tree, path)
+        except (ValueError, TypeError):  # a NUL or a lone surrogate: no entry has one
+            return None
+        except pygit2.GitError:  # a tree on the way libgit2 can't parse
+            return self._entry_by_hand(path)
+
+    def _entry_by_hand(self, path: str) -> _Entry | None:
+        here = _Entry(self.tree.id, ObjectType.TREE)
+        for segment in path.split("/"):
+            if here.type != ObjectType.TREE:
+                return None
+            found = self._children(here.id).get(segment)
+            if found is None:
+                return None
+            here = found
+        return here
+
+    def _children(self, tree_id: pygit2.Oid) -> dict[str, _Entry]:
+        """A tree's entries by name; one libgit2 can't parse is read by hand, without its bad entries."""
+        try:
+            return {e.name: _Entry(e.id, e.type) for e in self._repo[tree_id]}
+        except pygit2.GitError:
+            return self._children_by_hand(tree_id)
+
+    def _children_by_hand(self, tree_id: pygit2.Oid) -> dict[str, _Entry]:
+        out = {}
+        for name, (mode, raw_id) in trees.read(self._repo, tree_id).entries.items():
+            if segment_problem(name) is not None:
+                _report(raw_id, f"tree {tree_id} holds an entry git can't read ({segment_problem(name)}): left out")
+                continue
+            out[trees.name_text(name)] = _Entry(pygit2.Oid(raw=raw_id),
+                                                ObjectType.TREE if mode == trees.TREE_MODE else ObjectType.BLOB)
+        return out
 
     def get(self, path: str, type_: type[T]) -> T | None:
+        """The record at ``path``, or None if there is none, or none that decodes as ``type_`` (logged)."""
         entry = self._entry(path)
         if entry is None or entry.type != ObjectType.BLOB:
             return None
@@ -35,7 +85,12 @@ class Snapshot:
         if hit is not None:
             return hit
         data = self._repo[entry.id].data
-        return codec.remember(key, type_, codec.decode(data, type_), len(data))
+        try:
+            record = codec.decode(data, type_)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            _report(key, f"{path} is not a readable {type_.__name__} ({exc}): read as missing")
+            return None
+        return codec.remember(key, type_, record, len(data))
 
     def raw(self, path: str) -> bytes | None:
         entry = self._entry(path)
@@ -44,7 +99,7 @@ class Snapshot:
         return self._repo[entry.id].data
 
     def exists(self, path: str) -> bool:
-        return lookup.holds(self.tree, path)
+        return self._entry(path) is not None
 
     def tree_id(self, path: str) -> str | None:
         """The git id of the directory at ``path``: changes exactly when something under it changes."""
@@ -55,22 +110,33 @@ class Snapshot:
         entry = self._entry(path) if path else self.tree
         if entry is None or entry.type != ObjectType.TREE:
             return []
-        return [e.name for e in self._repo[entry.id]]
+        try:
+            return [e.name for e in self._repo[entry.id]]
+        except pygit2.GitError:
+            return list(self._children_by_hand(entry.id))
 
     def files(self, path: str) -> Iterator[str]:
         """Every file path under the directory ``path``, recursively (shards included)."""
         entry = self._entry(path) if path else self.tree
         if entry is None or entry.type != ObjectType.TREE:
             return
-        stack = [(path, self._repo[entry.id])]
+        stack = [(path, entry.id)]
         while stack:
-            prefix, tree = stack.pop()
-            for e in tree:
-                sub = f"{prefix}/{e.name}" if prefix else e.name
-                if e.type == ObjectType.TREE:
-                    stack.append((sub, self._repo[e.id]))
+            prefix, tree_id = stack.pop()
+            try:
+                entries = [(e.name, e.type, e.id) for e in self._repo[tree_id]]
+            except pygit2.GitError:
+                entries = [(name, e.type, e.id) for name, e in self._children_by_hand(tree_id).items()]
+            for name, type_, oid in entries:
+                sub = f"{prefix}/{name}" if prefix else name
+                if type_ == ObjectType.TREE:
+                    stack.append((sub, oid))
                 else:
                     yield sub
+
+    def walk(self) -> Iterator[trees.Found]:
+        """Every entry of the snapshot, read by our own parser, each bad one named (trees.walk)."""
+        return trees.walk(self._repo, self.tree.id)
 
     def records(self, path: str, type_: type[T]) -> Iterator[T]:
         for sub in self.files(path):
@@ -78,3 +144,11 @@ class Snapshot:
                 record = self.get(sub, type_)
                 if record is not None:
                     yield record
+
+
+def _report(key: bytes, problem: str) -> None:
+    if key not in _reported:
+        if len(_reported) > 10_000:
+            _reported.clear()
+        _reported.add(key)
+        log.warning("ledger: %s; `registry verify` names it, `registry repair` removes it", problem)

@@ -23,6 +23,7 @@ from pygit2.enums import ObjectType, SortMode
 
 from ..cache import default_bound
 from ..fsync import fsync_all, make_dirs
+from . import guard
 from .commits import Change, Commit, Signer, with_signature
 from .journal import DamageLog, Journal
 from .packs import MemoryObjects, Recent, RecentObjects
@@ -94,6 +95,7 @@ class Ledger(Writing, Recovery, Repacking):
             created.append(repo.odb.write(type_, data))
             return created[-1]
 
+        guard.check(first)
         tree = write_tree(repo, None, {p: _bytes(v) for p, v in first.writes.items()}, put_loose)
         author = pygit2.Signature(first.author[0], first.author[1], int(first.time.timestamp()), 0)
         text = repo.create_commit_string(author, ledger._committer(first, None), first.message(), tree, []).encode()

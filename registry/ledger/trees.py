@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import bisect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import pygit2
 from pygit2.enums import ObjectType
 
 from ..cache import Cache
+from .guard import segment_problem
 
 # The trees the last commits wrote, by raw id: the next commit starts from them (content-addressed,
 # so every ledger of the process may share them; a cached tree is copied before it is changed).
@@ -79,13 +81,20 @@ def _key(name: bytes, mode: bytes) -> bytes:
     return name + b"/" if mode == TREE_MODE else name
 
 
-def write_tree(repo: pygit2.Repository, tree: pygit2.Tree | None, writes: Mapping[str, bytes | None],
+def read(repo: pygit2.Repository, tree_id: bytes | pygit2.Oid) -> Tree:
+    """A tree's entries from its raw object, by our own parser: this reads a tree libgit2 refuses
+    to (one an older release wrote with a name over 65,535 bytes), so it can still be changed."""
+    oid = tree_id if isinstance(tree_id, pygit2.Oid) else pygit2.Oid(raw=tree_id)
+    return Tree.parse(repo.odb.read(oid)[1])
+
+
+def write_tree(repo: pygit2.Repository, tree_id: pygit2.Oid | None, writes: Mapping[str, bytes | None],
                 put: Callable[[int, bytes], pygit2.Oid], known: Cache | None = None) -> pygit2.Oid | None:
-    """Apply ``writes`` (relative paths) to ``tree``, rewriting only the trees on their paths, with
-    ``put(type, data) -> id`` creating each new object. Returns the new tree id, or None if the
-    result is empty (git has no empty directories). ``known`` caches trees' entries by raw id: the
-    next commit starts from the trees this one wrote."""
-    return rewrite(repo, tree.id.raw if tree is not None else None, writes, put, known)
+    """Apply ``writes`` (relative paths) to the tree ``tree_id``, rewriting only the trees on their
+    paths, with ``put(type, data) -> id`` creating each new object. Returns the new tree id, or None
+    if the result is empty (git has no empty directories). ``known`` caches trees' entries by raw id:
+    the next commit starts from the trees this one wrote."""
+    return rewrite(repo, tree_id.raw if tree_id is not None else None, writes, put, known)
 
 
 def rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str, bytes | None],
@@ -95,14 +104,14 @@ def rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str,
     for path, data in writes.items():
         head, sep, rest = path.partition("/")
         if sep:
-            below.setdefault(head.encode(), {})[rest] = data
+            below.setdefault(name_bytes(head), {})[rest] = data
         else:
-            here[head.encode()] = data
+            here[name_bytes(head)] = data
     if tree_id is None:
         tree = Tree()
     else:
         cached = known.get(tree_id) if known is not None else None
-        tree = cached.copy() if cached is not None else Tree.parse(repo[pygit2.Oid(raw=tree_id)].read_raw())
+        tree = cached.copy() if cached is not None else read(repo, tree_id)
     for name, data in here.items():
         if data is None:
             tree.remove(name)
@@ -122,3 +131,82 @@ def rewrite(repo: pygit2.Repository, tree_id: bytes | None, writes: Mapping[str,
     if known is not None:
         known.put(oid.raw, tree, tree.nbytes())
     return oid
+
+
+# --- names as paths: a tree entry's name is bytes, a ledger path is text ---------------------------
+
+
+def name_text(name: bytes) -> str:
+    """An entry's name as a path segment; bytes that aren't UTF-8 survive the round trip (name_bytes)."""
+    return name.decode("utf-8", "surrogateescape")
+
+
+def name_bytes(segment: str) -> bytes:
+    return segment.encode("utf-8", "surrogateescape")
+
+
+SEGMENT_SHOWN = 48  # characters of a long path segment `shown` keeps
+
+
+def shown(path: str) -> str:
+    """A path as a person can read it: a long segment cut short (with its size), a strange one quoted."""
+    return "/".join(_segment(s) for s in path.split("/"))
+
+
+def _segment(name: str) -> str:
+    size = len(name_bytes(name))
+    cut = name if len(name) <= SEGMENT_SHOWN else f"{name[:SEGMENT_SHOWN]}...[{size} bytes]"
+    return cut if cut.isprintable() else ascii(cut)
+
+
+def changes(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None,
+            prefix: str = "") -> Iterator[tuple[str, bytes | None, bytes | None]]:
+    """Every file that differs between two trees: (path, its old blob's raw id or None, its new
+    one's or None), read with our own parser, so it works where libgit2 can't parse a tree."""
+    before = read(repo, old).entries if old is not None else {}
+    after = read(repo, new).entries if new is not None else {}
+    for name in sorted(before.keys() | after.keys()):
+        was, now = before.get(name), after.get(name)
+        if was == now:
+            continue
+        path = prefix + name_text(name)
+        trees_ = [e[1] if e is not None and e[0] == TREE_MODE else None for e in (was, now)]
+        if any(trees_):
+            yield from changes(repo, *(pygit2.Oid(raw=t) if t else None for t in trees_), path + "/")
+        files = [e[1] if e is not None and e[0] != TREE_MODE else None for e in (was, now)]
+        if any(files) and files[0] != files[1]:
+            yield path, files[0], files[1]
+
+
+@dataclass(frozen=True)
+class Found:
+    """An entry met by `walk`: its path, mode and id; ``problem`` if the tree holding it, or the
+    entry itself, can't be read by libgit2 or created by a checkout (guard.segment_problem)."""
+
+    path: str
+    mode: bytes
+    id: bytes
+    problem: str | None = None
+
+    @property
+    def is_tree(self) -> bool:
+        return self.mode == TREE_MODE
+
+
+def walk(repo: pygit2.Repository, tree_id: pygit2.Oid, prefix: str = "") -> Iterator[Found]:
+    """Every entry under the tree, depth first, read with our own parser: it never fails on an entry
+    libgit2 can't parse, and names each such entry (and any tree it can't read at all) by its path.
+    A bad entry is reported and not descended into."""
+    try:
+        tree = read(repo, tree_id)
+    except (KeyError, ValueError) as exc:  # missing, or not a tree git could ever have written
+        yield Found(prefix, TREE_MODE, tree_id.raw, f"its tree {tree_id} can't be read ({exc})")
+        return
+    for name, (mode, raw_id) in tree.entries.items():
+        path = f"{prefix}/{name_text(name)}" if prefix else name_text(name)
+        problem = segment_problem(name)
+        if problem is None and mode not in (BLOB_MODE, TREE_MODE):
+            problem = f"an entry of mode {mode.decode('ascii', 'replace')} (the ledger holds files and directories only)"
+        yield Found(path, mode, raw_id, problem)
+        if problem is None and mode == TREE_MODE:
+            yield from walk(repo, pygit2.Oid(raw=raw_id), path)

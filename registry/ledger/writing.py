@@ -19,7 +19,7 @@ from pygit2.enums import ObjectType
 
 from ..errors import Busy
 from ..fsync import fsync_all
-from . import codec
+from . import codec, guard
 from .commits import Change, Commit, Committed, NoChange, with_signature
 from .journal import CHECKPOINT_AT, COPY_LIMIT, Entry
 from .packs import MemoryObjects, write_pack
@@ -67,9 +67,10 @@ class Writing:
             change = build(Snapshot(repo, parent))
             if not isinstance(change, Change):
                 return Committed(None, change.result if change is not None else None)
-            tree = write_tree(repo, parent.tree, {p: _bytes(v) for p, v in change.writes.items()}, memory.put,
+            guard.check(change)  # (before anything is written: what can't be read back never lands)
+            tree = write_tree(repo, parent.tree_id, {p: _bytes(v) for p, v in change.writes.items()}, memory.put,
                               self._known_trees)
-            if tree == parent.tree.id:
+            if tree == parent.tree_id:
                 return Committed(None, change.result)
             author = pygit2.Signature(change.author[0], change.author[1], int(change.time.timestamp()), 0)
             committer = self._committer(change, parent)

@@ -130,6 +130,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all).
     An imported file also has the ``upload_time`` its source gave, if any, and the ``source`` it
     came from (a URL without credentials, or a path), recorded in the commit's trailers."""
+    model.package_name(dist.name)  # (bounded here too: whatever inspected the file, the ledger gets no more)
+    model.version(dist.version)
     digests = staged.finish()
     canonical = dist.canonical_name
     metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
@@ -237,7 +239,8 @@ def check_publish_policy(package: Package, run: model.PipelineRun | None) -> Non
                         f"{', '.join(policy.environments)} only; this step has {where}.")
 
 
-def _tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provenance: model.Provenance) -> DeletedFiles:
+def tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provenance: model.Provenance) -> DeletedFiles:
+    """The package's deleted-files record with the files of ``gone`` added: their names are spent."""
     record = snap.get(layout.deleted_files(ws, name), DeletedFiles) or DeletedFiles(package=name)
     files = dict(record.files)
     for version in gone:
@@ -250,6 +253,7 @@ def _tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provena
 def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
                    version: str) -> tuple[Version, Commit]:
     canonical, _ = model.package_name(name)
+    version_key(version)
 
     def build(snap: Snapshot) -> Change:
         package_for(snap, who, ws, canonical, "write", f"delete versions of {canonical!r}")
@@ -260,7 +264,7 @@ def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         return make_change(
             who, channel, Action.DELETE_VERSION, f"delete {canonical} {record.version} ({len(record.files)} files)",
             {layout.version(ws, canonical, version_key(record.version)): None,
-             layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, [record], provenance)},
+             layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, [record], provenance)},
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, record.version),
             *((T.SHA256, f.sha256) for f in record.files), provenance=provenance, result=record,
         )
@@ -279,7 +283,7 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         return make_change(
             who, channel, Action.DELETE_PACKAGE, f"delete package {canonical} ({len(all_versions)} versions)",
             {layout.package_dir(ws, canonical): None,
-             layout.deleted_files(ws, canonical): _tombstones(snap, ws, canonical, all_versions, provenance)},
+             layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, all_versions, provenance)},
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.REPOSITORY, package.repository),
             *((T.VERSION, v.version) for v in all_versions),
             *((T.SHA256, f.sha256) for v in all_versions for f in v.files), provenance=provenance, result=package,
@@ -292,7 +296,8 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,
          reason: str = "", *, undo: bool = False) -> Version:
     canonical, _ = model.package_name(name)
-    reason = " ".join(reason.split())[:512]
+    reason = model.yank_reason(reason)
+    version_key(version)  # (a refusal saying what a version is, before anything is read)
 
     def build(snap: Snapshot) -> Change:
         package_for(snap, who, ws, canonical, "write", f"yank versions of {canonical!r}")

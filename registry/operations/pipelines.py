@@ -8,8 +8,9 @@ import urllib.parse
 from datetime import timedelta
 
 import jwt
+import msgspec
 
-from .. import layout, model
+from .. import bounds, layout, model
 from ..audit import Action, T
 from ..errors import Forbidden, Invalid, NotFound
 from ..identity import Principal, new_token
@@ -26,10 +27,8 @@ MINTED_TOKEN_LIFETIME = timedelta(minutes=15)
 def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
                        branches: list[str], environments: list[str]) -> Package:
     canonical, _ = model.package_name(name)
-    environments = [model.brace_uuid(e) for e in environments]
-    for glob in branches:
-        if not glob.strip() or any(c in glob for c in "\n\r"):
-            raise Invalid(f"Invalid branch pattern {glob!r}.")
+    environments = [model.brace_uuid(e) for e in bounds.count(environments, bounds.ENVIRONMENTS, "environments")]
+    branches = [model.branch_glob(g) for g in bounds.count(branches, bounds.BRANCH_GLOBS, "branch patterns")]
 
     def build(snap: Snapshot) -> Change:
         package = package_for(snap, who, ws, canonical, "admin", f"set the publish policy of {canonical!r}")
@@ -52,9 +51,8 @@ def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str,
 def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: str,
               audiences: list[str] | None = None, jwks: dict | None = None) -> model.PipelinesTrust:
     issuer = _issuer_url(issuer)
-    audiences = sorted({a.strip() for a in audiences or [] if a.strip()})
-    if any(len(a) > 150 for a in audiences):
-        raise Invalid("An audience is at most 150 characters (Bitbucket's limit).")
+    audiences = sorted({model.audience(a) for a in audiences or [] if a.strip()})
+    bounds.count(audiences, bounds.AUDIENCES, "audiences (Bitbucket's limit)")
     if jwks is not None:
         _check_jwks(jwks)
 
@@ -83,8 +81,12 @@ def remove_trust(reg: Registry, who: Principal, channel: Channel, ws: str) -> No
 
 
 def _issuer_url(value: str) -> str:
-    parsed = urllib.parse.urlsplit(value.strip())
-    loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+    value = bounds.one_line(value, bounds.ISSUER, "Issuer URLs")
+    try:
+        parsed = urllib.parse.urlsplit(value)
+        loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+    except ValueError as exc:  # (a bracketed host that is no IPv6 address, say)
+        raise Invalid(f"Invalid issuer {bounds.shown(value)}: {exc}.") from None
     if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
         raise Invalid(f"Invalid issuer {value!r}: use an https:// URL (http:// only for a local issuer on loopback).")
     if parsed.query or parsed.fragment or not parsed.hostname:
@@ -94,6 +96,12 @@ def _issuer_url(value: str) -> str:
 
 
 def _check_jwks(jwks: dict) -> None:
+    try:
+        size = len(msgspec.json.encode(jwks))
+    except (TypeError, RecursionError, msgspec.EncodeError):
+        raise Invalid('Invalid JWKS: expected a JSON object {"keys": [...]}.') from None
+    if size > bounds.JWKS_BYTES:
+        raise Invalid(f"A JWKS is at most {bounds.JWKS_BYTES} bytes (an issuer's public keys); this one has {size}.")
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list) or not keys:
         raise Invalid('Invalid JWKS: expected a JSON object {"keys": [...]} with at least one key.')

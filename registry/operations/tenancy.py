@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .. import layout, model
+from .. import bounds, layout, model
 from ..audit import Action, T
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..identity import TOKEN_PREFIX, Principal, new_token, token_hash
@@ -24,6 +24,7 @@ from .registry import Registry
 def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
                      name: str | None = None, uuid: str | None = None) -> Workspace:
     slug, uuid = model.workspace_slug(slug), model.brace_uuid(uuid)
+    name = model.display_name(name, "Workspace names") if name and name.strip() else slug
     require_operator(who, "create workspaces")
 
     def build(snap: Snapshot) -> Change:
@@ -33,7 +34,7 @@ def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
             existing = snap.get(layout.workspace(other), Workspace)
             if existing and existing.uuid == uuid:
                 raise Conflict(f"UUID {uuid} already belongs to workspace {other!r}.")
-        record = Workspace(slug=slug, uuid=uuid, name=name or slug, created=who.provenance(channel))
+        record = Workspace(slug=slug, uuid=uuid, name=name, created=who.provenance(channel))
         return make_change(who, channel, Action.CREATE_WORKSPACE, f"create workspace {slug}", {layout.workspace(slug): record},
                        (T.WORKSPACE, slug), (T.WORKSPACE_UUID, uuid))
 
@@ -44,12 +45,13 @@ def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
 def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str,
                    name: str | None = None) -> Project:
     key = model.project_key(key)
+    name = model.display_name(name, "Project names") if name and name.strip() else key
 
     def build(snap: Snapshot) -> Change:
         require_workspace_admin(snap, who, ws, "create projects")
         if snap.exists(layout.project(ws, key)):
             raise Conflict(f"Project {key} already exists in workspace {ws}.")
-        record = Project(key=key, name=name or key, created=who.provenance(channel))
+        record = Project(key=key, name=name, created=who.provenance(channel))
         return make_change(who, channel, Action.CREATE_PROJECT, f"create project {ws}/{key}", {layout.project(ws, key): record},
                        (T.WORKSPACE, ws), (T.PROJECT, key))
 
@@ -83,12 +85,13 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
 
 def create_user(reg: Registry, who: Principal, channel: Channel, email: str, name: str | None = None) -> User:
     email = model.email(email)
+    name = bounds.person_name(name) if name and name.strip() else email
     require_operator(who, "create users")
 
     def build(snap: Snapshot) -> Change:
         if snap.exists(layout.user(email)):
             raise Conflict(f"User {email} already exists.")
-        record = User(email=email, name=name or email, created=who.provenance(channel))
+        record = User(email=email, name=name, created=who.provenance(channel))
         return make_change(who, channel, Action.CREATE_USER, f"create user {email}", {layout.user(email): record}, (T.USER, email))
 
     reg.transact(build)
@@ -101,8 +104,10 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
     email = model.email(email)
     if scope not in ("read", "write", "witness", "replica"):
         raise Invalid(f"Invalid token scope {scope!r}: use read, write, witness or replica.")
-    if expires_days is not None and expires_days <= 0:
-        raise Invalid("--expires-days must be a positive number of days.")
+    if expires_days is not None and not 0 < expires_days <= bounds.TOKEN_DAYS:
+        raise Invalid(f"--expires-days must be a positive number of days, at most {bounds.TOKEN_DAYS} (ten years); "
+                      "leave it out for a token that never expires.")
+    label = model.token_label(label)
     if scope in ("witness", "replica"):  # (it reads every workspace's names: only the operator hands one out)
         require_operator(who, f"create {scope} tokens")
     if who.kind != "operator" and who.email != email:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pygit2
+
 from .. import layout, visibility
 from ..audit import Action, T, action, touched
 from ..errors import Invalid, NotFound
 from ..history import Filed
-from ..ledger import Commit, lookup
+from ..ledger import Commit, lookup, trees
 from ..model import Version
 from ..operations import version_key
 
@@ -126,10 +128,14 @@ class Trail:
         current = repo[filed.commit.id]
         parent = current.parents[0] if current.parents else None
         records = []
-        for patch in (parent.tree.diff_to_tree(current.tree) if parent else current.tree.diff_to_tree(swap=True)):
-            old, new = patch.delta.old_file.path, patch.delta.new_file.path
-            records.append(RecordChange(new or old, _blob(repo, parent.tree, old) if parent else None,
-                                        _blob(repo, current.tree, new)))
+        try:
+            for patch in (parent.tree.diff_to_tree(current.tree) if parent else current.tree.diff_to_tree(swap=True)):
+                old, new = patch.delta.old_file.path, patch.delta.new_file.path
+                records.append(RecordChange(new or old, _blob(repo, parent.tree, old) if parent else None,
+                                            _blob(repo, current.tree, new)))
+        except pygit2.GitError:  # a tree libgit2 can't parse (an older release's; `registry repair` removes it)
+            records = [RecordChange(path, _raw(repo, old), _raw(repo, new)) for path, old, new in
+                       trees.changes(repo, parent.tree_id if parent else None, current.tree_id)]
         return CommitRead(filed, str(parent.id) if parent else None, records)
 
     def log(self, ws: str | None = None, package: str | None = None, *, limit: int = 100) -> list[Commit]:
@@ -158,3 +164,7 @@ class Trail:
 def _blob(repo, tree, path: str) -> bytes | None:
     found = lookup.entry(tree, path)
     return repo[found.id].data if found is not None else None
+
+
+def _raw(repo, raw_id: bytes | None) -> bytes | None:
+    return repo.odb.read(pygit2.Oid(raw=raw_id))[1] if raw_id else None

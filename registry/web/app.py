@@ -11,6 +11,7 @@ import anyio
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException
+from litestar.file_system import BaseLocalFileSystem
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -73,6 +74,16 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(extra, list) and extra:  # request validation: say which field and why
         detail += ": " + "; ".join(f"{e.get('key', '?')}: {e.get('message', '')}" for e in extra if isinstance(e, dict))
     return _registry_error(request, RegistryError(detail, status=exc.status_code))
+
+
+class _StaticFiles(BaseLocalFileSystem):
+    """The static files, where a name no file can have (too long, a NUL) is simply not found."""
+
+    async def info(self, path, **kwargs):
+        try:
+            return await super().info(path, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise FileNotFoundError(path) from exc
 
 
 def _warm(state: WebState) -> None:
@@ -169,7 +180,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             replication.blob, replication.session_key,
             api.router,
             ui.router,
-            create_static_files_router("/_/static", directories=[STATIC], name="static",
+            create_static_files_router("/_/static", directories=[STATIC], name="static", file_system=_StaticFiles(),
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),
         ],
         state=State({"web": state}),

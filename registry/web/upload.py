@@ -25,7 +25,7 @@ from multipart import (
     parse_options_header,
 )
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .. import dists, model
 from ..blobs import Staged
@@ -194,10 +194,7 @@ def _check_form(form: UploadForm) -> str:
         if not form.get(required):
             raise Invalid(f"Missing required form field {required!r}.")
     model.package_name(form.get("name"))
-    try:
-        Version(form.get("version"))
-    except InvalidVersion:
-        raise Invalid(f"{form.get('version')!r} is an invalid value for Version: not a PEP 440 version.") from None
+    model.version(form.get("version"))  # (bounded before it is parsed: a 5,000-digit version is a 400)
     filetype = form.get("filetype")
     if filetype not in ("sdist", "bdist_wheel"):
         raise Invalid(f"Use a known file type: {filetype!r} is neither 'sdist' nor 'bdist_wheel'.")

@@ -80,6 +80,8 @@ async def test_each_cache_accounts_for_what_its_entries_keep_alive(app, world, d
     object by object."""
     from litestar.testing import AsyncTestClient
 
+    from ..ui.test_ui_pages import sign_in
+
     cache.configure(Settings(data=world.reg.settings.data))
     dev = world.principal("dev@acme.test")
     for version in ("1.0.0", "1.1.0", "2.0.0rc1", "3.0"):
@@ -87,9 +89,6 @@ async def test_each_cache_accounts_for_what_its_entries_keep_alive(app, world, d
             publish(world.reg, dev, path)
     publish(world.reg, identity.operator(), dists[("public-pkg", "0.1")][1])
     head = world.reg.ledger.head()
-    token = next(t for t in operations.list_tokens(world.reg.snapshot(), "dev@acme.test"))
-    cookie = Session("dev@acme.test", token.id, "sid-0123456789abcdef", 4e9, "token").cookie(
-        Keys.of_primary(world.reg.settings.data_path))
     browser = {"accept": "text/html,application/xhtml+xml"}
     async with AsyncTestClient(app=app) as client:
         for who in ("reader@acme.test", "dev@acme.test", None):
@@ -101,7 +100,7 @@ async def test_each_cache_accounts_for_what_its_entries_keep_alive(app, world, d
                     await client.get(path, headers={**auth, "accept": accept})
         await client.get(f"/{WS}/", headers={"authorization": "Basic " + "A" * 2000})  # (refused, and remembered)
         assert (await client.get("/_/ledger/checkpoint")).status_code == 200
-        client.cookies.set("registry_session", cookie, path="/-")
+        await sign_in(client, world, "dev@acme.test")
         for path in ("/-/", f"/-/{WS}/", f"/-/{WS}/?sort=published", f"/-/{WS}/packages/acme-utils/",
                      f"/-/{WS}/packages/acme-utils/1.0.0/", f"/-/{WS}/history"):
             assert (await client.get(path, headers=browser)).status_code == 200, path
@@ -142,6 +141,8 @@ async def test_distinct_query_strings_keep_no_more_than_the_bounds(world):
     1,024 of each of several parsings)."""
     from litestar.testing import AsyncTestClient
 
+    from ..ui.test_ui_pages import sign_in
+
     settings = Settings(data=world.reg.settings.data, **small(256 * KiB))
     world.reg.settings = settings
     total = sum(getattr(settings, s) for s in cache_settings())
@@ -164,6 +165,8 @@ async def test_publishes_keep_no_more_than_the_bounds(world, tmp_path):
     the worker keeps grows no further than its caches' bounds (it grew by every index page, project
     page and record it ever made, up to caches of hundreds of MiB)."""
     from litestar.testing import AsyncTestClient
+
+    from ..ui.test_ui_pages import sign_in
 
     settings = Settings(data=world.reg.settings.data, max_upload_bytes=2**20, **small(128 * KiB))
     world.reg.settings = settings
