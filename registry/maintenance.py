@@ -130,11 +130,14 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     """Every tree entry can be read back by git and created by a checkout, every record decodes as
     its type (the types the schemas in schemas/ are generated from), sits where its content says and
     keeps today's rules on names (repair.scan: what fails is named by its path, and `registry repair`
-    removes it), every referenced blob exists with the right size and sha256, and git's own fsck passes."""
+    removes what can't be read back; a readable record that breaks a newer rule is only noted), every referenced blob exists with the right size and sha256, and git's own fsck passes."""
     report = Report()
     snap = reg.snapshot()
     wanted: dict[str, tuple[int, str]] = {}
     for checked in repair.scan(snap):
+        if checked.note is not None:
+            report.notes.append(f"{checked.note.shown}: {checked.note.reason} (kept; `registry repair "
+                                f"{checked.note.shown} --apply` removes it, if it must go)")
         if checked.damage is not None:
             report.damaged.append(checked.damage)
             report.problems.append(f"{repair.Damaged(checked.path, '').shown}: {checked.damage.reason}")

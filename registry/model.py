@@ -403,7 +403,7 @@ def audience(value: str) -> str:
 
 def record_problems(record: Record) -> list[str]:
     """What in a record breaks today's rules on names and text (one an older release accepted):
-    `registry verify` reports them, `registry repair` can remove the record."""
+    `registry verify` notes them; `registry repair PATH --apply` removes one only when named."""
     checks: list = []
     match record:
         case Workspace():

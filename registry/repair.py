@@ -1,11 +1,15 @@
 """Finding what in the ledger can't be read back, and taking it out.
 
 The ledger refuses to write what it couldn't read back (ledger/guard.py), but a ledger written by an
-older release may hold it: a tree entry whose name libgit2 can't parse or no checkout can create, a
-record that doesn't decode as its type or sits where its content says it doesn't belong, a record
-whose names break today's rules (a package name of 100,000 characters). `scan` names each by its
-path, reading trees with our own parser so that nothing it meets can stop it; `registry verify`
-reports them, and `repair` removes them in one signed commit whose message says what and why.
+older release may hold it: a tree entry whose name libgit2 can't parse or no checkout can create (a
+package name of 100,000 characters), a record that doesn't decode as its type or sits where its
+content says it doesn't belong. `scan` names each by its path, reading trees with our own parser so
+that nothing it meets can stop it; `registry verify` reports them, and `repair` removes them in one
+signed commit whose message says what and why.
+
+A record that reads back fine but breaks a rule of today's (a person's name holding `<`, a yank
+reason with a control character) is no damage: it is noted, and kept. Whoever must remove one names
+it (`registry repair PATH --apply`): data is never removed for a rule it was accepted under.
 """
 
 from __future__ import annotations
@@ -40,11 +44,13 @@ class Damaged:
 
 @dataclass(frozen=True)
 class Checked:
-    """A record `scan` read (``record``), or something it found wrong (``damage``)."""
+    """A record `scan` read (``record``), or something it found wrong (``damage``); ``note``: what a
+    readable record breaks of today's rules."""
 
     path: str
     record: model.Record | None = None
     damage: Damaged | None = None
+    note: Damaged | None = None
 
 
 def scan(snap: Snapshot) -> Iterator[Checked]:
@@ -74,10 +80,9 @@ def scan(snap: Snapshot) -> Iterator[Checked]:
             yield Checked(path, damage=Damaged(_unit(path, type_), f"its content belongs at {expected}"))
             continue
         problems = model.record_problems(record)
-        if problems:
-            yield Checked(path, damage=Damaged(_unit(path, type_), " ".join(problems)))
-            continue
-        yield Checked(path, record=record)
+        note = Damaged(_unit(path, type_), "reads back, but breaks today's rules: " + " ".join(problems)) \
+            if problems else None
+        yield Checked(path, record=record, note=note)
 
 
 def _unit(path: str, type_: type) -> str:
@@ -86,9 +91,11 @@ def _unit(path: str, type_: type) -> str:
     return path.removesuffix("/package.json") if type_ is model.Package else path
 
 
-def damaged(snap: Snapshot) -> list[Damaged]:
-    """What `repair` would remove, each once (nothing under something already removed)."""
-    found = sorted((c.damage for c in scan(snap) if c.damage), key=lambda d: d.path)
+def damaged(snap: Snapshot, named: list[str] = ()) -> list[Damaged]:
+    """What `repair` would remove, each once (nothing under something already removed): what can't
+    be read back, and of the records that only break today's rules, those ``named`` by path."""
+    found = sorted((c.damage or c.note for c in scan(snap)
+                    if c.damage or (c.note and any(_matches(c.note, p) for p in named))), key=lambda d: d.path)
     out: list[Damaged] = []
     for d in found:
         if not any(d.path == o.path or d.path.startswith(o.path + "/") for o in out):
@@ -102,8 +109,8 @@ def _chosen(found: list[Damaged], only: list[str]) -> list[Damaged]:
     chosen = [d for d in found if any(_matches(d, p) for p in only)]
     for p in only:
         if not any(_matches(d, p) for d in found):
-            raise NotFound(f"{p!r} is not among what `registry repair` would remove: it reads back as it should (change "
-                           "it with the commands for its kind of record), or is not there.")
+            raise NotFound(f"{p!r} is not among what `registry repair` would remove: it reads back and keeps today's "
+                           "rules (change it with the commands for its kind of record), or is not there.")
     return chosen
 
 
@@ -123,10 +130,10 @@ def repair(reg: Registry, who: Principal, *, only: list[str] | None = None, appl
     signed like every other; without ``apply``, only say what that would be."""
     require_operator(who, "repair the ledger")
     if not apply:
-        return Repaired(_chosen(damaged(reg.snapshot()), only or []))
+        return Repaired(_chosen(damaged(reg.snapshot(), only or []), only or []))
 
     def build(snap: Snapshot) -> Change | NoChange:
-        chosen = _chosen(damaged(snap), only or [])
+        chosen = _chosen(damaged(snap, only or []), only or [])
         if not chosen:
             return NoChange(Repaired([]))
         noun = "entry" if len(chosen) == 1 else "entries"

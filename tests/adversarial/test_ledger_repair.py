@@ -53,14 +53,12 @@ BAD = {
     "a package name of 300 bytes": lambda: {layout.package(WS, LONG): package(LONG)},
     "an email of 400 bytes": lambda: {layout.user("u@" + "d" * 398): user("u@" + "d" * 398, "U")},
     "a record that doesn't decode": lambda: {layout.version(WS, "public-pkg", "1.0"): b'{"package": 42'},
-    "a user name git can't author": lambda: {layout.user("eve@acme.test"): user("eve@acme.test", "Eve <eve@evil>")},
 }
 WHAT = {  # what verify and repair say of each, beside its path
     "a package name of 100,000 bytes": ("...[100000 bytes]", "libgit2 can't parse the tree that holds it"),
     "a package name of 300 bytes": ("...[300 bytes]", "no filesystem can hold it"),
     "an email of 400 bytes": ("...[405 bytes]", "no filesystem can hold it"),
     "a record that doesn't decode": ("1.0.json", "does not match the Version schema"),
-    "a user name git can't author": ("eve@acme.test.json", "Names can't hold '<' or '>'"),
 }
 
 
@@ -91,12 +89,6 @@ async def test_a_bad_record_is_named_by_verify_and_removed_by_repair(client, wor
     neighbour = next(f"nb{i}" for i in range(100_000) if layout.shard(f"nb{i}") == layout.shard(HUGE))
     operations.create_package(reg, OP, "cli", WS, neighbour, "public-lib")
     operations.delete_package(reg, OP, "cli", WS, neighbour)
-    if kind == "a user name git can't author":  # (their commits are authored by their email)
-        secret, _ = operations.create_token(reg, OP, "cli", "eve@acme.test")
-        eve = identity.check_token(reg.snapshot(), "eve@acme.test", secret)
-        operations.create_token(reg, eve, "api", "eve@acme.test", "read")
-        assert reg.ledger.commit(reg.ledger.head()).author_name == "eve@acme.test"
-
     # verify names it by its path, and doesn't crash on it
     assert cli_main([*data, "verify", "--quick"]) == 1
     out = capsys.readouterr().out
@@ -137,13 +129,34 @@ async def test_a_bad_record_is_named_by_verify_and_removed_by_repair(client, wor
 def test_repair_takes_only_what_it_is_given(world, monkeypatch, capsys):
     reg = world.reg
     data = ["--data", str(reg.settings.data_path)]
-    land(reg, monkeypatch, {**BAD["a package name of 300 bytes"](), **BAD["a user name git can't author"]()})
+    land(reg, monkeypatch, {**BAD["a package name of 300 bytes"](), **BAD["an email of 400 bytes"]()})
     head = reg.ledger.head()
     assert cli_main([*data, "repair", "workspaces/acme/repositories/utils.json"]) == 1  # (healthy: not for repair)
     assert "is not among what `registry repair` would remove" in capsys.readouterr().err
     assert cli_main([*data, "repair", "--apply", f"workspaces/{WS}/packages"]) == 0
     assert reg.ledger.head() != head
-    assert [d.path for d in repair.damaged(reg.snapshot())] == [layout.user("eve@acme.test")]
+    assert [d.path for d in repair.damaged(reg.snapshot())] == [layout.user("u@" + "d" * 398)]
+
+
+def test_a_record_that_only_breaks_a_newer_rule_is_noted_and_kept(world, monkeypatch, capsys):
+    """A person's name holding '<', which an older release accepted: it reads back, so it is kept
+    (their commits are authored by their email) and only noted; it goes only when named."""
+    reg = world.reg
+    data = ["--data", str(reg.settings.data_path)]
+    path = layout.user("eve@acme.test")
+    land(reg, monkeypatch, {path: user("eve@acme.test", "Eve <eve@evil>")})
+    secret, _ = operations.create_token(reg, OP, "cli", "eve@acme.test")
+    eve = identity.check_token(reg.snapshot(), "eve@acme.test", secret)
+    operations.create_token(reg, eve, "api", "eve@acme.test", "read")
+    assert reg.ledger.commit(reg.ledger.head()).author_name == "eve@acme.test"
+    assert cli_main([*data, "verify", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "note: users/" in out and "Names can't hold '<' or '>'" in out and "(kept;" in out
+    head = reg.ledger.head()
+    assert cli_main([*data, "repair", "--apply"]) == 0 and "nothing to repair" in capsys.readouterr().out
+    assert reg.ledger.head() == head and reg.snapshot().exists(path)
+    assert cli_main([*data, "repair", "--apply", path]) == 0
+    assert "removed 1 in commit" in capsys.readouterr().out and not reg.snapshot().exists(path)
 
 
 def test_only_the_operator_repairs(world):
@@ -152,14 +165,14 @@ def test_only_the_operator_repairs(world):
 
 
 def test_a_version_repair_removes_spends_its_filenames(world, monkeypatch, tmp_path, capsys):
-    """A published version whose record breaks today's rules (a yank reason of 600 characters) goes
-    as a deletion does: its filenames are never accepted again."""
+    """A published version whose record breaks today's rules (a yank reason of 600 characters), once
+    named to repair, goes as a deletion does: its filenames are never accepted again."""
     reg = world.reg
     wheel = make_wheel(tmp_path, "public-pkg", "1.0")
     published = publish(reg, OP, wheel)
     path = layout.version(WS, "public-pkg", operations.version_key("1.0"))
     land(reg, monkeypatch, {path: msgspec.structs.replace(published.version, yanked=True, yanked_reason="r" * 600)})
-    assert cli_main(["--data", str(reg.settings.data_path), "repair", "--apply"]) == 0
+    assert cli_main(["--data", str(reg.settings.data_path), "repair", "--apply", path]) == 0
     assert "Yank reasons are at most 512 characters; this one has 600" in capsys.readouterr().out
     assert operations.get_version(reg.snapshot(), WS, "public-pkg", "1.0") is None
     with pytest.raises(FilenameSpent):
