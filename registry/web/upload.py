@@ -4,8 +4,7 @@ The multipart body is parsed as it arrives: the `content` part streams into a st
 while written; big chunks in a worker thread) and only the handful of form fields we check are
 kept, so memory stays bounded whatever the upload's size. Whether the caller may publish to the
 package the form names is decided when the file starts (twine, uv and poetry send the fields
-first), so a refused file is never kept, let alone read; if the name comes after the file, right
-after the body, still before the file is read. The metadata that matters is read from the file
+first; a file before the form's name is refused), so a refused file is never kept, let alone read. The metadata that matters is read from the file
 itself, within a budget its size allows (dists.Budget). Small uploads are committed on the event
 loop, big ones in a worker thread.
 """
@@ -55,7 +54,6 @@ class UploadForm:
     fields: dict[str, list[str]] = field(default_factory=dict)
     filename: str | None = None
     files: int = 0
-    permitted: bool = False  # the caller may publish to the package named by the form's `name`
 
     def get(self, name: str) -> str:
         values = self.fields.get(name) or [""]
@@ -87,13 +85,10 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     def permit(form: UploadForm) -> None:
         """Refuse, as publish_file would, whoever may not publish to the package the form names."""
         publish_target(r.snapshot, who, ws, model.package_name(form.get("name"))[0])
-        form.permitted = True
 
     with state.registry.blobs.stage(limit) as staged:
         form = await _receive(body, options["boundary"], staged, limit, permit)
-        filename = _check_form(form)
-        if not form.permitted:  # (the name came after the file: still decided before the file is read)
-            permit(form)
+        filename = _check_form(form)  # (permitted when its file began: `name` comes first)
 
         def check_and_publish(wait: float) -> Published:
             staged.finish(sync=False)  # synced once it has passed the checks
@@ -143,8 +138,11 @@ async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, li
                         if form.files > 1:
                             raise Invalid("Upload payload has more than one 'content' file; upload one file per request.")
                         form.filename = segment.filename or ""
-                        if len(form.fields.get("name", ())) == 1 and form.get("name"):
-                            permit(form)  # before a byte of the file is kept
+                        if len(form.fields.get("name", ())) != 1 or not form.get("name"):
+                            raise Invalid("Missing required form field 'name' before the 'content' file: send the "
+                                          "form's fields first (twine, uv and poetry do), so that who may publish is "
+                                          "decided before the file is received.")
+                        permit(form)  # before a byte of the file is kept
                         if len(form.fields.get("sha256_digest", ())) == 1:  # (sent before the file: where it goes)
                             staged.expect(form.fields["sha256_digest"][0])
                 elif event is not None:  # a chunk of the current segment's body
