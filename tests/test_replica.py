@@ -52,10 +52,10 @@ class Cluster:
         self.token = self.primary.cli("token", "create", "replica@example.com", "--replica").stdout.strip()
         self.replicas: list[LiveServer] = []
 
-    def replica(self, name: str, workers: int = 2, blobs: str | None = None) -> LiveServer:
+    def replica(self, name: str, workers: int = 2, blobs: str | None = None, **settings) -> LiveServer:
         extra = self.extra if blobs is None else dict(blobs=blobs)
         live = start_server(self.tmp / name, workers=workers, env={**self.env, "REGISTRY_FOLLOW_TOKEN": self.token},
-                            follow=self.primary.url, **extra)
+                            follow=self.primary.url, **extra, **settings)
         self.replicas.append(live)
         return live
 

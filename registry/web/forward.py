@@ -73,8 +73,10 @@ class Forwarder:
                                      content=body())
         try:
             response = await http.send(request, stream=True)
-        except RegistryError:
-            return
+        except RegistryError as exc:  # (the client hung up, or its body arrived too slowly: a 408)
+            if gone:
+                return
+            return await refusal(exc).send(send)
         except httpx.HTTPError as exc:
             if gone:
                 return

@@ -156,3 +156,21 @@ def test_a_replica_refuses_them_too(tmp_path):
             assert data[:10] == b"HTTP/1.1 4", (line, data[:300])  # (an absolute URL is read as its path)
     finally:
         cluster.stop()
+
+
+def test_a_replica_cuts_a_trickled_body_off_too(tmp_path):
+    """A replica forwards a write's body to its primary as it arrives: one trickled in is cut off
+    there with the same 408 (it was swallowed: no answer at all)."""
+    from ..test_replica import Cluster
+
+    cluster = Cluster(tmp_path)
+    try:
+        replica = cluster.replica("replica", workers=1, min_body_rate=200, body_grace_seconds=1)
+        credentials = base64.b64encode(f"{cluster.primary.admin}:{cluster.primary.token}".encode()).decode()
+        head = (f"POST /api/workspaces/default/packages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+                f"\r\nAuthorization: Basic {credentials}\r\nContent-Length: 5000\r\n\r\n")
+        status, body, seconds = _send_slowly(replica.url, head, [b" "] * 5000, every=0.2)
+        assert status == 408 and b"arrived too slowly" in body, (status, body[:300])
+        assert seconds < 8, seconds
+    finally:
+        cluster.stop()
