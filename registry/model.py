@@ -182,8 +182,9 @@ class WebSession(Record, kw_only=True):
     """A browser signed in to the web UI: what its cookie names (the cookie is signed by the server
     and holds no secret). Started by a sign-in with an API token (``token``: that token's SHA-256;
     the session has its scope and ends when it is revoked or expires) or with a one-time link
-    (write scope: a link stands in for its person). Ended by deleting the record (signing out, or
-    ending it from another session); the commits keep the history."""
+    (write scope: a link stands in for its person). Ended by signing out, or from another session
+    (``ended``); a sign-in removes its person's records that are over and a minute old, so the
+    records of the last minute also count how often they signed in."""
 
     id: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
     user: str
@@ -193,6 +194,7 @@ class WebSession(Record, kw_only=True):
     link: str | None = None  # the sign-in link's id
     created: Provenance
     expires: datetime
+    ended: Provenance | None = None
 
 
 class PipelinesTrust(Record, kw_only=True):

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from .. import layout, model
 from ..audit import Action, T
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, NotFound, TooMany
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, SignInLink, WebSession
@@ -30,6 +30,11 @@ LINK_PREFIX = "rgl_"
 LINK_LIFETIME = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
 MAX_SESSIONS = 100  # live sessions per person: signing in past this ends their oldest one
+# Sign-ins per person a minute: each is a commit, and even a read-scoped token may make one. Counted
+# from the ledger (the sessions started in the last minute, on or over), so it holds across every
+# worker and replica (theirs are forwarded here).
+SIGN_INS_PER_MINUTE = 10
+PACE = timedelta(minutes=1)
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
@@ -150,9 +155,14 @@ def end_session(reg: Registry, who: Principal, channel: Channel, email: str, ses
         if record is None:
             raise NotFound(f"{email} has no session {session_id[:32]!r}: it has ended already (Your tokens lists "
                            "the sessions that are on).")
+        if record.ended is not None:
+            raise NotFound(f"{email}'s session {record.id[:12]} has ended already (Your tokens lists the sessions that "
+                           "are on).")
         summary = f"sign out {email} (session {record.id[:12]})" if own else f"end session {record.id[:12]} of {email}"
-        return make_change(who, channel, Action.SIGN_OUT if own else Action.END_SESSION, summary, {path: None},
-                           (T.USER, email), (T.SESSION, record.id), result=record)
+        provenance = who.provenance(channel)
+        return make_change(who, channel, Action.SIGN_OUT if own else Action.END_SESSION, summary,
+                           {path: replace(record, ended=provenance)}, (T.USER, email), (T.SESSION, record.id),
+                           result=record, provenance=provenance)
 
     return reg.transact(build).result
 
@@ -167,16 +177,19 @@ def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *,
         ended = [s for s in sessions_of(snap, email) if s.id != keep]
         if not ended:
             raise NotFound(f"{email} has no {'other ' if keep else ''}sessions on.")
+        provenance = who.provenance(channel)
         return make_change(who, channel, Action.END_SESSION, f"end {len(ended)} sessions of {email}",
-                           {layout.session(email, s.id): None for s in ended}, (T.USER, email),
-                           *((T.SESSION, s.id) for s in ended), result=ended)
+                           {layout.session(email, s.id): replace(s, ended=provenance) for s in ended}, (T.USER, email),
+                           *((T.SESSION, s.id) for s in ended), result=ended, provenance=provenance)
 
     return reg.transact(build).result
 
 
-def sessions_of(snap: Snapshot, email: str) -> list[WebSession]:
-    """Every session record of ``email`` (on or not), oldest first: one directory, theirs."""
-    return sorted(snap.records(layout.sessions_dir(email), WebSession), key=lambda s: s.created.at)
+def sessions_of(snap: Snapshot, email: str, *, ended: bool = False) -> list[WebSession]:
+    """``email``'s session records not ended (``ended``: those too), oldest first: one directory,
+    theirs. (An expired one, or one whose token went, is over too: `live_session` says.)"""
+    found = snap.records(layout.sessions_dir(email), WebSession)
+    return sorted((s for s in found if ended or s.ended is None), key=lambda s: s.created.at)
 
 
 def live_session(snap: Snapshot, email: str, session_id: str) -> tuple[WebSession, ApiToken | None] | None:
@@ -187,7 +200,7 @@ def live_session(snap: Snapshot, email: str, session_id: str) -> tuple[WebSessio
         return None
     record = snap.get(layout.session(email, session_id), WebSession)
     now = model.now()
-    if record is None or record.user != email or record.expires <= now:
+    if record is None or record.user != email or record.expires <= now or record.ended is not None:
         return None
     if record.token is None:
         return record, None
@@ -203,15 +216,21 @@ def _holds(token: ApiToken, email: str, now) -> bool:
 
 
 def _make_room(snap: Snapshot, email: str, now) -> dict[str, None]:
-    """The records a sign-in deletes: ``email``'s sessions that are over (expired, or their token
-    revoked), and the oldest live ones past `MAX_SESSIONS` - 1. So a person's directory holds their
-    live sessions and the few that ended since they last signed in."""
-    gone, live = {}, []
-    for s in sessions_of(snap, email):
-        if live_session(snap, email, s.id) is None:
-            gone[layout.session(email, s.id)] = None
-        else:
+    """The records a sign-in deletes: ``email``'s sessions that are over (ended, expired, or their
+    token revoked) and older than a minute, and the oldest live ones past `MAX_SESSIONS` - 1. So a
+    person's directory holds their live sessions and those of the last minute; past
+    `SIGN_INS_PER_MINUTE` of those, the sign-in is refused (a loop would grow the ledger)."""
+    gone, live, recent = {}, [], 0
+    for s in sessions_of(snap, email, ended=True):
+        if s.created.at > now - PACE:
+            recent += 1
+        if live_session(snap, email, s.id) is not None:
             live.append(s)
+        elif s.created.at <= now - PACE:
+            gone[layout.session(email, s.id)] = None
+    if recent >= SIGN_INS_PER_MINUTE:
+        raise TooMany(f"{email} signed in {recent} times in the last minute: wait a minute and sign in again (each "
+                      "sign-in is recorded in the ledger).")
     for s in live[:max(0, len(live) - (MAX_SESSIONS - 1))]:
         gone[layout.session(email, s.id)] = None
     return gone

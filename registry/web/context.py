@@ -34,7 +34,6 @@ class WebState:
     checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
     replica: Follower | None = None  # on a read replica: what keeps its ledger fresh
     forwarder: object | None = None  # on a read replica: what sends writes to the primary (forward.py)
-    signins: dict[str, list[float]] = field(default_factory=dict)  # who signed in to the UI, the last minute
 
 
 def web_state(request: Request) -> WebState:

@@ -39,23 +39,6 @@ async def signin_form(request: Request) -> object:
     return render(request, "signin.html", next=safe_next(request.query_params.get("next")))
 
 
-SIGN_INS_PER_MINUTE = 10  # per person and worker: each sign-in is a commit, and a read token may make them
-
-
-def _pace_signins(request: Request, email: str) -> None:
-    """Refuse a person's sign-in past SIGN_INS_PER_MINUTE: a read-scoped token changes nothing else,
-    and must not be able to grow the ledger at the speed of a loop."""
-    signins = request.app.state.web.signins  # email -> when they signed in, over the last minute
-    now = time.monotonic()
-    for known in [e for e, times in signins.items() if times[-1] < now - 60]:
-        del signins[known]  # (so the map holds only who signed in within the minute)
-    recent = [t for t in signins.get(email, ()) if t >= now - 60]
-    if len(recent) >= SIGN_INS_PER_MINUTE:
-        raise TooMany(f"{email} signed in {len(recent)} times in the last minute: wait "
-                      f"{60 - (now - recent[0]):.0f} s and sign in again (each sign-in is recorded in the ledger).")
-    signins[email] = [*recent, now]
-
-
 @post(f"{OWN}/signin", include_in_schema=False)
 async def signin(request: Request) -> object:
     fields = await form(request)
@@ -66,7 +49,6 @@ async def signin(request: Request) -> object:
         if who.kind != "user":
             raise Forbidden("That token is not a person's (it is a pipeline step's, a witness's or a replica's); "
                             "sign in with a person's API token.")
-        _pace_signins(request, who.email)
         started = await anyio.to_thread.run_sync(operations.start_session, reg, who, CHANNEL)
     except (Forbidden, Unauthorized, TooMany) as exc:
         return render(request, "signin.html", status=exc.status if isinstance(exc, TooMany) else 403,
