@@ -287,7 +287,7 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
     key, answer = next(iter(answers._answers.items()))
     scope = {"headers": [(b"authorization", key[2].encode()), (b"accept", key[1].encode())], "path": key[0],
              "query_string": b""}
-    assert answers.lookup(scope, answer.commit) is answer
+    assert answers.lookup(scope, answer.commit)[0] is answer
     answers._answers.put(key, dataclasses.replace(answer, expires=time.time() - 1), answer.nbytes())
     assert answers.lookup(scope, answer.commit) is None
 

@@ -37,7 +37,11 @@ def _keeps_paths(tree: pygit2.Tree) -> bool:
 
 
 def entry(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
-    """The object at ``path`` under ``tree``, or None."""
+    """The object at ``path`` under ``tree``, or None (a path with a NUL names nothing: pygit2 would
+    read it as the part before the NUL)."""
+    if "\0" in path:
+        return None
+    len(tree)  # (loads the tree first: the reference is taken only once it is loaded, and a failed load raises here)
     try:
         return tree[path]
     except KeyError:
@@ -48,6 +52,9 @@ def entry(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
 
 
 def holds(tree: pygit2.Tree, path: str) -> bool:
+    if "\0" in path:
+        return False
+    len(tree)
     try:
         return path in tree
     finally:

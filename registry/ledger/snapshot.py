@@ -42,7 +42,7 @@ class Snapshot:
     def _entry(self, path: str) -> pygit2.Object | _Entry | None:
         try:
             return lookup.entry(self.tree, path)
-        except (ValueError, TypeError):  # a NUL or a lone surrogate: no entry has one
+        except (ValueError, TypeError):  # a lone surrogate: no entry has one (lookup refuses a NUL)
             return None
         except pygit2.GitError:  # a tree on the way libgit2 can't parse
             return self._entry_by_hand(path)

@@ -31,7 +31,7 @@ class PackageRead:
 
 
 class Reader(Lists, Summaries, Trail, People, LedgerReads):
-    """The registry as one caller may see it, at one commit. A Reader made by `as_of` reads an
+    """The registry as one caller may see it, at one commit. A Reader made by `at` reads an
     older commit (``snapshot``) with the caller's permissions of today (``now``): what the index
     held then, shown to whoever may read it now."""
 
@@ -53,9 +53,10 @@ class Reader(Lists, Summaries, Trail, People, LedgerReads):
         server calls it from a worker thread."""
         return timeline.resolve(self.reg, ref, self.now.commit_id)
 
-    def as_of(self, ref: str) -> Reader:
-        """The registry at an earlier commit of main (see `resolve`), with this Reader's permissions."""
-        return Reader(self.reg, self.who, self.reg.snapshot_at(self.resolve(ref)), self.now)
+    def at(self, commit: str) -> Reader:
+        """The registry at an earlier commit of main (one `resolve` answered), with this Reader's
+        permissions."""
+        return Reader(self.reg, self.who, self.reg.snapshot_at(commit), self.now)
 
     @property
     def commit(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+import weakref
 from dataclasses import dataclass
 
 from ..cache import Cache
@@ -60,12 +61,11 @@ def matches(etag: str, if_none_match: str | None) -> bool:
 class Answer:
     commit: str  # true while the ledger's tip is this commit...
     expires: float | None  # ...and the caller's credentials hold
-    page: Page
+    page: weakref.ref[Page]  # held by the page cache (counted there once, however many answers give it)
     headers: list[tuple[bytes, bytes]]  # as sent, but for the Content-Length of a 200
 
     def nbytes(self) -> int:
-        """Its page too: the page cache may drop a page an answer still holds."""
-        return (self.page.nbytes() + sys.getsizeof(self.commit) + sys.getsizeof(self.headers) + OBJECT
+        return (sys.getsizeof(self.commit) + sys.getsizeof(self.headers) + OBJECT
                 + sum(sys.getsizeof(k) + sys.getsizeof(v) + 64 for k, v in self.headers))
 
 
@@ -93,12 +93,15 @@ class Answers:
     def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
         key = answer_key(scope)
         if key is not None:
-            answer = Answer(commit, expires, page, secured([*headers, (b"content-type", page.content_type.encode())]))
+            answer = Answer(commit, expires, weakref.ref(page),
+                            secured([*headers, (b"content-type", page.content_type.encode())]))
             self._answers.put(key, answer, answer.nbytes())
 
-    def lookup(self, scope, head: str) -> Answer | None:
+    def lookup(self, scope, head: str) -> tuple[Answer, Page] | None:
+        """The answer remembered for this request and its page, if both hold still."""
         key = answer_key(scope)
         answer = self._answers.get(key) if key is not None else None
         if answer is None or answer.commit != head or (answer.expires is not None and answer.expires <= time.time()):
             return None
-        return answer
+        page = answer.page()  # (gone once the page cache let it go)
+        return (answer, page) if page is not None else None

@@ -29,8 +29,8 @@ class WebState:
 
     registry: Registry
     authenticator: Authenticator = field(default_factory=Authenticator)
-    answers: Answers = field(default_factory=Answers)
     pages: PageCache = field(default_factory=PageCache)
+    answers: Answers = field(default_factory=Answers)
     checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
     replica: Follower | None = None  # on a read replica: what keeps its ledger fresh
     forwarder: object | None = None  # on a read replica: what sends writes to the primary (forward.py)

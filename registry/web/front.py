@@ -17,7 +17,7 @@ from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
 from ..operations.registry import COMMITS
 from . import upload
-from .caches import Answer, matches
+from .caches import Answer, Page, matches
 from .context import Reply, WebState, moved, realm, refusal, wants_problem
 from .incoming import Incoming, incoming, refuse_cross_site
 from .guards import guarded, paced
@@ -57,9 +57,9 @@ class FrontDoor:
                                          ("content-type", "text/plain; charset=utf-8")),
                                    f"The web UI: {page}\n".encode()).send(send)
         if method in ("GET", "HEAD"):
-            answer = self._state.answers.lookup(scope, self._state.registry.ledger.head())
-            if answer is not None:
-                return await _send_answer(scope, send, answer)
+            found = self._state.answers.lookup(scope, self._state.registry.ledger.head())
+            if found is not None:
+                return await _send_answer(scope, send, *found)
         send = guarded(send)
         if method not in ("GET", "HEAD"):
             try:
@@ -211,13 +211,13 @@ async def _body(receive) -> AsyncIterator[bytes]:
 
 
 
-async def _send_answer(scope, send, answer: Answer) -> None:
+async def _send_answer(scope, send, answer: Answer, page: Page) -> None:
     inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
-    if matches(answer.page.etag, inm):
+    if matches(page.etag, inm):
         await send({"type": "http.response.start", "status": 304, "headers": answer.headers})
         await send({"type": "http.response.body", "body": b""})
         return
-    body = answer.page.body
+    body = page.body
     headers = [*answer.headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})

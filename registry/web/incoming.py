@@ -8,6 +8,8 @@ when sent twice, since whoever reads the first and whoever reads the last would 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -78,12 +80,25 @@ def read(scope) -> Incoming:
     if size > HEADER_LIMIT:
         raise RegistryError(f"Request headers too large: {size} bytes, the limit is {HEADER_LIMIT // 1024} KiB. Send "
                             "fewer or shorter headers (cookies?).", status=431)
-    authorization = single.get(b"authorization")
+    authorization = _credentials(single[b"authorization"]) if b"authorization" in single else None
     accept = ", ".join(accepts) if accepts else None
     query = scope.get("query_string") or b""
     formats = tuple(parse_qs(query.decode("latin-1"), keep_blank_values=True).get("format", ())) \
         if b"format" in query else ()
     return Incoming(authorization, accept, formats, single, path)
+
+
+def _credentials(value: str) -> str:
+    """An Authorization value spelt one way (the scheme in lower case, one space, Basic's base64 as
+    it encodes): the caches keyed by it then hold one entry per credential, however it is spelt."""
+    scheme, _, rest = value.strip().partition(" ")
+    scheme, rest = scheme.lower(), rest.strip()
+    if scheme == "basic":
+        try:
+            rest = base64.b64encode(base64.b64decode(rest, validate=True)).decode()
+        except (binascii.Error, ValueError):
+            pass  # (refused as malformed when it is read)
+    return f"{scheme} {rest}" if rest else scheme
 
 
 def refuse_cross_site(seen: Incoming, method: str) -> None:

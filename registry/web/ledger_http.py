@@ -55,13 +55,18 @@ class HeadWatch:
                 if not self._waiting:
                     self._wanted = anyio.Event()
                     await self._wanted.wait()
-                head = self.ledger.head()
-                while self._waiting and self.ledger.head() == head:
+                try:
+                    head = self.ledger.head()
+                    while self._waiting and self.ledger.head() == head:
+                        await anyio.sleep(POLL_EVERY)
+                except Exception:  # (a ref read mid-replace, say: never take the worker's lifespan down)
+                    log.exception("watching the ledger's head failed; waking the waiters to look for themselves")
                     await anyio.sleep(POLL_EVERY)
                 self._moved.set()
                 self._moved = anyio.Event()
         finally:
             self.running = False
+            self._moved.set()  # (nobody waits on a watch that has stopped)
 
     async def moved_from(self, head: str, timeout: float) -> None:
         """Once the head is no longer ``head``, or after ``timeout`` seconds."""

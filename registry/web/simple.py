@@ -213,7 +213,7 @@ async def as_of(request: Request, ws: str, ref: str) -> Reader:
     now = await reader(request)
     if not now.sees_workspace(ws):
         raise now.hidden(ws, f"Workspace {ws!r} does not exist.")
-    r = now.as_of(await anyio.to_thread.run_sync(now.resolve, ref))  # (index lookups: off the event loop)
+    r = now.at(await anyio.to_thread.run_sync(now.resolve, ref))  # (index lookups: off the event loop)
     if not r.existed(ws):
         raise NotFound(f"Workspace {ws!r} did not exist yet at commit {r.commit}.")
     return r
