@@ -174,8 +174,11 @@ def configure(settings) -> None:
             cache.resize(getattr(settings, cache.setting))
     pygit2.settings.cache_max_size(settings.cache_git_objects_bytes)
     pygit2.settings.mwindow_mapped_limit = settings.cache_git_mapped_bytes
-    with sqlite3.connect(":memory:") as db:  # (the soft heap limit is the library's: every connection)
+    db = sqlite3.connect(":memory:")  # (the soft heap limit is the library's: every connection's)
+    try:
         db.execute(f"PRAGMA soft_heap_limit = {int(settings.cache_history_bytes)}")
+    finally:
+        db.close()
 
 
 def caches() -> list[Cache]:
