@@ -54,7 +54,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         size, path = len(metadata), None
     else:
         if path is None and not blobs.remote:
-            raise _missing(sha256, filename)
+            raise _missing(r, found)
         size = path.stat().st_size if path is not None else found.size  # (a bucket's object: as recorded)
     headers = {
         "etag": f'"{sha256}"',
@@ -96,7 +96,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         chunks = await blobs.open_stream(sha256, start, end - start + 1)
     except FileNotFoundError:
         _raise_if_gone(r, ws, canonical, record, found, wanted)
-        raise _missing(sha256, filename) from None
+        raise _missing(r, found) from None
     return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
 
 
@@ -107,8 +107,8 @@ def _raise_if_gone(r: Reader, ws: str, canonical: str, record, found, wanted: st
                    f"{r.commit}), and its bytes are no longer stored.")
 
 
-def _missing(sha256: str, filename: str) -> RegistryError:
-    log.error("blob %s of %s is missing from the blob store", sha256, filename)
-    return RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
-                         "should run `registry verify`.", status=500)
+def _missing(r: Reader, found) -> RegistryError:
+    """A file the ledger names and the store lacks: damage, recorded for /_/health (a 503)."""
+    r.reg.missing.add(found.sha256, found.filename)
+    return r.reg.blobs.missing(found.sha256, repr(found.filename))
 
