@@ -69,6 +69,8 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         return Response(b"", status_code=304, headers=headers)
     if path is None and not is_metadata and request.method == "GET" and web_state(request).registry.settings.blobs_redirect:
         # the bytes come from the bucket itself (Range included); the URL expires: never cached
+        if sha256 in r.reg.missing.entries():  # (known damage: a 503 that says so, not the bucket's 404)
+            raise r.reg.blobs.missing(sha256, repr(found.filename))
         url = blobs.url(sha256, filename)
         return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
 
