@@ -188,6 +188,11 @@ def test_a_crashed_upload_is_swept(reg):
     assert uploads(store) == [key]
     assert store.sweep_staging(older_than=3600) == 0  # (one under way is left alone)
     assert store.sweep_staging(older_than=-60) == 1 and uploads(store) == []
+    (store.claims.directory / ("ab" * 32)).touch()  # a claim its killed holder left; one held stays
+    with store.claims.hold("cd" * 32, wait=0):
+        store.sweep_staging(older_than=-60)
+        assert sorted(os.listdir(store.claims.directory)) == ["cd" * 32]
+    assert os.listdir(store.claims.directory) == []
 
 
 async def test_publish_and_download_through_the_app(client, world, tmp_path):

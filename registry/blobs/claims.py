@@ -11,7 +11,7 @@ request that found it there and the commit that references it.
 
 A claim is an flock on `claims/<sha256>`: the kernel drops it when its process dies, so no claim
 is ever stale; the file is removed by whoever releases it (a waiter that then holds a removed file
-sees so, and tries again).
+sees so, and tries again), and one a killed holder left by the background sweep.
 """
 
 from __future__ import annotations
@@ -57,6 +57,18 @@ class Claims:
         finally:
             for sha, fd in taken.items():
                 self._release(sha, fd)
+
+    def sweep(self, older_than: float = 3600) -> None:
+        """Remove the files of claims whose holder was killed (none holds them now)."""
+        cutoff = time.time() - older_than
+        for f in self.directory.iterdir():
+            try:
+                stale = f.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            fd = self._take(f.name, None) if stale else None
+            if fd is not None:
+                self._release(f.name, fd)
 
     def _take(self, sha256: str, deadline: float | None) -> int | None:
         path = self.directory / sha256

@@ -399,6 +399,7 @@ class S3BlobStore:
         (invisible, but billed)."""
         cutoff = time.time() - older_than
         removed = self._cache.sweep_staging(older_than)
+        self.claims.sweep(older_than)
         for f in self.staging.iterdir():
             if f.stat().st_mtime < cutoff:
                 f.unlink(missing_ok=True)
