@@ -108,8 +108,9 @@ def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Col
             continue
         candidates.append(sha)
     reg.missing.replace(unseen)
-    for batch in range(0, len(candidates), CLAIMED_AT_ONCE):
-        with reg.blobs.held(candidates[batch:batch + CLAIMED_AT_ONCE]) as held:
+    step = CLAIMED_AT_ONCE if reg.blobs.remote else max(len(candidates), 1)  # (files: all under one lock)
+    for batch in range(0, len(candidates), step):
+        with reg.blobs.held(candidates[batch:batch + step]) as held:
             with reg.ledger.write_lock(timeout=300):
                 reg.ledger.checkpoint()  # a journal replay must not bring back what is deleted here
                 head = reg.ledger.head()
