@@ -56,6 +56,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     blobs: str = ""
     # With S3: answer a download with a redirect to a short-lived presigned URL of the bucket.
     blobs_redirect: bool = False
+    # With S3: how long a call to the bucket may wait for it (to connect, or for its next bytes); a
+    # call that fails is retried only while it can still end within twice this. A stalled bucket is a
+    # 503 after that long, so no request waits longer on it.
+    blobs_timeout: float = 4.0
+    # Free space kept on the data directory's filesystem: an upload that would leave less is refused
+    # (507), and other writes (a few KiB each) when less than a quarter of it is left.
+    min_free_bytes: int = 256 * 2**20
     # A read replica: the primary's URL (`registry serve --follow URL`), and its replica token.
     follow: str | None = None
     follow_token: str | None = None
@@ -90,6 +97,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.blobs and not self.blobs.startswith("s3://"):
             raise BadSetting("blobs", "leave it empty (the data directory's blobs/) or give s3://BUCKET[/PREFIX] - "
                                       "`registry blobs migrate --to s3://...` moves existing blobs there")
+        if not self.blobs_timeout > 0:
+            raise BadSetting("blobs_timeout", "give a number of seconds above 0")
+        if self.min_free_bytes < 0:
+            raise BadSetting("min_free_bytes", "give a number of bytes, 0 or more")
         if not self.follow_wait_seconds > 0:
             raise BadSetting("follow_wait_seconds", "give a number of seconds above 0")
         if not 1 <= self.port <= 65535:  # (0, any free port, would leave clients guessing)

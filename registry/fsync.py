@@ -72,7 +72,7 @@ def write_file(path: str | Path, data: bytes | bytearray, mode: int = 0o644, *, 
                sync: bool = False) -> None:
     """Create ``path`` holding ``data``. ``exclusive``: FileExistsError if it exists; otherwise an
     existing file is truncated and overwritten. ``sync``: its data is durable on return (its name
-    is not: that takes its directory's fsync)."""
+    is not: that takes its directory's fsync). If writing fails, ``path`` is removed."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), mode)
     try:
         view = memoryview(data)
@@ -80,8 +80,11 @@ def write_file(path: str | Path, data: bytes | bytearray, mode: int = 0o644, *, 
             view = view[os.write(fd, view):]
         if sync:
             fsync_fd(fd)
-    finally:
+    except BaseException:  # (a full disk, say: no file half-written is left under its name)
         os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
 
 
 def fsync_fd(fd: int, batch: int | None = None) -> None:

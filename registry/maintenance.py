@@ -1,9 +1,12 @@
 """Keeping the data directory honest: freeing unreferenced blobs, and checking everything.
 
 Collection never removes a blob the ledger still references, even with a publish racing it: the
-referenced set is computed from a snapshot, and the deletions happen under the ledger's write lock
-after adding what commits since that snapshot referenced (a publish adopts its blob under that same
-lock, so none can slip in between).
+referenced set is computed from a snapshot, then, under the ledger's write lock, what commits since
+that snapshot referenced is added. Files are deleted right there (a publish adopts its file under
+that same lock, so none can slip in between). A bucket's objects are deleted after the lock is
+released (a round trip must never hold it), each held by its claim (blobs/claims.py): a publish
+stores its object under the same claim and holds it until its commit has landed, so an object being
+deleted is never one a commit is about to name, and one a publish holds is skipped.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .ledger import Ledger, Snapshot
 from .operations import Registry, list_packages
 
 log = logging.getLogger("registry.maintenance")
+CLAIMED_AT_ONCE = 256  # objects of a bucket the collector holds (and deletes) at a time
 
 
 def referenced_blobs(snap: Snapshot, workspaces: list[str] | None = None,
@@ -37,6 +41,28 @@ def referenced_blobs(snap: Snapshot, workspaces: list[str] | None = None,
                 for f in version.files:
                     found.update((f.sha256, f.metadata_sha256))
     return found
+
+
+def referenced_files(snap: Snapshot) -> dict[str, tuple[str, str]]:
+    """Every distribution file the snapshot's versions name: sha256 → (where, for a report; the
+    sha256 of its core metadata)."""
+    found: dict[str, tuple[str, str]] = {}
+    for ws in snap.names("workspaces"):
+        for package in list_packages(snap, ws):
+            for version in snap.records(layout.versions_dir(ws, package.name), model.Version):
+                for f in version.files:
+                    found[f.sha256] = (f"{ws}/{package.name} {version.version}: {f.filename}", f.metadata_sha256)
+    return found
+
+
+def check_blobs(reg: Registry) -> dict[str, str]:
+    """The files the ledger references that the store lacks (by one listing of the store, not a
+    request per file), recorded for /_/health: sha256 → where."""
+    unseen = {sha: where for sha, (where, _) in referenced_files(reg.snapshot()).items()}
+    for sha, _ in reg.blobs.list():
+        unseen.pop(sha, None)
+    reg.missing.replace(unseen)
+    return unseen
 
 
 def _deleted_at(snap: Snapshot) -> dict[str, float]:
@@ -63,12 +89,15 @@ class Collected:
 def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Collected:
     """Free blobs no version references any more, once unreferenced for ``grace_seconds``."""
     snap = reg.snapshot()
-    referenced = referenced_blobs(snap)
+    files = referenced_files(snap)
+    referenced = set(files) | {metadata for _, metadata in files.values()}
+    unseen = {sha: where for sha, (where, _) in files.items()}  # (what the store lacks: damage)
     deleted_at = _deleted_at(snap)
     now = time.time()
     result = Collected()
     candidates = []
     for sha, mtime in reg.blobs.list():
+        unseen.pop(sha, None)
         if sha in referenced:
             continue
         # a deleted file's blob waits from its deletion; an orphan (a publish that never committed) from its write
@@ -77,26 +106,35 @@ def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Col
             result.kept_in_grace += 1
             continue
         candidates.append(sha)
-    if candidates:
-        with reg.ledger.write_lock(timeout=300):
-            reg.ledger.checkpoint()  # a journal replay must not bring back what is deleted here
-            head = reg.ledger.head()
-            if head != snap.commit_id:  # what changed since our snapshot may reference a candidate again
-                touched = {audit.touched(c) for c in reg.ledger.walk(since=snap.commit_id)}
-                current = reg.ledger.snapshot_at(head)
-                referenced |= referenced_blobs(current, packages=touched)
-            for sha in candidates:
-                if sha in referenced:
-                    continue
-                size = reg.blobs.size(sha) if reg.blobs.exists(sha) else 0
-                reg.blobs.delete(sha)
-                result.freed += 1
-                result.bytes += size
+    reg.missing.replace(unseen)
+    step = CLAIMED_AT_ONCE if reg.blobs.remote else max(len(candidates), 1)  # (files: all under one lock)
+    for batch in range(0, len(candidates), step):
+        with reg.blobs.held(candidates[batch:batch + step]) as held:
+            with reg.ledger.write_lock(timeout=300):
+                reg.ledger.checkpoint()  # a journal replay must not bring back what is deleted here
+                head = reg.ledger.head()
+                if head != snap.commit_id:  # what changed since our snapshot may reference a candidate again
+                    touched = {audit.touched(c) for c in reg.ledger.walk(since=snap.commit_id)}
+                    referenced |= referenced_blobs(reg.ledger.snapshot_at(head), packages=touched)
+                    snap = reg.ledger.snapshot_at(head)
+                doomed = [sha for sha in held if sha not in referenced]
+                if not reg.blobs.remote:
+                    _free(reg, doomed, result)
+            if reg.blobs.remote:  # (round trips: after the lock, each object held by its claim)
+                _free(reg, doomed, result)
     reg.blobs.sweep_staging()
     if repack:
         reg.ledger.repack(full=True)
         result.repacked = True
     return result
+
+
+def _free(reg: Registry, shas: list[str], result: Collected) -> None:
+    for sha in shas:
+        size = reg.blobs.size(sha) if reg.blobs.exists(sha) else 0
+        reg.blobs.delete(sha)
+        result.freed += 1
+        result.bytes += size
 
 
 # --- verify --------------------------------------------------------------------------------------
@@ -114,16 +152,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _remote_size(reg: Registry, sha256: str) -> int | None:
-    """The size of a blob the store keeps elsewhere (a bucket's object), None if it has none."""
-    if not reg.blobs.remote:
-        return None
-    try:
-        return reg.blobs.size(sha256)
-    except FileNotFoundError:
-        return None
 
 
 def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
@@ -151,13 +179,16 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
                 wanted[f.sha256] = (f.size, f"{checked.path} {f.filename}")
                 wanted.setdefault(f.metadata_sha256, (-1, f"{checked.path} {f.filename} (core metadata)"))
     torn_caches = 0
+    missing: dict[str, str] = {}
+    remote = dict(reg.blobs.inventory()) if reg.blobs.remote else {}  # (a bucket's sizes: one listing)
     for sha, (size, where) in sorted(wanted.items()):
         report.checked_blobs += 1
         local = reg.blobs.local_path(sha)
-        actual = local.stat().st_size if local is not None else _remote_size(reg, sha) if size >= 0 else None
+        actual = local.stat().st_size if local is not None else remote.get(sha) if size >= 0 else None
         if actual is None:
             if size >= 0:  # (core metadata is a cache: re-extracted from its file when asked for)
                 report.problems.append(f"{where}: blob {sha} is missing")
+                missing[sha] = where
             continue
         if size >= 0 and actual != size:
             report.problems.append(f"{where}: blob {sha} is corrupt: it has {actual} bytes, the ledger says {size}")
@@ -171,6 +202,14 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
                 torn_caches += 1  # never synced, by design: a power cut may leave one torn
             elif digest.hexdigest() != sha:
                 report.problems.append(f"{where}: blob {sha} is corrupt (its content hashes to {digest.hexdigest()})")
+    reg.missing.replace(missing)  # (what /_/health reports, as of now)
+    if missing and reg.blobs.remote:
+        report.notes.append(f"{len(missing)} file(s) missing from the blob store {reg.blobs.location}: if the files "
+                            "were moved to the bucket, run `registry blobs migrate --to "
+                            f"{str(reg.blobs.location).rstrip('/')}` again where the old files are")
+    elif missing:
+        report.notes.append(f"{len(missing)} file(s) missing from {reg.settings.blobs_path}: restore them from a "
+                            "backup, or have the same files uploaded again")
     if torn_caches:
         report.notes.append(f"{torn_caches} cached core-metadata file(s) torn by a crash: each is extracted again "
                             "from its distribution on its next request")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -58,24 +59,26 @@ class Seaweed:
     endpoint: str = ""
     process: subprocess.Popen | None = None
     log: Path = field(init=False)
+    args: list[str] = field(default_factory=list)  # (kept: a restart listens where clients expect it)
 
     def start(self, timeout: float = 90) -> Seaweed:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.log = self.directory / "weed.log"
-        (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = _free_ports(8)
-        (admin,) = _free_ports(1, offset=10000)  # (its worker dials the admin's gRPC at port + 10000)
-        args = [weed_binary(), "mini", f"-dir={self.directory / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                f"-bucket={BUCKET}", "-admin.ui=false", "-webdav=false", "-master.telemetry=false",
-                f"-master.port={master}", f"-master.port.grpc={master_grpc}", f"-volume.port={volume}",
-                f"-volume.port.grpc={volume_grpc}", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-                f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-admin.port={admin}",
-                "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        if not self.args:
+            (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = _free_ports(8)
+            (admin,) = _free_ports(1, offset=10000)  # (its worker dials the admin's gRPC at port + 10000)
+            self.args = [weed_binary(), "mini", f"-dir={self.directory / 'data'}", "-ip=127.0.0.1",
+                         "-ip.bind=127.0.0.1", f"-bucket={BUCKET}", "-admin.ui=false", "-webdav=false",
+                         "-master.telemetry=false", f"-master.port={master}", f"-master.port.grpc={master_grpc}",
+                         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", f"-filer.port={filer}",
+                         f"-filer.port.grpc={filer_grpc}", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
+                         f"-admin.port={admin}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+            self.endpoint = f"http://127.0.0.1:{s3}"
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         (self.directory / "data").mkdir(exist_ok=True)
-        with open(self.log, "w") as out:
-            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
+        with open(self.log, "a") as out:
+            self.process = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, env=env,
                                             cwd=self.directory, start_new_session=True)
-        self.endpoint = f"http://127.0.0.1:{s3}"
         client = self.client()
         deadline = time.monotonic() + timeout
         while True:
@@ -107,8 +110,18 @@ class Seaweed:
         """A fresh s3:// location: each test its own prefix, so none sees another's objects."""
         return f"s3://{BUCKET}/t-{uuid.uuid4().hex[:12]}"
 
+    def signal(self, sig: int) -> None:
+        """``sig`` to the whole server (its process group): SIGSTOP stalls it, SIGCONT resumes it."""
+        os.killpg(self.process.pid, sig)
+
+    def kill(self) -> None:
+        """Dead at once, as a crash leaves it (`start` brings it back on the same ports and data)."""
+        self.signal(signal.SIGKILL)
+        self.process.wait(10)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.signal(signal.SIGCONT)  # (a stopped process would never see the SIGTERM)
             self.process.terminate()
             try:
                 self.process.wait(20)

@@ -318,20 +318,21 @@ def test_gc_keeps_blobs_within_their_grace_period(api):
 def test_gc_never_frees_a_blob_a_racing_publish_references(api, tmp_path, monkeypatch):
     """An orphan blob (a publish whose commit never landed) is re-adopted by a retry of the same
     upload while the collector runs: the retry's commit lands between the collector's snapshot and
-    its deletions. The blob must survive."""
+    its deletions (just before it holds what it deletes: a bucket's objects by their claims, then
+    the ledger's lock). The blob must survive."""
     reg = api.reg
     wheel = make_wheel(tmp_path, PRIVATE, "4.0")
     with reg.blobs.stage() as staged:  # the orphan: adopted, never committed
         staged.write(wheel.read_bytes())
         orphan = reg.blobs.adopt(staged)
-    real_lock = reg.ledger.write_lock
+    real_held = reg.blobs.held
 
-    def lock_after_a_racing_publish(*args, **kwargs):
-        monkeypatch.setattr(reg.ledger, "write_lock", real_lock)
-        publish(reg, identity.operator(), wheel)  # the retry lands just before the collector locks
-        return real_lock(*args, **kwargs)
+    def held_after_a_racing_publish(*args, **kwargs):
+        monkeypatch.setattr(reg.blobs, "held", real_held)
+        publish(reg, identity.operator(), wheel)  # the retry lands just before the collector holds its candidates
+        return real_held(*args, **kwargs)
 
-    monkeypatch.setattr(reg.ledger, "write_lock", lock_after_a_racing_publish)
+    monkeypatch.setattr(reg.blobs, "held", held_after_a_racing_publish)
     maintenance.collect(reg, repack=False)
     assert reg.blobs.exists(orphan)
     assert operations.get_version(reg.snapshot(), WS, PRIVATE, "4.0").files[0].sha256 == orphan

@@ -126,6 +126,48 @@ def test_racing_publishes_of_the_same_bytes_never_clobber_each_other(reg, tmp_pa
 
 
 @pytest.mark.parametrize("size", [5000, 12 * MIB])
+def test_the_collector_and_a_publish_of_the_same_object_take_turns(reg, tmp_path, size, monkeypatch):
+    """The collector deletes a bucket's objects after the ledger's lock is released, each held by
+    its claim; a publish of the same bytes meanwhile waits for the claim (the ledger stays free for
+    every other write), then stores the object again: what its commit names is there."""
+    from registry import identity
+
+    op = identity.operator()
+    operations.create_workspace(reg, op, "cli", "ws", "W")
+    operations.create_project(reg, op, "cli", "ws", "P", "P")
+    operations.create_repository(reg, op, "cli", "ws", "r", "P")
+    operations.create_package(reg, op, "cli", "ws", "turns", "r")
+    wheel = make_wheel(tmp_path, "turns", "1.0", payload=size, stored=True)
+    with reg.blobs.stage() as staged:  # an orphan (a publish whose commit never landed): the collector's
+        staged.write(wheel.read_bytes())
+        orphan = reg.blobs.adopt(staged)
+    deleting, go, real_delete = threading.Event(), threading.Event(), reg.blobs.delete
+
+    def slow_delete(sha):
+        deleting.set()
+        go.wait(20)
+        real_delete(sha)
+
+    monkeypatch.setattr(reg.blobs, "delete", slow_delete)
+    collector = threading.Thread(target=maintenance.collect, args=(reg,), kwargs={"repack": False})
+    collector.start()
+    assert deleting.wait(20)
+    published: list = []
+    publisher = threading.Thread(target=lambda: published.append(publish(reg, op, wheel, ws="ws")))
+    publisher.start()
+    time.sleep(0.5)
+    assert publisher.is_alive() and not published  # (waiting for the object's claim)
+    with reg.ledger.write_lock(timeout=0):  # (the ledger's lock is free: no round trip holds it)
+        pass
+    operations.create_package(reg, op, "cli", "ws", "meanwhile", "r")
+    go.set()
+    collector.join(20)
+    publisher.join(20)
+    assert published and published[0].commit is not None
+    assert reg.blobs.read(orphan) == wheel.read_bytes() and maintenance.verify(reg).ok
+
+
+@pytest.mark.parametrize("size", [5000, 12 * MIB])
 def test_an_object_already_at_the_address_is_never_overwritten(reg, size):
     """Conditional create: whatever holds the address stays (here other bytes, put there behind the
     store's back, which its hash would never allow: proof that nothing was rewritten)."""
@@ -147,6 +189,11 @@ def test_a_crashed_upload_is_swept(reg):
     assert uploads(store) == [key]
     assert store.sweep_staging(older_than=3600) == 0  # (one under way is left alone)
     assert store.sweep_staging(older_than=-60) == 1 and uploads(store) == []
+    (store.claims.directory / ("ab" * 32)).touch()  # a claim its killed holder left; one held stays
+    with store.claims.hold("cd" * 32, wait=0):
+        store.sweep_staging(older_than=-60)
+        assert sorted(os.listdir(store.claims.directory)) == ["cd" * 32]
+    assert os.listdir(store.claims.directory) == []
 
 
 async def test_publish_and_download_through_the_app(client, world, tmp_path):

@@ -10,32 +10,38 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from ..diskspace import DiskSpace
 from ..errors import RegistryError
 from ..fsync import Needed, fsync_path, write_file
 from .files import FileBlobStore
+from .missing import MissingBlobs
 from .staged import SPOOL, Digests, Staged
 
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["SPOOL", "BlobStore", "Digests", "FileBlobStore", "Staged", "open_store"]
+__all__ = ["SPOOL", "BlobStore", "Digests", "FileBlobStore", "MissingBlobs", "Staged", "open_store"]
 
 
 class BlobStore(Protocol):
     """``defer``: where a store that syncs files (like FileBlobStore) may leave what it still has to
     make durable (`Needed`), so that the caller syncs it together with other writes. Without it, a
     call returns only once its blob is durable. A store whose writes are durable when they return
-    (S3) leaves nothing there, and is ``remote``: adopting costs a round trip, so never on the
-    event loop."""
+    (S3) leaves nothing there, and is ``remote``: storing costs a round trip, so never on the
+    event loop nor under the ledger's lock: a publish stores first (`placed`), then commits within
+    it; the collector deletes what `held` gives it."""
 
     remote: bool
     staging: Path  # where incoming files spill, on local disk
 
     def stage(self, limit: int | None = None) -> Staged: ...
     def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str: ...
+    def placed(self, staged: Staged, wait: float) -> AbstractContextManager[None]: ...
+    def held(self, shas: list[str]) -> AbstractContextManager[list[str]]: ...
     def repair(self, staged: Staged) -> bool: ...
     def put_bytes(self, data: bytes) -> str: ...
     def put_cache(self, data: bytes) -> str: ...
@@ -46,6 +52,7 @@ class BlobStore(Protocol):
     def local_path(self, sha256: str) -> Path | None: ...
     async def open_stream(self, sha256: str, offset: int, length: int) -> AsyncIterator[bytes]: ...
     def url(self, sha256: str, filename: str) -> str | None: ...
+    def missing(self, sha256: str, what: str) -> RegistryError: ...
     def delete(self, sha256: str) -> None: ...
     def list(self) -> Iterator[tuple[str, float]]: ...
     def sweep_staging(self, older_than: float = 3600) -> int: ...
@@ -69,7 +76,7 @@ def open_store(settings: Settings) -> BlobStore:
         raise RegistryError(f"This registry's files are in {recorded} ({marker}), not in {wanted}: "
                             "unset REGISTRY_BLOBS, or set it to that.")
     if not wanted and not recorded:
-        return FileBlobStore(settings.blobs_path)
+        return FileBlobStore(settings.blobs_path, disk=DiskSpace(settings.data_path, settings.min_free_bytes))
     if wanted and not recorded and _holds_blobs(settings.blobs_path):
         raise RegistryError(f"This registry's files are in {settings.blobs_path}: move them to {wanted} first, "
                             f"with `registry blobs migrate --to {wanted}`.")
@@ -85,7 +92,8 @@ def bucket_store(settings: Settings, location: str):
     from .s3 import S3BlobStore  # (botocore is imported only by registries that use it)
 
     return S3BlobStore.from_url(location, local=settings.data_path / "s3-staging",
-                                cache=settings.cache_path / "core-metadata")
+                                cache=settings.cache_path / "core-metadata", timeout=settings.blobs_timeout,
+                                disk=DiskSpace(settings.data_path, settings.min_free_bytes))
 
 
 def recorded_location(settings: Settings) -> str:

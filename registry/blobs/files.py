@@ -7,11 +7,14 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 import anyio
 
+from ..diskspace import DiskSpace
+from ..errors import RegistryError
 from ..fsync import Needed, fsync_path, make_dirs, write_file
 from .staged import SPOOL, Staged
 
@@ -27,8 +30,9 @@ class FileBlobStore:
 
     remote = False  # adopting costs no round trip: a small upload may commit on the event loop
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, disk: DiskSpace | None = None) -> None:
         self.root = Path(root)
+        self.disk = disk  # (uploads staged here are refused before they fill it)
         self.staging = self.root / "staging"
         self.objects = self.root / "sha256"
         make_dirs(self.staging)
@@ -48,7 +52,7 @@ class FileBlobStore:
         return self.objects / sha256[:2] / sha256
 
     def stage(self, limit: int | None = None) -> Staged:
-        return Staged(self.staging, limit)
+        return Staged(self.staging, limit, disk=self.disk)
 
     def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str:
         """Put ``staged`` under its hash, durably (or, with ``defer``, say there what is left to
@@ -83,6 +87,17 @@ class FileBlobStore:
         else:
             defer.append(needed)
         return digests.sha256
+
+    @contextmanager
+    def placed(self, staged: Staged, wait: float) -> Iterator[None]:
+        """Nothing before the commit: a file is adopted under the ledger's lock (`adopt`, in the
+        commit's build), where it costs no round trip and is synced with the commit."""
+        yield
+
+    @contextmanager
+    def held(self, shas: list[str]) -> Iterator[list[str]]:
+        """All of them: files are deleted under the ledger's lock, as they are adopted."""
+        yield list(shas)
 
     def repair(self, staged: Staged) -> bool:
         """Replace a stored copy of ``staged``'s content that is missing or not whole (damage a
@@ -153,6 +168,14 @@ class FileBlobStore:
 
     def url(self, sha256: str, filename: str) -> str | None:
         return None  # (served by the registry itself)
+
+    def missing(self, sha256: str, what: str) -> RegistryError:
+        """The 503 for a referenced file the store lacks: what it is, and what the operator does."""
+        return RegistryError(f"The content of {what} is missing from the blob store (blobs/sha256/{sha256[:2]}/"
+                             f"{sha256}): the ledger records it, the store doesn't hold it. Nothing is wrong with "
+                             "this request; the registry's operator must put it back (from a backup of blobs/, or "
+                             "by uploading the same file again); `registry verify` lists every missing file.",
+                             status=503)
 
     def check(self) -> None:
         pass

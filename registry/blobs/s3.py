@@ -6,14 +6,19 @@ conditional create and is lighter, but it can't complete a *multipart* upload co
 upload streamed as parts would either overwrite a racing writer's object or need a server-side copy
 afterwards. botocore has the whole API: CompleteMultipartUpload with If-None-Match, aborts, listings
 of unfinished uploads, presigned GETs with a Content-Disposition. The store's protocol is synchronous
-(`adopt` runs inside a ledger transaction, under its lock, in a worker thread; gc, verify and migrate
-are CLI work), so those calls use botocore's thread-safe client as they are; downloads stream on the
-event loop through aiobotocore's async client (one per loop), so a slow reader holds no thread.
+(a publish stores its object from a worker thread; gc, verify and migrate are CLI work), so those
+calls use botocore's thread-safe client as they are; downloads stream on the event loop through
+aiobotocore's async client (one per loop), so a slow reader holds no thread.
+
+Every call is bounded (`_bounded`): a bucket that stalls is a 503 after `REGISTRY_BLOBS_TIMEOUT`
+seconds (twice that at worst), never a request that hangs; and no call to it is ever made under the
+ledger's lock: a publish stores its object first (`placed`), held by a claim (claims.py) until its
+commit has landed, so a stalled bucket holds up only what needs it.
 
 Objects are `<prefix>sha256/<xx>/<sha256>`, as files are in a blobs directory. A PUT or a
-CompleteMultipartUpload that returned is durable: `adopt` leaves nothing in ``defer``, so the
-journal carries no copy of a small file (nothing local to replay) and the commit's record is written
-only once the object is stored. How an upload travels is in s3upload.py.
+CompleteMultipartUpload that returned is durable: the journal carries no copy of a small file
+(nothing local to replay) and the commit's record is written only once the object is stored. How an
+upload travels is in s3upload.py.
 
 The core-metadata cache (`put_cache`) stays on local disk, in cache/core-metadata: `.metadata` is
 asked for by every resolve and a local file answers it without a round trip; it is derived, so
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -35,18 +41,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
+from ..diskspace import DiskSpace
 from ..disposition import attachment
 from ..errors import RegistryError
 from ..fsync import Needed, make_dirs
+from .claims import Claims
 from .files import CHUNK, FileBlobStore
-from .s3codes import conflicting, missing, precondition_failed
+from .s3codes import Missing, Unavailable, conflicting, missing, precondition_failed
 from .s3read import ObjectReader
 from .s3upload import Multipart, S3Staged
 from .staged import Staged
 
+log = logging.getLogger("registry.blobs")
 PRESIGN_SECONDS = 300  # how long a redirect's URL stays valid
+TIMEOUT = 4.0  # seconds a call waits for the bucket (REGISTRY_BLOBS_TIMEOUT)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
@@ -65,12 +75,6 @@ def _shared() -> tuple[object, ThreadPoolExecutor]:
             pool = ThreadPoolExecutor(8, thread_name_prefix="s3-parts")
             _process = (os.getpid(), botocore.session.get_session(), pool)
         return _process[1], _process[2]
-
-
-class Unavailable(RegistryError):
-    """The bucket could not be reached or refused us: the request may succeed later."""
-
-    status = 503
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,15 @@ def endpoint_and_region() -> tuple[str | None, str]:
 class S3BlobStore:
     remote = True
 
-    def __init__(self, location: Location, local: Path, cache: Path) -> None:
+    def __init__(self, location: Location, local: Path, cache: Path, timeout: float = TIMEOUT,
+                 disk: DiskSpace | None = None) -> None:
         self.location = location
+        self.disk = disk  # (the local copies of uploads are refused before they fill it)
         self.endpoint, self.region = endpoint_and_region()
+        self.timeout = timeout
         self.staging = Path(local)  # incoming files spill here, as they do for files
         make_dirs(self.staging)
+        self.claims = Claims(self.staging.with_name(self.staging.name + "-claims"))  # (s3-staging-claims)
         self._cache = FileBlobStore(cache)
         self._lock = threading.Lock()
         self._client = None
@@ -113,8 +121,9 @@ class S3BlobStore:
         self._aclients: dict[asyncio.AbstractEventLoop, tuple] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, local: Path, cache: Path) -> S3BlobStore:
-        return cls(Location.parse(url), local, cache)
+    def from_url(cls, url: str, *, local: Path, cache: Path, timeout: float = TIMEOUT,
+                 disk: DiskSpace | None = None) -> S3BlobStore:
+        return cls(Location.parse(url), local, cache, timeout, disk)
 
     # --- clients ---------------------------------------------------------------------------------
 
@@ -122,9 +131,10 @@ class S3BlobStore:
         from botocore.config import Config
 
         config = Config(region_name=self.region, signature_version="s3v4",
-                        retries={"mode": "standard", "max_attempts": 4},
+                        retries={"mode": "standard", "max_attempts": 5},  # (fewer in time: see _bounded)
                         s3={"addressing_style": "path"} if self.endpoint else {},  # (a custom endpoint: no DNS per bucket)
-                        max_pool_connections=16, connect_timeout=10, read_timeout=120,
+                        max_pool_connections=16, connect_timeout=self.timeout, read_timeout=self.timeout,
+                        tcp_keepalive=True,
                         # (our own sha256 checks content: CRC trailers only trip up S3-compatible stores)
                         request_checksum_calculation="when_required", response_checksum_validation="when_required")
         return dict(endpoint_url=self.endpoint, region_name=self.region, config=config)
@@ -136,6 +146,7 @@ class S3BlobStore:
                 session = _shared()[0]
                 with _process_lock:  # (a botocore session is not thread-safe)
                     self._client = session.create_client("s3", **self._kwargs())
+                _bounded(self._client.meta.events, self.timeout)
                 self._pid = os.getpid()
             return self._client
 
@@ -151,6 +162,7 @@ class S3BlobStore:
 
             context = get_session().create_client("s3", **self._kwargs())
             client = await context.__aenter__()
+            _bounded(client.meta.events, self.timeout)
             if loop in self._aclients:  # (another request made one meanwhile)
                 await context.__aexit__(None, None, None)
             else:
@@ -175,12 +187,24 @@ class S3BlobStore:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise Unavailable(f"The blob store {self.location} failed {doing}: {error.get('Code', '?')} "
-                              f"{error.get('Message', '')}".rstrip() + ". Try again; if it persists, check "
-                              "REGISTRY_BLOBS, AWS_ENDPOINT_URL and the credentials.") from None
+                              f"{error.get('Message', '')}".rstrip() + ". Nothing was changed; try again. If it "
+                              "persists, check REGISTRY_BLOBS, AWS_ENDPOINT_URL and the credentials.") from None
         except BotoCoreError as exc:
-            raise Unavailable(f"The blob store {self.location} could not be reached {doing}: {exc}. "
-                              "Try again; if it persists, check REGISTRY_BLOBS, AWS_ENDPOINT_URL and the "
+            silent = (f"it did not answer within {self.timeout:g}s"
+                      if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)) else str(exc))
+            raise Unavailable(f"The blob store {self.location} could not be reached {doing} ({silent}). Nothing "
+                              "was changed; try again in a moment. If it persists, check that it is up "
+                              f"({self.endpoint or 'AWS S3'}), REGISTRY_BLOBS, AWS_ENDPOINT_URL and the "
                               "credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).") from None
+
+    def missing(self, sha256: str, what: str) -> Missing:
+        """The 503 for a referenced object the bucket lacks: what it is, and what the operator does."""
+        return Missing(f"The content of {what} is missing from the blob store {self.location} (object "
+                       f"{self.key(sha256)}): the ledger records it, the bucket doesn't hold it. Nothing is wrong "
+                       "with this request; the registry's operator must put it back: if the files were moved to "
+                       "the bucket, run `registry blobs migrate --to "
+                       f"{str(self.location).rstrip('/')}` again where the old files are (it sends what is missing); "
+                       "`registry verify` lists every missing file.")
 
     def key(self, sha256: str) -> str:
         if not _HEX64.fullmatch(sha256):
@@ -200,13 +224,42 @@ class S3BlobStore:
     def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str:
         """Make ``staged`` visible under its hash with one conditional request (every part of a big
         file was sent before): stored, and durable, when this returns; ``defer`` is left alone.
-        Called under the ledger's lock, so an object that is there already stays until the commit
-        that references it has landed (the collector deletes under the same lock)."""
+        Within `placed` (a publish: under the ledger's lock) it was stored already, and this only
+        marks it as named by the commit being written."""
         assert isinstance(staged, S3Staged), "an S3 store adopts what it staged"
-        staged.make_durable()
         if not staged.stored:
-            self._store(staged, exclusive=True)
+            staged.make_durable()
+            with self.claims.hold(staged.digests.sha256, wait=60):
+                self._store(staged, exclusive=True)
+        staged.adopted = True
         return staged.digests.sha256
+
+    @contextmanager
+    def placed(self, staged: Staged, wait: float) -> Iterator[None]:
+        """Store ``staged`` now, before the ledger's lock is taken (a round trip that may stall must
+        never hold it), and hold its object's claim while the block commits the change that names
+        it: until then no other upload completes the same object and the collector leaves it
+        alone. If the block fails before its commit was written (refused, the lock busy) and this
+        request created the object, it is removed again: a refused upload leaves nothing."""
+        assert isinstance(staged, S3Staged), "an S3 store places what it staged"
+        sha256 = staged.finish().sha256
+        with self.claims.hold(sha256, wait):
+            staged.make_durable()
+            if not staged.stored:
+                self._store(staged, exclusive=True)
+            try:
+                yield
+            except BaseException:
+                if staged.created and not staged.adopted:
+                    self._remove_quietly(sha256)
+                raise
+
+    def _remove_quietly(self, sha256: str) -> None:
+        try:
+            with self.failing("removing a file no commit names"):
+                self.client().delete_object(Bucket=self.location.bucket, Key=self.key(sha256))
+        except Unavailable as exc:  # (an orphan: the collector frees it after its grace period)
+            log.warning("%s", exc.message)
 
     def _store(self, staged: S3Staged, *, exclusive: bool) -> None:
         data = staged.in_memory
@@ -227,8 +280,16 @@ class S3BlobStore:
         except FileNotFoundError:
             pass
         staged.make_durable()
-        self._store(staged, exclusive=False)
+        with self.claims.hold(digests.sha256, wait=60):
+            self._store(staged, exclusive=False)
         return True
+
+    @contextmanager
+    def held(self, shas: list[str]) -> Iterator[list[str]]:
+        """Those of ``shas`` no upload is storing now, each held against one until the block ends
+        (the collector deletes them in it, outside the ledger's lock)."""
+        with self.claims.held(shas) as taken:
+            yield taken
 
     def _put(self, key: str, data: bytes, *, exclusive: bool) -> bool:
         """PUT, conditionally: False if an object was there already (412: left as it is)."""
@@ -338,6 +399,7 @@ class S3BlobStore:
         (invisible, but billed)."""
         cutoff = time.time() - older_than
         removed = self._cache.sweep_staging(older_than)
+        self.claims.sweep(older_than)
         for f in self.staging.iterdir():
             if f.stat().st_mtime < cutoff:
                 f.unlink(missing_ok=True)
@@ -352,10 +414,36 @@ class S3BlobStore:
         return removed
 
 
+def _bounded(events, timeout: float) -> None:
+    """Bound every call of a client to answer within twice ``timeout``: each attempt waits at most
+    ``timeout`` for the bucket (the client's connect and read timeouts), and botocore retries a
+    failed one (a refused connection, a 500, a timeout) only while the retry, its backoff included,
+    starts within ``timeout`` of the call's start. So a bucket that stops answering costs one
+    ``timeout``; one that fails fast is retried two or three times."""
+    def started(context, **_) -> None:
+        context["registry-started"] = time.monotonic()
+
+    def past_deadline(attempts, request_dict, **_) -> bool | None:
+        began = request_dict.get("context", {}).get("registry-started")
+        backoff = min(2 ** (attempts - 1), 20)  # (the most botocore's standard mode waits before the next)
+        if began is not None and time.monotonic() - began + backoff > timeout:
+            return False  # (the first answer that isn't None decides: no retry)
+        return None
+
+    events.register("before-call.s3", started)
+    events.register_first("needs-retry.s3", past_deadline)
+
+
 async def _chunks(body, length: int) -> AsyncIterator[bytes]:
     try:
         while length > 0:
-            chunk = await body.read(min(CHUNK, length))
+            try:
+                chunk = await body.read(min(CHUNK, length))
+            except (BotoCoreError, OSError, asyncio.TimeoutError) as exc:
+                # (the answer has begun: all that is left is to cut it short, which the client sees)
+                log.warning("a download was cut short, %d bytes before its end: the blob store stopped "
+                            "answering (%s)", length, exc)
+                raise
             if not chunk:
                 break
             length -= len(chunk)

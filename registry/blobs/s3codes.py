@@ -1,8 +1,23 @@
-"""What an S3 error answer means, across S3-compatible stores (they spell codes differently)."""
+"""What an S3 error answer means, across S3-compatible stores (they spell codes differently), and
+the store's refusals."""
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
+
+from ..errors import RegistryError
+
+
+class Unavailable(RegistryError):
+    """The bucket could not be reached or refused us: the request may succeed later."""
+
+    status = 503
+
+
+class Missing(RegistryError):
+    """An object the ledger references is not in the bucket: damage, for the operator to repair."""
+
+    status = 503
 
 
 def _code(exc: ClientError) -> tuple[str, int]:

@@ -1,6 +1,8 @@
 """Reading an object as a seekable file: what zipfile and tarfile need to inspect a distribution, and
 what verify hashes. A read continues the open GET where it is (one request for a whole pass);
-a seek elsewhere starts a new ranged GET from there to the end."""
+a seek elsewhere starts a new ranged GET from there to the end. A bucket that fails or stalls is
+the store's 503 (`Unavailable`), never an OSError: whoever reads the archive (dists.py) would take
+that for a damaged file."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import os
 from typing import TYPE_CHECKING, BinaryIO
 
 from botocore.exceptions import ClientError
+
+from .s3codes import Unavailable, missing
 
 if TYPE_CHECKING:
     from .s3 import S3BlobStore
@@ -49,12 +53,15 @@ class _Raw(io.RawIOBase):
                     answer = self._store.client().get_object(Bucket=self._store.location.bucket, Key=self._key,
                                                              Range=f"bytes={self._pos}-")
                 except ClientError as exc:
-                    raise OSError(f"{self._key}: {exc}") from None
+                    if missing(exc):  # (deleted since it was opened)
+                        raise self._store.missing(self._key.rsplit("/", 1)[-1], "a file") from None
+                    raise
             self._body, self._body_pos = answer["Body"], self._pos
         with self._store.failing("reading a file"):
             data = self._body.read(min(len(buffer), self._size - self._pos))
         if not data:
-            raise OSError(f"{self._key}: the object ended at {self._pos} bytes, not {self._size}")
+            raise Unavailable(f"The blob store {self._store.location} ended {self._key} at {self._pos} bytes, not "
+                              f"{self._size}. Nothing was changed; try again in a moment.")
         n = len(data)
         buffer[:n] = data
         self._pos += n

@@ -8,14 +8,16 @@
   never fsynced: the bucket holds the durable copy. Content that doesn't hash as announced has its
   upload aborted. Without an announcement, the parts are sent from the staged copy once it is
   hashed (`make_durable`, called before the ledger's lock).
-- `S3BlobStore.adopt`, under the ledger's lock and after every check has passed, makes the object
-  visible with ONE request with If-None-Match: * (CompleteMultipartUpload, or a PUT for what stayed
-  in memory): a 412 means the same bytes are there already, and they are never overwritten. (The
-  registry's own such requests never overlap, being made under the lock: some stores, SeaweedFS
-  4.48 among them, check If-None-Match on CompleteMultipartUpload non-atomically, and let two truly
-  simultaneous completes both succeed; AWS S3 answers the second 412, or 409 while the first runs.)
+- `S3BlobStore.placed`, once every check has passed and before the ledger's lock is taken, makes
+  the object visible with ONE request with If-None-Match: * (CompleteMultipartUpload, or a PUT for
+  what stayed in memory): a 412 means the same bytes are there already, and they are never
+  overwritten. (The registry's own such requests for one object never overlap, each being made
+  under the object's claim, claims.py: some stores, SeaweedFS 4.48 among them, check If-None-Match
+  on CompleteMultipartUpload non-atomically, and let two truly simultaneous completes both succeed;
+  AWS S3 answers the second 412, or 409 while the first runs.)
 - A refused or abandoned upload leaves nothing: its multipart upload is aborted (and one a crash
-  left behind is aborted by `sweep_staging`).
+  left behind is aborted by `sweep_staging`); an object it made visible before its commit was
+  refused is deleted again (one a crash left is an orphan the collector frees).
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class Multipart:
 
 class S3Staged(Staged):
     def __init__(self, store: S3BlobStore, limit: int | None = None) -> None:
-        super().__init__(store.staging, limit)
+        super().__init__(store.staging, limit, disk=store.disk)
         self._store = store
         self._expected: str | None = None
         self._part: bytearray | None = None  # the part being filled, and how far
@@ -131,6 +133,7 @@ class S3Staged(Staged):
         self.ready = False  # every part sent (or the content is in memory): only the final request is left
         self.stored = False  # visible at its address
         self.created = False  # by this upload's request (False: the same bytes were there already)
+        self.adopted = False  # named by a commit being written: never removed again
 
     def expect(self, sha256: str) -> None:
         sha256 = sha256.strip().lower()

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..diskspace import DiskSpace, disk_full, met
 from ..errors import TooLarge, size
 from ..fsync import fsync_fd, fsync_path
 
 SPOOL = 1 * 2**20  # an upload up to this size is staged in memory
+CHECK_EVERY = 8 * 2**20  # bytes staged between two looks at the disk's free space (one statvfs)
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,10 @@ class Staged:
     Up to ``spool`` bytes it stays in memory, so a small upload costs no file of its own before it
     is adopted; past that it spills to a file in the staging directory."""
 
-    def __init__(self, directory: Path, limit: int | None = None, spool: int = SPOOL) -> None:
+    def __init__(self, directory: Path, limit: int | None = None, spool: int = SPOOL,
+                 disk: DiskSpace | None = None) -> None:
         self._directory = Path(directory)
+        self._disk = disk  # (an upload is refused, 507, once it would leave less than its floor free)
         self.path: Path | None = None  # the staged file, once spilled
         self._file: BinaryIO | None = None
         self._buffer = bytearray()
@@ -63,19 +67,32 @@ class Staged:
         if self._file is None and self._size <= self._spool:
             self._buffer += chunk
             return
-        if self._file is None:
-            self.path = self._directory / f"incoming-{secrets.token_hex(12)}"
-            self._file = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
-            self._file.write(self._buffer)
-            self._buffer = bytearray()
-        self._file.write(chunk)
+        crossed = self._size // CHECK_EVERY != (self._size - len(chunk)) // CHECK_EVERY
+        if self._disk is not None and (self._file is None or crossed):
+            self._disk.check(upload=True)
+        try:
+            if self._file is None:
+                self.path = self._directory / f"incoming-{secrets.token_hex(12)}"
+                self._file = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+                self._file.write(self._buffer)
+                self._buffer = bytearray()
+            self._file.write(chunk)
+        except OSError as exc:
+            if disk_full(exc):  # (its file is removed on discard)
+                raise met(exc) from None
+            raise
 
     def finish(self, sync: bool = True) -> Digests:
         """Close the file and fix the digests. Idempotent. With ``sync=False`` the content is
         fsynced later, when it is adopted (with the commit that needs it), or never, if refused."""
         if self.digests is None:
             if self._file is not None:
-                self._file.flush()
+                try:
+                    self._file.flush()
+                except OSError as exc:
+                    if disk_full(exc):
+                        raise met(exc) from None
+                    raise
                 if sync:
                     fsync_fd(self._file.fileno())
                     self.synced = True
@@ -114,7 +131,10 @@ class Staged:
         self._discarded = True
         self._buffer = bytearray()
         if self._file is not None and not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # (what it still buffered met a full disk: the file goes anyway)
+                pass
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 

@@ -86,9 +86,9 @@ class Journal:
         self._pid: int | None = None
         self._end = 0  # where the whole records end, as far as we know
 
-    def append(self, entry: Entry) -> None:
+    def append(self, entry: Entry) -> int:
         """Write the record; not synced (see `sync`, or the caller fsyncs `self.path`). Callers hold
-        the ledger's write lock, so no one else appends meanwhile."""
+        the ledger's write lock, so no one else appends meanwhile. Returns where it starts (`cut`)."""
         payload = msgspec.msgpack.encode(entry)
         record = _HEADER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload
         fd, size = self._current()
@@ -109,7 +109,16 @@ class Journal:
         except BaseException:
             os.ftruncate(fd, self._end)
             raise
-        self._end += len(record)
+        start, self._end = self._end, self._end + len(record)
+        return start
+
+    def cut(self, start: int) -> None:
+        """Take back the last record (it starts at ``start``), durably: its commit was never
+        acknowledged (a full disk stopped it), and a replay must not make it after all."""
+        fd, _ = self._current()
+        os.ftruncate(fd, start)
+        self._end = start
+        fdatasync_fd(fd)
 
     def _current(self) -> tuple[int, int]:
         """Our descriptor of the journal file and its size, reopened when another process (or we)

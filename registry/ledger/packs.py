@@ -165,7 +165,11 @@ def write_pack(objects: dict[pygit2.Oid, tuple[int, bytes]], pack_dir: Path) -> 
     name = f"pack-{checksum.hex()}"
     pack, idx = pack_dir / f"{name}.pack", pack_dir / f"{name}.idx"
     write_replacing(pack, bytes(body), 0o444)
-    write_replacing(idx, bytes(index), 0o444)
+    try:
+        write_replacing(idx, bytes(index), 0o444)
+    except BaseException:  # (a full disk: no pack is left without its index)
+        pack.unlink(missing_ok=True)
+        raise
     return WrittenPack(name, pack, idx, bytes(body), bytes(index))
 
 

@@ -17,6 +17,7 @@ import msgspec
 import pygit2
 from pygit2.enums import ObjectType
 
+from ..diskspace import disk_full
 from ..errors import Busy
 from ..fsync import fsync_all
 from . import codec, guard
@@ -87,20 +88,34 @@ class Writing:
             written = write_pack(objects, self.path / "objects" / "pack")
             small = [n for n in change.needs if n.size <= COPY_LIMIT]
             big = [n for n in change.needs if n.size > COPY_LIMIT]
-            if big:
-                fsync_all([p for n in big for p in ((n.path.parent,) if n.durable else (n.path, n.path.parent))])
-            self._journal.append(Entry(
-                str(tip), str(commit_id), written.name, written.pack_data, written.idx_data,
-                copies={self._journal.relative(n.path): n.path.read_bytes() for n in small},
-                synced=tuple(self._journal.relative(n.path) for n in big),
-                checks={self._journal.relative(n.path): (n.size, n.sha256) for n in big}))
-            self._journal.sync()
+            start = None
             try:
-                self._move_branch(repo, str(tip), str(commit_id))
-            except (RefMoved, OSError) as exc:
-                log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
-                self._clear_stale_ref_lock()
-                continue
+                if big:
+                    fsync_all([p for n in big for p in ((n.path.parent,) if n.durable else (n.path, n.path.parent))])
+                start = self._journal.append(Entry(
+                    str(tip), str(commit_id), written.name, written.pack_data, written.idx_data,
+                    copies={self._journal.relative(n.path): n.path.read_bytes() for n in small},
+                    synced=tuple(self._journal.relative(n.path) for n in big),
+                    checks={self._journal.relative(n.path): (n.size, n.sha256) for n in big}))
+                self._journal.sync()
+                try:
+                    self._move_branch(repo, str(tip), str(commit_id))
+                except (RefMoved, OSError) as exc:
+                    if disk_full(exc):
+                        raise
+                    log.warning("ledger tip moved or ref locked (attempt %d): %s", attempt + 1, exc)
+                    self._clear_stale_ref_lock()
+                    continue
+            except OSError as exc:
+                if not disk_full(exc):
+                    raise
+                # A full disk: the commit is not made, and nothing of it stays (its record would
+                # make it at the next replay, its pack is garbage). The caller answers 507.
+                if start is not None:
+                    self._journal.cut(start)
+                written.pack.unlink(missing_ok=True)
+                written.idx.unlink(missing_ok=True)
+                raise
             self._recent.add(objects)
             if self._journal.size() > CHECKPOINT_AT and self._journal.retire():
                 threading.Thread(target=self._checkpoint_retired, name="ledger-checkpoint", daemon=True).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
@@ -129,10 +130,16 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     """Record an uploaded, inspected distribution as one commit; its bytes become durable first.
     ``wait``: how long to wait for another writer (`ledger.Locked` after that; 0: not at all).
     An imported file also has the ``upload_time`` its source gave, if any, and the ``source`` it
-    came from (a URL without credentials, or a path), recorded in the commit's trailers."""
+    came from (a URL without credentials, or a path), recorded in the commit's trailers.
+
+    With files, the blob is adopted in the commit's build, under the ledger's lock, and synced with
+    the commit. A bucket is a round trip away and may stall, so nothing waits on it under the lock:
+    the checks run first on the current snapshot (a refusal stores nothing), then the object is
+    stored and held (`placed`), then the commit runs the checks again and lands."""
     model.package_name(dist.name)  # (bounded here too: whatever inspected the file, the ledger gets no more)
     model.version(dist.version)
     digests = staged.finish()
+    reg.disk.check(0 if staged.spilled else digests.size, upload=True)  # (a spilled file is on the disk already)
     canonical = dist.canonical_name
     metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
     provenance = who.provenance(channel)
@@ -144,11 +151,10 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         warnings=list(dist.warnings),
     )
 
-    def build(snap: Snapshot) -> Change | NoChange:
+    def checked(snap: Snapshot) -> tuple[Package, Version | None] | NoChange:
+        """Every refusal, by what ``snap`` holds; NoChange if this very file is published already."""
         package = publish_target(snap, who, ws, canonical)
-        key = version_key(dist.version)
-        path = layout.version(ws, canonical, key)
-        current = snap.get(path, Version)
+        current = snap.get(layout.version(ws, canonical, version_key(dist.version)), Version)
         for existing in current.files if current else ():
             if existing.filename == dist.filename:
                 if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
@@ -171,6 +177,19 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 f"This filename was previously used by a file that has since been deleted: {dist.filename!r}. "
                 "Filenames are never reused; use a different version."
             )
+        return package, current
+
+    # (a bucket: refused here, before anything is stored in it; the identical file: nothing to store)
+    store_first = reg.blobs.remote and not isinstance(checked(reg.snapshot()), NoChange)
+
+    def build(snap: Snapshot) -> Change | NoChange:
+        found = checked(snap)
+        if isinstance(found, NoChange):
+            return found
+        package, current = found
+        if reg.blobs.remote and not store_first:  # (never a round trip under the lock)
+            raise Conflict(f"The ledger changed under this upload of {dist.filename} while it was checked; "
+                           "nothing was changed: upload it again.")
         pending: list = []  # synced with the commit's own objects, before the branch moves
         reg.blobs.adopt(staged, defer=pending)  # (its core metadata is extracted when first asked for)
         if current is None:
@@ -178,7 +197,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
         version = replace(current, files=files, summary=current.summary or dist.summary)
         change = make_change(
-            who, channel, Action.PUBLISH, f"publish {canonical} {version.version}: {dist.filename}", {path: version},
+            who, channel, Action.PUBLISH, f"publish {canonical} {version.version}: {dist.filename}",
+            {layout.version(ws, canonical, version_key(dist.version)): version},
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, version.version),
             (T.FILE, dist.filename), (T.SHA256, digests.sha256), (T.SIZE, str(digests.size)),
             *(((T.UPLOAD_TIME, upload_time.isoformat()),) if upload_time else ()),
@@ -187,10 +207,12 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         )
         return dataclasses.replace(change, needs=tuple(pending))
 
-    done = reg.transact(build, timeout=wait)
+    with reg.blobs.placed(staged, wait) if store_first else contextlib.nullcontext():
+        done = reg.transact(build, timeout=wait)
     if done.commit is None and reg.blobs.repair(staged):  # (outside the lock: it may read a big file whole)
         log.warning("publish %s: the stored copy of %s was missing or damaged; replaced it with the bytes "
                     "just sent", ws, dist.filename)
+        reg.missing.found_again([digests.sha256])
     return done.result if done.commit is None else dataclasses.replace(done.result, commit=done.commit)
 
 
@@ -210,9 +232,9 @@ def core_metadata(reg: Registry, f: DistFile) -> bytes:
             source = reg.blobs.open(f.sha256)
         except FileNotFoundError:
             pass
-    if source is None:
-        raise RegistryError(f"The content of {f.filename!r} is missing from the blob store; the operator "
-                            "should run `registry verify`.", status=500)
+    if source is None:  # (damage: recorded for /_/health, and a 503 that says what to do)
+        reg.missing.add(f.sha256, f.filename)
+        raise reg.blobs.missing(f.sha256, repr(f.filename))
     try:
         data = dists.inspect(source, f.filename, recorded=True).metadata
     finally:
@@ -221,7 +243,10 @@ def core_metadata(reg: Registry, f: DistFile) -> bytes:
     if hashlib.sha256(data).hexdigest() != f.metadata_sha256:
         raise RegistryError(f"The core metadata of {f.filename!r} no longer matches what was recorded at upload; "
                             "the operator should run `registry verify`.", status=500)
-    reg.blobs.put_cache(data)
+    try:
+        reg.blobs.put_cache(data)
+    except OSError as exc:  # (a full disk: the answer doesn't need the cache)
+        log.warning("core metadata of %s not cached: %s", f.filename, exc)
     return data
 
 

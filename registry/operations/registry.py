@@ -12,8 +12,9 @@ from pathlib import Path
 
 from .. import cache, layout
 from ..audit import Action, T
-from ..blobs import BlobStore, open_store
+from ..blobs import BlobStore, MissingBlobs, open_store
 from ..config import Settings
+from ..diskspace import DiskSpace, disk_full, met
 from ..errors import RegistryError
 from ..history import History
 from ..identity import operator
@@ -43,6 +44,8 @@ class Registry:
         if ledger.signer is None:
             ledger.signer = LedgerSigner(self.keys)
         self.history = History(ledger, settings.cache_path / "history.sqlite3")
+        self.missing = MissingBlobs(settings.data_path / "blobs-missing")  # (damage: files the store lacks)
+        self.disk = DiskSpace(settings.data_path, settings.min_free_bytes)
         self._catching_up = threading.Lock()
         marker = settings.data_path / REPLICA_OF
         self.primary = marker.read_text().strip() if marker.exists() else None  # a replica's: it never commits
@@ -97,7 +100,13 @@ class Registry:
             raise RegistryError(f"This data directory is a read replica of {self.primary}: it never commits. Make the "
                                 "change on the primary (its CLI, its API, or through the replica's web server).",
                                 status=503)
-        done = self.ledger.transact(build, timeout=timeout)
+        self.disk.check()  # (507 while the disk is all but full: before anything is written)
+        try:
+            done = self.ledger.transact(build, timeout=timeout)
+        except OSError as exc:
+            if not disk_full(exc):
+                raise
+            raise met(exc) from None  # (undone: ledger/writing.py, fsync.write_file)
         if done.commit is not None:
             made = COMMITS.get()
             if made is not None:

@@ -44,12 +44,37 @@ COLLECT_EVERY = 10  # maintenance rounds between blob collections
 def health(request: Request) -> dict:
     state: WebState = request.app.state.web
     if state.replica is not None:
-        return state.replica.health()
+        return _storage(state, state.replica.health())
     damage = state.registry.ledger.damage.unresolved()
     if damage:  # (still 200: everything else is served; monitoring reads the status)
-        return {"status": "damaged", "role": "primary", "ledger": state.registry.ledger.head(), "damage": len(damage),
-                "action": "A crash recovery found files missing or altered; run `registry verify` for details."}
-    return {"status": "ok", "role": "primary", "ledger": state.registry.ledger.head()}
+        return _storage(state, {
+            "status": "damaged", "role": "primary", "ledger": state.registry.ledger.head(), "damage": len(damage),
+            "action": "A crash recovery found files missing or altered; run `registry verify` for details."})
+    return _storage(state, {"status": "ok", "role": "primary", "ledger": state.registry.ledger.head()})
+
+
+def _storage(state: WebState, answer: dict) -> dict:
+    """The blob store's and the disk's part of the health: files the ledger names that the store
+    lacks (damage), and the free space of the data directory's disk against its floor."""
+    reg = state.registry
+    missing = len(reg.missing.entries())
+    disk = reg.disk.report()
+    answer["blobs"] = {"missing": missing}
+    answer["disk"] = disk
+    if missing and answer["status"] in ("ok", "damaged"):
+        answer["status"] = "damaged"
+        answer["action"] = " ".join(filter(None, [answer.get("action"), (
+            f"{missing} file(s) the ledger records are missing from the blob store: downloads of them are 503s. "
+            "Run `registry verify` for the list" + (f"; if the files were moved to the bucket, run `registry blobs "
+                                                    f"migrate --to {str(reg.blobs.location).rstrip('/')}` again "
+                                                    "where the old files are." if reg.blobs.remote else "."))]))
+    if disk["state"] != "ok" and answer["status"] == "ok":
+        answer["status"] = f"disk-{disk['state']}"  # (disk-low: uploads are refused; disk-full: all writes)
+        answer["action"] = (f"The data directory's disk has {disk['free']} bytes free (it keeps {disk['floor']} "
+                            "free, REGISTRY_MIN_FREE_BYTES): " + ("uploads are" if disk["state"] == "low" else
+                                                                  "writes are") + " refused (507); reads go on. "
+                            "Free space there (`registry gc` frees deleted files) or grow the disk.")
+    return answer
 
 
 def _registry_error(request: Request, exc: RegistryError) -> Response:
@@ -95,6 +120,22 @@ def _warm(state: WebState) -> None:
         log.exception("warming the package lists failed (they are built on first use instead)")
 
 
+def _check_blobs(state: WebState) -> None:
+    """Once after start, in the background (one worker): the files the ledger names that the store
+    lacks, by one listing of the store, for /_/health. A registry started on a bucket that misses
+    files (restarted on it before the last `blobs migrate`) says so within seconds of starting, not
+    at the first download of one; the collector's passes and `registry verify` keep it current."""
+    try:
+        with state.registry.missing.checking() as mine:
+            if mine:
+                found = maintenance.check_blobs(state.registry)
+                if found:
+                    log.error("%d file(s) the ledger records are missing from the blob store; `registry verify` "
+                              "lists them", len(found))
+    except Exception as exc:  # (a bucket that doesn't answer: the next collection checks again)
+        log.warning("checking the blob store for missing files failed: %s", getattr(exc, "message", exc))
+
+
 def _maintenance(state: WebState):
     @asynccontextmanager
     async def lifespan(app: Litestar):
@@ -120,6 +161,8 @@ def _maintenance(state: WebState):
 
         state.registry.catch_up_history(background=True)  # (the history index may be behind: never a reader's wait)
         threading.Thread(target=_warm, args=(state,), name="warm-lists", daemon=True).start()
+        if state.replica is None:  # (a replica's holes are its follower's to fill)
+            threading.Thread(target=_check_blobs, args=(state,), name="check-blobs", daemon=True).start()
         try:  # (a bucket's clients are made now, rather than by the first request)
             await anyio.to_thread.run_sync(state.registry.blobs.check)
             await state.registry.blobs.aopen()

@@ -55,7 +55,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         size, path = len(metadata), None
     else:
         if path is None and not blobs.remote:
-            raise _missing(sha256, filename)
+            raise _missing(r, found)
         size = path.stat().st_size if path is not None else found.size  # (a bucket's object: as recorded)
     headers = {
         "etag": f'"{sha256}"',
@@ -70,6 +70,8 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         return Response(b"", status_code=304, headers=headers)
     if path is None and not is_metadata and request.method == "GET" and web_state(request).registry.settings.blobs_redirect:
         # the bytes come from the bucket itself (Range included); the URL expires: never cached
+        if sha256 in r.reg.missing.entries():  # (known damage: a 503 that says so, not the bucket's 404)
+            raise r.reg.blobs.missing(sha256, repr(found.filename))
         url = blobs.url(sha256, filename)
         return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
 
@@ -97,7 +99,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         chunks = await blobs.open_stream(sha256, start, end - start + 1)
     except FileNotFoundError:
         _raise_if_gone(r, ws, canonical, record, found, wanted)
-        raise _missing(sha256, filename) from None
+        raise _missing(r, found) from None
     return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
 
 
@@ -108,8 +110,8 @@ def _raise_if_gone(r: Reader, ws: str, canonical: str, record, found, wanted: st
                    f"{r.commit}), and its bytes are no longer stored.")
 
 
-def _missing(sha256: str, filename: str) -> RegistryError:
-    log.error("blob %s of %s is missing from the blob store", sha256, filename)
-    return RegistryError(f"The content of {filename!r} is missing from the blob store; the operator "
-                         "should run `registry verify`.", status=500)
+def _missing(r: Reader, found) -> RegistryError:
+    """A file the ledger names and the store lacks: damage, recorded for /_/health (a 503)."""
+    r.reg.missing.add(found.sha256, found.filename)
+    return r.reg.blobs.missing(found.sha256, repr(found.filename))
 

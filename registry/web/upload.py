@@ -78,6 +78,8 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
         raise TooLarge(f"File too large: the limit is {size(limit)}.")
+    if declared and declared.isdigit():  # (a full disk: 507 before a byte of the body is read)
+        state.registry.disk.check(int(declared), upload=True)
     ctype, options = parse_options_header(headers.get("content-type", ""))
     if ctype != "multipart/form-data" or not options.get("boundary"):
         raise Invalid("Uploads must be multipart/form-data (the legacy upload form twine, uv and poetry send).")
