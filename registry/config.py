@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a write forwarded by a replica waits for its commit to arrive there (then a 504 that
     # says the primary did it): longer for a replica far from its primary.
     follow_wait_seconds: float = 10.0
+    # How long a replica waits on a silent primary (to connect, to send it more of a request, to hear
+    # from it again) before it gives up and says so: a forwarded write is answered 503/504 within
+    # about this long of the primary going silent, and /_/health says it is unreachable.
+    follow_timeout_seconds: float = 8.0
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
@@ -69,6 +73,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                                       "`registry blobs migrate --to s3://...` moves existing blobs there")
         if not self.follow_wait_seconds > 0:
             raise BadSetting("follow_wait_seconds", "give a number of seconds above 0")
+        if not 1 <= self.follow_timeout_seconds <= 300:
+            raise BadSetting("follow_timeout_seconds", "give a number of seconds from 1 to 300")
         if not 1 <= self.port <= 65535:  # (0, any free port, would leave clients guessing)
             raise BadSetting("port", "give a port from 1 to 65535")
         if self.workers < 1:
