@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 import signal
 import threading
@@ -18,10 +19,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
+from registry.config import Settings
+from registry.operations import Registry
+from registry.replica.fill import Filler
+from registry.replica.follow import Follower
+from registry.replica.start import prepare
+
 from ..helpers import LiveServer, make_wheel, start_server
+from ..powerloss import Disk, fresh, observe
 from ..test_replica import Cluster, team, upload_form
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning")]
@@ -436,3 +445,78 @@ def test_a_stopped_primary_is_noticed_by_an_idle_replica(tmp_path):
         converged(cluster, replica)
     finally:
         cluster.stop()
+
+
+# --- the files cursor and power cuts --------------------------------------------------------------------
+
+
+def test_every_power_cut_leaves_the_files_cursor_behind_what_is_durable(tmp_path):
+    """A replica's fill round runs on the real disk while `powerloss.Disk` records what each sync made
+    durable; after a cut at any of them, every file the cursor vouches for is there, whole. Two files
+    start out there unsynced (one whole, as another worker's fetch leaves it mid-adopt; one torn)."""
+    cluster = Cluster(tmp_path)
+    try:
+        email, token = team(cluster.primary, PKG)
+        published: dict[str, bytes] = {}
+        for i, payload in enumerate((512, 1_300_000, 512, 1_300_000, 512, 512)):
+            wheel = make_wheel(tmp_path, PKG, f"1.{i}", payload=payload)
+            data, files = upload_form(wheel, PKG, f"1.{i}")
+            assert httpx.post(f"{cluster.primary.url}/default/", auth=(email, token), data=data, files=files,
+                              timeout=60).status_code == 200
+            published[hashlib.sha256(wheel.read_bytes()).hexdigest()] = wheel.read_bytes()
+        root = tmp_path / "replica"
+        settings = Settings(data=str(root), follow=cluster.primary.url, follow_token=cluster.token)
+        prepare(settings)
+        reg = Registry.open(settings)
+        follower = Follower(settings, reg.ledger)
+        disk = Disk(root)
+        try:
+            with observe(disk):
+                unsynced, torn = list(published)[1], list(published)[4]
+                for sha, data in ((unsynced, published[unsynced]), (torn, published[torn][:100])):
+                    (root / "blobs" / "sha256" / sha[:2] / sha).write_bytes(data)  # (never synced)
+                done = anyio.run(Filler(reg, follower).round)
+            assert done.cursor == reg.ledger.head() and done.missing == 0 and done.fetched == len(published) - 1
+            cuts = list(disk.cuts(random.Random(3)))
+            vouched = 0
+            for n, (synced, extra) in enumerate(cuts):
+                image = disk.image(synced, extra, fresh(tmp_path / "cut"))
+                cursor_file = image / "replica" / "files-cursor"
+                if not cursor_file.exists():
+                    continue
+                cursor = cursor_file.read_text().strip()
+                assert cursor in {c.id for c in reg.ledger.walk()}, f"cut {n}: a torn cursor {cursor!r}"
+                for commit in reg.ledger.walk(since=None):
+                    if commit.id != cursor and not reg.ledger.repo().descendant_of(cursor, commit.id):
+                        continue
+                    for sha in commit.trailers_named("Sha256"):
+                        kept = image / "blobs" / "sha256" / sha[:2] / sha
+                        assert kept.exists() and kept.read_bytes() == published[sha], \
+                            f"cut {n} (sync {synced} +{extra}): the cursor {cursor[:12]} vouches for {sha[:12]}, not durable"
+                        vouched += 1
+            assert vouched >= len(published)  # (some cut had the cursor at the head)
+        finally:
+            disk.close()
+    finally:
+        cluster.stop()
+
+
+def test_every_transport_error_is_said_in_words():
+    """`str()` of many httpx errors is empty (a timeout from the event loop's own clock): the reason a
+    replica gives names the error's class and what it means, whichever it is."""
+    from registry.replica.primary import describe
+
+    def every(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from every(sub)
+
+    kinds = {cls for cls in every(httpx.TransportError) if not cls.__name__.startswith("_")}
+    assert len(kinds) >= 10
+    for cls in kinds:
+        said = describe(cls(""), 8)
+        assert said.startswith(f"{cls.__name__}: ") and len(said) > len(cls.__name__) + 10, said
+        assert "()" not in said and "the request failed" not in said, said
+    assert describe(TimeoutError(), 4) == "TimeoutError: no answer within 4 s"
+    assert describe(httpx.ConnectError("[Errno 111] Connection refused"), 8) == \
+        "ConnectError: it could not be connected to ([Errno 111] Connection refused)"
