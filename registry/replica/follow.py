@@ -133,11 +133,13 @@ class Follower:
         except (ValueError, KeyError, pygit2.GitError):
             return False
 
-    def sync(self, note: str | None = None, want: str | None = None) -> str:
+    def sync(self, note: str | None = None, want: str | None = None, within: float | None = None) -> str:
         """Fetch and check what the primary has, and move main to it; the new head. ``note``: a
-        checkpoint just had from the primary; ``want``: a commit we need (nothing to do if held).
-        Raises Stopped (a rewrite, for good), witness.CannotCheck (for now)."""
-        with self._flock("fetch.lock"):
+        checkpoint just had from the primary; ``want``: a commit we need (nothing to do if held);
+        ``within``: the longest to wait for another fetch to end (a thread that waited for ever
+        would pile up behind a stalled one). Raises Stopped (a rewrite, for good),
+        witness.CannotCheck (for now)."""
+        with self._flock("fetch.lock", within):
             stopped = self.stopped()
             if stopped:
                 raise Stopped(stopped)
@@ -189,7 +191,7 @@ class Follower:
                 return False
             with anyio.move_on_after(left):
                 try:
-                    await anyio.to_thread.run_sync(self.sync, None, commit, abandon_on_cancel=True)
+                    await anyio.to_thread.run_sync(self.sync, None, commit, left, abandon_on_cancel=True)
                 except witness.CannotCheck:
                     await anyio.sleep(0.1)
         return True
@@ -267,10 +269,21 @@ class Follower:
             await anyio.sleep(FALLBACK)
 
     @contextmanager
-    def _flock(self, name: str):
+    def _flock(self, name: str, within: float | None = None):
         fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if within is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                deadline = time.monotonic() + within
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise witness.CannotCheck(f"another fetch from {self.primary} took over {within:.0f} s") from None
+                        time.sleep(0.05)
             yield
         finally:
             os.close(fd)

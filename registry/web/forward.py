@@ -135,12 +135,13 @@ class Forwarder:
             waited_for = response.headers.get(COMMIT_HEADER) or (
                 response.headers.get(HEAD_HEADER) if response.status_code < 400 else None)
             if waited_for:
-                try:
-                    caught_up = await self.follower.wait_for(waited_for)
+                why = "it has not caught up with it yet"
+                try:  # (watched: a primary that goes silent now ends the wait sooner)
+                    caught_up = await watched(self.primary, self.seconds, lambda: self.follower.wait_for(waited_for))
                 except Stopped as exc:
                     caught_up, why = False, str(exc)
-                else:
-                    why = "it has not caught up with it yet"
+                except Silent as exc:
+                    caught_up, why = False, f"the primary stopped answering before it could be fetched ({exc})"
                 if not caught_up:
                     return await refusal(RegistryError(
                         f"The primary at {self.primary} did the write (commit {waited_for}), but this read replica "

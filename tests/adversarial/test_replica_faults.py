@@ -189,6 +189,16 @@ def said_why(o: Outcome, primary: str) -> bool:
         or f"The primary at {primary} did the write (commit " in o.text)
 
 
+def worst(outcomes: list[Outcome]) -> str:
+    """The slowest answer of each kind, and how many there were."""
+    kinds: dict[str, list[float]] = {}
+    for o in outcomes:
+        kind = (f"{o.status} done, not here yet" if "did the write" in o.text else
+                f"{o.status} sent, no answer" if "stopped answering" in o.text else f"{o.status}")
+        kinds.setdefault(kind, []).append(o.took)
+    return ", ".join(f"{k} x{len(v)}: worst {max(v):.1f} s" for k, v in sorted(kinds.items()))
+
+
 def health(server: LiveServer) -> dict:
     return httpx.get(f"{server.url}/_/health", timeout=10).json()
 
@@ -252,8 +262,8 @@ def test_a_stopped_then_killed_primary_is_answered_in_bounded_time(tmp_path):
         _, back = wait_health(replica, lambda h: h["primary_reachable"], STALLED)
         time.sleep(5)
 
-        kill(cluster.primary)
         died = time.monotonic()
+        kill(cluster.primary)
         time.sleep(DEAD + 3)
         restart_primary(cluster, port)
         restarted = time.monotonic()
@@ -263,9 +273,10 @@ def test_a_stopped_then_killed_primary_is_answered_in_bounded_time(tmp_path):
         writes = [o for o in outcomes if o.kind.startswith("publish")]
         in_stall = [o for o in writes if stopped <= o.ended and o.started <= resumed]
         in_death = [o for o in writes if died <= o.ended and o.started <= restarted]
-        print(f"stall: health noticed in {noticed:.1f} s, reachable again {back:.1f} s after resume; "
-              f"worst answer {max(o.took for o in in_stall):.1f} s over {len(in_stall)} writes; dead primary: worst "
-              f"{max(o.took for o in in_death):.1f} s over {len(in_death)} writes")
+        print(f"stopped primary: health said so in {noticed:.1f} s, reachable again {back:.1f} s after resume; "
+              f"answers to {len(in_stall)} writes: {worst(in_stall)}")
+        print(f"killed primary: answers to {len(in_death)} writes: {worst(in_death)}")
+        print(f"reads from the replica meanwhile: {worst([o for o in outcomes if o.kind == 'read'])}")
         for o in outcomes:  # every request answered, within the deadline of the fault it met
             assert o.status is not None, o
             assert o.took < STALLED, o
@@ -273,7 +284,7 @@ def test_a_stopped_then_killed_primary_is_answered_in_bounded_time(tmp_path):
             assert o.status == 200 or said_why(o, cluster.primary.url), o
         assert any(o.status == 504 and "a check on a new connection failed" in o.text for o in in_stall)
         for o in in_death:
-            if o.status != 200 and o.started > died + 0.5:  # (sent once it was dead: refused at once)
+            if o.status != 200 and o.started > died + 1:  # (sent once it was dead: refused at once)
                 assert o.took < DEAD and o.status == 503 and "unreachable (ConnectError" in o.text, o
         # around each fault only writes fail; reads go on, and writes made after it ends succeed
         assert all(o.status == 200 for o in outcomes if o.kind == "read"), [o for o in outcomes if o.status != 200]
