@@ -60,8 +60,9 @@ def describe(exc: BaseException, seconds: float) -> str:
 
 def low_speed_seconds(seconds: float) -> int:
     """For git (curl): how long a fetch may stay below a byte a second before it is abandoned. Longer
-    than ``seconds``: the primary prepares a pack before it sends it."""
-    return max(15, math.ceil(2 * seconds))
+    than ``seconds``: the primary prepares a pack before it sends it (saying only a 5-byte keepalive
+    every 5 s meanwhile). A silent primary is said sooner than this: `watched` checks on it."""
+    return max(30, math.ceil(2 * seconds))
 
 
 async def check(primary: str, seconds: float) -> str | None:
