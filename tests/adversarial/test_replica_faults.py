@@ -88,6 +88,14 @@ def restart_replica(cluster: Cluster, replica: LiveServer, workers_: int = 2) ->
     return again
 
 
+def stop(cluster: Cluster) -> None:
+    """Every server of the cluster, even one a failed test left stopped (SIGSTOP ignores SIGTERM)."""
+    for server in [cluster.primary, *cluster.replicas]:
+        if server.process.poll() is None:
+            signal_all(server, signal.SIGCONT)
+    cluster.stop()
+
+
 def kill(server: LiveServer) -> None:
     signal_all(server, signal.SIGKILL)
     server.process.wait(30)
@@ -294,7 +302,7 @@ def test_a_stopped_then_killed_primary_is_answered_in_bounded_time(tmp_path):
         assert_nothing_lost(cluster, replica, outcomes, email, token)
         converged(cluster, replica)
     finally:
-        cluster.stop()
+        stop(cluster)
 
 
 def test_a_big_upload_at_a_slow_pace_passes_through_a_replica(tmp_path):
@@ -323,7 +331,7 @@ def test_a_big_upload_at_a_slow_pace_passes_through_a_replica(tmp_path):
         got = httpx.get(f"{replica.url}/default/{PKG}/1.0/{wheel.name}", auth=(email, token), timeout=60)
         assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(wheel.read_bytes()).hexdigest()
     finally:
-        cluster.stop()
+        stop(cluster)
 
 
 # --- workers killed -----------------------------------------------------------------------------------
@@ -373,7 +381,7 @@ def test_every_worker_killed_in_turn_under_load(tmp_path):
         assert_nothing_lost(cluster, replica, outcomes, email, token)
         converged(cluster, replica)
     finally:
-        cluster.stop()
+        stop(cluster)
 
 
 # --- replicas restarted -------------------------------------------------------------------------------
@@ -432,7 +440,7 @@ def test_replicas_restarted_while_the_primary_publishes_and_while_it_is_down_con
         took = converged(cluster, replica)
         print(f"holes healed in {took:.1f} s after the primary came back")
     finally:
-        cluster.stop()
+        stop(cluster)
 
 
 def test_a_stopped_primary_is_noticed_by_an_idle_replica(tmp_path):
@@ -455,7 +463,7 @@ def test_a_stopped_primary_is_noticed_by_an_idle_replica(tmp_path):
         got, took = wait_health(replica, lambda h: h["primary_reachable"] and h["ledger"] == cluster.head(), STALLED)
         converged(cluster, replica)
     finally:
-        cluster.stop()
+        stop(cluster)
 
 
 # --- the files cursor and power cuts --------------------------------------------------------------------
@@ -509,7 +517,7 @@ def test_every_power_cut_leaves_the_files_cursor_behind_what_is_durable(tmp_path
         finally:
             disk.close()
     finally:
-        cluster.stop()
+        stop(cluster)
 
 
 def test_every_transport_error_is_said_in_words():
