@@ -92,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_git_objects_bytes: int = 8 * 2**20  # libgit2's object cache
     cache_git_mapped_bytes: int = 16 * 2**20  # libgit2's memory-mapped windows onto pack files (file-backed)
     cache_history_bytes: int = 4 * 2**20  # SQLite's page cache of the history index, all connections together
+    # How long a replica waits on a silent primary (to connect, to send it more of a request, to hear
+    # from it again) before it gives up and says so: a forwarded write is answered 503/504 within
+    # about this long of the primary going silent, and /_/health says it is unreachable.
+    follow_timeout_seconds: float = 8.0
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
@@ -103,6 +107,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("min_free_bytes", "give a number of bytes, 0 or more")
         if not self.follow_wait_seconds > 0:
             raise BadSetting("follow_wait_seconds", "give a number of seconds above 0")
+        if not 1 <= self.follow_timeout_seconds <= 300:
+            raise BadSetting("follow_timeout_seconds", "give a number of seconds from 1 to 300")
         if not 1 <= self.port <= 65535:  # (0, any free port, would leave clients guessing)
             raise BadSetting("port", "give a port from 1 to 65535")
         if self.min_body_rate < 1:

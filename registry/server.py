@@ -191,6 +191,9 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         workers=settings.workers,
         workers_kill_timeout=30,
+        # a worker that dies (killed, out of memory) is replaced, and the others go on serving; one that
+        # dies again within 5.5 s of being replaced is a crash loop, and granian stops
+        respawn_failed_workers=True,
         log_level=LogLevels(settings.log_level),
     ).serve()
     return 0

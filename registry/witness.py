@@ -34,6 +34,7 @@ import pygit2
 from pygit2.enums import SortMode
 
 from . import checkpoint, signatures, signing
+from .replica.primary import describe, low_speed_seconds
 
 CLOCK_SLACK = timedelta(minutes=5)  # how far a checkpoint's time may go back (a server's clock stepped)
 
@@ -116,14 +117,16 @@ def check(url: str, state_path: Path, keys: list[str], token: str | None, userna
 
 
 def witness(url: str, state_path: Path, keys: list[str], token: str | None, username: str = "__token__", *,
-            mirror: Path | None = None, note: str | None = None) -> Witnessed:
+            mirror: Path | None = None, note: str | None = None, timeout: float = 30) -> Witnessed:
     """Check the registry at ``url`` against the state, and move the state on. ``mirror``: where the
-    ledger copy is (default FILE.git); ``note``: a checkpoint just fetched (default: fetch one)."""
+    ledger copy is (default FILE.git); ``note``: a checkpoint just fetched (default: fetch one);
+    ``timeout``: the longest the registry may stay silent (connect, each read; git's fetch gets longer,
+    replica/primary.py `low_speed_seconds`)."""
     base = url.rstrip("/")
     state_path = Path(state_path)
     state = State.load(state_path)
     old = state.head if state else None
-    note = note if note is not None else _get(f"{base}/_/ledger/checkpoint")
+    note = note if note is not None else _get(f"{base}/_/ledger/checkpoint", timeout)
     try:
         point, _, _ = checkpoint.parse(note)
     except checkpoint.BadCheckpoint as exc:
@@ -141,7 +144,7 @@ def witness(url: str, state_path: Path, keys: list[str], token: str | None, user
         pass  # (maybe a rotation: the ledger, checked below, says which key is current)
     except checkpoint.BadCheckpoint as exc:
         raise CannotCheck(str(exc)) from None
-    repo = _fetch(base, Path(mirror or f"{state_path}.git"), token, username)
+    repo = _fetch(base, Path(mirror or f"{state_path}.git"), token, username, timeout)
     try:
         size = _check_history(repo, point, state, heads)
         trusted = _trusted_keys(repo, point, told, heads)
@@ -214,31 +217,31 @@ def _trusted_keys(repo: pygit2.Repository, point: checkpoint.Checkpoint, told: l
     return [*told, *current]
 
 
-def _get(url: str) -> str:
+def _get(url: str, timeout: float = 30) -> str:
     try:
-        response = httpx.get(url, timeout=30, follow_redirects=True)
+        response = httpx.get(url, timeout=timeout, follow_redirects=True)
     except httpx.HTTPError as exc:
-        raise CannotCheck(f"GET {url}: {exc}") from None
+        raise CannotCheck(f"GET {url}: {describe(exc, timeout)}") from None
     if response.status_code != 200:
         raise CannotCheck(f"GET {url}: {response.status_code} {response.text.strip()[:200]}")
     return response.text
 
 
-def _fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.Repository:
+def _fetch(base: str, mirror: Path, token: str | None, username: str, timeout: float = 30) -> pygit2.Repository:
     """The served ledger's main as refs/witness/served in our copy (forced: a rewrite must arrive
     to be caught; what was seen before stays, under refs/witness/seen)."""
     created = not (mirror / "HEAD").exists()
     if created:
         pygit2.init_repository(str(mirror), bare=True, initial_head="main")
     try:
-        return _git_fetch(base, mirror, token, username)
+        return _git_fetch(base, mirror, token, username, timeout)
     except CannotCheck:
         if created:  # (a failed first run leaves nothing behind)
             shutil.rmtree(mirror, ignore_errors=True)
         raise
 
 
-def _git_fetch(base: str, mirror: Path, token: str | None, username: str) -> pygit2.Repository:
+def _git_fetch(base: str, mirror: Path, token: str | None, username: str, timeout: float = 30) -> pygit2.Repository:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     if token:
         basic = base64.b64encode(f"{username}:{token}".encode()).decode()
@@ -246,23 +249,25 @@ def _git_fetch(base: str, mirror: Path, token: str | None, username: str) -> pyg
                    GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
     try:
         # (no auto gc: a replica's readers hold its packs open; its ledger folds them itself)
+        # (a silent server ends the fetch: under a byte a second for that long; a slow one may go on)
         proc = subprocess.run(["git", "-C", str(mirror), "-c", "gc.auto=0", "-c", "maintenance.auto=false",
+                               "-c", "http.lowSpeedLimit=1", "-c", f"http.lowSpeedTime={low_speed_seconds(timeout)}",
                                "fetch", "--quiet", "--force", "--no-tags",
                                f"{base}/_/ledger.git", "+refs/heads/main:refs/witness/served"],
                               env=env, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CannotCheck(f"could not run git to fetch the ledger ({exc}); install git") from None
     if proc.returncode != 0:
-        raise _refused(base, token, username) or CannotCheck(
+        raise _refused(base, token, username, timeout) or CannotCheck(
             f"git fetch {base}/_/ledger.git failed: {proc.stderr.strip()[-500:]}")
     return pygit2.Repository(str(mirror))
 
 
-def _refused(base: str, token: str | None, username: str) -> Refused | None:
+def _refused(base: str, token: str | None, username: str, timeout: float = 30) -> Refused | None:
     """Whether git failed because the registry refused the credentials (git says only that it could
     not prompt for them)."""
     try:
-        status = httpx.get(f"{base}/_/ledger.git/info/refs", params={"service": "git-upload-pack"}, timeout=30,
+        status = httpx.get(f"{base}/_/ledger.git/info/refs", params={"service": "git-upload-pack"}, timeout=timeout,
                            auth=(username, token) if token else None).status_code
     except httpx.HTTPError:
         return None

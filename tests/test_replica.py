@@ -43,11 +43,11 @@ pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"),
 class Cluster:
     """A primary, its replica token, and replicas following it."""
 
-    def __init__(self, tmp: Path, *, blobs: str = "", env: dict | None = None) -> None:
+    def __init__(self, tmp: Path, *, blobs: str = "", env: dict | None = None, workers: int = 1) -> None:
         self.tmp, self.env = tmp, dict(env or {})
         extra = dict(blobs=blobs) if blobs else {}
         self.extra = extra
-        self.primary = start_server(tmp / "primary", workers=1, env=self.env, **extra)
+        self.primary = start_server(tmp / "primary", workers=workers, env=self.env, **extra)
         self.primary.cli("user", "create", "replica@example.com", "--name", "Read replica")
         self.token = self.primary.cli("token", "create", "replica@example.com", "--replica").stdout.strip()
         self.replicas: list[LiveServer] = []
@@ -398,6 +398,7 @@ async def test_a_write_the_replica_cannot_show_in_time_is_a_504_that_says_so(tmp
         class Behind:  # a follower whose copy never catches up
             def __init__(self) -> None:
                 self.primary = primary.url
+                self.timeout = 8.0
 
             def stopped(self) -> None:
                 return None

@@ -162,14 +162,14 @@ def test_a_forged_or_foreign_checkpoint_is_caught(live, monkeypatch):
     note = httpx.get(f"{live.server.url}/_/ledger/checkpoint").text
     point, _, _ = checkpoint.parse(note)
     forged = note.replace(f"\n{point.size}\n", f"\n{point.size - 1}\n")
-    monkeypatch.setattr(witness, "_get", lambda url: forged)
+    monkeypatch.setattr(witness, "_get", lambda url, *_: forged)
     with pytest.raises(witness.Tampered, match="bad signature: the checkpoint's signature by .* does not verify"):
         witness.check(live.server.url, live.state, [], live.token)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     name = point.origin
     foreign = checkpoint.sign(point, name, Ed25519PrivateKey.generate())
-    monkeypatch.setattr(witness, "_get", lambda url: foreign)
+    monkeypatch.setattr(witness, "_get", lambda url, *_: foreign)
     with pytest.raises(witness.Tampered, match="unknown key: the checkpoint is signed only by"):
         witness.check(live.server.url, live.state, [], live.token)
     told = checkpoint.verifier_key(name, Ed25519PrivateKey.generate().public_key())

@@ -3,7 +3,9 @@ own copy of the primary's ledger and sends every write to the primary.
 
 follow.py   the copy: git fetch over the primary's smart HTTP, each fetch checked as a witness checks
             it (witness.py), woken by the primary's long-polled checkpoint; its status for /_/health
-blobs.py    files the replica lacks (no shared bucket), fetched from the primary on first read
+blobs.py    files the replica lacks (no shared bucket), fetched from the primary
+fill.py     every file the ledger references, fetched in the background by a durable cursor
+primary.py  talking to the primary in bounded time, and its errors in words
 start.py    what `registry serve --follow` does before serving: the token, the first fetch
 web/forward.py (beside the other web modules) forwards the writes and waits for their commit
 """

@@ -1,5 +1,6 @@
 """Files a replica's own store lacks (its data directory, or a bucket of its own): fetched from the
-primary when published, or on first read.
+primary in the background (fill.py: every file the ledger references, by a durable cursor), or on
+first read.
 
 `GET /_/blobs/<sha256>` on the primary (a replica token's) streams the bytes; they are hashed as they
 arrive, kept only if they are what their name says, and stored under it as an upload's are. Two
@@ -14,9 +15,9 @@ import logging
 import anyio
 import httpx
 
-from ..audit import T
 from ..cache import Cache
 from ..errors import RegistryError
+from .primary import describe, timeouts
 
 log = logging.getLogger("registry.replica")
 CHUNK = 256 * 1024
@@ -36,9 +37,10 @@ async def _held(reg, sha256: str) -> bool:
     return False
 
 
-async def ensure_local(reg, sha256: str) -> None:
-    """Make sure ``sha256`` is in this replica's blob store (a no-op on a primary)."""
-    if reg.primary is None or await _held(reg, sha256):
+async def ensure_local(reg, sha256: str, *, again: bool = False) -> None:
+    """Make sure ``sha256`` is in this replica's blob store (a no-op on a primary). ``again``: fetch
+    it even if a copy is there (one found torn); durable on return either way."""
+    if reg.primary is None or (not again and await _held(reg, sha256)):
         return
     while sha256 in _fetching:
         await _fetching[sha256].wait()
@@ -52,21 +54,11 @@ async def ensure_local(reg, sha256: str) -> None:
         done.set()
 
 
-async def prefetch(reg, since: str) -> None:
-    """The files the commits after ``since`` published (their Sha256 trailers), each unless here."""
-    wanted = [sha for c in reg.ledger.walk(since=since) for sha in c.trailers_named(T.SHA256)]
-    for sha256 in wanted:
-        try:
-            await ensure_local(reg, sha256)
-        except RegistryError as exc:  # (a file deleted since, the primary gone: asked again on first read)
-            log.info("not prefetched: %s", exc.message)
-
-
 async def _fetch(reg, sha256: str) -> None:
     url = f"{reg.primary}/_/blobs/{sha256}"
-    token = reg.settings.follow_token
-    try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5),
+    token, seconds = reg.settings.follow_token, reg.settings.follow_timeout_seconds
+    try:  # (each step bounded, not the whole: a big file comes at whatever speed it comes)
+        async with httpx.AsyncClient(timeout=timeouts(seconds),
                                      auth=("__token__", token) if token else None) as client:
             async with client.stream("GET", url) as response:
                 if response.status_code != 200:
@@ -84,5 +76,5 @@ async def _fetch(reg, sha256: str) -> None:
                     await anyio.to_thread.run_sync(reg.blobs.adopt, staged)
     except httpx.HTTPError as exc:
         raise RegistryError(f"This replica doesn't hold the file yet, and the primary at {reg.primary} is "
-                            f"unreachable ({exc or type(exc).__name__}): retry once it is back.", status=503) from None
+                            f"unreachable ({describe(exc, seconds)}): retry once it is back.", status=503) from None
     log.info("fetched file %s from the primary", sha256)

@@ -8,7 +8,13 @@ good: it keeps serving what it had and says why in /_/health, until its operator
 
 Fetches take a lock (`replica/fetch.lock`), so the worker that follows (the one holding
 `replica/follow.lock`) and a worker waiting for a forwarded write's commit never fetch at once.
-What /_/health reports lives in `replica/status.json`, written under `replica/status.lock`.
+When the worker that follows dies, another takes the lock within LEAD_EVERY seconds (granian
+replaces the dead one). What /_/health reports lives in `replica/status.json`, written under
+`replica/status.lock`.
+
+A stopped or silent primary is noticed within REGISTRY_FOLLOW_TIMEOUT_SECONDS (primary.py: the long
+poll is watched, and a fetch that stops making progress is abandoned); /_/health then says it is
+unreachable and why, and the follower tries again, with backoff, until it answers.
 """
 
 from __future__ import annotations
@@ -29,12 +35,14 @@ from .. import checkpoint, witness
 from ..config import Settings
 from ..fsync import write_file
 from ..ledger import Ledger
+from .primary import Silent, describe, timeouts, watched
 
 log = logging.getLogger("registry.replica")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # (a line per long poll and per fetch otherwise)
 LONG_POLL = 25.0  # seconds the primary holds a checkpoint request while its head stays where it was
 FALLBACK = 2.0  # seconds between checks when the primary answers at once (one that can't hold a poll)
 RETRY_MAX = 5.0  # seconds between attempts while the primary is unreachable
+LEAD_EVERY = 1.0  # seconds between a worker's tries to take over following (a flock attempt each)
 
 
 class Stopped(Exception):
@@ -46,6 +54,7 @@ class Follower:
         self.primary = settings.primary
         self.token = settings.follow_token
         self.wait_write = settings.follow_wait_seconds  # (for a forwarded write's commit to arrive here)
+        self.timeout = settings.follow_timeout_seconds  # (the longest the primary may stay silent)
         self.ledger = ledger
         self.dir = settings.data_path / "replica"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +94,11 @@ class Follower:
         }
         if s.get("error"):
             answer["error"] = s["error"]
+        if "files_missing" in s:  # (fill.py's, once its first round is done)
+            answer["files"] = {"missing": s["files_missing"], "cursor": s.get("files_cursor"),
+                               "checked": s.get("files_checked")}
+            if s.get("files_error"):
+                answer["files"]["error"] = s["files_error"]
         if s.get("stopped"):
             answer["stopped"] = s["stopped"]
             answer["action"] = ("This replica no longer follows the primary: its history is not a continuation of the "
@@ -92,6 +106,10 @@ class Follower:
                                 "the primary); to follow it anew, stop the replica and start it on an empty data "
                                 "directory.")
         return answer
+
+    def files_seen(self, **fields) -> None:
+        """What fill.py found in a round: ``cursor``, ``missing``, ``error``."""
+        self._update(**{f"files_{k}": v for k, v in fields.items()}, files_checked=_now())
 
     def _seen(self, point: checkpoint.Checkpoint) -> None:
         s = self.status()
@@ -115,11 +133,13 @@ class Follower:
         except (ValueError, KeyError, pygit2.GitError):
             return False
 
-    def sync(self, note: str | None = None, want: str | None = None) -> str:
+    def sync(self, note: str | None = None, want: str | None = None, within: float | None = None) -> str:
         """Fetch and check what the primary has, and move main to it; the new head. ``note``: a
-        checkpoint just had from the primary; ``want``: a commit we need (nothing to do if held).
-        Raises Stopped (a rewrite, for good), witness.CannotCheck (for now)."""
-        with self._flock("fetch.lock"):
+        checkpoint just had from the primary; ``want``: a commit we need (nothing to do if held);
+        ``within``: the longest to wait for another fetch to end (a thread that waited for ever
+        would pile up behind a stalled one). Raises Stopped (a rewrite, for good),
+        witness.CannotCheck (for now)."""
+        with self._flock("fetch.lock", within):
             stopped = self.stopped()
             if stopped:
                 raise Stopped(stopped)
@@ -133,7 +153,7 @@ class Follower:
                     pass
             try:
                 done = witness.witness(self.primary, self.dir / "witness-state.json", [], self.token,
-                                       mirror=self.ledger.path, note=note)
+                                       mirror=self.ledger.path, note=note, timeout=self.timeout)
             except witness.Tampered as exc:
                 message = f"stopped following {self.primary}: {exc}"
                 log.error("REPLICA %s", message)
@@ -171,7 +191,7 @@ class Follower:
                 return False
             with anyio.move_on_after(left):
                 try:
-                    await anyio.to_thread.run_sync(self.sync, None, commit, abandon_on_cancel=True)
+                    await anyio.to_thread.run_sync(self.sync, None, commit, left, abandon_on_cancel=True)
                 except witness.CannotCheck:
                     await anyio.sleep(0.1)
         return True
@@ -195,32 +215,26 @@ class Follower:
         rewrite stops it. Only the leading process polls; the others check now and then whether
         it is still there to lead."""
         while not self.lead():
-            await anyio.sleep(5)
+            await anyio.sleep(LEAD_EVERY)
         retry = 0.5
         auth = ("__token__", self.token) if self.token else None
-        async with httpx.AsyncClient(timeout=httpx.Timeout(LONG_POLL + 10, connect=5), auth=auth) as client:
+        client: httpx.AsyncClient | None = None
+        try:
             while True:
-                head = self.ledger.head()
-                asked = time.monotonic()
+                if client is None:  # (afresh after a fault: a stall may have left its connection dead)
+                    client = httpx.AsyncClient(timeout=timeouts(self.timeout, read=LONG_POLL + self.timeout), auth=auth)
                 try:
-                    response = await client.get(f"{self.primary}/_/ledger/checkpoint", params={"wait": head})
-                    if response.status_code != 200:
-                        raise witness.CannotCheck(f"GET {self.primary}/_/ledger/checkpoint: {response.status_code} "
-                                                  f"{response.text.strip()[:200]}")
-                    note = response.text
-                    point = checkpoint.parse(note)[0]
-                    await anyio.to_thread.run_sync(self._seen, point)
-                    if point.head != head:
-                        await anyio.to_thread.run_sync(self.sync, note)
-                    elif time.monotonic() - asked < 1:
-                        await anyio.sleep(FALLBACK)
+                    await self._poll(client)
                     retry = 0.5
                 except Stopped:
                     return
-                except (httpx.HTTPError, witness.CannotCheck, checkpoint.BadCheckpoint) as exc:
+                except (httpx.HTTPError, Silent, witness.CannotCheck, checkpoint.BadCheckpoint) as exc:
                     text = str(exc) or type(exc).__name__
-                    if isinstance(exc, httpx.HTTPError):
-                        text = f"the primary at {self.primary} is unreachable ({text})"
+                    if isinstance(exc, (httpx.HTTPError, Silent)):
+                        why = str(exc) if isinstance(exc, Silent) else describe(exc, self.timeout)
+                        text = f"the primary at {self.primary} is unreachable ({why})"
+                        await client.aclose()
+                        client = None
                     await anyio.to_thread.run_sync(lambda: self._update(
                         error=text, error_since=self.status().get("error_since") or _now()))
                     log.warning("replica: %s; retrying in %.1f s", text, retry)
@@ -229,12 +243,47 @@ class Follower:
                 except Exception:  # following must never take the server down
                     log.exception("replica: following the primary failed; retrying")
                     await anyio.sleep(RETRY_MAX)
+        finally:
+            if client is not None:
+                with anyio.CancelScope(shield=True):
+                    await client.aclose()
+
+    async def _poll(self, client: httpx.AsyncClient) -> None:
+        """One long poll of the primary's checkpoint, and the fetch it calls for; both watched, so a
+        primary gone silent is an error within about `self.timeout` (the fetch's thread is left to
+        end by itself: git gives up on a silent server)."""
+        head = self.ledger.head()
+        asked = time.monotonic()
+        response = await watched(self.primary, self.timeout, lambda: client.get(
+            f"{self.primary}/_/ledger/checkpoint", params={"wait": head}))
+        if response.status_code != 200:
+            raise witness.CannotCheck(f"GET {self.primary}/_/ledger/checkpoint: {response.status_code} "
+                                      f"{response.text.strip()[:200]}")
+        note = response.text
+        point = checkpoint.parse(note)[0]
+        await anyio.to_thread.run_sync(self._seen, point)
+        if point.head != head:
+            await watched(self.primary, self.timeout,
+                          lambda: anyio.to_thread.run_sync(self.sync, note, abandon_on_cancel=True))
+        elif time.monotonic() - asked < 1:
+            await anyio.sleep(FALLBACK)
 
     @contextmanager
-    def _flock(self, name: str):
+    def _flock(self, name: str, within: float | None = None):
         fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if within is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                deadline = time.monotonic() + within
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise witness.CannotCheck(f"another fetch from {self.primary} took over {within:.0f} s") from None
+                        time.sleep(0.05)
             yield
         finally:
             os.close(fd)

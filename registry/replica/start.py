@@ -18,6 +18,7 @@ from ..ledger import Ledger
 from ..operations.registry import REPLICA_OF
 from ..web.ui.session import KEY_FILE, PUBLIC_FILE
 from .follow import Follower, Stopped
+from .primary import describe, timeouts
 
 
 def prepare(settings: Settings) -> str:
@@ -65,10 +66,12 @@ def _session_key(settings: Settings) -> bool:
     """Whether the primary answered; a refused token is an error that says what to do."""
     primary = settings.primary
     try:
-        response = httpx.get(f"{primary}/_/replica/session-key", auth=("__token__", settings.follow_token), timeout=15)
+        response = httpx.get(f"{primary}/_/replica/session-key", auth=("__token__", settings.follow_token),
+                             timeout=timeouts(settings.follow_timeout_seconds))
     except httpx.HTTPError as exc:
         if not Ledger.exists_at(settings.ledger_path):
-            raise RegistryError(f"The primary at {primary} is unreachable ({exc or type(exc).__name__}): a new "
+            why = describe(exc, settings.follow_timeout_seconds)
+            raise RegistryError(f"The primary at {primary} is unreachable ({why}): a new "
                                 "replica needs it for its first fetch. Start it again once the primary answers.") from None
         return False
     if response.status_code in (401, 403):

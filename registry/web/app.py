@@ -25,7 +25,8 @@ from ..errors import RegistryError
 from ..operations import Registry
 from ..reads import Reader
 from ..replica import Follower
-from ..replica.blobs import prefetch
+from ..replica.fill import Filler
+from ..replica.follow import LEAD_EVERY
 from . import api, files, framework_caches, ledger_http, oidc, past, replication, simple
 from .ui import routes as ui
 from .bodies import RegistryRequest
@@ -184,25 +185,26 @@ def _maintenance(state: WebState):
 
 
 async def _follow(state: WebState) -> None:
-    """A replica's: fetch the primary's new commits as they come, index them, and (without the
-    primary's bucket) fetch the files they publish, so they are here should the primary go away."""
+    """A replica's: every worker indexes the commits any of them fetched; the one that leads (the
+    first to take the follow lock, another within a second or so when it dies) fetches the primary's
+    new commits as they come, and the files the ledger references (fill.py), so they are here should
+    the primary go away."""
     async def catch_up() -> None:
         seen = state.registry.ledger.head()
         state.registry.catch_up_history(background=True)
         while True:  # (the history index is derived: it follows whatever any worker fetched)
             await anyio.sleep(0.2)
             head = state.registry.ledger.head()
-            if head == seen:
-                continue
-            state.registry.catch_up_history(background=True)
-            if state.replica.lead() and not state.registry.blobs.remote:
-                await prefetch(state.registry, seen)
-            seen = head
+            if head != seen:
+                state.registry.catch_up_history(background=True)
+                seen = head
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(catch_up)
-        await state.replica.follow()
-        tg.cancel_scope.cancel()
+        while not state.replica.lead():
+            await anyio.sleep(LEAD_EVERY)
+        tg.start_soon(Filler(state.registry, state.replica).run)
+        await state.replica.follow()  # (returns only once stopped: the files held are still kept whole)
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None,

@@ -3,16 +3,24 @@ the primary as it came, body streamed both ways (a 500 MB upload passes in 64 Ki
 caller's own credentials. The primary names the commit the write made (`X-Registry-Commit`; or its
 head, `X-Registry-Head`, when it made none); the answer is held until this replica's ledger has it,
 so whoever writes through a replica reads their write from it next.
+
+A silent primary is noticed in bounded time (replica/primary.py: REGISTRY_FOLLOW_TIMEOUT_SECONDS for
+each step of progress; while it is sent nothing back, a check that it is alive): a 503 if the request
+didn't reach it whole (nothing changed), a 504 if it did (it may have been done). Either names the
+primary and the error. A fault retires the pooled connections: the next request gets fresh ones.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 
+import anyio
 import httpx
 
 from ..errors import RegistryError
 from ..replica import Follower, Stopped
+from ..replica.primary import ANSWER_CAP, Silent, describe, timeouts, watched
 from .context import refusal
 
 log = logging.getLogger("registry.web")
@@ -26,17 +34,41 @@ class Forwarder:
     def __init__(self, follower: Follower) -> None:
         self.follower = follower
         self.primary = follower.primary
+        self.seconds = follower.timeout
         self._client: httpx.AsyncClient | None = None
+        self._users: dict[httpx.AsyncClient, int] = {}  # requests in flight on each client, retired ones too
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:  # (made on the worker's event loop, at its first write)
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(300, connect=5), follow_redirects=False,
-                                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
-        return self._client
+    @asynccontextmanager
+    async def _lease(self):
+        """The client for one request: the current one, made on the worker's event loop at its first
+        write. A retired client is closed once its last request ends."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=timeouts(self.seconds, read=ANSWER_CAP), follow_redirects=False,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+            self._users[self._client] = 0
+        client = self._client
+        self._users[client] += 1
+        try:
+            yield client
+        finally:
+            self._users[client] -= 1
+            if client is not self._client and not self._users[client]:
+                del self._users[client]
+                with anyio.CancelScope(shield=True):
+                    await client.aclose()
+
+    def _retire(self, client: httpx.AsyncClient) -> None:
+        """A fault on one of its connections: the primary stalled or went away, and the others may
+        be dead too (a stall's, closed at resume); the next requests get fresh connections."""
+        if client is self._client:
+            self._client = None
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        for client in list(self._users):
+            await client.aclose()
+        self._users.clear()
+        self._client = None
 
     async def __call__(self, scope, receive, send) -> None:
         stopped = self.follower.stopped()
@@ -55,6 +87,7 @@ class Forwarder:
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
         gone = False
+        sent = anyio.Event()  # the whole request is with the primary: from here on it may act on it
 
         async def body():
             nonlocal gone
@@ -66,35 +99,51 @@ class Forwarder:
                 if message.get("body"):
                     yield message["body"]
                 if not message.get("more_body", False):
+                    sent.set()
                     return
 
-        http = self._http()
-        request = http.build_request(scope["method"], self.primary + target.decode("latin-1"), headers=headers,
-                                     content=body())
-        try:
-            response = await http.send(request, stream=True)
-        except RegistryError as exc:  # (the client hung up, or its body arrived too slowly: a 408)
-            if gone:
+        async with self._lease() as http:
+            request = http.build_request(scope["method"], self.primary + target.decode("latin-1"),
+                                         headers=headers, content=body())
+            try:
+                response = await watched(self.primary, self.seconds, lambda: http.send(request, stream=True),
+                                         started=sent)
+            except RegistryError as exc:  # (the client hung up, or its body arrived too slowly: a 408)
+                if not gone:
+                    await refusal(exc).send(send)
                 return
-            return await refusal(exc).send(send)
-        except httpx.HTTPError as exc:
-            if gone:
-                return
-            log.warning("forwarding %s %s: the primary is unreachable (%s)", scope["method"], scope["path"], exc)
-            return await refusal(RegistryError(
-                f"The primary registry at {self.primary} is unreachable ({exc or type(exc).__name__}), and this read "
-                "replica can't make changes itself: nothing was changed. Retry in a moment; reads still work here.",
-                status=503)).send(send)
+            except (httpx.HTTPError, Silent) as exc:
+                self._retire(http)
+                if gone:
+                    return
+                why = str(exc) if isinstance(exc, Silent) else describe(exc, self.seconds)
+                log.warning("forwarding %s %s: the primary did not answer (%s)", scope["method"], scope["path"], why)
+                return await refusal(self._no_answer(why, sent.is_set())).send(send)
+            await self._answer(response, send, http)
+
+    def _no_answer(self, why: str, sent: bool) -> RegistryError:
+        if not sent:
+            return RegistryError(
+                f"The primary registry at {self.primary} is unreachable ({why}), and this read replica can't make "
+                "changes itself: nothing was changed. Retry in a moment; reads still work here.", status=503)
+        return RegistryError(
+            f"The primary registry at {self.primary} stopped answering ({why}) after this read replica had sent it "
+            "the whole request: it may or may not have done it. Look before you retry (a publish that was done "
+            "says the file exists); reads still work here.", status=504)
+
+    async def _answer(self, response: httpx.Response, send, http: httpx.AsyncClient) -> None:
+        """The primary's answer, once this replica holds the commit it names."""
         try:
             waited_for = response.headers.get(COMMIT_HEADER) or (
                 response.headers.get(HEAD_HEADER) if response.status_code < 400 else None)
             if waited_for:
-                try:
-                    caught_up = await self.follower.wait_for(waited_for)
+                why = "it has not caught up with it yet"
+                try:  # (watched: a primary that goes silent now ends the wait sooner)
+                    caught_up = await watched(self.primary, self.seconds, lambda: self.follower.wait_for(waited_for))
                 except Stopped as exc:
                     caught_up, why = False, str(exc)
-                else:
-                    why = "it has not caught up with it yet"
+                except Silent as exc:
+                    caught_up, why = False, f"the primary stopped answering before it could be fetched ({exc})"
                 if not caught_up:
                     return await refusal(RegistryError(
                         f"The primary at {self.primary} did the write (commit {waited_for}), but this read replica "
@@ -103,7 +152,17 @@ class Forwarder:
             out = [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP]
             out = [(k, _here(v, self.primary) if k.lower() == b"location" else v) for k, v in out]
             await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-            async for chunk in response.aiter_raw():
+            chunks = response.aiter_raw()
+            while True:
+                try:
+                    with anyio.fail_after(self.seconds):  # (progress: a silent primary ends the answer)
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except (httpx.HTTPError, TimeoutError) as exc:
+                    self._retire(http)
+                    log.warning("relaying the primary's answer: %s", describe(exc, self.seconds))
+                    raise  # (the status is sent: the client sees the connection end short)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
