@@ -1,7 +1,7 @@
 """A worker's memory against its stated ceiling (run by hand):
 
     python tests/benchmarks/bench_memory.py [--versions 100000] [--data DIR] [--mode walk|soak|both]
-                                            [--publishes 2000] [--attack 1500]
+                                            [--publishes 2000 | --minutes 30] [--attack 1500]
 
 Fills a registry in-process (--packages packages in one public repository, --versions version
 records spread over them, one commit each, as bench_ledger.py fills one), starts `registry serve`
@@ -234,9 +234,13 @@ def wheel(name: str, version: str) -> tuple[str, bytes]:
     return f"{norm}-{version}-py3-none-any.whl", buf.getvalue()
 
 
-def soak(url: str, auth: tuple[str, str], cookie: str, publishes: int, sampler: Sampler) -> bool:
-    """Publishes with reads mixed in; True if every worker's memory plateaus."""
-    sampler.phase = f"{publishes} publishes with reads"
+def soak(url: str, auth: tuple[str, str], cookie: str, publishes: int, sampler: Sampler, minutes: float = 0) -> bool:
+    """Publishes with reads mixed in (``minutes``: as many as that long allows, sampled each minute);
+    True if every worker's memory plateaus."""
+    deadline = time.perf_counter() + minutes * 60 if minutes else None
+    if deadline:
+        publishes = 10**9
+    sampler.phase = f"{minutes:g} minutes of publishes with reads" if minutes else f"{publishes} publishes with reads"
     stamp = int(time.time())
     series: list[dict[int, tuple[int, int]]] = []
 
@@ -259,13 +263,27 @@ def soak(url: str, auth: tuple[str, str], cookie: str, publishes: int, sampler: 
             assert r.status_code in (201, 409), r.text
     tenth = max(1, publishes // 10)
     started = time.perf_counter()
+    last = [started]
+    lock = threading.Lock()
+
+    def due(i: int) -> bool:
+        if deadline is None:
+            return i % tenth == 0 and i > 0
+        with lock:
+            if time.perf_counter() - last[0] >= 60:
+                last[0] = time.perf_counter()
+                return True
+        return False
+
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         def run(offset):
             with httpx.Client(base_url=url, auth=auth, timeout=300) as c, \
                     httpx.Client(base_url=url, timeout=300, cookies={"registry_session": cookie}) as ui:
                 for i in range(offset, publishes, 2):
+                    if deadline is not None and time.perf_counter() > deadline:
+                        break
                     one(c, ui, i)
-                    if i % tenth == 0 and i:
+                    if due(i):
                         now = sampler.sample()
                         series.append(now)
                         print(f"  {i:6} publishes ({i / (time.perf_counter() - started):.0f}/s): " + "   ".join(
@@ -292,6 +310,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="keep (or reuse) the filled data directory here")
     parser.add_argument("--mode", choices=("walk", "soak", "both"), default="both")
     parser.add_argument("--publishes", type=int, default=2000)
+    parser.add_argument("--minutes", type=float, default=0, help="soak this long instead of --publishes")
     parser.add_argument("--attack", type=int, default=1500)
     args = parser.parse_args()
     data = args.data or Path(tempfile.mkdtemp(prefix="bench-memory-")) / "data"
@@ -315,7 +334,7 @@ def main() -> int:
             walk(live.url, auth, cookie, args.packages, sampler)
             attack(live.url, args.attack, sampler)
         if args.mode in ("soak", "both"):
-            flat = soak(live.url, auth, cookie, args.publishes, sampler)
+            flat = soak(live.url, auth, cookie, args.publishes, sampler, args.minutes)
         sampler.stop()
         peak_rss = max(rss for phase in sampler.peaks.values() for rss, _ in phase.values())
         peak_anon = max(anon for phase in sampler.peaks.values() for _, anon in phase.values())
