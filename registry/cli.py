@@ -14,13 +14,14 @@ from pathlib import Path
 
 from pipelines.claims import default_audience
 
-from . import checkpoint, identity, maintenance, model, operations, repair, signing, sshsig
+from .trust import checkpoints as checkpoint, keys as signing, sshsig
+from . import identity, maintenance, model, operations, repair
 from .audit import PUBLISHER_TRAILERS, Action, T, action
 from .cli_args import parser as _parser
 from .config import Settings, url_problem
 from .errors import NotFound, RegistryError
 from .ledger import Ledger
-from .operations.registry import REPLICA_OF, create_ledger
+from .datadir import REPLICA_OF, create_ledger
 from .reads import Reader
 from .web.ui.urls import signin_url
 
@@ -53,7 +54,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"created an empty ledger at {settings.ledger_path}, signed with keys in {settings.keys_path}")
         return 0
     if args.command == "witness":
-        from .witness import main as witness
+        from .trust.witness import main as witness
 
         return witness(args)
     if args.command == "serve":

@@ -12,7 +12,7 @@ import hashlib
 
 from packaging.utils import canonicalize_version
 
-from . import model
+from . import bounds, model
 
 LEDGER_INFO = "ledger.json"
 SIGNING_KEYS = "signing-keys.json"
@@ -198,3 +198,9 @@ registry's allowed signers file (`GET /_/ledger/allowed-signers`, or `registry k
 Distribution files are not in this repository; they live in the blob store, addressed by the
 `sha256` recorded here.
 """
+
+
+def version_key(version: str) -> str:
+    """Releases are identified like on the public index: 1.0 and 1.0.0 are the same release. Bounded
+    before it is parsed (packaging turns digit runs into ints, and Python refuses huge ones)."""
+    return canonicalize_version(bounds.one_line(version, bounds.VERSION, "Versions", empty=True))

@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass, field
 
 
-from . import audit, layout, model, repair, signatures, signing
+from . import audit, layout, model, repair
+from .trust import commit_signatures as signatures, keys as signing
 from .config import Settings
 from .errors import RegistryError
 from .ledger import Ledger, Snapshot
-from .operations import Registry, list_packages
+from .datadir import Registry
+from .reads.records import list_packages
 
 log = logging.getLogger("registry.maintenance")
 CLAIMED_AT_ONCE = 256  # objects of a bucket the collector holds (and deletes) at a time

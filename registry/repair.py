@@ -24,7 +24,7 @@ from .audit import Action, T
 from .errors import Invalid, NotFound
 from .identity import Principal
 from .ledger import Change, Commit, NoChange, Snapshot, trees
-from .operations import Registry
+from .datadir import Registry
 from .operations._common import make_change, require_operator
 from .operations.packages import tombstones
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 
 from .model import LEDGER_RECORDS
-from .views import API_TYPES
+from .web.api_types import API_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -20,9 +20,9 @@ from .config import Settings
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs, write_file
 from .ledger import Ledger
-from .operations.registry import create_ledger
+from .datadir import create_ledger
 from .reads import Reader
-from .signing import current
+from .trust.keys import current
 from .web.ui.urls import signin_url
 
 BOOT_WORKSPACE = "default"

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from registry import identity, operations
 from registry.config import Settings
-from registry.operations import Registry
+from registry.datadir import Registry
 from registry.web.app import create_asgi
 
 from .helpers import build, make_project, new_team, start_server

@@ -10,7 +10,8 @@ from pathlib import Path
 import pygit2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry import layout, signing, sshsig
+from registry import layout
+from registry.trust import keys as signing, sshsig
 from registry.ledger import codec, with_signature
 from registry.model import SigningKeys
 

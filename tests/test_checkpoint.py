@@ -7,7 +7,8 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry import checkpoint, identity, layout, operations, signing
+from registry.trust import checkpoints as checkpoint, keys as signing
+from registry import identity, layout, operations
 from registry.errors import Forbidden
 from registry.model import LedgerInfo, SigningKeys
 

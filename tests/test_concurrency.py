@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from registry import layout
 from registry.ledger import REF, Change, Ledger
 from registry.model import Provenance, User
-from registry.operations.registry import first_commit
+from registry.datadir import first_commit
 
 
 def _write(path: str, worker: int, count: int) -> None:

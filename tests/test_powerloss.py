@@ -24,7 +24,7 @@ import pytest
 from registry import dists, identity, layout, maintenance, operations, server
 from registry.config import Settings
 from registry.ledger import repack, writing
-from registry.operations import Registry
+from registry.datadir import Registry
 
 from .helpers import make_wheel
 from .powerloss import Disk, fresh, observe

@@ -21,7 +21,7 @@ from registry.blobs import LOCATION, FileBlobStore
 from registry.cli import main as cli_main
 from registry.config import Settings
 from registry.errors import RegistryError
-from registry.operations import Registry
+from registry.datadir import Registry
 from registry.web.app import create_asgi
 
 from .conftest import WS, publish, upload_form

@@ -4,7 +4,7 @@ import msgspec
 
 from registry import schemas
 from registry.model import LEDGER_RECORDS
-from registry.views import API_TYPES
+from registry.web.api_types import API_TYPES
 
 
 def test_schemas_on_disk_match_the_types():

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry import checkpoint, witness
+from registry.trust import checkpoints as checkpoint, witness
 
 from . import tampering
 from .helpers import make_wheel, run, start_server

@@ -24,7 +24,9 @@ from ..blobs import Staged
 from ..errors import Conflict, FileExists, FilenameSpent, RegistryError
 from ..identity import Principal
 from ..model import DeletedFiles, DistFile, Package
-from ..operations import Registry, create_package, get_package, publish_file, versions
+from ..datadir import Registry
+from ..operations import create_package, publish_file
+from ..reads.records import get_package, versions
 from ..permissions import repository_context
 
 CHANNEL = "import"

@@ -5,23 +5,10 @@ and render the result. Nothing here knows about HTTP or argv.
 """
 
 from ..model import ApiToken, Package, Version
-from ._common import version_key
+from ..layout import version_key
 from .keys import rotate_keys
-from .packages import (
-    Published,
-    check_publish_policy,
-    core_metadata,
-    create_package,
-    delete_package,
-    delete_version,
-    get_package,
-    get_version,
-    list_packages,
-    publish_file,
-    publish_target,
-    versions,
-    yank,
-)
+from .packages import Published, check_publish_policy, create_package, delete_package, delete_version, publish_file, publish_target, yank
+from ..reads.records import core_metadata, get_package, get_version, list_packages, versions
 from .pipelines import (
     MINTED_TOKEN_LIFETIME,
     mint_pipeline_token,
@@ -30,30 +17,11 @@ from .pipelines import (
     set_publish_policy,
     set_trust,
 )
-from .registry import Registry
-from .signin import (
-    Started,
-    check_signin_link,
-    create_signin_link,
-    end_session,
-    end_sessions,
-    find_signin_link,
-    live_session,
-    sessions_of,
-    start_session,
-    use_signin_link,
-)
-from .tenancy import (
-    create_project,
-    create_repository,
-    create_token,
-    create_user,
-    create_workspace,
-    find_token,
-    grant,
-    list_tokens,
-    revoke_token,
-)
+from ..datadir import Registry
+from .signin import Started, create_signin_link, end_session, end_sessions, start_session, use_signin_link
+from ..reads.records import check_signin_link, find_signin_link, live_session, sessions_of
+from .tenancy import create_project, create_repository, create_token, create_user, create_workspace, grant, revoke_token
+from ..reads.records import find_token, list_tokens
 
 __all__ = [
     "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy", "core_metadata",

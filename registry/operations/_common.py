@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import msgspec
-from packaging.utils import canonicalize_version
 
-from .. import bounds, layout
+from .. import layout
 from ..audit import Action, T, provenance_trailers
 from ..errors import Denied, Forbidden, NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, Provenance, User, Workspace
 from ..permissions import require_scope, role_on_workspace
-
-
-def version_key(version: str) -> str:
-    """Releases are identified like on the public index: 1.0 and 1.0.0 are the same release. Bounded
-    before it is parsed (packaging turns digit runs into ints, and Python refuses huge ones)."""
-    return canonicalize_version(bounds.one_line(version, bounds.VERSION, "Versions", empty=True))
 
 
 def make_change(who: Principal, channel: Channel, action: Action, summary: str, writes, *facts: tuple[str, str],

@@ -11,9 +11,9 @@ from ..errors import NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, SigningKeys
-from ..signing import current, rotated
+from ..trust.keys import current, rotated
 from ._common import make_change, replace, require_operator
-from .registry import Registry
+from ..datadir import Registry
 
 
 def rotate_keys(reg: Registry, who: Principal, channel: Channel) -> SigningKeys:

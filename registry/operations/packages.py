@@ -9,9 +9,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-from packaging.version import Version as PkgVersion
 
 from .. import dists, layout, model, visibility
 from ..audit import Action, T
@@ -24,32 +22,17 @@ from ..errors import (
     Forbidden,
     Invalid,
     NotFound,
-    RegistryError,
 )
 from ..identity import Principal
 from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ..permissions import require
-from ._common import make_change, replace, version_key
-from .registry import Registry
+from ._common import make_change, replace
+from ..layout import version_key
+from ..datadir import Registry
+from ..reads.records import get_package, get_version, versions
 
 log = logging.getLogger("registry.operations")
-
-
-def get_package(snap: Snapshot, ws: str, name: str) -> Package | None:
-    return snap.get(layout.package(ws, name), Package)
-
-
-def list_packages(snap: Snapshot, ws: str) -> list[Package]:
-    """Every package of a workspace, by name."""
-    root = layout.packages_dir(ws)
-    found = []
-    for shard in snap.names(root):
-        for name in snap.names(f"{root}/{shard}"):
-            package = snap.get(f"{root}/{shard}/{name}/package.json", Package)
-            if package is not None:
-                found.append(package)
-    return sorted(found, key=lambda p: p.name)
 
 
 def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
@@ -104,16 +87,6 @@ def publish_target(snap: Snapshot, who: Principal, ws: str, name: str) -> Packag
     if who.kind == "pipeline":
         check_publish_policy(package, who.pipeline)
     return package
-
-
-def versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
-    """Every version of a package, oldest release first (PEP 440 order)."""
-    found = list(snap.records(layout.versions_dir(ws, name), Version))
-    return sorted(found, key=lambda v: PkgVersion(v.version))
-
-
-def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | None:
-    return snap.get(layout.version(ws, name, version_key(version)), Version)
 
 
 @dataclass
@@ -214,40 +187,6 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                     "just sent", ws, dist.filename)
         reg.missing.found_again([digests.sha256])
     return done.result if done.commit is None else dataclasses.replace(done.result, commit=done.commit)
-
-
-def core_metadata(reg: Registry, f: DistFile) -> bytes:
-    """A file's core metadata (PEP 658), as recorded (by hash) at upload. The blob store keeps it as
-    a cache, filled on first use and never fsynced, since it can always be extracted again from the
-    file: a copy that is missing or doesn't hash as recorded (a crash tore it) is rebuilt."""
-    cached = reg.blobs.local_path(f.metadata_sha256)
-    if cached is not None:
-        data = cached.read_bytes()
-        if hashlib.sha256(data).hexdigest() == f.metadata_sha256:
-            return data
-        reg.blobs.delete(f.metadata_sha256)
-    source = reg.blobs.local_path(f.sha256)
-    if source is None and reg.blobs.remote:  # (read by ranged GETs: the archive's index, then METADATA)
-        try:
-            source = reg.blobs.open(f.sha256)
-        except FileNotFoundError:
-            pass
-    if source is None:  # (damage: recorded for /_/health, and a 503 that says what to do)
-        reg.missing.add(f.sha256, f.filename)
-        raise reg.blobs.missing(f.sha256, repr(f.filename))
-    try:
-        data = dists.inspect(source, f.filename, recorded=True).metadata
-    finally:
-        if not isinstance(source, Path):
-            source.close()
-    if hashlib.sha256(data).hexdigest() != f.metadata_sha256:
-        raise RegistryError(f"The core metadata of {f.filename!r} no longer matches what was recorded at upload; "
-                            "the operator should run `registry verify`.", status=500)
-    try:
-        reg.blobs.put_cache(data)
-    except OSError as exc:  # (a full disk: the answer doesn't need the cache)
-        log.warning("core metadata of %s not cached: %s", f.filename, exc)
-    return data
 
 
 def check_publish_policy(package: Package, run: model.PipelineRun | None) -> None:

@@ -18,8 +18,9 @@ from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Package
 from ..permissions import repository_context
 from ._common import make_change, replace, require_workspace_admin
-from .packages import get_package, package_for
-from .registry import Registry
+from ..reads.records import get_package
+from .packages import package_for
+from ..datadir import Registry
 
 MINTED_TOKEN_LIFETIME = timedelta(minutes=15)
 

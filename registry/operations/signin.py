@@ -9,8 +9,6 @@ state they share. A session's record is looked up (one path) on each request, as
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,11 +18,12 @@ from ..audit import Action, T
 from ..errors import Forbidden, NotFound, TooMany
 from ..identity import Principal
 from ..ledger import Change, Snapshot
-from ..model import ApiToken, Channel, SignInLink, WebSession
+from ..model import Channel, SignInLink, WebSession
 from ..permissions import require_scope
 from ._common import existing_user, make_change, replace, require_operator
-from .registry import Registry
-from .tenancy import find_token
+from ..datadir import Registry
+from ..reads.records import find_token
+from ..reads.records import _SESSION_ID, check_signin_link, holds, link_hash, live_session, sessions_of
 
 LINK_PREFIX = "rgl_"
 LINK_LIFETIME = timedelta(minutes=15)
@@ -35,7 +34,6 @@ MAX_SESSIONS = 100  # live sessions per person: signing in past this ends their 
 # worker and replica (theirs are forwarded here).
 SIGN_INS_PER_MINUTE = 10
 PACE = timedelta(minutes=1)
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 @dataclass(frozen=True)
@@ -45,10 +43,6 @@ class Started:
 
     session: WebSession
     commit: str
-
-
-def link_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def create_signin_link(reg: Registry, who: Principal, channel: Channel, email: str,
@@ -71,22 +65,6 @@ def create_signin_link(reg: Registry, who: Principal, channel: Channel, email: s
 
     reg.transact(build)
     return secret, record
-
-
-def find_signin_link(snap: Snapshot, secret: str) -> SignInLink | None:
-    return snap.get(layout.signin_link(link_hash(secret.strip())), SignInLink)
-
-
-def check_signin_link(record: SignInLink | None) -> SignInLink:
-    """The link, if it may still be used; otherwise a refusal that says what to do."""
-    again = "ask the registry's operator for a new one (`registry login-link EMAIL`)"
-    if record is None:
-        raise NotFound(f"This sign-in link does not exist: check that it was copied whole, or {again}.")
-    if record.used is not None:
-        raise Forbidden(f"This sign-in link was used at {record.used.at:%Y-%m-%d %H:%M} UTC; a link works once: {again}.")
-    if record.expires <= model.now():
-        raise Forbidden(f"This sign-in link expired at {record.expires:%Y-%m-%d %H:%M} UTC: {again}.")
-    return record
 
 
 def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Started:
@@ -124,7 +102,7 @@ def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> St
         found = find_token(snap, who.token_id)
         token = found[1] if found else None
         now = model.now()
-        if token is None or not _holds(token, who.email, now):
+        if token is None or not holds(token, who.email, now):
             raise Forbidden(f"API token {who.token_id} was revoked or expired meanwhile; sign in with another.")
         provenance = who.provenance(channel)
         expires = min(provenance.at + SESSION_LIFETIME, token.expires or provenance.at + SESSION_LIFETIME)
@@ -183,36 +161,6 @@ def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *,
                            *((T.SESSION, s.id) for s in ended), result=ended, provenance=provenance)
 
     return reg.transact(build).result
-
-
-def sessions_of(snap: Snapshot, email: str, *, ended: bool = False) -> list[WebSession]:
-    """``email``'s session records not ended (``ended``: those too), oldest first: one directory,
-    theirs. (An expired one, or one whose token went, is over too: `live_session` says.)"""
-    found = snap.records(layout.sessions_dir(email), WebSession)
-    return sorted((s for s in found if ended or s.ended is None), key=lambda s: s.created.at)
-
-
-def live_session(snap: Snapshot, email: str, session_id: str) -> tuple[WebSession, ApiToken | None] | None:
-    """The session and the API token it was signed in with (None for a link's), if it is still on: not
-    ended, not expired, and that token still holds (not revoked, not expired, its person's). A few
-    lookups by path, whatever the registry's size."""
-    if not _SESSION_ID.match(session_id):
-        return None
-    record = snap.get(layout.session(email, session_id), WebSession)
-    now = model.now()
-    if record is None or record.user != email or record.expires <= now or record.ended is not None:
-        return None
-    if record.token is None:
-        return record, None
-    token = snap.get(layout.token(record.token), ApiToken)
-    return (record, token) if token is not None and _holds(token, email, now) else None
-
-
-def _holds(token: ApiToken, email: str, now) -> bool:
-    """Whether a person may be signed in with this token: theirs, not revoked, not expired, not
-    a pipeline's, a witness's or a replica's."""
-    return (token.user == email and token.revoked is None and (token.expires is None or token.expires > now)
-            and token.repository is None and token.scope in ("read", "write"))
 
 
 def _make_room(snap: Snapshot, email: str, now) -> dict[str, None]:

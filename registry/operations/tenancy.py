@@ -7,7 +7,7 @@ from datetime import timedelta
 from .. import bounds, layout, model
 from ..audit import Action, T
 from ..errors import Conflict, Forbidden, Invalid, NotFound
-from ..identity import TOKEN_PREFIX, Principal, new_token, token_hash
+from ..identity import TOKEN_PREFIX, Principal, new_token
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspace
 from ..permissions import repository_context, require, require_scope
@@ -18,7 +18,8 @@ from ._common import (
     require_operator,
     require_workspace_admin,
 )
-from .registry import Registry
+from ..datadir import Registry
+from ..reads.records import find_token
 
 
 def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
@@ -127,33 +128,6 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
 
     reg.transact(build)
     return secret, record
-
-
-def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
-    """A token by its id (or a prefix of it), or by the secret itself (a leaked token is revoked
-    with what leaked). Never echoes what it was given: it may be a secret."""
-    given = token_id.strip()
-    if given.startswith(TOKEN_PREFIX):
-        path = layout.token(token_hash(given))
-        record = snap.get(path, ApiToken)
-        return (path, record) if record is not None else None
-    token_id = given.lower()
-    if len(token_id) < 8 or len(token_id) > 64 or not all(c in "0123456789abcdef" for c in token_id):
-        raise Invalid("Invalid token id: use the id printed when the token was created (`registry token list "
-                      "EMAIL` shows them), or the token itself.")
-    shard = layout.token_shard(token_id)
-    for name in snap.names(shard):
-        if name.startswith(token_id):
-            path = f"{shard}/{name}"
-            return path, snap.get(path, ApiToken)
-    return None
-
-
-def list_tokens(snap: Snapshot, email: str) -> list[ApiToken]:
-    email = model.email(email)
-    if snap.get(layout.user(email), User) is None:
-        raise NotFound(f"There is no user {email}.")
-    return sorted((t for t in snap.records("tokens", ApiToken) if t.user == email), key=lambda t: t.created.at)
 
 
 def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, token_id: str) -> ApiToken:

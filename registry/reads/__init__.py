@@ -12,6 +12,11 @@ summaries.py  every package of a workspace summarised (latest, count, last uploa
 trail.py      history: a package's, a workspace's audit trail, one commit's changed records
 people.py     credentials (tokens, pipelines, web sessions, sign-in links), users, their tokens and sessions
 ledger.py     the ledger itself: signing keys, checkpoints, fetching it whole
+timeline.py   the ledger through time: commit counts, which commit an @<commit> or @<time> names
+records.py    records by what names them, on one snapshot: the lookups reads and verbs share
+
+Nothing here imports `operations` (the verbs): reads are below them (tests/adversarial's import
+graph test holds it so).
 """
 
 from .lists import MAX_PER_PAGE, Listed, Page, Sort

@@ -3,7 +3,9 @@ the whole git directory."""
 
 from __future__ import annotations
 
-from .. import checkpoint, layout, model, signing, timeline
+from ..trust import checkpoints as checkpoint, keys as signing
+from .. import layout, model
+from . import timeline
 from ..errors import Forbidden, NotFound, Unauthorized
 from ..identity import may_fetch_ledger
 

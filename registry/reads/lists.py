@@ -16,7 +16,7 @@ from ..cache import Cache, weight
 from ..errors import Invalid
 from ..ledger import Snapshot
 from ..model import Package, Repository, Version
-from ..operations import list_packages
+from .records import list_packages
 
 MAX_PER_PAGE = 500
 Sort = Literal["name", "published"]

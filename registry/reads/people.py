@@ -9,7 +9,7 @@ from .. import layout, model
 from ..identity import Principal, check_token, pipeline_principal, trusts_for, verify_pipeline_token
 from ..errors import NotFound
 from ..model import ApiToken, SignInLink, User, WebSession
-from ..operations import check_signin_link, find_signin_link, find_token, live_session, sessions_of
+from .records import check_signin_link, find_signin_link, find_token, live_session, sessions_of
 
 
 class People:

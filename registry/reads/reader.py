@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import layout, model, permissions, timeline, visibility
+from .. import layout, model, permissions, visibility
+from . import timeline
 from ..cache import Cache, weight
 from ..errors import NotFound, RegistryError
 from ..identity import ANONYMOUS, Principal
 from ..ledger import Snapshot
 from ..model import DistFile, Package, Project, Repository, Role, Version, Workspace
-from ..operations import Registry, core_metadata, version_key
+from ..datadir import Registry
+from .records import core_metadata
+from ..layout import version_key
 from ..permissions import role_on, role_on_workspace
 from .ledger import LedgerReads
 from .lists import Lists, sorted_versions

@@ -15,7 +15,7 @@ from ..errors import Invalid, NotFound
 from ..history import Filed
 from ..ledger import Commit, lookup, trees
 from ..model import Version
-from ..operations import version_key
+from ..layout import version_key
 
 _HEX = re.compile(r"[0-9a-f]{7,40}")
 CATCHING_UP = " (the registry's history index is catching up: if the commit is new, try again in a minute)"

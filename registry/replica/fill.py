@@ -37,7 +37,7 @@ from ..errors import RegistryError
 from ..fsync import fsync_all, fsync_path, write_file
 from ..ledger.commits import Commit
 from ..maintenance import referenced_blobs
-from ..operations import get_version
+from ..reads.records import get_version
 from .blobs import ensure_local
 
 log = logging.getLogger("registry.replica")

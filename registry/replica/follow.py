@@ -31,7 +31,7 @@ import anyio
 import httpx
 import pygit2
 
-from .. import checkpoint, witness
+from ..trust import checkpoints as checkpoint, witness
 from ..config import Settings
 from ..fsync import write_file
 from ..ledger import Ledger

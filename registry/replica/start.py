@@ -10,12 +10,12 @@ import shutil
 import httpx
 import pygit2
 
-from .. import witness
+from ..trust import witness
 from ..config import Settings
 from ..errors import RegistryError
 from ..fsync import make_dirs, write_file
 from ..ledger import Ledger
-from ..operations.registry import REPLICA_OF
+from ..datadir import REPLICA_OF
 from ..web.ui.session import KEY_FILE, PUBLIC_FILE
 from .follow import Follower, Stopped
 from .primary import describe, timeouts

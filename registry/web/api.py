@@ -13,7 +13,8 @@ import anyio
 from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from .. import model, operations, views
+from .. import model, operations
+from . import api_types as views
 from ..audit import T
 from ..errors import Invalid, NotFound, Unauthorized
 from ..reads import Reader, project_name

@@ -22,7 +22,7 @@ from pipelines.verify import Verifier
 from .. import __version__, cache, maintenance
 from ..config import Settings
 from ..errors import RegistryError
-from ..operations import Registry
+from ..datadir import Registry
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.fill import Filler

@@ -13,10 +13,10 @@ from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 
 from ..errors import RegistryError
-from ..operations import Registry
+from ..datadir import Registry
 from ..reads import Reader
 from ..replica import Follower
-from ..views import Problem
+from .api_types import Problem
 from .caches import Answers, PageCache
 from .credentials import Authenticator
 from .guards import local_path

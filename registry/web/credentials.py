@@ -17,7 +17,7 @@ from pipelines.verify import TokenRejected, Verifier, is_jwt
 from ..cache import Cache, weight
 from ..errors import Forbidden, Unauthorized
 from ..identity import ANONYMOUS, Principal
-from ..operations import Registry
+from ..datadir import Registry
 from ..reads import Reader
 
 

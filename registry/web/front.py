@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
-from ..operations.registry import COMMITS
+from ..datadir import COMMITS
 from . import upload
 from .caches import Answer, Page, matches
 from .context import Reply, WebState, moved, realm, refusal, wants_problem

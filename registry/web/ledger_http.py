@@ -22,7 +22,7 @@ from litestar.response import Stream
 
 from ..errors import Forbidden, Invalid, NotFound, RegistryError
 from ..ledger import Ledger
-from ..signing import allowed_signers, checkpoint_verifiers
+from ..trust.keys import allowed_signers, checkpoint_verifiers
 from .context import reader, web_state
 
 log = logging.getLogger("registry.web")

@@ -362,7 +362,7 @@ def test_a_commit_that_meets_a_full_disk_leaves_nothing(small_disk):
     from registry import identity, operations
     from registry.config import Settings
     from registry.diskspace import DiskFull
-    from registry.operations import Registry
+    from registry.datadir import Registry
 
     settings = Settings(data=str(small_disk / "data"), min_free_bytes=0)
     reg, op = Registry.open(settings, create=True), identity.operator()

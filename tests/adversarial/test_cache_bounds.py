@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 import registry.replica.blobs  # noqa: F401  (every module that declares a cache)
-import registry.timeline  # noqa: F401
+import registry.reads.timeline
 from registry import cache, identity, operations
 from registry.config import Settings
 from registry.web.app import create_asgi

@@ -31,7 +31,7 @@ from registry import dists, identity, operations
 from registry.config import Settings
 from registry.disposition import attachment
 from registry.errors import Invalid
-from registry.operations import Registry
+from registry.datadir import Registry
 from registry.web.app import create_asgi
 
 from ..conftest import BOTH, WS

@@ -10,7 +10,8 @@ import anyio
 import httpx
 import pytest
 
-from registry import checkpoint, identity, operations
+from registry.trust import checkpoints as checkpoint
+from registry import identity, operations
 from registry.ledger import Ledger
 from registry.web.app import create_asgi
 from registry.web.ledger_http import LONG_POLL, POLL_EVERY

@@ -10,7 +10,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from registry import audit, identity, layout, model, operations, repair, signatures
+from registry import audit, identity, layout, model, operations, repair
+from registry.trust import commit_signatures as signatures
 from registry.audit import Action, T
 from registry.cli import main as cli_main
 from registry.errors import FilenameSpent, Forbidden

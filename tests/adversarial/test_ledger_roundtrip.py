@@ -28,7 +28,7 @@ from registry import audit, dists, identity, layout, maintenance, model, operati
 from registry.config import Settings
 from registry.errors import MESSAGE_LIMIT, RegistryError
 from registry.ledger import guard
-from registry.operations import Registry
+from registry.datadir import Registry
 from registry.reads import Reader
 from registry.web.app import create_asgi
 
@@ -322,7 +322,7 @@ def test_after_all_of_it_verify_is_clean(town):
 def test_every_commit_verifies_in_the_process_that_made_it(town):
     """A commit just made is read from memory (ledger/packs.py), where no NUL follows it: reading its
     signature must not run on into whatever memory is next (libgit2's extraction did)."""
-    from registry import signatures
+    from registry.trust import commit_signatures as signatures
     from registry.ledger import Change
 
     ledger, made = town.reg.ledger, []

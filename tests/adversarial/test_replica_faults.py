@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from registry.config import Settings
-from registry.operations import Registry
+from registry.datadir import Registry
 from registry.replica.fill import Filler
 from registry.replica.follow import Follower
 from registry.replica.start import prepare

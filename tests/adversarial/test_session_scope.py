@@ -328,8 +328,8 @@ async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_sessi
 
     from registry.config import Settings
     from registry.ledger.writing import REF
-    from registry.operations import Registry
-    from registry.operations.registry import REPLICA_OF
+    from registry.datadir import Registry
+    from registry.datadir import REPLICA_OF
     from registry.web.app import create_asgi
     from registry.web.ui import session as sessions
 

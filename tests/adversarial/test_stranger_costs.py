@@ -18,7 +18,8 @@ import httpx
 import pygit2
 import pytest
 
-from registry import identity, operations, timeline
+from registry import identity, operations
+from registry.reads import timeline
 from registry.history import History, _insert_many
 from registry.ledger import Commit
 from registry.reads import Reader

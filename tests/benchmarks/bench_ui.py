@@ -27,7 +27,7 @@ from litestar.testing import TestClient  # noqa: E402
 
 from registry import dists, identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
-from registry.operations import Registry  # noqa: E402
+from registry.datadir import Registry
 from registry.web.app import create_asgi  # noqa: E402
 from registry.web.ui.session import SESSION_COOKIE, Keys, Session  # noqa: E402
 

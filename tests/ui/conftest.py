@@ -11,7 +11,7 @@ import pytest
 
 from registry import identity, operations
 from registry.config import Settings
-from registry.operations import Registry
+from registry.datadir import Registry
 
 from ..helpers import start_server
 from .browser import Browser, chromium

@@ -18,7 +18,7 @@ from litestar.template.config import TemplateConfig
 from ...cache import Cache, weight
 from ...identity import ANONYMOUS, Principal
 from ...errors import Forbidden, RegistryError
-from ...operations import Registry
+from ...datadir import Registry
 from ...reads import Reader
 from . import present, urls
 from .session import SESSION_COOKIE, VISITOR_COOKIE, Keys, Session, csrf_ok, csrf_token

@@ -19,7 +19,7 @@ from ...errors import Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Commit
 from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Workspace
-from ...operations import Registry
+from ...datadir import Registry
 from ...reads import Reader, Summary
 from . import present
 

@@ -33,8 +33,8 @@ import httpx
 import pygit2
 from pygit2.enums import SortMode
 
-from . import checkpoint, signatures, signing
-from .replica.primary import describe, low_speed_seconds
+from . import checkpoints as checkpoint, commit_signatures as signatures, keys as signing
+from ..replica.primary import describe, low_speed_seconds
 
 CLOCK_SLACK = timedelta(minutes=5)  # how far a checkpoint's time may go back (a server's clock stepped)
 

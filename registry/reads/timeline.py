@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 
 import pygit2
 
-from . import layout
-from .cache import Cache
-from .errors import NotFound
-from .history import first_parents
-from .model import DeletedFiles
-from .operations import Registry
+from .. import layout
+from ..cache import Cache
+from ..errors import NotFound
+from ..history import first_parents
+from ..model import DeletedFiles
+from ..datadir import Registry
 
 _HEX = re.compile(r"[0-9a-f]{7,40}")
 _resolved = Cache("timeline-refs", "(tip of main, @<commit> or @<time>) to the commit it names")

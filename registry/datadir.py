@@ -10,17 +10,17 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .. import cache, layout
-from ..audit import Action, T
-from ..blobs import BlobStore, MissingBlobs, open_store
-from ..config import Settings
-from ..diskspace import DiskSpace, disk_full, met
-from ..errors import RegistryError
-from ..history import History
-from ..identity import operator
-from ..ledger import Change, Committed, Ledger, NoChange, Snapshot
-from ..model import LedgerInfo, brace_uuid
-from ..signing import KeyStore, LedgerSigner, new_keys
+from . import cache, layout
+from .audit import Action, T
+from .blobs import BlobStore, MissingBlobs, open_store
+from .config import Settings
+from .diskspace import DiskSpace, disk_full, met
+from .errors import RegistryError
+from .history import History
+from .identity import operator
+from .ledger import Change, Committed, Ledger, NoChange, Snapshot
+from .model import LedgerInfo, brace_uuid
+from .trust.keys import KeyStore, LedgerSigner, new_keys
 
 FORMAT = 1  # of the ledger: ledger.json says which
 log = logging.getLogger("registry")

@@ -16,7 +16,7 @@ import pygit2
 from pygit2.enums import SortMode
 
 from . import sshsig
-from .signing import current, keys_in
+from .keys import current, keys_in
 
 
 @dataclass
