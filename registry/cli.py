@@ -14,16 +14,18 @@ from pathlib import Path
 
 from pipelines.claims import default_audience
 
-from .trust import checkpoints as checkpoint, keys as signing, sshsig
 from . import identity, maintenance, model, operations, repair
 from .audit import PUBLISHER_TRAILERS, Action, T, action
 from .cli_args import parser as _parser
 from .config import Settings, url_problem
+from .datadir import create_ledger
 from .errors import NotFound, RegistryError
 from .ledger import Ledger
-from .datadir import REPLICA_OF, create_ledger
+from .links import signin_url
 from .reads import Reader
-from .web.ui.urls import signin_url
+from .trust import checkpoints as checkpoint
+from .trust import keys as signing
+from .trust import sshsig
 
 CHANNEL = "cli"
 
@@ -71,7 +73,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise RegistryError(
             f"No registry at {settings.data_path} ({where}; looked for {settings.ledger_path}). Run this where you "
             "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")
-    followed = settings.data_path / REPLICA_OF
+    followed = settings.replica_of_path
     if args.command in ("gc", "blobs") and followed.exists():
         raise RegistryError(f"This data directory is a read replica of {followed.read_text().strip()}: run `registry "
                             f"{args.command}` on the primary; a replica deletes and moves nothing itself.")

@@ -153,6 +153,43 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """The base URL the last `registry serve` here was reached at, for the links the CLI prints."""
         return self.data_path / "served-at"
 
+    # --- the rest of the data directory: every file's name is here, and nowhere else -------------
+
+    @property
+    def replica_of_path(self) -> Path:
+        """In a read replica's data directory: the primary it follows."""
+        return self.data_path / "replica-of"
+
+    @property
+    def replica_path(self) -> Path:
+        """A read replica's own state: its status, its files cursor."""
+        return self.data_path / "replica"
+
+    @property
+    def blobs_location_path(self) -> Path:
+        """The bucket the distribution files are in, once they are in one."""
+        return self.data_path / "blobs-location"
+
+    @property
+    def blobs_missing_path(self) -> Path:
+        """Files the ledger references that the blob store was found to lack (damage, for /_/health)."""
+        return self.data_path / "blobs-missing"
+
+    @property
+    def s3_staging_path(self) -> Path:
+        """Uploads on their way to a bucket, checked here first."""
+        return self.data_path / "s3-staging"
+
+    @property
+    def session_key_path(self) -> Path:
+        """The 32-byte Ed25519 seed web sessions are signed with (a primary's only; mode 0600)."""
+        return self.data_path / "web-session.key"
+
+    @property
+    def session_public_key_path(self) -> Path:
+        """Its public half, raw: what a read replica checks sessions with."""
+        return self.data_path / "web-session.pub"
+
     def link_url(self) -> str:
         """The registry's URL in what the CLI prints: the public URL, else where it was last served, else
         host and port (a link to the default port would be wrong for a server on another)."""

@@ -27,7 +27,6 @@ log = logging.getLogger("registry")
 # The commits made while serving one request (the front door sets a list; threads share it), so
 # that its answer can name them (X-Registry-Commit: what a replica waits for before answering).
 COMMITS: ContextVar[list[str] | None] = ContextVar("registry_commits", default=None)
-REPLICA_OF = "replica-of"  # in a replica's data directory: the primary it follows
 
 
 class Registry:
@@ -44,10 +43,10 @@ class Registry:
         if ledger.signer is None:
             ledger.signer = LedgerSigner(self.keys)
         self.history = History(ledger, settings.cache_path / "history.sqlite3")
-        self.missing = MissingBlobs(settings.data_path / "blobs-missing")  # (damage: files the store lacks)
+        self.missing = MissingBlobs(settings.blobs_missing_path)  # (damage: files the store lacks)
         self.disk = DiskSpace(settings.data_path, settings.min_free_bytes)
         self._catching_up = threading.Lock()
-        marker = settings.data_path / REPLICA_OF
+        marker = settings.replica_of_path
         self.primary = marker.read_text().strip() if marker.exists() else None  # a replica's: it never commits
 
     @classmethod

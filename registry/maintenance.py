@@ -18,14 +18,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-
 from . import audit, layout, model, repair
-from .trust import commit_signatures as signatures, keys as signing
 from .config import Settings
+from .datadir import Registry
 from .errors import RegistryError
 from .ledger import Ledger, Snapshot
-from .datadir import Registry
 from .reads.records import list_packages
+from .trust import commit_signatures as signatures
+from .trust import keys as signing
 
 log = logging.getLogger("registry.maintenance")
 CLAIMED_AT_ONCE = 256  # objects of a bucket the collector holds (and deletes) at a time
@@ -270,5 +270,5 @@ def migrate_blobs(settings: Settings, to: str, *, jobs: int = 4, delete_local: b
     done = migrate(FileBlobStore(settings.blobs_path), target, metadata, jobs=jobs, delete_local=delete_local,
                    progress=progress)
     if not done.problems:
-        record_location(settings.data_path, str(target.location))
+        record_location(settings, str(target.location))
     return done

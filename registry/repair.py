@@ -21,10 +21,10 @@ import msgspec
 
 from . import layout, model
 from .audit import Action, T
+from .datadir import Registry
 from .errors import Invalid, NotFound
 from .identity import Principal
 from .ledger import Change, Commit, NoChange, Snapshot, trees
-from .datadir import Registry
 from .operations._common import make_change, require_operator
 from .operations.packages import tombstones
 

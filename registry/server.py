@@ -17,13 +17,13 @@ from granian.log import LogLevels
 from . import identity, operations
 from .blobs import open_store
 from .config import Settings
+from .datadir import create_ledger
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs, write_file
 from .ledger import Ledger
-from .datadir import create_ledger
+from .links import signin_url
 from .reads import Reader
 from .trust.keys import current
-from .web.ui.urls import signin_url
 
 BOOT_WORKSPACE = "default"
 BOOT_PROJECT = "MAIN"

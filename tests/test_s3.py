@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from werkzeug.http import parse_options_header
 
 from registry import maintenance, operations
-from registry.blobs import LOCATION, FileBlobStore
+from registry.blobs import FileBlobStore
 from registry.cli import main as cli_main
 from registry.config import Settings
 from registry.errors import RegistryError
@@ -278,7 +278,7 @@ def test_serve_refuses_a_bucket_it_cannot_use(tmp_path, seaweed, s3_env, monkeyp
     monkeypatch.setenv("REGISTRY_PORT", str(free_port()))
     assert cli_main(["--data", str(tmp_path / "d"), "serve"]) == 1
     assert "no-such-bucket-here" in capsys.readouterr().err
-    assert not (tmp_path / "d" / LOCATION).exists()  # (a bucket that never answered isn't remembered)
+    assert not Settings(data=str(tmp_path / "d")).blobs_location_path.exists()  # (a bucket that never answered isn't remembered)
 
 
 def test_a_registry_knows_where_its_files_are(tmp_path, seaweed, s3_env, dists, monkeypatch, capsys):
@@ -292,7 +292,7 @@ def test_a_registry_knows_where_its_files_are(tmp_path, seaweed, s3_env, dists, 
         Registry.open(Settings(data=str(data), blobs=bucket))
     assert cli_main(["--data", str(data), "blobs", "migrate", "--to", bucket]) == 0
     assert "sent 1 files" in capsys.readouterr().out
-    assert (data / LOCATION).read_text().strip() == bucket + "/"
+    assert Settings(data=str(data)).blobs_location_path.read_text().strip() == bucket + "/"
     assert Registry.open(Settings(data=str(data))).blobs.remote
     with pytest.raises(RegistryError, match="files are in s3://.* not in s3://elsewhere"):
         Registry.open(Settings(data=str(data), blobs="s3://elsewhere"))
@@ -319,7 +319,7 @@ def test_migrate_moves_every_file_verified_and_resumes(tmp_path, seaweed, s3_env
     local.write_bytes(b"x" * len(whole))  # a damaged local copy is never sent as if whole
     assert cli_main(["--data", str(data), "blobs", "migrate", "--to", bucket]) == 1
     said = capsys.readouterr()
-    assert f"{files[2].sha256} does not hash to its name" in said.err and not (data / LOCATION).exists()
+    assert f"{files[2].sha256} does not hash to its name" in said.err and not Settings(data=str(data)).blobs_location_path.exists()
     assert "sent 1 files" in said.out and "1 already there" in said.out  # (and the one cut short was replaced)
     local.write_bytes(whole)
     assert cli_main(["--data", str(data), "blobs", "migrate", "--to", bucket, "--delete-local"]) == 0

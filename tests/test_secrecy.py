@@ -189,7 +189,7 @@ def _ui_headers(world, who: str | None) -> tuple[dict, str]:
 
     from registry.web.ui.session import SESSION_COOKIE, VISITOR_COOKIE, Keys, Session, csrf_token
 
-    keys = Keys.of_primary(world.reg.settings.data_path)
+    keys = Keys.of_primary(world.reg.settings)
     cookies, sid = {VISITOR_COOKIE: "visitor" * 3}, "visitor" * 3
     if who:
         started = world.__dict__.setdefault("ui_sessions", {})  # (one per person: signing in is a commit)

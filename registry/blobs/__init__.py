@@ -61,7 +61,6 @@ class BlobStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-LOCATION = "blobs-location"  # in the data directory: the bucket its blobs are in, once they are in one
 
 
 def open_store(settings: Settings) -> BlobStore:
@@ -69,7 +68,7 @@ def open_store(settings: Settings) -> BlobStore:
     `REGISTRY_BLOBS` names. The bucket is recorded in the data directory the first time, so that
     every command run on it (without the variable) uses it too, and no registry ever points at
     one place while its files are in another."""
-    marker = settings.data_path / LOCATION
+    marker = settings.blobs_location_path
     recorded = recorded_location(settings)
     wanted = settings.blobs
     if wanted and recorded and _same(wanted) != _same(recorded):
@@ -83,7 +82,7 @@ def open_store(settings: Settings) -> BlobStore:
     store = bucket_store(settings, wanted or recorded)
     if not recorded:  # (only a bucket that answers is recorded: a typo must not stick)
         store.check()
-        record_location(settings.data_path, str(store.location))
+        record_location(settings, str(store.location))
     return store
 
 
@@ -91,21 +90,22 @@ def bucket_store(settings: Settings, location: str):
     """The S3 store of ``location`` for this data directory (its staging, its metadata cache)."""
     from .s3 import S3BlobStore  # (botocore is imported only by registries that use it)
 
-    return S3BlobStore.from_url(location, local=settings.data_path / "s3-staging",
+    return S3BlobStore.from_url(location, local=settings.s3_staging_path,
                                 cache=settings.cache_path / "core-metadata", timeout=settings.blobs_timeout,
                                 disk=DiskSpace(settings.data_path, settings.min_free_bytes))
 
 
 def recorded_location(settings: Settings) -> str:
-    marker = settings.data_path / LOCATION
+    marker = settings.blobs_location_path
     return marker.read_text().strip() if marker.exists() else ""
 
 
-def record_location(data: Path, location: str) -> None:
-    temp = data / f"{LOCATION}.tmp"
+def record_location(settings: Settings, location: str) -> None:
+    marker = settings.blobs_location_path
+    temp = marker.with_name(marker.name + ".tmp")
     write_file(temp, f"{location}\n".encode(), exclusive=False, sync=True)
-    os.replace(temp, data / LOCATION)
-    fsync_path(data)
+    os.replace(temp, marker)
+    fsync_path(marker.parent)
 
 
 def _same(location: str) -> str:

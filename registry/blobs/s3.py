@@ -41,7 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
 
 from ..diskspace import DiskSpace
 from ..disposition import attachment

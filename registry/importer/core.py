@@ -21,13 +21,13 @@ from typing import Literal, Protocol
 
 from .. import dists, layout
 from ..blobs import Staged
+from ..datadir import Registry
 from ..errors import Conflict, FileExists, FilenameSpent, RegistryError
 from ..identity import Principal
 from ..model import DeletedFiles, DistFile, Package
-from ..datadir import Registry
 from ..operations import create_package, publish_file
-from ..reads.records import get_package, versions
 from ..permissions import repository_context
+from ..reads.records import get_package, versions
 
 CHANNEL = "import"
 Status = Literal["imported", "skipped", "refused", "conflict"]

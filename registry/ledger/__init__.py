@@ -2,7 +2,15 @@
 and knows nothing of what they mean: that is registry/layout.py (paths) and registry/audit.py
 (what a commit says)."""
 
-from .commits import Change, Commit, Committed, NoChange, Signer, parse_trailers, with_signature
+from .commits import (
+           Change,
+           Commit,
+           Committed,
+           NoChange,
+           Signer,
+           parse_trailers,
+           with_signature,
+)
 from .snapshot import Snapshot
 from .store import Ledger
 from .writing import BRANCH, REF, Locked

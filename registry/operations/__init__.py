@@ -4,11 +4,33 @@ Callers (the CLI, the web controllers) parse input, call a verb with a `Principa
 and render the result. Nothing here knows about HTTP or argv.
 """
 
-from ..model import ApiToken, Package, Version
+from ..datadir import Registry
 from ..layout import version_key
+from ..model import ApiToken, Package, Version
+from ..reads.records import (
+    check_signin_link,
+    core_metadata,
+    find_signin_link,
+    find_token,
+    get_package,
+    get_version,
+    list_packages,
+    list_tokens,
+    live_session,
+    sessions_of,
+    versions,
+)
 from .keys import rotate_keys
-from .packages import Published, check_publish_policy, create_package, delete_package, delete_version, publish_file, publish_target, yank
-from ..reads.records import core_metadata, get_package, get_version, list_packages, versions
+from .packages import (
+    Published,
+    check_publish_policy,
+    create_package,
+    delete_package,
+    delete_version,
+    publish_file,
+    publish_target,
+    yank,
+)
 from .pipelines import (
     MINTED_TOKEN_LIFETIME,
     mint_pipeline_token,
@@ -17,11 +39,23 @@ from .pipelines import (
     set_publish_policy,
     set_trust,
 )
-from ..datadir import Registry
-from .signin import Started, create_signin_link, end_session, end_sessions, start_session, use_signin_link
-from ..reads.records import check_signin_link, find_signin_link, live_session, sessions_of
-from .tenancy import create_project, create_repository, create_token, create_user, create_workspace, grant, revoke_token
-from ..reads.records import find_token, list_tokens
+from .signin import (
+    Started,
+    create_signin_link,
+    end_session,
+    end_sessions,
+    start_session,
+    use_signin_link,
+)
+from .tenancy import (
+    create_project,
+    create_repository,
+    create_token,
+    create_user,
+    create_workspace,
+    grant,
+    revoke_token,
+)
 
 __all__ = [
     "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy", "core_metadata",

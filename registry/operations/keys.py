@@ -7,13 +7,13 @@ import time
 
 from .. import layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, SigningKeys
 from ..trust.keys import current, rotated
 from ._common import make_change, replace, require_operator
-from ..datadir import Registry
 
 
 def rotate_keys(reg: Registry, who: Principal, channel: Channel) -> SigningKeys:

@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
 from .. import dists, layout, model, visibility
 from ..audit import Action, T
 from ..blobs import Staged
+from ..datadir import Registry
 from ..dists import DistInfo
 from ..errors import (
     Conflict,
@@ -24,13 +24,12 @@ from ..errors import (
     NotFound,
 )
 from ..identity import Principal
+from ..layout import version_key
 from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ..permissions import require
-from ._common import make_change, replace
-from ..layout import version_key
-from ..datadir import Registry
 from ..reads.records import get_package, get_version, versions
+from ._common import make_change, replace
 
 log = logging.getLogger("registry.operations")
 

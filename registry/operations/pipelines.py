@@ -12,15 +12,15 @@ import msgspec
 
 from .. import bounds, layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound
 from ..identity import Principal, new_token
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Package
 from ..permissions import repository_context
-from ._common import make_change, replace, require_workspace_admin
 from ..reads.records import get_package
+from ._common import make_change, replace, require_workspace_admin
 from .packages import package_for
-from ..datadir import Registry
 
 MINTED_TOKEN_LIFETIME = timedelta(minutes=15)
 

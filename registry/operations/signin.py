@@ -15,15 +15,22 @@ from datetime import timedelta
 
 from .. import layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import Forbidden, NotFound, TooMany
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, SignInLink, WebSession
 from ..permissions import require_scope
+from ..reads.records import (
+    _SESSION_ID,
+    check_signin_link,
+    find_token,
+    holds,
+    link_hash,
+    live_session,
+    sessions_of,
+)
 from ._common import existing_user, make_change, replace, require_operator
-from ..datadir import Registry
-from ..reads.records import find_token
-from ..reads.records import _SESSION_ID, check_signin_link, holds, link_hash, live_session, sessions_of
 
 LINK_PREFIX = "rgl_"
 LINK_LIFETIME = timedelta(minutes=15)

@@ -6,11 +6,13 @@ from datetime import timedelta
 
 from .. import bounds, layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..identity import TOKEN_PREFIX, Principal, new_token
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspace
 from ..permissions import repository_context, require, require_scope
+from ..reads.records import find_token
 from ._common import (
     existing_user,
     make_change,
@@ -18,8 +20,6 @@ from ._common import (
     require_operator,
     require_workspace_admin,
 )
-from ..datadir import Registry
-from ..reads.records import find_token
 
 
 def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,

@@ -3,11 +3,12 @@ the whole git directory."""
 
 from __future__ import annotations
 
-from ..trust import checkpoints as checkpoint, keys as signing
 from .. import layout, model
-from . import timeline
 from ..errors import Forbidden, NotFound, Unauthorized
 from ..identity import may_fetch_ledger
+from ..trust import checkpoints as checkpoint
+from ..trust import keys as signing
+from . import timeline
 
 
 class LedgerReads:

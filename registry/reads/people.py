@@ -6,10 +6,22 @@ from __future__ import annotations
 from pipelines.verify import Verifier, is_jwt, unverified_issuer
 
 from .. import layout, model
-from ..identity import Principal, check_token, pipeline_principal, trusts_for, verify_pipeline_token
 from ..errors import NotFound
+from ..identity import (
+    Principal,
+    check_token,
+    pipeline_principal,
+    trusts_for,
+    verify_pipeline_token,
+)
 from ..model import ApiToken, SignInLink, User, WebSession
-from .records import check_signin_link, find_signin_link, find_token, live_session, sessions_of
+from .records import (
+    check_signin_link,
+    find_signin_link,
+    find_token,
+    live_session,
+    sessions_of,
+)
 
 
 class People:

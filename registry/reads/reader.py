@@ -7,19 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import layout, model, permissions, visibility
-from . import timeline
 from ..cache import Cache, weight
+from ..datadir import Registry
 from ..errors import NotFound, RegistryError
 from ..identity import ANONYMOUS, Principal
+from ..layout import version_key
 from ..ledger import Snapshot
 from ..model import DistFile, Package, Project, Repository, Role, Version, Workspace
-from ..datadir import Registry
-from .records import core_metadata
-from ..layout import version_key
 from ..permissions import role_on, role_on_workspace
+from . import timeline
 from .ledger import LedgerReads
 from .lists import Lists, sorted_versions
 from .people import People
+from .records import core_metadata
 from .summaries import Summaries, all_summaries
 from .trail import Trail
 

@@ -16,10 +16,10 @@ import pygit2
 
 from .. import layout
 from ..cache import Cache
+from ..datadir import Registry
 from ..errors import NotFound
 from ..history import first_parents
 from ..model import DeletedFiles
-from ..datadir import Registry
 
 _HEX = re.compile(r"[0-9a-f]{7,40}")
 _resolved = Cache("timeline-refs", "(tip of main, @<commit> or @<time>) to the commit it names")

@@ -13,9 +13,9 @@ from .. import layout, visibility
 from ..audit import Action, T, action, touched
 from ..errors import Invalid, NotFound
 from ..history import Filed
+from ..layout import version_key
 from ..ledger import Commit, lookup, trees
 from ..model import Version
-from ..layout import version_key
 
 _HEX = re.compile(r"[0-9a-f]{7,40}")
 CATCHING_UP = " (the registry's history index is catching up: if the commit is new, try again in a minute)"

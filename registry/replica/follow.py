@@ -31,10 +31,11 @@ import anyio
 import httpx
 import pygit2
 
-from ..trust import checkpoints as checkpoint, witness
 from ..config import Settings
 from ..fsync import write_file
 from ..ledger import Ledger
+from ..trust import checkpoints as checkpoint
+from ..trust import witness
 from .primary import Silent, describe, timeouts, watched
 
 log = logging.getLogger("registry.replica")
@@ -56,7 +57,7 @@ class Follower:
         self.wait_write = settings.follow_wait_seconds  # (for a forwarded write's commit to arrive here)
         self.timeout = settings.follow_timeout_seconds  # (the longest the primary may stay silent)
         self.ledger = ledger
-        self.dir = settings.data_path / "replica"
+        self.dir = settings.replica_path
         self.dir.mkdir(parents=True, exist_ok=True)
         self._leader: int | None = None  # the follow lock's descriptor, once this process holds it
 

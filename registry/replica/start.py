@@ -10,13 +10,11 @@ import shutil
 import httpx
 import pygit2
 
-from ..trust import witness
 from ..config import Settings
 from ..errors import RegistryError
 from ..fsync import make_dirs, write_file
 from ..ledger import Ledger
-from ..datadir import REPLICA_OF
-from ..web.ui.session import KEY_FILE, PUBLIC_FILE
+from ..trust import witness
 from .follow import Follower, Stopped
 from .primary import describe, timeouts
 
@@ -30,7 +28,7 @@ def prepare(settings: Settings) -> str:
         raise RegistryError("A replica needs a replica token: create one on the primary with `registry token create "
                             "EMAIL --replica`, and give it in REGISTRY_FOLLOW_TOKEN (or --token).")
     make_dirs(settings.data_path)
-    marker = settings.data_path / REPLICA_OF
+    marker = settings.replica_of_path
     had = Ledger.exists_at(settings.ledger_path)
     if had and not marker.exists():
         raise RegistryError(f"{settings.data_path} holds a registry of its own, not a replica's copy: give the "
@@ -82,11 +80,11 @@ def _session_key(settings: Settings) -> bool:
         raise RegistryError(f"{primary}/_/replica/session-key answered {response.status_code}: is {primary} a "
                             f"registry (of this version or later)? {response.text.strip()[:200]}")
     key = bytes.fromhex(response.text.strip())
-    path = settings.data_path / PUBLIC_FILE
+    path = settings.session_public_key_path
     if not path.exists() or path.read_bytes() != key:
-        temp = path.with_name(f"{PUBLIC_FILE}.{os.getpid()}.tmp")
+        temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         write_file(temp, key, 0o644, exclusive=False, sync=True)
         os.replace(temp, path)
     # (a replica of an earlier release kept the primary's secret cookie key: it has no business here)
-    (settings.data_path / KEY_FILE).unlink(missing_ok=True)
+    settings.session_key_path.unlink(missing_ok=True)
     return True

@@ -20,12 +20,13 @@ import msgspec
 import pygit2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import checkpoints as checkpoint, sshsig
 from .. import layout
 from ..errors import RegistryError
 from ..fsync import fsync_path, make_dirs, write_file
 from ..ledger import codec, lookup
 from ..model import KeyPurpose, Provenance, SigningKey, SigningKeys
+from . import checkpoints as checkpoint
+from . import sshsig
 
 
 class KeyMissing(RegistryError):

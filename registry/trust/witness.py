@@ -33,8 +33,10 @@ import httpx
 import pygit2
 from pygit2.enums import SortMode
 
-from . import checkpoints as checkpoint, commit_signatures as signatures, keys as signing
 from ..replica.primary import describe, low_speed_seconds
+from . import checkpoints as checkpoint
+from . import commit_signatures as signatures
+from . import keys as signing
 
 CLOCK_SLACK = timedelta(minutes=5)  # how far a checkpoint's time may go back (a server's clock stepped)
 

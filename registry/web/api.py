@@ -14,10 +14,10 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from .. import model, operations
-from . import api_types as views
 from ..audit import T
 from ..errors import Invalid, NotFound, Unauthorized
 from ..reads import Reader, project_name
+from . import api_types as views
 from .context import WebState, reader, redirect, refusals, web_state
 
 PACKAGE = "/workspaces/{ws:str}/packages/pypi/{name:str}"

@@ -15,7 +15,15 @@ from packaging.metadata import InvalidMetadata, Metadata
 from .. import model
 from ..audit import Action, T, action, file_commits, version_of
 from ..ledger import Commit
-from ..model import DistFile, Package, PipelineRun, Provenance, PublishPolicy, Role, Version
+from ..model import (
+    DistFile,
+    Package,
+    PipelineRun,
+    Provenance,
+    PublishPolicy,
+    Role,
+    Version,
+)
 
 
 class View(msgspec.Struct, frozen=True, kw_only=True):

@@ -21,18 +21,17 @@ from pipelines.verify import Verifier
 
 from .. import __version__, cache, maintenance
 from ..config import Settings
-from ..errors import RegistryError
 from ..datadir import Registry
+from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
-from ..replica.fill import Filler
-from ..replica.follow import LEAD_EVERY
+from ..replica.run import run_replica
 from . import api, files, framework_caches, ledger_http, oidc, past, replication, simple
-from .ui import routes as ui
 from .bodies import RegistryRequest
 from .context import WebState, error_response, problem_response, realm, wants_problem
 from .credentials import Authenticator
 from .front import FrontDoor
+from .ui import routes as ui
 
 log = logging.getLogger("registry.web")
 STATIC = Path(__file__).parent / "static"
@@ -174,7 +173,7 @@ def _maintenance(state: WebState):
             app.state.head_watch = ledger_http.HeadWatch(state.registry.ledger)  # (wakes `?wait=` long polls)
             tg.start_soon(app.state.head_watch.watch)
             if state.replica is not None:
-                tg.start_soon(_follow, state)
+                tg.start_soon(run_replica, state.registry, state.replica)
             yield
             tg.cancel_scope.cancel()
         if state.forwarder is not None:
@@ -182,29 +181,6 @@ def _maintenance(state: WebState):
         await state.registry.blobs.aclose()
 
     return lifespan
-
-
-async def _follow(state: WebState) -> None:
-    """A replica's: every worker indexes the commits any of them fetched; the one that leads (the
-    first to take the follow lock, another within a second or so when it dies) fetches the primary's
-    new commits as they come, and the files the ledger references (fill.py), so they are here should
-    the primary go away."""
-    async def catch_up() -> None:
-        seen = state.registry.ledger.head()
-        state.registry.catch_up_history(background=True)
-        while True:  # (the history index is derived: it follows whatever any worker fetched)
-            await anyio.sleep(0.2)
-            head = state.registry.ledger.head()
-            if head != seen:
-                state.registry.catch_up_history(background=True)
-                seen = head
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(catch_up)
-        while not state.replica.lead():
-            await anyio.sleep(LEAD_EVERY)
-        tg.start_soon(Filler(state.registry, state.replica).run)
-        await state.replica.follow()  # (returns only once stopped: the files held are still kept whole)
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None,

@@ -12,8 +12,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 
-from ..errors import RegistryError
 from ..datadir import Registry
+from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from .api_types import Problem

@@ -13,14 +13,14 @@ import logging
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
+from ..datadir import COMMITS
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
-from ..datadir import COMMITS
 from . import upload
 from .caches import Answer, Page, matches
 from .context import Reply, WebState, moved, realm, refusal, wants_problem
-from .incoming import Incoming, incoming, refuse_cross_site
 from .guards import guarded, paced
+from .incoming import Incoming, incoming, refuse_cross_site
 
 log = logging.getLogger("registry.web")
 

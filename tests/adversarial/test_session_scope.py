@@ -329,16 +329,15 @@ async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_sessi
     from registry.config import Settings
     from registry.ledger.writing import REF
     from registry.datadir import Registry
-    from registry.datadir import REPLICA_OF
     from registry.web.app import create_asgi
     from registry.web.ui import session as sessions
 
-    primary = world.reg.settings.data_path
-    keys = sessions.Keys.of_primary(primary)
+    keys = sessions.Keys.of_primary(world.reg.settings)
     copy = tmp_path / "replica"
+    replica_settings = Settings(data=str(copy), follow="http://primary.test")
     shutil.copytree(world.reg.settings.ledger_path, copy / "ledger.git")  # (the replica, before the sign-in)
-    (copy / REPLICA_OF).write_text("http://primary.test")
-    (copy / sessions.PUBLIC_FILE).write_bytes(keys.public)
+    replica_settings.replica_of_path.write_text("http://primary.test")
+    replica_settings.session_public_key_path.write_bytes(keys.public)
     started = operations.start_session(world.reg, identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER]))
     cookie = sessions.Session(OWNER, started.session.id, "csrf-id", 2e9, started.commit).cookie(keys)
     settings = Settings(data=str(copy), follow="http://primary.test")

@@ -83,7 +83,7 @@ def main() -> int:
     signed_in = identity.Principal(kind="user", email="dev@bench.test", scope=token.scope, token_id=token.id)
     started = operations.start_session(reg, signed_in)
     cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600, started.commit).cookie(
-        Keys.of_primary(settings.data_path))
+        Keys.of_primary(settings))
     middle = f"1.{opts.versions // 2}"
     commit = reg.history.package(WS, BIG, middle, limit=1)[0].id
     pages = {

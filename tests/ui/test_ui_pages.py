@@ -75,7 +75,7 @@ async def test_a_session_is_a_signed_cookie_that_dies_with_its_token(client, wor
     client.cookies.set("registry_session", value[:-3] + ("AAA" if not value.endswith("AAA") else "BBB"), path="/-")
     assert (await client.get(f"/-/{WS}/packages/acme-utils/")).status_code == 401  # tampered: no one
     # signed by any key but the primary's (say, by a replica, which holds only the public half): no one
-    replica_keys = sessions.Keys.of_replica(world.reg.settings.data_path)
+    replica_keys = sessions.Keys.of_replica(world.reg.settings)
     with pytest.raises(RuntimeError, match="makes no sessions"):
         sessions.Session("dev@acme.test", "0" * 32, "s", 1e10, "0" * 40).cookie(replica_keys)
     body = value.split(".")[0]

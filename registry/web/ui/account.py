@@ -17,7 +17,16 @@ from ... import operations
 from ...errors import Forbidden, Invalid, NotFound, TooMany, Unauthorized
 from ...reads import Reader
 from . import data, urls
-from .base import cookie, form, redirect, registry, render, safe_next, session_keys, viewer
+from .base import (
+    cookie,
+    form,
+    redirect,
+    registry,
+    render,
+    safe_next,
+    session_keys,
+    viewer,
+)
 from .session import SESSION_COOKIE, new_session
 
 OWN = urls.OWN

@@ -16,9 +16,9 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from ...cache import Cache, weight
-from ...identity import ANONYMOUS, Principal
-from ...errors import Forbidden, RegistryError
 from ...datadir import Registry
+from ...errors import Forbidden, RegistryError
+from ...identity import ANONYMOUS, Principal
 from ...reads import Reader
 from . import present, urls
 from .session import SESSION_COOKIE, VISITOR_COOKIE, Keys, Session, csrf_ok, csrf_token
@@ -69,7 +69,7 @@ def session_keys(request: Request) -> Keys:
     settings = registry(request).settings
     path = settings.data_path
     if path not in _keys:
-        _keys[path] = Keys.of_replica(path) if settings.primary else Keys.of_primary(path)
+        _keys[path] = Keys.of(settings)
     return _keys[path]
 
 

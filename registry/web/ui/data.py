@@ -15,11 +15,11 @@ from packaging.utils import canonicalize_name
 
 from ... import model
 from ...audit import Action, action
+from ...datadir import Registry
 from ...errors import Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Commit
 from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Workspace
-from ...datadir import Registry
 from ...reads import Reader, Summary
 from . import present
 

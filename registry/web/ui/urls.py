@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-PREFIX = "/-"
-OWN = f"{PREFIX}/_"  # pages of no workspace
+from ...links import UI as PREFIX
+from ...links import UI_OWN as OWN
+from ...links import signin_path
 
 
 def _q(value: str) -> str:
@@ -26,12 +27,7 @@ def signout() -> str:
 
 
 def link(secret: str) -> str:
-    return f"{OWN}/link/{_q(secret)}"
-
-
-def signin_url(base: str, secret: str) -> str:
-    """The full sign-in link printed on the server."""
-    return base.rstrip("/") + link(secret)
+    return signin_path(secret)
 
 
 def tokens() -> str:
