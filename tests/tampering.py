@@ -11,9 +11,10 @@ import pygit2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import layout
-from registry.trust import keys as signing, sshsig
 from registry.ledger import codec, with_signature
 from registry.model import SigningKeys
+from registry.trust import keys as signing
+from registry.trust import sshsig
 
 REF = "refs/heads/main"
 VANDAL = pygit2.Signature("mallory", "mallory@example.com")

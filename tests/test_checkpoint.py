@@ -7,10 +7,11 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry.trust import checkpoints as checkpoint, keys as signing
 from registry import identity, layout, operations
 from registry.errors import Forbidden
 from registry.model import LedgerInfo, SigningKeys
+from registry.trust import checkpoints as checkpoint
+from registry.trust import keys as signing
 
 from .conftest import WS
 

@@ -8,9 +8,9 @@ import time
 from datetime import UTC, datetime
 
 from registry import layout
+from registry.datadir import first_commit
 from registry.ledger import REF, Change, Ledger
 from registry.model import Provenance, User
-from registry.datadir import first_commit
 
 
 def _write(path: str, worker: int, count: int) -> None:

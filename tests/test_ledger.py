@@ -13,11 +13,11 @@ import pygit2
 import pytest
 
 from registry import identity, layout, model, operations
+from registry.datadir import first_commit
 from registry.errors import Conflict
 from registry.fsync import Needed
 from registry.ledger import REF, Change, Ledger, parse_trailers, repack, writing
 from registry.model import Provenance, User
-from registry.datadir import first_commit
 
 P = Provenance(at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC), by="dev@example.com", channel="cli")
 

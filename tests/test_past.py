@@ -16,7 +16,15 @@ import pytest
 from registry import identity, maintenance, operations
 
 from .conftest import WS, publish
-from .helpers import build, client_env, installed_version, make_project, pip_install, run, tool
+from .helpers import (
+    build,
+    client_env,
+    installed_version,
+    make_project,
+    pip_install,
+    run,
+    tool,
+)
 
 JSON = {"accept": "application/vnd.pypi.simple.v1+json"}
 READER = "reader@acme.test"

@@ -23,8 +23,8 @@ import pytest
 
 from registry import dists, identity, layout, maintenance, operations, server
 from registry.config import Settings
-from registry.ledger import repack, writing
 from registry.datadir import Registry
+from registry.ledger import repack, writing
 
 from .helpers import make_wheel
 from .powerloss import Disk, fresh, observe

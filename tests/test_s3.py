@@ -20,8 +20,8 @@ from registry import maintenance, operations
 from registry.blobs import FileBlobStore
 from registry.cli import main as cli_main
 from registry.config import Settings
-from registry.errors import RegistryError
 from registry.datadir import Registry
+from registry.errors import RegistryError
 from registry.web.app import create_asgi
 
 from .conftest import WS, publish, upload_form
@@ -359,7 +359,17 @@ def test_pip_and_uv_install_through_redirects_to_the_bucket(seaweed, tmp_path):
     import sys
     from urllib.parse import quote
 
-    from .helpers import build, client_env, installed_version, make_project, new_team, pip_install, run, start_server, tool
+    from .helpers import (
+        build,
+        client_env,
+        installed_version,
+        make_project,
+        new_team,
+        pip_install,
+        run,
+        start_server,
+        tool,
+    )
 
     live = start_server(tmp_path / "data", workers=1, env=seaweed.env(), blobs=seaweed.location(), blobs_redirect="1")
     try:

@@ -187,7 +187,13 @@ def _ui_headers(world, who: str | None) -> tuple[dict, str]:
     """Cookie headers of a browser (a visitor, or a session of ``who``) and its CSRF token."""
     import time
 
-    from registry.web.ui.session import SESSION_COOKIE, VISITOR_COOKIE, Keys, Session, csrf_token
+    from registry.web.ui.session import (
+        SESSION_COOKIE,
+        VISITOR_COOKIE,
+        Keys,
+        Session,
+        csrf_token,
+    )
 
     keys = Keys.of_primary(world.reg.settings)
     cookies, sid = {VISITOR_COOKIE: "visitor" * 3}, "visitor" * 3

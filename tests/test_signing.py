@@ -14,13 +14,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import identity, layout, maintenance, operations
-from registry.trust import keys as signing, sshsig
 from registry.cli import main as cli_main
 from registry.config import Settings
+from registry.datadir import Registry, first_commit
 from registry.ledger import Ledger, with_signature
 from registry.model import SigningKeys
-from registry.datadir import Registry
-from registry.datadir import first_commit
+from registry.trust import keys as signing
+from registry.trust import sshsig
 
 from .conftest import WS, publish
 from .helpers import free_port

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry.trust import checkpoints as checkpoint, witness
+from registry.trust import checkpoints as checkpoint
+from registry.trust import witness
 
 from . import tampering
 from .helpers import make_wheel, run, start_server

@@ -18,7 +18,8 @@ from ..audit import T
 from ..errors import Invalid, NotFound, Unauthorized
 from ..reads import Reader, project_name
 from . import api_types as views
-from .context import WebState, reader, redirect, refusals, web_state
+from .answers import redirect, refusals
+from .state import WebState, reader, web_state
 
 PACKAGE = "/workspaces/{ws:str}/packages/pypi/{name:str}"
 VERSION = PACKAGE + "/versions/{version:str}"

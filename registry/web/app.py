@@ -27,10 +27,11 @@ from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
 from . import api, files, framework_caches, ledger_http, oidc, past, replication, simple
+from .answers import error_response, problem_response, realm, wants_problem
 from .bodies import RegistryRequest
-from .context import WebState, error_response, problem_response, realm, wants_problem
 from .credentials import Authenticator
 from .front import FrontDoor
+from .state import WebState
 from .ui import routes as ui
 
 log = logging.getLogger("registry.web")

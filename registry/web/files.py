@@ -18,10 +18,11 @@ from ..disposition import attachment
 from ..errors import Gone, RegistryError
 from ..reads import Reader, project_name
 from ..replica.blobs import ensure_local
+from .answers import redirect
 from .api import json_api
 from .caches import matches
-from .context import reader, redirect, web_state
 from .simple import GET_HEAD
+from .state import reader, web_state
 
 log = logging.getLogger("registry.web")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

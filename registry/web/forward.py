@@ -21,7 +21,7 @@ import httpx
 from ..errors import RegistryError
 from ..replica import Follower, Stopped
 from ..replica.primary import ANSWER_CAP, Silent, describe, timeouts, watched
-from .context import refusal
+from .answers import refusal
 
 log = logging.getLogger("registry.web")
 COMMIT_HEADER, HEAD_HEADER = "x-registry-commit", "x-registry-head"

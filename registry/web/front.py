@@ -17,10 +17,11 @@ from ..datadir import COMMITS
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
 from . import upload
+from .answers import Reply, moved, realm, refusal, wants_problem
 from .caches import Answer, Page, matches
-from .context import Reply, WebState, moved, realm, refusal, wants_problem
 from .guards import guarded, paced
 from .incoming import Incoming, incoming, refuse_cross_site
+from .state import WebState
 
 log = logging.getLogger("registry.web")
 

@@ -23,7 +23,7 @@ from litestar.response import Stream
 from ..errors import Forbidden, Invalid, NotFound, RegistryError
 from ..ledger import Ledger
 from ..trust.keys import allowed_signers, checkpoint_verifiers
-from .context import reader, web_state
+from .state import reader, web_state
 
 log = logging.getLogger("registry.web")
 TEXT = "text/plain"  # (Litestar adds the charset to text/ types)

@@ -19,7 +19,7 @@ from ..model import ReportedRunContext
 from ..operations import mint_pipeline_token
 from ..reads import Reader
 from .bodies import json_value
-from .context import web_state
+from .state import web_state
 
 
 class MintRequest(msgspec.Struct, frozen=True):

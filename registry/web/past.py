@@ -14,8 +14,8 @@ from litestar.params import FromPath
 
 from ..errors import NotFound, RegistryError
 from ..reads import project_name
+from .answers import redirect
 from .api import json_api
-from .context import redirect
 from .files import serve_file
 from .simple import GET_HEAD, as_of, past_project
 

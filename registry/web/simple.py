@@ -21,10 +21,11 @@ from .. import model
 from ..errors import NotFound, RegistryError
 from ..model import Package
 from ..reads import Reader, project_name
+from .answers import has_trailing_slash, redirect
 from .caches import Page, matches
-from .context import has_trailing_slash, reader, redirect, web_state
 from .incoming import incoming
 from .negotiation import API_VERSION, CONTENT_TYPES, JSON, negotiate
+from .state import reader, web_state
 
 # --- rendering -----------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, s
 from ..ledger import Locked
 from ..operations import Published, publish_file, publish_target
 from ..permissions import require_scope
-from .context import WebState
+from .state import WebState
 
 KEPT_FIELDS = frozenset({
     ":action", "protocol_version", "name", "version", "filetype", "pyversion", "metadata_version",

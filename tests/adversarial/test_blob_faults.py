@@ -361,8 +361,8 @@ def test_a_commit_that_meets_a_full_disk_leaves_nothing(small_disk):
     the ledger is opened again, makes nothing of it)."""
     from registry import identity, operations
     from registry.config import Settings
-    from registry.diskspace import DiskFull
     from registry.datadir import Registry
+    from registry.diskspace import DiskFull
 
     settings = Settings(data=str(small_disk / "data"), min_free_bytes=0)
     reg, op = Registry.open(settings, create=True), identity.operator()

@@ -16,12 +16,11 @@ import tracemalloc
 import msgspec
 import pytest
 
-import registry.replica.blobs  # noqa: F401  (every module that declares a cache)
-import registry.reads.timeline
+import registry.reads.timeline  # noqa: F401  (every module that declares a cache)
+import registry.replica.blobs  # noqa: F401
 from registry import cache, identity, operations
 from registry.config import Settings
 from registry.web.app import create_asgi
-from registry.web.ui.session import Keys, Session
 
 from ..conftest import WS, publish, upload_form
 from ..helpers import make_wheel
@@ -141,8 +140,6 @@ async def test_distinct_query_strings_keep_no_more_than_the_bounds(world):
     1,024 of each of several parsings)."""
     from litestar.testing import AsyncTestClient
 
-    from ..ui.test_ui_pages import sign_in
-
     settings = Settings(data=world.reg.settings.data, **small(256 * KiB))
     world.reg.settings = settings
     total = sum(getattr(settings, s) for s in cache_settings())
@@ -165,8 +162,6 @@ async def test_publishes_keep_no_more_than_the_bounds(world, tmp_path):
     the worker keeps grows no further than its caches' bounds (it grew by every index page, project
     page and record it ever made, up to caches of hundreds of MiB)."""
     from litestar.testing import AsyncTestClient
-
-    from ..ui.test_ui_pages import sign_in
 
     settings = Settings(data=world.reg.settings.data, max_upload_bytes=2**20, **small(128 * KiB))
     world.reg.settings = settings

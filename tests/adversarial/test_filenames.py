@@ -29,9 +29,9 @@ from werkzeug.http import parse_options_header
 
 from registry import dists, identity, operations
 from registry.config import Settings
+from registry.datadir import Registry
 from registry.disposition import attachment
 from registry.errors import Invalid
-from registry.datadir import Registry
 from registry.web.app import create_asgi
 
 from ..conftest import BOTH, WS

@@ -10,9 +10,9 @@ import anyio
 import httpx
 import pytest
 
-from registry.trust import checkpoints as checkpoint
 from registry import identity, operations
 from registry.ledger import Ledger
+from registry.trust import checkpoints as checkpoint
 from registry.web.app import create_asgi
 from registry.web.ledger_http import LONG_POLL, POLL_EVERY
 

@@ -11,13 +11,13 @@ import msgspec
 import pytest
 
 from registry import audit, identity, layout, model, operations, repair
-from registry.trust import commit_signatures as signatures
 from registry.audit import Action, T
 from registry.cli import main as cli_main
 from registry.errors import FilenameSpent, Forbidden
 from registry.ledger import guard
 from registry.operations._common import make_change
 from registry.reads import Reader
+from registry.trust import commit_signatures as signatures
 
 from ..conftest import WS, publish
 from ..helpers import make_wheel

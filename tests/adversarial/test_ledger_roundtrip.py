@@ -13,10 +13,10 @@ import hashlib
 import io
 import itertools
 import zipfile
-from urllib.parse import quote
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -24,11 +24,20 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from packaging.utils import canonicalize_name
 
-from registry import audit, dists, identity, layout, maintenance, model, operations, repair
+from registry import (
+    audit,
+    dists,
+    identity,
+    layout,
+    maintenance,
+    model,
+    operations,
+    repair,
+)
 from registry.config import Settings
+from registry.datadir import Registry
 from registry.errors import MESSAGE_LIMIT, RegistryError
 from registry.ledger import guard
-from registry.datadir import Registry
 from registry.reads import Reader
 from registry.web.app import create_asgi
 
@@ -322,8 +331,8 @@ def test_after_all_of_it_verify_is_clean(town):
 def test_every_commit_verifies_in_the_process_that_made_it(town):
     """A commit just made is read from memory (ledger/packs.py), where no NUL follows it: reading its
     signature must not run on into whatever memory is next (libgit2's extraction did)."""
-    from registry.trust import commit_signatures as signatures
     from registry.ledger import Change
+    from registry.trust import commit_signatures as signatures
 
     ledger, made = town.reg.ledger, []
     for i in range(80):

@@ -19,10 +19,9 @@ import pygit2
 import pytest
 
 from registry import identity, operations
-from registry.reads import timeline
 from registry.history import History, _insert_many
 from registry.ledger import Commit
-from registry.reads import Reader
+from registry.reads import Reader, timeline
 from registry.web.app import create_asgi
 
 from ..conftest import WS, publish

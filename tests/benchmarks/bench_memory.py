@@ -40,9 +40,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import start_server  # noqa: E402
-
 import pygit2  # noqa: E402
+from _common import start_server  # noqa: E402
 
 from registry import identity, layout, model, operations  # noqa: E402
 from registry.audit import Action, T, provenance_trailers  # noqa: E402

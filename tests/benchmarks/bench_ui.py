@@ -15,14 +15,13 @@ import argparse
 import logging
 import statistics
 import sys
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, make_wheel  # noqa: E402,F401
-
 from litestar.testing import TestClient  # noqa: E402
 
 from registry import dists, identity, operations  # noqa: E402

@@ -14,8 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from registry import identity, operations
-from registry import layout
+from registry import identity, layout, operations
 from registry.model import Workspace
 
 from ..helpers import client_env, make_wheel, run, tool

@@ -1,10 +1,12 @@
-"""What every controller needs from a request: the registry as the caller may see it (a `Reader`),
-and the shared ways of answering (errors, redirects)."""
+"""How the registry answers what it doesn't serve as a page: refusals (plain text for the index,
+files and uploads, which pip, uv, twine and curl show; RFC 9457 problem documents for the JSON APIs)
+and redirects. The one way every refusal and redirect is rendered, by Litestar's handlers and by the
+front door alike."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import quote
 
@@ -12,39 +14,9 @@ import msgspec
 from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
 
-from ..datadir import Registry
 from ..errors import RegistryError
-from ..reads import Reader
-from ..replica import Follower
 from .api_types import Problem
-from .caches import Answers, PageCache
-from .credentials import Authenticator
 from .guards import local_path
-from .incoming import incoming
-
-
-@dataclass
-class WebState:
-    """Everything a worker keeps between requests: the registry, and its bounded caches."""
-
-    registry: Registry
-    authenticator: Authenticator = field(default_factory=Authenticator)
-    pages: PageCache = field(default_factory=PageCache)
-    answers: Answers = field(default_factory=Answers)
-    checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
-    replica: Follower | None = None  # on a read replica: what keeps its ledger fresh
-    forwarder: object | None = None  # on a read replica: what sends writes to the primary (forward.py)
-
-
-def web_state(request: Request) -> WebState:
-    return request.app.state.web
-
-
-async def reader(request: Request) -> Reader:
-    """The registry at its tip, as the caller (by the request's credentials) may see it."""
-    state = web_state(request)
-    return await state.authenticator.reader(state.registry, incoming(request.scope).authorization)
-
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
@@ -113,6 +85,8 @@ def error_response(exc: RegistryError, realm: str = "registry") -> Response:
 
 
 PROBLEM = "application/problem+json"
+
+
 _REFUSALS = {
     301: "The canonical URL of a name that isn't normalised (Location); nothing else is answered there.",
     400: "A parameter or body that isn't valid: `detail` says which and why.",
