@@ -37,7 +37,7 @@ def settings(tmp_path, seaweed, s3_env) -> Settings:
 
 def uploads(store) -> list[str]:
     """The keys of the multipart uploads under way under the store's prefix."""
-    answer = store.client().list_multipart_uploads(Bucket=store.location.bucket, Prefix=store.location.prefix)
+    answer = store.bucket.client().list_multipart_uploads(Bucket=store.location.bucket, Prefix=store.location.prefix)
     return [u["Key"] for u in answer.get("Uploads", ())]
 
 
@@ -61,7 +61,7 @@ def test_a_big_upload_streams_to_its_address_while_it_arrives(reg):
     store, data = reg.blobs, os.urandom(20 * MIB + 5)
     sha = hashlib.sha256(data).hexdigest()
     with staged_with(store, data, announce=sha) as staged:
-        assert uploads(store) == [store.key(sha)]  # parts went out before the end arrived
+        assert uploads(store) == [store.bucket.key(sha)]  # parts went out before the end arrived
         staged.make_durable()
         assert not store.exists(sha)  # every part sent, nothing visible before it is adopted
         assert store.adopt(staged) == sha and staged.created
@@ -74,7 +74,7 @@ def test_without_an_announced_hash_the_parts_go_once_it_is_hashed(reg):
     with staged_with(store, data) as staged:
         assert uploads(store) == []
         staged.make_durable()
-        assert uploads(store) == [store.key(hashlib.sha256(data).hexdigest())]
+        assert uploads(store) == [store.bucket.key(hashlib.sha256(data).hexdigest())]
         sha = store.adopt(staged)
     assert store.read(sha) == data and uploads(store) == []
 
@@ -82,7 +82,7 @@ def test_without_an_announced_hash_the_parts_go_once_it_is_hashed(reg):
 def test_content_that_does_not_hash_as_announced_leaves_nothing(reg):
     store = reg.blobs
     with staged_with(store, os.urandom(20 * MIB), announce="ab" * 32) as staged:
-        assert uploads(store) == [store.key("ab" * 32)]
+        assert uploads(store) == [store.bucket.key("ab" * 32)]
         assert staged.finish().sha256 != "ab" * 32
     eventually(lambda: uploads(store) == [])
     assert [s for s, _ in store.list()] == [] and list(store.staging.iterdir()) == []
@@ -173,7 +173,7 @@ def test_an_object_already_at_the_address_is_never_overwritten(reg, size):
     store's back, which its hash would never allow: proof that nothing was rewritten)."""
     store, data = reg.blobs, os.urandom(size)
     sha = hashlib.sha256(data).hexdigest()
-    store.client().put_object(Bucket=store.location.bucket, Key=store.key(sha), Body=b"first")
+    store.bucket.client().put_object(Bucket=store.location.bucket, Key=store.bucket.key(sha), Body=b"first")
     with staged_with(store, data, announce=sha) as staged:
         assert store.adopt(staged) == sha and not staged.created
     assert store.read(sha) == b"first"
@@ -184,8 +184,8 @@ def test_an_object_already_at_the_address_is_never_overwritten(reg, size):
 
 def test_a_crashed_upload_is_swept(reg):
     store = reg.blobs
-    key = store.key("cd" * 32)
-    store.client().create_multipart_upload(Bucket=store.location.bucket, Key=key)
+    key = store.bucket.key("cd" * 32)
+    store.bucket.client().create_multipart_upload(Bucket=store.location.bucket, Key=key)
     assert uploads(store) == [key]
     assert store.sweep_staging(older_than=3600) == 0  # (one under way is left alone)
     assert store.sweep_staging(older_than=-60) == 1 and uploads(store) == []
@@ -311,7 +311,7 @@ def test_migrate_moves_every_file_verified_and_resumes(tmp_path, seaweed, s3_env
     first, second = files[0], files[1]
     # as a run that was stopped left it: one file sent, one cut short (the wrong size), none of the rest
     target.put_bytes(reg.blobs.read(first.sha256))
-    target.client().put_object(Bucket=target.location.bucket, Key=target.key(second.sha256), Body=b"cut short")
+    target.bucket.client().put_object(Bucket=target.location.bucket, Key=target.bucket.key(second.sha256), Body=b"cut short")
     with reg.ledger.write_lock(5):
         reg.ledger.checkpoint()  # (or a replay of the journal would put the small file back whole)
     local = reg.blobs.local_path(files[2].sha256)
