@@ -88,18 +88,21 @@ def write_file(path: str | Path, data: bytes | bytearray, mode: int = 0o644, *, 
 
 
 def fsync_fd(fd: int, batch: int | None = None) -> None:
+    """fsync ``fd``: its data and metadata (a directory's: its listing) are durable on return."""
     os.fsync(fd)
     if _observer is not None:
         _observer.synced(fd, batch)
 
 
 def fdatasync_fd(fd: int) -> None:
+    """fdatasync ``fd``: its data (and its size) are durable on return."""
     os.fdatasync(fd)
     if _observer is not None:
         _observer.synced(fd)
 
 
 def fsync_path(path: str | Path, missing_ok: bool = False, batch: int | None = None) -> None:
+    """fsync the file or directory at ``path``; FileNotFoundError if it is not there, unless ``missing_ok``."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:

@@ -179,7 +179,7 @@ def test_packs_pile_up_only_until_the_next_maintenance(ledger):
     for i in range(100):
         ledger.transact(lambda snap, i=i: user_change(f"q{i}@example.com"))
     for _ in range(200):  # the writer starts background repacks as packs pile up
-        if not ledger._repacking.locked():
+        if not ledger._repacker.running.locked():
             break
         time.sleep(0.05)
     assert ledger.pack_count() < 60
@@ -278,7 +278,7 @@ def test_readers_let_go_of_packs_a_repack_deleted(ledger, by_hand, monkeypatch):
         for i in range(20):
             writer.transact(lambda snap, i=i, r=round_: user_change(f"r{r}-{i}@example.com"))
             assert ledger.snapshot().exists(layout.user(f"r{round_}-{i}@example.com"))
-        writer._drop_writer()  # (count only the reader's packs)
+        writer._writer._drop_writer()  # (count only the reader's packs)
         assert open_packs() >= 10  # one per commit since the last repack, as libgit2 found them
         if by_hand:
             subprocess.run(["git", "-C", str(ledger.path), "repack", "-a", "-d", "-q"], check=True)

@@ -328,7 +328,7 @@ async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_sessi
 
     from registry.config import Settings
     from registry.datadir import Registry
-    from registry.ledger.writing import REF
+    from registry.ledger import REF
     from registry.web.app import create_asgi
     from registry.web.ui import session as sessions
 
