@@ -156,7 +156,8 @@ WORDS = ["users", "tokens", "sign-in-links", "sessions", "workspaces", "workspac
          "projects", "repositories", "packages", "versions", "deleted-files", "package.json", "pypi", "npm",
          "ledger.json", "signing-keys.json", "README.md", "acme", "1.0.json", "00", "ff"]
 # A tree entry's name: never empty, never a "/" (git refuses both).
-segment = st.text(st.characters(codec="utf-8", blacklist_characters="/\x00"), min_size=1, max_size=12) | st.sampled_from(WORDS)
+segment = st.text(st.characters(codec="utf-8", blacklist_characters="/\x00"), min_size=1, max_size=12) \
+    | st.sampled_from(WORDS)
 versions = st.sampled_from(["1.0", "1.0.0", "2!1.0rc1.post2.dev3", "1.0+local.7", "v1.0", "1" * 5000 + ".0",
                             "01.002", "1.0-final", "junk", ""]) | st.from_regex(r"\A[0-9]{1,6}(\.[0-9]{1,4}){0,3}\Z") \
     | st.text(st.characters(codec="utf-8"), max_size=8)
