@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from registry import layout
+
 from .helpers import build, client_env, make_project, start_server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -91,6 +93,17 @@ def test_the_readme_commands_work_as_written(tmp_path):
     uv_app = (places["run: in a uv project"] / "pyproject.toml").read_text()
     assert "acme-utils==0.1.0" in uv_app and 'acme-utils = { index = "registry" }' in uv_app
     assert "acme-utils" in (places["run: in a poetry project"] / "poetry.lock").read_text()
+
+
+def test_the_ledger_table_is_the_grammar_the_ledger_is_written_by():
+    """The table under "The ledger" is what registry/layout.py declares, line for line (the same
+    table the ledger's own README is written with): a path can't be documented one way and built
+    another."""
+    section = README.read_text().split("\n## The ledger\n", 1)[1]
+    shown = re.search(r"^```\n(.*?)^```", section, re.S | re.M)
+    assert shown and shown[1] == layout.table(), \
+        "README.md's ledger table drifted: replace it with the output of\n" \
+        "  python -c 'from registry import layout; print(layout.table(), end=\"\")'"
 
 
 def _project(root: Path, poetry: bool = False) -> Path:
