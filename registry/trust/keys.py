@@ -87,7 +87,16 @@ class KeyStore:
 
 
 def current(record: SigningKeys, purpose: KeyPurpose) -> SigningKey:
+    """The key of ``purpose`` that signs now (the record always has one of each)."""
     return next(k for k in reversed(record.keys) if k.purpose == purpose and k.valid_until is None)
+
+
+def note_name(key: SigningKey) -> str:
+    """A checkpoint key's note key name (the checkpoints' origin), which every checkpoint key has."""
+    if key.note_name is None:  # (damage: `new_keys` and `rotated` always give one)
+        raise RegistryError(f"Checkpoint key {key.fingerprint} has no note name: the ledger's signing-keys record is "
+                            "damaged. The operator should run `registry verify`.", status=500)
+    return key.note_name
 
 
 def keys_in(repo: pygit2.Repository, tree: pygit2.Tree | None) -> SigningKeys | None:
@@ -142,7 +151,7 @@ def allowed_signers(record: SigningKeys) -> str:
 
 def checkpoint_verifiers(record: SigningKeys, *, current_only: bool = False) -> list[checkpoint.Verifier]:
     keys = [current(record, "checkpoint")] if current_only else [k for k in record.keys if k.purpose == "checkpoint"]
-    return [checkpoint.Verifier.parse(checkpoint.verifier_key(k.note_name, sshsig.parse_public_line(k.public_key)))
+    return [checkpoint.Verifier.parse(checkpoint.verifier_key(note_name(k), sshsig.parse_public_line(k.public_key)))
             for k in keys]
 
 
