@@ -10,6 +10,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from . import cache, layout
 from .audit import Action, T
 from .blobs import BlobStore, MissingBlobs, open_store
@@ -87,7 +89,7 @@ class Registry:
     @classmethod
     def created(cls, settings: Settings, ledger: Ledger, blobs: BlobStore | None) -> Registry:
         """A registry on a ledger just made: its first commit is the first the index holds."""
-        reg = cls(settings, ledger, blobs)
+        reg = cls(settings, ledger, blobs)  # type: ignore[arg-type]  # (None: bootstrap's, which commits no file)
         reg.history.record(ledger.commit(ledger.head()), None)
         return reg
 
@@ -148,7 +150,8 @@ def first_commit(keys: KeyStore | None = None, principal: str = "registry@localh
     """What an empty registry's ledger holds: its format and id, a README for auditors, and (given
     where to keep them) its first signing keys, which sign this commit already."""
     info = LedgerInfo(format=FORMAT, registry=brace_uuid(), created=datetime.now(UTC))
-    writes = {layout.LEDGER_INFO: info, layout.README: layout.LEDGER_README.encode()}
+    writes: dict[str, msgspec.Struct | bytes | None] = {layout.LEDGER_INFO: info,
+                                                        layout.README: layout.LEDGER_README.encode()}
     trailers = [(T.CHANNEL, "system"), (T.ACTION, Action.INIT)]
     if keys is not None:
         record = new_keys(keys, principal, info.registry, operator().provenance("system"))
