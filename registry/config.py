@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 ENV_PREFIX = "REGISTRY_"
-EXPECTED = {int: "expected an integer", float: "expected a number", bool: "expected 1/0 or true/false"}
+EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
+                               bool: "expected 1/0 or true/false"}
 
 
 class BadSetting(ValueError):
@@ -25,7 +26,7 @@ def url_problem(url: str) -> str | None:
     """Why ``url`` can't be where the registry is reached (None: it can); a path is fine (a proxy's)."""
     try:
         parts = urlsplit(url)
-        parts.port  # (raises on a port that isn't a number)
+        _ = parts.port  # (raises on a port that isn't a number)
     except ValueError as exc:
         return f"not a URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:

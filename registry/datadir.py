@@ -10,6 +10,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from . import cache, layout
 from .audit import Action, T
 from .blobs import BlobStore, MissingBlobs, open_store
@@ -61,6 +63,9 @@ class Registry:
     def adopt_keys(self) -> None:
         """A ledger from before signing gets its keys, in a commit they sign (once, by whoever
         opens it first with write access; the commits before it stay unsigned)."""
+        signer = self.ledger.signer
+        if not isinstance(signer, LedgerSigner):  # (a ledger signed by no keys of a data directory's)
+            return
         if self.snapshot().exists(layout.SIGNING_KEYS) or not os.access(self.ledger.path, os.W_OK):
             return
         who = operator()
@@ -68,9 +73,9 @@ class Registry:
         def build(snap: Snapshot) -> Change | NoChange:
             if snap.exists(layout.SIGNING_KEYS):
                 return NoChange()
-            info = snap.get(layout.LEDGER_INFO, LedgerInfo)
+            info = ledger_info(snap)
             record = new_keys(self.keys, self.settings.committer_email, info.registry, who.provenance("system"))
-            self.ledger.signer.introducing = record
+            signer.introducing = record
             return Change(summary="adopt signing keys: every commit from here on is signed",
                           author=who.author, time=record.keys[0].added.at, writes={layout.SIGNING_KEYS: record},
                           trailers=((T.ACTOR, who.actor), (T.CHANNEL, "system"), (T.ACTION, Action.ADOPT_KEYS),
@@ -79,12 +84,12 @@ class Registry:
         try:
             self.transact(build)
         finally:
-            self.ledger.signer.introducing = None
+            signer.introducing = None
 
     @classmethod
     def created(cls, settings: Settings, ledger: Ledger, blobs: BlobStore | None) -> Registry:
         """A registry on a ledger just made: its first commit is the first the index holds."""
-        reg = cls(settings, ledger, blobs)
+        reg = cls(settings, ledger, blobs)  # type: ignore[arg-type]  # (None: bootstrap's, which commits no file)
         reg.history.record(ledger.commit(ledger.head()), None)
         return reg
 
@@ -132,11 +137,21 @@ class Registry:
             run()
 
 
+def ledger_info(snap: Snapshot) -> LedgerInfo:
+    """The ledger's own record (its format, the registry's id), which its first commit wrote."""
+    info = snap.get(layout.LEDGER_INFO, LedgerInfo)
+    if info is None:  # (damage: nothing a registry commits removes it)
+        raise RegistryError(f"The ledger has no {layout.LEDGER_INFO}: it is damaged, or was not made by `registry "
+                            "init`. The operator should run `registry verify`.", status=500)
+    return info
+
+
 def first_commit(keys: KeyStore | None = None, principal: str = "registry@localhost") -> Change:
     """What an empty registry's ledger holds: its format and id, a README for auditors, and (given
     where to keep them) its first signing keys, which sign this commit already."""
     info = LedgerInfo(format=FORMAT, registry=brace_uuid(), created=datetime.now(UTC))
-    writes = {layout.LEDGER_INFO: info, layout.README: layout.LEDGER_README.encode()}
+    writes: dict[str, msgspec.Struct | bytes | None] = {layout.LEDGER_INFO: info,
+                                                        layout.README: layout.LEDGER_README.encode()}
     trailers = [(T.CHANNEL, "system"), (T.ACTION, Action.INIT)]
     if keys is not None:
         record = new_keys(keys, principal, info.registry, operator().provenance("system"))

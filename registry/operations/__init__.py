@@ -58,10 +58,11 @@ from .tenancy import (
 )
 
 __all__ = [
-    "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy", "core_metadata",
-    "create_package", "create_project", "create_repository", "create_token", "create_user", "create_workspace",
-    "delete_package", "delete_version", "find_token", "get_package", "get_version", "grant", "list_packages",
-    "list_tokens", "mint_pipeline_token", "publish_file", "publish_target", "remove_trust", "revoke_token", "rotate_keys", "run_url",
+    "MINTED_TOKEN_LIFETIME", "ApiToken", "Package", "Published", "Registry", "Version", "check_publish_policy",
+    "core_metadata", "create_package", "create_project", "create_repository", "create_token", "create_user",
+    "create_workspace", "delete_package", "delete_version", "find_token", "get_package", "get_version", "grant",
+    "list_packages", "list_tokens", "mint_pipeline_token", "publish_file", "publish_target", "remove_trust",
+    "revoke_token", "rotate_keys", "run_url",
     "set_publish_policy", "set_trust", "version_key", "versions", "yank",
     "check_signin_link", "create_signin_link", "find_signin_link", "use_signin_link",
     "Started", "start_session", "end_session", "end_sessions", "live_session", "sessions_of",

@@ -33,8 +33,10 @@ def rotate_keys(reg: Registry, who: Principal, channel: Channel) -> SigningKeys:
             raise NotFound("This ledger has no signing keys yet; open it once with write access to adopt them.")
         new = rotated(reg.keys, record, provenance)
         old, fresh = current(record, "commit"), current(new, "commit")
-        change = make_change(who, channel, Action.ROTATE_KEYS, f"rotate signing keys: {old.fingerprint} -> {fresh.fingerprint}",
-                             {layout.SIGNING_KEYS: new}, *((T.KEY, k.fingerprint) for k in new.keys if k.valid_until is None),
+        change = make_change(who, channel, Action.ROTATE_KEYS,
+                             f"rotate signing keys: {old.fingerprint} -> {fresh.fingerprint}",
+                             {layout.SIGNING_KEYS: new},
+                             *((T.KEY, k.fingerprint) for k in new.keys if k.valid_until is None),
                              provenance=provenance, result=new)
         # (the old key's validity ends at this commit's time, and git checks it by that time)
         return dataclasses.replace(change, committed=provenance.at)

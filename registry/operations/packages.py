@@ -29,7 +29,7 @@ from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ..permissions import require
 from ..reads.records import get_package, get_version, versions
-from ._common import make_change, replace
+from ._common import made, make_change, replace
 
 log = logging.getLogger("registry.operations")
 
@@ -127,22 +127,26 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         """Every refusal, by what ``snap`` holds; NoChange if this very file is published already."""
         package = publish_target(snap, who, ws, canonical)
         current = snap.get(layout.version(ws, canonical, version_key(dist.version)), Version)
-        for existing in current.files if current else ():
-            if existing.filename == dist.filename:
-                if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
-                    # the byte-identical file again: success, and nothing changes
-                    return NoChange(Published(package=package, version=current, file=existing, commit=None, existing=True))
-                raise FileExists(
-                    f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
-                    "A published file can't be replaced: bump the version and upload again."
-                )
-            if dists.same_wheel(existing.filename, dist.filename):
-                raise Invalid(
-                    f"File already exists under another spelling ({existing.filename!r}): installers would see two "
-                    "copies of one wheel. A published file can't be replaced: bump the version and upload again."
-                )
-            if dist.packagetype == "sdist" and existing.packagetype == "sdist":
-                raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already there.")
+        if current is not None:  # (its files: this one again, another spelling of it, a second sdist)
+            for existing in current.files:
+                if existing.filename == dist.filename:
+                    if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
+                        # the byte-identical file again: success, and nothing changes
+                        return NoChange(Published(package=package, version=current, file=existing, commit=None,
+                                                  existing=True))
+                    raise FileExists(
+                        f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
+                        "A published file can't be replaced: bump the version and upload again."
+                    )
+                if dists.same_wheel(existing.filename, dist.filename):
+                    raise Invalid(
+                        f"File already exists under another spelling ({existing.filename!r}): installers would see "
+                        "two copies of one wheel. A published file can't be replaced: bump the version and upload "
+                        "again."
+                    )
+                if dist.packagetype == "sdist" and existing.packagetype == "sdist":
+                    raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already "
+                                  "there.")
         tombstones = snap.get(layout.deleted_files(ws, canonical), DeletedFiles)
         if tombstones and dist.filename in tombstones.files:
             raise FilenameSpent(
@@ -197,7 +201,8 @@ def check_publish_policy(package: Package, run: model.PipelineRun | None) -> Non
         raise Forbidden(f"Package {package.name!r} may be published by pipelines on branches "
                         f"{', '.join(policy.branches)} only; this run is on {run.branch or 'no branch (a tag?)'}.")
     if policy.environments and run.environment_uuid not in policy.environments:
-        where = f"deployment environment {run.environment_uuid}" if run.environment_uuid else "no deployment environment"
+        where = (f"deployment environment {run.environment_uuid}" if run.environment_uuid
+                 else "no deployment environment")
         raise Forbidden(f"Package {package.name!r} may be published by pipelines deploying to "
                         f"{', '.join(policy.environments)} only; this step has {where}.")
 
@@ -233,7 +238,7 @@ def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         )
 
     done = reg.transact(build)
-    return done.result, done.commit
+    return done.result, made(done)
 
 
 def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> tuple[Package, Commit]:
@@ -253,7 +258,7 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         )
 
     done = reg.transact(build)
-    return done.result, done.commit
+    return done.result, made(done)
 
 
 def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .. import layout, model
 from ..audit import Action, T
@@ -30,7 +30,7 @@ from ..reads.records import (
     live_session,
     sessions_of,
 )
-from ._common import existing_user, make_change, replace, require_operator
+from ._common import existing_user, made, make_change, replace, require_operator
 
 LINK_PREFIX = "rgl_"
 LINK_LIFETIME = timedelta(minutes=15)
@@ -96,32 +96,33 @@ def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Sta
                            provenance=provenance, result=record)
 
     done = reg.transact(build)
-    return Started(done.result, done.commit.id)
+    return Started(done.result, made(done).id)
 
 
 def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> Started:
     """A web session for the person an API token was just checked for (``who``): one commit. It has
     the token's scope, ends at the latest when the token does, and with it if the token is revoked."""
-    if who.kind != "user" or not who.token_id or who.scope not in ("read", "write"):
+    email, token_id = who.email, who.token_id
+    if who.kind != "user" or not email or not token_id or who.scope not in ("read", "write"):
         raise Forbidden("Only a person's API token (read or write scope) signs in to the web UI.")
 
     def build(snap: Snapshot) -> Change:
-        found = find_token(snap, who.token_id)
+        found = find_token(snap, token_id)
         token = found[1] if found else None
         now = model.now()
-        if token is None or not holds(token, who.email, now):
-            raise Forbidden(f"API token {who.token_id} was revoked or expired meanwhile; sign in with another.")
+        if token is None or not holds(token, email, now) or token.scope not in ("read", "write"):
+            raise Forbidden(f"API token {token_id} was revoked or expired meanwhile; sign in with another.")
         provenance = who.provenance(channel)
         expires = min(provenance.at + SESSION_LIFETIME, token.expires or provenance.at + SESSION_LIFETIME)
-        record = WebSession(id=secrets.token_hex(16), user=who.email, scope=token.scope, via="token",
+        record = WebSession(id=secrets.token_hex(16), user=email, scope=token.scope, via="token",
                             token=token.sha256, created=provenance, expires=expires)
-        writes = {**_make_room(snap, who.email, now), layout.session(who.email, record.id): record}
-        return make_change(who, channel, Action.SIGN_IN, f"sign in {who.email} with token {token.id}", writes,
-                           (T.USER, who.email), (T.SESSION, record.id), (T.SCOPE, record.scope),
+        writes = {**_make_room(snap, email, now), layout.session(email, record.id): record}
+        return make_change(who, channel, Action.SIGN_IN, f"sign in {email} with token {token.id}", writes,
+                           (T.USER, email), (T.SESSION, record.id), (T.SCOPE, record.scope),
                            provenance=provenance, result=record)
 
     done = reg.transact(build)
-    return Started(done.result, done.commit.id)
+    return Started(done.result, made(done).id)
 
 
 def end_session(reg: Registry, who: Principal, channel: Channel, email: str, session_id: str) -> WebSession:
@@ -152,7 +153,8 @@ def end_session(reg: Registry, who: Principal, channel: Channel, email: str, ses
     return reg.transact(build).result
 
 
-def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *, keep: str | None = None) -> list[WebSession]:
+def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *,
+                 keep: str | None = None) -> list[WebSession]:
     """End all of ``email``'s web sessions but ``keep`` (signing out everywhere else): one commit."""
     email = model.email(email)
     _own_or_operator(who, email)
@@ -170,12 +172,14 @@ def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *,
     return reg.transact(build).result
 
 
-def _make_room(snap: Snapshot, email: str, now) -> dict[str, None]:
+def _make_room(snap: Snapshot, email: str, now: datetime) -> dict[str, None]:
     """The records a sign-in deletes: ``email``'s sessions that are over (ended, expired, or their
     token revoked) and older than a minute, and the oldest live ones past `MAX_SESSIONS` - 1. So a
     person's directory holds their live sessions and those of the last minute; past
     `SIGN_INS_PER_MINUTE` of those, the sign-in is refused (a loop would grow the ledger)."""
-    gone, live, recent = {}, [], 0
+    gone: dict[str, None] = {}
+    live: list[WebSession] = []
+    recent = 0
     for s in sessions_of(snap, email, ended=True):
         if s.created.at > now - PACE:
             recent += 1

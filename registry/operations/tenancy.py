@@ -36,11 +36,11 @@ def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
             if existing and existing.uuid == uuid:
                 raise Conflict(f"UUID {uuid} already belongs to workspace {other!r}.")
         record = Workspace(slug=slug, uuid=uuid, name=name, created=who.provenance(channel))
-        return make_change(who, channel, Action.CREATE_WORKSPACE, f"create workspace {slug}", {layout.workspace(slug): record},
-                       (T.WORKSPACE, slug), (T.WORKSPACE_UUID, uuid))
+        return make_change(who, channel, Action.CREATE_WORKSPACE, f"create workspace {slug}",
+                           {layout.workspace(slug): record}, (T.WORKSPACE, slug), (T.WORKSPACE_UUID, uuid),
+                           result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.workspace(slug), Workspace)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str,
@@ -53,11 +53,10 @@ def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
         if snap.exists(layout.project(ws, key)):
             raise Conflict(f"Project {key} already exists in workspace {ws}.")
         record = Project(key=key, name=name, created=who.provenance(channel))
-        return make_change(who, channel, Action.CREATE_PROJECT, f"create project {ws}/{key}", {layout.project(ws, key): record},
-                       (T.WORKSPACE, ws), (T.PROJECT, key))
+        return make_change(who, channel, Action.CREATE_PROJECT, f"create project {ws}/{key}",
+                           {layout.project(ws, key): record}, (T.WORKSPACE, ws), (T.PROJECT, key), result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.project(ws, key), Project)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str, project: str,
@@ -76,12 +75,12 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
                 raise Conflict(f"UUID {uuid} already belongs to repository {ws}/{other.slug}.")
         record = Repository(slug=slug, uuid=uuid, project=project, public=public, created=who.provenance(channel))
         visibility = "public" if public else "private"
-        return make_change(who, channel, Action.CREATE_REPOSITORY, f"create repository {ws}/{slug} in project {project} ({visibility})",
-                       {layout.repository(ws, slug): record},
-                       (T.WORKSPACE, ws), (T.REPOSITORY, slug), (T.REPOSITORY_UUID, uuid))
+        return make_change(who, channel, Action.CREATE_REPOSITORY,
+                           f"create repository {ws}/{slug} in project {project} ({visibility})",
+                           {layout.repository(ws, slug): record},
+                           (T.WORKSPACE, ws), (T.REPOSITORY, slug), (T.REPOSITORY_UUID, uuid), result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.repository(ws, slug), Repository)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_user(reg: Registry, who: Principal, channel: Channel, email: str, name: str | None = None) -> User:
@@ -93,10 +92,10 @@ def create_user(reg: Registry, who: Principal, channel: Channel, email: str, nam
         if snap.exists(layout.user(email)):
             raise Conflict(f"User {email} already exists.")
         record = User(email=email, name=name, created=who.provenance(channel))
-        return make_change(who, channel, Action.CREATE_USER, f"create user {email}", {layout.user(email): record}, (T.USER, email))
+        return make_change(who, channel, Action.CREATE_USER, f"create user {email}", {layout.user(email): record},
+                           (T.USER, email), result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.user(email), User)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_token(reg: Registry, who: Principal, channel: Channel, email: str, scope: model.Scope = "write",
@@ -177,10 +176,10 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
         if project:
             key = model.project_key(project)
             require_workspace_admin(snap, who, ws, f"manage permissions of project {ws}/{key}")
-            record = snap.get(layout.project(ws, key), Project)
-            if record is None:
+            found = snap.get(layout.project(ws, key), Project)
+            if found is None:
                 raise NotFound(f"Project {key} does not exist in workspace {ws}.")
-            new = replace(record, grants=_set_grant(record.grants, email, role, f"project {ws}/{key}"))
+            new = replace(found, grants=_set_grant(found.grants, email, role, f"project {ws}/{key}"))
             return make_change(who, channel, action, f"{verb} on project {ws}/{key} {prep} {email}",
                            {layout.project(ws, key): new},
                            (T.WORKSPACE, ws), (T.PROJECT, key), (T.USER, email), (T.ROLE, role or "none"))
@@ -195,8 +194,8 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
             raise NotFound(f"{email} is not an admin of workspace {ws}.")
         admins = admins | {email} if role else admins - {email}
         new = replace(workspace, admins=sorted(admins))
-        return make_change(who, channel, action, f"{verb} on workspace {ws} {prep} {email}", {layout.workspace(ws): new},
-                       (T.WORKSPACE, ws), (T.USER, email), (T.ROLE, role or "none"))
+        return make_change(who, channel, action, f"{verb} on workspace {ws} {prep} {email}",
+                           {layout.workspace(ws): new}, (T.WORKSPACE, ws), (T.USER, email), (T.ROLE, role or "none"))
 
     reg.transact(build)
 

@@ -6,7 +6,9 @@ A `Reader` is cheap (a snapshot and a principal); each answer costs what it retu
 lookup per thing shown, never a walk of the ledger's past (history and the audit trail come from
 their index, written by whoever commits and caught up in the background, never on a read).
 
-reader.py     the Reader: workspaces, projects, repositories, packages, versions, files
+reader.py     the Reader: all the parts below at once, and another Reader (another caller, an earlier commit)
+catalog.py    what every part stands on (one caller, one commit): workspaces, projects, repositories,
+              packages, versions, files
 lists.py      package lists (cached by the git id of their directory), the Simple index's
 summaries.py  every package of a workspace summarised (latest, count, last upload), cached by shard
 trail.py      history: a package's, a workspace's audit trail, one commit's changed records
@@ -19,8 +21,9 @@ Nothing here imports `operations` (the verbs): reads are below them (tests/adver
 graph test holds it so).
 """
 
+from .catalog import PackageRead, project_name
 from .lists import MAX_PER_PAGE, Listed, Page, Sort
-from .reader import PackageRead, Reader, project_name
+from .reader import Reader
 from .summaries import Summary
 from .trail import CommitRead, RecordChange
 

@@ -8,7 +8,9 @@ import hashlib
 import logging
 import re
 from pathlib import Path
+from typing import BinaryIO
 
+from packaging.version import InvalidVersion
 from packaging.version import Version as PkgVersion
 
 from .. import dists, layout, model
@@ -39,9 +41,15 @@ def list_packages(snap: Snapshot, ws: str) -> list[Package]:
 
 
 def versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
-    """Every version of a package, oldest release first (PEP 440 order)."""
-    found = list(snap.records(layout.versions_dir(ws, name), Version))
-    return sorted(found, key=lambda v: PkgVersion(v.version))
+    """Every version of a package, oldest release first (PEP 440 order). A lookup per version."""
+    return sorted(snap.records(layout.versions_dir(ws, name), Version), key=_release)
+
+
+def _release(v: Version) -> tuple[int, PkgVersion | str]:
+    try:
+        return (0, PkgVersion(v.version))
+    except InvalidVersion:  # (never stored: every version is checked at upload; but never a 500)
+        return (1, v.version)
 
 
 def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | None:
@@ -58,7 +66,7 @@ def core_metadata(reg: Registry, f: DistFile) -> bytes:
         if hashlib.sha256(data).hexdigest() == f.metadata_sha256:
             return data
         reg.blobs.delete(f.metadata_sha256)
-    source = reg.blobs.local_path(f.sha256)
+    source: Path | BinaryIO | None = reg.blobs.local_path(f.sha256)
     if source is None and reg.blobs.remote:  # (read by ranged GETs: the archive's index, then METADATA)
         try:
             source = reg.blobs.open(f.sha256)
@@ -99,7 +107,8 @@ def check_signin_link(record: SignInLink | None) -> SignInLink:
     if record is None:
         raise NotFound(f"This sign-in link does not exist: check that it was copied whole, or {again}.")
     if record.used is not None:
-        raise Forbidden(f"This sign-in link was used at {record.used.at:%Y-%m-%d %H:%M} UTC; a link works once: {again}.")
+        raise Forbidden(f"This sign-in link was used at {record.used.at:%Y-%m-%d %H:%M} UTC; a link works once: "
+                        f"{again}.")
     if record.expires <= model.now():
         raise Forbidden(f"This sign-in link expired at {record.expires:%Y-%m-%d %H:%M} UTC: {again}.")
     return record
@@ -151,7 +160,8 @@ def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
     for name in snap.names(shard):
         if name.startswith(token_id):
             path = f"{shard}/{name}"
-            return path, snap.get(path, ApiToken)
+            found = snap.get(path, ApiToken)
+            return (path, found) if found is not None else None
     return None
 
 

@@ -19,6 +19,7 @@ from ..cache import Cache
 from ..datadir import Registry
 from ..errors import NotFound
 from ..history import first_parents
+from ..ledger import Snapshot
 from ..model import DeletedFiles
 
 _HEX = re.compile(r"[0-9a-f]{7,40}")
@@ -65,16 +66,16 @@ def resolve(reg: Registry, ref: str, head: str) -> str:
                        "ISO 8601 time, e.g. @2026-01-31T12:00:00Z.")
     base = reg.history.base(head)
     if base is None:
-        raise NotFound(f"@{ref} can't be looked up yet: the registry's history index is catching up with the "
-                       "ledger. Try again in a minute.")
+        raise _catching_up(ref)
     if when is not None:
-        found = _at_time(reg, base, when)
+        found = _at_time(reg, base, when, ref)
         if found is None:
             raise NotFound(f"The ledger has no commit at or before {when.isoformat()}: it begins later.")
     else:
         at, tail = base
         named = [str(c.id) for c in tail if str(c.id).startswith(ref)]
-        named += [c for c in reg.history.completions(ref) if reg.history.position(c) <= at]  # (not newer than head)
+        named += [c for c in reg.history.completions(ref)
+                  if (position := reg.history.position(c)) is not None and position <= at]  # (not newer than head)
         if len(named) != 1:
             raise NotFound(f"No commit of the ledger's main branch is named {ref!r} (or more than one is: give more "
                            "digits).")
@@ -83,7 +84,12 @@ def resolve(reg: Registry, ref: str, head: str) -> str:
     return _resolved.put((head, ref), found, sys.getsizeof(found))
 
 
-def _at_time(reg: Registry, base: tuple[int, list[pygit2.Commit]], when: datetime) -> str | None:
+def _catching_up(ref: str) -> NotFound:
+    return NotFound(f"@{ref} can't be looked up yet: the registry's history index is catching up with the ledger. "
+                    "Try again in a minute.")
+
+
+def _at_time(reg: Registry, base: tuple[int, list[pygit2.Commit]], when: datetime, ref: str) -> str | None:
     """The last commit at or before ``when`` by committer time, which never goes back along main
     (see ledger/writing.py; author times may): the tail's newest first, then a binary search over
     the index's positions, each probe one commit read."""
@@ -91,10 +97,16 @@ def _at_time(reg: Registry, base: tuple[int, list[pygit2.Commit]], when: datetim
     for commit in tail:
         if commit.committer.time <= limit:
             return str(commit.id)
-    repo, ids = reg.ledger.repo(), reg.history.commit_at
+    repo = reg.ledger.repo()
+
+    def ids(position: int) -> str:
+        found = reg.history.commit_at(position)
+        if found is None:  # (every position up to the base's is indexed, unless the index is being rebuilt)
+            raise _catching_up(ref)
+        return found
 
     def made(position: int) -> int:
-        return repo[ids(position)].committer.time
+        return repo[ids(position)].peel(pygit2.Commit).committer.time
 
     if at == 0 or made(1) > limit:
         return None
@@ -108,7 +120,7 @@ def _at_time(reg: Registry, base: tuple[int, list[pygit2.Commit]], when: datetim
     return ids(low)
 
 
-def deleted_by(reg: Registry, now, ws: str, name: str, since: str, filename: str, sha256: str) -> str | None:
+def deleted_by(reg: Registry, now: Snapshot, ws: str, name: str, since: str, filename: str, sha256: str) -> str | None:
     """The commit after ``since`` (a commit that had ``filename`` with these bytes) that deleted
     it, if the current state says it was deleted; None if it wasn't (then its bytes are simply
     missing). One lookup in the history index's deletions."""

@@ -114,7 +114,8 @@ def parse(note: str) -> tuple[Checkpoint, list[tuple[str, bytes, bytes]], str]:
         stamp = next(line for line in lines[3:] if line.startswith("timestamp "))
         timestamp = datetime.strptime(stamp.split(" ", 1)[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except (ValueError, StopIteration, binascii.Error):
-        raise BadCheckpoint("malformed checkpoint: expected origin, commit count, base64 commit id, timestamp") from None
+        raise BadCheckpoint("malformed checkpoint: expected origin, commit count, base64 commit id, "
+                            "timestamp") from None
     if len(head) != 40 or size < 1:
         raise BadCheckpoint("malformed checkpoint: the commit id is not 20 bytes, or the count is not positive")
     signatures = []
@@ -143,7 +144,8 @@ def verify(note: str, known: list[Verifier]) -> tuple[Checkpoint, Verifier]:
                 try:
                     key.public.verify(signature, text.encode())
                 except InvalidSignature:
-                    raise BadSignature(f"bad signature: the checkpoint's signature by {key.text} does not verify") from None
+                    raise BadSignature(f"bad signature: the checkpoint's signature by {key.text} does not "
+                                       "verify") from None
                 return checkpoint, key
         seen.append(f"{name}+{kid.hex()}")
     raise UnknownKey(f"unknown key: the checkpoint is signed only by {', '.join(seen) or 'nobody'}, "

@@ -68,7 +68,8 @@ class KeyStore:
             raise KeyMissing(f"The ledger's {purpose} signing key ({public_key[:40]}...) is not in {self.path}: "
                              "restore that directory from a backup. Nothing is committed unsigned.") from None
         except ValueError as exc:
-            raise KeyMissing(f"{path} is not an Ed25519 OpenSSH private key ({exc}): restore it from a backup.") from None
+            raise KeyMissing(f"{path} is not an Ed25519 OpenSSH private key ({exc}): restore it from a "
+                             "backup.") from None
         if sshsig.public_line(key.public_key()) != public_key:
             raise KeyMissing(f"{path} holds another key than the one the ledger names as current: it was replaced. "
                              "Restore the original from a backup.")
@@ -87,7 +88,16 @@ class KeyStore:
 
 
 def current(record: SigningKeys, purpose: KeyPurpose) -> SigningKey:
+    """The key of ``purpose`` that signs now (the record always has one of each)."""
     return next(k for k in reversed(record.keys) if k.purpose == purpose and k.valid_until is None)
+
+
+def note_name(key: SigningKey) -> str:
+    """A checkpoint key's note key name (the checkpoints' origin), which every checkpoint key has."""
+    if key.note_name is None:  # (damage: `new_keys` and `rotated` always give one)
+        raise RegistryError(f"Checkpoint key {key.fingerprint} has no note name: the ledger's signing-keys record is "
+                            "damaged. The operator should run `registry verify`.", status=500)
+    return key.note_name
 
 
 def keys_in(repo: pygit2.Repository, tree: pygit2.Tree | None) -> SigningKeys | None:
@@ -101,7 +111,7 @@ def keys_in(repo: pygit2.Repository, tree: pygit2.Tree | None) -> SigningKeys | 
     if hit is not None:
         return hit
     try:
-        data = repo[entry.id].data
+        data = repo[entry.id].read_raw()
         return codec.remember(entry.id.raw, SigningKeys, codec.decode(data, SigningKeys), len(data))
     except Exception:  # (a record that doesn't decode names no key: its commit answers for that)
         return None
@@ -109,8 +119,9 @@ def keys_in(repo: pygit2.Repository, tree: pygit2.Tree | None) -> SigningKeys | 
 
 def new_keys(store: KeyStore, principal: str, registry_uuid: str, provenance: Provenance) -> SigningKeys:
     """The first keys of a ledger (or of one that had none)."""
-    return SigningKeys(principal=principal, keys=[_new(store, "commit", provenance),
-                                                   _new(store, "checkpoint", provenance, checkpoint.origin(registry_uuid))])
+    return SigningKeys(principal=principal,
+                       keys=[_new(store, "commit", provenance),
+                             _new(store, "checkpoint", provenance, checkpoint.origin(registry_uuid))])
 
 
 def rotated(store: KeyStore, record: SigningKeys, provenance: Provenance) -> SigningKeys:
@@ -124,7 +135,8 @@ def rotated(store: KeyStore, record: SigningKeys, provenance: Provenance) -> Sig
 
 def _new(store: KeyStore, purpose: KeyPurpose, provenance: Provenance, note_name: str | None = None) -> SigningKey:
     public = store.create(purpose)
-    return SigningKey(purpose=purpose, public_key=public, fingerprint=sshsig.fingerprint(sshsig.parse_public_line(public)),
+    return SigningKey(purpose=purpose, public_key=public,
+                      fingerprint=sshsig.fingerprint(sshsig.parse_public_line(public)),
                       valid_from=provenance.at.replace(microsecond=0), note_name=note_name, added=provenance)
 
 
@@ -142,7 +154,7 @@ def allowed_signers(record: SigningKeys) -> str:
 
 def checkpoint_verifiers(record: SigningKeys, *, current_only: bool = False) -> list[checkpoint.Verifier]:
     keys = [current(record, "checkpoint")] if current_only else [k for k in record.keys if k.purpose == "checkpoint"]
-    return [checkpoint.Verifier.parse(checkpoint.verifier_key(k.note_name, sshsig.parse_public_line(k.public_key)))
+    return [checkpoint.Verifier.parse(checkpoint.verifier_key(note_name(k), sshsig.parse_public_line(k.public_key)))
             for k in keys]
 
 
@@ -159,7 +171,7 @@ class LedgerSigner:
                  content: bytes) -> str | None:
         record = keys_in(repo, parent.tree if parent is not None else None)
         if record is None:
-            record = self.introducing if parent is not None else keys_in(repo, repo[tree])
+            record = self.introducing if parent is not None else keys_in(repo, repo[tree].peel(pygit2.Tree))
         if record is None:  # an older ledger whose keys are not adopted yet (Registry.open adopts them)
             return None
         key, blob = self.store.private("commit", current(record, "commit").public_key)

@@ -33,7 +33,8 @@ import httpx
 import pygit2
 from pygit2.enums import SortMode
 
-from ..replica.primary import describe, low_speed_seconds
+from ..model import SigningKeys
+from ..outbound import describe, low_speed_seconds
 from . import checkpoints as checkpoint
 from . import commit_signatures as signatures
 from . import keys as signing
@@ -123,7 +124,7 @@ def witness(url: str, state_path: Path, keys: list[str], token: str | None, user
     """Check the registry at ``url`` against the state, and move the state on. ``mirror``: where the
     ledger copy is (default FILE.git); ``note``: a checkpoint just fetched (default: fetch one);
     ``timeout``: the longest the registry may stay silent (connect, each read; git's fetch gets longer,
-    replica/primary.py `low_speed_seconds`)."""
+    outbound.py `low_speed_seconds`)."""
     base = url.rstrip("/")
     state_path = Path(state_path)
     state = State.load(state_path)
@@ -149,12 +150,12 @@ def witness(url: str, state_path: Path, keys: list[str], token: str | None, user
     repo = _fetch(base, Path(mirror or f"{state_path}.git"), token, username, timeout)
     try:
         size = _check_history(repo, point, state, heads)
-        trusted = _trusted_keys(repo, point, told, heads)
+        record = _signing_keys(repo, point, heads)
+        trusted = _trusted_keys(record, told, heads)
         try:
             _, signer = checkpoint.verify(note, trusted)
         except checkpoint.BadCheckpoint as exc:
             raise Tampered(f"{exc} ({heads})") from None
-        record = signing.keys_in(repo, repo[point.head].tree)
         current = signing.checkpoint_verifiers(record, current_only=True)[0]
         if signer.text != current.text:
             raise Tampered(f"the checkpoint is signed by {signer.text}, a key the ledger retired; its current "
@@ -178,7 +179,7 @@ def _check_history(repo: pygit2.Repository, point: checkpoint.Checkpoint, state:
         raise Tampered(f"rewrite: the served ledger's main, {served}, does not descend from the checkpoint's head "
                        f"({heads})")
     old = state.head if state else None
-    if old is not None:
+    if state is not None and old is not None:
         if old not in repo:
             raise Tampered(f"missing commit: the last head seen is not in the served ledger, whose history was "
                            f"rewritten ({heads})")
@@ -201,14 +202,18 @@ def _check_history(repo: pygit2.Repository, point: checkpoint.Checkpoint, state:
     return size
 
 
-def _trusted_keys(repo: pygit2.Repository, point: checkpoint.Checkpoint, told: list[checkpoint.Verifier],
-                  heads: str) -> list[checkpoint.Verifier]:
+def _signing_keys(repo: pygit2.Repository, point: checkpoint.Checkpoint, heads: str) -> SigningKeys:
+    """The ledger's signing-keys record at the checkpoint's head (which must have one)."""
+    record = signing.keys_in(repo, repo[point.head].peel(pygit2.Commit).tree)
+    if record is None:
+        raise Tampered(f"the ledger at the checkpoint's head has no signing keys ({heads})")
+    return record
+
+
+def _trusted_keys(record: SigningKeys, told: list[checkpoint.Verifier], heads: str) -> list[checkpoint.Verifier]:
     """The checkpoint keys to verify with. The ledger's record at the head was just checked commit by
     commit from a head already trusted (or from its root, on a first run): a key it names is
     trusted when the key the witness already trusts is in it too (a rotation it signed)."""
-    record = signing.keys_in(repo, repo[point.head].tree)
-    if record is None:
-        raise Tampered(f"the ledger at the checkpoint's head has no signing keys ({heads})")
     named = {v.text for v in signing.checkpoint_verifiers(record)}
     current = signing.checkpoint_verifiers(record, current_only=True)
     if not told:  # first run, told nothing: trust what the ledger says (and say so in the state)
