@@ -235,7 +235,7 @@ def test_package_policy_without_options_prints_the_policy_and_changes_nothing(se
 
 
 def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
-    from registry.cli_args import parser
+    from registry.cli.args import parser
 
     data = str(seeded.data)
     assert main(["workspace", "create", "late", "--data", data, "--actor", "dev@example.com"]) == 0

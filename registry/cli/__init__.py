@@ -14,18 +14,18 @@ from pathlib import Path
 
 from pipelines.claims import default_audience
 
-from . import identity, maintenance, model, operations, repair
-from .audit import PUBLISHER_TRAILERS, Action, T, action
-from .cli_args import parser as _parser
-from .config import Settings, url_problem
-from .datadir import create_ledger
-from .errors import NotFound, RegistryError
-from .ledger import Ledger
-from .links import signin_url
-from .reads import Reader
-from .trust import checkpoints as checkpoint
-from .trust import keys as signing
-from .trust import sshsig
+from .. import identity, maintenance, model, operations, repair
+from ..audit import PUBLISHER_TRAILERS, Action, T, action
+from ..config import Settings, url_problem
+from ..datadir import create_ledger
+from ..errors import NotFound, RegistryError
+from ..ledger import Ledger
+from ..links import signin_url
+from ..reads import Reader
+from ..trust import checkpoints as checkpoint
+from ..trust import keys as signing
+from ..trust import sshsig
+from .args import parser as _parser
 
 CHANNEL = "cli"
 
@@ -56,11 +56,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"created an empty ledger at {settings.ledger_path}, signed with keys in {settings.keys_path}")
         return 0
     if args.command == "witness":
-        from .trust.witness import main as witness
+        from ..trust.witness import main as witness
 
         return witness(args)
     if args.command == "serve":
-        from .server import serve
+        from ..server import serve
 
         token = sys.stdin.readline().strip() if args.token == "-" else args.token
         overrides = dict(host=args.host, port=args.port, workers=args.workers, public_url=args.public_url,
@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import(reg: operations.Registry, who: identity.Principal, args: argparse.Namespace) -> int:
-    from . import importer
+    from .. import importer
 
     if (args.directory is None) == (args.index_url is None):
         raise RegistryError("Give a directory or --index-url URL to import from (one of them).")
