@@ -234,8 +234,29 @@ def test_package_policy_without_options_prints_the_policy_and_changes_nothing(se
     assert code == 1 and out == "" and err == "registry: Package 'nope' does not exist in workspace acme.\n"
 
 
+def test_every_command_names_the_function_that_runs_it():
+    """main dispatches on ``args.run`` alone: a command whose parser names no function would be a
+    traceback (AttributeError) rather than a command."""
+    import argparse
+
+    from registry.cli.args import parser
+
+    def leaves(p: argparse.ArgumentParser, words: list[str]):
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield words, p
+        for sub in subs:
+            for name, child in sub.choices.items():
+                yield from leaves(child, [*words, name])
+
+    found = list(leaves(parser(), []))
+    assert len(found) > 25
+    unnamed = [" ".join(words) for words, p in found if not callable(p.get_default("run"))]
+    assert unnamed == [], f"no set_defaults(run=...) for: {unnamed}"
+
+
 def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
-    from registry.cli_args import parser
+    from registry.cli.args import parser
 
     data = str(seeded.data)
     assert main(["workspace", "create", "late", "--data", data, "--actor", "dev@example.com"]) == 0

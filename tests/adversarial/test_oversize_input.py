@@ -20,7 +20,7 @@ import pytest
 
 from registry import identity, operations
 from registry.cli import main as cli_main
-from registry.cli_args import parser as cli_parser
+from registry.cli.args import parser as cli_parser
 from registry.errors import MESSAGE_LIMIT, RegistryError
 
 from ..conftest import WS, publish, upload_form
