@@ -163,4 +163,7 @@ def csrf_token(sid: str) -> str:
 
 
 def csrf_ok(sid: str | None, given: str | None) -> bool:
-    return bool(sid and given) and hmac.compare_digest(csrf_token(sid), given)
+    if not sid or not given:
+        return False
+    # (as bytes: compare_digest refuses str that isn't ASCII, and a forged token may be anything)
+    return hmac.compare_digest(csrf_token(sid).encode(), given.encode("utf-8", "replace"))
