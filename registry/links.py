@@ -26,30 +26,32 @@ class Route:
     (Litestar's own `route_reverse` encodes nothing, drops the `/`, needs the app, and can't be given
     a parameter called `name`.)"""
 
-    __slots__ = ("name", "path", "_pieces")
+    __slots__ = ("name", "path", "_start", "_steps")
 
     def __init__(self, name: str, path: str) -> None:
         self.name, self.path = name, path
-        self._pieces = _PARAMETER.split(path)  # literal, parameter, literal, ..., literal
-        if not path.startswith("/") or "{" in "".join(self._pieces[::2]):
+        pieces = _PARAMETER.split(path)  # literal, parameter, literal, ..., literal
+        if not path.startswith("/") or "{" in "".join(pieces[::2]):
             raise ValueError(f"route {name}: {path!r} is not a path of `{{parameter:str}}`s")
+        self._start = pieces[0]
+        self._steps = list(zip(pieces[1::2], pieces[2::2], strict=True))  # (parameter, the literal after it)
 
     @property
     def parameters(self) -> list[str]:
-        return self._pieces[1::2]
+        return [parameter for parameter, _ in self._steps]
 
     def link(self, **parameters: str | None) -> str:
-        out = []
-        for i, piece in enumerate(self._pieces):
-            if i % 2 == 0:
-                out.append(piece)
-                continue
-            value = parameters.pop(piece, None)
+        out = self._start
+        for parameter, literal in self._steps:
+            value = parameters.pop(parameter, None)
             if value is None:
-                raise TypeError(f"a link to {self.name} ({self.path}) needs {piece}")
-            out.append(quote(value, safe=""))
-        query = {k: v for k, v in parameters.items() if v not in (None, "")}
-        return "".join(out) + (f"?{urlencode(query)}" if query else "")
+                raise TypeError(f"a link to {self.name} ({self.path}) needs {parameter}")
+            out += quote(value, safe="") + literal
+        if parameters:
+            query = {k: v for k, v in parameters.items() if v not in (None, "")}
+            if query:
+                out += f"?{urlencode(query)}"
+        return out
 
     def __repr__(self) -> str:
         return f"Route({self.name!r}, {self.path!r})"
