@@ -14,7 +14,7 @@ from litestar.response import Stream
 from ..errors import Forbidden, NotFound, Unauthorized
 from ..identity import Principal, may_read_blobs
 from .state import reader, web_state
-from .ui.base import session_keys
+from .ui.viewer import session_keys
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

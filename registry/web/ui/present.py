@@ -75,11 +75,12 @@ def record_lines(data: bytes | None, path: str) -> list[str]:
 
 
 def size(n: int) -> str:
+    value: float = n
     for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+        if value < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
 
 
 def when(at: datetime | None) -> str:

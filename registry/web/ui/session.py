@@ -5,11 +5,12 @@ the data directory (mode 0600, made on first use). It holds no secret: it names 
 the ledger (operations/signin.py), looked up on every request (once per cookie and commit), so ending
 the session (signing out, from another session, revoking the token it was signed in with) ends it on
 every worker and every replica as soon as they have the commit. Read replicas get only the public
-half of the key (``Settings.session_public_key_path``): they check the primary's sessions but can make none, so a replica
-token can't be turned into anyone's session. A state-changing form carries a CSRF token derived from
-the cookie's CSRF id (or, before sign-in, from a random visitor cookie): another site can read
-neither cookie, so it can't make the token, and a replica can render one the primary accepts. (The
-CSRF id is not the session's id: that one is in the ledger, which witnesses and replicas read.)
+half of the key (``Settings.session_public_key_path``): they check the primary's sessions but can
+make none, so a replica token can't be turned into anyone's session. A state-changing form carries
+a CSRF token derived from the cookie's CSRF id (or, before sign-in, from a random visitor cookie):
+another site can read neither cookie, so it can't make the token, and a replica can render one the
+primary accepts. (The CSRF id is not the session's id: that one is in the ledger, which witnesses
+and replicas read.)
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class Session:
     commit: str  # the commit that started it: a server without it hasn't heard of the session yet
 
     def cookie(self, keys: Keys) -> str:
-        return sign(keys, {"e": self.email, "i": self.session_id, "s": self.sid, "x": int(self.expires), "c": self.commit})
+        return sign(keys, {"e": self.email, "i": self.session_id, "s": self.sid, "x": int(self.expires),
+                           "c": self.commit})
 
     @classmethod
     def from_cookie(cls, keys: Keys, value: str | None) -> Session | None:
@@ -161,4 +163,7 @@ def csrf_token(sid: str) -> str:
 
 
 def csrf_ok(sid: str | None, given: str | None) -> bool:
-    return bool(sid and given) and hmac.compare_digest(csrf_token(sid), given)
+    if not sid or not given:
+        return False
+    # (as bytes: compare_digest refuses str that isn't ASCII, and a forged token may be anything)
+    return hmac.compare_digest(csrf_token(sid).encode(), given.encode("utf-8", "replace"))
