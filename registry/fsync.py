@@ -1,7 +1,7 @@
 """Writing files whole, and making writes durable: fsync, of many files and directories at once.
 
 Every sync the registry makes goes through here, so that what it makes durable can be watched:
-the suite's power-loss test (tests/powerloss.py) registers an observer that learns, sync by sync,
+the suite's power-loss test (tests/support/powerloss.py) registers an observer that learns, sync by sync,
 what a disk would keep at a power cut (data by a file's fsync, names by their directory's).
 
 A commit writes a dozen small files (a blob, the trees on its path, the commit, the ref, the

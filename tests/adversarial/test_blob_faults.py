@@ -29,14 +29,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import upload_form
-from ..helpers import make_wheel, new_team, start_server
-from ..seaweed import Seaweed
+from tests.support.world import upload_form
+from tests.support.helpers import make_wheel, new_team, start_server
+from tests.support.seaweed import Seaweed
 
 DEADLINE = 10.0  # seconds: the longest a request may wait on a stalled or dead bucket (issue 22's bar)
 QUICK = 3.0  # seconds: a write that needs no bucket, whatever the bucket does (unloaded: some ms)
 CLI_START = 5.0  # seconds a `registry` command may take to start (imports) on a loaded machine
 MIB = 2**20
+
+pytestmark = [pytest.mark.e2e, pytest.mark.s3]  # real servers on a SeaweedFS of its own
 
 
 @pytest.fixture(scope="module")

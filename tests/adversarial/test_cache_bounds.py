@@ -22,8 +22,8 @@ from registry import cache, identity, operations
 from registry.config import Settings
 from registry.web.app import create_asgi
 
-from ..conftest import WS, publish, upload_form
-from ..helpers import make_wheel
+from tests.support.world import WS, publish, upload_form
+from tests.support.helpers import make_wheel
 
 KiB = 1024
 LIBRARIES = set(cache.LIBRARY_CACHES)
@@ -79,7 +79,7 @@ async def test_each_cache_accounts_for_what_its_entries_keep_alive(app, world, d
     object by object."""
     from litestar.testing import AsyncTestClient
 
-    from ..ui.test_ui_pages import sign_in
+    from tests.unit.web.ui.test_pages import sign_in
 
     cache.configure(Settings(data=world.reg.settings.data))
     dev = world.principal("dev@acme.test")

@@ -34,8 +34,8 @@ from registry.disposition import attachment
 from registry.errors import Invalid
 from registry.web.app import create_asgi
 
-from ..conftest import BOTH, WS
-from ..test_upload import state
+from tests.support.world import BOTH, WS
+from tests.unit.web.test_upload import state
 
 SAFE = re.compile(r"[A-Za-z0-9._+!-]+")
 EVIL = ["pkg-1.0-py3-none-any\";filename*=utf8''evil.exe;x=\".whl", "pkg-1.0-py3-none-<img src=x onerror=alert(1)>.whl",

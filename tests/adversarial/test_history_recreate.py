@@ -16,9 +16,9 @@ from registry import identity, operations
 from registry.cli import main as cli_main
 from registry.reads import Reader
 
-from ..conftest import WS, publish
-from ..helpers import make_sdist, make_wheel
-from .crashed_writer import Unindexed
+from tests.support.world import WS, publish
+from tests.support.helpers import make_sdist, make_wheel
+from tests.support.crashed_writer import Unindexed
 
 NAME = "phoenix"
 OLD, NEW = "vault", "public-lib"  # the old package's repository (private), the new one's (public)

@@ -16,7 +16,7 @@ from registry.trust import checkpoints as checkpoint
 from registry.web.app import create_asgi
 from registry.web.ledger_http import LONG_POLL, POLL_EVERY
 
-from ..conftest import WS
+from tests.support.world import WS
 
 WAITERS = 200
 

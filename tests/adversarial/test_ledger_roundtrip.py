@@ -41,7 +41,7 @@ from registry.ledger import guard
 from registry.reads import Reader
 from registry.web.app import create_asgi
 
-from .inputs import emails, keys, names, shown_names, slugs, texts, versions
+from tests.support.inputs import emails, keys, names, shown_names, slugs, texts, versions
 
 WS, PUBLIC, ADMIN = "town", "pub", "admin@town.test"
 EXAMPLES = settings(max_examples=30, deadline=None, database=None,

@@ -23,9 +23,9 @@ from registry.cli import main as cli_main
 from registry.cli.args import parser as cli_parser
 from registry.errors import MESSAGE_LIMIT, RegistryError
 
-from ..conftest import WS, publish, upload_form
-from ..helpers import make_wheel
-from .inputs import HUGE_NUMBER
+from tests.support.world import WS, publish, upload_form
+from tests.support.helpers import make_wheel
+from tests.support.inputs import HUGE_NUMBER
 
 OP = identity.operator()
 # A path segment an HTTP client still sends (httpx stops at 64 KiB for the whole URL), and the rest.

@@ -29,11 +29,11 @@ from registry.replica.fill import Filler
 from registry.replica.follow import Follower
 from registry.replica.start import prepare
 
-from ..helpers import LiveServer, make_wheel, start_server
-from ..powerloss import Disk, fresh, observe
-from ..test_replica import Cluster, team, upload_form
+from tests.support.helpers import LiveServer, make_wheel, start_server
+from tests.support.powerloss import Disk, fresh, observe
+from tests.e2e.replica.test_replica import Cluster, team, upload_form
 
-pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning")]
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::ResourceWarning")]  # real servers, killed
 
 TIMEOUT = 8.0  # REGISTRY_FOLLOW_TIMEOUT_SECONDS's default: how long a replica waits on a silent primary
 SLACK = 6.0  # scheduling on a loaded 2-core machine

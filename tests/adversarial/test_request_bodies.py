@@ -15,8 +15,8 @@ import pytest
 
 from registry.web.bodies import MAX_DEPTH
 
-from .asgi import call
-from .routes import every_route
+from tests.support.asgi import call
+from tests.support.routes import every_route
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 BODIES = {
@@ -76,7 +76,7 @@ def _send_slowly(url: str, head: str, pieces: list[bytes], every: float) -> tupl
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory):
     """A live server that wants 200 bytes a second after its first second."""
-    from ..helpers import start_server
+    from tests.support.helpers import start_server
 
     live = start_server(tmp_path_factory.mktemp("impatient") / "data", workers=1, min_body_rate=200,
                         body_grace_seconds=1)
@@ -104,7 +104,7 @@ def test_a_body_trickled_in_is_cut_off(impatient, path, content_type):
 
 def test_a_body_that_keeps_coming_is_taken(impatient, tmp_path):
     """The floor is far below any real link: a body sent at 50 KB/s in pieces is read to its end."""
-    from ..helpers import make_wheel
+    from tests.support.helpers import make_wheel
 
     impatient.cli("package", "create", "default", "paced-pkg", "--repo", "packages")
     wheel = make_wheel(tmp_path, "paced-pkg", "1.0", payload=200_000)
@@ -141,7 +141,7 @@ def test_a_request_target_that_is_no_path(impatient, line):
 def test_a_replica_refuses_them_too(tmp_path):
     """A replica reads the request before it forwards it: `POST *` was a 500 there (the target was
     glued to the primary's URL), and a trickled body held its forwarding connection open."""
-    from ..test_replica import Cluster
+    from tests.e2e.replica.test_replica import Cluster
 
     cluster = Cluster(tmp_path)
     try:
@@ -161,7 +161,7 @@ def test_a_replica_refuses_them_too(tmp_path):
 def test_a_replica_cuts_a_trickled_body_off_too(tmp_path):
     """A replica forwards a write's body to its primary as it arrives: one trickled in is cut off
     there with the same 408 (it was swallowed: no answer at all)."""
-    from ..test_replica import Cluster
+    from tests.e2e.replica.test_replica import Cluster
 
     cluster = Cluster(tmp_path)
     try:

@@ -24,8 +24,8 @@ from registry.operations import signin
 from registry.operations._common import make_change
 from registry.web.ui.urls import PREFIX
 
-from ..conftest import WS, publish, upload_form
-from ..helpers import make_wheel, start_server
+from tests.support.world import WS, publish, upload_form
+from tests.support.helpers import make_wheel, start_server
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -413,6 +413,7 @@ def live(tmp_path):
     server.stop()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("scope", ["read", "write"])
 def test_a_signed_out_cookie_is_refused_by_every_worker(live, scope):
     token = live.cli("token", "create", "dev@example.com", "--scope", scope).stdout.strip()
@@ -423,8 +424,9 @@ def test_a_signed_out_cookie_is_refused_by_every_worker(live, scope):
     browser.close()
 
 
+@pytest.mark.e2e
 def test_a_signed_out_cookie_is_refused_by_a_replica_once_it_has_the_commit(tmp_path):
-    from ..test_replica import Cluster
+    from tests.e2e.replica.test_replica import Cluster
 
     cluster = Cluster(tmp_path)
     try:

@@ -24,9 +24,9 @@ from registry.ledger import Commit
 from registry.reads import Reader, timeline
 from registry.web.app import create_asgi
 
-from ..conftest import WS, publish
-from ..helpers import make_wheel
-from .crashed_writer import Unindexed
+from tests.support.world import WS, publish
+from tests.support.helpers import make_wheel
+from tests.support.crashed_writer import Unindexed
 
 PUBLIC = "public-pkg"  # (in public-lib: anyone reads it, and so the workspace)
 

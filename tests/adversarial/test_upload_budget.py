@@ -24,9 +24,9 @@ import pytest
 
 from registry import identity, operations
 
-from ..conftest import WS
-from ..test_pipelines import OTHER_REPO_UUID, as_password, step_token, trusted  # noqa: F401 (a fixture)
-from ..test_upload import state
+from tests.support.world import WS
+from tests.unit.pipelines.test_verify import OTHER_REPO_UUID, as_password, step_token, trusted  # noqa: F401 (a fixture)
+from tests.unit.web.test_upload import state
 
 CHUNK = 64 * 1024
 BOUNDARY = "registry-test-boundary"
