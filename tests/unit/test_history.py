@@ -9,7 +9,7 @@ import pytest
 
 from registry import identity, operations
 from registry.history import VERSION, History
-
+from registry.ledger import Ledger
 from tests.support.world import WS
 
 OP, CH = identity.operator(), "cli"
@@ -71,3 +71,57 @@ def test_an_index_from_a_newer_release_is_rebuilt(world):
     assert reg.history.trail(WS) == [] and reg.history.serial() == 0
     reg.catch_up_history()
     assert filed(reg.history) == expected
+
+
+def test_package_history_is_indexed_and_rebuilt_from_git(reg):
+    op = identity.operator()
+    operations.create_workspace(reg, op, "cli", "acme")
+    operations.create_project(reg, op, "cli", "acme", "CORE")
+    operations.create_repository(reg, op, "cli", "acme", "r", "CORE")
+    operations.create_package(reg, op, "cli", "acme", "one", "r")
+    operations.create_package(reg, op, "cli", "acme", "two", "r")
+    history = reg.history
+    assert [e.summary for e in history.package("acme", "one")] == ["create package one in acme, linked to acme/r"]
+    # the index is derived: throw it away and it is rebuilt from the commits, in bounded steps
+    history.close()
+    history.path.unlink()
+    assert history.package("acme", "two") == []  # (a read never walks the ledger: it answers from the index)
+    reg.catch_up_history()
+    assert [e.summary for e in history.package("acme", "two")] == ["create package two in acme, linked to acme/r"]
+    # a commit made behind the index's back (another process, a crash) is caught up off the request path
+    other = operations.Registry(reg.settings, Ledger.open(reg.ledger.path), reg.blobs)
+    other.history = type(history)(other.ledger, reg.settings.cache_path / "elsewhere.sqlite3")
+    operations.delete_package(other, op, "cli", "acme", "one")
+    assert history.behind()
+    reg.catch_up_history()
+    assert [e.summary.split(" (")[0] for e in history.package("acme", "one")] == [
+        "delete package one", "create package one in acme, linked to acme/r"]
+
+
+def test_the_history_catch_up_resumes_one_walk_and_a_failed_step_skips_nothing(reg, monkeypatch):
+    op = identity.operator()
+    operations.create_workspace(reg, op, "cli", "acme")
+    operations.create_project(reg, op, "cli", "acme", "CORE")
+    operations.create_repository(reg, op, "cli", "acme", "r", "CORE")
+    for i in range(7):
+        operations.create_package(reg, op, "cli", "acme", f"p{i}", "r")
+    history = reg.history
+    history.close()
+    history.path.unlink()
+    assert history.catch_up(limit=3) == 3 and history.catch_up(limit=3) == 3  # (the second resumes the first's walk)
+    real = type(history).__module__ + "._insert_many"
+    calls = []
+
+    def failing(db, position, commits, **_):
+        calls.append(position)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(real, failing)
+    with pytest.raises(OSError):
+        history.catch_up(limit=3)
+    monkeypatch.undo()
+    while history.catch_up(limit=3):
+        pass
+    ids = [c.id for c in reg.ledger.walk()][::-1]
+    assert history.serial() == len(ids)
+    assert [history.position(c) for c in ids] == list(range(1, len(ids) + 1))

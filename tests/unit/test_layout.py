@@ -164,3 +164,10 @@ def test_the_ledger_readme_shows_every_place():
     assert layout.table("    ") in layout.LEDGER_README
     assert [line.split()[0] for line in layout.table().splitlines()] == [p.shown() for p in layout.PLACES]
     assert "workspaces/<ws>/packages/pypi/<xx>/<name>/versions/<yy>/<v>.json" in layout.table()
+
+
+def test_layout_shards_growing_directories():
+    assert layout.version("acme", "acme-utils", "1.2.0") == (
+        f"workspaces/acme/packages/pypi/{layout.shard('acme-utils')}/acme-utils/versions/{layout.shard('1.2.0')}/1.2.0.json")
+    assert layout.user("a@b.c").startswith(f"users/{layout.shard('a@b.c')}/")
+    assert len({layout.shard(str(i)) for i in range(5000)}) == 256

@@ -100,3 +100,11 @@ def test_roles():
     assert model.role("write") == "write"
     with pytest.raises(Invalid):
         model.role("owner")
+
+
+def test_model_names_are_enforced_by_schema_types():
+    with pytest.raises(Exception):
+        import msgspec
+
+        msgspec.json.decode(b'{"slug":"a","uuid":"nope","name":"a","created":{"at":"2026-01-01T00:00:00Z","by":"x","channel":"cli"}}',
+                            type=model.Workspace)
