@@ -5,11 +5,13 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from registry import identity, operations
+from registry import identity, layout, operations
 from registry.config import Settings
 from registry.datadir import Registry
+from registry.model import Workspace
 from registry.web.app import create_asgi
 from tests.support.helpers import build, make_project, new_team, start_server
+from tests.support.pipelines import OTHER_REPO_UUID, REPO_UUID
 from tests.support.seaweed import Seaweed
 from tests.support.world import PEOPLE, WS, World
 
@@ -126,6 +128,20 @@ def issuer():
 
     with LocalIssuer() as local:
         yield local
+
+
+@pytest.fixture
+def trusted(world, issuer):
+    """acme trusts the local issuer; acme/utils is the Bitbucket repository REPO_UUID."""
+    reg, op = world.reg, identity.operator()
+    ws = reg.snapshot().get(layout.workspace(WS), Workspace)
+    # the workspace's uuid is Bitbucket's: recreate the repository records with known UUIDs
+    operations.create_repository(reg, op, "cli", WS, "pipeline-repo", "CORE", uuid=REPO_UUID)
+    operations.create_repository(reg, op, "cli", WS, "elsewhere", "CORE", uuid=OTHER_REPO_UUID)
+    operations.create_package(reg, op, "cli", WS, "Acme.Piped", "pipeline-repo")
+    operations.create_package(reg, op, "cli", WS, "not-ours", "elsewhere")
+    operations.set_trust(reg, op, "cli", WS, issuer.issuer_url(WS))
+    return dict(ws_uuid=ws.uuid)
 
 
 # --- markers: what a test needs beyond this process (registered in pyproject.toml) ------------------

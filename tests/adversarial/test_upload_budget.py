@@ -23,9 +23,8 @@ import zipfile
 import pytest
 
 from registry import identity, operations
-
+from tests.support.pipelines import OTHER_REPO_UUID, as_password, step_token
 from tests.support.world import WS
-from tests.unit.pipelines.test_verify import OTHER_REPO_UUID, as_password, step_token, trusted  # noqa: F401 (a fixture)
 from tests.unit.web.test_upload import state
 
 CHUNK = 64 * 1024
@@ -203,7 +202,7 @@ def credentials(world, issuer, caller: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def callers(world, issuer, trusted):  # noqa: F811 (the fixture imported above)
+def callers(world, issuer, trusted):
     world.ws_uuid = trusted["ws_uuid"]
     return lambda caller: credentials(world, issuer, caller)
 
