@@ -84,6 +84,7 @@ def impatient(tmp_path_factory):
     live.stop()
 
 
+@pytest.mark.e2e  # a live server
 @pytest.mark.parametrize("path,content_type", [
     ("/-/_/signin", "application/x-www-form-urlencoded"),
     ("/default/", "multipart/form-data; boundary=xyz"),
@@ -102,6 +103,7 @@ def test_a_body_trickled_in_is_cut_off(impatient, path, content_type):
     assert seconds < 8, seconds  # (1 s of grace, and 200 bytes a second after it: far behind by then)
 
 
+@pytest.mark.e2e  # a live server
 def test_a_body_that_keeps_coming_is_taken(impatient, tmp_path):
     """The floor is far below any real link: a body sent at 50 KB/s in pieces is read to its end."""
     from tests.support.helpers import make_wheel
@@ -125,6 +127,7 @@ def test_a_body_that_keeps_coming_is_taken(impatient, tmp_path):
     assert status == 200, answer[:300]
 
 
+@pytest.mark.e2e  # a live server
 @pytest.mark.parametrize("line", ["POST * HTTP/1.1", "OPTIONS * HTTP/1.1", "GET http://evil.example/ HTTP/1.1",
                                   "GET /_/static/%00 HTTP/1.1", "GET /default/%0d%0aSet-Cookie:x=1/ HTTP/1.1"])
 def test_a_request_target_that_is_no_path(impatient, line):
@@ -138,6 +141,7 @@ def test_a_request_target_that_is_no_path(impatient, line):
     assert 400 <= status < 500, data[:400]
 
 
+@pytest.mark.e2e  # a live server
 def test_a_replica_refuses_them_too(tmp_path):
     """A replica reads the request before it forwards it: `POST *` was a 500 there (the target was
     glued to the primary's URL), and a trickled body held its forwarding connection open."""
@@ -158,6 +162,7 @@ def test_a_replica_refuses_them_too(tmp_path):
         cluster.stop()
 
 
+@pytest.mark.e2e  # a live server
 def test_a_replica_cuts_a_trickled_body_off_too(tmp_path):
     """A replica forwards a write's body to its primary as it arrives: one trickled in is cut off
     there with the same 408 (it was swallowed: no answer at all)."""

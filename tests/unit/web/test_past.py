@@ -4,27 +4,14 @@ then (HTML and JSON, project pages, files), to whoever may read it now; files de
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime
-from urllib.parse import quote
 
-import httpx
 import pygit2
 import pytest
 
 from registry import identity, maintenance, operations
-
 from tests.support.world import WS, publish
-from tests.support.helpers import (
-    build,
-    client_env,
-    installed_version,
-    make_project,
-    pip_install,
-    run,
-    tool,
-)
 
 JSON = {"accept": "application/vnd.pypi.simple.v1+json"}
 READER = "reader@acme.test"
@@ -160,38 +147,6 @@ async def test_refs_that_name_no_commit_of_main_are_refused_clearly(client, hist
     refused = await client.post(f"/{WS}/@{history['then']}/", headers=auth, files={"content": ("x.whl", b"x")})
     assert refused.status_code == 404 and "Uploads go to" in refused.text
     assert (await client.get(f"/{WS}/not-a-ref/acme-utils/", headers=auth)).status_code == 404
-
-
-def test_pip_and_uv_install_what_they_would_have_then(server, team, tmp_path):
-    name, module = f"then-pkg{team['n']}", f"then_pkg{team['n']}"
-    server.cli("package", "create", "default", name, "--repo", team["repo"])
-    env = client_env(tmp_path / "home")
-
-    def release(version: str) -> str:
-        files = build(make_project(tmp_path / f"src-{version}", name, version), tmp_path / f"dist-{version}")
-        run([sys.executable, "-m", "twine", "upload", "--repository-url", server.index(), "-u", team["email"],
-             "-p", team["token"], *map(str, files)], env=env)
-        return httpx.get(f"{server.url}/_/health").json()["ledger"]
-
-    first = release("1.0")
-    second = release("1.1")
-    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    time.sleep(1.1)
-    release("2.0")
-    api = f"{server.url}/api/workspaces/default/packages/pypi/{name}/versions"
-    auth = (team["email"], team["token"])
-    assert httpx.post(f"{api}/1.1/yank", json={"reason": "no"}, auth=auth).status_code == 200
-    assert httpx.delete(f"{api}/1.0", auth=auth).status_code == 200
-    read = (team["email"], team["read_token"])
-    for index, expected in ((f"default/@{first}/", "1.0"), (f"default/@{second[:12]}/", "1.1"),
-                            (f"default/@{when}/", "1.1"), ("default/", "2.0")):
-        site, proc = pip_install(server, tmp_path, *read, name, index_path=index)
-        assert proc.returncode == 0 and installed_version(site, module) == expected, (index, proc.stderr)
-        host = server.url.split("://", 1)[1]
-        target = tmp_path / f"uv-{len(list(tmp_path.glob('uv-*')))}"
-        run([tool("uv"), "pip", "install", "--no-cache", "--target", str(target), "--index-url",
-             f"http://{quote(read[0], safe='')}:{read[1]}@{host}/{index}", name], env=env)
-        assert installed_version(target, module) == expected, index
 
 
 async def test_the_ui_version_page_links_to_the_index_as_of_its_publish(client, history):
