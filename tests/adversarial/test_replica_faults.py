@@ -3,7 +3,7 @@ restarted while the primary publishes and while it is down: every request gets a
 stated deadline, with the status and words expected; nothing acknowledged is lost; the replica keeps
 following and ends up holding every file its ledger references (`registry verify` finds none missing).
 
-Real processes on 127.0.0.1 (tests/test_replica.py's Cluster), faults made with signals. The deadlines
+Real processes on 127.0.0.1 (tests/e2e/replica/test_replica.py's Cluster), faults made with signals. The deadlines
 are the settings' plus slack for a loaded machine (2 cores shared with other work), stated below.
 """
 

@@ -3,7 +3,7 @@
 Every ```sh block is run, in order, in one shell (so `TOKEN=...` in one is there in the next), with
 only the host swapped. A comment line before a block says where it runs (`<!-- run: in the
 package -->`), or that it is a file to add to (`<!-- file: ~/.pypirc -->`), or why it isn't run
-here (the quick start's two commands are run by .ci/run; `<!-- not run by tests/test_readme.py:
+here (the quick start's two commands are run by .ci/run; `<!-- not run by tests/e2e/test_readme.py:
 ... -->`). A block without one runs where the registry's data directory is.
 """
 
@@ -37,7 +37,7 @@ def test_every_readme_block_says_how_it_is_run():
     assert len(sh) >= 10 and all("registry serve" not in b[2] for b in sh[QUICK_START:])
     for tag, lang, body in blocks[QUICK_START:]:
         if lang == "sh":
-            assert tag == "" or tag.startswith(("run: ", "not run by tests/test_readme.py: ")), tag
+            assert tag == "" or tag.startswith(("run: ", "not run by tests/e2e/test_readme.py: ")), tag
         else:
             assert tag.startswith("file: "), (lang, body)
 

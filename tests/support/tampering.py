@@ -1,5 +1,5 @@
 """What someone with write access to a data directory could do to the ledger behind the registry's
-back, with its own signing key in hand: the rewrites tests/test_witness.py must see caught."""
+back, with its own signing key in hand: the rewrites tests/e2e/witness/test_witness.py must see caught."""
 
 from __future__ import annotations
 
