@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.world import upload_form
 from tests.support.helpers import make_wheel, new_team, start_server
 from tests.support.seaweed import Seaweed
+from tests.support.world import upload_form
 
 DEADLINE = 10.0  # seconds: the longest a request may wait on a stalled or dead bucket (issue 22's bar)
 QUICK = 3.0  # seconds: a write that needs no bucket, whatever the bucket does (unloaded: some ms)

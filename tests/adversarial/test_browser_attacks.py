@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.unit.web.ui.test_pages import csrf_of, sign_in
 from tests.support.asgi import call
 from tests.support.inputs import NASTY
 from tests.support.routes import every_route
+from tests.unit.web.ui.test_pages import csrf_of, sign_in
 
 FRAMING = {"x-frame-options": "DENY", "x-content-type-options": "nosniff"}
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

@@ -21,9 +21,8 @@ import registry.replica.blobs  # noqa: F401
 from registry import cache, identity, operations
 from registry.config import Settings
 from registry.web.app import create_asgi
-
-from tests.support.world import WS, publish, upload_form
 from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish, upload_form
 
 KiB = 1024
 LIBRARIES = set(cache.LIBRARY_CACHES)

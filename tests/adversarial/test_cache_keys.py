@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry import identity, operations
-
-from tests.support.world import WS, publish
 from tests.support.asgi import call
+from tests.support.world import WS, publish
 
 ACCEPTS = [None, "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.v1+html", "text/html",
            "application/vnd.pypi.simple.v1+json, text/html;q=0.1", "text/html;q=0.5, application/vnd.pypi.simple.v1+json;q=0.9",

@@ -33,7 +33,6 @@ from registry.datadir import Registry
 from registry.disposition import attachment
 from registry.errors import Invalid
 from registry.web.app import create_asgi
-
 from tests.support.world import BOTH, WS
 from tests.unit.web.test_upload import state
 

@@ -15,10 +15,9 @@ import pytest
 from registry import identity, operations
 from registry.cli import main as cli_main
 from registry.reads import Reader
-
-from tests.support.world import WS, publish
-from tests.support.helpers import make_sdist, make_wheel
 from tests.support.crashed_writer import Unindexed
+from tests.support.helpers import make_sdist, make_wheel
+from tests.support.world import WS, publish
 
 NAME = "phoenix"
 OLD, NEW = "vault", "public-lib"  # the old package's repository (private), the new one's (public)

@@ -15,7 +15,6 @@ from registry.ledger import Ledger
 from registry.trust import checkpoints as checkpoint
 from registry.web.app import create_asgi
 from registry.web.ledger_http import LONG_POLL, POLL_EVERY
-
 from tests.support.world import WS
 
 WAITERS = 200

@@ -18,9 +18,8 @@ from registry.ledger import guard
 from registry.operations._common import make_change
 from registry.reads import Reader
 from registry.trust import commit_signatures as signatures
-
-from tests.support.world import WS, publish
 from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish
 
 OP = identity.operator()
 HUGE = "a" * 100_000  # libgit2 can't parse a tree holding this name

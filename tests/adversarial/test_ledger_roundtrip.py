@@ -40,7 +40,6 @@ from registry.errors import MESSAGE_LIMIT, RegistryError
 from registry.ledger import guard
 from registry.reads import Reader
 from registry.web.app import create_asgi
-
 from tests.support.inputs import emails, keys, names, shown_names, slugs, texts, versions
 
 WS, PUBLIC, ADMIN = "town", "pub", "admin@town.test"

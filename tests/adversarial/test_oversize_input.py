@@ -22,10 +22,9 @@ from registry import identity, operations
 from registry.cli import main as cli_main
 from registry.cli.args import parser as cli_parser
 from registry.errors import MESSAGE_LIMIT, RegistryError
-
-from tests.support.world import WS, publish, upload_form
 from tests.support.helpers import make_wheel
 from tests.support.inputs import HUGE_NUMBER
+from tests.support.world import WS, publish, upload_form
 
 OP = identity.operator()
 # A path segment an HTTP client still sends (httpx stops at 64 KiB for the whole URL), and the rest.

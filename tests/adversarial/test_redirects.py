@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry.web.guards import keeps_origin, secured
-
+from tests.support.asgi import call
 from tests.support.world import WS
 from tests.unit.web.ui.test_pages import csrf_of
-from tests.support.asgi import call
 
 HOST = "registry.test"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

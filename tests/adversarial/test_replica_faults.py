@@ -28,10 +28,9 @@ from registry.datadir import Registry
 from registry.replica.fill import Filler
 from registry.replica.follow import Follower
 from registry.replica.start import prepare
-
+from tests.e2e.replica.test_replica import Cluster, team, upload_form
 from tests.support.helpers import LiveServer, make_wheel, start_server
 from tests.support.powerloss import Disk, fresh, observe
-from tests.e2e.replica.test_replica import Cluster, team, upload_form
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::ResourceWarning")]  # real servers, killed
 

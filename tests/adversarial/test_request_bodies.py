@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from registry.web.bodies import MAX_DEPTH
-
 from tests.support.asgi import call
 from tests.support.routes import every_route
 
@@ -59,7 +58,7 @@ def _send_slowly(url: str, head: str, pieces: list[bytes], every: float) -> tupl
                 if chunk:
                     data += chunk
                     break
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except (BrokenPipeError, ConnectionResetError):
                 break
@@ -67,7 +66,7 @@ def _send_slowly(url: str, head: str, pieces: list[bytes], every: float) -> tupl
         try:
             while chunk := s.recv(65536):
                 data += chunk
-        except (ConnectionResetError, TimeoutError, socket.timeout):
+        except (ConnectionResetError, TimeoutError):
             pass
     status = int(data.split(b" ", 2)[1]) if data else 0
     return status, data.split(b"\r\n\r\n", 1)[-1], time.monotonic() - started

@@ -23,9 +23,8 @@ from registry.errors import Forbidden, Unauthorized
 from registry.operations import signin
 from registry.operations._common import make_change
 from registry.web.ui.urls import PREFIX
-
-from tests.support.world import WS, publish, upload_form
 from tests.support.helpers import make_wheel, start_server
+from tests.support.world import WS, publish, upload_form
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}

@@ -23,10 +23,9 @@ from registry.history import History, _insert_many
 from registry.ledger import Commit
 from registry.reads import Reader, timeline
 from registry.web.app import create_asgi
-
-from tests.support.world import WS, publish
-from tests.support.helpers import make_wheel
 from tests.support.crashed_writer import Unindexed
+from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish
 
 PUBLIC = "public-pkg"  # (in public-lib: anyone reads it, and so the workspace)
 

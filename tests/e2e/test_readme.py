@@ -16,7 +16,6 @@ import textwrap
 from pathlib import Path
 
 from registry import layout
-
 from tests.support.helpers import build, client_env, make_project, start_server
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 
 from registry import identity, operations
-
-from tests.support.world import WS, publish, upload_form
 from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish, upload_form
 
 PRIVATE, MISSING = "secret-pkg", "secret-pkx"  # (same length: the bodies and their lengths compare as they are)
 HIDDEN_WS, NO_WS = "hush", "hulk"

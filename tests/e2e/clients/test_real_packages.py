@@ -26,7 +26,6 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from registry.coremetadata import NEWEST
-
 from tests.support.helpers import client_env, new_team, run, said, tool
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")

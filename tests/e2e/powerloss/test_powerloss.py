@@ -25,7 +25,6 @@ from registry import dists, identity, layout, maintenance, operations, server
 from registry.config import Settings
 from registry.datadir import Registry
 from registry.ledger import repack, writing
-
 from tests.support.helpers import make_wheel
 from tests.support.powerloss import Disk, fresh, observe
 

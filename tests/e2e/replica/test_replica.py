@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import identity, operations
 from registry.web.app import create_asgi
-
 from tests.support import tampering
 from tests.support.helpers import (
     LiveServer,

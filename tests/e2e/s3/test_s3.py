@@ -23,9 +23,8 @@ from registry.config import Settings
 from registry.datadir import Registry
 from registry.errors import RegistryError
 from registry.web.app import create_asgi
-
-from tests.support.world import WS, publish, upload_form
 from tests.support.helpers import free_port, make_wheel
+from tests.support.world import WS, publish, upload_form
 
 MIB = 2**20
 

@@ -12,9 +12,8 @@ import pytest
 from registry import identity, operations
 from registry.config import Settings
 from registry.datadir import Registry
-
-from tests.support.helpers import start_server
 from tests.support.browser import Browser, chromium
+from tests.support.helpers import start_server
 
 SHOTS: list[Path] = []
 

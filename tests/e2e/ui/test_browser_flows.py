@@ -16,8 +16,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from registry import identity, layout, operations
 from registry.model import Workspace
-
 from tests.support.helpers import client_env, make_wheel, run, tool
+
 from .conftest import person
 
 PIPED_REPO = "{5b7a0c1e-3f4d-4c6b-9a2e-1d0f9e8c7b6a}"

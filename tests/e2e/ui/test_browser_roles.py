@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from registry import identity, operations
-
 from tests.support.helpers import make_wheel, pip_install
+
 from .conftest import person
 
 

@@ -15,7 +15,6 @@ import pytest
 
 from registry.trust import checkpoints as checkpoint
 from registry.trust import witness
-
 from tests.support import tampering
 from tests.support.helpers import make_wheel, run, start_server
 

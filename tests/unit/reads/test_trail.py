@@ -9,7 +9,6 @@ from registry import identity, operations
 from registry.errors import Forbidden, NotFound, Unauthorized
 from registry.identity import ANONYMOUS
 from registry.reads import Reader
-
 from tests.support.world import WS
 
 OP, CH = identity.operator(), "cli"

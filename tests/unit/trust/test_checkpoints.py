@@ -12,7 +12,6 @@ from registry.errors import Forbidden
 from registry.model import LedgerInfo, SigningKeys
 from registry.trust import checkpoints as checkpoint
 from registry.trust import keys as signing
-
 from tests.support.world import WS
 
 

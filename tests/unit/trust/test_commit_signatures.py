@@ -21,9 +21,8 @@ from registry.ledger import Ledger, with_signature
 from registry.model import SigningKeys
 from registry.trust import keys as signing
 from registry.trust import sshsig
-
-from tests.support.world import WS, publish
 from tests.support.helpers import free_port
+from tests.support.world import WS, publish
 
 GIT = shutil.which("git")
 pytestmark = pytest.mark.skipif(GIT is None, reason="git is not installed")

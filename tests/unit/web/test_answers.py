@@ -10,9 +10,8 @@ import pytest
 from registry import identity, operations
 from registry.config import Settings
 from registry.errors import size
-
-from tests.support.world import WS, publish, upload_form
 from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish, upload_form
 
 LIMIT = 600
 

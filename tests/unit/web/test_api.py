@@ -12,9 +12,8 @@ from pygit2.enums import FileMode
 from registry import identity, layout, maintenance, operations
 from registry.cli import main as cli_main
 from registry.model import Repository, Workspace
-
-from tests.support.world import BOTH, WS, overwrite_blob, publish
 from tests.support.helpers import make_sdist, make_wheel
+from tests.support.world import BOTH, WS, overwrite_blob, publish
 from tests.unit.test_dists import wheel, zip_sdist
 
 PRIVATE, PUBLIC = "acme-utils", "public-pkg"

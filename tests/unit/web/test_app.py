@@ -15,7 +15,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from registry.web.app import create_asgi
-
 from tests.support.world import publish
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -10,7 +10,6 @@ import pytest
 
 from registry import identity, operations
 from registry.web.negotiation import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
-
 from tests.support.world import WS, publish, upload_form
 
 PIP = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"

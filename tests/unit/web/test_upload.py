@@ -8,7 +8,6 @@ import zipfile
 import pytest
 
 from registry import layout, operations
-
 from tests.support.world import BOTH, WS, publish, upload_form
 from tests.unit.test_dists import wheel
 

@@ -11,9 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry import cli, identity, maintenance, operations
 from registry.web.ui import data
 from registry.web.ui import session as sessions
-
-from tests.support.world import BOTH, WS, publish
 from tests.support.helpers import make_wheel
+from tests.support.world import BOTH, WS, publish
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 CHROME = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8"

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 
 from registry import identity
-
-from tests.support.world import WS, publish
 from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish
 from tests.unit.web.ui.test_pages import CHROME, CSRF, INSTALLERS, csrf_of, sign_in
 
 ADVICE = "Ask a repository or workspace admin for the permission named above"
