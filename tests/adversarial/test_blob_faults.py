@@ -348,7 +348,7 @@ def test_a_full_disk_is_a_507_reads_go_on_and_freeing_space_heals(small_disk, tm
     try:
         c.live = live
         c.all_there()
-        for wheel, (status, _, _) in zip(batch, answers):  # what was refused is not there after all
+        for wheel, (status, _, _) in zip(batch, answers, strict=True):  # what was refused is not there after all
             assert c.version_exists(wheel.name.split("-")[1]) == (status == 200), wheel.name
         if floor == 0:
             url = f"{live.url}/api/workspaces/default/packages/pypi/{c.name}-later"

@@ -337,7 +337,7 @@ def test_every_commit_verifies_in_the_process_that_made_it(town):
     for i in range(80):
         change = Change(summary=f"signed {i}", author=("Dev " + "é" * (i % 7), "dev@example.com"), time=model.now(),
                         writes={"scratch/signed": b"x" * i}, trailers=(("Action", "test"),))
-        made.append(ledger.transact(lambda snap: change).commit.id)
+        made.append(ledger.transact(lambda snap, change=change: change).commit.id)
         repo = ledger.repo()
         assert signatures.check_commit(repo, repo[made[-1]], True)[0] is None
     ledger.transact(lambda snap: Change(summary="clean up", author=("t", "t@t"), time=model.now(),

@@ -57,9 +57,9 @@ def _requests(app) -> list[tuple[str, str, dict]]:
         template = route.path
         params = re.findall(r"{(\w+):\w+}", template)
         for method in sorted(set(getattr(route, "methods", ())) - {"OPTIONS", "HEAD"}):
-            def url(**given):
-                values = {p: _encoded(given.get(p, GOOD.get(p, "x"))) for p in params}
-                return re.sub(r"{(\w+):\w+}", lambda m: values[m.group(1)], template)
+            def url(_params=params, _template=template, **given):
+                values = {p: _encoded(given.get(p, GOOD.get(p, "x"))) for p in _params}
+                return re.sub(r"{(\w+):\w+}", lambda m: values[m.group(1)], _template)
 
             for p in params:
                 out += [(method, url(**{p: bad}), {}) for bad in IN_PATH]

@@ -121,7 +121,7 @@ async def test_strangers_requests_never_walk_the_ledger(client, world, git_reads
     a ledger that keeps growing: no walk of history, no ancestry check (each is O(n) in libgit2)."""
     reg = world.reg
     first = main_line(reg)[0]
-    for round_ in range(3):
+    for _ in range(3):
         grow(reg, 3)
         head = reg.ledger.head()
         when = datetime.fromtimestamp(reg.ledger.repo()[head].committer.time, UTC)
@@ -211,7 +211,7 @@ def test_a_history_page_costs_its_rows_however_long_the_history_and_whatever_is_
         shown = [f.package for f in history.trail(WS, readable={"public-lib"}, administered=set(), limit=51)]
         assert shown == ["rare"] * min(51, total // 1000 + 1)  # (its creation, then every 1,000th)
     small, large = costs  # (thousands of steps: reading the hidden rows, or those before the page, took 28-84 at
-    assert all(b <= a + 2 for a, b in zip(small, large)) and max(large) <= 5, costs  # 4,000 and 350-1,343 at 64,000)
+    assert all(b <= a + 2 for a, b in zip(small, large, strict=True)) and max(large) <= 5, costs  # 4,000 and 350-1,343 at 64,000)
 
 
 async def test_following_older_and_newer_walks_a_history_exactly(client, world, tmp_path):

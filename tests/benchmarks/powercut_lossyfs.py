@@ -314,7 +314,7 @@ def explain(row: dict) -> None:
         print(f"   report: {report['trigger']}; losses {report['losses_by_kind']}")
         shas = [sha for _, sha, _ in row["missing"]] + re.findall(r"blob ([0-9a-f]{64})", "\n".join(row["problems"]))
         for sha in list(dict.fromkeys(shas))[:4]:  # the blob, its fan-out directory: lost how, synced when
-            fan, short = f"/data/blobs/sha256/{sha[:2]}", lambda s: s.replace(sha, sha[:12] + "...")
+            fan, short = f"/data/blobs/sha256/{sha[:2]}", lambda s, sha=sha: s.replace(sha, sha[:12] + "...")
             for rec in [r for r in report["lost"] if r["path"] == fan or sha in r["path"]]:
                 print(f"   report: {short(rec['path'])}: {rec['loss']} "
                       + " ".join(f"{k}={v}" for k, v in rec.items() if k not in ("path", "loss")))

@@ -216,7 +216,7 @@ def test_pipelines_publish_with_their_oidc_token(server, team, tmp_path, issuer)
     """twine, uv publish and poetry publish, each with a step's OIDC token as the password."""
     ws_uuid = next(line.split("\t")[1] for line in server.cli("workspace", "list").stdout.splitlines()
                    if line.startswith("default\t"))
-    repo_uuid = "{%s}" % __import__("uuid").uuid4()
+    repo_uuid = f"{{{__import__('uuid').uuid4()}}}"
     repo = f"piped{team['n']}"
     server.cli("repo", "create", f"default/{repo}", "--project", "MAIN", "--uuid", repo_uuid)
     server.cli("trust", "default", "--issuer", issuer.issuer_url("default"))

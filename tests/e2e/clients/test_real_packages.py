@@ -278,7 +278,7 @@ def published(server, tmp_path_factory) -> Published:
     with ThreadPoolExecutor(4) as pool:
         built = list(pool.map(build_isolated, projects))
     expected = []
-    for b, files in zip(BACKENDS, built):
+    for b, files in zip(BACKENDS, built, strict=True):
         assert len(files) == 2, files
         warnings = {f.name: b.wheel_warnings if f.name.endswith(".whl") else b.sdist_warnings for f in files}
         expected.append((Expected(b.name, "1.0.0", module_of(b.name), warnings), files))
@@ -394,7 +394,7 @@ def test_files_the_public_index_hosts_are_accepted_and_installed(server, tmp_pat
     assert len(paths) == 6, paths
     run([sys.executable, "-m", "twine", "upload", "--repository-url", server.index(), "-u", team["email"],
          "-p", team["token"], *map(str, paths)], env=client_env(tmp_path / "home2"))
-    for name, spec in zip(names, HOSTED + HOSTED_WHEELS):
+    for name, spec in zip(names, HOSTED + HOSTED_WHEELS, strict=True):
         version = spec.split("==")[1]
         r = httpx.get(f"{server.url}/api/workspaces/default/packages/pypi/{canonicalize_name(name)}/versions/{version}",
                       auth=admin, timeout=30)

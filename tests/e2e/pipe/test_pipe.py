@@ -73,7 +73,7 @@ class Site:
 def site(server, issuer) -> Site:
     ws_uuid = next(line.split("\t")[1] for line in server.cli("workspace", "list").stdout.splitlines()
                    if line.startswith("default\t"))
-    repo, repo_uuid = f"pipe-{uuid.uuid4().hex[:8]}", "{%s}" % uuid.uuid4()
+    repo, repo_uuid = f"pipe-{uuid.uuid4().hex[:8]}", f"{{{uuid.uuid4()}}}"
     server.cli("repo", "create", f"default/{repo}", "--project", "MAIN", "--uuid", repo_uuid)
     server.cli("trust", "default", "--issuer", issuer.issuer_url("default"))
     email = f"ci-{repo}@example.com"

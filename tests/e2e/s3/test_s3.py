@@ -43,7 +43,7 @@ def uploads(store) -> list[str]:
 def eventually(check, seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while not check():
-        assert time.monotonic() < deadline, "still not so after %ss" % seconds
+        assert time.monotonic() < deadline, f"still not so after {seconds}s"
         time.sleep(0.05)
 
 
