@@ -79,7 +79,8 @@ async def test_idle_waiters_share_one_look_at_the_head_and_one_commit_wakes_them
             assert not answers
             # one worker's watch looks once per POLL_EVERY, whoever waits (were each waiter to look, 200 times that)
             assert quiet <= 2 * idle / POLL_EVERY, quiet
-            await anyio.to_thread.run_sync(operations.create_project, reg, identity.operator(), "cli", WS, "WOKEN", "Woken")
+            await anyio.to_thread.run_sync(operations.create_project, reg, identity.operator(), "cli", WS, "WOKEN",
+                                           "Woken")
             with anyio.fail_after(LONG_POLL / 2):  # (woken by the commit, long before their polls would end)
                 while len(answers) < WAITERS:
                     await anyio.sleep(0.05)

@@ -155,7 +155,8 @@ def test_users_tokens_and_what_their_holders_write(town, email, name, label, day
 
 
 @EXAMPLES
-@given(email=st.just(ADMIN) | emails(), role=st.sampled_from(["read", "write", "admin"]) | texts(), key=st.none() | st.just("CORE") | keys())
+@given(email=st.just(ADMIN) | emails(), role=st.sampled_from(["read", "write", "admin"]) | texts(),
+       key=st.none() | st.just("CORE") | keys())
 def test_grants(town, email, role, key):
     target = {"project": key} if key is not None else {"repository": PUBLIC}
     done = attempt(town.reg, lambda: operations.grant(town.reg, OP, "cli", WS, email, role, **target) or True)
@@ -165,7 +166,8 @@ def test_grants(town, email, role, key):
 
 
 @EXAMPLES
-@given(issuer=st.sampled_from(["https://issuer.test/oidc", "http://127.0.0.1:9/x"]) | texts().map(lambda t: "https://" + t)
+@given(issuer=st.sampled_from(["https://issuer.test/oidc",
+                               "http://127.0.0.1:9/x"]) | texts().map(lambda t: "https://" + t)
        | texts(), audiences=st.lists(texts(), max_size=12))
 def test_trust(town, issuer, audiences):
     trust = attempt(town.reg, lambda: operations.set_trust(town.reg, OP, "cli", WS, issuer, audiences))
@@ -281,7 +283,8 @@ def test_publishing_yanking_and_deleting_versions(town, version, reason):
 # --- the storage engine's own guard --------------------------------------------------------------
 
 
-segments = st.one_of(texts(), st.sampled_from(["ok", "a" * 255, "a" * 256, "é" * 127, "é" * 128, ".", "..", ".GIT", "git~1",
+segments = st.one_of(texts(), st.sampled_from(["ok", "a" * 255, "a" * 256, "é" * 127, "é" * 128, ".", "..", ".GIT",
+                                               "git~1",
                                                "<img src=x onerror=alert(1)>", "名前", "a b", "-", ".json"]))
 authors = st.sampled_from(["Dev Eloper", "O'Brien, \"Dev\"", "名前 ✓", "a" * 1000]) | texts()
 emails_ = st.sampled_from(["dev@example.com", "x", "a+b@c"]) | texts()
@@ -312,8 +315,10 @@ def test_the_ledger_writes_only_what_it_reads_back(town, path, author, email, su
         commit: Commit = committed.commit
         assert ledger.snapshot().raw(target) == b"data\n"
         # (git trims spaces and some punctuation off both ends of an ident, as every git tool reads it)
-        assert (commit.author_name, commit.author_email) == (author.strip(guard.AUTHOR_TRIMS), email.strip(guard.AUTHOR_TRIMS))
-        assert commit.trailers == tuple((key, " ".join(value.split())) for key, value in trailers)  # (no more, none forged)
+        assert (commit.author_name, commit.author_email) == (author.strip(guard.AUTHOR_TRIMS),
+                                                             email.strip(guard.AUTHOR_TRIMS))
+        # (no more, none forged)
+        assert commit.trailers == tuple((key, " ".join(value.split())) for key, value in trailers)
         assert commit.summary == " ".join(summary.split())
         assert [f.problem for f in ledger.snapshot().walk() if f.problem] == []
     finally:

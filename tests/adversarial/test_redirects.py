@@ -84,7 +84,8 @@ def _raw(url: str, target: str) -> tuple[int, str | None]:
 
 
 @pytest.mark.parametrize("target", ["/simple//evil.example/", "/simple/%2F%2Fevil.example/", "/simple/%5Cevil.example/",
-                                    "/simple/%5C%5Cevil.example/", "//evil.example/simple/x/", "/default/simple//evil.example",
+                                    "/simple/%5C%5Cevil.example/", "//evil.example/simple/x/",
+                                    "/default/simple//evil.example",
                                     "/simple///evil.example/?a=b", "/simple/%09/evil.example/"])
 def test_a_real_server_redirects_nowhere_else(server, target):
     """The issue's requests, through granian's own decoding of the request line."""

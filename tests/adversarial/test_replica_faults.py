@@ -156,7 +156,8 @@ def publisher(server: LiveServer, email: str, token: str, tmp: Path, series: int
     def publish(i: int):
         wheel = make_wheel(tmp, PKG, f"{series}.{i}")
         data, files = upload_form(wheel, PKG, f"{series}.{i}")
-        return httpx.post(f"{server.url}/default/", auth=(email, token), data=data, files=files, timeout=120), wheel.name
+        return httpx.post(f"{server.url}/default/", auth=(email, token), data=data, files=files,
+                          timeout=120), wheel.name
     return publish
 
 
@@ -510,7 +511,8 @@ def test_every_power_cut_leaves_the_files_cursor_behind_what_is_durable(tmp_path
                     for sha in commit.trailers_named("Sha256"):
                         kept = image / "blobs" / "sha256" / sha[:2] / sha
                         assert kept.exists() and kept.read_bytes() == published[sha], \
-                            f"cut {n} (sync {synced} +{extra}): the cursor {cursor[:12]} vouches for {sha[:12]}, not durable"
+                            f"cut {n} (sync {synced} +{extra}): the cursor {cursor[:12]} vouches for {sha[:12]}, " \
+                            "not durable"
                         vouched += 1
             assert vouched >= len(published)  # (some cut had the cursor at the head)
         finally:

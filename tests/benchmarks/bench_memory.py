@@ -97,7 +97,8 @@ def session_cookie(data: Path) -> str:
     reg = operations.Registry.open(Settings(data=str(data)))
     token = next(t for t in operations.list_tokens(reg.snapshot(), ADMIN) if t.label == "bench")
     reg.history.close()
-    return Session(ADMIN, token.id, "bench-session-id", time.time() + 86400, "token").cookie(Keys.of_primary(Settings(data=str(data))))
+    return Session(ADMIN, token.id, "bench-session-id", time.time() + 86400,
+                   "token").cookie(Keys.of_primary(Settings(data=str(data))))
 
 
 # --- measuring ---------------------------------------------------------------------------------

@@ -5,8 +5,8 @@
 Fills a registry in-process (--packages packages in one workspace, one wheel each, and one package
 with --versions versions), then renders every page through the app as served (the front door, a
 signed-in session) with Litestar's test client, once the server has warmed its caches (as it does
-at start): the first request and the median of the next twenty. The bar: every page under 50 ms median. `--data DIR` keeps the filled data
-directory and reuses it on the next run.
+at start): the first request and the median of the next twenty. The bar: every page under 50 ms
+median. `--data DIR` keeps the filled data directory and reuses it on the next run.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def main() -> int:
     token = next(t for t in operations.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
     signed_in = identity.Principal(kind="user", email="dev@bench.test", scope=token.scope, token_id=token.id)
     started = operations.start_session(reg, signed_in)
-    cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600, started.commit).cookie(
+    cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600,
+                     started.commit).cookie(
         Keys.of_primary(settings))
     middle = f"1.{opts.versions // 2}"
     commit = reg.history.package(WS, BIG, middle, limit=1)[0].id

@@ -30,7 +30,8 @@ async def call(app, method: str, target: str, headers: list[tuple[str, str]] = (
         "path": unquote(raw_path) if raw_path.startswith("/") else raw_path, "raw_path": raw_path.encode(),
         "query_string": query.encode("ascii"), "root_path": "", "server": ("registry.test", 80),
         "client": ("127.0.0.1", 50000),
-        "headers": [(b"host", b"registry.test")] + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "headers": [(b"host", b"registry.test")] + [(k.lower().encode("latin-1"), v.encode("latin-1")) for k,
+                                                    v in headers],
         "state": {},
     }
     sent = [{"type": "http.request", "body": body, "more_body": False}]

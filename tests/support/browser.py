@@ -43,7 +43,8 @@ def settled(check):
 def chromium() -> webdriver.Chrome:
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver:
-        raise RuntimeError("the UI tests need Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver")
+        raise RuntimeError("the UI tests need Debian's chromium and chromium-driver: "
+                           "apt-get install -y chromium chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -81,7 +82,8 @@ class Browser:
         """The page now shown: wait for it, screenshot it, and run axe on it."""
         WebDriverWait(self.driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
         number = len(list((self.shots / self.flow).glob("*.png"))) + 1
-        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "fromSurface": True})
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot",
+                                           {"captureBeyondViewport": True, "fromSurface": True})
         (self.shots / self.flow / f"{number:02d}-{name}.png").write_bytes(base64.b64decode(shot["data"]))
         self.check_accessibility(name)
         self.seen.append(f"{self.flow}/{name}")
@@ -89,7 +91,8 @@ class Browser:
     def check_accessibility(self, name: str) -> None:
         axe = Axe(self.driver, script_url=str(AXE_CORE))
         axe.inject()
-        results = axe.run(options='{"runOnly": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}')
+        results = axe.run(
+            options='{"runOnly": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}')
         bad = [v for v in results["violations"] if v["impact"] in SERIOUS]
         found = [f"{v['id']} ({v['impact']})" for v in results["violations"]]
         self.axe_results[f"{self.flow}/{name}"] = found
@@ -118,7 +121,8 @@ class Browser:
         field_.send_keys(value)
 
     def wait_for(self, css: str, timeout: float = 10):
-        return WebDriverWait(self.driver, timeout).until(settled(EC.visibility_of_element_located((By.CSS_SELECTOR, css))))
+        return WebDriverWait(self.driver,
+                             timeout).until(settled(EC.visibility_of_element_located((By.CSS_SELECTOR, css))))
 
     def wait_text(self, text: str, timeout: float = 10) -> None:
         WebDriverWait(self.driver, timeout).until(settled(lambda d: text in d.find_element(By.TAG_NAME, "body").text))

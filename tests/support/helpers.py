@@ -182,7 +182,8 @@ def make_sdist(out: Path, name: str, version: str) -> Path:
     path = out / f"{norm}-{version}.tar.gz"
     with tarfile.open(path, "w:gz") as tf:
         for member, data in {
-            f"{norm}-{version}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
+            f"{norm}-{version}/PKG-INFO":
+                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
             f"{norm}-{version}/pyproject.toml": b"[project]\n",
         }.items():
             info = tarfile.TarInfo(member)

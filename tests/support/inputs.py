@@ -54,7 +54,8 @@ def keys() -> st.SearchStrategy[str]:
 def shown_names() -> st.SearchStrategy[str | None]:
     """What a person's, a workspace's or a project's name may be: none, text around the bound,
     markup and other characters a page must escape, and anything else."""
-    fine = st.sampled_from(("Dev Eloper", "<img src=x onerror=alert(1)>", "名前", "O'Brien & \"Co\"", "a" * 250, "é" * 250))
+    fine = st.sampled_from(("Dev Eloper", "<img src=x onerror=alert(1)>", "名前", "O'Brien & \"Co\"", "a" * 250,
+                            "é" * 250))
     return st.one_of(st.none(), fine, texts())
 
 
@@ -67,7 +68,8 @@ def versions() -> st.SearchStrategy[str]:
     """Versions: plain and PEP 440's odd corners, huge numbers, long local labels, and junk."""
     big = st.builds(lambda n: "1." + "9" * n, st.sampled_from(SIZES))
     local = st.builds(lambda n: "1.0+" + ("abc." * n)[:n].strip("."), st.sampled_from(SIZES))
-    plain = st.sampled_from(("1.0", "2.0rc1", "1.0.post1", "1!2.0", "0.0.0.0.1", "1.0.dev0+g1234.d20240101", HUGE_NUMBER))
+    plain = st.sampled_from(("1.0", "2.0rc1", "1.0.post1", "1!2.0", "0.0.0.0.1", "1.0.dev0+g1234.d20240101",
+                             HUGE_NUMBER))
     return st.one_of(plain, big, local, texts())
 
 

@@ -13,7 +13,8 @@ P = Provenance(at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC), by="dev@example.com",
 def user_change(email: str, name: str = "") -> Change:
     record = User(email=email, name=name or email, created=P)
     return Change(summary=f"create user {email}", author=("Dev", "dev@example.com"), time=P.at,
-                  writes={layout.user(email): record}, trailers=(("Actor", P.by), ("Channel", P.channel), ("User", email)))
+                  writes={layout.user(email): record},
+                  trailers=(("Actor", P.by), ("Channel", P.channel), ("User", email)))
 
 
 def git(ledger, *args):

@@ -64,7 +64,8 @@ def forge(issuer, kind):
     if kind == "wrong issuer":
         return issuer.sign({**good, "iss": issuer.issuer_url("someone-else")})
     if kind == "wrong audience":
-        return issuer.sign(claims_for(issuer, audience="ari:cloud:bitbucket::workspace/00000000-0000-0000-0000-000000000000"))
+        return issuer.sign(claims_for(issuer,
+                                      audience="ari:cloud:bitbucket::workspace/00000000-0000-0000-0000-000000000000"))
     if kind == "another workspace":
         other = "{22222222-2222-2222-2222-222222222222}"
         return issuer.sign({**claims_for(issuer, workspace_uuid=other), "aud": default_audience(WS_UUID)})

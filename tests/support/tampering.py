@@ -59,11 +59,13 @@ def reset(data: Path, back: int) -> str:
 
 def _resign(repo: pygit2.Repository, parent: pygit2.Oid | None, old: pygit2.Commit, tree: pygit2.Oid,
             key: Ed25519PrivateKey) -> pygit2.Oid:
-    content = repo.create_commit_string(old.author, old.committer, old.message, tree, [parent] if parent else []).encode()
+    content = repo.create_commit_string(old.author, old.committer, old.message, tree,
+                                        [parent] if parent else []).encode()
     return repo.odb.write(pygit2.enums.ObjectType.COMMIT, with_signature(content, sshsig.sign(key, content)))
 
 
-def rebuild(data: Path, since: int, edit, key: Ed25519PrivateKey | None = None, parent: pygit2.Oid | None = None) -> str:
+def rebuild(data: Path, since: int, edit, key: Ed25519PrivateKey | None = None,
+            parent: pygit2.Oid | None = None) -> str:
     """Re-create the last ``since`` commits (0: all of them) with ``edit(tree) -> tree id`` applied
     to each tree, every one re-signed (default: with the registry's own key), on ``parent`` (default:
     where they were); force main there."""
@@ -158,6 +160,7 @@ def resign_everything(data: Path) -> str:
         keys = [type(k)(**{**{f: getattr(k, f) for f in k.__struct_fields__}, "public_key": publics[k.purpose],
                            "fingerprint": sshsig.fingerprint(sshsig.parse_public_line(publics[k.purpose]))})
                 for k in record.keys]
-        return tree_with(repo, tree, {layout.SIGNING_KEYS: codec.encode(SigningKeys(principal=record.principal, keys=keys))})
+        return tree_with(repo, tree,
+                         {layout.SIGNING_KEYS: codec.encode(SigningKeys(principal=record.principal, keys=keys))})
 
     return rebuild(data, 0, edit, key)

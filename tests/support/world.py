@@ -66,7 +66,8 @@ def publish(reg: Registry, who: identity.Principal, path: Path, ws: str = WS) ->
 def overwrite_blob(reg: Registry, sha256: str, data: bytes) -> None:
     """Damage a stored blob behind the registry's back (a disk's bit rot, an operator's mistake)."""
     if reg.blobs.remote:
-        reg.blobs.bucket.client().put_object(Bucket=reg.blobs.location.bucket, Key=reg.blobs.bucket.key(sha256), Body=data)
+        reg.blobs.bucket.client().put_object(Bucket=reg.blobs.location.bucket, Key=reg.blobs.bucket.key(sha256),
+                                             Body=data)
     else:
         reg.blobs.local_path(sha256).write_bytes(data)
 

@@ -256,7 +256,8 @@ def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
 
 @pytest.mark.parametrize("env, args, message", [
     ({"REGISTRY_PORT": "abc"}, [], "invalid setting REGISTRY_PORT='abc': expected an integer"),
-    ({"REGISTRY_BLOBS_REDIRECT": "yes"}, [], "invalid setting REGISTRY_BLOBS_REDIRECT='yes': expected 1/0 or true/false"),
+    ({"REGISTRY_BLOBS_REDIRECT": "yes"}, [],
+     "invalid setting REGISTRY_BLOBS_REDIRECT='yes': expected 1/0 or true/false"),
     ({"REGISTRY_PORT": "0"}, [], "invalid setting REGISTRY_PORT='0': give a port from 1 to 65535"),
     ({}, ["--port", "99999"], "invalid setting --port=99999: give a port from 1 to 65535"),
     ({}, ["--workers", "0"], "invalid setting --workers=0: give 1 or more worker processes"),
@@ -300,7 +301,8 @@ def test_trust_with_nothing_trusted_says_so_and_how_to_add_one(seeded):
 
 
 def test_success_lines_say_what_was_made_as_it_was_made(seeded):
-    assert seeded("project", "create", "acme", "lower") == (0, "created project acme/LOWER\n", "")  # (keys are upper case)
+    # (keys are upper case)
+    assert seeded("project", "create", "acme", "lower") == (0, "created project acme/LOWER\n", "")
     code, out, err = seeded("token", "create", "dev@example.com", "--witness")
     assert code == 0 and "(witness" in err
     code, _, err = seeded("token", "create", "dev@example.com")

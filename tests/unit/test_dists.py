@@ -17,7 +17,8 @@ def wheel(path, filename, name="acme-utils", version="1.0", dist_info=None, meta
         for member in extra:
             zf.writestr(member, "")
         if "METADATA" not in skip:
-            zf.writestr(f"{dist_info}/METADATA", metadata if metadata is not None else META.format(name=name, version=version))
+            zf.writestr(f"{dist_info}/METADATA",
+                        metadata if metadata is not None else META.format(name=name, version=version))
         if "WHEEL" not in skip:
             zf.writestr(f"{dist_info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         if "RECORD" not in skip:
@@ -39,7 +40,8 @@ def sdist(path, filename, top, name="acme-utils", version="1.0", pkg_info=True, 
 
 def zip_sdist(path, filename, top, name="acme-utils", version="1.0", members=None):
     with zipfile.ZipFile(path / filename, "w") as zf:
-        for member, data in (members or {f"{top}/setup.py": "", f"{top}/PKG-INFO": META.format(name=name, version=version)}).items():
+        for member, data in (members or {f"{top}/setup.py": "",
+                                         f"{top}/PKG-INFO": META.format(name=name, version=version)}).items():
             zf.writestr(member, data)
     return path / filename
 
@@ -56,7 +58,8 @@ def inspect_metadata(tmp_path, text):
 def test_real_wheel_and_sdist(dists):
     sdist_path, wheel_path = dists[("Acme.Utils", "2.0.0rc1")]
     info = distmod.inspect(wheel_path, wheel_path.name)
-    assert (info.name, info.version, info.packagetype, info.python_version) == ("Acme.Utils", "2.0.0rc1", "bdist_wheel", "py3")
+    assert (info.name, info.version, info.packagetype,
+            info.python_version) == ("Acme.Utils", "2.0.0rc1", "bdist_wheel", "py3")
     assert info.requires_python == ">=3.8" and info.metadata.startswith(b"Metadata-Version")
     assert info.canonical_name == "acme-utils" and info.summary == "Test package Acme.Utils"
     assert info.warnings == ()  # a current build tool's file is unremarkable
@@ -107,14 +110,16 @@ def test_bad_wheel_filename(tmp_path):
 
 
 def test_invalid_metadata(tmp_path):
-    path = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl", metadata="Metadata-Version: 9.9\nName: acme-utils\nVersion: 1.0\n")
+    path = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl",
+                 metadata="Metadata-Version: 9.9\nName: acme-utils\nVersion: 1.0\n")
     with pytest.raises(Invalid, match="Invalid core metadata.*Metadata-Version 9.9 is a major version"):
         distmod.inspect(path, path.name)
 
 
 def test_oversized_metadata_is_refused_without_reading_it(tmp_path, monkeypatch):
     monkeypatch.setattr(distmod, "METADATA_LIMIT", 1000)
-    path = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl", metadata=META.format(name="acme-utils", version="1.0") + "x" * 5000)
+    path = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl",
+                 metadata=META.format(name="acme-utils", version="1.0") + "x" * 5000)
     with pytest.raises(Invalid, match="larger than 1000 bytes"):
         distmod.inspect(path, path.name)
 
@@ -176,7 +181,8 @@ def test_a_field_newer_than_the_declared_version_is_still_validated(tmp_path):
 
 
 def test_metadata_version_2_0_was_never_a_standard(tmp_path):
-    info = inspect_metadata(tmp_path, metadata("2.0", fields="Provides-Extra: test\nDescription-Content-Type: text/markdown\n"))
+    info = inspect_metadata(tmp_path,
+                            metadata("2.0", fields="Provides-Extra: test\nDescription-Content-Type: text/markdown\n"))
     assert info.metadata_version == "2.0"
     assert info.warnings == ("Metadata-Version 2.0 was never standardised (PEP 426 was withdrawn); the file's fields "
                              "were read as Metadata-Version 2.1 fields.",)
@@ -227,7 +233,8 @@ def test_a_multi_line_summary_is_cut_to_its_first_line(tmp_path):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ("Requires-Python: 3.6\n", "'3.6' is invalid for 'requires-python': pip ignores an invalid Requires-Python while uv"),
+    ("Requires-Python: 3.6\n",
+     "'3.6' is invalid for 'requires-python': pip ignores an invalid Requires-Python while uv"),
     ("Requires-Dist: not a requirement!\n", "is invalid for 'requires-dist': pip and uv refuse to install"),
 ])
 def test_invalid_fields_installers_need_are_refused(tmp_path, fields, message):
@@ -271,7 +278,8 @@ def test_a_zip_sdist_is_accepted(tmp_path):
     info = distmod.inspect(path, path.name)
     assert (info.filename, info.packagetype, info.python_version) == ("Acme.Utils-1.0.zip", "sdist", "source")
     assert info.metadata.startswith(b"Metadata-Version: 2.1\nName: Acme.Utils")
-    assert len(info.warnings) == 1 and "this one is 'Acme.Utils-1.0.zip', a .zip as older tools wrote" in info.warnings[0]
+    assert len(info.warnings) == 1
+    assert "this one is 'Acme.Utils-1.0.zip', a .zip as older tools wrote" in info.warnings[0]
 
 
 def test_pkg_info_in_another_top_level_directory_is_a_warning(tmp_path):
@@ -295,7 +303,8 @@ def test_zip_sdists_are_checked_like_the_others(tmp_path):
         distmod.inspect(path, path.name)
 
 
-@pytest.mark.parametrize("member", ["../evil.py", "/etc/cron.d/evil", "acme_utils/../../evil.py", "..\\evil.py", "C:/evil.py"])
+@pytest.mark.parametrize("member", ["../evil.py", "/etc/cron.d/evil", "acme_utils/../../evil.py", "..\\evil.py",
+                                    "C:/evil.py"])
 def test_archive_members_outside_the_archive_are_refused(tmp_path, member):
     path = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl", extra=[member])
     with pytest.raises(Invalid, match="points outside the archive"):
@@ -359,6 +368,7 @@ def test_a_non_normalised_version_in_a_wheel_name(tmp_path):
 
 def test_metadata_2_4_license_files_belong_in_the_licenses_directory(tmp_path):
     text = metadata("2.4", fields="License-Expression: MIT\nLicense-File: LICENSE\nLicense-File: NOTICE\n")
-    path = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl", metadata=text, extra=["acme_utils-1.0.dist-info/licenses/LICENSE"])
+    path = wheel(tmp_path, "acme_utils-1.0-py3-none-any.whl", metadata=text,
+                 extra=["acme_utils-1.0.dist-info/licenses/LICENSE"])
     assert distmod.inspect(path, path.name).warnings == (
         "License-File NOTICE is not in the wheel at acme_utils-1.0.dist-info/licenses/NOTICE (Metadata-Version 2.4).",)

@@ -33,7 +33,8 @@ def test_the_trail_is_written_at_commit_time(world, monkeypatch):
         ("create package secret-pkg in acme, linked to acme/secret", "package", "secret")]
     assert newest[0].commit.id == reg.ledger.head() and not reg.history.behind() and not reg.history.trail_behind()
     assert reg.history.filed(newest[2].commit.id) == newest[2]
-    assert reg.history.trail(WS, repository="public-lib", readable={"public-lib"}, administered=set(), limit=2)[0] == newest[0]
+    assert reg.history.trail(WS, repository="public-lib", readable={"public-lib"}, administered=set(),
+                             limit=2)[0] == newest[0]
 
 
 def test_an_index_from_before_the_trail_keeps_its_rows_and_fills_the_trail_in_the_background(world):

@@ -20,7 +20,8 @@ def test_drift_is_detected(tmp_path):
     doc["$defs"]["Workspace"]["properties"]["slug"]["type"] = "integer"
     path.write_text(json.dumps(doc))
     (tmp_path / "ledger" / "old.schema.json").write_text("{}")
-    assert sorted(schemas.drift(tmp_path)) == ["stale ledger/workspace.schema.json", "unexpected ledger/old.schema.json"]
+    assert sorted(schemas.drift(tmp_path)) == ["stale ledger/workspace.schema.json",
+                                               "unexpected ledger/old.schema.json"]
 
 
 def test_every_record_type_has_a_schema():

@@ -142,7 +142,8 @@ async def test_those_who_may_read_do_see(client, world, secrets):
     assert r.status_code == 200 and PRIVATE.replace("-", "_") in r.text
     r = await call(client, world, "GET", f"/api/workspaces/{WS}/repositories/secret/packages", {}, "wsadmin@acme.test")
     assert r.status_code == 200 and r.json()["total"] == 1
-    r = await call(client, world, "DELETE", f"/api/workspaces/{WS}/packages/pypi/acme-utils/versions/1.0", {}, "reader@acme.test")
+    r = await call(client, world, "DELETE", f"/api/workspaces/{WS}/packages/pypi/acme-utils/versions/1.0", {},
+                   "reader@acme.test")
     assert r.status_code == 403  # a reader knows it exists: told what permission is missing
 
 
@@ -201,14 +202,16 @@ def _ui_headers(world, who: str | None) -> tuple[dict, str]:
         if who not in started:
             started[who] = operations.start_session(world.reg, world.principal(who))
         sid = "session" * 3
-        cookies[SESSION_COOKIE] = Session(world.email(who), started[who].session.id, sid, time.time() + 3600, started[who].commit).cookie(keys)
+        cookies[SESSION_COOKIE] = Session(world.email(who), started[who].session.id, sid, time.time() + 3600,
+                                          started[who].commit).cookie(keys)
     return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}, csrf_token(sid)
 
 
 async def ui_call(client, world, method: str, url: str, who: str | None):
     client.cookies.clear()
     headers, csrf = _ui_headers(world, who)
-    body = {"data": {"csrf": csrf, "reason": "x", "name": "vault-pkg", "repository": "vault"}} if method == "POST" else {}
+    body = {"data": {"csrf": csrf, "reason": "x", "name": "vault-pkg",
+                     "repository": "vault"}} if method == "POST" else {}
     return await client.request(method, url, headers=headers, follow_redirects=False, **body)
 
 

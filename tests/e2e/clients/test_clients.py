@@ -80,7 +80,8 @@ def test_twine_publishes_and_pip_installs(server, team, tmp_path):
         password = {team['token']}
         """))
     env = client_env(tmp_path / "home")
-    twine = [sys.executable, "-m", "twine", "upload", "--repository", "bitbucket", "--config-file", str(tmp_path / ".pypirc")]
+    twine = [sys.executable, "-m", "twine", "upload", "--repository", "bitbucket", "--config-file",
+             str(tmp_path / ".pypirc")]
     run([*twine, *map(str, files + pre + future)], env=env)
     # re-running succeeds: the identical file again is a 200 that changes nothing (twine 7 allows
     # --skip-existing only against the public index, so a plain re-run is how twine users repeat)
@@ -137,7 +138,8 @@ def test_uv_publishes_and_installs(server, team, tmp_path):
     uv = tool("uv")
     index = f"{server.url}/default"
     # credentials as the seed shows
-    run([uv, "auth", "login", index, "--username", team["email"], "--password", "-"], env=env, input=team["token"] + "\n")
+    run([uv, "auth", "login", index, "--username", team["email"], "--password", "-"], env=env,
+        input=team["token"] + "\n")
     (src / "pyproject.toml").write_text((src / "pyproject.toml").read_text() + textwrap.dedent(f"""
         [[tool.uv.index]]
         name = "bitbucket"

@@ -171,7 +171,8 @@ def test_upload_times_survive_the_move_for_uv_exclude_newer(server, repo, tmp_pa
 
     host = server.url.split("://", 1)[1]
     site = tmp_path / "site"
-    run([str(BIN / "uv"), "pip", "install", "--target", str(site), "--no-cache", "--exclude-newer", "2022-01-01T00:00:00Z",
+    run([str(BIN / "uv"), "pip", "install", "--target", str(site), "--no-cache", "--exclude-newer",
+         "2022-01-01T00:00:00Z",
          "--index-url", f"http://{quote(server.admin, safe='')}:{server.token}@{host}/default/", name],
         env=client_env(tmp_path / "uv"))
     assert '"1.0"' in (site / name / "__init__.py").read_text()  # 2.0 was uploaded after that date

@@ -127,7 +127,8 @@ def _record_line(member: str, data: bytes) -> str:
     return f"{member},sha256={digest},{len(data)}"
 
 
-def write_wheel(out: Path, filename: str, metadata: str, purelib: bool = True, extra: dict[str, str] | None = None) -> Path:
+def write_wheel(out: Path, filename: str, metadata: str, purelib: bool = True,
+                extra: dict[str, str] | None = None) -> Path:
     """A valid wheel named ``filename`` whose module reports the version in its name."""
     name_part, version = filename.split("-")[:2]
     module, dist_info = module_of(name_part), f"{name_part}-{version}.dist-info"
@@ -319,20 +320,23 @@ def test_the_simple_index_serves_them_under_the_names_they_were_uploaded_with(pu
             assert hashlib.sha256(body.content).hexdigest() == f["hashes"]["sha256"], filename
             metadata = httpx.get(url + ".metadata", auth=(published.team["email"], published.team["read_token"]))
             if filename.endswith(".whl"):  # PEP 658: wheels only
-                assert f["core-metadata"] and metadata.status_code == 200 and metadata.content.startswith(b"Metadata-Version")
+                assert (f["core-metadata"] and metadata.status_code == 200
+                        and metadata.content.startswith(b"Metadata-Version"))
             else:
                 assert f["core-metadata"] is False and metadata.status_code == 404
     zip_page = published.get("/default/legacy-zip/", accept="text/html").text
     assert ">Legacy_Zip-1.5.zip</a>" in zip_page and 'href="1.5/Legacy_Zip-1.5.zip#sha256=' in zip_page
     # the JSON API reads a release's metadata from its only file, here a .zip sdist
     doc = published.get("/default/pypi/legacy-zip/json").json()
-    assert (doc["info"]["name"], doc["info"]["version"], doc["info"]["license_files"]) == ("Legacy_Zip", "1.5", ["LICENSE"])
+    assert (doc["info"]["name"], doc["info"]["version"],
+            doc["info"]["license_files"]) == ("Legacy_Zip", "1.5", ["LICENSE"])
     assert [(f["filename"], f["packagetype"]) for f in doc["urls"]] == [("Legacy_Zip-1.5.zip", "sdist")]
 
 
 def test_metadata_version_3_is_refused_with_what_to_do(published, tmp_path):
     path = write_wheel(tmp_path, "mv30-1.0-py3-none-any.whl", "Metadata-Version: 3.0\nName: mv30\nVersion: 1.0\n")
-    r = httpx.post(f"{published.server.url}/api/workspaces/default/packages", auth=(published.server.admin, published.server.token),
+    r = httpx.post(f"{published.server.url}/api/workspaces/default/packages",
+                   auth=(published.server.admin, published.server.token),
                    json={"name": "mv30", "repository": published.team["repo"]})
     assert r.status_code == 201, r.text
     proc = run([tool("uv"), "publish", "--publish-url", published.server.index(), "--username", published.team["email"],
@@ -382,7 +386,8 @@ def test_files_the_public_index_hosts_are_accepted_and_installed(server, tmp_pat
     env.pop("PIP_CONFIG_FILE")  # (this one download uses pip's own index configuration)
     files = tmp_path / "files"
     for spec, kind in ((HOSTED, "--no-binary"), (HOSTED_WHEELS, "--only-binary")):
-        run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", kind, ":all:", "-d", str(files), *spec], env=env)
+        run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", kind, ":all:", "-d", str(files), *spec],
+            env=env)
     team = new_team(server)
     admin = (server.admin, server.token)
     names = [spec.split("==")[0] for spec in HOSTED + HOSTED_WHEELS]
@@ -404,7 +409,8 @@ def test_files_the_public_index_hosts_are_accepted_and_installed(server, tmp_pat
     # the wheels come back with pip from here alone (the sdists' build backends live elsewhere)
     host = server.url.removeprefix("http://")
     index = f"http://{quote(team['email'])}:{team['read_token']}@{host}/default/"
-    proc = run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps", "--target", str(tmp_path / "site"),
+    proc = run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps", "--target",
+                str(tmp_path / "site"),
                 "--index-url", index,
                 *HOSTED_WHEELS], env=client_env(tmp_path / "pip-home"), check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

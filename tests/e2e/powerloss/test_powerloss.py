@@ -203,7 +203,8 @@ def cut_the_replay(image: Path, acked: list, tmp: Path, rng: random.Random) -> i
             try:
                 check(again, acked)
             except AssertionError as exc:
-                raise AssertionError(f"after a second cut, during the replay, at its sync {done} (+{extra}): {exc}") from None
+                raise AssertionError(f"after a second cut, during the replay, at its sync {done} (+{extra}): "
+                                     f"{exc}") from None
         return len(cuts)
     finally:
         disk.close()

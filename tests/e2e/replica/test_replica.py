@@ -93,7 +93,8 @@ def team(primary: LiveServer, name: str) -> tuple[str, str]:
 
 
 def twine_upload(server: LiveServer, email: str, token: str, files: list[Path], home: Path) -> None:
-    run([sys.executable, "-m", "twine", "upload", "--repository-url", f"{server.url}/default/", "-u", email, "-p", token,
+    run([sys.executable, "-m", "twine", "upload", "--repository-url", f"{server.url}/default/", "-u", email, "-p",
+         token,
          *map(str, files)], env=client_env(home))
 
 
@@ -209,14 +210,16 @@ def test_replicas_on_a_shared_bucket(seaweed, tmp_path):
         made.caught_up(b)
         index = index_url(b, email, token)
         site = tmp_path / "uv-site"
-        run([tool("uv"), "pip", "install", "--no-cache", "--target", str(site), "--index-url", index, "bucket-pkg==2.0"],
+        run([tool("uv"), "pip", "install", "--no-cache", "--target", str(site), "--index-url", index,
+             "bucket-pkg==2.0"],
             env=client_env(tmp_path / "uv-home"))
         assert (site / "bucket_pkg").exists()
         got = httpx.get(f"{a.url}/default/bucket-pkg/2.0/{wheel.name}", auth=(email, token), timeout=30)
         assert got.status_code == 200 and got.content == wheel.read_bytes()
         for replica in (a, b):
             assert not (replica.data / "blobs").exists() or not any((replica.data / "blobs").rglob("*-*"))
-            assert (replica.data / "blobs-location").read_text().strip() == (made.primary.data / "blobs-location").read_text().strip()
+            assert ((replica.data / "blobs-location").read_text().strip()
+                    == (made.primary.data / "blobs-location").read_text().strip())
     finally:
         made.stop()
 
@@ -313,7 +316,8 @@ def test_a_rewritten_primary_is_refused(cluster, tmp_path):
     assert refused.status_code == 503 and "no longer follows" in refused.text
     # and says so again when restarted
     replica.stop()
-    again = start_server(replica.data, workers=1, env={"REGISTRY_FOLLOW_TOKEN": cluster.token}, follow=cluster.primary.url)
+    again = start_server(replica.data, workers=1, env={"REGISTRY_FOLLOW_TOKEN": cluster.token},
+                         follow=cluster.primary.url)
     cluster.replicas.append(again)
     assert "WARNING" in again.log.read_text() and "rewrite" in again.log.read_text()
     assert httpx.get(f"{again.url}/_/health", timeout=10).json()["status"] == "stopped"
@@ -359,7 +363,8 @@ async def test_the_checkpoint_waits_for_the_next_commit(world):
     async with AsyncTestClient(app=app) as c:
         head = world.reg.ledger.head()
         started = time.monotonic()
-        later = threading.Timer(0.3, lambda: operations.create_user(world.reg, identity.operator(), "cli", "late@acme.test"))
+        later = threading.Timer(0.3,
+                                lambda: operations.create_user(world.reg, identity.operator(), "cli", "late@acme.test"))
         later.start()  # (a thread: the test client holds this event loop while it waits)
         r = await c.get("/_/ledger/checkpoint", params={"wait": head})
         later.join()

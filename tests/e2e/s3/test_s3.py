@@ -245,11 +245,13 @@ async def test_downloads_redirect_to_a_presigned_url(world, dists, seaweed):
         r = await c.get(url, headers=headers, follow_redirects=False)
         assert r.status_code == 302 and r.headers["cache-control"] == "no-store"
         location = r.headers["location"]
-        assert location.startswith(seaweed.endpoint) and "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+        assert (location.startswith(seaweed.endpoint) and "X-Amz-Signature=" in location
+                and "X-Amz-Expires=300" in location)
         assert (await c.get(url, follow_redirects=False)).status_code == 401  # a stranger is never sent there
         head = await c.head(url, headers=headers)  # HEAD, 304 and .metadata are answered here
         assert head.status_code == 200 and head.headers["content-length"] == str(wheel.stat().st_size)
-        assert (await c.get(url, headers={**headers, "if-none-match": f'"{sha}"'}, follow_redirects=False)).status_code == 304
+        assert (await c.get(url, headers={**headers, "if-none-match": f'"{sha}"'},
+                            follow_redirects=False)).status_code == 304
         assert (await c.get(url + ".metadata", headers=headers)).status_code == 200
     got = httpx.get(location)  # the bucket serves it, Range included, without the registry's credentials
     assert got.status_code == 200 and got.content == wheel.read_bytes()
@@ -277,7 +279,8 @@ def test_serve_refuses_a_bucket_it_cannot_use(tmp_path, seaweed, s3_env, monkeyp
     monkeypatch.setenv("REGISTRY_PORT", str(free_port()))
     assert cli_main(["--data", str(tmp_path / "d"), "serve"]) == 1
     assert "no-such-bucket-here" in capsys.readouterr().err
-    assert not Settings(data=str(tmp_path / "d")).blobs_location_path.exists()  # (a bucket that never answered isn't remembered)
+    # (a bucket that never answered isn't remembered)
+    assert not Settings(data=str(tmp_path / "d")).blobs_location_path.exists()
 
 
 def test_a_registry_knows_where_its_files_are(tmp_path, seaweed, s3_env, dists, monkeypatch, capsys):
@@ -310,7 +313,8 @@ def test_migrate_moves_every_file_verified_and_resumes(tmp_path, seaweed, s3_env
     first, second = files[0], files[1]
     # as a run that was stopped left it: one file sent, one cut short (the wrong size), none of the rest
     target.put_bytes(reg.blobs.read(first.sha256))
-    target.bucket.client().put_object(Bucket=target.location.bucket, Key=target.bucket.key(second.sha256), Body=b"cut short")
+    target.bucket.client().put_object(Bucket=target.location.bucket, Key=target.bucket.key(second.sha256),
+                                      Body=b"cut short")
     with reg.ledger.write_lock(5):
         reg.ledger.checkpoint()  # (or a replay of the journal would put the small file back whole)
     local = reg.blobs.local_path(files[2].sha256)
@@ -318,7 +322,8 @@ def test_migrate_moves_every_file_verified_and_resumes(tmp_path, seaweed, s3_env
     local.write_bytes(b"x" * len(whole))  # a damaged local copy is never sent as if whole
     assert cli_main(["--data", str(data), "blobs", "migrate", "--to", bucket]) == 1
     said = capsys.readouterr()
-    assert f"{files[2].sha256} does not hash to its name" in said.err and not Settings(data=str(data)).blobs_location_path.exists()
+    assert (f"{files[2].sha256} does not hash to its name" in said.err
+            and not Settings(data=str(data)).blobs_location_path.exists())
     assert "sent 1 files" in said.out and "1 already there" in said.out  # (and the one cut short was replaced)
     local.write_bytes(whole)
     assert cli_main(["--data", str(data), "blobs", "migrate", "--to", bucket, "--delete-local"]) == 0
@@ -344,7 +349,8 @@ def _world_with_a_file(reg: Registry, dists, every: bool = False) -> list:
     operations.create_project(reg, op, "cli", WS, "CORE", "Core")
     operations.create_repository(reg, op, "cli", WS, "utils", "CORE")
     operations.create_package(reg, op, "cli", WS, "Acme.Utils", "utils")
-    wanted = [dists[("Acme.Utils", "1.0.0")][1]] + ([dists[("Acme.Utils", "1.1.0")][1], dists[("Acme.Utils", "1.0.0")][0]]
+    wanted = [dists[("Acme.Utils", "1.0.0")][1]] + ([dists[("Acme.Utils", "1.1.0")][1],
+                                                     dists[("Acme.Utils", "1.0.0")][0]]
                                                      if every else [])
     for path in wanted:
         publish(reg, op, path)

@@ -26,7 +26,8 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ["UI_SCREENSHOTS"]) if os.environ.get("UI_SCREENSHOTS") else tmp_path_factory.mktemp("ui-screenshots")
+    folder = (Path(os.environ["UI_SCREENSHOTS"]) if os.environ.get("UI_SCREENSHOTS")
+              else tmp_path_factory.mktemp("ui-screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     SHOTS.append(folder)
     return folder

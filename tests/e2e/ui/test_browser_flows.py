@@ -78,7 +78,8 @@ def test_create_a_package_publish_with_twine_and_see_the_version_and_its_publish
     browser.wait_text("Created Acme.Widgets")
     browser.page("created")
     assert "No versions yet" in browser.text() and "Your role: admin" in browser.text()
-    assert f'--index-url "{site.url.replace("://", "://admin%40localhost:<your API token>@", 1)}/default/"' in browser.text()
+    with_user = site.url.replace("://", "://admin%40localhost:<your API token>@", 1)
+    assert f'--index-url "{with_user}/default/"' in browser.text()
 
     wheel = make_wheel(tmp_path, "Acme.Widgets", "1.0.0")
     twine(site, tmp_path / "home", site.admin, site.token, wheel)
@@ -113,7 +114,8 @@ def test_create_a_package_publish_with_twine_and_see_the_version_and_its_publish
     browser.visit("/-/default/?q=widg&sort=published", "search-without-script")  # ... and as a plain GET
     assert "Acme.Widgets" in browser.find("#results").text
 
-    for path, name in (("/-/default/history", "workspace-history"), ("/-/default/repos/packages/history", "repository-history"),
+    for path, name in (("/-/default/history", "workspace-history"),
+                       ("/-/default/repos/packages/history", "repository-history"),
                        ("/-/default/packages/acme-widgets/history", "package-history"),
                        ("/-/default/packages/acme-widgets/1.0.0/history", "version-history")):
         browser.visit(path, name)
@@ -121,7 +123,8 @@ def test_create_a_package_publish_with_twine_and_see_the_version_and_its_publish
     assert "upload" in browser.find("table.history").text
 
 
-def test_a_pipeline_published_version_shows_its_claims_and_a_changed_publisher_is_flagged(browser, site, issuer, tmp_path):
+def test_a_pipeline_published_version_shows_its_claims_and_a_changed_publisher_is_flagged(
+        browser, site, issuer, tmp_path):
     reg, op = site.reg, identity.operator()
     ws_uuid = reg.snapshot().get(layout.workspace("default"), Workspace).uuid
     operations.create_repository(reg, op, "cli", "default", "piped", "MAIN", uuid=PIPED_REPO)
@@ -202,7 +205,8 @@ def test_see_your_sessions_and_sign_another_browser_out(browser, site):
     token = person(site, "roaming@example.com")
     with httpx.Client(base_url=site.url, timeout=30) as phone:  # another browser, signed in as the same person
         csrf = re.search(r'name="csrf" value="([^"]+)"', phone.get("/-/_/signin").text).group(1)
-        assert phone.post("/-/_/signin", data={"csrf": csrf, "email": "roaming@example.com", "token": token}).status_code == 303
+        assert phone.post("/-/_/signin", data={"csrf": csrf, "email": "roaming@example.com",
+                                               "token": token}).status_code == 303
         assert phone.get("/-/_/tokens").status_code == 200
         browser.sign_in("roaming@example.com", token)
         browser.visit("/-/_/tokens", "sessions")

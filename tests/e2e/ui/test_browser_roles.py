@@ -77,7 +77,8 @@ def test_a_stranger_cannot_tell_private_from_missing(browser, site, shelf, signe
 def test_the_pages_fit_a_phone(browser, site, shelf):
     browser.driver.set_window_size(390, 844)
     browser.sign_in(site.admin, site.token)
-    for path, name in (("/-/", "phone-home"), ("/-/default/", "phone-packages"), ("/-/default/packages/shelved/", "phone-package"),
+    for path, name in (("/-/", "phone-home"), ("/-/default/", "phone-packages"),
+                       ("/-/default/packages/shelved/", "phone-package"),
                        ("/-/default/packages/shelved/1.0/", "phone-version"), ("/-/default/history", "phone-history"),
                        ("/-/_/tokens", "phone-tokens")):
         browser.visit(path, name)

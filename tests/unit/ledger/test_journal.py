@@ -80,7 +80,8 @@ def test_a_record_torn_mid_append_is_not_replayed(ledger):
 
 
 @pytest.mark.parametrize("harm", ["missing", "emptied", "altered"])
-def test_a_big_file_damaged_after_its_record_is_reported_and_no_later_record_is_dropped(ledger, tmp_path, monkeypatch, harm):
+def test_a_big_file_damaged_after_its_record_is_reported_and_no_later_record_is_dropped(
+        ledger, tmp_path, monkeypatch, harm):
     """A big file is durable before its record is (it travels beside the journal, not in it), so a
     replay that finds it missing or not what the record says has found damage: it says so loudly,
     and still replays that record and every one after it (they were acknowledged)."""
@@ -90,9 +91,11 @@ def test_a_big_file_damaged_after_its_record_is_reported_and_no_later_record_is_
     big.write_bytes(b"more than four bytes")
     damaged = _publish_like(ledger, "b@example.com", big)
     record = list(ledger._journal.entries())[-1]
-    assert record.copies == {} and record.checks == {ledger._journal.relative(big): (20, hashlib.sha256(b"more than four bytes").hexdigest())}
+    assert record.copies == {}
+    assert record.checks == {ledger._journal.relative(big): (20, hashlib.sha256(b"more than four bytes").hexdigest())}
     later = ledger.transact(lambda snap: user_change("c@example.com")).commit.id
-    {"missing": big.unlink, "emptied": lambda: big.write_bytes(b""), "altered": lambda: big.write_bytes(b"MORE than four bytes")}[harm]()
+    {"missing": big.unlink, "emptied": lambda: big.write_bytes(b""),
+     "altered": lambda: big.write_bytes(b"MORE than four bytes")}[harm]()
     _lose_ref_updates(ledger, base)
     reopened = Ledger.open(ledger.path)
     assert reopened.head() == later and reopened.repo().descendant_of(later, damaged)
@@ -115,7 +118,8 @@ def test_an_older_releases_last_record_with_its_big_file_missing_was_never_ackno
     old = msgspec.structs.replace(record, synced=("blobs/never-synced.whl",), checks={})
     payload = msgspec.msgpack.encode(old)
     ledger._journal.reset()
-    ledger._journal.path.write_bytes(journal._HEADER.pack(journal._MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload)
+    ledger._journal.path.write_bytes(journal._HEADER.pack(journal._MAGIC, len(payload),
+                                                          hashlib.sha256(payload).digest()[:16]) + payload)
     _lose_ref_updates(ledger, base)
     assert Ledger.open(ledger.path).head() == base and ledger.damage.unresolved() == []
 

@@ -83,5 +83,6 @@ def test_folding_packs_keeps_every_object_and_readers_follow(ledger, by_git, mon
     ledger.transact(lambda snap: user_change("after-fold@example.com"))
     snap = reader.snapshot()
     assert all(snap.exists(layout.user(f"fold-{i}@example.com")) for i in range(30))
-    fsck = subprocess.run(["git", "-C", str(ledger.path), "fsck", "--strict", "--no-dangling"], capture_output=True, text=True)
+    fsck = subprocess.run(["git", "-C", str(ledger.path), "fsck", "--strict", "--no-dangling"], capture_output=True,
+                          text=True)
     assert fsck.returncode == 0, fsck.stderr

@@ -32,12 +32,14 @@ def test_trees_are_encoded_in_gits_own_order(tmp_path):
 
     repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
     blob, subtree = repo.create_blob(b"x"), repo.TreeBuilder().write()
-    names = [(b"a", TREE_MODE), (b"a.b", BLOB_MODE), (b"a-b", TREE_MODE), (b"a0", BLOB_MODE), (b"ab", TREE_MODE), (b"A", BLOB_MODE)]
+    names = [(b"a", TREE_MODE), (b"a.b", BLOB_MODE), (b"a-b", TREE_MODE), (b"a0", BLOB_MODE), (b"ab", TREE_MODE),
+             (b"A", BLOB_MODE)]
     tree, builder = Tree(), repo.TreeBuilder()
     for name, mode in names:
         oid = subtree if mode == TREE_MODE else blob
         tree.set(name, mode, oid.raw)
-        builder.insert(name.decode(), oid, pygit2.enums.FileMode.TREE if mode == TREE_MODE else pygit2.enums.FileMode.BLOB)
+        builder.insert(name.decode(), oid,
+                       pygit2.enums.FileMode.TREE if mode == TREE_MODE else pygit2.enums.FileMode.BLOB)
     expected = repo[builder.write()].read_raw()
     assert tree.encode() == expected and Tree.parse(expected).encode() == expected
     tree.remove(b"a0")

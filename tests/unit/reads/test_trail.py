@@ -26,7 +26,8 @@ def test_the_trail_shows_each_caller_what_they_may_read(world):
     assert seen(world, world.principal("reader@acme.test")) == public | {"create package acme-utils"}
     owner = seen(world, world.principal("owner@acme.test"))  # an admin of acme/utils: its own commits too
     assert owner == public | {"create package acme-utils", "create repository acme/utils in project CORE",
-                              "grant admin on acme/utils to owner@acme.test", "grant write on acme/utils to dev@acme.test",
+                              "grant admin on acme/utils to owner@acme.test",
+                              "grant write on acme/utils to dev@acme.test",
                               "grant read on acme/utils to reader@acme.test"}
     assert seen(world, world.principal("wsadmin@acme.test")) == everything
     read = Reader(world.reg, world.principal("reader@acme.test"))

@@ -19,7 +19,8 @@ def test_the_note_format_is_c2sps():
     """The example of Go's note package (golang.org/x/mod/sumdb/note): key id and signature check out."""
     v = checkpoint.Verifier.parse("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
     text = b"If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-    sig = base64.b64decode("x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=")
+    sig = base64.b64decode("x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZ"
+                           "SNXgKvqfqdngotpRZb6KE6RyyBwJnAM=")
     assert sig[:4] == v.id == bytes.fromhex("c74f20a3")
     v.public.verify(sig[4:], text)
     with pytest.raises(checkpoint.BadCheckpoint, match="key id"):
@@ -46,7 +47,8 @@ async def test_the_checkpoint_names_the_head_and_the_commit_count(client, world)
     forged = note.replace(f"\n{point.size}\n", f"\n{point.size + 1}\n")
     with pytest.raises(checkpoint.BadCheckpoint, match="bad signature"):
         checkpoint.verify(forged, [signer])
-    stranger = checkpoint.Verifier.parse(checkpoint.verifier_key(signer.name, Ed25519PrivateKey.generate().public_key()))
+    stranger = checkpoint.Verifier.parse(
+        checkpoint.verifier_key(signer.name, Ed25519PrivateKey.generate().public_key()))
     with pytest.raises(checkpoint.BadCheckpoint, match="unknown key"):
         checkpoint.verify(note, [stranger])
 

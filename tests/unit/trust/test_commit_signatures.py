@@ -71,7 +71,8 @@ def test_our_signature_header_is_gits_and_ssh_keygen_verifies_it(tmp_path):
     theirs = repo.create_commit_with_signature(content.decode(), armoured.rstrip("\n"), "gpgsig")
     assert repo.odb.write(pygit2.enums.ObjectType.COMMIT, ours) == theirs
     signature, payload = repo[theirs].gpg_signature
-    assert payload == content and sshsig.verify(signature, payload).public_bytes_raw() == key.public_key().public_bytes_raw()
+    assert payload == content and sshsig.verify(signature,
+                                                payload).public_bytes_raw() == key.public_key().public_bytes_raw()
     with pytest.raises(sshsig.BadSignature):
         sshsig.verify(signature, payload.replace(b"a commit", b"another commit"))
     with pytest.raises(sshsig.BadSignature):
@@ -79,7 +80,8 @@ def test_our_signature_header_is_gits_and_ssh_keygen_verifies_it(tmp_path):
     if shutil.which("ssh-keygen"):
         (tmp_path / "sig").write_text(armoured)
         (tmp_path / "allowed").write_text(f'ledger namespaces="git" {sshsig.public_line(key.public_key())}\n')
-        proc = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", "ledger", "-n", "git",
+        proc = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(tmp_path / "allowed"), "-I", "ledger", "-n",
+                               "git",
                                "-s", str(tmp_path / "sig")], input=content, capture_output=True)
         assert proc.returncode == 0, proc.stderr
 
@@ -136,9 +138,11 @@ def test_verify_reports_the_first_unsigned_or_badly_signed_commit(world, capsys)
     repo.references["refs/heads/main"].set_target(unsigned)
     assert cli_main([*data, "verify"]) == 1
     out = capsys.readouterr().out
-    assert f"signatures: commit {forged} is signed by {sshsig.fingerprint(forged_key.public_key())}, not by the ledger's commit key" in out
+    assert (f"signatures: commit {forged} is signed by {sshsig.fingerprint(forged_key.public_key())}, "
+            "not by the ledger's commit key") in out
     assert str(unsigned) not in out  # the first one is reported
-    repo.references["refs/heads/main"].set_target(repo.create_commit(None, sig, sig, "unsigned\n", tip.tree.id, [tip.id]))
+    repo.references["refs/heads/main"].set_target(
+        repo.create_commit(None, sig, sig, "unsigned\n", tip.tree.id, [tip.id]))
     assert cli_main([*data, "verify"]) == 1
     assert "is not signed" in capsys.readouterr().out
 

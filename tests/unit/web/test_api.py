@@ -174,8 +174,10 @@ async def test_package_and_version_details(client, api):
     v = (await client.get(f"{BASE}/{PRIVATE}/versions/1.0", headers=h)).json()
     assert [f["filename"] for f in v["files"]] == ["acme_utils-1.0-py3-none-any.whl", "acme_utils-1.0.tar.gz"]
     f = v["files"][0]
-    assert f["publisher"] == {"kind": "person", "by": "operator@localhost", "channel": "upload", "token": None, "pipeline": None}
-    assert f["url"].endswith(f"/{WS}/{PRIVATE}/1.0/acme_utils-1.0-py3-none-any.whl") and f["metadata_url"].endswith(".metadata")
+    assert f["publisher"] == {"kind": "person", "by": "operator@localhost", "channel": "upload", "token": None,
+                              "pipeline": None}
+    assert (f["url"].endswith(f"/{WS}/{PRIVATE}/1.0/acme_utils-1.0-py3-none-any.whl")
+            and f["metadata_url"].endswith(".metadata"))
     assert len(f["commit"]) == 40 and f["commit"] != v["files"][1]["commit"] and v["created"]["commit"] == f["commit"]
     assert v["links"]["simple"].endswith(f"/{WS}/{PRIVATE}/")
     r = await client.get(f"{BASE}/{PRIVATE}/versions/9.9", headers=h)
@@ -196,7 +198,8 @@ async def test_publishers_are_told_apart(client, api, tmp_path, issuer):
     assert token_pub["kind"] == "api-token" and token_pub["by"] == "dev@acme.test" and token_pub["token"]
     pipe_pub = kinds["acme_utils-3.0.tar.gz"]
     assert pipe_pub["kind"] == "pipeline" and pipe_pub["pipeline"]["repository_uuid"].startswith("{")
-    history = (await client.get(f"{BASE}/{PRIVATE}/versions/3.0/history", headers=api.headers["reader@acme.test"])).json()
+    history = (await client.get(f"{BASE}/{PRIVATE}/versions/3.0/history",
+                                headers=api.headers["reader@acme.test"])).json()
     assert history["items"][0]["pipeline"]["pipeline_uuid"] == pipe_pub["pipeline"]["pipeline_uuid"]
     assert history["items"][1]["token"] == token_pub["token"] and history["items"][1]["channel"] == "upload"
 
@@ -205,11 +208,13 @@ async def test_json_api_shape(client, api):
     h = api.headers["reader@acme.test"]
     operations.yank(api.reg, identity.operator(), "cli", WS, PRIVATE, "2.0", "bad")
     r = await client.get(f"/{WS}/pypi/{PRIVATE}/json", headers=h)
-    assert r.status_code == 200 and r.headers["content-type"] == "application/json" and int(r.headers["x-pypi-last-serial"]) > 0
+    assert (r.status_code == 200 and r.headers["content-type"] == "application/json"
+            and int(r.headers["x-pypi-last-serial"]) > 0)
     doc = r.json()
     assert set(doc) == {"info", "last_serial", "releases", "urls", "vulnerabilities", "ownership"}
     assert doc["info"]["version"] == "1.1"  # the latest that isn't yanked
-    assert doc["info"]["name"] == "Acme.Utils" and doc["info"]["summary"] == "bench"  # the display name, as the public index
+    # the display name, as the public index
+    assert doc["info"]["name"] == "Acme.Utils" and doc["info"]["summary"] == "bench"
     assert sorted(doc["releases"]) == ["1.0", "1.1", "2.0"]
     f = doc["urls"][0]
     assert set(f) >= {"comment_text", "core-metadata", "digests", "downloads", "filename", "has_sig", "md5_digest",
@@ -231,18 +236,22 @@ async def test_what_was_odd_about_a_file_is_shown_with_it(client, api, tmp_path)
     text = ("Metadata-Version: 2.1\nName: Acme.Utils\nVersion: 4.0\nLicense-File: LICENSE\n"
             "Description-Content-Type: text/foo\nProvides-Extra: not valid!\n")
     publish(api.reg, identity.operator(), wheel(tmp_path, "Acme.Utils-4.0-py3-none-any.whl", metadata=text))
-    publish(api.reg, identity.operator(), zip_sdist(tmp_path, "Acme.Utils-4.0.zip", "Acme.Utils-4.0", name="Acme.Utils", version="4.0"))
+    publish(api.reg, identity.operator(), zip_sdist(tmp_path, "Acme.Utils-4.0.zip", "Acme.Utils-4.0", name="Acme.Utils",
+                                                    version="4.0"))
     h = api.headers["reader@acme.test"]
     v = (await client.get(f"{BASE}/{PRIVATE}/versions/4.0", headers=h)).json()
     warnings = {f["filename"]: f["warnings"] for f in v["files"]}
-    assert warnings["Acme.Utils-4.0-py3-none-any.whl"][0] == "License-File is a Metadata-Version 2.4 field; this file declares 2.1."
+    assert warnings["Acme.Utils-4.0-py3-none-any.whl"][0] == (
+        "License-File is a Metadata-Version 2.4 field; this file declares 2.1.")
     assert len(warnings["Acme.Utils-4.0-py3-none-any.whl"]) == 4  # and the two fields, and the wheel's name
-    assert len(warnings["Acme.Utils-4.0.zip"]) == 1 and "a .zip as older tools wrote" in warnings["Acme.Utils-4.0.zip"][0]
+    assert (len(warnings["Acme.Utils-4.0.zip"]) == 1
+            and "a .zip as older tools wrote" in warnings["Acme.Utils-4.0.zip"][0])
     older = (await client.get(f"{BASE}/{PRIVATE}/versions/1.0", headers=h)).json()
     assert [f["warnings"] for f in older["files"]] == [[], []]
     # the public index's JSON shape has no place for them; its fields that don't parse read as null
     info = (await client.get(f"/{WS}/pypi/{PRIVATE}/4.0/json", headers=h)).json()["info"]
-    assert (info["description_content_type"], info["provides_extra"], info["license_files"]) == (None, None, ["LICENSE"])
+    assert (info["description_content_type"], info["provides_extra"],
+            info["license_files"]) == (None, None, ["LICENSE"])
 
 
 async def test_a_package_named_pypi_still_works(client, world, tmp_path):

@@ -39,7 +39,8 @@ def test_the_document_lists_no_internal_route(api_schema):
             assert operation["responses"]["404"]["content"].keys() == {"application/problem+json"}
 
 
-BOUNDED = settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+BOUNDED = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                   suppress_health_check=list(HealthCheck))
 
 
 @pytest.mark.parametrize("who", ["wsadmin@acme.test", None])

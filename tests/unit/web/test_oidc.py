@@ -71,7 +71,9 @@ async def test_bearer_tokens_read_own_packages_only(client, world, issuer, trust
 
 async def test_pipelines_never_administer(world, issuer, trusted):
     snap = world.reg.snapshot()
-    who = identity.pipeline_principal(snap, WS, Verifier().verify(step_token(issuer, trusted), identity.trusts_for(snap, issuer.issuer_url(WS))[0][1]))
+    who = identity.pipeline_principal(
+        snap, WS,
+        Verifier().verify(step_token(issuer, trusted), identity.trusts_for(snap, issuer.issuer_url(WS))[0][1]))
     for attempt in (
         lambda: operations.create_package(world.reg, who, "api", WS, "new-one", "pipeline-repo"),
         lambda: operations.delete_package(world.reg, who, "api", WS, "acme-piped"),
@@ -83,9 +85,12 @@ async def test_pipelines_never_administer(world, issuer, trusted):
 
 
 REFUSED_UPLOADS = {
-    "not linked": (dict(repository_uuid=OTHER_REPO_UUID), "acme-piped", 404, "Package 'acme-piped' does not exist in workspace acme"),
-    "unregistered repository": (dict(repository_uuid=str(uuid.uuid4())), "acme-piped", 403, "is not registered in workspace acme"),
-    "branch outside policy": (dict(branch="feature/x"), "acme-piped", 403, "branches main, release/* only; this run is on feature/x"),
+    "not linked": (dict(repository_uuid=OTHER_REPO_UUID), "acme-piped", 404,
+                   "Package 'acme-piped' does not exist in workspace acme"),
+    "unregistered repository": (dict(repository_uuid=str(uuid.uuid4())), "acme-piped", 403,
+                                "is not registered in workspace acme"),
+    "branch outside policy": (dict(branch="feature/x"), "acme-piped", 403,
+                              "branches main, release/* only; this run is on feature/x"),
     "tag build, no branch": (dict(branch=None), "acme-piped", 403, "no branch"),
     "environment outside policy": (dict(environment_uuid=str(uuid.uuid4())), "acme-piped", 403, "deploying to"),
 }
@@ -101,7 +106,8 @@ async def test_refused_pipeline_uploads_record_nothing(client, world, issuer, tr
             overrides = {**overrides, "branch": "main"}
     head = world.reg.ledger.head()
     data, files = upload_form(piped_wheel(tmp_path))
-    r = await client.post(f"/{WS}/", data=data, files=files, headers=as_password(step_token(issuer, trusted, **overrides)))
+    r = await client.post(f"/{WS}/", data=data, files=files,
+                          headers=as_password(step_token(issuer, trusted, **overrides)))
     assert r.status_code == status and message in r.text, r.text
     assert world.reg.ledger.head() == head
 

@@ -142,7 +142,8 @@ async def test_refs_that_name_no_commit_of_main_are_refused_clearly(client, hist
     moved = await client.get(f"/{WS}/@{history['then']}/Acme.Utils/", headers=auth, follow_redirects=False)
     assert moved.status_code == 301 and moved.headers["location"] == f"/{WS}/@{history['then']}/acme-utils/"
     page = await client.get(f"/{WS}/@{history['then']}/acme-utils/", headers=auth)
-    again = await client.get(f"/{WS}/@{history['then']}/acme-utils/", headers={**auth, "if-none-match": page.headers["etag"]})
+    again = await client.get(f"/{WS}/@{history['then']}/acme-utils/",
+                             headers={**auth, "if-none-match": page.headers["etag"]})
     assert again.status_code == 304
     refused = await client.post(f"/{WS}/@{history['then']}/", headers=auth, files={"content": ("x.whl", b"x")})
     assert refused.status_code == 404 and "Uploads go to" in refused.text

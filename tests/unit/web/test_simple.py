@@ -87,7 +87,8 @@ async def test_project_page_html(client, world, published):
     assert '<meta name="pypi:repository-version" content="1.1">' in body
     wheel, _ = published["1.0.0"]
     assert (f'<a href="1.0.0/{wheel.filename}#sha256={wheel.sha256}" data-requires-python="&gt;=3.8" '
-            f'data-dist-info-metadata="sha256={wheel.metadata_sha256}" data-core-metadata="sha256={wheel.metadata_sha256}">'
+            f'data-dist-info-metadata="sha256={wheel.metadata_sha256}" '
+            f'data-core-metadata="sha256={wheel.metadata_sha256}">'
             f'{wheel.filename}</a>') in body
     assert 'data-yanked="broken &lt;build&gt; &amp; more"' in body
     r = await get(client, world, f"/{WS}/acme-utils/", accept="application/vnd.pypi.simple.v1+html")
@@ -174,7 +175,8 @@ async def test_revoked_token_stops_working_at_once(client, world, published):
 async def test_workspace_index_lists_only_what_the_caller_can_read(client, world):
     names = lambda r: [p["name"] for p in r.json()["projects"]]  # noqa: E731
     assert names(await get(client, world, f"/{WS}/", who="reader@acme.test")) == ["Acme.Utils", "public-pkg"]
-    assert names(await get(client, world, f"/{WS}/", who="wsadmin@acme.test")) == ["Acme.Utils", "public-pkg", "secret-pkg"]
+    assert names(await get(client, world, f"/{WS}/",
+                           who="wsadmin@acme.test")) == ["Acme.Utils", "public-pkg", "secret-pkg"]
     assert names(await get(client, world, f"/{WS}/", who="outsider@acme.test")) == ["public-pkg"]
     r = await get(client, world, f"/{WS}/", who="reader@acme.test", accept="text/html")
     assert '<a href="acme-utils/">Acme.Utils</a>' in r.text
@@ -294,7 +296,8 @@ async def test_repeat_requests_are_answered_before_routing_and_never_stale(clien
 async def test_the_simple_segment_other_indexes_use_leads_to_ours(client, world, published):
     """`--index-url https://HOST/<ws>/simple/` (the habit) must not end in `from versions: none`."""
     for path, target in ((f"/{WS}/simple/", f"/{WS}/"), (f"/{WS}/simple/acme-utils/", f"/{WS}/acme-utils/"),
-                         ("/simple/", "/"), (f"/{WS}/simple/acme-utils/?format=json", f"/{WS}/acme-utils/?format=json")):
+                         ("/simple/", "/"), (f"/{WS}/simple/acme-utils/?format=json",
+                                             f"/{WS}/acme-utils/?format=json")):
         r = await get(client, world, path)
         assert r.status_code == 301 and r.headers["location"] == target, (path, r.status_code, r.text)
     r = await client.get(f"/{WS}/simple/acme-utils/", headers=world.basic("reader@acme.test"), follow_redirects=True)

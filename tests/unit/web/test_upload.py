@@ -37,7 +37,8 @@ async def test_publish_wheel_and_sdist(client, world, dists):
     assert [f.filename for f in version.files] == sorted([wheel.name, sdist.name])
     f = next(f for f in version.files if f.filename == wheel.name)
     assert f.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest() and f.size == wheel.stat().st_size
-    assert (f.uploaded.by, f.uploaded.channel, f.uploaded.token) == ("dev@acme.test", "upload", world.principal("dev@acme.test").token_id)
+    assert (f.uploaded.by, f.uploaded.channel,
+            f.uploaded.token) == ("dev@acme.test", "upload", world.principal("dev@acme.test").token_id)
     assert world.reg.blobs.exists(f.sha256)
     assert not world.reg.blobs.exists(f.metadata_sha256)  # a cache, filled when first asked for
     assert hashlib.sha256(operations.core_metadata(world.reg, f)).hexdigest() == f.metadata_sha256
@@ -158,13 +159,15 @@ async def test_small_wheels_commit_on_the_event_loop_and_sdists_in_a_thread(clie
     assert hops == ["check_and_publish"]
 
 
-async def test_an_upload_over_a_mib_is_spilled_to_disk_and_made_durable_before_its_record(client, world, tmp_path, backend):
+async def test_an_upload_over_a_mib_is_spilled_to_disk_and_made_durable_before_its_record(
+        client, world, tmp_path, backend):
     """Files: synced (data and name) before the record, which holds its size and hash for a replay.
     A bucket: stored by a request that returned before the record was written: the record carries
     nothing (no copy, nothing to check at a replay: the object is the bucket's to keep)."""
     from tests.support.helpers import make_wheel
 
-    wheel = make_wheel(tmp_path, "Acme.Utils", "4.0", payload=3 * 2**19)  # random: it doesn't compress (limit here: 2 MiB)
+    # random: it doesn't compress (limit here: 2 MiB)
+    wheel = make_wheel(tmp_path, "Acme.Utils", "4.0", payload=3 * 2**19)
     r = await post(client, world, wheel)
     assert r.status_code == 200, r.text
     version = world.reg.snapshot().get(layout.version(WS, "acme-utils", "4"), operations.Version)
@@ -218,7 +221,8 @@ BAD = [
     (dict(filename="../../etc/acme_utils-1.0.0-py3-none-any.whl"), 400, "Invalid filename"),
     (dict(filename="acme_utils-1.0.0.tar.bz2", filetype="sdist", pyversion="source"), 400, "Invalid file extension"),
     # a .zip sdist is accepted, but a wheel's bytes are not one
-    (dict(filename="acme_utils-1.0.0.zip", filetype="sdist", pyversion="source"), 400, "acme_utils-1.0.0/PKG-INFO is missing"),
+    (dict(filename="acme_utils-1.0.0.zip", filetype="sdist", pyversion="source"), 400,
+     "acme_utils-1.0.0/PKG-INFO is missing"),
     (dict(filename="acme_utils-1.0.0-py3-none-any.whl", content=b"not a zip at all"), 400, "not a zip archive"),
     (dict(**{":action": "submit"}), 410, "pre-registration is no longer required"),
     (dict(**{":action": "frobnicate"}), 400, ":action"),
@@ -287,9 +291,11 @@ async def test_oversize_is_413_with_the_limit(client, world, dists):
 async def test_malformed_multipart(client, world):
     before = state(world)
     headers = world.basic("dev@acme.test") | {"content-type": "multipart/form-data; boundary=xyz"}
-    r = await client.post(f"/{WS}/", content=b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated", headers=headers)
+    r = await client.post(f"/{WS}/", content=b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated",
+                          headers=headers)
     assert r.status_code == 400 and "Malformed multipart body" in r.text
-    r = await client.post(f"/{WS}/", content=b"name=x", headers=world.basic("dev@acme.test") | {"content-type": "application/x-www-form-urlencoded"})
+    r = await client.post(f"/{WS}/", content=b"name=x",
+                          headers=world.basic("dev@acme.test") | {"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400 and "multipart/form-data" in r.text
     assert state(world) == before
 
@@ -322,4 +328,5 @@ async def test_one_wheel_spelt_two_ways_is_refused(client, world, tmp_path):
     assert state(world) == before
     # another build of the same version (other tags) is a file of its own
     (tmp_path / "py2").mkdir()
-    assert (await post(client, world, wheel(tmp_path / "py2", "Acme.Utils-1.0-py2.py3-none-any.whl", name="Acme.Utils"))).status_code == 200
+    assert (await post(client, world, wheel(tmp_path / "py2", "Acme.Utils-1.0-py2.py3-none-any.whl",
+                                            name="Acme.Utils"))).status_code == 200

@@ -121,19 +121,23 @@ async def test_sign_in_links_work_once_expire_and_are_commits(client, world, cap
     assert r.status_code == 403 and "was used at" in r.text
     # signing out ends the link's session for good: its record is deleted, in a commit
     r = await client.post("/-/_/signout", data={"csrf": await csrf_of(client, "/-/")}, follow_redirects=False)
-    assert r.status_code == 303 and world.reg.ledger.commit(world.reg.ledger.head()).summary.startswith("sign out dev@acme.test")
-    stale, _ = operations.create_signin_link(world.reg, identity.operator(), "cli", "dev@acme.test", timedelta(seconds=-1))
+    assert (r.status_code == 303
+            and world.reg.ledger.commit(world.reg.ledger.head()).summary.startswith("sign out dev@acme.test"))
+    stale, _ = operations.create_signin_link(world.reg, identity.operator(), "cli", "dev@acme.test",
+                                             timedelta(seconds=-1))
     assert "expired at" in (await client.get(f"/-/_/link/{stale}")).text
     assert (await client.get("/-/_/link/rgl_nothing")).status_code == 404
     assert cli.main(["--data", world.reg.settings.data, "login-link", "nobody@acme.test"]) == 1
-    assert cli.main(["--data", world.reg.settings.data, "login-link", "dev@acme.test", "--url", "https://r.example/"]) == 0
+    assert cli.main(["--data", world.reg.settings.data, "login-link", "dev@acme.test", "--url",
+                     "https://r.example/"]) == 0
     assert capsys.readouterr().out.startswith("https://r.example/-/_/link/rgl_")
     assert maintenance.verify(world.reg, hash_blobs=False).ok  # (a link is a known kind of record)
 
 
 def _everything_in_git(world) -> str:
     repo = world.reg.ledger.repo()
-    return "\n".join(repo[o].data.decode("utf-8", "replace") if repo[o].type_str == "blob" else getattr(repo[o], "message", "")
+    return "\n".join(repo[o].data.decode("utf-8",
+                                         "replace") if repo[o].type_str == "blob" else getattr(repo[o], "message", "")
                      for o in repo.odb)
 
 
@@ -150,10 +154,12 @@ async def test_state_changes_need_the_csrf_token_and_the_permission(client, worl
     head = world.reg.ledger.head()
     r = await client.post(f"/-/{WS}/packages/acme-utils/1.0/yank", data={"reason": "x"})
     assert r.status_code == 403 and "security token" in r.text
-    r = await client.post(f"/-/{WS}/packages/acme-utils/1.0/yank", data={"csrf": csrf, "reason": "x"})  # another session's
+    # another session's
+    r = await client.post(f"/-/{WS}/packages/acme-utils/1.0/yank", data={"csrf": csrf, "reason": "x"})
     assert r.status_code == 403
     assert world.reg.ledger.head() == head
-    r = await client.post(f"/-/{WS}/packages/acme-utils/1.0/yank", data={"csrf": await csrf_of(client, "/-/"), "reason": "bad"},
+    r = await client.post(f"/-/{WS}/packages/acme-utils/1.0/yank",
+                          data={"csrf": await csrf_of(client, "/-/"), "reason": "bad"},
                           follow_redirects=False)
     assert r.status_code == 303 and operations.get_version(world.reg.snapshot(), WS, "acme-utils", "1.0").yanked
     assert dict(world.reg.ledger.commit(world.reg.ledger.head()).trailers)["Channel"] == "web"
@@ -172,7 +178,8 @@ async def test_create_package_offers_the_repositories_you_administer(client, wor
     assert r.status_code == 409 and "already exists" in r.text
     r = await client.post(f"/-/{WS}/new", data={"csrf": csrf, "name": "sneaky", "repository": "public-lib"})
     assert r.status_code == 403 and "needs admin permission on repository acme/public-lib" in r.text
-    r = await client.post(f"/-/{WS}/new", data={"csrf": csrf, "name": "New.Thing", "repository": "utils"}, follow_redirects=False)
+    r = await client.post(f"/-/{WS}/new", data={"csrf": csrf, "name": "New.Thing", "repository": "utils"},
+                          follow_redirects=False)
     assert (r.status_code, r.headers["location"]) == (303, f"/-/{WS}/packages/new-thing/")
     await sign_in(client, world, "wsadmin@acme.test")
     assert len(re.findall(r'<option value="', (await client.get(f"/-/{WS}/new")).text)) == 1 + 3
@@ -230,12 +237,14 @@ async def test_your_tokens_create_once_and_revoke(client, world):
     made = identity.check_token(world.reg.snapshot(), "dev@acme.test", secret).token_id
     confirm = await client.get(f"/-/_/tokens/{made}/revoke")
     assert "Revoke token" in confirm.text
-    r = await client.post(f"/-/_/tokens/{made}/revoke", data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
+    r = await client.post(f"/-/_/tokens/{made}/revoke", data={"csrf": CSRF.search(confirm.text).group(1)},
+                          follow_redirects=False)
     assert r.status_code == 303
     with pytest.raises(Exception, match="revoked"):
         identity.check_token(world.reg.snapshot(), "dev@acme.test", secret)
     own = world.principal("dev@acme.test").token_id
-    r = await client.post(f"/-/_/tokens/{own}/revoke", data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
+    r = await client.post(f"/-/_/tokens/{own}/revoke", data={"csrf": CSRF.search(confirm.text).group(1)},
+                          follow_redirects=False)
     assert r.headers["location"].startswith("/-/_/signin")
     assert (await client.get("/-/_/tokens")).status_code == 401
 

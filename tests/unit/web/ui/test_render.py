@@ -21,7 +21,8 @@ async def test_commit_pages_take_short_ids_and_advise_on_commits(client, world, 
         r = await client.get(f"/-/{WS}/commits/{short}")
         assert r.status_code == 200 and "acme-utils" in r.text, short
     missing = await client.get(f"/-/{WS}/commits/{'0' * 7}")
-    assert missing.status_code == 404 and "Check the commit id" in missing.text and "spelled as published" not in missing.text
+    assert (missing.status_code == 404 and "Check the commit id" in missing.text
+            and "spelled as published" not in missing.text)
     bad = await client.get(f"/-/{WS}/commits/zzz")
     assert bad.status_code == 400 and "7 to 40 hex digits" in bad.text
     two = [c.id for c in world.reg.ledger.walk()][:2]  # (a 7-digit clash is rare: pretend one)
@@ -57,7 +58,8 @@ async def test_the_past_index_is_shown_to_browsers_as_it_stood(client, world):
     """`/<ws>/@<ref>/...` is the index of then, for a browser too (the UI has no page of then): no redirect."""
     head = world.reg.ledger.head()
     for path in (f"/{WS}/@{head[:7]}/acme-utils/", f"/{WS}/@{head}/"):
-        r = await client.get(path, headers={**world.basic("reader@acme.test"), "accept": CHROME}, follow_redirects=False)
+        r = await client.get(path, headers={**world.basic("reader@acme.test"), "accept": CHROME},
+                             follow_redirects=False)
         assert r.status_code == 200 and "acme-utils" in r.text.lower(), path
     for name, accept in INSTALLERS.items():
         headers = {**world.basic("reader@acme.test"), **({"accept": accept} if accept else {})}
@@ -88,6 +90,7 @@ async def test_the_token_form_speaks_of_its_own_fields(client, world):
 
 
 async def test_a_wrong_token_at_sign_in_says_whom_to_ask(client, world):
-    r = await client.post("/-/_/signin", data={"csrf": await csrf_of(client), "email": "dev@acme.test", "token": "nope"})
+    r = await client.post("/-/_/signin", data={"csrf": await csrf_of(client), "email": "dev@acme.test",
+                                               "token": "nope"})
     said = re.search(r'id="signin-error"[^>]*>(.*?)</', r.text, re.S).group(1)
     assert r.status_code == 403 and "registry token create" not in said and "ask the registry&#39;s operator" in said
