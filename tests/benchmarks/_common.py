@@ -14,7 +14,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import LiveServer, free_port, make_sdist, make_wheel, start_server  # noqa: E402,F401
+from tests.support.helpers import LiveServer, free_port, make_sdist, make_wheel, start_server  # noqa: E402,F401
 
 
 def publish_in_process(data: Path, admin: str, ws: str, paths: list[Path]) -> None:

@@ -45,7 +45,7 @@ def main() -> None:
     wheel = make_wheel(tmp, "big-pkg", "1.0", payload=args.mib * 2**20, stored=True)
     seaweed, extra = None, {}
     if args.backend == "s3":
-        from tests.seaweed import Seaweed
+        from tests.support.seaweed import Seaweed
 
         seaweed = Seaweed(tmp / "seaweed").start()
         extra = dict(env=seaweed.env(), blobs=seaweed.location())

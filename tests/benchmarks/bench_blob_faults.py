@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _common import start_server  # (puts the repository on sys.path)
-from tests.seaweed import Seaweed
 
 from tests.adversarial.test_blob_faults import Client, wheels
+from tests.support.seaweed import Seaweed
 
 MIB = 2**20
 

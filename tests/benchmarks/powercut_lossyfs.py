@@ -58,7 +58,8 @@ if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():  # httpx and the te
     os.execv(str(PY), [str(PY), __file__, *sys.argv[1:]])
 sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
-from tests.helpers import free_port, make_wheel  # noqa: E402
+
+from tests.support.helpers import free_port, make_wheel  # noqa: E402
 
 LOSSYFS, LVENV = Path("/work/shared/tools/lossyfs/lossyfs.py"), Path("/tmp/lossyfs-venv")
 WS, PROJECT, EMAIL = "acme", "burst", "dev@example.com"
