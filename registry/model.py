@@ -80,6 +80,17 @@ class Provenance(Record, frozen=True, kw_only=True):
     pipeline: PipelineRun | None = None
 
 
+# Who published, as the API's `publisher.kind` and the UI say it: a pipeline run, a person with an
+# API token, or a person by hand (on the server, the web UI, an import).
+PublisherKind = Literal["person", "api-token", "pipeline"]
+
+
+def publisher_kind(p: Provenance) -> PublisherKind:
+    """The one rule: a pipeline run if the change came from one, else an API token if one was used,
+    else a person."""
+    return "pipeline" if p.pipeline else "api-token" if p.token else "person"
+
+
 # --- tenancy and people ---------------------------------------------------------------------------
 
 
