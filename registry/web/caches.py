@@ -44,7 +44,7 @@ class PageCache:
         page = self.get(key)
         if page is None:
             body = render()  # (the ETag is the bytes' hash: what a caller may not see can't move it)
-            page = self.put(key, Page(body, '"%s"' % hashlib.sha256(body).hexdigest()[:40], content_type))
+            page = self.put(key, Page(body, f'"{hashlib.sha256(body).hexdigest()[:40]}"', content_type))
         return page
 
 

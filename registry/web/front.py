@@ -17,7 +17,7 @@ from ..datadir import COMMITS
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
 from . import upload
-from .answers import Reply, moved, realm, refusal, wants_problem
+from .answers import Reply, moved, realm, refusal
 from .caches import Answer, Page, matches
 from .guards import guarded, paced
 from .incoming import Incoming, incoming, refuse_cross_site
@@ -49,7 +49,7 @@ class FrontDoor:
         try:
             seen = incoming(scope)  # (read once: every part of the registry reads the request from here)
         except RegistryError as exc:
-            return await refusal(exc, problem=wants_problem(scope.get("path") or "")).send(send)
+            return await refusal(exc, path=scope.get("path") or "").send(send)
         method = scope["method"]
         if method == "GET":
             page = _browser_page(scope, seen)
@@ -66,7 +66,7 @@ class FrontDoor:
             try:
                 refuse_cross_site(seen, method)
             except RegistryError as exc:
-                return await refusal(exc, problem=wants_problem(scope["path"])).send(send)
+                return await refusal(exc, path=scope["path"]).send(send)
             settings = self._state.registry.settings
             receive = paced(receive, settings.min_body_rate, settings.body_grace_seconds)
             if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
@@ -126,8 +126,8 @@ class FrontDoor:
 
     async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
         seen = incoming(scope)
-        headers = {k: seen.header(k.encode()) for k in ("authorization", "content-type", "content-length")
-                   if seen.header(k.encode()) is not None}
+        headers = {k: value for k in ("authorization", "content-type", "content-length")
+                   if (value := seen.header(k.encode())) is not None}
         try:
             if wrong is not None:
                 raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not {scope['path']}.")

@@ -114,4 +114,4 @@ def secured(headers) -> list[tuple[bytes, bytes]]:
 
 
 def _quoted(path: str) -> str:
-    return "".join(c if " " < c < "\x7f" and c != "\\" else "%%%02X" % ord(c) for c in path)
+    return "".join(c if " " < c < "\x7f" and c != "\\" else f"%{ord(c):02X}" for c in path)

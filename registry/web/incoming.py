@@ -2,8 +2,9 @@
 accept, or where a write comes from asks here, so no two of them can read two different headers.
 
 An answer cached for one request and given to another must depend on nothing the two differ in:
-the answer cache keys them by exactly what the index pages are computed from (caches.py). Fields that can only hold one value (RFC 9110: Authorization, Content-Type, ...) are refused
-when sent twice, since whoever reads the first and whoever reads the last would disagree.
+the answer cache keys them by exactly what the index pages are computed from (caches.py). Fields
+that can only hold one value (RFC 9110: Authorization, Content-Type, ...) are refused when sent
+twice, since whoever reads the first and whoever reads the last would disagree.
 """
 
 from __future__ import annotations

@@ -201,7 +201,8 @@ def _aggregate_project(request: Request, r: Reader, name: str) -> Response:
     package = found[0]
     base = f"../{quote(package.workspace)}/{quote(canonical)}/"
     key = ("project", r.package_state(package.workspace, canonical), fmt, base)
-    page = _page(request, key, fmt, lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
+    page = _page(request, key, fmt,
+                 lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
     return _respond(request, r, page, public=False)
 
 
@@ -225,7 +226,10 @@ async def past_index(request: Request, ws: str, ref: str) -> Response:
     if not has_trailing_slash(request):
         return redirect(request, f"/{ws}/@{ref}/")
     fmt = _format(request)
-    state, visible = r.index(ws)
+    found = r.index(ws)
+    if found is None:  # (as_of has checked it: the caller sees the workspace)
+        raise r.hidden(ws, f"Workspace {ws!r} does not exist.")
+    state, visible = found
     key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
     projects = [(p.name, p.display_name) for p in visible]
     page = _page(request, key, fmt, lambda: render_index(projects, fmt))
