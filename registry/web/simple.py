@@ -9,13 +9,14 @@ caller is shown moves, and never with what they may not see.
 
 from __future__ import annotations
 
-import html
 from urllib.parse import quote
 
 import anyio
+import jinja2
 import msgspec
 from litestar import HttpMethod, Request, Response, route
 from litestar.params import FromPath
+from markupsafe import Markup
 
 from .. import model
 from ..errors import NotFound, RegistryError
@@ -28,6 +29,53 @@ from .negotiation import API_VERSION, CONTENT_TYPES, JSON, negotiate
 from .state import reader, web_state
 
 # --- rendering -----------------------------------------------------------------------------------
+
+# The HTML pages (PEP 503), compiled once and autoescaped. markupsafe spells two escapes otherwise
+# than html.escape, which these pages have always used: `"` is `&#34;` there, `&quot;` here, and
+# `'` is `&#39;`, `&#x27;` here. Only an escaped quote can give either spelling (an `&` in a value
+# is `&amp;`; the templates have neither), so the rendered page is respelled: the same bytes as ever.
+_RESPELL = (("&#34;", "&quot;"), ("&#39;", "&#x27;"))
+
+
+_TEMPLATES = {
+    "page": (  # (``rows``: the page's lines, rendered already; an empty page has one empty line)
+        "<!DOCTYPE html>\n<html>\n  <head>\n"
+        '    <meta name="pypi:repository-version" content="{{ api_version }}">\n'
+        "    <title>{{ title }}</title>\n  </head>\n  <body>\n"
+        "    <h1>{{ title }}</h1>\n"
+        "{{ rows or '\n' }}"
+        "  </body>\n</html>\n"
+    ),
+    "project": (  # one line per file
+        "{% for v, f, url in files %}"
+        '    <a href="{{ url }}#sha256={{ f.sha256 }}"'
+        '{% if f.requires_python %} data-requires-python="{{ f.requires_python }}"{% endif %}'
+        '{% if f.packagetype == "bdist_wheel" %}'
+        ' data-dist-info-metadata="sha256={{ f.metadata_sha256 }}"'
+        ' data-core-metadata="sha256={{ f.metadata_sha256 }}"{% endif %}'
+        '{% if v.yanked %} data-yanked="{{ v.yanked_reason }}"{% endif %}'
+        ">{{ f.filename }}</a><br>\n"
+        "{% endfor %}"
+    ),
+    "index": (  # one line per project
+        "{% for name, display in projects %}"
+        '    <a href="{{ quote(name) }}/">{{ display }}</a><br>\n'
+        "{% endfor %}"
+    ),
+}
+_env = jinja2.Environment(loader=jinja2.DictLoader(_TEMPLATES), autoescape=True, keep_trailing_newline=True,
+                          undefined=jinja2.StrictUndefined)
+_env.globals.update(api_version=API_VERSION, quote=quote)
+_PAGE, _PROJECT, _INDEX = (_env.get_template(name) for name in ("page", "project", "index"))
+
+
+def _html(title: str, rows: jinja2.Template, **values: object) -> bytes:
+    """A page: its lines from ``rows`` (rendered with ``values``), framed; spelt as ever (``_RESPELL``)."""
+    text = _PAGE.render(title=title, rows=Markup(rows.render(**values)))
+    for markupsafe, ours in _RESPELL:
+        text = text.replace(markupsafe, ours)
+    return text.encode()
+
 
 _json = msgspec.json.Encoder()
 
@@ -47,18 +95,7 @@ def render_project(package: Package, all_versions: list[model.Version], fmt: str
             "versions": [v.version for v in all_versions],
             "files": [_json_file(v, f, url) for v, f, url in files],
         })
-    rows = []
-    for v, f, url in files:
-        attrs = [f'href="{html.escape(url)}#sha256={f.sha256}"']
-        if f.requires_python:
-            attrs.append(f'data-requires-python="{html.escape(f.requires_python)}"')
-        if f.packagetype == "bdist_wheel":
-            attrs.append(f'data-dist-info-metadata="sha256={f.metadata_sha256}"')
-            attrs.append(f'data-core-metadata="sha256={f.metadata_sha256}"')
-        if v.yanked:
-            attrs.append(f'data-yanked="{html.escape(v.yanked_reason)}"')
-        rows.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>")
-    return _html(f"Links for {package.name}", rows)
+    return _html(f"Links for {package.name}", _PROJECT, files=files)
 
 
 def _json_file(v: model.Version, f: model.DistFile, url: str) -> dict:
@@ -80,17 +117,7 @@ def render_index(projects: list[tuple[str, str]], fmt: str) -> bytes:
     """The project list: (normalised name, display name) pairs."""
     if fmt == JSON:
         return _json.encode({"meta": {"api-version": API_VERSION}, "projects": [{"name": d} for _, d in projects]})
-    rows = [f'    <a href="{quote(n)}/">{html.escape(d)}</a><br>' for n, d in projects]
-    return _html("Simple index", rows)
-
-
-def _html(title: str, rows: list[str]) -> bytes:
-    return (
-        "<!DOCTYPE html>\n<html>\n  <head>\n"
-        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
-        f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n"
-        f"    <h1>{html.escape(title)}</h1>\n" + "\n".join(rows) + "\n  </body>\n</html>\n"
-    ).encode()
+    return _html("Simple index", _INDEX, projects=projects)
 
 
 def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
