@@ -28,7 +28,7 @@ from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
-from . import api, files, framework_caches, ledger_http, oidc, past, replication, simple
+from . import api, framework_caches, ledger_http, oidc, replication, shapes, simple
 from .answers import realm, refusal
 from .bodies import RegistryRequest
 from .credentials import Authenticator
@@ -204,8 +204,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = Litestar(
         route_handlers=[
             health,
-            simple.root_index, simple.workspace_index, simple.project_detail,
-            files.download, past.project_then, past.file_then,
+            simple.root_index, *shapes.ROUTES,
             oidc.audience, oidc.mint_token,
             ledger_http.ledger_checkpoint, ledger_http.ledger_allowed_signers, ledger_http.ledger_checkpoint_key,
             ledger_http.ledger_git,

@@ -10,8 +10,7 @@ import logging
 import re
 
 import anyio
-from litestar import Request, Response, route
-from litestar.params import FromPath
+from litestar import Request, Response
 from litestar.response import Stream
 
 from ..disposition import attachment
@@ -19,20 +18,15 @@ from ..errors import Gone, RegistryError
 from ..reads import Reader, project_name
 from ..replica.blobs import ensure_local
 from .answers import redirect
-from .api import json_api
 from .caches import matches
-from .simple import GET_HEAD
 from .state import reader, web_state
 
 log = logging.getLogger("registry.web")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-@route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD, include_in_schema=False)
-async def download(request: Request, ws: FromPath[str], project: FromPath[str], version: FromPath[str],
-                   filename: FromPath[str]) -> Response:
-    if project == "pypi" and filename == "json":  # /<ws>/pypi/<name>/json: the JSON API, not a file
-        return await json_api(request, ws, version, None)
+async def download(request: Request, ws: str, project: str, version: str, filename: str) -> Response:
+    """`/<ws>/<project>/<version>/<file>` (and `.metadata`): a file of today's index."""
     r = await reader(request)
     canonical = project_name(project)
     if canonical != project:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import anyio
 import jinja2
 import msgspec
 from litestar import HttpMethod, Request, Response, route
-from litestar.params import FromPath
 from markupsafe import Markup
 
 from .. import model
-from ..errors import NotFound, RegistryError
+from ..errors import RegistryError
 from ..model import Package
 from ..reads import Reader, project_name
 from .answers import has_trailing_slash, redirect
@@ -174,8 +172,7 @@ async def root_index(request: Request) -> Response:
     return _respond(request, r, page, public=False)
 
 
-@route("/{ws:str}", http_method=GET_HEAD, include_in_schema=False)
-async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
+async def workspace_index(request: Request, ws: str) -> Response:
     """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
     project across the caller's workspaces, so that `--index-url https://HOST` works too."""
     r = await reader(request)
@@ -184,6 +181,12 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
         return _aggregate_project(request, r, ws)
     if not has_trailing_slash(request):
         return redirect(request, f"/{ws}/")
+    return index_page(request, r, ws, found)
+
+
+def index_page(request: Request, r: Reader, ws: str, found: tuple[str | None, list[Package]]) -> Response:
+    """A workspace's project list as ``r`` sees it (today's index, or one of the past): ``found``
+    is what ``r.index`` gave."""
     fmt = _format(request)
     state, visible = found
     key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
@@ -192,14 +195,12 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     return _respond(request, r, page, public=False)
 
 
-@route("/{ws:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
-async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
-    if project.startswith("@"):  # /<ws>/@<commit or time>/: the index as it stood then
-        return await past_index(request, ws, project[1:])
-    return _project_page(request, await reader(request), ws, project, f"/{ws}/")
+async def project_detail(request: Request, ws: str, project: str) -> Response:
+    """`/<workspace>/<project>/`: a project's page."""
+    return project_page(request, await reader(request), ws, project, f"/{ws}/")
 
 
-def _project_page(request: Request, r: Reader, ws: str, project: str, base: str) -> Response:
+def project_page(request: Request, r: Reader, ws: str, project: str, base: str) -> Response:
     """A project's page as ``r`` sees it (today's index, or one of the past), under ``base``."""
     canonical = project_name(project)
     if canonical != project or not has_trailing_slash(request):
@@ -231,38 +232,3 @@ def _aggregate_project(request: Request, r: Reader, name: str) -> Response:
     page = _page(request, key, fmt,
                  lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
     return _respond(request, r, page, public=False)
-
-
-# --- the index as it stood at a commit (/<ws>/@<commit>/, /<ws>/@<ISO 8601 time>/) ----------------
-
-
-async def as_of(request: Request, ws: str, ref: str) -> Reader:
-    """The registry at ``ref`` as the caller may see it today. Whoever may not see the workspace
-    today is answered as for a missing one, before the ref is even looked at."""
-    now = await reader(request)
-    if not now.sees_workspace(ws):
-        raise now.hidden(ws, f"Workspace {ws!r} does not exist.")
-    r = now.at(await anyio.to_thread.run_sync(now.resolve, ref))  # (index lookups: off the event loop)
-    if not r.existed(ws):
-        raise NotFound(f"Workspace {ws!r} did not exist yet at commit {r.commit}.")
-    return r
-
-
-async def past_index(request: Request, ws: str, ref: str) -> Response:
-    r = await as_of(request, ws, ref)
-    if not has_trailing_slash(request):
-        return redirect(request, f"/{ws}/@{ref}/")
-    fmt = _format(request)
-    found = r.index(ws)
-    if found is None:  # (as_of has checked it: the caller sees the workspace)
-        raise r.hidden(ws, f"Workspace {ws!r} does not exist.")
-    state, visible = found
-    key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
-    projects = [(p.name, p.display_name) for p in visible]
-    page = _page(request, key, fmt, lambda: render_index(projects, fmt))
-    return _respond(request, r, page, public=False)
-
-
-async def past_project(request: Request, ws: str, ref: str, project: str) -> Response:
-    return _project_page(request, await as_of(request, ws, ref), ws, project, f"/{ws}/@{ref}/")
-
