@@ -16,6 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from ..errors import RegistryError
 from .api_types import Problem
+from .asgi import Send
 from .guards import local_path
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -43,7 +44,7 @@ class Reply:
         headers = (*self.headers, ("content-length", str(len(self.body))))
         return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
-    async def send(self, send) -> None:
+    async def send(self, send: Send) -> None:
         """Over raw ASGI (the front door and a replica's forwarder answer before Litestar does)."""
         await send({"type": "http.response.start", "status": self.status, "headers": self.asgi_headers()})
         await send({"type": "http.response.body", "body": self.body})
