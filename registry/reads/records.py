@@ -10,9 +10,6 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-from packaging.version import InvalidVersion
-from packaging.version import Version as PkgVersion
-
 from .. import dists, layout, model
 from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound, RegistryError
@@ -43,14 +40,7 @@ def list_packages(snap: Snapshot, ws: str) -> list[Package]:
 
 def versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
     """Every version of a package, oldest release first (PEP 440 order). A lookup per version."""
-    return sorted(snap.records(layout.versions_dir(ws, name), Version), key=_release)
-
-
-def _release(v: Version) -> tuple[int, PkgVersion | str]:
-    try:
-        return (0, PkgVersion(v.version))
-    except InvalidVersion:  # (never stored: every version is checked at upload; but never a 500)
-        return (1, v.version)
+    return sorted(snap.records(layout.versions_dir(ws, name), Version), key=lambda v: model.release_key(v.version))
 
 
 def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | None:

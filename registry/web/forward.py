@@ -22,6 +22,7 @@ from ..errors import RegistryError
 from ..replica import Follower, Stopped
 from ..replica.primary import ANSWER_CAP, Silent, describe, timeouts, watched
 from .answers import refusal
+from .asgi import Receive, Scope, Send
 
 log = logging.getLogger("registry.web")
 COMMIT_HEADER, HEAD_HEADER = "x-registry-commit", "x-registry-head"
@@ -70,7 +71,7 @@ class Forwarder:
         self._users.clear()
         self._client = None
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stopped = self.follower.stopped()
         if stopped:
             return await refusal(RegistryError(
@@ -131,7 +132,7 @@ class Forwarder:
             "the whole request: it may or may not have done it. Look before you retry (a publish that was done "
             "says the file exists); reads still work here.", status=504)
 
-    async def _answer(self, response: httpx.Response, send, http: httpx.AsyncClient) -> None:
+    async def _answer(self, response: httpx.Response, send: Send, http: httpx.AsyncClient) -> None:
         """The primary's answer, once this replica holds the commit it names."""
         try:
             waited_for = response.headers.get(COMMIT_HEADER) or (
