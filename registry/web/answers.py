@@ -64,15 +64,15 @@ def problem_document(exc: RegistryError) -> bytes:
     return msgspec.json.encode(Problem(title=title, status=exc.status, detail=exc.message))
 
 
-def refusal(exc: RegistryError, realm: str = "registry", *, path: str | None = None,
+def refusal(exc: RegistryError, realm: str = "registry", *, path: str,
             extra: tuple[tuple[str, str], ...] = ()) -> Reply:
     """Plain text for the index, files and uploads (what pip, uv, twine and curl show); an RFC 9457
-    problem document for the JSON APIs, as ``wants_problem`` decides by the request's ``path``
-    (without one: plain text). A 401 says how to authenticate, so clients retry."""
+    problem document for the JSON APIs, as ``wants_problem`` decides by the request's ``path``. A 401
+    says how to authenticate, so clients retry."""
     headers = [("cache-control", "no-store"), *extra]
     if exc.status == 401:
         headers.append(("www-authenticate", f'Basic realm="{realm}"'))
-    if path is not None and wants_problem(path):
+    if wants_problem(path):
         body = problem_document(exc)
         headers.append(("content-type", PROBLEM))
     else:

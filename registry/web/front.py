@@ -130,7 +130,7 @@ class FrontDoor:
             if scope["path"] in ("/", "/legacy", "/legacy/"):  # (the public index's upload URL, here per workspace)
                 return await refusal(RegistryError(
                     "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
-                    "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)).send(send)
+                    "upload URL.", status=405), path=scope["path"], extra=(("allow", "GET, HEAD"),)).send(send)
         await self.app(scope, receive, send)
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send, ws: str, wrong: str | None) -> None:
@@ -148,11 +148,11 @@ class FrontDoor:
         except RegistryError as exc:
             if exc.status >= 500:
                 log.error("POST %s: %s", scope["path"], exc.message)
-            await refusal(exc, realm(ws)).send(send)
+            await refusal(exc, realm(ws), path=scope["path"]).send(send)
         except Exception:
             log.exception("upload to %s failed", scope["path"])
             await refusal(RegistryError("Internal server error while publishing; the server log says why.",
-                                        status=500)).send(send)
+                                        status=500), path=scope["path"]).send(send)
 
 
 def _naming_commits(send: Send, made: list[str], state: WebState) -> Send:
