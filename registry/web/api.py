@@ -1,7 +1,7 @@
 """The management and audit API under /api, and the public index's JSON API under /<ws>/pypi/.
 
 Controllers only parse, ask the read layer (`Reader`) or run an operation (in a worker thread: it
-fsyncs), and render `views`. Refusals are RFC 9457 problem documents.
+fsyncs), and render `api_types`. Refusals are RFC 9457 problem documents.
 """
 
 from __future__ import annotations
