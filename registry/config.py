@@ -86,8 +86,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_package_lists_bytes: int = 4 * 2**20  # a workspace's packages (reads/lists.py)
     cache_summaries_bytes: int = 8 * 2**20  # package summaries, by shard (reads/summaries.py)
     cache_repositories_bytes: int = 2**20  # a workspace's repositories (reads/reader.py)
-    cache_timeline_refs_bytes: int = 256 * 2**10  # @<commit> and @<time> to the commit they name (timeline.py)
-    cache_commit_counts_bytes: int = 256 * 2**10  # commits to their position on main (timeline.py)
+    cache_timeline_refs_bytes: int = 256 * 2**10  # @<commit> and @<time> to the commit they name (reads/timeline.py)
+    cache_commit_counts_bytes: int = 256 * 2**10  # commits to their position on main (reads/timeline.py)
     cache_written_trees_bytes: int = 2 * 2**20  # the trees the last commits wrote, for the next (ledger/trees.py)
     cache_in_bucket_bytes: int = 2**20  # a replica's files known to be in its bucket (replica/blobs.py)
     cache_git_objects_bytes: int = 8 * 2**20  # libgit2's object cache

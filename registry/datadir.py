@@ -34,7 +34,7 @@ COMMITS: ContextVar[list[str] | None] = ContextVar("registry_commits", default=N
 class Registry:
     """What every verb and every read works on. Writes go through `transact`, which also indexes
     the new commit (its package history and its place in the audit trail: a few inserts) so that no
-    reader has to catch up with it. Every commit is signed with the data directory's keys (signing.py)."""
+    reader has to catch up with it. Every commit is signed with the data directory's keys (trust/keys.py)."""
 
     def __init__(self, settings: Settings, ledger: Ledger, blobs: BlobStore) -> None:
         self.settings = settings

@@ -242,7 +242,7 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
 
 
 def _verify_signatures(reg: Registry, snap: Snapshot, report: Report) -> None:
-    """Every commit signed by the commit key of its time (signatures.py), and the data directory
+    """Every commit signed by the commit key of its time (trust/commit_signatures.py), and the data directory
     holding the private keys the ledger names as current (without them nothing can be committed)."""
     checked = signatures.check_history(reg.ledger.repo(), snap.commit_id)
     report.checked_commits = checked.signed + checked.before_signing + (0 if checked.ok else 1)

@@ -80,6 +80,17 @@ class Provenance(Record, frozen=True, kw_only=True):
     pipeline: PipelineRun | None = None
 
 
+# Who published, as the API's `publisher.kind` and the UI say it: a pipeline run, a person with an
+# API token, or a person by hand (on the server, the web UI, an import).
+PublisherKind = Literal["person", "api-token", "pipeline"]
+
+
+def publisher_kind(p: Provenance) -> PublisherKind:
+    """The one rule: a pipeline run if the change came from one, else an API token if one was used,
+    else a person."""
+    return "pipeline" if p.pipeline else "api-token" if p.token else "person"
+
+
 # --- tenancy and people ---------------------------------------------------------------------------
 
 
@@ -463,8 +474,28 @@ def at_least(have: Role | None, need: Role) -> bool:
     return ROLE_RANK[have] >= ROLE_RANK[need]
 
 
+# --- the order of versions -----------------------------------------------------------------------
+
+
+def release_key(version: str) -> tuple[int, PkgVersion | str]:
+    """The one order of versions, wherever versions are ordered: PEP 440's; a string that is no
+    version (never stored: every version is checked at upload; but never a 500) after every version,
+    by its text."""
+    try:
+        return (0, PkgVersion(version))
+    except InvalidVersion:
+        return (1, version)
+
+
 def latest_release(versions: list[Version]) -> Version | None:
-    """As the public index picks it: not yanked, then not a pre-release, then the highest."""
+    """As the public index picks it: not yanked, then a final release (not a pre-release; a version
+    at all), then the highest (``release_key``)."""
     if not versions:
         return None
-    return max(versions, key=lambda v: (not v.yanked, not PkgVersion(v.version).is_prerelease, PkgVersion(v.version)))
+
+    def preference(v: Version) -> tuple[bool, bool, tuple[int, PkgVersion | str]]:
+        key = release_key(v.version)
+        final = isinstance(key[1], PkgVersion) and not key[1].is_prerelease
+        return (not v.yanked, final, key)
+
+    return max(versions, key=preference)

@@ -36,6 +36,7 @@ class Page:
 
     @property
     def more(self) -> bool:
+        """Whether a page follows this one."""
         return self.page * self.per_page < self.total
 
 

@@ -10,9 +10,6 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-from packaging.version import InvalidVersion
-from packaging.version import Version as PkgVersion
-
 from .. import dists, layout, model
 from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound, RegistryError
@@ -25,6 +22,7 @@ log = logging.getLogger("registry.reads")
 
 
 def get_package(snap: Snapshot, ws: str, name: str) -> Package | None:
+    """A package by its normalized name, or None. Sees everything: callers decide who may see it."""
     return snap.get(layout.package(ws, name), Package)
 
 
@@ -42,17 +40,11 @@ def list_packages(snap: Snapshot, ws: str) -> list[Package]:
 
 def versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
     """Every version of a package, oldest release first (PEP 440 order). A lookup per version."""
-    return sorted(snap.records(layout.versions_dir(ws, name), Version), key=_release)
-
-
-def _release(v: Version) -> tuple[int, PkgVersion | str]:
-    try:
-        return (0, PkgVersion(v.version))
-    except InvalidVersion:  # (never stored: every version is checked at upload; but never a 500)
-        return (1, v.version)
+    return sorted(snap.records(layout.versions_dir(ws, name), Version), key=lambda v: model.release_key(v.version))
 
 
 def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | None:
+    """A version of a package (any spelling PEP 440 normalizes to the same key), or None."""
     return snap.get(layout.version(ws, name, version_key(version)), Version)
 
 
@@ -94,10 +86,12 @@ _SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 def link_hash(secret: str) -> str:
+    """What the ledger keeps of a sign-in link's secret: its SHA-256, never the secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def find_signin_link(snap: Snapshot, secret: str) -> SignInLink | None:
+    """The sign-in link whose secret this is, used or not (check_signin_link says if it may be)."""
     return snap.get(layout.signin_link(link_hash(secret.strip())), SignInLink)
 
 
@@ -166,6 +160,7 @@ def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
 
 
 def list_tokens(snap: Snapshot, email: str) -> list[ApiToken]:
+    """A user's API tokens, oldest first, revoked ones included; NotFound for no such user."""
     email = model.email(email)
     if snap.get(layout.user(email), User) is None:
         raise NotFound(f"There is no user {email}.")

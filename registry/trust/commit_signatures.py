@@ -2,7 +2,7 @@
 named: used by `registry verify` on the data directory and by `registry witness` on its copy.
 
 A commit must be signed by the commit key current in its parent's signing-keys record (see
-signing.py); the commit that introduces the record (the first one, or the adoption on an older
+keys.py); the commit that introduces the record (the first one, or the adoption on an older
 ledger) by the key it introduces. Commits before any record existed (an older release's) can't be
 signed after the fact: they are counted, not flagged. Once a record has existed, every commit
 must be signed, and by the right key: a rewrite signed with another key fails here.

@@ -2,7 +2,7 @@
 never in the ledger), public halves with their validity in the ledger (`signing-keys.json`).
 
 Two keys are current at a time: the *commit* key signs every ledger commit (an SSH signature in its
-`gpgsig` header, see sshsig.py), the *checkpoint* key signs checkpoints (checkpoint.py). One key
+`gpgsig` header, see sshsig.py), the *checkpoint* key signs checkpoints (checkpoints.py). One key
 per protocol, so that no signature made for one can be replayed as the other. A commit is signed
 by the commit key its parent's record names as current (the first commit, and the one that adopts
 signing on an older ledger, by the one they introduce): a rotation is signed by the old key, and

@@ -8,7 +8,7 @@ smart HTTP, with a witness token), and checks, against what the last run saw (th
 - the head the checkpoint names is in the served ledger, and descends from the last head seen
   (git gives the append-only proof: a rewrite, an amend or a deleted commit breaks the line);
 - the checkpoint's commit count is the ledger's;
-- every commit since is signed by the commit key of its time (signatures.py).
+- every commit since is signed by the commit key of its time (commit_signatures.py).
 
 Exit 0: all held, and the state moves on. Exit 1: tampering (a rewrite, a missing commit, a bad
 signature, an unknown key), naming both heads; the state stays, so every run after fails too until

@@ -16,6 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from ..errors import RegistryError
 from .api_types import Problem
+from .asgi import Send
 from .guards import local_path
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -40,31 +41,39 @@ class Reply:
         return Response(self.body, status_code=self.status, headers=dict(self.headers))
 
     def asgi_headers(self) -> list[tuple[bytes, bytes]]:
-        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*self.headers, ("content-length", str(len(self.body))))]
+        headers = (*self.headers, ("content-length", str(len(self.body))))
+        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
-    async def send(self, send) -> None:
+    async def send(self, send: Send) -> None:
         """Over raw ASGI (the front door and a replica's forwarder answer before Litestar does)."""
         await send({"type": "http.response.start", "status": self.status, "headers": self.asgi_headers()})
         await send({"type": "http.response.body", "body": self.body})
 
 
 def wants_problem(path: str) -> bool:
-    """Whether a refusal at ``path`` is a problem document (the JSON APIs) rather than plain text
+    """The one rule: a refusal at ``path`` is a problem document where the JSON APIs answer (the
+    management API, OIDC token exchange, the JSON API of the public index), and plain text elsewhere
     (the index, files, uploads: what pip, uv, twine and curl show)."""
     path = path.rstrip("/")
     return path.startswith(("/api/", "/_/oidc/")) or (path.endswith("/json") and "/pypi/" in path)
 
 
-def refusal(exc: RegistryError, realm: str = "registry", *, problem: bool = False,
+def problem_document(exc: RegistryError) -> bytes:
+    """The one rendering of a refusal as an RFC 9457 problem document (``PROBLEM``)."""
+    title = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
+    return msgspec.json.encode(Problem(title=title, status=exc.status, detail=exc.message))
+
+
+def refusal(exc: RegistryError, realm: str = "registry", *, path: str,
             extra: tuple[tuple[str, str], ...] = ()) -> Reply:
     """Plain text for the index, files and uploads (what pip, uv, twine and curl show); an RFC 9457
-    problem document for the JSON APIs. A 401 says how to authenticate, so clients retry."""
+    problem document for the JSON APIs, as ``wants_problem`` decides by the request's ``path``. A 401
+    says how to authenticate, so clients retry."""
     headers = [("cache-control", "no-store"), *extra]
     if exc.status == 401:
         headers.append(("www-authenticate", f'Basic realm="{realm}"'))
-    if problem:
-        title = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else "Error"
-        body = msgspec.json.encode(Problem(title=title, status=exc.status, detail=exc.message))
+    if wants_problem(path):
+        body = problem_document(exc)
         headers.append(("content-type", PROBLEM))
     else:
         body = (exc.message + "\n").encode()
@@ -78,10 +87,6 @@ def moved(path: str, query: str = "") -> Reply:
     location = quote(local_path(path), safe="/%:@!$&'()*+,;=-._~") + (f"?{query}" if query else "")
     return Reply(301, (("location", location), ("cache-control", "max-age=3600"),
                        ("content-type", "text/plain; charset=utf-8")), b"")
-
-
-def error_response(exc: RegistryError, realm: str = "registry") -> Response:
-    return refusal(exc, realm).response()
 
 
 PROBLEM = "application/problem+json"
@@ -105,10 +110,6 @@ def refusals(*statuses: int) -> dict[int, ResponseSpec]:
     return {s: ResponseSpec(None if s == 301 else Problem, description=_REFUSALS[s],
                             media_type="text/plain" if s == 301 else PROBLEM, generate_examples=False)
             for s in statuses}
-
-
-def problem_response(exc: RegistryError, realm: str = "registry") -> Response:
-    return refusal(exc, realm, problem=True).response()
 
 
 def redirect(request: Request, path: str) -> Response:

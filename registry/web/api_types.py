@@ -6,7 +6,7 @@ with the audit vocabulary) and the base URL.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import overload
 from urllib.parse import quote
 
 import msgspec
@@ -33,20 +33,20 @@ class View(msgspec.Struct, frozen=True, kw_only=True):
 # --- requests ------------------------------------------------------------------------------------
 
 
-class CreatePackage(View, kw_only=True):
+class CreatePackage(View, frozen=True, kw_only=True):
     name: str
     repository: str
     type: model.PackageType = "pypi"
 
 
-class YankRequest(View, kw_only=True):
+class YankRequest(View, frozen=True, kw_only=True):
     reason: str = ""
 
 
 # --- provenance ----------------------------------------------------------------------------------
 
 
-class ChangeView(View, kw_only=True):
+class ChangeView(View, frozen=True, kw_only=True):
     at: datetime
     by: str
     channel: model.Channel
@@ -55,16 +55,22 @@ class ChangeView(View, kw_only=True):
     commit: str | None  # the ledger commit that made the change
 
 
-class Publisher(View, kw_only=True):
+class Publisher(View, frozen=True, kw_only=True):
     """Who published a file: a person (by hand on the server), an API token, or a pipeline run."""
 
-    kind: Literal["person", "api-token", "pipeline"]
+    kind: model.PublisherKind
     by: str
     channel: model.Channel
     token: str | None
     pipeline: PipelineRun | None
 
 
+@overload
+def change_view(p: Provenance, commit: str | None) -> ChangeView: ...
+@overload
+def change_view(p: None, commit: str | None) -> None: ...
+@overload
+def change_view(p: Provenance | None, commit: str | None) -> ChangeView | None: ...
 def change_view(p: Provenance | None, commit: str | None) -> ChangeView | None:
     if p is None:
         return None
@@ -72,14 +78,13 @@ def change_view(p: Provenance | None, commit: str | None) -> ChangeView | None:
 
 
 def publisher(p: Provenance) -> Publisher:
-    kind = "pipeline" if p.pipeline else "api-token" if p.token else "person"
-    return Publisher(kind=kind, by=p.by, channel=p.channel, token=p.token, pipeline=p.pipeline)
+    return Publisher(kind=model.publisher_kind(p), by=p.by, channel=p.channel, token=p.token, pipeline=p.pipeline)
 
 
 # --- packages and versions -----------------------------------------------------------------------
 
 
-class FileView(View, kw_only=True):
+class FileView(View, frozen=True, kw_only=True):
     filename: str
     size: int
     sha256: str
@@ -97,13 +102,13 @@ class FileView(View, kw_only=True):
     warnings: list[str]  # what was odd about the file but accepted at upload, one sentence per rule
 
 
-class VersionLinks(View, kw_only=True):
+class VersionLinks(View, frozen=True, kw_only=True):
     package: str
     simple: str
     history: str
 
 
-class VersionView(View, kw_only=True):
+class VersionView(View, frozen=True, kw_only=True):
     workspace: str
     package: str
     display_name: str
@@ -118,7 +123,7 @@ class VersionView(View, kw_only=True):
     links: VersionLinks
 
 
-class VersionSummary(View, kw_only=True):
+class VersionSummary(View, frozen=True, kw_only=True):
     version: str
     summary: str
     yanked: bool
@@ -128,13 +133,13 @@ class VersionSummary(View, kw_only=True):
     url: str
 
 
-class PackageLinks(View, kw_only=True):
+class PackageLinks(View, frozen=True, kw_only=True):
     simple: str
     json: str
     history: str
 
 
-class PackageView(View, kw_only=True):
+class PackageView(View, frozen=True, kw_only=True):
     type: model.PackageType
     name: str
     display_name: str
@@ -150,7 +155,7 @@ class PackageView(View, kw_only=True):
     links: PackageLinks
 
 
-class PackageItem(View, kw_only=True):
+class PackageItem(View, frozen=True, kw_only=True):
     type: model.PackageType
     name: str
     display_name: str
@@ -162,7 +167,7 @@ class PackageItem(View, kw_only=True):
     url: str
 
 
-class PackageList(View, kw_only=True):
+class PackageList(View, frozen=True, kw_only=True):
     items: list[PackageItem]
     page: int
     per_page: int
@@ -170,7 +175,7 @@ class PackageList(View, kw_only=True):
     next: str | None
 
 
-class PipelineIds(View, kw_only=True):
+class PipelineIds(View, frozen=True, kw_only=True):
     pipeline_uuid: str | None
     step_uuid: str | None
     repository_uuid: str | None
@@ -178,7 +183,7 @@ class PipelineIds(View, kw_only=True):
     environment_uuid: str | None
 
 
-class HistoryEntry(View, kw_only=True):
+class HistoryEntry(View, frozen=True, kw_only=True):
     commit: str
     at: datetime
     action: str
@@ -191,14 +196,14 @@ class HistoryEntry(View, kw_only=True):
     pipeline: PipelineIds | None
 
 
-class HistoryView(View, kw_only=True):
+class HistoryView(View, frozen=True, kw_only=True):
     workspace: str
     package: str
     version: str | None
     items: list[HistoryEntry]
 
 
-class Problem(View, kw_only=True):
+class Problem(View, frozen=True, kw_only=True):
     """RFC 9457 problem details: every API refusal."""
 
     type: str = "about:blank"
@@ -241,7 +246,8 @@ def version_view(package: Package, version: Version, commits: list[Commit], urls
             packagetype=f.packagetype, python_version=f.python_version, requires_python=f.requires_python,
             metadata_sha256=f.metadata_sha256, upload_time=f.upload_time_served,
             url=urls.file(ws, name, version.version, f.filename),
-            metadata_url=urls.file(ws, name, version.version, f.filename) + ".metadata" if f.packagetype == "bdist_wheel" else None,
+            metadata_url=(urls.file(ws, name, version.version, f.filename) + ".metadata"
+                          if f.packagetype == "bdist_wheel" else None),
             publisher=publisher(f.uploaded), commit=by_file.get(f.filename), warnings=f.warnings,
         )
         for f in version.files
@@ -270,7 +276,8 @@ def package_view(package: Package, project: str, public: bool, role: Role | None
             for v in reversed(versions)  # newest first
         ],
         url=urls.package(ws, name),
-        links=PackageLinks(simple=urls.simple(ws, name), json=urls.json(ws, name), history=urls.package(ws, name) + "/history"),
+        links=PackageLinks(simple=urls.simple(ws, name), json=urls.json(ws, name),
+                           history=urls.package(ws, name) + "/history"),
     )
 
 
@@ -299,13 +306,13 @@ def history_view(ws: str, name: str, version: str | None, commits: list[Commit])
 # --- the public index's JSON API -----------------------------------------------------------------
 
 
-class JsonDigests(View, kw_only=True):
+class JsonDigests(View, frozen=True, kw_only=True):
     md5: str
     sha256: str
     blake2b_256: str
 
 
-class JsonFile(View, kw_only=True, rename={"core_metadata": "core-metadata"}):
+class JsonFile(View, frozen=True, kw_only=True, rename={"core_metadata": "core-metadata"}):
     comment_text: str
     core_metadata: dict[str, str] | bool
     digests: JsonDigests
@@ -324,13 +331,13 @@ class JsonFile(View, kw_only=True, rename={"core_metadata": "core-metadata"}):
     yanked_reason: str | None
 
 
-class JsonDownloads(View, kw_only=True):
+class JsonDownloads(View, frozen=True, kw_only=True):
     last_day: int = -1
     last_month: int = -1
     last_week: int = -1
 
 
-class JsonInfo(View, kw_only=True):
+class JsonInfo(View, frozen=True, kw_only=True):
     author: str | None
     author_email: str | None
     bugtrack_url: None
@@ -363,12 +370,12 @@ class JsonInfo(View, kw_only=True):
     yanked_reason: str | None
 
 
-class JsonOwnership(View, kw_only=True):
+class JsonOwnership(View, frozen=True, kw_only=True):
     roles: list[dict[str, str]] = []
     organization: str | None = None
 
 
-class JsonProject(View, kw_only=True, omit_defaults=False):
+class JsonProject(View, frozen=True, kw_only=True, omit_defaults=False):
     info: JsonInfo
     last_serial: int
     releases: dict[str, list[JsonFile]] | None = None  # only on the project endpoint
@@ -403,16 +410,20 @@ def json_project(package: Package, versions: list[Version], selected: Version, m
         license=meta.license, license_expression=meta.license_expression, license_files=meta.license_files,
         maintainer=meta.maintainer, maintainer_email=meta.maintainer_email, name=package.display_name,
         package_url=project_url, platform=",".join(meta.platforms) if meta.platforms else None,
-        project_url=project_url, project_urls=meta.project_urls, provides_extra=[str(e) for e in meta.provides_extra or []] or None,
-        release_url=f"{project_url}{quote(selected.version)}/", requires_dist=[str(r) for r in meta.requires_dist or []] or None,
-        requires_python=str(meta.requires_python) if meta.requires_python else None, summary=meta.summary or selected.summary,
+        project_url=project_url, project_urls=meta.project_urls,
+        provides_extra=[str(e) for e in meta.provides_extra or []] or None,
+        release_url=f"{project_url}{quote(selected.version)}/",
+        requires_dist=[str(r) for r in meta.requires_dist or []] or None,
+        requires_python=str(meta.requires_python) if meta.requires_python else None,
+        summary=meta.summary or selected.summary,
         version=selected.version, yanked=selected.yanked, yanked_reason=selected.yanked_reason or None,
     )
     releases = None
     if with_releases:
         releases = {v.version: [_json_file(ws, name, v, f, urls) for f in v.files] for v in versions}
     return JsonProject(info=info, last_serial=serial, releases=releases,
-                       urls=[_json_file(ws, name, selected, f, urls) for f in selected.files], ownership=JsonOwnership())
+                       urls=[_json_file(ws, name, selected, f, urls) for f in selected.files],
+                       ownership=JsonOwnership())
 
 
 class _Fields:

@@ -1,6 +1,7 @@
 """What a primary gives its read replicas, and nobody else (the operator and replica tokens): files by
 sha256, for a replica that doesn't share the bucket, and the public key web sessions are checked with,
-so a session made on the primary is good on its replicas (which can make none). (The ledger itself is ledger_http.py's.)"""
+so a session made on the primary is good on its replicas (which can make none). (The ledger itself
+is ledger_http.py's.)"""
 
 from __future__ import annotations
 

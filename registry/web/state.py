@@ -4,6 +4,7 @@ every controller asks of a request first: the registry as the caller may see it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from litestar import Request
 
@@ -13,6 +14,9 @@ from ..replica import Follower
 from .caches import Answers, PageCache
 from .credentials import Authenticator
 from .incoming import incoming
+
+if TYPE_CHECKING:
+    from .forward import Forwarder
 
 
 @dataclass
@@ -25,7 +29,7 @@ class WebState:
     answers: Answers = field(default_factory=Answers)
     checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
     replica: Follower | None = None  # on a read replica: what keeps its ledger fresh
-    forwarder: object | None = None  # on a read replica: what sends writes to the primary (forward.py)
+    forwarder: Forwarder | None = None  # on a read replica: what sends writes to the primary (forward.py)
 
 
 def web_state(request: Request) -> WebState:

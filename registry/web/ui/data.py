@@ -30,7 +30,7 @@ SORTS = ("name", "published")
 # --- who published ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Publisher:
-    kind: str  # "person", "api-token" or "pipeline"
+    kind: model.PublisherKind  # "person", "api-token" or "pipeline" (model.publisher_kind)
     by: str  # an email, or "pipeline:<repository uuid>"
     at: datetime
     channel: str
@@ -43,8 +43,7 @@ class Publisher:
 def _publisher(read: Reader, ws: str, p: Provenance) -> Publisher:
     label = read.token_label(p.token) if p.token else None
     repo = read.pipeline_repository(ws, p.pipeline.repository_uuid) if p.pipeline else None
-    kind = "pipeline" if p.pipeline else "api-token" if p.token else "person"
-    return Publisher(kind, p.by, p.at, p.channel, p.token, label, p.pipeline, repo)
+    return Publisher(model.publisher_kind(p), p.by, p.at, p.channel, p.token, label, p.pipeline, repo)
 
 
 # --- workspaces, projects, repositories -------------------------------------------------------

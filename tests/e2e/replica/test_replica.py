@@ -277,7 +277,8 @@ def test_primary_down_reads_continue_writes_refused_then_caught_up(cluster, tmp_
     assert f"The primary registry at {cluster.primary.url} is unreachable" in refused.text and "Retry" in refused.text
     refused = httpx.post(f"{b.url}/api/workspaces/default/packages", auth=(email, token),
                          json={"name": "x", "repository": "uptime"}, timeout=30)
-    assert refused.status_code == 503 and "unreachable" in refused.text
+    assert refused.status_code == 503 and refused.headers["content-type"] == "application/problem+json"
+    assert "unreachable" in refused.json()["detail"]  # (the API's refusals are problem documents, here too)
     deadline = time.monotonic() + 15
     while (health := httpx.get(f"{a.url}/_/health", timeout=10).json())["primary_reachable"]:
         assert time.monotonic() < deadline, health
