@@ -30,7 +30,7 @@ DOMAIN = ("registry.model", "registry.layout", "registry.audit", "registry.reads
           "registry.web", "registry.cli")
 # What serves and what is run: the web app, the CLI, the server, and schemas.py (a generator run by
 # hand that reads the API's types). Everything else is below them.
-TOP = ("registry.web", "registry.cli", "registry.cli_args", "registry.server", "registry.__main__",
+TOP = ("registry.web", "registry.cli", "registry.server", "registry.__main__",
        "registry.schemas")
 
 

@@ -30,7 +30,8 @@ def page() -> tuple[model.Package, list[model.Version]]:
         number = f"1.{i}.0"
         files = [model.DistFile(filename=name, size=1234, sha256=f"{i:064x}", blake2b_256=f"{i:064x}", md5=f"{i:032x}",
                                 packagetype=kind, python_version="py3" if kind == "bdist_wheel" else "source",
-                                requires_python=">=3.8", metadata_version="2.1", metadata_sha256=f"{i + 1:064x}", uploaded=made)
+                                requires_python=">=3.8", metadata_version="2.1", metadata_sha256=f"{i + 1:064x}",
+                                uploaded=made)
                  for name, kind in [(f"bench_pkg-{number}-py3-none-any.whl", "bdist_wheel"),
                                     (f"bench_pkg-{number}.tar.gz", "sdist")]]
         versions.append(model.Version(package="bench-pkg", version=number, summary="A package", created=made,
