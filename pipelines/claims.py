@@ -20,7 +20,7 @@ def brace_uuid(value: str) -> str:
     parsed = uuidlib.UUID(raw)
     if str(parsed) != raw.lower():
         raise ValueError(f"not a UUID: {value!r}")
-    return "{%s}" % parsed
+    return f"{{{parsed}}}"
 
 
 def bare_uuid(value: str) -> str:

@@ -182,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     key = None
     if args.key_file and args.key_file.exists():
-        key = serialization.load_pem_private_key(args.key_file.read_bytes(), password=None)
+        loaded = serialization.load_pem_private_key(args.key_file.read_bytes(), password=None)
+        if not isinstance(loaded, rsa.RSAPrivateKey):  # (the tokens are RS256)
+            raise SystemExit(f"{args.key_file} holds no RSA private key: give another --key-file, or none.")
+        key = loaded
     issuer = LocalIssuer(args.host, args.port, key)
     if args.key_file and key is None:
         args.key_file.write_bytes(issuer.keys[issuer.current].private_bytes(
@@ -192,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  issuer URL for workspace {args.workspace}: {issuer.issuer_url(args.workspace)}")
     print(f"  trust it:  registry trust {args.workspace} --issuer {issuer.issuer_url(args.workspace)}")
     print(f"  mint:      curl -s -X POST {issuer.base_url}/mint -d '{{\"workspace\": \"{args.workspace}\", "
-          f"\"workspaceUuid\": \"<workspace uuid>\", \"repositoryUuid\": \"<repository uuid>\", \"branch\": \"main\"}}'")
+          f"\"workspaceUuid\": \"<workspace uuid>\", \"repositoryUuid\": \"<repository uuid>\", "
+          f"\"branch\": \"main\"}}'")
     print(f"  (a bare UUID such as {bare_uuid(example_uuid)} works as well as a braced one)", flush=True)
     try:
         issuer.server.serve_forever()

@@ -67,7 +67,8 @@ def unverified_issuer(token: str) -> str:
 
 def _fetch_json(url: str, timeout: float) -> dict:
     opener = urllib.request.build_opener(_NoRedirect)
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "bitbucket-pypi-registry"})
+    request = urllib.request.Request(url, headers={"Accept": "application/json",
+                                                   "User-Agent": "bitbucket-pypi-registry"})
     with opener.open(request, timeout=timeout) as response:
         return json.loads(response.read(2 * 2**20))
 

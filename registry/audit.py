@@ -88,8 +88,9 @@ _BY_SUBJECT = [
     ("create read token ", Action.CREATE_TOKEN), ("create write token ", Action.CREATE_TOKEN),
     ("revoke token ", Action.REVOKE_TOKEN), ("mint token ", Action.MINT_TOKEN), ("grant ", Action.GRANT),
     ("revoke grants ", Action.REVOKE_GRANT), ("trust pipelines ", Action.TRUST), ("stop trusting ", Action.UNTRUST),
-    ("set publish policy ", Action.SET_POLICY), ("publish ", Action.PUBLISH), ("delete package ", Action.DELETE_PACKAGE),
-    ("delete ", Action.DELETE_VERSION), ("yank ", Action.YANK), ("un-yank ", Action.UNYANK),
+    ("set publish policy ", Action.SET_POLICY), ("publish ", Action.PUBLISH),
+    ("delete package ", Action.DELETE_PACKAGE), ("delete ", Action.DELETE_VERSION), ("yank ", Action.YANK),
+    ("un-yank ", Action.UNYANK),
 ]
 PUBLISHER_TRAILERS = (T.CHANNEL, T.TOKEN_ID, T.PIPELINE_UUID, T.STEP_UUID, T.REPOSITORY_UUID, T.BRANCH,
                       T.ENVIRONMENT_UUID)  # how a change was made, beside who made it (shown by `registry log`)
@@ -137,4 +138,4 @@ def touched(commit: Commit) -> tuple[str | None, str | None]:
 
 def file_commits(commits: list[Commit]) -> dict[str, str]:
     """Filename -> the commit that published it, from a version's history."""
-    return {c.trailer(T.FILE): c.id for c in commits if action(c) is Action.PUBLISH and c.trailer(T.FILE)}
+    return {name: c.id for c in commits if action(c) is Action.PUBLISH and (name := c.trailer(T.FILE))}

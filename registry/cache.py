@@ -66,17 +66,18 @@ class Cache:
 
     @property
     def bound(self) -> int:
-        return self._lru.maxsize
+        return int(self._lru.maxsize)
 
     @property
     def used(self) -> int:
         """The bytes its entries are accounted at: never above the bound."""
-        return self._lru.currsize
+        return int(self._lru.currsize)
 
     def __len__(self) -> int:
         return len(self._lru)
 
     def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value kept under ``key`` (now the most recently used), or ``default``."""
         with self._lock:
             entry = self._lru.get(key)
         return default if entry is None else entry[0]
@@ -92,10 +93,12 @@ class Cache:
         return value
 
     def pop(self, key: Hashable) -> None:
+        """Forget ``key``, if it is kept."""
         with self._lock:
             self._lru.pop(key, None)
 
     def clear(self) -> None:
+        """Forget everything."""
         with self._lock:
             self._lru.clear()
 
@@ -105,6 +108,7 @@ class Cache:
             self._lru = _lru(bound)
 
     def items(self) -> list[tuple[Hashable, Any]]:
+        """Every (key, value) kept now."""
         with self._lock:
             return [(key, value) for key, (value, _) in self._lru.items()]
 

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 ENV_PREFIX = "REGISTRY_"
-EXPECTED = {int: "expected an integer", float: "expected a number", bool: "expected 1/0 or true/false"}
+EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
+                               bool: "expected 1/0 or true/false"}
 
 
 class BadSetting(ValueError):
@@ -25,7 +26,7 @@ def url_problem(url: str) -> str | None:
     """Why ``url`` can't be where the registry is reached (None: it can); a path is fine (a proxy's)."""
     try:
         parts = urlsplit(url)
-        parts.port  # (raises on a port that isn't a number)
+        _ = parts.port  # (raises on a port that isn't a number)
     except ValueError as exc:
         return f"not a URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -79,14 +80,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_pages_bytes: int = 8 * 2**20  # rendered index pages (web/caches.py)
     cache_answers_bytes: int = 4 * 2**20  # whole answers to repeated index requests (web/caches.py)
     cache_credentials_bytes: int = 2**20  # Authorization headers resolved to who sent them (web/credentials.py)
-    cache_sessions_bytes: int = 2**20  # web UI session cookies resolved to who holds them (web/ui/base.py)
+    cache_sessions_bytes: int = 2**20  # web UI session cookies resolved to who holds them (web/ui/viewer.py)
     cache_session_signatures_bytes: int = 256 * 2**10  # session cookies whose signature was checked (web/ui/session.py)
     cache_negotiation_bytes: int = 64 * 2**10  # Accept headers and formats to what is served (web/simple.py)
     cache_package_lists_bytes: int = 4 * 2**20  # a workspace's packages (reads/lists.py)
     cache_summaries_bytes: int = 8 * 2**20  # package summaries, by shard (reads/summaries.py)
     cache_repositories_bytes: int = 2**20  # a workspace's repositories (reads/reader.py)
-    cache_timeline_refs_bytes: int = 256 * 2**10  # @<commit> and @<time> to the commit they name (timeline.py)
-    cache_commit_counts_bytes: int = 256 * 2**10  # commits to their position on main (timeline.py)
+    cache_timeline_refs_bytes: int = 256 * 2**10  # @<commit> and @<time> to the commit they name (reads/timeline.py)
+    cache_commit_counts_bytes: int = 256 * 2**10  # commits to their position on main (reads/timeline.py)
     cache_written_trees_bytes: int = 2 * 2**20  # the trees the last commits wrote, for the next (ledger/trees.py)
     cache_in_bucket_bytes: int = 2**20  # a replica's files known to be in its bucket (replica/blobs.py)
     cache_git_objects_bytes: int = 8 * 2**20  # libgit2's object cache
@@ -152,6 +153,43 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def served_at_path(self) -> Path:
         """The base URL the last `registry serve` here was reached at, for the links the CLI prints."""
         return self.data_path / "served-at"
+
+    # --- the rest of the data directory: every file's name is here, and nowhere else -------------
+
+    @property
+    def replica_of_path(self) -> Path:
+        """In a read replica's data directory: the primary it follows."""
+        return self.data_path / "replica-of"
+
+    @property
+    def replica_path(self) -> Path:
+        """A read replica's own state: its status, its files cursor."""
+        return self.data_path / "replica"
+
+    @property
+    def blobs_location_path(self) -> Path:
+        """The bucket the distribution files are in, once they are in one."""
+        return self.data_path / "blobs-location"
+
+    @property
+    def blobs_missing_path(self) -> Path:
+        """Files the ledger references that the blob store was found to lack (damage, for /_/health)."""
+        return self.data_path / "blobs-missing"
+
+    @property
+    def s3_staging_path(self) -> Path:
+        """Uploads on their way to a bucket, checked here first."""
+        return self.data_path / "s3-staging"
+
+    @property
+    def session_key_path(self) -> Path:
+        """The 32-byte Ed25519 seed web sessions are signed with (a primary's only; mode 0600)."""
+        return self.data_path / "web-session.key"
+
+    @property
+    def session_public_key_path(self) -> Path:
+        """Its public half, raw: what a read replica checks sessions with."""
+        return self.data_path / "web-session.pub"
 
     def link_url(self) -> str:
         """The registry's URL in what the CLI prints: the public URL, else where it was last served, else

@@ -11,6 +11,7 @@ and the public index hosts millions of such files.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -21,6 +22,7 @@ from packaging.metadata import (
     _VALID_METADATA_VERSIONS,
     InvalidMetadata,
     Metadata,
+    RawMetadata,
     parse_email,
 )
 from packaging.version import Version
@@ -84,7 +86,7 @@ def read(data: bytes, filename: str) -> CoreMetadata:
     try:
         Metadata.from_raw(newest, validate=True)  # type: ignore[arg-type]
     except* InvalidMetadata as group:
-        for exc in group.exceptions:
+        for exc in _leaves(group):
             if exc.field in _WHAT_TO_DO:
                 refusals.append(f"{exc}: {_WHAT_TO_DO[exc.field]}")
             elif exc.field == "license-file" and _escapes(raw.get("license_files", [])):
@@ -106,7 +108,16 @@ def read(data: bytes, filename: str) -> CoreMetadata:
     )
 
 
-def _check_required(raw: dict, unparsed: dict, filename: str) -> None:
+def _leaves(group: BaseExceptionGroup[InvalidMetadata]) -> Iterator[InvalidMetadata]:
+    """The errors a group holds, however they are nested."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def _check_required(raw: RawMetadata, unparsed: dict[str, list[str]], filename: str) -> None:
     refusals = []
     for field in ("name", "version", "metadata-version"):
         if field in unparsed:

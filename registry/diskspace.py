@@ -33,6 +33,7 @@ class DiskFull(RegistryError):
 
 
 def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that found the disk (or the quota) full."""
     return isinstance(exc, OSError) and exc.errno in FULL
 
 
@@ -44,6 +45,7 @@ class DiskSpace:
         self.floor = floor
 
     def free(self) -> int:
+        """The bytes an unprivileged writer may still use there (one statvfs)."""
         try:
             st = os.statvfs(self.path)
         except OSError:  # (not there yet: nothing to say)
@@ -73,6 +75,7 @@ class DiskSpace:
 def met(exc: OSError) -> DiskFull:
     """The 507 for a write that found the disk full anyway (undone by whoever wrote). (The data
     directory's path is not said, here or above: the message goes to whoever made the request.)"""
+    reason = os.strerror(exc.errno or errno.ENOSPC)  # (ENOSPC or EDQUOT: see disk_full)
     return DiskFull(f"The registry's disk is full: the filesystem of its data directory had no room for this write "
-                    f"({os.strerror(exc.errno)}). Nothing was changed; reads go on. The operator must free space "
+                    f"({reason}). Nothing was changed; reads go on. The operator must free space "
                     "there (`registry gc` frees deleted files) or grow the disk; then try again.")

@@ -35,6 +35,7 @@ from packaging.version import Version
 
 from . import coremetadata
 from .errors import Invalid, size
+from .model import PackageKind
 
 METADATA_LIMIT = 10 * 2**20  # bytes of core metadata we are willing to read, whatever the file's size
 EARLIER_SCAN_LIMIT, EARLIER_MEMBER_LIMIT = 2 * 2**30, 200_000  # the fixed bounds before budgets
@@ -116,7 +117,7 @@ class Budget:
 @dataclass(frozen=True)
 class DistInfo:
     filename: str
-    packagetype: str  # "sdist" | "bdist_wheel"
+    packagetype: PackageKind
     name: str  # as the metadata spells it
     version: str  # normalised
     python_version: str
@@ -131,7 +132,7 @@ class DistInfo:
         return canonicalize_name(self.name)
 
 
-def check_filename(filename: str) -> str:
+def check_filename(filename: str) -> PackageKind:
     """Refuse a filename a real distribution can't have (one that could escape a directory, confuse
     a client, or rewrite a header or page it appears in); return the packagetype."""
     kind = _kind(filename)
@@ -142,7 +143,7 @@ def check_filename(filename: str) -> str:
     return kind
 
 
-def _kind(filename: str) -> str:
+def _kind(filename: str) -> PackageKind:
     if not filename or len(filename) > 255 or _BAD_CHARS.search(filename) or filename.startswith("."):
         raise Invalid(
             f"Invalid filename {filename!r}: a distribution filename has no path separators, "
@@ -245,7 +246,8 @@ def _inspect_wheel(source: Path | BinaryIO, filename: str, budget: Budget) -> Di
         warnings.append(f"Wheel filenames carry the normalised project name ({expected!r}, binary distribution "
                         f"format); this one has {name_part!r}. pip and uv read either.")
     if version_part != str(meta.version):
-        warnings.append(f"The filename's version {version_part!r} is not in normal form ({str(meta.version)!r}, PEP 440).")
+        warnings.append(f"The filename's version {version_part!r} is not in normal form ({str(meta.version)!r}, "
+                        "PEP 440).")
     if dist_info != f"{name_part}-{version_part}.dist-info":
         warnings.append(f"The wheel's metadata directory is {dist_info!r}, not {name_part}-{version_part}.dist-info "
                         "as its filename implies.")
@@ -383,7 +385,7 @@ def _check_name_version(meta: coremetadata.CoreMetadata, filename: str, name: st
         raise Invalid(f"Version in filename should be {str(meta.version)!r} not {str(version)!r}.")
 
 
-def _info(filename: str, packagetype: str, meta: coremetadata.CoreMetadata, data: bytes, python_version: str,
+def _info(filename: str, packagetype: PackageKind, meta: coremetadata.CoreMetadata, data: bytes, python_version: str,
           warnings: list[str]) -> DistInfo:
     return DistInfo(
         filename=filename,

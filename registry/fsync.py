@@ -1,7 +1,7 @@
 """Writing files whole, and making writes durable: fsync, of many files and directories at once.
 
 Every sync the registry makes goes through here, so that what it makes durable can be watched:
-the suite's power-loss test (tests/powerloss.py) registers an observer that learns, sync by sync,
+the suite's power-loss test (tests/support/powerloss.py) registers an observer that learns, sync by sync,
 what a disk would keep at a power cut (data by a file's fsync, names by their directory's).
 
 A commit writes a dozen small files (a blob, the trees on its path, the commit, the ref, the
@@ -88,18 +88,21 @@ def write_file(path: str | Path, data: bytes | bytearray, mode: int = 0o644, *, 
 
 
 def fsync_fd(fd: int, batch: int | None = None) -> None:
+    """fsync ``fd``: its data and metadata (a directory's: its listing) are durable on return."""
     os.fsync(fd)
     if _observer is not None:
         _observer.synced(fd, batch)
 
 
 def fdatasync_fd(fd: int) -> None:
+    """fdatasync ``fd``: its data (and its size) are durable on return."""
     os.fdatasync(fd)
     if _observer is not None:
         _observer.synced(fd)
 
 
 def fsync_path(path: str | Path, missing_ok: bool = False, batch: int | None = None) -> None:
+    """fsync the file or directory at ``path``; FileNotFoundError if it is not there, unless ``missing_ok``."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:

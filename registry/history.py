@@ -10,8 +10,8 @@ Each commit's trailers are indexed in SQLite, in commit order: `touches` by pack
 repository that package was linked to; a repository; the workspace itself). Whoever commits
 indexes their own commit right after it (`record`: a few inserts); a background task brings the
 index up to the tip in bounded steps whenever it is behind (a deleted index, a crash between
-commit and insert, an older release's commits or database: `catch_up`). Reads never walk the ledger: they answer from the index as it
-stands.
+commit and insert, an older release's commits or database: `catch_up`). Reads never walk the
+ledger: they answer from the index as it stands.
 """
 
 from __future__ import annotations
@@ -151,10 +151,10 @@ class History:
     def _trail_tip(self, db: sqlite3.Connection) -> int:
         return db.execute("SELECT COALESCE(MAX(position), 0) FROM trail").fetchone()[0]
 
-    def record(self, commit: Commit, parent: str) -> bool:
-        """Index ``commit`` (just made on ``parent``), if the index stands at ``parent``; False if it
-        is behind (a catch-up will get there: while the trail fills in from an older index, it files
-        this commit too). A few inserts: cheap enough for every writer."""
+    def record(self, commit: Commit, parent: str | None) -> bool:
+        """Index ``commit`` (just made on ``parent``; None: the root), if the index stands at
+        ``parent``; False if it is behind (a catch-up will get there: while the trail fills in from
+        an older index, it files this commit too). A few inserts: cheap enough for every writer."""
         try:
             db = self._db()
             with _transaction(db):
@@ -263,7 +263,8 @@ class History:
         that position on (where the package read begins: see `incarnation`). A page: the newest
         ``limit`` older than position ``before``, or the oldest ``limit`` newer than ``after``; it
         costs its own rows (an index range), never the rows before it."""
-        where, args = ["t.workspace=?", "t.package=?"], [workspace, package]
+        where: list[str] = ["t.workspace=?", "t.package=?"]
+        args: list[str | int] = [workspace, package]
         if version is not None:
             where, args = [*where, "t.version=?"], [*args, version]
         if since is not None:
@@ -358,7 +359,10 @@ class _Links:
     files: derived from a step's commits in order, written once per step."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
-        self.db, self.latest, self.created, self.deleted = db, {}, [], []
+        self.db = db
+        self.latest: dict[tuple[str, str], tuple[int, str]] = {}  # (workspace, package) -> (created at, repository)
+        self.created: list[tuple[str, str, int, str]] = []  # rows of `links`
+        self.deleted: list[tuple[str, str, str, int]] = []  # rows of `deletions`
 
     def derive(self, position: int, commit: Commit) -> None:
         ws, package = commit.trailer(T.WORKSPACE), commit.trailer(T.PACKAGE)
@@ -408,8 +412,8 @@ def _derive_older(db: sqlite3.Connection) -> None:
     can add to them (a prefilter in SQL; `action` decides), so this is one quick pass."""
     links = _Links(db)
     for row in db.execute(f"SELECT {COMMIT_COLUMNS} FROM commits c WHERE c.trailers LIKE '%create-package%' OR "
-                          "c.trailers LIKE '%delete-%' OR c.summary LIKE 'create package %' OR c.summary LIKE 'delete %' "
-                          "ORDER BY c.position").fetchall():
+                          "c.trailers LIKE '%delete-%' OR c.summary LIKE 'create package %' OR "
+                          "c.summary LIKE 'delete %' ORDER BY c.position").fetchall():
         links.derive(row[0], _commit(row))
     links.save()
 
@@ -417,7 +421,7 @@ def _derive_older(db: sqlite3.Connection) -> None:
 def first_parents(repo: pygit2.Repository, head: str) -> Iterator[pygit2.Commit]:
     """The commits of main from ``head`` back, one at a time (a topological walk would read them
     all before yielding the first)."""
-    commit = repo[head]
+    commit = repo[head].peel(pygit2.Commit)
     while True:
         yield commit
         if not commit.parents:

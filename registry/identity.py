@@ -55,7 +55,8 @@ class Principal:
         """The git author for commits this principal causes."""
         if self.kind == "pipeline" and self.pipeline:
             bare = self.pipeline.repository_uuid.strip("{}")
-            return (self.name or f"Bitbucket Pipelines {self.pipeline.repository_uuid}", f"pipelines+{bare}@bitbucket.invalid")
+            return (self.name or f"Bitbucket Pipelines {self.pipeline.repository_uuid}",
+                    f"pipelines+{bare}@bitbucket.invalid")
         email = self.email or f"{self.kind}@localhost"
         # (a name an older release accepted but a git author line can't hold: the email stands in)
         return (self.name if self.name and bounds.is_person_name(self.name) else email, email)
@@ -137,6 +138,8 @@ def trusts_for(snap: Snapshot, issuer: str) -> list[tuple[str, Trust]]:
         if record is None or record.issuer.rstrip("/") != issuer.rstrip("/"):
             continue
         workspace = snap.get(layout.workspace(ws), Workspace)
+        if workspace is None:  # (a trust is kept under its workspace: never without one)
+            continue
         found.append((ws, Trust(
             issuer=record.issuer, workspace_uuid=workspace.uuid, audiences=tuple(record.audiences),
             jwks=json.dumps(record.jwks, sort_keys=True) if record.jwks else None,
@@ -145,7 +148,8 @@ def trusts_for(snap: Snapshot, issuer: str) -> list[tuple[str, Trust]]:
     return found
 
 
-def verify_pipeline_token(verifier: Verifier, token: str, candidates: list[tuple[str, Trust]]) -> tuple[str, PipelineClaims]:
+def verify_pipeline_token(verifier: Verifier, token: str,
+                          candidates: list[tuple[str, Trust]]) -> tuple[str, PipelineClaims]:
     """(workspace, claims) for a step's token; blocking (may fetch keys): run it in a thread."""
     if not candidates:
         raise TokenRejected("No workspace of this registry trusts the token's issuer; a workspace admin can add it "

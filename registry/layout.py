@@ -1,5 +1,7 @@
 """Where each record lives in the ledger tree, and which record a path holds: the ledger's path
-grammar, both ways. Sharding lives here and nowhere else.
+grammar, declared once (``PLACES``, as devpi's keyfs declares its keys) and read both ways. The
+builders, ``record_type``, ``expected_path`` and the tables in the ledger's README and ours are all
+derived from it. Sharding lives here and nowhere else.
 
 Every commit rewrites each tree on the path of what it changes, so a directory that can grow into
 thousands of entries is split into 256 shards named by the first two hex digits of the SHA-256 of
@@ -9,88 +11,224 @@ the entry's name: a publish then rewrites a handful of small trees whatever the 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from packaging.utils import canonicalize_version
 
-from . import model
+from . import bounds, model
 
-LEDGER_INFO = "ledger.json"
-SIGNING_KEYS = "signing-keys.json"
-README = "README.md"
+R = TypeVar("R", bound=model.Record)
 
 
 def shard(name: str) -> str:
+    """The shard of a name: the first two hex digits of its SHA-256."""
     return hashlib.sha256(name.encode()).hexdigest()[:2]
 
 
+def _head(digest: str) -> str:
+    """The shard of what already is a SHA-256 (a token's, a sign-in link's): its first two digits."""
+    return digest[:2]
+
+
+# How a pattern names a segment: `{field}`, or `{shard(field)}` (a function of SHARDINGS).
+_SLOT = re.compile(r"\{(?:(?P<fn>\w+)\((?P<arg>\w+)\)|(?P<field>\w+))\}")
+SHARDINGS: dict[str, Callable[[str], str]] = {"shard": shard, "head": _head}
+# Fields a record doesn't give take these (the package type: pypi is the only one). The one other
+# field a record may leave out is its workspace: a workspace's records are where they are.
+DEFAULTS: dict[str, str] = {"type": "pypi"}
+
+
+class _Template:
+    """A pattern (or the directory part of one) compiled to a format string and its shards."""
+
+    __slots__ = ("text", "shards")
+
+    def __init__(self, pattern: str):
+        shards: list[tuple[str, Callable[[str], str], str]] = []
+
+        def slot(m: re.Match[str]) -> str:
+            if m["field"]:
+                return "{" + m["field"] + "}"
+            shards.append((f"shard_{len(shards)}", SHARDINGS[m["fn"]], m["arg"]))
+            return "{" + shards[-1][0] + "}"
+
+        self.text = _SLOT.sub(slot, pattern)
+        self.shards = tuple(shards)
+
+    def fill(self, values: dict[str, str]) -> str:
+        """The path with these values (a fresh dict: the shards are added to it)."""
+        for name, sharding, field in self.shards:
+            values[name] = sharding(values[field])
+        return self.text.format_map(values)
+
+
+class Place(Generic[R]):
+    """One kind of path in the ledger: its pattern, the record it holds, what that is (one line of
+    the tables), and the fields a record of it names itself by (``key``)."""
+
+    __slots__ = ("pattern", "record", "says", "key", "shape", "_levels", "_context")
+
+    def __init__(self, pattern: str, record: type[R], says: str, key: Callable[[R], dict[str, str]]):
+        self.pattern, self.record, self.says, self.key = pattern, record, says, key
+        segments = pattern.split("/")
+        # Recognised by its shape: its depth and its literal segments. What fills a slot is checked
+        # by expected_path, which builds the path again from the record.
+        self.shape = tuple(None if "{" in s else s for s in segments)
+        self._levels = [_Template("/".join(segments[:n])) for n in range(1, len(segments) + 1)]
+        self._context = [(i, m["field"]) for i, s in enumerate(segments)
+                         if (m := _SLOT.fullmatch(s)) and m["field"] and m["field"] not in DEFAULTS]
+
+    def path(self, **fields: str) -> str:
+        return self._levels[-1].fill(fields)
+
+    def dir(self, up: int, **fields: str) -> str:
+        """The directory ``up`` levels above the path (only the fields it names are needed)."""
+        return self._levels[-1 - up].fill(fields)
+
+    def holds(self, parts: Sequence[str]) -> bool:
+        return len(parts) == len(self.shape) and all(
+            s is None or s == p for s, p in zip(self.shape, parts, strict=True))
+
+    def context(self, parts: Sequence[str]) -> dict[str, str]:
+        """The fields the path itself says (whole segments, e.g. its workspace)."""
+        return {field: parts[i] for i, field in self._context} if self.holds(parts) else {}
+
+    def shown(self) -> str:
+        """The pattern as the tables show it: `<field>`, `<xx>` (then `<yy>`) for a shard."""
+        shards = iter("xyz")
+
+        def slot(m: re.Match[str]) -> str:
+            if m["fn"]:
+                return f"<{next(shards) * 2}>"
+            return DEFAULTS.get(m["field"]) or f"<{m['field']}>"
+
+        return _SLOT.sub(slot, self.pattern)
+
+
+# --- the grammar ---------------------------------------------------------------------------------
+
+_LEDGER_INFO = Place("ledger.json", model.LedgerInfo, "format version of this ledger", lambda r: {})
+_SIGNING_KEYS = Place("signing-keys.json", model.SigningKeys,
+                      "the public keys commits and checkpoints are signed with", lambda r: {})
+_USER = Place("users/{shard(email)}/{email}.json", model.User, "a user", lambda r: {"email": r.email})
+_TOKEN = Place("tokens/{head(sha256)}/{sha256}.json", model.ApiToken,
+               "an API token: only the SHA-256 of its secret", lambda r: {"sha256": r.sha256})
+_SIGNIN_LINK = Place("sign-in-links/{head(sha256)}/{sha256}.json", model.SignInLink,
+                     "a one-time web sign-in link: only its SHA-256", lambda r: {"sha256": r.sha256})
+_SESSION = Place("sessions/{shard(email)}/{email}/{id}.json", model.WebSession,
+                 "a web session (no secret): marked when it ends, pruned later",
+                 lambda r: {"email": r.user, "id": r.id})
+_WORKSPACE = Place("workspaces/{ws}/workspace.json", model.Workspace, "a workspace and its admins",
+                   lambda r: {"ws": r.slug})
+_TRUST = Place("workspaces/{ws}/pipelines-trust.json", model.PipelinesTrust,
+               "the Bitbucket Pipelines OIDC issuer it trusts", lambda r: {})
+_PROJECT = Place("workspaces/{ws}/projects/{KEY}.json", model.Project, "a project and its grants",
+                 lambda r: {"KEY": r.key})
+_REPOSITORY = Place("workspaces/{ws}/repositories/{slug}.json", model.Repository,
+                    "a repository, public or private, and its grants", lambda r: {"slug": r.slug})
+_PACKAGE = Place("workspaces/{ws}/packages/{type}/{shard(name)}/{name}/package.json", model.Package,
+                 "a package and the repository it is linked to",
+                 lambda r: {"ws": r.workspace, "type": r.type, "name": r.name})
+_VERSION = Place("workspaces/{ws}/packages/{type}/{shard(name)}/{name}/versions/{shard(v)}/{v}.json", model.Version,
+                 "a version and its files (sizes, hashes, publisher)",
+                 lambda r: {"name": r.package, "v": canonicalize_version(r.version)})
+# Outside the package directory: deleting a package must not forget its spent filenames.
+_DELETED_FILES = Place("workspaces/{ws}/deleted-files/{type}/{shard(name)}/{name}.json", model.DeletedFiles,
+                       "filenames once published, since deleted: never reused",
+                       lambda r: {"name": r.package})
+
+PLACES: tuple[Place[Any], ...] = (
+    _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _PROJECT, _REPOSITORY,
+    _PACKAGE, _VERSION, _DELETED_FILES,
+)
+_BY_RECORD: dict[type[model.Record], Place[Any]] = {p.record: p for p in PLACES}
+_BY_DEPTH: dict[int, list[Place[Any]]] = {}
+for _place in PLACES:
+    _BY_DEPTH.setdefault(len(_place.shape), []).append(_place)
+
+LEDGER_INFO = _LEDGER_INFO.path()
+SIGNING_KEYS = _SIGNING_KEYS.path()
+README = "README.md"  # not a record: what the ledger is, written at its creation (LEDGER_README)
+
+
+def place(record: type[model.Record]) -> Place[Any]:
+    """Where records of this type live."""
+    return _BY_RECORD[record]
+
+
+# --- paths, by what they hold --------------------------------------------------------------------
+
+
 def user(email: str) -> str:
-    return f"users/{shard(email)}/{email}.json"
+    return _USER.path(email=email)
 
 
 def token(sha256: str) -> str:
-    return f"tokens/{sha256[:2]}/{sha256}.json"
+    return _TOKEN.path(sha256=sha256)
 
 
 def token_shard(token_id: str) -> str:
-    return f"tokens/{token_id[:2]}"
+    """The directory of the tokens whose id (a prefix of their SHA-256) starts like this one."""
+    return _TOKEN.dir(1, sha256=token_id)
 
 
 def signin_link(sha256: str) -> str:
-    return f"sign-in-links/{sha256[:2]}/{sha256}.json"
+    return _SIGNIN_LINK.path(sha256=sha256)
 
 
 def sessions_dir(email: str) -> str:
     """A user's web sessions, in one directory: listed and pruned without looking at anyone else's."""
-    return f"sessions/{shard(email)}/{email}"
+    return _SESSION.dir(1, email=email)
 
 
 def session(email: str, session_id: str) -> str:
-    return f"{sessions_dir(email)}/{session_id}.json"
+    return _SESSION.path(email=email, id=session_id)
 
 
 def workspace(ws: str) -> str:
-    return f"workspaces/{ws}/workspace.json"
+    return _WORKSPACE.path(ws=ws)
 
 
 def trust(ws: str) -> str:
-    return f"workspaces/{ws}/pipelines-trust.json"
+    return _TRUST.path(ws=ws)
 
 
 def project(ws: str, key: str) -> str:
-    return f"workspaces/{ws}/projects/{key}.json"
+    return _PROJECT.path(ws=ws, KEY=key)
 
 
 def repository(ws: str, slug: str) -> str:
-    return f"workspaces/{ws}/repositories/{slug}.json"
+    return _REPOSITORY.path(ws=ws, slug=slug)
 
 
 def repositories_dir(ws: str) -> str:
-    return f"workspaces/{ws}/repositories"
+    return _REPOSITORY.dir(1, ws=ws)
 
 
 def packages_dir(ws: str, type_: str = "pypi") -> str:
-    return f"workspaces/{ws}/packages/{type_}"
+    return _PACKAGE.dir(3, ws=ws, type=type_)
 
 
 def package_dir(ws: str, name: str, type_: str = "pypi") -> str:
-    return f"workspaces/{ws}/packages/{type_}/{shard(name)}/{name}"
+    return _PACKAGE.dir(1, ws=ws, type=type_, name=name)
 
 
 def package(ws: str, name: str, type_: str = "pypi") -> str:
-    return f"{package_dir(ws, name, type_)}/package.json"
+    return _PACKAGE.path(ws=ws, type=type_, name=name)
 
 
 def versions_dir(ws: str, name: str, type_: str = "pypi") -> str:
-    return f"{package_dir(ws, name, type_)}/versions"
+    return _VERSION.dir(2, ws=ws, type=type_, name=name)
 
 
 def version(ws: str, name: str, version_: str, type_: str = "pypi") -> str:
-    return f"{versions_dir(ws, name, type_)}/{shard(version_)}/{version_}.json"
+    return _VERSION.path(ws=ws, type=type_, name=name, v=version_)
 
 
 def deleted_files(ws: str, name: str, type_: str = "pypi") -> str:
-    # Outside the package directory: deleting a package must not forget its spent filenames.
-    return f"workspaces/{ws}/deleted-files/{type_}/{shard(name)}/{name}.json"
+    return _DELETED_FILES.path(ws=ws, type=type_, name=name)
 
 
 # --- the other direction: which record lives at a path ---------------------------------------------
@@ -99,63 +237,29 @@ def deleted_files(ws: str, name: str, type_: str = "pypi") -> str:
 def record_type(path: str) -> type[model.Record] | None:
     """Which record type lives at a ledger path (None: not a record, e.g. the README)."""
     parts = path.split("/")
-    if path == LEDGER_INFO:
-        return model.LedgerInfo
-    if path == SIGNING_KEYS:
-        return model.SigningKeys
-    if parts[0] == "users" and len(parts) == 3:
-        return model.User
-    if parts[0] == "tokens" and len(parts) == 3:
-        return model.ApiToken
-    if parts[0] == "sign-in-links" and len(parts) == 3:
-        return model.SignInLink
-    if parts[0] == "sessions" and len(parts) == 4:
-        return model.WebSession
-    if parts[0] != "workspaces" or len(parts) < 3:
-        return None
-    rest = parts[2:]
-    if rest == ["workspace.json"]:
-        return model.Workspace
-    if rest == ["pipelines-trust.json"]:
-        return model.PipelinesTrust
-    if rest[0] == "projects" and len(rest) == 2:
-        return model.Project
-    if rest[0] == "repositories" and len(rest) == 2:
-        return model.Repository
-    if rest[0] == "deleted-files" and len(rest) == 4:
-        return model.DeletedFiles
-    if rest[0] == "packages" and len(rest) == 5 and rest[4] == "package.json":
-        return model.Package
-    if rest[0] == "packages" and len(rest) == 7 and rest[4] == "versions":
-        return model.Version
-    return None
+    return next((p.record for p in _BY_DEPTH.get(len(parts), ()) if p.holds(parts)), None)
 
 
 def expected_path(path: str, record: model.Record) -> str | None:
-    """Where the record says it should be: catches a record moved or hand-edited into the wrong place."""
-    ws = path.split("/")[1] if path.startswith("workspaces/") else None
-    match record:
-        case model.User():
-            return user(record.email)
-        case model.ApiToken():
-            return token(record.sha256)
-        case model.SignInLink():
-            return signin_link(record.sha256)
-        case model.WebSession():
-            return session(record.user, record.id)
-        case model.Workspace():
-            return workspace(record.slug)
-        case model.Project():
-            return project(ws, record.key)
-        case model.Repository():
-            return repository(ws, record.slug)
-        case model.Package():
-            return package(record.workspace, record.name)
-        case model.Version():
-            return version(ws, record.package, canonicalize_version(record.version))
-        case model.DeletedFiles():
-            return deleted_files(ws, record.package)
-    return path
+    """Where the record says it belongs, from its own key fields and, for the records of a workspace
+    that don't name it, the workspace it is in: catches a record moved or hand-edited into the
+    wrong place. None: it can't say (such a record at a path of another kind). Raises ValueError
+    for a version packaging can't canonicalise."""
+    at = _BY_RECORD[type(record)]
+    try:
+        return at.path(**{**DEFAULTS, **at.context(path.split("/")), **at.key(record)})
+    except KeyError:  # (the workspace, which neither the record nor the path says)
+        return None
+
+
+# --- the tables ----------------------------------------------------------------------------------
+
+
+def table(indent: str = "") -> str:
+    """Every place, as the ledger's README and ours show them."""
+    shown = [(p.shown(), p.says) for p in PLACES]
+    width = max(len(s) for s, _ in shown)
+    return "".join(f"{indent}{s:<{width}}  {says}\n" for s, says in shown)
 
 
 LEDGER_README = """\
@@ -168,20 +272,7 @@ happened, and its trailers carry the facts (`Actor`, `Channel`, `Token-Id`, `Wor
 
 Every record is one JSON file with sorted keys:
 
-    ledger.json                                            format version of this ledger
-    signing-keys.json                                      the public keys commits and checkpoints are signed with
-    users/<xx>/<email>.json                                a user
-    tokens/<xx>/<sha256>.json                              an API token: only the SHA-256 of its secret
-    sign-in-links/<xx>/<sha256>.json                       a one-time web sign-in link: only its SHA-256
-    sessions/<xx>/<email>/<id>.json                        a web session (deleted when it ends): no secret
-    workspaces/<ws>/workspace.json                         a workspace and its admins
-    workspaces/<ws>/pipelines-trust.json                   the Bitbucket Pipelines OIDC issuer it trusts
-    workspaces/<ws>/projects/<KEY>.json                    a project and its grants
-    workspaces/<ws>/repositories/<slug>.json               a repository, public or private, and its grants
-    workspaces/<ws>/packages/pypi/<xx>/<name>/package.json             a package and the repository it is linked to
-    workspaces/<ws>/packages/pypi/<xx>/<name>/versions/<yy>/<v>.json   a version and its files (sizes, hashes, publisher)
-    workspaces/<ws>/deleted-files/pypi/<xx>/<name>.json    filenames once published and since deleted
-
+<table>
 `<xx>` is the first two hex digits of the SHA-256 of the name in the next segment (the email, the
 package name or the version): it keeps directories small so that a commit's cost doesn't grow with
 the registry. To read one package's history:
@@ -197,4 +288,10 @@ registry's allowed signers file (`GET /_/ledger/allowed-signers`, or `registry k
 
 Distribution files are not in this repository; they live in the blob store, addressed by the
 `sha256` recorded here.
-"""
+""".replace("<table>\n", table("    ") + "\n")
+
+
+def version_key(version: str) -> str:
+    """Releases are identified like on the public index: 1.0 and 1.0.0 are the same release. Bounded
+    before it is parsed (packaging turns digit runs into ints, and Python refuses huge ones)."""
+    return canonicalize_version(bounds.one_line(version, bounds.VERSION, "Versions", empty=True))

@@ -17,21 +17,28 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-
-from . import audit, layout, model, repair, signatures, signing
+from . import audit, layout, model, repair
 from .config import Settings
+from .datadir import Registry
 from .errors import RegistryError
 from .ledger import Ledger, Snapshot
-from .operations import Registry, list_packages
+from .reads.records import list_packages
+from .trust import commit_signatures as signatures
+from .trust import keys as signing
+
+if TYPE_CHECKING:
+    from .blobs.migrate import Migrated
 
 log = logging.getLogger("registry.maintenance")
 CLAIMED_AT_ONCE = 256  # objects of a bucket the collector holds (and deletes) at a time
 
 
 def referenced_blobs(snap: Snapshot, workspaces: list[str] | None = None,
-                     packages: set[tuple[str, str]] | None = None) -> set[str]:
-    """Every sha256 the snapshot's versions refer to (files and their core metadata)."""
+                     packages: set[tuple[str | None, str | None]] | None = None) -> set[str]:
+    """Every sha256 the snapshot's versions refer to (files and their core metadata); ``packages``:
+    only those of these (workspace, package) pairs (`audit.touched`: None where a commit names none)."""
     found: set[str] = set()
     for ws in workspaces if workspaces is not None else snap.names("workspaces"):
         for package in list_packages(snap, ws):
@@ -147,7 +154,7 @@ class Report:
     checked_commits: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth knowing, nothing wrong
-    damaged: list = field(default_factory=list)  # what `registry repair` would remove (repair.Damaged)
+    damaged: list[repair.Damaged] = field(default_factory=list)  # what `registry repair` would remove
 
     @property
     def ok(self) -> bool:
@@ -158,7 +165,10 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     """Every tree entry can be read back by git and created by a checkout, every record decodes as
     its type (the types the schemas in schemas/ are generated from), sits where its content says and
     keeps today's rules on names (repair.scan: what fails is named by its path, and `registry repair`
-    removes what can't be read back; a readable record that breaks a newer rule is only noted), every referenced blob exists with the right size and sha256, and git's own fsck passes."""
+    removes what can't be read back; a readable record that breaks a newer rule is only noted),
+    every referenced blob exists with the right size and sha256, and git's own fsck passes."""
+    from .blobs.s3 import S3BlobStore  # (botocore: only when verifying)
+
     report = Report()
     snap = reg.snapshot()
     wanted: dict[str, tuple[int, str]] = {}
@@ -180,7 +190,8 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
                 wanted.setdefault(f.metadata_sha256, (-1, f"{checked.path} {f.filename} (core metadata)"))
     torn_caches = 0
     missing: dict[str, str] = {}
-    remote = dict(reg.blobs.inventory()) if reg.blobs.remote else {}  # (a bucket's sizes: one listing)
+    bucket = reg.blobs if isinstance(reg.blobs, S3BlobStore) else None
+    remote = dict(bucket.inventory()) if bucket is not None else {}  # (a bucket's sizes: one listing)
     for sha, (size, where) in sorted(wanted.items()):
         report.checked_blobs += 1
         local = reg.blobs.local_path(sha)
@@ -203,10 +214,10 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
             elif digest.hexdigest() != sha:
                 report.problems.append(f"{where}: blob {sha} is corrupt (its content hashes to {digest.hexdigest()})")
     reg.missing.replace(missing)  # (what /_/health reports, as of now)
-    if missing and reg.blobs.remote:
-        report.notes.append(f"{len(missing)} file(s) missing from the blob store {reg.blobs.location}: if the files "
+    if missing and bucket is not None:
+        report.notes.append(f"{len(missing)} file(s) missing from the blob store {bucket.location}: if the files "
                             "were moved to the bucket, run `registry blobs migrate --to "
-                            f"{str(reg.blobs.location).rstrip('/')}` again where the old files are")
+                            f"{str(bucket.location).rstrip('/')}` again where the old files are")
     elif missing:
         report.notes.append(f"{len(missing)} file(s) missing from {reg.settings.blobs_path}: restore them from a "
                             "backup, or have the same files uploaded again")
@@ -220,28 +231,30 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     git = shutil.which("git")
     if git:
         with reg.ledger.repack_lock():  # a repack deleting packs under fsck would look like damage
-            proc = subprocess.run([git, "-C", str(reg.ledger.path), "fsck", "--strict", "--no-dangling", "--no-progress"],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([git, "-C", str(reg.ledger.path), "fsck", "--strict", "--no-dangling",
+                                   "--no-progress"], capture_output=True, text=True)
         if proc.returncode != 0:
-            report.problems += [f"git fsck: {line}" for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+            report.problems += [f"git fsck: {line}" for line in (proc.stdout + proc.stderr).splitlines()
+                                if line.strip()]
     else:
         report.problems.append("git is not installed: the ledger's objects could not be fsck'd")
     return report
 
 
 def _verify_signatures(reg: Registry, snap: Snapshot, report: Report) -> None:
-    """Every commit signed by the commit key of its time (signatures.py), and the data directory
+    """Every commit signed by the commit key of its time (trust/commit_signatures.py), and the data directory
     holding the private keys the ledger names as current (without them nothing can be committed)."""
     checked = signatures.check_history(reg.ledger.repo(), snap.commit_id)
     report.checked_commits = checked.signed + checked.before_signing + (0 if checked.ok else 1)
     if not checked.ok:
         report.problems.append(f"signatures: {checked.problem} (the first such commit; nothing after it was checked)")
     if checked.before_signing:
-        report.notes.append(f"{checked.before_signing} commits from before the ledger adopted signing keys are unsigned")
+        report.notes.append(f"{checked.before_signing} commits from before the ledger adopted signing keys are "
+                            "unsigned")
     record = snap.get(layout.SIGNING_KEYS, model.SigningKeys)
-    if reg.primary is not None:  # a read replica commits nothing: it holds no keys
+    if reg.primary is not None or record is None:  # a read replica commits nothing: it holds no keys
         return
-    for purpose in ("commit", "checkpoint") if record is not None else ():
+    for purpose in ("commit", "checkpoint"):
         try:
             reg.keys.private(purpose, signing.current(record, purpose).public_key)
         except signing.KeyMissing as exc:
@@ -251,7 +264,8 @@ def _verify_signatures(reg: Registry, snap: Snapshot, report: Report) -> None:
 # --- moving blobs --------------------------------------------------------------------------------
 
 
-def migrate_blobs(settings: Settings, to: str, *, jobs: int = 4, delete_local: bool = False, progress: bool = True):
+def migrate_blobs(settings: Settings, to: str, *, jobs: int = 4, delete_local: bool = False,
+                  progress: bool = True) -> Migrated:
     """Send the data directory's blobs to the bucket ``to`` (blobs/migrate.py), then record it there."""
     from .blobs import FileBlobStore, bucket_store, record_location, recorded_location
     from .blobs.migrate import migrate
@@ -268,5 +282,5 @@ def migrate_blobs(settings: Settings, to: str, *, jobs: int = 4, delete_local: b
     done = migrate(FileBlobStore(settings.blobs_path), target, metadata, jobs=jobs, delete_local=delete_local,
                    progress=progress)
     if not done.problems:
-        record_location(settings.data_path, str(target.location))
+        record_location(settings, str(target.location))
     return done

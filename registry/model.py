@@ -47,7 +47,7 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forb
 # --- provenance: who did it, when, how ------------------------------------------------------------
 
 
-class ReportedRunContext(Record, kw_only=True):
+class ReportedRunContext(Record, frozen=True, kw_only=True):
     """What the publishing step *said* about its run. Pipelines variables can be overridden by the
     step itself, so none of this is verified; it is kept apart from the verified claims."""
 
@@ -57,7 +57,7 @@ class ReportedRunContext(Record, kw_only=True):
     repo_full_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,62}/[A-Za-z0-9_.-]{1,62}$")] | None = None
 
 
-class PipelineRun(Record, kw_only=True):
+class PipelineRun(Record, frozen=True, kw_only=True):
     """A Bitbucket Pipelines step, from the claims of its verified OIDC token."""
 
     issuer: str
@@ -72,7 +72,7 @@ class PipelineRun(Record, kw_only=True):
     url: str | None = None
 
 
-class Provenance(Record, kw_only=True):
+class Provenance(Record, frozen=True, kw_only=True):
     at: datetime
     by: str  # a user's email, or "pipeline:<repository uuid>" for a pipeline step
     channel: Channel
@@ -80,16 +80,27 @@ class Provenance(Record, kw_only=True):
     pipeline: PipelineRun | None = None
 
 
+# Who published, as the API's `publisher.kind` and the UI say it: a pipeline run, a person with an
+# API token, or a person by hand (on the server, the web UI, an import).
+PublisherKind = Literal["person", "api-token", "pipeline"]
+
+
+def publisher_kind(p: Provenance) -> PublisherKind:
+    """The one rule: a pipeline run if the change came from one, else an API token if one was used,
+    else a person."""
+    return "pipeline" if p.pipeline else "api-token" if p.token else "person"
+
+
 # --- tenancy and people ---------------------------------------------------------------------------
 
 
-class LedgerInfo(Record, kw_only=True):
+class LedgerInfo(Record, frozen=True, kw_only=True):
     format: int
     registry: BraceUuid
     created: datetime
 
 
-class SigningKey(Record, kw_only=True):
+class SigningKey(Record, frozen=True, kw_only=True):
     """A public key the registry signs with: ledger commits (SSH signatures, namespace git) or
     checkpoints (signed notes). Its private half stays in the data directory."""
 
@@ -103,7 +114,7 @@ class SigningKey(Record, kw_only=True):
     retired: Provenance | None = None
 
 
-class SigningKeys(Record, kw_only=True):
+class SigningKeys(Record, frozen=True, kw_only=True):
     """Every key the ledger was ever signed with, and when each was valid (the current ones have no
     end). Served as an OpenSSH allowed signers file at /_/ledger/allowed-signers."""
 
@@ -111,7 +122,7 @@ class SigningKeys(Record, kw_only=True):
     keys: list[SigningKey]
 
 
-class Workspace(Record, kw_only=True):
+class Workspace(Record, frozen=True, kw_only=True):
     slug: str
     uuid: BraceUuid
     name: str
@@ -119,14 +130,14 @@ class Workspace(Record, kw_only=True):
     created: Provenance
 
 
-class Project(Record, kw_only=True):
+class Project(Record, frozen=True, kw_only=True):
     key: str
     name: str
     grants: dict[str, Role] = {}
     created: Provenance
 
 
-class Repository(Record, kw_only=True):
+class Repository(Record, frozen=True, kw_only=True):
     slug: str
     uuid: BraceUuid
     project: str
@@ -135,13 +146,13 @@ class Repository(Record, kw_only=True):
     created: Provenance
 
 
-class User(Record, kw_only=True):
+class User(Record, frozen=True, kw_only=True):
     email: str
     name: str
     created: Provenance
 
 
-class ApiToken(Record, kw_only=True):
+class ApiToken(Record, frozen=True, kw_only=True):
     """Only the SHA-256 of the secret is kept. The id is a prefix of that hash: safe to show.
 
     A token minted for a pipeline step (in exchange for its OIDC token) is bound to that step's
@@ -160,7 +171,7 @@ class ApiToken(Record, kw_only=True):
     pipeline: PipelineRun | None = None
 
 
-class SignInLink(Record, kw_only=True):
+class SignInLink(Record, frozen=True, kw_only=True):
     """A one-time link that signs its holder into the web UI as ``user``, for minutes. Only the
     SHA-256 of its secret is kept; the id is a prefix of that hash. Using it starts a web session
     (``session_token``: its id; before sessions were records of their own, the id of a token made
@@ -178,7 +189,7 @@ class SignInLink(Record, kw_only=True):
 SessionScope = Literal["read", "write"]
 
 
-class WebSession(Record, kw_only=True):
+class WebSession(Record, frozen=True, kw_only=True):
     """A browser signed in to the web UI: what its cookie names (the cookie is signed by the server
     and holds no secret). Started by a sign-in with an API token (``token``: that token's SHA-256;
     the session has its scope and ends when it is revoked or expires) or with a one-time link
@@ -197,7 +208,7 @@ class WebSession(Record, kw_only=True):
     ended: Provenance | None = None
 
 
-class PipelinesTrust(Record, kw_only=True):
+class PipelinesTrust(Record, frozen=True, kw_only=True):
     """Which Bitbucket Pipelines OIDC issuer this workspace trusts, and for which audiences.
 
     Tokens must also carry this workspace's UUID (the workspace record's `uuid`). `jwks` holds the
@@ -210,7 +221,7 @@ class PipelinesTrust(Record, kw_only=True):
     updated: Provenance
 
 
-class PublishPolicy(Record, kw_only=True):
+class PublishPolicy(Record, frozen=True, kw_only=True):
     """Which pipeline runs may publish a package: branch globs and/or deployment environments.
     An empty list doesn't restrict; when both are set, a run must satisfy both."""
 
@@ -222,7 +233,7 @@ class PublishPolicy(Record, kw_only=True):
 # --- packages ------------------------------------------------------------------------------------
 
 
-class Package(Record, kw_only=True):
+class Package(Record, frozen=True, kw_only=True):
     type: PackageType = "pypi"
     name: str  # normalised (PEP 503)
     display_name: str
@@ -232,7 +243,7 @@ class Package(Record, kw_only=True):
     publish_policy: PublishPolicy | None = None
 
 
-class DistFile(Record, kw_only=True):
+class DistFile(Record, frozen=True, kw_only=True):
     filename: str
     size: int
     sha256: Sha256
@@ -257,7 +268,7 @@ class DistFile(Record, kw_only=True):
         return self.upload_time or self.uploaded.at
 
 
-class Version(Record, kw_only=True):
+class Version(Record, frozen=True, kw_only=True):
     package: str
     version: str  # normalised (PEP 440)
     summary: str = ""
@@ -268,14 +279,14 @@ class Version(Record, kw_only=True):
     yank: Provenance | None = None
 
 
-class DeletedFile(Record, kw_only=True):
+class DeletedFile(Record, frozen=True, kw_only=True):
     version: str
     sha256: Sha256
     metadata_sha256: Sha256 | None = None
     deleted: Provenance
 
 
-class DeletedFiles(Record, kw_only=True):
+class DeletedFiles(Record, frozen=True, kw_only=True):
     """Filenames that once held a file: never accepted again, as on the public index."""
 
     package: str
@@ -347,7 +358,7 @@ def brace_uuid(value: str | None = None) -> str:
     """A Bitbucket-style UUID: ``{lowercase-8-4-4-4-12}`` (a new one if ``value`` is None); braces and
     case of the input don't matter."""
     if value is None:
-        return "{%s}" % uuidlib.uuid4()
+        return f"{{{uuidlib.uuid4()}}}"
     try:
         return claims.brace_uuid(bounds.at_most(value, 40, "UUIDs"))
     except ValueError:
@@ -358,7 +369,7 @@ def brace_uuid(value: str | None = None) -> str:
 def role(value: str) -> Role:
     if value not in ROLES:
         raise Invalid(f"Invalid role {bounds.shown(value)}: use one of read, write, admin.")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def package_name(value: str) -> tuple[str, str]:
@@ -463,8 +474,28 @@ def at_least(have: Role | None, need: Role) -> bool:
     return ROLE_RANK[have] >= ROLE_RANK[need]
 
 
+# --- the order of versions -----------------------------------------------------------------------
+
+
+def release_key(version: str) -> tuple[int, PkgVersion | str]:
+    """The one order of versions, wherever versions are ordered: PEP 440's; a string that is no
+    version (never stored: every version is checked at upload; but never a 500) after every version,
+    by its text."""
+    try:
+        return (0, PkgVersion(version))
+    except InvalidVersion:
+        return (1, version)
+
+
 def latest_release(versions: list[Version]) -> Version | None:
-    """As the public index picks it: not yanked, then not a pre-release, then the highest."""
+    """As the public index picks it: not yanked, then a final release (not a pre-release; a version
+    at all), then the highest (``release_key``)."""
     if not versions:
         return None
-    return max(versions, key=lambda v: (not v.yanked, not PkgVersion(v.version).is_prerelease, PkgVersion(v.version)))
+
+    def preference(v: Version) -> tuple[bool, bool, tuple[int, PkgVersion | str]]:
+        key = release_key(v.version)
+        final = isinstance(key[1], PkgVersion) and not key[1].is_prerelease
+        return (not v.yanked, final, key)
+
+    return max(versions, key=preference)

@@ -14,17 +14,17 @@ it (`registry repair PATH --apply`): data is never removed for a rule it was acc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from . import layout, model
 from .audit import Action, T
+from .datadir import Registry
 from .errors import Invalid, NotFound
 from .identity import Principal
 from .ledger import Change, Commit, NoChange, Snapshot, trees
-from .operations import Registry
 from .operations._common import make_change, require_operator
 from .operations.packages import tombstones
 
@@ -67,10 +67,15 @@ def scan(snap: Snapshot) -> Iterator[Checked]:
             if path != layout.README:
                 yield Checked(path, damage=Damaged(path, "not a known kind of record"))
             continue
+        raw = snap.raw(path)
+        if raw is None:  # (walk met a file there; git's own lookup finds none)
+            yield Checked(path, damage=Damaged(path, "git can't read it back"))
+            continue
         try:
-            record = msgspec.json.decode(snap.raw(path), type=type_, strict=True)
+            record = msgspec.json.decode(raw, type=type_, strict=True)
         except msgspec.DecodeError as exc:  # (ValidationError included)
-            yield Checked(path, damage=Damaged(_unit(path, type_), f"does not match the {type_.__name__} schema: {exc}"))
+            yield Checked(path, damage=Damaged(_unit(path, type_),
+                                               f"does not match the {type_.__name__} schema: {exc}"))
             continue
         try:
             expected = layout.expected_path(path, record)
@@ -91,13 +96,17 @@ def _unit(path: str, type_: type) -> str:
     return path.removesuffix("/package.json") if type_ is model.Package else path
 
 
-def damaged(snap: Snapshot, named: list[str] = ()) -> list[Damaged]:
+def damaged(snap: Snapshot, named: Sequence[str] = ()) -> list[Damaged]:
     """What `repair` would remove, each once (nothing under something already removed): what can't
     be read back, and of the records that only break today's rules, those ``named`` by path."""
-    found = sorted((c.damage or c.note for c in scan(snap)
-                    if c.damage or (c.note and any(_matches(c.note, p) for p in named))), key=lambda d: d.path)
+    found: list[Damaged] = []
+    for c in scan(snap):
+        if c.damage is not None:
+            found.append(c.damage)
+        elif c.note is not None and any(_matches(c.note, p) for p in named):
+            found.append(c.note)
     out: list[Damaged] = []
-    for d in found:
+    for d in sorted(found, key=lambda d: d.path):
         if not any(d.path == o.path or d.path.startswith(o.path + "/") for o in out):
             out.append(d)
     return out

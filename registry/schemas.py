@@ -10,11 +10,12 @@ import inspect
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from .model import LEDGER_RECORDS
-from .views import API_TYPES
+from .web.api_types import API_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -30,17 +31,19 @@ def generate() -> dict[str, bytes]:
     for folder, types in (("ledger", LEDGER_RECORDS), ("api", API_TYPES)):
         for type_ in types:
             schema = _clean(msgspec.json.schema(type_))
-            document = {"$schema": DIALECT, "title": type_.__name__, "description": inspect.cleandoc(type_.__doc__ or ""), **schema}
+            document = {"$schema": DIALECT, "title": type_.__name__,
+                        "description": inspect.cleandoc(type_.__doc__ or ""), **schema}
             data = msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=2) + b"\n"
             out[f"{folder}/{_kebab(type_.__name__)}.schema.json"] = data
     return out
 
 
-def _clean(node):
+def _clean(node: Any) -> Any:  # (a JSON value: msgspec's schemas are dict[str, Any])
     """Descriptions dedented by us, not by msgspec (whose way with docstrings differs by release),
     so the generated files depend only on the code."""
     if isinstance(node, dict):
-        return {k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else _clean(v) for k, v in node.items()}
+        return {k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else _clean(v)
+                for k, v in node.items()}
     if isinstance(node, list):
         return [_clean(v) for v in node]
     return node

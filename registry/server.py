@@ -16,20 +16,23 @@ from granian.log import LogLevels
 
 from . import identity, operations
 from .blobs import open_store
+from .blobs.s3 import S3BlobStore
 from .config import Settings
+from .datadir import create_ledger
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs, write_file
 from .ledger import Ledger
-from .operations.registry import create_ledger
+from .links import signin_url
+from .model import Channel
 from .reads import Reader
-from .signing import current
-from .web.ui.urls import signin_url
+from .trust.keys import current
 
 BOOT_WORKSPACE = "default"
 BOOT_PROJECT = "MAIN"
 BOOT_REPOSITORY = "packages"
 BOOT_ADMIN = "admin@localhost"
 LINK_MINUTES = 60  # the first start's sign-in link: long enough to read the output and open it
+CHANNEL: Channel = "system"  # (the registry bootstraps itself)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
     staging = final.with_name(final.name + ".bootstrap")
     shutil.rmtree(staging, ignore_errors=True)
     registry = operations.Registry.created(settings, create_ledger(settings, staging), None)
-    who, channel = identity.operator(), "system"
+    who, channel = identity.operator(), CHANNEL
     operations.create_user(registry, who, channel, BOOT_ADMIN, "Registry admin")
     operations.create_workspace(registry, who, channel, BOOT_WORKSPACE, "Default workspace")
     operations.grant(registry, who, channel, BOOT_WORKSPACE, BOOT_ADMIN, "admin")
@@ -70,16 +73,17 @@ def check_keys(settings: Settings) -> None:
     reg = operations.Registry.open(settings)
     try:
         record = Reader(reg).signing_keys()
-        for purpose in ("commit", "checkpoint") if record is not None else ():
-            reg.keys.private(purpose, current(record, purpose).public_key)  # (KeyMissing says what to do)
+        if record is not None:
+            for purpose in ("commit", "checkpoint"):
+                reg.keys.private(purpose, current(record, purpose).public_key)  # (KeyMissing says what to do)
     finally:
         reg.history.close()
 
 
 def client_settings(url: str, email: str, token: str) -> str:
     """Ready-to-paste settings for each supported client, with the real URL."""
-    hostless = url.split("://", 1)[1]
-    scheme = url.split("://", 1)[0]
+    scheme, hostless = url.split("://", 1)
+    quoted = email.replace("@", "%40")
     return f"""\
 Index and upload URL: {url}/
 
@@ -111,13 +115,13 @@ poetry: `poetry config repositories.registry {url}/` and
     priority = "explicit"
   and `poetry add --source registry PACKAGE`
 
-pip (the email's @ is %40 in a URL): pip install --index-url {scheme}://{email.replace('@', '%40')}:{token}@{hostless}/ PACKAGE
+pip (the email's @ is %40 in a URL): pip install --index-url {scheme}://{quoted}:{token}@{hostless}/ PACKAGE
 """
 
 
 def _login_link(settings: Settings, email: str) -> str:
     registry = operations.Registry.open(settings)
-    secret, _ = operations.create_signin_link(registry, identity.operator(), "system", email,
+    secret, _ = operations.create_signin_link(registry, identity.operator(), CHANNEL, email,
                                               timedelta(minutes=LINK_MINUTES))
     return signin_url(settings.base_url, secret)
 
@@ -134,7 +138,8 @@ def check_port(host: str, port: int) -> None:
         if exc.errno == errno.EADDRINUSE:
             raise RegistryError(f"{host}:{port} is already in use (another registry, or another program, listens "
                                 "there): stop it, or choose another port with --port or REGISTRY_PORT.") from None
-        raise RegistryError(f"Can't listen on {host}:{port}: {exc.strerror}. Choose another --host or --port.") from None
+        raise RegistryError(f"Can't listen on {host}:{port}: {exc.strerror}. "
+                            "Choose another --host or --port.") from None
 
 
 def record_url(settings: Settings) -> None:
@@ -168,19 +173,21 @@ def serve(settings: Settings) -> int:
         print(following)
     elif booted:
         print(f"Bootstrapped a new registry in {settings.data_path}:")
-        print(f"  admin user {booted.admin}, workspace {booted.workspace}, repository {booted.workspace}/{booted.repository}")
+        print(f"  admin user {booted.admin}, workspace {booted.workspace}, "
+              f"repository {booted.workspace}/{booted.repository}")
         print(f"  admin API token (shown only this once): {booted.token}\n")
         print(f"Create a package before publishing it:\n  registry --data {settings.data_path} package create "
               f"{booted.workspace} NAME --repo {booted.repository}\n")
         print(client_settings(url, booted.admin, booted.token))
         print(f"The web UI is at {settings.base_url}/ (a browser is shown it; installers get the index).")
-        print(f"Sign in to the web UI as {booted.admin} with this one-time link (valid "
-              f"{LINK_MINUTES} minutes; `registry login-link EMAIL` makes another):\n  {_login_link(settings, booted.admin)}\n")
+        print(f"Sign in to the web UI as {booted.admin} with this one-time link (valid {LINK_MINUTES} minutes; "
+              f"`registry login-link EMAIL` makes another):\n  {_login_link(settings, booted.admin)}\n")
     else:
         print(f"Serving the registry in {settings.data_path} at {settings.base_url}/<workspace>/ "
               f"(e.g. {url}/); create tokens with `registry token create EMAIL`.")
-    if store.remote:
-        print(f"Distribution files are in {store.location}" + (" (downloads redirect there)" if settings.blobs_redirect else ""))
+    if isinstance(store, S3BlobStore):
+        redirect = " (downloads redirect there)" if settings.blobs_redirect else ""
+        print(f"Distribution files are in {store.location}{redirect}")
     sys.stdout.flush()
     os.environ.update(settings.to_env())  # the workers build their app from these
     Granian(

@@ -39,6 +39,7 @@ def project_name(name: str) -> str:
 
 
 def can_read(snap: Snapshot, who: Principal, ws: str, repo: str) -> bool:
+    """Whether ``who`` may read the repository (which must exist: `role_on` raises NotFound otherwise)."""
     return model.at_least(role_on(snap, who, ws, repo), "read")
 
 
@@ -58,9 +59,11 @@ def sees_workspace(snap: Snapshot, who: Principal, ws: str) -> bool:
 
 
 def workspace(snap: Snapshot, who: Principal, ws: str) -> Workspace:
-    if not sees_workspace(snap, who, ws):
+    """The workspace, if ``who`` sees it (`sees_workspace`); otherwise the refusal for a missing one."""
+    found = snap.get(layout.workspace(ws), Workspace)
+    if found is None or not sees_workspace(snap, who, ws):
         raise hidden(who, ws, f"Workspace {ws!r} does not exist.")
-    return snap.get(layout.workspace(ws), Workspace)
+    return found
 
 
 def missing_package(snap: Snapshot, who: Principal, ws: str, name: str) -> RegistryError:
@@ -71,17 +74,16 @@ def missing_package(snap: Snapshot, who: Principal, ws: str, name: str) -> Regis
     return hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.")
 
 
-def package(snap: Snapshot, who: Principal, ws: str, name: str, now: Snapshot | None = None) -> tuple[Package, Repository]:
+def package(snap: Snapshot, who: Principal, ws: str, name: str,
+            now: Snapshot | None = None) -> tuple[Package, Repository]:
     """The package and its repository, if ``who`` may read it (``now``: the package as it was in
     ``snap``, read with the permissions of ``now``, and its repository as it is now)."""
     found = snap.get(layout.package(ws, name), Package) if snap.exists(layout.workspace(ws)) else None
-    if now is None:
-        if found is None or not can_read(snap, who, ws, found.repository):
-            raise missing_package(snap, who, ws, name)
-        return found, snap.get(layout.repository(ws, found.repository), Repository)
-    if found is None or not can_read_now(now, who, ws, found.repository):
-        raise missing_package(now, who, ws, name)
-    return found, now.get(layout.repository(ws, found.repository), Repository)
+    today = now if now is not None else snap  # (where permissions, and the repository, are read)
+    repository = today.get(layout.repository(ws, found.repository), Repository) if found is not None else None
+    if found is None or repository is None or not can_read(today, who, ws, found.repository):
+        raise missing_package(today, who, ws, name)
+    return found, repository
 
 
 def repository(snap: Snapshot, who: Principal, ws: str, repo: str) -> Repository:

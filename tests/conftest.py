@@ -1,26 +1,19 @@
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from registry import identity, operations
+from registry import identity, layout, operations
 from registry.config import Settings
-from registry.operations import Registry
+from registry.datadir import Registry
+from registry.model import Workspace
 from registry.web.app import create_asgi
-
-from .helpers import build, make_project, new_team, start_server
-from .seaweed import Seaweed
-
-WS = "acme"
-
-
-# The same assertions over both blob stores: `@BOTH` on a test (or `pytestmark = BOTH`) runs it with
-# the data directory's blobs/ and with a bucket on a real S3 server (SeaweedFS, started once).
-BOTH = pytest.mark.parametrize("backend", ["file", "s3"], indirect=True)
+from tests.support.helpers import build, make_project, new_team, start_server
+from tests.support.pipelines import OTHER_REPO_UUID, REPO_UUID
+from tests.support.seaweed import Seaweed
+from tests.support.world import PEOPLE, WS, World
 
 
 @pytest.fixture(scope="session")
@@ -56,36 +49,6 @@ def settings(tmp_path: Path, backend: str, request) -> Settings:
 @pytest.fixture
 def reg(settings: Settings) -> Registry:
     return Registry.open(settings, create=True)
-
-
-@dataclass
-class World:
-    """A workspace with every kind of role holder, and a write token for each of them."""
-
-    reg: Registry
-    ws: str = WS
-    tokens: dict[str, str] = field(default_factory=dict)  # label (usually the email) -> secret
-
-    @staticmethod
-    def email(who: str) -> str:
-        return "dev@acme.test" if who == "dev-readonly" else who
-
-    def basic(self, who: str) -> dict[str, str]:
-        value = base64.b64encode(f"{self.email(who)}:{self.tokens[who]}".encode()).decode()
-        return {"authorization": f"Basic {value}"}
-
-    def principal(self, who: str) -> identity.Principal:
-        return identity.check_token(self.reg.snapshot(), self.email(who), self.tokens[who])
-
-
-PEOPLE = {
-    "wsadmin@acme.test": None,       # workspace admin
-    "owner@acme.test": "admin",      # admin of acme/utils
-    "dev@acme.test": "write",        # write on acme/utils
-    "reader@acme.test": "read",      # read on acme/utils
-    "projreader@acme.test": None,    # read on project CORE (so on every CORE repository)
-    "outsider@acme.test": None,      # nothing at all
-}
 
 
 @pytest.fixture
@@ -152,48 +115,6 @@ def server(request, tmp_path_factory):
     live.stop()
 
 
-def publish(reg: Registry, who: identity.Principal, path: Path, ws: str = WS) -> operations.Published:
-    """What the upload endpoint does with a file, minus HTTP."""
-    from registry import dists as distmod
-
-    with reg.blobs.stage() as staged:
-        staged.write(path.read_bytes())
-        staged.finish()
-        with staged.open() as content:
-            dist = distmod.inspect(content, path.name)
-        return operations.publish_file(reg, who, "upload", ws, dist, staged)
-
-
-def overwrite_blob(reg: Registry, sha256: str, data: bytes) -> None:
-    """Damage a stored blob behind the registry's back (a disk's bit rot, an operator's mistake)."""
-    if reg.blobs.remote:
-        reg.blobs.client().put_object(Bucket=reg.blobs.location.bucket, Key=reg.blobs.key(sha256), Body=data)
-    else:
-        reg.blobs.local_path(sha256).write_bytes(data)
-
-
-def upload_form(path: Path, **overrides) -> tuple[dict, dict]:
-    """The legacy upload form, field for field as twine sends it."""
-    import hashlib
-
-    from registry import dists as distmod
-
-    data = path.read_bytes()
-    info = distmod.inspect(path, path.name)
-    fields = {
-        ":action": "file_upload", "protocol_version": "1", "metadata_version": info.metadata_version,
-        "name": info.name, "version": info.version, "filetype": info.packagetype,
-        "pyversion": info.python_version, "sha256_digest": hashlib.sha256(data).hexdigest(),
-        "blake2_256_digest": hashlib.blake2b(data, digest_size=32).hexdigest(),
-        "summary": info.summary, "classifiers": ["A :: B", "C :: D"],
-    }
-    filename = overrides.pop("filename", path.name)
-    content = overrides.pop("content", data)
-    fields.update(overrides)
-    fields = {k: v for k, v in fields.items() if v is not None}
-    return fields, {"content": (filename, content, "application/octet-stream")}
-
-
 @pytest.fixture
 def team(server):
     """A fresh user with a write token, a repository they can write to, and a name to publish."""
@@ -207,3 +128,49 @@ def issuer():
 
     with LocalIssuer() as local:
         yield local
+
+
+@pytest.fixture
+def trusted(world, issuer):
+    """acme trusts the local issuer; acme/utils is the Bitbucket repository REPO_UUID."""
+    reg, op = world.reg, identity.operator()
+    ws = reg.snapshot().get(layout.workspace(WS), Workspace)
+    # the workspace's uuid is Bitbucket's: recreate the repository records with known UUIDs
+    operations.create_repository(reg, op, "cli", WS, "pipeline-repo", "CORE", uuid=REPO_UUID)
+    operations.create_repository(reg, op, "cli", WS, "elsewhere", "CORE", uuid=OTHER_REPO_UUID)
+    operations.create_package(reg, op, "cli", WS, "Acme.Piped", "pipeline-repo")
+    operations.create_package(reg, op, "cli", WS, "not-ours", "elsewhere")
+    operations.set_trust(reg, op, "cli", WS, issuer.issuer_url(WS))
+    return dict(ws_uuid=ws.uuid)
+
+
+# --- markers: what a test needs beyond this process (registered in pyproject.toml) ------------------
+# By directory: everything under tests/e2e/ is `e2e`, and its ui/, s3/ and powerloss/ are also
+# `browser`, `s3` and `powerloss`. By fixture, wherever the test lives: one that asks for a live server,
+# SeaweedFS or a browser, or is parametrised onto the S3 backend (`@BOTH`'s "s3"), is `e2e` too. A test
+# outside tests/e2e/ that starts servers itself says so with `@pytest.mark.e2e` (tests/adversarial/).
+TESTS = Path(__file__).parent
+BY_DIRECTORY = {"e2e": ("e2e",), "e2e/ui": ("browser",), "e2e/s3": ("s3",), "e2e/powerloss": ("powerloss",)}
+BY_FIXTURE = {"server": ("e2e",), "team": ("e2e",), "seaweed": ("e2e", "s3"), "s3_env": ("e2e", "s3"),
+              "site": ("e2e", "browser"), "driver": ("e2e", "browser")}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names: set[str] = set()
+        try:
+            where = Path(item.path).resolve().relative_to(TESTS.resolve()).parent.as_posix()
+        except ValueError:
+            where = ""
+        for directory, marks in BY_DIRECTORY.items():
+            if where == directory or where.startswith(directory + "/"):
+                names.update(marks)
+        for fixture in item.fixturenames:
+            names.update(BY_FIXTURE.get(fixture, ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "s3" in (params.get("backend"), params.get("server")):
+            names.update(("e2e", "s3"))
+        if "e2e" in {mark.name for mark in item.iter_markers()}:
+            names.add("e2e")
+        for name in sorted(names):
+            item.add_marker(name)

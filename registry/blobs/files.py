@@ -26,7 +26,10 @@ class FileBlobStore:
 
     One fan-out level: 256 directories hold millions of files comfortably. All 256 are made, and
     made durable, when the store is opened: a blob's name is then durable once its own directory
-    is synced, whoever created that directory (a cache write, another process, an older release)."""
+    is synced, whoever created that directory (a cache write, another process, an older release).
+
+    Safe for any number of threads and processes at once: every write is a rename or an exclusive
+    create of a whole file. The contract of each method is `BlobStore`'s (blobs/__init__.py)."""
 
     remote = False  # adopting costs no round trip: a small upload may commit on the event loop
 
@@ -52,6 +55,7 @@ class FileBlobStore:
         return self.objects / sha256[:2] / sha256
 
     def stage(self, limit: int | None = None) -> Staged:
+        """A `Staged` spilling into staging/, on the same filesystem (adopting it is a rename)."""
         return Staged(self.staging, limit, disk=self.disk)
 
     def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str:
@@ -67,6 +71,7 @@ class FileBlobStore:
         _ensure_dir(target.parent)
         data = staged.in_memory
         if data is None:
+            assert staged.path is not None, "content not in memory was spilled to a file"
             durable = staged.synced
             os.replace(staged.path, target)
         elif self._holds(target, digests.size, digests.sha256):
@@ -145,28 +150,36 @@ class FileBlobStore:
         return sha256
 
     def exists(self, sha256: str) -> bool:
+        """Whether its file is there (whole or not: `repair` and verify look closer)."""
         return self._path(sha256).is_file()
 
     def size(self, sha256: str) -> int:
+        """Its file's size; FileNotFoundError if there is none."""
         return self._path(sha256).stat().st_size
 
     def open(self, sha256: str) -> BinaryIO:
+        """Its file, open to read; FileNotFoundError if there is none."""
         return open(self._path(sha256), "rb")
 
     def read(self, sha256: str) -> bytes:
+        """Its file's bytes; FileNotFoundError if there is none."""
         return self._path(sha256).read_bytes()
 
     def local_path(self, sha256: str) -> Path | None:
+        """Its file, or None if there is none."""
         path = self._path(sha256)
         return path if path.is_file() else None
 
     async def open_stream(self, sha256: str, offset: int, length: int) -> AsyncIterator[bytes]:
+        """Its bytes ``offset`` to ``offset + length``, read in CHUNKs by a worker thread;
+        FileNotFoundError, before anything is read, if there is none."""
         path = self._path(sha256)
         if not path.is_file():
             raise FileNotFoundError(path)
         return _chunks(path, offset, length)
 
     def url(self, sha256: str, filename: str) -> str | None:
+        """None: the registry serves its files itself."""
         return None  # (served by the registry itself)
 
     def missing(self, sha256: str, what: str) -> RegistryError:
@@ -178,21 +191,22 @@ class FileBlobStore:
                              status=503)
 
     def check(self) -> None:
-        pass
+        """Nothing to check: the directory was made (or found) when the store was opened."""
 
     async def aopen(self) -> None:
-        pass
+        """Nothing to open."""
 
     async def aclose(self) -> None:
-        pass
+        """Nothing to close."""
 
     def delete(self, sha256: str) -> None:
+        """Unlink its file and sync its directory; nothing if it is not there."""
         path = self._path(sha256)
         path.unlink(missing_ok=True)
         fsync_path(path.parent)
 
     def list(self) -> Iterator[tuple[str, float]]:
-        """Every stored blob with its mtime (when it was last stored)."""
+        """Every stored blob with its mtime (when it was last stored), by fan-out directory."""
         for fanout in sorted(self.objects.iterdir()):
             for f in fanout.iterdir():
                 yield f.name, f.stat().st_mtime

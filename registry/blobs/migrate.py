@@ -32,7 +32,14 @@ class Migrated:
 def migrate(source: FileBlobStore, target: S3BlobStore, metadata: set[str], *, jobs: int = 4,
             delete_local: bool = False, progress: bool = True) -> Migrated:
     """Send every blob of ``source`` but those named in ``metadata`` (core metadata: a cache)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     target.check()
     there = dict(target.inventory())

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import io
 import os
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
+from .bucket import Bucket
 from .s3codes import Unavailable, missing
 
 if TYPE_CHECKING:
-    from .s3 import S3BlobStore
+    from _typeshed import WriteableBuffer
 
 BUFFER = 256 * 1024
 
 
 class _Raw(io.RawIOBase):
-    def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
-        self._store, self._key, self._size = store, key, size
+    def __init__(self, bucket: Bucket, key: str, size: int) -> None:
+        self._bucket, self._key, self._size = bucket, key, size
         self._pos = 0
-        self._body = None
+        self._body: Any = None  # the open GET's streaming body
         self._body_pos = -1
 
     def readable(self) -> bool:
@@ -43,27 +44,28 @@ class _Raw(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer)
         if self._pos >= self._size:
             return 0
         if self._body is None or self._body_pos != self._pos:
             self._drop()
-            with self._store.failing("reading a file"):
+            with self._bucket.failing("reading a file"):
                 try:
-                    answer = self._store.client().get_object(Bucket=self._store.location.bucket, Key=self._key,
-                                                             Range=f"bytes={self._pos}-")
+                    answer = self._bucket.client().get_object(Bucket=self._bucket.location.bucket, Key=self._key,
+                                                              Range=f"bytes={self._pos}-")
                 except ClientError as exc:
                     if missing(exc):  # (deleted since it was opened)
-                        raise self._store.missing(self._key.rsplit("/", 1)[-1], "a file") from None
+                        raise self._bucket.missing(self._key.rsplit("/", 1)[-1], "a file") from None
                     raise
             self._body, self._body_pos = answer["Body"], self._pos
-        with self._store.failing("reading a file"):
-            data = self._body.read(min(len(buffer), self._size - self._pos))
+        with self._bucket.failing("reading a file"):
+            data = self._body.read(min(len(view), self._size - self._pos))
         if not data:
-            raise Unavailable(f"The blob store {self._store.location} ended {self._key} at {self._pos} bytes, not "
+            raise Unavailable(f"The blob store {self._bucket.location} ended {self._key} at {self._pos} bytes, not "
                               f"{self._size}. Nothing was changed; try again in a moment.")
         n = len(data)
-        buffer[:n] = data
+        view[:n] = data
         self._pos += n
         self._body_pos += n
         return n
@@ -78,5 +80,8 @@ class _Raw(io.RawIOBase):
         super().close()
 
 
-def ObjectReader(store: S3BlobStore, key: str, size: int) -> BinaryIO:  # noqa: N802 (a file, as open() gives)
-    return io.BufferedReader(_Raw(store, key, size), BUFFER)
+def ObjectReader(bucket: Bucket, key: str, size: int) -> BinaryIO:  # noqa: N802 (a file, as open() gives)
+    """The object ``key`` of ``size`` bytes, as a buffered, seekable binary file (nothing is asked of
+    the bucket until the first read). Reads raise `Unavailable` (503) if the bucket fails or stalls,
+    and the store's `Missing` (503) if the object is gone."""
+    return io.BufferedReader(_Raw(bucket, key, size), BUFFER)

@@ -24,36 +24,40 @@ from __future__ import annotations
 
 import string
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..diskspace import DiskSpace
+from .bucket import Bucket
 from .s3codes import precondition_failed
 from .staged import Digests, Staged
-
-if TYPE_CHECKING:
-    from .s3 import S3BlobStore
 
 PART = 6 * 2**20  # S3 wants parts of 5 MiB at least (but the last)
 IN_FLIGHT = 2  # parts being sent at once, per upload: with the one filling, 3 buffers of PART, reused
 
 
 class Multipart:
-    """One multipart upload: parts sent by the store's threads, completed conditionally."""
+    """One multipart upload: parts sent by the bucket's threads, completed conditionally. Used by one
+    thread at a time (its parts are sent from the pool)."""
 
-    def __init__(self, store: S3BlobStore, key: str, upload_id: str | None = None) -> None:
-        self.store, self.key = store, key
-        self._futures: list[Future] = []
+    def __init__(self, bucket: Bucket, key: str, upload_id: str | None = None) -> None:
+        """Start an upload to ``key`` (one round trip; `Unavailable` if the bucket fails), or take up
+        the unfinished one ``upload_id``."""
+        self.bucket, self.key = bucket, key
+        self._futures: list[Future[dict[str, Any]]] = []
         self._spares: list[bytearray] = []  # buffers whose part has been sent, to fill again
         self.closed = False
         if upload_id is None:
-            with store.failing("starting an upload"):
-                upload_id = store.client().create_multipart_upload(Bucket=store.location.bucket, Key=key)["UploadId"]
-        self.id = upload_id
+            with bucket.failing("starting an upload"):
+                upload_id = bucket.client().create_multipart_upload(Bucket=bucket.location.bucket, Key=key)["UploadId"]
+        self.id: str = upload_id
 
     @classmethod
-    def resume(cls, store: S3BlobStore, key: str, upload_id: str) -> Multipart:
-        return cls(store, key, upload_id)
+    def resume(cls, bucket: Bucket, key: str, upload_id: str) -> Multipart:
+        """The unfinished upload ``upload_id`` (found listed), to abort it."""
+        return cls(bucket, key, upload_id)
 
     def buffer(self) -> bytearray:
         """A PART-sized buffer to fill: one whose part was sent, or a new one (at most IN_FLIGHT + 1
@@ -72,27 +76,28 @@ class Multipart:
                 break
             wait(running, return_when=FIRST_COMPLETED)
         data = buffer if length == len(buffer) else bytes(memoryview(buffer)[:length])
-        future = self.store.pool.submit(self._part, len(self._futures) + 1, data)
+        future = self.bucket.pool.submit(self._part, len(self._futures) + 1, data)
         future.add_done_callback(lambda _: self._spares.append(buffer))
         self._futures.append(future)
 
-    def _part(self, number: int, data: bytes | bytearray) -> dict:
-        with self.store.failing("sending a part of a file"):
-            answer = self.store.client().upload_part(Bucket=self.store.location.bucket, Key=self.key,
+    def _part(self, number: int, data: bytes | bytearray) -> dict[str, Any]:
+        with self.bucket.failing("sending a part of a file"):
+            answer = self.bucket.client().upload_part(Bucket=self.bucket.location.bucket, Key=self.key,
                                                      UploadId=self.id, PartNumber=number, Body=data)
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
-    def wait(self) -> list[dict]:
+    def wait(self) -> list[dict[str, Any]]:
+        """Every part sent, in order (their numbers and ETags); raises the first part's failure."""
         return [f.result() for f in self._futures]
 
     def complete(self, *, exclusive: bool = True) -> bool:
         """Make the object visible; with ``exclusive``, only if none is there (False: one was, and
         it stays as it is; this upload is aborted)."""
         parts = self.wait()
-        with self.store.failing("storing a file"):
+        with self.bucket.failing("storing a file"):
             try:
-                self.store.client().complete_multipart_upload(
-                    Bucket=self.store.location.bucket, Key=self.key, UploadId=self.id,
+                self.bucket.client().complete_multipart_upload(
+                    Bucket=self.bucket.location.bucket, Key=self.key, UploadId=self.id,
                     MultipartUpload={"Parts": parts}, **({"IfNoneMatch": "*"} if exclusive else {}))
             except ClientError as exc:
                 if not precondition_failed(exc):
@@ -103,6 +108,8 @@ class Multipart:
         return True
 
     def abort(self, *, background: bool = False) -> None:
+        """Abort the upload (once; what fails is left to `sweep_staging`), here or, ``background``,
+        from the pool."""
         if self.closed:
             return
         self.closed = True
@@ -111,21 +118,25 @@ class Multipart:
             try:
                 for f in self._futures:
                     f.exception()  # (a part still being sent would outlive the abort)
-                self.store.client().abort_multipart_upload(Bucket=self.store.location.bucket, Key=self.key,
+                self.bucket.client().abort_multipart_upload(Bucket=self.bucket.location.bucket, Key=self.key,
                                                            UploadId=self.id)
             except Exception:  # (sweep_staging aborts what is left over)
                 pass
 
         if background:  # (a refusal's cleanup must not hold up its answer, nor the event loop)
-            self.store.pool.submit(run)
+            self.bucket.pool.submit(run)
         else:
             run()
 
 
 class S3Staged(Staged):
-    def __init__(self, store: S3BlobStore, limit: int | None = None) -> None:
-        super().__init__(store.staging, limit, disk=store.disk)
-        self._store = store
+    """An upload on its way to ``bucket``: staged locally in ``directory`` as `Staged` is, and streamed
+    to its address as it arrives when its sha256 was announced (see the module's docstring)."""
+
+    def __init__(self, bucket: Bucket, directory: Path, limit: int | None = None,
+                 disk: DiskSpace | None = None) -> None:
+        super().__init__(directory, limit, disk=disk)
+        self._bucket = bucket
         self._expected: str | None = None
         self._part: bytearray | None = None  # the part being filled, and how far
         self._fill = 0
@@ -136,11 +147,15 @@ class S3Staged(Staged):
         self.adopted = False  # named by a commit being written: never removed again
 
     def expect(self, sha256: str) -> None:
+        """As `Staged.expect`; a digest that is not 64 hex digits, or one announced after the content
+        began, is ignored."""
         sha256 = sha256.strip().lower()
         if self._size == 0 and len(sha256) == 64 and all(c in string.hexdigits for c in sha256):
             self._expected = sha256
 
     def write(self, chunk: bytes) -> None:
+        """As `Staged.write`; once spilled, with an announced sha256, each full PART is sent as it
+        fills (waiting while IN_FLIGHT are on their way; `Unavailable` if the bucket fails)."""
         held = self._buffer if self._expected is not None and not self.spilled else None
         super().write(chunk)
         if self._expected is None or not self.spilled:
@@ -159,15 +174,17 @@ class S3Staged(Staged):
             self._fill += n
             view = view[n:]
             if self._fill == PART:
-                self._send_part()
+                self._send_part(self._part)
 
-    def _send_part(self) -> None:
+    def _send_part(self, part: bytearray) -> None:
         if self.upload is None:
-            self.upload = Multipart(self._store, self._store.key(self._expected or self.digests.sha256))
-        self.upload.send(self._part, self._fill)
+            self.upload = Multipart(self._bucket, self._bucket.key(self._expected or self.finish().sha256))
+        self.upload.send(part, self._fill)
         self._part, self._fill = None, 0
 
     def finish(self, sync: bool = True) -> Digests:
+        """As `Staged.finish`, never syncing; content that doesn't hash as announced has its upload
+        aborted (in the background)."""
         digests = super().finish(sync=False)  # (never synced: the bucket's copy is the durable one)
         if self._expected is not None and digests.sha256 != self._expected:
             self._expected, self._part = None, None  # (the checks refuse it; nothing was visible)
@@ -181,18 +198,20 @@ class S3Staged(Staged):
         if self.ready:
             return
         digests = self.finish()
-        if self.spilled:
+        if self.path is not None:  # (spilled)
             if self.upload is None and self._part is None:  # nothing streamed: send the staged file
-                self.upload = Multipart(self._store, self._store.key(digests.sha256))
+                upload = self.upload = Multipart(self._bucket, self._bucket.key(digests.sha256))
                 with open(self.path, "rb") as fh:
-                    while (n := fh.readinto(buffer := self.upload.buffer())) > 0:
-                        self.upload.send(buffer, n)
-            elif self._fill:
-                self._send_part()  # (the last part, smaller)
+                    while (n := fh.readinto(buffer := upload.buffer())) > 0:
+                        upload.send(buffer, n)
+            elif self._part is not None and self._fill:
+                self._send_part(self._part)  # (the last part, smaller)
+            assert self.upload is not None  # (every part was sent: the last one just now)
             self.upload.wait()
         self.ready = True
 
     def discard(self) -> None:
+        """As `Staged.discard`; an upload not yet visible is aborted (in the background)."""
         super().discard()
         self._part = None
         if self.upload is not None and not self.stored:

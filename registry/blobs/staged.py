@@ -20,6 +20,8 @@ CHECK_EVERY = 8 * 2**20  # bytes staged between two looks at the disk's free spa
 
 @dataclass(frozen=True)
 class Digests:
+    """A finished file's size and hashes (hex): what a distribution's record holds."""
+
     size: int
     sha256: str
     blake2b_256: str
@@ -30,7 +32,8 @@ class Staged:
     """An incoming file: written once, hashed while written, then adopted or discarded.
 
     Up to ``spool`` bytes it stays in memory, so a small upload costs no file of its own before it
-    is adopted; past that it spills to a file in the staging directory."""
+    is adopted; past that it spills to a file in the staging directory. Used by one thread at a
+    time; as a context manager it is discarded at the end of the block (a no-op once adopted)."""
 
     def __init__(self, directory: Path, limit: int | None = None, spool: int = SPOOL,
                  disk: DiskSpace | None = None) -> None:
@@ -54,6 +57,8 @@ class Staged:
         uploads as it receives can then send it straight to its address; checked when finished)."""
 
     def write(self, chunk: bytes) -> None:
+        """Append ``chunk``, hashing it. TooLarge (413) once past the limit; DiskFull (507) if the disk
+        would be left with less than its floor free, or is full. Either way the caller discards it."""
         self._size += len(chunk)
         if self._limit is not None and self._size > self._limit:
             raise TooLarge(
@@ -114,6 +119,7 @@ class Staged:
 
     @property
     def spilled(self) -> bool:
+        """Whether the content went to a file (`path`)."""
         return self.path is not None
 
     @property
@@ -128,6 +134,7 @@ class Staged:
         return io.BytesIO(self._buffer) if self.path is None else open(self.path, "rb")
 
     def discard(self) -> None:
+        """Drop the content and remove its file, if it is still there. Idempotent."""
         self._discarded = True
         self._buffer = bytearray()
         if self._file is not None and not self._file.closed:

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,13 +21,15 @@ from typing import Literal, Protocol
 
 from .. import dists, layout
 from ..blobs import Staged
+from ..datadir import Registry
 from ..errors import Conflict, FileExists, FilenameSpent, RegistryError
 from ..identity import Principal
-from ..model import DeletedFiles, DistFile, Package
-from ..operations import Registry, create_package, get_package, publish_file, versions
+from ..model import Channel, DeletedFiles, DistFile, Package
+from ..operations import create_package, publish_file
 from ..permissions import repository_context
+from ..reads.records import get_package, versions
 
-CHANNEL = "import"
+CHANNEL: Channel = "import"
 Status = Literal["imported", "skipped", "refused", "conflict"]
 
 
@@ -56,7 +58,8 @@ class Summary:
     source: str
     total: int = 0
     ignored: int = 0  # files of the source that aren't distributions
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("imported", "skipped", "refused", "conflict"), 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("imported", "skipped", "refused", "conflict"), 0))
     problems: list[Outcome] = field(default_factory=list)  # refused and conflicts, in order
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -93,7 +96,8 @@ class _Known:
         self.snap, self.ws = reg.snapshot(), ws
         self._projects: dict[str, tuple[Package | None, dict[str, DistFile], DeletedFiles | None]] = {}
 
-    def project(self, name: str):
+    def project(self, name: str) -> tuple[Package | None, dict[str, DistFile], DeletedFiles | None]:
+        """The package of that name (if any), its files by filename, and the filenames it spent."""
         if name not in self._projects:
             files = {f.filename: f for v in versions(self.snap, self.ws, name) for f in v.files}
             self._projects[name] = (get_package(self.snap, self.ws, name), files,
@@ -146,7 +150,7 @@ def commit(reg: Registry, who: Principal, ws: str, repo: str, c: Candidate, stag
                 package = create_package(reg, who, CHANNEL, ws, dist.name, repo)
             except Conflict:  # created meanwhile, by someone else
                 package = get_package(reg.snapshot(), ws, dist.canonical_name)
-        if linked := _linked_elsewhere(package, repo):
+        if package is not None and (linked := _linked_elsewhere(package, repo)):  # (None: deleted meanwhile)
             return Outcome("conflict", c.filename, linked)
         staged.make_durable()
         published = publish_file(reg, who, CHANNEL, ws, dist, staged, wait=60.0, upload_time=c.upload_time,
@@ -175,9 +179,10 @@ def _verify(c: Candidate, staged: Staged, extra: dict[str, hashlib._Hash]) -> No
 class _Hashing:
     """A Staged that also computes the hashes the source gives that a Staged doesn't."""
 
-    def __init__(self, staged: Staged, names) -> None:
+    def __init__(self, staged: Staged, names: Iterable[str]) -> None:
         self.staged = staged
-        self.extra = {n: hashlib.new(n) for n in names if n not in ("sha256", "md5") and n in hashlib.algorithms_available}
+        self.extra = {n: hashlib.new(n) for n in names
+                      if n not in ("sha256", "md5") and n in hashlib.algorithms_available}
 
     def write(self, chunk: bytes) -> None:
         self.staged.write(chunk)
@@ -236,8 +241,8 @@ async def run(reg: Registry, who: Principal, ws: str, repo: str, source: Source,
         with ThreadPoolExecutor(1, thread_name_prefix="import-commit") as committer:
             try:
                 while True:
-                    while len(ahead) < 4 * concurrency and (c := next(queue, None)) is not None:
-                        ahead.append((c, asyncio.create_task(fetch(c))))
+                    while len(ahead) < 4 * concurrency and (following := next(queue, None)) is not None:
+                        ahead.append((following, asyncio.create_task(fetch(following))))
                     if not ahead:
                         break
                     c, task = ahead.popleft()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Generator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
@@ -49,10 +50,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 class _SameOrigin(httpx.Auth):
-    def __init__(self, origin: tuple, header: str) -> None:
+    def __init__(self, origin: tuple[str, str, int | None], header: str) -> None:
         self.origin, self.header = origin, header
 
-    def auth_flow(self, request: httpx.Request):
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if (request.url.scheme, request.url.host, request.url.port) == self.origin:
             request.headers["Authorization"] = self.header
         yield request
@@ -69,26 +70,27 @@ class _Links(HTMLParser):
         self._href: str | None = None
         self._text: list[str] = []
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        if tag == "a" and a.get("href"):
-            self._href, self._text = a["href"], []
-        elif tag == "base" and a.get("href") and self.base is None:
-            self.base = a["href"]
-        elif tag == "meta" and a.get("name") == "pypi:repository-version" and a.get("content"):
-            self.version = a["content"]
+        href, content = a.get("href"), a.get("content")
+        if tag == "a" and href:
+            self._href, self._text = href, []
+        elif tag == "base" and href and self.base is None:
+            self.base = href
+        elif tag == "meta" and a.get("name") == "pypi:repository-version" and content:
+            self.version = content
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if self._href is not None:
             self._text.append(data)
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag == "a" and self._href is not None:
             self.links.append((self._href, "".join(self._text).strip()))
             self._href = None
 
 
-def _upload_time(value) -> datetime | None:
+def _upload_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -108,7 +110,8 @@ class IndexSource:
                  password: str | None = None, token: str | None = None, concurrency: int = 4,
                  transport: httpx.AsyncBaseTransport | None = None, timeout: float = 60.0) -> None:
         if urlsplit(url).scheme not in ("http", "https"):
-            raise RegistryError(f"--index-url {url!r} is not an http(s) URL: give the index URL pip's --index-url takes.")
+            raise RegistryError(f"--index-url {url!r} is not an http(s) URL: give the index URL pip's --index-url "
+                                "takes.")
         base, user, secret = split_credentials(url)
         if token:
             user, secret = "__token__", token
@@ -172,7 +175,8 @@ class IndexSource:
         except (ValueError, AttributeError) as exc:
             raise RegistryError(f"The index's page for {what} ({url}) is not a Simple API page: {exc}.") from None
         if version.split(".")[0] != "1":
-            raise RegistryError(f"The index at {self.url} speaks Simple API version {version}; this registry reads 1.x.")
+            raise RegistryError(f"The index at {self.url} speaks Simple API version {version}; this registry reads "
+                                "1.x.")
         return [e for e in entries if isinstance(e, dict)], base
 
     async def _project(self, name: str, explicit: bool) -> list[Candidate]:
@@ -202,20 +206,25 @@ class IndexSource:
         if not explicit:
             page = await self._page(self.url, "its project list")
             if page is None:
-                raise RegistryError(f"Nothing at {self.url} (404): give the index URL, the one pip's --index-url takes.")
+                raise RegistryError(f"Nothing at {self.url} (404): give the index URL, the one pip's --index-url "
+                                    "takes.")
             entries, _ = self._parse(page, "its project list")
             names = sorted({canonicalize_name(str(e["name"])) for e in entries if e.get("name")})
-        pages = await asyncio.gather(*(self._project(n, explicit) for n in dict.fromkeys(names)), return_exceptions=True)
-        for failed in pages:
-            if isinstance(failed, BaseException):
-                raise failed
-        return [c for files in pages for c in files], 0
+        pages = await asyncio.gather(*(self._project(n, explicit) for n in dict.fromkeys(names)),
+                                     return_exceptions=True)
+        found: list[Candidate] = []
+        for files in pages:
+            if isinstance(files, BaseException):
+                raise files
+            found.extend(files)
+        return found, 0
 
     async def fetch(self, c: Candidate, sink: Sink) -> None:
+        url = c.url or c.location  # (every candidate of an index has its url)
         for attempt in range(1, ATTEMPTS + 1):
             started = False
             try:
-                async with self._client.stream("GET", c.url, headers={"Accept-Encoding": "identity"}) as r:
+                async with self._client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as r:
                     if r.status_code >= 500 and attempt < ATTEMPTS:
                         await asyncio.sleep(0.5 * attempt)
                         continue

@@ -2,10 +2,10 @@
 and knows nothing of what they mean: that is registry/layout.py (paths) and registry/audit.py
 (what a commit says)."""
 
+from .branch import BRANCH, REF, Locked
 from .commits import Change, Commit, Committed, NoChange, Signer, parse_trailers, with_signature
 from .snapshot import Snapshot
 from .store import Ledger
-from .writing import BRANCH, REF, Locked
 
 __all__ = ["BRANCH", "REF", "Change", "Commit", "Committed", "Ledger", "Locked", "NoChange", "Signer", "Snapshot",
            "parse_trailers", "with_signature"]

@@ -19,10 +19,13 @@ _records = Cache("records", "ledger records, decoded, by git blob id")
 
 
 def encode(record: msgspec.Struct) -> bytes:
+    """A record's canonical bytes: what is written to the ledger, and what its git blob id hashes."""
     return msgspec.json.format(msgspec.json.encode(record, order="sorted"), indent=2) + b"\n"
 
 
 def decode(data: bytes, type_: type[T]) -> T:
+    """A record of ``type_`` from its bytes; raises msgspec.ValidationError/DecodeError on bytes that
+    aren't one (the callers say which path was damaged)."""
     decoder = _decoders.get(type_)
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
@@ -30,6 +33,7 @@ def decode(data: bytes, type_: type[T]) -> T:
 
 
 def cached(key: bytes, type_: type[T]) -> T | None:
+    """The record already decoded from the blob ``key`` as ``type_``, or None."""
     return _records.get((key, type_))
 
 

@@ -34,6 +34,7 @@ class Change:
     committed: datetime | None = None  # the committer time, when it must be exactly this (a key rotation)
 
     def message(self) -> str:
+        """The commit message: the summary, the body, then the trailers, each on one line."""
         lines = [_one_line(self.summary), ""]
         if self.body:
             lines += [self.body.rstrip(), ""]
@@ -89,13 +90,16 @@ class Commit:
     trailers: tuple[tuple[str, str], ...] = field(default=())
 
     def trailer(self, key: str) -> str | None:
+        """The value of the first trailer named ``key``, or None."""
         return next((v for k, v in self.trailers if k == key), None)
 
     def trailers_named(self, key: str) -> list[str]:
+        """The values of every trailer named ``key``, in order."""
         return [v for k, v in self.trailers if k == key]
 
     @classmethod
     def of(cls, commit: pygit2.Commit) -> Commit:
+        """What ``commit`` says: its id, author, author time (UTC), summary and trailers."""
         return cls(
             id=str(commit.id),
             time=datetime.fromtimestamp(commit.author.time, UTC),
@@ -104,6 +108,14 @@ class Commit:
             summary=commit.message.split("\n", 1)[0],
             trailers=tuple(parse_trailers(commit.message)),
         )
+
+
+def commit_at(repo: pygit2.Repository, commit_id: str | pygit2.Oid) -> pygit2.Commit:
+    """The commit ``commit_id`` names; KeyError if there is none, ValueError if it names another object."""
+    found = repo[commit_id]
+    if not isinstance(found, pygit2.Commit):
+        raise ValueError(f"{commit_id} is not a commit")
+    return found
 
 
 def parse_trailers(message: str) -> list[tuple[str, str]]:

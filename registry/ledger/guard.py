@@ -84,7 +84,8 @@ def check(change) -> None:
         if not _TRAILER_KEY.match(key):
             raise Unwritable(f"The ledger refuses the commit trailer key {key!r}. Nothing was changed.")
         if not flat or _CONTROL.search(flat) or not _encodable(flat):
-            raise Unwritable(f"The ledger refuses the commit trailer {key}: {_shown(str(value).encode('utf-8', 'replace'))} "
+            shown = _shown(str(value).encode("utf-8", "replace"))
+            raise Unwritable(f"The ledger refuses the commit trailer {key}: {shown} "
                              "(empty, or holding a control character, it would end or break the trailer block). "
                              "Nothing was changed.")
     if not change.summary.split():

@@ -32,7 +32,8 @@ import msgspec
 from ..fsync import fdatasync_fd, fsync_fd, fsync_path, write_file
 from .packs import write_replacing
 
-CHECKPOINT_AT = 1 * 2**20  # journal bytes (some hundreds of commits) before the writer syncs what it describes and empties it
+# journal bytes (some hundreds of commits) before the writer syncs what it describes and empties it
+CHECKPOINT_AT = 1 * 2**20
 COPY_LIMIT = 1 * 2**20  # files up to this size travel in the journal instead of being fsynced
 log = logging.getLogger("registry.ledger")
 _MAGIC = b"RGJ1"
@@ -76,7 +77,11 @@ class Damage(msgspec.Struct, frozen=True):
 
 
 class Journal:
-    """The journal file, and the one retired at the last checkpoint while it is being synced."""
+    """The journal file, and the one retired at the last checkpoint while it is being synced.
+
+    Writers (`append`, `cut`, `sync`, `retire`, `reset`) hold the ledger's write lock: one at a
+    time across processes. Readers (`entries`, `size`, `pending`) may run at any time; they see
+    whole records only."""
 
     def __init__(self, path: Path, base: Path) -> None:
         self.path = path
@@ -87,8 +92,9 @@ class Journal:
         self._end = 0  # where the whole records end, as far as we know
 
     def append(self, entry: Entry) -> int:
-        """Write the record; not synced (see `sync`, or the caller fsyncs `self.path`). Callers hold
-        the ledger's write lock, so no one else appends meanwhile. Returns where it starts (`cut`)."""
+        """Write the record after the last whole one (cutting off a torn one a killed writer left);
+        not synced (see `sync`). Returns where it starts (for `cut`). OSError (a full disk) leaves
+        the journal as it was."""
         payload = msgspec.msgpack.encode(entry)
         record = _HEADER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest()[:16]) + payload
         fd, size = self._current()
@@ -124,34 +130,39 @@ class Journal:
         """Our descriptor of the journal file and its size, reopened when another process (or we)
         retired or emptied it (both put a new file in its place)."""
         try:
-            ino = os.stat(self.path).st_ino
+            ino: int | None = os.stat(self.path).st_ino
         except FileNotFoundError:
             ino = None
-        st = os.fstat(self._fd) if self._fd is not None and self._pid == os.getpid() else None
-        if st is None or st.st_ino != ino:
-            if st is not None:
-                os.close(self._fd)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = self._fd if self._pid == os.getpid() else None  # (a forked child opens its own)
+        st = os.fstat(fd) if fd is not None else None
+        if fd is None or st is None or st.st_ino != ino:
+            if fd is not None:
+                os.close(fd)
+            fd = self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             self._pid = os.getpid()
             self._end = 0
             if ino is None:  # a new journal (after a checkpoint retired the last): its name must last
                 fsync_path(self.path.parent)
-            st = os.fstat(self._fd)
-        return self._fd, st.st_size
+            st = os.fstat(fd)
+        return fd, st.st_size
 
     def sync(self) -> None:
+        """Make every record appended so far durable (one fdatasync)."""
         fdatasync_fd(self._current()[0])
 
     def relative(self, path: Path) -> str:
+        """``path`` as a record names it: relative to the data directory."""
         return os.path.relpath(path, self.base)
 
     def size(self) -> int:
+        """The journal's bytes now (0 if there is none)."""
         try:
             return os.stat(self.path).st_size
         except FileNotFoundError:
             return 0
 
     def pending(self) -> bool:
+        """Whether a replay or a checkpoint has anything to do (records, or a retired journal)."""
         return self.size() > 0 or self.retired.exists()
 
     def entries(self, *, retired_only: bool = False) -> Iterator[Entry]:
@@ -190,13 +201,15 @@ class Journal:
 
 
 class DamageLog:
-    """`registry-damage`: what replays found (JSON lines, appended and synced)."""
+    """`registry-damage`: what replays found (JSON lines, appended and synced). Written only by a
+    replay (under the write lock); read by anyone."""
 
     def __init__(self, path: Path, base: Path) -> None:
         self.path = path
         self.base = base
 
     def add(self, damage: list[Damage]) -> None:
+        """Log and keep, durably, what of ``damage`` is not kept already."""
         known = {(d.commit, d.path, d.problem) for d in self._read()}
         new = [d for d in damage if (d.commit, d.path, d.problem) not in known]  # (a replay cut short is redone)
         if not new:
@@ -240,10 +253,7 @@ def _records(data: bytes) -> Iterator[Entry]:
 
 def _whole(data: bytes) -> int:
     """Where the whole records at the start of ``data`` end."""
-    end = 0
-    for _, end in _spans(data):
-        pass
-    return end
+    return max((end for _, end in _spans(data)), default=0)
 
 
 def _spans(data: bytes) -> Iterator[tuple[int, int]]:

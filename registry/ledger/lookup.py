@@ -52,6 +52,7 @@ def entry(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
 
 
 def holds(tree: pygit2.Tree, path: str) -> bool:
+    """Whether ``path`` names an entry of ``tree`` (False for a path no git tree can hold)."""
     if "\0" in path:
         return False
     len(tree)

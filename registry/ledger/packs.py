@@ -182,7 +182,7 @@ def write_replacing(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 # Trees are stored uncompressed: mostly object ids, they shrink by some 15% at best, and compressing
 # them was half the cost of writing a pack. A repack deltifies them against each other anyway.
-_LEVELS = {pygit2.enums.ObjectType.TREE: 0}
+_LEVELS: dict[int, int] = {pygit2.enums.ObjectType.TREE: 0}
 
 
 def _entry_header(type_: int, size: int) -> bytes:

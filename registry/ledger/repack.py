@@ -22,7 +22,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -116,10 +116,18 @@ def fold(repo: Path, victims: list[Pack], git_prefix: list[str], pass_fds: tuple
             (pack_dir / f"{p.name}{suffix}").unlink(missing_ok=True)
 
 
-class Repacking:
-    """The repacking half of `Ledger` (a mixin: its state is set up in `Ledger.__init__`)."""
+class Repacker:
+    """Folds the packs of the ledger at ``path`` together, with git itself. Thread-safe; one repack
+    at a time across processes (`lock`), and never in the way of writers or readers: a repack only
+    deletes packs whose every object is in the pack it wrote, and readers notice (PackWatch)."""
 
-    def _packs(self) -> set[str]:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mark = path / "registry-repacked"  # rewritten after every repack (see PackWatch)
+        self.running = threading.Lock()  # held while this process repacks in the background
+
+    def packs(self) -> set[str]:
+        """The names of the pack files there are now."""
         # (not git's temporary `tmp_*` files: one seen and then renamed must not look like a deletion)
         return {n for n in os.listdir(self.path / "objects" / "pack") if n.startswith("pack-") and n.endswith(".pack")}
 
@@ -131,20 +139,22 @@ class Repacking:
             return 0
 
     def pack_count(self) -> int:
+        """How many packs there are (what every lookup of an object may have to consult)."""
         return sum(1 for e in os.scandir(self.path / "objects" / "pack") if e.name.endswith(".pack"))
 
     def repack(self, *, full: bool = False, yielding: bool = False) -> None:
-        """Fold packs together, with git itself.
+        """Fold packs together, with git itself; returns when done (waiting for a repack under way).
 
         Default: geometric, cheap: only the small packs are rewritten (see repack.py), and loose
         objects (libgit2 never packs them) once they pile up. `full`: one pack, and unreachable
-        objects older than an hour pruned. Never blocks writers: a repack only deletes packs whose
-        every object is in the pack it wrote, and readers fall back on a miss."""
+        objects older than an hour pruned. ``yielding``: git runs niced. Never blocks writers: git
+        fsyncs the packs it writes before the ones they replace are deleted. Nothing if git is not
+        installed (logged); CalledProcessError if git fails (the ledger is whole either way)."""
         git = shutil.which("git")
         if git is None:
             log.warning("git is not installed: the ledger's packs can't be folded together")
             return
-        with self.repack_lock() as fd:
+        with self.lock() as fd:
             # In the background it runs niced: on a small machine it would otherwise take CPU from
             # the very requests whose commits it folds. git fsyncs the packs it writes before
             # deleting the ones they replace. It inherits the lock: a repack outliving a killed
@@ -163,10 +173,10 @@ class Repacking:
                 elif victims:
                     fold(self.path, victims, prefix, pass_fds=(fd,))
             finally:  # (even a failed repack may have deleted packs)
-                write_replacing(self._repack_mark, f"{time.time_ns()}\n".encode())
+                write_replacing(self.mark, f"{time.time_ns()}\n".encode())
 
     @contextmanager
-    def repack_lock(self):
+    def lock(self) -> Iterator[int]:
         """Held by whoever folds or deletes packs (one at a time, across processes), and by whoever
         must see them hold still (`git fsck`). Yields the lock's file descriptor."""
         fd = os.open(self.path / "registry-repack.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -176,13 +186,15 @@ class Repacking:
         finally:
             os.close(fd)
 
-    def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = LOOSE_LIMIT, background: bool = False) -> bool:
+    def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = LOOSE_LIMIT,
+                     background: bool = False) -> bool:
         """Repack when packs or loose objects pile up (as `git gc --auto` would): every lookup
-        of an object consults each pack's index until it is found."""
+        of an object consults each pack's index until it is found. True if a repack was made (or,
+        ``background``, started in a thread: False while one of this process is under way)."""
         if self.pack_count() < pack_limit and self.loose_objects_estimate() < loose_limit:
             return False
         if background:
-            if not self._repacking.acquire(blocking=False):
+            if not self.running.acquire(blocking=False):
                 return False
 
             def run() -> None:
@@ -191,7 +203,7 @@ class Repacking:
                 except Exception:
                     log.exception("background repack failed")
                 finally:
-                    self._repacking.release()
+                    self.running.release()
 
             threading.Thread(target=run, name="ledger-repack", daemon=True).start()
         else:
@@ -207,27 +219,29 @@ class PackWatch:
     changed, the repository is suspect. A `git gc` run by hand leaves no mark, so the directory is
     listed now and then too, and a pack listed before and gone now also makes it suspect."""
 
-    __slots__ = ("_ledger", "_mark", "_seen", "_listed")
+    __slots__ = ("_repacker", "_mark", "_seen", "_listed")
 
-    def __init__(self, ledger: Repacking) -> None:
-        self._ledger = ledger
+    def __init__(self, repacker: Repacker) -> None:
+        self._repacker = repacker
         self._mark = self._read_mark()
-        self._seen = ledger._packs()
+        self._seen = repacker.packs()
         self._listed = time.monotonic()
 
     def _read_mark(self) -> tuple[int, int] | None:
         try:
-            st = os.stat(self._ledger._repack_mark)
+            st = os.stat(self._repacker.mark)
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns
 
     def gone(self) -> bool:
+        """Whether packs may have been deleted since it was made: its repository is then to be
+        replaced (and the watch with it)."""
         if self._read_mark() != self._mark:
             return True
         if time.monotonic() - self._listed < RELIST_SECONDS:
             return False
-        now, self._listed = self._ledger._packs(), time.monotonic()
+        now, self._listed = self._repacker.packs(), time.monotonic()
         gone = not self._seen <= now
         self._seen = now
         return gone

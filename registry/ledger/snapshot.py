@@ -30,7 +30,9 @@ class _Entry(NamedTuple):
 
 
 class Snapshot:
-    """The registry as of one commit. Cheap to make; use it from the thread that made it."""
+    """The registry as of one commit. Cheap to make; use it from the thread that made it (its
+    repository is that thread's). Paths are relative, '/'-separated; a path that names nothing
+    (or can't name anything: a NUL, a lone surrogate) reads as missing, never as an error."""
 
     __slots__ = ("commit_id", "tree", "_repo")
 
@@ -61,7 +63,7 @@ class Snapshot:
     def _children(self, tree_id: pygit2.Oid) -> dict[str, _Entry]:
         """A tree's entries by name; one libgit2 can't parse is read by hand, without its bad entries."""
         try:
-            return {e.name: _Entry(e.id, e.type) for e in self._repo[tree_id]}
+            return {name: _Entry(e.id, e.type) for e in _tree(self._repo, tree_id) if (name := e.name) is not None}
         except pygit2.GitError:
             return self._children_by_hand(tree_id)
 
@@ -76,7 +78,8 @@ class Snapshot:
         return out
 
     def get(self, path: str, type_: type[T]) -> T | None:
-        """The record at ``path``, or None if there is none, or none that decodes as ``type_`` (logged)."""
+        """The record at ``path``, or None if there is none, or none that decodes as ``type_`` (logged).
+        Decoded records are cached by content and shared: never change one."""
         entry = self._entry(path)
         if entry is None or entry.type != ObjectType.BLOB:
             return None
@@ -84,7 +87,7 @@ class Snapshot:
         hit = codec.cached(key, type_)
         if hit is not None:
             return hit
-        data = self._repo[entry.id].data
+        data = _blob(self._repo, entry.id)
         try:
             record = codec.decode(data, type_)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -93,12 +96,14 @@ class Snapshot:
         return codec.remember(key, type_, record, len(data))
 
     def raw(self, path: str) -> bytes | None:
+        """The bytes of the file at ``path``, or None if there is none."""
         entry = self._entry(path)
         if entry is None or entry.type != ObjectType.BLOB:
             return None
-        return self._repo[entry.id].data
+        return _blob(self._repo, entry.id)
 
     def exists(self, path: str) -> bool:
+        """Whether anything (a file or a directory) is at ``path``."""
         return self._entry(path) is not None
 
     def tree_id(self, path: str) -> str | None:
@@ -107,11 +112,12 @@ class Snapshot:
         return str(entry.id) if entry is not None and entry.type == ObjectType.TREE else None
 
     def names(self, path: str) -> list[str]:
+        """The names in the directory at ``path`` ("": the top), in git's order; [] if there is none."""
         entry = self._entry(path) if path else self.tree
         if entry is None or entry.type != ObjectType.TREE:
             return []
         try:
-            return [e.name for e in self._repo[entry.id]]
+            return [name for e in _tree(self._repo, entry.id) if (name := e.name) is not None]
         except pygit2.GitError:
             return list(self._children_by_hand(entry.id))
 
@@ -123,8 +129,9 @@ class Snapshot:
         stack = [(path, entry.id)]
         while stack:
             prefix, tree_id = stack.pop()
+            entries: list[tuple[str, int, pygit2.Oid]]
             try:
-                entries = [(e.name, e.type, e.id) for e in self._repo[tree_id]]
+                entries = [(name, e.type, e.id) for e in _tree(self._repo, tree_id) if (name := e.name) is not None]
             except pygit2.GitError:
                 entries = [(name, e.type, e.id) for name, e in self._children_by_hand(tree_id).items()]
             for name, type_, oid in entries:
@@ -139,11 +146,27 @@ class Snapshot:
         return trees.walk(self._repo, self.tree.id)
 
     def records(self, path: str, type_: type[T]) -> Iterator[T]:
+        """Every record of ``type_`` in a `.json` file under ``path`` (as `files` finds them); those
+        that don't decode are left out (and logged)."""
         for sub in self.files(path):
             if sub.endswith(".json"):
                 record = self.get(sub, type_)
                 if record is not None:
                     yield record
+
+
+def _tree(repo: pygit2.Repository, tree_id: pygit2.Oid) -> pygit2.Tree:
+    tree = repo[tree_id]
+    if not isinstance(tree, pygit2.Tree):
+        raise TypeError(f"{tree_id} is not a tree")
+    return tree
+
+
+def _blob(repo: pygit2.Repository, blob_id: pygit2.Oid) -> bytes:
+    blob = repo[blob_id]
+    if not isinstance(blob, pygit2.Blob):
+        raise TypeError(f"{blob_id} is not a blob")
+    return blob.data
 
 
 def _report(key: bytes, problem: str) -> None:

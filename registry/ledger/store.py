@@ -7,6 +7,10 @@ journal record (which carries its pack and small files, see journal.py) is fsync
 commit is durable and no commit is ever lost or duplicated. After a crash, opening replays the
 journal (recovery.py); packs are folded in the background (repack.py). The ledger knows paths and
 bytes, never what they mean.
+
+`Ledger` is made of parts that are each given what they use: the branch and its write lock
+(`Branch`), the journal, the writer (`Writer`), checkpoints and recovery, the packs' folding
+(`Repacker`); it keeps each thread's repository for reading.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pygit2
 from pygit2.enums import ObjectType, SortMode
@@ -24,14 +30,15 @@ from pygit2.enums import ObjectType, SortMode
 from ..cache import default_bound
 from ..fsync import fsync_all, make_dirs
 from . import guard
-from .commits import Change, Commit, Signer, with_signature
+from .branch import BRANCH, REF, Branch
+from .commits import Change, Commit, Committed, Signer, commit_at
 from .journal import DamageLog, Journal
-from .packs import MemoryObjects, Recent, RecentObjects
-from .recovery import Recovery
-from .repack import PackWatch, Repacking
+from .packs import Recent, RecentObjects
+from .recovery import Checkpoints, recover
+from .repack import LOOSE_LIMIT, PACK_LIMIT, PackWatch, Repacker
 from .snapshot import Snapshot
-from .trees import WRITTEN, write_tree
-from .writing import BRANCH, REF, Writing, _bytes
+from .trees import write_tree
+from .writing import Build, Writer, _bytes
 
 log = logging.getLogger("registry.ledger")
 
@@ -55,33 +62,44 @@ pygit2.settings.mwindow_size = 4 * 2**20
 pygit2.settings.mwindow_mapped_limit = default_bound("git_mapped")
 
 
-class Ledger(Writing, Recovery, Repacking):
+class Ledger:
+    """The ledger at ``path`` (a bare repository), as one process uses it: thread-safe (each thread
+    reads through a repository of its own); any number of processes may open it at once."""
+
     def __init__(self, path: Path, *, committer: tuple[str, str] = ("registry", "registry@localhost"),
                  signer: Signer | None = None) -> None:
         self.path = Path(path)
-        self.committer = committer
-        self.signer = signer  # signs every commit (None: unsigned, as before signing existed)
         self._local = threading.local()
-        self._lock_path = self.path / "registry-write.lock"
-        self._ref_path = self.path / REF
-        self._packs_written = 0
-        self._repacking = threading.Lock()
-        self._writing: tuple[pygit2.Repository, MemoryObjects, PackWatch] | None = None
-        self._repack_mark = self.path / "registry-repacked"  # rewritten after every repack
+        self._branch = Branch(self.path)
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
         self.damage = DamageLog(self.path / "registry-damage", self.path.parent)
         self._recent = Recent()  # this process's latest objects, for its readers
-        self._known_trees = WRITTEN  # the trees the last commits wrote (shared by the process's ledgers)
+        self._repacker = Repacker(self.path)
+        self._checkpoints = Checkpoints(self.path, self._journal, self._branch)
+        self._writer = Writer(self.path, self._branch, self._checkpoints, self._recent, self._repacker,
+                              committer, signer)
+
+    @property
+    def signer(self) -> Signer | None:
+        """What signs every commit from the next on (None: unsigned, as before signing existed)."""
+        return self._writer.signer
+
+    @signer.setter
+    def signer(self, signer: Signer | None) -> None:
+        self._writer.signer = signer
 
     # --- opening -------------------------------------------------------------------------------
 
     @classmethod
     def exists_at(cls, path: Path) -> bool:
+        """Whether a repository is at ``path`` (not whether it is whole)."""
         return (Path(path) / "HEAD").is_file() and (Path(path) / "objects").is_dir()
 
     @classmethod
-    def create(cls, path: Path, first: Change, **kwargs) -> Ledger:
-        """Make a ledger whose first commit is ``first`` (what an empty registry holds)."""
+    def create(cls, path: Path, first: Change, **kwargs: Any) -> Ledger:
+        """Make a ledger whose first commit is ``first`` (what an empty registry holds), durably:
+        the repository, its directories and its parent's listing are synced when this returns.
+        FileExistsError if there is one already; ``kwargs`` as for the constructor."""
         path = Path(path)
         if cls.exists_at(path):
             raise FileExistsError(f"a ledger already exists at {path}")
@@ -97,20 +115,23 @@ class Ledger(Writing, Recovery, Repacking):
 
         guard.check(first)
         tree = write_tree(repo, None, {p: _bytes(v) for p, v in first.writes.items()}, put_loose)
-        author = pygit2.Signature(first.author[0], first.author[1], int(first.time.timestamp()), 0)
-        text = repo.create_commit_string(author, ledger._committer(first, None), first.message(), tree, []).encode()
-        armoured = ledger.signer(repo, None, tree, text) if ledger.signer is not None else None
-        commit = repo.odb.write(ObjectType.COMMIT, with_signature(text, armoured) if armoured else text)
-        ledger._sync_objects([*created, commit])
+        if tree is None:
+            raise ValueError("the first commit must write something (git has no empty tree to commit)")
+        commit = repo.odb.write(ObjectType.COMMIT, ledger._writer.commit_object(repo, first, None, tree))
+        _sync_loose(path, [*created, commit])
         repo.create_reference(REF, commit)
         ledger._journal.path.touch()
+        ref = ledger._branch.ref
         # (HEAD and config too: without them whole, git itself says this is no repository)
-        fsync_all([ledger._ref_path, ledger._ref_path.parent, path / "refs", ledger._journal.path, path,
+        fsync_all([ref, ref.parent, path / "refs", ledger._journal.path, path,
                    path / "HEAD", path / "config", path / "objects" / "pack", path.parent])
         return ledger
 
     @classmethod
-    def open(cls, path: Path, **kwargs) -> Ledger:
+    def open(cls, path: Path, **kwargs: Any) -> Ledger:
+        """The ledger at ``path``, recovered first if a crash left its journal to replay
+        (`recover`; skipped where the process may not write, as an auditor's). FileNotFoundError
+        if there is none; ``kwargs`` as for the constructor."""
         if not cls.exists_at(path):
             raise FileNotFoundError(f"no ledger at {path}; run `registry init` first")
         ledger = cls(path, **kwargs)
@@ -118,7 +139,7 @@ class Ledger(Writing, Recovery, Repacking):
             # What the journal's replay writes into must itself be durable, whoever made it (an
             # older release, a crash before its sync): the directories every commit relies on.
             fsync_all([ledger.path.parent, ledger.path, ledger.path / "objects", ledger.path / "objects" / "pack",
-                       ledger._ref_path.parent])
+                       ledger._branch.ref.parent])
             ledger.recover()
         except OSError as exc:  # a reader without write access (an auditor): the tip it sees is fine
             if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -126,13 +147,58 @@ class Ledger(Writing, Recovery, Repacking):
             log.debug("ledger at %s is read-only here: not checking the journal", path)
         return ledger
 
+    # --- writing -------------------------------------------------------------------------------
+
+    def transact(self, build: Build, *, timeout: float = 30.0) -> Committed:
+        """Run ``build`` on the snapshot at the tip and commit the change it returns, atomically and
+        durably (see `Writer.transact` for what it raises: whatever it raises, nothing was
+        committed). Every few commits, packs are folded in the background (`maybe_repack`)."""
+        committed = self._writer.transact(build, timeout=timeout)
+        if committed.commit is not None and self._writer.packs_written % 16 == 0:
+            self.maybe_repack(background=True)
+        return committed
+
+    def write_lock(self, timeout: float) -> AbstractContextManager[None]:
+        """Exclusive against every writer of every process (transactions, recovery, the collector's
+        deletions): `Locked` (503) after ``timeout`` seconds."""
+        return self._branch.write_lock(timeout)
+
+    def recover(self) -> str | None:
+        """Replay the journal after a crash (recovery.py); the commit main was moved to, if any."""
+        return recover(self.path, self._branch, self._checkpoints, self.damage)
+
+    def checkpoint(self) -> None:
+        """Make durable all the journal describes, then empty it. Callers hold the write lock."""
+        self._checkpoints.checkpoint()
+
+    # --- folding packs (repack.py) -------------------------------------------------------------
+
+    def repack(self, *, full: bool = False, yielding: bool = False) -> None:
+        """Fold packs together now (`Repacker.repack`)."""
+        self._repacker.repack(full=full, yielding=yielding)
+
+    def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = LOOSE_LIMIT,
+                     background: bool = False) -> bool:
+        """Fold packs if they piled up (`Repacker.maybe_repack`); True if it did (or started to)."""
+        return self._repacker.maybe_repack(pack_limit, loose_limit, background)
+
+    def repack_lock(self) -> AbstractContextManager[int]:
+        """Held while packs are folded or deleted: hold it to see them hold still (`git fsck`)."""
+        return self._repacker.lock()
+
+    def pack_count(self) -> int:
+        """How many packs the ledger has now."""
+        return self._repacker.pack_count()
+
+    # --- reading -------------------------------------------------------------------------------
+
     def repo(self) -> pygit2.Repository:
         """This thread's Repository: libgit2 objects must not be used from two threads at once."""
         repo = getattr(self._local, "repo", None)
         if repo is None:
             repo = self._local.repo = pygit2.Repository(str(self.path))
             repo.odb.add_backend(RecentObjects(self._recent), 0)  # below the packs: asked last
-            self._local.packs = PackWatch(self)
+            self._local.packs = PackWatch(self._repacker)
         return repo
 
     def _forget_repacked(self) -> None:
@@ -145,14 +211,12 @@ class Ledger(Writing, Recovery, Repacking):
             self._local.repo = None
             self._local.snapshot = None
 
-    # --- reading -------------------------------------------------------------------------------
-
     def head(self) -> str:
         """The tip of main. Every update renames a new ref file into place, so an unchanged stat of
         that file means an unchanged tip: one stat per call, a read only when it moved."""
         try:
-            st = os.stat(self._ref_path)
-            seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+            st = os.stat(self._branch.ref)
+            seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:  # packed by an outside `git gc`: ask libgit2 every time
             seen = None
         cached = getattr(self._local, "head", None)
@@ -162,21 +226,23 @@ class Ledger(Writing, Recovery, Repacking):
         return cached[1]
 
     def snapshot(self) -> Snapshot:
-        """The registry at the tip of main; reused while the tip has not moved."""
+        """The registry at the tip of main; reused while the tip has not moved. For this thread only."""
         tip = self.head()
         snap = getattr(self._local, "snapshot", None)
         if snap is None or snap.commit_id != tip:
             self._forget_repacked()  # once per new commit: a directory listing
             repo = self.repo()
-            snap = self._local.snapshot = Snapshot(repo, repo[tip])
+            snap = self._local.snapshot = Snapshot(repo, commit_at(repo, tip))
         return snap
 
     def snapshot_at(self, commit_id: str) -> Snapshot:
+        """The registry at ``commit_id`` (any revision git understands); KeyError if there is none."""
         repo = self.repo()
         return Snapshot(repo, repo.revparse_single(commit_id).peel(pygit2.Commit))
 
     def commit(self, commit_id: str) -> Commit:
-        return Commit.of(self.repo()[commit_id])
+        """The commit ``commit_id``; KeyError if there is none."""
+        return Commit.of(commit_at(self.repo(), commit_id))
 
     def walk(self, since: str | None = None) -> Iterator[Commit]:
         """Commits from the tip backwards, stopping before ``since`` (exclusive)."""
@@ -187,3 +253,15 @@ class Ledger(Writing, Recovery, Repacking):
         for c in walker:
             yield Commit.of(c)
 
+
+def _sync_loose(path: Path, oids: list[pygit2.Oid]) -> None:
+    """fsync the loose files of new objects (an object already packed is durable), their fan-out
+    directories and the objects directory, all at once."""
+    objects = path / "objects"
+    paths: list[Path] = [objects]
+    for oid in oids:
+        hexsha = str(oid)
+        loose = objects / hexsha[:2] / hexsha[2:]
+        if loose.exists():
+            paths += [loose, loose.parent]
+    fsync_all(paths)

@@ -170,9 +170,9 @@ def changes(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | N
         if was == now:
             continue
         path = prefix + name_text(name)
-        trees_ = [e[1] if e is not None and e[0] == TREE_MODE else None for e in (was, now)]
-        if any(trees_):
-            yield from changes(repo, *(pygit2.Oid(raw=t) if t else None for t in trees_), path + "/")
+        old_tree, new_tree = (pygit2.Oid(raw=e[1]) if e is not None and e[0] == TREE_MODE else None for e in (was, now))
+        if old_tree is not None or new_tree is not None:
+            yield from changes(repo, old_tree, new_tree, path + "/")
         files = [e[1] if e is not None and e[0] != TREE_MODE else None for e in (was, now)]
         if any(files) and files[0] != files[1]:
             yield path, files[0], files[1]
@@ -206,7 +206,8 @@ def walk(repo: pygit2.Repository, tree_id: pygit2.Oid, prefix: str = "") -> Iter
         path = f"{prefix}/{name_text(name)}" if prefix else name_text(name)
         problem = segment_problem(name)
         if problem is None and mode not in (BLOB_MODE, TREE_MODE):
-            problem = f"an entry of mode {mode.decode('ascii', 'replace')} (the ledger holds files and directories only)"
+            kind = mode.decode("ascii", "replace")
+            problem = f"an entry of mode {kind} (the ledger holds files and directories only)"
         yield Found(path, mode, raw_id, problem)
         if problem is None and mode == TREE_MODE:
             yield from walk(repo, pygit2.Oid(raw=raw_id), path)

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import msgspec
-from packaging.utils import canonicalize_version
 
-from .. import bounds, layout
+from .. import layout
 from ..audit import Action, T, provenance_trailers
 from ..errors import Denied, Forbidden, NotFound
 from ..identity import Principal
-from ..ledger import Change, Snapshot
+from ..ledger import Change, Commit, Committed, Snapshot
 from ..model import Channel, Provenance, User, Workspace
 from ..permissions import require_scope, role_on_workspace
-
-
-def version_key(version: str) -> str:
-    """Releases are identified like on the public index: 1.0 and 1.0.0 are the same release. Bounded
-    before it is parsed (packaging turns digit runs into ints, and Python refuses huge ones)."""
-    return canonicalize_version(bounds.one_line(version, bounds.VERSION, "Versions", empty=True))
 
 
 def make_change(who: Principal, channel: Channel, action: Action, summary: str, writes, *facts: tuple[str, str],
@@ -31,6 +24,13 @@ def make_change(who: Principal, channel: Channel, action: Action, summary: str, 
     trailers = (*provenance_trailers(provenance), (T.ACTION, action), *facts)
     return Change(summary=summary, author=who.author, time=provenance.at, writes=writes, trailers=trailers,
                   body=body, result=result)
+
+
+def made(done: Committed) -> Commit:
+    """The commit a transaction made, for a build that always changes something (never NoChange)."""
+    if done.commit is None:
+        raise RuntimeError("the transaction changed nothing, though its build always does")
+    return done.commit
 
 
 def replace(record, **changes):

@@ -7,13 +7,13 @@ import time
 
 from .. import layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, SigningKeys
-from ..signing import current, rotated
+from ..trust.keys import current, rotated
 from ._common import make_change, replace, require_operator
-from .registry import Registry
 
 
 def rotate_keys(reg: Registry, who: Principal, channel: Channel) -> SigningKeys:
@@ -33,8 +33,10 @@ def rotate_keys(reg: Registry, who: Principal, channel: Channel) -> SigningKeys:
             raise NotFound("This ledger has no signing keys yet; open it once with write access to adopt them.")
         new = rotated(reg.keys, record, provenance)
         old, fresh = current(record, "commit"), current(new, "commit")
-        change = make_change(who, channel, Action.ROTATE_KEYS, f"rotate signing keys: {old.fingerprint} -> {fresh.fingerprint}",
-                             {layout.SIGNING_KEYS: new}, *((T.KEY, k.fingerprint) for k in new.keys if k.valid_until is None),
+        change = make_change(who, channel, Action.ROTATE_KEYS,
+                             f"rotate signing keys: {old.fingerprint} -> {fresh.fingerprint}",
+                             {layout.SIGNING_KEYS: new},
+                             *((T.KEY, k.fingerprint) for k in new.keys if k.valid_until is None),
                              provenance=provenance, result=new)
         # (the old key's validity ends at this commit's time, and git checks it by that time)
         return dataclasses.replace(change, committed=provenance.at)

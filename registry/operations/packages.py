@@ -9,13 +9,11 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-
-from packaging.version import Version as PkgVersion
 
 from .. import dists, layout, model, visibility
 from ..audit import Action, T
 from ..blobs import Staged
+from ..datadir import Registry
 from ..dists import DistInfo
 from ..errors import (
     Conflict,
@@ -24,32 +22,16 @@ from ..errors import (
     Forbidden,
     Invalid,
     NotFound,
-    RegistryError,
 )
 from ..identity import Principal
+from ..layout import version_key
 from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ..permissions import require
-from ._common import make_change, replace, version_key
-from .registry import Registry
+from ..reads.records import get_package, get_version, versions
+from ._common import made, make_change, replace
 
 log = logging.getLogger("registry.operations")
-
-
-def get_package(snap: Snapshot, ws: str, name: str) -> Package | None:
-    return snap.get(layout.package(ws, name), Package)
-
-
-def list_packages(snap: Snapshot, ws: str) -> list[Package]:
-    """Every package of a workspace, by name."""
-    root = layout.packages_dir(ws)
-    found = []
-    for shard in snap.names(root):
-        for name in snap.names(f"{root}/{shard}"):
-            package = snap.get(f"{root}/{shard}/{name}/package.json", Package)
-            if package is not None:
-                found.append(package)
-    return sorted(found, key=lambda p: p.name)
 
 
 def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
@@ -106,16 +88,6 @@ def publish_target(snap: Snapshot, who: Principal, ws: str, name: str) -> Packag
     return package
 
 
-def versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
-    """Every version of a package, oldest release first (PEP 440 order)."""
-    found = list(snap.records(layout.versions_dir(ws, name), Version))
-    return sorted(found, key=lambda v: PkgVersion(v.version))
-
-
-def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | None:
-    return snap.get(layout.version(ws, name, version_key(version)), Version)
-
-
 @dataclass
 class Published:
     package: Package
@@ -155,22 +127,26 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         """Every refusal, by what ``snap`` holds; NoChange if this very file is published already."""
         package = publish_target(snap, who, ws, canonical)
         current = snap.get(layout.version(ws, canonical, version_key(dist.version)), Version)
-        for existing in current.files if current else ():
-            if existing.filename == dist.filename:
-                if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
-                    # the byte-identical file again: success, and nothing changes
-                    return NoChange(Published(package=package, version=current, file=existing, commit=None, existing=True))
-                raise FileExists(
-                    f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
-                    "A published file can't be replaced: bump the version and upload again."
-                )
-            if dists.same_wheel(existing.filename, dist.filename):
-                raise Invalid(
-                    f"File already exists under another spelling ({existing.filename!r}): installers would see two "
-                    "copies of one wheel. A published file can't be replaced: bump the version and upload again."
-                )
-            if dist.packagetype == "sdist" and existing.packagetype == "sdist":
-                raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already there.")
+        if current is not None:  # (its files: this one again, another spelling of it, a second sdist)
+            for existing in current.files:
+                if existing.filename == dist.filename:
+                    if (existing.sha256, existing.blake2b_256) == (digests.sha256, digests.blake2b_256):
+                        # the byte-identical file again: success, and nothing changes
+                        return NoChange(Published(package=package, version=current, file=existing, commit=None,
+                                                  existing=True))
+                    raise FileExists(
+                        f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}). "
+                        "A published file can't be replaced: bump the version and upload again."
+                    )
+                if dists.same_wheel(existing.filename, dist.filename):
+                    raise Invalid(
+                        f"File already exists under another spelling ({existing.filename!r}): installers would see "
+                        "two copies of one wheel. A published file can't be replaced: bump the version and upload "
+                        "again."
+                    )
+                if dist.packagetype == "sdist" and existing.packagetype == "sdist":
+                    raise Invalid(f"Only one sdist may be uploaded per release: {existing.filename!r} is already "
+                                  "there.")
         tombstones = snap.get(layout.deleted_files(ws, canonical), DeletedFiles)
         if tombstones and dist.filename in tombstones.files:
             raise FilenameSpent(
@@ -216,40 +192,6 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     return done.result if done.commit is None else dataclasses.replace(done.result, commit=done.commit)
 
 
-def core_metadata(reg: Registry, f: DistFile) -> bytes:
-    """A file's core metadata (PEP 658), as recorded (by hash) at upload. The blob store keeps it as
-    a cache, filled on first use and never fsynced, since it can always be extracted again from the
-    file: a copy that is missing or doesn't hash as recorded (a crash tore it) is rebuilt."""
-    cached = reg.blobs.local_path(f.metadata_sha256)
-    if cached is not None:
-        data = cached.read_bytes()
-        if hashlib.sha256(data).hexdigest() == f.metadata_sha256:
-            return data
-        reg.blobs.delete(f.metadata_sha256)
-    source = reg.blobs.local_path(f.sha256)
-    if source is None and reg.blobs.remote:  # (read by ranged GETs: the archive's index, then METADATA)
-        try:
-            source = reg.blobs.open(f.sha256)
-        except FileNotFoundError:
-            pass
-    if source is None:  # (damage: recorded for /_/health, and a 503 that says what to do)
-        reg.missing.add(f.sha256, f.filename)
-        raise reg.blobs.missing(f.sha256, repr(f.filename))
-    try:
-        data = dists.inspect(source, f.filename, recorded=True).metadata
-    finally:
-        if not isinstance(source, Path):
-            source.close()
-    if hashlib.sha256(data).hexdigest() != f.metadata_sha256:
-        raise RegistryError(f"The core metadata of {f.filename!r} no longer matches what was recorded at upload; "
-                            "the operator should run `registry verify`.", status=500)
-    try:
-        reg.blobs.put_cache(data)
-    except OSError as exc:  # (a full disk: the answer doesn't need the cache)
-        log.warning("core metadata of %s not cached: %s", f.filename, exc)
-    return data
-
-
 def check_publish_policy(package: Package, run: model.PipelineRun | None) -> None:
     """Refuse a pipeline publish the package's policy doesn't allow, saying what it allows."""
     policy = package.publish_policy
@@ -259,7 +201,8 @@ def check_publish_policy(package: Package, run: model.PipelineRun | None) -> Non
         raise Forbidden(f"Package {package.name!r} may be published by pipelines on branches "
                         f"{', '.join(policy.branches)} only; this run is on {run.branch or 'no branch (a tag?)'}.")
     if policy.environments and run.environment_uuid not in policy.environments:
-        where = f"deployment environment {run.environment_uuid}" if run.environment_uuid else "no deployment environment"
+        where = (f"deployment environment {run.environment_uuid}" if run.environment_uuid
+                 else "no deployment environment")
         raise Forbidden(f"Package {package.name!r} may be published by pipelines deploying to "
                         f"{', '.join(policy.environments)} only; this step has {where}.")
 
@@ -295,7 +238,7 @@ def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         )
 
     done = reg.transact(build)
-    return done.result, done.commit
+    return done.result, made(done)
 
 
 def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> tuple[Package, Commit]:
@@ -315,7 +258,7 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         )
 
     done = reg.transact(build)
-    return done.result, done.commit
+    return done.result, made(done)
 
 
 def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,

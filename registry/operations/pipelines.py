@@ -12,14 +12,14 @@ import msgspec
 
 from .. import bounds, layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound
 from ..identity import Principal, new_token
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Package
 from ..permissions import repository_context
 from ._common import make_change, replace, require_workspace_admin
-from .packages import get_package, package_for
-from .registry import Registry
+from .packages import package_for
 
 MINTED_TOKEN_LIFETIME = timedelta(minutes=15)
 
@@ -40,12 +40,12 @@ def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str,
             f"branches {', '.join(policy.branches)}" if policy and policy.branches else "",
             f"environments {', '.join(policy.environments)}" if policy and policy.environments else "",
         ])) or "any pipeline of the repository"
+        updated = replace(package, publish_policy=policy)
         return make_change(who, channel, Action.SET_POLICY, f"set publish policy of {canonical} in {ws}: {rules}",
-                       {layout.package(ws, canonical): replace(package, publish_policy=policy)},
-                       (T.WORKSPACE, ws), (T.PACKAGE, canonical))
+                           {layout.package(ws, canonical): updated}, (T.WORKSPACE, ws), (T.PACKAGE, canonical),
+                           result=updated)
 
-    reg.transact(build)
-    return get_package(reg.snapshot(), ws, canonical)
+    return reg.transact(build).result  # (the record written)
 
 
 def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: str,
@@ -61,11 +61,11 @@ def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: 
         record = model.PipelinesTrust(issuer=issuer, audiences=audiences, jwks=jwks, updated=who.provenance(channel))
         accepted = ", ".join(audiences) or f"the default audience of workspace {workspace.uuid}"
         keys = "keys given inline" if jwks else "keys from the issuer's discovery document"
-        return make_change(who, channel, Action.TRUST, f"trust pipelines of {ws} from {issuer} ({keys}; audiences: {accepted})",
-                       {layout.trust(ws): record}, (T.WORKSPACE, ws), (T.ISSUER, issuer))
+        return make_change(who, channel, Action.TRUST,
+                           f"trust pipelines of {ws} from {issuer} ({keys}; audiences: {accepted})",
+                           {layout.trust(ws): record}, (T.WORKSPACE, ws), (T.ISSUER, issuer), result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.trust(ws), model.PipelinesTrust)
+    return reg.transact(build).result  # (the record written)
 
 
 def remove_trust(reg: Registry, who: Principal, channel: Channel, ws: str) -> None:
@@ -109,7 +109,8 @@ def _check_jwks(jwks: dict) -> None:
         try:
             jwt.PyJWK(key)
         except (jwt.PyJWTError, TypeError, ValueError) as exc:
-            raise Invalid(f"Invalid JWKS: key {key.get('kid', '?') if isinstance(key, dict) else key!r}: {exc}") from None
+            named = repr(key.get("kid", "?") if isinstance(key, dict) else key)
+            raise Invalid(f"Invalid JWKS: key {named}: {exc}") from None
         if "d" in key or "p" in key:
             raise Invalid("Invalid JWKS: it contains a private key; give only the public keys.")
 
@@ -120,24 +121,26 @@ def mint_pipeline_token(reg: Registry, who: Principal, reported: model.ReportedR
 
     The exchange is a commit like any other token's creation: the ledger shows which run minted
     which token, and every publish made with it carries the run (with what it reported)."""
-    if who.kind != "pipeline" or who.pipeline is None or who.repository is None:
+    ws, repository = who.workspace, who.repository
+    if who.kind != "pipeline" or who.pipeline is None or ws is None or repository is None:
         raise Forbidden("Only a verified Bitbucket Pipelines token can be exchanged for a registry token.")
     secret, digest = new_token()
     provenance = who.provenance("api")
-    run = replace(who.pipeline, reported=reported, url=run_url(who.workspace, who.repository, reported))
+    run = replace(who.pipeline, reported=reported, url=run_url(ws, repository, reported))
     record = ApiToken(
         id=digest[:16], user=who.actor, sha256=digest, scope="write", label="minted for a pipeline step",
         created=replace(provenance, pipeline=run), expires=provenance.at + lifetime,
-        workspace=who.workspace, repository=who.repository, pipeline=run,
+        workspace=ws, repository=repository, pipeline=run,
     )
 
     def build(snap: Snapshot) -> Change:
-        repository_context(snap, who.workspace, who.repository)
+        repository_context(snap, ws, repository)
         minted_by = dataclasses.replace(who, pipeline=run)
-        return make_change(minted_by, "api", Action.MINT_TOKEN, f"mint token {record.id} for pipeline {run.pipeline_uuid} of "
-                       f"{who.workspace}/{who.repository} (expires {record.expires:%H:%M:%S} UTC)",
-                       {layout.token(digest): record},
-                       (T.WORKSPACE, who.workspace), (T.REPOSITORY, who.repository), (T.TOKEN, record.id))
+        return make_change(minted_by, "api", Action.MINT_TOKEN,
+                           f"mint token {record.id} for pipeline {run.pipeline_uuid} of {ws}/{repository} "
+                           f"(expires {record.expires:%H:%M:%S} UTC)",
+                           {layout.token(digest): record},
+                           (T.WORKSPACE, ws), (T.REPOSITORY, repository), (T.TOKEN, record.id))
 
     reg.transact(build)
     return secret, record

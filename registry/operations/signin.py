@@ -9,22 +9,28 @@ state they share. A session's record is looked up (one path) on each request, as
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .. import layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import Forbidden, NotFound, TooMany
 from ..identity import Principal
 from ..ledger import Change, Snapshot
-from ..model import ApiToken, Channel, SignInLink, WebSession
+from ..model import Channel, SignInLink, WebSession
 from ..permissions import require_scope
-from ._common import existing_user, make_change, replace, require_operator
-from .registry import Registry
-from .tenancy import find_token
+from ..reads.records import (
+    _SESSION_ID,
+    check_signin_link,
+    find_token,
+    holds,
+    link_hash,
+    live_session,
+    sessions_of,
+)
+from ._common import existing_user, made, make_change, replace, require_operator
 
 LINK_PREFIX = "rgl_"
 LINK_LIFETIME = timedelta(minutes=15)
@@ -35,7 +41,6 @@ MAX_SESSIONS = 100  # live sessions per person: signing in past this ends their 
 # worker and replica (theirs are forwarded here).
 SIGN_INS_PER_MINUTE = 10
 PACE = timedelta(minutes=1)
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,6 @@ class Started:
 
     session: WebSession
     commit: str
-
-
-def link_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def create_signin_link(reg: Registry, who: Principal, channel: Channel, email: str,
@@ -73,22 +74,6 @@ def create_signin_link(reg: Registry, who: Principal, channel: Channel, email: s
     return secret, record
 
 
-def find_signin_link(snap: Snapshot, secret: str) -> SignInLink | None:
-    return snap.get(layout.signin_link(link_hash(secret.strip())), SignInLink)
-
-
-def check_signin_link(record: SignInLink | None) -> SignInLink:
-    """The link, if it may still be used; otherwise a refusal that says what to do."""
-    again = "ask the registry's operator for a new one (`registry login-link EMAIL`)"
-    if record is None:
-        raise NotFound(f"This sign-in link does not exist: check that it was copied whole, or {again}.")
-    if record.used is not None:
-        raise Forbidden(f"This sign-in link was used at {record.used.at:%Y-%m-%d %H:%M} UTC; a link works once: {again}.")
-    if record.expires <= model.now():
-        raise Forbidden(f"This sign-in link expired at {record.expires:%Y-%m-%d %H:%M} UTC: {again}.")
-    return record
-
-
 def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Started:
     """Spend the link: one commit marks it used and starts the web session it is for.
 
@@ -111,32 +96,33 @@ def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Sta
                            provenance=provenance, result=record)
 
     done = reg.transact(build)
-    return Started(done.result, done.commit.id)
+    return Started(done.result, made(done).id)
 
 
 def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> Started:
     """A web session for the person an API token was just checked for (``who``): one commit. It has
     the token's scope, ends at the latest when the token does, and with it if the token is revoked."""
-    if who.kind != "user" or not who.token_id or who.scope not in ("read", "write"):
+    email, token_id = who.email, who.token_id
+    if who.kind != "user" or not email or not token_id or who.scope not in ("read", "write"):
         raise Forbidden("Only a person's API token (read or write scope) signs in to the web UI.")
 
     def build(snap: Snapshot) -> Change:
-        found = find_token(snap, who.token_id)
+        found = find_token(snap, token_id)
         token = found[1] if found else None
         now = model.now()
-        if token is None or not _holds(token, who.email, now):
-            raise Forbidden(f"API token {who.token_id} was revoked or expired meanwhile; sign in with another.")
+        if token is None or not holds(token, email, now) or token.scope not in ("read", "write"):
+            raise Forbidden(f"API token {token_id} was revoked or expired meanwhile; sign in with another.")
         provenance = who.provenance(channel)
         expires = min(provenance.at + SESSION_LIFETIME, token.expires or provenance.at + SESSION_LIFETIME)
-        record = WebSession(id=secrets.token_hex(16), user=who.email, scope=token.scope, via="token",
+        record = WebSession(id=secrets.token_hex(16), user=email, scope=token.scope, via="token",
                             token=token.sha256, created=provenance, expires=expires)
-        writes = {**_make_room(snap, who.email, now), layout.session(who.email, record.id): record}
-        return make_change(who, channel, Action.SIGN_IN, f"sign in {who.email} with token {token.id}", writes,
-                           (T.USER, who.email), (T.SESSION, record.id), (T.SCOPE, record.scope),
+        writes = {**_make_room(snap, email, now), layout.session(email, record.id): record}
+        return make_change(who, channel, Action.SIGN_IN, f"sign in {email} with token {token.id}", writes,
+                           (T.USER, email), (T.SESSION, record.id), (T.SCOPE, record.scope),
                            provenance=provenance, result=record)
 
     done = reg.transact(build)
-    return Started(done.result, done.commit.id)
+    return Started(done.result, made(done).id)
 
 
 def end_session(reg: Registry, who: Principal, channel: Channel, email: str, session_id: str) -> WebSession:
@@ -167,7 +153,8 @@ def end_session(reg: Registry, who: Principal, channel: Channel, email: str, ses
     return reg.transact(build).result
 
 
-def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *, keep: str | None = None) -> list[WebSession]:
+def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *,
+                 keep: str | None = None) -> list[WebSession]:
     """End all of ``email``'s web sessions but ``keep`` (signing out everywhere else): one commit."""
     email = model.email(email)
     _own_or_operator(who, email)
@@ -185,42 +172,14 @@ def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *,
     return reg.transact(build).result
 
 
-def sessions_of(snap: Snapshot, email: str, *, ended: bool = False) -> list[WebSession]:
-    """``email``'s session records not ended (``ended``: those too), oldest first: one directory,
-    theirs. (An expired one, or one whose token went, is over too: `live_session` says.)"""
-    found = snap.records(layout.sessions_dir(email), WebSession)
-    return sorted((s for s in found if ended or s.ended is None), key=lambda s: s.created.at)
-
-
-def live_session(snap: Snapshot, email: str, session_id: str) -> tuple[WebSession, ApiToken | None] | None:
-    """The session and the API token it was signed in with (None for a link's), if it is still on: not
-    ended, not expired, and that token still holds (not revoked, not expired, its person's). A few
-    lookups by path, whatever the registry's size."""
-    if not _SESSION_ID.match(session_id):
-        return None
-    record = snap.get(layout.session(email, session_id), WebSession)
-    now = model.now()
-    if record is None or record.user != email or record.expires <= now or record.ended is not None:
-        return None
-    if record.token is None:
-        return record, None
-    token = snap.get(layout.token(record.token), ApiToken)
-    return (record, token) if token is not None and _holds(token, email, now) else None
-
-
-def _holds(token: ApiToken, email: str, now) -> bool:
-    """Whether a person may be signed in with this token: theirs, not revoked, not expired, not
-    a pipeline's, a witness's or a replica's."""
-    return (token.user == email and token.revoked is None and (token.expires is None or token.expires > now)
-            and token.repository is None and token.scope in ("read", "write"))
-
-
-def _make_room(snap: Snapshot, email: str, now) -> dict[str, None]:
+def _make_room(snap: Snapshot, email: str, now: datetime) -> dict[str, None]:
     """The records a sign-in deletes: ``email``'s sessions that are over (ended, expired, or their
     token revoked) and older than a minute, and the oldest live ones past `MAX_SESSIONS` - 1. So a
     person's directory holds their live sessions and those of the last minute; past
     `SIGN_INS_PER_MINUTE` of those, the sign-in is refused (a loop would grow the ledger)."""
-    gone, live, recent = {}, [], 0
+    gone: dict[str, None] = {}
+    live: list[WebSession] = []
+    recent = 0
     for s in sessions_of(snap, email, ended=True):
         if s.created.at > now - PACE:
             recent += 1

@@ -6,11 +6,13 @@ from datetime import timedelta
 
 from .. import bounds, layout, model
 from ..audit import Action, T
+from ..datadir import Registry
 from ..errors import Conflict, Forbidden, Invalid, NotFound
-from ..identity import TOKEN_PREFIX, Principal, new_token, token_hash
+from ..identity import TOKEN_PREFIX, Principal, new_token
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspace
 from ..permissions import repository_context, require, require_scope
+from ..reads.records import find_token
 from ._common import (
     existing_user,
     make_change,
@@ -18,7 +20,6 @@ from ._common import (
     require_operator,
     require_workspace_admin,
 )
-from .registry import Registry
 
 
 def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
@@ -35,11 +36,11 @@ def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
             if existing and existing.uuid == uuid:
                 raise Conflict(f"UUID {uuid} already belongs to workspace {other!r}.")
         record = Workspace(slug=slug, uuid=uuid, name=name, created=who.provenance(channel))
-        return make_change(who, channel, Action.CREATE_WORKSPACE, f"create workspace {slug}", {layout.workspace(slug): record},
-                       (T.WORKSPACE, slug), (T.WORKSPACE_UUID, uuid))
+        return make_change(who, channel, Action.CREATE_WORKSPACE, f"create workspace {slug}",
+                           {layout.workspace(slug): record}, (T.WORKSPACE, slug), (T.WORKSPACE_UUID, uuid),
+                           result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.workspace(slug), Workspace)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str,
@@ -52,11 +53,10 @@ def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
         if snap.exists(layout.project(ws, key)):
             raise Conflict(f"Project {key} already exists in workspace {ws}.")
         record = Project(key=key, name=name, created=who.provenance(channel))
-        return make_change(who, channel, Action.CREATE_PROJECT, f"create project {ws}/{key}", {layout.project(ws, key): record},
-                       (T.WORKSPACE, ws), (T.PROJECT, key))
+        return make_change(who, channel, Action.CREATE_PROJECT, f"create project {ws}/{key}",
+                           {layout.project(ws, key): record}, (T.WORKSPACE, ws), (T.PROJECT, key), result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.project(ws, key), Project)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str, project: str,
@@ -75,12 +75,12 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
                 raise Conflict(f"UUID {uuid} already belongs to repository {ws}/{other.slug}.")
         record = Repository(slug=slug, uuid=uuid, project=project, public=public, created=who.provenance(channel))
         visibility = "public" if public else "private"
-        return make_change(who, channel, Action.CREATE_REPOSITORY, f"create repository {ws}/{slug} in project {project} ({visibility})",
-                       {layout.repository(ws, slug): record},
-                       (T.WORKSPACE, ws), (T.REPOSITORY, slug), (T.REPOSITORY_UUID, uuid))
+        return make_change(who, channel, Action.CREATE_REPOSITORY,
+                           f"create repository {ws}/{slug} in project {project} ({visibility})",
+                           {layout.repository(ws, slug): record},
+                           (T.WORKSPACE, ws), (T.REPOSITORY, slug), (T.REPOSITORY_UUID, uuid), result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.repository(ws, slug), Repository)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_user(reg: Registry, who: Principal, channel: Channel, email: str, name: str | None = None) -> User:
@@ -92,10 +92,10 @@ def create_user(reg: Registry, who: Principal, channel: Channel, email: str, nam
         if snap.exists(layout.user(email)):
             raise Conflict(f"User {email} already exists.")
         record = User(email=email, name=name, created=who.provenance(channel))
-        return make_change(who, channel, Action.CREATE_USER, f"create user {email}", {layout.user(email): record}, (T.USER, email))
+        return make_change(who, channel, Action.CREATE_USER, f"create user {email}", {layout.user(email): record},
+                           (T.USER, email), result=record)
 
-    reg.transact(build)
-    return reg.snapshot().get(layout.user(email), User)
+    return reg.transact(build).result  # (the record written)
 
 
 def create_token(reg: Registry, who: Principal, channel: Channel, email: str, scope: model.Scope = "write",
@@ -127,33 +127,6 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
 
     reg.transact(build)
     return secret, record
-
-
-def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
-    """A token by its id (or a prefix of it), or by the secret itself (a leaked token is revoked
-    with what leaked). Never echoes what it was given: it may be a secret."""
-    given = token_id.strip()
-    if given.startswith(TOKEN_PREFIX):
-        path = layout.token(token_hash(given))
-        record = snap.get(path, ApiToken)
-        return (path, record) if record is not None else None
-    token_id = given.lower()
-    if len(token_id) < 8 or len(token_id) > 64 or not all(c in "0123456789abcdef" for c in token_id):
-        raise Invalid("Invalid token id: use the id printed when the token was created (`registry token list "
-                      "EMAIL` shows them), or the token itself.")
-    shard = layout.token_shard(token_id)
-    for name in snap.names(shard):
-        if name.startswith(token_id):
-            path = f"{shard}/{name}"
-            return path, snap.get(path, ApiToken)
-    return None
-
-
-def list_tokens(snap: Snapshot, email: str) -> list[ApiToken]:
-    email = model.email(email)
-    if snap.get(layout.user(email), User) is None:
-        raise NotFound(f"There is no user {email}.")
-    return sorted((t for t in snap.records("tokens", ApiToken) if t.user == email), key=lambda t: t.created.at)
 
 
 def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, token_id: str) -> ApiToken:
@@ -203,10 +176,10 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
         if project:
             key = model.project_key(project)
             require_workspace_admin(snap, who, ws, f"manage permissions of project {ws}/{key}")
-            record = snap.get(layout.project(ws, key), Project)
-            if record is None:
+            found = snap.get(layout.project(ws, key), Project)
+            if found is None:
                 raise NotFound(f"Project {key} does not exist in workspace {ws}.")
-            new = replace(record, grants=_set_grant(record.grants, email, role, f"project {ws}/{key}"))
+            new = replace(found, grants=_set_grant(found.grants, email, role, f"project {ws}/{key}"))
             return make_change(who, channel, action, f"{verb} on project {ws}/{key} {prep} {email}",
                            {layout.project(ws, key): new},
                            (T.WORKSPACE, ws), (T.PROJECT, key), (T.USER, email), (T.ROLE, role or "none"))
@@ -221,8 +194,8 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
             raise NotFound(f"{email} is not an admin of workspace {ws}.")
         admins = admins | {email} if role else admins - {email}
         new = replace(workspace, admins=sorted(admins))
-        return make_change(who, channel, action, f"{verb} on workspace {ws} {prep} {email}", {layout.workspace(ws): new},
-                       (T.WORKSPACE, ws), (T.USER, email), (T.ROLE, role or "none"))
+        return make_change(who, channel, action, f"{verb} on workspace {ws} {prep} {email}",
+                           {layout.workspace(ws): new}, (T.WORKSPACE, ws), (T.USER, email), (T.ROLE, role or "none"))
 
     reg.transact(build)
 

@@ -8,15 +8,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion
-from packaging.version import Version as PkgVersion
 
 from .. import layout, model, visibility
 from ..cache import Cache, weight
 from ..errors import Invalid
-from ..ledger import Snapshot
 from ..model import Package, Repository, Version
-from ..operations import list_packages
+from . import records
+from .catalog import Catalog
 
 MAX_PER_PAGE = 500
 Sort = Literal["name", "published"]
@@ -38,16 +36,24 @@ class Page:
 
     @property
     def more(self) -> bool:
+        """Whether a page follows this one."""
         return self.page * self.per_page < self.total
 
 
-class Lists:
-    """The Reader's lists (a mixin: ``self`` is the Reader)."""
+class Lists(Catalog):
+    """The Reader's lists. A workspace's packages come from a cache keyed by the git id of its
+    packages directory (remade, a lookup per package, when that changed); what the caller may read
+    of them is decided per repository (a role check each, not one per package)."""
 
     def packages(self, ws: str, *, project: str | None = None, repository: str | None = None, q: str | None = None,
                  sort: Sort = "name", page: int = 1, per_page: int = 50, with_latest: bool = False) -> Page:
-        """The readable packages of a workspace, a project or a repository: filtered by part of the
-        name, sorted, one page. The scope itself answers as missing to whoever may not see it."""
+        """One page of the readable packages of a workspace, a project or a repository, filtered by
+        part of the name (``q``), sorted by name or by last release (``sort``), each with its latest
+        release if ``with_latest``. The packages the caller may not read are left out and not
+        counted; the scope itself is `hidden` to whoever may not see it. Invalid for a bad page,
+        page size or sort. Costs the workspace's list (cached) and a role check per repository;
+        ``sort="published"`` also reads every matching package's versions, ``with_latest`` the
+        page's."""
         if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
             raise Invalid(f"page starts at 1 and per_page is 1 to {MAX_PER_PAGE}.")
         if sort not in ("name", "published"):
@@ -59,40 +65,46 @@ class Lists:
             self.repository(ws, repository)
         # (a filter, not a name: anything may be typed; what no name holds matches nothing)
         needle = canonicalize_name(q.strip()) if q and q.strip() else None
-        snap, readable, repos = self.snapshot, {}, {}
-        items = []
+        snap = self.snapshot
+        readable: dict[str, Repository | None] = {}  # slug -> the repository, if the caller may read it
+        items: list[tuple[Package, Repository]] = []
         for package in self.all_packages(ws):
             if needle and needle not in package.name:
                 continue
             slug = package.repository
             if slug not in readable:
-                repos[slug] = snap.get(layout.repository(ws, slug), Repository)
-                readable[slug] = repos[slug] is not None and visibility.can_read(snap, self.who, ws, slug)
-            r = repos[slug]
-            if readable[slug] and (project is None or r.project == project) and (repository is None or r.slug == repository):
+                found = snap.get(layout.repository(ws, slug), Repository)
+                readable[slug] = found if found is not None and visibility.can_read(snap, self.who, ws, slug) else None
+            r = readable[slug]
+            if r is not None and project in (None, r.project) and repository in (None, r.slug):
                 items.append((package, r))
         if sort == "published":  # (needs every package's versions: the UI's choice, paged after)
-            latest = {p.name: model.latest_release(sorted_versions(snap, ws, p.name)) for p, _ in items}
-            items.sort(key=lambda i: (latest[i[0].name].created.at if latest[i[0].name] else i[0].created.at), reverse=True)
+            latest = {p.name: model.latest_release(records.versions(snap, ws, p.name)) for p, _ in items}
+            items.sort(key=lambda i: (latest[i[0].name] or i[0]).created.at, reverse=True)
         start = (page - 1) * per_page
         chosen = items[start:start + per_page]
-        return Page([Listed(p, r, model.latest_release(sorted_versions(snap, ws, p.name)) if with_latest else None)
+        return Page([Listed(p, r, model.latest_release(records.versions(snap, ws, p.name)) if with_latest else None)
                      for p, r in chosen], total=len(items), page=page, per_page=per_page)
 
     def all_packages(self, ws: str) -> list[Package]:
-        """Every package of a workspace, by name, whoever may read them (callers filter)."""
+        """Every package of a workspace, by name, WHOEVER MAY READ THEM: callers filter (`index`,
+        `packages`); an empty list for a workspace that has none or doesn't exist. Cached by the
+        git id of the packages directory; the list returned is the cache's (don't change it)."""
         tree_id = self.snapshot.tree_id(layout.packages_dir(ws))
         if tree_id is None:
             return []
         found = _LISTS.get(tree_id)
         if found is None:
-            found = list_packages(self.snapshot, ws)
+            found = records.list_packages(self.snapshot, ws)
             _LISTS.put(tree_id, found, weight(found))
         return found
 
     def index(self, ws: str) -> tuple[str | None, list[Package]] | None:
-        """A workspace's Simple index: (what it depends on, the readable packages), or None if the
-        caller may not see the workspace (the URL then names no workspace, for them)."""
+        """A workspace's Simple index: (a token that changes whenever its packages do: the git id of
+        the packages directory, the packages the caller may read, by name), or None if the caller
+        doesn't see the workspace or it doesn't exist (the URL then names no workspace, for them:
+        the caller renders the refusal). Read with today's permissions on a Reader of the past.
+        Costs the workspace's list (cached) and a role check per repository."""
         if not self.sees_workspace(ws):
             return None
         tree_id = self.snapshot.tree_id(layout.packages_dir(ws))
@@ -102,7 +114,9 @@ class Lists:
         return tree_id, [p for p in packages if readable[p.repository]]
 
     def everywhere(self) -> list[tuple[str, str | None, list[Package]]]:
-        """Every workspace's readable packages: (workspace, state, packages)."""
+        """Every workspace's Simple index the caller sees, by workspace name: (workspace, state,
+        packages), as `index` answers each (the workspaces they don't see are left out). An `index`
+        per workspace of the registry."""
         out = []
         for ws in self.snapshot.names("workspaces"):
             found = self.index(ws)
@@ -111,25 +125,15 @@ class Lists:
         return out
 
     def named_everywhere(self, name: str) -> list[Package]:
-        """The readable packages called ``name``, in whichever workspace they are."""
+        """The packages called ``name`` (any spelling of it) that the caller may read, in whichever
+        workspace they are, by workspace; none is no refusal. NotFound for what can't be a project
+        name. A lookup per workspace of the registry."""
         canonical, snap, found = visibility.project_name(name), self.snapshot, []
         for ws in snap.names("workspaces"):
             package = snap.get(layout.package(ws, canonical), Package)
             if package is not None and visibility.can_read(snap, self.who, ws, package.repository):
                 found.append(package)
         return found
-
-
-def sorted_versions(snap: Snapshot, ws: str, name: str) -> list[Version]:
-    """Every version of a package, oldest release first (PEP 440 order)."""
-    return sorted(snap.records(layout.versions_dir(ws, name), Version), key=_release)
-
-
-def _release(v: Version):
-    try:
-        return (0, PkgVersion(v.version))
-    except InvalidVersion:  # (never stored: every version is checked at upload; but never a 500)
-        return (1, v.version)
 
 
 _LISTS = Cache("package-lists", "a workspace's packages, by the git id of its packages directory")

@@ -10,7 +10,8 @@ from .. import layout, model
 from ..cache import Cache, weight
 from ..ledger import Snapshot
 from ..model import DistFile, Package
-from .lists import sorted_versions
+from . import records
+from .catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,15 @@ class Summary:
 _shards = Cache("summaries", "package summaries, by the git id of their shard of a packages directory")
 
 
-class Summaries:
-    """The Reader's package summaries (a mixin: ``self`` is the Reader)."""
+class Summaries(Catalog):
+    """The Reader's package summaries."""
 
     def summaries(self, ws: str, *, project: str | None = None, repository: str | None = None) -> list[Summary]:
-        """The readable packages of a workspace, a project or a repository, summarised, in no
-        particular order. The scope itself answers as missing to whoever may not see it."""
+        """The packages the caller may read in a workspace, a project or a repository, summarised,
+        in no particular order (the ones they may not read are left out); the scope itself is
+        `hidden` to whoever may not see it. Costs a role check per repository of the workspace and
+        the workspace's summaries, cached per shard of its packages directory (a shard that changed
+        is summarised again: a lookup per version of its packages)."""
         self.workspace(ws)
         if project is not None:
             project = self.project(ws, project).key
@@ -41,13 +45,15 @@ class Summaries:
 
 
 def all_summaries(snap: Snapshot, ws: str) -> list[Summary]:
-    """Every package of the workspace, whoever may read it (callers filter)."""
-    root, found = layout.packages_dir(ws), []
+    """Every package of the workspace summarised, whoever may read it (callers filter)."""
+    root = layout.packages_dir(ws)
+    found: list[Summary] = []
     for shard in snap.names(root):
         tree_id = snap.tree_id(f"{root}/{shard}")
         summaries = _shards.get(tree_id)
         if summaries is None:
-            packages = (snap.get(f"{root}/{shard}/{name}/package.json", Package) for name in snap.names(f"{root}/{shard}"))
+            packages = (snap.get(f"{root}/{shard}/{name}/package.json", Package)
+                        for name in snap.names(f"{root}/{shard}"))
             summaries = tuple(_summary(snap, ws, p) for p in packages if p is not None)
             _shards.put(tree_id, summaries, weight(summaries))
         found += summaries
@@ -55,7 +61,7 @@ def all_summaries(snap: Snapshot, ws: str) -> list[Summary]:
 
 
 def _summary(snap: Snapshot, ws: str, package: Package) -> Summary:
-    versions = sorted_versions(snap, ws, package.name)
+    versions = records.versions(snap, ws, package.name)
     latest = model.latest_release(versions)
     newest = max((f for v in versions for f in v.files), key=lambda f: f.uploaded.at, default=None)
     return Summary(package, latest.version if latest else None, len(versions), newest)

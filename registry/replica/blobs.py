@@ -17,7 +17,7 @@ import httpx
 
 from ..cache import Cache
 from ..errors import RegistryError
-from .primary import describe, timeouts
+from ..outbound import describe, timeouts
 
 log = logging.getLogger("registry.replica")
 CHUNK = 256 * 1024

@@ -22,6 +22,7 @@ file that isn't there):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -37,7 +38,7 @@ from ..errors import RegistryError
 from ..fsync import fsync_all, fsync_path, write_file
 from ..ledger.commits import Commit
 from ..maintenance import referenced_blobs
-from ..operations import get_version
+from ..reads.records import get_version
 from .blobs import ensure_local
 
 log = logging.getLogger("registry.replica")
@@ -172,7 +173,7 @@ class Filler:
                 done.missing += 1
             if not done.missing:
                 done.cursor = commit_id
-        if done.cursor != cursor:
+        if done.cursor is not None and done.cursor != cursor:
             await anyio.to_thread.run_sync(self._advance, done.cursor, done.found)
             self._whole.clear()  # (the cursor vouches for them now)
         return done
@@ -191,11 +192,11 @@ class Filler:
             except Exception as exc:  # (a bucket that fails, say: said in /_/health, tried again)
                 log.exception("replica: fetching the files the ledger references failed")
                 error = f"{type(exc).__name__}: {exc}"
-                await anyio.to_thread.run_sync(lambda: self.follower.files_seen(error=error))
+                await anyio.to_thread.run_sync(functools.partial(self.follower.files_seen, error=error))
                 due, retry = time.monotonic() + retry, min(retry * 2, RETRY_MAX)
                 continue
-            await anyio.to_thread.run_sync(lambda: self.follower.files_seen(
-                cursor=done.cursor, missing=done.missing, error=done.error))
+            await anyio.to_thread.run_sync(functools.partial(
+                self.follower.files_seen, cursor=done.cursor, missing=done.missing, error=done.error))
             if done.fetched:
                 log.info("replica: fetched %d file(s) from the primary; %d missing", done.fetched, done.missing)
             if done.missing:

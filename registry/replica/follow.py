@@ -26,16 +26,20 @@ import os
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import httpx
 import pygit2
 
-from .. import checkpoint, witness
 from ..config import Settings
+from ..errors import RegistryError
 from ..fsync import write_file
 from ..ledger import Ledger
-from .primary import Silent, describe, timeouts, watched
+from ..outbound import describe, timeouts
+from ..trust import checkpoints as checkpoint
+from ..trust import witness
+from .primary import Silent, watched
 
 log = logging.getLogger("registry.replica")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # (a line per long poll and per fetch otherwise)
@@ -51,12 +55,15 @@ class Stopped(Exception):
 
 class Follower:
     def __init__(self, settings: Settings, ledger: Ledger) -> None:
-        self.primary = settings.primary
+        if settings.primary is None:
+            raise RegistryError("A replica follows a primary: serve it with `registry serve --follow PRIMARY_URL` "
+                                "and a replica token.")
+        self.primary: str = settings.primary
         self.token = settings.follow_token
         self.wait_write = settings.follow_wait_seconds  # (for a forwarded write's commit to arrive here)
         self.timeout = settings.follow_timeout_seconds  # (the longest the primary may stay silent)
         self.ledger = ledger
-        self.dir = settings.data_path / "replica"
+        self.dir = settings.replica_path
         self.dir.mkdir(parents=True, exist_ok=True)
         self._leader: int | None = None  # the follow lock's descriptor, once this process holds it
 
@@ -76,6 +83,10 @@ class Follower:
             os.replace(temp, self.dir / "status.json")
         return status
 
+    def _unreachable(self, why: str) -> None:
+        """Say that following fails, and since when (the first failure of a run of them)."""
+        self._update(error=why, error_since=self.status().get("error_since") or _now())
+
     def stopped(self) -> str | None:
         return self.status().get("stopped")
 
@@ -86,7 +97,7 @@ class Follower:
         if s.get("primary_head") in (None, head):
             behind = 0
         since = s.get("behind_since")
-        answer = {
+        answer: dict[str, Any] = {
             "status": "stopped" if s.get("stopped") else "ok", "role": "replica", "primary": self.primary,
             "ledger": head,
             "lag": {"commits": behind, "seconds": round(now - since, 3) if behind and since else 0.0},
@@ -235,8 +246,7 @@ class Follower:
                         text = f"the primary at {self.primary} is unreachable ({why})"
                         await client.aclose()
                         client = None
-                    await anyio.to_thread.run_sync(lambda: self._update(
-                        error=text, error_since=self.status().get("error_since") or _now()))
+                    await anyio.to_thread.run_sync(self._unreachable, text)
                     log.warning("replica: %s; retrying in %.1f s", text, retry)
                     await anyio.sleep(retry)
                     retry = min(retry * 2, RETRY_MAX)
@@ -282,7 +292,8 @@ class Follower:
                         break
                     except BlockingIOError:
                         if time.monotonic() > deadline:
-                            raise witness.CannotCheck(f"another fetch from {self.primary} took over {within:.0f} s") from None
+                            raise witness.CannotCheck(f"another fetch from {self.primary} took over "
+                                                      f"{within:.0f} s") from None
                         time.sleep(0.05)
             yield
         finally:

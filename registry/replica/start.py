@@ -1,6 +1,7 @@
 """What `registry serve --follow PRIMARY_URL` does before it serves: check the token with the primary,
 take the public key the primary's web session cookies are checked with (a session made there is good
-here; a replica can make none), and fetch the ledger (all of it the first time; a replica then has something to serve)."""
+here; a replica can make none), and fetch the ledger (all of it the first time; a replica then has
+something to serve)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,26 @@ import shutil
 import httpx
 import pygit2
 
-from .. import witness
 from ..config import Settings
 from ..errors import RegistryError
 from ..fsync import make_dirs, write_file
 from ..ledger import Ledger
-from ..operations.registry import REPLICA_OF
-from ..web.ui.session import KEY_FILE, PUBLIC_FILE
+from ..outbound import describe, timeouts
+from ..trust import witness
 from .follow import Follower, Stopped
-from .primary import describe, timeouts
 
 
 def prepare(settings: Settings) -> str:
     """Make the data directory a replica of the primary, up to date if it can be; what to print."""
     primary = settings.primary
-    if not primary.startswith(("http://", "https://")):
+    if primary is None or not primary.startswith(("http://", "https://")):
         raise RegistryError(f"--follow {settings.follow}: give the primary's URL, e.g. https://pypi.example.com.")
-    if not settings.follow_token:
+    token = settings.follow_token
+    if not token:
         raise RegistryError("A replica needs a replica token: create one on the primary with `registry token create "
                             "EMAIL --replica`, and give it in REGISTRY_FOLLOW_TOKEN (or --token).")
     make_dirs(settings.data_path)
-    marker = settings.data_path / REPLICA_OF
+    marker = settings.replica_of_path
     had = Ledger.exists_at(settings.ledger_path)
     if had and not marker.exists():
         raise RegistryError(f"{settings.data_path} holds a registry of its own, not a replica's copy: give the "
@@ -38,7 +38,7 @@ def prepare(settings: Settings) -> str:
     if marker.exists() and marker.read_text().strip() != primary:
         raise RegistryError(f"{settings.data_path} is a replica of {marker.read_text().strip()}, not of {primary}: "
                             "give a replica of another primary its own data directory.")
-    reachable = _session_key(settings)
+    reachable = _session_key(settings, primary, token)
     if not had:
         if not reachable:
             raise RegistryError(f"The primary at {primary} is unreachable: a new replica needs it for its first "
@@ -56,23 +56,23 @@ def prepare(settings: Settings) -> str:
             shutil.rmtree(follower.dir, ignore_errors=True)
             marker.unlink(missing_ok=True)
             raise RegistryError(f"The first fetch of the ledger from {primary} failed: {exc}") from None
-        return f"The primary at {primary} could not be checked ({exc}); serving what is here, catching up when it answers."
+        return (f"The primary at {primary} could not be checked ({exc}); serving what is here, catching up when it "
+                "answers.")
     if head is None:
         return f"The primary at {primary} is unreachable; serving what is here, catching up when it answers."
     return f"Following {primary}: the ledger here is at {head}, checked commit by commit."
 
 
-def _session_key(settings: Settings) -> bool:
+def _session_key(settings: Settings, primary: str, token: str) -> bool:
     """Whether the primary answered; a refused token is an error that says what to do."""
-    primary = settings.primary
     try:
-        response = httpx.get(f"{primary}/_/replica/session-key", auth=("__token__", settings.follow_token),
+        response = httpx.get(f"{primary}/_/replica/session-key", auth=("__token__", token),
                              timeout=timeouts(settings.follow_timeout_seconds))
     except httpx.HTTPError as exc:
         if not Ledger.exists_at(settings.ledger_path):
             why = describe(exc, settings.follow_timeout_seconds)
-            raise RegistryError(f"The primary at {primary} is unreachable ({why}): a new "
-                                "replica needs it for its first fetch. Start it again once the primary answers.") from None
+            raise RegistryError(f"The primary at {primary} is unreachable ({why}): a new replica needs it for its "
+                                "first fetch. Start it again once the primary answers.") from None
         return False
     if response.status_code in (401, 403):
         raise RegistryError(f"The primary at {primary} refused the replica token ({response.status_code}: "
@@ -82,11 +82,11 @@ def _session_key(settings: Settings) -> bool:
         raise RegistryError(f"{primary}/_/replica/session-key answered {response.status_code}: is {primary} a "
                             f"registry (of this version or later)? {response.text.strip()[:200]}")
     key = bytes.fromhex(response.text.strip())
-    path = settings.data_path / PUBLIC_FILE
+    path = settings.session_public_key_path
     if not path.exists() or path.read_bytes() != key:
-        temp = path.with_name(f"{PUBLIC_FILE}.{os.getpid()}.tmp")
+        temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         write_file(temp, key, 0o644, exclusive=False, sync=True)
         os.replace(temp, path)
     # (a replica of an earlier release kept the primary's secret cookie key: it has no business here)
-    (settings.data_path / KEY_FILE).unlink(missing_ok=True)
+    settings.session_key_path.unlink(missing_ok=True)
     return True

@@ -1,7 +1,7 @@
 """The management and audit API under /api, and the public index's JSON API under /<ws>/pypi/.
 
 Controllers only parse, ask the read layer (`Reader`) or run an operation (in a worker thread: it
-fsyncs), and render `views`. Refusals are RFC 9457 problem documents.
+fsyncs), and render `api_types`. Refusals are RFC 9457 problem documents.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import anyio
 from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from .. import model, operations, views
+from .. import model, operations
 from ..audit import T
 from ..errors import Invalid, NotFound, Unauthorized
 from ..reads import Reader, project_name
-from .context import WebState, reader, redirect, refusals, web_state
+from . import api_types as views
+from .answers import redirect, refusals
+from .state import WebState, reader, web_state
 
 PACKAGE = "/workspaces/{ws:str}/packages/pypi/{name:str}"
 VERSION = PACKAGE + "/versions/{version:str}"
@@ -28,7 +30,7 @@ YANK = refusals(400, 401, 403, 404, 409, 503)
 CREATE = refusals(400, 401, 403, 404, 409, 413, 503)
 
 
-class Deleted(views.View, kw_only=True):
+class Deleted(views.View, frozen=True, kw_only=True):
     kind: str  # "package" or "version"
     workspace: str
     package: str
@@ -45,10 +47,10 @@ def _urls(request: Request, state: WebState) -> views.Urls:
 
 
 def _listing(request: Request, r: Reader, ws: str, type_: str | None, q: str | None, page: int, per_page: int,
-             **scope: str) -> views.PackageList:
+             project: str | None = None, repository: str | None = None) -> views.PackageList:
     if type_ not in (None, "pypi"):
         raise Invalid(f"Unknown package type {type_!r}: this registry has pypi packages.")
-    found = r.packages(ws, q=q, page=page, per_page=per_page, **scope)
+    found = r.packages(ws, project=project, repository=repository, q=q, page=page, per_page=per_page)
     urls = _urls(request, web_state(request))
     next_url = None
     if found.more:
@@ -72,13 +74,15 @@ async def workspace_packages(request: Request, ws: FromPath[str], type_: TypeFil
     return _listing(request, await reader(request), ws, type_, q, page, per_page)
 
 
-@get("/workspaces/{ws:str}/projects/{key:str}/packages", responses=READ_LIST, summary="Packages of a project the caller can read")
+@get("/workspaces/{ws:str}/projects/{key:str}/packages", responses=READ_LIST,
+     summary="Packages of a project the caller can read")
 async def project_packages(request: Request, ws: FromPath[str], key: FromPath[str], type_: TypeFilter = None,
                            q: NameFilter = None, page: Page = 1, per_page: Page = 50) -> views.PackageList:
     return _listing(request, await reader(request), ws, type_, q, page, per_page, project=key)
 
 
-@get("/workspaces/{ws:str}/repositories/{repo:str}/packages", responses=READ_LIST, summary="Packages linked to a repository")
+@get("/workspaces/{ws:str}/repositories/{repo:str}/packages", responses=READ_LIST,
+     summary="Packages linked to a repository")
 async def repository_packages(request: Request, ws: FromPath[str], repo: FromPath[str], type_: TypeFilter = None,
                               q: NameFilter = None, page: Page = 1, per_page: Page = 50) -> views.PackageList:
     return _listing(request, await reader(request), ws, type_, q, page, per_page, repository=repo)
@@ -87,7 +91,8 @@ async def repository_packages(request: Request, ws: FromPath[str], repo: FromPat
 # --- packages ------------------------------------------------------------------------------------
 
 
-@post("/workspaces/{ws:str}/packages", status_code=201, responses=CREATE, summary="Create a package linked to a repository (repository admin)")
+@post("/workspaces/{ws:str}/packages", status_code=201, responses=CREATE,
+      summary="Create a package linked to a repository (repository admin)")
 async def create_package(request: Request, ws: FromPath[str], data: JSONBody[views.CreatePackage]) -> views.PackageView:
     r = await reader(request)
     if r.who.kind == "anonymous":
@@ -101,7 +106,8 @@ async def _package_view(request: Request, name: str, ws: str) -> views.PackageVi
     r = await reader(request)
     read = r.package(ws, name)
     return views.package_view(read.package, read.repository.project, read.repository.public, read.role,
-                              r.versions(ws, name), r.created_by(ws, read.package.name), _urls(request, web_state(request)))
+                              r.versions(ws, name), r.created_by(ws, read.package.name),
+                              _urls(request, web_state(request)))
 
 
 @get(PACKAGE, responses=READ_ONE, summary="Package details: names, linked repository, creation, versions, your role")
@@ -121,7 +127,8 @@ async def delete_package(request: Request, ws: FromPath[str], name: FromPath[str
 
 
 @get(PACKAGE + "/history", responses=READ_LIST, summary="Ledger commits that touched the package")
-async def package_history(request: Request, ws: FromPath[str], name: FromPath[str], limit: Page = 100) -> views.HistoryView:
+async def package_history(request: Request, ws: FromPath[str], name: FromPath[str],
+                          limit: Page = 100) -> views.HistoryView:
     r = await reader(request)
     name = project_name(name)
     return views.history_view(ws, name, None, r.history(ws, name, limit=max(1, min(limit, 10_000))))
@@ -137,7 +144,8 @@ async def _version_view(request: Request, ws: str, name: str, version: str) -> v
     return views.version_view(read.package, record, commits, _urls(request, web_state(request)))
 
 
-@get(VERSION, responses=READ_ONE, summary="Version details: files, hashes, publisher (person, API token or pipeline run), commits")
+@get(VERSION, responses=READ_ONE,
+     summary="Version details: files, hashes, publisher (person, API token or pipeline run), commits")
 async def version_details(request: Request, ws: FromPath[str], name: FromPath[str],
                           version: FromPath[str]) -> views.VersionView | Response:
     canonical = project_name(name)
@@ -164,14 +172,16 @@ async def yank_version(request: Request, ws: FromPath[str], name: FromPath[str],
 
 
 @delete(VERSION + "/yank", status_code=200, responses=YANK, summary="Un-yank a version (repository write)")
-async def unyank_version(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> views.VersionView:
+async def unyank_version(request: Request, ws: FromPath[str], name: FromPath[str],
+                         version: FromPath[str]) -> views.VersionView:
     r = await reader(request)
     await anyio.to_thread.run_sync(lambda: operations.yank(r.reg, r.who, "api", ws, name, version, undo=True))
     return await _version_view(request, ws, project_name(name), version)
 
 
 @get(VERSION + "/history", responses=READ_LIST, summary="Ledger commits that touched the version")
-async def version_history(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> views.HistoryView:
+async def version_history(request: Request, ws: FromPath[str], name: FromPath[str],
+                          version: FromPath[str]) -> views.HistoryView:
     r = await reader(request)
     name = project_name(name)
     commits = r.history(ws, name, version, limit=10_000)
@@ -197,12 +207,15 @@ async def json_api(request: Request, ws: str, name: str, version: str | None) ->
     repository = read.repository
     all_versions = r.versions(ws, canonical)
     if version is None:
-        if not all_versions:
+        latest = model.latest_release(all_versions)
+        if latest is None:
             raise NotFound(f"Package {canonical!r} has no versions yet.")
-        selected = model.latest_release(all_versions)
+        selected = latest
     else:
         _, selected = r.version(ws, canonical, version)
-    source = next((f for f in selected.files if f.packagetype == "bdist_wheel"), selected.files[0] if selected.files else None)
+    # (the metadata of a wheel if there is one, else of whatever file there is)
+    source = next((f for f in selected.files if f.packagetype == "bdist_wheel"),
+                  selected.files[0] if selected.files else None)
     metadata = await anyio.to_thread.run_sync(r.core_metadata, source) if source else None
     serial = r.serial()
     doc = views.json_project(read.package, all_versions, selected, metadata, serial, _urls(request, web_state(request)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -20,19 +21,20 @@ from litestar.static_files import create_static_files_router
 from pipelines.verify import Verifier
 
 from .. import __version__, cache, maintenance
+from ..blobs import BlobStore
 from ..config import Settings
+from ..datadir import Registry
 from ..errors import RegistryError
-from ..operations import Registry
 from ..reads import Reader
 from ..replica import Follower
-from ..replica.fill import Filler
-from ..replica.follow import LEAD_EVERY
-from . import api, files, framework_caches, ledger_http, oidc, past, replication, simple
-from .ui import routes as ui
+from ..replica.run import run_replica
+from . import api, framework_caches, ledger_http, oidc, replication, shapes, simple
+from .answers import realm, refusal
 from .bodies import RegistryRequest
-from .context import WebState, error_response, problem_response, realm, wants_problem
 from .credentials import Authenticator
 from .front import FrontDoor
+from .state import WebState
+from .ui import routes as ui
 
 log = logging.getLogger("registry.web")
 STATIC = Path(__file__).parent / "static"
@@ -64,11 +66,12 @@ def _storage(state: WebState, answer: dict) -> dict:
     answer["disk"] = disk
     if missing and answer["status"] in ("ok", "damaged"):
         answer["status"] = "damaged"
+        bucket = _bucket(reg.blobs)
         answer["action"] = " ".join(filter(None, [answer.get("action"), (
             f"{missing} file(s) the ledger records are missing from the blob store: downloads of them are 503s. "
             "Run `registry verify` for the list" + (f"; if the files were moved to the bucket, run `registry blobs "
-                                                    f"migrate --to {str(reg.blobs.location).rstrip('/')}` again "
-                                                    "where the old files are." if reg.blobs.remote else "."))]))
+                                                    f"migrate --to {bucket}` again where the old files are."
+                                                    if bucket is not None else "."))]))
     if disk["state"] != "ok" and answer["status"] == "ok":
         answer["status"] = f"disk-{disk['state']}"  # (disk-low: uploads are refused; disk-full: all writes)
         answer["action"] = (f"The data directory's disk has {disk['free']} bytes free (it keeps {disk['floor']} "
@@ -84,9 +87,7 @@ def _registry_error(request: Request, exc: RegistryError) -> Response:
     if request.url.path == ui.PREFIX or request.url.path.startswith(ui.PREFIX + "/"):
         return ui.error_page(request, exc)  # (a page, never a Basic prompt)
     ws = request.path_params.get("ws") if hasattr(request, "path_params") else None
-    if wants_problem(request.url.path):
-        return problem_response(exc, realm(ws))
-    return error_response(exc, realm=realm(ws))
+    return refusal(exc, realm(ws), path=request.url.path).response()
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -119,6 +120,15 @@ def _warm(state: WebState) -> None:
         Reader(state.registry).warm()
     except Exception:
         log.exception("warming the package lists failed (they are built on first use instead)")
+
+
+def _bucket(store: BlobStore) -> str | None:
+    """The URL of the bucket the blobs are in, if they are in one."""
+    if not store.remote:
+        return None
+    from ..blobs.s3 import S3BlobStore  # (loaded already: the store is one; the only remote store)
+
+    return str(store.location).rstrip("/") if isinstance(store, S3BlobStore) else None
 
 
 def _check_blobs(state: WebState) -> None:
@@ -154,7 +164,7 @@ def _maintenance(state: WebState):
                     if rounds % COLLECT_EVERY == 0:
                         grace = state.registry.settings.gc_grace_seconds
                         done = await anyio.to_thread.run_sync(
-                            lambda: maintenance.collect(state.registry, grace_seconds=grace, repack=False))
+                            partial(maintenance.collect, state.registry, grace_seconds=grace, repack=False))
                         if done.freed:
                             log.info("freed %d unreferenced blobs (%d bytes)", done.freed, done.bytes)
                 except Exception:  # maintenance must never take the server down
@@ -174,7 +184,7 @@ def _maintenance(state: WebState):
             app.state.head_watch = ledger_http.HeadWatch(state.registry.ledger)  # (wakes `?wait=` long polls)
             tg.start_soon(app.state.head_watch.watch)
             if state.replica is not None:
-                tg.start_soon(_follow, state)
+                tg.start_soon(run_replica, state.registry, state.replica)
             yield
             tg.cancel_scope.cancel()
         if state.forwarder is not None:
@@ -182,29 +192,6 @@ def _maintenance(state: WebState):
         await state.registry.blobs.aclose()
 
     return lifespan
-
-
-async def _follow(state: WebState) -> None:
-    """A replica's: every worker indexes the commits any of them fetched; the one that leads (the
-    first to take the follow lock, another within a second or so when it dies) fetches the primary's
-    new commits as they come, and the files the ledger references (fill.py), so they are here should
-    the primary go away."""
-    async def catch_up() -> None:
-        seen = state.registry.ledger.head()
-        state.registry.catch_up_history(background=True)
-        while True:  # (the history index is derived: it follows whatever any worker fetched)
-            await anyio.sleep(0.2)
-            head = state.registry.ledger.head()
-            if head != seen:
-                state.registry.catch_up_history(background=True)
-                seen = head
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(catch_up)
-        while not state.replica.lead():
-            await anyio.sleep(LEAD_EVERY)
-        tg.start_soon(Filler(state.registry, state.replica).run)
-        await state.replica.follow()  # (returns only once stopped: the files held are still kept whole)
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None,
@@ -217,8 +204,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     app = Litestar(
         route_handlers=[
             health,
-            simple.root_index, simple.workspace_index, simple.project_detail,
-            files.download, past.project_then, past.file_then,
+            simple.root_index, *shapes.ROUTES,
             oidc.audience, oidc.mint_token,
             ledger_http.ledger_checkpoint, ledger_http.ledger_allowed_signers, ledger_http.ledger_checkpoint_key,
             ledger_http.ledger_git,

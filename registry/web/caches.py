@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..cache import Cache
 from ..errors import RegistryError
+from .asgi import Scope
 from .guards import secured
 from .incoming import incoming
 from .negotiation import negotiate
@@ -44,7 +45,7 @@ class PageCache:
         page = self.get(key)
         if page is None:
             body = render()  # (the ETag is the bytes' hash: what a caller may not see can't move it)
-            page = self.put(key, Page(body, '"%s"' % hashlib.sha256(body).hexdigest()[:40], content_type))
+            page = self.put(key, Page(body, f'"{hashlib.sha256(body).hexdigest()[:40]}"', content_type))
         return page
 
 
@@ -69,7 +70,7 @@ class Answer:
                 + sum(sys.getsizeof(k) + sys.getsizeof(v) + 64 for k, v in self.headers))
 
 
-def answer_key(scope) -> tuple[str, str, str | None] | None:
+def answer_key(scope: Scope) -> tuple[str, str, str | None] | None:
     """What an index page depends on besides the ledger's tip: the path, the representation
     negotiated, and the credentials, read as the page's handler reads them (incoming.py). Nothing
     else of the request (other query parameters, how Accept spells the choice) is in it, so no one
@@ -90,14 +91,14 @@ class Answers:
     def __init__(self) -> None:
         self._answers = Cache("answers", "whole answers to index requests, by request")
 
-    def remember(self, scope, commit: str, expires: float | None, page: Page, headers) -> None:
+    def remember(self, scope: Scope, commit: str, expires: float | None, page: Page, headers) -> None:
         key = answer_key(scope)
         if key is not None:
             answer = Answer(commit, expires, weakref.ref(page),
                             secured([*headers, (b"content-type", page.content_type.encode())]))
             self._answers.put(key, answer, answer.nbytes())
 
-    def lookup(self, scope, head: str) -> tuple[Answer, Page] | None:
+    def lookup(self, scope: Scope, head: str) -> tuple[Answer, Page] | None:
         """The answer remembered for this request and its page, if both hold still."""
         key = answer_key(scope)
         answer = self._answers.get(key) if key is not None else None

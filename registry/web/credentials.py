@@ -15,9 +15,9 @@ import anyio
 from pipelines.verify import TokenRejected, Verifier, is_jwt
 
 from ..cache import Cache, weight
+from ..datadir import Registry
 from ..errors import Forbidden, Unauthorized
 from ..identity import ANONYMOUS, Principal
-from ..operations import Registry
 from ..reads import Reader
 
 

@@ -10,27 +10,23 @@ import logging
 import re
 
 import anyio
-from litestar import Request, Response, route
-from litestar.params import FromPath
+from litestar import Request, Response
 from litestar.response import Stream
 
 from ..disposition import attachment
 from ..errors import Gone, RegistryError
 from ..reads import Reader, project_name
 from ..replica.blobs import ensure_local
-from .api import json_api
+from .answers import redirect
 from .caches import matches
-from .context import reader, redirect, web_state
-from .simple import GET_HEAD
+from .state import reader, web_state
 
 log = logging.getLogger("registry.web")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-@route("/{ws:str}/{project:str}/{version:str}/{filename:str}", http_method=GET_HEAD, include_in_schema=False)
-async def download(request: Request, ws: FromPath[str], project: FromPath[str], version: FromPath[str], filename: FromPath[str]) -> Response:
-    if project == "pypi" and filename == "json":  # /<ws>/pypi/<name>/json: the JSON API, not a file
-        return await json_api(request, ws, version, None)
+async def download(request: Request, ws: str, project: str, version: str, filename: str) -> Response:
+    """`/<ws>/<project>/<version>/<file>` (and `.metadata`): a file of today's index."""
     r = await reader(request)
     canonical = project_name(project)
     if canonical != project:
@@ -68,12 +64,14 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         headers["content-disposition"] = attachment(filename)
     if matches(headers["etag"], request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=headers)
-    if path is None and not is_metadata and request.method == "GET" and web_state(request).registry.settings.blobs_redirect:
+    to_bucket = web_state(request).registry.settings.blobs_redirect
+    if path is None and not is_metadata and request.method == "GET" and to_bucket:
         # the bytes come from the bucket itself (Range included); the URL expires: never cached
         if sha256 in r.reg.missing.entries():  # (known damage: a 503 that says so, not the bucket's 404)
             raise r.reg.blobs.missing(sha256, repr(found.filename))
         url = blobs.url(sha256, filename)
-        return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
+        if url is not None:  # (always, here: a store that has no URLs keeps its files here, at `path`)
+            return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
 
     start, end, status = 0, size - 1, 200
     spec = request.headers.get("range")

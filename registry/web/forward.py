@@ -21,7 +21,8 @@ import httpx
 from ..errors import RegistryError
 from ..replica import Follower, Stopped
 from ..replica.primary import ANSWER_CAP, Silent, describe, timeouts, watched
-from .context import refusal
+from .answers import refusal
+from .asgi import Receive, Scope, Send
 
 log = logging.getLogger("registry.web")
 COMMIT_HEADER, HEAD_HEADER = "x-registry-commit", "x-registry-head"
@@ -70,12 +71,12 @@ class Forwarder:
         self._users.clear()
         self._client = None
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stopped = self.follower.stopped()
         if stopped:
             return await refusal(RegistryError(
                 f"This read replica no longer follows its primary ({stopped}), so it takes no writes: send them to the "
-                f"primary at {self.primary} itself.", status=503)).send(send)
+                f"primary at {self.primary} itself.", status=503), path=scope["path"]).send(send)
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP and k.lower() != b"x-forwarded-host"]
         client = scope.get("client")
         if client:
@@ -110,7 +111,7 @@ class Forwarder:
                                          started=sent)
             except RegistryError as exc:  # (the client hung up, or its body arrived too slowly: a 408)
                 if not gone:
-                    await refusal(exc).send(send)
+                    await refusal(exc, path=scope["path"]).send(send)
                 return
             except (httpx.HTTPError, Silent) as exc:
                 self._retire(http)
@@ -118,8 +119,8 @@ class Forwarder:
                     return
                 why = str(exc) if isinstance(exc, Silent) else describe(exc, self.seconds)
                 log.warning("forwarding %s %s: the primary did not answer (%s)", scope["method"], scope["path"], why)
-                return await refusal(self._no_answer(why, sent.is_set())).send(send)
-            await self._answer(response, send, http)
+                return await refusal(self._no_answer(why, sent.is_set()), path=scope["path"]).send(send)
+            await self._answer(scope["path"], response, send, http)
 
     def _no_answer(self, why: str, sent: bool) -> RegistryError:
         if not sent:
@@ -131,8 +132,8 @@ class Forwarder:
             "the whole request: it may or may not have done it. Look before you retry (a publish that was done "
             "says the file exists); reads still work here.", status=504)
 
-    async def _answer(self, response: httpx.Response, send, http: httpx.AsyncClient) -> None:
-        """The primary's answer, once this replica holds the commit it names."""
+    async def _answer(self, path: str, response: httpx.Response, send: Send, http: httpx.AsyncClient) -> None:
+        """The primary's answer to a request for ``path``, once this replica holds the commit it names."""
         try:
             waited_for = response.headers.get(COMMIT_HEADER) or (
                 response.headers.get(HEAD_HEADER) if response.status_code < 400 else None)
@@ -148,7 +149,7 @@ class Forwarder:
                     return await refusal(RegistryError(
                         f"The primary at {self.primary} did the write (commit {waited_for}), but this read replica "
                         f"can't show it yet: {why}. Read it from the primary, or retry the read here in a moment.",
-                        status=504)).send(send)
+                        status=504), path=path).send(send)
             out = [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP]
             out = [(k, _here(v, self.primary) if k.lower() == b"location" else v) for k, v in out]
             await send({"type": "http.response.start", "status": response.status_code, "headers": out})

@@ -45,4 +45,5 @@ def remove(app: Litestar) -> None:
     for name in ("_new", "from_components"):  # (classmethods over an lru_cache)
         method = url.URL.__dict__[name]
         setattr(url.URL, name, classmethod(_uncached(method.__func__)))
-    app.asgi_router.handle_routing = app.asgi_router._handle_routing
+    # (Litestar declares the attribute as its lru_cache wrapper; it is replaced by the plain method on purpose)
+    app.asgi_router.handle_routing = app.asgi_router._handle_routing  # type: ignore[assignment]

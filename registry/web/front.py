@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
+from litestar import Litestar
+
+from ..datadir import COMMITS
 from ..errors import NotFound, RegistryError
 from ..model import RESERVED_WORKSPACES
-from ..operations.registry import COMMITS
 from . import upload
+from .answers import Reply, moved, realm, refusal
+from .asgi import ASGIApp, Message, Receive, Scope, Send
 from .caches import Answer, Page, matches
-from .context import Reply, WebState, moved, realm, refusal, wants_problem
-from .incoming import Incoming, incoming, refuse_cross_site
 from .guards import guarded, paced
+from .incoming import Incoming, incoming, refuse_cross_site
+from .state import WebState
+
+if TYPE_CHECKING:
+    from .forward import Forwarder
 
 log = logging.getLogger("registry.web")
 
@@ -30,25 +38,27 @@ class ClientGone(Exception):
 
 
 class FrontDoor:
-    def __init__(self, app) -> None:
-        self.app = app
+    def __init__(self, app: Litestar) -> None:
+        # (Litestar's __call__ names its own TypedDicts for the scope and the messages: the same dicts)
+        self.app = cast("ASGIApp", app)
+        self._litestar = app
         self._state: WebState = app.state.web
-        self._forward = None
+        self._forward: Forwarder | None = None
         if self._state.replica is not None:
             from .forward import Forwarder
 
             self._forward = self._state.forwarder = Forwarder(self._state.replica)
 
-    def __getattr__(self, name):  # look like the app to whoever holds us (test clients, granian)
-        return getattr(self.app, name)
+    def __getattr__(self, name: str) -> Any:  # look like the app to whoever holds us (test clients, granian)
+        return getattr(self._litestar, name)
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         try:
             seen = incoming(scope)  # (read once: every part of the registry reads the request from here)
         except RegistryError as exc:
-            return await refusal(exc, problem=wants_problem(scope.get("path") or "")).send(send)
+            return await refusal(exc, path=scope.get("path") or "").send(send)
         method = scope["method"]
         if method == "GET":
             page = _browser_page(scope, seen)
@@ -65,7 +75,7 @@ class FrontDoor:
             try:
                 refuse_cross_site(seen, method)
             except RegistryError as exc:
-                return await refusal(exc, problem=wants_problem(scope["path"])).send(send)
+                return await refusal(exc, path=scope["path"]).send(send)
             settings = self._state.registry.settings
             receive = paced(receive, settings.min_body_rate, settings.body_grace_seconds)
             if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
@@ -83,14 +93,14 @@ class FrontDoor:
             return await self._head(scope, receive, send)
         await self.app(scope, receive, send)
 
-    async def _head(self, scope, receive, send) -> None:
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
         """HEAD wherever GET is answered (load balancers probe with it): the routes that take HEAD
         themselves (index pages, files) answer it; for the rest, refused with 405, it is a GET whose
         body is dropped, its headers (Content-Length included) unchanged."""
         refused = False
         fresh = {**scope, "state": dict(scope.get("state") or {})}  # (the app writes to the scope it is given)
 
-        async def first(message) -> None:
+        async def first(message: Message) -> None:
             nonlocal refused
             if message["type"] == "http.response.start" and message["status"] == 405:
                 refused = True
@@ -102,7 +112,7 @@ class FrontDoor:
             return
         ended = False
 
-        async def bodiless(message) -> None:
+        async def bodiless(message: Message) -> None:
             nonlocal ended
             if message["type"] == "http.response.body":
                 if ended:
@@ -112,7 +122,7 @@ class FrontDoor:
 
         await self.app({**fresh, "method": "GET"}, receive, bodiless)
 
-    async def _write(self, scope, receive, send) -> None:
+    async def _write(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "POST":
             target = _upload_target(scope["path"])
             if target is not None:
@@ -120,13 +130,13 @@ class FrontDoor:
             if scope["path"] in ("/", "/legacy", "/legacy/"):  # (the public index's upload URL, here per workspace)
                 return await refusal(RegistryError(
                     "Uploads go to a workspace's URL, /<workspace>/ (e.g. /default/): its index URL is also its "
-                    "upload URL.", status=405), extra=(("allow", "GET, HEAD"),)).send(send)
+                    "upload URL.", status=405), path=scope["path"], extra=(("allow", "GET, HEAD"),)).send(send)
         await self.app(scope, receive, send)
 
-    async def _upload(self, scope, receive, send, ws: str, wrong: str | None) -> None:
+    async def _upload(self, scope: Scope, receive: Receive, send: Send, ws: str, wrong: str | None) -> None:
         seen = incoming(scope)
-        headers = {k: seen.header(k.encode()) for k in ("authorization", "content-type", "content-length")
-                   if seen.header(k.encode()) is not None}
+        headers = {k: value for k in ("authorization", "content-type", "content-length")
+                   if (value := seen.header(k.encode())) is not None}
         try:
             if wrong is not None:
                 raise NotFound(f"Uploads go to /{ws}/ (or /{ws}/legacy/), not {scope['path']}.")
@@ -138,17 +148,17 @@ class FrontDoor:
         except RegistryError as exc:
             if exc.status >= 500:
                 log.error("POST %s: %s", scope["path"], exc.message)
-            await refusal(exc, realm(ws)).send(send)
+            await refusal(exc, realm(ws), path=scope["path"]).send(send)
         except Exception:
             log.exception("upload to %s failed", scope["path"])
             await refusal(RegistryError("Internal server error while publishing; the server log says why.",
-                                        status=500)).send(send)
+                                        status=500), path=scope["path"]).send(send)
 
 
-def _naming_commits(send, made: list[str], state: WebState):
+def _naming_commits(send: Send, made: list[str], state: WebState) -> Send:
     """``send``, with the answer's headers naming the last commit the request made (or, if it made
     none, the head it saw): what a replica that forwarded it waits for."""
-    async def naming(message) -> None:
+    async def naming(message: Message) -> None:
         if message["type"] == "http.response.start":
             name = (b"x-registry-commit", made[-1].encode()) if made else \
                 (b"x-registry-head", state.registry.ledger.head().encode())
@@ -157,7 +167,7 @@ def _naming_commits(send, made: list[str], state: WebState):
     return naming
 
 
-def _browser_page(scope, seen: Incoming) -> str | None:
+def _browser_page(scope: Scope, seen: Incoming) -> str | None:
     """Where the UI shows an index page, for a browser's navigation (its Accept names both text/html
     and application/xhtml+xml, which no installer sends; pip, uv and poetry name the PEP 691 types)."""
     accept = (seen.accept or "").lower()
@@ -198,7 +208,7 @@ def _upload_target(path: str) -> tuple[str, str | None] | None:
     return parts[0], None
 
 
-async def _body(receive) -> AsyncIterator[bytes]:
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -211,7 +221,7 @@ async def _body(receive) -> AsyncIterator[bytes]:
 
 
 
-async def _send_answer(scope, send, answer: Answer, page: Page) -> None:
+async def _send_answer(scope: Scope, send: Send, answer: Answer, page: Page) -> None:
     inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
     if matches(page.etag, inm):
         await send({"type": "http.response.start", "status": 304, "headers": answer.headers})

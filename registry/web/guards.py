@@ -14,6 +14,7 @@ import time
 import anyio
 
 from ..errors import RegistryError
+from .asgi import Message, Receive, Send
 
 log = logging.getLogger("registry.web")
 
@@ -48,7 +49,7 @@ class SlowBody(RegistryError):
     status = 408
 
 
-def paced(receive, min_rate: int, grace: float):
+def paced(receive: Receive, min_rate: int, grace: float) -> Receive:
     """``receive``, cut off with a 408 once the request body falls behind ``min_rate`` bytes a second
     after the first ``grace`` seconds (a client on a slow link is far above any sane floor; a body
     trickled in at a byte a second to hold the connection is not). Only the time spent waiting for
@@ -57,7 +58,7 @@ def paced(receive, min_rate: int, grace: float):
     it for the client leaving."""
     waited, received, ended = 0.0, 0, False
 
-    async def receive_paced():
+    async def receive_paced() -> Message:
         nonlocal waited, received, ended
         if ended:
             return await receive()
@@ -81,9 +82,9 @@ def paced(receive, min_rate: int, grace: float):
     return receive_paced
 
 
-def guarded(send):
+def guarded(send: Send) -> Send:
     """``send``, with every answer's Location kept on this origin and HTML answers' security headers."""
-    async def send_guarded(message) -> None:
+    async def send_guarded(message: Message) -> None:
         if message["type"] == "http.response.start":
             message = {**message, "headers": secured(message.get("headers") or [])}
         await send(message)
@@ -114,4 +115,4 @@ def secured(headers) -> list[tuple[bytes, bytes]]:
 
 
 def _quoted(path: str) -> str:
-    return "".join(c if " " < c < "\x7f" and c != "\\" else "%%%02X" % ord(c) for c in path)
+    return "".join(c if " " < c < "\x7f" and c != "\\" else f"%{ord(c):02X}" for c in path)

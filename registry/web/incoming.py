@@ -2,18 +2,21 @@
 accept, or where a write comes from asks here, so no two of them can read two different headers.
 
 An answer cached for one request and given to another must depend on nothing the two differ in:
-the answer cache keys them by exactly what the index pages are computed from (caches.py). Fields that can only hold one value (RFC 9110: Authorization, Content-Type, ...) are refused
-when sent twice, since whoever reads the first and whoever reads the last would disagree.
+the answer cache keys them by exactly what the index pages are computed from (caches.py). Fields
+that can only hold one value (RFC 9110: Authorization, Content-Type, ...) are refused when sent
+twice, since whoever reads the first and whoever reads the last would disagree.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import Forbidden, Invalid, RegistryError
+from .asgi import Scope
 
 HEADER_LIMIT = 16 * 1024  # bytes of request headers, names and values together
 SCOPE_KEY = "registry.incoming"
@@ -51,15 +54,17 @@ class Incoming:
         return None if urlsplit(origin).netloc in hosts else f"Origin: {origin[:100]}"
 
 
-def incoming(scope) -> Incoming:
+def incoming(scope: Scope) -> Incoming:
     """The request's head as the registry reads it (read at the front door, or here on first use)."""
     found = scope.get(SCOPE_KEY)
     if found is None:
-        found = scope[SCOPE_KEY] = read(scope)
+        found = read(scope)
+        if isinstance(scope, MutableMapping):  # (always: a dict, as ASGI servers and Litestar make it)
+            scope[SCOPE_KEY] = found
     return found
 
 
-def read(scope) -> Incoming:
+def read(scope: Scope) -> Incoming:
     """Read a request's head; a RegistryError (4xx) for one no part of the registry should see."""
     path = scope.get("path") or ""
     if not path.startswith("/"):  # (`*`, an absolute form a proxy should have turned into a path)

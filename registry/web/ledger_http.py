@@ -7,12 +7,14 @@ itself names everything, so only the operator and witness tokens may fetch it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import anyio
@@ -22,8 +24,8 @@ from litestar.response import Stream
 
 from ..errors import Forbidden, Invalid, NotFound, RegistryError
 from ..ledger import Ledger
-from ..signing import allowed_signers, checkpoint_verifiers
-from .context import reader, web_state
+from ..trust.keys import allowed_signers, checkpoint_verifiers
+from .state import reader, web_state
 
 log = logging.getLogger("registry.web")
 TEXT = "text/plain"  # (Litestar adds the charset to text/ types)
@@ -142,7 +144,8 @@ async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
     smart = (request.method in ("GET", "HEAD") and rest == "info/refs" and service == "git-upload-pack") or \
         (request.method == "POST" and rest == "git-upload-pack")
     if not smart:
-        raise NotFound("Only git's smart HTTP protocol is served here: `git clone URL/_/ledger.git` (git 1.6.6 or later).")
+        raise NotFound("Only git's smart HTTP protocol is served here: `git clone URL/_/ledger.git` "
+                       "(git 1.6.6 or later).")
     try:
         r = await reader(request)
     except Forbidden as exc:  # (a wrong token: the hint names the token that fetches the ledger)
@@ -197,8 +200,9 @@ def _passed_once(request: Request) -> dict[str, str]:
 _HEADERS_PASSED = ("content-type", "content-encoding", "git-protocol")
 
 
-def _feed(proc: subprocess.Popen, body: bytes) -> None:
+def _feed(proc: subprocess.Popen[bytes], body: bytes) -> None:
     """The request to git's stdin, then git's complaints (if any) to the log."""
+    assert proc.stdin is not None and proc.stderr is not None  # (both are pipes)
     try:
         proc.stdin.write(body)
         proc.stdin.close()
@@ -209,11 +213,18 @@ def _feed(proc: subprocess.Popen, body: bytes) -> None:
         log.warning("git http-backend: %s", errors)
 
 
-def _cgi_headers(proc: subprocess.Popen) -> tuple[int, dict[str, str], bytes]:
+def _stdout(proc: subprocess.Popen[bytes]) -> io.BufferedReader:
+    """git's stdout: a pipe with the default buffering, whose ``read1`` answers with what has come."""
+    assert isinstance(proc.stdout, io.BufferedReader)
+    return proc.stdout
+
+
+def _cgi_headers(proc: subprocess.Popen[bytes]) -> tuple[int, dict[str, str], bytes]:
     """The CGI response's status and headers, and whatever of the body came with them."""
     data = b""
+    stdout = _stdout(proc)
     while (end := _header_end(data)) is None:
-        chunk = proc.stdout.read1(CHUNK)
+        chunk = stdout.read1(CHUNK)
         if not chunk:
             raise RegistryError("git http-backend ended without answering; the server log says why.", status=502)
         data += chunk
@@ -234,11 +245,12 @@ def _header_end(data: bytes) -> tuple[int, int] | None:
     return min(found) if found else None
 
 
-async def _rest(proc: subprocess.Popen, first: bytes):
+async def _rest(proc: subprocess.Popen[bytes], first: bytes) -> AsyncIterator[bytes]:
+    stdout = _stdout(proc)
     try:
         if first:
             yield first
-        while chunk := await anyio.to_thread.run_sync(proc.stdout.read1, CHUNK):
+        while chunk := await anyio.to_thread.run_sync(stdout.read1, CHUNK):
             yield chunk
     finally:
         if proc.poll() is None:

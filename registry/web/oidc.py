@@ -19,7 +19,7 @@ from ..model import ReportedRunContext
 from ..operations import mint_pipeline_token
 from ..reads import Reader
 from .bodies import json_value
-from .context import web_state
+from .state import web_state
 
 
 class MintRequest(msgspec.Struct, frozen=True):
@@ -88,10 +88,12 @@ async def mint_token(request: Request) -> Response[Minted]:
     except msgspec.DecodeError:
         return _refusal("invalid-payload", 'Expected a JSON body {"token": "<the step\'s OIDC token>"}.')
     try:
-        who = await anyio.to_thread.run_sync(Reader(state.registry).pipeline_for, body.token, state.authenticator.verifier)
+        who = await anyio.to_thread.run_sync(Reader(state.registry).pipeline_for, body.token,
+                                             state.authenticator.verifier)
         secret, record = await anyio.to_thread.run_sync(mint_pipeline_token, state.registry, who, context)
     except TokenRejected as exc:
         return _refusal(exc.code, exc.reason)
     except RegistryError as exc:
         return _refusal("invalid-publisher", exc.message)
+    assert record.expires is not None  # (a minted pipeline token always expires)
     return Response(Minted(True, secret, int(record.expires.timestamp())), headers={"cache-control": "no-store"})

@@ -1,45 +1,54 @@
-"""Routes of the index as it stood at a commit: `/<ws>/@<ref>/<project>/` and the files below it
-(`/<ws>/@<ref>/` itself is the Simple API's two-segment route). The pages are simple.py's and the
-files files.py's, read through a `Reader` on the past commit with today's permissions.
-
-Both routes are fully parametric, as the paths they share with others are: a three-segment path
-that doesn't start `/<ws>/@` is no page, and a five-segment one is the JSON API's
-`/<ws>/pypi/<name>/<version>/json` (a static "pypi" segment would shadow a package named so).
+"""The index as it stood at a commit: `/<ws>/@<ref>/`, the project pages below it and their files,
+where ``ref`` is a commit (`@3f2a…`) or a time (`@2025-01-31T12:00:00Z`). The pages are simple.py's
+and the files files.py's, read through a `Reader` on the past commit with today's permissions.
+(Their routes are shapes.py's: every segment of these paths is a parameter.)
 """
 
 from __future__ import annotations
 
-from litestar import Request, Response, route
-from litestar.params import FromPath
+import anyio
+from litestar import Request, Response
 
-from ..errors import NotFound, RegistryError
-from ..reads import project_name
-from .api import json_api
-from .context import redirect
+from ..errors import NotFound
+from ..reads import Reader, project_name
+from .answers import has_trailing_slash, redirect
 from .files import serve_file
-from .simple import GET_HEAD, as_of, past_project
+from .simple import index_page, project_page
+from .state import reader
 
 
-@route("/{ws:str}/{at:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
-async def project_then(request: Request, ws: FromPath[str], at: FromPath[str], project: FromPath[str]) -> Response:
-    if not at.startswith("@"):
-        raise NotFound(f"No such page: {request.url.path}")
-    return await past_project(request, ws, at[1:], project)
+async def as_of(request: Request, ws: str, ref: str) -> Reader:
+    """The registry at ``ref`` as the caller may see it today. Whoever may not see the workspace
+    today is answered as for a missing one, before the ref is even looked at."""
+    now = await reader(request)
+    if not now.sees_workspace(ws):
+        raise now.hidden(ws, f"Workspace {ws!r} does not exist.")
+    r = now.at(await anyio.to_thread.run_sync(now.resolve, ref))  # (index lookups: off the event loop)
+    if not r.existed(ws):
+        raise NotFound(f"Workspace {ws!r} did not exist yet at commit {r.commit}.")
+    return r
 
 
-@route("/{ws:str}/{at:str}/{name:str}/{version:str}/{tail:str}", http_method=GET_HEAD, include_in_schema=False)
-async def file_then(request: Request, ws: FromPath[str], at: FromPath[str], name: FromPath[str],
-                    version: FromPath[str], tail: FromPath[str]) -> Response:
-    """`/<ws>/@<ref>/<project>/<version>/<file>` (and `.metadata`), or one release in the public
-    index's JSON API shape: `/<ws>/pypi/<name>/<version>/json`."""
-    if not at.startswith("@"):
-        if (at, tail) != ("pypi", "json"):
-            raise NotFound(f"No such page: {request.url.path}")
-        if request.method == "HEAD":
-            raise RegistryError(f"HEAD is not allowed on {request.url.path}.", status=405)
-        return await json_api(request, ws, name, version)
-    r = await as_of(request, ws, at[1:])
+async def index(request: Request, ws: str, ref: str) -> Response:
+    """`/<ws>/@<ref>/`: the workspace's project list as it stood."""
+    r = await as_of(request, ws, ref)
+    if not has_trailing_slash(request):
+        return redirect(request, f"/{ws}/@{ref}/")
+    found = r.index(ws)
+    if found is None:  # (as_of has checked it: the caller sees the workspace)
+        raise r.hidden(ws, f"Workspace {ws!r} does not exist.")
+    return index_page(request, r, ws, found)
+
+
+async def project(request: Request, ws: str, ref: str, project: str) -> Response:
+    """`/<ws>/@<ref>/<project>/`: a project's page as it stood."""
+    return project_page(request, await as_of(request, ws, ref), ws, project, f"/{ws}/@{ref}/")
+
+
+async def file(request: Request, ws: str, ref: str, name: str, version: str, filename: str) -> Response:
+    """`/<ws>/@<ref>/<project>/<version>/<file>` (and `.metadata`): a file as it stood."""
+    r = await as_of(request, ws, ref)
     canonical = project_name(name)
     if canonical != name:
-        return redirect(request, f"/{ws}/{at}/{canonical}/{version}/{tail}")
-    return await serve_file(request, r, ws, canonical, version, tail)
+        return redirect(request, f"/{ws}/@{ref}/{canonical}/{version}/{filename}")
+    return await serve_file(request, r, ws, canonical, version, filename)

@@ -1,6 +1,7 @@
 """What a primary gives its read replicas, and nobody else (the operator and replica tokens): files by
 sha256, for a replica that doesn't share the bucket, and the public key web sessions are checked with,
-so a session made on the primary is good on its replicas (which can make none). (The ledger itself is ledger_http.py's.)"""
+so a session made on the primary is good on its replicas (which can make none). (The ledger itself
+is ledger_http.py's.)"""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from litestar.response import Stream
 
 from ..errors import Forbidden, NotFound, Unauthorized
 from ..identity import Principal, may_read_blobs
-from .context import reader, web_state
-from .ui.base import session_keys
+from .state import reader, web_state
+from .ui.viewer import session_keys
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -9,24 +9,71 @@ caller is shown moves, and never with what they may not see.
 
 from __future__ import annotations
 
-import html
 from urllib.parse import quote
 
-import anyio
+import jinja2
 import msgspec
 from litestar import HttpMethod, Request, Response, route
-from litestar.params import FromPath
+from markupsafe import Markup
 
 from .. import model
-from ..errors import NotFound, RegistryError
+from ..errors import RegistryError
 from ..model import Package
 from ..reads import Reader, project_name
+from .answers import has_trailing_slash, redirect
 from .caches import Page, matches
-from .context import has_trailing_slash, reader, redirect, web_state
 from .incoming import incoming
 from .negotiation import API_VERSION, CONTENT_TYPES, JSON, negotiate
+from .state import reader, web_state
 
 # --- rendering -----------------------------------------------------------------------------------
+
+# The HTML pages (PEP 503), compiled once and autoescaped. markupsafe spells two escapes otherwise
+# than html.escape, which these pages have always used: `"` is `&#34;` there, `&quot;` here, and
+# `'` is `&#39;`, `&#x27;` here. Only an escaped quote can give either spelling (an `&` in a value
+# is `&amp;`; the templates have neither), so the rendered page is respelled: the same bytes as ever.
+_RESPELL = (("&#34;", "&quot;"), ("&#39;", "&#x27;"))
+
+
+_TEMPLATES = {
+    "page": (  # (``rows``: the page's lines, rendered already; an empty page has one empty line)
+        "<!DOCTYPE html>\n<html>\n  <head>\n"
+        '    <meta name="pypi:repository-version" content="{{ api_version }}">\n'
+        "    <title>{{ title }}</title>\n  </head>\n  <body>\n"
+        "    <h1>{{ title }}</h1>\n"
+        "{{ rows or '\n' }}"
+        "  </body>\n</html>\n"
+    ),
+    "project": (  # one line per file
+        "{% for v, f, url in files %}"
+        '    <a href="{{ url }}#sha256={{ f.sha256 }}"'
+        '{% if f.requires_python %} data-requires-python="{{ f.requires_python }}"{% endif %}'
+        '{% if f.packagetype == "bdist_wheel" %}'
+        ' data-dist-info-metadata="sha256={{ f.metadata_sha256 }}"'
+        ' data-core-metadata="sha256={{ f.metadata_sha256 }}"{% endif %}'
+        '{% if v.yanked %} data-yanked="{{ v.yanked_reason }}"{% endif %}'
+        ">{{ f.filename }}</a><br>\n"
+        "{% endfor %}"
+    ),
+    "index": (  # one line per project
+        "{% for name, display in projects %}"
+        '    <a href="{{ quote(name) }}/">{{ display }}</a><br>\n'
+        "{% endfor %}"
+    ),
+}
+_env = jinja2.Environment(loader=jinja2.DictLoader(_TEMPLATES), autoescape=True, keep_trailing_newline=True,
+                          undefined=jinja2.StrictUndefined)
+_env.globals.update(api_version=API_VERSION, quote=quote)
+_PAGE, _PROJECT, _INDEX = (_env.get_template(name) for name in ("page", "project", "index"))
+
+
+def _html(title: str, rows: jinja2.Template, **values: object) -> bytes:
+    """A page: its lines from ``rows`` (rendered with ``values``), framed; spelt as ever (``_RESPELL``)."""
+    text = _PAGE.render(title=title, rows=Markup(rows.render(**values)))
+    for markupsafe, ours in _RESPELL:
+        text = text.replace(markupsafe, ours)
+    return text.encode()
+
 
 _json = msgspec.json.Encoder()
 
@@ -46,18 +93,7 @@ def render_project(package: Package, all_versions: list[model.Version], fmt: str
             "versions": [v.version for v in all_versions],
             "files": [_json_file(v, f, url) for v, f, url in files],
         })
-    rows = []
-    for v, f, url in files:
-        attrs = [f'href="{html.escape(url)}#sha256={f.sha256}"']
-        if f.requires_python:
-            attrs.append(f'data-requires-python="{html.escape(f.requires_python)}"')
-        if f.packagetype == "bdist_wheel":
-            attrs.append(f'data-dist-info-metadata="sha256={f.metadata_sha256}"')
-            attrs.append(f'data-core-metadata="sha256={f.metadata_sha256}"')
-        if v.yanked:
-            attrs.append(f'data-yanked="{html.escape(v.yanked_reason)}"')
-        rows.append(f"    <a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>")
-    return _html(f"Links for {package.name}", rows)
+    return _html(f"Links for {package.name}", _PROJECT, files=files)
 
 
 def _json_file(v: model.Version, f: model.DistFile, url: str) -> dict:
@@ -79,17 +115,7 @@ def render_index(projects: list[tuple[str, str]], fmt: str) -> bytes:
     """The project list: (normalised name, display name) pairs."""
     if fmt == JSON:
         return _json.encode({"meta": {"api-version": API_VERSION}, "projects": [{"name": d} for _, d in projects]})
-    rows = [f'    <a href="{quote(n)}/">{html.escape(d)}</a><br>' for n, d in projects]
-    return _html("Simple index", rows)
-
-
-def _html(title: str, rows: list[str]) -> bytes:
-    return (
-        "<!DOCTYPE html>\n<html>\n  <head>\n"
-        f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
-        f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n"
-        f"    <h1>{html.escape(title)}</h1>\n" + "\n".join(rows) + "\n  </body>\n</html>\n"
-    ).encode()
+    return _html("Simple index", _INDEX, projects=projects)
 
 
 def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
@@ -146,8 +172,7 @@ async def root_index(request: Request) -> Response:
     return _respond(request, r, page, public=False)
 
 
-@route("/{ws:str}", http_method=GET_HEAD, include_in_schema=False)
-async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
+async def workspace_index(request: Request, ws: str) -> Response:
     """`/<workspace>/`: the workspace's project list. A name that is no workspace is looked up as a
     project across the caller's workspaces, so that `--index-url https://HOST` works too."""
     r = await reader(request)
@@ -156,6 +181,12 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
         return _aggregate_project(request, r, ws)
     if not has_trailing_slash(request):
         return redirect(request, f"/{ws}/")
+    return index_page(request, r, ws, found)
+
+
+def index_page(request: Request, r: Reader, ws: str, found: tuple[str | None, list[Package]]) -> Response:
+    """A workspace's project list as ``r`` sees it (today's index, or one of the past): ``found``
+    is what ``r.index`` gave."""
     fmt = _format(request)
     state, visible = found
     key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
@@ -164,14 +195,12 @@ async def workspace_index(request: Request, ws: FromPath[str]) -> Response:
     return _respond(request, r, page, public=False)
 
 
-@route("/{ws:str}/{project:str}", http_method=GET_HEAD, include_in_schema=False)
-async def project_detail(request: Request, ws: FromPath[str], project: FromPath[str]) -> Response:
-    if project.startswith("@"):  # /<ws>/@<commit or time>/: the index as it stood then
-        return await past_index(request, ws, project[1:])
-    return _project_page(request, await reader(request), ws, project, f"/{ws}/")
+async def project_detail(request: Request, ws: str, project: str) -> Response:
+    """`/<workspace>/<project>/`: a project's page."""
+    return project_page(request, await reader(request), ws, project, f"/{ws}/")
 
 
-def _project_page(request: Request, r: Reader, ws: str, project: str, base: str) -> Response:
+def project_page(request: Request, r: Reader, ws: str, project: str, base: str) -> Response:
     """A project's page as ``r`` sees it (today's index, or one of the past), under ``base``."""
     canonical = project_name(project)
     if canonical != project or not has_trailing_slash(request):
@@ -200,37 +229,6 @@ def _aggregate_project(request: Request, r: Reader, name: str) -> Response:
     package = found[0]
     base = f"../{quote(package.workspace)}/{quote(canonical)}/"
     key = ("project", r.package_state(package.workspace, canonical), fmt, base)
-    page = _page(request, key, fmt, lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
+    page = _page(request, key, fmt,
+                 lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
     return _respond(request, r, page, public=False)
-
-
-# --- the index as it stood at a commit (/<ws>/@<commit>/, /<ws>/@<ISO 8601 time>/) ----------------
-
-
-async def as_of(request: Request, ws: str, ref: str) -> Reader:
-    """The registry at ``ref`` as the caller may see it today. Whoever may not see the workspace
-    today is answered as for a missing one, before the ref is even looked at."""
-    now = await reader(request)
-    if not now.sees_workspace(ws):
-        raise now.hidden(ws, f"Workspace {ws!r} does not exist.")
-    r = now.at(await anyio.to_thread.run_sync(now.resolve, ref))  # (index lookups: off the event loop)
-    if not r.existed(ws):
-        raise NotFound(f"Workspace {ws!r} did not exist yet at commit {r.commit}.")
-    return r
-
-
-async def past_index(request: Request, ws: str, ref: str) -> Response:
-    r = await as_of(request, ws, ref)
-    if not has_trailing_slash(request):
-        return redirect(request, f"/{ws}/@{ref}/")
-    fmt = _format(request)
-    state, visible = r.index(ws)
-    key = ("ws", ws, state, fmt, tuple(p.name for p in visible))
-    projects = [(p.name, p.display_name) for p in visible]
-    page = _page(request, key, fmt, lambda: render_index(projects, fmt))
-    return _respond(request, r, page, public=False)
-
-
-async def past_project(request: Request, ws: str, ref: str, project: str) -> Response:
-    return _project_page(request, await as_of(request, ws, ref), ws, project, f"/{ws}/@{ref}/")
-

@@ -4,9 +4,9 @@ The multipart body is parsed as it arrives: the `content` part streams into a st
 while written; big chunks in a worker thread) and only the handful of form fields we check are
 kept, so memory stays bounded whatever the upload's size. Whether the caller may publish to the
 package the form names is decided when the file starts (twine, uv and poetry send the fields
-first; a file before the form's name is refused), so a refused file is never kept, let alone read. The metadata that matters is read from the file
-itself, within a budget its size allows (dists.Budget). Small uploads are committed on the event
-loop, big ones in a worker thread.
+first; a file before the form's name is refused), so a refused file is never kept, let alone read.
+The metadata that matters is read from the file itself, within a budget its size allows
+(dists.Budget). Small uploads are committed on the event loop, big ones in a worker thread.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .. import dists, model
-from ..blobs import Staged
+from ..blobs import Digests, Staged
 from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
 from ..ledger import Locked
 from ..operations import Published, publish_file, publish_target
 from ..permissions import require_scope
-from .context import WebState
+from .state import WebState
 
 KEPT_FIELDS = frozenset({
     ":action", "protocol_version", "name", "version", "filetype", "pyversion", "metadata_version",
@@ -93,8 +93,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
         filename = _check_form(form)  # (permitted when its file began: `name` comes first)
 
         def check_and_publish(wait: float) -> Published:
-            staged.finish(sync=False)  # synced once it has passed the checks
-            _check_digests(form, staged)
+            _check_digests(form, staged.finish(sync=False))  # synced once it has passed the checks
             with staged.open() as content:
                 dist = dists.inspect(content, filename)
             _check_matches_metadata(form, dist)
@@ -114,9 +113,10 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
                 pass
         if published is None:  # one trip to a worker thread: it hashes, reads, waits for the lock, fsyncs
             published = await anyio.to_thread.run_sync(check_and_publish, LOCK_WAIT)
-    if published.existing:
+    if published.existing or published.commit is None:  # (no commit: the identical file was there)
         return f"{filename} was already published with identical content; nothing changed.\n"
-    return f"Published {published.package.name} {published.version.version}: {filename} (commit {published.commit.id[:12]}).\n"
+    return (f"Published {published.package.name} {published.version.version}: {filename} "
+            f"(commit {published.commit.id[:12]}).\n")
 
 
 async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, limit: int,
@@ -131,14 +131,16 @@ async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, li
         async for chunk in body:
             received += len(chunk)
             if received > limit + FORM_SLACK:
-                raise TooLarge(f"Request too large: the limit is {limit} bytes per file, plus {FORM_SLACK} for the form.")
+                raise TooLarge(f"Request too large: the limit is {limit} bytes per file, "
+                               f"plus {FORM_SLACK} for the form.")
             for event in parser.parse(chunk):
                 if isinstance(event, MultipartSegment):
                     segment = event
                     if segment.name == "content":
                         form.files += 1
                         if form.files > 1:
-                            raise Invalid("Upload payload has more than one 'content' file; upload one file per request.")
+                            raise Invalid("Upload payload has more than one 'content' file; "
+                                          "upload one file per request.")
                         form.filename = segment.filename or ""
                         if len(form.fields.get("name", ())) != 1 or not form.get("name"):
                             raise Invalid("Missing required form field 'name' before the 'content' file: send the "
@@ -147,7 +149,9 @@ async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, li
                         permit(form)  # before a byte of the file is kept
                         if len(form.fields.get("sha256_digest", ())) == 1:  # (sent before the file: where it goes)
                             staged.expect(form.fields["sha256_digest"][0])
-                elif event is not None:  # a chunk of the current segment's body
+                    continue
+                assert segment is not None  # (the parser announces a segment before its body and its end)
+                if event is not None:  # a chunk of the current segment's body
                     if segment.name == "content":
                         pending += event
                         if len(pending) >= FLUSH:
@@ -210,8 +214,7 @@ def _check_form(form: UploadForm) -> str:
     return filename
 
 
-def _check_digests(form: UploadForm, staged: Staged) -> None:
-    digests = staged.digests
+def _check_digests(form: UploadForm, digests: Digests) -> None:
     supplied = {k: form.get(k) for k in ("md5_digest", "sha256_digest", "blake2_256_digest") if form.get(k)}
     if not supplied:
         raise Invalid("Include at least one message digest (sha256_digest, blake2_256_digest or md5_digest).")
@@ -235,4 +238,5 @@ def _check_matches_metadata(form: UploadForm, dist: dists.DistInfo) -> None:
     if canonicalize_name(form.get("name")) != dist.canonical_name:
         raise Invalid(f"The form's name {form.get('name')!r} doesn't match the file's metadata name {dist.name!r}.")
     if Version(form.get("version")) != Version(dist.version):
-        raise Invalid(f"The form's version {form.get('version')!r} doesn't match the file's metadata version {dist.version!r}.")
+        raise Invalid(f"The form's version {form.get('version')!r} doesn't match the file's metadata "
+                      f"version {dist.version!r}.")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..conftest import publish
+from tests.support.world import publish
 
 
 @pytest.fixture

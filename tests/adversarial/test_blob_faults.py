@@ -29,14 +29,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import upload_form
-from ..helpers import make_wheel, new_team, start_server
-from ..seaweed import Seaweed
+from tests.support.helpers import make_wheel, new_team, start_server
+from tests.support.seaweed import Seaweed
+from tests.support.world import upload_form
 
 DEADLINE = 10.0  # seconds: the longest a request may wait on a stalled or dead bucket (issue 22's bar)
 QUICK = 3.0  # seconds: a write that needs no bucket, whatever the bucket does (unloaded: some ms)
 CLI_START = 5.0  # seconds a `registry` command may take to start (imports) on a loaded machine
 MIB = 2**20
+
+pytestmark = [pytest.mark.e2e, pytest.mark.s3]  # real servers on a SeaweedFS of its own
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +348,7 @@ def test_a_full_disk_is_a_507_reads_go_on_and_freeing_space_heals(small_disk, tm
     try:
         c.live = live
         c.all_there()
-        for wheel, (status, _, _) in zip(batch, answers):  # what was refused is not there after all
+        for wheel, (status, _, _) in zip(batch, answers, strict=True):  # what was refused is not there after all
             assert c.version_exists(wheel.name.split("-")[1]) == (status == 200), wheel.name
         if floor == 0:
             url = f"{live.url}/api/workspaces/default/packages/pypi/{c.name}-later"
@@ -361,8 +363,8 @@ def test_a_commit_that_meets_a_full_disk_leaves_nothing(small_disk):
     the ledger is opened again, makes nothing of it)."""
     from registry import identity, operations
     from registry.config import Settings
+    from registry.datadir import Registry
     from registry.diskspace import DiskFull
-    from registry.operations import Registry
 
     settings = Settings(data=str(small_disk / "data"), min_free_bytes=0)
     reg, op = Registry.open(settings, create=True), identity.operator()

@@ -1,15 +1,19 @@
 """What another site's page can make a browser do to the registry: frame one of its HTML pages (every
 HTML answer, the UI's, the API's Swagger page, the HTML index, error pages, says it may not be
 framed), or send it a write that the browser attaches stored credentials to (every write from
-another site is refused before it is read, whatever the route, the credentials and the body)."""
+another site is refused before it is read, whatever the route, the credentials and the body), or
+forge a form of the UI (a CSRF token of any shape but the session's own is refused)."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
-from ..ui.test_ui_pages import csrf_of, sign_in
-from .asgi import call
-from .routes import every_route
+from tests.support.asgi import call
+from tests.support.inputs import NASTY
+from tests.support.routes import every_route
+from tests.unit.web.ui.test_pages import csrf_of, sign_in
 
 FRAMING = {"x-frame-options": "DENY", "x-content-type-options": "nosniff"}
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -73,3 +77,25 @@ async def test_writes_from_the_registrys_own_pages_go_through(client, world, pub
                             ("content-type", "application/x-www-form-urlencoded")],
                             f"csrf={csrf}&scope=read&label=same-site".encode())
         assert answer.status < 400, (site, answer.status, answer.body[:300])
+
+
+# CSRF tokens another page could send: none, made up, another visitor's, not ASCII, not UTF-8, huge
+FORGED = ["", "forged", "é", "名" * 43, "\udcff", "a" * 5000, *NASTY]
+
+
+async def test_a_forged_csrf_token_of_any_shape_is_refused_on_every_form(client, world, published):
+    """Signed in, from the registry's own origin, a form whose CSRF token isn't the session's is a
+    403 that says so, on every form of the UI, and changes nothing."""
+    others = await csrf_of(client)  # (a visitor's token, before signing in: not the session's)
+    await sign_in(client, world, "wsadmin@acme.test")
+    head = world.reg.ledger.head()
+    forms = [(method, path) for method, path in every_route(client.served.app, {"POST"}) if path.startswith("/-/")]
+    assert len(forms) >= 10, forms
+    for method, path in forms:
+        for token in [others, *FORGED]:
+            body = "csrf=" + quote(token.encode("utf-8", "surrogatepass"), safe="")
+            answer = await call(client.served, method, path, [*_cookies(client), ("sec-fetch-site", "same-origin"),
+                                ("content-type", "application/x-www-form-urlencoded")], body.encode())
+            assert answer.status == 403 and b"security token" in answer.body, (path, token[:20], answer.status,
+                                                                                answer.body[:300])
+    assert world.reg.ledger.head() == head

@@ -16,15 +16,13 @@ import tracemalloc
 import msgspec
 import pytest
 
-import registry.replica.blobs  # noqa: F401  (every module that declares a cache)
-import registry.timeline  # noqa: F401
+import registry.reads.timeline  # noqa: F401  (every module that declares a cache)
+import registry.replica.blobs  # noqa: F401
 from registry import cache, identity, operations
 from registry.config import Settings
 from registry.web.app import create_asgi
-from registry.web.ui.session import Keys, Session
-
-from ..conftest import WS, publish, upload_form
-from ..helpers import make_wheel
+from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish, upload_form
 
 KiB = 1024
 LIBRARIES = set(cache.LIBRARY_CACHES)
@@ -80,7 +78,7 @@ async def test_each_cache_accounts_for_what_its_entries_keep_alive(app, world, d
     object by object."""
     from litestar.testing import AsyncTestClient
 
-    from ..ui.test_ui_pages import sign_in
+    from tests.unit.web.ui.test_pages import sign_in
 
     cache.configure(Settings(data=world.reg.settings.data))
     dev = world.principal("dev@acme.test")
@@ -141,8 +139,6 @@ async def test_distinct_query_strings_keep_no_more_than_the_bounds(world):
     1,024 of each of several parsings)."""
     from litestar.testing import AsyncTestClient
 
-    from ..ui.test_ui_pages import sign_in
-
     settings = Settings(data=world.reg.settings.data, **small(256 * KiB))
     world.reg.settings = settings
     total = sum(getattr(settings, s) for s in cache_settings())
@@ -165,8 +161,6 @@ async def test_publishes_keep_no_more_than_the_bounds(world, tmp_path):
     the worker keeps grows no further than its caches' bounds (it grew by every index page, project
     page and record it ever made, up to caches of hundreds of MiB)."""
     from litestar.testing import AsyncTestClient
-
-    from ..ui.test_ui_pages import sign_in
 
     settings = Settings(data=world.reg.settings.data, max_upload_bytes=2**20, **small(128 * KiB))
     world.reg.settings = settings

@@ -14,17 +14,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry import identity, operations
-
-from ..conftest import WS, publish
-from .asgi import call
+from tests.support.asgi import call
+from tests.support.world import WS, publish
 
 ACCEPTS = [None, "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.v1+html", "text/html",
-           "application/vnd.pypi.simple.v1+json, text/html;q=0.1", "text/html;q=0.5, application/vnd.pypi.simple.v1+json;q=0.9",
+           "application/vnd.pypi.simple.v1+json, text/html;q=0.1",
+           "text/html;q=0.5, application/vnd.pypi.simple.v1+json;q=0.9",
            "*/*", "application/json", "application/vnd.pypi.simple.latest+json", "text/html;q=0"]
 PATHS = ["/", f"/{WS}/", f"/{WS}/acme-utils/", f"/{WS}/public-pkg/", f"/{WS}/secret-pkg/", "/acme-utils/",
          "/public-pkg/"]
 QUERIES = ["", "format=application/vnd.pypi.simple.v1%2Bjson", "format=text/html", "x=1", "x=2&format=text/html",
-           "format=application/vnd.pypi.simple.v1+json", "format=text/html&format=application/vnd.pypi.simple.v1%2Bjson"]
+           "format=application/vnd.pypi.simple.v1+json",
+           "format=text/html&format=application/vnd.pypi.simple.v1%2Bjson"]
 WHO = [None, "reader@acme.test", "outsider@acme.test", "wsadmin@acme.test", "dev-readonly"]
 # what matters of an answer: the cache must not change it
 COMPARED = ("content-type", "etag", "cache-control", "vary", "www-authenticate", "location")
@@ -60,7 +61,8 @@ async def test_two_authorization_headers_are_refused_everywhere(client, world, p
     """The attack: a reader's credentials first and a stranger's last, once read by authentication
     and once by the cache key, planting a private page that strangers were then given."""
     both = _auth(world, "reader@acme.test") + _auth(world, "outsider@acme.test")
-    for method, path in [("GET", f"/{WS}/acme-utils/"), ("GET", f"/{WS}/"), ("GET", "/"), ("HEAD", f"/{WS}/acme-utils/"),
+    for method, path in [("GET", f"/{WS}/acme-utils/"), ("GET", f"/{WS}/"), ("GET", "/"),
+                         ("HEAD", f"/{WS}/acme-utils/"),
                          ("GET", f"/api/workspaces/{WS}/packages"), ("POST", f"/{WS}/"),
                          ("GET", f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl"),
                          ("DELETE", f"/api/workspaces/{WS}/packages/pypi/acme-utils/versions/1.0.0")]:

@@ -29,13 +29,12 @@ from werkzeug.http import parse_options_header
 
 from registry import dists, identity, operations
 from registry.config import Settings
+from registry.datadir import Registry
 from registry.disposition import attachment
 from registry.errors import Invalid
-from registry.operations import Registry
 from registry.web.app import create_asgi
-
-from ..conftest import BOTH, WS
-from ..test_upload import state
+from tests.support.world import BOTH, WS
+from tests.unit.web.test_upload import state
 
 SAFE = re.compile(r"[A-Za-z0-9._+!-]+")
 EVIL = ["pkg-1.0-py3-none-any\";filename*=utf8''evil.exe;x=\".whl", "pkg-1.0-py3-none-<img src=x onerror=alert(1)>.whl",
@@ -46,7 +45,8 @@ REAL = ["numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
         "numpy-2.2.0-cp313-cp313t-win_amd64.whl", "pkg-1.0-graalpy311-graalpy242_311_native-manylinux_2_28_x86_64.whl",
         "torch-2.1.0+cu118-cp311-cp311-linux_x86_64.whl", "pkg-1!2.0-1a-pp310-pypy310_pp73-macosx_10_9_x86_64.whl",
         "Real.SetupTools69-1.0.0-py3-none-any.whl", "zope.interface-6.0.tar.gz", "Acme.Utils-1.0.0.zip",
-        "foo-bar-1.0.post1.tar.gz", "acme_utils-2.0.0rc1+local.7.tar.gz", "pkg-1.0-cp313-cp313-ios_13_0_arm64_iphoneos.whl"]
+        "foo-bar-1.0.post1.tar.gz", "acme_utils-2.0.0rc1+local.7.tar.gz",
+        "pkg-1.0-cp313-cp313-ios_13_0_arm64_iphoneos.whl"]
 
 
 def served_name(header: str, name: str) -> None:
@@ -77,8 +77,8 @@ PIECE = st.text(st.sampled_from("aZ09._+!-"), min_size=1, max_size=8)
 ANYTHING = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=8)
 PART = st.one_of(PIECE, ANYTHING, st.sampled_from(['any";filename*=x', "<img onerror=x>", "%22", "a b", "a\\b", "a;b"]))
 NAME = st.from_regex(r"[A-Za-z][A-Za-z0-9_.]{0,6}[A-Za-z0-9]", fullmatch=True)
-VERSION = st.from_regex(r"([0-9]!)?[0-9]{1,2}(\.[0-9]{1,2}){0,2}(rc[0-9]|\.post[0-9])?(\+[a-z0-9]{1,3}(\.[a-z0-9]{1,3})?)?",
-                        fullmatch=True)
+VERSION = st.from_regex(r"([0-9]!)?[0-9]{1,2}(\.[0-9]{1,2}){0,2}(rc[0-9]|\.post[0-9])?"
+                        r"(\+[a-z0-9]{1,3}(\.[a-z0-9]{1,3})?)?", fullmatch=True)
 BUILD = st.from_regex(r"[0-9][a-z0-9_]{0,3}", fullmatch=True)
 TAGS = st.from_regex(r"[A-Za-z0-9_]{1,6}(\.[A-Za-z0-9_]{1,6}){0,2}", fullmatch=True)
 
@@ -148,7 +148,8 @@ def app(world):
 
 @given(build=st.one_of(st.none(), mostly(BUILD)),
        local=st.one_of(st.none(), st.from_regex(r"[a-z0-9]{1,4}(\.[a-z0-9]{1,4})?", fullmatch=True)),
-       tags=st.tuples(mostly(TAGS), mostly(TAGS), mostly(TAGS)), spelling=st.sampled_from(["public_pkg", "Public_Pkg", "public.pkg"]))
+       tags=st.tuples(mostly(TAGS), mostly(TAGS), mostly(TAGS)),
+       spelling=st.sampled_from(["public_pkg", "Public_Pkg", "public.pkg"]))
 @settings(max_examples=100, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_whatever_the_registry_accepts_downloads_under_its_own_name(app, world, build, local, tags, spelling):

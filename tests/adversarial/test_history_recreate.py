@@ -15,10 +15,9 @@ import pytest
 from registry import identity, operations
 from registry.cli import main as cli_main
 from registry.reads import Reader
-
-from ..conftest import WS, publish
-from ..helpers import make_sdist, make_wheel
-from .crashed_writer import Unindexed
+from tests.support.crashed_writer import Unindexed
+from tests.support.helpers import make_sdist, make_wheel
+from tests.support.world import WS, publish
 
 NAME = "phoenix"
 OLD, NEW = "vault", "public-lib"  # the old package's repository (private), the new one's (public)
@@ -38,7 +37,8 @@ def make_old_package(world, tmp_path) -> list[str]:
         operations.grant(reg, op, "cli", WS, email, role, repository=repo)
     operations.create_package(reg, op, "cli", WS, NAME, OLD)
     keeper = world.principal(KEEPER)
-    for path in (make_wheel(tmp_path, NAME, "1.0"), make_wheel(tmp_path, NAME, "2.0"), make_sdist(tmp_path, NAME, "2.0")):
+    for path in (make_wheel(tmp_path, NAME, "1.0"), make_wheel(tmp_path, NAME, "2.0"),
+                 make_sdist(tmp_path, NAME, "2.0")):
         publish(reg, keeper, path)
     operations.yank(reg, keeper, "api", WS, NAME, "1.0", "kept in the vault")
     operations.delete_package(reg, op, "cli", WS, NAME)
@@ -77,7 +77,8 @@ async def as_(client, world, who: str | None) -> dict:
 
 API = f"/api/workspaces/{WS}/packages/pypi/{NAME}"
 UI = f"/-/{WS}/packages/{NAME}"
-PACKAGE_READS = [API, f"{API}/history", f"{API}/history?limit=10000", f"{API}/versions/2.0", f"{API}/versions/2.0/history",
+PACKAGE_READS = [API, f"{API}/history", f"{API}/history?limit=10000", f"{API}/versions/2.0",
+                 f"{API}/versions/2.0/history",
                  f"{API}/versions/3.0", f"{API}/versions/3.0/history",
                  UI, f"{UI}/history", f"{UI}/2.0", f"{UI}/2.0/history", f"{UI}/3.0", f"{UI}/3.0/history"]
 NEW_ONLY_TRAILS = [f"/-/{WS}/repos/{NEW}/history"]

@@ -10,12 +10,12 @@ import anyio
 import httpx
 import pytest
 
-from registry import checkpoint, identity, operations
+from registry import identity, operations
 from registry.ledger import Ledger
+from registry.trust import checkpoints as checkpoint
 from registry.web.app import create_asgi
 from registry.web.ledger_http import LONG_POLL, POLL_EVERY
-
-from ..conftest import WS
+from tests.support.world import WS
 
 WAITERS = 200
 
@@ -79,7 +79,8 @@ async def test_idle_waiters_share_one_look_at_the_head_and_one_commit_wakes_them
             assert not answers
             # one worker's watch looks once per POLL_EVERY, whoever waits (were each waiter to look, 200 times that)
             assert quiet <= 2 * idle / POLL_EVERY, quiet
-            await anyio.to_thread.run_sync(operations.create_project, reg, identity.operator(), "cli", WS, "WOKEN", "Woken")
+            await anyio.to_thread.run_sync(operations.create_project, reg, identity.operator(), "cli", WS, "WOKEN",
+                                           "Woken")
             with anyio.fail_after(LONG_POLL / 2):  # (woken by the commit, long before their polls would end)
                 while len(answers) < WAITERS:
                     await anyio.sleep(0.05)

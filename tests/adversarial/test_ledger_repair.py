@@ -10,16 +10,16 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from registry import audit, identity, layout, model, operations, repair, signatures
+from registry import audit, identity, layout, model, operations, repair
 from registry.audit import Action, T
 from registry.cli import main as cli_main
 from registry.errors import FilenameSpent, Forbidden
 from registry.ledger import guard
 from registry.operations._common import make_change
 from registry.reads import Reader
-
-from ..conftest import WS, publish
-from ..helpers import make_wheel
+from registry.trust import commit_signatures as signatures
+from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish
 
 OP = identity.operator()
 HUGE = "a" * 100_000  # libgit2 can't parse a tree holding this name

@@ -13,10 +13,10 @@ import hashlib
 import io
 import itertools
 import zipfile
-from urllib.parse import quote
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -24,15 +24,23 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from packaging.utils import canonicalize_name
 
-from registry import audit, dists, identity, layout, maintenance, model, operations, repair
+from registry import (
+    audit,
+    dists,
+    identity,
+    layout,
+    maintenance,
+    model,
+    operations,
+    repair,
+)
 from registry.config import Settings
+from registry.datadir import Registry
 from registry.errors import MESSAGE_LIMIT, RegistryError
 from registry.ledger import guard
-from registry.operations import Registry
 from registry.reads import Reader
 from registry.web.app import create_asgi
-
-from .inputs import emails, keys, names, shown_names, slugs, texts, versions
+from tests.support.inputs import emails, keys, names, shown_names, slugs, texts, versions
 
 WS, PUBLIC, ADMIN = "town", "pub", "admin@town.test"
 EXAMPLES = settings(max_examples=30, deadline=None, database=None,
@@ -147,7 +155,8 @@ def test_users_tokens_and_what_their_holders_write(town, email, name, label, day
 
 
 @EXAMPLES
-@given(email=st.just(ADMIN) | emails(), role=st.sampled_from(["read", "write", "admin"]) | texts(), key=st.none() | st.just("CORE") | keys())
+@given(email=st.just(ADMIN) | emails(), role=st.sampled_from(["read", "write", "admin"]) | texts(),
+       key=st.none() | st.just("CORE") | keys())
 def test_grants(town, email, role, key):
     target = {"project": key} if key is not None else {"repository": PUBLIC}
     done = attempt(town.reg, lambda: operations.grant(town.reg, OP, "cli", WS, email, role, **target) or True)
@@ -157,7 +166,8 @@ def test_grants(town, email, role, key):
 
 
 @EXAMPLES
-@given(issuer=st.sampled_from(["https://issuer.test/oidc", "http://127.0.0.1:9/x"]) | texts().map(lambda t: "https://" + t)
+@given(issuer=st.sampled_from(["https://issuer.test/oidc",
+                               "http://127.0.0.1:9/x"]) | texts().map(lambda t: "https://" + t)
        | texts(), audiences=st.lists(texts(), max_size=12))
 def test_trust(town, issuer, audiences):
     trust = attempt(town.reg, lambda: operations.set_trust(town.reg, OP, "cli", WS, issuer, audiences))
@@ -273,7 +283,8 @@ def test_publishing_yanking_and_deleting_versions(town, version, reason):
 # --- the storage engine's own guard --------------------------------------------------------------
 
 
-segments = st.one_of(texts(), st.sampled_from(["ok", "a" * 255, "a" * 256, "é" * 127, "é" * 128, ".", "..", ".GIT", "git~1",
+segments = st.one_of(texts(), st.sampled_from(["ok", "a" * 255, "a" * 256, "é" * 127, "é" * 128, ".", "..", ".GIT",
+                                               "git~1",
                                                "<img src=x onerror=alert(1)>", "名前", "a b", "-", ".json"]))
 authors = st.sampled_from(["Dev Eloper", "O'Brien, \"Dev\"", "名前 ✓", "a" * 1000]) | texts()
 emails_ = st.sampled_from(["dev@example.com", "x", "a+b@c"]) | texts()
@@ -304,8 +315,10 @@ def test_the_ledger_writes_only_what_it_reads_back(town, path, author, email, su
         commit: Commit = committed.commit
         assert ledger.snapshot().raw(target) == b"data\n"
         # (git trims spaces and some punctuation off both ends of an ident, as every git tool reads it)
-        assert (commit.author_name, commit.author_email) == (author.strip(guard.AUTHOR_TRIMS), email.strip(guard.AUTHOR_TRIMS))
-        assert commit.trailers == tuple((key, " ".join(value.split())) for key, value in trailers)  # (no more, none forged)
+        assert (commit.author_name, commit.author_email) == (author.strip(guard.AUTHOR_TRIMS),
+                                                             email.strip(guard.AUTHOR_TRIMS))
+        # (no more, none forged)
+        assert commit.trailers == tuple((key, " ".join(value.split())) for key, value in trailers)
         assert commit.summary == " ".join(summary.split())
         assert [f.problem for f in ledger.snapshot().walk() if f.problem] == []
     finally:
@@ -322,14 +335,14 @@ def test_after_all_of_it_verify_is_clean(town):
 def test_every_commit_verifies_in_the_process_that_made_it(town):
     """A commit just made is read from memory (ledger/packs.py), where no NUL follows it: reading its
     signature must not run on into whatever memory is next (libgit2's extraction did)."""
-    from registry import signatures
     from registry.ledger import Change
+    from registry.trust import commit_signatures as signatures
 
     ledger, made = town.reg.ledger, []
     for i in range(80):
         change = Change(summary=f"signed {i}", author=("Dev " + "é" * (i % 7), "dev@example.com"), time=model.now(),
                         writes={"scratch/signed": b"x" * i}, trailers=(("Action", "test"),))
-        made.append(ledger.transact(lambda snap: change).commit.id)
+        made.append(ledger.transact(lambda snap, change=change: change).commit.id)
         repo = ledger.repo()
         assert signatures.check_commit(repo, repo[made[-1]], True)[0] is None
     ledger.transact(lambda snap: Change(summary="clean up", author=("t", "t@t"), time=model.now(),

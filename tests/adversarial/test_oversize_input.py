@@ -20,12 +20,11 @@ import pytest
 
 from registry import identity, operations
 from registry.cli import main as cli_main
-from registry.cli_args import parser as cli_parser
+from registry.cli.args import parser as cli_parser
 from registry.errors import MESSAGE_LIMIT, RegistryError
-
-from ..conftest import WS, publish, upload_form
-from ..helpers import make_wheel
-from .inputs import HUGE_NUMBER
+from tests.support.helpers import make_wheel
+from tests.support.inputs import HUGE_NUMBER
+from tests.support.world import WS, publish, upload_form
 
 OP = identity.operator()
 # A path segment an HTTP client still sends (httpx stops at 64 KiB for the whole URL), and the rest.
@@ -38,7 +37,8 @@ GOOD = {"ws": WS, "project": "acme-utils", "name": "acme-utils", "version": "1.0
 QUERY = ("q", "page", "per_page", "type", "sort", "limit", "format", "wait", "service", "next", "repo")
 NESTED = "[" * 100_000 + "]" * 100_000
 BODIES = [
-    json.dumps({"name": "a" * 100_000, "repository": "public-lib"}), json.dumps({"name": "ok-name", "repository": "a" * 65536}),
+    json.dumps({"name": "a" * 100_000, "repository": "public-lib"}),
+    json.dumps({"name": "ok-name", "repository": "a" * 65536}),
     json.dumps({"name": "x\u0000y", "repository": "public-lib"}), json.dumps({"reason": "a" * 100_000}),
     json.dumps({"reason": "a\x00\n<script>"}), json.dumps({"name": HUGE_NUMBER, "repository": 1e308}),
     '{"name": ' + HUGE_NUMBER + ', "reason": ' + HUGE_NUMBER + "}", NESTED, '{"reason": ' + NESTED + "}", "\udcff",
@@ -58,9 +58,9 @@ def _requests(app) -> list[tuple[str, str, dict]]:
         template = route.path
         params = re.findall(r"{(\w+):\w+}", template)
         for method in sorted(set(getattr(route, "methods", ())) - {"OPTIONS", "HEAD"}):
-            def url(**given):
-                values = {p: _encoded(given.get(p, GOOD.get(p, "x"))) for p in params}
-                return re.sub(r"{(\w+):\w+}", lambda m: values[m.group(1)], template)
+            def url(_params=params, _template=template, **given):
+                values = {p: _encoded(given.get(p, GOOD.get(p, "x"))) for p in _params}
+                return re.sub(r"{(\w+):\w+}", lambda m: values[m.group(1)], _template)
 
             for p in params:
                 out += [(method, url(**{p: bad}), {}) for bad in IN_PATH]
@@ -210,13 +210,20 @@ def test_the_number_is_in_the_message(world):
     """A bound's refusal says the bound and what was given."""
     reg = world.reg
     cases = [
-        (lambda v: operations.create_package(reg, OP, "cli", WS, v, "utils"), "p" * 100_000, "Package names are at most 200 characters; this one has 100000."),
-        (lambda v: operations.create_user(reg, OP, "cli", v), "u@" + "d" * 300, "Email addresses are at most 250 characters; this one has 302."),
-        (lambda v: operations.create_user(reg, OP, "cli", "new@acme.test", v), "n" * 251, "Names are at most 250 characters; this one has 251."),
-        (lambda v: operations.yank(reg, OP, "cli", WS, "acme-utils", "1.0", v), "r" * 513, "Yank reasons are at most 512 characters; this one has 513."),
-        (lambda v: operations.delete_version(reg, OP, "cli", WS, "acme-utils", v), HUGE_NUMBER, "Versions are at most 128 characters; this one has 5001."),
-        (lambda v: operations.create_token(reg, OP, "cli", "dev@acme.test", label=v), "l" * 201, "Token labels are at most 200 characters; this one has 201."),
-        (lambda v: operations.create_workspace(reg, OP, "cli", "w" * 63), None, "Workspace slugs are at most 62 characters; this one has 63."),
+        (lambda v: operations.create_package(reg, OP, "cli", WS, v, "utils"), "p" * 100_000,
+         "Package names are at most 200 characters; this one has 100000."),
+        (lambda v: operations.create_user(reg, OP, "cli", v), "u@" + "d" * 300,
+         "Email addresses are at most 250 characters; this one has 302."),
+        (lambda v: operations.create_user(reg, OP, "cli", "new@acme.test", v), "n" * 251,
+         "Names are at most 250 characters; this one has 251."),
+        (lambda v: operations.yank(reg, OP, "cli", WS, "acme-utils", "1.0", v), "r" * 513,
+         "Yank reasons are at most 512 characters; this one has 513."),
+        (lambda v: operations.delete_version(reg, OP, "cli", WS, "acme-utils", v), HUGE_NUMBER,
+         "Versions are at most 128 characters; this one has 5001."),
+        (lambda v: operations.create_token(reg, OP, "cli", "dev@acme.test", label=v), "l" * 201,
+         "Token labels are at most 200 characters; this one has 201."),
+        (lambda v: operations.create_workspace(reg, OP, "cli", "w" * 63), None,
+         "Workspace slugs are at most 62 characters; this one has 63."),
     ]
     head = reg.ledger.head()
     for call, value, message in cases:

@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry.web.guards import keeps_origin, secured
-
-from ..conftest import WS
-from ..ui.test_ui_pages import csrf_of
-from .asgi import call
+from tests.support.asgi import call
+from tests.support.world import WS
+from tests.unit.web.ui.test_pages import csrf_of
 
 HOST = "registry.test"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -85,7 +84,8 @@ def _raw(url: str, target: str) -> tuple[int, str | None]:
 
 
 @pytest.mark.parametrize("target", ["/simple//evil.example/", "/simple/%2F%2Fevil.example/", "/simple/%5Cevil.example/",
-                                    "/simple/%5C%5Cevil.example/", "//evil.example/simple/x/", "/default/simple//evil.example",
+                                    "/simple/%5C%5Cevil.example/", "//evil.example/simple/x/",
+                                    "/default/simple//evil.example",
                                     "/simple///evil.example/?a=b", "/simple/%09/evil.example/"])
 def test_a_real_server_redirects_nowhere_else(server, target):
     """The issue's requests, through granian's own decoding of the request line."""

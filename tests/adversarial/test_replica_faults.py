@@ -3,7 +3,7 @@ restarted while the primary publishes and while it is down: every request gets a
 stated deadline, with the status and words expected; nothing acknowledged is lost; the replica keeps
 following and ends up holding every file its ledger references (`registry verify` finds none missing).
 
-Real processes on 127.0.0.1 (tests/test_replica.py's Cluster), faults made with signals. The deadlines
+Real processes on 127.0.0.1 (tests/e2e/replica/test_replica.py's Cluster), faults made with signals. The deadlines
 are the settings' plus slack for a loaded machine (2 cores shared with other work), stated below.
 """
 
@@ -24,16 +24,15 @@ import httpx
 import pytest
 
 from registry.config import Settings
-from registry.operations import Registry
+from registry.datadir import Registry
 from registry.replica.fill import Filler
 from registry.replica.follow import Follower
 from registry.replica.start import prepare
+from tests.e2e.replica.test_replica import Cluster, team, upload_form
+from tests.support.helpers import LiveServer, make_wheel, start_server
+from tests.support.powerloss import Disk, fresh, observe
 
-from ..helpers import LiveServer, make_wheel, start_server
-from ..powerloss import Disk, fresh, observe
-from ..test_replica import Cluster, team, upload_form
-
-pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning")]
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::ResourceWarning")]  # real servers, killed
 
 TIMEOUT = 8.0  # REGISTRY_FOLLOW_TIMEOUT_SECONDS's default: how long a replica waits on a silent primary
 SLACK = 6.0  # scheduling on a loaded 2-core machine
@@ -157,7 +156,8 @@ def publisher(server: LiveServer, email: str, token: str, tmp: Path, series: int
     def publish(i: int):
         wheel = make_wheel(tmp, PKG, f"{series}.{i}")
         data, files = upload_form(wheel, PKG, f"{series}.{i}")
-        return httpx.post(f"{server.url}/default/", auth=(email, token), data=data, files=files, timeout=120), wheel.name
+        return httpx.post(f"{server.url}/default/", auth=(email, token), data=data, files=files,
+                          timeout=120), wheel.name
     return publish
 
 
@@ -511,7 +511,8 @@ def test_every_power_cut_leaves_the_files_cursor_behind_what_is_durable(tmp_path
                     for sha in commit.trailers_named("Sha256"):
                         kept = image / "blobs" / "sha256" / sha[:2] / sha
                         assert kept.exists() and kept.read_bytes() == published[sha], \
-                            f"cut {n} (sync {synced} +{extra}): the cursor {cursor[:12]} vouches for {sha[:12]}, not durable"
+                            f"cut {n} (sync {synced} +{extra}): the cursor {cursor[:12]} vouches for {sha[:12]}, " \
+                            "not durable"
                         vouched += 1
             assert vouched >= len(published)  # (some cut had the cursor at the head)
         finally:

@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from registry.web.bodies import MAX_DEPTH
-
-from .asgi import call
-from .routes import every_route
+from tests.support.asgi import call
+from tests.support.routes import every_route
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 BODIES = {
@@ -59,7 +58,7 @@ def _send_slowly(url: str, head: str, pieces: list[bytes], every: float) -> tupl
                 if chunk:
                     data += chunk
                     break
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except (BrokenPipeError, ConnectionResetError):
                 break
@@ -67,7 +66,7 @@ def _send_slowly(url: str, head: str, pieces: list[bytes], every: float) -> tupl
         try:
             while chunk := s.recv(65536):
                 data += chunk
-        except (ConnectionResetError, TimeoutError, socket.timeout):
+        except (ConnectionResetError, TimeoutError):
             pass
     status = int(data.split(b" ", 2)[1]) if data else 0
     return status, data.split(b"\r\n\r\n", 1)[-1], time.monotonic() - started
@@ -76,7 +75,7 @@ def _send_slowly(url: str, head: str, pieces: list[bytes], every: float) -> tupl
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory):
     """A live server that wants 200 bytes a second after its first second."""
-    from ..helpers import start_server
+    from tests.support.helpers import start_server
 
     live = start_server(tmp_path_factory.mktemp("impatient") / "data", workers=1, min_body_rate=200,
                         body_grace_seconds=1)
@@ -84,6 +83,7 @@ def impatient(tmp_path_factory):
     live.stop()
 
 
+@pytest.mark.e2e  # a live server
 @pytest.mark.parametrize("path,content_type", [
     ("/-/_/signin", "application/x-www-form-urlencoded"),
     ("/default/", "multipart/form-data; boundary=xyz"),
@@ -102,9 +102,10 @@ def test_a_body_trickled_in_is_cut_off(impatient, path, content_type):
     assert seconds < 8, seconds  # (1 s of grace, and 200 bytes a second after it: far behind by then)
 
 
+@pytest.mark.e2e  # a live server
 def test_a_body_that_keeps_coming_is_taken(impatient, tmp_path):
     """The floor is far below any real link: a body sent at 50 KB/s in pieces is read to its end."""
-    from ..helpers import make_wheel
+    from tests.support.helpers import make_wheel
 
     impatient.cli("package", "create", "default", "paced-pkg", "--repo", "packages")
     wheel = make_wheel(tmp_path, "paced-pkg", "1.0", payload=200_000)
@@ -125,6 +126,7 @@ def test_a_body_that_keeps_coming_is_taken(impatient, tmp_path):
     assert status == 200, answer[:300]
 
 
+@pytest.mark.e2e  # a live server
 @pytest.mark.parametrize("line", ["POST * HTTP/1.1", "OPTIONS * HTTP/1.1", "GET http://evil.example/ HTTP/1.1",
                                   "GET /_/static/%00 HTTP/1.1", "GET /default/%0d%0aSet-Cookie:x=1/ HTTP/1.1"])
 def test_a_request_target_that_is_no_path(impatient, line):
@@ -138,10 +140,11 @@ def test_a_request_target_that_is_no_path(impatient, line):
     assert 400 <= status < 500, data[:400]
 
 
+@pytest.mark.e2e  # a live server
 def test_a_replica_refuses_them_too(tmp_path):
     """A replica reads the request before it forwards it: `POST *` was a 500 there (the target was
     glued to the primary's URL), and a trickled body held its forwarding connection open."""
-    from ..test_replica import Cluster
+    from tests.e2e.replica.test_replica import Cluster
 
     cluster = Cluster(tmp_path)
     try:
@@ -158,10 +161,11 @@ def test_a_replica_refuses_them_too(tmp_path):
         cluster.stop()
 
 
+@pytest.mark.e2e  # a live server
 def test_a_replica_cuts_a_trickled_body_off_too(tmp_path):
     """A replica forwards a write's body to its primary as it arrives: one trickled in is cut off
     there with the same 408 (it was swallowed: no answer at all)."""
-    from ..test_replica import Cluster
+    from tests.e2e.replica.test_replica import Cluster
 
     cluster = Cluster(tmp_path)
     try:

@@ -23,9 +23,8 @@ from registry.errors import Forbidden, Unauthorized
 from registry.operations import signin
 from registry.operations._common import make_change
 from registry.web.ui.urls import PREFIX
-
-from ..conftest import WS, publish, upload_form
-from ..helpers import make_wheel, start_server
+from tests.support.helpers import make_wheel, start_server
+from tests.support.world import WS, publish, upload_form
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -131,10 +130,12 @@ async def test_every_form_a_session_can_post_is_checked_against_its_tokens_scope
         if how == "read token":
             if committed:
                 wrong.append(f"{method} {path}: committed for a read-scoped session ({r.status_code})")
-            elif not (r.status_code == 403 and "read scope" in r.text and "sign in with a write-scoped API token" in r.text):
+            elif not (r.status_code == 403 and "read scope" in r.text
+                      and "sign in with a write-scoped API token" in r.text):
                 wrong.append(f"{method} {path}: {r.status_code}, not a 403 that names the read scope and what to do")
         elif r.status_code not in (201, 303) or not committed:
-            wrong.append(f"{method} {path}: {r.status_code} and {'a' if committed else 'no'} commit for a {how} session")
+            wrong.append(f"{method} {path}: {r.status_code} and {'a' if committed else 'no'} commit "
+                         f"for a {how} session")
         walked += 1
     assert not wrong, "\n".join(wrong)
     assert walked >= 8
@@ -158,7 +159,8 @@ async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, wor
             fields, files = upload_form(make_wheel(tmp_path, "Acme.Utils", f"{n}.9"))
             r = await client.post(url, data=fields, files=files, auth=basic)
         elif path.startswith("/api/"):
-            body = {"name": f"api-new-{n}", "repository": "utils"} if method == "POST" and path.endswith("packages") else \
+            body = {"name": f"api-new-{n}",
+                    "repository": "utils"} if method == "POST" and path.endswith("packages") else \
                 ({"reason": "walked"} if method == "POST" else None)
             r = await client.request(method, url, json=body, auth=basic)
         else:  # not a person's: exchanging a pipeline's token, fetching the ledger
@@ -269,7 +271,8 @@ async def test_your_tokens_lists_your_sessions_and_ends_them(client, world):
     assert confirm.status_code == 200 and "signed out on its next request" in confirm.text
     r = await client.post(f"{PREFIX}/_/sessions/{ids[0]}/end", data={"csrf": CSRF.search(confirm.text).group(1)},
                           follow_redirects=False)
-    assert r.status_code == 303 and dict(world.reg.ledger.commit(world.reg.ledger.head()).trailers)["Action"] == "end-session"
+    assert r.status_code == 303
+    assert dict(world.reg.ledger.commit(world.reg.ledger.head()).trailers)["Action"] == "end-session"
     assert (await client.get(f"{PREFIX}/_/tokens")).status_code == 200
     here = client.cookies["registry_session"]
     client.cookies.set("registry_session", phone, path="/-")
@@ -327,19 +330,19 @@ async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_sessi
     from litestar.testing import AsyncTestClient
 
     from registry.config import Settings
-    from registry.ledger.writing import REF
-    from registry.operations import Registry
-    from registry.operations.registry import REPLICA_OF
+    from registry.datadir import Registry
+    from registry.ledger import REF
     from registry.web.app import create_asgi
     from registry.web.ui import session as sessions
 
-    primary = world.reg.settings.data_path
-    keys = sessions.Keys.of_primary(primary)
+    keys = sessions.Keys.of_primary(world.reg.settings)
     copy = tmp_path / "replica"
+    replica_settings = Settings(data=str(copy), follow="http://primary.test")
     shutil.copytree(world.reg.settings.ledger_path, copy / "ledger.git")  # (the replica, before the sign-in)
-    (copy / REPLICA_OF).write_text("http://primary.test")
-    (copy / sessions.PUBLIC_FILE).write_bytes(keys.public)
-    started = operations.start_session(world.reg, identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER]))
+    replica_settings.replica_of_path.write_text("http://primary.test")
+    replica_settings.session_public_key_path.write_bytes(keys.public)
+    started = operations.start_session(world.reg,
+                                       identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER]))
     cookie = sessions.Session(OWNER, started.session.id, "csrf-id", 2e9, started.commit).cookie(keys)
     settings = Settings(data=str(copy), follow="http://primary.test")
     replica = Registry.open(settings)
@@ -414,6 +417,7 @@ def live(tmp_path):
     server.stop()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("scope", ["read", "write"])
 def test_a_signed_out_cookie_is_refused_by_every_worker(live, scope):
     token = live.cli("token", "create", "dev@example.com", "--scope", scope).stdout.strip()
@@ -424,8 +428,9 @@ def test_a_signed_out_cookie_is_refused_by_every_worker(live, scope):
     browser.close()
 
 
+@pytest.mark.e2e
 def test_a_signed_out_cookie_is_refused_by_a_replica_once_it_has_the_commit(tmp_path):
-    from ..test_replica import Cluster
+    from tests.e2e.replica.test_replica import Cluster
 
     cluster = Cluster(tmp_path)
     try:
@@ -465,7 +470,8 @@ async def test_signing_in_in_a_loop_is_paced(client, world):
     for _ in range(SIGN_INS_PER_MINUTE):
         client.cookies.clear()
         page = await client.get(f"{PREFIX}/_/signin")
-        r = await client.post(f"{PREFIX}/_/signin", data={"csrf": CSRF.search(page.text).group(1), "email": "dev@acme.test",
+        r = await client.post(f"{PREFIX}/_/signin", data={"csrf": CSRF.search(page.text).group(1),
+                                                          "email": "dev@acme.test",
                                                           "token": secret}, follow_redirects=False)
         assert r.status_code == 303, r.text
     head = world.reg.ledger.head()

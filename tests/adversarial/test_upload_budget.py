@@ -23,10 +23,9 @@ import zipfile
 import pytest
 
 from registry import identity, operations
-
-from ..conftest import WS
-from ..test_pipelines import OTHER_REPO_UUID, as_password, step_token, trusted  # noqa: F401 (a fixture)
-from ..test_upload import state
+from tests.support.pipelines import OTHER_REPO_UUID, as_password, step_token
+from tests.support.world import WS
+from tests.unit.web.test_upload import state
 
 CHUNK = 64 * 1024
 BOUNDARY = "registry-test-boundary"
@@ -98,15 +97,25 @@ PKG_INFO_LAST = "acme_utils-1.0/PKG-INFO"
 ZEROS = 256 * 2**20  # decompressed; ~250 KiB as gzip, ~260 KiB as deflate: 40 times the budget
 
 BOMBS = {  # what an authorised writer uploads: (filename, content, what the refusal names)
-    "tar.gz: bytes before PKG-INFO": ("acme_utils-1.0.tar.gz", lambda: tar_gz([("acme_utils-1.0/zeros", ZEROS), (PKG_INFO_LAST, META.encode())]),
+    "tar.gz: bytes before PKG-INFO": ("acme_utils-1.0.tar.gz",
+                                      lambda: tar_gz([("acme_utils-1.0/zeros", ZEROS), (PKG_INFO_LAST, META.encode())]),
                                       "it decompresses to more than"),
-    "tar.gz: members before PKG-INFO": ("acme_utils-1.0.tar.gz", lambda: tar_gz([*((f"acme_utils-1.0/{i}", b"") for i in range(5000)), (PKG_INFO_LAST, META.encode())]),
+    "tar.gz: members before PKG-INFO": ("acme_utils-1.0.tar.gz",
+                                        lambda: tar_gz([*((f"acme_utils-1.0/{i}", b"") for i in range(5000)),
+                                                        (PKG_INFO_LAST, META.encode())]),
                                         "members"),
-    "tar.gz: PKG-INFO": ("acme_utils-1.0.tar.gz", lambda: tar_gz([(PKG_INFO_LAST, META.encode() + bytes(2**20))]), "PKG-INFO is"),
-    "zip sdist: PKG-INFO": ("acme_utils-1.0.zip", lambda: a_zip({PKG_INFO_LAST: META.encode() + bytes(2**20)}), "PKG-INFO is"),
-    "zip sdist: central directory": ("acme_utils-1.0.zip", lambda: with_central_entries_repeated(a_zip({"x": b"", PKG_INFO_LAST: META}), 20_000), "members"),
-    "wheel: METADATA": ("acme_utils-1.0-py3-none-any.whl", lambda: wheel(metadata=META.encode() + bytes(2**20)), "METADATA is"),
-    "wheel: central directory": ("acme_utils-1.0-py3-none-any.whl", lambda: with_central_entries_repeated(wheel({"x": b""}), 20_000), "members"),
+    "tar.gz: PKG-INFO": ("acme_utils-1.0.tar.gz", lambda: tar_gz([(PKG_INFO_LAST, META.encode() + bytes(2**20))]),
+                         "PKG-INFO is"),
+    "zip sdist: PKG-INFO": ("acme_utils-1.0.zip", lambda: a_zip({PKG_INFO_LAST: META.encode() + bytes(2**20)}),
+                            "PKG-INFO is"),
+    "zip sdist: central directory": ("acme_utils-1.0.zip",
+                                     lambda: with_central_entries_repeated(a_zip({"x": b"", PKG_INFO_LAST: META}),
+                                                                           20_000),
+                                     "members"),
+    "wheel: METADATA": ("acme_utils-1.0-py3-none-any.whl", lambda: wheel(metadata=META.encode() + bytes(2**20)),
+                        "METADATA is"),
+    "wheel: central directory": ("acme_utils-1.0-py3-none-any.whl",
+                                 lambda: with_central_entries_repeated(wheel({"x": b""}), 20_000), "members"),
 }
 
 
@@ -117,7 +126,8 @@ def form(name: str, filename: str, content: bytes, name_first: bool = True) -> t
     """The legacy upload form (sdist or wheel) as multipart bytes, and where its file's bytes start."""
     sdist = not filename.endswith(".whl")
     fields = {":action": "file_upload", "protocol_version": "1", "filetype": "sdist" if sdist else "bdist_wheel",
-              "pyversion": "source" if sdist else "py3", "version": "1.0", "sha256_digest": hashlib.sha256(content).hexdigest()}
+              "pyversion": "source" if sdist else "py3", "version": "1.0",
+              "sha256_digest": hashlib.sha256(content).hexdigest()}
 
     def part(field: str, value: str, file: str | None = None) -> bytes:
         disposition = f'form-data; name="{field}"' + (f'; filename="{file}"' if file else "")
@@ -194,7 +204,8 @@ def credentials(world, issuer, caller: str) -> dict[str, str]:
     if caller == "another repository's writer":
         op = identity.operator()
         operations.create_user(world.reg, op, "cli", "elsewhere@acme.test")
-        world.tokens["elsewhere@acme.test"], _ = operations.create_token(world.reg, op, "cli", "elsewhere@acme.test", "write")
+        world.tokens["elsewhere@acme.test"], _ = operations.create_token(
+            world.reg, op, "cli", "elsewhere@acme.test", "write")
         operations.grant(world.reg, op, "cli", WS, "elsewhere@acme.test", "write", repository="secret")
         return world.basic("elsewhere@acme.test")
     who = {"a read-only token": "dev-readonly", "no role": "outsider@acme.test", "a private package, no role":
@@ -203,7 +214,7 @@ def credentials(world, issuer, caller: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def callers(world, issuer, trusted):  # noqa: F811 (the fixture imported above)
+def callers(world, issuer, trusted):
     world.ws_uuid = trusted["ws_uuid"]
     return lambda caller: credentials(world, issuer, caller)
 

@@ -14,7 +14,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import LiveServer, free_port, make_sdist, make_wheel, start_server  # noqa: E402,F401
+from tests.support.helpers import LiveServer, free_port, make_sdist, make_wheel, start_server  # noqa: E402,F401
 
 
 def publish_in_process(data: Path, admin: str, ws: str, paths: list[Path]) -> None:
@@ -59,7 +59,8 @@ def start_pypiserver(packages: Path, user: str, password: str, authenticate: str
                     "h.set_password(sys.argv[2], sys.argv[3]); h.save()", str(htpasswd), user, password], check=True)
     port = free_port()
     proc = subprocess.Popen([f"{bindir}/pypi-server", "run", "-i", "127.0.0.1", "-p", str(port), "-P", str(htpasswd),
-                             "-a", authenticate, "--disable-fallback", str(packages)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-a", authenticate, "--disable-fallback", str(packages)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:

@@ -45,7 +45,7 @@ def main() -> None:
     wheel = make_wheel(tmp, "big-pkg", "1.0", payload=args.mib * 2**20, stored=True)
     seaweed, extra = None, {}
     if args.backend == "s3":
-        from tests.seaweed import Seaweed
+        from tests.support.seaweed import Seaweed
 
         seaweed = Seaweed(tmp / "seaweed").start()
         extra = dict(env=seaweed.env(), blobs=seaweed.location())
@@ -56,7 +56,8 @@ def main() -> None:
         if args.via_replica:
             registry_cli(live.data, "user", "create", "replica@example.com")
             token = registry_cli(live.data, "token", "create", "replica@example.com", "--replica")
-            target = start_server(tmp / "replica", workers=1, env={**extra.get("env", {}), "REGISTRY_FOLLOW_TOKEN": token},
+            target = start_server(tmp / "replica", workers=1,
+                                  env={**extra.get("env", {}), "REGISTRY_FOLLOW_TOKEN": token},
                                   follow=live.url, **({"blobs": extra["blobs"]} if "blobs" in extra else {}))
         worker = worker_pid(target.process.pid)
         # granian's main process spawns the worker; `python -m registry` may sit in between
@@ -76,7 +77,8 @@ def main() -> None:
         peak = status(worker, "VmHWM")
         print(f"uploaded {wheel.stat().st_size / 2**20:.0f} MiB in {elapsed:.1f} s"
               f"{' through a replica' if target is not live else ''}; worker RSS before "
-              f"{before / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB: growth {(peak - before) / 2**20:.1f} MiB (bar: < 64 MB)")
+              f"{before / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB: "
+              f"growth {(peak - before) / 2**20:.1f} MiB (bar: < 64 MB)")
     finally:
         if target is not live:
             target.stop()

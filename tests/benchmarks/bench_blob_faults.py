@@ -26,7 +26,7 @@ from pathlib import Path
 from _common import start_server  # (puts the repository on sys.path)
 
 from tests.adversarial.test_blob_faults import Client, wheels
-from tests.seaweed import Seaweed
+from tests.support.seaweed import Seaweed
 
 MIB = 2**20
 

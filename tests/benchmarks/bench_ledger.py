@@ -110,14 +110,16 @@ def signing_cost(reg: operations.Registry, rounds: int = 2000) -> None:
         signer(repo, head.parents[0], head.tree.id, content)
         times.append(time.perf_counter() - started)
     times.sort()
-    print(f"signing one commit (the signer alone, {len(content)} bytes): median {statistics.median(times) * 1e6:.0f} us, "
+    print(f"signing one commit (the signer alone, {len(content)} bytes): "
+          f"median {statistics.median(times) * 1e6:.0f} us, "
           f"p95 {times[int(len(times) * 0.95)] * 1e6:.0f} us (bar: a fraction of a millisecond)")
 
 
 def report(label: str, times: list[float]) -> float:
     median = statistics.median(times)
     p95 = sorted(times)[int(len(times) * 0.95)]
-    print(f"{label}: median {median * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms, {1 / statistics.mean(times):.0f} commits/s")
+    print(f"{label}: median {median * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms, "
+          f"{1 / statistics.mean(times):.0f} commits/s")
     return median
 
 

@@ -40,9 +40,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import start_server  # noqa: E402
-
 import pygit2  # noqa: E402
+from _common import start_server  # noqa: E402
 
 from registry import identity, layout, model, operations  # noqa: E402
 from registry.audit import Action, T, provenance_trailers  # noqa: E402
@@ -98,7 +97,8 @@ def session_cookie(data: Path) -> str:
     reg = operations.Registry.open(Settings(data=str(data)))
     token = next(t for t in operations.list_tokens(reg.snapshot(), ADMIN) if t.label == "bench")
     reg.history.close()
-    return Session(ADMIN, token.id, "bench-session-id", time.time() + 86400, "token").cookie(Keys.of_primary(data))
+    return Session(ADMIN, token.id, "bench-session-id", time.time() + 86400,
+                   "token").cookie(Keys.of_primary(Settings(data=str(data))))
 
 
 # --- measuring ---------------------------------------------------------------------------------

@@ -149,7 +149,8 @@ def main() -> None:
                 worst = max(worst, *times)
                 print(f"{label:28} {times[0]:9.1f} {statistics.median(times[1:]):9.1f}")
         rss = rss_of_workers(live.process.pid)
-        print(f"slowest read: {worst:.1f} ms (bar: under 100); worker RSS: {', '.join(f'{m} MB' for m in rss)} (bar: 150)")
+        print(f"slowest read: {worst:.1f} ms (bar: under 100); "
+              f"worker RSS: {', '.join(f'{m} MB' for m in rss)} (bar: 150)")
     finally:
         live.stop()
 

@@ -22,7 +22,14 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import basic, make_sdist, make_wheel, publish_in_process, registry_cli, start_server
+from _common import (
+    basic,
+    make_sdist,
+    make_wheel,
+    publish_in_process,
+    registry_cli,
+    start_server,
+)
 
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json"
 

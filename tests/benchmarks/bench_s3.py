@@ -24,7 +24,7 @@ from pathlib import Path
 from _common import make_wheel, start_server
 from bench_big_upload import status, worker_pid
 
-from tests.seaweed import Seaweed
+from tests.support.seaweed import Seaweed
 
 
 def serving_worker(live) -> int:

@@ -51,7 +51,8 @@ def main() -> None:
     shutil.copytree(files, packages)
     proc, url = start_pypiserver(packages, "bench", "secret", "download,list")
     try:
-        rps, errors = wrk(f"{url}/simple/bench-pkg/", {"Authorization": basic("bench", "secret"), "Accept": "text/html"})
+        rps, errors = wrk(f"{url}/simple/bench-pkg/", {"Authorization": basic("bench", "secret"),
+                                                       "Accept": "text/html"})
         print(f"pypiserver HTML: {rps:,.0f} requests/s {errors}")
     finally:
         proc.terminate()

@@ -5,8 +5,8 @@
 Fills a registry in-process (--packages packages in one workspace, one wheel each, and one package
 with --versions versions), then renders every page through the app as served (the front door, a
 signed-in session) with Litestar's test client, once the server has warmed its caches (as it does
-at start): the first request and the median of the next twenty. The bar: every page under 50 ms median. `--data DIR` keeps the filled data
-directory and reuses it on the next run.
+at start): the first request and the median of the next twenty. The bar: every page under 50 ms
+median. `--data DIR` keeps the filled data directory and reuses it on the next run.
 """
 
 from __future__ import annotations
@@ -15,19 +15,18 @@ import argparse
 import logging
 import statistics
 import sys
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, make_wheel  # noqa: E402,F401
-
 from litestar.testing import TestClient  # noqa: E402
 
 from registry import dists, identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
-from registry.operations import Registry  # noqa: E402
+from registry.datadir import Registry
 from registry.web.app import create_asgi  # noqa: E402
 from registry.web.ui.session import SESSION_COOKIE, Keys, Session  # noqa: E402
 
@@ -82,8 +81,9 @@ def main() -> int:
     token = next(t for t in operations.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
     signed_in = identity.Principal(kind="user", email="dev@bench.test", scope=token.scope, token_id=token.id)
     started = operations.start_session(reg, signed_in)
-    cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600, started.commit).cookie(
-        Keys.of_primary(settings.data_path))
+    cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600,
+                     started.commit).cookie(
+        Keys.of_primary(settings))
     middle = f"1.{opts.versions // 2}"
     commit = reg.history.package(WS, BIG, middle, limit=1)[0].id
     pages = {

@@ -2,7 +2,8 @@
 
 Decompression bombs uploaded over real HTTP to `registry serve --workers 1` on 127.0.0.1, each as
 the legacy upload form twine sends (fields first, then the file), once by a user with no role on
-the package (a writer of another repository) and once by a writer of it. For each upload: the answer's status and first words, and
+the package (a writer of another repository) and once by a writer of it. For each upload: the
+answer's status and first words, and
 the server's CPU seconds (user + system of the server's whole process tree, from /proc/<pid>/stat
 before and after), in all and per MiB uploaded. The bar: a refusal for permission costs about what
 receiving the bytes costs, and no upload costs more than a bounded multiple of its size.

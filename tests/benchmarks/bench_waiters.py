@@ -88,7 +88,8 @@ async def main() -> None:
         print(f"  worker CPU without waiters: {idle:.1f}% of a core")
         print(f"  worker CPU with {args.waiters} waiters: {busy:.1f}% of a core")
         print(f"  one commit (the CLI process ran {made - committed:.2f} s): all {len(answered)} answered within "
-              f"{answered[-1] - answered[0]:.3f} s of the first (half within {answered[len(answered) // 2] - answered[0]:.3f} s)")
+              f"{answered[-1] - answered[0]:.3f} s of the first "
+              f"(half within {answered[len(answered) // 2] - answered[0]:.3f} s)")
     finally:
         server.stop()
 

@@ -59,7 +59,7 @@ if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():  # httpx and the te
 sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
-from tests.helpers import free_port, make_wheel  # noqa: E402
+from tests.support.helpers import free_port, make_wheel  # noqa: E402
 
 LOSSYFS, LVENV = Path("/work/shared/tools/lossyfs/lossyfs.py"), Path("/tmp/lossyfs-venv")
 WS, PROJECT, EMAIL = "acme", "burst", "dev@example.com"
@@ -97,7 +97,8 @@ def seed(workdir: Path) -> tuple[Path, str]:
     if not (d / "token").exists():
         shutil.rmtree(d, ignore_errors=True)
         for args in (["init"], ["workspace", "create", WS], ["project", "create", WS, "CORE"],
-                     ["repo", "create", f"{WS}/utils", "--project", "CORE"], ["package", "create", WS, PROJECT, "--repo", "utils"],
+                     ["repo", "create", f"{WS}/utils", "--project", "CORE"],
+                     ["package", "create", WS, PROJECT, "--repo", "utils"],
                      ["user", "create", EMAIL], ["grant", f"{WS}/utils", EMAIL, "write"]):
             cli(d / "src/data", *args)
         (d / "token").write_text(cli(d / "src/data", "token", "create", EMAIL).stdout.strip())
@@ -127,12 +128,14 @@ class Server:
         port = free_port()
         self.log, self.url = log, f"http://127.0.0.1:{port}"
         with open(log, "w") as out:
-            self.proc = subprocess.Popen([str(PY), "-m", "registry", "--data", str(data), "serve", "--host", "127.0.0.1",
+            self.proc = subprocess.Popen([str(PY), "-m", "registry", "--data", str(data), "serve", "--host",
+                                          "127.0.0.1",
                                           "--port", str(port), "--workers", "2"], stdout=out, stderr=subprocess.STDOUT,
                                          env=env(), cwd=TREE, start_new_session=True)
 
     def ready(self, timeout=90.0) -> bool:
-        return wait_for(lambda: self.proc.poll() is not None or healthy(self.url), timeout, step=0.1) and healthy(self.url)
+        return wait_for(lambda: self.proc.poll() is not None or healthy(self.url), timeout,
+                        step=0.1) and healthy(self.url)
 
     def kill(self) -> None:
         with suppress(ProcessLookupError):
@@ -171,7 +174,8 @@ class Publishers:
         form = {":action": "file_upload", "protocol_version": "1", "name": PROJECT, "version": version,
                 "filetype": "bdist_wheel", "pyversion": "py3", "metadata_version": "2.1", "sha256_digest": sha}
         try:
-            r = client.post(f"{self.url}/{WS}/", data=form, files={"content": (path.name, data, "application/octet-stream")})
+            r = client.post(f"{self.url}/{WS}/", data=form,
+                            files={"content": (path.name, data, "application/octet-stream")})
         except httpx.HTTPError as exc:
             return self.refused.append(f"{path.name}: {type(exc).__name__}")
         with self.lock:
@@ -218,8 +222,10 @@ class Trial:
         self.mnt.mkdir()
         ready, d = self.d / "lossyfs.pid", self.d
         with open(d / "lossyfs.err", "w") as err:
-            self.lossy = subprocess.Popen([str(LVENV / "bin/python"), str(LOSSYFS), str(self.src), str(self.mnt), "--out", str(self.image),
-                                           "--ready", str(ready), "--log", str(d / "ops.log"), "--report", str(d / "report.json"),
+            self.lossy = subprocess.Popen([str(LVENV / "bin/python"), str(LOSSYFS), str(self.src), str(self.mnt),
+                                           "--out", str(self.image),
+                                           "--ready", str(ready), "--log", str(d / "ops.log"), "--report",
+                                           str(d / "report.json"),
                                            *map(str, self.opts)], stdout=err, stderr=err, start_new_session=True)
         if not wait_for(lambda: ready.exists() and ready.read_text().strip(), 60, self.lossy):
             raise RuntimeError(f"lossyfs did not start: {(d / 'lossyfs.err').read_text()[-2000:]}")
@@ -311,20 +317,25 @@ def explain(row: dict) -> None:
     [print(f"   problem: {p}") for p in row["problems"][:10]]
     [print(f"   {how}: {fn} (sha256 {sha[:12]}..., in blobs/sha256/{sha[:2]}/)") for fn, sha, how in row["missing"][:6]]
     with suppress(OSError, ValueError):
-        report, log = json.loads((row["dir"] / "report.json").read_text()), (row["dir"] / "ops.log").read_text().splitlines()
+        report = json.loads((row["dir"] / "report.json").read_text())
+        log = (row["dir"] / "ops.log").read_text().splitlines()
         print(f"   report: {report['trigger']}; losses {report['losses_by_kind']}")
         shas = [sha for _, sha, _ in row["missing"]] + re.findall(r"blob ([0-9a-f]{64})", "\n".join(row["problems"]))
         for sha in list(dict.fromkeys(shas))[:4]:  # the blob, its fan-out directory: lost how, synced when
-            fan, short = f"/data/blobs/sha256/{sha[:2]}", lambda s: s.replace(sha, sha[:12] + "...")
+            fan, short = f"/data/blobs/sha256/{sha[:2]}", lambda s, sha=sha: s.replace(sha, sha[:12] + "...")
             for rec in [r for r in report["lost"] if r["path"] == fan or sha in r["path"]]:
                 print(f"   report: {short(rec['path'])}: {rec['loss']} "
                       + " ".join(f"{k}={v}" for k, v in rec.items() if k not in ("path", "loss")))
-            [print(f"   log: {short(ln)}") for ln in [ln for ln in log if sha in ln or f" {fan} " in ln or ln.endswith(f" {fan}")][:6]]
+            [print(f"   log: {short(ln)}")
+             for ln in [ln for ln in log if sha in ln or f" {fan} " in ln or ln.endswith(f" {fan}")][:6]]
             if not any(f"fsyncdir {fan} " in ln for ln in log):
                 print(f"   log: no fsyncdir of {fan} at all")
-        for rec in [] if shas else [r for r in report["lost"] if "parent not durable" not in r["loss"]][:8]:  # root causes
-            print(f"   report: {rec['path']}: {rec['loss']} " + " ".join(f"{k}={v}" for k, v in rec.items() if k not in ("path", "loss")))
-            [print(f"   log: {ln}") for ln in [ln for ln in log if f" {rec['path']} " in ln or ln.endswith(f" {rec['path']}")][:3]]
+        # root causes
+        for rec in [] if shas else [r for r in report["lost"] if "parent not durable" not in r["loss"]][:8]:
+            print(f"   report: {rec['path']}: {rec['loss']} "
+                  + " ".join(f"{k}={v}" for k, v in rec.items() if k not in ("path", "loss")))
+            [print(f"   log: {ln}")
+             for ln in [ln for ln in log if f" {rec['path']} " in ln or ln.endswith(f" {rec['path']}")][:3]]
 
 
 def run_trial(t: Trial, drive, acked=None, check=None) -> dict:
@@ -332,7 +343,8 @@ def run_trial(t: Trial, drive, acked=None, check=None) -> dict:
         drive(t)
         return recover(t, acked if acked is not None else (t.pub.acked if t.pub else []), check)
     except Exception as exc:  # the harness's own trouble: a row saying so, the files kept
-        return new_row(t, len(t.pub.acked) if t.pub else 0, lost="?", corrupt="?", problems=[f"harness: {type(exc).__name__}: {exc}"])
+        return new_row(t, len(t.pub.acked) if t.pub else 0, lost="?", corrupt="?",
+                       problems=[f"harness: {type(exc).__name__}: {exc}"])
     finally:
         t.cleanup()
 
@@ -358,7 +370,9 @@ def startup(args, token, src):
 
         def check(url, printed=printed):  # the one promise of a first start: the token it printed
             r = httpx.get(f"{url}/default/", auth=("admin@localhost", printed[0]), timeout=10) if printed else None
-            return [f"the admin token printed before the cut now gets {r.status_code}"] if r and r.status_code != 200 else []
+            if r and r.status_code != 200:
+                return [f"the admin token printed before the cut now gets {r.status_code}"]
+            return []
 
         row = run_trial(t, drive, check=check)
         row["acked"] = len(printed)
@@ -506,15 +520,19 @@ def main() -> int:
     ap.add_argument("--trial", default="all", help="all, or a comma-separated list of: start-up, first-uploads, "
                     "mid-burst, checkpoint, big-upload, replay-cut")
     ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
-    for flag, kw in (("--repeat", dict(type=int, default=5, help="mid-burst runs")), ("--seed", dict(type=int, default=1)),
+    for flag, kw in (("--repeat", dict(type=int, default=5, help="mid-burst runs")),
+                     ("--seed", dict(type=int, default=1)),
                      ("--workdir", dict(type=Path, default=Path("/tmp/powercut"))),
-                     ("--startup-syncs", dict(type=ints, default=[1, 3, 6, 12, 25])), ("--replay-syncs", dict(type=ints, default=[1, 2, 4])),
-                     ("--tree", dict(type=Path, default=ROOT, help="the registry source tree to run (default: this one)"))):
+                     ("--startup-syncs", dict(type=ints, default=[1, 3, 6, 12, 25])),
+                     ("--replay-syncs", dict(type=ints, default=[1, 2, 4])),
+                     ("--tree", dict(type=Path, default=ROOT,
+                                     help="the registry source tree to run (default: this one)"))):
         ap.add_argument(flag, **kw)
     args = ap.parse_args()
     TREE, args.workdir = args.tree.resolve(), args.workdir.resolve()
     trials = {"start-up": startup, "first-uploads": first_uploads, "checkpoint": checkpoint, "big-upload": big_upload,
-              "replay-cut": replay_cut, "mid-burst": lambda a, tok, s: [mid_burst(a, tok, s, i)[1] for i in range(a.repeat)]}
+              "replay-cut": replay_cut, "mid-burst": lambda a, tok,
+              s: [mid_burst(a, tok, s, i)[1] for i in range(a.repeat)]}
     wanted = ["start-up", "first-uploads", "mid-burst", "checkpoint", "big-upload", "replay-cut"]
     wanted = wanted if args.trial == "all" else args.trial.split(",")
     if set(wanted) - set(trials):
@@ -538,7 +556,8 @@ def main() -> int:
     [print(f"{r['trial']:26} {r['acked']:>5} {r['lost']:>5} {r['corrupt']:>7}  {'ok' if r['verify'] else 'FAIL':6}  "
            f"{r['health']:7}  {r['result']}") for r in rows]
     count = {k: sum(r["result"] == k for r in rows) for k in ("pass", "FAIL", "as-base")}
-    print(f"\n{count['pass']} passed, {count['FAIL']} failed, {count['as-base']} with only the first cut's damage (replay-cut); "
+    print(f"\n{count['pass']} passed, {count['FAIL']} failed, "
+          f"{count['as-base']} with only the first cut's damage (replay-cut); "
           f"work dirs under {args.workdir}")
     return 0 if all(r["ok"] for r in rows) else 1
 

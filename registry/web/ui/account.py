@@ -8,38 +8,40 @@ through a replica both are writes, forwarded to the primary and answered once th
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 from litestar import Request, get, post
 from litestar.params import FromPath
+from litestar.response import Redirect, Template
 
 from ... import operations
 from ...errors import Forbidden, Invalid, NotFound, TooMany, Unauthorized
+from ...model import SessionScope
 from ...reads import Reader
 from . import data, urls
-from .base import cookie, form, redirect, registry, render, safe_next, session_keys, viewer
+from .forms import CHANNEL, form, safe_next
+from .render import cookie, redirect, render
 from .session import SESSION_COOKIE, new_session
-
-OWN = urls.OWN
-CHANNEL = "web"
+from .viewer import registry, session_keys, signed_in, viewer
 
 
-def _start(request: Request, started: operations.Started, to: str, flash: str):
+def _start(request: Request, started: operations.Started, to: str, flash: str) -> Redirect:
     value = new_session(started).cookie(session_keys(request))
     max_age = max(1, int(started.session.expires.timestamp() - time.time()))
     return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, value, max_age=max_age)])
 
 
-def _signed_out(request: Request, to: str, flash: str):
+def _signed_out(request: Request, to: str, flash: str) -> Redirect:
     return redirect(request, to, flash=flash, cookies=[cookie(request, SESSION_COOKIE, "", max_age=0)])
 
 
-@get(f"{OWN}/signin", include_in_schema=False)
+@get(urls.SIGNIN.path, name=urls.SIGNIN.name)
 async def signin_form(request: Request) -> object:
     return render(request, "signin.html", next=safe_next(request.query_params.get("next")))
 
 
-@post(f"{OWN}/signin", include_in_schema=False)
+@post(urls.SIGNIN.path)
 async def signin(request: Request) -> object:
     fields = await form(request)
     email, token, to = fields.get("email", "").strip(), fields.get("token", "").strip(), safe_next(fields.get("next"))
@@ -51,57 +53,50 @@ async def signin(request: Request) -> object:
                             "sign in with a person's API token.")
         started = await anyio.to_thread.run_sync(operations.start_session, reg, who, CHANNEL)
     except (Forbidden, Unauthorized, TooMany) as exc:
+        advice = exc.message.replace(
+            "use your email as the username and an API token as the password", "check your email and API token"
+        ).replace("create one with `registry token create EMAIL`", "ask the registry's operator for one, or, if you "
+                  "are signed in elsewhere, create one under Your tokens")
         return render(request, "signin.html", status=exc.status if isinstance(exc, TooMany) else 403,
-                      error=exc.message.replace(
-            "use your email as the username and an API token as the password", "check your email and API token").replace(
-            "create one with `registry token create EMAIL`", "ask the registry's operator for one, or, if you "
-            "are signed in elsewhere, create one under Your tokens"),
-            email=email, next=to)
+                      error=advice, email=email, next=to)
     scope = " (read scope: you can look, not change anything)" if started.session.scope == "read" else ""
     return _start(request, started, to, f"Signed in as {who.email}{scope}.")
 
 
-@get(f"{OWN}/link/{{secret:str}}", include_in_schema=False)
+@get(urls.SIGNIN_LINK.path, name=urls.SIGNIN_LINK.name)
 async def link_page(request: Request, secret: FromPath[str]) -> object:
     record = Reader(registry(request)).signin_link(secret)
     return render(request, "link.html", link=record, secret=secret)
 
 
-@post(f"{OWN}/link/{{secret:str}}", include_in_schema=False)
+@post(urls.SIGNIN_LINK.path)
 async def use_link(request: Request, secret: FromPath[str]) -> object:
     await form(request)
     started = await anyio.to_thread.run_sync(operations.use_signin_link, registry(request), secret)
-    return _start(request, started, urls.home(), f"Signed in as {started.session.user}.")
+    return _start(request, started, urls.HOME.link(), f"Signed in as {started.session.user}.")
 
 
-@post(f"{OWN}/signout", include_in_schema=False)
+@post(urls.SIGNOUT.path, name=urls.SIGNOUT.name)
 async def signout(request: Request) -> object:
     await form(request)
     v = viewer(request)
     if v.signed_in and v.who.session:  # (a session of any scope may end itself)
         try:
-            await anyio.to_thread.run_sync(operations.end_session, registry(request), v.who, CHANNEL, v.who.email,
+            await anyio.to_thread.run_sync(operations.end_session, registry(request), v.who, CHANNEL, v.email,
                                            v.who.session)
         except NotFound:
             pass  # (ended meanwhile, from another session: over either way)
-    return _signed_out(request, urls.home(), "Signed out.")
+    return _signed_out(request, urls.HOME.link(), "Signed out.")
 
 
-def _signed_in(request: Request, doing: str):
-    v = viewer(request)
-    if not v.signed_in:
-        raise Unauthorized(f"Sign in to {doing}.")
-    return v.who
-
-
-def _tokens_page(request: Request, status: int = 200, **context):
-    who = _signed_in(request, "see your tokens")
+def _tokens_page(request: Request, status: int = 200, **context: Any) -> Template:
+    who = signed_in(request, "see your tokens").who
     reg = registry(request)
     return render(request, "tokens.html", status=status, rows=data.tokens(reg, who), sessions=data.sessions(reg, who),
                   may_change=who.scope == "write", **context)
 
 
-@get(f"{OWN}/tokens", include_in_schema=False)
+@get(urls.TOKENS.path, name=urls.TOKENS.name)
 async def tokens(request: Request) -> object:
     return _tokens_page(request)
 
@@ -109,19 +104,20 @@ async def tokens(request: Request) -> object:
 MAX_DAYS = 3650  # the form's max
 
 
-@post(f"{OWN}/tokens", include_in_schema=False)
+@post(urls.TOKENS.path)
 async def create_token(request: Request) -> object:
     fields = await form(request)
-    v = viewer(request)
-    _signed_in(request, "create tokens")
+    v = signed_in(request, "create tokens")
     days, scope = fields.get("expires_days", "").strip(), fields.get("scope", "write")
     try:  # (the form's own limits, in the form's words: the operation's name CLI flags and scopes)
         if days and not (days.isdigit() and 1 <= int(days) <= MAX_DAYS):
-            raise Invalid(f"Expires after (days) must be a whole number of days from 1 to {MAX_DAYS}, or empty for never.")
+            raise Invalid(f"Expires after (days) must be a whole number of days from 1 to {MAX_DAYS}, "
+                          "or empty for never.")
         if scope not in ("read", "write"):
             raise Invalid(f"Scope must be read or write, not {scope[:40]!r}.")
+        chosen: SessionScope = "read" if scope == "read" else "write"
         secret, record = await anyio.to_thread.run_sync(
-            lambda: operations.create_token(registry(request), v.who, CHANNEL, v.who.email, scope,
+            lambda: operations.create_token(registry(request), v.who, CHANNEL, v.email, chosen,
                                             int(days) if days else None, fields.get("label", "").strip()[:100]))
     except (Invalid, Forbidden) as exc:  # (a read-scoped session's refusal too: the page says which scope)
         return _tokens_page(request, status=exc.status, error=exc.message)
@@ -129,36 +125,36 @@ async def create_token(request: Request) -> object:
     return _tokens_page(request, status=201, secret=secret, made=record)
 
 
-@get(f"{OWN}/tokens/{{token_id:str}}/revoke", include_in_schema=False)
+@get(urls.REVOKE_TOKEN.path, name=urls.REVOKE_TOKEN.name)
 async def confirm_revoke(request: Request, token_id: FromPath[str]) -> object:
-    v = viewer(request)
-    if not v.signed_in:
-        raise Unauthorized("Sign in to revoke your tokens.")
+    v = signed_in(request, "revoke your tokens")
     row = next((t for t in data.tokens(registry(request), v.who) if t.id == token_id and t.state == "active"), None)
     if row is None:
         raise Invalid(f"You have no active token {token_id}.", status=404)
     warning = " It is the token this session rests on: you will be signed out." if row.current else ""
     return render(request, "confirm.html", place=None, title=f"Revoke token {row.id}?", danger=True,
-                  consequence=f"Anything that uses token {row.id}{' (' + row.label + ')' if row.label else ''} will be "
-                              f"refused from now on: pip, uv, twine, poetry, and web sessions signed in with it.{warning}",
-                  lost=[], button="Revoke token", action=urls.revoke_token(row.id), back=urls.tokens())
+                  consequence=f"Anything that uses token {row.id}{' (' + row.label + ')' if row.label else ''} will "
+                              "be refused from now on: pip, uv, twine, poetry, and web sessions signed in with it."
+                              f"{warning}",
+                  lost=[], button="Revoke token", action=urls.REVOKE_TOKEN.link(token_id=row.id),
+                  back=urls.TOKENS.link())
 
 
-@post(f"{OWN}/tokens/{{token_id:str}}/revoke", include_in_schema=False)
+@post(urls.REVOKE_TOKEN.path)
 async def revoke(request: Request, token_id: FromPath[str]) -> object:
     await form(request)
-    v = viewer(request)
-    if not v.signed_in:
-        raise Unauthorized("Sign in to revoke your tokens.")
-    record = await anyio.to_thread.run_sync(operations.revoke_token, registry(request), v.who, CHANNEL, v.who.email, token_id)
+    v = signed_in(request, "revoke your tokens")
+    record = await anyio.to_thread.run_sync(operations.revoke_token, registry(request), v.who, CHANNEL, v.email,
+                                            token_id)
     if record.id == v.who.token_id:  # (its sessions end with it, this one too)
-        return _signed_out(request, urls.signin(), f"Revoked token {record.id}, which this session used: sign in again.")
-    return redirect(request, urls.tokens(), flash=f"Revoked token {record.id}.")
+        return _signed_out(request, urls.SIGNIN.link(),
+                           f"Revoked token {record.id}, which this session used: sign in again.")
+    return redirect(request, urls.TOKENS.link(), flash=f"Revoked token {record.id}.")
 
 
-@get(f"{OWN}/sessions/{{session_id:str}}/end", include_in_schema=False)
+@get(urls.END_SESSION.path, name=urls.END_SESSION.name)
 async def confirm_end_session(request: Request, session_id: FromPath[str]) -> object:
-    who = _signed_in(request, "end your sessions")
+    who = signed_in(request, "end your sessions").who
     row = next((r for r in data.sessions(registry(request), who) if r.id == session_id), None)
     if row is None:
         raise NotFound(f"You have no session {session_id[:32]!r} on: it has ended already.")
@@ -167,26 +163,28 @@ async def confirm_end_session(request: Request, session_id: FromPath[str]) -> ob
     return render(request, "confirm.html", place=None, title=f"End session {row.short}?", danger=True,
                   consequence=f"The browser signed in {how} at {row.created:%Y-%m-%d %H:%M} UTC is signed out on its "
                               f"next request, on every server of this registry. Nothing else changes.{here}",
-                  lost=[], button="End session", action=urls.end_session(row.id), back=urls.tokens())
+                  lost=[], button="End session", action=urls.END_SESSION.link(session_id=row.id),
+                  back=urls.TOKENS.link())
 
 
-@post(f"{OWN}/sessions/{{session_id:str}}/end", include_in_schema=False)
+@post(urls.END_SESSION.path)
 async def end_session(request: Request, session_id: FromPath[str]) -> object:
     await form(request)
-    who = _signed_in(request, "end your sessions")
-    record = await anyio.to_thread.run_sync(operations.end_session, registry(request), who, CHANNEL, who.email, session_id)
-    if record.id == who.session:
-        return _signed_out(request, urls.home(), "Signed out.")
-    return redirect(request, urls.tokens(), flash=f"Ended session {record.id[:12]}: that browser is signed out.")
+    v = signed_in(request, "end your sessions")
+    record = await anyio.to_thread.run_sync(operations.end_session, registry(request), v.who, CHANNEL, v.email,
+                                            session_id)
+    if record.id == v.who.session:
+        return _signed_out(request, urls.HOME.link(), "Signed out.")
+    return redirect(request, urls.TOKENS.link(), flash=f"Ended session {record.id[:12]}: that browser is signed out.")
 
 
-@post(f"{OWN}/sessions/end-others", include_in_schema=False)
+@post(urls.END_OTHER_SESSIONS.path, name=urls.END_OTHER_SESSIONS.name)
 async def end_other_sessions(request: Request) -> object:
     await form(request)
-    who = _signed_in(request, "end your sessions")
+    v = signed_in(request, "end your sessions")
     ended = await anyio.to_thread.run_sync(
-        lambda: operations.end_sessions(registry(request), who, CHANNEL, who.email, keep=who.session))
-    return redirect(request, urls.tokens(), flash=f"Signed out everywhere else ({len(ended)} "
+        lambda: operations.end_sessions(registry(request), v.who, CHANNEL, v.email, keep=v.who.session))
+    return redirect(request, urls.TOKENS.link(), flash=f"Signed out everywhere else ({len(ended)} "
                                                    f"{'session' if len(ended) == 1 else 'sessions'} ended).")
 
 

@@ -15,11 +15,11 @@ from packaging.utils import canonicalize_name
 
 from ... import model
 from ...audit import Action, action
+from ...datadir import Registry
 from ...errors import Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Commit
-from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Workspace
-from ...operations import Registry
+from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Role, Workspace
 from ...reads import Reader, Summary
 from . import present
 
@@ -30,7 +30,7 @@ SORTS = ("name", "published")
 # --- who published ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Publisher:
-    kind: str  # "person", "api-token" or "pipeline"
+    kind: model.PublisherKind  # "person", "api-token" or "pipeline" (model.publisher_kind)
     by: str  # an email, or "pipeline:<repository uuid>"
     at: datetime
     channel: str
@@ -43,8 +43,7 @@ class Publisher:
 def _publisher(read: Reader, ws: str, p: Provenance) -> Publisher:
     label = read.token_label(p.token) if p.token else None
     repo = read.pipeline_repository(ws, p.pipeline.repository_uuid) if p.pipeline else None
-    kind = "pipeline" if p.pipeline else "api-token" if p.token else "person"
-    return Publisher(kind, p.by, p.at, p.channel, p.token, label, p.pipeline, repo)
+    return Publisher(model.publisher_kind(p), p.by, p.at, p.channel, p.token, label, p.pipeline, repo)
 
 
 # --- workspaces, projects, repositories -------------------------------------------------------
@@ -129,7 +128,8 @@ def packages(reg: Registry, who: Principal, ws: str, *, project: str | None = No
     page = min(max(page, 1), pages)
     shown = [_row(read, ws, s) for s in found[(page - 1) * per_page:page * per_page]]
     projects = {r.slug: r.project for r in read.repositories(ws)}
-    return Listing(shown, len(found), page, pages, q.strip(), sort, {r.repository: projects[r.repository] for r in shown})
+    return Listing(shown, len(found), page, pages, q.strip(), sort,
+                   {r.repository: projects[r.repository] for r in shown})
 
 
 # --- a package, a version ---------------------------------------------------------------------
@@ -195,12 +195,13 @@ class FileRow:
     warnings: list[str]
 
 
-def require(reg: Registry, who: Principal, ws: str, name: str, need: str, doing: str) -> None:
+def require(reg: Registry, who: Principal, ws: str, name: str, need: Role, doing: str) -> None:
     """Refuse (as the operations would) unless ``who`` holds ``need`` on the package's repository."""
     Reader(reg, who).require(ws, name, need, doing)
 
 
-def file(reg: Registry, who: Principal, ws: str, name: str, version_: str, filename: str) -> tuple[Path | None, DistFile]:
+def file(reg: Registry, who: Principal, ws: str, name: str, version_: str,
+         filename: str) -> tuple[Path | None, DistFile]:
     """Where a file's bytes are, for a download (None: in the store's bucket)."""
     read = Reader(reg, who)
     _, _, found = read.file(ws, name, version_, filename)
@@ -282,10 +283,12 @@ class HistoryPage:
 
 
 def _history_row(c: Commit) -> HistoryRow:
-    return HistoryRow(c.id, c.time, c.summary, c.author_name, c.author_email, present.how(c.trailers), c.trailer("Version"))
+    return HistoryRow(c.id, c.time, c.summary, c.author_name, c.author_email, present.how(c.trailers),
+                      c.trailer("Version"))
 
 
-def _page(commits_of, per_page: int, before: str | None, after: str | None) -> tuple[list[Commit], str | None, str | None]:
+def _page(commits_of, per_page: int, before: str | None,
+          after: str | None) -> tuple[list[Commit], str | None, str | None]:
     """A page of commits (newest first) from ``commits_of(limit, before, after)``, and its Newer and
     Older cursors: each page an index range, however far back it is."""
     found = commits_of(per_page + 1, before, after if before is None else None)
@@ -362,7 +365,7 @@ def tokens(reg: Registry, who: Principal) -> list[TokenRow]:
         raise read.hidden(None, "Only a signed-in person has tokens.")
     now = model.now()
     rows = []
-    for t in read.tokens(who.email):
+    for t in read.tokens(who.email or ""):  # (a person always has one)
         state = "revoked" if t.revoked else "expired" if t.expires and t.expires <= now else "active"
         rows.append(TokenRow(t.id, t.label, t.scope, t.created.at, t.expires, state, t.id == who.token_id))
     return rows[::-1]
@@ -390,5 +393,5 @@ def sessions(reg: Registry, who: Principal) -> list[SessionRow]:
     if who.kind != "user":
         raise read.hidden(None, "Only a signed-in person has sessions.")
     rows = [SessionRow(s.id, s.via, s.scope, t.id if t else None, t.label if t else "", s.created.at, s.expires,
-                       s.id == who.session) for s, t in read.sessions(who.email)]
+                       s.id == who.session) for s, t in read.sessions(who.email or "")]
     return sorted(rows, key=lambda r: (not r.current, -r.created.timestamp()))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Request, get
+from typing import TypedDict
+
+from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Stream
 
@@ -12,12 +14,18 @@ from ...model import project_key
 from ...reads import Reader
 from ...replica.blobs import ensure_local
 from . import data, urls
-from .base import page_number, registry, render, viewer
+from .render import render
+from .viewer import registry, viewer
 
-UI = urls.PREFIX
+
+def page_number(value: str | None) -> int:
+    try:
+        return max(1, min(int(value or 1), 100_000))
+    except ValueError:
+        return 1
 
 
-@get(f"{UI}/", include_in_schema=False)
+@get(urls.HOME.path, name=urls.HOME.name)
 async def home(request: Request) -> object:
     who = viewer(request).who
     return render(request, "home.html", places=data.workspaces(registry(request), who))
@@ -34,46 +42,47 @@ def _listing(request: Request, ws: str, heading: str, subtitle: str, crumbs, cur
                   crumbs=crumbs, current=current, can_create=creatable, repo=scope.get("repository"))
 
 
-@get(f"{UI}/{{ws:str}}", include_in_schema=False)
+@get(urls.WORKSPACE.path, name=urls.WORKSPACE.name)
 async def workspace_packages(request: Request, ws: FromPath[str]) -> object:
     return _listing(request, ws, "Packages", f"Every PyPI package of workspace {ws} that you can see.", [],
                     "workspace")
 
 
-@get(f"{UI}/{{ws:str}}/projects/{{key:str}}", include_in_schema=False)
+@get(urls.PROJECT.path, name=urls.PROJECT.name)
 async def project_packages(request: Request, ws: FromPath[str], key: FromPath[str]) -> object:
     key = project_key(key)
     return _listing(request, ws, f"Packages of project {key}", "Packages linked to the project's repositories.",
-                    [(key, urls.project(ws, key))], f"project:{key}", project=key)
+                    [(key, urls.PROJECT.link(ws=ws, key=key))], f"project:{key}", project=key)
 
 
-@get(f"{UI}/{{ws:str}}/repos/{{repo:str}}", include_in_schema=False)
+@get(urls.REPOSITORY.path, name=urls.REPOSITORY.name)
 async def repository_packages(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
-    return _listing(request, ws, f"Packages of {repo}", "Packages linked to this repository: they inherit its permissions.",
-                    [(repo, urls.repository(ws, repo))], f"repo:{repo}", repository=repo)
+    return _listing(request, ws, f"Packages of {repo}",
+                    "Packages linked to this repository: they inherit its permissions.",
+                    [(repo, urls.REPOSITORY.link(ws=ws, repo=repo))], f"repo:{repo}", repository=repo)
 
 
-@get(f"{UI}/{{ws:str}}/packages/{{name:str}}", include_in_schema=False)
+@get(urls.PACKAGE.path, name=urls.PACKAGE.name)
 async def package_page(request: Request, ws: FromPath[str], name: FromPath[str]) -> object:
     v, reg = viewer(request), registry(request)
     detail = data.package(reg, v.who, ws, name, page=page_number(request.query_params.get("page")))
     if detail.name != name:
-        return Redirect(urls.package(ws, detail.name), status_code=301)
+        return Redirect(urls.PACKAGE.link(ws=ws, name=detail.name), status_code=301)
     return render(request, "package.html", ws=ws, place=data.place(reg, v.who, ws), p=detail, current="")
 
 
-@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}", include_in_schema=False)
+@get(urls.VERSION.path, name=urls.VERSION.name)
 async def version_page(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> object:
     v, reg = viewer(request), registry(request)
     detail = data.version(reg, v.who, ws, name, version)
     if (detail.package.name, detail.version) != (name, version):
-        return Redirect(urls.version(ws, detail.package.name, detail.version), status_code=301)
+        return Redirect(urls.VERSION.link(ws=ws, name=detail.package.name, version=detail.version), status_code=301)
     return render(request, "version.html", ws=ws, place=data.place(reg, v.who, ws), v=detail, current="")
 
 
-@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}/files/{{filename:str}}", include_in_schema=False)
+@get(urls.DOWNLOAD.path, name=urls.DOWNLOAD.name)
 async def download(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str],
-                   filename: FromPath[str]) -> File:
+                   filename: FromPath[str]) -> Response:
     reg = registry(request)
     if reg.primary is not None:  # a replica without the bucket fetches a file it lacks from the primary
         await ensure_local(reg, Reader(reg, viewer(request).who).file(ws, name, version, filename)[2].sha256)
@@ -81,8 +90,8 @@ async def download(request: Request, ws: FromPath[str], name: FromPath[str], ver
     headers = {"cache-control": "private, no-store", "x-content-type-options": "nosniff",
                "content-disposition": attachment(record.filename)}  # (File would otherwise build its own)
     if path is None:  # in a bucket: redirected there, or streamed from it
-        if reg.settings.blobs_redirect:
-            return Redirect(reg.blobs.url(record.sha256, record.filename), status_code=302)
+        if reg.settings.blobs_redirect and (url := reg.blobs.url(record.sha256, record.filename)):
+            return Redirect(url, status_code=302)
         try:
             chunks = await reg.blobs.open_stream(record.sha256, 0, record.size)
         except FileNotFoundError:
@@ -99,39 +108,48 @@ def _history(request: Request, ws: str, subject: str, crumbs, history) -> object
                   history=history, current="history" if len(crumbs) == 1 else "")
 
 
-def _cursor(request: Request) -> dict[str, str | None]:
+class Cursor(TypedDict):
     """Which page of a history: `?before=<commit>` (Older) or `?after=<commit>` (Newer)."""
-    return {k: request.query_params.get(k) or None for k in ("before", "after")}
+
+    before: str | None
+    after: str | None
 
 
-@get(f"{UI}/{{ws:str}}/history", include_in_schema=False)
+def _cursor(request: Request) -> Cursor:
+    return Cursor(before=request.query_params.get("before") or None, after=request.query_params.get("after") or None)
+
+
+@get(urls.HISTORY.path, name=urls.HISTORY.name)
 async def workspace_history(request: Request, ws: FromPath[str]) -> object:
     history = data.workspace_history(registry(request), viewer(request).who, ws, **_cursor(request))
-    return _history(request, ws, f"workspace {ws}", [("history", urls.history(ws))], history)
+    return _history(request, ws, f"workspace {ws}", [("history", urls.HISTORY.link(ws=ws))], history)
 
 
-@get(f"{UI}/{{ws:str}}/repos/{{repo:str}}/history", include_in_schema=False)
+@get(urls.REPOSITORY_HISTORY.path, name=urls.REPOSITORY_HISTORY.name)
 async def repository_history(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
     history = data.workspace_history(registry(request), viewer(request).who, ws, repo, **_cursor(request))
     return _history(request, ws, f"repository {repo}",
-                    [(repo, urls.repository(ws, repo)), ("history", urls.history(ws, repo))], history)
+                    [(repo, urls.REPOSITORY.link(ws=ws, repo=repo)),
+                     ("history", urls.REPOSITORY_HISTORY.link(ws=ws, repo=repo))], history)
 
 
-@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/history", include_in_schema=False)
+@get(urls.PACKAGE_HISTORY.path, name=urls.PACKAGE_HISTORY.name)
 async def package_history(request: Request, ws: FromPath[str], name: FromPath[str]) -> object:
     history = data.package_history(registry(request), viewer(request).who, ws, name, **_cursor(request))
     return _history(request, ws, f"package {name}",
-                    [(name, urls.package(ws, name)), ("history", urls.package_history(ws, name))], history)
+                    [(name, urls.PACKAGE.link(ws=ws, name=name)),
+                     ("history", urls.PACKAGE_HISTORY.link(ws=ws, name=name))], history)
 
 
-@get(f"{UI}/{{ws:str}}/packages/{{name:str}}/{{version:str}}/history", include_in_schema=False)
+@get(urls.VERSION_HISTORY.path, name=urls.VERSION_HISTORY.name)
 async def version_history(request: Request, ws: FromPath[str], name: FromPath[str], version: FromPath[str]) -> object:
     history = data.package_history(registry(request), viewer(request).who, ws, name, version, **_cursor(request))
-    return _history(request, ws, f"{name} {version}", [(name, urls.package(ws, name)), (version, urls.version(ws, name, version)),
-                    ("history", urls.package_history(ws, name, version))], history)
+    return _history(request, ws, f"{name} {version}", [
+        (name, urls.PACKAGE.link(ws=ws, name=name)), (version, urls.VERSION.link(ws=ws, name=name, version=version)),
+        ("history", urls.VERSION_HISTORY.link(ws=ws, name=name, version=version))], history)
 
 
-@get(f"{UI}/{{ws:str}}/commits/{{commit_id:str}}", include_in_schema=False)
+@get(urls.COMMIT.path, name=urls.COMMIT.name)
 async def commit_page(request: Request, ws: FromPath[str], commit_id: FromPath[str]) -> object:
     reg, who = registry(request), viewer(request).who
     detail = data.commit(reg, who, ws, commit_id)

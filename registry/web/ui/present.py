@@ -12,7 +12,7 @@ HOW = {"cli": "by hand (command line)", "api": "API", "web": "web UI", "upload":
 
 def describe(p) -> str:
     """A publisher (data.Publisher) in words."""
-    if p.pipeline:
+    if p.kind == "pipeline":
         where = p.pipeline_repository or p.pipeline.repository_uuid
         branch = f"branch {p.pipeline.branch}" if p.pipeline.branch else "no branch (a tag)"
         env = f", deployment environment {p.pipeline.environment_uuid}" if p.pipeline.environment_uuid else ""
@@ -23,7 +23,7 @@ def describe(p) -> str:
 def identity(p) -> tuple:
     """What must stay the same from release to release: the publishing pipeline (its repository and
     deployment environment; each run has its own uuid) and its branch; or the person."""
-    if p.pipeline:
+    if p.kind == "pipeline":
         return ("pipeline", p.pipeline.repository_uuid, p.pipeline.environment_uuid, p.pipeline.branch)
     return ("person", p.by)
 
@@ -75,11 +75,12 @@ def record_lines(data: bytes | None, path: str) -> list[str]:
 
 
 def size(n: int) -> str:
+    value: float = n
     for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+        if value < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
 
 
 def when(at: datetime | None) -> str:

@@ -6,9 +6,10 @@ from litestar import Router
 
 from .account import ACCOUNT
 from .actions import ACTIONS
-from .base import catch_up, error_page, template_config
 from .pages import PAGES
+from .render import error_page, template_config
 from .urls import PREFIX
+from .viewer import catch_up
 
 router = Router(path="/", route_handlers=[*ACCOUNT, *ACTIONS, *PAGES], include_in_schema=False, before_request=catch_up)
 

@@ -5,11 +5,12 @@ the data directory (mode 0600, made on first use). It holds no secret: it names 
 the ledger (operations/signin.py), looked up on every request (once per cookie and commit), so ending
 the session (signing out, from another session, revoking the token it was signed in with) ends it on
 every worker and every replica as soon as they have the commit. Read replicas get only the public
-half of the key (``PUBLIC_FILE``): they check the primary's sessions but can make none, so a replica
-token can't be turned into anyone's session. A state-changing form carries a CSRF token derived from
-the cookie's CSRF id (or, before sign-in, from a random visitor cookie): another site can read
-neither cookie, so it can't make the token, and a replica can render one the primary accepts. (The
-CSRF id is not the session's id: that one is in the ledger, which witnesses and replicas read.)
+half of the key (``Settings.session_public_key_path``): they check the primary's sessions but can
+make none, so a replica token can't be turned into anyone's session. A state-changing form carries
+a CSRF token derived from the cookie's CSRF id (or, before sign-in, from a random visitor cookie):
+another site can read neither cookie, so it can't make the token, and a replica can render one the
+primary accepts. (The CSRF id is not the session's id: that one is in the ledger, which witnesses
+and replicas read.)
 """
 
 from __future__ import annotations
@@ -25,16 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from ...cache import memoized
+from ...config import Settings
 from ...fsync import fsync_path
 from ...operations import Started
 
 SESSION_COOKIE = "registry_session"
 VISITOR_COOKIE = "registry_visitor"
-KEY_FILE = "web-session.key"  # the 32-byte Ed25519 seed, on the primary only
-PUBLIC_FILE = "web-session.pub"  # its public half, raw: what a replica checks sessions with
 
 
 @dataclass(frozen=True)
@@ -45,30 +48,35 @@ class Keys:
     public: bytes
 
     @classmethod
-    def of_primary(cls, data_dir: Path) -> Keys:
-        private = Ed25519PrivateKey.from_private_bytes(signing_key(data_dir))
+    def of_primary(cls, settings: Settings) -> Keys:
+        private = Ed25519PrivateKey.from_private_bytes(signing_key(settings.session_key_path))
         return cls(private, public_bytes(private))
 
     @classmethod
-    def of_replica(cls, data_dir: Path) -> Keys:
+    def of_replica(cls, settings: Settings) -> Keys:
         try:
-            return cls(None, (Path(data_dir) / PUBLIC_FILE).read_bytes())
+            return cls(None, settings.session_public_key_path.read_bytes())
         except FileNotFoundError:  # (not fetched from the primary yet: no session holds here)
             return cls(None, b"")
+
+    @classmethod
+    def of(cls, settings: Settings) -> Keys:
+        """This data directory's: a replica's (the public key only) or a primary's."""
+        return cls.of_replica(settings) if settings.primary else cls.of_primary(settings)
 
 
 def public_bytes(private: Ed25519PrivateKey) -> bytes:
     return private.public_key().public_bytes_raw()
 
 
-def signing_key(data_dir: Path) -> bytes:
-    """The seed cookies are signed with; every worker reads the same file (the first one makes it)."""
-    path = Path(data_dir) / KEY_FILE
+def signing_key(path: Path) -> bytes:
+    """The seed cookies are signed with, at ``path``; every worker reads the same file (the first one
+    makes it)."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    tmp = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, secrets.token_bytes(32))
@@ -132,7 +140,8 @@ class Session:
     commit: str  # the commit that started it: a server without it hasn't heard of the session yet
 
     def cookie(self, keys: Keys) -> str:
-        return sign(keys, {"e": self.email, "i": self.session_id, "s": self.sid, "x": int(self.expires), "c": self.commit})
+        return sign(keys, {"e": self.email, "i": self.session_id, "s": self.sid, "x": int(self.expires),
+                           "c": self.commit})
 
     @classmethod
     def from_cookie(cls, keys: Keys, value: str | None) -> Session | None:
@@ -154,4 +163,7 @@ def csrf_token(sid: str) -> str:
 
 
 def csrf_ok(sid: str | None, given: str | None) -> bool:
-    return bool(sid and given) and hmac.compare_digest(csrf_token(sid), given)
+    if not sid or not given:
+        return False
+    # (as bytes: compare_digest refuses str that isn't ASCII, and a forged token may be anything)
+    return hmac.compare_digest(csrf_token(sid).encode(), given.encode("utf-8", "replace"))

@@ -1,105 +1,74 @@
-"""Where the web UI's pages are. `/-/` can't be a workspace (a slug starts with a letter or digit),
-and `/-/_/` holds the pages that belong to no workspace (sign-in, tokens)."""
+"""Where the web UI's pages are, each declared once: its handler is registered at the route's path and
+under its name (`@get(urls.PACKAGE.path, name=urls.PACKAGE.name)`), and every link to it is built from
+it, by the route (`urls.PACKAGE.link(ws=..., name=...)`) or, in a template, by its name
+(`url_for('ui.package', ws=..., name=...)`). `/-/` can't be a workspace (a slug starts with a letter
+or digit), and `/-/_/` holds the pages that belong to no workspace (sign-in, tokens).
+
+A path that ends in `/` is a page with pages below it (a workspace, a package, a version): its links
+keep the `/`, as they always had (Litestar answers with or without it)."""
 
 from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-PREFIX = "/-"
-OWN = f"{PREFIX}/_"  # pages of no workspace
+from ...links import SIGNIN_LINK, Route
+from ...links import UI as PREFIX
+from ...links import UI_OWN as OWN
+
+ROUTES: dict[str, Route] = {}  # by name
 
 
-def _q(value: str) -> str:
-    return quote(value, safe="")
+def _route(name: str, path: str) -> Route:
+    ROUTES[name] = route = Route(name, path)
+    return route
 
 
-def home() -> str:
-    return f"{PREFIX}/"
+ROUTES[SIGNIN_LINK.name] = SIGNIN_LINK  # (declared with the links printed outside a request)
+_WS = f"{PREFIX}/{{ws:str}}"
+_PACKAGE = f"{_WS}/packages/{{name:str}}"
+_VERSION = f"{_PACKAGE}/{{version:str}}"
+
+# --- pages of no workspace ---------------------------------------------------------------------
+HOME = _route("ui.home", f"{PREFIX}/")
+SIGNIN = _route("ui.signin", f"{OWN}/signin")  # a query's `next`: where to go after
+SIGNOUT = _route("ui.signout", f"{OWN}/signout")
+TOKENS = _route("ui.tokens", f"{OWN}/tokens")
+REVOKE_TOKEN = _route("ui.revoke-token", f"{OWN}/tokens/{{token_id:str}}/revoke")
+END_SESSION = _route("ui.end-session", f"{OWN}/sessions/{{session_id:str}}/end")
+END_OTHER_SESSIONS = _route("ui.end-other-sessions", f"{OWN}/sessions/end-others")
+
+# --- a workspace's pages -----------------------------------------------------------------------
+WORKSPACE = _route("ui.workspace", f"{_WS}/")
+PROJECT = _route("ui.project", f"{_WS}/projects/{{key:str}}/")
+REPOSITORY = _route("ui.repository", f"{_WS}/repos/{{repo:str}}/")
+HISTORY = _route("ui.history", f"{_WS}/history")
+REPOSITORY_HISTORY = _route("ui.repository-history", f"{_WS}/repos/{{repo:str}}/history")
+COMMIT = _route("ui.commit", f"{_WS}/commits/{{commit_id:str}}")
+NEW_PACKAGE = _route("ui.new-package", f"{_WS}/new")  # a query's `repo`: the one selected
+PACKAGE = _route("ui.package", f"{_PACKAGE}/")
+PACKAGE_HISTORY = _route("ui.package-history", f"{_PACKAGE}/history")
+DELETE_PACKAGE = _route("ui.delete-package", f"{_PACKAGE}/delete")
+VERSION = _route("ui.version", f"{_VERSION}/")
+VERSION_HISTORY = _route("ui.version-history", f"{_VERSION}/history")
+DELETE_VERSION = _route("ui.delete-version", f"{_VERSION}/delete")
+YANK = _route("ui.yank", f"{_VERSION}/yank")
+UNYANK = _route("ui.unyank", f"{_VERSION}/unyank")
+DOWNLOAD = _route("ui.download", f"{_VERSION}/files/{{filename:str}}")
 
 
-def signin(next_: str | None = None) -> str:
-    return f"{OWN}/signin" + (f"?{urlencode({'next': next_})}" if next_ else "")
+def url_for(route: str, /, **parameters: str | None) -> str:
+    """The link to the page named ``route`` (the templates' `url_for`: Litestar's, but encoded as the
+    routes' links are, and needing no request, so macros can use it too)."""
+    return ROUTES[route].link(**parameters)
 
 
-def signout() -> str:
-    return f"{OWN}/signout"
-
-
-def link(secret: str) -> str:
-    return f"{OWN}/link/{_q(secret)}"
-
-
-def signin_url(base: str, secret: str) -> str:
-    """The full sign-in link printed on the server."""
-    return base.rstrip("/") + link(secret)
-
-
-def tokens() -> str:
-    return f"{OWN}/tokens"
-
-
-def revoke_token(token_id: str) -> str:
-    return f"{OWN}/tokens/{_q(token_id)}/revoke"
-
-
-def end_session(session_id: str) -> str:
-    return f"{OWN}/sessions/{_q(session_id)}/end"
-
-
-def end_other_sessions() -> str:
-    return f"{OWN}/sessions/end-others"
-
-
-def index_as_of(ws: str, commit: str) -> str:
-    """The workspace's Simple index as it stood at a commit (pip's --index-url for then)."""
-    return f"/{_q(ws)}/@{_q(commit)}/"
-
-
-def workspace(ws: str) -> str:
-    return f"{PREFIX}/{_q(ws)}/"
-
-
-def project(ws: str, key: str) -> str:
-    return f"{PREFIX}/{_q(ws)}/projects/{_q(key)}/"
-
-
-def repository(ws: str, repo: str) -> str:
-    return f"{PREFIX}/{_q(ws)}/repos/{_q(repo)}/"
-
-
-def history(ws: str, repo: str | None = None) -> str:
-    return (repository(ws, repo) if repo else workspace(ws)) + "history"
-
-
-def commit(ws: str, commit_id: str) -> str:
-    return f"{PREFIX}/{_q(ws)}/commits/{_q(commit_id)}"
-
-
-def new_package(ws: str) -> str:
-    return f"{PREFIX}/{_q(ws)}/new"
-
-
-def package(ws: str, name: str) -> str:
-    return f"{PREFIX}/{_q(ws)}/packages/{_q(name)}/"
-
-
-def version(ws: str, name: str, version_: str) -> str:
-    return f"{package(ws, name)}{_q(version_)}/"
-
-
-def package_history(ws: str, name: str, version_: str | None = None) -> str:
-    return (version(ws, name, version_) if version_ else package(ws, name)) + "history"
-
-
-def action(ws: str, name: str, verb: str, version_: str | None = None) -> str:
-    """delete (a package or a version), yank, unyank: GET is the confirmation, POST does it."""
-    return (version(ws, name, version_) if version_ else package(ws, name)) + verb
-
-
-def with_query(path: str, **params) -> str:
+def with_query(path: str, **params: object) -> str:
+    """``path`` with a query of the ``params`` that say something (a page's first page says nothing)."""
     kept = {k: v for k, v in params.items() if v not in (None, "") and not (k == "page" and v == 1)}
     return path + (f"?{urlencode(kept)}" if kept else "")
 
 
-def download(ws: str, name: str, version_: str, filename: str) -> str:
-    return f"{version(ws, name, version_)}files/{_q(filename)}"
+def index_as_of(ws: str, commit: str) -> str:
+    """The workspace's Simple index as it stood at a commit (pip's --index-url for then): the Simple
+    API's route `/<ws>/<project>/` with `@<commit>` for a project (web/simple.py), not a page of the UI."""
+    return f"/{quote(ws, safe='')}/@{quote(commit, safe='')}/"

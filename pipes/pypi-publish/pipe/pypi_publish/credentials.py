@@ -34,7 +34,7 @@ def brace_uuid(value: str | None) -> str | None:
     """`{lowercase}` whatever the input's braces and case, so UUIDs compare equal."""
     if not value:
         return None
-    return "{%s}" % value.strip().strip("{}").lower()
+    return "{" + value.strip().strip("{}").lower() + "}"
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def build(cfg: Config, tool: str, console: Console) -> list[Dist]:
 
 def check_existing(cfg: Config, creds: Credentials, console: Console, found: list[Dist]) -> None:
     """Mark each file new, identical (already there) or conflict (there with other bytes)."""
-    for (name, version), group in dists.releases(found).items():
+    for (name, _version), group in dists.releases(found).items():
         try:
             existing = existing_files(console, cfg.registry_url, name, creds.fresh().basic)
         except RegistryRefusal as exc:

@@ -1,0 +1,245 @@
+"""The `registry` command's arguments (argparse): what each command takes, its help, and the
+function that runs it (``set_defaults(run=...)``: main calls ``args.run``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import importing, maintenance, packages, people, serve, tenancy, trust
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="registry",
+                                description="A self-hosted PyPI registry whose whole state lives in git.")
+    _global_options(p, None)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("init", help="create an empty ledger in the data directory").set_defaults(run=serve.init)
+
+    s = sub.add_parser("serve", help="run the registry (bootstraps an empty data directory)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int)
+    s.add_argument("--public-url", help="the URL clients use to reach this server, for printed settings")
+    s.add_argument("--max-upload-bytes", type=int)
+    s.add_argument("--follow", metavar="PRIMARY_URL",
+                   help="run as a read replica of the registry at PRIMARY_URL (env REGISTRY_FOLLOW)")
+    s.add_argument("--token", help="the replica token, from `registry token create EMAIL --replica` on the primary "
+                                   "(default: env REGISTRY_FOLLOW_TOKEN); '-' reads it from stdin")
+    s.set_defaults(run=serve.serve)
+
+    ws = sub.add_parser("workspace", help="workspaces").add_subparsers(dest="action", required=True)
+    c = ws.add_parser("create")
+    c.add_argument("slug")
+    c.add_argument("--name")
+    c.add_argument("--uuid")
+    c.set_defaults(run=tenancy.workspace_create)
+    ws.add_parser("list").set_defaults(run=tenancy.workspace_list)
+
+    pr = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
+    c = pr.add_parser("create")
+    c.add_argument("workspace")
+    c.add_argument("key")
+    c.add_argument("--name")
+    c.set_defaults(run=tenancy.project_create)
+
+    rp = sub.add_parser("repo", help="repositories").add_subparsers(dest="action", required=True)
+    c = rp.add_parser("create")
+    c.add_argument("target", metavar="WS/REPO")
+    c.add_argument("--project", required=True, metavar="KEY")
+    c.add_argument("--public", action="store_true")
+    c.add_argument("--uuid")
+    c.set_defaults(run=tenancy.repo_create)
+
+    us = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    c = us.add_parser("create")
+    c.add_argument("email")
+    c.add_argument("--name")
+    c.set_defaults(run=people.user_create)
+
+    tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")
+    c.add_argument("email")
+    c.add_argument("--scope", choices=["read", "write"], help="default write")
+    c.add_argument("--witness", action="store_true",
+                   help="a token that may only fetch the ledger and its checkpoints (for `registry witness`)")
+    c.add_argument("--replica", action="store_true",
+                   help="a token for a read replica (`registry serve --follow`): the ledger and files, nothing else")
+    c.add_argument("--expires-days", type=int)
+    c.add_argument("--label", default="")
+    c.set_defaults(run=people.token_create)
+    c = tk.add_parser("revoke")
+    c.add_argument("email")
+    c.add_argument("token_id")
+    c.set_defaults(run=people.token_revoke)
+    c = tk.add_parser("list")
+    c.add_argument("email")
+    c.set_defaults(run=people.token_list)
+
+    se = sub.add_parser("session", help="web UI sessions").add_subparsers(dest="action", required=True)
+    c = se.add_parser("list", help="the sessions of EMAIL that are on")
+    c.add_argument("email")
+    c.set_defaults(run=people.session_list)
+    c = se.add_parser("end", help="sign EMAIL's browser out (one session, or --all)")
+    c.add_argument("email")
+    c.add_argument("session_id", nargs="?")
+    c.add_argument("--all", action="store_true", help="every session of EMAIL")
+    c.set_defaults(run=people.session_end)
+
+    c = sub.add_parser("login-link", help="a one-time link that signs EMAIL into the web UI (valid minutes)")
+    c.add_argument("email")
+    c.add_argument("--minutes", type=int, default=15,
+                   help="how long it stays valid (default 15: it is often sent on; the first start's lasts 60, "
+                        "to be read in its output)")
+    c.add_argument("--url", help="the registry's URL in the link (default: REGISTRY_PUBLIC_URL, else where "
+                                 "`registry serve` last served this data directory)")
+    c.set_defaults(run=people.login_link)
+
+    for verb in ("grant", "revoke"):
+        g = sub.add_parser(verb, help=f"{verb} a role on WS/REPO, on a project (WS --project KEY), "
+                                      "or workspace admin (WS)")
+        g.add_argument("target", metavar="WS/REPO|WS")
+        g.add_argument("email")
+        if verb == "grant":
+            g.add_argument("role", metavar="read|write|admin")
+        g.add_argument("--project", metavar="KEY")
+        g.set_defaults(run=people.grant)
+
+    pk = sub.add_parser("package", help="packages").add_subparsers(dest="action", required=True)
+    c = pk.add_parser("create", help="create a package linked to a repository (before anyone publishes it)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--repo", required=True)
+    c.set_defaults(run=packages.package_create)
+    c = pk.add_parser("delete", help="delete a package and all its versions")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.set_defaults(run=packages.package_delete)
+    c = pk.add_parser("list")
+    c.add_argument("workspace")
+    c.set_defaults(run=packages.package_list)
+    c = pk.add_parser("policy", help="which pipeline runs may publish it: branch globs and/or deployment environments")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--branch", action="append", default=[], metavar="GLOB")
+    c.add_argument("--environment", action="append", default=[], metavar="UUID")
+    c.add_argument("--clear", action="store_true", help="let any pipeline of the linked repository publish")
+    c.set_defaults(run=packages.package_policy)
+
+    tr = sub.add_parser("trust", help="the Bitbucket Pipelines OIDC issuer a workspace trusts (no WS: list all)")
+    tr.add_argument("workspace", nargs="?")
+    tr.add_argument("--issuer", help="e.g. https://api.bitbucket.org/2.0/workspaces/WS/pipelines-config/identity/oidc")
+    tr.add_argument("--audience", action="append", default=[], help="accepted audience (default: the workspace's)")
+    tr.add_argument("--jwks-file", type=Path, help="the issuer's public keys (JWKS), for sites that can't reach it")
+    tr.add_argument("--remove", action="store_true")
+    tr.set_defaults(run=trust.trust)
+
+    vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
+    c = vs.add_parser("delete")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("version")
+    c.set_defaults(run=packages.version_delete)
+    for verb in ("yank", "unyank"):
+        c = vs.add_parser(verb)
+        c.add_argument("workspace")
+        c.add_argument("name")
+        c.add_argument("version")
+        if verb == "yank":
+            c.add_argument("--reason", default="")
+        c.set_defaults(run=packages.version_yank)
+
+    im = sub.add_parser("import", help="import distribution files from another index (--index-url) or a directory",
+                        description="Each file is checked and committed as an upload would be, one commit per file; "
+                                    "files already here are skipped, so re-running resumes.")
+    im.add_argument("workspace")
+    im.add_argument("directory", nargs="?", type=Path, help="a directory of files (searched recursively)")
+    im.add_argument("--repo", required=True, help="repository the packages it creates are linked to")
+    im.add_argument("--index-url", metavar="URL", help="another index's Simple API URL (user:password@ allowed)")
+    im.add_argument("--project", action="append", default=[], metavar="NAME",
+                    help="import only this project (repeatable; default: every project the index lists)")
+    im.add_argument("--username", help="for the index (HTTP Basic)")
+    im.add_argument("--password", help="for the index; '-' reads it from stdin")
+    im.add_argument("--token", help="an API token for the index (sent as __token__); '-' reads it from stdin")
+    im.add_argument("--concurrency", type=int, default=4, metavar="N", help="downloads at a time (default 4)")
+    im.add_argument("--mtime-is-upload-time", action="store_true",
+                    help="keep each file's modification time as its upload time (only where it is: a "
+                         "pypiserver package directory, copied with its times)")
+    im.set_defaults(run=importing.import_files)
+
+    g = sub.add_parser("gc", help="free the bytes of files no version references any more, and repack the ledger")
+    g.add_argument("--grace", type=float, default=0, metavar="SECONDS",
+                   help="keep blobs unreferenced for less than this long (default 0: free them now)")
+    g.set_defaults(run=maintenance.gc)
+    v = sub.add_parser("verify", help="check every record, every referenced blob and the git repository")
+    v.add_argument("--quick", action="store_true", help="check blob sizes but don't re-hash their content")
+    v.set_defaults(run=maintenance.verify)
+    r = sub.add_parser("repair",
+                       help="remove what the ledger can't read back (what verify names), in one signed commit",
+                       description="Lists every tree entry git can't read back or a checkout can't create, and every "
+                                   "record that doesn't decode, sits in the wrong place or breaks today's rules on "
+                                   "names (an older release may have written one). Nothing changes without --apply.")
+    r.add_argument("paths", nargs="*", metavar="PATH",
+                   help="only what is at or under these paths (as repair lists them)")
+    r.add_argument("--apply", action="store_true", help="remove them, in one commit signed like every other")
+    r.set_defaults(run=maintenance.repair_ledger)
+
+    ky = sub.add_parser("key", help="the ledger's signing keys").add_subparsers(dest="action", required=True)
+    c = ky.add_parser("list", help="every key the ledger was signed with, and when each was valid")
+    c.add_argument("--allowed-signers", action="store_true", help="print the OpenSSH allowed signers file instead")
+    c.set_defaults(run=trust.key_list)
+    c = ky.add_parser("rotate", help="new commit and checkpoint keys; the change is signed by the old ones")
+    c.set_defaults(run=trust.key_rotate)
+
+    wt = sub.add_parser("witness",
+                        help="check that a registry's ledger only ever grew (run it from cron or a pipeline)",
+                        description="Fetches the registry's signed checkpoint and its ledger, and checks that the new "
+                                    "head descends from the last one seen, that every new commit is signed by the key "
+                                    "of its time, and that the checkpoint is signed by a key it knows. Exits 1 on any "
+                                    "of those, naming both heads; 2 when it could not check.")
+    wt.add_argument("url", help="the registry's base URL, e.g. https://pypi.example.com")
+    wt.add_argument("--state", type=Path, default=Path("witness-state.json"), metavar="FILE",
+                    help="what it saw last (default ./witness-state.json); its ledger copy is kept in FILE.git")
+    wt.add_argument("--key", action="append", default=[], metavar="VERIFIER_KEY",
+                    help="the checkpoint key to trust (`registry key list` prints it); default: the ledger's, "
+                         "on first run")
+    wt.add_argument("--token", help="a witness token (default: env REGISTRY_WITNESS_TOKEN); '-' reads it from stdin")
+    wt.add_argument("--username", default="__token__", help="for HTTP Basic (default __token__)")
+    wt.set_defaults(run=trust.witness)
+
+    bl = sub.add_parser("blobs", help="where distribution files are kept")
+    bls = bl.add_subparsers(dest="action", required=True)
+    mg = bls.add_parser("migrate", help="move the data directory's files to a bucket (resumable), then use it",
+                        description="Every file is hashed as it is sent and stored only if it is what its name says; "
+                                    "files already in the bucket are skipped, so re-running resumes. Endpoint, region "
+                                    "and credentials come from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and "
+                                    "AWS_SECRET_ACCESS_KEY.")
+    mg.add_argument("--to", required=True, metavar="s3://BUCKET[/PREFIX]")
+    mg.add_argument("--jobs", type=int, default=4, metavar="N", help="files sent at a time (default 4)")
+    mg.add_argument("--delete-local", action="store_true", help="remove each local copy once it is in the bucket")
+    mg.set_defaults(run=maintenance.blobs_migrate)
+
+    lg = sub.add_parser("log", help="the audit history, readable by a person")
+    lg.add_argument("workspace", nargs="?")
+    lg.add_argument("package", nargs="?")
+    lg.add_argument("--limit", type=int, default=100, help="at most this many entries (0: all)")
+    lg.set_defaults(run=maintenance.log)
+    _everywhere(p)
+    return p
+
+
+def _global_options(p: argparse.ArgumentParser, default: str | None) -> None:
+    p.add_argument("--data", default=default, help="data directory (env REGISTRY_DATA, default ./registry-data)")
+    p.add_argument("--actor", default=default,
+                   help="email recorded as the author of changes (default: operator@localhost)")
+
+
+def _everywhere(p: argparse.ArgumentParser) -> None:
+    """The global options after the subcommand too (`registry serve --data DIR`); SUPPRESS keeps a
+    subcommand from overwriting one given before it."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _global_options(child, argparse.SUPPRESS)
+                _everywhere(child)

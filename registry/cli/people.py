@@ -1,0 +1,106 @@
+"""People and what they may do: `registry user`, `token`, `session`, `login-link`, `grant` and
+`revoke`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+
+from .. import model, operations
+from ..config import url_problem
+from ..errors import RegistryError
+from ..links import signin_url
+from .command import CHANNEL, Opened, opened, print_table, split_repo
+
+
+@opened
+def user_create(cx: Opened) -> int:
+    u = operations.create_user(cx.reg, cx.who, CHANNEL, cx.args.email, cx.args.name)
+    print(f"created user {u.email}")
+    return 0
+
+
+@opened
+def token_create(cx: Opened) -> int:
+    args = cx.args
+    if args.witness + args.replica + (args.scope is not None) > 1:
+        raise RegistryError("Give one of --scope, --witness and --replica: a token has one scope.")
+    scope: model.Scope = "witness" if args.witness else "replica" if args.replica else args.scope or "write"
+    secret, record = operations.create_token(cx.reg, cx.who, CHANNEL, args.email, scope, args.expires_days, args.label)
+    expiry = f", expires {record.expires:%Y-%m-%d}" if record.expires else ""
+    print(f"token {record.id} ({record.scope}{expiry}) for {record.user}; it is shown only once:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+@opened
+def token_revoke(cx: Opened) -> int:
+    record = operations.revoke_token(cx.reg, cx.who, CHANNEL, cx.args.email, cx.args.token_id)
+    print(f"revoked token {record.id} of {record.user} ({record.scope}, created {record.created.at:%Y-%m-%d}"
+          f"{', ' + repr(record.label) if record.label else ''})")
+    return 0
+
+
+@opened
+def token_list(cx: Opened) -> int:
+    rows = [("ID", "SCOPE", "CREATED", "STATE", "LABEL")]
+    for t in cx.read.tokens(cx.args.email):
+        rows.append((t.id, t.scope, f"{t.created.at:%Y-%m-%d}", _token_state(t), t.label))
+    print_table(rows)
+    return 0
+
+
+def _token_state(t: model.ApiToken) -> str:
+    if t.revoked:
+        return f"revoked {t.revoked.at:%Y-%m-%d}"
+    if t.expires and t.expires <= datetime.now(UTC):
+        return f"expired {t.expires:%Y-%m-%d}"
+    return f"expires {t.expires:%Y-%m-%d}" if t.expires else "active"
+
+
+@opened
+def session_list(cx: Opened) -> int:
+    rows = [("ID", "SCOPE", "SIGNED IN WITH", "STARTED", "EXPIRES")]
+    for s, t in cx.read.sessions(cx.args.email):
+        rows.append((s.id, s.scope, f"token {t.id}" if t else f"link {s.link}", f"{s.created.at:%Y-%m-%d %H:%M}",
+                     f"{s.expires:%Y-%m-%d %H:%M}"))
+    print_table(rows)
+    return 0
+
+
+@opened
+def session_end(cx: Opened) -> int:
+    args = cx.args
+    if bool(args.session_id) == args.all:
+        raise RegistryError("Give a session id (`registry session list EMAIL` shows them), or --all.")
+    if args.all:
+        ended = operations.end_sessions(cx.reg, cx.who, CHANNEL, args.email)
+    else:
+        ended = [operations.end_session(cx.reg, cx.who, CHANNEL, args.email, args.session_id)]
+    print(f"ended {len(ended)} {'session' if len(ended) == 1 else 'sessions'} of {model.email(args.email)}")
+    return 0
+
+
+@opened
+def login_link(cx: Opened) -> int:
+    args = cx.args
+    if not 1 <= args.minutes <= 24 * 60:
+        raise RegistryError("--minutes must be between 1 and 1440.")
+    if args.url and (problem := url_problem(args.url)):
+        raise RegistryError(f"--url {args.url}: {problem}.")
+    secret, record = operations.create_signin_link(cx.reg, cx.who, CHANNEL, args.email, timedelta(minutes=args.minutes))
+    print(f"sign-in link {record.id} for {record.user}, valid once until {record.expires:%H:%M} UTC:", file=sys.stderr)
+    print(signin_url(args.url or cx.settings.link_url(), secret))
+    return 0
+
+
+@opened
+def grant(cx: Opened) -> int:
+    """`registry grant` and `registry revoke` (a grant of no role)."""
+    args = cx.args
+    ws, repo = split_repo(args.target) if "/" in args.target else (args.target, None)
+    role = model.role(args.role) if args.command == "grant" else None
+    operations.grant(cx.reg, cx.who, CHANNEL, ws, args.email, role, repository=repo, project=args.project)
+    where = f"{ws}/{repo}" if repo else (f"project {ws}/{args.project.upper()}" if args.project else f"workspace {ws}")
+    print(f"granted {role} on {where} to {args.email}" if role else f"revoked {args.email} on {where}")
+    return 0

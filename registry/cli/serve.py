@@ -1,0 +1,24 @@
+"""Starting a registry: `registry init` (an empty ledger) and `registry serve`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import Settings
+from ..datadir import create_ledger
+
+
+def init(args: argparse.Namespace, settings: Settings) -> int:
+    create_ledger(settings)
+    print(f"created an empty ledger at {settings.ledger_path}, signed with keys in {settings.keys_path}")
+    return 0
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ..server import serve  # (granian: only when serving)
+
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    overrides = dict(host=args.host, port=args.port, workers=args.workers, public_url=args.public_url,
+                     max_upload_bytes=args.max_upload_bytes, follow=args.follow, follow_token=token)
+    return serve(Settings.load(data=args.data, **overrides))

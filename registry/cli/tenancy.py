@@ -1,0 +1,35 @@
+"""Workspaces, their projects and repositories: `registry workspace`, `project`, `repo`."""
+
+from __future__ import annotations
+
+from .. import operations
+from .command import CHANNEL, Opened, opened, split_repo
+
+
+@opened
+def workspace_create(cx: Opened) -> int:
+    ws = operations.create_workspace(cx.reg, cx.who, CHANNEL, cx.args.slug, cx.args.name, cx.args.uuid)
+    print(f"created workspace {ws.slug} {ws.uuid}")
+    return 0
+
+
+@opened
+def workspace_list(cx: Opened) -> int:
+    for ws in cx.read.workspaces():
+        print(f"{ws.slug}\t{ws.uuid}\t{ws.name}")
+    return 0
+
+
+@opened
+def project_create(cx: Opened) -> int:
+    pr = operations.create_project(cx.reg, cx.who, CHANNEL, cx.args.workspace, cx.args.key, cx.args.name)
+    print(f"created project {cx.args.workspace}/{pr.key}")
+    return 0
+
+
+@opened
+def repo_create(cx: Opened) -> int:
+    ws, slug = split_repo(cx.args.target)
+    r = operations.create_repository(cx.reg, cx.who, CHANNEL, ws, slug, cx.args.project, cx.args.public, cx.args.uuid)
+    print(f"created repository {ws}/{r.slug} {r.uuid} ({'public' if r.public else 'private'})")
+    return 0

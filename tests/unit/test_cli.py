@@ -1,0 +1,313 @@
+import subprocess
+import sys
+
+import pytest
+
+from registry.cli import main
+from registry.ledger import Ledger
+
+
+@pytest.fixture
+def cli(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.delenv("REGISTRY_DATA", raising=False)
+
+    def run(*args):
+        code = main(["--data", str(data), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.data = data
+    run.head = lambda: Ledger.open(data / "ledger.git").head()
+    return run
+
+
+@pytest.fixture
+def seeded(cli):
+    for args in [
+        ["init"],
+        ["workspace", "create", "acme", "--name", "Acme Inc", "--uuid", "1DE489BE-CE6A-42A0-A8C8-EADBF1174AC7"],
+        ["project", "create", "acme", "core", "--name", "Core"],
+        ["repo", "create", "acme/utils", "--project", "CORE"],
+        ["user", "create", "dev@example.com", "--name", "Dev Eloper"],
+    ]:
+        assert cli(*args)[0] == 0, args
+    return cli
+
+
+def test_the_documented_commands(seeded):
+    cli = seeded
+    code, out, err = cli("token", "create", "dev@example.com", "--scope", "read", "--expires-days", "30")
+    assert code == 0 and out.startswith("rgy_") and len(out.strip()) > 40 and out.count("\n") == 1
+    assert "shown only once" in err and "(read, expires" in err
+    token_id = err.split()[1]
+    assert cli("grant", "acme/utils", "dev@example.com", "write")[0] == 0
+    assert cli("user", "create", "boss@example.com")[0] == 0
+    assert cli("grant", "acme", "boss@example.com", "admin")[0] == 0
+    assert cli("grant", "acme", "--project", "core", "dev@example.com", "read")[0] == 0
+    assert cli("--actor", "boss@example.com", "package", "create", "acme", "Acme.Utils", "--repo", "utils")[0] == 0
+    assert cli("revoke", "acme/utils", "dev@example.com")[0] == 0
+    assert cli("token", "revoke", "dev@example.com", token_id)[0] == 0
+    code, out, _ = cli("token", "list", "dev@example.com")
+    assert token_id in out and "revoked" in out
+    code, out, _ = cli("log")
+    assert code == 0
+    assert "create package acme-utils in acme, linked to acme/utils" in out
+    assert "boss@example.com" in out  # --actor is recorded as the author
+    code, out, _ = cli("log", "acme", "acme-utils")
+    assert out.count("\n    create package") == 1 and "revoke" not in out
+    code, out, _ = cli("workspace", "list")
+    assert out.strip() == "acme\t{1de489be-ce6a-42a0-a8c8-eadbf1174ac7}\tAcme Inc"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["workspace", "create", "Bad Slug"], "Invalid workspace slug"),
+    (["workspace", "create", "acme"], "already exists"),
+    (["workspace", "create", "other", "--uuid", "1de489be-ce6a-42a0-a8c8-eadbf1174ac7"], "already belongs"),
+    (["workspace", "create", "x", "--uuid", "not-a-uuid"], "Invalid UUID"),
+    (["project", "create", "nope", "CORE"], "Workspace 'nope' does not exist"),
+    (["project", "create", "acme", "core"], "already exists"),
+    (["project", "create", "acme", "9lives"], "Invalid project key"),
+    (["repo", "create", "acme/utils", "--project", "CORE"], "already exists"),
+    (["repo", "create", "acme/new", "--project", "NOPE"], "Project NOPE does not exist"),
+    (["repo", "create", "acme", "--project", "CORE"], "Expected WS/REPO"),
+    (["repo", "create", "acme/Bad Repo", "--project", "CORE"], "Invalid repository slug"),
+    (["user", "create", "not-an-email"], "Invalid email"),
+    (["user", "create", "dev@example.com"], "already exists"),
+    (["token", "create", "ghost@example.com"], "does not exist"),
+    (["token", "create", "dev@example.com", "--expires-days", "0"], "positive"),
+    (["token", "revoke", "dev@example.com", "abcdef0123"], "has no token"),
+    (["grant", "acme/utils", "dev@example.com", "owner"], "Invalid role"),
+    (["grant", "acme/utils", "ghost@example.com", "read"], "does not exist"),
+    (["grant", "acme/nope", "dev@example.com", "read"], "Repository acme/nope does not exist"),
+    (["grant", "acme", "dev@example.com", "write"], "only the admin role"),
+    (["revoke", "acme/utils", "dev@example.com"], "has no grant"),
+    (["package", "create", "acme", "bad name!", "--repo", "utils"], "Invalid package name"),
+    (["package", "create", "acme", "pkg", "--repo", "nope"], "does not exist"),
+    (["package", "create", "nope", "pkg", "--repo", "utils"], "does not exist"),
+    (["token", "create", "dev@example.com", "--witness", "--replica"], "Give one of --scope, --witness and --replica"),
+    (["token", "create", "dev@example.com", "--witness", "--scope", "read"], "Give one of --scope, --witness"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--username", "u"],
+     "--username needs --password ('-' reads the password from stdin)"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--password", "p"],
+     "--password needs --username"),
+    (["import", "acme", "--repo", "utils", "--index-url", "http://127.0.0.1:9/simple/", "--token", "t",
+      "--username", "u", "--password", "p"], "Give --token, or --username and --password, not both"),
+    (["trust", "acme", "--audience", "x"], "--audience and --jwks-file need --issuer"),
+    (["trust", "acme", "--jwks-file", "/nonexistent"], "--audience and --jwks-file need --issuer"),
+    (["trust", "--audience", "x"], "--audience and --jwks-file need --issuer"),
+    (["trust", "acme", "--remove", "--issuer", "https://example.com"], "Use --remove alone"),
+])
+def test_bad_input_is_one_clear_line_and_commits_nothing(seeded, args, message):
+    head = seeded.head()
+    code, out, err = seeded(*args)
+    assert code != 0
+    assert err.startswith("registry: ") and message in err and err.count("\n") == 1, err
+    assert seeded.head() == head
+
+
+def test_duplicate_package_names_are_refused_after_normalisation(seeded):
+    assert seeded("package", "create", "acme", "Acme.Utils", "--repo", "utils")[0] == 0
+    code, _, err = seeded("package", "create", "acme", "acme_utils", "--repo", "utils")
+    assert code == 1 and "already exists" in err
+
+
+def test_commands_need_an_initialised_data_directory(cli):
+    code, _, err = cli("workspace", "create", "acme")
+    assert code == 1 and "registry init" not in err  # (that would make a second, empty registry)
+    assert f"No registry at {cli.data}" in err and "--data DIR or REGISTRY_DATA=DIR" in err
+
+
+def test_outside_the_data_directory_it_says_where_it_looked_and_how_to_point_at_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("REGISTRY_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["token", "list", "dev@example.com"]) == 1
+    err = capsys.readouterr().err
+    assert f"No registry at {tmp_path / 'registry-data'} (the default, ./registry-data" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["package", "list", "nope"], "Workspace 'nope' does not exist (workspaces: acme)"),
+    (["log", "nope"], "Workspace 'nope' does not exist"),
+    (["log", "acme", "nope"], "Package 'nope' does not exist in workspace acme, and never did"),
+    (["token", "list", "ghost@example.com"], "There is no user ghost@example.com"),
+    (["package", "delete", "acme", "nope"], "Package 'nope' does not exist in workspace acme."),
+    (["version", "delete", "acme", "nope", "1.0"], "Package 'nope' does not exist in workspace acme."),
+])
+def test_looking_up_what_does_not_exist_is_an_error(seeded, args, message):
+    code, out, err = seeded(*args)
+    assert code == 1 and out == "" and err.startswith(f"registry: {message}") and err.count("\n") == 1, err
+
+
+def test_a_token_is_revoked_by_its_id_or_by_the_leaked_secret_which_is_never_printed(seeded):
+    cli = seeded
+    _, secret, err = cli("token", "create", "dev@example.com", "--label", "laptop")
+    secret = secret.strip()
+    token_id = err.split()[1]
+    _, other, _ = cli("token", "create", "dev@example.com")
+    code, out, err = cli("token", "revoke", "dev@example.com", secret.upper())  # mangled: not a token
+    assert code == 1 and secret.upper() not in err and secret.lower() not in err.lower() and "Invalid token id" in err
+    code, out, err = cli("token", "revoke", "dev@example.com", secret)
+    assert code == 0 and out.startswith(f"revoked token {token_id} of dev@example.com (write, created ")
+    assert "'laptop'" in out and secret not in out + err
+    code, _, err = cli("token", "revoke", "dev@example.com", "rgy_" + "x" * 43)  # a secret we never issued
+    assert code == 1 and "has no token with that secret" in err and "rgy_" not in err
+    code, out, _ = cli("token", "list", "dev@example.com")
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "SCOPE", "CREATED", "STATE", "LABEL"] and len(lines) == 3
+    assert "revoked" in lines[1] and "laptop" in lines[1] and "active" in lines[2]
+    assert secret not in out and other.strip() not in out
+
+
+def test_an_expired_token_is_listed_as_expired(seeded, monkeypatch):
+    from datetime import timedelta
+
+    from registry import model
+
+    cli = seeded
+    real = model.now
+    monkeypatch.setattr(model, "now", lambda: real() - timedelta(days=3))  # created three days ago...
+    cli("token", "create", "dev@example.com", "--expires-days", "1")  # ...for one day
+    monkeypatch.undo()
+    cli("token", "create", "dev@example.com", "--expires-days", "1")
+    rows = cli("token", "list", "dev@example.com")[1].splitlines()[1:]
+    assert [r.split()[3] for r in rows] == ["expired", "expires"]
+
+
+def test_console_script_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "d"), "init"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "created an empty ledger" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "d"), "init"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "already exists" in proc.stderr
+
+
+def test_a_busy_port_is_refused_before_anything_is_bootstrapped(tmp_path):
+    """Another program on the port: `serve` says so in one line, and creates nothing (a token it
+    printed and then lost would be gone for good)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(tmp_path / "data"), "serve",
+                               "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (f"registry: 127.0.0.1:{port} is already in use (another registry, or another program, "
+                           "listens there): stop it, or choose another port with --port or REGISTRY_PORT.\n")
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_startup_settings_tell_twine_users_where_the_reason_is():
+    from registry.server import client_settings
+
+    text = client_settings("http://127.0.0.1:8080/default", "a@example.com", "rgy_x")
+    assert "--verbose" in text and "a%40example.com" in text and "uv add --index registry=" in text
+
+
+def test_package_policy_without_options_prints_the_policy_and_changes_nothing(seeded):
+    assert seeded("package", "create", "acme", "Acme.Utils", "--repo", "utils")[0] == 0
+    head = seeded.head()
+    assert seeded("package", "policy", "acme", "acme-utils") == (
+        0, "publish policy of acme-utils: any pipeline of the linked repository may publish\n", "")
+    assert seeded.head() == head
+    assert seeded("package", "policy", "acme", "acme-utils", "--branch", "main")[0] == 0
+    code, out, _ = seeded("package", "policy", "acme", "Acme_Utils")
+    assert code == 0 and out == "publish policy of acme-utils: pipelines may publish from branches main\n"
+    code, out, err = seeded("package", "policy", "acme", "nope")
+    assert code == 1 and out == "" and err == "registry: Package 'nope' does not exist in workspace acme.\n"
+
+
+def test_every_command_names_the_function_that_runs_it():
+    """main dispatches on ``args.run`` alone: a command whose parser names no function would be a
+    traceback (AttributeError) rather than a command."""
+    import argparse
+
+    from registry.cli.args import parser
+
+    def leaves(p: argparse.ArgumentParser, words: list[str]):
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield words, p
+        for sub in subs:
+            for name, child in sub.choices.items():
+                yield from leaves(child, [*words, name])
+
+    found = list(leaves(parser(), []))
+    assert len(found) > 25
+    unnamed = [" ".join(words) for words, p in found if not callable(p.get_default("run"))]
+    assert unnamed == [], f"no set_defaults(run=...) for: {unnamed}"
+
+
+def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
+    from registry.cli.args import parser
+
+    data = str(seeded.data)
+    assert main(["workspace", "create", "late", "--data", data, "--actor", "dev@example.com"]) == 0
+    assert main(["--data", data, "--actor", "dev@example.com", "workspace", "create", "early"]) == 0
+    code, out, _ = seeded("log", "--limit", "2")
+    assert out.count("dev@example.com") == 2 and "late" in out and "early" in out
+    args = parser().parse_args(["serve", "--follow", "http://127.0.0.1:9/", "--data", "replica-data"])
+    assert args.data == "replica-data" and args.follow == "http://127.0.0.1:9/"
+    assert parser().parse_args(["--data", "a", "workspace", "list"]).data == "a"  # (not reset by the subcommand)
+    assert parser().parse_args(["--data", "a", "workspace", "list", "--data", "b"]).data == "b"
+
+
+@pytest.mark.parametrize("env, args, message", [
+    ({"REGISTRY_PORT": "abc"}, [], "invalid setting REGISTRY_PORT='abc': expected an integer"),
+    ({"REGISTRY_BLOBS_REDIRECT": "yes"}, [],
+     "invalid setting REGISTRY_BLOBS_REDIRECT='yes': expected 1/0 or true/false"),
+    ({"REGISTRY_PORT": "0"}, [], "invalid setting REGISTRY_PORT='0': give a port from 1 to 65535"),
+    ({}, ["--port", "99999"], "invalid setting --port=99999: give a port from 1 to 65535"),
+    ({}, ["--workers", "0"], "invalid setting --workers=0: give 1 or more worker processes"),
+    ({"REGISTRY_WORKERS": "-2"}, [], "invalid setting REGISTRY_WORKERS='-2': give 1 or more worker processes"),
+    ({}, ["--public-url", "pypi.example.com"],
+     "invalid setting --public-url='pypi.example.com': give http:// or https:// and a host, e.g. https://pypi.example.com"),
+    ({"REGISTRY_PUBLIC_URL": "ftp://example.com"}, [], "give http:// or https:// and a host"),
+    ({}, ["--public-url", "https://example.com/pypi?x=1"], "give the URL without a query or fragment"),
+    ({}, ["--public-url", "https://example.com/#top"], "give the URL without a query or fragment"),
+])
+def test_serve_refuses_a_bad_setting_in_one_line_naming_it_before_creating_anything(tmp_path, env, args, message):
+    from tests.support.helpers import free_port
+
+    clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith("REGISTRY_")}
+    port = [] if "--port" in args or "REGISTRY_PORT" in env else ["--port", str(free_port())]
+    proc = subprocess.run([sys.executable, "-m", "registry", "serve", "--data", str(tmp_path / "data"), *port, *args],
+                          capture_output=True, text=True, timeout=60, env=clean | env)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert proc.stderr.startswith("registry: ") and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_public_url_with_a_path_is_accepted():
+    from registry.config import Settings
+
+    assert Settings(public_url="https://example.com/pypi/").base_url == "https://example.com/pypi"
+
+
+def test_login_link_refuses_a_url_that_is_not_http(seeded):
+    assert seeded("user", "create", "boss@example.com")[0] == 0
+    head = seeded.head()
+    code, out, err = seeded("login-link", "boss@example.com", "--url", "ftp://x")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err == "registry: --url ftp://x: give http:// or https:// and a host, e.g. https://pypi.example.com.\n"
+    assert seeded.head() == head
+
+
+def test_trust_with_nothing_trusted_says_so_and_how_to_add_one(seeded):
+    assert seeded("trust") == (
+        0, "no workspace trusts a pipeline issuer yet: registry trust WS --issuer URL adds one\n", "")
+
+
+def test_success_lines_say_what_was_made_as_it_was_made(seeded):
+    # (keys are upper case)
+    assert seeded("project", "create", "acme", "lower") == (0, "created project acme/LOWER\n", "")
+    code, out, err = seeded("token", "create", "dev@example.com", "--witness")
+    assert code == 0 and "(witness" in err
+    code, _, err = seeded("token", "create", "dev@example.com")
+    assert code == 0 and "(write" in err
+    assert seeded("package", "create", "acme", "pkg", "--repo", "utils")[0] == 0
+    code, out, _ = seeded("package", "delete", "acme", "pkg")
+    assert code == 0 and "the running server frees its files once the grace period has passed" in out
+    assert "REGISTRY_GC_GRACE_SECONDS" in out and "`registry gc` frees them now" in out
