@@ -13,7 +13,7 @@ from typing import Literal
 from pipelines.claims import PipelineClaims
 from pipelines.verify import TokenRejected, Trust, Verifier
 
-from . import bounds, layout, model
+from . import bounds, layout, model, names
 from .errors import Forbidden
 from .ledger import Snapshot
 from .model import (
@@ -82,7 +82,7 @@ def may_read_blobs(who: Principal) -> bool:
 
 def operator(email: str | None = None, name: str | None = None) -> Principal:
     """The person running the CLI on the server: the data directory is theirs, so no role applies."""
-    email = model.email(email) if email else "operator@localhost"
+    email = names.email(email) if email else "operator@localhost"
     return Principal(kind="operator", email=email, name=name or email)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from . import layout, model
+from . import layout, model, names
 from .audit import Action, T
 from .datadir import Registry
 from .errors import Invalid, NotFound
@@ -84,7 +84,7 @@ def scan(snap: Snapshot) -> Iterator[Checked]:
         if expected != path:
             yield Checked(path, damage=Damaged(_unit(path, type_), f"its content belongs at {expected}"))
             continue
-        problems = model.record_problems(record)
+        problems = names.record_problems(record)
         note = Damaged(_unit(path, type_), "reads back, but breaks today's rules: " + " ".join(problems)) \
             if problems else None
         yield Checked(path, record=record, note=note)
@@ -179,7 +179,7 @@ def _spent_filenames(snap: Snapshot, chosen: list[Damaged], provenance: model.Pr
 
 def _valid_name(name: str) -> bool:
     try:
-        return model.package_name(name)[0] == name
+        return names.package_name(name)[0] == name
     except Invalid:
         return False
 
@@ -189,7 +189,7 @@ def _facts(chosen: list[Damaged]) -> list[tuple[str, str]]:
     facts: list[tuple[str, str]] = []
     for d in chosen:
         parts = d.path.split("/")
-        for key, index, valid in ((T.WORKSPACE, 1, model.workspace_slug), (T.PACKAGE, 5, model.package_name)):
+        for key, index, valid in ((T.WORKSPACE, 1, names.workspace_slug), (T.PACKAGE, 5, names.package_name)):
             if parts[0] != "workspaces" or len(parts) <= index or (key == T.PACKAGE and parts[2] != "packages"):
                 continue
             try:

@@ -17,7 +17,6 @@ never fsynced.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
+
+from .. import locks
 
 log = logging.getLogger("registry.blobs")
 
@@ -85,16 +86,12 @@ class MissingBlobs:
     @contextmanager
     def checking(self) -> Iterator[bool]:
         """Whether this process is the one to run the check after start (the other workers skip it)."""
-        fd = os.open(self.path.with_name(f"{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = locks.first(self.path.with_name(f"{self.path.name}.lock"))
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
+            yield fd is not None
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
 
     def _append(self, lines: list[_Line]) -> None:
         if not lines:

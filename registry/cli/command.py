@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .. import identity, model
+from .. import identity, model, names
 from ..config import Settings
 from ..datadir import Registry
 from ..errors import NotFound, RegistryError
@@ -77,7 +77,7 @@ def _actor(reg: Registry, email: str | None) -> identity.Principal:
     if not email:
         return identity.operator()
     user = Reader(reg, identity.operator()).user(email)
-    return identity.operator(model.email(email), user.name if user else None)
+    return identity.operator(names.email(email), user.name if user else None)
 
 
 # --- shared by the commands ----------------------------------------------------------------------

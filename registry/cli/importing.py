@@ -9,7 +9,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .. import model
+from .. import names
 from ..errors import RegistryError
 from .command import Opened, opened
 
@@ -46,7 +46,7 @@ def import_files(cx: Opened) -> int:
     display = _ImportDisplay(sys.stdout.isatty())
     try:
         with display:
-            summary = asyncio.run(importer.run(cx.reg, cx.who, args.workspace, model.repository_slug(args.repo), source,
+            summary = asyncio.run(importer.run(cx.reg, cx.who, args.workspace, names.repository_slug(args.repo), source,
                                                concurrency=args.concurrency, on_start=display.start,
                                                on_file=display.file))
     except KeyboardInterrupt:

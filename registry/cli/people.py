@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
-from .. import model, operations
+from .. import model, names, operations
 from ..config import url_problem
 from ..errors import RegistryError
 from ..links import signin_url
@@ -77,7 +77,7 @@ def session_end(cx: Opened) -> int:
         ended = operations.end_sessions(cx.reg, cx.who, CHANNEL, args.email)
     else:
         ended = [operations.end_session(cx.reg, cx.who, CHANNEL, args.email, args.session_id)]
-    print(f"ended {len(ended)} {'session' if len(ended) == 1 else 'sessions'} of {model.email(args.email)}")
+    print(f"ended {len(ended)} {'session' if len(ended) == 1 else 'sessions'} of {names.email(args.email)}")
     return 0
 
 
@@ -99,7 +99,7 @@ def grant(cx: Opened) -> int:
     """`registry grant` and `registry revoke` (a grant of no role)."""
     args = cx.args
     ws, repo = split_repo(args.target) if "/" in args.target else (args.target, None)
-    role = model.role(args.role) if args.command == "grant" else None
+    role = names.role(args.role) if args.command == "grant" else None
     operations.grant(cx.reg, cx.who, CHANNEL, ws, args.email, role, repository=repo, project=args.project)
     where = f"{ws}/{repo}" if repo else (f"project {ws}/{args.project.upper()}" if args.project else f"workspace {ws}")
     print(f"granted {role} on {where} to {args.email}" if role else f"revoked {args.email} on {where}")

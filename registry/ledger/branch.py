@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pygit2
 
+from .. import locks
 from ..errors import Busy
 
 log = logging.getLogger("registry.ledger")
@@ -42,26 +41,12 @@ class Branch:
         collector's deletions. Waits up to ``timeout`` seconds, then raises `Locked` (503). A writer
         killed while holding it releases it (the kernel drops its flock); its half-made ref lock is
         removed here."""
-        # flock is per open file description: threads of one process exclude each other too, and
-        # the kernel drops it when a process dies, so this lock itself is never stale.
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + timeout
-            delay = 0.0005
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise Locked(f"The ledger has been locked by another writer for over {timeout:.0f}s; "
-                                     "try again.") from None
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.02)
+        def refused() -> Locked:
+            return Locked(f"The ledger has been locked by another writer for over {timeout:.0f}s; try again.")
+
+        with locks.held(self._lock_path, timeout, refused):
             self.clear_stale_lock()
             yield
-        finally:
-            os.close(fd)  # releases the flock
 
     def move(self, repo: pygit2.Repository, expected: str | None, new: str) -> None:
         """Compare-and-swap of main, by git's own protocol: create `main.lock` exclusively (any

@@ -3,9 +3,7 @@ describes, then emptying it). See journal.py for the protocol."""
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import pygit2
 
+from .. import locks
 from ..fsync import fsync_all
 from .branch import REF, Branch
 from .journal import (
@@ -68,12 +67,8 @@ class Checkpoints:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        fd = os.open(self.path / "registry-checkpoint.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locks.held(self.path / "registry-checkpoint.lock"):
             yield
-        finally:
-            os.close(fd)
 
 
 def recover(path: Path, branch: Branch, checkpoints: Checkpoints, damage: DamageLog) -> str | None:

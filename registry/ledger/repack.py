@@ -14,7 +14,6 @@ the small folds left whole.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from .. import locks
 from ..fsync import fsync_path
 from .packs import write_replacing
 
@@ -179,12 +179,8 @@ class Repacker:
     def lock(self) -> Iterator[int]:
         """Held by whoever folds or deletes packs (one at a time, across processes), and by whoever
         must see them hold still (`git fsck`). Yields the lock's file descriptor."""
-        fd = os.open(self.path / "registry-repack.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locks.held(self.path / "registry-repack.lock") as fd:
             yield fd
-        finally:
-            os.close(fd)
 
     def maybe_repack(self, pack_limit: int = PACK_LIMIT, loose_limit: int = LOOSE_LIMIT,
                      background: bool = False) -> bool:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .. import dists, layout, model, visibility
+from .. import dists, layout, model, names, visibility
 from ..audit import Action, T
 from ..blobs import Staged
 from ..datadir import Registry
@@ -35,8 +35,8 @@ log = logging.getLogger("registry.operations")
 
 
 def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
-    canonical, display = model.package_name(name)
-    repository = model.repository_slug(repository)
+    canonical, display = names.package_name(name)
+    repository = names.repository_slug(repository)
     if canonical == "simple":  # /<ws>/simple/ is where other indexes keep theirs: it redirects to /<ws>/
         raise Invalid("The package name 'simple' is reserved: /<workspace>/simple/ leads to the workspace's index.")
 
@@ -108,8 +108,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
     the commit. A bucket is a round trip away and may stall, so nothing waits on it under the lock:
     the checks run first on the current snapshot (a refusal stores nothing), then the object is
     stored and held (`placed`), then the commit runs the checks again and lands."""
-    model.package_name(dist.name)  # (bounded here too: whatever inspected the file, the ledger gets no more)
-    model.version(dist.version)
+    names.package_name(dist.name)  # (bounded here too: whatever inspected the file, the ledger gets no more)
+    names.version(dist.version)
     digests = staged.finish()
     reg.disk.check(0 if staged.spilled else digests.size, upload=True)  # (a spilled file is on the disk already)
     canonical = dist.canonical_name
@@ -220,7 +220,7 @@ def tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provenan
 
 def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
                    version: str) -> tuple[Version, Commit]:
-    canonical, _ = model.package_name(name)
+    canonical, _ = names.package_name(name)
     version_key(version)
 
     def build(snap: Snapshot) -> Change:
@@ -242,7 +242,7 @@ def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 
 
 def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> tuple[Package, Commit]:
-    canonical, _ = model.package_name(name)
+    canonical, _ = names.package_name(name)
 
     def build(snap: Snapshot) -> Change:
         package = package_for(snap, who, ws, canonical, "admin", f"delete package {canonical!r}")
@@ -263,8 +263,8 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 
 def yank(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,
          reason: str = "", *, undo: bool = False) -> Version:
-    canonical, _ = model.package_name(name)
-    reason = model.yank_reason(reason)
+    canonical, _ = names.package_name(name)
+    reason = names.yank_reason(reason)
     version_key(version)  # (a refusal saying what a version is, before anything is read)
 
     def build(snap: Snapshot) -> Change:

@@ -10,7 +10,7 @@ from datetime import timedelta
 import jwt
 import msgspec
 
-from .. import bounds, layout, model
+from .. import bounds, layout, model, names
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound
@@ -26,9 +26,9 @@ MINTED_TOKEN_LIFETIME = timedelta(minutes=15)
 
 def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,
                        branches: list[str], environments: list[str]) -> Package:
-    canonical, _ = model.package_name(name)
+    canonical, _ = names.package_name(name)
     environments = [model.brace_uuid(e) for e in bounds.count(environments, bounds.ENVIRONMENTS, "environments")]
-    branches = [model.branch_glob(g) for g in bounds.count(branches, bounds.BRANCH_GLOBS, "branch patterns")]
+    branches = [names.branch_glob(g) for g in bounds.count(branches, bounds.BRANCH_GLOBS, "branch patterns")]
 
     def build(snap: Snapshot) -> Change:
         package = package_for(snap, who, ws, canonical, "admin", f"set the publish policy of {canonical!r}")
@@ -51,7 +51,7 @@ def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str,
 def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: str,
               audiences: list[str] | None = None, jwks: dict | None = None) -> model.PipelinesTrust:
     issuer = _issuer_url(issuer)
-    audiences = sorted({model.audience(a) for a in audiences or [] if a.strip()})
+    audiences = sorted({names.audience(a) for a in audiences or [] if a.strip()})
     bounds.count(audiences, bounds.AUDIENCES, "audiences (Bitbucket's limit)")
     if jwks is not None:
         _check_jwks(jwks)

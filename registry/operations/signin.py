@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .. import layout, model
+from .. import layout, model, names
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Forbidden, NotFound, TooMany
@@ -55,7 +55,7 @@ class Started:
 def create_signin_link(reg: Registry, who: Principal, channel: Channel, email: str,
                        lifetime: timedelta = LINK_LIFETIME) -> tuple[str, SignInLink]:
     """A link secret for ``email`` (shown once) and its record. Only the operator makes them."""
-    email = model.email(email)
+    email = names.email(email)
     require_operator(who, "make sign-in links")
     secret = LINK_PREFIX + secrets.token_urlsafe(32)
     digest = link_hash(secret)
@@ -128,7 +128,7 @@ def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> St
 def end_session(reg: Registry, who: Principal, channel: Channel, email: str, session_id: str) -> WebSession:
     """End one of ``email``'s web sessions: signing out (``who``'s own session, which even a read-scoped
     one may end) or ending another (from a write-scoped session, or by the operator)."""
-    email = model.email(email)
+    email = names.email(email)
     _own_or_operator(who, email)
     session_id = session_id.strip().lower()
     own = who.session is not None and session_id == who.session and who.email == email
@@ -156,7 +156,7 @@ def end_session(reg: Registry, who: Principal, channel: Channel, email: str, ses
 def end_sessions(reg: Registry, who: Principal, channel: Channel, email: str, *,
                  keep: str | None = None) -> list[WebSession]:
     """End all of ``email``'s web sessions but ``keep`` (signing out everywhere else): one commit."""
-    email = model.email(email)
+    email = names.email(email)
     _own_or_operator(who, email)
     require_scope(who, "end other sessions")
 

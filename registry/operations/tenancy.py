@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .. import bounds, layout, model
+from .. import bounds, layout, model, names
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Conflict, Forbidden, Invalid, NotFound
@@ -24,8 +24,8 @@ from ._common import (
 
 def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
                      name: str | None = None, uuid: str | None = None) -> Workspace:
-    slug, uuid = model.workspace_slug(slug), model.brace_uuid(uuid)
-    name = model.display_name(name, "Workspace names") if name and name.strip() else slug
+    slug, uuid = names.workspace_slug(slug), model.brace_uuid(uuid)
+    name = names.display_name(name, "Workspace names") if name and name.strip() else slug
     require_operator(who, "create workspaces")
 
     def build(snap: Snapshot) -> Change:
@@ -45,8 +45,8 @@ def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
 
 def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str,
                    name: str | None = None) -> Project:
-    key = model.project_key(key)
-    name = model.display_name(name, "Project names") if name and name.strip() else key
+    key = names.project_key(key)
+    name = names.display_name(name, "Project names") if name and name.strip() else key
 
     def build(snap: Snapshot) -> Change:
         require_workspace_admin(snap, who, ws, "create projects")
@@ -61,7 +61,7 @@ def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
 
 def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str, project: str,
                       public: bool = False, uuid: str | None = None) -> Repository:
-    slug, project, uuid = model.repository_slug(slug), model.project_key(project), model.brace_uuid(uuid)
+    slug, project, uuid = names.repository_slug(slug), names.project_key(project), model.brace_uuid(uuid)
 
     def build(snap: Snapshot) -> Change:
         require_workspace_admin(snap, who, ws, "create repositories")
@@ -84,7 +84,7 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
 
 
 def create_user(reg: Registry, who: Principal, channel: Channel, email: str, name: str | None = None) -> User:
-    email = model.email(email)
+    email = names.email(email)
     name = bounds.person_name(name) if name and name.strip() else email
     require_operator(who, "create users")
 
@@ -101,13 +101,13 @@ def create_user(reg: Registry, who: Principal, channel: Channel, email: str, nam
 def create_token(reg: Registry, who: Principal, channel: Channel, email: str, scope: model.Scope = "write",
                  expires_days: int | None = None, label: str = "") -> tuple[str, ApiToken]:
     """A new API token for ``email``: returns the secret (shown once) and its stored record."""
-    email = model.email(email)
+    email = names.email(email)
     if scope not in ("read", "write", "witness", "replica"):
         raise Invalid(f"Invalid token scope {scope!r}: use read, write, witness or replica.")
     if expires_days is not None and not 0 < expires_days <= bounds.TOKEN_DAYS:
         raise Invalid(f"--expires-days must be a positive number of days, at most {bounds.TOKEN_DAYS} (ten years); "
                       "leave it out for a token that never expires.")
-    label = model.token_label(label)
+    label = names.token_label(label)
     if scope in ("witness", "replica"):  # (it reads every workspace's names: only the operator hands one out)
         require_operator(who, f"create {scope} tokens")
     if who.kind != "operator" and who.email != email:
@@ -130,7 +130,7 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
 
 
 def revoke_token(reg: Registry, who: Principal, channel: Channel, email: str, token_id: str) -> ApiToken:
-    email = model.email(email)
+    email = names.email(email)
     if who.kind != "operator" and who.email != email:
         raise Forbidden("You can only revoke your own tokens.")
 
@@ -153,9 +153,9 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
           *, repository: str | None = None, project: str | None = None) -> None:
     """Give (or with ``role=None`` take away) ``email``'s role on a repository, a project, or the
     workspace (admin only). Repository admins manage their repository; workspace admins the rest."""
-    email = model.email(email)
+    email = names.email(email)
     if role is not None:
-        role = model.role(role)
+        role = names.role(role)
     if repository and project:
         raise Invalid("Grant on a repository or on a project, not both.")
 
@@ -174,7 +174,7 @@ def grant(reg: Registry, who: Principal, channel: Channel, ws: str, email: str, 
                            {layout.repository(ws, repository): new},
                            (T.WORKSPACE, ws), (T.REPOSITORY, repository), (T.USER, email), (T.ROLE, role or "none"))
         if project:
-            key = model.project_key(project)
+            key = names.project_key(project)
             require_workspace_admin(snap, who, ws, f"manage permissions of project {ws}/{key}")
             found = snap.get(layout.project(ws, key), Project)
             if found is None:

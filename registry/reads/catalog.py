@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import layout, model, permissions, visibility
+from .. import layout, model, names, permissions, visibility
 from ..cache import Cache, weight
 from ..datadir import Registry
 from ..errors import NotFound, RegistryError
@@ -101,7 +101,7 @@ class Catalog:
     def project(self, ws: str, key: str) -> Project:
         """A project of the workspace, if the caller administers the workspace or may read one of the
         project's repositories; otherwise `hidden`. A lookup per repository of the workspace."""
-        return visibility.project(self.snapshot, self.who, ws, model.project_key(key))
+        return visibility.project(self.snapshot, self.who, ws, names.project_key(key))
 
     def repository(self, ws: str, repo: str) -> Repository:
         """A repository the caller may read; otherwise `hidden`. A few lookups."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipelines.verify import Verifier, is_jwt, unverified_issuer
 
-from .. import layout, model
+from .. import layout, model, names
 from ..errors import NotFound
 from ..identity import (
     Principal,
@@ -72,7 +72,7 @@ class People(Catalog):
         """A person's web sessions that are on, oldest first, each with the token it was signed in
         with (None: a sign-in link's): for the operator and for the person themself; NotFound ("no
         user") for anyone else. A lookup per session of theirs."""
-        email = model.email(email)
+        email = names.email(email)
         if self.who.kind != "operator" and self.who.email != email:
             raise NotFound(f"There is no user {email}.")
         return [found for s in sessions_of(self.snapshot, email) if (found := live_session(self.snapshot, email, s.id))]
@@ -85,13 +85,13 @@ class People(Catalog):
     def user(self, email: str) -> User | None:
         """A user by email, None if there is none. Whoever asks: the operator's question (the CLI);
         a surface that shows users to others must check first. One lookup."""
-        return self.snapshot.get(layout.user(model.email(email)), User)
+        return self.snapshot.get(layout.user(names.email(email)), User)
 
     def tokens(self, email: str) -> list[ApiToken]:
         """A user's API tokens (revoked and expired ones too), oldest first: for the operator and for
         the user themself; NotFound ("no user") for anyone else, as for a user that doesn't exist.
         A scan of every token of the registry."""
-        email = model.email(email)
+        email = names.email(email)
         if self.who.kind != "operator" and self.who.email != email:
             raise NotFound(f"There is no user {email}.")
         return list_tokens(self.snapshot, email)

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import dists, layout, model
+from .. import dists, layout, model, names
 from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound, RegistryError
 from ..identity import TOKEN_PREFIX, token_hash
@@ -161,7 +161,7 @@ def find_token(snap: Snapshot, token_id: str) -> tuple[str, ApiToken] | None:
 
 def list_tokens(snap: Snapshot, email: str) -> list[ApiToken]:
     """A user's API tokens, oldest first, revoked ones included; NotFound for no such user."""
-    email = model.email(email)
+    email = names.email(email)
     if snap.get(layout.user(email), User) is None:
         raise NotFound(f"There is no user {email}.")
     return sorted((t for t in snap.records("tokens", ApiToken) if t.user == email), key=lambda t: t.created.at)

@@ -19,12 +19,11 @@ unreachable and why, and the follower tries again, with backoff, until it answer
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ import anyio
 import httpx
 import pygit2
 
+from .. import locks
 from ..config import Settings
 from ..errors import RegistryError
 from ..fsync import write_file
@@ -212,13 +212,9 @@ class Follower:
     def lead(self) -> bool:
         """Whether this process follows (one per replica: the first to take the lock)."""
         if self._leader is None:
-            fd = os.open(self.dir / "follow.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            self._leader = locks.first(self.dir / "follow.lock")
+            if self._leader is None:
                 return False
-            self._leader = fd
         return True
 
     async def follow(self) -> None:
@@ -278,26 +274,11 @@ class Follower:
         elif time.monotonic() - asked < 1:
             await anyio.sleep(FALLBACK)
 
-    @contextmanager
-    def _flock(self, name: str, within: float | None = None):
-        fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            if within is None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            else:
-                deadline = time.monotonic() + within
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise witness.CannotCheck(f"another fetch from {self.primary} took over "
-                                                      f"{within:.0f} s") from None
-                        time.sleep(0.05)
-            yield
-        finally:
-            os.close(fd)
+    def _flock(self, name: str, within: float | None = None) -> AbstractContextManager[int]:
+        def refused() -> witness.CannotCheck:
+            return witness.CannotCheck(f"another fetch from {self.primary} took over {within:.0f} s")
+
+        return locks.held(self.dir / name, within, refused)
 
 
 def _now() -> str:

@@ -18,7 +18,7 @@ from litestar import Litestar
 
 from ..datadir import COMMITS
 from ..errors import NotFound, RegistryError
-from ..model import RESERVED_WORKSPACES
+from ..names import RESERVED_WORKSPACES
 from . import upload
 from .answers import Reply, moved, realm, refusal
 from .asgi import ASGIApp, Message, Receive, Scope, Send

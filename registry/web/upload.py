@@ -26,7 +26,7 @@ from multipart import (
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .. import dists, model
+from .. import dists, names
 from ..blobs import Digests, Staged
 from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
 from ..ledger import Locked
@@ -86,7 +86,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
 
     def permit(form: UploadForm) -> None:
         """Refuse, as publish_file would, whoever may not publish to the package the form names."""
-        publish_target(r.snapshot, who, ws, model.package_name(form.get("name"))[0])
+        publish_target(r.snapshot, who, ws, names.package_name(form.get("name"))[0])
 
     with state.registry.blobs.stage(limit) as staged:
         form = await _receive(body, options["boundary"], staged, limit, permit)
@@ -197,8 +197,8 @@ def _check_form(form: UploadForm) -> str:
     for required in ("name", "version", "filetype"):
         if not form.get(required):
             raise Invalid(f"Missing required form field {required!r}.")
-    model.package_name(form.get("name"))
-    model.version(form.get("version"))  # (bounded before it is parsed: a 5,000-digit version is a 400)
+    names.package_name(form.get("name"))
+    names.version(form.get("version"))  # (bounded before it is parsed: a 5,000-digit version is a 400)
     filetype = form.get("filetype")
     if filetype not in ("sdist", "bdist_wheel"):
         raise Invalid(f"Use a known file type: {filetype!r} is neither 'sdist' nor 'bdist_wheel'.")

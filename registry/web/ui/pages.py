@@ -10,7 +10,7 @@ from litestar.response import File, Redirect, Stream
 
 from ...disposition import attachment
 from ...errors import RegistryError
-from ...model import project_key
+from ...names import project_key
 from ...reads import Reader
 from ...replica.blobs import ensure_local
 from . import data, urls
