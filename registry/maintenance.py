@@ -16,6 +16,7 @@ import logging
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -50,26 +51,35 @@ def referenced_blobs(snap: Snapshot, workspaces: list[str] | None = None,
     return found
 
 
-def referenced_files(snap: Snapshot) -> dict[str, tuple[str, str]]:
-    """Every distribution file the snapshot's versions name: sha256 → (where, for a report; the
-    sha256 of its core metadata)."""
-    found: dict[str, tuple[str, str]] = {}
+def _files(snap: Snapshot) -> Iterator[tuple[str, model.DistFile]]:
+    """Every distribution file the snapshot's versions name, with where it is (for a report)."""
     for ws in snap.names("workspaces"):
         for package in list_packages(snap, ws):
             for version in snap.records(layout.versions_dir(ws, package.name), model.Version):
                 for f in version.files:
-                    found[f.sha256] = (f"{ws}/{package.name} {version.version}: {f.filename}", f.metadata_sha256)
-    return found
+                    yield f"{ws}/{package.name} {version.version}: {f.filename}", f
+
+
+def referenced_files(snap: Snapshot) -> dict[str, tuple[str, str]]:
+    """Every distribution file the snapshot's versions name: sha256 → (where, for a report; the
+    sha256 of its core metadata)."""
+    return {f.sha256: (where, f.metadata_sha256) for where, f in _files(snap)}
 
 
 def check_blobs(reg: Registry) -> dict[str, str]:
     """The files the ledger references that the store lacks (by one listing of the store, not a
-    request per file), recorded for /_/health: sha256 → where."""
-    unseen = {sha: where for sha, (where, _) in referenced_files(reg.snapshot()).items()}
+    request per file), recorded for /_/health: sha256 → where. Held meanwhile: each file's digest,
+    as 32 bytes (a few MiB at 100,000 files); where a file is, only for those found missing."""
+    snap = reg.snapshot()
+    unseen = {bytes.fromhex(f.sha256) for _, f in _files(snap)}
     for sha, _ in reg.blobs.list():
-        unseen.pop(sha, None)
-    reg.missing.replace(unseen)
-    return unseen
+        try:
+            unseen.discard(bytes.fromhex(sha))
+        except ValueError:  # (a name in the store that is no digest: not one of ours)
+            continue
+    missing = {f.sha256: where for where, f in _files(snap) if bytes.fromhex(f.sha256) in unseen} if unseen else {}
+    reg.missing.replace(missing)
+    return missing
 
 
 def _deleted_at(snap: Snapshot) -> dict[str, float]:
