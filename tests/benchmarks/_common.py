@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -83,3 +86,51 @@ def wrk(url: str, headers: dict[str, str], seconds: int = 10) -> tuple[float, st
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
     non2xx = next((line.strip() for line in out.splitlines() if "Non-2xx" in line), "")
     return rps, non2xx
+
+
+def wheel_bytes(name: str, version: str) -> tuple[str, bytes]:
+    """A minimal valid pure-Python wheel, built in memory: (its filename, its bytes)."""
+    norm = name.replace("-", "_")
+    dist_info = f"{norm}-{version}.dist-info"
+    files = {
+        f"{norm}/__init__.py": f"__version__ = {version!r}\n".encode(),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
+              for p, d in files.items()] + [f"{dist_info}/RECORD,,"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p, d in files.items():
+            zf.writestr(p, d)
+        zf.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
+    return f"{norm}-{version}-py3-none-any.whl", buf.getvalue()
+
+
+def fill_versions(reg, ws: str, versions: int, packages: int) -> None:
+    """One publish-like commit per version record (packages pkg-0.. must exist), spread over
+    ``packages`` packages, then a full repack: a big ledger in minutes, without uploads. Callers turn
+    fsync off around it (it is setup, not what is measured)."""
+    from registry import identity, layout, model
+    from registry.audit import Action, T, provenance_trailers
+    from registry.ledger import Change
+
+    op = identity.operator()
+    prov = op.provenance("cli")
+    started = time.perf_counter()
+    for i in range(versions):
+        name, version = f"pkg-{i % packages}", f"{i // packages}.{i % 7}.0"
+        sha = f"{i:064x}"
+        record = model.Version(package=name, version=version, created=prov, files=[model.DistFile(
+            filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl", size=1000, sha256=sha,
+            blake2b_256=sha, md5=sha[:32], packagetype="bdist_wheel", python_version="py3",
+            metadata_version="2.1", metadata_sha256=sha, uploaded=prov)])
+        reg.ledger.transact(lambda snap, record=record, name=name: Change(
+            summary=f"publish {name} {record.version}", author=op.author, time=prov.at,
+            writes={layout.version(ws, name, layout.version_key(record.version)): record},
+            trailers=(*provenance_trailers(prov), (T.ACTION, Action.PUBLISH), (T.WORKSPACE, ws),
+                      (T.PACKAGE, name), (T.VERSION, record.version))))
+        if i % 5000 == 4999:
+            reg.ledger.maybe_repack()
+            print(f"  filled {i + 1} versions ({(i + 1) / (time.perf_counter() - started):.0f}/s)", flush=True)
+    reg.ledger.repack(full=True)

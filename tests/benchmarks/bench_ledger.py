@@ -23,15 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pygit2  # noqa: E402
+from _common import fill_versions  # noqa: E402
 
-from registry import identity, layout, model, operations  # noqa: E402
-from registry.audit import Action, T, provenance_trailers  # noqa: E402
+from registry import identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
 from registry.dists import DistInfo  # noqa: E402
-from registry.ledger import Change  # noqa: E402
 
 WS, REPO = "bench", "repo"
 PACKAGES = 1000
@@ -50,26 +50,9 @@ def fill(reg: operations.Registry, versions: int) -> None:
     """One commit per version, spread over PACKAGES packages, without fsync (setup only)."""
     pygit2.settings.enable_fsync_gitdir(False)
     op = identity.operator()
-    prov = op.provenance("cli")
     for p in range(min(PACKAGES, versions)):
         operations.create_package(reg, op, "cli", WS, f"pkg-{p}", REPO)
-    started = time.perf_counter()
-    for i in range(versions):
-        name, version = f"pkg-{i % PACKAGES}", f"{i // PACKAGES}.{i % 7}.0"
-        sha = f"{i:064x}"
-        record = model.Version(package=name, version=version, created=prov, files=[model.DistFile(
-            filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl", size=1000, sha256=sha,
-            blake2b_256=sha, md5=sha[:32], packagetype="bdist_wheel", python_version="py3",
-            metadata_version="2.1", metadata_sha256=sha, uploaded=prov)])
-        reg.ledger.transact(lambda snap, record=record, name=name: Change(
-            summary=f"publish {name} {record.version}", author=op.author, time=prov.at,
-            writes={layout.version(WS, name, operations.version_key(record.version)): record},
-            trailers=(*provenance_trailers(prov), (T.ACTION, Action.PUBLISH), (T.WORKSPACE, WS),
-                      (T.PACKAGE, name), (T.VERSION, record.version))))
-        if i % 5000 == 4999:
-            reg.ledger.maybe_repack()
-            print(f"  filled {i + 1} versions ({(i + 1) / (time.perf_counter() - started):.0f}/s)", flush=True)
-    reg.ledger.repack(full=True)
+    fill_versions(reg, WS, versions, PACKAGES)
     pygit2.settings.enable_fsync_gitdir(True)
 
 

@@ -24,29 +24,24 @@ code can read the same ledger (the soak adds to it: use a copy for a fair second
 from __future__ import annotations
 
 import argparse
-import base64
 import concurrent.futures
 import hashlib
-import io
 import os
 import secrets
 import sys
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pygit2  # noqa: E402
-from _common import start_server  # noqa: E402
+from _common import fill_versions, start_server, wheel_bytes  # noqa: E402
 
-from registry import identity, layout, model, operations  # noqa: E402
-from registry.audit import Action, T, provenance_trailers  # noqa: E402
+from registry import identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
-from registry.ledger import Change  # noqa: E402
 
 WS, PROJECT, REPO, ADMIN = "default", "MAIN", "packages", "admin@localhost"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -67,26 +62,9 @@ def fill(data: Path, packages: int, versions: int) -> None:
     token, _ = operations.create_token(reg, op, "cli", ADMIN, "write", label="bench")
     (data.parent / "bench-token").write_text(token)
     pygit2.settings.enable_fsync_gitdir(False)
-    prov = op.provenance("cli")
     for p in range(packages):
         operations.create_package(reg, op, "cli", WS, f"pkg-{p}", REPO)
-    started = time.perf_counter()
-    for i in range(versions):
-        name, version = f"pkg-{i % packages}", f"{i // packages}.{i % 7}.0"
-        sha = hashlib.sha256(f"{name} {version}".encode()).hexdigest()
-        record = model.Version(package=name, version=version, created=prov, files=[model.DistFile(
-            filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl", size=1000, sha256=sha,
-            blake2b_256=sha, md5=sha[:32], packagetype="bdist_wheel", python_version="py3",
-            metadata_version="2.1", metadata_sha256=sha, uploaded=prov)])
-        reg.ledger.transact(lambda snap, record=record, name=name: Change(
-            summary=f"publish {name} {record.version}", author=op.author, time=prov.at,
-            writes={layout.version(WS, name, operations.version_key(record.version)): record},
-            trailers=(*provenance_trailers(prov), (T.ACTION, Action.PUBLISH), (T.WORKSPACE, WS),
-                      (T.PACKAGE, name), (T.VERSION, record.version))))
-        if i % 5000 == 4999:
-            reg.ledger.maybe_repack()
-            print(f"  filled {i + 1} versions ({(i + 1) / (time.perf_counter() - started):.0f}/s)", flush=True)
-    reg.ledger.repack(full=True)
+    fill_versions(reg, WS, versions, packages)
     reg.catch_up_history()
     reg.history.close()
 
@@ -216,24 +194,6 @@ def attack(url: str, count: int, sampler: Sampler) -> None:
     sampler.report(sampler.phase)
 
 
-def wheel(name: str, version: str) -> tuple[str, bytes]:
-    norm = name.replace("-", "_")
-    dist_info = f"{norm}-{version}.dist-info"
-    files = {
-        f"{norm}/__init__.py": f"__version__ = {version!r}\n".encode(),
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
-              for p, d in files.items()] + [f"{dist_info}/RECORD,,"]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p, d in files.items():
-            zf.writestr(p, d)
-        zf.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
-    return f"{norm}-{version}-py3-none-any.whl", buf.getvalue()
-
-
 def soak(url: str, auth: tuple[str, str], cookie: str, publishes: int, sampler: Sampler, minutes: float = 0) -> bool:
     """Publishes with reads mixed in (``minutes``: as many as that long allows, sampled each minute);
     True if every worker's memory plateaus."""
@@ -246,7 +206,7 @@ def soak(url: str, auth: tuple[str, str], cookie: str, publishes: int, sampler: 
 
     def one(c: httpx.Client, ui: httpx.Client, i: int) -> None:
         name = f"soak-{i % 50}"
-        filename, data = wheel(name, f"{stamp}.{i}")
+        filename, data = wheel_bytes(name, f"{stamp}.{i}")
         fields = {":action": "file_upload", "protocol_version": "1", "name": name, "version": f"{stamp}.{i}",
                   "filetype": "bdist_wheel", "pyversion": "py3", "metadata_version": "2.1",
                   "sha256_digest": hashlib.sha256(data).hexdigest()}

@@ -13,46 +13,25 @@ fill): the same ledger can then be read by two versions of the code.
 from __future__ import annotations
 
 import argparse
-import base64
 import concurrent.futures
 import hashlib
-import io
 import os
 import statistics
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import registry_cli, start_server  # noqa: E402
+from _common import registry_cli, start_server, wheel_bytes  # noqa: E402
 
 WS = "default"
 
 
-def wheel(name: str, version: str) -> tuple[str, bytes]:
-    norm = name.replace("-", "_")
-    dist_info = f"{norm}-{version}.dist-info"
-    files = {
-        f"{norm}/__init__.py": f"__version__ = {version!r}\n".encode(),
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
-              for p, d in files.items()] + [f"{dist_info}/RECORD,,"]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p, d in files.items():
-            zf.writestr(p, d)
-        zf.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
-    return f"{norm}-{version}-py3-none-any.whl", buf.getvalue()
-
-
 def publish(client: httpx.Client, url: str, name: str, version: str) -> None:
-    filename, data = wheel(name, version)
+    filename, data = wheel_bytes(name, version)
     fields = {":action": "file_upload", "protocol_version": "1", "name": name, "version": version,
               "filetype": "bdist_wheel", "pyversion": "py3", "metadata_version": "2.1",
               "sha256_digest": hashlib.sha256(data).hexdigest()}
