@@ -12,7 +12,7 @@ uploads, even with a bucket). A full disk must not be a 500 halfway through a wr
 - a write that meets a full disk anyway (ENOSPC or EDQUOT: a race under the floor, a floor of 0)
   is the same 507, and leaves nothing half-written (fsync.write_file, ledger/writing.py).
 
-Reads never write but to caches, which skip what a full disk refuses (operations.core_metadata).
+Reads never write but to caches, which skip what a full disk refuses (reads/records.core_metadata).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
 
-from . import identity, operations
+from . import datadir, identity, operations
 from .blobs import open_store
 from .blobs.s3 import S3BlobStore
 from .config import Settings
@@ -54,7 +54,7 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
         return None
     staging = final.with_name(final.name + ".bootstrap")
     shutil.rmtree(staging, ignore_errors=True)
-    registry = operations.Registry.created(settings, create_ledger(settings, staging), None)
+    registry = datadir.Registry.created(settings, create_ledger(settings, staging), None)
     who, channel = identity.operator(), CHANNEL
     operations.create_user(registry, who, channel, BOOT_ADMIN, "Registry admin")
     operations.create_workspace(registry, who, channel, BOOT_WORKSPACE, "Default workspace")
@@ -70,7 +70,7 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
 def check_keys(settings: Settings) -> None:
     """Refuse to serve a ledger whose signing keys are not in the data directory: every upload
     would be refused. (Opening it also adopts keys for a ledger from before signing.)"""
-    reg = operations.Registry.open(settings)
+    reg = datadir.Registry.open(settings)
     try:
         record = Reader(reg).signing_keys()
         if record is not None:
@@ -120,7 +120,7 @@ pip (the email's @ is %40 in a URL): pip install --index-url {scheme}://{quoted}
 
 
 def _login_link(settings: Settings, email: str) -> str:
-    registry = operations.Registry.open(settings)
+    registry = datadir.Registry.open(settings)
     secret, _ = operations.create_signin_link(registry, identity.operator(), CHANNEL, email,
                                               timedelta(minutes=LINK_MINUTES))
     return signin_url(settings.base_url, secret)

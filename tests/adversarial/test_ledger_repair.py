@@ -16,7 +16,7 @@ from registry.cli import main as cli_main
 from registry.errors import FilenameSpent, Forbidden
 from registry.ledger import guard
 from registry.operations._common import make_change
-from registry.reads import Reader
+from registry.reads import Reader, records
 from registry.trust import commit_signatures as signatures
 from tests.support.helpers import make_wheel
 from tests.support.world import WS, publish
@@ -170,10 +170,10 @@ def test_a_version_repair_removes_spends_its_filenames(world, monkeypatch, tmp_p
     reg = world.reg
     wheel = make_wheel(tmp_path, "public-pkg", "1.0")
     published = publish(reg, OP, wheel)
-    path = layout.version(WS, "public-pkg", operations.version_key("1.0"))
+    path = layout.version(WS, "public-pkg", layout.version_key("1.0"))
     land(reg, monkeypatch, {path: msgspec.structs.replace(published.version, yanked=True, yanked_reason="r" * 600)})
     assert cli_main(["--data", str(reg.settings.data_path), "repair", "--apply", path]) == 0
     assert "Yank reasons are at most 512 characters; this one has 600" in capsys.readouterr().out
-    assert operations.get_version(reg.snapshot(), WS, "public-pkg", "1.0") is None
+    assert records.get_version(reg.snapshot(), WS, "public-pkg", "1.0") is None
     with pytest.raises(FilenameSpent):
         publish(reg, OP, wheel)

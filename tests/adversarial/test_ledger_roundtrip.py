@@ -38,7 +38,7 @@ from registry.config import Settings
 from registry.datadir import Registry
 from registry.errors import MESSAGE_LIMIT, RegistryError
 from registry.ledger import guard
-from registry.reads import Reader
+from registry.reads import Reader, records
 from registry.web.app import create_asgi
 from tests.support.inputs import emails, keys, names, shown_names, slugs, texts, versions
 
@@ -183,7 +183,7 @@ def test_trust(town, issuer, audiences):
 def listed(town: Town, package: model.Package) -> None:
     """The package is in every list: the ledger's, the API's, the Simple index, the UI's."""
     name = package.name
-    assert package in operations.list_packages(town.reg.snapshot(), WS)
+    assert package in records.list_packages(town.reg.snapshot(), WS)
     api = get(town, f"/api/workspaces/{WS}/packages", params={"q": name, "per_page": 500}).json()
     assert name in [i["name"] for i in api["items"]]
     assert {"name": package.display_name} in get(town, f"/{WS}/").json()["projects"]
@@ -194,7 +194,7 @@ def listed(town: Town, package: model.Package) -> None:
 
 
 def unlisted(town: Town, name: str) -> None:
-    assert name not in [p.name for p in operations.list_packages(town.reg.snapshot(), WS)]
+    assert name not in [p.name for p in records.list_packages(town.reg.snapshot(), WS)]
     assert name not in [canonicalize_name(p["name"]) for p in get(town, f"/{WS}/").json()["projects"]]
 
 
@@ -207,7 +207,7 @@ def test_packages_and_their_policies(town, name, branches, environments):
         policy = attempt(town.reg, lambda: operations.set_publish_policy(town.reg, OP, "cli", WS, package.name,
                                                                           branches, environments))
         if policy is not None:
-            assert operations.get_package(town.reg.snapshot(), WS, package.name) == policy
+            assert records.get_package(town.reg.snapshot(), WS, package.name) == policy
             listed(town, policy)
         operations.delete_package(town.reg, OP, "cli", WS, package.name)
         unlisted(town, package.name)
@@ -259,17 +259,17 @@ def test_publishing_yanking_and_deleting_versions(town, version, reason):
     published = attempt(town.reg, lambda: publish(town.reg, WS, *wheel(name, version))) if _utf8(version) else None
     if published is not None:
         v = published.version.version
-        assert operations.get_version(town.reg.snapshot(), WS, name, v) == published.version
+        assert records.get_version(town.reg.snapshot(), WS, name, v) == published.version
         assert published.file.filename in get(town, f"/{WS}/{name}/").text
         get(town, f"/api/workspaces/{WS}/packages/pypi/{name}/versions/{v}")
         yanked = attempt(town.reg, lambda: operations.yank(town.reg, OP, "cli", WS, name, v, reason))
         if yanked is not None:
-            assert operations.get_version(town.reg.snapshot(), WS, name, v) == yanked
+            assert records.get_version(town.reg.snapshot(), WS, name, v) == yanked
             files = get(town, f"/{WS}/{name}/").json()["files"]
             assert [f["yanked"] for f in files] == [yanked.yanked_reason or True]
             operations.yank(town.reg, OP, "cli", WS, name, v, undo=True)
         operations.delete_version(town.reg, OP, "cli", WS, name, v)
-        assert operations.get_version(town.reg.snapshot(), WS, name, v) is None
+        assert records.get_version(town.reg.snapshot(), WS, name, v) is None
     # whatever version was asked for, a read of it is a 4xx, never a 500
     asked = quote(version.encode("utf-8", "surrogatepass"), safe="")
     for url in (f"/api/workspaces/{WS}/packages/pypi/{name}/versions/{asked}", f"/{WS}/pypi/{name}/{asked}/json",

@@ -22,6 +22,7 @@ from registry.audit import Action
 from registry.errors import Forbidden, Unauthorized
 from registry.operations import signin
 from registry.operations._common import make_change
+from registry.reads import records
 from registry.web.ui.urls import PREFIX
 from tests.support.helpers import make_wheel, start_server
 from tests.support.world import WS, publish, upload_form
@@ -294,7 +295,7 @@ def test_a_person_has_at_most_so_many_sessions(world, monkeypatch):
     monkeypatch.setattr(signin, "MAX_SESSIONS", 3)
     who = identity.check_token(world.reg.snapshot(), OWNER, world.tokens[OWNER])
     made = [operations.start_session(world.reg, who).session for _ in range(5)]
-    kept = operations.sessions_of(world.reg.snapshot(), OWNER)
+    kept = records.sessions_of(world.reg.snapshot(), OWNER)
     assert [s.id for s in kept] == [s.id for s in made[-3:]]
 
 
@@ -309,11 +310,11 @@ def test_the_operator_lists_and_ends_a_persons_sessions(world, capsys):
     assert first.id in listed and second.id in listed and f"token {who.token_id}" in listed
     assert maintenance.verify(world.reg, hash_blobs=False).ok  # (a session is a known kind of record)
     assert cli.main([*data, "session", "end", OWNER, first.id]) == 0
-    assert [s.id for s in operations.sessions_of(world.reg.snapshot(), OWNER)] == [second.id]
+    assert [s.id for s in records.sessions_of(world.reg.snapshot(), OWNER)] == [second.id]
     assert cli.main([*data, "session", "end", OWNER, first.id]) == 1  # (ended already: says so)
     assert "has ended already" in capsys.readouterr().err
     assert cli.main([*data, "session", "end", OWNER, "--all"]) == 0
-    assert operations.sessions_of(world.reg.snapshot(), OWNER) == []
+    assert records.sessions_of(world.reg.snapshot(), OWNER) == []
     assert cli.main([*data, "session", "end", OWNER, "../../users"]) == 1
 
 

@@ -24,8 +24,9 @@ def publish_in_process(data: Path, admin: str, ws: str, paths: list[Path]) -> No
     """Publish files straight through the registry's operations (faster than any client, to fill)."""
     from registry import dists, identity, operations
     from registry.config import Settings
+    from registry.datadir import Registry
 
-    reg = operations.Registry.open(Settings(data=str(data)))
+    reg = Registry.open(Settings(data=str(data)))
     who = identity.operator(admin)
     for path in paths:
         with reg.blobs.stage() as staged:

@@ -29,16 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import pygit2  # noqa: E402
 from _common import fill_versions  # noqa: E402
 
-from registry import identity, operations  # noqa: E402
+from registry import datadir, identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
 from registry.dists import DistInfo  # noqa: E402
+from registry.reads import records
 
 WS, REPO = "bench", "repo"
 PACKAGES = 1000
 
 
-def setup(data: Path) -> operations.Registry:
-    reg = operations.Registry.open(Settings(data=str(data)), create=True)
+def setup(data: Path) -> datadir.Registry:
+    reg = datadir.Registry.open(Settings(data=str(data)), create=True)
     op = identity.operator()
     operations.create_workspace(reg, op, "cli", WS)
     operations.create_project(reg, op, "cli", WS, "P")
@@ -46,7 +47,7 @@ def setup(data: Path) -> operations.Registry:
     return reg
 
 
-def fill(reg: operations.Registry, versions: int) -> None:
+def fill(reg: datadir.Registry, versions: int) -> None:
     """One commit per version, spread over PACKAGES packages, without fsync (setup only)."""
     pygit2.settings.enable_fsync_gitdir(False)
     op = identity.operator()
@@ -56,11 +57,11 @@ def fill(reg: operations.Registry, versions: int) -> None:
     pygit2.settings.enable_fsync_gitdir(True)
 
 
-def publish_times(reg: operations.Registry, count: int, tag: str) -> list[float]:
+def publish_times(reg: datadir.Registry, count: int, tag: str) -> list[float]:
     """Real publish_file calls (blob adoption, version record, commit, fsync, history index)."""
     who = identity.operator("dev@example.com")
     name = "measured"
-    if operations.get_package(reg.snapshot(), WS, name) is None:
+    if records.get_package(reg.snapshot(), WS, name) is None:
         operations.create_package(reg, identity.operator(), "cli", WS, name, REPO)
     times = []
     for i in range(count):
@@ -78,7 +79,7 @@ def publish_times(reg: operations.Registry, count: int, tag: str) -> list[float]
     return times
 
 
-def signing_cost(reg: operations.Registry, rounds: int = 2000) -> None:
+def signing_cost(reg: datadir.Registry, rounds: int = 2000) -> None:
     """The signer alone (find the key its parent names, SSHSIG-sign the commit's text), as `_commit` calls it."""
     signer = getattr(reg.ledger, "signer", None)
     if signer is None:

@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pygit2  # noqa: E402
 from _common import fill_versions, start_server, wheel_bytes  # noqa: E402
 
-from registry import identity, operations  # noqa: E402
+from registry import datadir, identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
+from registry.reads import records
 
 WS, PROJECT, REPO, ADMIN = "default", "MAIN", "packages", "admin@localhost"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -52,7 +53,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 def fill(data: Path, packages: int, versions: int) -> None:
     """One commit per version record, without fsync (setup only), then a full repack and the history index."""
-    reg = operations.Registry.open(Settings(data=str(data)), create=True)
+    reg = datadir.Registry.open(Settings(data=str(data)), create=True)
     op = identity.operator()
     operations.create_workspace(reg, op, "cli", WS, "Default workspace")
     operations.create_project(reg, op, "cli", WS, PROJECT, "Main")
@@ -72,8 +73,8 @@ def fill(data: Path, packages: int, versions: int) -> None:
 def session_cookie(data: Path) -> str:
     from registry.web.ui.session import Keys, Session
 
-    reg = operations.Registry.open(Settings(data=str(data)))
-    token = next(t for t in operations.list_tokens(reg.snapshot(), ADMIN) if t.label == "bench")
+    reg = datadir.Registry.open(Settings(data=str(data)))
+    token = next(t for t in records.list_tokens(reg.snapshot(), ADMIN) if t.label == "bench")
     reg.history.close()
     return Session(ADMIN, token.id, "bench-session-id", time.time() + 86400,
                    "token").cookie(Keys.of_primary(Settings(data=str(data))))

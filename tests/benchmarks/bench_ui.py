@@ -27,6 +27,7 @@ from litestar.testing import TestClient  # noqa: E402
 from registry import dists, identity, operations  # noqa: E402
 from registry.config import Settings  # noqa: E402
 from registry.datadir import Registry
+from registry.reads import records
 from registry.web.app import create_asgi  # noqa: E402
 from registry.web.ui.session import SESSION_COOKIE, Keys, Session  # noqa: E402
 
@@ -78,7 +79,7 @@ def main() -> int:
     if fresh:
         fill(reg, opts.packages, opts.versions, Path(tempfile.mkdtemp(prefix="bench-ui-wheels-")))
     who = identity.operator()  # (the session below is a workspace admin's: it sees everything)
-    token = next(t for t in operations.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
+    token = next(t for t in records.list_tokens(reg.snapshot(), "dev@bench.test") if t.label == "bench")
     signed_in = identity.Principal(kind="user", email="dev@bench.test", scope=token.scope, token_id=token.id)
     started = operations.start_session(reg, signed_in)
     cookie = Session("dev@bench.test", started.session.id, "bench-session-id", time.time() + 3600,

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from registry import identity, operations
+from registry import datadir, identity, operations
 from registry.history import VERSION, History
 from registry.ledger import Ledger
 from tests.support.world import WS
@@ -90,7 +90,7 @@ def test_package_history_is_indexed_and_rebuilt_from_git(reg):
     reg.catch_up_history()
     assert [e.summary for e in history.package("acme", "two")] == ["create package two in acme, linked to acme/r"]
     # a commit made behind the index's back (another process, a crash) is caught up off the request path
-    other = operations.Registry(reg.settings, Ledger.open(reg.ledger.path), reg.blobs)
+    other = datadir.Registry(reg.settings, Ledger.open(reg.ledger.path), reg.blobs)
     other.history = type(history)(other.ledger, reg.settings.cache_path / "elsewhere.sqlite3")
     operations.delete_package(other, op, "cli", "acme", "one")
     assert history.behind()

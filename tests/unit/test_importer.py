@@ -16,6 +16,7 @@ import pytest
 
 from registry import identity, importer, operations
 from registry.errors import RegistryError
+from registry.reads import records
 from registry.web.negotiation import JSON
 from registry.web.simple import render_project
 from tests.support.helpers import (
@@ -46,7 +47,7 @@ async def imp(reg, source, repo="libs", ws="mig"):
 
 
 def files_of(reg, ws, name):
-    return {f.filename: f for v in operations.versions(reg.snapshot(), ws, name) for f in v.files}
+    return {f.filename: f for v in records.versions(reg.snapshot(), ws, name) for f in v.files}
 
 
 # --- in-process: a directory ---------------------------------------------------------------------
@@ -69,8 +70,8 @@ async def test_a_directory_is_imported_file_by_file_and_a_rerun_skips_it_all(tar
     assert "not a zip archive" in seen["broken-1.0-py3-none-any.whl"].reason
     assert "hidden-pkg" not in str(seen)
     # packages created as needed, linked to the repository given
-    assert operations.get_package(target.snapshot(), "mig", "mig-tool").repository == "libs"
-    assert operations.get_package(target.snapshot(), "mig", "other-lib").display_name == "other-lib"
+    assert records.get_package(target.snapshot(), "mig", "mig-tool").repository == "libs"
+    assert records.get_package(target.snapshot(), "mig", "other-lib").display_name == "other-lib"
     assert set(files_of(target, "mig", "mig-tool")) == {w.name for w in wheels}
     # one commit per file (and one per package created), in the source's order, as an upload's
     commits = list(target.ledger.walk(since=before))
@@ -109,7 +110,7 @@ async def test_conflicts_and_refusals_are_reported_never_overwritten(target, tmp
     assert "other bytes" in seen["taken-1.0-py3-none-any.whl"].reason
     assert "never reused" in seen["taken-2.0-py3-none-any.whl"].reason
     assert "linked to repository mig/other" in seen["elsewhere-1.0-py3-none-any.whl"].reason
-    assert operations.get_package(reg.snapshot(), "mig", "elsewhere").repository == "other"  # not relinked
+    assert records.get_package(reg.snapshot(), "mig", "elsewhere").repository == "other"  # not relinked
     assert files_of(reg, "mig", "taken")["taken-1.0-py3-none-any.whl"].sha256 == hashlib.sha256(
         (ours / "taken-1.0-py3-none-any.whl").read_bytes()).hexdigest()
     assert len(list(reg.ledger.walk(since=head))) == 1  # only taken 3.0
@@ -215,8 +216,8 @@ async def test_an_index_keeps_upload_times_verifies_hashes_and_resumes_without_d
     record = files_of(target, "mig", "json-lib")[old.name]
     assert record.upload_time == datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     snap = target.snapshot()
-    page = json.loads(render_project(operations.get_package(snap, "mig", "json-lib"),
-                                     operations.versions(snap, "mig", "json-lib"), JSON, "/mig/json-lib/"))
+    page = json.loads(render_project(records.get_package(snap, "mig", "json-lib"),
+                                     records.versions(snap, "mig", "json-lib"), JSON, "/mig/json-lib/"))
     times = {f["filename"]: f["upload-time"] for f in page["files"]}
     assert times == {old.name: "2020-01-02T03:04:05.678901Z", new.name: "2024-05-06T07:08:09.000000Z"}
     commit = next(c for c in target.ledger.walk() if c.trailer("File") == old.name)

@@ -25,6 +25,7 @@ from registry import dists, identity, layout, maintenance, operations, server
 from registry.config import Settings
 from registry.datadir import Registry
 from registry.ledger import repack, writing
+from registry.reads import records
 from tests.support.helpers import make_wheel
 from tests.support.powerloss import Disk, fresh, observe
 
@@ -120,8 +121,8 @@ def run_scenario(reg: Registry, disk: Disk, tmp: Path, monkeypatch) -> None:
 
     disk.acknowledged(publish(reg, small))
     snap = reg.snapshot()
-    [f] = operations.get_version(snap, WS, PKG, small.name.split("-")[1]).files
-    operations.core_metadata(reg, f)  # the cache write: its directory is also the big file's
+    [f] = records.get_version(snap, WS, PKG, small.name.split("-")[1]).files
+    records.core_metadata(reg, f)  # the cache write: its directory is also the big file's
     disk.acknowledged(publish(reg, big))
     for version in ("3.0", "3.1"):
         disk.acknowledged(publish(reg, make_wheel(tmp, PKG, version)))
@@ -145,21 +146,21 @@ def check(image: Path, acked: list) -> None:
     assert report.ok, report.problems
     assert reg.ledger.damage.unresolved() == []
     snap = reg.snapshot()
-    deleted = {operations.version_key(what[1]) for what in acked if what[0] == "deleted"}
+    deleted = {layout.version_key(what[1]) for what in acked if what[0] == "deleted"}
     for what in acked:
-        if what[0] == "published" and operations.version_key(what[1]) not in deleted:
+        if what[0] == "published" and layout.version_key(what[1]) not in deleted:
             _, version, filename, sha256 = what
-            record = operations.get_version(snap, WS, PKG, version)
+            record = records.get_version(snap, WS, PKG, version)
             assert record is not None and filename in [f.filename for f in record.files], f"lost: {filename}"
             stored = reg.blobs.local_path(sha256)
             assert stored is not None, f"bytes lost: {filename}"
             assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha256, f"corrupt: {filename}"
             [f] = [f for f in record.files if f.filename == filename]
-            assert hashlib.sha256(operations.core_metadata(reg, f)).hexdigest() == f.metadata_sha256
+            assert hashlib.sha256(records.core_metadata(reg, f)).hexdigest() == f.metadata_sha256
         elif what[0] == "deleted":
-            assert operations.get_version(snap, WS, PKG, what[1]) is None, f"deletion lost: {what[1]}"
+            assert records.get_version(snap, WS, PKG, what[1]) is None, f"deletion lost: {what[1]}"
         elif what[0] == "yanked":
-            assert operations.get_version(snap, WS, PKG, what[1]).yanked, f"yank lost: {what[1]}"
+            assert records.get_version(snap, WS, PKG, what[1]).yanked, f"yank lost: {what[1]}"
 
 
 def test_every_cut_during_publishing_keeps_what_was_acknowledged(tmp_path, scratch, monkeypatch, deterministic):

@@ -22,6 +22,7 @@ from registry.cli import main as cli_main
 from registry.config import Settings
 from registry.datadir import Registry
 from registry.errors import RegistryError
+from registry.reads import records
 from registry.web.app import create_asgi
 from tests.support.helpers import free_port, make_wheel
 from tests.support.world import WS, publish, upload_form
@@ -271,7 +272,7 @@ async def test_a_bucket_that_cannot_be_reached_is_a_503_that_says_so(world, dist
         assert r.status_code == 503 and "could not be reached" in r.text and "AWS_ENDPOINT_URL" in r.text
         r = await c.get(f"/{WS}/acme-utils/1.0.0/{wheel.name}", headers=world.basic("dev@acme.test"))
         assert r.status_code == 503 and "could not be reached" in r.text
-    assert operations.get_version(world.reg.snapshot(), WS, "acme-utils", "6.0") is None
+    assert records.get_version(world.reg.snapshot(), WS, "acme-utils", "6.0") is None
 
 
 def test_serve_refuses_a_bucket_it_cannot_use(tmp_path, seaweed, s3_env, monkeypatch, capsys):
@@ -305,7 +306,7 @@ def test_migrate_moves_every_file_verified_and_resumes(tmp_path, seaweed, s3_env
     reg = Registry.open(Settings(data=str(data)), create=True)
     files = _world_with_a_file(reg, dists, every=True)
     for f in files:
-        operations.core_metadata(reg, f)  # cached: moves to the local cache, not to the bucket
+        records.core_metadata(reg, f)  # cached: moves to the local cache, not to the bucket
     bucket = seaweed.location()
     from registry.blobs.s3 import S3BlobStore
 
@@ -354,7 +355,7 @@ def _world_with_a_file(reg: Registry, dists, every: bool = False) -> list:
                                                      if every else [])
     for path in wanted:
         publish(reg, op, path)
-    return [f for v in operations.versions(reg.snapshot(), WS, "acme-utils") for f in v.files]
+    return [f for v in records.versions(reg.snapshot(), WS, "acme-utils") for f in v.files]
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning")

@@ -16,6 +16,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from registry import identity, layout, operations
 from registry.model import Workspace
+from registry.reads import records
 from tests.support.helpers import client_env, make_wheel, run, tool
 
 from .conftest import person
@@ -170,7 +171,7 @@ def test_yank_unyank_delete_a_version_then_the_package(browser, site, tmp_path):
     browser.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     WebDriverWait(browser.driver, 5).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
     assert browser.driver.switch_to.active_element == action
-    assert len(operations.versions(site.reg.snapshot(), "default", "doomed")) == 3  # nothing happened
+    assert len(records.versions(site.reg.snapshot(), "default", "doomed")) == 3  # nothing happened
     browser.confirm_in_dialog("#versions a[href$='/2.0/yank']", "yank-dialog", reason="broken on 3.12")
     browser.wait_text("Yanked doomed 2.0")
     browser.page("yanked")

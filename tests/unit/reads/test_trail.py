@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from registry import identity, operations
+from registry import datadir, identity, operations
 from registry.errors import Forbidden, NotFound, Unauthorized
 from registry.identity import ANONYMOUS
 from registry.reads import Reader
@@ -83,7 +83,7 @@ def test_a_page_shows_what_the_index_has_and_never_catches_it_up(world, monkeypa
     from registry.web.ui import data
 
     reg, admin = world.reg, world.principal("wsadmin@acme.test")
-    elsewhere = operations.Registry(reg.settings, Ledger.open(reg.ledger.path), reg.blobs)  # (another process, say)
+    elsewhere = datadir.Registry(reg.settings, Ledger.open(reg.ledger.path), reg.blobs)  # (another process, say)
     elsewhere.history = History(elsewhere.ledger, reg.settings.cache_path / "elsewhere.sqlite3")
     operations.delete_package(elsewhere, OP, CH, WS, "secret-pkg")
     real_catch_up = History.catch_up

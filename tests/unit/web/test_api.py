@@ -12,6 +12,7 @@ from pygit2.enums import FileMode
 from registry import identity, layout, maintenance, operations
 from registry.cli import main as cli_main
 from registry.model import Repository, Workspace
+from registry.reads import records
 from tests.support.helpers import make_sdist, make_wheel
 from tests.support.world import BOTH, WS, overwrite_blob, publish
 from tests.unit.test_dists import wheel, zip_sdist
@@ -88,7 +89,7 @@ async def test_deleting_a_version(client, api, who, status):
     assert r.status_code == status, r.text
     if status == 200:
         assert r.json()["files"] == 2 and r.json()["commit"] == api.reg.ledger.head()
-        assert operations.get_version(api.reg.snapshot(), WS, PRIVATE, "1.1") is None
+        assert records.get_version(api.reg.snapshot(), WS, PRIVATE, "1.1") is None
     else:
         assert api.reg.ledger.head() == head and r.json()["detail"]
 
@@ -282,10 +283,10 @@ async def test_openapi_document(client):
 async def test_delete_then_gc_frees_the_bytes_and_keeps_the_history(client, api):
     reg = api.reg
     h = api.headers["dev@acme.test"]
-    gone = operations.get_version(reg.snapshot(), WS, PRIVATE, "1.1")
-    kept = operations.get_version(reg.snapshot(), WS, PRIVATE, "1.0")
+    gone = records.get_version(reg.snapshot(), WS, PRIVATE, "1.1")
+    kept = records.get_version(reg.snapshot(), WS, PRIVATE, "1.0")
     for f in gone.files:  # its core metadata was asked for: cached beside it, and freed with it
-        operations.core_metadata(reg, f)
+        records.core_metadata(reg, f)
     assert (await client.delete(f"{BASE}/{PRIVATE}/versions/1.1", headers=h)).status_code == 200
     assert all(reg.blobs.exists(f.sha256) for f in gone.files)  # freed "soon after", not at once
     done = maintenance.collect(reg)
@@ -312,9 +313,9 @@ async def test_delete_then_gc_frees_the_bytes_and_keeps_the_history(client, api)
 @BOTH
 def test_gc_keeps_blobs_within_their_grace_period(api):
     reg = api.reg
-    gone = operations.get_version(reg.snapshot(), WS, PRIVATE, "1.0")
+    gone = records.get_version(reg.snapshot(), WS, PRIVATE, "1.0")
     for f in gone.files:
-        operations.core_metadata(reg, f)
+        records.core_metadata(reg, f)
     operations.delete_version(reg, identity.operator(), "cli", WS, PRIVATE, "1.0")
     done = maintenance.collect(reg, grace_seconds=3600, repack=False)
     blobs = {f.sha256 for v in (gone,) for f in v.files} | {f.metadata_sha256 for f in gone.files}
@@ -343,7 +344,7 @@ def test_gc_never_frees_a_blob_a_racing_publish_references(api, tmp_path, monkey
     monkeypatch.setattr(reg.blobs, "held", held_after_a_racing_publish)
     maintenance.collect(reg, repack=False)
     assert reg.blobs.exists(orphan)
-    assert operations.get_version(reg.snapshot(), WS, PRIVATE, "4.0").files[0].sha256 == orphan
+    assert records.get_version(reg.snapshot(), WS, PRIVATE, "4.0").files[0].sha256 == orphan
     assert maintenance.verify(reg).ok
 
 
@@ -356,7 +357,7 @@ def test_verify_finds_every_kind_of_problem(api, capsys):
     data = ["--data", str(reg.settings.data_path)]
     assert cli_main([*data, "verify"]) == 0
     assert "OK" in capsys.readouterr().out
-    version = operations.get_version(reg.snapshot(), WS, PRIVATE, "1.0")
+    version = records.get_version(reg.snapshot(), WS, PRIVATE, "1.0")
     sha = version.files[0].sha256
     overwrite_blob(reg, sha, b"x" * reg.blobs.size(sha))  # same size, other bytes: only hashing can tell
     reg.blobs.delete(version.files[1].sha256)
@@ -383,10 +384,10 @@ def test_verify_finds_every_kind_of_problem(api, capsys):
 
 @BOTH
 def test_gc_command(api, capsys):
-    version = operations.get_version(api.reg.snapshot(), WS, PUBLIC, "0.1")
+    version = records.get_version(api.reg.snapshot(), WS, PUBLIC, "0.1")
     blobs = {f.sha256 for f in version.files} | {f.metadata_sha256 for f in version.files}
     for f in version.files:
-        operations.core_metadata(api.reg, f)
+        records.core_metadata(api.reg, f)
     operations.delete_package(api.reg, identity.operator(), "cli", WS, PUBLIC)
     assert cli_main(["--data", str(api.reg.settings.data_path), "gc"]) == 0
     assert f"freed {len(blobs)} blobs" in capsys.readouterr().out

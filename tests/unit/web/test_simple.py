@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from registry import identity, model, operations
+from registry import datadir, identity, model, operations
 from registry.web.negotiation import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
 from registry.web.simple import render_index, render_project
 from tests.support.world import WS, publish, upload_form
@@ -113,7 +113,7 @@ async def test_etag_revalidation_and_a_publish_changes_the_page(client, world, p
     html_etag = (await get(client, world, f"/{WS}/acme-utils/", accept="text/html")).headers["etag"]
     assert html_etag != etag  # one ETag per representation
     # another writer (say, another granian worker) publishes: the next request sees it
-    other = operations.Registry.open(world.reg.settings)
+    other = datadir.Registry.open(world.reg.settings)
     other.ledger  # noqa: B018
     operations.delete_version(other, identity.operator(), "cli", WS, "acme-utils", "3.0")
     r = await get(client, world, f"/{WS}/acme-utils/", **{"if-none-match": etag})

@@ -7,7 +7,8 @@ import zipfile
 
 import pytest
 
-from registry import layout, operations
+from registry import layout, model, operations
+from registry.reads import records
 from tests.support.world import BOTH, WS, publish, upload_form
 from tests.unit.test_dists import wheel
 
@@ -33,7 +34,7 @@ async def test_publish_wheel_and_sdist(client, world, dists):
         assert r.status_code == 200, r.text
         assert r.text.startswith(f"Published acme-utils 1.0.0: {path.name}")
     snap = world.reg.snapshot()
-    version = snap.get(layout.version(WS, "acme-utils", "1"), operations.Version)
+    version = snap.get(layout.version(WS, "acme-utils", "1"), model.Version)
     assert [f.filename for f in version.files] == sorted([wheel.name, sdist.name])
     f = next(f for f in version.files if f.filename == wheel.name)
     assert f.sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest() and f.size == wheel.stat().st_size
@@ -41,7 +42,7 @@ async def test_publish_wheel_and_sdist(client, world, dists):
             f.uploaded.token) == ("dev@acme.test", "upload", world.principal("dev@acme.test").token_id)
     assert world.reg.blobs.exists(f.sha256)
     assert not world.reg.blobs.exists(f.metadata_sha256)  # a cache, filled when first asked for
-    assert hashlib.sha256(operations.core_metadata(world.reg, f)).hexdigest() == f.metadata_sha256
+    assert hashlib.sha256(records.core_metadata(world.reg, f)).hexdigest() == f.metadata_sha256
     assert world.reg.blobs.exists(f.metadata_sha256)
     commit = world.reg.ledger.commit(world.reg.ledger.head())
     assert commit.summary == f"publish acme-utils 1.0.0: {sdist.name}"
@@ -170,7 +171,7 @@ async def test_an_upload_over_a_mib_is_spilled_to_disk_and_made_durable_before_i
     wheel = make_wheel(tmp_path, "Acme.Utils", "4.0", payload=3 * 2**19)
     r = await post(client, world, wheel)
     assert r.status_code == 200, r.text
-    version = world.reg.snapshot().get(layout.version(WS, "acme-utils", "4"), operations.Version)
+    version = world.reg.snapshot().get(layout.version(WS, "acme-utils", "4"), model.Version)
     sha256 = version.files[0].sha256
     assert world.reg.blobs.read(sha256) == wheel.read_bytes()
     record = list(world.reg.ledger._journal.entries())[-1]

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry import cli, identity, maintenance, operations
+from registry import cli, datadir, identity, maintenance, operations
+from registry.reads import records
 from registry.web.ui import data
 from registry.web.ui import session as sessions
 from tests.support.helpers import make_wheel
@@ -95,7 +96,7 @@ async def test_sessions_are_secure_cookies_behind_https(world, tmp_path):
     from registry.web.app import create_asgi
 
     settings = world.reg.settings.__class__(data=world.reg.settings.data, public_url="https://registry.example")
-    behind_a_proxy = operations.Registry(settings, world.reg.ledger, world.reg.blobs)
+    behind_a_proxy = datadir.Registry(settings, world.reg.ledger, world.reg.blobs)
     async with AsyncTestClient(app=create_asgi(settings, behind_a_proxy)) as c:
         r = await c.get("/-/_/signin")
         assert "Secure" in r.headers["set-cookie"]
@@ -161,7 +162,7 @@ async def test_state_changes_need_the_csrf_token_and_the_permission(client, worl
     r = await client.post(f"/-/{WS}/packages/acme-utils/1.0/yank",
                           data={"csrf": await csrf_of(client, "/-/"), "reason": "bad"},
                           follow_redirects=False)
-    assert r.status_code == 303 and operations.get_version(world.reg.snapshot(), WS, "acme-utils", "1.0").yanked
+    assert r.status_code == 303 and records.get_version(world.reg.snapshot(), WS, "acme-utils", "1.0").yanked
     assert dict(world.reg.ledger.commit(world.reg.ledger.head()).trailers)["Channel"] == "web"
     r = await client.post(f"/-/{WS}/packages/acme-utils/delete", data={"csrf": await csrf_of(client, "/-/")})
     assert r.status_code == 403 and "needs admin permission" in r.text  # write deletes versions, not packages
