@@ -39,6 +39,8 @@ class T(StrEnum):
     SIZE = "Size"
     UPLOAD_TIME = "Upload-Time"
     IMPORT_SOURCE = "Import-Source"
+    UPSTREAM = "Upstream"  # the upstream index a file was fetched from (its name)
+    UPSTREAM_URL = "Upstream-Url"  # ... and the file's URL there, without credentials
     USER = "User"
     TOKEN = "Token"
     SIGN_IN_LINK = "Sign-In-Link"
@@ -76,6 +78,8 @@ class Action(StrEnum):
     END_SESSION = "end-session"  # web sessions ended from another session, or by the operator
     ADOPT_KEYS = "adopt-signing-keys"
     ROTATE_KEYS = "rotate-signing-keys"
+    SET_UPSTREAM = "set-upstream"  # the upstream indexes, their rules, block list, cooldown, exemptions
+    FETCH_UPSTREAM = "fetch-upstream"  # a file fetched from an upstream index, on its first download
     REPAIR = "repair"  # records the ledger could not read back, removed by the operator
     UNKNOWN = "unknown"
 

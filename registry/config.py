@@ -97,6 +97,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # from it again) before it gives up and says so: a forwarded write is answered 503/504 within
     # about this long of the primary going silent, and /_/health says it is unreachable.
     follow_timeout_seconds: float = 8.0
+    # Upstream indexes (`registry upstream`): how long a project page fetched from one is used before
+    # it is asked again (with a conditional request), and how long a call to one may wait for it (to
+    # connect, or for its next bytes) before the answer is a 504 that names it (or its cached page).
+    upstream_ttl_seconds: int = 600
+    upstream_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
@@ -116,6 +121,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("min_body_rate", "give 1 or more bytes a second")
         if not self.body_grace_seconds > 0:
             raise BadSetting("body_grace_seconds", "give a number of seconds above 0")
+        if self.upstream_ttl_seconds < 0:
+            raise BadSetting("upstream_ttl_seconds", "give a number of seconds, 0 or more")
+        if not 0 < self.upstream_timeout_seconds <= 300:
+            raise BadSetting("upstream_timeout_seconds", "give a number of seconds above 0, up to 300")
         if self.workers < 1:
             raise BadSetting("workers", "give 1 or more worker processes")
         for field in msgspec.structs.fields(self):
@@ -180,6 +189,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def s3_staging_path(self) -> Path:
         """Uploads on their way to a bucket, checked here first."""
         return self.data_path / "s3-staging"
+
+    @property
+    def upstream_credentials_path(self) -> Path:
+        """Credentials of upstream indexes (mode 0600; never in the ledger, which says only that they are set)."""
+        return self.data_path / "upstream-credentials.json"
+
+    @property
+    def upstream_cache_path(self) -> Path:
+        """Upstream project pages as last fetched, shared by the workers (a cache: safe to delete)."""
+        return self.data_path / "upstream-cache"
 
     @property
     def session_key_path(self) -> Path:

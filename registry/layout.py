@@ -139,9 +139,15 @@ _DELETED_FILES = Place("workspaces/{ws}/deleted-files/{type}/{shard(name)}/{name
                        "filenames once published, since deleted: never reused",
                        lambda r: {"name": r.package})
 
+_UPSTREAM = Place("workspaces/{ws}/upstream.json", model.UpstreamPolicy,
+                  "the upstream indexes it serves, their rules, block list and cooldown", lambda r: {})
+_UPSTREAM_FILE = Place("workspaces/{ws}/upstream-files/{type}/{shard(name)}/{name}/{filename}.json",
+                       model.UpstreamFile, "a file fetched from an upstream index: where from, its hash",
+                       lambda r: {"name": r.project, "filename": r.filename})
+
 PLACES: tuple[Place[Any], ...] = (
     _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _PROJECT, _REPOSITORY,
-    _PACKAGE, _VERSION, _DELETED_FILES,
+    _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
 )
 _BY_RECORD: dict[type[model.Record], Place[Any]] = {p.record: p for p in PLACES}
 _BY_DEPTH: dict[int, list[Place[Any]]] = {}
@@ -199,6 +205,10 @@ def project(ws: str, key: str) -> str:
     return _PROJECT.path(ws=ws, KEY=key)
 
 
+def projects_dir(ws: str) -> str:
+    return _PROJECT.dir(1, ws=ws, KEY="")
+
+
 def repository(ws: str, slug: str) -> str:
     return _REPOSITORY.path(ws=ws, slug=slug)
 
@@ -229,6 +239,23 @@ def version(ws: str, name: str, version_: str, type_: str = "pypi") -> str:
 
 def deleted_files(ws: str, name: str, type_: str = "pypi") -> str:
     return _DELETED_FILES.path(ws=ws, type=type_, name=name)
+
+
+def upstream(ws: str) -> str:
+    return _UPSTREAM.path(ws=ws)
+
+
+def upstream_projects_dir(ws: str, type_: str = "pypi") -> str:
+    """The projects with files fetched from upstream, in their shards."""
+    return _UPSTREAM_FILE.dir(3, ws=ws, type=type_)
+
+
+def upstream_files_dir(ws: str, name: str, type_: str = "pypi") -> str:
+    return _UPSTREAM_FILE.dir(1, ws=ws, type=type_, name=name)
+
+
+def upstream_file(ws: str, name: str, filename: str, type_: str = "pypi") -> str:
+    return _UPSTREAM_FILE.path(ws=ws, type=type_, name=name, filename=filename)
 
 
 # --- the other direction: which record lives at a path ---------------------------------------------

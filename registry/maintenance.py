@@ -48,21 +48,36 @@ def referenced_blobs(snap: Snapshot, workspaces: list[str] | None = None,
             for version in snap.records(layout.versions_dir(ws, package.name), model.Version):
                 for f in version.files:
                     found.update((f.sha256, f.metadata_sha256))
+        for name, files in _upstream_files(snap, ws):
+            if packages is None or (ws, name) in packages:
+                found.update(sha for f in files for sha in (f.sha256, f.metadata_sha256) if sha)
     return found
 
 
-def _files(snap: Snapshot) -> Iterator[tuple[str, model.DistFile]]:
-    """Every distribution file the snapshot's versions name, with where it is (for a report)."""
+def _upstream_files(snap: Snapshot, ws: str) -> Iterator[tuple[str, list[model.UpstreamFile]]]:
+    """The files fetched from upstream, by project."""
+    root = layout.upstream_projects_dir(ws)
+    for shard in snap.names(root):
+        for name in snap.names(f"{root}/{shard}"):
+            yield name, list(snap.records(layout.upstream_files_dir(ws, name), model.UpstreamFile))
+
+
+def _files(snap: Snapshot) -> Iterator[tuple[str, model.DistFile | model.UpstreamFile]]:
+    """Every distribution file the snapshot names (published, or fetched from upstream), with where
+    it is (for a report)."""
     for ws in snap.names("workspaces"):
         for package in list_packages(snap, ws):
             for version in snap.records(layout.versions_dir(ws, package.name), model.Version):
                 for f in version.files:
                     yield f"{ws}/{package.name} {version.version}: {f.filename}", f
+        for name, files in _upstream_files(snap, ws):
+            for u in files:
+                yield f"{ws}/{name} {u.version} (from upstream {u.upstream}): {u.filename}", u
 
 
-def referenced_files(snap: Snapshot) -> dict[str, tuple[str, str]]:
-    """Every distribution file the snapshot's versions name: sha256 → (where, for a report; the
-    sha256 of its core metadata)."""
+def referenced_files(snap: Snapshot) -> dict[str, tuple[str, str | None]]:
+    """Every distribution file the snapshot names: sha256 → (where, for a report; the sha256 of its
+    core metadata, if it has one)."""
     return {f.sha256: (where, f.metadata_sha256) for where, f in _files(snap)}
 
 
@@ -107,7 +122,7 @@ def collect(reg: Registry, grace_seconds: float = 0, repack: bool = True) -> Col
     """Free blobs no version references any more, once unreferenced for ``grace_seconds``."""
     snap = reg.snapshot()
     files = referenced_files(snap)
-    referenced = set(files) | {metadata for _, metadata in files.values()}
+    referenced = set(files) | {metadata for _, metadata in files.values() if metadata}
     unseen = {sha: where for sha, (where, _) in files.items()}  # (what the store lacks: damage)
     deleted_at = _deleted_at(snap)
     now = time.time()

@@ -25,9 +25,9 @@ Role = Literal["read", "write", "admin"]
 # "replica": the same, and it may also read files by sha256 (a read replica, `registry serve --follow`).
 Scope = Literal["read", "write", "witness", "replica"]
 # How a change reached the registry: by hand on the server, the management API, the upload API,
-# `registry import` (files from another index or a directory), the web UI, or the registry itself
-# (bootstrap, garbage collection).
-Channel = Literal["cli", "api", "upload", "import", "web", "system"]
+# `registry import` (files from another index or a directory), the web UI, the registry itself
+# (bootstrap, garbage collection), or a download that fetched a file from an upstream index.
+Channel = Literal["cli", "api", "upload", "import", "web", "system", "upstream"]
 PackageType = Literal["pypi"]
 PackageKind = Literal["sdist", "bdist_wheel"]
 KeyPurpose = Literal["commit", "checkpoint"]
@@ -292,10 +292,84 @@ class DeletedFiles(Record, frozen=True, kw_only=True):
     files: dict[str, DeletedFile] = {}
 
 
+# --- upstream indexes ----------------------------------------------------------------------------
+
+
+class UpstreamIndex(Record, frozen=True, kw_only=True):
+    """An index whose projects the workspace serves where it owns no such name (any PEP 503/691
+    Simple API). Its credentials, if any, are kept in the data directory, never here: ``credentials``
+    says only that some are set."""
+
+    name: str  # a slug: how rules, records and messages name it
+    url: str  # its Simple API root, without credentials, ending in "/"
+    credentials: bool = False
+    added: Provenance
+
+
+class NameRule(Record, frozen=True, kw_only=True):
+    """A pattern of project names (fnmatch, on normalised names) and why it is there."""
+
+    pattern: str
+    reason: str
+    added: Provenance
+
+
+class BlockedVersion(Record, frozen=True, kw_only=True):
+    """An upstream release never offered (its pages leave it out, its files are refused)."""
+
+    name: str
+    version: str  # normalised
+    reason: str
+    added: Provenance
+
+
+class Exemption(Record, frozen=True, kw_only=True):
+    """A project given an exception, with why and by whom: from the cooldown, or (``tracks``) an
+    owned name whose upstream releases are also served (PEP 708)."""
+
+    name: str
+    reason: str
+    granted: Provenance
+
+
+class UpstreamPolicy(Record, frozen=True, kw_only=True):
+    """What a workspace takes from upstream indexes: the indexes in priority order (the first that
+    has a project answers for it), which names (``allow``: if any, only these; ``deny``: never
+    these), which releases never (``blocked``), and how old a release must be before it is offered
+    (``cooldown_seconds``, by the earliest upload-time of its files; ``exempt`` projects skip it).
+    Names the workspace owns, or ever owned, never come from upstream unless ``tracks`` names them."""
+
+    upstreams: list[UpstreamIndex] = []
+    allow: list[NameRule] = []
+    deny: list[NameRule] = []
+    blocked: list[BlockedVersion] = []
+    cooldown_seconds: int = 0
+    exempt: list[Exemption] = []
+    tracks: list[Exemption] = []
+    updated: Provenance
+
+
+class UpstreamFile(Record, frozen=True, kw_only=True):
+    """A file first fetched from an upstream index, as that index described it and as its bytes
+    hashed: what makes an install that used it reproducible at any later commit."""
+
+    project: str  # normalised
+    version: str  # as its filename says it
+    filename: str
+    sha256: Sha256
+    size: int
+    upstream: str  # the index's name in the policy
+    url: str  # where it was fetched from, without credentials or query
+    upload_time: datetime | None = None  # what the index said (PEP 700), if it said
+    requires_python: str | None = None
+    metadata_sha256: Sha256 | None = None  # the PEP 658 metadata the index declared
+    fetched: Provenance  # who asked for it first
+
+
 LEDGER_RECORDS: tuple[type[Record], ...] = (
     LedgerInfo, SigningKeys, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, SignInLink, WebSession,
     Package, Version,
-    DeletedFiles,
+    DeletedFiles, UpstreamPolicy, UpstreamFile,
 )
 
 

@@ -158,3 +158,51 @@ def record_problems(record: Record) -> list[str]:
         except Invalid as exc:
             problems.append(exc.message)
     return problems
+
+
+_UPSTREAM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
+_PATTERN_RE = re.compile(r"^[a-z0-9*?\[\]!._-]{1,200}\Z")
+
+
+def upstream_name(value: str) -> str:
+    value = bounds.at_most(value, 40, "Upstream names")
+    if not _UPSTREAM_NAME_RE.match(value):
+        raise Invalid(f"Invalid upstream name {bounds.shown(value)}: use 1-40 lowercase letters, digits, '-' or '_', "
+                      "starting with a letter or digit (e.g. 'public', 'mirror-eu').")
+    return value
+
+
+def upstream_url(value: str) -> str:
+    """An upstream index's Simple API root: http(s), a host, no query or fragment; ends in '/'."""
+    from urllib.parse import urlsplit
+
+    value = bounds.at_most(value.strip(), 1024, "Upstream URLs")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as exc:
+        raise Invalid(f"Invalid upstream URL {bounds.shown(value)}: {exc}.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise Invalid(f"Invalid upstream URL {bounds.shown(value)}: give the http(s) URL of its Simple API root, the "
+                      "one pip's --index-url takes (e.g. https://mirror.example.com/simple/), without a query.")
+    if "@" in parts.netloc:
+        raise Invalid("Give an upstream's credentials with --username and --password (or in the API's fields), not "
+                      "in its URL: the URL is recorded in the ledger, credentials never are.")
+    return value if value.endswith("/") else value + "/"
+
+
+def name_pattern(value: str) -> str:
+    """A pattern of normalised project names (fnmatch: `*`, `?`, `[...]`), e.g. `acme-*`."""
+    value = bounds.at_most(value.strip().lower(), 200, "Name patterns")
+    if not _PATTERN_RE.match(value):
+        raise Invalid(f"Invalid name pattern {bounds.shown(value)}: use a project name with '*', '?' or '[...]' "
+                      "wildcards, e.g. 'acme-*' (names are matched normalised: lowercase, '-' for '.' and '_').")
+    return value.replace("_", "-").replace(".", "-")
+
+
+def reason(value: str) -> str:
+    """Why a rule, a block or an exemption is there: required, one line."""
+    value = bounds.one_line(value, bounds.YANK_REASON, "Reasons", empty=True)
+    if not value:
+        raise Invalid("Give a reason (--reason TEXT): it is recorded with the rule, and shown to whoever it refuses.")
+    return value

@@ -71,7 +71,8 @@ def require(snap: Snapshot, who: Principal, ws: str, repo: str, need: Role, doin
 # witness and replica tokens, and anonymous callers, commit nothing. `operations` applies this to
 # every commit it builds (`_common.make_change`), so no verb, form or route can forget it; the
 # checks before it (`require`, the upload path) refuse the same way, only earlier.
-READ_SCOPE_COMMITS = frozenset({Action.SIGN_IN, Action.SIGN_OUT})
+# (a download that fetches a file from upstream records it, whoever downloads: reading causes it)
+READ_SCOPE_COMMITS = frozenset({Action.SIGN_IN, Action.SIGN_OUT, Action.FETCH_UPSTREAM})
 
 
 def require_scope(who: Principal, doing: str, action: Action | None = None) -> None:

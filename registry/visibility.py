@@ -58,6 +58,25 @@ def sees_workspace(snap: Snapshot, who: Principal, ws: str) -> bool:
     return any(can_read(snap, who, ws, r.slug) for r in snap.records(layout.repositories_dir(ws), Repository))
 
 
+def member(snap: Snapshot, who: Principal, ws: str) -> bool:
+    """Whether ``who`` belongs to the workspace: the operator, its admins, a pipeline of one of its
+    repositories, or a user granted a role on one of its projects or repositories. The read anyone
+    has on a public repository doesn't make a member. (Members read upstream projects through it.)"""
+    workspace = snap.get(layout.workspace(ws), Workspace)
+    if workspace is None or who.kind in ("anonymous", "witness", "replica") or who.scope in ("witness", "replica"):
+        return False
+    if who.kind == "operator":
+        return True
+    if who.kind == "pipeline" or who.repository is not None:
+        return who.workspace == ws and who.repository is not None and snap.exists(layout.repository(ws, who.repository))
+    if who.email is None:
+        return False
+    if who.email in workspace.admins:
+        return True
+    return (any(who.email in r.grants for r in snap.records(layout.repositories_dir(ws), Repository))
+            or any(who.email in p.grants for p in snap.records(layout.projects_dir(ws), Project)))
+
+
 def workspace(snap: Snapshot, who: Principal, ws: str) -> Workspace:
     """The workspace, if ``who`` sees it (`sees_workspace`); otherwise the refusal for a missing one."""
     found = snap.get(layout.workspace(ws), Workspace)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import importing, maintenance, packages, people, serve, tenancy, trust
+from . import importing, maintenance, packages, people, serve, tenancy, trust, upstream
 
 
 def parser() -> argparse.ArgumentParser:
@@ -135,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--remove", action="store_true")
     tr.set_defaults(run=trust.trust)
 
+    _upstream(sub)
+
     vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
     c = vs.add_parser("delete")
     c.add_argument("workspace")
@@ -243,3 +245,62 @@ def _everywhere(p: argparse.ArgumentParser) -> None:
             for child in action.choices.values():
                 _global_options(child, argparse.SUPPRESS)
                 _everywhere(child)
+
+
+def _upstream(sub) -> None:
+    up = sub.add_parser("upstream", help="the upstream indexes a workspace serves, and their rules").add_subparsers(
+        dest="action", required=True)
+    c = up.add_parser("list", help="the indexes in priority order, rules, block list, cooldown, exemptions")
+    c.add_argument("workspace")
+    c.set_defaults(run=upstream.show)
+    c = up.add_parser("add", help="add an index (last in priority, or --before another); replaces one of its name")
+    c.add_argument("workspace")
+    c.add_argument("name", help="how rules and records name it, e.g. 'public'")
+    c.add_argument("url", help="its Simple API root, the URL pip's --index-url takes")
+    c.add_argument("--username")
+    c.add_argument("--password", help="(visible to other users of this machine: prefer --password-stdin)")
+    c.add_argument("--password-stdin", action="store_true", help="read the password (or token) from stdin")
+    c.add_argument("--before", metavar="NAME", help="put it before this index in priority")
+    c.set_defaults(run=upstream.add)
+    c = up.add_parser("remove", help="remove an index (and its credentials)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.set_defaults(run=upstream.remove)
+    for kind, says in (("allow", "if any allow rule exists, only names matching one come from upstream"),
+                       ("deny", "names matching it never come from upstream")):
+        c = up.add_parser(kind, help=says)
+        c.add_argument("workspace")
+        c.add_argument("pattern", help="a pattern of names, e.g. 'acme-*'")
+        c.add_argument("--reason", required=True)
+        c.set_defaults(run=upstream.rule, kind=kind)
+    c = up.add_parser("unrule", help="remove an allow or deny rule")
+    c.add_argument("workspace")
+    c.add_argument("pattern")
+    c.set_defaults(run=upstream.unrule)
+    for name, undo, says in (("block", False, "never offer this upstream release"),
+                             ("unblock", True, "offer a blocked release again")):
+        c = up.add_parser(name, help=says)
+        c.add_argument("workspace")
+        c.add_argument("name")
+        c.add_argument("version")
+        if not undo:
+            c.add_argument("--reason")
+        c.set_defaults(run=upstream.block, undo=undo, reason=None)
+    c = up.add_parser("cooldown", help="offer upstream releases only once this old (0: no cooldown)")
+    c.add_argument("workspace")
+    c.add_argument("days", type=float)
+    c.set_defaults(run=upstream.cooldown)
+    for name, kind, undo, says in (
+            ("exempt", "exempt", False, "offer a project's young releases too (no cooldown for it)"),
+            ("unexempt", "exempt", True, "apply the cooldown to the project again"),
+            ("track", "tracks", False, "serve an owned name's upstream releases too (PEP 708), audited"),
+            ("untrack", "tracks", True, "serve an owned name from here alone again")):
+        c = up.add_parser(name, help=says)
+        c.add_argument("workspace")
+        c.add_argument("name")
+        if not undo:
+            c.add_argument("--reason")
+        c.set_defaults(run=upstream.exempt, kind=kind, undo=undo, reason=None)
+    c = up.add_parser("check", help="the workspace's own names that an upstream index also lists (exit 1 if any)")
+    c.add_argument("workspace")
+    c.set_defaults(run=upstream.check)

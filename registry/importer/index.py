@@ -10,99 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-from collections.abc import Generator
-from datetime import UTC, datetime
-from html.parser import HTMLParser
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 from packaging.utils import canonicalize_name
 
 from ..errors import RegistryError
+from ..upstream.pages import ACCEPT, JSON, SameOrigin, entries, listed_files, origin, shown, split_credentials
 from .core import Candidate, Sink
 
-ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
-JSON = "application/vnd.pypi.simple.v1+json"
 ATTEMPTS = 3  # a file whose transfer fails before its first byte is tried this often
-
-
-def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """(the URL without its userinfo, username, password)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, None
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user, _, password = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=host)), unquote(user), unquote(password) if password else None
-
-
-def shown(url: str) -> str:
-    """A file URL as recorded and printed: no credentials, no query (signed URLs carry secrets
-    there), no fragment."""
-    parts = urlsplit(split_credentials(url)[0])
-    return urlunsplit(parts._replace(query="", fragment=""))
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    u = httpx.URL(url)
-    return u.scheme, u.host, u.port
-
-
-class _SameOrigin(httpx.Auth):
-    def __init__(self, origin: tuple[str, str, int | None], header: str) -> None:
-        self.origin, self.header = origin, header
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if (request.url.scheme, request.url.host, request.url.port) == self.origin:
-            request.headers["Authorization"] = self.header
-        yield request
-
-
-class _Links(HTMLParser):
-    """The anchors of a PEP 503 page (href, text) and its repository version."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[tuple[str, str]] = []
-        self.base: str | None = None
-        self.version = "1.0"
-        self._href: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        href, content = a.get("href"), a.get("content")
-        if tag == "a" and href:
-            self._href, self._text = href, []
-        elif tag == "base" and href and self.base is None:
-            self.base = href
-        elif tag == "meta" and a.get("name") == "pypi:repository-version" and content:
-            self.version = content
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.links.append((self._href, "".join(self._text).strip()))
-            self._href = None
-
-
-def _upload_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-def _fragment_hash(url: str) -> dict[str, str]:
-    name, sep, value = urlsplit(url).fragment.partition("=")
-    return {name.lower(): value.lower()} if sep and value else {}
 
 
 class IndexSource:
@@ -120,11 +37,11 @@ class IndexSource:
         self.url = base if base.endswith("/") else base + "/"
         self.name = self.url
         self.projects = list(projects)
-        self._origin = _origin(self.url)
+        self._origin = origin(self.url)
         auth = None
         if user is not None or secret is not None:
             header = "Basic " + base64.b64encode(f"{user or ''}:{secret or ''}".encode()).decode()
-            auth = _SameOrigin(self._origin, header)
+            auth = SameOrigin(self._origin, header)
         self._client = httpx.AsyncClient(
             follow_redirects=True, auth=auth, transport=transport, timeout=httpx.Timeout(timeout, connect=15),
             limits=httpx.Limits(max_connections=2 * concurrency), headers={"User-Agent": "registry-import"})
@@ -138,7 +55,7 @@ class IndexSource:
                 if not r.is_redirect or "location" not in r.headers:
                     break
                 url = urljoin(str(r.url), r.headers["location"])
-                if _origin(url) != self._origin:
+                if origin(url) != self._origin:
                     # (pypiserver sends projects it doesn't hold to its fallback index: not this index's files)
                     return None
         except httpx.HTTPError as exc:
@@ -158,26 +75,7 @@ class IndexSource:
         return str(r.url), is_json, r.content
 
     def _parse(self, page: tuple[str, bool, bytes], what: str) -> tuple[list[dict], str]:
-        """A page's entries (JSON-shaped: name or filename, url, hashes, upload-time) and its base URL."""
-        url, is_json, body = page
-        try:
-            if is_json:
-                data = json.loads(body)
-                version = str(data.get("meta", {}).get("api-version", "1.0"))
-                entries = data.get("projects") if "projects" in data else data.get("files", [])
-                base = url
-            else:
-                parser = _Links()
-                parser.feed(body.decode("utf-8", "replace"))
-                version, base = parser.version, urljoin(url, parser.base or "")
-                entries = [{"name": text, "filename": text or urlsplit(href).path.rsplit("/", 1)[-1], "url": href}
-                           for href, text in parser.links]
-        except (ValueError, AttributeError) as exc:
-            raise RegistryError(f"The index's page for {what} ({url}) is not a Simple API page: {exc}.") from None
-        if version.split(".")[0] != "1":
-            raise RegistryError(f"The index at {self.url} speaks Simple API version {version}; this registry reads "
-                                "1.x.")
-        return [e for e in entries if isinstance(e, dict)], base
+        return entries(*page, what)
 
     async def _project(self, name: str, explicit: bool) -> list[Candidate]:
         async with self._pages:
@@ -188,16 +86,10 @@ class IndexSource:
                                     "another index).")
             return [Candidate(filename=f"{name}/", location=self.url, project=None,
                               error="the index lists this project, but its page is a 404 or elsewhere")]
-        entries, base = self._parse(page, f"project {name}")
         found = []
-        for e in entries:
-            if not isinstance(e.get("url"), str) or not e.get("filename"):
-                continue
-            url = urljoin(base, e["url"])
-            hashes = {**_fragment_hash(url), **{k.lower(): str(v).lower() for k, v in (e.get("hashes") or {}).items()}}
-            found.append(Candidate(filename=str(e["filename"]), location=shown(url), project=name, hashes=hashes,
-                                   upload_time=_upload_time(e.get("upload-time")), url=url.split("#")[0],
-                                   size=e.get("size") if isinstance(e.get("size"), int) else None))
+        for f in listed_files(*self._parse(page, f"project {name}")):
+            found.append(Candidate(filename=f.filename, location=shown(f.url), project=name, hashes=f.hashes,
+                                   upload_time=f.upload_time, url=f.url, size=f.size))
         return found
 
     async def candidates(self) -> tuple[list[Candidate], int]:
@@ -208,8 +100,8 @@ class IndexSource:
             if page is None:
                 raise RegistryError(f"Nothing at {self.url} (404): give the index URL, the one pip's --index-url "
                                     "takes.")
-            entries, _ = self._parse(page, "its project list")
-            names = sorted({canonicalize_name(str(e["name"])) for e in entries if e.get("name")})
+            listed, _ = self._parse(page, "its project list")
+            names = sorted({canonicalize_name(str(e["name"])) for e in listed if e.get("name")})
         pages = await asyncio.gather(*(self._project(n, explicit) for n in dict.fromkeys(names)),
                                      return_exceptions=True)
         found: list[Candidate] = []

@@ -111,6 +111,11 @@ class Snapshot:
         entry = self._entry(path)
         return str(entry.id) if entry is not None and entry.type == ObjectType.TREE else None
 
+    def object_id(self, path: str) -> str | None:
+        """The git id of what is at ``path`` (a record or a directory): changes exactly when it does."""
+        entry = self._entry(path)
+        return str(entry.id) if entry is not None else None
+
     def names(self, path: str) -> list[str]:
         """The names in the directory at ``path`` ("": the top), in git's order; [] if there is none."""
         entry = self._entry(path) if path else self.tree

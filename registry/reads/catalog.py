@@ -55,6 +55,11 @@ class Catalog:
         self._past = now is not None  # (the snapshot is older than the permissions applied to it)
 
     @property
+    def past(self) -> bool:
+        """Whether this reads an older commit than today's (`Reader.at`)."""
+        return self._past
+
+    @property
     def commit(self) -> str:
         """The id of the commit read."""
         return self.snapshot.commit_id

@@ -8,6 +8,7 @@ things) extended with one kind of question:
     Trail        a package's history, the audit trail, a commit's changes           trail.py
     People       credentials, users, tokens, sessions, sign-in links                people.py
     LedgerReads  signing keys, the signed checkpoint, the ledger whole              ledger.py
+    UpstreamReads  upstream settings, owned names, files fetched from upstream       upstream.py
 
 What is left here is what makes another Reader: the same commit for another caller, or an earlier
 commit of the ledger.
@@ -22,9 +23,10 @@ from .lists import Lists
 from .people import People
 from .summaries import Summaries, all_summaries
 from .trail import Trail
+from .upstream import UpstreamReads
 
 
-class Reader(Lists, Summaries, Trail, People, LedgerReads):
+class Reader(Lists, Summaries, Trail, People, LedgerReads, UpstreamReads):
     """The registry as one caller may see it, at one commit (see `Catalog`). Cheap to make: a
     snapshot and a principal; every answer costs what its method says."""
 

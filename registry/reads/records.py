@@ -165,3 +165,18 @@ def list_tokens(snap: Snapshot, email: str) -> list[ApiToken]:
     if snap.get(layout.user(email), User) is None:
         raise NotFound(f"There is no user {email}.")
     return sorted((t for t in snap.records("tokens", ApiToken) if t.user == email), key=lambda t: t.created.at)
+
+
+def owns(snap: Snapshot, ws: str, name: str) -> bool:
+    """Whether the workspace owns the name: it holds the package, or held it once (its deleted-files
+    record stays). Such a name never comes from upstream (unless tracked). Sees everything."""
+    return snap.exists(layout.package(ws, name)) or snap.exists(layout.deleted_files(ws, name))
+
+
+def upstream_policy(snap: Snapshot, ws: str) -> model.UpstreamPolicy | None:
+    return snap.get(layout.upstream(ws), model.UpstreamPolicy)
+
+
+def upstream_files(snap: Snapshot, ws: str, name: str) -> dict[str, model.UpstreamFile]:
+    """The files of a project fetched from upstream, by filename."""
+    return {f.filename: f for f in snap.records(layout.upstream_files_dir(ws, name), model.UpstreamFile)}

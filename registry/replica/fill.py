@@ -33,11 +33,13 @@ import anyio
 import pygit2
 from pygit2.enums import SortMode
 
+from .. import layout
 from ..audit import Action, T, action
 from ..errors import RegistryError
 from ..fsync import fsync_all, fsync_path, write_file
 from ..ledger.commits import Commit
 from ..maintenance import referenced_blobs
+from ..model import UpstreamFile
 from ..reads.records import get_version
 from .blobs import ensure_local
 
@@ -103,7 +105,7 @@ class Filler:
         for c in walker:
             commit = Commit.of(c)
             files = []
-            if action(commit) == Action.PUBLISH:
+            if action(commit) in (Action.PUBLISH, Action.FETCH_UPSTREAM):
                 for sha in commit.trailers_named(T.SHA256):
                     size = self._size_at_head(snap, commit, sha)
                     if size is not None:
@@ -114,6 +116,9 @@ class Filler:
     def _size_at_head(self, snap, commit: Commit, sha: str) -> int | None:
         """The file's size if the head still references it (None: deleted since; -1: size unknown)."""
         ws, package, version = (commit.trailer(k) for k in (T.WORKSPACE, T.PACKAGE, T.VERSION))
+        if action(commit) == Action.FETCH_UPSTREAM and ws and package:
+            fetched = snap.get(layout.upstream_file(ws, package, commit.trailer(T.FILE) or "-"), UpstreamFile)
+            return fetched.size if fetched is not None and fetched.sha256 == sha else None
         if ws and package and version:
             record = get_version(snap, ws, package, version)
             return next((f.size for f in record.files if f.sha256 == sha), None) if record else None

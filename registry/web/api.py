@@ -10,6 +10,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import anyio
+import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -17,9 +18,11 @@ from .. import model, operations
 from ..audit import T
 from ..errors import Invalid, NotFound, Unauthorized
 from ..reads import Reader, project_name
+from ..upstream.fetching import also_upstream
 from . import api_types as views
 from .answers import redirect, refusals
 from .state import WebState, reader, web_state
+from .upstream import upstreams
 
 PACKAGE = "/workspaces/{ws:str}/packages/pypi/{name:str}"
 VERSION = PACKAGE + "/versions/{version:str}"
@@ -105,9 +108,14 @@ async def create_package(request: Request, ws: FromPath[str], data: JSONBody[vie
 async def _package_view(request: Request, name: str, ws: str) -> views.PackageView:
     r = await reader(request)
     read = r.package(ws, name)
-    return views.package_view(read.package, read.repository.project, read.repository.public, read.role,
+    view = views.package_view(read.package, read.repository.project, read.repository.public, read.role,
                               r.versions(ws, name), r.created_by(ws, read.package.name),
                               _urls(request, web_state(request)))
+    policy = r.upstream_for(ws)
+    if policy is None:
+        return view
+    found = await also_upstream(upstreams(web_state(request)), ws, policy.upstreams, [read.package.name])
+    return msgspec.structs.replace(view, also_published_upstream=found[read.package.name])
 
 
 @get(PACKAGE, responses=READ_ONE, summary="Package details: names, linked repository, creation, versions, your role")

@@ -153,6 +153,10 @@ class PackageView(View, frozen=True, kw_only=True):
     versions: list[VersionSummary]
     url: str
     links: PackageLinks
+    # The workspace's upstream index that also lists this name (a squatter, unless the workspace tracks
+    # it on purpose); None if none does or the workspace has none. Never installed from there: the name
+    # is the workspace's.
+    also_published_upstream: str | None = None
 
 
 class PackageItem(View, frozen=True, kw_only=True):

@@ -28,7 +28,7 @@ from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
-from . import api, framework_caches, ledger_http, oidc, replication, shapes, simple
+from . import api, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
 from .answers import realm, refusal
 from .bodies import RegistryRequest
 from .credentials import Authenticator
@@ -189,6 +189,8 @@ def _maintenance(state: WebState):
             tg.cancel_scope.cancel()
         if state.forwarder is not None:
             await state.forwarder.aclose()
+        if state.upstreams is not None:
+            await state.upstreams.aclose()
         await state.registry.blobs.aclose()
 
     return lifespan
@@ -210,6 +212,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             ledger_http.ledger_git,
             replication.blob, replication.session_key,
             api.router,
+            api_upstream.router,
             ui.router,
             create_static_files_router("/_/static", directories=[STATIC], name="static", file_system=_StaticFiles(),
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),

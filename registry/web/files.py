@@ -11,14 +11,13 @@ import re
 
 import anyio
 from litestar import Request, Response
-from litestar.response import Stream
 
-from ..disposition import attachment
-from ..errors import Gone, RegistryError
+from ..errors import Gone, NotFound, RegistryError
 from ..reads import Reader, project_name
 from ..replica.blobs import ensure_local
+from . import upstream
 from .answers import redirect
-from .caches import matches
+from .send import send_blob
 from .state import reader, web_state
 
 log = logging.getLogger("registry.web")
@@ -31,6 +30,22 @@ async def download(request: Request, ws: str, project: str, version: str, filena
     canonical = project_name(project)
     if canonical != project:
         return redirect(request, f"/{ws}/{canonical}/{version}/{filename}")
+    return await any_file(request, r, ws, canonical, version, filename)
+
+
+async def any_file(request: Request, r: Reader, ws: str, canonical: str, version: str, filename: str) -> Response:
+    """A file of the workspace's own package, or, for a name it doesn't own (or one that tracks its
+    upstream releases), of an upstream project (web/upstream.py)."""
+    policy = r.upstream_for(ws)
+    if not r.owns(ws, canonical):
+        if policy is not None or (r.past and r.upstream_policy(ws) is not None):
+            return await upstream.serve_file(request, r, ws, canonical, version, filename, policy)
+    elif policy is not None and any(t.name == canonical for t in policy.tracks):
+        try:
+            return await serve_file(request, r, ws, canonical, version, filename)
+        except NotFound:
+            r.package(ws, canonical)  # (whoever may not read the package learns nothing of upstream's)
+            return await upstream.serve_file(request, r, ws, canonical, version, filename, policy)
     return await serve_file(request, r, ws, canonical, version, filename)
 
 
@@ -44,6 +59,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
     blobs = web_state(request).registry.blobs
     await ensure_local(web_state(request).registry, found.sha256)  # (a replica without the bucket: from the primary)
     path = r.blob_path(found.sha256)
+    metadata = None
     if path is None and not blobs.remote and (not is_metadata or r.blob_path(found.metadata_sha256) is None):
         _raise_if_gone(r, ws, canonical, record, found, wanted)
     if is_metadata:
@@ -53,52 +69,9 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         if path is None and not blobs.remote:
             raise _missing(r, found)
         size = path.stat().st_size if path is not None else found.size  # (a bucket's object: as recorded)
-    headers = {
-        "etag": f'"{sha256}"',
-        "accept-ranges": "bytes",
-        # a filename never changes content, so any cache may keep it as long as it likes
-        "cache-control": ("public" if repository.public else "private") + ", max-age=31536000, immutable",
-    }
-    media_type = "text/plain" if is_metadata else "application/octet-stream"
-    if not is_metadata:
-        headers["content-disposition"] = attachment(filename)
-    if matches(headers["etag"], request.headers.get("if-none-match")):
-        return Response(b"", status_code=304, headers=headers)
-    to_bucket = web_state(request).registry.settings.blobs_redirect
-    if path is None and not is_metadata and request.method == "GET" and to_bucket:
-        # the bytes come from the bucket itself (Range included); the URL expires: never cached
-        if sha256 in r.reg.missing.entries():  # (known damage: a 503 that says so, not the bucket's 404)
-            raise r.reg.blobs.missing(sha256, repr(found.filename))
-        url = blobs.url(sha256, filename)
-        if url is not None:  # (always, here: a store that has no URLs keeps its files here, at `path`)
-            return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
-
-    start, end, status = 0, size - 1, 200
-    spec = request.headers.get("range")
-    if spec and request.headers.get("if-range", headers["etag"]) == headers["etag"]:
-        match = _RANGE.match(spec.strip())
-        if match and match.group(1) + match.group(2):  # a single range; several: serve it whole
-            first, last = match.group(1), match.group(2)
-            if first:
-                start, end = int(first), min(int(last), size - 1) if last else size - 1
-            else:
-                start, end = max(size - int(last), 0), size - 1
-            if start > end or start >= size:
-                return Response(b"", status_code=416, headers={**headers, "content-range": f"bytes */{size}"},
-                                media_type=media_type)
-            status = 206
-            headers["content-range"] = f"bytes {start}-{end}/{size}"
-    headers["content-length"] = str(end - start + 1)
-    if request.method == "HEAD":
-        return Response(b"", status_code=status, headers=headers, media_type=media_type)
-    if is_metadata:
-        return Response(metadata[start:end + 1], status_code=status, headers=headers, media_type=media_type)
-    try:
-        chunks = await blobs.open_stream(sha256, start, end - start + 1)
-    except FileNotFoundError:
-        _raise_if_gone(r, ws, canonical, record, found, wanted)
-        raise _missing(r, found) from None
-    return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
+    return await send_blob(request, sha256=sha256, size=size, path=path, filename=filename, public=repository.public,
+                           metadata=metadata, gone=lambda: _raise_if_gone(r, ws, canonical, record, found, wanted),
+                           missing=lambda: _missing(r, found))
 
 
 def _raise_if_gone(r: Reader, ws: str, canonical: str, record, found, wanted: str) -> None:

@@ -12,7 +12,7 @@ from litestar import Request, Response
 from ..errors import NotFound
 from ..reads import Reader, project_name
 from .answers import has_trailing_slash, redirect
-from .files import serve_file
+from .files import any_file
 from .simple import index_page, project_page
 from .state import reader
 
@@ -42,7 +42,7 @@ async def index(request: Request, ws: str, ref: str) -> Response:
 
 async def project(request: Request, ws: str, ref: str, project: str) -> Response:
     """`/<ws>/@<ref>/<project>/`: a project's page as it stood."""
-    return project_page(request, await as_of(request, ws, ref), ws, project, f"/{ws}/@{ref}/")
+    return await project_page(request, await as_of(request, ws, ref), ws, project, f"/{ws}/@{ref}/")
 
 
 async def file(request: Request, ws: str, ref: str, name: str, version: str, filename: str) -> Response:
@@ -51,4 +51,4 @@ async def file(request: Request, ws: str, ref: str, name: str, version: str, fil
     canonical = project_name(name)
     if canonical != name:
         return redirect(request, f"/{ws}/@{ref}/{canonical}/{version}/{filename}")
-    return await serve_file(request, r, ws, canonical, version, filename)
+    return await any_file(request, r, ws, canonical, version, filename)

@@ -11,111 +11,19 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import jinja2
-import msgspec
 from litestar import HttpMethod, Request, Response, route
-from markupsafe import Markup
 
 from .. import model
 from ..errors import RegistryError
 from ..model import Package
 from ..reads import Reader, project_name
+from . import upstream
 from .answers import has_trailing_slash, redirect
 from .caches import Page, matches
 from .incoming import incoming
-from .negotiation import API_VERSION, CONTENT_TYPES, JSON, negotiate
+from .negotiation import CONTENT_TYPES, negotiate
+from .simple_render import render_index, render_project, render_rows, rows
 from .state import reader, web_state
-
-# --- rendering -----------------------------------------------------------------------------------
-
-# The HTML pages (PEP 503), compiled once and autoescaped. markupsafe spells two escapes otherwise
-# than html.escape, which these pages have always used: `"` is `&#34;` there, `&quot;` here, and
-# `'` is `&#39;`, `&#x27;` here. Only an escaped quote can give either spelling (an `&` in a value
-# is `&amp;`; the templates have neither), so the rendered page is respelled: the same bytes as ever.
-_RESPELL = (("&#34;", "&quot;"), ("&#39;", "&#x27;"))
-
-
-_TEMPLATES = {
-    "page": (  # (``rows``: the page's lines, rendered already; an empty page has one empty line)
-        "<!DOCTYPE html>\n<html>\n  <head>\n"
-        '    <meta name="pypi:repository-version" content="{{ api_version }}">\n'
-        "    <title>{{ title }}</title>\n  </head>\n  <body>\n"
-        "    <h1>{{ title }}</h1>\n"
-        "{{ rows or '\n' }}"
-        "  </body>\n</html>\n"
-    ),
-    "project": (  # one line per file
-        "{% for v, f, url in files %}"
-        '    <a href="{{ url }}#sha256={{ f.sha256 }}"'
-        '{% if f.requires_python %} data-requires-python="{{ f.requires_python }}"{% endif %}'
-        '{% if f.packagetype == "bdist_wheel" %}'
-        ' data-dist-info-metadata="sha256={{ f.metadata_sha256 }}"'
-        ' data-core-metadata="sha256={{ f.metadata_sha256 }}"{% endif %}'
-        '{% if v.yanked %} data-yanked="{{ v.yanked_reason }}"{% endif %}'
-        ">{{ f.filename }}</a><br>\n"
-        "{% endfor %}"
-    ),
-    "index": (  # one line per project
-        "{% for name, display in projects %}"
-        '    <a href="{{ quote(name) }}/">{{ display }}</a><br>\n'
-        "{% endfor %}"
-    ),
-}
-_env = jinja2.Environment(loader=jinja2.DictLoader(_TEMPLATES), autoescape=True, keep_trailing_newline=True,
-                          undefined=jinja2.StrictUndefined)
-_env.globals.update(api_version=API_VERSION, quote=quote)
-_PAGE, _PROJECT, _INDEX = (_env.get_template(name) for name in ("page", "project", "index"))
-
-
-def _html(title: str, rows: jinja2.Template, **values: object) -> bytes:
-    """A page: its lines from ``rows`` (rendered with ``values``), framed; spelt as ever (``_RESPELL``)."""
-    text = _PAGE.render(title=title, rows=Markup(rows.render(**values)))
-    for markupsafe, ours in _RESPELL:
-        text = text.replace(markupsafe, ours)
-    return text.encode()
-
-
-_json = msgspec.json.Encoder()
-
-
-def render_project(package: Package, all_versions: list[model.Version], fmt: str, base: str) -> bytes:
-    """A project page. File URLs are relative (``base`` + version/filename), so pages don't depend
-    on the host or the proxy in front of us."""
-    files = []
-    for v in all_versions:
-        for f in v.files:
-            url = f"{base}{quote(v.version)}/{quote(f.filename)}"
-            files.append((v, f, url))
-    if fmt == JSON:
-        return _json.encode({
-            "meta": {"api-version": API_VERSION},
-            "name": package.name,
-            "versions": [v.version for v in all_versions],
-            "files": [_json_file(v, f, url) for v, f, url in files],
-        })
-    return _html(f"Links for {package.name}", _PROJECT, files=files)
-
-
-def _json_file(v: model.Version, f: model.DistFile, url: str) -> dict:
-    metadata = {"sha256": f.metadata_sha256} if f.packagetype == "bdist_wheel" else False
-    return {
-        "filename": f.filename,
-        "url": url,
-        "hashes": {"sha256": f.sha256},
-        "requires-python": f.requires_python,
-        "core-metadata": metadata,
-        "dist-info-metadata": metadata,
-        "size": f.size,
-        "upload-time": f.upload_time_served.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "yanked": (v.yanked_reason or True) if v.yanked else False,
-    }
-
-
-def render_index(projects: list[tuple[str, str]], fmt: str) -> bytes:
-    """The project list: (normalised name, display name) pairs."""
-    if fmt == JSON:
-        return _json.encode({"meta": {"api-version": API_VERSION}, "projects": [{"name": d} for _, d in projects]})
-    return _html("Simple index", _INDEX, projects=projects)
 
 
 def _headers(page: Page, public: bool) -> list[tuple[bytes, bytes]]:
@@ -197,19 +105,38 @@ def index_page(request: Request, r: Reader, ws: str, found: tuple[str | None, li
 
 async def project_detail(request: Request, ws: str, project: str) -> Response:
     """`/<workspace>/<project>/`: a project's page."""
-    return project_page(request, await reader(request), ws, project, f"/{ws}/")
+    return await project_page(request, await reader(request), ws, project, f"/{ws}/")
 
 
-def project_page(request: Request, r: Reader, ws: str, project: str, base: str) -> Response:
-    """A project's page as ``r`` sees it (today's index, or one of the past), under ``base``."""
+async def project_page(request: Request, r: Reader, ws: str, project: str, base: str) -> Response:
+    """A project's page as ``r`` sees it (today's index, or one of the past), under ``base``: the
+    workspace's own package, or, for a name it doesn't own, an upstream project (web/upstream.py)."""
     canonical = project_name(project)
     if canonical != project or not has_trailing_slash(request):
         return redirect(request, f"{base}{quote(canonical)}/")
     fmt = _format(request)
+    if not r.owns(ws, canonical):
+        policy = r.upstream_for(ws)
+        if policy is not None or (r.past and r.upstream_policy(ws) is not None):
+            return await upstream.project_page(request, r, ws, canonical, policy, fmt)
     read = r.package(ws, canonical)
+    policy = r.upstream_for(ws)
+    if policy is not None and any(t.name == canonical for t in policy.tracks):
+        return await _tracked_page(request, r, ws, read.package, policy, fmt)
     key = ("project", r.package_state(ws, canonical), fmt, "")
     page = _page(request, key, fmt, lambda: render_project(read.package, r.versions(ws, canonical), fmt, ""))
     return _respond(request, r, page, public=read.repository.public)
+
+
+async def _tracked_page(request: Request, r: Reader, ws: str, package: Package, policy: model.UpstreamPolicy,
+                        fmt: str) -> Response:
+    """An owned name that tracks its upstream releases (PEP 708): its own, then upstream's it lacks."""
+    own = r.versions(ws, package.name)
+    extra, tracks, stale = await upstream.tracked_rows(request, r, ws, package.name, policy, own)
+    files = rows(own, "") + extra
+    names = sorted({v.version for v in own} | set(upstream.row_versions(extra, package.name)), key=model.release_key)
+    body = render_rows(package.name, names, files, fmt, tracks)
+    return upstream.answer(request, body, CONTENT_TYPES[fmt], stale)
 
 
 def _aggregate_project(request: Request, r: Reader, name: str) -> Response:

@@ -16,6 +16,8 @@ from .credentials import Authenticator
 from .incoming import incoming
 
 if TYPE_CHECKING:
+    from ..upstream.fetching import Upstreams
+    from ..upstream.pulling import Pulls
     from .forward import Forwarder
 
 
@@ -30,6 +32,8 @@ class WebState:
     checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
     replica: Follower | None = None  # on a read replica: what keeps its ledger fresh
     forwarder: Forwarder | None = None  # on a read replica: what sends writes to the primary (forward.py)
+    upstreams: Upstreams | None = None  # upstream indexes' connections and cached pages (web/upstream.py)
+    pulls: Pulls | None = None  # files this worker is pulling from upstream
 
 
 def web_state(request: Request) -> WebState:

@@ -141,15 +141,18 @@ def build(project: Path, out: Path) -> tuple[Path, Path]:
 # --- synthetic distributions (valid, built in milliseconds) ---
 
 
-def make_wheel(out: Path, name: str, version: str, payload: int = 512, stored: bool = False) -> Path:
-    """A valid wheel (METADATA, WHEEL, RECORD) with ``payload`` random bytes in one module."""
+def make_wheel(out: Path, name: str, version: str, payload: int = 512, stored: bool = False,
+               requires: tuple[str, ...] = ()) -> Path:
+    """A valid wheel (METADATA, WHEEL, RECORD) with ``payload`` random bytes in one module, depending
+    on ``requires`` (PEP 508 requirements)."""
     norm = name.lower().replace("-", "_").replace(".", "_")
     path = out / f"{norm}-{version}-py3-none-any.whl"
     dist_info = f"{norm}-{version}.dist-info"
     files = {
         f"{norm}/__init__.py": b"",
         f"{norm}/data.bin": None,  # streamed below
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n".encode(),
+        f"{dist_info}/METADATA": (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: bench\n"
+                                  + "".join(f"Requires-Dist: {r}\n" for r in requires)).encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = []

@@ -70,6 +70,11 @@ KINDS: dict[type[model.Record], tuple[st.SearchStrategy[Any], Callable[[Any, str
                     in_workspace(lambda r, ws: layout.version(ws, r.package, canonicalize_version(r.version)))),
     model.DeletedFiles: (st.builds(model.DeletedFiles, package=segment),
                          in_workspace(lambda r, ws: layout.deleted_files(ws, r.package))),
+    model.UpstreamPolicy: (st.just(model.UpstreamPolicy(updated=P)), in_workspace(lambda r, ws: layout.upstream(ws))),
+    model.UpstreamFile: (st.builds(model.UpstreamFile, project=segment, version=st.just("1.0"), filename=segment,
+                                   sha256=st.just("0" * 64), size=st.just(1), upstream=st.just("up"),
+                                   url=st.just("u"), fetched=st.just(P)),
+                         in_workspace(lambda r, ws: layout.upstream_file(ws, r.project, r.filename))),
 }
 
 

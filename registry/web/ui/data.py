@@ -69,6 +69,11 @@ def place(reg: Registry, who: Principal, ws: str) -> Place:
     return Place(ws, record.name, read.administers(ws), projects)
 
 
+def upstream(reg: Registry, who: Principal, ws: str) -> model.UpstreamPolicy | None:
+    """The workspace's upstream indexes and rules, for its members (who read upstream projects)."""
+    return Reader(reg, who).upstream_for(ws)
+
+
 def creatable_repositories(reg: Registry, who: Principal, ws: str) -> list[Repository]:
     """The repositories ``who`` may link a new package to: those they administer (all of them, for a
     workspace admin)."""

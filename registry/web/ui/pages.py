@@ -13,6 +13,8 @@ from ...errors import RegistryError
 from ...names import project_key
 from ...reads import Reader
 from ...replica.blobs import ensure_local
+from ...upstream.fetching import also_upstream
+from ..upstream import upstreams
 from . import data, urls
 from .render import render
 from .viewer import registry, viewer
@@ -38,8 +40,10 @@ def _listing(request: Request, ws: str, heading: str, subtitle: str, crumbs, cur
                             page=page_number(request.query_params.get("page")), **scope)
     place = data.place(reg, v.who, ws)
     creatable = v.signed_in and bool(data.creatable_repositories(reg, v.who, ws)) and "project" not in scope
+    upstream = data.upstream(reg, v.who, ws) if current == "workspace" else None
     return render(request, "packages.html", ws=ws, place=place, listing=listing, heading=heading, subtitle=subtitle,
-                  crumbs=crumbs, current=current, can_create=creatable, repo=scope.get("repository"))
+                  crumbs=crumbs, current=current, can_create=creatable, repo=scope.get("repository"),
+                  upstream=upstream)
 
 
 @get(urls.WORKSPACE.path, name=urls.WORKSPACE.name)
@@ -68,7 +72,14 @@ async def package_page(request: Request, ws: FromPath[str], name: FromPath[str])
     detail = data.package(reg, v.who, ws, name, page=page_number(request.query_params.get("page")))
     if detail.name != name:
         return Redirect(urls.PACKAGE.link(ws=ws, name=detail.name), status_code=301)
-    return render(request, "package.html", ws=ws, place=data.place(reg, v.who, ws), p=detail, current="")
+    policy = data.upstream(reg, v.who, ws)
+    also = None
+    if policy is not None and policy.upstreams:
+        found = await also_upstream(upstreams(request.app.state.web), ws, policy.upstreams, [detail.name])
+        also = found[detail.name]
+    tracked = policy is not None and any(t.name == detail.name for t in policy.tracks)
+    return render(request, "package.html", ws=ws, place=data.place(reg, v.who, ws), p=detail, current="",
+                  also_upstream=also, tracked=tracked)
 
 
 @get(urls.VERSION.path, name=urls.VERSION.name)
