@@ -60,6 +60,17 @@ def one_line(value: str, limit: int, things: str, *, empty: bool = False) -> str
     return text
 
 
+def secret(value: str, limit: int, things: str) -> str:
+    """A credential as given (never stripped: a space may belong to it), if it has at most ``limit``
+    characters and none that can't be sent in a header (controls, undecodable bytes)."""
+    at_most(value, limit, things)
+    found = _CONTROL.search(value)
+    if found:
+        raise Invalid(f"{things} can't hold U+{ord(found.group()):04X} (a control character or an undecodable byte), "
+                      f"found at position {found.start() + 1}.")
+    return value
+
+
 def person_name(value: str) -> str:
     """A user's name as shown and as the git author of their changes: one line, without '<' or '>'."""
     name = one_line(value, DISPLAY_NAME, "Names")

@@ -16,7 +16,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_version
 
-from .. import layout, names
+from .. import bounds, layout, names
 from ..audit import Action, T
 from ..blobs import Staged
 from ..datadir import Registry
@@ -72,7 +72,11 @@ def add_upstream(reg: Registry, who: Principal, channel: Channel, ws: str, name:
     """Add (or replace, by name) an upstream index; last in priority unless ``before`` another. Its
     credentials are kept in the data directory first, then the ledger records that they are set."""
     name, url = names.upstream_name(name), names.upstream_url(url)
-    given = Credentials(username or "", password or "") if (username or password) else None
+    username = bounds.secret(username or "", 256, "Upstream usernames")
+    password = bounds.secret(password or "", 4096, "Upstream passwords")
+    if ":" in username:
+        raise Invalid("An upstream username can't hold ':' (HTTP Basic separates it from the password with one).")
+    given = Credentials(username, password) if (username or password) else None
     if given is not None:  # (a refusal before anything is stored; the commit checks again)
         require_workspace_admin(reg.snapshot(), who, ws, f"change the upstream indexes of workspace {ws}")
         store(reg.settings, ws, name, given)

@@ -48,10 +48,13 @@ def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | N
     return snap.get(layout.version(ws, name, version_key(version)), Version)
 
 
-def core_metadata(reg: Registry, f: DistFile) -> bytes:
-    """A file's core metadata (PEP 658), as recorded (by hash) at upload. The blob store keeps it as
-    a cache, filled on first use and never fsynced, since it can always be extracted again from the
-    file: a copy that is missing or doesn't hash as recorded (a crash tore it) is rebuilt."""
+def core_metadata(reg: Registry, f: DistFile | model.UpstreamFile) -> bytes:
+    """A file's core metadata (PEP 658), as recorded (by hash) at upload, or as the upstream index
+    declared it. The blob store keeps it as a cache, filled on first use and never fsynced, since it
+    can always be extracted again from the file: a copy that is missing or doesn't hash as recorded
+    (a crash tore it) is rebuilt."""
+    if f.metadata_sha256 is None:
+        raise NotFound(f"{f.filename} has no core metadata file: its index declared none (PEP 658).")
     cached = reg.blobs.local_path(f.metadata_sha256)
     if cached is not None:
         data = cached.read_bytes()

@@ -107,6 +107,17 @@ class Upstreams:
                 headers={"User-Agent": "registry-upstream"})
         return found
 
+    def primary_client(self) -> httpx.AsyncClient:
+        """On a read replica: the connections to its primary, which answers for upstream projects."""
+        key = ("", "primary", None)
+        found = self._clients.get(key)
+        if found is None:
+            seconds = self.settings.upstream_timeout_seconds
+            found = self._clients[key] = httpx.AsyncClient(
+                timeout=timeouts(seconds, read=3 * seconds),
+                follow_redirects=False, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+        return found
+
     async def aclose(self) -> None:
         for c in self._clients.values():
             await c.aclose()

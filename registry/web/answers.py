@@ -102,6 +102,8 @@ _REFUSALS = {
     409: "It exists already, or is already in the state asked for.",
     413: "The request body is too large.",
     503: "The ledger stayed busy with other writers: try again.",
+    502: "An upstream index failed, and nothing cached here stands in: `detail` names it and what it answered.",
+    504: "An upstream index didn't answer in time, and nothing cached here stands in: `detail` names it.",
 }
 
 

@@ -9,17 +9,19 @@ from datetime import datetime
 from typing import Literal
 
 import anyio
+import msgspec
 from litestar import Request, Router, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
 from .. import visibility
-from ..errors import NotFound, Unauthorized
+from ..errors import Invalid, NotFound, Unauthorized
 from ..model import Channel, UpstreamPolicy
 from ..operations import upstream as verbs
 from ..reads.records import list_packages
 from ..upstream.fetching import also_upstream
 from .answers import refusals
 from .api_types import View
+from .bodies import json_value
 from .state import reader, web_state
 from .upstream import upstreams
 
@@ -71,6 +73,9 @@ class Exempt(View, frozen=True, kw_only=True, tag="exempt", tag_field="op"):
 
 
 Edit = Add | Remove | Rule | Unrule | Block | Unblock | Cooldown | Exempt
+EDITS = ("One edit, by its `op`: add {name, url, username?, password?, before?}, remove {name}, rule {kind: allow|"
+         "deny, pattern, reason}, unrule {pattern}, block {name, version, reason}, unblock {name, version}, cooldown "
+         "{days}, exempt {kind: exempt|tracks, name, reason, undo?}.")
 
 
 class UpstreamIndexView(View, frozen=True, kw_only=True):
@@ -128,7 +133,7 @@ def upstream_view(ws: str, p: UpstreamPolicy | None) -> UpstreamView:
         tracks=[EntryView(name=e.name, reason=e.reason, by=e.granted.by, at=e.granted.at) for e in p.tracks])
 
 
-@get(UPSTREAM, responses=refusals(401, 403, 404), summary="The workspace's upstream indexes and their rules")
+@get(UPSTREAM, responses=refusals(400, 401, 403, 404), summary="The workspace's upstream indexes and their rules")
 async def get_upstream(request: Request, ws: FromPath[str]) -> UpstreamView:
     r = await reader(request)
     r.workspace(ws)  # (hidden as a missing workspace from whoever doesn't see it)
@@ -136,11 +141,16 @@ async def get_upstream(request: Request, ws: FromPath[str]) -> UpstreamView:
 
 
 @post(UPSTREAM, status_code=200, responses=refusals(400, 401, 403, 404, 503),
-      summary="Change the upstream indexes or their rules, one edit (workspace admin)")
-async def edit_upstream(request: Request, ws: FromPath[str], data: JSONBody[Edit]) -> UpstreamView:
+      summary="Change the upstream indexes or their rules, one edit (workspace admin)", description=EDITS)
+async def edit_upstream(request: Request, ws: FromPath[str]) -> UpstreamView:
     r = await reader(request)
-    if r.who.kind == "anonymous":
+    if r.who.kind == "anonymous":  # (before the body is read: whoever may not change it learns nothing of it)
         raise Unauthorized("Changing a workspace's upstream indexes requires credentials.")
+    try:
+        data = json_value(await request.body(), Edit)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise Invalid(f"The body is not an edit of the upstream settings ({exc}): give one JSON object whose 'op' is "
+                      "add, remove, rule, unrule, block, unblock, cooldown or exempt, with its fields.") from None
     reg, who = r.reg, r.who
     ch: Channel = "api"
 
@@ -168,7 +178,7 @@ async def edit_upstream(request: Request, ws: FromPath[str], data: JSONBody[Edit
     return upstream_view(ws, await anyio.to_thread.run_sync(run))
 
 
-@get(UPSTREAM + "/also-published", responses=refusals(401, 403, 404, 502, 504),
+@get(UPSTREAM + "/also-published", responses=refusals(400, 401, 403, 404, 502, 504),
      summary="The workspace's own packages that an upstream index also lists (a squatter, unless tracked)")
 async def also_published(request: Request, ws: FromPath[str]) -> AlsoPublishedView:
     r = await reader(request)

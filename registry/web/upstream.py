@@ -32,7 +32,8 @@ from ..model import UpstreamFile, UpstreamPolicy
 from ..operations.upstream import record_fetch
 from ..outbound import describe
 from ..reads import Reader
-from ..reads.records import versions
+from ..reads.records import core_metadata, versions
+from ..replica.blobs import ensure_local
 from ..upstream.fetching import Fetched, UpstreamFailed, Upstreams
 from ..upstream.pages import shown
 from ..upstream.policy import Decided, Offer, decide, name_refused, version_of
@@ -115,6 +116,8 @@ async def project_page(request: Request, r: Reader, ws: str, name: str, policy: 
     """The page of a name the workspace doesn't own, from upstream (``policy``: the caller may read
     upstream projects), or, on the index of the past, from the files fetched by then."""
     missing = f"Package {name!r} does not exist in workspace {ws}."
+    if policy is not None and not r.past and web_state(request).replica is not None:
+        return await via_primary(request)
     if r.past:
         files = r.upstream_files(ws, name) if r.upstream_policy(ws) is not None and r.who.kind != "anonymous" else {}
         if not files:
@@ -175,6 +178,8 @@ async def serve_file(request: Request, r: Reader, ws: str, name: str, version: s
         raise Forbidden(refused)
     if recorded is not None and (state.registry.blobs.remote or r.blob_path(recorded.sha256) is not None):
         return await _send_recorded(request, recorded, is_metadata, filename)
+    if state.replica is not None:  # (fetched by the primary, which records it: a replica commits nothing)
+        return await via_primary(request)
     found = await view(request, r, ws, name, policy, _own_versions(r, ws, name))
     if found is not None and wanted in found.decided.withheld:
         raise Forbidden(found.decided.withheld[wanted])
@@ -203,13 +208,10 @@ def _own_versions(r: Reader, ws: str, name: str) -> frozenset[str]:
 
 async def _send_recorded(request: Request, f: UpstreamFile, is_metadata: bool, filename: str) -> Response:
     reg = web_state(request).registry
-    if is_metadata:
-        if f.metadata_sha256 is None:
-            raise NotFound(f"{f.filename} has no core metadata file: its index declared none (PEP 658).")
-        path = reg.blobs.local_path(f.metadata_sha256)
-        if path is None:
-            raise NotFound(f"The core metadata of {f.filename} is not kept here; install the file itself.")
-        data = await anyio.to_thread.run_sync(path.read_bytes)
+    await ensure_local(reg, f.sha256)  # (a replica without the bucket: from the primary)
+    if is_metadata:  # (kept as a cache, or extracted from the file again, as for a file published here)
+        data = await anyio.to_thread.run_sync(core_metadata, reg, f)
+        assert f.metadata_sha256 is not None  # (core_metadata refuses a file without)
         return await send_blob(request, sha256=f.metadata_sha256, size=len(data), path=None, filename=filename,
                                public=False, metadata=data)
     path = reg.blobs.local_path(f.sha256)
@@ -244,6 +246,42 @@ async def _metadata(request: Request, found: View, offer: Offer, filename: str) 
     await anyio.to_thread.run_sync(reg.blobs.put_cache, data)
     return await send_blob(request, sha256=wanted, size=len(data), path=None, filename=filename, public=False,
                            metadata=data)
+
+
+# The headers of an answer a replica passes on from its primary.
+_PASSED = ("content-type", "content-length", "content-disposition", "etag", "cache-control", "vary", "location",
+           "www-authenticate", STALE_HEADER)
+
+
+async def via_primary(request: Request) -> Response:
+    """On a read replica: the primary's answer to this request (an upstream page or a file it hasn't
+    recorded yet), asked with the caller's own credentials. The primary fetches and records; this
+    replica holds the record once it has followed it."""
+    state = web_state(request)
+    assert state.replica is not None
+    ups = upstreams(state)
+    target = state.replica.primary + request.scope["raw_path"].decode("latin-1")
+    if request.scope.get("query_string"):
+        target += "?" + request.scope["query_string"].decode("latin-1")
+    headers = {k: v for k in ("authorization", "accept", "if-none-match", "range")
+               if (v := request.headers.get(k)) is not None}
+    client = ups.primary_client()
+    try:
+        answer = await client.send(client.build_request(request.method, target, headers=headers), stream=True)
+    except httpx.HTTPError as exc:
+        raise RegistryError(f"This read replica asks its primary ({state.replica.primary}) for upstream projects, "
+                            f"and it didn't answer: {describe(exc, ups.settings.upstream_timeout_seconds)}.",
+                            status=504 if isinstance(exc, httpx.TimeoutException) else 502) from None
+    passed = {k: v for k in _PASSED if (v := answer.headers.get(k)) is not None}
+
+    async def body():
+        try:
+            async for chunk in answer.aiter_raw():
+                yield chunk
+        finally:
+            await answer.aclose()
+
+    return Stream(body(), status_code=answer.status_code, headers=passed)
 
 
 def _ws(request: Request) -> str:

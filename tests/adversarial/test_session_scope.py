@@ -83,6 +83,10 @@ def target(method: str, path: str, s: Stage, n: int) -> str:
     return re.sub(r"\{(\w+)\}", fill, path)
 
 
+WS_ADMIN = "wsadmin@acme.test"
+# API routes only a workspace admin may use, and a body each would change something with.
+WORKSPACE_ADMIN_ROUTES = {"/api/workspaces/{ws}/upstream": {"op": "cooldown", "days": 3}}
+
 FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked"}
 
 
@@ -149,6 +153,9 @@ async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, wor
     if scope == "read":
         secret, _ = operations.create_token(world.reg, OP, "cli", OWNER, "read")
     basic = httpx.BasicAuth(OWNER, secret)
+    wsadmin_secret = world.tokens[WS_ADMIN]
+    if scope == "read":
+        wsadmin_secret, _ = operations.create_token(world.reg, OP, "cli", WS_ADMIN, "read")
     routes = [(m, p) for m, p in state_changing_routes(client) if not p.startswith(PREFIX + "/")]
     assert ("POST", "/api/workspaces/{ws}/packages") in routes and ("POST", "/{ws}/") in routes
     wrong = []
@@ -163,7 +170,10 @@ async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, wor
             body = {"name": f"api-new-{n}",
                     "repository": "utils"} if method == "POST" and path.endswith("packages") else \
                 ({"reason": "walked"} if method == "POST" else None)
-            r = await client.request(method, url, json=body, auth=basic)
+            who = basic
+            if path in WORKSPACE_ADMIN_ROUTES:  # (what only a workspace admin may do: as one, with that scope)
+                body, who = WORKSPACE_ADMIN_ROUTES[path], httpx.BasicAuth(WS_ADMIN, wsadmin_secret)
+            r = await client.request(method, url, json=body, auth=who)
         else:  # not a person's: exchanging a pipeline's token, fetching the ledger
             r = await client.request(method, url, json={"token": secret}, auth=basic)
             if not 400 <= r.status_code < 500 or world.reg.ledger.head() != head:
@@ -217,15 +227,16 @@ async def test_a_read_session_may_sign_itself_out_and_nothing_else(client, world
 
 def test_the_commit_itself_refuses_what_a_scope_does_not_allow(world):
     """No verb can forget: every commit a verb builds passes `make_change`, which refuses for a read
-    token all but its own session's start and end, and for a witness, a replica or no one, all."""
+    token all but its own session's start and end and the record of a file its download fetched
+    from upstream, and for a witness, a replica or no one, all."""
     snap = world.reg.snapshot()
     read = identity.check_token(snap, "dev@acme.test", world.tokens["dev-readonly"])
     witness, _ = operations.create_token(world.reg, OP, "cli", "dev@acme.test", "witness")
     replica, _ = operations.create_token(world.reg, OP, "cli", "dev@acme.test", "replica")
     nobodies = [identity.check_token(world.reg.snapshot(), "__token__", t) for t in (witness, replica)]
     for action in Action:
-        if action in (Action.SIGN_IN, Action.SIGN_OUT):
-            make_change(read, "web", action, "start or end its own session", {})
+        if action in (Action.SIGN_IN, Action.SIGN_OUT, Action.FETCH_UPSTREAM):
+            make_change(read, "web", action, "start or end its own session, or record what its download fetched", {})
         else:
             with pytest.raises(Forbidden, match="read scope"):
                 make_change(read, "web", action, f"do {action}", {})

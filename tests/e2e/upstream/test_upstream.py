@@ -9,6 +9,7 @@ version, with another payload; every client pointed at the workspace alone gets 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -229,15 +230,37 @@ def test_strangers_learn_nothing_and_upstream_never_unhides_a_private_name(ups, 
     assert private.status_code == 404 and "99.0" not in private.text
 
 
+def test_a_replica_answers_for_upstream_through_its_primary_which_records(ups, tmp_path):
+    f = ups.front
+    f.cli("user", "create", "replica@front.test")
+    token = f.cli("token", "create", "replica@front.test", "--replica").stdout.strip()
+    replica = start_server(ups.root / "replica", workers=2, env={"REGISTRY_FOLLOW_TOKEN": token}, follow=f.url)
+    try:
+        host = replica.url.split("://", 1)[1]
+        index = f"http://{quote(f.admin, safe='')}:{f.token}@{host}/default/"
+        target = tmp_path / "via-replica"
+        proc = run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target", str(target), "--index-url",
+                    index, "dep-a==1.0", "our-app"], env=client_env(tmp_path / "pip-home"), check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert installed(target)["dep-a"] == "1.0"
+        log = run(["git", "--git-dir", str(f.data / "ledger.git"), "log", "--format=%B"], env=None).stdout
+        assert "fetch dep-a 1.0 from upstream mirror: dep_a-1.0-py3-none-any.whl" in log  # (the primary recorded it)
+    finally:
+        replica.stop()
+
+
 def test_with_the_upstreams_stopped_the_tree_installs_from_the_cache(ups, tmp_path):
     """Last in this module: it stops the upstreams. Pages are then served as cached (and said to be)."""
     site, proc = pip(ups, tmp_path, "our-app")  # (everything fetched at least once)
     assert proc.returncode == 0, proc.stderr
     ups.stop_upstreams()
-    # the cached pages are made stale, as if their time had run out
+    # the cached pages are made stale, as if their time had run out: each is asked for again, and fails
     for page in (ups.front.data / "upstream-cache" / "pages").rglob("*.json"):
-        page.write_bytes(page.read_bytes().replace(b'"fetched":', b'"fetched":-1e9,"x":', 1)
-                         if False else page.read_bytes())
+        cached = json.loads(page.read_bytes())
+        page.write_text(json.dumps({**cached, "fetched": 0}))
+    answer = httpx.get(ups.front.index() + "dep-b/", auth=(ups.front.admin, ups.front.token))
+    assert answer.status_code == 200 and "mirror:" in answer.headers["x-upstream-stale"]
+    assert "dep_b-1.0-py3-none-any.whl" in answer.text
     shutil.rmtree(tmp_path / "pip-home", ignore_errors=True)
     site, proc = pip(ups, tmp_path, "our-app")
     assert proc.returncode == 0, proc.stderr
