@@ -213,6 +213,8 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
             for f in record.files:
                 wanted[f.sha256] = (f.size, f"{checked.path} {f.filename}")
                 wanted.setdefault(f.metadata_sha256, (-1, f"{checked.path} {f.filename} (core metadata)"))
+        elif isinstance(record, model.UpstreamFile):
+            wanted[record.sha256] = (record.size, f"{checked.path} (fetched from upstream {record.upstream})")
     torn_caches = 0
     missing: dict[str, str] = {}
     bucket = reg.blobs if isinstance(reg.blobs, S3BlobStore) else None

@@ -318,7 +318,7 @@ class BlockedVersion(Record, frozen=True, kw_only=True):
     """An upstream release never offered (its pages leave it out, its files are refused)."""
 
     name: str
-    version: str  # normalised
+    version: str  # normalised (PEP 440); 1.0 blocks 1.0.0 too
     reason: str
     added: Provenance
 

@@ -135,21 +135,26 @@ def remove_rule(reg: Registry, who: Principal, channel: Channel, ws: str, patter
 def block(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str,
           reason: str) -> UpstreamPolicy:
     canonical, _ = names.package_name(name)
-    version = canonicalize_version(names.version(version))
+    version = names.version(version)
     reason = names.reason(reason)
 
     def edit(p: UpstreamPolicy, by: Provenance) -> UpstreamPolicy:
-        rest = [b for b in p.blocked if (b.name, b.version) != (canonical, version)]
+        rest = [b for b in p.blocked if not _same(b, canonical, version)]
         return replace(p, blocked=[*rest, BlockedVersion(name=canonical, version=version, reason=reason, added=by)])
 
     return _edit(reg, who, channel, ws, f"block {canonical} {version}: {reason}", edit)
 
 
+def _same(b: BlockedVersion, name: str, version: str) -> bool:
+    """Whether ``b`` blocks this release (1.0 and 1.0.0 are one release)."""
+    return b.name == name and canonicalize_version(b.version) == canonicalize_version(version)
+
+
 def unblock(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, version: str) -> UpstreamPolicy:
     canonical, _ = names.package_name(name)
-    version = canonicalize_version(names.version(version))
+    version = names.version(version)
     return _edit(reg, who, channel, ws, f"unblock {canonical} {version}", lambda p, by: replace(p, blocked=_without(
-        p.blocked, lambda b: (b.name, b.version) != (canonical, version),
+        p.blocked, lambda b: not _same(b, canonical, version),
         f"{canonical} {version} is not on the block list of workspace {ws}.")))
 
 

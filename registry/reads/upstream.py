@@ -18,20 +18,25 @@ from .catalog import Catalog
 
 class UpstreamReads(Catalog):
     def upstream_policy(self, ws: str) -> UpstreamPolicy | None:
-        """The workspace's upstream settings as of this commit, if the caller sees the workspace (None
-        otherwise, or if it has none). Credentials are never in them. One lookup (and `sees_workspace`)."""
-        if not self.sees_workspace(ws):
-            return None
-        return records.upstream_policy(self.snapshot, ws)
+        """The workspace's upstream settings as of this commit, for its members (`visibility.member`;
+        None for anyone else, or if it has none): which indexes it uses and what its rules guard are
+        its own business. Credentials are never in them. One lookup, and those of `member`."""
+        policy = records.upstream_policy(self.snapshot, ws)
+        return policy if policy is not None and visibility.member(self.now, self.who, ws) else None
+
+    def is_member(self, ws: str) -> bool:
+        return visibility.member(self.now, self.who, ws)
 
     def upstream_for(self, ws: str) -> UpstreamPolicy | None:
         """The upstream settings through which the caller may read upstream projects of ``ws``: only
         a member of the workspace (`visibility.member`: not anyone who reads a public repository of
         it), and only if it has an upstream index. The lookups of `member`."""
-        if self.who.kind == "anonymous" or not visibility.member(self.now, self.who, ws):
+        if self.who.kind == "anonymous":
             return None
-        policy = records.upstream_policy(self.snapshot, ws)
-        return policy if policy is not None and policy.upstreams else None
+        policy = records.upstream_policy(self.snapshot, ws)  # (one lookup first: most workspaces have none)
+        if policy is None or not policy.upstreams or not visibility.member(self.now, self.who, ws):
+            return None
+        return policy
 
     def owns(self, ws: str, name: str) -> bool:
         """Whether ``name`` is, or was, a package of the workspace (whoever asks: used only to keep

@@ -14,7 +14,7 @@ from litestar import Request, Router, get, post
 from litestar.params import FromPath
 
 from .. import visibility
-from ..errors import Invalid, NotFound, Unauthorized
+from ..errors import Denied, Invalid, NotFound, Unauthorized
 from ..model import Channel, UpstreamPolicy
 from ..operations import upstream as verbs
 from ..reads.records import list_packages
@@ -86,7 +86,7 @@ class UpstreamIndexView(View, frozen=True, kw_only=True):
     added_at: datetime
 
 
-class EntryView(View, frozen=True, kw_only=True):
+class EntryView(View, frozen=True, kw_only=True, omit_defaults=True):
     """A rule, a blocked release or an exemption: what it names, why, who, when."""
 
     name: str  # a pattern of names (rules), or a project
@@ -137,6 +137,12 @@ def upstream_view(ws: str, p: UpstreamPolicy | None) -> UpstreamView:
 async def get_upstream(request: Request, ws: FromPath[str]) -> UpstreamView:
     r = await reader(request)
     r.workspace(ws)  # (hidden as a missing workspace from whoever doesn't see it)
+    if r.who.kind == "anonymous":
+        raise Unauthorized(f"The upstream settings of workspace {ws} are shown to its members: use your email and "
+                           "an API token.")
+    if not r.is_member(ws):
+        raise Denied(f"The upstream settings of workspace {ws} are shown to its members (its admins, and whoever holds "
+                     "a role on one of its projects or repositories); ask a workspace admin.")
     return upstream_view(ws, r.upstream_policy(ws))
 
 
@@ -183,6 +189,9 @@ async def edit_upstream(request: Request, ws: FromPath[str]) -> UpstreamView:
 async def also_published(request: Request, ws: FromPath[str]) -> AlsoPublishedView:
     r = await reader(request)
     r.workspace(ws)
+    if not r.is_member(ws):
+        raise Denied(f"What workspace {ws} owns that upstream also lists is shown to its members; ask a workspace "
+                     "admin.")
     policy = r.upstream_for(ws)
     if policy is None:
         return AlsoPublishedView(workspace=ws, packages=[])

@@ -119,7 +119,7 @@ async def project_page(request: Request, r: Reader, ws: str, name: str, policy: 
     if policy is not None and not r.past and web_state(request).replica is not None:
         return await via_primary(request)
     if r.past:
-        files = r.upstream_files(ws, name) if r.upstream_policy(ws) is not None and r.who.kind != "anonymous" else {}
+        files = r.upstream_files(ws, name) if r.upstream_policy(ws) is not None else {}  # (members only)
         if not files:
             raise r.hidden(ws, missing)
         rows = _recorded_rows(files)
@@ -168,7 +168,7 @@ async def serve_file(request: Request, r: Reader, ws: str, name: str, version: s
     state = web_state(request)
     recorded = r.upstream_files(ws, name).get(wanted) if policy is not None or r.past else None
     if r.past:
-        if recorded is None or r.who.kind == "anonymous":
+        if recorded is None or r.upstream_policy(ws) is None:  # (members only)
             raise r.hidden(ws, f"{name} {version} had no file {filename!r} at commit {r.commit}.")
         return await _send_recorded(request, recorded, is_metadata, filename)
     if policy is None:

@@ -311,3 +311,49 @@ def test_success_lines_say_what_was_made_as_it_was_made(seeded):
     code, out, _ = seeded("package", "delete", "acme", "pkg")
     assert code == 0 and "the running server frees its files once the grace period has passed" in out
     assert "REGISTRY_GC_GRACE_SECONDS" in out and "`registry gc` frees them now" in out
+
+
+def test_registry_upstream_edits_lists_and_checks(seeded, tmp_path, monkeypatch):
+    from tests.support.helpers import make_wheel
+    from tests.support.upstream_index import Index, Served
+
+    cli = seeded
+    index = Index()
+    try:
+        index.files["acme_utils-9.0-py3-none-any.whl"] = Served(make_wheel(tmp_path, "acme-utils", "9.0").read_bytes())
+        monkeypatch.setattr("sys.stdin", __import__("io").StringIO("s3cret token\n"))
+        code, out, err = cli("upstream", "add", "acme", "corp", index.url, "--password-stdin")
+        assert code == 0, err
+        assert f"1. corp\t{index.url}\t(credentials set)" in out
+        assert b"s3cret" not in b"".join(p.read_bytes() for p in (cli.data / "ledger.git").rglob("*") if p.is_file())
+        for args in (("deny", "acme", "evil-*", "--reason", "typosquats"), ("block", "acme", "x", "1.0", "--reason",
+                     "CVE"), ("cooldown", "acme", "3"), ("exempt", "acme", "certifi", "--reason", "CA"),
+                     ("track", "acme", "acme-utils", "--reason", "we follow it")):
+            code, out, err = cli("upstream", *args)
+            assert code == 0, (args, err)
+        code, out, _ = cli("upstream", "list", "acme")
+        assert "cooldown: 3 days" in out and "deny\tevil-*\ttyposquats" in out and "blocked\tx 1.0\tCVE" in out
+        assert "tracks\tacme-utils\twe follow it" in out
+        assert cli("package", "create", "acme", "acme-utils", "--repo", "utils")[0] == 0
+        code, out, _ = cli("upstream", "check", "acme")
+        assert code == 1 and "acme-utils\talso published upstream (corp)" in out
+        code, out, _ = cli("upstream", "remove", "acme", "corp")
+        assert code == 0 and "corp" not in (cli.data / "upstream-credentials.json").read_text()
+    finally:
+        index.close()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("upstream", "add", "acme", "x", "ftp://x"), "http(s) URL of its Simple API root"),
+    (("upstream", "add", "acme", "x", "https://u:p@x.example/"), "not in its URL"),
+    (("upstream", "deny", "acme", "A/B", "--reason", "r"), "Invalid name pattern"),
+    (("upstream", "block", "acme", "x", "1.0"), "Give a reason"),
+    (("upstream", "cooldown", "acme", "-1"), "cooldown of 0"),
+    (("upstream", "unblock", "acme", "x", "1.0"), "not on the block list"),
+    (("upstream", "check", "acme"), "no upstream index"),
+])
+def test_registry_upstream_refuses_in_one_line(seeded, args, message):
+    head = seeded.head()
+    code, out, err = seeded(*args)
+    assert code != 0 and message in err and err.count("\n") == 1, err
+    assert seeded.head() == head

@@ -75,7 +75,8 @@ class Upstreams:
         self.front = start_server(root / "front", workers=2)
         f = self.front
         f.cli("repo", "create", "default/app", "--project", "MAIN")
-        for name, version, requires in (("acme-utils", "1.0", ()), ("our-app", "1.0", ("acme-utils", "dep-a", "dep-b"))):
+        owned = (("acme-utils", "1.0", ()), ("our-app", "1.0", ("acme-utils", "dep-a", "dep-b")))
+        for name, version, requires in owned:
             f.cli("package", "create", "default", name, "--repo", "app")
             publish(f.url, "default", f.admin, f.token, make_wheel(wheels, name, version, requires=requires))
         f.cli("upstream", "add", "default", "mirror", m.index(), "--username", "pub@mirror.test",

@@ -41,8 +41,9 @@ def test_what_is_offered_obeys_every_rule(files, blocked, own, cooldown, exempt,
         blocked=[BlockedVersion(name="demo", version=v, reason="r", added=BY) for v in blocked],
         cooldown_seconds=cooldown * 86400, exempt=[Exemption(name="demo", reason="r", granted=BY)] if exempt else [],
         updated=BY)
-    recorded = {f.filename: UpstreamFile(project="demo", version=version_of(f.filename, "demo") or "", filename=f.filename,
-                                         sha256="b" * 64, size=1, upstream="up", url=f.url, fetched=BY)
+    recorded = {f.filename: UpstreamFile(project="demo", version=version_of(f.filename, "demo") or "",
+                                         filename=f.filename, sha256="b" * 64, size=1, upstream="up", url=f.url,
+                                         fetched=BY)
                 for f in files if version_of(f.filename, "demo") in fetched}
     first_seen = {v: (NOW - timedelta(days=3)).timestamp() for v in map(lambda f: version_of(f.filename, "demo"), files)
                   if v}

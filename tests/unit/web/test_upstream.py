@@ -49,8 +49,8 @@ def wheel(tmp_path, name: str, version: str, payload: int = 256) -> bytes:
 def offer(index: Index, tmp_path, name: str, version: str, age: timedelta | None = timedelta(days=30),
           payload: int = 256, **kw) -> str:
     filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
-    index.files[filename] = Served(wheel(tmp_path, name, version, payload), upload_time=datetime.now(UTC) - age if age else None,
-                                   **kw)
+    born = datetime.now(UTC) - age if age else None
+    index.files[filename] = Served(wheel(tmp_path, name, version, payload), upload_time=born, **kw)
     return filename
 
 
@@ -237,3 +237,28 @@ def test_settings_are_records_and_credentials_never_enter_the_ledger(world, inde
     assert b"hunter2-secret" not in every
     verbs.remove_upstream(world.reg, OP, "cli", WS, "private")
     assert b"hunter2" not in world.reg.settings.upstream_credentials_path.read_bytes()
+
+
+async def test_fetched_files_are_kept_by_gc_checked_by_verify_and_their_metadata_extracted(client, world, upstream,
+                                                                                          tmp_path):
+    import io
+    import zipfile
+
+    from registry import maintenance
+
+    filename = offer(upstream, tmp_path, "requests", "2.0")
+    with zipfile.ZipFile(io.BytesIO(upstream.files[filename].data)) as zf:
+        real = zf.read(next(n for n in zf.namelist() if n.endswith("METADATA")))
+    upstream.files[filename].metadata = real  # (the index declares the wheel's own METADATA, PEP 658)
+    await page(client, world, "requests")
+    got = await client.get(f"/{WS}/requests/2.0/{filename}", headers=world.basic("dev@acme.test"))
+    record = await recorded(world, "requests", filename)
+    assert record is not None and upstream.asked[f"/files/{filename}.metadata"] == 0
+    meta = await client.get(f"/{WS}/requests/2.0/{filename}.metadata", headers=world.basic("dev@acme.test"))
+    assert meta.content == real and upstream.asked[f"/files/{filename}.metadata"] == 0  # (from the wheel kept here)
+    maintenance.collect(world.reg, grace_seconds=0, repack=False)
+    assert world.reg.blobs.local_path(record.sha256) is not None
+    assert maintenance.verify(world.reg).ok
+    world.reg.blobs.local_path(record.sha256).write_bytes(got.content[:-1] + b"!")
+    problems = maintenance.verify(world.reg).problems
+    assert any("fetched from upstream up" in p and "corrupt" in p for p in problems), problems
