@@ -29,8 +29,22 @@ def _read(path: Path) -> _Table:
         return {}
 
 
+_seen: dict[Path, tuple[tuple[int, int, int], _Table]] = {}  # path -> (its stat when read, what it held)
+
+
 def credentials(settings: Settings, ws: str, name: str) -> Credentials | None:
-    return _read(settings.upstream_credentials_path).get(ws, {}).get(name)
+    """An upstream's credentials: the file is read again only once it has changed (it is replaced
+    whole, so a new inode, size or time says so)."""
+    path = settings.upstream_credentials_path
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    known = _seen.get(path)
+    if known is None or known[0] != stamp:
+        known = _seen[path] = (stamp, _read(path))
+    return known[1].get(ws, {}).get(name)
 
 
 def store(settings: Settings, ws: str, name: str, given: Credentials | None) -> None:

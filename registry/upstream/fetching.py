@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import os
+import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, urljoin
 
 import httpx
@@ -34,6 +38,7 @@ from .pages import ACCEPT, JSON, Listed, SameOrigin, entries, listed_files, orig
 from .policy import version_of
 
 log = logging.getLogger("registry.upstream")
+T = TypeVar("T")
 REDIRECTS = 5
 
 
@@ -78,6 +83,13 @@ _decode = msgspec.json.Decoder(CachedPage)
 _encode = msgspec.json.Encoder()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings of every connection to an index, made once (loading the CA bundle costs
+    milliseconds a client otherwise)."""
+    return ssl.create_default_context()
+
+
 class Upstreams:
     """One worker's view of the upstream indexes: connections, and the shared page cache."""
 
@@ -85,14 +97,16 @@ class Upstreams:
         self.settings = settings
         self.root = settings.upstream_cache_path
         self._clients: dict[tuple[str, str, str | None], httpx.AsyncClient] = {}
-        self._flights: dict[Path, asyncio.Future[Fetched]] = {}
+        self._flights: dict[object, asyncio.Future] = {}
+        self.background: set[asyncio.Task] = set()  # (prefetches: held, or the loop may drop them)
 
     # --- connections ---------------------------------------------------------------------------
 
     def client(self, ws: str, index: UpstreamIndex) -> httpx.AsyncClient:
-        """The connection pool for an index (its credentials, if any, sent to its own origin only)."""
+        """The connection pool for an index (its credentials, if any, sent to its own origin only):
+        one per index and credentials, whichever workspaces use it."""
         secret = credentials(self.settings, ws, index.name) if index.credentials else None
-        key = (ws, index.url, hashlib.sha256(f"{secret.username}:{secret.password}".encode()).hexdigest()
+        key = ("", index.url, hashlib.sha256(f"{secret.username}:{secret.password}".encode()).hexdigest()
                if secret else None)
         found = self._clients.get(key)
         if found is None:
@@ -102,7 +116,7 @@ class Upstreams:
                 auth = SameOrigin(origin(index.url), header)
             seconds = self.settings.upstream_timeout_seconds
             found = self._clients[key] = httpx.AsyncClient(
-                auth=auth, timeout=timeouts(seconds), follow_redirects=False,
+                auth=auth, timeout=timeouts(seconds), follow_redirects=False, verify=_tls(),
                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
                 headers={"User-Agent": "registry-upstream"})
         return found
@@ -144,16 +158,19 @@ class Upstreams:
 
     async def project(self, ws: str, index: UpstreamIndex, name: str) -> Fetched:
         """The index's page for ``name``: cached while fresh, else fetched (one fetch for concurrent asks)."""
-        path = self._path(ws, index, name)
         cached = self.cached(ws, index, name)
         if cached is not None and time.time() - cached.fetched < self.settings.upstream_ttl_seconds:
             return Fetched(index, cached)
-        flight = self._flights.get(path)
+        return await self.once(self._path(ws, index, name), lambda: self._fetch(ws, index, name, cached))
+
+    async def once(self, key: object, run: Callable[[], Awaitable[T]]) -> T:
+        """``run()``'s result, awaited by every concurrent caller with the same ``key``: one call."""
+        flight = self._flights.get(key)
         if flight is not None:
             return await asyncio.shield(flight)
-        flight = self._flights[path] = asyncio.get_running_loop().create_future()
+        flight = self._flights[key] = asyncio.get_running_loop().create_future()
         try:
-            result = await self._fetch(ws, index, name, cached)
+            result = await run()
             flight.set_result(result)
             return result
         except BaseException as exc:
@@ -161,7 +178,7 @@ class Upstreams:
             flight.exception()  # (retrieved: no "never retrieved" warning when no one else waited)
             raise
         finally:
-            del self._flights[path]
+            del self._flights[key]
 
     async def _fetch(self, ws: str, index: UpstreamIndex, name: str, cached: CachedPage | None) -> Fetched:
         seconds = self.settings.upstream_timeout_seconds

@@ -80,6 +80,7 @@ class Decided:
     offered: list[Offer] = field(default_factory=list)
     withheld: dict[str, str] = field(default_factory=dict)  # filename -> why, said to whoever asks for it
     changed: list[str] = field(default_factory=list)  # filenames whose bytes upstream changed since fetched
+    changes_at: datetime | None = None  # when the first release withheld by the cooldown comes of age
 
     def find(self, filename: str) -> Offer | None:
         return next((o for o in self.offered if o.listed.filename == filename), None)
@@ -118,6 +119,7 @@ def decide(policy: UpstreamPolicy, ws: str, project: str, files: list[Listed], r
             born = min(times) if times else (datetime.fromtimestamp(first_seen[v], now.tzinfo) if v in first_seen
                                              else now)
             if now - born < cooldown:
+                out.changes_at = min(out.changes_at or born + cooldown, born + cooldown)
                 said = "was uploaded upstream" if times else "was first seen upstream by this registry"
                 why = (f"{project} {v} {said} {_age((now - born).total_seconds() / 86400)} ago; workspace {ws} "
                        f"offers upstream releases once they are {_age(cooldown.total_seconds() / 86400)} old "

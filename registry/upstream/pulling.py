@@ -80,7 +80,8 @@ class Pulls:
                     if held is not None:
                         await give(held)
                     held = chunk
-                digests = await asyncio.to_thread(staged.finish)
+                # (a file still in memory has nothing to sync: finished here, without a thread's hop)
+                digests = staged.finish() if not staged.spilled else await asyncio.to_thread(staged.finish)
                 why = check(digests)
                 if why is not None:
                     log.error("%s", why)

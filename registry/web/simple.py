@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from litestar import HttpMethod, Request, Response, route
 
-from .. import model
 from ..errors import RegistryError
 from ..model import Package
 from ..reads import Reader, project_name
@@ -22,7 +21,7 @@ from .answers import has_trailing_slash, redirect
 from .caches import Page, matches
 from .incoming import incoming
 from .negotiation import CONTENT_TYPES, negotiate
-from .simple_render import render_index, render_project, render_rows, rows
+from .simple_render import render_index, render_project
 from .state import reader, web_state
 
 
@@ -122,21 +121,10 @@ async def project_page(request: Request, r: Reader, ws: str, project: str, base:
     read = r.package(ws, canonical)
     policy = r.upstream_for(ws)
     if policy is not None and any(t.name == canonical for t in policy.tracks):
-        return await _tracked_page(request, r, ws, read.package, policy, fmt)
+        return await upstream.tracked_page(request, r, ws, read.package, policy, fmt)
     key = ("project", r.package_state(ws, canonical), fmt, "")
     page = _page(request, key, fmt, lambda: render_project(read.package, r.versions(ws, canonical), fmt, ""))
     return _respond(request, r, page, public=read.repository.public)
-
-
-async def _tracked_page(request: Request, r: Reader, ws: str, package: Package, policy: model.UpstreamPolicy,
-                        fmt: str) -> Response:
-    """An owned name that tracks its upstream releases (PEP 708): its own, then upstream's it lacks."""
-    own = r.versions(ws, package.name)
-    extra, tracks, stale = await upstream.tracked_rows(request, r, ws, package.name, policy, own)
-    files = rows(own, "") + extra
-    names = sorted({v.version for v in own} | set(upstream.row_versions(extra, package.name)), key=model.release_key)
-    body = render_rows(package.name, names, files, fmt, tracks)
-    return upstream.answer(request, body, CONTENT_TYPES[fmt], stale)
 
 
 def _aggregate_project(request: Request, r: Reader, name: str) -> Response:

@@ -10,9 +10,11 @@ Who reads upstream projects, and how an owned name is kept from upstream: reads/
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -42,6 +44,7 @@ from .caches import Page, matches
 from .negotiation import CONTENT_TYPES
 from .send import send_blob
 from .simple_render import Row, render_rows
+from .simple_render import rows as own_rows
 from .state import WebState, web_state
 
 log = logging.getLogger("registry.web")
@@ -97,18 +100,35 @@ def row_versions(rows: list[Row], name: str) -> list[str]:
     return sorted(found, key=model.release_key)
 
 
-def answer(request: Request, body: bytes, content_type: str, stale: str | None) -> Response:
-    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"etag": etag, "vary": "Accept, Authorization", "cache-control": "private, max-age=0, must-revalidate"}
+def answer(request: Request, r: Reader, page: Page, stale: str | None, until: float | None) -> Response:
+    """A page with an upstream project's files. Remembered for repeat requests (front.py) while the
+    ledger's tip, the caller's credentials and the upstream page it was made from hold (``until``:
+    when that page is to be asked for again, or a release comes out of its cooldown; None: for as
+    long as the tip holds, as a page of the past does); never when made from a stale copy."""
+    headers = [(b"etag", page.etag.encode()), (b"vary", b"Accept, Authorization"),
+               (b"cache-control", b"private, max-age=0, must-revalidate")]
     if stale:
-        headers[STALE_HEADER] = stale
-    if matches(etag, request.headers.get("if-none-match")):
-        return Response(b"", status_code=304, headers=headers)
-    return Response(body, status_code=200, headers={**headers, "content-type": content_type})
+        headers.append((STALE_HEADER.encode(), stale.encode("latin-1", "replace")))
+    else:
+        expires = min((t for t in (r.who.expires, until) if t is not None), default=None)
+        web_state(request).answers.remember(request.scope, r.now.commit_id, expires, page, headers)
+    named = {k.decode(): v.decode("latin-1") for k, v in headers}
+    if matches(page.etag, request.headers.get("if-none-match")):
+        return Response(b"", status_code=304, headers=named)
+    return Response(page.body, status_code=200, headers={**named, "content-type": page.content_type})
 
 
-def _page(request: Request, key: tuple, fmt: str, render) -> Page:
-    return web_state(request).pages.page(key, CONTENT_TYPES[fmt], render)
+def page_of(request: Request, what: tuple, rows: list[Row], fmt: str, render) -> Page:
+    """The rendered page of these rows, from the page cache (keyed by a digest of the rows: they
+    are what it shows, and a key holds no more than 32 bytes of them)."""
+    digest = hashlib.sha256(repr(rows).encode()).digest()
+    return web_state(request).pages.page((*what, digest, fmt), CONTENT_TYPES[fmt], render)
+
+
+def until(found: View, ttl: int) -> float:
+    """When what ``found`` offers may change without a commit: its page is due, or a release comes of age."""
+    due = found.fetched.page.fetched + ttl
+    return min(due, found.decided.changes_at.timestamp()) if found.decided.changes_at else due
 
 
 async def project_page(request: Request, r: Reader, ws: str, name: str, policy: UpstreamPolicy | None,
@@ -123,38 +143,49 @@ async def project_page(request: Request, r: Reader, ws: str, name: str, policy: 
         if not files:
             raise r.hidden(ws, missing)
         rows = _recorded_rows(files)
-        page = _page(request, ("upstream-past", ws, name, r.upstream_state(ws, name), fmt), fmt,
-                     lambda: render_rows(name, row_versions(rows, name), rows, fmt))
-        return answer(request, page.body, page.content_type, None)
+        page = page_of(request, ("upstream-past", ws, name), rows, fmt,
+                       lambda: render_rows(name, row_versions(rows, name), rows, fmt))
+        return answer(request, r, page, None, None)
     if policy is None:
         raise r.hidden(ws, missing)
     refused = name_refused(policy, ws, name)
     if refused is not None:
         raise Forbidden(refused)
     found = await view(request, r, ws, name, policy)
-    if found is None:
-        raise NotFound(f"{missing[:-1]}, nor in its upstream indexes ({', '.join(u.name for u in policy.upstreams)}).")
+    if found is None:  # (in the words a private package of the workspace is hidden with: the two read alike)
+        raise NotFound(missing)
     rows = _rows(found.decided.offered)
-    page = _page(request, ("upstream", ws, name, r.upstream_state(ws, name), found.fetched.index.url,
-                           found.fetched.page.fetched, tuple(rows), fmt), fmt,
-                 lambda: render_rows(name, row_versions(rows, name), rows, fmt))
-    return answer(request, page.body, page.content_type, found.fetched.stale)
+    page = page_of(request, ("upstream", ws, name), rows, fmt,
+                   lambda: render_rows(name, row_versions(rows, name), rows, fmt))
+    prefetch_metadata(request, ws, found)
+    due = until(found, web_state(request).registry.settings.upstream_ttl_seconds)
+    return answer(request, r, page, found.fetched.stale, due)
 
 
-async def tracked_rows(request: Request, r: Reader, ws: str, name: str, policy: UpstreamPolicy,
-                       own: list[model.Version]) -> tuple[list[Row], list[str], str | None]:
-    """For an owned name the policy tracks: the upstream releases it doesn't have itself, the page
-    URL it tracks, and why a cached upstream page was used (None: a fresh one)."""
+async def tracked_page(request: Request, r: Reader, ws: str, package: model.Package, policy: UpstreamPolicy,
+                       fmt: str) -> Response:
+    """An owned name that tracks its upstream releases (PEP 708): its own releases, then upstream's
+    it lacks (those fetched by then, on the index of the past)."""
+    own = r.versions(ws, package.name)
+    tracks: list[str] = []
+    stale, due = None, None
     if r.past:
-        rows = _recorded_rows(r.upstream_files(ws, name))
-        return rows, [], None
-    try:
-        found = await view(request, r, ws, name, policy, frozenset(canonicalize_version(v.version) for v in own))
-    except UpstreamFailed as exc:  # (the name's own releases are served whatever upstream does)
-        return [], [], exc.message
-    if found is None:
-        return [], [], None
-    return _rows(found.decided.offered), [found.fetched.page.url], found.fetched.stale
+        extra = _recorded_rows(r.upstream_files(ws, package.name))
+    else:
+        try:
+            found = await view(request, r, ws, package.name, policy,
+                               frozenset(canonicalize_version(v.version) for v in own))
+        except UpstreamFailed as exc:  # (the name's own releases are served whatever upstream does)
+            found, stale = None, exc.message
+        extra = _rows(found.decided.offered) if found else []
+        if found is not None:
+            tracks, stale = [found.fetched.page.url], found.fetched.stale
+            due = until(found, web_state(request).registry.settings.upstream_ttl_seconds)
+    files = own_rows(own, "") + extra
+    versions_ = sorted({v.version for v in own} | set(row_versions(extra, package.name)), key=model.release_key)
+    page = page_of(request, ("tracked", ws, package.name, tuple(tracks)), files, fmt,
+                   lambda: render_rows(package.name, versions_, files, fmt, tracks))
+    return answer(request, r, page, stale, due if due is not None else (None if r.past else time.time()))
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -184,8 +215,10 @@ async def serve_file(request: Request, r: Reader, ws: str, name: str, version: s
     if found is not None and wanted in found.decided.withheld:
         raise Forbidden(found.decided.withheld[wanted])
     offer = found.decided.find(wanted) if found is not None else None
-    if found is None or offer is None or canonicalize_version(offer.version) != canonicalize_version(version):
-        raise NotFound(f"{name} {version} has no file {filename!r} in workspace {ws} or its upstream indexes.")
+    if found is None:
+        raise NotFound(f"Package {name!r} does not exist in workspace {ws}.")
+    if offer is None or canonicalize_version(offer.version) != canonicalize_version(version):
+        raise NotFound(f"{name} {version} has no file {filename!r}.")
     if wanted in found.decided.changed:
         raise RegistryError(f"Upstream {found.fetched.index.name!r} now serves other bytes as {wanted} than were "
                             "fetched before, and the bytes fetched then are no longer stored here: refused.",
@@ -224,28 +257,68 @@ async def _metadata(request: Request, found: View, offer: Offer, filename: str) 
     wanted = offer.recorded.metadata_sha256 if offer.recorded else offer.listed.metadata_sha256
     if not wanted:
         raise NotFound(f"{offer.listed.filename} has no core metadata file: its index declares none (PEP 658).")
-    reg = web_state(request).registry
+    data = await metadata(web_state(request), _ws(request), found.fetched.index, offer.listed.url, wanted, filename)
+    return await send_blob(request, sha256=wanted, size=len(data), path=None, filename=filename, public=False,
+                           metadata=data)
+
+
+async def metadata(state: WebState, ws: str, index: model.UpstreamIndex, url: str, wanted: str,
+                   filename: str) -> bytes:
+    """The metadata file of the wheel at ``url`` (its index declared sha256 ``wanted``): from the
+    blob store's cache, else fetched (once for concurrent askers), checked, and cached."""
+    reg = state.registry
     path = reg.blobs.local_path(wanted)
     if path is not None:
         data = await anyio.to_thread.run_sync(path.read_bytes)
         if hashlib.sha256(data).hexdigest() == wanted:
-            return await send_blob(request, sha256=wanted, size=len(data), path=None, filename=filename,
-                                   public=False, metadata=data)
-    index = found.fetched.index
-    client = upstreams(web_state(request)).client(_ws(request), index)
-    seconds = reg.settings.upstream_timeout_seconds
-    try:
-        answer = await client.get(offer.listed.url + ".metadata")
-    except httpx.HTTPError as exc:
-        raise _failed(index, filename, describe(exc, seconds), isinstance(exc, httpx.TimeoutException)) from None
-    if answer.status_code != 200:
-        raise _failed(index, filename, f"it answered {answer.status_code}", False)
-    data = answer.content
-    if hashlib.sha256(data).hexdigest() != wanted:
-        raise _failed(index, filename, "its bytes don't have the sha256 its page declares", False)
-    await anyio.to_thread.run_sync(reg.blobs.put_cache, data)
-    return await send_blob(request, sha256=wanted, size=len(data), path=None, filename=filename, public=False,
-                           metadata=data)
+            return data
+    ups = upstreams(state)
+
+    async def fetch() -> bytes:
+        seconds = reg.settings.upstream_timeout_seconds
+        try:
+            answer = await ups.client(ws, index).get(url + ".metadata")
+        except httpx.HTTPError as exc:
+            raise _failed(index, filename, describe(exc, seconds), isinstance(exc, httpx.TimeoutException)) from None
+        if answer.status_code != 200:
+            raise _failed(index, filename, f"it answered {answer.status_code}", False)
+        if hashlib.sha256(answer.content).hexdigest() != wanted:
+            raise _failed(index, filename, "its bytes don't have the sha256 its page declares", False)
+        await anyio.to_thread.run_sync(reg.blobs.put_cache, answer.content)
+        return answer.content
+
+    return await ups.once(("metadata", wanted), fetch)
+
+
+PREFETCHED = 2  # metadata files fetched ahead for a page: the newest release's, for a resolver's next ask
+
+
+def prefetch_metadata(request: Request, ws: str, found: View) -> None:
+    """Fetch, in the background, the metadata of the newest release's wheels the page offers (a few,
+    pure-Python first): what a resolver asks for next, so that its ask finds it here."""
+    state = web_state(request)
+    offers = [o for o in found.decided.offered if o.listed.yanked is None and o.listed.filename.endswith(".whl")
+              and (o.recorded.metadata_sha256 if o.recorded else o.listed.metadata_sha256)]
+    if not offers:
+        return
+    newest = max(model.release_key(o.version) for o in offers)
+    chosen = sorted((o for o in offers if model.release_key(o.version) == newest),
+                    key=lambda o: not o.listed.filename.endswith("-none-any.whl"))[:PREFETCHED]
+    ups = upstreams(state)
+    for o in chosen:
+        wanted = o.recorded.metadata_sha256 if o.recorded else o.listed.metadata_sha256
+        if wanted is None or state.registry.blobs.local_path(wanted) is not None:
+            continue
+
+        async def run(o: Offer = o, wanted: str = wanted) -> None:
+            try:
+                await metadata(state, ws, found.fetched.index, o.listed.url, wanted, o.listed.filename + ".metadata")
+            except Exception as exc:  # (a prefetch: whoever asks for it gets the error then)
+                log.debug("prefetching the metadata of %s failed: %s", o.listed.filename, exc)
+
+        task = asyncio.get_running_loop().create_task(run())
+        ups.background.add(task)
+        task.add_done_callback(ups.background.discard)
 
 
 # The headers of an answer a replica passes on from its primary.

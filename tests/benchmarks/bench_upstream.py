@@ -95,7 +95,7 @@ def start_nginx(root: Path) -> tuple[subprocess.Popen | None, str | None]:
     port = free_port()
     conf = root / "nginx.conf"
     conf.write_text(f"""
-worker_processes 2; daemon off; pid {root}/nginx.pid; error_log {root}/nginx-error.log;
+user root; worker_processes 2; daemon off; pid {root}/nginx.pid; error_log {root}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000;
   types {{ text/html html; application/octet-stream whl metadata; }}
@@ -125,7 +125,9 @@ def install(client: str, index: str, target: Path, home: Path) -> float:
         args = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--quiet", "--target", str(target),
                 "--index-url", index, *roots]
     started = time.perf_counter()
-    subprocess.run(args, env=env, check=True, capture_output=True)
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(args[:3])} against {index.split('@')[-1]} failed:\n{done.stderr}")
     took = time.perf_counter() - started
     installed = len(list(target.glob("*.dist-info")))
     assert installed == N, f"{installed} packages installed, not {N}"
@@ -160,6 +162,15 @@ def ledger_bytes(data: Path) -> int:
 
 
 def main() -> None:
+    started: list = []  # servers and nginx, stopped however the run ends
+    try:
+        run(started)
+    finally:
+        for thing in started:
+            (thing.stop if hasattr(thing, "stop") else thing.terminate)()
+
+
+def run(started: list) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--client", choices=["uv", "pip"], default="uv")
@@ -169,8 +180,11 @@ def main() -> None:
     files = closure_files(tmp)
     static_mirror(tmp / "mirror", files)
     mirror_proc, mirror_url = start_nginx(tmp / "mirror")
+    if mirror_proc is not None:
+        started.append(mirror_proc)
 
     up = start_server(tmp / "up", workers=2, max_upload_bytes=str(2 * args.big_mb * 2**20))
+    started.append(up)
     up.cli("repo", "create", "default/pkgs", "--project", "MAIN")
     for i in range(N):
         up.cli("package", "create", "default", f"up-pkg-{i:02d}", "--repo", "pkgs")
@@ -179,10 +193,12 @@ def main() -> None:
     up.stop()  # (filled in-process: faster than any client)
     publish_in_process(up.data, up.admin, "default", files)
     up = start_server(tmp / "up", workers=2)
+    started.append(up)
     token = registry_cli(up.data, "token", "create", up.admin, "--scope", "read")
     direct = with_auth(up.index(), up.admin, token)
 
     front = start_server(tmp / "front", workers=2)
+    started.append(front)
     times: dict[str, list[float]] = {"direct": [], "cold": [], "warm": [], "mirror": []}
     grew: list[tuple[int, int]] = []
     for r in range(args.rounds):
@@ -190,6 +206,7 @@ def main() -> None:
         front.cli("workspace", "create", ws)
         front.cli("project", "create", ws, "MAIN")
         front.cli("repo", "create", f"{ws}/app", "--project", "MAIN")
+        front.cli("grant", ws, front.admin, "admin")  # (a member: upstream projects are read by members)
         front.cli("upstream", "add", ws, "up", up.index(), "--username", up.admin, "--password", token)
         index = with_auth(front.index(ws), front.admin, front.token)
         target, home = tmp / "site", tmp / "home"
@@ -223,10 +240,12 @@ def main() -> None:
     up.stop()
     publish_in_process(up.data, up.admin, "default", big)
     up = start_server(tmp / "up", workers=2)
+    started.append(up)
     ws = "bigpull"
     front.cli("workspace", "create", ws)
     front.cli("project", "create", ws, "MAIN")
     front.cli("repo", "create", f"{ws}/app", "--project", "MAIN")
+    front.cli("grant", ws, front.admin, "admin")
     front.cli("upstream", "add", ws, "up", up.index(), "--username", up.admin, "--password", token)
     auth = (front.admin, front.token)
     for p in big:
@@ -265,10 +284,6 @@ def main() -> None:
           f"({total / 2**20 / took:.0f} MB/s), all whole: {all(ok for ok, _ in results)}")
     for pid in pids:
         print(f"  pid {pid}: anonymous RSS idle {idle[pid] / 2**20:.0f} MiB, peak {peak.get(pid, 0) / 2**20:.0f} MiB")
-    front.stop()
-    up.stop()
-    if mirror_proc:
-        mirror_proc.terminate()
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ import pytest
 
 from tests.e2e.clients.test_import import start_pypiserver
 from tests.support.helpers import client_env, make_wheel, run, start_server, tool
+from tests.support.upstream_index import Index, Served
 from tests.support.world import upload_form
 
 pytestmark = pytest.mark.e2e
@@ -170,6 +172,9 @@ def test_a_half_private_tree_installs_from_the_one_url_with_pip_uv_and_poetry(up
     lock, proc = poetry_lock(ups, tmp_path, "our-app")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert locked(lock) == TREE
+    lock, proc = poetry_lock(ups, tmp_path, "our-app")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert locked(lock) == TREE
 
 
 @pytest.mark.parametrize("client", ["pip", "uv", "poetry"])
@@ -250,6 +255,66 @@ def test_a_replica_answers_for_upstream_through_its_primary_which_records(ups, t
         replica.stop()
 
 
+def test_many_clients_through_both_workers_cause_one_fetch(ups, tmp_path):
+    """Four clients at once ask for one new, slowly sent file: whichever worker each lands on, the
+    upstream sends it once, and each client gets it whole."""
+    f = ups.front
+    index = Index()
+    try:
+        name = "slow_dep-1.0-py3-none-any.whl"
+        index.files[name] = Served(make_wheel(tmp_path, "slow-dep", "1.0", payload=3 * 2**20).read_bytes(),
+                                   per_chunk_delay=0.01)
+        f.cli("workspace", "create", "pulls")
+        f.cli("grant", "pulls", f.admin, "admin")
+        f.cli("upstream", "add", "pulls", "slow", index.url)
+        auth = (f.admin, f.token)
+        assert httpx.get(f"{f.url}/pulls/slow-dep/", auth=auth).status_code == 200
+        want = hashlib.sha256(index.files[name].data).hexdigest()
+        got: list[str] = []
+
+        def fetch() -> None:
+            answer = httpx.get(f"{f.url}/pulls/slow-dep/1.0/{name}", auth=auth, timeout=60)
+            got.append(hashlib.sha256(answer.content).hexdigest() if answer.status_code == 200 else answer.text)
+
+        threads = [threading.Thread(target=fetch) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == [want] * 4
+        assert index.asked[f"/files/{name}"] == 1
+    finally:
+        index.close()
+
+
+def machine_index() -> str | None:
+    """The http(s) index pip on this machine is configured with, if any (never a hard-coded host)."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().endswith("index-url"):
+            for url in value.strip().strip("'\"").split():
+                if url.startswith(("http://", "https://")):
+                    return url
+    return None
+
+
+@pytest.mark.skipif(machine_index() is None, reason="pip on this machine is configured with no http(s) index")
+def test_the_index_pip_is_configured_with_serves_as_an_upstream(ups, tmp_path):
+    f = ups.front
+    f.cli("workspace", "create", "machine")
+    f.cli("grant", "machine", f.admin, "admin")
+    f.cli("upstream", "add", "machine", "configured", machine_index())
+    auth = (f.admin, f.token)
+    page = httpx.get(f"{f.url}/machine/pip/", auth=auth, headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                     timeout=60)
+    assert page.status_code == 200, page.text
+    smallest = min((x for x in page.json()["files"] if x.get("size") and x["hashes"].get("sha256")),
+                   key=lambda x: x["size"])
+    answer = httpx.get(f"{f.url}/machine/pip/{smallest['url']}", auth=auth, timeout=120)
+    assert hashlib.sha256(answer.content).hexdigest() == smallest["hashes"]["sha256"]
+
+
 def test_with_the_upstreams_stopped_the_tree_installs_from_the_cache(ups, tmp_path):
     """Last in this module: it stops the upstreams. Pages are then served as cached (and said to be)."""
     site, proc = pip(ups, tmp_path, "our-app")  # (everything fetched at least once)
@@ -259,7 +324,8 @@ def test_with_the_upstreams_stopped_the_tree_installs_from_the_cache(ups, tmp_pa
     for page in (ups.front.data / "upstream-cache" / "pages").rglob("*.json"):
         cached = json.loads(page.read_bytes())
         page.write_text(json.dumps({**cached, "fetched": 0}))
-    answer = httpx.get(ups.front.index() + "dep-b/", auth=(ups.front.admin, ups.front.token))
+    fresh = ups.front.cli("token", "create", ups.front.admin).stdout.strip()  # (no answer remembered for it)
+    answer = httpx.get(ups.front.index() + "dep-b/", auth=(ups.front.admin, fresh))
     assert answer.status_code == 200 and "mirror:" in answer.headers["x-upstream-stale"]
     assert "dep_b-1.0-py3-none-any.whl" in answer.text
     shutil.rmtree(tmp_path / "pip-home", ignore_errors=True)
@@ -269,3 +335,6 @@ def test_with_the_upstreams_stopped_the_tree_installs_from_the_cache(ups, tmp_pa
     site, proc = uv(ups, tmp_path, "our-app")
     assert proc.returncode == 0, proc.stderr
     assert installed(site) == TREE
+    lock, proc = poetry_lock(ups, tmp_path, "our-app")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert locked(lock) == TREE
