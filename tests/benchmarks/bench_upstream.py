@@ -117,6 +117,8 @@ def install(client: str, index: str, target: Path, home: Path) -> float:
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "UV_NO_CACHE": "1", "PIP_NO_CACHE_DIR": "1",
            "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1"}
     roots = [f"up-pkg-{i:02d}" for i in range(10)]
+    os.sync()  # (what the last step wrote reaches the disk now, not during this measurement)
+    time.sleep(0.5)
     if client == "uv":
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
         args = [uv, "pip", "install", "--no-cache", "--python", sys.executable, "--target", str(target),
@@ -210,7 +212,10 @@ def run(started: list) -> None:
         front.cli("upstream", "add", ws, "up", up.index(), "--username", up.admin, "--password", token)
         index = with_auth(front.index(ws), front.admin, front.token)
         target, home = tmp / "site", tmp / "home"
-        times["direct"].append(install(args.client, direct, target, home))
+        # each pair measured in turn, its order swapped every round: a machine that drifts (this one
+        # slows down under sustained load) then weighs on both sides of each ratio alike
+        if r % 2:
+            times["direct"].append(install(args.client, direct, target, home))
         before = ledger_bytes(front.data)
         commits_before = int(subprocess.run(["git", "--git-dir", str(front.data / "ledger.git"), "rev-list",
                                              "--count", "main"], capture_output=True, text=True).stdout)
@@ -219,18 +224,26 @@ def run(started: list) -> None:
         commits = int(subprocess.run(["git", "--git-dir", str(front.data / "ledger.git"), "rev-list", "--count",
                                       "main"], capture_output=True, text=True).stdout) - commits_before
         grew.append((ledger_bytes(front.data) - before, commits))
+        if not r % 2:
+            times["direct"].append(install(args.client, direct, target, home))
+        if mirror_url and r % 2:
+            times["mirror"].append(install(args.client, mirror_url, target, home))
         times["warm"].append(install(args.client, index, target, home))
-        if mirror_url:
+        if mirror_url and not r % 2:
             times["mirror"].append(install(args.client, mirror_url, target, home))
         print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items() if v), flush=True)
+    ratios_cold = [c / d for c, d in zip(times["cold"], times["direct"], strict=True)]
+    ratios_warm = [w / m for w, m in zip(times["warm"], times["mirror"], strict=False)]
 
     med = {k: statistics.median(v) for k, v in times.items() if v}
     print(f"\n{args.client}, {N}-package closure, medians of {args.rounds} rounds:")
     for k, v in med.items():
         print(f"  {k:7s} {v:.3f} s")
-    print(f"  cold through the workspace / straight at the upstream: {med['cold'] / med['direct']:.2f}x (bar 1.5)")
+    print(f"  cold through the workspace / straight at the upstream: {med['cold'] / med['direct']:.2f}x of the "
+          f"medians, {statistics.median(ratios_cold):.2f}x the median of the rounds' (bar 1.5)")
     if "mirror" in med:
-        print(f"  warm through the workspace / static mirror (nginx):    {med['warm'] / med['mirror']:.2f}x (bar 1.1)")
+        print(f"  warm through the workspace / static mirror (nginx):    {med['warm'] / med['mirror']:.2f}x of the "
+              f"medians, {statistics.median(ratios_warm):.2f}x the median of the rounds' (bar 1.1)")
     per = [b / c for b, c in grew if c]
     print(f"  ledger growth per first-fetched file: {statistics.median(per):.0f} bytes on disk "
           f"({grew[0][1]} commits a round, before any repack)")
