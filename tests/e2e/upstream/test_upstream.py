@@ -162,7 +162,7 @@ def locked(lock: str) -> dict[str, str]:
 TREE = {"our-app": "1.0", "acme-utils": "1.0", "dep-a": "2.0", "dep-b": "1.0", "dep-c": "1.1"}
 
 
-def test_a_half_private_tree_installs_from_the_one_url_with_pip_uv_and_poetry(ups, tmp_path):
+def the_tree_installs_with_every_client(ups: Upstreams, tmp_path: Path) -> None:
     site, proc = pip(ups, tmp_path, "our-app")
     assert proc.returncode == 0, proc.stderr
     assert installed(site) == TREE
@@ -172,6 +172,10 @@ def test_a_half_private_tree_installs_from_the_one_url_with_pip_uv_and_poetry(up
     lock, proc = poetry_lock(ups, tmp_path, "our-app")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert locked(lock) == TREE
+
+
+def test_a_half_private_tree_installs_from_the_one_url_with_pip_uv_and_poetry(ups, tmp_path):
+    the_tree_installs_with_every_client(ups, tmp_path)
     lock, proc = poetry_lock(ups, tmp_path, "our-app")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert locked(lock) == TREE
@@ -329,12 +333,4 @@ def test_with_the_upstreams_stopped_the_tree_installs_from_the_cache(ups, tmp_pa
     assert answer.status_code == 200 and "mirror:" in answer.headers["x-upstream-stale"]
     assert "dep_b-1.0-py3-none-any.whl" in answer.text
     shutil.rmtree(tmp_path / "pip-home", ignore_errors=True)
-    site, proc = pip(ups, tmp_path, "our-app")
-    assert proc.returncode == 0, proc.stderr
-    assert installed(site) == TREE
-    site, proc = uv(ups, tmp_path, "our-app")
-    assert proc.returncode == 0, proc.stderr
-    assert installed(site) == TREE
-    lock, proc = poetry_lock(ups, tmp_path, "our-app")
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert locked(lock) == TREE
+    the_tree_installs_with_every_client(ups, tmp_path)

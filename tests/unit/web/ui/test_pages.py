@@ -266,3 +266,29 @@ async def test_a_file_downloads_from_its_version_page(client, world, tmp_path):
     r = await client.get(f"/-/{WS}/packages/acme-utils/1.0/files/{wheel.name}")
     assert r.status_code == 200 and r.content == wheel.read_bytes()
     assert r.headers["cache-control"] == "private, no-store" and wheel.name in r.headers["content-disposition"]
+
+
+async def test_members_see_the_upstream_indexes_and_a_squatter_on_an_owned_name(client, world, tmp_path):
+    from registry.operations import upstream as verbs
+    from tests.support.upstream_index import Index, Served
+
+    index = Index()
+    try:
+        index.files["acme_utils-9.0-py3-none-any.whl"] = Served(make_wheel(tmp_path, "acme-utils", "9.0").read_bytes())
+        op = identity.operator()
+        verbs.add_upstream(world.reg, op, "cli", WS, "corp", index.url,
+                           username="bot", password="never-shown")
+        verbs.add_rule(world.reg, op, "cli", WS, "deny", "evil-*", "typosquats")
+        verbs.set_cooldown(world.reg, op, "cli", WS, 7)
+        await sign_in(client, world, "reader@acme.test")
+        listing = await client.get(f"/-/{WS}/")
+        assert "Upstream indexes" in listing.text and index.url in listing.text and "credentials set" in listing.text
+        assert "evil-*" in listing.text and "typosquats" in listing.text and "7 days old" in listing.text
+        assert "never-shown" not in listing.text
+        package = await client.get(f"/-/{WS}/packages/acme-utils/")
+        assert 'id="also-upstream"' in package.text and "<strong>corp</strong>" in package.text
+        assert "squatter" in package.text
+        await sign_in(client, world, "outsider@acme.test")  # (reads the public repository only: no member)
+        assert "Upstream indexes" not in (await client.get(f"/-/{WS}/")).text
+    finally:
+        index.close()
