@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from registry import dists, identity, layout, maintenance, operations, server
+from registry import dists, identity, layout, maintenance, model, operations, server
 from registry.config import Settings
 from registry.datadir import Registry
 from registry.ledger import repack, writing
+from registry.operations import upstream
 from registry.reads import records
+from registry.upstream.credentials import Credentials, credentials
 from tests.support.helpers import make_wheel
 from tests.support.powerloss import Disk, fresh, observe
 
@@ -91,6 +93,18 @@ def publish(reg: Registry, wheel: Path) -> tuple:
     return ("published", published.version.version, wheel.name, published.file.sha256)
 
 
+def fetch(reg: Registry, wheel: Path) -> tuple:
+    """What a download that pulls a file through from upstream does once it has the bytes."""
+    with reg.blobs.stage() as staged:
+        staged.write(wheel.read_bytes())
+        d = staged.finish()
+        record = model.UpstreamFile(project="requests", version="2.0", filename=wheel.name, sha256=d.sha256,
+                                    size=d.size, upstream="corp", url=f"https://corp.example/files/{wheel.name}",
+                                    fetched=identity.operator().provenance("upstream"))
+        upstream.record_fetch(reg, identity.operator(), WS, record, staged)
+    return ("fetched", wheel.name, d.sha256)
+
+
 def sharing_fanout(tmp: Path, big: Path) -> Path:
     """A small wheel whose core metadata lands in the big wheel's fan-out directory: the cache write
     makes that directory first, the big upload relies on it after (the first hole a power-loss
@@ -130,6 +144,9 @@ def run_scenario(reg: Registry, disk: Disk, tmp: Path, monkeypatch) -> None:
     disk.acknowledged(("deleted", "3.0"))
     operations.yank(reg, op, "cli", WS, PKG, "3.1", "broken")
     disk.acknowledged(("yanked", "3.1"))
+    upstream.add_upstream(reg, op, "cli", WS, "corp", "https://corp.example/simple/", username="bot", password="pw 1")
+    disk.acknowledged(("upstream", "corp", "pw 1"))
+    disk.acknowledged(fetch(reg, make_wheel(tmp, "requests", "2.0")))  # (what a pull-through does, minus HTTP)
     monkeypatch.setattr(writing, "CHECKPOINT_AT", 0)  # the next commit retires the journal; its checkpoint follows
     disk.acknowledged(publish(reg, make_wheel(tmp, PKG, "4.0")))
     monkeypatch.setattr(writing, "CHECKPOINT_AT", 2**30)
@@ -161,6 +178,14 @@ def check(image: Path, acked: list) -> None:
             assert records.get_version(snap, WS, PKG, what[1]) is None, f"deletion lost: {what[1]}"
         elif what[0] == "yanked":
             assert records.get_version(snap, WS, PKG, what[1]).yanked, f"yank lost: {what[1]}"
+        elif what[0] == "upstream":  # (its credentials, kept beside the ledger, whole)
+            assert any(u.name == what[1] and u.credentials for u in records.upstream_policy(snap, WS).upstreams)
+            assert credentials(reg.settings, WS, what[1]) == Credentials("bot", what[2]), "credentials lost"
+        elif what[0] == "fetched":
+            _, filename, sha256 = what
+            assert filename in records.upstream_files(snap, WS, "requests"), f"fetch record lost: {filename}"
+            stored = reg.blobs.local_path(sha256)
+            assert stored is not None and hashlib.sha256(stored.read_bytes()).hexdigest() == sha256, filename
 
 
 def test_every_cut_during_publishing_keeps_what_was_acknowledged(tmp_path, scratch, monkeypatch, deterministic):
@@ -173,7 +198,7 @@ def test_every_cut_during_publishing_keeps_what_was_acknowledged(tmp_path, scrat
             run_scenario(reg, disk, tmp_path, monkeypatch)
         rng = random.Random(11)
         cuts = list(disk.cuts(rng))
-        assert len(disk.marks) == 9 and len(cuts) > 40
+        assert len(disk.marks) == 11 and len(cuts) > 40
         replays = 0
         for n, (done, extra) in enumerate(cuts):
             image = disk.image(done, extra, fresh(scratch / "cut"))
