@@ -61,9 +61,10 @@ class Upstreams:
         self.mirror_read = m.cli("token", "create", "pub@mirror.test", "--scope", "read").stdout.strip()
         for name, version, requires in (
                 ("acme-utils", "99.0", ()),  # the squatter: the workspace's own name, a higher version
+                ("acme-tools", "99.0", ()),  # ... and of a name the workspace deletes
                 ("dep-a", "1.0", ("dep-c",)), ("dep-a", "2.0", ("dep-c>=1.1",)), ("dep-b", "1.0", ()),
                 ("evil-pkg", "1.0", ())):
-            if version in ("99.0", "1.0"):
+            if version in ("99.0", "1.0"):  # (the first file of each name)
                 m.cli("package", "create", "default", name, "--repo", "mirrored")
             publish(m.url, "default", "pub@mirror.test", self.mirror_token,
                     make_wheel(wheels, name, version, payload=2048, requires=requires))
@@ -77,7 +78,8 @@ class Upstreams:
         self.front = start_server(root / "front", workers=2)
         f = self.front
         f.cli("repo", "create", "default/app", "--project", "MAIN")
-        owned = (("acme-utils", "1.0", ()), ("our-app", "1.0", ("acme-utils", "dep-a", "dep-b")))
+        owned = (("acme-utils", "1.0", ()), ("acme-tools", "1.0", ()),
+                 ("our-app", "1.0", ("acme-utils", "dep-a", "dep-b")))
         for name, version, requires in owned:
             f.cli("package", "create", "default", name, "--repo", "app")
             publish(f.url, "default", f.admin, f.token, make_wheel(wheels, name, version, requires=requires))
@@ -199,6 +201,22 @@ def test_upstream_never_answers_for_a_name_the_workspace_owns(ups, tmp_path, cli
     answer = httpx.get(ups.front.index() + "acme-utils/99.0/acme_utils-99.0-py3-none-any.whl",
                        auth=(ups.front.admin, ups.front.token))
     assert answer.status_code == 404
+
+
+@pytest.mark.parametrize("client", ["pip", "uv", "poetry"])
+def test_a_deleted_name_stays_the_workspaces(ups, tmp_path, client):
+    """acme-tools, deleted here, has 99.0 upstream: no client pointed at the workspace installs it."""
+    if client == "pip":  # (the first of the three deletes it)
+        ups.front.cli("package", "delete", "default", "acme-tools")
+    if client == "poetry":
+        lock, proc = poetry_lock(ups, tmp_path, "acme-tools")
+        assert proc.returncode != 0 and "99.0" not in lock
+    else:
+        site, proc = (pip if client == "pip" else uv)(ups, tmp_path, "acme-tools")
+        assert proc.returncode != 0, proc.stdout
+        assert not site.exists() or "acme-tools" not in installed(site)
+    # the upstream's 99.0 exists, and is what a client would have got without the reservation
+    assert httpx.get(f"{ups.mirror.index()}acme-tools/", auth=("pub@mirror.test", ups.mirror_read)).status_code == 200
 
 
 def test_the_files_come_from_upstream_once_and_are_recorded_with_where_from(ups, tmp_path):
