@@ -15,7 +15,7 @@ from litestar import Request, Response
 from ..errors import Gone, NotFound, RegistryError
 from ..reads import Reader, project_name
 from ..replica.blobs import ensure_local
-from . import upstream
+from . import upstream_files
 from .answers import redirect
 from .send import send_blob
 from .state import reader, web_state
@@ -39,13 +39,13 @@ async def any_file(request: Request, r: Reader, ws: str, canonical: str, version
     policy = r.upstream_for(ws)
     if not r.owns(ws, canonical):
         if policy is not None or (r.past and r.upstream_policy(ws) is not None):
-            return await upstream.serve_file(request, r, ws, canonical, version, filename, policy)
+            return await upstream_files.serve_file(request, r, ws, canonical, version, filename, policy)
     elif policy is not None and any(t.name == canonical for t in policy.tracks):
         try:
             return await serve_file(request, r, ws, canonical, version, filename)
         except NotFound:
             r.package(ws, canonical)  # (whoever may not read the package learns nothing of upstream's)
-            return await upstream.serve_file(request, r, ws, canonical, version, filename, policy)
+            return await upstream_files.serve_file(request, r, ws, canonical, version, filename, policy)
     return await serve_file(request, r, ws, canonical, version, filename)
 
 
