@@ -67,7 +67,7 @@ async def serve_file(request: Request, r: Reader, ws: str, name: str, version: s
                             "fetched before, and the bytes fetched then are no longer stored here: refused.",
                             status=502)
     if is_metadata:
-        return await _metadata(request, found, offer, filename)
+        return await _metadata(request, ws, found, offer, filename)
     if request.method == "HEAD":
         headers = {"accept-ranges": "none", "cache-control": "private, max-age=0"}
         if offer.listed.size is not None:
@@ -95,18 +95,14 @@ async def _send_recorded(request: Request, f: UpstreamFile, is_metadata: bool, f
                            metadata=None)
 
 
-async def _metadata(request: Request, found: View, offer: Offer, filename: str) -> Response:
+async def _metadata(request: Request, ws: str, found: View, offer: Offer, filename: str) -> Response:
     """A wheel's PEP 658 metadata, as its index declared it: fetched, checked and kept as a cache."""
     wanted = offer.recorded.metadata_sha256 if offer.recorded else offer.listed.metadata_sha256
     if not wanted:
         raise NotFound(f"{offer.listed.filename} has no core metadata file: its index declares none (PEP 658).")
-    data = await metadata(web_state(request), _ws(request), found.fetched.index, offer.listed.url, wanted, filename)
+    data = await metadata(web_state(request), ws, found.fetched.index, offer.listed.url, wanted, filename)
     return await send_blob(request, sha256=wanted, size=len(data), path=None, filename=filename, public=False,
                            metadata=data)
-
-
-def _ws(request: Request) -> str:
-    return request.path_params["ws"]
 
 
 async def _pull(request: Request, r: Reader, ws: str, name: str, found: View, offer: Offer,
