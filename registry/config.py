@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 ENV_PREFIX = "REGISTRY_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # what both Python's logging and granian take
 EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
                                bool: "expected 1/0 or true/false"}
 
@@ -121,6 +122,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("min_body_rate", "give 1 or more bytes a second")
         if not self.body_grace_seconds > 0:
             raise BadSetting("body_grace_seconds", "give a number of seconds above 0")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise BadSetting("log_level", f"give one of {', '.join(LOG_LEVELS)} (in any case)")
         if self.upstream_ttl_seconds < 0:
             raise BadSetting("upstream_ttl_seconds", "give a number of seconds, 0 or more")
         if not 0 < self.upstream_timeout_seconds <= 300:

@@ -201,6 +201,6 @@ def serve(settings: Settings) -> int:
         # a worker that dies (killed, out of memory) is replaced, and the others go on serving; one that
         # dies again within 5.5 s of being replaced is a crash loop, and granian stops
         respawn_failed_workers=True,
-        log_level=LogLevels(settings.log_level),
+        log_level=LogLevels(settings.log_level.lower()),
     ).serve()
     return 0

@@ -60,6 +60,10 @@ class FrontDoor:
         except RegistryError as exc:
             return await refusal(exc, path=scope.get("path") or "").send(send)
         method = scope["method"]
+        if method in ("GET", "HEAD"):
+            lowered = _lowercase_workspace(scope["path"])
+            if lowered is not None:  # (slugs are lowercase: /Default/pkg/ is /default/pkg/, one way everywhere)
+                return await moved(lowered, scope.get("query_string", b"").decode("latin-1")).send(send)
         if method == "GET":
             page = _browser_page(scope, seen)
             if page is not None:  # a person, not an installer: the web UI shows the same thing
@@ -196,16 +200,28 @@ def _without_simple(path: str) -> str | None:
     return None
 
 
+def _lowercase_workspace(path: str) -> str | None:
+    """The path with its workspace segment in lowercase, if it has capitals (workspace slugs are
+    lowercase, as Bitbucket's are); None otherwise, and for the reserved first segments. `/<Name>/`
+    alone is left to the app: it may be a project looked up across workspaces (its canonical name
+    is a redirect there, and a workspace's lowercase slug is such a name)."""
+    parts = path.split("/")
+    if len(parts) < 3 or not any(parts[2:]) or parts[1] == parts[1].lower() or parts[1].lower() in RESERVED_WORKSPACES:
+        return None
+    return "/".join(["", parts[1].lower(), *parts[2:]])
+
+
 def _upload_target(path: str) -> tuple[str, str | None] | None:
     """(workspace, None) for `/<ws>/` or `/<ws>/legacy/` (slashes optional: uploads are never
     redirected); (workspace, segment) for another second segment, a wrong upload URL refused with
     a hint; None for anything else, and for the reserved first segments: those are the app's."""
     parts = path.strip("/").split("/")
-    if not parts[0] or parts[0] in RESERVED_WORKSPACES or len(parts) > 2:
+    ws = parts[0].lower()  # (an upload isn't redirected: /Default/ is taken as /default/, as a GET is sent there)
+    if not ws or ws in RESERVED_WORKSPACES or len(parts) > 2:
         return None
     if len(parts) == 2 and parts[1] != "legacy":
-        return parts[0], parts[1]
-    return parts[0], None
+        return ws, parts[1]
+    return ws, None
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:

@@ -262,6 +262,8 @@ def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
     ({}, ["--port", "99999"], "invalid setting --port=99999: give a port from 1 to 65535"),
     ({}, ["--workers", "0"], "invalid setting --workers=0: give 1 or more worker processes"),
     ({"REGISTRY_WORKERS": "-2"}, [], "invalid setting REGISTRY_WORKERS='-2': give 1 or more worker processes"),
+    ({"REGISTRY_LOG_LEVEL": "verbose"}, [],
+     "invalid setting REGISTRY_LOG_LEVEL='verbose': give one of debug, info, warning, error, critical (in any case)"),
     ({}, ["--public-url", "pypi.example.com"],
      "invalid setting --public-url='pypi.example.com': give http:// or https:// and a host, e.g. https://pypi.example.com"),
     ({"REGISTRY_PUBLIC_URL": "ftp://example.com"}, [], "give http:// or https:// and a host"),
@@ -278,6 +280,18 @@ def test_serve_refuses_a_bad_setting_in_one_line_naming_it_before_creating_anyth
     assert proc.returncode != 0 and proc.stdout == ""
     assert proc.stderr.startswith("registry: ") and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.e2e
+def test_a_log_level_in_capitals_serves(tmp_path):
+    """REGISTRY_LOG_LEVEL=DEBUG was a traceback after "Serving the registry" (granian's levels are lowercase)."""
+    from tests.support.helpers import start_server
+
+    live = start_server(tmp_path / "data", workers=1, log_level="DEBUG")
+    try:
+        assert "Traceback" not in live.log.read_text()
+    finally:
+        live.stop()
 
 
 def test_a_public_url_with_a_path_is_accepted():

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from registry import datadir, identity, model, operations
+from registry.reads import records
 from registry.web.negotiation import HTML, JSON, TEXT_HTML, NotAcceptable, negotiate
 from registry.web.simple import render_index, render_project
 from tests.support.world import WS, publish, upload_form
@@ -306,6 +307,26 @@ async def test_the_simple_segment_other_indexes_use_leads_to_ours(client, world,
     assert r.status_code == 200 and "acme_utils-1.0.0" in r.text
     with pytest.raises(Exception, match="'simple' is reserved"):
         operations.create_package(world.reg, identity.operator(), "cli", WS, "Simple", "utils")
+
+
+async def test_a_workspace_in_capitals_is_the_workspace_everywhere(client, world, published, tmp_path):
+    """`/ACME/` redirected while `/ACME/acme-utils/` said not visible and uploads said it didn't exist:
+    a slug resolves one way, for pages, files and uploads alike."""
+    for path, target in ((f"/{WS.title()}/acme-utils/", f"/{WS}/acme-utils/"),
+                         (f"/{WS.upper()}/acme-utils/1.0.0/x.whl", f"/{WS}/acme-utils/1.0.0/x.whl"),
+                         (f"/{WS.upper()}/@HEAD/?format=json", f"/{WS}/@HEAD/?format=json")):
+        r = await get(client, world, path)
+        assert r.status_code == 301 and r.headers["location"] == target, (path, r.status_code, r.text)
+    r = await client.get(f"/{WS.upper()}/acme-utils/", headers=world.basic("reader@acme.test"), follow_redirects=True)
+    assert r.status_code == 200 and "acme_utils-1.0.0" in r.text
+    r = await client.get(f"/{WS.upper()}/", headers=world.basic("reader@acme.test"), follow_redirects=True)
+    assert r.status_code == 200 and "Acme.Utils" in r.text  # (the workspace's index, in as many hops as it takes)
+    from tests.support.helpers import make_wheel
+
+    data, files = upload_form(make_wheel(tmp_path, "Acme.Utils", "7.0"))
+    r = await client.post(f"/{WS.upper()}/", data=data, files=files, headers=world.basic("dev@acme.test"))
+    assert r.status_code == 200, r.text
+    assert records.get_version(world.reg.snapshot(), WS, "acme-utils", "7.0") is not None
 
 
 async def test_a_publish_to_the_root_says_where_uploads_go(client, world, dists):
