@@ -163,7 +163,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def served_at_path(self) -> Path:
-        """The base URL the last `registry serve` here was reached at, for the links the CLI prints."""
+        """The base URL the last `registry serve` here was reached at, and its process id, for the links
+        the CLI prints (only while that process runs)."""
         return self.data_path / "served-at"
 
     # --- the rest of the data directory: every file's name is here, and nowhere else -------------
@@ -214,15 +215,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_path / "web-session.pub"
 
     def link_url(self) -> str:
-        """The registry's URL in what the CLI prints: the public URL, else where it was last served, else
-        host and port (a link to the default port would be wrong for a server on another)."""
+        """The registry's URL in what the CLI prints: the public URL, else where it is served now (the
+        server that wrote `served-at` still runs), else host and port (a link to the default port would
+        be wrong for a server on another)."""
         if self.public_url:
             return self.base_url
+        recorded, running = self.served_at()
+        return recorded if recorded and running else self.base_url
+
+    def served_at(self) -> tuple[str | None, bool]:
+        """(where the last `registry serve` here was reached, whether that server still runs)."""
         try:
-            recorded = self.served_at_path.read_text().strip()
+            lines = self.served_at_path.read_text().split()
         except OSError:
-            recorded = ""
-        return recorded if recorded and not url_problem(recorded) else self.base_url
+            return None, False
+        url = lines[0] if lines and not url_problem(lines[0]) else None
+        if len(lines) < 2 or not lines[1].isdigit():  # (written before the pid was: can't tell)
+            return url, True
+        try:
+            os.kill(int(lines[1]), 0)
+        except ProcessLookupError:
+            return url, False
+        except PermissionError:  # (someone else's process: it runs)
+            pass
+        return url, True
 
     @property
     def base_url(self) -> str:

@@ -170,3 +170,11 @@ def create_ledger(settings: Settings, path: Path | None = None) -> Ledger:
 
 def _committer(settings: Settings) -> tuple[str, str]:
     return settings.committer_name, settings.committer_email
+
+
+# What to do next with a ledger `create_ledger` made (`registry init`): it holds no one yet.
+NEXT_STEPS = """\
+  registry --data {data} user create EMAIL
+  registry --data {data} workspace create SLUG [--uuid BITBUCKET_WORKSPACE_UUID]
+  registry --data {data} grant SLUG EMAIL admin
+  registry --data {data} token create EMAIL"""

@@ -67,6 +67,12 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
     return Bootstrapped(admin=BOOT_ADMIN, token=token, workspace=BOOT_WORKSPACE, repository=BOOT_REPOSITORY)
 
 
+def _no_one(settings: Settings) -> bool:
+    """Whether the ledger holds no user and no workspace (made by `registry init`)."""
+    snap = datadir.Registry.open(settings).snapshot()
+    return not snap.names("users") and not snap.names("workspaces")
+
+
 def check_keys(settings: Settings) -> None:
     """Refuse to serve a ledger whose signing keys are not in the data directory: every upload
     would be refused. (Opening it also adopts keys for a ledger from before signing.)"""
@@ -146,7 +152,7 @@ def record_url(settings: Settings) -> None:
     """Where this registry is served, for `registry login-link` (replaced whole, so never half written)."""
     path = settings.served_at_path
     temp = path.with_name(f".{path.name}.tmp")
-    write_file(temp, f"{settings.base_url}\n".encode(), exclusive=False, sync=True)
+    write_file(temp, f"{settings.base_url}\n{os.getpid()}\n".encode(), exclusive=False, sync=True)
     os.replace(temp, path)
     fsync_path(path.parent)
 
@@ -185,6 +191,9 @@ def serve(settings: Settings) -> int:
     else:
         print(f"Serving the registry in {settings.data_path} at {settings.base_url}/<workspace>/ "
               f"(e.g. {url}/); create tokens with `registry token create EMAIL`.")
+        if not following and _no_one(settings):
+            print(f"This registry has no user and no workspace yet (its ledger was made by `registry init`, which "
+                  f"bootstraps nothing). Add them:\n{datadir.NEXT_STEPS.format(data=settings.data_path)}")
     if isinstance(store, S3BlobStore):
         redirect = " (downloads redirect there)" if settings.blobs_redirect else ""
         print(f"Distribution files are in {store.location}{redirect}")

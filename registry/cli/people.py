@@ -90,6 +90,11 @@ def login_link(cx: Opened) -> int:
         raise RegistryError(f"--url {args.url}: {problem}.")
     secret, record = operations.create_signin_link(cx.reg, cx.who, CHANNEL, args.email, timedelta(minutes=args.minutes))
     print(f"sign-in link {record.id} for {record.user}, valid once until {record.expires:%H:%M} UTC:", file=sys.stderr)
+    recorded, running = cx.settings.served_at()
+    if not args.url and not cx.settings.public_url and not running:
+        where = f"the last one, at {recorded}, has stopped" if recorded else "none has been started here"
+        print(f"note: no registry is serving {cx.settings.data_path} now ({where}); the link works once one does "
+              "(give --url URL, or set REGISTRY_PUBLIC_URL, for where it will be reached).", file=sys.stderr)
     print(signin_url(args.url or cx.settings.link_url(), secret))
     return 0
 

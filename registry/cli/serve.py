@@ -6,12 +6,16 @@ import argparse
 import sys
 
 from ..config import Settings
-from ..datadir import create_ledger
+from ..datadir import NEXT_STEPS, create_ledger
 
 
 def init(args: argparse.Namespace, settings: Settings) -> int:
+    """An empty ledger, for a registry built by hand (or before `registry import`): unlike `registry
+    serve` on an empty data directory, it bootstraps no admin, workspace or token."""
     create_ledger(settings)
-    print(f"created an empty ledger at {settings.ledger_path}, signed with keys in {settings.keys_path}")
+    print(f"created an empty ledger at {settings.ledger_path}, signed with keys in {settings.keys_path}.\n"
+          "It has no user, workspace or token (`registry serve` on an empty data directory bootstraps those "
+          f"itself; `init` is for building a registry by hand). Next:\n{NEXT_STEPS.format(data=settings.data_path)}")
     return 0
 
 

@@ -371,3 +371,38 @@ def test_registry_upstream_refuses_in_one_line(seeded, args, message):
     code, out, err = seeded(*args)
     assert code != 0 and message in err and err.count("\n") == 1, err
     assert seeded.head() == head
+
+
+def test_init_says_what_it_is_for_and_what_comes_next(cli):
+    code, out, _ = cli("init")
+    assert code == 0 and "no user, workspace or token" in out and "bootstraps those" in out
+    assert f"registry --data {cli.data.resolve()} user create EMAIL" in out
+    assert f"registry --data {cli.data.resolve()} token create EMAIL" in out
+
+
+@pytest.mark.e2e
+def test_serve_after_init_says_the_registry_has_no_one_yet(tmp_path):
+    from registry.cli import main
+    from tests.support.helpers import start_server
+
+    assert main(["--data", str(tmp_path / "data"), "init"]) == 0
+    live = start_server(tmp_path / "data", workers=1)
+    try:
+        assert "has no user and no workspace yet" in live.log.read_text()
+        assert "user create EMAIL" in live.log.read_text()
+    finally:
+        live.stop()
+
+
+def test_login_link_names_a_server_only_while_it_runs(seeded, capsys):
+    """The link printed the URL of whichever server started here last, even one long stopped."""
+    data = seeded.data
+    assert seeded("user", "create", "boss@example.com")[0] == 0
+    stopped = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (data / "served-at").write_text(f"http://127.0.0.1:9999\n{stopped.stdout.strip()}\n")
+    code, out, err = seeded("login-link", "boss@example.com")
+    assert code == 0 and "127.0.0.1:9999" not in out
+    assert "no registry is serving" in err and "the last one, at http://127.0.0.1:9999, has stopped" in err
+    (data / "served-at").write_text(f"http://127.0.0.1:9999\n{__import__('os').getpid()}\n")  # (a live process)
+    code, out, err = seeded("login-link", "boss@example.com")
+    assert code == 0 and out.startswith("http://127.0.0.1:9999/") and "no registry is serving" not in err

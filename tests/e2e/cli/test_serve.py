@@ -33,7 +33,7 @@ def test_login_link_points_where_the_registry_is_served(tmp_path):
     try:
         link = live.cli("login-link", "admin@localhost").stdout.strip()
         assert link.startswith(f"http://127.0.0.1:{port}/"), link
-        assert (tmp_path / "data" / "served-at").read_text() == f"http://127.0.0.1:{port}\n"
+        assert (tmp_path / "data" / "served-at").read_text() == f"http://127.0.0.1:{port}\n{live.process.pid}\n"
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         cli = [sys.executable, "-m", "registry", "login-link", "admin@localhost", "--data", str(live.data)]
         public = run(cli, env | {"REGISTRY_PUBLIC_URL": "https://registry.example.com/"}).stdout
