@@ -149,7 +149,8 @@ class Verifier:
             raise TokenRejected(str(exc)) from None
         if claims.workspaceUuid != brace_uuid(trust.workspace_uuid):
             raise TokenRejected(f"The token was issued to a step of workspace {claims.workspaceUuid}, not of "
-                                f"{brace_uuid(trust.workspace_uuid)}.")
+                                f"{brace_uuid(trust.workspace_uuid)}. If the registry's workspace is that Bitbucket "
+                                f"workspace, bind it: `registry workspace uuid WS {claims.workspaceUuid}`.")
         subject_repo = claims.sub.split(":", 1)[0]
         try:
             if brace_uuid(subject_repo) != claims.repositoryUuid:

@@ -78,6 +78,7 @@ class Action(StrEnum):
     END_SESSION = "end-session"  # web sessions ended from another session, or by the operator
     ADOPT_KEYS = "adopt-signing-keys"
     ROTATE_KEYS = "rotate-signing-keys"
+    SET_UUID = "set-uuid"  # a workspace or repository bound to its Bitbucket UUID afterwards
     SET_UPSTREAM = "set-upstream"  # the upstream indexes, their rules, block list, cooldown, exemptions
     FETCH_UPSTREAM = "fetch-upstream"  # a file fetched from an upstream index, on its first download
     REPAIR = "repair"  # records the ledger could not read back, removed by the operator

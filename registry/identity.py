@@ -168,8 +168,9 @@ def pipeline_principal(snap: Snapshot, ws: str, claims: PipelineClaims) -> Princ
                        if r.uuid == claims.repositoryUuid), None)
     if repository is None:
         raise Forbidden(
-            f"The pipeline's repository {claims.repositoryUuid} is not registered in workspace {ws}: create it with "
-            f"`registry repo create {ws}/SLUG --project KEY --uuid {claims.repositoryUuid}`."
+            f"The pipeline's repository {claims.repositoryUuid} is not registered in workspace {ws}: bind the "
+            f"repository it is to that UUID with `registry repo uuid {ws}/SLUG {claims.repositoryUuid}`, or create "
+            f"it with `registry repo create {ws}/SLUG --project KEY --uuid {claims.repositoryUuid}`."
         )
     run = PipelineRun(
         issuer=claims.iss, subject=claims.sub, workspace_uuid=claims.workspaceUuid,

@@ -36,6 +36,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--uuid")
     c.set_defaults(run=tenancy.workspace_create)
     ws.add_parser("list").set_defaults(run=tenancy.workspace_list)
+    c = ws.add_parser("uuid", help="bind the workspace to its Bitbucket workspace UUID (its pipelines' tokens name it)")
+    c.add_argument("slug")
+    c.add_argument("uuid")
+    c.set_defaults(run=tenancy.workspace_uuid)
 
     pr = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
     c = pr.add_parser("create")
@@ -51,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--public", action="store_true")
     c.add_argument("--uuid")
     c.set_defaults(run=tenancy.repo_create)
+    c = rp.add_parser("uuid", help="bind the repository to its Bitbucket UUID (its pipelines' tokens name it)")
+    c.add_argument("target", metavar="WS/REPO")
+    c.add_argument("uuid")
+    c.set_defaults(run=tenancy.repo_uuid)
 
     us = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
     c = us.add_parser("create")

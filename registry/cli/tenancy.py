@@ -33,3 +33,18 @@ def repo_create(cx: Opened) -> int:
     r = operations.create_repository(cx.reg, cx.who, CHANNEL, ws, slug, cx.args.project, cx.args.public, cx.args.uuid)
     print(f"created repository {ws}/{r.slug} {r.uuid} ({'public' if r.public else 'private'})")
     return 0
+
+
+@opened
+def workspace_uuid(cx: Opened) -> int:
+    ws = operations.set_uuid(cx.reg, cx.who, CHANNEL, cx.args.slug, cx.args.uuid)
+    print(f"workspace {cx.args.slug} is Bitbucket workspace {ws.uuid}")
+    return 0
+
+
+@opened
+def repo_uuid(cx: Opened) -> int:
+    ws, slug = split_repo(cx.args.target)
+    r = operations.set_uuid(cx.reg, cx.who, CHANNEL, ws, cx.args.uuid, repository=slug)
+    print(f"repository {ws}/{slug} is Bitbucket repository {r.uuid}")
+    return 0

@@ -41,6 +41,7 @@ from .tenancy import (
     create_workspace,
     grant,
     revoke_token,
+    set_uuid,
 )
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "create_repository", "create_signin_link", "create_token", "create_user", "create_workspace", "delete_package",
     "delete_version", "end_session", "end_sessions", "grant", "mint_pipeline_token", "publish_file",
     "publish_target", "remove_trust", "revoke_token", "rotate_keys", "run_url", "set_publish_policy", "set_trust",
+    "set_uuid",
     "start_session", "use_signin_link", "yank",
 ]

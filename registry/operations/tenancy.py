@@ -83,6 +83,43 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
     return reg.transact(build).result  # (the record written)
 
 
+def set_uuid(reg: Registry, who: Principal, channel: Channel, ws: str, uuid: str,
+             repository: str | None = None) -> Workspace | Repository:
+    """Bind a workspace (or one of its repositories) to its Bitbucket UUID afterwards: the quick
+    start's `default` is created with a random one, and a pipeline's token must name the real one.
+    A workspace admin's to change; refused if another workspace (or repository of it) has it."""
+    uuid = model.brace_uuid(uuid)
+    what = f"{ws}/{repository}" if repository else f"workspace {ws}"
+
+    def build(snap: Snapshot) -> Change:
+        workspace = require_workspace_admin(snap, who, ws, f"set the Bitbucket UUID of {what}")
+        if repository is None:
+            for other in snap.names("workspaces"):
+                found = snap.get(layout.workspace(other), Workspace)
+                if found and found.uuid == uuid and other != ws:
+                    raise Conflict(f"UUID {uuid} already belongs to workspace {other!r}.")
+            record: Workspace | Repository = replace(workspace, uuid=uuid)
+            path = layout.workspace(ws)
+            facts: tuple[tuple[str, str], ...] = ((T.WORKSPACE, ws), (T.WORKSPACE_UUID, uuid))
+        else:
+            current = snap.get(layout.repository(ws, repository), Repository)
+            if current is None:
+                raise NotFound(f"Repository {ws}/{repository} does not exist; create it with "
+                               f"`registry repo create {ws}/{repository} --project KEY --uuid {uuid}`.")
+            for sibling in snap.records(layout.repositories_dir(ws), Repository):
+                if sibling.uuid == uuid and sibling.slug != repository:
+                    raise Conflict(f"UUID {uuid} already belongs to repository {ws}/{sibling.slug}.")
+            record = replace(current, uuid=uuid)
+            path = layout.repository(ws, repository)
+            facts = ((T.WORKSPACE, ws), (T.REPOSITORY, repository), (T.REPOSITORY_UUID, uuid))
+        if record == (snap.get(path, type(record))):
+            raise Conflict(f"{what} already has UUID {uuid}.")
+        return make_change(who, channel, Action.SET_UUID, f"set the Bitbucket UUID of {what} to {uuid}",
+                           {path: record}, *facts, result=record)
+
+    return reg.transact(build).result
+
+
 def create_user(reg: Registry, who: Principal, channel: Channel, email: str, name: str | None = None) -> User:
     email = names.email(email)
     name = bounds.person_name(name) if name and name.strip() else email

@@ -406,3 +406,25 @@ def test_login_link_names_a_server_only_while_it_runs(seeded, capsys):
     (data / "served-at").write_text(f"http://127.0.0.1:9999\n{__import__('os').getpid()}\n")  # (a live process)
     code, out, err = seeded("login-link", "boss@example.com")
     assert code == 0 and out.startswith("http://127.0.0.1:9999/") and "no registry is serving" not in err
+
+
+def test_a_workspace_and_a_repository_are_bound_to_their_bitbucket_uuids_afterwards(seeded):
+    """The quick start's `default` has random UUIDs: a real pipeline's token named neither, for good."""
+    cli = seeded
+    ws_uuid, repo_uuid = "{11111111-2222-4333-8444-555555555555}", "{66666666-7777-4888-9999-aaaaaaaaaaaa}"
+    code, out, _ = cli("workspace", "uuid", "acme", ws_uuid.strip("{}").upper())
+    assert code == 0 and out == f"workspace acme is Bitbucket workspace {ws_uuid}\n"
+    code, out, _ = cli("repo", "uuid", "acme/utils", repo_uuid)
+    assert code == 0 and out == f"repository acme/utils is Bitbucket repository {repo_uuid}\n"
+    assert ws_uuid in cli("workspace", "list")[1]
+    log = subprocess.run(["git", "--git-dir", str(cli.data / "ledger.git"), "log", "-2", "--format=%B"],
+                         capture_output=True, text=True).stdout
+    assert "Action: set-uuid" in log and f"Repository-Uuid: {repo_uuid}" in log
+    head = cli.head()
+    assert cli("repo", "uuid", "acme/utils", repo_uuid)[2].startswith("registry: acme/utils already has UUID")
+    assert cli("repo", "create", "acme/other", "--project", "CORE")[0] == 0
+    head = cli.head()
+    code, _, err = cli("repo", "uuid", "acme/other", repo_uuid)
+    assert code != 0 and "already belongs to repository acme/utils" in err and cli.head() == head
+    code, _, err = cli("repo", "uuid", "acme/nothing", repo_uuid)
+    assert code != 0 and "registry repo create acme/nothing --project KEY --uuid" in err
