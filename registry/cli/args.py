@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("slug")
     c.add_argument("--name")
     c.add_argument("--uuid")
+    c.add_argument("--admin", action="append", default=[], metavar="EMAIL",
+                   help="a user who administers it (default: --actor, if that is a user)")
     c.set_defaults(run=tenancy.workspace_create)
     ws.add_parser("list").set_defaults(run=tenancy.workspace_list)
     c = ws.add_parser("uuid", help="bind the workspace to its Bitbucket workspace UUID (its pipelines' tokens name it)")

@@ -8,8 +8,11 @@ from .command import CHANNEL, Opened, opened, split_repo
 
 @opened
 def workspace_create(cx: Opened) -> int:
-    ws = operations.create_workspace(cx.reg, cx.who, CHANNEL, cx.args.slug, cx.args.name, cx.args.uuid)
-    print(f"created workspace {ws.slug} {ws.uuid}")
+    ws = operations.create_workspace(cx.reg, cx.who, CHANNEL, cx.args.slug, cx.args.name, cx.args.uuid,
+                                     admins=cx.args.admin)
+    print(f"created workspace {ws.slug} {ws.uuid}, administered by {', '.join(ws.admins)}" if ws.admins else
+          f"created workspace {ws.slug} {ws.uuid}; it has no admin yet (only the operator, here, manages it): "
+          f"`registry grant {ws.slug} EMAIL admin` names one")
     return 0
 
 

@@ -23,9 +23,12 @@ from ._common import (
 
 
 def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
-                     name: str | None = None, uuid: str | None = None) -> Workspace:
+                     name: str | None = None, uuid: str | None = None, admins: list[str] | None = None) -> Workspace:
+    """A workspace, administered from its first commit by ``admins`` (users), or, if none is named,
+    by whoever creates it when that is a user (the operator acting as one, with `--actor EMAIL`)."""
     slug, uuid = names.workspace_slug(slug), model.brace_uuid(uuid)
     name = names.display_name(name, "Workspace names") if name and name.strip() else slug
+    admins = [names.email(a) for a in admins or []]
     require_operator(who, "create workspaces")
 
     def build(snap: Snapshot) -> Change:
@@ -35,10 +38,13 @@ def create_workspace(reg: Registry, who: Principal, channel: Channel, slug: str,
             existing = snap.get(layout.workspace(other), Workspace)
             if existing and existing.uuid == uuid:
                 raise Conflict(f"UUID {uuid} already belongs to workspace {other!r}.")
-        record = Workspace(slug=slug, uuid=uuid, name=name, created=who.provenance(channel))
+        for email in admins:
+            existing_user(snap, email)
+        chosen = admins or ([who.email] if who.email and snap.exists(layout.user(who.email)) else [])
+        record = Workspace(slug=slug, uuid=uuid, name=name, admins=sorted(set(chosen)), created=who.provenance(channel))
         return make_change(who, channel, Action.CREATE_WORKSPACE, f"create workspace {slug}",
                            {layout.workspace(slug): record}, (T.WORKSPACE, slug), (T.WORKSPACE_UUID, uuid),
-                           result=record)
+                           *((T.USER, a) for a in record.admins), result=record)
 
     return reg.transact(build).result  # (the record written)
 

@@ -428,3 +428,23 @@ def test_a_workspace_and_a_repository_are_bound_to_their_bitbucket_uuids_afterwa
     assert code != 0 and "already belongs to repository acme/utils" in err and cli.head() == head
     code, _, err = cli("repo", "uuid", "acme/nothing", repo_uuid)
     assert code != 0 and "registry repo create acme/nothing --project KEY --uuid" in err
+
+
+def test_whoever_creates_a_workspace_administers_it(seeded):
+    """The bootstrap admin was shown no workspace created after it: a workspace had no admin at all."""
+    cli = seeded
+    assert cli("user", "create", "boss@example.com")[0] == 0
+    code, out, _ = cli("--actor", "boss@example.com", "workspace", "create", "team-b")
+    assert code == 0 and "administered by boss@example.com" in out
+    code, out, _ = cli("workspace", "create", "team-c", "--admin", "dev@example.com", "--admin", "boss@example.com")
+    assert code == 0 and "administered by boss@example.com, dev@example.com" in out
+    code, out, _ = cli("workspace", "create", "team-d")
+    assert code == 0 and "no admin yet" in out and "registry grant team-d EMAIL admin" in out
+    head = cli.head()
+    code, _, err = cli("workspace", "create", "team-e", "--admin", "nobody@example.com")
+    assert code != 0 and "nobody@example.com does not exist" in err and cli.head() == head
+    from registry import layout, model
+    from registry.ledger import Ledger
+
+    snap = Ledger.open(cli.data / "ledger.git").snapshot()
+    assert snap.get(layout.workspace("team-b"), model.Workspace).admins == ["boss@example.com"]
