@@ -246,8 +246,8 @@ def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
     data = str(seeded.data)
     assert main(["workspace", "create", "late", "--data", data, "--actor", "dev@example.com"]) == 0
     assert main(["--data", data, "--actor", "dev@example.com", "workspace", "create", "early"]) == 0
-    code, out, _ = seeded("log", "--limit", "2")
-    assert out.count("dev@example.com") == 2 and "late" in out and "early" in out
+    code, out, _ = seeded("log", "--limit", "2")  # (its output follows the two creations' own)
+    assert out.count("Z  dev@example.com\n") == 2 and "create workspace late" in out and "create workspace early" in out
     args = parser().parse_args(["serve", "--follow", "http://127.0.0.1:9/", "--data", "replica-data"])
     assert args.data == "replica-data" and args.follow == "http://127.0.0.1:9/"
     assert parser().parse_args(["--data", "a", "workspace", "list"]).data == "a"  # (not reset by the subcommand)
