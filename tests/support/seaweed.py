@@ -82,8 +82,10 @@ class Seaweed:
         client = self.client()
         deadline = time.monotonic() + timeout
         while True:
-            try:
+            try:  # (ready when it takes a write: the bucket answers before a volume is there to write to)
                 client.head_bucket(Bucket=BUCKET)
+                client.put_object(Bucket=BUCKET, Key="ready-probe", Body=b"ready")
+                client.delete_object(Bucket=BUCKET, Key="ready-probe")
                 return self
             except Exception:
                 if self.process.poll() is not None or time.monotonic() > deadline:
