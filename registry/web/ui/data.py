@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from ... import model
 from ...audit import Action, action
 from ...datadir import Registry
-from ...errors import Invalid, RegistryError
+from ...errors import Denied, Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Commit
 from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Role, Workspace
@@ -400,3 +400,131 @@ def sessions(reg: Registry, who: Principal) -> list[SessionRow]:
     rows = [SessionRow(s.id, s.via, s.scope, t.id if t else None, t.label if t else "", s.created.at, s.expires,
                        s.id == who.session) for s, t in read.sessions(who.email or "")]
     return sorted(rows, key=lambda r: (not r.current, -r.created.timestamp()))
+
+
+# --- administration: people, projects and repositories, pipelines ------------------------------
+# (Each settings page is a function below and each of its forms one verb: a new verb, say renaming a
+# repository, is one more form on the page whose data is already here.)
+@dataclass(frozen=True)
+class Grant:
+    email: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Grants:
+    """Who holds a role on one thing: the workspace (its admins), a project or a repository."""
+
+    on: str  # what the forms post: "workspace", "project:<KEY>" or "repo:<slug>" (see `grant_target`)
+    kind: str  # "workspace", "project" or "repository"
+    key: str  # the workspace's slug, the project's key or the repository's slug
+    label: str  # how the page names it
+    roles: tuple[Role, ...]  # what may be granted on it
+    grants: list[Grant]
+
+
+WORKSPACE_ROLES: tuple[Role, ...] = ("admin",)
+ROLES: tuple[Role, ...] = ("read", "write", "admin")
+
+
+def _grants(grants: dict[str, Role]) -> list[Grant]:
+    return [Grant(email, role) for email, role in sorted(grants.items())]
+
+
+def workspace_grants(workspace: Workspace) -> Grants:
+    return Grants("workspace", "workspace", workspace.slug, f"Workspace {workspace.slug} (its admins)", WORKSPACE_ROLES,
+                  [Grant(email, "admin") for email in sorted(workspace.admins)])
+
+
+def project_grants(project: Project) -> Grants:
+    return Grants(f"project:{project.key}", "project", project.key,
+                  f"Project {project.key} (every repository in it)", ROLES, _grants(project.grants))
+
+
+def repository_grants(repository: Repository) -> Grants:
+    return Grants(f"repo:{repository.slug}", "repository", repository.slug, f"Repository {repository.slug}", ROLES,
+                  _grants(repository.grants))
+
+
+def grant_target(on: str) -> dict[str, str]:
+    """What a form's ``on`` names, as `operations.grant` takes it: {} for the workspace, else
+    {"project": KEY} or {"repository": slug}; Invalid for anything else."""
+    kind, _, key = on.partition(":")
+    if on == "workspace":
+        return {}
+    if kind in ("project", "repo") and key:
+        return {"project" if kind == "project" else "repository": key}
+    raise Invalid(f"Grant on the workspace, a project or a repository (choose one in the list), not {on!r}.")
+
+
+def require_workspace_admin(reg: Registry, who: Principal, ws: str, doing: str) -> Workspace:
+    """The workspace, if ``who`` administers it; one they don't see is `hidden` (as missing), one
+    they see but don't administer a 403 that says whom to ask."""
+    read = Reader(reg, who)
+    record = read.workspace(ws)
+    if not read.administers(ws):
+        raise _denied(who, doing, f"admin permission on workspace {ws}; ask one of its admins")
+    return record
+
+
+def require_repository_admin(reg: Registry, who: Principal, ws: str, repo: str, doing: str) -> Repository:
+    """The repository, if ``who`` administers it (a workspace admin does); one they may not read is
+    `hidden`, one they read but don't administer a 403."""
+    read = Reader(reg, who)
+    record = read.repository(ws, repo)
+    if not model.at_least(read.role(ws, repo), "admin"):
+        raise _denied(who, doing, f"admin permission on repository {ws}/{repo}; ask a repository or workspace admin")
+    return record
+
+
+def administers_repository(reg: Registry, who: Principal, ws: str, repo: str) -> bool:
+    """Whether ``who`` administers a repository they may read (what its page offers them)."""
+    return model.at_least(Reader(reg, who).role(ws, repo), "admin")
+
+
+def _denied(who: Principal, doing: str, needs: str) -> Denied:
+    if who.scope == "read":  # (a read-only session of an admin: what to do is sign in otherwise)
+        return Denied(f"{who.actor} may not {doing}: this session is read-only; sign in with a write-scoped "
+                      "token to change things.")
+    return Denied(f"{who.actor} may not {doing}: it needs {needs}.")
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    project: Project
+    repositories: list[Repository]
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    workspace: Workspace
+    projects: list[ProjectSettings]
+    people: list[Grants]  # the workspace's admins, then each project's, then each repository's
+    trusts: list[model.PipelinesTrust]  # the issuers its pipelines are trusted from
+
+
+def workspace_settings(reg: Registry, who: Principal, ws: str) -> WorkspaceSettings:
+    """All a workspace admin manages of it; refused (`require_workspace_admin`) to anyone else."""
+    workspace = require_workspace_admin(reg, who, ws, f"administer workspace {ws}")
+    read = Reader(reg, who)
+    repositories = read.repositories(ws)
+    projects = [ProjectSettings(p, [r for r in repositories if r.project == p.key]) for p in read.projects(ws)]
+    people = [workspace_grants(workspace)]
+    for p in projects:
+        people.append(project_grants(p.project))
+        people.extend(repository_grants(r) for r in p.repositories)
+    return WorkspaceSettings(workspace, projects, people, [t for _, t in read.trusts(ws)])
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    workspace: str
+    repository: Repository
+    people: Grants
+    workspace_admin: bool  # (they also see the workspace's settings)
+
+
+def repository_settings(reg: Registry, who: Principal, ws: str, repo: str) -> RepositorySettings:
+    """What a repository's admins manage of it (its grants); refused to anyone else."""
+    record = require_repository_admin(reg, who, ws, repo, f"manage permissions of {ws}/{repo}")
+    return RepositorySettings(ws, record, repository_grants(record), Reader(reg, who).administers(ws))

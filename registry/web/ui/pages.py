@@ -41,9 +41,10 @@ def _listing(request: Request, ws: str, heading: str, subtitle: str, crumbs, cur
     place = data.place(reg, v.who, ws)
     creatable = v.signed_in and bool(data.creatable_repositories(reg, v.who, ws)) and "project" not in scope
     upstream = data.upstream(reg, v.who, ws) if current == "workspace" else None
+    repo_admin = "repository" in scope and data.administers_repository(reg, v.who, ws, scope["repository"])
     return render(request, "packages.html", ws=ws, place=place, listing=listing, heading=heading, subtitle=subtitle,
                   crumbs=crumbs, current=current, can_create=creatable, repo=scope.get("repository"),
-                  upstream=upstream)
+                  upstream=upstream, repo_admin=repo_admin)
 
 
 @get(urls.WORKSPACE.path, name=urls.WORKSPACE.name)

@@ -8,9 +8,11 @@ from .account import ACCOUNT
 from .actions import ACTIONS
 from .pages import PAGES
 from .render import error_page, template_config
+from .settings import SETTINGS
 from .urls import PREFIX
 from .viewer import catch_up
 
-router = Router(path="/", route_handlers=[*ACCOUNT, *ACTIONS, *PAGES], include_in_schema=False, before_request=catch_up)
+router = Router(path="/", route_handlers=[*ACCOUNT, *ACTIONS, *PAGES, *SETTINGS], include_in_schema=False,
+                before_request=catch_up)
 
 __all__ = ["PREFIX", "error_page", "router", "template_config"]

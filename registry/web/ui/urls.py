@@ -55,6 +55,19 @@ YANK = _route("ui.yank", f"{_VERSION}/yank")
 UNYANK = _route("ui.unyank", f"{_VERSION}/unyank")
 DOWNLOAD = _route("ui.download", f"{_VERSION}/files/{{filename:str}}")
 
+# --- administration (settings.py): a workspace's admins, a repository's, a package's -------------
+SETTINGS = _route("ui.settings", f"{_WS}/settings/")  # people and permissions; posting grants a role
+SETTINGS_REVOKE = _route("ui.settings-revoke", f"{_WS}/settings/revoke")  # a query's `email` and `on`
+SETTINGS_PROJECTS = _route("ui.settings-projects", f"{_WS}/settings/projects")
+NEW_PROJECT = _route("ui.new-project", f"{_WS}/settings/projects/new")
+NEW_REPOSITORY = _route("ui.new-repository", f"{_WS}/settings/repos/new")
+SET_UUID = _route("ui.set-uuid", f"{_WS}/settings/uuid")  # a form's `repo`: whose (none: the workspace's)
+SETTINGS_PIPELINES = _route("ui.settings-pipelines", f"{_WS}/settings/pipelines")  # posting trusts an issuer
+UNTRUST = _route("ui.untrust", f"{_WS}/settings/pipelines/remove")  # a query's `issuer`
+REPOSITORY_PEOPLE = _route("ui.repository-people", f"{_WS}/repos/{{repo:str}}/people")  # posting grants
+REPOSITORY_REVOKE = _route("ui.repository-revoke", f"{_WS}/repos/{{repo:str}}/people/revoke")  # `email`
+PACKAGE_POLICY = _route("ui.package-policy", f"{_PACKAGE}/policy")
+
 
 def url_for(route: str, /, **parameters: str | None) -> str:
     """The link to the page named ``route`` (the templates' `url_for`: Litestar's, but encoded as the

@@ -23,8 +23,9 @@ from registry.web.ui.account import ACCOUNT
 from registry.web.ui.actions import ACTIONS
 from registry.web.ui.pages import PAGES
 from registry.web.ui.render import TEMPLATES
+from registry.web.ui.settings import SETTINGS
 
-HANDLERS = [*ACCOUNT, *ACTIONS, *PAGES]
+HANDLERS = [*ACCOUNT, *ACTIONS, *PAGES, *SETTINGS]
 # What a name, version, filename, commit id or token id might hold, as far as a URL is concerned: any
 # character but `/` (ASGI servers hand the path over decoded, so `%2F` is a `/` to every router) and
 # surrogates (no UTF-8); `.` and `..` alone are what a browser resolves before asking.

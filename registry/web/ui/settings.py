@@ -1,0 +1,337 @@
+"""Administration in the browser: what a workspace's admins do on the command line for their
+workspace (people and their roles, projects and repositories, their Bitbucket UUIDs, the trusted
+pipeline issuers), a repository's admins for their repository (its people), and a package's admins
+for its pipelines (the publish policy). The operator keeps what only the server's host should do
+(keys, gc, import).
+
+Each page is a GET (data.py's `*_settings`, which refuses whoever may not administer it: what they
+may not read as missing, what they read but don't administer a 403) and each of its forms a POST
+that checks its CSRF token, runs one verb of `operations` off the event loop (which checks
+permission again, on the commit it makes) and redirects to the page with a flash. A mistake in what
+was typed (an unknown email, a bad slug or UUID, what already is so) gives the page back with the
+message, next to the form it concerns, and the values typed; a refusal is the error page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+
+from ... import operations
+from ...errors import Conflict, Invalid, NotFound, RegistryError
+from . import data, urls
+from .forms import CHANNEL, form
+from .render import redirect, render
+from .viewer import registry, signed_in, viewer
+
+T = TypeVar("T")
+MISTAKES = (Invalid, NotFound, Conflict)  # (what was typed: the form again, saying what to change)
+
+
+async def _run(request: Request, verb: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``verb`` (an operation) by who is signed in, off the event loop."""
+    who = signed_in(request, "administer").who
+    return await anyio.to_thread.run_sync(lambda: verb(registry(request), who, CHANNEL, *args, **kwargs))
+
+
+def _said(exc: RegistryError) -> str:
+    """A refusal's words for a person at a form (a missing user is the operator's to create)."""
+    if isinstance(exc, NotFound) and exc.message.startswith("User "):
+        return f"{exc.message.split(';')[0]}: only the registry's operator creates users; ask them to."
+    return exc.message
+
+
+async def _checked_form(request: Request, doing: str) -> dict[str, str]:
+    signed_in(request, doing)
+    return await form(request)
+
+
+def _lines(text: str) -> list[str]:
+    """One value per line or comma (a textarea's list)."""
+    return [v.strip() for v in text.replace(",", "\n").splitlines() if v.strip()]
+
+
+# --- a workspace's settings: people and permissions ---------------------------------------------
+
+
+def _people(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
+    reg, who = registry(request), signed_in(request, f"administer workspace {ws}").who
+    found = data.workspace_settings(reg, who, ws)
+    return render(request, "settings_people.html", status=status, ws=ws, place=data.place(reg, who, ws),
+                  s=found, current="settings", tab="people", **context)
+
+
+@get(urls.SETTINGS.path, name=urls.SETTINGS.name)
+async def people(request: Request, ws: FromPath[str]) -> object:
+    return _people(request, ws)
+
+
+@post(urls.SETTINGS.path)
+async def grant(request: Request, ws: FromPath[str]) -> object:
+    fields = await _checked_form(request, "grant roles")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, f"manage permissions in {ws}")
+    email, on, role = fields.get("email", "").strip(), fields.get("on", ""), fields.get("role", "")
+    try:
+        await _run(request, operations.grant, ws, email, role, **data.grant_target(on))
+    except MISTAKES as exc:
+        return _people(request, ws, status=exc.status, error=_said(exc), failed=fields.get("form", "grant"),
+                       email=email, on=on, role=role)
+    return redirect(request, urls.SETTINGS.link(ws=ws), flash=f"Granted {role} on {_named(ws, on)} to {email}.")
+
+
+def _named(ws: str, on: str) -> str:
+    kind, _, key = on.partition(":")
+    return f"workspace {ws}" if on == "workspace" else f"project {key}" if kind == "project" else f"{ws}/{key}"
+
+
+def _revoke_consequence(request: Request, ws: str, email: str, on: str, last_admin: bool) -> str:
+    yourself = email == viewer(request).email
+    if on == "workspace":
+        lost = ("You will no longer administer it, nor see these settings" if yourself
+                else f"{email} will no longer administer it")
+        alone = " It has no other admin: only the operator will manage it then." if last_admin else ""
+        return f"{lost}; any role granted on its projects and repositories stays.{alone}"
+    where = "the project's repositories" if on.startswith("project:") else "the repository"
+    return (f"{'You' if yourself else email} will keep only what other grants give on {where} (a public "
+            "repository is read by anyone). Revoking is one commit; you can grant again at any time.")
+
+
+@get(urls.SETTINGS_REVOKE.path, name=urls.SETTINGS_REVOKE.name)
+async def confirm_revoke(request: Request, ws: FromPath[str]) -> object:
+    reg, who = registry(request), signed_in(request, "revoke roles").who
+    settings = data.workspace_settings(reg, who, ws)
+    email, on = request.query_params.get("email", ""), request.query_params.get("on", "")
+    group = next((g for g in settings.people if g.on == on), None)
+    if group is None or not any(g.email == email for g in group.grants):
+        raise NotFound(f"{email or 'No one'} holds no role on {_named(ws, on) if group else 'that'} to revoke: "
+                       "the settings page lists who does.")
+    return render(request, "confirm.html", ws=ws, place=data.place(reg, who, ws), current="settings",
+                  title=f"Revoke {email}'s role on {_named(ws, on)}?", danger=True,
+                  consequence=_revoke_consequence(request, ws, email, on, len(group.grants) == 1 and on == "workspace"),
+                  lost=[], button="Revoke", action=urls.SETTINGS_REVOKE.link(ws=ws, email=email, on=on),
+                  back=urls.SETTINGS.link(ws=ws))
+
+
+@post(urls.SETTINGS_REVOKE.path)
+async def revoke(request: Request, ws: FromPath[str]) -> object:
+    await _checked_form(request, "revoke roles")
+    email, on = request.query_params.get("email", ""), request.query_params.get("on", "")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, f"manage permissions in {ws}")
+    await _run(request, operations.grant, ws, email, None, **data.grant_target(on))
+    back = urls.SETTINGS.link(ws=ws)
+    if on == "workspace" and email == viewer(request).email:
+        back = urls.WORKSPACE.link(ws=ws)  # (no longer theirs to see)
+    return redirect(request, back, flash=f"Revoked {email}'s role on {_named(ws, on)}.")
+
+
+# --- a workspace's settings: projects and repositories ------------------------------------------
+
+
+def _projects(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
+    reg, who = registry(request), signed_in(request, f"administer workspace {ws}").who
+    found = data.workspace_settings(reg, who, ws)
+    return render(request, "settings_projects.html", status=status, ws=ws, place=data.place(reg, who, ws),
+                  s=found, current="settings", tab="projects", **context)
+
+
+@get(urls.SETTINGS_PROJECTS.path, name=urls.SETTINGS_PROJECTS.name)
+async def projects(request: Request, ws: FromPath[str]) -> object:
+    return _projects(request, ws)
+
+
+@post(urls.NEW_PROJECT.path, name=urls.NEW_PROJECT.name)
+async def new_project(request: Request, ws: FromPath[str]) -> object:
+    fields = await _checked_form(request, "create projects")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, "create projects")
+    key, name = fields.get("key", "").strip(), fields.get("name", "").strip()
+    try:
+        project = await _run(request, operations.create_project, ws, key, name or None)
+    except MISTAKES as exc:
+        return _projects(request, ws, status=exc.status, error=_said(exc), failed="project", values=fields)
+    return redirect(request, urls.SETTINGS_PROJECTS.link(ws=ws),
+                    flash=f"Created project {project.key}: create its repositories below.")
+
+
+@post(urls.NEW_REPOSITORY.path, name=urls.NEW_REPOSITORY.name)
+async def new_repository(request: Request, ws: FromPath[str]) -> object:
+    fields = await _checked_form(request, "create repositories")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, "create repositories")
+    slug, project, uuid = (fields.get(k, "").strip() for k in ("slug", "project", "uuid"))
+    public = fields.get("visibility") == "public"
+    try:
+        repo = await _run(request, operations.create_repository, ws, slug, project, public, uuid or None)
+    except MISTAKES as exc:
+        return _projects(request, ws, status=exc.status, error=_said(exc), failed="repository", values=fields)
+    return redirect(request, urls.SETTINGS_PROJECTS.link(ws=ws),
+                    flash=f"Created {'public' if repo.public else 'private'} repository {ws}/{repo.slug} in project "
+                          f"{repo.project}: grant people roles on it, and link packages to it.")
+
+
+@post(urls.SET_UUID.path, name=urls.SET_UUID.name)
+async def set_uuid(request: Request, ws: FromPath[str]) -> object:
+    fields = await _checked_form(request, "set Bitbucket UUIDs")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, "set Bitbucket UUIDs")
+    repo, uuid = fields.get("repo", "").strip() or None, fields.get("uuid", "").strip()
+    try:
+        record = await _run(request, operations.set_uuid, ws, uuid, repo)
+    except MISTAKES as exc:
+        return _projects(request, ws, status=exc.status, error=_said(exc), failed=f"uuid:{repo or ''}", values=fields)
+    return redirect(request, urls.SETTINGS_PROJECTS.link(ws=ws),
+                    flash=f"{f'{ws}/{repo}' if repo else f'Workspace {ws}'} has Bitbucket UUID {record.uuid} now.")
+
+
+# --- a workspace's settings: pipelines ----------------------------------------------------------
+
+
+def _pipelines(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
+    reg, who = registry(request), signed_in(request, f"administer workspace {ws}").who
+    found = data.workspace_settings(reg, who, ws)
+    return render(request, "settings_pipelines.html", status=status, ws=ws, place=data.place(reg, who, ws),
+                  s=found, current="settings", tab="pipelines", **context)
+
+
+@get(urls.SETTINGS_PIPELINES.path, name=urls.SETTINGS_PIPELINES.name)
+async def pipelines(request: Request, ws: FromPath[str]) -> object:
+    return _pipelines(request, ws)
+
+
+@post(urls.SETTINGS_PIPELINES.path)
+async def trust(request: Request, ws: FromPath[str]) -> object:
+    fields = await _checked_form(request, "trust pipeline issuers")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, "trust pipeline issuers")
+    issuer, audiences = fields.get("issuer", "").strip(), _lines(fields.get("audiences", ""))
+    try:
+        record = await _run(request, operations.set_trust, ws, issuer, audiences)
+    except MISTAKES as exc:
+        return _pipelines(request, ws, status=exc.status, error=_said(exc), values=fields)
+    return redirect(request, urls.SETTINGS_PIPELINES.link(ws=ws),
+                    flash=f"Pipelines of {ws} are trusted from {record.issuer} now.")
+
+
+def _trusted(request: Request, ws: str, issuer: str) -> data.WorkspaceSettings:
+    found = data.workspace_settings(registry(request), signed_in(request, "remove trust").who, ws)
+    if not any(t.issuer == issuer for t in found.trusts):
+        raise NotFound(f"Workspace {ws} doesn't trust issuer {issuer or '(none named)'}: the Pipelines settings "
+                       "list the issuers it trusts.")
+    return found
+
+
+@get(urls.UNTRUST.path, name=urls.UNTRUST.name)
+async def confirm_untrust(request: Request, ws: FromPath[str]) -> object:
+    issuer = request.query_params.get("issuer", "")
+    _trusted(request, ws, issuer)
+    reg, who = registry(request), viewer(request).who
+    return render(request, "confirm.html", ws=ws, place=data.place(reg, who, ws), current="settings",
+                  title=f"Stop trusting {issuer}?", danger=True,
+                  consequence="Pipelines whose tokens this issuer signs can no longer exchange them for registry "
+                              "tokens, so they can't publish (tokens already minted expire within minutes). You "
+                              "can trust it again at any time.",
+                  lost=[issuer], button="Remove issuer", action=urls.UNTRUST.link(ws=ws, issuer=issuer),
+                  back=urls.SETTINGS_PIPELINES.link(ws=ws))
+
+
+@post(urls.UNTRUST.path)
+async def untrust(request: Request, ws: FromPath[str]) -> object:
+    await _checked_form(request, "remove trust")
+    issuer = request.query_params.get("issuer", "")
+    _trusted(request, ws, issuer)  # (today's verb removes the workspace's one issuer: this one)
+    await _run(request, operations.remove_trust, ws)
+    return redirect(request, urls.SETTINGS_PIPELINES.link(ws=ws), flash=f"Pipelines of {ws} are no longer trusted "
+                                                                        f"from {issuer}.")
+
+
+# --- a repository's people, for its admins --------------------------------------------------------
+
+
+def _repository_people(request: Request, ws: str, repo: str, status: int = 200, **context: Any) -> Template:
+    reg, who = registry(request), signed_in(request, f"manage permissions of {ws}/{repo}").who
+    found = data.repository_settings(reg, who, ws, repo)
+    return render(request, "repository_people.html", status=status, ws=ws, place=data.place(reg, who, ws), s=found,
+                  current=f"repo:{found.repository.slug}", **context)
+
+
+@get(urls.REPOSITORY_PEOPLE.path, name=urls.REPOSITORY_PEOPLE.name)
+async def repository_people(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    return _repository_people(request, ws, repo)
+
+
+@post(urls.REPOSITORY_PEOPLE.path)
+async def repository_grant(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    fields = await _checked_form(request, "grant roles")
+    data.require_repository_admin(registry(request), viewer(request).who, ws, repo,
+                                  f"manage permissions of {ws}/{repo}")
+    email, role = fields.get("email", "").strip(), fields.get("role", "")
+    try:
+        await _run(request, operations.grant, ws, email, role, repository=repo)
+    except MISTAKES as exc:
+        return _repository_people(request, ws, repo, status=exc.status, error=_said(exc),
+                                  failed=fields.get("form", "grant"), email=email, role=role)
+    return redirect(request, urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo),
+                    flash=f"Granted {role} on {ws}/{repo} to {email}.")
+
+
+@get(urls.REPOSITORY_REVOKE.path, name=urls.REPOSITORY_REVOKE.name)
+async def confirm_repository_revoke(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    reg, who = registry(request), signed_in(request, "revoke roles").who
+    found = data.repository_settings(reg, who, ws, repo)
+    email = request.query_params.get("email", "")
+    if not any(g.email == email for g in found.people.grants):
+        raise NotFound(f"{email or 'No one'} holds no role on {ws}/{repo} to revoke: its People page lists who does.")
+    return render(request, "confirm.html", ws=ws, place=data.place(reg, who, ws), current=f"repo:{repo}",
+                  title=f"Revoke {email}'s role on {ws}/{repo}?", danger=True,
+                  consequence=_revoke_consequence(request, ws, email, f"repo:{repo}", False),
+                  lost=[], button="Revoke", action=urls.REPOSITORY_REVOKE.link(ws=ws, repo=repo, email=email),
+                  back=urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo))
+
+
+@post(urls.REPOSITORY_REVOKE.path)
+async def repository_revoke(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    await _checked_form(request, "revoke roles")
+    email = request.query_params.get("email", "")
+    data.require_repository_admin(registry(request), viewer(request).who, ws, repo,
+                                  f"manage permissions of {ws}/{repo}")
+    await _run(request, operations.grant, ws, email, None, repository=repo)
+    return redirect(request, urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo), flash=f"Revoked {email}'s role on "
+                                                                                 f"{ws}/{repo}.")
+
+
+# --- a package's publish policy, for its repository's admins -----------------------------------
+
+
+def _policy(request: Request, ws: str, name: str, status: int = 200, **context: Any) -> Template:
+    reg, who = registry(request), signed_in(request, "set publish policies").who
+    detail = data.package(reg, who, ws, name, per_page=1)
+    data.require(reg, who, ws, detail.name, "admin", "set the publish policy")
+    return render(request, "policy.html", status=status, ws=ws, place=data.place(reg, who, ws), p=detail,
+                  current="", **context)
+
+
+@get(urls.PACKAGE_POLICY.path, name=urls.PACKAGE_POLICY.name)
+async def policy(request: Request, ws: FromPath[str], name: FromPath[str]) -> object:
+    return _policy(request, ws, name)
+
+
+@post(urls.PACKAGE_POLICY.path)
+async def set_policy(request: Request, ws: FromPath[str], name: FromPath[str]) -> object:
+    fields = await _checked_form(request, "set publish policies")
+    reg, who = registry(request), viewer(request).who
+    data.require(reg, who, ws, data.package(reg, who, ws, name, per_page=1).name, "admin", "set the publish policy")
+    branches, environments = _lines(fields.get("branches", "")), _lines(fields.get("environments", ""))
+    try:
+        package = await _run(request, operations.set_publish_policy, ws, name, branches, environments)
+    except MISTAKES as exc:
+        return _policy(request, ws, name, status=exc.status, error=_said(exc), values=fields)
+    said = "Pipelines of its repository may publish it from anywhere." if package.publish_policy is None else \
+        "Pipelines may publish it only as the policy says."
+    return redirect(request, urls.PACKAGE.link(ws=ws, name=package.name),
+                    flash=f"Set the publish policy of {package.display_name}: {said}")
+
+
+SETTINGS = [people, grant, confirm_revoke, revoke, projects, new_project, new_repository, set_uuid, pipelines, trust,
+            confirm_untrust, untrust, repository_people, repository_grant, confirm_repository_revoke,
+            repository_revoke, policy, set_policy]
