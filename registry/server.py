@@ -56,7 +56,7 @@ def bootstrap(settings: Settings) -> Bootstrapped | None:
     shutil.rmtree(staging, ignore_errors=True)
     registry = datadir.Registry.created(settings, create_ledger(settings, staging), None)
     who, channel = identity.operator(), CHANNEL
-    operations.create_user(registry, who, channel, BOOT_ADMIN, "Registry admin")
+    operations.create_user(registry, who, channel, BOOT_ADMIN, f"Admin of {BOOT_WORKSPACE}")  # (of that workspace only)
     operations.create_workspace(registry, who, channel, BOOT_WORKSPACE, "Default workspace")
     operations.grant(registry, who, channel, BOOT_WORKSPACE, BOOT_ADMIN, "admin")
     operations.create_project(registry, who, channel, BOOT_WORKSPACE, BOOT_PROJECT, "Main")

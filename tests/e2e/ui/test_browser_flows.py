@@ -36,7 +36,7 @@ def test_sign_in_with_the_first_start_link_then_with_a_token(browser, site):
     browser.click("main form button[type=submit]")
     browser.wait_text("Signed in as admin@localhost")
     browser.page("signed-in-by-link")
-    assert "Default workspace" in browser.text() and "Registry admin" in browser.find("header").text
+    assert "Default workspace" in browser.text() and "Admin of default" in browser.find("header").text
     used = site.reg.ledger.commit(site.reg.ledger.head())
     assert used.summary.startswith("sign in admin@localhost with link") and dict(used.trailers)["Channel"] == "web"
     browser.sign_out()
