@@ -77,7 +77,7 @@ def new_package(snap: Snapshot, who: Principal, ws: str, name: str, display: str
             listed = ", ".join(f"{ws}/{r.slug}" for r in options)
             raise Forbidden(f"{missing}, and several repositories you may publish to create packages on publish "
                             f"({listed}): an upload to /{ws}/ can't say which one it belongs to. "
-                            f"{how_to_create(ws, name).capitalize()} linked to one of them, then publish again.")
+                            f"A{how_to_create(ws, name)[1:]} linked to one of them, then publish again.")
     repository = options[0].slug
     if taken:  # (names are unique in a workspace: taken is taken, as when an admin creates it)
         raise Conflict(f"Package name {name!r} is taken in workspace {ws} by a package of a repository you may not "
