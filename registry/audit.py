@@ -78,6 +78,7 @@ class Action(StrEnum):
     END_SESSION = "end-session"  # web sessions ended from another session, or by the operator
     ADOPT_KEYS = "adopt-signing-keys"
     ROTATE_KEYS = "rotate-signing-keys"
+    SET_REPOSITORY_OPTION = "set-repository-option"  # e.g. whether publishing creates packages
     SET_UUID = "set-uuid"  # a workspace or repository bound to its Bitbucket UUID afterwards
     SET_UPSTREAM = "set-upstream"  # the upstream indexes, their rules, block list, cooldown, exemptions
     FETCH_UPSTREAM = "fetch-upstream"  # a file fetched from an upstream index, on its first download
@@ -110,6 +111,12 @@ def action(commit: Commit) -> Action:
         except ValueError:
             return Action.UNKNOWN
     return next((a for prefix, a in _BY_SUBJECT if commit.summary.startswith(prefix)), Action.UNKNOWN)
+
+
+def creates_package(commit: Commit) -> bool:
+    """Whether a commit created a package: `create-package`, or a publish that created the package it
+    published to (its second Action trailer; its Repository trailer names the package's repository)."""
+    return action(commit) is Action.CREATE_PACKAGE or Action.CREATE_PACKAGE in commit.trailers_named(T.ACTION)
 
 
 def provenance_trailers(p: Provenance) -> list[tuple[str, str]]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import SortMode
 
-from .audit import Action, T, action
+from .audit import Action, T, action, creates_package
 from .ledger import REF, Commit, Ledger
 
 log = logging.getLogger("registry.history")
@@ -370,7 +370,7 @@ class _Links:
             return
         done = action(commit)
         repository = commit.trailer(T.REPOSITORY)
-        if done is Action.CREATE_PACKAGE and repository:
+        if creates_package(commit) and repository:
             self.latest[(ws, package)] = (position, repository)
             self.created.append((ws, package, position, repository))
         elif done in (Action.DELETE_VERSION, Action.DELETE_PACKAGE):

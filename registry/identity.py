@@ -22,6 +22,7 @@ from .model import (
     PipelinesTrust,
     Repository,
     Scope,
+    TrustedIssuer,
     User,
     Workspace,
 )
@@ -130,12 +131,32 @@ def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
 # --- pipelines -----------------------------------------------------------------------------------
 
 
+def trust_of(snap: Snapshot, ws: str, issuer: str) -> PipelinesTrust | None:
+    """The workspace's trust of ``issuer`` (its record, or an older ledger's one trust if that names
+    it); None if it doesn't trust it. Two lookups at most: a trust is found by its issuer's URL."""
+    record = snap.get(layout.trusted_issuer(ws, issuer), TrustedIssuer)
+    if record is None:
+        legacy = snap.get(layout.trust(ws), PipelinesTrust)
+        if legacy is not None and legacy.issuer.rstrip("/") == issuer.rstrip("/"):
+            return legacy
+    return record
+
+
+def workspace_trusts(snap: Snapshot, ws: str) -> list[PipelinesTrust]:
+    """Every issuer the workspace trusts, by URL. A listing of its trusts and a lookup."""
+    found: dict[str, PipelinesTrust] = {t.issuer: t for t in snap.records(layout.trusts_dir(ws), TrustedIssuer)}
+    legacy = snap.get(layout.trust(ws), PipelinesTrust)
+    if legacy is not None:
+        found.setdefault(legacy.issuer.rstrip("/"), legacy)
+    return [found[k] for k in sorted(found)]
+
+
 def trusts_for(snap: Snapshot, issuer: str) -> list[tuple[str, Trust]]:
-    """The workspaces that trust ``issuer``, with what each accepts."""
+    """The workspaces that trust ``issuer``, with what each accepts. Two lookups per workspace."""
     found = []
     for ws in snap.names("workspaces"):
-        record = snap.get(layout.trust(ws), PipelinesTrust)
-        if record is None or record.issuer.rstrip("/") != issuer.rstrip("/"):
+        record = trust_of(snap, ws, issuer)
+        if record is None:
             continue
         workspace = snap.get(layout.workspace(ws), Workspace)
         if workspace is None:  # (a trust is kept under its workspace: never without one)

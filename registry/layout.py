@@ -32,9 +32,14 @@ def _head(digest: str) -> str:
     return digest[:2]
 
 
+def _sha256(text: str) -> str:
+    """A whole SHA-256, naming a record by what can't be a path segment (an issuer's URL)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # How a pattern names a segment: `{field}`, or `{shard(field)}` (a function of SHARDINGS).
 _SLOT = re.compile(r"\{(?:(?P<fn>\w+)\((?P<arg>\w+)\)|(?P<field>\w+))\}")
-SHARDINGS: dict[str, Callable[[str], str]] = {"shard": shard, "head": _head}
+SHARDINGS: dict[str, Callable[[str], str]] = {"shard": shard, "head": _head, "sha256": _sha256}
 # Fields a record doesn't give take these (the package type: pypi is the only one). The one other
 # field a record may leave out is its workspace: a workspace's records are where they are.
 DEFAULTS: dict[str, str] = {"type": "pypi"}
@@ -100,6 +105,8 @@ class Place(Generic[R]):
         shards = iter("xyz")
 
         def slot(m: re.Match[str]) -> str:
+            if m["fn"] == "sha256":
+                return f"<sha256({m['arg']})>"
             if m["fn"]:
                 return f"<{next(shards) * 2}>"
             return DEFAULTS.get(m["field"]) or f"<{m['field']}>"
@@ -122,8 +129,12 @@ _SESSION = Place("sessions/{shard(email)}/{email}/{id}.json", model.WebSession,
                  lambda r: {"email": r.user, "id": r.id})
 _WORKSPACE = Place("workspaces/{ws}/workspace.json", model.Workspace, "a workspace and its admins",
                    lambda r: {"ws": r.slug})
+# (one trust per workspace, as older releases wrote it: still read, never written again)
 _TRUST = Place("workspaces/{ws}/pipelines-trust.json", model.PipelinesTrust,
-               "the Bitbucket Pipelines OIDC issuer it trusts", lambda r: {})
+               "the one issuer a workspace trusted, as older releases kept it", lambda r: {})
+_TRUSTED_ISSUER = Place("workspaces/{ws}/trusts/{sha256(issuer)}.json", model.TrustedIssuer,
+                        "a Bitbucket Pipelines OIDC issuer it trusts, and for which audiences",
+                        lambda r: {"issuer": r.issuer})
 _PROJECT = Place("workspaces/{ws}/projects/{KEY}.json", model.Project, "a project and its grants",
                  lambda r: {"KEY": r.key})
 _REPOSITORY = Place("workspaces/{ws}/repositories/{slug}.json", model.Repository,
@@ -146,8 +157,8 @@ _UPSTREAM_FILE = Place("workspaces/{ws}/upstream-files/{type}/{shard(name)}/{nam
                        lambda r: {"name": r.project, "filename": r.filename})
 
 PLACES: tuple[Place[Any], ...] = (
-    _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _PROJECT, _REPOSITORY,
-    _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
+    _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _TRUSTED_ISSUER,
+    _PROJECT, _REPOSITORY, _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
 )
 _BY_RECORD: dict[type[model.Record], Place[Any]] = {p.record: p for p in PLACES}
 _BY_DEPTH: dict[int, list[Place[Any]]] = {}
@@ -198,7 +209,17 @@ def workspace(ws: str) -> str:
 
 
 def trust(ws: str) -> str:
+    """The one trust of a ledger written before a workspace could trust several issuers."""
     return _TRUST.path(ws=ws)
+
+
+def trusted_issuer(ws: str, issuer: str) -> str:
+    """A trusted issuer's record, found by its URL (as the token names it, without a trailing slash)."""
+    return _TRUSTED_ISSUER.path(ws=ws, issuer=issuer.rstrip("/"))
+
+
+def trusts_dir(ws: str) -> str:
+    return _TRUSTED_ISSUER.dir(1, ws=ws)
 
 
 def project(ws: str, key: str) -> str:

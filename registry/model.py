@@ -143,6 +143,11 @@ class Repository(Record, frozen=True, kw_only=True):
     public: bool = False
     grants: dict[str, Role] = {}
     created: Provenance
+    # A writer (or a pipeline of this repository) publishing a name the workspace has no package of
+    # creates it, linked here, in the publish's commit (as PyPI, GitLab and devpi do). Off: a
+    # repository admin creates each package first (Bitbucket's way).
+    create_packages_on_publish: bool = False
+    option_set: Provenance | None = None  # who last changed create_packages_on_publish, and when
 
 
 class User(Record, frozen=True, kw_only=True):
@@ -208,16 +213,24 @@ class WebSession(Record, frozen=True, kw_only=True):
 
 
 class PipelinesTrust(Record, frozen=True, kw_only=True):
-    """Which Bitbucket Pipelines OIDC issuer this workspace trusts, and for which audiences.
+    """A Bitbucket Pipelines OIDC issuer this workspace trusts, and for which audiences.
 
     Tokens must also carry this workspace's UUID (the workspace record's `uuid`). `jwks` holds the
-    issuer's public keys for sites that can't reach it; otherwise they are fetched via discovery."""
+    issuer's public keys for sites that can't reach it; otherwise they are fetched via discovery.
+    As a record of its own, the one trust of a ledger written before a workspace could trust
+    several issuers (`workspaces/<ws>/pipelines-trust.json`): still read, and removed by untrusting
+    its issuer; every trust written now is a `TrustedIssuer`."""
 
     issuer: str
     audiences: list[str] = []
     jwks: dict[str, Any] | None = None
     algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256"])
     updated: Provenance
+
+
+class TrustedIssuer(PipelinesTrust, frozen=True, kw_only=True):
+    """One of the issuers a workspace trusts: one record per issuer, added, updated and removed by
+    its own commit (`workspaces/<ws>/trusts/<sha256 of the issuer URL>.json`)."""
 
 
 class PublishPolicy(Record, frozen=True, kw_only=True):
@@ -286,10 +299,13 @@ class DeletedFile(Record, frozen=True, kw_only=True):
 
 
 class DeletedFiles(Record, frozen=True, kw_only=True):
-    """Filenames that once held a file: never accepted again, as on the public index."""
+    """Filenames that once held a file: never accepted again, as on the public index. ``repository``:
+    the repository the package was linked to when its files were last deleted (None in records of
+    older releases): a publish may create the name again on its own only from that repository."""
 
     package: str
     files: dict[str, DeletedFile] = {}
+    repository: str | None = None
 
 
 # --- upstream indexes ----------------------------------------------------------------------------
@@ -367,8 +383,8 @@ class UpstreamFile(Record, frozen=True, kw_only=True):
 
 
 LEDGER_RECORDS: tuple[type[Record], ...] = (
-    LedgerInfo, SigningKeys, Workspace, PipelinesTrust, Project, Repository, User, ApiToken, SignInLink, WebSession,
-    Package, Version,
+    LedgerInfo, SigningKeys, Workspace, PipelinesTrust, TrustedIssuer, Project, Repository, User, ApiToken,
+    SignInLink, WebSession, Package, Version,
     DeletedFiles, UpstreamPolicy, UpstreamFile,
 )
 

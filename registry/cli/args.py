@@ -56,7 +56,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--project", required=True, metavar="KEY")
     c.add_argument("--public", action="store_true")
     c.add_argument("--uuid")
+    c.add_argument("--create-on-publish", action="store_true",
+                   help="a writer (or a pipeline of it) publishing a new name creates the package, linked here")
     c.set_defaults(run=tenancy.repo_create)
+    c = rp.add_parser("set", help="a repository's options (workspace or repository admin)")
+    c.add_argument("target", metavar="WS/REPO")
+    c.add_argument("--create-on-publish", action=argparse.BooleanOptionalAction, required=True,
+                   help="whether publishing a name the workspace has no package of creates it, linked here")
+    c.set_defaults(run=packages.repo_set)
     c = rp.add_parser("uuid", help="bind the repository to its Bitbucket UUID (its pipelines' tokens name it)")
     c.add_argument("target", metavar="WS/REPO")
     c.add_argument("uuid")
@@ -137,13 +144,18 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--clear", action="store_true", help="let any pipeline of the linked repository publish")
     c.set_defaults(run=packages.package_policy)
 
-    tr = sub.add_parser("trust", help="the Bitbucket Pipelines OIDC issuer a workspace trusts (no WS: list all)")
+    tr = sub.add_parser("trust", help="add or update an issuer a workspace trusts for pipeline tokens "
+                        "(no --issuer: list them; no WS: every workspace's)")
     tr.add_argument("workspace", nargs="?")
     tr.add_argument("--issuer", help="e.g. https://api.bitbucket.org/2.0/workspaces/WS/pipelines-config/identity/oidc")
     tr.add_argument("--audience", action="append", default=[], help="accepted audience (default: the workspace's)")
     tr.add_argument("--jwks-file", type=Path, help="the issuer's public keys (JWKS), for sites that can't reach it")
-    tr.add_argument("--remove", action="store_true")
+    tr.add_argument("--remove", action="store_true", help="the same as `registry untrust WS [--issuer URL]`")
     tr.set_defaults(run=trust.trust)
+    ut = sub.add_parser("untrust", help="stop trusting one issuer of a workspace (the others stay)")
+    ut.add_argument("workspace")
+    ut.add_argument("--issuer", help="the issuer to stop trusting (needed when the workspace trusts several)")
+    ut.set_defaults(run=trust.untrust)
 
     _upstream(sub)
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from .. import maintenance, repair
-from ..audit import PUBLISHER_TRAILERS, Action, T, action
+from ..audit import PUBLISHER_TRAILERS, T, creates_package
 from ..config import Settings
 from .command import Opened, known_workspace, opened, primary_only
 
@@ -84,7 +84,7 @@ def log(cx: Opened) -> int:
         print(f"    {e.summary}")
         if facts:
             print(f"    {facts}")
-        if package and action(e) is Action.CREATE_PACKAGE and at + 1 < len(entries):
+        if package and creates_package(e) and at + 1 < len(entries):
             # (a name deleted and made again: what follows is another package's, as readers are shown)
             print(f"---- above: the package created by {e.id[:12]}; below: an earlier package of the same name, "
                   "deleted since ----")

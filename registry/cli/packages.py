@@ -1,10 +1,22 @@
-"""Packages and their versions: `registry package` and `registry version`."""
+"""Packages and their versions: `registry package` and `registry version`; and whether publishing a
+new name creates its package (`registry repo set`)."""
 
 from __future__ import annotations
 
 from .. import model, operations
 from ..errors import RegistryError
-from .command import CHANNEL, Opened, known_workspace, opened
+from .command import CHANNEL, Opened, known_workspace, opened, split_repo
+
+
+@opened
+def repo_set(cx: Opened) -> int:
+    ws, slug = split_repo(cx.args.target)
+    on = cx.args.create_on_publish
+    r = operations.set_create_on_publish(cx.reg, cx.who, CHANNEL, ws, slug, on)
+    print(f"repository {ws}/{r.slug}: publishing a name the workspace has no package of "
+          + ("creates it, linked here" if on else
+             f"is refused (a repository admin creates packages: registry package create {ws} NAME --repo {r.slug})"))
+    return 0
 
 
 @opened

@@ -33,8 +33,10 @@ def project_create(cx: Opened) -> int:
 @opened
 def repo_create(cx: Opened) -> int:
     ws, slug = split_repo(cx.args.target)
-    r = operations.create_repository(cx.reg, cx.who, CHANNEL, ws, slug, cx.args.project, cx.args.public, cx.args.uuid)
-    print(f"created repository {ws}/{r.slug} {r.uuid} ({'public' if r.public else 'private'})")
+    r = operations.create_repository(cx.reg, cx.who, CHANNEL, ws, slug, cx.args.project, cx.args.public, cx.args.uuid,
+                                     create_on_publish=cx.args.create_on_publish)
+    print(f"created repository {ws}/{r.slug} {r.uuid} ({'public' if r.public else 'private'}"
+          f"{'; publishing a new name creates its package, linked here' if r.create_packages_on_publish else ''})")
     return 0
 
 

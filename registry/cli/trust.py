@@ -1,4 +1,4 @@
-"""Trust: the pipeline issuer a workspace trusts (`registry trust`), the ledger's signing keys
+"""Trust: the pipeline issuers a workspace trusts (`registry trust`, `registry untrust`), the ledger's signing keys
 (`registry key`), and the outside check that the ledger only grew (`registry witness`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pipelines.claims import default_audience
 from .. import operations
 from ..config import Settings
 from ..errors import RegistryError
-from ..model import SigningKey
+from ..model import PipelinesTrust, SigningKey
 from ..reads import Reader
 from ..trust import checkpoints, keys, sshsig
 from .command import CHANNEL, Opened, opened
@@ -19,20 +19,20 @@ from .command import CHANNEL, Opened, opened
 
 @opened
 def trust(cx: Opened) -> int:
-    """Lists the trusts (no WS), shows one (WS), sets one (--issuer) or removes it (--remove)."""
+    """Lists the trusts (no WS: every workspace's; WS: its own), adds or updates one (--issuer), or
+    removes one (--remove, as `registry untrust`)."""
     args = cx.args
-    if args.remove and (args.issuer or args.audience or args.jwks_file):
-        raise RegistryError("Use --remove alone: registry trust WS --remove.")
+    if args.remove and (args.audience or args.jwks_file):
+        raise RegistryError("--remove takes no --audience or --jwks-file: registry untrust WS --issuer URL.")
     if (args.audience or args.jwks_file) and not args.issuer:
-        raise RegistryError("--audience and --jwks-file need --issuer (a trust is set whole): "
+        raise RegistryError("--audience and --jwks-file need --issuer (an issuer's trust is set whole): "
                             "registry trust WS --issuer URL [--audience AUD]... [--jwks-file PATH].")
     if args.workspace is None:
         if args.issuer or args.remove:
             raise RegistryError("Name the workspace: registry trust WS --issuer URL.")
         _print_trusts(cx.read)
     elif args.remove:
-        operations.remove_trust(cx.reg, cx.who, CHANNEL, args.workspace)
-        print(f"workspace {args.workspace} no longer trusts any pipeline issuer")
+        _untrust(cx, args.workspace, args.issuer)
     elif not args.issuer:
         _print_trust(cx.read, args.workspace)
     else:
@@ -40,11 +40,27 @@ def trust(cx: Opened) -> int:
     return 0
 
 
+@opened
+def untrust(cx: Opened) -> int:
+    _untrust(cx, cx.args.workspace, cx.args.issuer)
+    return 0
+
+
+def _untrust(cx: Opened, ws: str, issuer: str | None) -> None:
+    record = operations.remove_trust(cx.reg, cx.who, CHANNEL, ws, issuer)
+    left = [t.issuer for _, t in Reader(cx.reg, cx.who).trusts(ws)]
+    print(f"workspace {ws} no longer trusts pipeline tokens from {record.issuer}; "
+          + (f"it still trusts {', '.join(left)}" if left else "it trusts no issuer now"))
+
+
+def _audiences(record: PipelinesTrust, uuid: str | None) -> str:
+    return ", ".join(record.audiences) or (f"{default_audience(uuid)} (default)" if uuid else "(default audience)")
+
+
 def _print_trusts(read: Reader) -> None:
-    found = [(ws, record) for ws, record in read.trusts() if record]
+    found = read.trusts()
     for ws, record in found:
-        print(f"{ws}\t{record.issuer}\t{', '.join(record.audiences) or '(default audience)'}"
-              f"{chr(9) + 'inline JWKS' if record.jwks else ''}")
+        print(f"{ws}\t{record.issuer}\t{_audiences(record, None)}{chr(9) + 'inline JWKS' if record.jwks else ''}")
     if not found:
         print("no workspace trusts a pipeline issuer yet: registry trust WS --issuer URL adds one")
 
@@ -52,13 +68,13 @@ def _print_trusts(read: Reader) -> None:
 def _print_trust(read: Reader, ws: str) -> None:
     found = read.trusts(ws)
     if not found:
-        print(f"workspace {ws} trusts no pipeline issuer")
+        print(f"workspace {ws} trusts no pipeline issuer: registry trust {ws} --issuer URL adds one")
         return
-    record, uuid = found[0][1], read.workspace(ws).uuid
-    inline = f"inline JWKS ({len(record.jwks['keys'])} keys)" if record.jwks else "fetched from the issuer"
-    print(f"issuer:    {record.issuer}\nworkspace: {uuid}\n"
-          f"audiences: {', '.join(record.audiences) or default_audience(uuid) + ' (default)'}\n"
-          f"keys:      {inline}")
+    uuid = read.workspace(ws).uuid
+    print(f"workspace {ws} ({uuid}) trusts {len(found)} issuer{'s' if len(found) > 1 else ''}:")
+    for _, record in found:
+        inline = f"inline JWKS ({len(record.jwks['keys'])} keys)" if record.jwks else "fetched from the issuer"
+        print(f"issuer:    {record.issuer}\naudiences: {_audiences(record, uuid)}\nkeys:      {inline}")
 
 
 def _set_trust(cx: Opened, args: argparse.Namespace) -> None:
@@ -69,7 +85,9 @@ def _set_trust(cx: Opened, args: argparse.Namespace) -> None:
         except (OSError, ValueError) as exc:
             raise RegistryError(f"Can't read a JWKS from {args.jwks_file}: {exc}") from None
     record = operations.set_trust(cx.reg, cx.who, CHANNEL, args.workspace, args.issuer, args.audience, jwks)
-    print(f"workspace {args.workspace} now trusts pipeline tokens from {record.issuer}")
+    others = [t.issuer for _, t in Reader(cx.reg, cx.who).trusts(args.workspace) if t.issuer != record.issuer]
+    print(f"workspace {args.workspace} now trusts pipeline tokens from {record.issuer}"
+          + (f" (and from {', '.join(others)})" if others else ""))
 
 
 @opened

@@ -6,6 +6,7 @@ a version, a token) is `reads/records.py`'s, and the data directory is `datadir.
 from there.
 """
 
+from .first_publish import set_create_on_publish
 from .keys import rotate_keys
 from .packages import (
     Published,
@@ -49,6 +50,6 @@ __all__ = [
     "create_repository", "create_signin_link", "create_token", "create_user", "create_workspace", "delete_package",
     "delete_version", "end_session", "end_sessions", "grant", "mint_pipeline_token", "publish_file",
     "publish_target", "remove_trust", "revoke_token", "rotate_keys", "run_url", "set_publish_policy", "set_trust",
-    "set_uuid",
+    "set_create_on_publish", "set_uuid",
     "start_session", "use_signin_link", "yank",
 ]

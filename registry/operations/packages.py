@@ -30,6 +30,7 @@ from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role,
 from ..permissions import require
 from ..reads.records import get_package, get_version, versions
 from ._common import made, make_change, replace
+from .first_publish import new_package
 
 log = logging.getLogger("registry.operations")
 
@@ -61,28 +62,36 @@ def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
     return reg.transact(build).result
 
 
-def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str,
-                 pipelines_may: bool = False) -> Package:
+def package_for(snap: Snapshot, who: Principal, ws: str, name: str, need: Role, doing: str) -> Package:
     """The package, if ``who`` holds ``need`` on its repository. Pipelines publish and read; they
     never delete, yank or administer, whatever their repository role. Whoever may not read the
     package is told it doesn't exist, in the same words as when it doesn't."""
-    if who.kind == "pipeline" and not pipelines_may:
+    if who.kind == "pipeline":
         raise Forbidden(f"A pipeline may publish and read its repository's packages, but not {doing}; "
                         "a person with the right permission must do it.")
     package = get_package(snap, ws, name) if snap.exists(layout.workspace(ws)) else None
     if package is None or not visibility.can_read(snap, who, ws, package.repository):
-        hint = (f" A repository admin must create it and link it to a repository first: "
-                f"`registry package create {ws} {name} --repo REPO`.") if need == "write" and pipelines_may else ""
-        raise visibility.hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.{hint}")
+        raise visibility.hidden(who, ws, f"Package {name!r} does not exist in workspace {ws}.")
     require(snap, who, ws, package.repository, need, doing)
     return package
 
 
-def publish_target(snap: Snapshot, who: Principal, ws: str, name: str) -> Package:
+def publish_target(snap: Snapshot, who: Principal, ws: str, name: str, display: str | None = None,
+                   provenance: model.Provenance | None = None) -> Package:
     """The package ``who`` may publish ``name``'s files to, or the refusal saying why not: write on
     its repository, and a pipeline's publish policy. The one rule: the upload endpoint asks it before
-    it receives a file, and publish_file again on the snapshot it commits on."""
-    package = package_for(snap, who, ws, name, "write", f"publish to {name!r}", pipelines_may=True)
+    it receives a file, and publish_file again on the snapshot it commits on. A package not in
+    ``snap`` yet is the one the publish creates, where its repository allows that (first_publish);
+    where none does, a 403 names the package and what creates it (the same whether it is missing or
+    one the caller may not read)."""
+    if not snap.exists(layout.workspace(ws)):
+        raise visibility.hidden(who, ws, f"Workspace {ws!r} does not exist.")
+    package = get_package(snap, ws, name)
+    if package is None or not visibility.can_read(snap, who, ws, package.repository):
+        if who.kind == "anonymous":
+            raise visibility.hidden(who, ws, "")
+        return new_package(snap, who, ws, name, display or name, taken=package is not None, provenance=provenance)
+    require(snap, who, ws, package.repository, "write", f"publish to {name!r}")
     if who.kind == "pipeline":
         check_publish_policy(package, who.pipeline)
     return package
@@ -95,6 +104,7 @@ class Published:
     file: DistFile
     commit: Commit | None  # None: the identical file was already there, nothing changed
     existing: bool = field(default=False)
+    created: bool = False  # the package was created by this publish
 
 
 def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist: DistInfo, staged: Staged, *,
@@ -125,7 +135,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
 
     def checked(snap: Snapshot) -> tuple[Package, Version | None] | NoChange:
         """Every refusal, by what ``snap`` holds; NoChange if this very file is published already."""
-        package = publish_target(snap, who, ws, canonical)
+        package = publish_target(snap, who, ws, canonical, dist.name, provenance)
         current = snap.get(layout.version(ws, canonical, version_key(dist.version)), Version)
         if current is not None:  # (its files: this one again, another spelling of it, a second sdist)
             for existing in current.files:
@@ -172,14 +182,22 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
             current = Version(package=canonical, version=dist.version, summary=dist.summary, created=provenance)
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
         version = replace(current, files=files, summary=current.summary or dist.summary)
+        writes: dict[str, model.Record | None] = {layout.version(ws, canonical, version_key(dist.version)): version}
+        creating: tuple[tuple[str, str], ...] = ()
+        if not snap.exists(layout.package(ws, canonical)):  # (its first publish creates it, in this commit)
+            writes[layout.package(ws, canonical)] = package
+            creating = ((T.ACTION, Action.CREATE_PACKAGE), (T.REPOSITORY, package.repository))
         change = make_change(
             who, channel, Action.PUBLISH, f"publish {canonical} {version.version}: {dist.filename}",
-            {layout.version(ws, canonical, version_key(dist.version)): version},
+            writes, *creating,
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, version.version),
             (T.FILE, dist.filename), (T.SHA256, digests.sha256), (T.SIZE, str(digests.size)),
             *(((T.UPLOAD_TIME, upload_time.isoformat()),) if upload_time else ()),
             *(((T.IMPORT_SOURCE, source),) if source else ()),
-            provenance=provenance, result=Published(package=package, version=version, file=new_file, commit=None),
+            provenance=provenance, result=Published(package=package, version=version, file=new_file, commit=None,
+                                                    created=bool(creating)),
+            body=f"Created package {package.display_name}, linked to {ws}/{package.repository}, on its first "
+                 "publish." if creating else "",
         )
         return dataclasses.replace(change, needs=tuple(pending))
 
@@ -208,14 +226,16 @@ def check_publish_policy(package: Package, run: model.PipelineRun | None) -> Non
 
 
 def tombstones(snap: Snapshot, ws: str, name: str, gone: list[Version], provenance: model.Provenance) -> DeletedFiles:
-    """The package's deleted-files record with the files of ``gone`` added: their names are spent."""
+    """The package's deleted-files record with the files of ``gone`` added: their names are spent.
+    It names the package's repository, the one a publish may create the name again from."""
     record = snap.get(layout.deleted_files(ws, name), DeletedFiles) or DeletedFiles(package=name)
+    package = get_package(snap, ws, name)
     files = dict(record.files)
     for version in gone:
         for f in version.files:
             files[f.filename] = DeletedFile(version=version.version, sha256=f.sha256,
                                             metadata_sha256=f.metadata_sha256, deleted=provenance)
-    return replace(record, files=files)
+    return replace(record, files=files, repository=package.repository if package else record.repository)
 
 
 def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, name: str,

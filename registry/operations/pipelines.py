@@ -14,7 +14,7 @@ from .. import bounds, layout, model, names
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound
-from ..identity import Principal, new_token
+from ..identity import Principal, new_token, trust_of, workspace_trusts
 from ..ledger import Change, Snapshot
 from ..model import ApiToken, Channel, Package
 from ..permissions import repository_context
@@ -49,7 +49,10 @@ def set_publish_policy(reg: Registry, who: Principal, channel: Channel, ws: str,
 
 
 def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: str,
-              audiences: list[str] | None = None, jwks: dict | None = None) -> model.PipelinesTrust:
+              audiences: list[str] | None = None, jwks: dict | None = None) -> model.TrustedIssuer:
+    """Trust ``issuer`` (add it to the workspace's issuers, or set again what it is trusted for):
+    one commit, touching that issuer's record only (and an older ledger's one trust of the same
+    issuer, which moves to its own record)."""
     issuer = _issuer_url(issuer)
     audiences = sorted({names.audience(a) for a in audiences or [] if a.strip()})
     bounds.count(audiences, bounds.AUDIENCES, "audiences (Bitbucket's limit)")
@@ -58,26 +61,45 @@ def set_trust(reg: Registry, who: Principal, channel: Channel, ws: str, issuer: 
 
     def build(snap: Snapshot) -> Change:
         workspace = require_workspace_admin(snap, who, ws, f"configure pipeline trust for {ws}")
-        record = model.PipelinesTrust(issuer=issuer, audiences=audiences, jwks=jwks, updated=who.provenance(channel))
+        before = trust_of(snap, ws, issuer)
+        record = model.TrustedIssuer(issuer=issuer, audiences=audiences, jwks=jwks, updated=who.provenance(channel))
+        writes: dict[str, model.Record | None] = {layout.trusted_issuer(ws, issuer): record}
+        if before is not None and not isinstance(before, model.TrustedIssuer):
+            writes[layout.trust(ws)] = None
         accepted = ", ".join(audiences) or f"the default audience of workspace {workspace.uuid}"
         keys = "keys given inline" if jwks else "keys from the issuer's discovery document"
+        verb = "trust pipelines" if before is None else "trust pipelines again (updated)"
         return make_change(who, channel, Action.TRUST,
-                           f"trust pipelines of {ws} from {issuer} ({keys}; audiences: {accepted})",
-                           {layout.trust(ws): record}, (T.WORKSPACE, ws), (T.ISSUER, issuer), result=record)
+                           f"{verb} of {ws} from {issuer} ({keys}; audiences: {accepted})",
+                           writes, (T.WORKSPACE, ws), (T.ISSUER, issuer), result=record)
 
     return reg.transact(build).result  # (the record written)
 
 
-def remove_trust(reg: Registry, who: Principal, channel: Channel, ws: str) -> None:
+def remove_trust(reg: Registry, who: Principal, channel: Channel, ws: str,
+                 issuer: str | None = None) -> model.PipelinesTrust:
+    """Stop trusting ``issuer`` (None: the workspace's only one), as one commit; the others stay."""
+    if issuer is not None:
+        issuer = bounds.one_line(issuer, bounds.ISSUER, "Issuer URLs").strip().rstrip("/")
+
     def build(snap: Snapshot) -> Change:
         require_workspace_admin(snap, who, ws, f"configure pipeline trust for {ws}")
-        record = snap.get(layout.trust(ws), model.PipelinesTrust)
-        if record is None:
+        trusted = workspace_trusts(snap, ws)
+        listed = ", ".join(t.issuer for t in trusted)
+        if not trusted:
             raise NotFound(f"Workspace {ws} trusts no pipeline issuer.")
+        if issuer is None and len(trusted) > 1:
+            raise Invalid(f"Workspace {ws} trusts {len(trusted)} issuers ({listed}): name the one to stop trusting, "
+                          f"`registry untrust {ws} --issuer URL`.")
+        record = trust_of(snap, ws, issuer) if issuer is not None else trusted[0]
+        if record is None:
+            raise NotFound(f"Workspace {ws} doesn't trust issuer {issuer}; it trusts {listed}.")
+        path = (layout.trusted_issuer(ws, record.issuer) if isinstance(record, model.TrustedIssuer)
+                else layout.trust(ws))
         return make_change(who, channel, Action.UNTRUST, f"stop trusting pipelines of {ws} from {record.issuer}",
-                       {layout.trust(ws): None}, (T.WORKSPACE, ws), (T.ISSUER, record.issuer))
+                           {path: None}, (T.WORKSPACE, ws), (T.ISSUER, record.issuer), result=record)
 
-    reg.transact(build)
+    return reg.transact(build).result  # (the record removed)
 
 
 def _issuer_url(value: str) -> str:

@@ -66,7 +66,7 @@ def create_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
 
 
 def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str, project: str,
-                      public: bool = False, uuid: str | None = None) -> Repository:
+                      public: bool = False, uuid: str | None = None, create_on_publish: bool = False) -> Repository:
     slug, project, uuid = names.repository_slug(slug), names.project_key(project), model.brace_uuid(uuid)
 
     def build(snap: Snapshot) -> Change:
@@ -79,8 +79,10 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         for other in snap.records(layout.repositories_dir(ws), Repository):
             if other.uuid == uuid:
                 raise Conflict(f"UUID {uuid} already belongs to repository {ws}/{other.slug}.")
-        record = Repository(slug=slug, uuid=uuid, project=project, public=public, created=who.provenance(channel))
+        record = Repository(slug=slug, uuid=uuid, project=project, public=public, created=who.provenance(channel),
+                            create_packages_on_publish=create_on_publish)
         visibility = "public" if public else "private"
+        visibility += ", creates packages on publish" if create_on_publish else ""
         return make_change(who, channel, Action.CREATE_REPOSITORY,
                            f"create repository {ws}/{slug} in project {project} ({visibility})",
                            {layout.repository(ws, slug): record},

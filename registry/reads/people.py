@@ -13,6 +13,7 @@ from ..identity import (
     pipeline_principal,
     trusts_for,
     verify_pipeline_token,
+    workspace_trusts,
 )
 from ..model import ApiToken, SignInLink, User, WebSession
 from .catalog import Catalog
@@ -105,11 +106,11 @@ class People(Catalog):
         return (found[1].label or None) if found else None
 
     def trusts(self, ws: str | None = None) -> list[tuple[str, model.PipelinesTrust]]:
-        """The trusted pipeline issuers, (workspace, trust): one workspace's (`hidden` to whoever
-        doesn't see it), or, with no ``ws``, every workspace's, whoever asks (the operator's
-        question: the CLI). A lookup per workspace."""
+        """The trusted pipeline issuers, (workspace, trust), by workspace then issuer: one workspace's
+        (`hidden` to whoever doesn't see it), or, with no ``ws``, every workspace's, whoever asks (the
+        operator's question: the CLI). A listing and a lookup per workspace."""
         snap = self.snapshot
         names = [ws] if ws else snap.names("workspaces")
         if ws:
             self.workspace(ws)
-        return [(w, t) for w in names if (t := snap.get(layout.trust(w), model.PipelinesTrust)) is not None]
+        return [(w, t) for w in names for t in workspace_trusts(snap, w)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pygit2
 
 from .. import layout, visibility
-from ..audit import Action, T, action, touched
+from ..audit import T, creates_package, touched
 from ..errors import Invalid, NotFound
 from ..history import Filed
 from ..layout import version_key
@@ -80,7 +80,7 @@ class Trail(Catalog):
             return None
         at, tail = base
         for commit in map(Commit.of, tail):  # (newer than the index: a creation there is this package's)
-            if action(commit) is Action.CREATE_PACKAGE and touched(commit) == (ws, name):
+            if creates_package(commit) and touched(commit) == (ws, name):
                 return None
         return self.reg.history.incarnation(ws, name, at)
 

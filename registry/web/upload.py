@@ -86,7 +86,8 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
 
     def permit(form: UploadForm) -> None:
         """Refuse, as publish_file would, whoever may not publish to the package the form names."""
-        publish_target(r.snapshot, who, ws, names.package_name(form.get("name"))[0])
+        canonical, display = names.package_name(form.get("name"))
+        publish_target(r.snapshot, who, ws, canonical, display)
 
     with state.registry.blobs.stage(limit) as staged:
         form = await _receive(body, options["boundary"], staged, limit, permit)
@@ -115,8 +116,10 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
             published = await anyio.to_thread.run_sync(check_and_publish, LOCK_WAIT)
     if published.existing or published.commit is None:  # (no commit: the identical file was there)
         return f"{filename} was already published with identical content; nothing changed.\n"
+    created = (f"; created package {published.package.name}, linked to {ws}/{published.package.repository}"
+               if published.created else "")
     return (f"Published {published.package.name} {published.version.version}: {filename} "
-            f"(commit {published.commit.id[:12]}).\n")
+            f"(commit {published.commit.id[:12]}{created}).\n")
 
 
 async def _receive(body: AsyncIterator[bytes], boundary: str, staged: Staged, limit: int,

@@ -172,7 +172,7 @@ def test_grants(town, email, role, key):
 def test_trust(town, issuer, audiences):
     trust = attempt(town.reg, lambda: operations.set_trust(town.reg, OP, "cli", WS, issuer, audiences))
     if trust is not None:
-        assert town.reg.snapshot().get(layout.trust(WS), model.PipelinesTrust) == trust
+        assert town.reg.snapshot().get(layout.trusted_issuer(WS, trust.issuer), model.TrustedIssuer) == trust
         operations.remove_trust(town.reg, OP, "cli", WS)
     whole(town.reg)
 

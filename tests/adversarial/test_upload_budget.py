@@ -183,13 +183,14 @@ def bomb() -> bytes:
 REFUSED = {  # caller -> (form's name, status, words)
     "anonymous": ("acme-utils", 401, "Publishing requires credentials"),
     "a read-only token": ("acme-utils", 403, "read scope"),
-    "no role": ("acme-utils", 404, "Package 'acme-utils' does not exist in workspace acme"),
-    "a private package, no role": ("secret-pkg", 404, "Package 'secret-pkg' does not exist in workspace acme"),
+    # (a package the caller may not read is answered as a missing one: a 403 saying how it gets created)
+    "no role": ("acme-utils", 403, "Package 'acme-utils' does not exist in workspace acme"),
+    "a private package, no role": ("secret-pkg", 403, "Package 'secret-pkg' does not exist in workspace acme"),
     "a read role": ("acme-utils", 403, "needs write permission on repository acme/utils"),
-    "another repository's writer": ("acme-utils", 404, "Package 'acme-utils' does not exist in workspace acme"),
-    "a pipeline of another repository": ("acme-piped", 404, "Package 'acme-piped' does not exist in workspace acme"),
+    "another repository's writer": ("acme-utils", 403, "Package 'acme-utils' does not exist in workspace acme"),
+    "a pipeline of another repository": ("acme-piped", 403, "Package 'acme-piped' does not exist in workspace acme"),
     "a pipeline outside the policy": ("acme-piped", 403, "branches release/* only; this run is on main"),
-    "a missing package": ("no-such-pkg", 404, "registry package create acme no-such-pkg --repo REPO"),
+    "a missing package": ("no-such-pkg", 403, "registry package create acme no-such-pkg --repo REPO"),
 }
 
 

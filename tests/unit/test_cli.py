@@ -96,7 +96,11 @@ def test_the_documented_commands(seeded):
     (["trust", "acme", "--audience", "x"], "--audience and --jwks-file need --issuer"),
     (["trust", "acme", "--jwks-file", "/nonexistent"], "--audience and --jwks-file need --issuer"),
     (["trust", "--audience", "x"], "--audience and --jwks-file need --issuer"),
-    (["trust", "acme", "--remove", "--issuer", "https://example.com"], "Use --remove alone"),
+    (["trust", "acme", "--remove", "--audience", "x"], "--remove takes no --audience or --jwks-file"),
+    (["untrust", "acme"], "Workspace acme trusts no pipeline issuer."),
+    (["untrust", "acme", "--issuer", "https://example.com/" + "x" * 2000], "Issuer URLs are at most"),
+    (["repo", "set", "acme/nope", "--create-on-publish"], "Repository acme/nope does not exist"),
+    (["repo", "set", "nope/utils", "--no-create-on-publish"], "does not exist"),
 ])
 def test_bad_input_is_one_clear_line_and_commits_nothing(seeded, args, message):
     head = seeded.head()

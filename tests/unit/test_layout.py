@@ -58,6 +58,8 @@ KINDS: dict[type[model.Record], tuple[st.SearchStrategy[Any], Callable[[Any, str
                       lambda r, ws: layout.workspace(r.slug)),
     model.PipelinesTrust: (st.builds(model.PipelinesTrust, issuer=st.just("i"), updated=st.just(P)),
                            in_workspace(lambda r, ws: layout.trust(ws))),
+    model.TrustedIssuer: (st.builds(model.TrustedIssuer, issuer=st.text(min_size=1, max_size=40), updated=st.just(P)),
+                          in_workspace(lambda r, ws: layout.trusted_issuer(ws, r.issuer))),
     model.Project: (st.builds(model.Project, key=segment, name=st.just(""), created=st.just(P)),
                     in_workspace(lambda r, ws: layout.project(ws, r.key))),
     model.Repository: (st.builds(model.Repository, slug=segment, uuid=st.just("{x}"), project=st.just("P"),

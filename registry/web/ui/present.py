@@ -57,7 +57,7 @@ def what(path: str) -> str:
     if rest[0] == "deleted-files":
         return f"deleted filenames of {rest[-1]}"
     names = {"projects": "project", "repositories": "repository", "workspace": "workspace",
-             "pipelines-trust": "pipelines trust"}
+             "pipelines-trust": "pipelines trust", "trusts": "trusted issuer"}
     return f"{names.get(rest[0], rest[0])} {rest[-1] if len(rest) > 1 else parts[1]}"
 
 

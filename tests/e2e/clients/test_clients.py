@@ -114,7 +114,8 @@ def test_twine_refusals_are_clear(server, team, tmp_path):
     upload = [sys.executable, "-m", "twine", "upload", "--verbose", "--repository-url", f"{server.url}/default/",
               "-u", team["email"]]
     proc = run([*upload, "-p", team["token"], str(files[0])], env=env, check=False)
-    assert proc.returncode != 0 and "does not exist in workspace default" in said(proc)
+    assert proc.returncode != 0 and "403" in said(proc) and "does not exist in workspace default" in said(proc)
+    assert f"`registry package create default {name} --repo REPO`" in said(proc)
     server.cli("package", "create", "default", name, "--repo", team["repo"])
     proc = run([*upload, "-p", team["read_token"], str(files[0])], env=env, check=False)
     assert proc.returncode != 0 and "read scope" in said(proc)

@@ -388,8 +388,9 @@ def test_a_private_package_of_another_repository_is_refused_before_uploading(sit
     proc = run_pipe(project, env)
     assert proc.returncode != 0
     # Since "strangers learn nothing", the pipeline is answered as if another repository's private
-    # package didn't exist (uv's check sees a 404 and the upload is refused), and nothing says where it is.
-    assert f"HTTP 404: Package '{name}' does not exist" in proc.stderr and other not in proc.stderr
+    # package didn't exist (uv's check sees a 404; the upload is a 403 saying how a package gets created),
+    # and nothing says where it is.
+    assert f"HTTP 403: Package '{name}' does not exist" in proc.stderr and other not in proc.stderr
     assert f"publish {name}" not in site.log(name)
 
 

@@ -85,8 +85,11 @@ async def test_pipelines_never_administer(world, issuer, trusted):
 
 
 REFUSED_UPLOADS = {
-    "not linked": (dict(repository_uuid=OTHER_REPO_UUID), "acme-piped", 404,
-                   "Package 'acme-piped' does not exist in workspace acme"),
+    # (another repository's private package reads as a missing one, which its first publish doesn't create here)
+    "not linked": (dict(repository_uuid=OTHER_REPO_UUID), "acme-piped", 403,
+                   "Package 'acme-piped' does not exist in workspace acme, and this pipeline's repository doesn't "
+                   "create packages on publish: a repository admin creates it with `registry package create acme "
+                   "acme-piped --repo elsewhere`"),
     "unregistered repository": (dict(repository_uuid=str(uuid.uuid4())), "acme-piped", 403,
                                 "is not registered in workspace acme"),
     "branch outside policy": (dict(branch="feature/x"), "acme-piped", 403,

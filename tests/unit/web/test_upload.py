@@ -9,6 +9,7 @@ import pytest
 
 from registry import layout, model, operations
 from registry.reads import records
+from tests.support.helpers import make_wheel
 from tests.support.world import BOTH, WS, publish, upload_form
 from tests.unit.test_dists import wheel
 
@@ -165,7 +166,6 @@ async def test_an_upload_over_a_mib_is_spilled_to_disk_and_made_durable_before_i
     """Files: synced (data and name) before the record, which holds its size and hash for a replay.
     A bucket: stored by a request that returned before the record was written: the record carries
     nothing (no copy, nothing to check at a replay: the object is the bucket's to keep)."""
-    from tests.support.helpers import make_wheel
 
     # random: it doesn't compress (limit here: 2 MiB)
     wheel = make_wheel(tmp_path, "Acme.Utils", "4.0", payload=3 * 2**19)
@@ -248,7 +248,8 @@ async def test_bad_uploads(client, world, dists, overrides, status, message):
 @pytest.mark.parametrize(("who", "status", "message"), [
     (None, 401, "Publishing requires credentials"),
     ("reader@acme.test", 403, "needs write permission on repository acme/utils"),
-    ("outsider@acme.test", 404, "Package 'acme-utils' does not exist in workspace acme"),  # (it may not read it)
+    # (it may not read it: answered as a missing package, a 403 saying how a package gets created)
+    ("outsider@acme.test", 403, "Package 'acme-utils' does not exist in workspace acme"),
     ("dev-readonly", 403, "read scope"),
 ])
 async def test_who_may_publish(client, world, dists, who, status, message):
@@ -269,15 +270,22 @@ async def test_wrong_token_is_403(client, world, dists):
     assert r.status_code == 403 and "Invalid credentials" in r.text
 
 
-async def test_package_must_be_created_first(client, world, dists):
+async def test_package_must_be_created_first(client, world, dists, tmp_path):
     before = state(world)
     r = await post(client, world, dists[("public-pkg", "0.1")][1], who="wsadmin@acme.test")
     assert r.status_code == 200  # public-pkg exists
     operations.delete_package(world.reg, world.principal("wsadmin@acme.test"), "api", WS, "public-pkg")
     before = state(world)
     r = await post(client, world, dists[("public-pkg", "0.1")][1], who="wsadmin@acme.test")
-    assert r.status_code == 404 and "registry package create acme public-pkg --repo REPO" in r.text
+    assert r.status_code == 403 and "registry package create acme public-pkg --repo REPO" in r.text
+    assert "registry repo set acme/REPO --create-on-publish" in r.text
     assert state(world) == before
+    # where its repository creates packages on publish, the publish creates it again, there
+    operations.set_create_on_publish(world.reg, world.principal("wsadmin@acme.test"), "api", WS, "public-lib", True)
+    r = await post(client, world, dists[("public-pkg", "0.1")][1], who="wsadmin@acme.test")
+    assert r.status_code == 400 and "previously used" in r.text  # (its deleted filenames stay spent)
+    r = await post(client, world, make_wheel(tmp_path, "public-pkg", "0.2"), who="wsadmin@acme.test")
+    assert r.status_code == 200 and "created package public-pkg, linked to acme/public-lib" in r.text
 
 
 async def test_oversize_is_413_with_the_limit(client, world, dists):
