@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .. import layout, model, names
-from ..errors import Denied, NotFound
+from ..errors import Denied, NotFound, RegistryError, Unauthorized
 from ..model import ApiToken, Project, Repository, Role, User, Workspace
 from ..permissions import role_on
 from .catalog import Catalog
@@ -71,11 +71,15 @@ def workspace_grants(snap, ws: str) -> list[Grant]:
 class Members(Catalog):
     """The Reader's grants and people (see the module's note for who sees what)."""
 
+    def _denied(self, seeing: str, need: str) -> RegistryError:
+        if self.who.kind == "anonymous":  # (a public repository shows the workspace: credentials may see more)
+            return Unauthorized(f"Authentication required to see {seeing}: use your email and an API token.")
+        return Denied(f"{self.who.actor} may not see {seeing}: it needs {need}.")
+
     def _require_admin(self, ws: str, seeing: str) -> None:
         self.workspace(ws)  # (hidden from whoever doesn't see it)
         if not self.administers(ws):
-            raise Denied(f"{self.who.actor} may not see {seeing}: it needs admin permission on workspace {ws}; ask a "
-                         "workspace admin.")
+            raise self._denied(seeing, f"admin permission on workspace {ws}; ask a workspace admin")
 
     def grants(self, ws: str, *, project: str | None = None, repository: str | None = None,
                user: str | None = None) -> list[Grant]:
@@ -85,8 +89,8 @@ class Members(Catalog):
         if repository is not None:
             self.repository(ws, repository)
             if not model.at_least(role_on(self.now, self.who, ws, repository), "admin"):
-                raise Denied(f"{self.who.actor} may not see the grants of {ws}/{repository}: it needs admin "
-                             f"permission on it; ask a repository or workspace admin.")
+                raise self._denied(f"the grants of {ws}/{repository}",
+                                   "admin permission on it; ask a repository or workspace admin")
         else:
             self._require_admin(ws, f"the grants of workspace {ws}")
         found = workspace_grants(self.snapshot, ws)
@@ -139,6 +143,8 @@ class Members(Catalog):
             return [Person(u, grants.get(u.email, []), tokens.get(u.email, 0))
                     for u in sorted(self.snapshot.records("users", User), key=lambda u: u.email)]
         mine = self._administered()
+        if not mine and self.who.kind == "anonymous":
+            raise Unauthorized("Authentication required to list users: use your email and an API token.")
         if not mine:
             raise Denied(f"{self.who.actor} may not list users: the operator sees every user, and a workspace admin "
                          "the members of their workspaces.")
