@@ -179,5 +179,5 @@ def grant_list(cx: Opened) -> int:
 @opened
 def remove_member(cx: Opened) -> int:
     removed = operations.remove_member(cx.reg, cx.who, CHANNEL, cx.args.slug, cx.args.email)
-    print(f"removed {names.email(cx.args.email)} from workspace {cx.args.slug}: {', '.join(removed)}")
+    print(f"removed {names.email(cx.args.email)} from workspace {cx.args.slug}: {', '.join(g.shown for g in removed)}")
     return 0

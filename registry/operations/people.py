@@ -15,7 +15,7 @@ from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import Channel, Project, Record, Repository, User
-from ..reads.members import workspace_grants
+from ..reads.members import Grant, workspace_grants
 from ._common import existing_user, make_change, replace, require_operator, require_workspace_admin
 
 
@@ -79,9 +79,9 @@ def enable_user(reg: Registry, who: Principal, channel: Channel, email: str) -> 
     return reg.transact(build).result
 
 
-def remove_member(reg: Registry, who: Principal, channel: Channel, ws: str, email: str) -> list[str]:
+def remove_member(reg: Registry, who: Principal, channel: Channel, ws: str, email: str) -> list[Grant]:
     """Take every grant ``email`` holds in the workspace away at once (workspace admin, project and
-    repository roles): one commit. Returns where they were (as the CLI names them). A workspace
+    repository roles): one commit. Returns the grants taken away. A workspace
     admin's to do (as `registry revoke` is, this may remove its last admin: the operator still
     manages it, and names another with `registry grant WS EMAIL admin`)."""
     email = names.email(email)
@@ -103,7 +103,7 @@ def remove_member(reg: Registry, who: Principal, channel: Channel, ws: str, emai
                     writes[path] = replace(found, grants={k: v for k, v in found.grants.items() if k != email})
         return make_change(who, channel, Action.REMOVE_MEMBER, f"remove {email} from workspace {ws}", writes,
                            (T.WORKSPACE, ws), (T.USER, email), (T.ROLE, "none"),
-                           body="\n".join(f"- {g.role} on {g.shown}" for g in held), result=[g.shown for g in held])
+                           body="\n".join(f"- {g.role} on {g.shown}" for g in held), result=held)
 
     return reg.transact(build).result
 

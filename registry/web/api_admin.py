@@ -3,16 +3,19 @@
 admins, on their repository) with their own tokens. Each change is the verb's one commit; each
 refusal the verb's (a problem document). Who may read what is `reads/members.py`'s.
 
-Disabling and enabling an account are the operator's, who works on the server: over HTTP they are
-refused (403), saying so."""
+Disabling and enabling an account are the operator's, on the server (`registry user disable`,
+`enable`): the API has no operator (every caller over HTTP is a person or a pipeline), so it has no
+route for them; the verbs are there for one."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 import anyio
+import msgspec
 from litestar import Request, Router, delete, get, patch, post, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery
 
 from .. import operations
 from ..errors import Invalid, Unauthorized
@@ -21,12 +24,14 @@ from ..reads import Reader
 from ..reads.members import Grant, Person, Where
 from .answers import refusals
 from .api_types import View
+from .bodies import json_value
 from .state import reader
 
 WS = "/workspaces/{ws:str}"
 CH: Channel = "api"
 READ = refusals(400, 401, 403, 404)
 CHANGE = refusals(400, 401, 403, 404, 409, 503)
+B = TypeVar("B", bound=View)
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -45,10 +50,6 @@ class WorkspaceChange(View, frozen=True, kw_only=True):
     slug: str | None = None  # (refused unless it is the workspace's own: a slug doesn't change)
 
 
-class Disable(View, frozen=True, kw_only=True):
-    reason: str
-
-
 class CreateProject(View, frozen=True, kw_only=True):
     key: str
     name: str | None = None
@@ -64,6 +65,9 @@ class CreateRepository(View, frozen=True, kw_only=True):
 class RepositoryChange(View, frozen=True, kw_only=True):
     slug: str | None = None  # a new slug: the packages linked to it follow
     uuid: str | None = None  # its Bitbucket UUID
+
+
+NAME, ROLE = '{"name": NAME}', '{"role": "read" | "write" | "admin"}'
 
 
 # --- responses -----------------------------------------------------------------------------------
@@ -174,6 +178,24 @@ async def _signed_in(request: Request, doing: str) -> Reader:
     return r
 
 
+async def _body(request: Request, type_: type[B], shape: str, *, optional: bool = False) -> B | None:
+    """The request's JSON body as ``type_``, read only once the caller is known (whoever may not
+    change a thing learns nothing of what it takes); Invalid names the ``shape`` to send."""
+    raw = await request.body()
+    if optional and not raw.strip():
+        return None
+    try:
+        return json_value(raw, type_)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise Invalid(f"The body is not what this takes ({exc}): send one JSON object, {shape}.") from None
+
+
+async def _required(request: Request, type_: type[B], shape: str) -> B:
+    found = await _body(request, type_, shape)
+    assert found is not None  # (only an optional body may be missing)
+    return found
+
+
 # --- people --------------------------------------------------------------------------------------
 
 
@@ -192,25 +214,12 @@ async def show_user(request: Request, email: FromPath[str]) -> UserView:
 
 
 @patch("/users/{email:str}", status_code=200, responses=CHANGE,
-       summary="Change a user's display name (yourself, or the operator)")
-async def rename_user(request: Request, email: FromPath[str], data: JSONBody[Rename]) -> UserView:
+       summary="Change a user's display name (yourself, or the operator)", description=f"Body: {NAME}.")
+async def rename_user(request: Request, email: FromPath[str]) -> UserView:
     r = await _signed_in(request, "rename users")
+    data = await _required(request, Rename, NAME)
     await anyio.to_thread.run_sync(operations.rename_user, r.reg, r.who, CH, email, data.name)
     return user_view((await reader(request)).person(email))
-
-
-@post("/users/{email:str}/disable", status_code=200, responses=CHANGE,
-      summary="Disable an account: none of its credentials is accepted, its grants do nothing (the operator)")
-async def disable_user(request: Request, email: FromPath[str], data: JSONBody[Disable]) -> UserView:
-    r = await _signed_in(request, "disable accounts")
-    return user_view(await anyio.to_thread.run_sync(operations.disable_user, r.reg, r.who, CH, email, data.reason))
-
-
-@post("/users/{email:str}/enable", status_code=200, responses=CHANGE,
-      summary="Enable a disabled account again (the operator)")
-async def enable_user(request: Request, email: FromPath[str]) -> UserView:
-    r = await _signed_in(request, "enable accounts")
-    return user_view(await anyio.to_thread.run_sync(operations.enable_user, r.reg, r.who, CH, email))
 
 
 # --- grants and members --------------------------------------------------------------------------
@@ -227,9 +236,8 @@ async def list_members(request: Request, ws: FromPath[str]) -> UserList:
         summary="Remove a person from the workspace: every grant of theirs there, in one commit (workspace admin)")
 async def remove_member(request: Request, ws: FromPath[str], email: FromPath[str]) -> Removed:
     r = await _signed_in(request, "remove members")
-    held = [grant_view(g) for g in r.grants(ws, user=email)]
-    await anyio.to_thread.run_sync(operations.remove_member, r.reg, r.who, CH, ws, email)
-    return Removed(kind="member", workspace=ws, name=email, grants=held)
+    held = await anyio.to_thread.run_sync(operations.remove_member, r.reg, r.who, CH, ws, email)
+    return Removed(kind="member", workspace=ws, name=email.strip().lower(), grants=[grant_view(g) for g in held])
 
 
 @get(WS + "/grants", responses=READ, summary="Grants in the workspace: its admins, projects' and repositories' "
@@ -250,8 +258,13 @@ async def _grant(request: Request, ws: str, email: str, role: Role | None, where
 
 
 @put(WS + "/admins/{email:str}", status_code=200, responses=CHANGE, summary="Make a user a workspace admin "
-     "(workspace admin)")
+     "(workspace admin); no body, or {\"role\": \"admin\"}")
 async def add_admin(request: Request, ws: FromPath[str], email: FromPath[str]) -> GrantView:
+    await _signed_in(request, "manage permissions")
+    data = await _body(request, SetRole, ROLE, optional=True)
+    if data is not None and data.role != "admin":  # (no body, or the one role a workspace grants)
+        raise Invalid("On a workspace only the admin role can be granted; grant read or write on one of its projects "
+                      "or repositories (PUT .../projects/KEY/grants/EMAIL or .../repositories/REPO/grants/EMAIL).")
     return await _grant(request, ws, email, "admin", "workspace", "")
 
 
@@ -262,9 +275,11 @@ async def remove_admin(request: Request, ws: FromPath[str], email: FromPath[str]
 
 
 @put(WS + "/projects/{key:str}/grants/{email:str}", status_code=200, responses=CHANGE,
-     summary="Give a user a role on a project and its repositories (workspace admin)")
-async def set_project_grant(request: Request, ws: FromPath[str], key: FromPath[str], email: FromPath[str],
-                            data: JSONBody[SetRole]) -> GrantView:
+     summary="Give a user a role on a project and its repositories (workspace admin)", description=f"Body: {ROLE}.")
+async def set_project_grant(request: Request, ws: FromPath[str], key: FromPath[str],
+                            email: FromPath[str]) -> GrantView:
+    await _signed_in(request, "manage permissions")
+    data = await _required(request, SetRole, ROLE)
     return await _grant(request, ws, email, data.role, "project", key)
 
 
@@ -276,9 +291,11 @@ async def remove_project_grant(request: Request, ws: FromPath[str], key: FromPat
 
 
 @put(WS + "/repositories/{repo:str}/grants/{email:str}", status_code=200, responses=CHANGE,
-     summary="Give a user a role on a repository (repository or workspace admin)")
-async def set_repository_grant(request: Request, ws: FromPath[str], repo: FromPath[str], email: FromPath[str],
-                               data: JSONBody[SetRole]) -> GrantView:
+     summary="Give a user a role on a repository (repository or workspace admin)", description=f"Body: {ROLE}.")
+async def set_repository_grant(request: Request, ws: FromPath[str], repo: FromPath[str],
+                               email: FromPath[str]) -> GrantView:
+    await _signed_in(request, "manage permissions")
+    data = await _required(request, SetRole, ROLE)
     return await _grant(request, ws, email, data.role, "repository", repo)
 
 
@@ -293,9 +310,11 @@ async def remove_repository_grant(request: Request, ws: FromPath[str], repo: Fro
 
 
 @patch(WS, status_code=200, responses=CHANGE,
-       summary="Change a workspace's display name (workspace admin; its slug can't change)")
-async def change_workspace(request: Request, ws: FromPath[str], data: JSONBody[WorkspaceChange]) -> WorkspaceView:
+       summary="Change a workspace's display name (workspace admin; its slug can't change)",
+       description=f"Body: {NAME}.")
+async def change_workspace(request: Request, ws: FromPath[str]) -> WorkspaceView:
     r = await _signed_in(request, "rename workspaces")
+    data = await _required(request, WorkspaceChange, NAME)
     return workspace_view(await anyio.to_thread.run_sync(
         operations.rename_workspace, r.reg, r.who, CH, ws, data.name, data.slug))
 
@@ -314,18 +333,20 @@ async def list_projects(request: Request, ws: FromPath[str]) -> ProjectList:
     return ProjectList(items=[project_view(ws, p, repos) for p, repos in r.projects(ws)])
 
 
-@post(WS + "/projects", status_code=201, responses=CHANGE, summary="Create a project (workspace admin)")
-async def create_project(request: Request, ws: FromPath[str], data: JSONBody[CreateProject]) -> ProjectView:
+@post(WS + "/projects", status_code=201, responses=CHANGE, summary="Create a project (workspace admin)",
+      description='Body: {"key": KEY, "name": NAME (optional)}.')
+async def create_project(request: Request, ws: FromPath[str]) -> ProjectView:
     r = await _signed_in(request, "create projects")
+    data = await _required(request, CreateProject, '{"key": KEY, "name": NAME (optional)}')
     made = await anyio.to_thread.run_sync(operations.create_project, r.reg, r.who, CH, ws, data.key, data.name)
     return project_view(ws, made, [])
 
 
 @patch(WS + "/projects/{key:str}", status_code=200, responses=CHANGE,
-       summary="Change a project's display name (workspace admin)")
-async def rename_project(request: Request, ws: FromPath[str], key: FromPath[str],
-                         data: JSONBody[Rename]) -> ProjectView:
+       summary="Change a project's display name (workspace admin)", description=f"Body: {NAME}.")
+async def rename_project(request: Request, ws: FromPath[str], key: FromPath[str]) -> ProjectView:
     r = await _signed_in(request, "rename projects")
+    data = await _required(request, Rename, NAME)
     done = await anyio.to_thread.run_sync(operations.rename_project, r.reg, r.who, CH, ws, key, data.name)
     return project_view(ws, done, [x for x in (await reader(request)).repositories(ws) if x.project == done.key])
 
@@ -345,9 +366,12 @@ async def list_repositories(request: Request, ws: FromPath[str]) -> RepositoryLi
     return RepositoryList(items=[repository_view(ws, x) for x in r.repositories(ws)])
 
 
-@post(WS + "/repositories", status_code=201, responses=CHANGE, summary="Create a repository (workspace admin)")
-async def create_repository(request: Request, ws: FromPath[str], data: JSONBody[CreateRepository]) -> RepositoryView:
+@post(WS + "/repositories", status_code=201, responses=CHANGE, summary="Create a repository (workspace admin)",
+      description='Body: {"slug": SLUG, "project": KEY, "public": false (optional), "uuid": UUID (optional)}.')
+async def create_repository(request: Request, ws: FromPath[str]) -> RepositoryView:
     r = await _signed_in(request, "create repositories")
+    data = await _required(request, CreateRepository, '{"slug": SLUG, "project": KEY, "public": false, "uuid": UUID '
+                                                      '(optional)}')
     made = await anyio.to_thread.run_sync(lambda: operations.create_repository(
         r.reg, r.who, CH, ws, data.slug, data.project, data.public, data.uuid))
     return repository_view(ws, made)
@@ -356,9 +380,9 @@ async def create_repository(request: Request, ws: FromPath[str], data: JSONBody[
 @patch(WS + "/repositories/{repo:str}", status_code=200, responses=CHANGE,
        summary="Give a repository a new slug (its linked packages follow) or bind its Bitbucket UUID (repository "
                "admin for the slug, workspace admin for the UUID); one commit per field")
-async def change_repository(request: Request, ws: FromPath[str], repo: FromPath[str],
-                            data: JSONBody[RepositoryChange]) -> RepositoryView:
+async def change_repository(request: Request, ws: FromPath[str], repo: FromPath[str]) -> RepositoryView:
     r = await _signed_in(request, "change repositories")
+    data = await _required(request, RepositoryChange, '{"slug": NEW} and/or {"uuid": UUID}')
     if data.slug is None and data.uuid is None:
         raise Invalid("Give what to change: {\"slug\": NEW} (a rename) and/or {\"uuid\": UUID}.")
     found: Repository = r.repository(ws, repo)
@@ -381,7 +405,7 @@ async def delete_repository(request: Request, ws: FromPath[str], repo: FromPath[
 
 
 router = Router(path="/api", route_handlers=[
-    list_users, show_user, rename_user, disable_user, enable_user,
+    list_users, show_user, rename_user,
     list_members, remove_member, list_grants, add_admin, remove_admin, set_project_grant, remove_project_grant,
     set_repository_grant, remove_repository_grant,
     change_workspace, delete_workspace, list_projects, create_project, rename_project, delete_project,

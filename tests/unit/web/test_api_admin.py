@@ -85,7 +85,6 @@ async def test_each_flow_refused_to_whoever_may_not_changes_nothing(client, worl
         ("PATCH", f"{API}/repositories/utils", {"slug": "x"}), ("DELETE", f"{API}/repositories/utils", None),
         ("PATCH", API, {"name": "X"}), ("DELETE", API, None),
         ("PATCH", f"/api/users/{OWNER}", {"name": "X"}),
-        ("POST", f"/api/users/{OWNER}/disable", {"reason": "x"}), ("POST", f"/api/users/{OWNER}/enable", None),
     ]
     reads = [f"{API}/members", f"{API}/grants", "/api/users", f"/api/users/{OWNER}"]
     for who in (READER, DEV, OUTSIDER):
@@ -118,7 +117,6 @@ async def test_bad_input_and_impossible_changes_are_clear_4xx_and_change_nothing
         ("PATCH", f"{API}/repositories/utils", {"slug": "secret"}, 409, "already exists"),
         ("POST", f"{API}/projects", {"key": "core"}, 409, "already exists"),
         ("POST", f"{API}/repositories", {"slug": "x", "project": "NOPE"}, 404, "registry project create"),
-        ("POST", f"/api/users/{DEV}/disable", {"reason": "x"}, 403, "registry user disable"),
     ]
     for method, url, body, status, words in cases:
         answer = await client.request(method, url, json=body, headers=h)
