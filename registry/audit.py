@@ -49,6 +49,7 @@ class T(StrEnum):
     ROLE = "Role"
     ISSUER = "Issuer"
     KEY = "Key"  # a signing key's fingerprint
+    RENAMED_FROM = "Renamed-From"  # a repository's slug before a rename (its new one is `Repository`)
 
 
 class Action(StrEnum):
@@ -82,6 +83,16 @@ class Action(StrEnum):
     SET_UUID = "set-uuid"  # a workspace or repository bound to its Bitbucket UUID afterwards
     SET_UPSTREAM = "set-upstream"  # the upstream indexes, their rules, block list, cooldown, exemptions
     FETCH_UPSTREAM = "fetch-upstream"  # a file fetched from an upstream index, on its first download
+    RENAME_USER = "rename-user"  # a person's display name
+    DISABLE_USER = "disable-user"  # none of their credentials accepted, their grants inert, until enabled
+    ENABLE_USER = "enable-user"
+    REMOVE_MEMBER = "remove-member"  # every grant of a person in one workspace taken away at once
+    RENAME_WORKSPACE = "rename-workspace"  # its display name (its slug is in every client's index URL)
+    RENAME_PROJECT = "rename-project"  # its display name
+    RENAME_REPOSITORY = "rename-repository"  # its slug, and every package linked to it
+    DELETE_WORKSPACE = "delete-workspace"
+    DELETE_PROJECT = "delete-project"
+    DELETE_REPOSITORY = "delete-repository"
     REPAIR = "repair"  # records the ledger could not read back, removed by the operator
     UNKNOWN = "unknown"
 

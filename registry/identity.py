@@ -121,11 +121,22 @@ def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
     user = snap.get(layout.user(record.user), User)
     if user is None:
         raise Forbidden(f"The user of API token {record.id} no longer exists.")
+    refuse_disabled(user)
     if record.scope in ("witness", "replica"):  # may fetch the ledger (and, a replica, files): no role anywhere
         return Principal(kind=record.scope, email=user.email, name=user.name, scope=record.scope, token_id=record.id,
                          expires=expires)
     return Principal(kind="user", email=user.email, name=user.name, scope=record.scope, token_id=record.id,
                      expires=expires)
+
+
+def refuse_disabled(user: User) -> None:
+    """Refuse a disabled person's credentials (API tokens, web sessions, sign-in links), saying so,
+    why, and who can switch the account back on."""
+    if user.disabled is not None:
+        why = f": {user.disabled_reason}" if user.disabled_reason else ""
+        raise Forbidden(f"The account {user.email} is disabled (since {user.disabled.at:%Y-%m-%d %H:%M} UTC, by "
+                        f"{user.disabled.by}{why}); ask the registry's operator to enable it "
+                        f"(`registry user enable {user.email}`).")
 
 
 # --- pipelines -----------------------------------------------------------------------------------

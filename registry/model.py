@@ -151,9 +151,15 @@ class Repository(Record, frozen=True, kw_only=True):
 
 
 class User(Record, frozen=True, kw_only=True):
+    """A person. ``disabled``: by whom and when their account was switched off (``disabled_reason``:
+    why); while it is, none of their credentials (API tokens, web sessions, sign-in links) is
+    accepted, and so their grants, which stay, do nothing. Their history stays as it was."""
+
     email: str
     name: str
     created: Provenance
+    disabled: Provenance | None = None
+    disabled_reason: str = ""
 
 
 class ApiToken(Record, frozen=True, kw_only=True):

@@ -120,6 +120,12 @@ def yank_reason(value: str) -> str:
                            bounds.YANK_REASON, "Yank reasons", empty=True)
 
 
+def account_reason(value: str) -> str:
+    """Why an account is disabled: one line (one typed over several is joined), at most 512 characters."""
+    return bounds.one_line(" ".join(bounds.at_most(value, 4 * bounds.YANK_REASON, "Reasons").split()),
+                           bounds.YANK_REASON, "Reasons", empty=True)
+
+
 def branch_glob(value: str) -> str:
     return bounds.one_line(value, bounds.BRANCH_GLOB, "Branch patterns")
 
@@ -140,7 +146,8 @@ def record_problems(record: Record) -> list[str]:
         case Repository():
             checks = [(repository_slug, record.slug)]
         case User():
-            checks = [(email, record.email), (bounds.person_name, record.name)]
+            checks = [(email, record.email), (bounds.person_name, record.name),
+                      (account_reason, record.disabled_reason)]
         case ApiToken():
             checks = [(token_label, record.label)]
         case Package():

@@ -4,7 +4,7 @@
     command.py      what a command is given: the registry opened, who acts (and the refusals before)
     serve.py        init, serve
     tenancy.py      workspace, project, repo
-    people.py       user, token, session, login-link, grant, revoke
+    people.py       user, token, session, login-link, grant, revoke, grants, workspace remove-member
     packages.py     package, version
     trust.py        trust, key, witness
     importing.py    import

@@ -109,3 +109,75 @@ def grant(cx: Opened) -> int:
     where = f"{ws}/{repo}" if repo else (f"project {ws}/{args.project.upper()}" if args.project else f"workspace {ws}")
     print(f"granted {role} on {where} to {args.email}" if role else f"revoked {args.email} on {where}")
     return 0
+
+
+@opened
+def user_list(cx: Opened) -> int:
+    rows = [("EMAIL", "NAME", "STATE", "CREATED", "GRANTS", "TOKENS")]
+    for p in cx.read.people():
+        rows.append((p.user.email, p.user.name, _user_state(p.user), f"{p.user.created.at:%Y-%m-%d}",
+                     str(len(p.grants)), "" if p.tokens is None else str(p.tokens)))
+    print_table(rows)
+    return 0
+
+
+@opened
+def user_show(cx: Opened) -> int:
+    p = cx.read.person(cx.args.email)
+    u = p.user
+    print(f"{u.email}  {u.name}")
+    print(f"state:    {_user_state(u)}" + (f" by {u.disabled.by}: {u.disabled_reason}" if u.disabled else ""))
+    print(f"created:  {u.created.at:%Y-%m-%d %H:%M} UTC by {u.created.by}")
+    if p.tokens is not None:
+        print(f"tokens:   {p.tokens} that hold (`registry token list {u.email}` lists them)")
+    if not p.grants:
+        print("grants:   none")
+        return 0
+    print("grants:")
+    print_table([("  WHERE", "ROLE")] + [(f"  {g.shown}", g.role) for g in p.grants])
+    return 0
+
+
+def _user_state(u: model.User) -> str:
+    return f"disabled {u.disabled.at:%Y-%m-%d}" if u.disabled else "active"
+
+
+@opened
+def user_rename(cx: Opened) -> int:
+    u = operations.rename_user(cx.reg, cx.who, CHANNEL, cx.args.email, cx.args.name)
+    print(f"renamed user {u.email}: {u.name}")
+    return 0
+
+
+@opened
+def user_disable(cx: Opened) -> int:
+    u = operations.disable_user(cx.reg, cx.who, CHANNEL, cx.args.email, cx.args.reason)
+    print(f"disabled {u.email}: none of their API tokens, web sessions or sign-in links is accepted now; their grants "
+          f"and history stay (`registry user enable {u.email}` undoes it)")
+    return 0
+
+
+@opened
+def user_enable(cx: Opened) -> int:
+    u = operations.enable_user(cx.reg, cx.who, CHANNEL, cx.args.email)
+    print(f"enabled {u.email}")
+    return 0
+
+
+@opened
+def grant_list(cx: Opened) -> int:
+    args = cx.args
+    ws, repo = split_repo(args.target) if "/" in args.target else (args.target, None)
+    found = cx.read.grants(ws, project=args.project, repository=repo, user=args.user)
+    if not found:
+        print("no grants", file=sys.stderr)
+        return 0
+    print_table([("WHERE", "WHO", "ROLE")] + [(g.shown, g.user, g.role) for g in found])
+    return 0
+
+
+@opened
+def remove_member(cx: Opened) -> int:
+    removed = operations.remove_member(cx.reg, cx.who, CHANNEL, cx.args.slug, cx.args.email)
+    print(f"removed {names.email(cx.args.email)} from workspace {cx.args.slug}: {', '.join(g.shown for g in removed)}")
+    return 0

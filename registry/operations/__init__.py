@@ -8,6 +8,14 @@ from there.
 
 from .first_publish import set_create_on_publish
 from .keys import rotate_keys
+from .lifecycle import (
+    delete_project,
+    delete_repository,
+    delete_workspace,
+    rename_project,
+    rename_repository,
+    rename_workspace,
+)
 from .packages import (
     Published,
     check_publish_policy,
@@ -18,6 +26,7 @@ from .packages import (
     publish_target,
     yank,
 )
+from .people import disable_user, enable_user, remove_member, rename_user
 from .pipelines import (
     MINTED_TOKEN_LIFETIME,
     mint_pipeline_token,
@@ -52,4 +61,6 @@ __all__ = [
     "publish_target", "remove_trust", "revoke_token", "rotate_keys", "run_url", "set_publish_policy", "set_trust",
     "set_create_on_publish", "set_uuid",
     "start_session", "use_signin_link", "yank",
+    "delete_project", "delete_repository", "delete_workspace", "disable_user", "enable_user", "remove_member",
+    "rename_project", "rename_repository", "rename_user", "rename_workspace",
 ]

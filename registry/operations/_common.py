@@ -6,7 +6,7 @@ import msgspec
 
 from .. import layout
 from ..audit import Action, T, provenance_trailers
-from ..errors import Denied, Forbidden, NotFound
+from ..errors import Conflict, Denied, Forbidden, NotFound
 from ..identity import Principal
 from ..ledger import Change, Commit, Committed, Snapshot
 from ..model import Channel, Provenance, User, Workspace
@@ -56,4 +56,13 @@ def existing_user(snap: Snapshot, email: str) -> User:
     user = snap.get(layout.user(email), User)
     if user is None:
         raise NotFound(f"User {email} does not exist; create it with `registry user create {email}`.")
+    return user
+
+
+def enabled_user(snap: Snapshot, email: str, doing: str) -> User:
+    """The user, if their account is enabled: what credentials are made for (a token, a sign-in link)."""
+    user = existing_user(snap, email)
+    if user.disabled is not None:
+        raise Conflict(f"The account {email} is disabled, so it may not {doing}; enable it first with "
+                       f"`registry user enable {email}`.")
     return user

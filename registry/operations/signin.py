@@ -17,7 +17,7 @@ from .. import layout, model, names
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Forbidden, NotFound, TooMany
-from ..identity import Principal
+from ..identity import Principal, refuse_disabled
 from ..ledger import Change, Snapshot
 from ..model import Channel, SignInLink, WebSession
 from ..permissions import require_scope
@@ -30,7 +30,7 @@ from ..reads.records import (
     live_session,
     sessions_of,
 )
-from ._common import existing_user, made, make_change, replace, require_operator
+from ._common import enabled_user, existing_user, made, make_change, replace, require_operator
 
 LINK_PREFIX = "rgl_"
 LINK_LIFETIME = timedelta(minutes=15)
@@ -64,7 +64,7 @@ def create_signin_link(reg: Registry, who: Principal, channel: Channel, email: s
                         expires=provenance.at + lifetime)
 
     def build(snap: Snapshot) -> Change:
-        existing_user(snap, email)
+        enabled_user(snap, email, "be given sign-in links")
         return make_change(who, channel, Action.CREATE_LOGIN_LINK, f"create sign-in link {record.id} for {email} "
                            f"(valid until {record.expires:%H:%M} UTC)",
                            {layout.signin_link(digest): record}, (T.USER, email), (T.SIGN_IN_LINK, record.id),
@@ -84,6 +84,7 @@ def use_signin_link(reg: Registry, secret: str, channel: Channel = "web") -> Sta
     def build(snap: Snapshot) -> Change:
         link = check_signin_link(snap.get(layout.signin_link(digest), SignInLink))
         user = existing_user(snap, link.user)
+        refuse_disabled(user)
         who = Principal(kind="user", email=user.email, name=user.name, scope="write")
         provenance = who.provenance(channel)
         record = WebSession(id=secrets.token_hex(16), user=user.email, scope="write", via="link", link=link.id,
@@ -112,6 +113,7 @@ def start_session(reg: Registry, who: Principal, channel: Channel = "web") -> St
         now = model.now()
         if token is None or not holds(token, email, now) or token.scope not in ("read", "write"):
             raise Forbidden(f"API token {token_id} was revoked or expired meanwhile; sign in with another.")
+        refuse_disabled(existing_user(snap, email))
         provenance = who.provenance(channel)
         expires = min(provenance.at + SESSION_LIFETIME, token.expires or provenance.at + SESSION_LIFETIME)
         record = WebSession(id=secrets.token_hex(16), user=email, scope=token.scope, via="token",

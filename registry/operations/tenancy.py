@@ -14,6 +14,7 @@ from ..model import ApiToken, Channel, Project, Repository, Role, User, Workspac
 from ..permissions import repository_context, require, require_scope
 from ..reads.records import find_token
 from ._common import (
+    enabled_user,
     existing_user,
     make_change,
     replace,
@@ -166,7 +167,7 @@ def create_token(reg: Registry, who: Principal, channel: Channel, email: str, sc
     )
 
     def build(snap: Snapshot) -> Change:
-        existing_user(snap, email)
+        enabled_user(snap, email, "be given API tokens")
         return make_change(who, channel, Action.CREATE_TOKEN, f"create {scope} token {record.id} for {email}",
                        {layout.token(digest): record}, (T.USER, email), (T.TOKEN, record.id), (T.SCOPE, scope))
 

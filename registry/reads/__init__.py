@@ -13,6 +13,7 @@ lists.py      package lists (cached by the git id of their directory), the Simpl
 summaries.py  every package of a workspace summarised (latest, count, last upload), cached by shard
 trail.py      history: a package's, a workspace's audit trail, one commit's changed records
 people.py     credentials (tokens, pipelines, web sessions, sign-in links), users, their tokens and sessions
+members.py    who holds which grant: a workspace's grants and members, the users an admin sees
 ledger.py     the ledger itself: signing keys, checkpoints, fetching it whole
 timeline.py   the ledger through time: commit counts, which commit an @<commit> or @<time> names
 records.py    records by what names them, on one snapshot: the lookups reads and verbs share

@@ -1,5 +1,6 @@
 """Credentials and people: who an API token, a pipeline's OIDC token or a web session stands for;
-sign-in links; users and their tokens; the workspaces' trusted issuers."""
+sign-in links; users and their tokens; the workspaces' trusted issuers. (Who holds which grant, and
+the people a workspace admin sees: members.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ..identity import (
     Principal,
     check_token,
     pipeline_principal,
+    refuse_disabled,
     trusts_for,
     verify_pipeline_token,
     workspace_trusts,
@@ -62,7 +64,7 @@ class People(Catalog):
             return None
         session, token = found
         user = self.snapshot.get(layout.user(email), User)
-        if user is None:
+        if user is None or user.disabled is not None:  # (disabled: signed out at once, the session record kept)
             return None
         until = min(expires, session.expires.timestamp(),
                     token.expires.timestamp() if token and token.expires else expires)
@@ -81,7 +83,11 @@ class People(Catalog):
     def signin_link(self, secret: str) -> SignInLink:
         """The sign-in link a secret opens, if it may still be used; otherwise NotFound or Forbidden,
         saying what to do (the secret is the credential: whoever holds it asks). One lookup."""
-        return check_signin_link(find_signin_link(self.snapshot, secret))
+        record = check_signin_link(find_signin_link(self.snapshot, secret))
+        user = self.snapshot.get(layout.user(record.user), User)
+        if user is not None:
+            refuse_disabled(user)
+        return record
 
     def user(self, email: str) -> User | None:
         """A user by email, None if there is none. Whoever asks: the operator's question (the CLI);

@@ -7,6 +7,7 @@ things) extended with one kind of question:
     Summaries    packages summarised (latest, count, last upload)                   summaries.py
     Trail        a package's history, the audit trail, a commit's changes           trail.py
     People       credentials, users, tokens, sessions, sign-in links                people.py
+    Members      who holds which grant: a workspace's grants and members, users     members.py
     LedgerReads  signing keys, the signed checkpoint, the ledger whole              ledger.py
     UpstreamReads  upstream settings, owned names, files fetched from upstream       upstream.py
 
@@ -20,13 +21,14 @@ from ..identity import Principal
 from . import timeline
 from .ledger import LedgerReads
 from .lists import Lists
+from .members import Members
 from .people import People
 from .summaries import Summaries, all_summaries
 from .trail import Trail
 from .upstream import UpstreamReads
 
 
-class Reader(Lists, Summaries, Trail, People, LedgerReads, UpstreamReads):
+class Reader(Lists, Summaries, Trail, People, Members, LedgerReads, UpstreamReads):
     """The registry as one caller may see it, at one commit (see `Catalog`). Cheap to make: a
     snapshot and a principal; every answer costs what its method says."""
 

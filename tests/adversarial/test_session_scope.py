@@ -63,6 +63,18 @@ def stage(world, tmp_path, n: int) -> Stage:
     operations.yank(reg, OP, "cli", WS, "acme-utils", f"{n}.1.1", "to un-yank")
     operations.create_package(reg, OP, "cli", WS, f"doomed-{n}", "utils")
     link, _ = operations.create_signin_link(reg, OP, "cli", OWNER)
+    # what administering acts on: a member with a grant of each kind (to take away), a person with none
+    # (to give one), a project with a repository (to rename, to grant on), an empty one and an empty
+    # workspace (to delete)
+    for person in (f"walk-{n}@acme.test", f"fresh-{n}@acme.test"):
+        operations.create_user(reg, OP, "cli", person)
+    operations.create_project(reg, OP, "cli", WS, f"P{n}")
+    operations.create_project(reg, OP, "cli", WS, f"E{n}")
+    operations.create_repository(reg, OP, "cli", WS, f"r-{n}", f"P{n}")
+    operations.grant(reg, OP, "cli", WS, f"walk-{n}@acme.test", "admin")
+    operations.grant(reg, OP, "cli", WS, f"walk-{n}@acme.test", "read", project=f"P{n}")
+    operations.grant(reg, OP, "cli", WS, f"walk-{n}@acme.test", "read", repository=f"r-{n}")
+    operations.create_workspace(reg, OP, "cli", f"empty-{n}", admins=[WS_ADMIN])
     return Stage(token.id, other.id, link)
 
 
@@ -72,7 +84,12 @@ def target(method: str, path: str, s: Stage, n: int) -> str:
     deleting_package = path.endswith("{name}/delete") or (method == "DELETE" and path.endswith("{name}"))
     version = {"yank": "1.1" if method == "DELETE" else "1.0", "unyank": "1.1"}.get(last, "1.2")
     values = {"ws": WS, "name": f"doomed-{n}" if deleting_package else "acme-utils", "version": f"{n}.{version}",
-              "token_id": s.token_id, "session_id": s.session_id, "secret": s.link, "rest": "git-receive-pack"}
+              "token_id": s.token_id, "session_id": s.session_id, "secret": s.link, "rest": "git-receive-pack",
+              "key": f"E{n}" if (method, last) == ("DELETE", "{key}") else f"P{n}", "repo": f"r-{n}",
+              "email": WS_ADMIN if path == "/api/users/{email}" else f"{'fresh' if method == 'PUT' else 'walk'}-{n}"
+                                                                      "@acme.test"}
+    if (method, path) == ("DELETE", "/api/workspaces/{ws}"):
+        values["ws"] = f"empty-{n}"
 
     def fill(m: re.Match) -> str:
         if m.group(1) not in values:
@@ -85,7 +102,16 @@ def target(method: str, path: str, s: Stage, n: int) -> str:
 
 WS_ADMIN = "wsadmin@acme.test"
 # API routes only a workspace admin may use, and a body each would change something with.
-WORKSPACE_ADMIN_ROUTES = {"/api/workspaces/{ws}/upstream": {"op": "cooldown", "days": 3}}
+WORKSPACE_ADMIN_ROUTES = {
+    "/api/workspaces/{ws}/upstream": {"op": "cooldown", "days": 3},
+    "/api/workspaces/{ws}": {"name": "Walked"}, "/api/users/{email}": {"name": "Walked"},
+    "/api/workspaces/{ws}/members/{email}": None, "/api/workspaces/{ws}/admins/{email}": None,
+    "/api/workspaces/{ws}/projects": {"key": "WALKED"}, "/api/workspaces/{ws}/projects/{key}": {"name": "Walked"},
+    "/api/workspaces/{ws}/projects/{key}/grants/{email}": {"role": "read"},
+    "/api/workspaces/{ws}/repositories": {"slug": "walked", "project": "CORE"},
+    "/api/workspaces/{ws}/repositories/{repo}": {"slug": "walked-renamed"},
+    "/api/workspaces/{ws}/repositories/{repo}/grants/{email}": {"role": "read"},
+}
 
 FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked"}
 
@@ -147,8 +173,9 @@ async def test_every_form_a_session_can_post_is_checked_against_its_tokens_scope
 
 
 @pytest.mark.parametrize("scope", ["read", "write"])
-async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, world, tmp_path, scope):
+async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, world, tmp_path, scope, monkeypatch):
     """The same rule, the same words, for an API token as for a session signed in with it."""
+    monkeypatch.setattr(signin, "SIGN_INS_PER_MINUTE", 1000)  # (each route's stage signs in afresh)
     secret = world.tokens[OWNER]
     if scope == "read":
         secret, _ = operations.create_token(world.reg, OP, "cli", OWNER, "read")
@@ -190,7 +217,8 @@ async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, wor
     assert not wrong, "\n".join(wrong)
 
 
-async def test_a_session_cookie_is_no_credential_for_the_api_or_the_upload(client, world, tmp_path):
+async def test_a_session_cookie_is_no_credential_for_the_api_or_the_upload(client, world, tmp_path, monkeypatch):
+    monkeypatch.setattr(signin, "SIGN_INS_PER_MINUTE", 1000)  # (each route's stage signs in afresh)
     await sign_in_with(client, world, world.tokens[OWNER])
     cookie = {"cookie": f"registry_session={client.cookies['registry_session']}"}  # (its path is /-: sent by hand)
     for n, (method, path) in enumerate(state_changing_routes(client), start=200):

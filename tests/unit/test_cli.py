@@ -452,3 +452,88 @@ def test_whoever_creates_a_workspace_administers_it(seeded):
 
     snap = Ledger.open(cli.data / "ledger.git").snapshot()
     assert snap.get(layout.workspace("team-b"), model.Workspace).admins == ["boss@example.com"]
+
+
+def test_people_are_listed_shown_renamed_disabled_and_enabled(seeded):
+    cli = seeded
+    assert cli("user", "create", "boss@example.com")[0] == 0
+    assert cli("grant", "acme", "boss@example.com", "admin")[0] == 0
+    assert cli("grant", "acme/utils", "dev@example.com", "write")[0] == 0
+    assert cli("token", "create", "dev@example.com")[0] == 0
+    code, out, _ = cli("user", "list")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["EMAIL", "NAME", "STATE", "CREATED", "GRANTS", "TOKENS"]
+    assert lines[2].split() == ["dev@example.com", "Dev", "Eloper", "active", lines[2].split()[4], "1", "1"]
+    code, out, _ = cli("user", "show", "dev@example.com")
+    assert code == 0 and "state:    active" in out and "tokens:   1 that hold" in out and "acme/utils  write" in out
+    assert cli("user", "rename", "dev@example.com", "--name", "Dee Veloper")[1] == \
+        "renamed user dev@example.com: Dee Veloper\n"
+    code, out, _ = cli("user", "disable", "dev@example.com", "--reason", "left the team")
+    assert code == 0 and out.startswith("disabled dev@example.com: none of their API tokens")
+    code, out, _ = cli("user", "show", "dev@example.com")
+    assert "state:    disabled" in out and "by operator@localhost: left the team" in out
+    head = cli.head()
+    for args, words in ((["user", "disable", "dev@example.com", "--reason", "x"], "already disabled"),
+                        (["token", "create", "dev@example.com"], "enable it first with `registry user enable"),
+                        (["login-link", "dev@example.com"], "enable it first"),
+                        (["user", "show", "nobody@example.com"], "There is no user"),
+                        (["--actor", "boss@example.com", "user", "list"], None)):
+        code, _, err = cli(*args)
+        if words is not None:
+            assert code != 0 and words in err, (args, err)
+    assert cli.head() == head
+    assert cli("user", "enable", "dev@example.com")[1] == "enabled dev@example.com\n"
+    code, out, _ = cli("log", "--limit", "3")
+    assert "enable user dev@example.com" in out and "disable user dev@example.com" in out
+
+
+def test_grants_are_listed_filtered_and_a_member_removed_in_one_commit(seeded):
+    cli = seeded
+    assert cli("user", "create", "boss@example.com")[0] == 0
+    assert cli("grant", "acme", "boss@example.com", "admin")[0] == 0
+    assert cli("grant", "acme/utils", "dev@example.com", "write")[0] == 0
+    assert cli("grant", "acme", "--project", "CORE", "dev@example.com", "read")[0] == 0
+    code, out, _ = cli("grants", "acme")
+    assert code == 0 and out.splitlines() == [
+        "WHERE                WHO               ROLE", "acme                 boss@example.com  admin",
+        "acme --project CORE  dev@example.com   read", "acme/utils           dev@example.com   write"]
+    assert cli("grants", "acme/utils")[1].splitlines()[1:] == ["acme/utils  dev@example.com  write"]
+    assert len(cli("grants", "acme", "--user", "boss@example.com")[1].splitlines()) == 2
+    assert len(cli("grants", "acme", "--project", "core")[1].splitlines()) == 3
+    head = cli.head()
+    code, out, _ = cli("workspace", "remove-member", "acme", "dev@example.com")
+    assert code == 0 and out == "removed dev@example.com from workspace acme: acme --project CORE, acme/utils\n"
+    count = subprocess.run(["git", "--git-dir", str(cli.data / "ledger.git"), "rev-list", "--count", f"{head}..HEAD"],
+                           capture_output=True, text=True).stdout
+    assert count == "1\n"  # (every grant of theirs there, in one commit)
+    assert cli("grants", "acme", "--user", "dev@example.com")[2] == "no grants\n"
+    head = cli.head()
+    code, _, err = cli("workspace", "remove-member", "acme", "dev@example.com")
+    assert code != 0 and "holds no grant in workspace acme" in err and cli.head() == head
+
+
+def test_workspaces_projects_and_repositories_are_renamed_and_deleted_once_empty(seeded):
+    cli = seeded
+    assert cli("package", "create", "acme", "acme-utils", "--repo", "utils")[0] == 0
+    assert cli("repo", "rename", "acme/utils", "tools")[1] == "renamed repository acme/utils to acme/tools\n"
+    assert "rename repository acme/utils to acme/tools (1 linked packages)" in cli("log", "--limit", "1")[1]
+    code, out, _ = cli("repo", "list", "acme")
+    assert out.splitlines()[1].split()[:3] == ["tools", "CORE", "private"]
+    assert cli("project", "rename", "acme", "core", "--name", "Core libs")[1] == \
+        "project acme/CORE is now called 'Core libs'\n"
+    assert cli("project", "list", "acme")[1].splitlines()[1].split() == ["CORE", "Core", "libs", "1"]
+    assert cli("workspace", "rename", "acme", "--name", "Acme")[1] == "workspace acme is now called 'Acme'\n"
+    head = cli.head()
+    for args, words in ((["workspace", "rename", "acme", "acme2", "--name", "X"], "slug can't change"),
+                        (["repo", "delete", "acme/tools"], "`registry package delete acme NAME`"),
+                        (["project", "delete", "acme", "CORE"], "`registry repo delete acme/REPO`"),
+                        (["workspace", "delete", "acme"], "Remove them first"),
+                        (["repo", "rename", "acme/nothing", "x"], "does not exist")):
+        code, _, err = cli(*args)
+        assert code != 0 and words in err and err.count("\n") == 1, (args, err)
+    assert cli.head() == head
+    assert cli("package", "delete", "acme", "acme-utils")[0] == 0
+    assert cli("repo", "delete", "acme/tools")[1] == "deleted repository acme/tools\n"
+    assert cli("project", "delete", "acme", "CORE")[1] == "deleted project acme/CORE\n"
+    assert cli("workspace", "delete", "acme")[0] == 0
+    assert cli("workspace", "list")[1] == ""

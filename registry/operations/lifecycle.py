@@ -1,0 +1,183 @@
+"""Renaming and deleting workspaces, projects and repositories.
+
+Display names change freely. A repository's slug changes with every package linked to it, in the
+one commit (nothing points at the old slug, which then names nothing). A workspace's slug does not
+change: it is in every package record of the workspace, its history, and every client's index URL
+(pip.conf, uv.toml, the pipelines' settings), so a rename would be neither a cheap move in the
+ledger nor safe for its users; a new workspace is the way (see `rename_workspace`).
+
+Deleting is refused while something is inside, naming what is left and the command that removes
+it: a repository while packages are linked to it, a project while it has repositories, a workspace
+while it has projects, repositories or packages. A deleted workspace takes its own records with it
+(the workspace, its pipelines trust, its upstream settings and the files fetched from upstream) but
+keeps its deleted-files records: the names it once published stay reserved, so that a workspace
+made again under that slug never takes them from an upstream index (dependency confusion) nor
+accepts their spent filenames again.
+"""
+
+from __future__ import annotations
+
+from .. import layout, model, names
+from ..audit import Action, T
+from ..datadir import Registry
+from ..errors import Conflict, Invalid, NotFound
+from ..identity import Principal
+from ..ledger import Change, Snapshot
+from ..model import Channel, Project, Repository, Workspace
+from ..permissions import repository_context, require
+from ..reads.records import list_packages
+from ._common import make_change, replace, require_workspace_admin
+
+SHOWN = 10  # names a refusal lists of what is left
+
+
+def rename_workspace(reg: Registry, who: Principal, channel: Channel, ws: str, name: str | None = None,
+                     slug: str | None = None) -> Workspace:
+    """Change a workspace's display name (its admins'). A new slug is refused, saying why and what
+    to do instead."""
+    if slug is not None and slug != ws:
+        raise Invalid(f"A workspace's slug can't change: {ws!r} is in every client's index URL, in each of its "
+                      "package records and in its history. Change its display name with --name; to move to another "
+                      "slug, create that workspace and publish or import its packages there (`registry import`).")
+    if name is None or not name.strip():
+        raise Invalid("Give the workspace's new display name (--name NAME).")
+    name = names.display_name(name, "Workspace names")
+
+    def build(snap: Snapshot) -> Change:
+        workspace = require_workspace_admin(snap, who, ws, f"rename workspace {ws}")
+        if workspace.name == name:
+            raise Conflict(f"Workspace {ws} is already called {name!r}.")
+        record = replace(workspace, name=name)
+        return make_change(who, channel, Action.RENAME_WORKSPACE, f"rename workspace {ws}: {workspace.name!r} -> "
+                           f"{name!r}", {layout.workspace(ws): record}, (T.WORKSPACE, ws), result=record)
+
+    return reg.transact(build).result
+
+
+def rename_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str, name: str) -> Project:
+    """Change a project's display name (its workspace admins'); its key stays."""
+    key = names.project_key(key)
+    if not name or not name.strip():
+        raise Invalid("Give the project's new display name (--name NAME).")
+    name = names.display_name(name, "Project names")
+
+    def build(snap: Snapshot) -> Change:
+        require_workspace_admin(snap, who, ws, f"rename project {ws}/{key}")
+        project = _project(snap, ws, key)
+        if project.name == name:
+            raise Conflict(f"Project {ws}/{key} is already called {name!r}.")
+        record = replace(project, name=name)
+        return make_change(who, channel, Action.RENAME_PROJECT, f"rename project {ws}/{key}: {project.name!r} -> "
+                           f"{name!r}", {layout.project(ws, key): record}, (T.WORKSPACE, ws), (T.PROJECT, key),
+                           result=record)
+
+    return reg.transact(build).result
+
+
+def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str,
+                      new_slug: str) -> Repository:
+    """Give a repository a new slug (its admins'), and relink every package linked to it, in one
+    commit: the old slug then names nothing. Its UUID, grants and packages' names stay."""
+    new_slug = names.repository_slug(new_slug)
+
+    def build(snap: Snapshot) -> Change:
+        require(snap, who, ws, slug, "admin", f"rename repository {ws}/{slug}")
+        _, _, repository = repository_context(snap, ws, slug)
+        if new_slug == slug:
+            raise Conflict(f"Repository {ws}/{slug} is already called {slug}.")
+        if snap.exists(layout.repository(ws, new_slug)):
+            raise Conflict(f"Repository {ws}/{new_slug} already exists; pick another slug, or delete that one first "
+                           f"(`registry repo delete {ws}/{new_slug}`).")
+        linked = [p for p in list_packages(snap, ws) if p.repository == slug]
+        record = replace(repository, slug=new_slug)
+        writes: dict[str, model.Record | None] = {layout.repository(ws, slug): None,
+                                                  layout.repository(ws, new_slug): record}
+        writes |= {layout.package(ws, p.name): replace(p, repository=new_slug) for p in linked}
+        body = "Relinked packages: " + ", ".join(p.name for p in linked) if linked else ""
+        return make_change(who, channel, Action.RENAME_REPOSITORY, f"rename repository {ws}/{slug} to {ws}/{new_slug}"
+                           f" ({len(linked)} linked packages)", writes, (T.WORKSPACE, ws), (T.REPOSITORY, new_slug),
+                           (T.RENAMED_FROM, slug), (T.REPOSITORY_UUID, repository.uuid), body=body, result=record)
+
+    return reg.transact(build).result
+
+
+def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str) -> Repository:
+    """Delete a repository and its grants (its admins'); refused while packages are linked to it."""
+
+    def build(snap: Snapshot) -> Change:
+        require(snap, who, ws, slug, "admin", f"delete repository {ws}/{slug}")
+        _, _, repository = repository_context(snap, ws, slug)
+        linked = [p.name for p in list_packages(snap, ws) if p.repository == slug]
+        if linked:
+            raise Conflict(f"Repository {ws}/{slug} still has {_count(linked, 'linked package')}: {_some(linked)}. "
+                           f"Delete them first (`registry package delete {ws} NAME`, each: their names stay "
+                           "reserved), then the repository.")
+        return make_change(who, channel, Action.DELETE_REPOSITORY, f"delete repository {ws}/{slug}",
+                           {layout.repository(ws, slug): None}, (T.WORKSPACE, ws), (T.REPOSITORY, slug),
+                           (T.REPOSITORY_UUID, repository.uuid), result=repository)
+
+    return reg.transact(build).result
+
+
+def delete_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str) -> Project:
+    """Delete a project and its grants (its workspace admins'); refused while it has repositories."""
+    key = names.project_key(key)
+
+    def build(snap: Snapshot) -> Change:
+        require_workspace_admin(snap, who, ws, f"delete project {ws}/{key}")
+        project = _project(snap, ws, key)
+        inside = [r.slug for r in snap.records(layout.repositories_dir(ws), Repository) if r.project == key]
+        if inside:
+            raise Conflict(f"Project {ws}/{key} still has {_count(inside, 'repository', 'repositories')}: "
+                           f"{_some(inside)}. Delete them first (`registry repo delete {ws}/REPO`, each, once no "
+                           "package is linked to it), then the project.")
+        return make_change(who, channel, Action.DELETE_PROJECT, f"delete project {ws}/{key}",
+                           {layout.project(ws, key): None}, (T.WORKSPACE, ws), (T.PROJECT, key), result=project)
+
+    return reg.transact(build).result
+
+
+def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -> Workspace:
+    """Delete a workspace (its admins'), with its trust, upstream settings and files fetched from
+    upstream; its deleted-files records stay (see the module's note). Refused while it has
+    packages, repositories or projects, naming them and the commands that remove them."""
+
+    def build(snap: Snapshot) -> Change:
+        workspace = require_workspace_admin(snap, who, ws, f"delete workspace {ws}")
+        left = []
+        packages = [p.name for p in list_packages(snap, ws)]
+        if packages:
+            left.append(f"{_count(packages, 'package')} ({_some(packages)}: `registry package delete {ws} NAME`)")
+        repositories = sorted(r.slug for r in snap.records(layout.repositories_dir(ws), Repository))
+        if repositories:
+            left.append(f"{_count(repositories, 'repository', 'repositories')} ({_some(repositories)}: "
+                        f"`registry repo delete {ws}/REPO`)")
+        projects = sorted(p.key for p in snap.records(layout.projects_dir(ws), Project))
+        if projects:
+            left.append(f"{_count(projects, 'project')} ({_some(projects)}: `registry project delete {ws} KEY`)")
+        if left:
+            raise Conflict(f"Workspace {ws} still has {'; '.join(left)}. Remove them first, in that order, then the "
+                           "workspace.")
+        writes: dict[str, model.Record | None] = {
+            layout.workspace(ws): None, layout.trust(ws): None, layout.upstream(ws): None,
+            layout.upstream_projects_dir(ws): None}
+        return make_change(who, channel, Action.DELETE_WORKSPACE, f"delete workspace {ws}", writes,
+                           (T.WORKSPACE, ws), (T.WORKSPACE_UUID, workspace.uuid), result=workspace)
+
+    return reg.transact(build).result
+
+
+def _project(snap: Snapshot, ws: str, key: str) -> Project:
+    found = snap.get(layout.project(ws, key), Project)
+    if found is None:
+        raise NotFound(f"Project {key} does not exist in workspace {ws} (`registry project list {ws}` shows them).")
+    return found
+
+
+def _count(items: list[str], one: str, many: str | None = None) -> str:
+    return f"{len(items)} {one if len(items) == 1 else many or one + 's'}"
+
+
+def _some(items: list[str]) -> str:
+    shown = ", ".join(items[:SHOWN])
+    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
