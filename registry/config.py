@@ -53,6 +53,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # What GET /_/oidc/audience answers (default: the public URL); add it to a trust's audiences.
     oidc_audience: str | None = None
     log_level: str = "info"
+    # One line per request on the server's stderr (method, path, status, bytes, ms, who): "on" or "off".
+    access_log: str = "on"
     # Where distribution files live: "" for the data directory's blobs/, or s3://BUCKET[/PREFIX] (the
     # endpoint, region and credentials come from the usual AWS_* environment variables).
     blobs: str = ""
@@ -124,6 +126,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("body_grace_seconds", "give a number of seconds above 0")
         if self.log_level.lower() not in LOG_LEVELS:
             raise BadSetting("log_level", f"give one of {', '.join(LOG_LEVELS)} (in any case)")
+        if self.access_log.lower() not in ("on", "off"):
+            raise BadSetting("access_log", "give on or off")
         if self.upstream_ttl_seconds < 0:
             raise BadSetting("upstream_ttl_seconds", "give a number of seconds, 0 or more")
         if not 0 < self.upstream_timeout_seconds <= 300:
@@ -135,6 +139,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise BadSetting(field.name, "give a number of bytes, 0 or more")
         if self.public_url is not None and (problem := url_problem(self.public_url)):
             raise BadSetting("public_url", problem)
+
+    @property
+    def logs_access(self) -> bool:
+        return self.access_log.lower() == "on"
 
     @property
     def primary(self) -> str | None:

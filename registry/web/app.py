@@ -28,7 +28,7 @@ from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
-from . import api, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
+from . import access, api, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
 from .answers import realm, refusal
 from .bodies import RegistryRequest
 from .credentials import Authenticator
@@ -243,13 +243,18 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
 
 def create_asgi(settings: Settings | None = None, registry: Registry | None = None,
-                verifier: Verifier | None = None) -> FrontDoor:
-    """The app as served: behind the front door, which takes uploads and repeat index requests."""
-    return FrontDoor(create_app(settings, registry, verifier))
+                verifier: Verifier | None = None) -> FrontDoor | access.AccessLog:
+    """The app as served: behind the front door, which takes uploads and repeat index requests, and
+    the access log around it all (unless REGISTRY_ACCESS_LOG=off)."""
+    app = create_app(settings, registry, verifier)
+    front = FrontDoor(app)
+    state: WebState = app.state.web
+    return access.AccessLog(front, state.authenticator) if state.registry.settings.logs_access else front
 
 
-def app_from_env() -> FrontDoor:
+def app_from_env() -> FrontDoor | access.AccessLog:
     """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    access.configure(settings.logs_access)
     return create_asgi(settings)
