@@ -206,7 +206,9 @@ def serve(settings: Settings) -> int:
         address=settings.host,
         port=settings.port,
         workers=settings.workers,
-        workers_kill_timeout=30,
+        # a worker stops within seconds of SIGINT/SIGTERM by itself (web/stopping.py: long polls answered,
+        # bodies still arriving refused, the rest given 4 s); one that still hasn't is killed after this
+        workers_kill_timeout=10,
         # a worker that dies (killed, out of memory) is replaced, and the others go on serving; one that
         # dies again within 5.5 s of being replaced is a crash loop, and granian stops
         respawn_failed_workers=True,
