@@ -159,16 +159,24 @@ def record_url(settings: Settings) -> None:
 
 def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
+    created = not settings.data_path.exists()
     make_dirs(settings.data_path)
-    store = open_store(settings)
-    store.check()  # a bucket that can't be used is said now, not at the first upload
     following = None
     if settings.follow:  # a read replica: no bootstrap, no keys; its ledger is the primary's
         from .replica.start import prepare
 
-        following = prepare(settings)
+        try:
+            store = open_store(settings)
+            store.check()
+            settings, following = prepare(settings)
+        except RegistryError:
+            if created:  # (a refused start leaves nothing behind; a directory that was there stays)
+                shutil.rmtree(settings.data_path, ignore_errors=True)
+            raise
         booted = None
     else:
+        store = open_store(settings)
+        store.check()  # a bucket that can't be used is said now, not at the first upload
         booted = bootstrap(settings)
         check_keys(settings)
     record_url(settings)
