@@ -17,7 +17,7 @@ from granian.log import LogLevels
 from . import datadir, identity, operations
 from .blobs import open_store
 from .blobs.s3 import S3BlobStore
-from .config import Settings
+from .config import Settings, placement_note
 from .datadir import create_ledger
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs, write_file
@@ -161,6 +161,8 @@ def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
     created = not settings.data_path.exists()
     make_dirs(settings.data_path)
+    if created and (note := placement_note(settings.data_path)):
+        print(note, file=sys.stderr)
     following = None
     if settings.follow:  # a read replica: no bootstrap, no keys; its ledger is the primary's
         from .replica.start import prepare
