@@ -65,15 +65,15 @@ def who_of(found: object, seen: object, authenticator: Authenticator) -> str:
 
 
 class AccessLog:
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
-        self.app, self.authenticator = app, authenticator
+    def __init__(self, front: ASGIApp, authenticator: Authenticator) -> None:
+        self._front, self._authenticator = front, authenticator
 
-    def __getattr__(self, name: str):  # look like the app to whoever holds us (test clients, granian)
-        return getattr(self.app, name)
+    def __getattr__(self, name: str):  # look like the front door to whoever holds us (tests: its `.app`)
+        return getattr(self._front, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or log.disabled:
-            return await self.app(scope, receive, send)
+            return await self._front(scope, receive, send)
         started, method, path = time.perf_counter(), scope["method"], scope["path"]  # (the router rewrites them)
         slot: list = [None]
         token = _WHO.set(slot)
@@ -87,8 +87,8 @@ class AccessLog:
             await send(message)
 
         try:
-            await self.app(scope, receive, counting)
+            await self._front(scope, receive, counting)
         finally:
             _WHO.reset(token)
             log.info("%s %s %s %d %.1fms %s", method, shown_path(path), answer[0] or "-", answer[1],
-                     (time.perf_counter() - started) * 1000, who_of(slot[0], scope.get(SCOPE_KEY), self.authenticator))
+                     (time.perf_counter() - started) * 1000, who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator))
