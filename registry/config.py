@@ -15,6 +15,47 @@ EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a nu
                                bool: "expected 1/0 or true/false"}
 
 
+DEFAULT_DATA = "registry-data"  # in the current directory, unless that is inside a git work tree
+USER_DATA = "pypi-registry"  # under $XDG_DATA_HOME (~/.local/share): the default inside a git work tree
+
+
+def git_work_tree(path: Path) -> Path | None:
+    """The git work tree ``path`` is in (the nearest folder above it with a `.git`), or None."""
+    for folder in (path, *path.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def user_data_path() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or "~/.local/share").expanduser() / USER_DATA
+
+
+def default_data() -> tuple[str, str]:
+    """The data directory when none is given, and how to say where it comes from: ./registry-data, as
+    long as that exists or is outside any git work tree. A new one inside a checkout would be deleted
+    with everything in it, signing keys included, by `git clean -fdx`: there, the per-user one."""
+    here = Path.cwd() / DEFAULT_DATA
+    tree = None if here.exists() else git_work_tree(Path.cwd())
+    if tree is None:
+        return DEFAULT_DATA, f"the default, ./{DEFAULT_DATA}"
+    return str(user_data_path()), (f"the default in a git work tree ({tree}), where `git clean -fdx` would delete a "
+                                   f"./{DEFAULT_DATA}")
+
+
+def placement_note(data: Path) -> str | None:
+    """What to say of a new data directory about where it is (None: nothing): inside a git work tree
+    (given there with --data), `git clean -fdx` deletes it; made per user, it isn't ./registry-data."""
+    tree = git_work_tree(data)
+    if tree is not None:
+        return (f"note: {data} is inside the git work tree at {tree}, where `git clean -fdx` would delete it, "
+                "signing keys included; move it out (--data DIR or REGISTRY_DATA=DIR) before relying on it.")
+    if data == user_data_path().resolve() and git_work_tree(Path.cwd()) is not None:
+        return (f"note: the data directory is {data}, not ./{DEFAULT_DATA}: this is a git work tree, where `git "
+                "clean -fdx` would delete it, signing keys included. --data DIR or REGISTRY_DATA=DIR chooses another.")
+    return None
+
+
 class BadSetting(ValueError):
     """A value of the right type that the setting refuses: which setting, and what to give instead."""
 
@@ -38,7 +79,7 @@ def url_problem(url: str) -> str | None:
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    data: str = "registry-data"
+    data: str = DEFAULT_DATA  # (Settings.load: `default_data()` when none is given)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -53,6 +94,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # What GET /_/oidc/audience answers (default: the public URL); add it to a trust's audiences.
     oidc_audience: str | None = None
     log_level: str = "info"
+    # One line per request on the server's stderr (method, path, status, bytes, ms, who): "on" or "off".
+    access_log: str = "on"
     # Where distribution files live: "" for the data directory's blobs/, or s3://BUCKET[/PREFIX] (the
     # endpoint, region and credentials come from the usual AWS_* environment variables).
     blobs: str = ""
@@ -124,6 +167,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("body_grace_seconds", "give a number of seconds above 0")
         if self.log_level.lower() not in LOG_LEVELS:
             raise BadSetting("log_level", f"give one of {', '.join(LOG_LEVELS)} (in any case)")
+        if self.access_log.lower() not in ("on", "off"):
+            raise BadSetting("access_log", "give on or off")
         if self.upstream_ttl_seconds < 0:
             raise BadSetting("upstream_ttl_seconds", "give a number of seconds, 0 or more")
         if not 0 < self.upstream_timeout_seconds <= 300:
@@ -135,6 +180,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise BadSetting(field.name, "give a number of bytes, 0 or more")
         if self.public_url is not None and (problem := url_problem(self.public_url)):
             raise BadSetting("public_url", problem)
+
+    @property
+    def logs_access(self) -> bool:
+        return self.access_log.lower() == "on"
 
     @property
     def primary(self) -> str | None:
@@ -259,6 +308,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name, value in overrides.items():
             if value is not None:
                 values[name], source[name] = value, "--" + name.replace("_", "-")
+        if "data" not in values:
+            values["data"] = default_data()[0]
         try:
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as exc:

@@ -17,7 +17,7 @@ from granian.log import LogLevels
 from . import datadir, identity, operations
 from .blobs import open_store
 from .blobs.s3 import S3BlobStore
-from .config import Settings
+from .config import Settings, placement_note
 from .datadir import create_ledger
 from .errors import RegistryError
 from .fsync import fsync_path, make_dirs, write_file
@@ -159,16 +159,26 @@ def record_url(settings: Settings) -> None:
 
 def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
+    created = not settings.data_path.exists()
     make_dirs(settings.data_path)
-    store = open_store(settings)
-    store.check()  # a bucket that can't be used is said now, not at the first upload
+    if created and (note := placement_note(settings.data_path)):
+        print(note, file=sys.stderr)
     following = None
     if settings.follow:  # a read replica: no bootstrap, no keys; its ledger is the primary's
         from .replica.start import prepare
 
-        following = prepare(settings)
+        try:
+            store = open_store(settings)
+            store.check()
+            settings, following = prepare(settings)
+        except RegistryError:
+            if created:  # (a refused start leaves nothing behind; a directory that was there stays)
+                shutil.rmtree(settings.data_path, ignore_errors=True)
+            raise
         booted = None
     else:
+        store = open_store(settings)
+        store.check()  # a bucket that can't be used is said now, not at the first upload
         booted = bootstrap(settings)
         check_keys(settings)
     record_url(settings)
@@ -206,7 +216,9 @@ def serve(settings: Settings) -> int:
         address=settings.host,
         port=settings.port,
         workers=settings.workers,
-        workers_kill_timeout=30,
+        # a worker stops within seconds of SIGINT/SIGTERM by itself (web/stopping.py: long polls answered,
+        # bodies still arriving refused, the rest given 4 s); one that still hasn't is killed after this
+        workers_kill_timeout=10,
         # a worker that dies (killed, out of memory) is replaced, and the others go on serving; one that
         # dies again within 5.5 s of being replaced is a crash loop, and granian stops
         respawn_failed_workers=True,

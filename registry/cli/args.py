@@ -308,7 +308,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _global_options(p: argparse.ArgumentParser, default: str | None) -> None:
-    p.add_argument("--data", default=default, help="data directory (env REGISTRY_DATA, default ./registry-data)")
+    p.add_argument("--data", default=default, help="data directory (env REGISTRY_DATA; default ./registry-data, "
+                   "or $XDG_DATA_HOME/pypi-registry in a git work tree that has no ./registry-data)")
     p.add_argument("--actor", default=default,
                    help="email recorded as the author of changes (default: operator@localhost)")
 

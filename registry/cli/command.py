@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import identity, model, names
-from ..config import Settings
+from ..config import Settings, default_data
 from ..datadir import Registry
 from ..errors import NotFound, RegistryError
 from ..ledger import Ledger
@@ -67,7 +67,7 @@ def primary_only(run: Command) -> Command:
 def require_ledger(args: argparse.Namespace, settings: Settings) -> None:
     if not Ledger.exists_at(settings.ledger_path):
         where = "REGISTRY_DATA" if args.data is None and os.environ.get("REGISTRY_DATA") else (
-            "--data" if args.data else "the default, ./registry-data")
+            "--data" if args.data else default_data()[1])
         raise RegistryError(
             f"No registry at {settings.data_path} ({where}; looked for {settings.ledger_path}). Run this where you "
             "started `registry serve`, or point at its data directory with --data DIR or REGISTRY_DATA=DIR.")

@@ -57,6 +57,8 @@ def import_files(cx: Opened) -> int:
     print(f"imported {c['imported']}, skipped {c['skipped']}, refused {c['refused']}, conflicts {c['conflict']} "
           f"({summary.total} files from {summary.source} in {summary.elapsed:.1f} s: {rate:.0f} files/s, "
           f"{summary.bytes / 2**20 / max(summary.elapsed, 1e-9):.1f} MiB/s)")
+    for note in getattr(source, "notes", ()):  # (an index's front page given for its Simple API, say)
+        print(f"note: {note}")
     if summary.ignored:
         print(f"ignored {summary.ignored} files that are not distributions")
     for o in summary.problems:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import Settings
+from ..config import Settings, placement_note
 from ..datadir import NEXT_STEPS, create_ledger
 
 
 def init(args: argparse.Namespace, settings: Settings) -> int:
     """An empty ledger, for a registry built by hand (or before `registry import`): unlike `registry
     serve` on an empty data directory, it bootstraps no admin, workspace or token."""
+    created = not settings.data_path.exists()
     create_ledger(settings)
+    if created and (note := placement_note(settings.data_path)):
+        print(note, file=sys.stderr)
     print(f"created an empty ledger at {settings.ledger_path}, signed with keys in {settings.keys_path}.\n"
           "It has no user, workspace or token (`registry serve` on an empty data directory bootstraps those "
           f"itself; `init` is for building a registry by hand). Next:\n{NEXT_STEPS.format(data=settings.data_path)}")

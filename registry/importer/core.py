@@ -200,6 +200,7 @@ async def run(reg: Registry, who: Principal, ws: str, repo: str, source: Source,
     try:
         repository_context(reg.snapshot(), ws, repo)  # (NotFound, saying which)
         found, summary.ignored = await source.candidates()
+        summary.source = source.name  # (an index's, as found: its Simple API, not the front page given)
         summary.total = len(found)
         on_start(summary.total)
 

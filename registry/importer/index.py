@@ -36,6 +36,7 @@ class IndexSource:
             user, secret = username or "", password or ""
         self.url = base if base.endswith("/") else base + "/"
         self.name = self.url
+        self.notes: list[str] = []  # what the importer found out and the user should know (printed)
         self.projects = list(projects)
         self._origin = origin(self.url)
         auth = None
@@ -77,6 +78,22 @@ class IndexSource:
     def _parse(self, page: tuple[str, bool, bytes], what: str) -> tuple[list[dict], str]:
         return entries(*page, what)
 
+    async def _project_list(self) -> tuple[str, bool, bytes] | None:
+        """The index's project list: at the URL given or, when that is the index's front page (it links
+        to its `simple/`, as pypiserver's `/` does) or nothing (404), at its `simple/`, where pip's
+        --index-url would point. (A front page read as a project list makes projects of its links.)"""
+        page = await self._page(self.url, "its project list")
+        simple = urljoin(self.url, "simple/")
+        if simple == self.url or (page is not None and not _links_to(page, simple)):
+            return page
+        found = await self._page(simple, "its project list")
+        if found is None:
+            return page
+        self.notes.append(f"{self.url} is the index's {'front page' if page else 'root (a 404)'}, not its Simple API: "
+                          f"imported from {simple}, the index URL pip takes.")
+        self.url = self.name = simple
+        return found
+
     async def _project(self, name: str, explicit: bool) -> list[Candidate]:
         async with self._pages:
             page = await self._page(urljoin(self.url, quote(name) + "/"), f"project {name}")
@@ -96,7 +113,7 @@ class IndexSource:
         explicit = bool(self.projects)
         names = [canonicalize_name(p) for p in self.projects]
         if not explicit:
-            page = await self._page(self.url, "its project list")
+            page = await self._project_list()
             if page is None:
                 raise RegistryError(f"Nothing at {self.url} (404): give the index URL, the one pip's --index-url "
                                     "takes.")
@@ -136,3 +153,15 @@ class IndexSource:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _links_to(page: tuple[str, bool, bytes], target: str) -> bool:
+    """Whether an HTML page links to ``target`` (a JSON page is a Simple API answer: it never does)."""
+    url, is_json, body = page
+    if is_json:
+        return False
+    try:
+        found, base = entries(url, is_json, body, "its project list")
+    except RegistryError:
+        return False
+    return any(urljoin(base, str(e.get("url", ""))).split("#")[0] == target for e in found)

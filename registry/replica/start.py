@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import msgspec
 import pygit2
 
 from ..config import Settings
@@ -20,11 +22,41 @@ from ..trust import witness
 from .follow import Follower, Stopped
 
 
-def prepare(settings: Settings) -> str:
-    """Make the data directory a replica of the primary, up to date if it can be; what to print."""
+def prepare(settings: Settings) -> tuple[Settings, str]:
+    """Make the data directory a replica of the primary, up to date if it can be: the settings to serve
+    with (the primary's URL corrected to its root, if a path below it was given), and what to print."""
     primary = settings.primary
     if primary is None or not primary.startswith(("http://", "https://")):
         raise RegistryError(f"--follow {settings.follow}: give the primary's URL, e.g. https://pypi.example.com.")
+    root = registry_root(primary, settings.follow_timeout_seconds)
+    if root != primary:
+        settings = msgspec.structs.replace(settings, follow=root)
+        said = (f"--follow {primary}: that is a page of the registry at {root} (a "
+                f"workspace's URL?), not its root; following {root}. Give --follow {root} to say so.\n")
+        return settings, said + _prepare(settings)
+    return settings, _prepare(settings)
+
+
+def registry_root(url: str, seconds: float) -> str:
+    """The registry's root URL: ``url`` itself if a registry answers there, else the first URL above it
+    where one does (a workspace's URL, `https://host/ws/`, is a page of the registry at `https://host`);
+    ``url`` as given if none does (unreachable: said by the first fetch)."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    for n in range(len(segments), -1, -1):
+        candidate = urlunsplit((parts.scheme, parts.netloc, "/".join(["", *segments[:n]]), "", "")).rstrip("/")
+        try:
+            answer = httpx.get(f"{candidate}/_/health", timeout=timeouts(seconds))
+            if answer.status_code == 200 and isinstance(found := answer.json(), dict) and "role" in found:
+                return candidate
+        except (httpx.HTTPError, ValueError):
+            pass
+    return url
+
+
+def _prepare(settings: Settings) -> str:
+    primary = settings.primary
+    assert primary is not None
     token = settings.follow_token
     if not token:
         raise RegistryError("A replica needs a replica token: create one on the primary with `registry token create "

@@ -28,12 +28,13 @@ from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
-from . import api, api_admin, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
+from . import access, api, api_admin, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
 from .answers import realm, refusal
 from .bodies import RegistryRequest
 from .credentials import Authenticator
 from .front import FrontDoor
 from .state import WebState
+from .stopping import on_signals
 from .ui import routes as ui
 
 log = logging.getLogger("registry.web")
@@ -147,7 +148,7 @@ def _check_blobs(state: WebState) -> None:
         log.warning("checking the blob store for missing files failed: %s", getattr(exc, "message", exc))
 
 
-def _maintenance(state: WebState):
+def _maintenance(state: WebState, signals: bool):
     @asynccontextmanager
     async def lifespan(app: Litestar):
         async def loop() -> None:
@@ -182,10 +183,18 @@ def _maintenance(state: WebState):
         async with anyio.create_task_group() as tg:
             tg.start_soon(loop)
             app.state.head_watch = ledger_http.HeadWatch(state.registry.ledger)  # (wakes `?wait=` long polls)
+
+            async def stop() -> None:  # (SIGINT, SIGTERM: long polls answered now, the rest within seconds)
+                app.state.head_watch.stop()
+                await state.stopping.stop()
+
+            if signals:
+                on_signals(stop)
             tg.start_soon(app.state.head_watch.watch)
             if state.replica is not None:
                 tg.start_soon(run_replica, state.registry, state.replica)
             yield
+            await stop()
             tg.cancel_scope.cancel()
         if state.forwarder is not None:
             await state.forwarder.aclose()
@@ -197,7 +206,8 @@ def _maintenance(state: WebState):
 
 
 def create_app(settings: Settings | None = None, registry: Registry | None = None,
-               verifier: Verifier | None = None) -> Litestar:
+               verifier: Verifier | None = None, signals: bool = False) -> Litestar:
+    """The app; ``signals``: it is the process's (granian's worker), and stops promptly on SIGINT/SIGTERM."""
     settings = settings or Settings.load()
     registry = registry or Registry.open(settings)
     cache.configure(settings)  # (the caches made below take their bounds from these)
@@ -223,7 +233,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
         template_config=ui.template_config(),
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
         request_max_body_size=1 * 2**20,  # uploads (front.py) set their own limit
-        lifespan=[_maintenance(state)],
+        lifespan=[_maintenance(state, signals)],
         openapi_config=OpenAPIConfig(
             title="Registry API", version=__version__, path="/api/schema",
             description="Management and audit API of the registry: packages, versions, deletion, yanks, history. "
@@ -244,13 +254,18 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
 
 def create_asgi(settings: Settings | None = None, registry: Registry | None = None,
-                verifier: Verifier | None = None) -> FrontDoor:
-    """The app as served: behind the front door, which takes uploads and repeat index requests."""
-    return FrontDoor(create_app(settings, registry, verifier))
+                verifier: Verifier | None = None, signals: bool = False) -> FrontDoor | access.AccessLog:
+    """The app as served: behind the front door, which takes uploads and repeat index requests, and
+    the access log around it all (unless REGISTRY_ACCESS_LOG=off)."""
+    app = create_app(settings, registry, verifier, signals)
+    front = FrontDoor(app)
+    state: WebState = app.state.web
+    return access.AccessLog(front, state.authenticator) if state.registry.settings.logs_access else front
 
 
-def app_from_env() -> FrontDoor:
+def app_from_env() -> FrontDoor | access.AccessLog:
     """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_asgi(settings)
+    access.configure(settings.logs_access)
+    return create_asgi(settings, signals=True)

@@ -19,6 +19,7 @@ from ..datadir import Registry
 from ..errors import Forbidden, Unauthorized
 from ..identity import ANONYMOUS, Principal
 from ..reads import Reader
+from .access import note
 
 
 def parse_authorization(header: str) -> tuple[str, str]:
@@ -55,13 +56,20 @@ class Authenticator:
         return base.as_(await self.principal(base, authorization))
 
     async def principal(self, base: Reader, authorization: str | None) -> Principal:
+        result = await self._principal(base, authorization)
+        note(result)  # (who the access log names)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _principal(self, base: Reader, authorization: str | None) -> Principal | Exception:
         if not authorization:
             return ANONYMOUS
         hit = self._cache.get(authorization)
         if hit is not None and hit[0] == base.commit:
             result = hit[1]
             if isinstance(result, Exception):
-                raise copy.copy(result)  # (raising the kept one would chain every request's frames to it)
+                return copy.copy(result)  # (raising the kept one would chain every request's frames to it)
             if result.expires is None or result.expires > time.time():
                 return result
         try:
@@ -70,9 +78,12 @@ class Authenticator:
             result = exc
         kept = copy.copy(result) if isinstance(result, Exception) else result  # (without its traceback)
         self._cache.put(authorization, (base.commit, kept), sys.getsizeof(base.commit) + _weight(kept))
-        if isinstance(result, Exception):
-            raise result
         return result
+
+    def known(self, authorization: str) -> Principal | Exception | None:
+        """Who these credentials were last resolved to (or their refusal), without resolving them."""
+        hit = self._cache.get(authorization)
+        return hit[1] if hit is not None else None
 
     async def _resolve(self, base: Reader, authorization: str) -> Principal:
         username, secret = parse_authorization(authorization)

@@ -26,6 +26,7 @@ from .caches import Answer, Page, matches
 from .guards import guarded, paced
 from .incoming import Incoming, incoming, refuse_cross_site
 from .state import WebState
+from .stopping import StoppingNow
 
 if TYPE_CHECKING:
     from .forward import Forwarder
@@ -55,6 +56,13 @@ class FrontDoor:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        self._state.stopping.begin()  # (a stopping worker waits for these: stopping.py)
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self._state.stopping.end()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             seen = incoming(scope)  # (read once: every part of the registry reads the request from here)
         except RegistryError as exc:
@@ -81,7 +89,7 @@ class FrontDoor:
             except RegistryError as exc:
                 return await refusal(exc, path=scope["path"]).send(send)
             settings = self._state.registry.settings
-            receive = paced(receive, settings.min_body_rate, settings.body_grace_seconds)
+            receive = self._state.stopping.body(paced(receive, settings.min_body_rate, settings.body_grace_seconds))
             if self._forward is not None and not scope["path"].startswith("/_/ledger.git/"):
                 return await self._forward(scope, receive, send)  # (a fetch of the ledger is served here)
             made: list[str] = []
@@ -150,7 +158,7 @@ class FrontDoor:
         except ClientGone:
             return
         except RegistryError as exc:
-            if exc.status >= 500:
+            if exc.status >= 500 and not isinstance(exc, StoppingNow):
                 log.error("POST %s: %s", scope["path"], exc.message)
             await refusal(exc, realm(ws), path=scope["path"]).send(send)
         except Exception:

@@ -48,6 +48,13 @@ class HeadWatch:
         self._moved = anyio.Event()  # set when the head moves, then replaced for the next head
         self._wanted = anyio.Event()  # set when the first waiter comes: the watch sleeps till then
         self._waiting = 0
+        self._stopped = False
+
+    def stop(self) -> None:
+        """The worker is stopping: every waiter is answered now, and later ones at once (a replica's
+        long poll would hold the worker's exit for up to LONG_POLL seconds)."""
+        self._stopped = True
+        self._moved.set()
 
     async def watch(self) -> None:
         """Run for the worker's life."""
@@ -78,7 +85,7 @@ class HeadWatch:
             with anyio.move_on_after(timeout):
                 while True:
                     moved = self._moved  # (taken before the look: a move after it sets this one)
-                    if self.ledger.head() != head:
+                    if self.ledger.head() != head or self._stopped:
                         return
                     if self.running:
                         await moved.wait()

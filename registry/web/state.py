@@ -14,6 +14,7 @@ from ..replica import Follower
 from .caches import Answers, PageCache
 from .credentials import Authenticator
 from .incoming import incoming
+from .stopping import Stopping
 
 if TYPE_CHECKING:
     from ..upstream.fetching import Upstreams
@@ -34,6 +35,7 @@ class WebState:
     forwarder: Forwarder | None = None  # on a read replica: what sends writes to the primary (forward.py)
     upstreams: Upstreams | None = None  # upstream indexes' connections and cached pages (web/upstream.py)
     pulls: Pulls | None = None  # files this worker is pulling from upstream
+    stopping: Stopping = field(default_factory=Stopping)  # requests in flight, and the way out (stopping.py)
 
 
 def web_state(request: Request) -> WebState:

@@ -274,3 +274,46 @@ def test_on_a_terminal_a_progress_bar_then_the_summary(target, tmp_path, capsys,
     assert "3/3" in out and "files/s" in out and "3 new" in out  # rich's bar, as last drawn
     assert "imported  " not in out  # (no line per file on a terminal)
     assert out.splitlines()[-1].endswith(" MiB/s)") and "imported 3, skipped 0, refused 0, conflicts 0 (3 files" in out
+
+
+@pytest.mark.parametrize("front", ["pypiserver", "404", "none"])
+@pytest.mark.parametrize("given", ["http://index.test", "http://index.test/"])
+async def test_an_index_given_by_its_root_is_read_at_its_simple_api(target, tmp_path, front, given):
+    """pypiserver's `/` is a welcome page that links to `/simple/` (and `/packages/`, "here"): read
+    as a project list, its links became projects ("refused here/"). The root as users give it finds
+    the Simple API, and says so; a root that is the Simple API itself is read as it is."""
+    index = FakeIndex(tmp_path, fmt="html")
+    index.add(make_wheel(tmp_path, "root-lib", "1.0"), "root-lib")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/":
+            index.requests.append(request)
+            if front == "404":
+                return httpx.Response(404)
+            if front == "pypiserver":
+                return index._html('<p>The list of all packages is <a href="/packages/">here</a> or via the '
+                                   '<a href="/simple/">simple</a> index.</p>')
+            request = httpx.Request("GET", "http://index.test/simple/", headers=request.headers)  # (a PEP 503 root)
+        return index.handler(request)
+
+    source = importer.IndexSource(given, transport=httpx.MockTransport(handler))
+    summary, seen = await imp(target, source)
+    assert summary.counts == {"imported": 1, "skipped": 0, "refused": 0, "conflict": 0}, seen
+    assert list(seen) == ["root_lib-1.0-py3-none-any.whl"]
+    if front == "none":
+        assert source.notes == [] and summary.source == "http://index.test/"
+    else:
+        assert summary.source == "http://index.test/simple/"
+        what = "front page" if front == "pypiserver" else "root (a 404)"
+        assert source.notes == [f"http://index.test/ is the index's {what}, not its Simple API: imported from "
+                                "http://index.test/simple/, the index URL pip takes."]
+
+
+async def test_a_root_that_is_not_an_index_and_has_none_under_it_is_one_error(target):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404)
+
+    head = target.ledger.head()
+    with pytest.raises(RegistryError, match=r"Nothing at http://index.test/ \(404\)"):
+        await imp(target, importer.IndexSource("http://index.test/", transport=httpx.MockTransport(handler)))
+    assert target.ledger.head() == head

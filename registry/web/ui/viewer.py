@@ -16,6 +16,7 @@ from ...datadir import Registry
 from ...errors import Unauthorized
 from ...identity import ANONYMOUS, Principal
 from ...reads import Reader
+from ..access import note
 from .session import SESSION_COOKIE, VISITOR_COOKIE, Keys, Session, csrf_token
 
 _keys: dict[Path, Keys] = {}
@@ -81,6 +82,7 @@ def viewer(request: Request) -> Viewer:
             session = None
         else:
             who = found_who
+    note(who)  # (who the access log names)
     visitor = request.cookies.get(VISITOR_COOKIE, "")
     new = session is None and not (16 <= len(visitor) <= 64 and visitor.replace("-", "").replace("_", "").isalnum())
     if new:

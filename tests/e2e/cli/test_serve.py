@@ -42,3 +42,41 @@ def test_login_link_points_where_the_registry_is_served(tmp_path):
         assert given.stdout.startswith("http://10.0.0.1:9000/-/")
     finally:
         live.stop()
+
+
+def test_the_quick_start_in_a_git_checkout_bootstraps_outside_it(tmp_path):
+    """`registry serve` with no --data, in a checkout (as the README's quick start runs it): the data
+    directory, signing keys included, is made where `git clean -fdx` can't delete it, and it says so."""
+    import os
+    import time
+
+    import httpx
+
+    from tests.support.helpers import free_port
+
+    checkout, xdg = tmp_path / "checkout", tmp_path / "xdg"
+    (checkout / ".git").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")} | {"XDG_DATA_HOME": str(xdg)}
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "registry", "serve", "--port", str(port), "--workers", "1"],
+                                cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/_/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        text = log.read_text()
+        assert "admin API token (shown only this once)" in text
+        assert f"Bootstrapped a new registry in {xdg / 'pypi-registry'}" in text
+        assert "not ./registry-data: this is a git work tree" in text
+        assert (xdg / "pypi-registry" / "keys").is_dir() and not (checkout / "registry-data").exists()
+    finally:
+        proc.terminate()
+        proc.wait(15)

@@ -195,3 +195,24 @@ def test_a_directory_through_the_cli_reports_conflicts_with_a_nonzero_exit(serve
     assert out[-1].startswith(f"conflict  {name.replace('-', '_')}-1.0-py3-none-any.whl: already here with other bytes")
     bad = server.cli("import", "default", "--repo", "no-such-repo", str(second), check=False)
     assert bad.returncode == 1 and bad.stderr == "registry: Repository default/no-such-repo does not exist.\n"
+
+
+@pytest.mark.parametrize("root", ["", "/"])
+def test_from_pypiserver_given_by_its_root_url(server, repo, tmp_path, root):
+    """pypiserver's `/` is its welcome page: the import finds `/simple/` from it, and says so."""
+    slug, n = repo
+    name = f"Rooted.Pkg{n}"
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    build(make_project(tmp_path / "src", name, "1.0"), packages)
+    proc, url = start_pypiserver(packages, "mover", "pw")
+    try:
+        given = f"http://mover:pw@{url.split('://')[1]}{root}"
+        done = server.cli("import", "default", "--repo", slug, "--index-url", given, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "imported 2, skipped 0, refused 0, conflicts 0" in done.stdout
+        assert f"note: {url}/ is the index's front page, not its Simple API: imported from {url}/simple/" in done.stdout
+        assert "here" not in done.stdout and ":pw@" not in done.stdout
+    finally:
+        proc.terminate()
+        proc.wait(10)

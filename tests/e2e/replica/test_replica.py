@@ -335,7 +335,15 @@ def test_bad_or_missing_replica_tokens_are_refused(cluster, tmp_path):
     email, token = team(cluster.primary, "tokens")  # a person's write token is no replica token
     wrong = run(serve, env={**env, "REGISTRY_FOLLOW_TOKEN": token}, check=False, timeout=60)
     assert wrong.returncode == 1 and "refused the replica token (403" in wrong.stderr
-    assert not (tmp_path / "r" / "ledger.git").exists()
+    assert not (tmp_path / "r").exists()  # (a refused start leaves no data directory behind)
+    there = tmp_path / "there"  # ... but never removes one that was there before
+    there.mkdir()
+    (there / "notes.txt").write_text("mine")
+    kept = run([*serve[:4], str(there), *serve[5:], "--token", "rgy_not-a-token"], env=env, check=False, timeout=60)
+    assert kept.returncode == 1 and (there / "notes.txt").read_text() == "mine"
+    unreachable = run([*serve[:-1], f"http://127.0.0.1:{free_port()}", "--token", cluster.token], env=env,
+                      check=False, timeout=60)
+    assert unreachable.returncode == 1 and "unreachable" in unreachable.stderr and not (tmp_path / "r").exists()
     # a replica token reads nothing but the ledger and files
     auth = ("__token__", cluster.token)
     assert httpx.get(f"{cluster.primary.url}/default/tokens/", auth=auth, timeout=10).status_code == 404
@@ -350,6 +358,22 @@ def test_bad_or_missing_replica_tokens_are_refused(cluster, tmp_path):
     assert httpx.get(f"{cluster.primary.url}/_/blobs/{'0' * 64}", auth=(email, token), timeout=10).status_code == 403
     assert httpx.get(f"{cluster.primary.url}/_/blobs/{'0' * 64}", timeout=10).status_code == 401
     assert httpx.get(f"{cluster.primary.url}/_/blobs/{'0' * 64}", auth=auth, timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/default/", "/default/packages", "/-/", "/anything/at/all/"])
+def test_a_primary_given_by_a_url_below_its_root_is_followed_at_its_root(cluster, path):
+    """A workspace's URL (what users copy from the index settings) was followed as the root, and every
+    request to the primary was a project page: "'_' is not a valid project name"."""
+    replica = start_server(cluster.tmp / f"below-{len(cluster.replicas)}", workers=1,
+                           env={"REGISTRY_FOLLOW_TOKEN": cluster.token}, follow=cluster.primary.url + path)
+    cluster.replicas.append(replica)
+    out = replica.log.read_text()
+    assert (f"--follow {cluster.primary.url}{path.rstrip('/')}: that is a page of the registry at "
+            f"{cluster.primary.url}") in out and f"Give --follow {cluster.primary.url} " in out
+    assert f"Serving a read replica of {cluster.primary.url} " in out
+    assert (replica.data / "replica-of").read_text().strip() == cluster.primary.url
+    cluster.primary.cli("user", "create", f"seen{len(cluster.replicas)}@example.com")
+    assert cluster.caught_up(replica)["role"] == "replica"
 
 
 # --- in-process -----------------------------------------------------------------------------------

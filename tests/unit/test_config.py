@@ -1,0 +1,82 @@
+"""Settings (registry/config.py): where the data directory is when none is given. A new one is never
+made inside a git work tree by default (`git clean -fdx` would delete it, signing keys included), an
+existing one keeps working wherever it is, and one given inside a work tree is made with a note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registry.cli import main
+from registry.config import Settings, placement_note
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    monkeypatch.delenv("REGISTRY_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    checkout, plain = tmp_path / "checkout", tmp_path / "plain"
+    (checkout / "src" / "deep").mkdir(parents=True)
+    (checkout / ".git").mkdir()
+    plain.mkdir()
+    return checkout, plain, tmp_path / "xdg" / "pypi-registry"
+
+
+@pytest.mark.parametrize("dotgit", ["directory", "file"])  # (a `git worktree`'s .git is a file)
+@pytest.mark.parametrize("where", [".", "src", "src/deep"])
+def test_inside_a_git_work_tree_the_default_is_the_per_user_data_directory(places, monkeypatch, dotgit, where):
+    checkout, _, user = places
+    if dotgit == "file":
+        (checkout / ".git").rmdir()
+        (checkout / ".git").write_text("gitdir: /elsewhere/.git/worktrees/checkout\n")
+    monkeypatch.chdir(checkout / where)
+    assert Settings.load().data_path == user.resolve()
+    assert not (checkout / where / "registry-data").exists()
+
+
+def test_outside_any_work_tree_the_default_is_registry_data_here(places, monkeypatch):
+    _, plain, _ = places
+    monkeypatch.chdir(plain)
+    assert Settings.load().data_path == (plain / "registry-data").resolve()
+
+
+def test_an_existing_registry_data_keeps_working_inside_a_work_tree(places, monkeypatch):
+    checkout, _, _ = places
+    (checkout / "registry-data").mkdir()
+    monkeypatch.chdir(checkout)
+    assert Settings.load().data_path == (checkout / "registry-data").resolve()
+
+
+def test_a_data_directory_given_is_used_wherever_it_is(places, monkeypatch):
+    checkout, plain, _ = places
+    monkeypatch.chdir(checkout)
+    assert Settings.load(data=str(plain / "d")).data_path == (plain / "d").resolve()
+    monkeypatch.setenv("REGISTRY_DATA", str(checkout / "inside"))
+    assert Settings.load().data_path == (checkout / "inside").resolve()
+
+
+def test_what_is_said_of_a_new_data_directory(places, monkeypatch):
+    checkout, plain, user = places
+    monkeypatch.chdir(checkout)
+    inside = placement_note((checkout / "src" / "data").resolve())
+    assert inside is not None and f"inside the git work tree at {checkout}" in inside and "--data DIR" in inside
+    per_user = placement_note(user.resolve())
+    assert per_user is not None and "not ./registry-data: this is a git work tree" in per_user
+    assert placement_note((plain / "data").resolve()) is None
+    monkeypatch.chdir(plain)
+    assert placement_note(user.resolve()) is None  # (chosen outside a checkout: nothing to explain)
+
+
+def test_init_inside_a_work_tree_says_so_and_commands_say_where_they_looked(places, monkeypatch, capsys):
+    checkout, _, user = places
+    monkeypatch.chdir(checkout)
+    assert main(["token", "list", "dev@example.com"]) == 1
+    err = capsys.readouterr().err
+    assert f"No registry at {user.resolve()} (the default in a git work tree ({checkout})" in err
+    assert main(["--data", "here-data", "init"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {(checkout / 'here-data').resolve()} is inside the git work tree at {checkout}" in err
+    assert main(["init"]) == 0
+    assert "not ./registry-data: this is a git work tree" in capsys.readouterr().err
+    assert (user / "ledger.git").exists() and not Path("registry-data").exists()
