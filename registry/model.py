@@ -149,6 +149,8 @@ class User(Record, frozen=True, kw_only=True):
     email: str
     name: str
     created: Provenance
+    # the workspace the root index (`/<name>/`) takes a name from when several the user reads hold it
+    default_workspace: str | None = None
 
 
 class ApiToken(Record, frozen=True, kw_only=True):
