@@ -5,15 +5,17 @@ takes a name several workspaces hold from it). Each change is one commit, as
 from __future__ import annotations
 
 import anyio
+import msgspec
 from litestar import Request, Router, delete, get, put
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
 from .. import names, operations
-from ..errors import Forbidden, NotFound, Unauthorized
+from ..errors import Forbidden, Invalid, NotFound, Unauthorized
 from ..model import User
 from ..reads import Reader
 from .answers import refusals
 from .api_types import View
+from .bodies import json_value
 from .state import reader
 
 DEFAULT = "/users/{email:str}/default-workspace"
@@ -51,9 +53,15 @@ async def get_default(request: Request, email: FromPath[str]) -> DefaultWorkspac
 
 
 @put(DEFAULT, status_code=200, responses=refusals(400, 401, 403, 404, 503),
-     summary="Choose the workspace the root index takes a name several workspaces hold from")
-async def put_default(request: Request, email: FromPath[str], data: JSONBody[ChooseWorkspace]) -> DefaultWorkspace:
-    r = await _yourself(request, email, "set the default workspace")
+     summary="Choose the workspace the root index takes a name several workspaces hold from",
+     description='Body: `{"workspace": "SLUG"}`, a workspace the person can read. Their own only (or the operator).')
+async def put_default(request: Request, email: FromPath[str]) -> DefaultWorkspace:
+    r = await _yourself(request, email, "set the default workspace")  # (before the body: strangers learn nothing)
+    try:
+        data = json_value(await request.body(), ChooseWorkspace)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise Invalid(f"The body is not a choice of workspace ({exc}): give one JSON object, "
+                      '{"workspace": "SLUG"} (DELETE clears it).') from None
     user = await anyio.to_thread.run_sync(operations.set_default_workspace, r.reg, r.who, "api", email,
                                           data.workspace)
     return _view(user)

@@ -76,7 +76,8 @@ async def root_index(request: Request) -> Response:
                 shared.add(p.name)
             if ws == default:
                 preferred.add(p.name)
-            seen[p.name] = (p.name, p.display_name)
+            if p.name not in preferred or ws == default:  # (the default's spelling of a shared name)
+                seen[p.name] = (p.name, p.display_name)
     if r.who.kind == "anonymous" and not seen:
         raise r.hidden(None, "")
     projects = sorted(v for k, v in seen.items() if k not in shared or k in preferred)

@@ -448,3 +448,19 @@ def test_whoever_creates_a_workspace_administers_it(seeded):
 
     snap = Ledger.open(cli.data / "ledger.git").snapshot()
     assert snap.get(layout.workspace("team-b"), model.Workspace).admins == ["boss@example.com"]
+
+
+def test_user_default_workspace(seeded):
+    cli = seeded
+    assert cli("grant", "acme/utils", "dev@example.com", "read")[0] == 0
+    code, out, _ = cli("user", "default-workspace", "dev@example.com", "acme")
+    assert code == 0 and "from acme, for dev@example.com" in out
+    code, out, _ = cli("user", "default-workspace", "dev@example.com", "--clear")
+    assert code == 0 and "no default workspace" in out
+    head = cli.head()
+    for args, words in ((["dev@example.com"], "or --clear"), (["dev@example.com", "acme", "--clear"], "or --clear"),
+                        (["dev@example.com", "nowhere"], "No workspace 'nowhere'"),
+                        (["nobody@example.com", "acme"], "registry user create nobody@example.com")):
+        code, _, err = cli("user", "default-workspace", *args)
+        assert code != 0 and words in err, (args, err)
+    assert cli.head() == head

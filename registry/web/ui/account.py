@@ -93,7 +93,8 @@ def _tokens_page(request: Request, status: int = 200, **context: Any) -> Templat
     who = signed_in(request, "see your tokens").who
     reg = registry(request)
     return render(request, "tokens.html", status=status, rows=data.tokens(reg, who), sessions=data.sessions(reg, who),
-                  may_change=who.scope == "write", **context)
+                  may_change=who.scope == "write", workspaces=data.workspaces(reg, who),
+                  default_workspace=data.default_workspace(reg, who), **context)
 
 
 @get(urls.TOKENS.path, name=urls.TOKENS.name)
@@ -195,5 +196,17 @@ async def end_other_sessions(request: Request) -> object:
                                                    f"{'session' if len(ended) == 1 else 'sessions'} ended).")
 
 
+@post(urls.DEFAULT_WORKSPACE.path, name=urls.DEFAULT_WORKSPACE.name)
+async def set_default_workspace(request: Request) -> object:
+    fields = await form(request)
+    v = signed_in(request, "choose your default workspace")
+    chosen = fields.get("workspace", "").strip() or None  # (none: a name several hold is a 409 again)
+    user = await anyio.to_thread.run_sync(operations.set_default_workspace, registry(request), v.who, CHANNEL,
+                                          v.email, chosen)
+    said = f"The root index now takes a name several workspaces hold from {user.default_workspace}." \
+        if user.default_workspace else "No default workspace: the root index refuses a name several workspaces hold."
+    return redirect(request, urls.TOKENS.link(), flash=said)
+
+
 ACCOUNT = [signin_form, signin, link_page, use_link, signout, tokens, create_token, confirm_revoke, revoke,
-           confirm_end_session, end_session, end_other_sessions]
+           confirm_end_session, end_session, end_other_sessions, set_default_workspace]

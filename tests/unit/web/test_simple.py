@@ -233,8 +233,49 @@ async def test_the_index_across_workspaces(client, world, published):
     operations.grant(world.reg, op, "cli", "beta", "reader@acme.test", "read", repository="r")
     operations.create_package(world.reg, op, "cli", "beta", "acme-utils", "r")
     r = await get(client, world, "/acme-utils/")
-    assert r.status_code == 409 and "several workspaces (acme, beta)" in r.text
+    assert r.status_code == 409 and "several workspaces you can read: acme (http://testserver.local/acme/), " \
+        "beta (http://testserver.local/beta/)" in r.text, r.text
+    assert "registry user default-workspace" in r.text
     assert [p["name"] for p in (await get(client, world, "/")).json()["projects"]] == ["public-pkg"]
+
+
+async def test_the_root_index_takes_a_shared_name_from_the_default_workspace(client, world, published):
+    """A grant that makes a name visible in a second workspace turns the root index's answer for it into
+    a 409 naming only the workspaces the caller reads, with their URLs; a default workspace that holds
+    the name answers it again, and one that doesn't leaves the 409 (saying so)."""
+    op = identity.operator()
+    for ws in ("beta", "gamma"):
+        operations.create_workspace(world.reg, op, "cli", ws)
+        operations.create_project(world.reg, op, "cli", ws, "B")
+        operations.create_repository(world.reg, op, "cli", ws, "r", "B")
+        operations.create_package(world.reg, op, "cli", ws, "acme-utils", "r")
+    operations.create_package(world.reg, op, "cli", "beta", "only-beta", "r")
+    names = lambda r: [p["name"] for p in r.json()["projects"]]  # noqa: E731
+    assert (await get(client, world, "/acme-utils/")).status_code == 200  # (beta's and gamma's unseen)
+    operations.grant(world.reg, op, "cli", "beta", "reader@acme.test", "read", repository="r")
+    r = await get(client, world, "/acme-utils/")
+    assert r.status_code == 409 and "acme (" in r.text and "beta (" in r.text and "gamma" not in r.text
+    assert "/acme-utils/" not in str(names(await get(client, world, "/")))
+    # the person chooses beta: the root index answers beta's package, and lists the name again
+    operations.set_default_workspace(world.reg, world.principal("reader@acme.test"), "api", "reader@acme.test", "beta")
+    r = await get(client, world, "/acme-utils/")
+    assert r.status_code == 200 and r.json()["files"] == [], r.text  # (beta's has no files; acme's has)
+    assert names(await get(client, world, "/")) == ["acme-utils", "only-beta", "public-pkg"]  # (beta's spelling)
+    assert (await get(client, world, "/acme-utils/", who="wsadmin@acme.test")).status_code == 200  # (theirs only)
+    # a default that doesn't hold the name: still a 409, which says so
+    operations.set_default_workspace(world.reg, world.principal("reader@acme.test"), "api", "reader@acme.test", "beta")
+    operations.grant(world.reg, op, "cli", "gamma", "wsadmin@acme.test", "read", repository="r")
+    operations.set_default_workspace(world.reg, op, "cli", "wsadmin@acme.test", "acme")
+    assert len((await get(client, world, "/acme-utils/", who="wsadmin@acme.test")).json()["files"]) > 0
+    operations.create_workspace(world.reg, op, "cli", "delta")
+    operations.create_project(world.reg, op, "cli", "delta", "D")
+    operations.create_repository(world.reg, op, "cli", "delta", "r", "D")
+    operations.grant(world.reg, op, "cli", "delta", "reader@acme.test", "read", repository="r")
+    operations.set_default_workspace(world.reg, op, "cli", "reader@acme.test", "delta")
+    r = await get(client, world, "/acme-utils/")
+    assert r.status_code == 409 and "your default workspace, delta, doesn't hold it" in r.text
+    operations.set_default_workspace(world.reg, op, "cli", "reader@acme.test", None)
+    assert "your default" not in (await get(client, world, "/acme-utils/")).text
 
 
 async def test_downloads(client, world, published):

@@ -40,11 +40,13 @@ async def sign_in(client, world, who: str) -> None:
 async def test_browsers_are_sent_to_the_ui_and_installers_are_not(client, world):
     for accept in (CHROME, FIREFOX):
         for path, target in (("/", "/-/"), (f"/{WS}/", f"/-/{WS}/"), (f"/{WS}", f"/-/{WS}/"),
-                             (f"/{WS}/acme-utils/", f"/-/{WS}/packages/acme-utils/")):
+                             (f"/{WS}/acme-utils/", f"/-/{WS}/packages/acme-utils/"),
+                             # a file: the UI's download, which reads with the session (test_front.py)
+                             (f"/{WS}/acme-utils/1.0/x.whl", f"/-/{WS}/packages/acme-utils/1.0/files/x.whl")):
             r = await client.get(path, headers={"accept": accept}, follow_redirects=False)
             assert (r.status_code, r.headers.get("location")) == (302, target), path
             assert r.headers["vary"] == "Accept"
-        for path in (f"/{WS}/?format=application/vnd.pypi.simple.v1+html", f"/{WS}/acme-utils/1.0/x.whl",
+        for path in (f"/{WS}/?format=application/vnd.pypi.simple.v1+html", f"/{WS}/acme-utils/1.0/x.whl.metadata",
                      "/api/workspaces/acme/packages", "/_/health"):
             r = await client.get(path, headers={"accept": accept}, follow_redirects=False)
             assert r.status_code != 302, path
