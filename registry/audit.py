@@ -77,6 +77,7 @@ class Action(StrEnum):
     SIGN_IN = "sign-in"  # a web session started with an API token
     SIGN_OUT = "sign-out"  # a web session ended by itself
     END_SESSION = "end-session"  # web sessions ended from another session, or by the operator
+    SET_DEFAULT_WORKSPACE = "set-default-workspace"  # the workspace a user's root index prefers for a shared name
     ADOPT_KEYS = "adopt-signing-keys"
     ROTATE_KEYS = "rotate-signing-keys"
     SET_REPOSITORY_OPTION = "set-repository-option"  # e.g. whether publishing creates packages

@@ -14,7 +14,7 @@ from pipelines.claims import PipelineClaims
 from pipelines.verify import TokenRejected, Trust, Verifier
 
 from . import bounds, layout, model, names
-from .errors import Forbidden
+from .errors import Forbidden, Unauthorized
 from .ledger import Snapshot
 from .model import (
     ApiToken,
@@ -101,18 +101,20 @@ def token_hash(secret: str) -> str:
 
 
 def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
-    """The user an API token belongs to, or a refusal that says why it isn't accepted."""
+    """The user an API token belongs to, or a refusal that says why it isn't accepted: a 401 (with
+    WWW-Authenticate, as every 401 is answered), the status clients report as wrong credentials (pip
+    then says "401 Error, Credentials not correct"; a 403 it passes over in silence)."""
     record = snap.get(layout.token(token_hash(secret)), ApiToken)
     name = username.strip().lower()
     if record is None or (name not in TOKEN_USERNAMES and name != record.user):
-        raise Forbidden(
+        raise Unauthorized(
             "Invalid credentials: use your email as the username and an API token as the password "
             "(create one with `registry token create EMAIL`)."
         )
     if record.revoked is not None:
-        raise Forbidden(f"API token {record.id} was revoked; create a new one.")
+        raise Unauthorized(f"API token {record.id} was revoked; create a new one.")
     if record.expires is not None and record.expires <= datetime.now(UTC):
-        raise Forbidden(f"API token {record.id} expired at {record.expires:%Y-%m-%d %H:%M} UTC; create a new one.")
+        raise Unauthorized(f"API token {record.id} expired at {record.expires:%Y-%m-%d %H:%M} UTC; create a new one.")
     expires = record.expires.timestamp() if record.expires else None
     if record.repository is not None:  # minted for a pipeline step: acts as that pipeline
         return Principal(kind="pipeline", name=f"Bitbucket Pipelines {record.workspace}/{record.repository}",
@@ -120,7 +122,7 @@ def check_token(snap: Snapshot, username: str, secret: str) -> Principal:
                          repository=record.repository, pipeline=record.pipeline, expires=expires)
     user = snap.get(layout.user(record.user), User)
     if user is None:
-        raise Forbidden(f"The user of API token {record.id} no longer exists.")
+        raise Unauthorized(f"The user of API token {record.id} no longer exists.")
     refuse_disabled(user)
     if record.scope in ("witness", "replica"):  # may fetch the ledger (and, a replica, files): no role anywhere
         return Principal(kind=record.scope, email=user.email, name=user.name, scope=record.scope, token_id=record.id,

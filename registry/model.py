@@ -160,6 +160,8 @@ class User(Record, frozen=True, kw_only=True):
     created: Provenance
     disabled: Provenance | None = None
     disabled_reason: str = ""
+    # the workspace the root index (`/<name>/`) takes a name from when several the user reads hold it
+    default_workspace: str | None = None
 
 
 class ApiToken(Record, frozen=True, kw_only=True):

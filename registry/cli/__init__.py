@@ -5,6 +5,7 @@
     serve.py        init, serve
     tenancy.py      workspace, project, repo
     people.py       user, token, session, login-link, grant, revoke, grants, workspace remove-member
+    preferences.py  user default-workspace
     packages.py     package, version
     trust.py        trust, key, witness
     importing.py    import

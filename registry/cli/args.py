@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import importing, maintenance, packages, people, serve, tenancy, trust, upstream
+from . import importing, maintenance, packages, people, preferences, serve, tenancy, trust, upstream
 
 
 def parser() -> argparse.ArgumentParser:
@@ -123,6 +123,11 @@ def parser() -> argparse.ArgumentParser:
     c = us.add_parser("enable", help="accept EMAIL's credentials again")
     c.add_argument("email")
     c.set_defaults(run=people.user_enable)
+    c = us.add_parser("default-workspace", help="the workspace the root index takes a name several hold from")
+    c.add_argument("email")
+    c.add_argument("workspace", nargs="?", metavar="WS")
+    c.add_argument("--clear", action="store_true", help="no default: such a name is a 409 again")
+    c.set_defaults(run=preferences.user_default_workspace)
 
     tk = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     c = tk.add_parser("create", help="prints only the token on stdout (its id on stderr)")

@@ -35,6 +35,7 @@ from .pipelines import (
     set_publish_policy,
     set_trust,
 )
+from .preferences import set_default_workspace
 from .signin import (
     Started,
     create_signin_link,
@@ -59,7 +60,7 @@ __all__ = [
     "create_repository", "create_signin_link", "create_token", "create_user", "create_workspace", "delete_package",
     "delete_version", "end_session", "end_sessions", "grant", "mint_pipeline_token", "publish_file",
     "publish_target", "remove_trust", "revoke_token", "rotate_keys", "run_url", "set_publish_policy", "set_trust",
-    "set_create_on_publish", "set_uuid",
+    "set_create_on_publish", "set_default_workspace", "set_uuid",
     "start_session", "use_signin_link", "yank",
     "delete_project", "delete_repository", "delete_workspace", "disable_user", "enable_user", "remove_member",
     "rename_project", "rename_repository", "rename_user", "rename_workspace",

@@ -46,6 +46,15 @@ class People(Catalog):
         user's, revoked, expired, its user gone: never which of the first two). Two lookups."""
         return check_token(self.snapshot, username, secret)
 
+    def default_workspace(self) -> str | None:
+        """The workspace the caller's root index takes a name from when several they read hold it:
+        their own choice (`registry user default-workspace`), for a person; None for anyone else, or
+        when they chose none. One lookup."""
+        if self.who.kind != "user" or not self.who.email:
+            return None
+        user = self.snapshot.get(layout.user(self.who.email), User)
+        return user.default_workspace if user is not None else None
+
     def pipeline_for(self, token: str, verifier: Verifier) -> Principal:
         """The pipeline step a Bitbucket Pipelines OIDC token stands for; TokenRejected says why not,
         Forbidden if its repository isn't registered. A lookup per workspace (which trust the

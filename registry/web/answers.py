@@ -95,9 +95,11 @@ PROBLEM = "application/problem+json"
 _REFUSALS = {
     301: "The canonical URL of a name that isn't normalised (Location); nothing else is answered there.",
     400: "A parameter or body that isn't valid: `detail` says which and why.",
-    401: "No credentials, and nothing here may be read without them (or it doesn't exist): retry with "
-         "HTTP Basic (email and API token) or a pipeline's token as Bearer.",
-    403: "The credentials were refused, or they lack a permission on something they may read: `detail` names it.",
+    401: "No credentials, and nothing here may be read without them (or it doesn't exist), or credentials that "
+         "are none (an unknown, revoked or expired token: `detail` says which): retry with HTTP Basic (email and "
+         "API token) or a pipeline's token as Bearer.",
+    403: "The credentials lack a permission on something they may read (`detail` names it), or a pipeline's "
+         "token was refused.",
     404: "It doesn't exist, or the caller may not read it (the two are answered alike).",
     409: "It exists already, or is already in the state asked for.",
     413: "The request body is too large.",

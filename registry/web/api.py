@@ -26,7 +26,7 @@ from .upstream import upstreams
 
 PACKAGE = "/workspaces/{ws:str}/packages/pypi/{name:str}"
 VERSION = PACKAGE + "/versions/{version:str}"
-READ_LIST = refusals(400, 401, 403, 404)  # (403: credentials refused)
+READ_LIST = refusals(400, 401, 403, 404)  # (401: credentials refused; 403: a pipeline's token refused)
 READ_ONE = refusals(301, 400, 401, 403, 404)
 CHANGE = refusals(400, 401, 403, 404, 503)
 YANK = refusals(400, 401, 403, 404, 409, 503)

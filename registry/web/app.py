@@ -28,7 +28,7 @@ from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
-from . import access, api, api_admin, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
+from . import access, api, api_admin, api_preferences, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
 from .answers import realm, refusal
 from .bodies import RegistryRequest
 from .credentials import Authenticator
@@ -224,6 +224,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             api.router,
             api_upstream.router,
             api_admin.router,
+            api_preferences.router,
             ui.router,
             create_static_files_router("/_/static", directories=[STATIC], name="static", file_system=_StaticFiles(),
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),

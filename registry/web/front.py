@@ -192,9 +192,22 @@ def _browser_page(scope: Scope, seen: Incoming) -> str | None:
         parts = parts[:-1]
     if not parts:
         return "/-/"
+    if len(parts) == 4 and seen.authorization is None and _a_file(parts):
+        # (a file's URL opened in a signed-in browser: its session cookie is the UI's, scoped to /-/ on
+        # purpose, so the UI's download, which reads with the session and changes nothing, serves it)
+        ws, project, version, filename = (quote(p, safe="") for p in parts)
+        return f"/-/{ws}/packages/{project}/{version}/files/{filename}"
     if parts[0] in RESERVED_WORKSPACES or len(parts) > 2 or not all(parts) or parts[-1].startswith("@"):
         return None  # (`/<ws>/@<ref>/`, the index as it stood, has no page of the UI: it is shown as it is)
     return "/-/" + quote(parts[0], safe="") + "/" + (f"packages/{quote(parts[1], safe='')}/" if len(parts) == 2 else "")
+
+
+def _a_file(parts: list[str]) -> bool:
+    """Whether `/<ws>/<project>/<version>/<file>` names a distribution file of today's index (not its
+    `.metadata`, nor the index as it stood at a commit, nor a reserved first segment)."""
+    ws, project, version, filename = parts
+    return (all(parts) and ws not in RESERVED_WORKSPACES and not project.startswith("@") and not version.startswith("@")
+            and not filename.endswith(".metadata") and filename.endswith((".whl", ".tar.gz", ".zip")))
 
 
 def _without_simple(path: str) -> str | None:

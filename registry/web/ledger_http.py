@@ -22,7 +22,7 @@ from litestar import HttpMethod, Request, Response, get, route
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from ..errors import Forbidden, Invalid, NotFound, RegistryError
+from ..errors import Forbidden, Invalid, NotFound, RegistryError, Unauthorized
 from ..ledger import Ledger
 from ..trust.keys import allowed_signers, checkpoint_verifiers
 from .state import reader, web_state
@@ -155,8 +155,8 @@ async def ledger_git(request: Request, rest: FromPath[str]) -> Response:
                        "(git 1.6.6 or later).")
     try:
         r = await reader(request)
-    except Forbidden as exc:  # (a wrong token: the hint names the token that fetches the ledger)
-        raise Forbidden(exc.message.replace("`registry token create EMAIL`", "`registry token create EMAIL --witness`, "
+    except (Forbidden, Unauthorized) as exc:  # (a wrong token: the hint names the token that fetches the ledger)
+        raise type(exc)(exc.message.replace("`registry token create EMAIL`", "`registry token create EMAIL --witness`, "
                                             "by the operator")) from None
     path = r.ledger_path()  # (the operator or a witness token; anyone else is refused)
     git = shutil.which("git")

@@ -60,22 +60,28 @@ GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 
 @route("/", http_method=GET_HEAD, include_in_schema=False)
 async def root_index(request: Request) -> Response:
-    """One index across every workspace the caller can read (names shared by two are left out)."""
+    """One index across every workspace the caller can read (a name shared by two is left out, unless
+    the caller's default workspace holds it)."""
     r = await reader(request)
     fmt = _format(request)
+    default = r.default_workspace()
     seen: dict[str, tuple[str, str]] = {}
     shared: set[str] = set()
+    preferred: set[str] = set()
     keys = []
     for ws, state, visible in r.everywhere():
         keys.append((ws, state, tuple(p.name for p in visible)))
         for p in visible:
             if p.name in seen:
                 shared.add(p.name)
-            seen[p.name] = (p.name, p.display_name)
+            if ws == default:
+                preferred.add(p.name)
+            if p.name not in preferred or ws == default:  # (the default's spelling of a shared name)
+                seen[p.name] = (p.name, p.display_name)
     if r.who.kind == "anonymous" and not seen:
         raise r.hidden(None, "")
-    projects = sorted(v for k, v in seen.items() if k not in shared)
-    page = _page(request, ("root", fmt, tuple(keys)), fmt, lambda: render_index(projects, fmt))
+    projects = sorted(v for k, v in seen.items() if k not in shared or k in preferred)
+    page = _page(request, ("root", fmt, default, tuple(keys)), fmt, lambda: render_index(projects, fmt))
     return _respond(request, r, page, public=False)
 
 
@@ -136,14 +142,27 @@ def _aggregate_project(request: Request, r: Reader, name: str) -> Response:
     if not found:
         raise r.hidden(None, f"No workspace you can read has a package {canonical!r} "
                              "(and no workspace you can read is named so).")
-    if len(found) > 1:
-        names = ", ".join(p.workspace for p in found)
-        raise RegistryError(
-            f"Package {canonical!r} exists in several workspaces ({names}); use the workspace's own index "
-            f"URL, e.g. /{found[0].workspace}/.", status=409)
-    package = found[0]
+    default = r.default_workspace() if len(found) > 1 else None
+    chosen = [p for p in found if p.workspace == default] or found
+    if len(chosen) > 1:
+        raise ambiguous(request, canonical, [p.workspace for p in found], default)
+    package = chosen[0]
     base = f"../{quote(package.workspace)}/{quote(canonical)}/"
     key = ("project", r.package_state(package.workspace, canonical), fmt, base)
     page = _page(request, key, fmt,
                  lambda: render_project(package, r.versions(package.workspace, canonical), fmt, base))
     return _respond(request, r, page, public=False)
+
+
+def ambiguous(request: Request, name: str, held_by: list[str], default: str | None) -> RegistryError:
+    """The 409 of the root index for a name several workspaces the caller reads hold: which ones (only
+    those: ``held_by`` is what the caller may read), the URL that pins one, and how to choose a default.
+    (pip and uv don't show it: the README's troubleshooting says how to see it.)"""
+    base = (web_state(request).registry.settings.public_url or str(request.base_url)).rstrip("/")
+    urls = ", ".join(f"{ws} ({base}/{quote(ws)}/)" for ws in held_by)
+    yours = f"your default workspace, {default}, doesn't hold it; " if default else ""
+    return RegistryError(
+        f"Package {name!r} exists in several workspaces you can read: {urls}. Install it from one workspace's "
+        f"own index URL (e.g. pip install --index-url {base}/{quote(held_by[0])}/ {name}), or {yours}choose the "
+        f"workspace this index takes such names from: `registry user default-workspace EMAIL WS`, "
+        f"PUT /api/users/EMAIL/default-workspace, or under Your tokens in the web UI.", status=409)

@@ -86,7 +86,8 @@ def target(method: str, path: str, s: Stage, n: int) -> str:
     values = {"ws": WS, "name": f"doomed-{n}" if deleting_package else "acme-utils", "version": f"{n}.{version}",
               "token_id": s.token_id, "session_id": s.session_id, "secret": s.link, "rest": "git-receive-pack",
               "key": f"E{n}" if (method, last) == ("DELETE", "{key}") else f"P{n}", "repo": f"r-{n}",
-              "email": WS_ADMIN if path == "/api/users/{email}" else f"{'fresh' if method == 'PUT' else 'walk'}-{n}"
+              "email": OWNER if path.endswith("/default-workspace") else WS_ADMIN
+              if path == "/api/users/{email}" else f"{'fresh' if method == 'PUT' else 'walk'}-{n}"
                                                                       "@acme.test"}
     if (method, path) == ("DELETE", "/api/workspaces/{ws}"):
         values["ws"] = f"empty-{n}"
@@ -113,7 +114,8 @@ WORKSPACE_ADMIN_ROUTES = {
     "/api/workspaces/{ws}/repositories/{repo}/grants/{email}": {"role": "read"},
 }
 
-FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked"}
+FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked",
+        "workspace": WS}
 
 
 async def sign_in_with(client, world, secret: str) -> None:
@@ -198,6 +200,9 @@ async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, wor
                     "repository": "utils"} if method == "POST" and path.endswith("packages") else \
                 ({"reason": "walked"} if method == "POST" else None)
             who = basic
+            if path.endswith("/default-workspace"):  # (a change either way: set before clearing, clear before setting)
+                operations.set_default_workspace(world.reg, OP, "cli", OWNER, WS if method == "DELETE" else None)
+                head, body = world.reg.ledger.head(), {"workspace": WS} if method == "PUT" else None
             if path in WORKSPACE_ADMIN_ROUTES:  # (what only a workspace admin may do: as one, with that scope)
                 body, who = WORKSPACE_ADMIN_ROUTES[path], httpx.BasicAuth(WS_ADMIN, wsadmin_secret)
             r = await client.request(method, url, json=body, auth=who)

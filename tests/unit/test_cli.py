@@ -537,3 +537,19 @@ def test_workspaces_projects_and_repositories_are_renamed_and_deleted_once_empty
     assert cli("project", "delete", "acme", "CORE")[1] == "deleted project acme/CORE\n"
     assert cli("workspace", "delete", "acme")[0] == 0
     assert cli("workspace", "list")[1] == ""
+
+
+def test_user_default_workspace(seeded):
+    cli = seeded
+    assert cli("grant", "acme/utils", "dev@example.com", "read")[0] == 0
+    code, out, _ = cli("user", "default-workspace", "dev@example.com", "acme")
+    assert code == 0 and "from acme, for dev@example.com" in out
+    code, out, _ = cli("user", "default-workspace", "dev@example.com", "--clear")
+    assert code == 0 and "no default workspace" in out
+    head = cli.head()
+    for args, words in ((["dev@example.com"], "or --clear"), (["dev@example.com", "acme", "--clear"], "or --clear"),
+                        (["dev@example.com", "nowhere"], "No workspace 'nowhere'"),
+                        (["nobody@example.com", "acme"], "registry user create nobody@example.com")):
+        code, _, err = cli("user", "default-workspace", *args)
+        assert code != 0 and words in err, (args, err)
+    assert cli.head() == head

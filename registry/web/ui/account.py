@@ -19,7 +19,7 @@ from ... import operations
 from ...errors import Forbidden, Invalid, NotFound, TooMany, Unauthorized
 from ...model import SessionScope
 from ...reads import Reader
-from . import data, urls
+from . import data, once, urls
 from .forms import CHANNEL, form, safe_next
 from .render import cookie, redirect, render
 from .session import SESSION_COOKIE, new_session
@@ -93,12 +93,17 @@ def _tokens_page(request: Request, status: int = 200, **context: Any) -> Templat
     who = signed_in(request, "see your tokens").who
     reg = registry(request)
     return render(request, "tokens.html", status=status, rows=data.tokens(reg, who), sessions=data.sessions(reg, who),
-                  may_change=who.scope == "write", **context)
+                  may_change=who.scope == "write", workspaces=data.workspaces(reg, who),
+                  default_workspace=data.default_workspace(reg, who), **context)
 
 
 @get(urls.TOKENS.path, name=urls.TOKENS.name)
 async def tokens(request: Request) -> object:
-    return _tokens_page(request)
+    v = signed_in(request, "see your tokens")
+    made = once.unseal(session_keys(request), v.who.session or "", request.cookies.get(once.NEW_TOKEN_COOKIE, ""))
+    if made is None:  # (render clears a cookie that is there: shown once, or never)
+        return _tokens_page(request)
+    return _tokens_page(request, secret=made[1], made_id=made[0])
 
 
 MAX_DAYS = 3650  # the form's max
@@ -121,8 +126,11 @@ async def create_token(request: Request) -> object:
                                             int(days) if days else None, fields.get("label", "").strip()[:100]))
     except (Invalid, Forbidden) as exc:  # (a read-scoped session's refusal too: the page says which scope)
         return _tokens_page(request, status=exc.status, error=exc.message)
-    # Shown in this answer only (never stored, never redirected through a cookie): reloading won't show it again.
-    return _tokens_page(request, status=201, secret=secret, made=record)
+    # POST-redirect-GET: reloading the page shown next makes no second token. The secret goes there
+    # sealed in a cookie of its own (once.py), shown once: never in the URL, the ledger or a log.
+    sealed = once.seal(session_keys(request), v.who.session or "", record.id, secret)
+    return redirect(request, urls.TOKENS.link(), flash=f"Created token {record.id}.",
+                    cookies=[cookie(request, once.NEW_TOKEN_COOKIE, sealed, max_age=once.LIFETIME)])
 
 
 @get(urls.REVOKE_TOKEN.path, name=urls.REVOKE_TOKEN.name)
@@ -188,5 +196,17 @@ async def end_other_sessions(request: Request) -> object:
                                                    f"{'session' if len(ended) == 1 else 'sessions'} ended).")
 
 
+@post(urls.DEFAULT_WORKSPACE.path, name=urls.DEFAULT_WORKSPACE.name)
+async def set_default_workspace(request: Request) -> object:
+    fields = await form(request)
+    v = signed_in(request, "choose your default workspace")
+    chosen = fields.get("workspace", "").strip() or None  # (none: a name several hold is a 409 again)
+    user = await anyio.to_thread.run_sync(operations.set_default_workspace, registry(request), v.who, CHANNEL,
+                                          v.email, chosen)
+    said = f"The root index now takes a name several workspaces hold from {user.default_workspace}." \
+        if user.default_workspace else "No default workspace: the root index refuses a name several workspaces hold."
+    return redirect(request, urls.TOKENS.link(), flash=said)
+
+
 ACCOUNT = [signin_form, signin, link_page, use_link, signout, tokens, create_token, confirm_revoke, revoke,
-           confirm_end_session, end_session, end_other_sessions]
+           confirm_end_session, end_session, end_other_sessions, set_default_workspace]

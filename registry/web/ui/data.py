@@ -392,6 +392,11 @@ class SessionRow:
         return self.id[:12]
 
 
+def default_workspace(reg: Registry, who: Principal) -> str | None:
+    """The workspace the person's root index takes a name several workspaces hold from (None: none)."""
+    return Reader(reg, who).default_workspace()
+
+
 def sessions(reg: Registry, who: Principal) -> list[SessionRow]:
     """The person's web sessions that are on, this one first, then the newest."""
     read = Reader(reg, who)

@@ -17,6 +17,7 @@ from litestar.template.config import TemplateConfig
 
 from ...errors import RegistryError
 from . import present, urls
+from .once import NEW_TOKEN_COOKIE
 from .session import SESSION_COOKIE, VISITOR_COOKIE
 from .viewer import registry, viewer
 
@@ -76,6 +77,8 @@ def _cookies(request: Request, extra: Sequence[Cookie]) -> list[Cookie]:
         out.append(cookie(request, SESSION_COOKIE, "", max_age=0))
     if request.cookies.get(FLASH_COOKIE) and not any(c.key == FLASH_COOKIE for c in out):
         out.append(cookie(request, FLASH_COOKIE, "", max_age=0))
+    if request.cookies.get(NEW_TOKEN_COOKIE) and not any(c.key == NEW_TOKEN_COOKIE for c in out):
+        out.append(cookie(request, NEW_TOKEN_COOKIE, "", max_age=0))  # (a new token's secret: shown once)
     return out
 
 

@@ -36,6 +36,7 @@ TOKENS = _route("ui.tokens", f"{OWN}/tokens")
 REVOKE_TOKEN = _route("ui.revoke-token", f"{OWN}/tokens/{{token_id:str}}/revoke")
 END_SESSION = _route("ui.end-session", f"{OWN}/sessions/{{session_id:str}}/end")
 END_OTHER_SESSIONS = _route("ui.end-other-sessions", f"{OWN}/sessions/end-others")
+DEFAULT_WORKSPACE = _route("ui.default-workspace", f"{OWN}/default-workspace")
 
 # --- a workspace's pages -----------------------------------------------------------------------
 WORKSPACE = _route("ui.workspace", f"{_WS}/")

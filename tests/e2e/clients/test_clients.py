@@ -120,7 +120,7 @@ def test_twine_refusals_are_clear(server, team, tmp_path):
     proc = run([*upload, "-p", team["read_token"], str(files[0])], env=env, check=False)
     assert proc.returncode != 0 and "read scope" in said(proc)
     proc = run([*upload, "-p", "rgy_not-a-token", str(files[0])], env=env, check=False)
-    assert proc.returncode != 0 and "403" in said(proc)
+    assert proc.returncode != 0 and "401" in said(proc)
     # the same filename with other bytes: twine's --skip-existing recognises "File already exists"
     run([*upload, "-p", team["token"], str(files[0])], env=env)
     _, rebuilt = project(tmp_path / "again", name, "1.0")

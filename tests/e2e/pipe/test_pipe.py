@@ -346,7 +346,7 @@ def test_wrong_credentials_fail_before_building(site, tmp_path):
                    PASSWORD="not-a-token", DEBUG="true")
     proc = run_pipe(project, env)
     assert proc.returncode != 0
-    assert "refused the credentials (403): Invalid credentials" in proc.stderr
+    assert "refused the credentials (401): Invalid credentials" in proc.stderr
     assert not (project / "dist").exists() and "not-a-token" not in proc.output
     # an OIDC token the registry doesn't accept (another workspace's audience): the exchange says why
     env = step_env(tmp_path / "home", REGISTRY_URL=f"{site.server.url}/default",

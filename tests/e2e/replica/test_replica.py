@@ -331,7 +331,7 @@ def test_bad_or_missing_replica_tokens_are_refused(cluster, tmp_path):
     missing = run(serve, env=env, check=False, timeout=60)
     assert missing.returncode == 1 and "needs a replica token" in missing.stderr and "--replica" in missing.stderr
     bad = run([*serve, "--token", "rgy_not-a-token"], env=env, check=False, timeout=60)
-    assert bad.returncode == 1 and "refused the replica token (403" in bad.stderr, bad.stderr
+    assert bad.returncode == 1 and "refused the replica token (401" in bad.stderr, bad.stderr
     email, token = team(cluster.primary, "tokens")  # a person's write token is no replica token
     wrong = run(serve, env={**env, "REGISTRY_FOLLOW_TOKEN": token}, check=False, timeout=60)
     assert wrong.returncode == 1 and "refused the replica token (403" in wrong.stderr

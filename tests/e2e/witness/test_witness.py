@@ -190,7 +190,7 @@ def test_the_witness_needs_its_token_and_says_so(live):
                    env={"PATH": "/usr/bin:/bin"}, check=False)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Username" not in proc.stderr, proc.stderr
         assert list(fresh.parent.iterdir()) == []
-    assert "refused the witness token (403)" in proc.stderr
+    assert "refused the witness token (401)" in proc.stderr
 
 
 def _files(tree, prefix=""):

@@ -63,7 +63,7 @@ def test_sign_in_credentials_are_checked_by_the_read_layer(world):
     assert found.token_id == who.token_id and found.scope == "write"
     assert read.session_principal("reader@acme.test", session.id, 2e9) is None  # (not that user's session)
     assert read.session_principal(who.email, "../" + session.id, 2e9) is None
-    with pytest.raises(Forbidden, match="Invalid credentials"):
+    with pytest.raises(Unauthorized, match="Invalid credentials"):
         read.token_principal("dev@acme.test", "rgy_nothing")
     witness, _ = operations.create_token(world.reg, OP, CH, "dev@acme.test", "witness")
     with pytest.raises(Forbidden, match="read or write scope"):  # (witnesses never get a session)

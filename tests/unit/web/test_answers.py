@@ -65,7 +65,7 @@ async def test_a_search_is_a_filter_not_a_name(client, world):
 async def test_ledger_refusals_name_the_tokens_that_fetch_it(client, world):
     refs = "/_/ledger.git/info/refs?service=git-upload-pack"
     r = await client.get(refs, headers={"authorization": "Basic " + "ZGV2QGFjbWUudGVzdDpub3Bl"})  # dev@acme.test:nope
-    assert r.status_code == 403 and "--witness" in r.text
+    assert r.status_code == 401 and "--witness" in r.text and r.headers["www-authenticate"]
     r = await client.get(refs, headers=world.basic("wsadmin@acme.test"))
     assert r.status_code == 403 and "replica tokens" in r.text and "--witness" in r.text
 

@@ -1,5 +1,6 @@
 """The Simple API in-process: negotiation, pages, redirects, caching, permissions and downloads."""
 
+import base64
 import dataclasses
 import hashlib
 import html as htmlmod
@@ -150,11 +151,41 @@ async def test_public_packages_are_readable_anonymously(client, world, dists):
     assert [p["name"] for p in index.json()["projects"]] == ["public-pkg"]
 
 
-async def test_bad_credentials_are_403_even_on_public_pages(client, world):
-    r = await client.get(f"/{WS}/public-pkg/", headers={"authorization": "Basic ZGV2QGFjbWUudGVzdDpub3BlOm5vcGU="})
-    assert r.status_code == 403 and "Invalid credentials" in r.text
-    r = await client.get(f"/{WS}/public-pkg/", headers={"authorization": "Bearer xyz"})
-    assert r.status_code == 403
+def _refused_tokens(world, monkeypatch) -> dict[str, dict[str, str]]:
+    """Every kind of API token that is no credential: unknown, another user's, revoked, expired."""
+    from datetime import timedelta
+
+    op = identity.operator()
+    revoked, record = operations.create_token(world.reg, op, "cli", "reader@acme.test")
+    operations.revoke_token(world.reg, op, "cli", "reader@acme.test", record.id)
+    real = model.now
+    monkeypatch.setattr(model, "now", lambda: real() - timedelta(days=3))  # made three days ago, for one day
+    expired, _ = operations.create_token(world.reg, op, "cli", "reader@acme.test", expires_days=1)
+    monkeypatch.undo()
+    basic = lambda user, secret: {"authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}  # noqa: E731
+    return {"unknown": basic("reader@acme.test", "rgy_nope"), "bearer": {"authorization": "Bearer xyz"},
+            "another user's": basic("dev@acme.test", world.tokens["reader@acme.test"]),
+            "revoked": basic("reader@acme.test", revoked), "expired": basic("reader@acme.test", expired)}
+
+
+async def test_bad_credentials_are_401_everywhere_so_clients_say_so(client, world, published, dists, monkeypatch):
+    # pip reports a 401 as "Credentials not correct" (a 403 it passes over in silence): every token
+    # that is no credential is a 401 with WWW-Authenticate and the reason, on every kind of read and on uploads
+    wheel, _ = published["1.0.0"]
+    reasons = {"unknown": "Invalid credentials", "bearer": "Invalid credentials",
+               "another user's": "Invalid credentials", "revoked": "was revoked", "expired": "expired at"}
+    refused = _refused_tokens(world, monkeypatch)
+    head = world.reg.ledger.head()
+    for kind, headers in refused.items():
+        for url in ("/", f"/{WS}/", f"/{WS}/public-pkg/", f"/{WS}/acme-utils/", "/acme-utils/",
+                    f"/{WS}/acme-utils/1.0.0/{wheel.filename}", f"/api/workspaces/{WS}/packages"):
+            r = await client.get(url, headers={**headers, "accept": PIP})
+            assert r.status_code == 401 and reasons[kind] in r.text, (kind, url, r.status_code, r.text)
+            assert r.headers["www-authenticate"].startswith("Basic realm="), (kind, url)
+        data, files = upload_form(dists[("Acme.Utils", "1.0.0")][1])
+        r = await client.post(f"/{WS}/", data=data, files=files, headers=headers)
+        assert r.status_code == 401 and reasons[kind] in r.text and "www-authenticate" in r.headers, (kind, r.text)
+        assert world.reg.ledger.head() == head
     r = await client.get(f"/{WS}/public-pkg/", headers={"authorization": "Digest username=x"})
     assert r.status_code == 401 and "HTTP Basic" in r.text
 
@@ -172,7 +203,7 @@ async def test_revoked_token_stops_working_at_once(client, world, published):
     token_id = world.principal("reader@acme.test").token_id
     operations.revoke_token(world.reg, identity.operator(), "cli", "reader@acme.test", token_id)
     r = await get(client, world, f"/{WS}/acme-utils/")
-    assert r.status_code == 403 and "revoked" in r.text
+    assert r.status_code == 401 and "revoked" in r.text
 
 
 async def test_workspace_index_lists_only_what_the_caller_can_read(client, world):
@@ -202,8 +233,49 @@ async def test_the_index_across_workspaces(client, world, published):
     operations.grant(world.reg, op, "cli", "beta", "reader@acme.test", "read", repository="r")
     operations.create_package(world.reg, op, "cli", "beta", "acme-utils", "r")
     r = await get(client, world, "/acme-utils/")
-    assert r.status_code == 409 and "several workspaces (acme, beta)" in r.text
+    assert r.status_code == 409 and "several workspaces you can read: acme (http://testserver.local/acme/), " \
+        "beta (http://testserver.local/beta/)" in r.text, r.text
+    assert "registry user default-workspace" in r.text
     assert [p["name"] for p in (await get(client, world, "/")).json()["projects"]] == ["public-pkg"]
+
+
+async def test_the_root_index_takes_a_shared_name_from_the_default_workspace(client, world, published):
+    """A grant that makes a name visible in a second workspace turns the root index's answer for it into
+    a 409 naming only the workspaces the caller reads, with their URLs; a default workspace that holds
+    the name answers it again, and one that doesn't leaves the 409 (saying so)."""
+    op = identity.operator()
+    for ws in ("beta", "gamma"):
+        operations.create_workspace(world.reg, op, "cli", ws)
+        operations.create_project(world.reg, op, "cli", ws, "B")
+        operations.create_repository(world.reg, op, "cli", ws, "r", "B")
+        operations.create_package(world.reg, op, "cli", ws, "acme-utils", "r")
+    operations.create_package(world.reg, op, "cli", "beta", "only-beta", "r")
+    names = lambda r: [p["name"] for p in r.json()["projects"]]  # noqa: E731
+    assert (await get(client, world, "/acme-utils/")).status_code == 200  # (beta's and gamma's unseen)
+    operations.grant(world.reg, op, "cli", "beta", "reader@acme.test", "read", repository="r")
+    r = await get(client, world, "/acme-utils/")
+    assert r.status_code == 409 and "acme (" in r.text and "beta (" in r.text and "gamma" not in r.text
+    assert "/acme-utils/" not in str(names(await get(client, world, "/")))
+    # the person chooses beta: the root index answers beta's package, and lists the name again
+    operations.set_default_workspace(world.reg, world.principal("reader@acme.test"), "api", "reader@acme.test", "beta")
+    r = await get(client, world, "/acme-utils/")
+    assert r.status_code == 200 and r.json()["files"] == [], r.text  # (beta's has no files; acme's has)
+    assert names(await get(client, world, "/")) == ["acme-utils", "only-beta", "public-pkg"]  # (beta's spelling)
+    assert (await get(client, world, "/acme-utils/", who="wsadmin@acme.test")).status_code == 200  # (theirs only)
+    # a default that doesn't hold the name: still a 409, which says so
+    operations.set_default_workspace(world.reg, world.principal("reader@acme.test"), "api", "reader@acme.test", "beta")
+    operations.grant(world.reg, op, "cli", "gamma", "wsadmin@acme.test", "read", repository="r")
+    operations.set_default_workspace(world.reg, op, "cli", "wsadmin@acme.test", "acme")
+    assert len((await get(client, world, "/acme-utils/", who="wsadmin@acme.test")).json()["files"]) > 0
+    operations.create_workspace(world.reg, op, "cli", "delta")
+    operations.create_project(world.reg, op, "cli", "delta", "D")
+    operations.create_repository(world.reg, op, "cli", "delta", "r", "D")
+    operations.grant(world.reg, op, "cli", "delta", "reader@acme.test", "read", repository="r")
+    operations.set_default_workspace(world.reg, op, "cli", "reader@acme.test", "delta")
+    r = await get(client, world, "/acme-utils/")
+    assert r.status_code == 409 and "your default workspace, delta, doesn't hold it" in r.text
+    operations.set_default_workspace(world.reg, op, "cli", "reader@acme.test", None)
+    assert "your default" not in (await get(client, world, "/acme-utils/")).text
 
 
 async def test_downloads(client, world, published):

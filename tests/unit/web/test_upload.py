@@ -263,11 +263,11 @@ async def test_who_may_publish(client, world, dists, who, status, message):
     assert state(world) == before
 
 
-async def test_wrong_token_is_403(client, world, dists):
+async def test_wrong_token_is_401(client, world, dists):
     data, files = upload_form(wheel_of(dists))
     bad = {"authorization": "Basic " + base64.b64encode(b"dev@acme.test:rgy_wrong").decode()}
     r = await client.post(f"/{WS}/", data=data, files=files, headers=bad)
-    assert r.status_code == 403 and "Invalid credentials" in r.text
+    assert r.status_code == 401 and "Invalid credentials" in r.text and r.headers["www-authenticate"]
 
 
 async def test_package_must_be_created_first(client, world, dists, tmp_path):

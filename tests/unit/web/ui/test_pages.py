@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry import cli, datadir, identity, maintenance, operations
-from registry.reads import records
+from registry.reads import Reader, records
 from registry.web.ui import data
 from registry.web.ui import session as sessions
 from tests.support.helpers import make_wheel
@@ -40,11 +40,13 @@ async def sign_in(client, world, who: str) -> None:
 async def test_browsers_are_sent_to_the_ui_and_installers_are_not(client, world):
     for accept in (CHROME, FIREFOX):
         for path, target in (("/", "/-/"), (f"/{WS}/", f"/-/{WS}/"), (f"/{WS}", f"/-/{WS}/"),
-                             (f"/{WS}/acme-utils/", f"/-/{WS}/packages/acme-utils/")):
+                             (f"/{WS}/acme-utils/", f"/-/{WS}/packages/acme-utils/"),
+                             # a file: the UI's download, which reads with the session (test_front.py)
+                             (f"/{WS}/acme-utils/1.0/x.whl", f"/-/{WS}/packages/acme-utils/1.0/files/x.whl")):
             r = await client.get(path, headers={"accept": accept}, follow_redirects=False)
             assert (r.status_code, r.headers.get("location")) == (302, target), path
             assert r.headers["vary"] == "Accept"
-        for path in (f"/{WS}/?format=application/vnd.pypi.simple.v1+html", f"/{WS}/acme-utils/1.0/x.whl",
+        for path in (f"/{WS}/?format=application/vnd.pypi.simple.v1+html", f"/{WS}/acme-utils/1.0/x.whl.metadata",
                      "/api/workspaces/acme/packages", "/_/health"):
             r = await client.get(path, headers={"accept": accept}, follow_redirects=False)
             assert r.status_code != 302, path
@@ -227,13 +229,45 @@ async def test_history_and_commit_pages_show_only_what_you_may_read(client, worl
     assert "publish secret-pkg 1.0" in page.text and "upload" in page.text
 
 
+async def test_creating_a_token_is_post_redirect_get_and_its_secret_is_shown_once(client, world):
+    """Reloading the page a created token is shown on makes no second token, and the secret is shown
+    once: never in a URL, the ledger or the log, and only to the session that made it."""
+    await sign_in(client, world, "dev@acme.test")
+    before = {t.id for t in Reader(world.reg).as_(identity.operator()).tokens("dev@acme.test")}
+    page = await client.get("/-/_/tokens")
+    r = await client.post("/-/_/tokens", data={"csrf": CSRF.search(page.text).group(1), "label": "laptop"},
+                          follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/-/_/tokens"
+    made = {t.id for t in Reader(world.reg).as_(identity.operator()).tokens("dev@acme.test")} - before
+    assert len(made) == 1
+    sealed = client.cookies.get("registry_new_token")
+    assert sealed and "rgy_" not in sealed and "rgy_" not in r.headers["location"]
+    shown = await client.get("/-/_/tokens")
+    secret = re.search(r"(rgy_[A-Za-z0-9_-]+)", shown.text).group(1)
+    assert identity.check_token(world.reg.snapshot(), "dev@acme.test", secret).token_id in made
+    for _ in range(2):  # reloading: the same page, one token, no secret
+        again = await client.get("/-/_/tokens")
+        assert again.status_code == 200 and secret not in again.text and "rgy_" not in again.text
+        assert {t.id for t in Reader(world.reg).as_(identity.operator()).tokens("dev@acme.test")} - before == made
+    assert secret not in _everything_in_git(world)
+    # the sealed cookie replayed: to a new session of the same person, to another person's session,
+    # or tampered with, it shows nothing (and is cleared)
+    for who, value in (("dev@acme.test", sealed), ("reader@acme.test", sealed),
+                       ("dev@acme.test", sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB"))):
+        await sign_in(client, world, who)
+        client.cookies.set("registry_new_token", value, path="/-")
+        page = await client.get("/-/_/tokens")
+        assert page.status_code == 200 and secret not in page.text
+    # (made by the session that shows it, it is shown: the first display above; any other page clears it)
+
+
 async def test_your_tokens_create_once_and_revoke(client, world):
     await sign_in(client, world, "dev@acme.test")
     page = await client.get("/-/_/tokens")
     r = await client.post("/-/_/tokens", data={"csrf": CSRF.search(page.text).group(1), "label": "ci", "scope": "read",
                                                "expires_days": "30"})
     secret = re.search(r"(rgy_[A-Za-z0-9_-]+)", r.text).group(1)
-    assert r.status_code == 201 and identity.check_token(world.reg.snapshot(), "dev@acme.test", secret).scope == "read"
+    assert r.status_code == 200 and identity.check_token(world.reg.snapshot(), "dev@acme.test", secret).scope == "read"
     assert secret not in (await client.get("/-/_/tokens")).text  # shown once
     made = identity.check_token(world.reg.snapshot(), "dev@acme.test", secret).token_id
     confirm = await client.get(f"/-/_/tokens/{made}/revoke")
