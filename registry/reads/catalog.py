@@ -108,18 +108,6 @@ class Catalog:
         project's repositories; otherwise `hidden`. A lookup per repository of the workspace."""
         return visibility.project(self.snapshot, self.who, ws, names.project_key(key))
 
-    def projects(self, ws: str) -> list[Project]:
-        """The workspace's projects the caller sees, by key: every one (those with no repository yet
-        too) to its admins, else those with a repository the caller may read (an empty list for a
-        workspace they don't see). A lookup per project and per repository of the workspace."""
-        if not self.sees_workspace(ws):
-            return []
-        found = sorted(self.snapshot.records(layout.projects_dir(ws), Project), key=lambda p: p.key)
-        if self.administers(ws):
-            return found
-        readable = {r.project for r in self.repositories(ws)}
-        return [p for p in found if p.key in readable]
-
     def repository(self, ws: str, repo: str) -> Repository:
         """A repository the caller may read; otherwise `hidden`. A few lookups."""
         return visibility.repository(self.snapshot, self.who, ws, repo)

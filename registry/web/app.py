@@ -28,7 +28,19 @@ from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
-from . import access, api, api_admin, api_preferences, api_upstream, framework_caches, ledger_http, oidc, replication, shapes, simple
+from . import (
+    access,
+    api,
+    api_admin,
+    api_preferences,
+    api_upstream,
+    framework_caches,
+    ledger_http,
+    oidc,
+    replication,
+    shapes,
+    simple,
+)
 from .answers import realm, refusal
 from .bodies import RegistryRequest
 from .credentials import Authenticator

@@ -513,7 +513,7 @@ def workspace_settings(reg: Registry, who: Principal, ws: str) -> WorkspaceSetti
     workspace = require_workspace_admin(reg, who, ws, f"administer workspace {ws}")
     read = Reader(reg, who)
     repositories = read.repositories(ws)
-    projects = [ProjectSettings(p, [r for r in repositories if r.project == p.key]) for p in read.projects(ws)]
+    projects = [ProjectSettings(p, [r for r in repositories if r.project == p.key]) for p, _ in read.projects(ws)]
     people = [workspace_grants(workspace)]
     for p in projects:
         people.append(project_grants(p.project))

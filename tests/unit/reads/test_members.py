@@ -7,6 +7,7 @@ import pytest
 
 from registry import identity, operations
 from registry.errors import Denied, NotFound, Unauthorized
+from registry.identity import ANONYMOUS
 from registry.reads import Reader
 from tests.support.world import WS
 
@@ -93,3 +94,16 @@ def test_projects_and_repositories_as_each_caller_sees_them(world):
         ("CORE", ["utils"]), ("LABS", ["public-lib", "secret"])]
     assert [(p.key, [r.slug for r in repos]) for p, repos in _as(world, DEV).projects(WS)] == [
         ("CORE", ["utils"]), ("LABS", ["public-lib"])]
+
+
+def test_projects_are_all_to_the_workspace_admins_and_the_readable_ones_to_others(world):
+    operations.create_project(world.reg, identity.operator(), "cli", WS, "EMPTY")  # (no repository yet)
+    keys = {who: [p.key for p, _ in Reader(world.reg, world.principal(who)).projects(WS)]
+            for who in ("wsadmin@acme.test", "reader@acme.test", "outsider@acme.test")}
+    assert keys == {"wsadmin@acme.test": ["CORE", "EMPTY", "LABS"], "reader@acme.test": ["CORE", "LABS"],
+                    "outsider@acme.test": ["LABS"]}  # (LABS: its public repository is read by anyone)
+    operations.create_workspace(world.reg, identity.operator(), "cli", "hidden")
+    operations.create_project(world.reg, identity.operator(), "cli", "hidden", "SECRET")
+    for who, ws in ((world.principal("wsadmin@acme.test"), "hidden"), (ANONYMOUS, "nowhere")):
+        with pytest.raises((NotFound, Unauthorized)):  # (as for a workspace that doesn't exist)
+            Reader(world.reg, who).projects(ws)
