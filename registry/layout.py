@@ -262,6 +262,11 @@ def deleted_files(ws: str, name: str, type_: str = "pypi") -> str:
     return _DELETED_FILES.path(ws=ws, type=type_, name=name)
 
 
+def deleted_files_dir(ws: str, type_: str = "pypi") -> str:
+    """Every deleted-files record of a workspace, in their shards."""
+    return _DELETED_FILES.dir(2, ws=ws, type=type_)
+
+
 def upstream(ws: str) -> str:
     return _UPSTREAM.path(ws=ws)
 

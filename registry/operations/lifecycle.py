@@ -93,6 +93,10 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         writes: dict[str, model.Record | None] = {layout.repository(ws, slug): None,
                                                   layout.repository(ws, new_slug): record}
         writes |= {layout.package(ws, p.name): replace(p, repository=new_slug) for p in linked}
+        # (a deleted package's name may be created again on publish only from its own repository:
+        # that repository keeps its claim under its new slug)
+        writes |= {layout.deleted_files(ws, d.package): replace(d, repository=new_slug)
+                   for d in snap.records(layout.deleted_files_dir(ws), model.DeletedFiles) if d.repository == slug}
         body = "Relinked packages: " + ", ".join(p.name for p in linked) if linked else ""
         return make_change(who, channel, Action.RENAME_REPOSITORY, f"rename repository {ws}/{slug} to {ws}/{new_slug}"
                            f" ({len(linked)} linked packages)", writes, (T.WORKSPACE, ws), (T.REPOSITORY, new_slug),

@@ -41,6 +41,21 @@ def test_a_repository_rename_relinks_its_packages_in_the_same_commit(world):
         read.repository(WS, "utils")
 
 
+def test_a_renamed_repository_keeps_its_claim_on_the_names_it_deleted(world):
+    """A deleted package's name may come back on publish only from its own repository: renaming the
+    repository must carry that claim, not leave it with a slug that names nothing (or, later, another
+    repository created under the old slug)."""
+    reg = world.reg
+    operations.create_package(reg, OP, "cli", WS, "gone-pkg", "utils")
+    operations.delete_package(reg, OP, "cli", WS, "gone-pkg")
+    operations.create_package(reg, OP, "cli", WS, "other-gone", "secret")
+    operations.delete_package(reg, OP, "cli", WS, "other-gone")
+    operations.rename_repository(reg, OP, "cli", WS, "utils", "tools")
+    snap = reg.snapshot()
+    claims = {n: snap.get(layout.deleted_files(WS, n), model.DeletedFiles).repository for n in ("gone-pkg", "other-gone")}
+    assert claims == {"gone-pkg": "tools", "other-gone": "secret"}
+
+
 def test_a_rename_or_delete_refused_changes_nothing(world):
     reg = world.reg
     head = reg.ledger.head()
