@@ -60,11 +60,13 @@ class CreateRepository(View, frozen=True, kw_only=True):
     project: str
     public: bool = False
     uuid: str | None = None
+    create_packages_on_publish: bool = False
 
 
 class RepositoryChange(View, frozen=True, kw_only=True):
     slug: str | None = None  # a new slug: the packages linked to it follow
     uuid: str | None = None  # its Bitbucket UUID
+    create_packages_on_publish: bool | None = None  # whether publishing a new name creates its package
 
 
 NAME, ROLE = '{"name": NAME}', '{"role": "read" | "write" | "admin"}'
@@ -128,6 +130,7 @@ class RepositoryView(View, frozen=True, kw_only=True):
     project: str
     public: bool
     uuid: str
+    create_packages_on_publish: bool
     created_at: datetime
     created_by: str
 
@@ -168,7 +171,8 @@ def project_view(ws: str, p: Project, repositories: list[Repository]) -> Project
 
 def repository_view(ws: str, r: Repository) -> RepositoryView:
     return RepositoryView(workspace=ws, slug=r.slug, project=r.project, public=r.public, uuid=r.uuid,
-                          created_at=r.created.at, created_by=r.created.by)
+                          create_packages_on_publish=r.create_packages_on_publish, created_at=r.created.at,
+                          created_by=r.created.by)
 
 
 async def _signed_in(request: Request, doing: str) -> Reader:
@@ -367,30 +371,39 @@ async def list_repositories(request: Request, ws: FromPath[str]) -> RepositoryLi
 
 
 @post(WS + "/repositories", status_code=201, responses=CHANGE, summary="Create a repository (workspace admin)",
-      description='Body: {"slug": SLUG, "project": KEY, "public": false (optional), "uuid": UUID (optional)}.')
+      description='Body: {"slug": SLUG, "project": KEY, "public": false (optional), "uuid": UUID (optional), '
+                  '"create_packages_on_publish": false (optional)}.')
 async def create_repository(request: Request, ws: FromPath[str]) -> RepositoryView:
     r = await _signed_in(request, "create repositories")
     data = await _required(request, CreateRepository, '{"slug": SLUG, "project": KEY, "public": false, "uuid": UUID '
                                                       '(optional)}')
     made = await anyio.to_thread.run_sync(lambda: operations.create_repository(
-        r.reg, r.who, CH, ws, data.slug, data.project, data.public, data.uuid))
+        r.reg, r.who, CH, ws, data.slug, data.project, data.public, data.uuid,
+        create_on_publish=data.create_packages_on_publish))
     return repository_view(ws, made)
 
 
 @patch(WS + "/repositories/{repo:str}", status_code=200, responses=CHANGE,
-       summary="Give a repository a new slug (its linked packages follow) or bind its Bitbucket UUID (repository "
-               "admin for the slug, workspace admin for the UUID); one commit per field")
+       summary="Give a repository a new slug (its linked packages follow), bind its Bitbucket UUID, or say whether "
+               "publishing a new name creates its package (repository admin; workspace admin for the UUID); one "
+               "commit per field")
 async def change_repository(request: Request, ws: FromPath[str], repo: FromPath[str]) -> RepositoryView:
     r = await _signed_in(request, "change repositories")
-    data = await _required(request, RepositoryChange, '{"slug": NEW} and/or {"uuid": UUID}')
-    if data.slug is None and data.uuid is None:
-        raise Invalid("Give what to change: {\"slug\": NEW} (a rename) and/or {\"uuid\": UUID}.")
+    data = await _required(request, RepositoryChange,
+                           '{"slug": NEW}, {"uuid": UUID} and/or {"create_packages_on_publish": true|false}')
+    if data.slug is None and data.uuid is None and data.create_packages_on_publish is None:
+        raise Invalid("Give what to change: {\"slug\": NEW} (a rename), {\"uuid\": UUID} and/or "
+                      "{\"create_packages_on_publish\": true|false}.")
     found: Repository = r.repository(ws, repo)
     if data.uuid is not None:
         bound = await anyio.to_thread.run_sync(lambda: operations.set_uuid(
             r.reg, r.who, CH, ws, data.uuid or "", repository=repo))
         assert isinstance(bound, Repository)  # (set_uuid with a repository binds that repository)
         found = bound
+    if data.create_packages_on_publish is not None:
+        on = data.create_packages_on_publish
+        found = await anyio.to_thread.run_sync(lambda: operations.set_create_on_publish(
+            r.reg, r.who, CH, ws, repo, on))
     if data.slug is not None:
         found = await anyio.to_thread.run_sync(operations.rename_repository, r.reg, r.who, CH, ws, repo, data.slug)
     return repository_view(ws, found)

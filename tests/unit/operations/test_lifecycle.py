@@ -52,7 +52,8 @@ def test_a_renamed_repository_keeps_its_claim_on_the_names_it_deleted(world):
     operations.delete_package(reg, OP, "cli", WS, "other-gone")
     operations.rename_repository(reg, OP, "cli", WS, "utils", "tools")
     snap = reg.snapshot()
-    claims = {n: snap.get(layout.deleted_files(WS, n), model.DeletedFiles).repository for n in ("gone-pkg", "other-gone")}
+    claims = {n: snap.get(layout.deleted_files(WS, n), model.DeletedFiles).repository
+              for n in ("gone-pkg", "other-gone")}
     assert claims == {"gone-pkg": "tools", "other-gone": "secret"}
 
 

@@ -66,8 +66,11 @@ async def test_a_repository_admin_manages_their_repository(client, world):
     assert (await client.put(f"{API}/repositories/utils/grants/{OUTSIDER}", json={"role": "read"},
                              headers=h)).status_code == 200
     assert (await client.delete(f"{API}/repositories/utils/grants/{OUTSIDER}", headers=h)).status_code == 200
+    on = await client.patch(f"{API}/repositories/utils", json={"create_packages_on_publish": True}, headers=h)
+    assert on.status_code == 200 and on.json()["create_packages_on_publish"] is True
     assert (await client.patch(f"{API}/repositories/utils", json={"slug": "tools"}, headers=h)).status_code == 200
-    assert world.reg.snapshot().exists(layout.repository(WS, "tools"))
+    tools = world.reg.snapshot().get(layout.repository(WS, "tools"), model.Repository)
+    assert tools is not None and tools.create_packages_on_publish
 
 
 async def test_each_flow_refused_to_whoever_may_not_changes_nothing(client, world):
@@ -83,6 +86,7 @@ async def test_each_flow_refused_to_whoever_may_not_changes_nothing(client, worl
         ("DELETE", f"{API}/projects/CORE", None),
         ("POST", f"{API}/repositories", {"slug": "x", "project": "CORE"}),
         ("PATCH", f"{API}/repositories/utils", {"slug": "x"}), ("DELETE", f"{API}/repositories/utils", None),
+        ("PATCH", f"{API}/repositories/utils", {"create_packages_on_publish": True}),
         ("PATCH", API, {"name": "X"}), ("DELETE", API, None),
         ("PATCH", f"/api/users/{OWNER}", {"name": "X"}),
     ]
