@@ -61,7 +61,7 @@ async def test_one_line_per_request_with_its_method_path_status_bytes_and_who(cl
 
 async def test_refused_uploads_are_logged_with_who_was_refused(client, world, dists, lines):
     sdist, _ = dists[("Acme.Utils", "1.0.0")]
-    for who, status in (("reader@acme.test", 403), ("outsider@acme.test", 404)):
+    for who, status in (("reader@acme.test", 403), ("outsider@acme.test", 403)):  # (a hidden name: as a new one)
         data, files = upload_form(sdist)
         r = await client.post(f"/{WS}/", data=data, files=files, headers=world.basic(who))
         assert r.status_code == status
