@@ -20,6 +20,7 @@ from ...errors import Denied, Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Commit
 from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Role, Workspace
+from ...permissions import require_scope
 from ...reads import Reader, Summary
 from ...reads.members import Grant
 from . import present
@@ -474,6 +475,7 @@ def grant_target(on: str) -> dict[str, str]:
 def require_workspace_admin(reg: Registry, who: Principal, ws: str, doing: str) -> Workspace:
     """The workspace, if ``who`` administers it; one they don't see is `hidden` (as missing), one
     they see but don't administer a 403 that says whom to ask."""
+    _may_change(who, doing)
     read = Reader(reg, who)
     record = read.workspace(ws)
     if not read.administers(ws):
@@ -484,6 +486,7 @@ def require_workspace_admin(reg: Registry, who: Principal, ws: str, doing: str) 
 def require_repository_admin(reg: Registry, who: Principal, ws: str, repo: str, doing: str) -> Repository:
     """The repository, if ``who`` administers it (a workspace admin does); one they may not read is
     `hidden`, one they read but don't administer a 403."""
+    _may_change(who, doing)
     read = Reader(reg, who)
     record = read.repository(ws, repo)
     if not model.at_least(read.role(ws, repo), "admin"):
@@ -501,10 +504,15 @@ def administers_repository(reg: Registry, who: Principal, ws: str, repo: str) ->
     return model.at_least(Reader(reg, who).role(ws, repo), "admin")
 
 
+def _may_change(who: Principal, doing: str) -> None:
+    """A read-scoped session administers nothing (`Reader.administers` says so): refused first, in the
+    verbs' words (the scope, and to sign in with a write-scoped token), whatever it asks about, so
+    the answer says nothing of what exists."""
+    if who.kind == "user" and who.scope != "write":
+        require_scope(who, doing)
+
+
 def _denied(who: Principal, doing: str, needs: str) -> Denied:
-    if who.scope == "read":  # (a read-only session of an admin: what to do is sign in otherwise)
-        return Denied(f"{who.actor} may not {doing}: this session is read-only; sign in with a write-scoped "
-                      "token to change things.")
     return Denied(f"{who.actor} may not {doing}: it needs {needs}.")
 
 
