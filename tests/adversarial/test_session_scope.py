@@ -75,6 +75,7 @@ def stage(world, tmp_path, n: int) -> Stage:
     operations.grant(reg, OP, "cli", WS, f"walk-{n}@acme.test", "read", project=f"P{n}")
     operations.grant(reg, OP, "cli", WS, f"walk-{n}@acme.test", "read", repository=f"r-{n}")
     operations.create_workspace(reg, OP, "cli", f"empty-{n}", admins=[WS_ADMIN])
+    operations.set_trust(reg, OP, "cli", WS, f"https://staged-{n}.example/oidc")  # (an issuer to stop trusting)
     return Stage(token.id, other.id, link)
 
 
@@ -85,11 +86,12 @@ def target(method: str, path: str, s: Stage, n: int) -> str:
     version = {"yank": "1.1" if method == "DELETE" else "1.0", "unyank": "1.1"}.get(last, "1.2")
     values = {"ws": WS, "name": f"doomed-{n}" if deleting_package else "acme-utils", "version": f"{n}.{version}",
               "token_id": s.token_id, "session_id": s.session_id, "secret": s.link, "rest": "git-receive-pack",
-              "key": f"E{n}" if (method, last) == ("DELETE", "{key}") else f"P{n}", "repo": f"r-{n}",
+              "key": f"E{n}" if (method, last) == ("DELETE", "{key}") or path.endswith("{key}/delete") else f"P{n}",
+              "repo": f"r-{n}",
               "email": OWNER if path.endswith("/default-workspace") else WS_ADMIN
               if path == "/api/users/{email}" else f"{'fresh' if method == 'PUT' else 'walk'}-{n}"
                                                                       "@acme.test"}
-    if (method, path) == ("DELETE", "/api/workspaces/{ws}"):
+    if (method, path) in (("DELETE", "/api/workspaces/{ws}"), ("POST", f"{PREFIX}/{{ws}}/settings/delete")):
         values["ws"] = f"empty-{n}"
 
     def fill(m: re.Match) -> str:
@@ -114,31 +116,54 @@ WORKSPACE_ADMIN_ROUTES = {
     "/api/workspaces/{ws}/repositories/{repo}/grants/{email}": {"role": "read"},
 }
 
+# The web UI's administration forms (a workspace's settings, a repository's, a package's policy): as a
+# workspace admin, with fields (and a query) each would change something with.
+_S, _R = f"{PREFIX}/{{ws}}/settings", f"{PREFIX}/{{ws}}/repos/{{repo}}"
+WORKSPACE_ADMIN_FORMS = {
+    _S: lambda n: {"email": f"fresh-{n}@acme.test", "on": f"project:P{n}", "role": "read"},
+    f"{_S}/revoke": lambda n: {"?email": f"walk-{n}@acme.test", "?on": f"project:P{n}"},
+    f"{_S}/members/remove": lambda n: {"?email": f"walk-{n}@acme.test"},
+    f"{_S}/name": lambda n: {"name": f"Walked {n}"}, f"{_S}/delete": lambda n: {},
+    f"{_S}/projects/new": lambda n: {"key": f"W{n}"},
+    f"{_S}/projects/{{key}}/name": lambda n: {"name": f"Walked {n}"}, f"{_S}/projects/{{key}}/delete": lambda n: {},
+    f"{_S}/repos/new": lambda n: {"slug": f"walked-{n}", "project": f"P{n}", "create_on_publish": "on"},
+    f"{_S}/uuid": lambda n: {"repo": f"r-{n}", "uuid": f"{{00000000-0000-4000-8000-{n:012d}}}"},
+    f"{_S}/pipelines": lambda n: {"issuer": f"https://walked-{n}.example/oidc"},
+    f"{_S}/pipelines/remove": lambda n: {"?issuer": f"https://staged-{n}.example/oidc"},
+    f"{_R}/people": lambda n: {"email": f"fresh-{n}@acme.test", "role": "read"},
+    f"{_R}/people/revoke": lambda n: {"?email": f"walk-{n}@acme.test"},
+    f"{_R}/rename": lambda n: {"slug": f"r-{n}-renamed"}, f"{_R}/delete": lambda n: {},
+    f"{_R}/create-on-publish": lambda n: {"create_on_publish": "on"},
+    f"{PREFIX}/{{ws}}/packages/{{name}}/policy": lambda n: {"branches": f"walked-{n}"},
+}
+
 FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked",
         "workspace": WS}
 
 
-async def sign_in_with(client, world, secret: str) -> None:
+async def sign_in_with(client, world, secret: str, email: str = OWNER) -> None:
     client.cookies.clear()
     page = await client.get(f"{PREFIX}/_/signin")
-    r = await client.post(f"{PREFIX}/_/signin", data={"csrf": CSRF.search(page.text).group(1), "email": OWNER,
+    r = await client.post(f"{PREFIX}/_/signin", data={"csrf": CSRF.search(page.text).group(1), "email": email,
                                                       "token": secret}, follow_redirects=False)
     assert r.status_code == 303, r.text
 
 
-async def sign_in_by_link(client, world) -> None:
+async def sign_in_by_link(client, world, email: str = OWNER) -> None:
     client.cookies.clear()
-    link, _ = operations.create_signin_link(world.reg, OP, "cli", OWNER)
+    link, _ = operations.create_signin_link(world.reg, OP, "cli", email)
     page = await client.get(f"{PREFIX}/_/link/{link}")
     r = await client.post(f"{PREFIX}/_/link/{link}", data={"csrf": CSRF.search(page.text).group(1)},
                           follow_redirects=False)
     assert r.status_code == 303, r.text
 
 
-async def post_form(client, method: str, path: str, n: int):
+async def post_form(client, method: str, path: str, n: int, fields: dict[str, str] | None = None):
     csrf = CSRF.search((await client.get(f"{PREFIX}/_/tokens")).text).group(1)
-    data = {**FORM, "csrf": csrf, "name": f"walked-new-{n}"}
-    return await client.request(method, path, data=data, follow_redirects=False)
+    fields = fields if fields is not None else {**FORM, "name": f"walked-new-{n}"}
+    query = {k[1:]: v for k, v in fields.items() if k.startswith("?")}
+    data = {k: v for k, v in fields.items() if not k.startswith("?")} | {"csrf": csrf}
+    return await client.request(method, path, params=query, data=data, follow_redirects=False)
 
 
 @pytest.mark.parametrize("how", ["read token", "write token", "link"])
@@ -146,6 +171,7 @@ async def test_every_form_a_session_can_post_is_checked_against_its_tokens_scope
                                                                                  monkeypatch):
     monkeypatch.setattr(signin, "SIGN_INS_PER_MINUTE", 1000)  # (it signs in afresh for every form)
     read_secret, _ = operations.create_token(world.reg, OP, "cli", OWNER, "read", label="read only")
+    admin_read_secret, _ = operations.create_token(world.reg, OP, "cli", WS_ADMIN, "read", label="read only")
     forms = [(m, p) for m, p in state_changing_routes(client) if p.startswith(PREFIX + "/")]
     assert {(m, p) for m, p in OWN_SESSION} <= set(forms)
     walked, wrong = 0, []  # (every member of the class is named, not just the first)
@@ -153,12 +179,15 @@ async def test_every_form_a_session_can_post_is_checked_against_its_tokens_scope
         if (method, path) in OWN_SESSION:
             continue  # (how a session starts and ends: test_a_read_session_may_sign_itself_out_and_nothing_else)
         s = stage(world, tmp_path, n)
+        admin_form = WORKSPACE_ADMIN_FORMS.get(path)  # (what only an admin may do: as one, with that scope)
+        who, secrets = (WS_ADMIN, (admin_read_secret, world.tokens[WS_ADMIN])) if admin_form else \
+            (OWNER, (read_secret, world.tokens[OWNER]))
         if how == "link":
-            await sign_in_by_link(client, world)
+            await sign_in_by_link(client, world, who)
         else:
-            await sign_in_with(client, world, read_secret if how == "read token" else world.tokens[OWNER])
+            await sign_in_with(client, world, secrets[0] if how == "read token" else secrets[1], who)
         head = world.reg.ledger.head()
-        r = await post_form(client, method, target(method, path, s, n), n)
+        r = await post_form(client, method, target(method, path, s, n), n, admin_form(n) if admin_form else None)
         committed = world.reg.ledger.head() != head
         if how == "read token":
             if committed:

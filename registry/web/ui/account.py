@@ -16,7 +16,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from ... import operations
-from ...errors import Forbidden, Invalid, NotFound, TooMany, Unauthorized
+from ...errors import Conflict, Forbidden, Invalid, NotFound, TooMany, Unauthorized
 from ...model import SessionScope
 from ...reads import Reader
 from . import data, once, urls
@@ -94,7 +94,7 @@ def _tokens_page(request: Request, status: int = 200, **context: Any) -> Templat
     reg = registry(request)
     return render(request, "tokens.html", status=status, rows=data.tokens(reg, who), sessions=data.sessions(reg, who),
                   may_change=who.scope == "write", workspaces=data.workspaces(reg, who),
-                  default_workspace=data.default_workspace(reg, who), **context)
+                  default_workspace=data.default_workspace(reg, who), your_name=data.your_name(reg, who), **context)
 
 
 @get(urls.TOKENS.path, name=urls.TOKENS.name)
@@ -208,5 +208,19 @@ async def set_default_workspace(request: Request) -> object:
     return redirect(request, urls.TOKENS.link(), flash=said)
 
 
+@post(urls.YOUR_NAME.path, name=urls.YOUR_NAME.name)
+async def rename_yourself(request: Request) -> object:
+    fields = await form(request)
+    v = signed_in(request, "change your name")
+    try:
+        user = await anyio.to_thread.run_sync(operations.rename_user, registry(request), v.who, CHANNEL, v.email,
+                                              fields.get("name", ""))
+    except (Invalid, Conflict, Forbidden) as exc:  # (a read-scoped session's refusal too: the page says which)
+        return _tokens_page(request, status=exc.status, name_error=exc.message, typed_name=fields.get("name", ""))
+    return redirect(request, urls.TOKENS.link(), flash=f"You are called {user.name!r} now: your later commits carry "
+                                                       "that name.")
+
+
 ACCOUNT = [signin_form, signin, link_page, use_link, signout, tokens, create_token, confirm_revoke, revoke,
-           confirm_end_session, end_session, end_other_sessions, set_default_workspace]
+           confirm_end_session, end_session, end_other_sessions, set_default_workspace,
+           rename_yourself]

@@ -20,7 +20,9 @@ from ...errors import Denied, Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Commit
 from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Role, Workspace
+from ...permissions import require_scope
 from ...reads import Reader, Summary
+from ...reads.members import Grant
 from . import present
 
 PER_PAGE = 50
@@ -392,6 +394,12 @@ class SessionRow:
         return self.id[:12]
 
 
+def your_name(reg: Registry, who: Principal) -> str:
+    """The signed-in person's display name (their commits' author name)."""
+    user = Reader(reg, who).user(who.email or "") if who.kind == "user" else None
+    return user.name if user else ""
+
+
 def default_workspace(reg: Registry, who: Principal) -> str | None:
     """The workspace the person's root index takes a name several workspaces hold from (None: none)."""
     return Reader(reg, who).default_workspace()
@@ -411,12 +419,6 @@ def sessions(reg: Registry, who: Principal) -> list[SessionRow]:
 # (Each settings page is a function below and each of its forms one verb: a new verb, say renaming a
 # repository, is one more form on the page whose data is already here.)
 @dataclass(frozen=True)
-class Grant:
-    email: str
-    role: Role
-
-
-@dataclass(frozen=True)
 class Grants:
     """Who holds a role on one thing: the workspace (its admins), a project or a repository."""
 
@@ -425,6 +427,15 @@ class Grants:
     key: str  # the workspace's slug, the project's key or the repository's slug
     label: str  # how the page names it
     roles: tuple[Role, ...]  # what may be granted on it
+    grants: list[Grant]  # (reads/members.py's: `user` holds `role`)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A person with a grant in the workspace, and every grant of theirs there (what removing them
+    takes away)."""
+
+    email: str
     grants: list[Grant]
 
 
@@ -432,23 +443,22 @@ WORKSPACE_ROLES: tuple[Role, ...] = ("admin",)
 ROLES: tuple[Role, ...] = ("read", "write", "admin")
 
 
-def _grants(grants: dict[str, Role]) -> list[Grant]:
-    return [Grant(email, role) for email, role in sorted(grants.items())]
+def _held(grants: list[Grant], where: str, target: str) -> list[Grant]:
+    return sorted((g for g in grants if (g.where, g.target) == (where, target)), key=lambda g: g.user)
 
 
-def workspace_grants(workspace: Workspace) -> Grants:
-    return Grants("workspace", "workspace", workspace.slug, f"Workspace {workspace.slug} (its admins)", WORKSPACE_ROLES,
-                  [Grant(email, "admin") for email in sorted(workspace.admins)])
+def _workspace_group(ws: str, grants: list[Grant]) -> Grants:
+    return Grants("workspace", "workspace", ws, f"Workspace {ws} (its admins)", WORKSPACE_ROLES,
+                  _held(grants, "workspace", ""))
 
 
-def project_grants(project: Project) -> Grants:
-    return Grants(f"project:{project.key}", "project", project.key,
-                  f"Project {project.key} (every repository in it)", ROLES, _grants(project.grants))
+def _project_group(key: str, grants: list[Grant]) -> Grants:
+    return Grants(f"project:{key}", "project", key, f"Project {key} (every repository in it)", ROLES,
+                  _held(grants, "project", key))
 
 
-def repository_grants(repository: Repository) -> Grants:
-    return Grants(f"repo:{repository.slug}", "repository", repository.slug, f"Repository {repository.slug}", ROLES,
-                  _grants(repository.grants))
+def _repository_group(slug: str, grants: list[Grant]) -> Grants:
+    return Grants(f"repo:{slug}", "repository", slug, f"Repository {slug}", ROLES, _held(grants, "repository", slug))
 
 
 def grant_target(on: str) -> dict[str, str]:
@@ -465,6 +475,7 @@ def grant_target(on: str) -> dict[str, str]:
 def require_workspace_admin(reg: Registry, who: Principal, ws: str, doing: str) -> Workspace:
     """The workspace, if ``who`` administers it; one they don't see is `hidden` (as missing), one
     they see but don't administer a 403 that says whom to ask."""
+    _may_change(who, doing)
     read = Reader(reg, who)
     record = read.workspace(ws)
     if not read.administers(ws):
@@ -475,6 +486,7 @@ def require_workspace_admin(reg: Registry, who: Principal, ws: str, doing: str) 
 def require_repository_admin(reg: Registry, who: Principal, ws: str, repo: str, doing: str) -> Repository:
     """The repository, if ``who`` administers it (a workspace admin does); one they may not read is
     `hidden`, one they read but don't administer a 403."""
+    _may_change(who, doing)
     read = Reader(reg, who)
     record = read.repository(ws, repo)
     if not model.at_least(read.role(ws, repo), "admin"):
@@ -482,15 +494,25 @@ def require_repository_admin(reg: Registry, who: Principal, ws: str, repo: str, 
     return record
 
 
+def administers(reg: Registry, who: Principal, ws: str) -> bool:
+    """Whether ``who`` administers a workspace (where its settings are theirs to go back to)."""
+    return Reader(reg, who).administers(ws)
+
+
 def administers_repository(reg: Registry, who: Principal, ws: str, repo: str) -> bool:
     """Whether ``who`` administers a repository they may read (what its page offers them)."""
     return model.at_least(Reader(reg, who).role(ws, repo), "admin")
 
 
+def _may_change(who: Principal, doing: str) -> None:
+    """A read-scoped session administers nothing (`Reader.administers` says so): refused first, in the
+    verbs' words (the scope, and to sign in with a write-scoped token), whatever it asks about, so
+    the answer says nothing of what exists."""
+    if who.kind == "user" and who.scope != "write":
+        require_scope(who, doing)
+
+
 def _denied(who: Principal, doing: str, needs: str) -> Denied:
-    if who.scope == "read":  # (a read-only session of an admin: what to do is sign in otherwise)
-        return Denied(f"{who.actor} may not {doing}: this session is read-only; sign in with a write-scoped "
-                      "token to change things.")
     return Denied(f"{who.actor} may not {doing}: it needs {needs}.")
 
 
@@ -505,20 +527,29 @@ class WorkspaceSettings:
     workspace: Workspace
     projects: list[ProjectSettings]
     people: list[Grants]  # the workspace's admins, then each project's, then each repository's
-    trusts: list[model.PipelinesTrust]  # the issuers its pipelines are trusted from
+    members: list[Member]  # everyone with a grant there, by email
+    trusts: list[model.PipelinesTrust]  # the issuers its pipelines are trusted from, by issuer
+
+    def member(self, email: str) -> Member | None:
+        return next((m for m in self.members if m.email == email), None)
 
 
 def workspace_settings(reg: Registry, who: Principal, ws: str) -> WorkspaceSettings:
-    """All a workspace admin manages of it; refused (`require_workspace_admin`) to anyone else."""
+    """All a workspace admin manages of it; refused (`require_workspace_admin`) to anyone else. Its
+    grants are read once: the tables by what they are on, and the members, come from them."""
     workspace = require_workspace_admin(reg, who, ws, f"administer workspace {ws}")
     read = Reader(reg, who)
-    repositories = read.repositories(ws)
-    projects = [ProjectSettings(p, [r for r in repositories if r.project == p.key]) for p, _ in read.projects(ws)]
-    people = [workspace_grants(workspace)]
+    projects = [ProjectSettings(p, repositories) for p, repositories in read.projects(ws)]
+    grants = read.grants(ws)
+    people = [_workspace_group(ws, grants)]
     for p in projects:
-        people.append(project_grants(p.project))
-        people.extend(repository_grants(r) for r in p.repositories)
-    return WorkspaceSettings(workspace, projects, people, [t for _, t in read.trusts(ws)])
+        people.append(_project_group(p.project.key, grants))
+        people.extend(_repository_group(r.slug, grants) for r in p.repositories)
+    by_user: dict[str, list[Grant]] = {}
+    for g in grants:
+        by_user.setdefault(g.user, []).append(g)
+    members = [Member(email, held) for email, held in sorted(by_user.items())]
+    return WorkspaceSettings(workspace, projects, people, members, [t for _, t in read.trusts(ws)])
 
 
 @dataclass(frozen=True)
@@ -530,6 +561,9 @@ class RepositorySettings:
 
 
 def repository_settings(reg: Registry, who: Principal, ws: str, repo: str) -> RepositorySettings:
-    """What a repository's admins manage of it (its grants); refused to anyone else."""
-    record = require_repository_admin(reg, who, ws, repo, f"manage permissions of {ws}/{repo}")
-    return RepositorySettings(ws, record, repository_grants(record), Reader(reg, who).administers(ws))
+    """What a repository's admins manage of it (its grants, its name, its options); refused to anyone
+    else."""
+    record = require_repository_admin(reg, who, ws, repo, f"manage repository {ws}/{repo}")
+    read = Reader(reg, who)
+    return RepositorySettings(ws, record, _repository_group(record.slug, read.grants(ws, repository=record.slug)),
+                              read.administers(ws))

@@ -1,7 +1,8 @@
 """Administration in the browser: what a workspace's admins do on the command line for their
-workspace (people and their roles, projects and repositories, their Bitbucket UUIDs, the trusted
-pipeline issuers), a repository's admins for their repository (its people), and a package's admins
-for its pipelines (the publish policy). The operator keeps what only the server's host should do
+workspace (its members and their roles, its name, projects and repositories, their Bitbucket UUIDs,
+the trusted pipeline issuers, deleting what is empty), a repository's admins for their repository
+(its people, its slug, creating packages on publish, deleting it), and a package's admins for its
+pipelines (the publish policy). The operator keeps what only the server's host should do
 (keys, gc, import).
 
 Each page is a GET (data.py's `*_settings`, which refuses whoever may not administer it: what they
@@ -24,6 +25,7 @@ from litestar.response import Template
 
 from ... import operations
 from ...errors import Conflict, Invalid, NotFound, RegistryError
+from ...model import Repository
 from . import data, urls
 from .forms import CHANNEL, form
 from .render import redirect, render
@@ -107,7 +109,7 @@ async def confirm_revoke(request: Request, ws: FromPath[str]) -> object:
     settings = data.workspace_settings(reg, who, ws)
     email, on = request.query_params.get("email", ""), request.query_params.get("on", "")
     group = next((g for g in settings.people if g.on == on), None)
-    if group is None or not any(g.email == email for g in group.grants):
+    if group is None or not any(g.user == email for g in group.grants):
         raise NotFound(f"{email or 'No one'} holds no role on {_named(ws, on) if group else 'that'} to revoke: "
                        "the settings page lists who does.")
     return render(request, "confirm.html", ws=ws, place=data.place(reg, who, ws), current="settings",
@@ -127,6 +129,87 @@ async def revoke(request: Request, ws: FromPath[str]) -> object:
     if on == "workspace" and email == viewer(request).email:
         back = urls.WORKSPACE.link(ws=ws)  # (no longer theirs to see)
     return redirect(request, back, flash=f"Revoked {email}'s role on {_named(ws, on)}.")
+
+
+def _member(request: Request, ws: str, email: str) -> tuple[data.WorkspaceSettings, data.Member]:
+    found = data.workspace_settings(registry(request), signed_in(request, "remove members").who, ws)
+    member = found.member(email)
+    if member is None:
+        raise NotFound(f"{email or 'No one'} holds no grant in workspace {ws} to remove: its settings list its "
+                       "members.")
+    return found, member
+
+
+@get(urls.REMOVE_MEMBER.path, name=urls.REMOVE_MEMBER.name)
+async def confirm_remove_member(request: Request, ws: FromPath[str]) -> object:
+    email = request.query_params.get("email", "")
+    _, member = _member(request, ws, email)
+    yourself = email == viewer(request).email
+    return _confirm(request, ws, title=f"Remove {email} from workspace {ws}?", danger=True,
+                    consequence=f"{'You lose' if yourself else f'{email} loses'} every role held in {ws}, in one "
+                                "commit (their account, tokens and other workspaces stay; public repositories stay "
+                                "readable to anyone). The roles taken away:",
+                    lost=[f"{g.role} on {g.shown}" for g in member.grants], button="Remove from workspace",
+                    action=urls.REMOVE_MEMBER.link(ws=ws, email=email), back=urls.SETTINGS.link(ws=ws))
+
+
+@post(urls.REMOVE_MEMBER.path)
+async def remove_member(request: Request, ws: FromPath[str]) -> object:
+    await _checked_form(request, "remove members")
+    email = request.query_params.get("email", "")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, f"remove members of {ws}")
+    taken = await _run(request, operations.remove_member, ws, email)
+    back = urls.WORKSPACE.link(ws=ws) if email == viewer(request).email else urls.SETTINGS.link(ws=ws)
+    return redirect(request, back, flash=f"Removed {email} from workspace {ws} ({len(taken)} "
+                                         f"{'role' if len(taken) == 1 else 'roles'} taken away).")
+
+
+def _confirm(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
+    reg, who = registry(request), viewer(request).who
+    return render(request, "confirm.html", status=status, ws=ws, place=data.place(reg, who, ws), current="settings",
+                  **context)
+
+
+# --- a workspace's settings: the workspace itself ------------------------------------------------
+
+
+@post(urls.RENAME_WORKSPACE.path, name=urls.RENAME_WORKSPACE.name)
+async def rename_workspace(request: Request, ws: FromPath[str]) -> object:
+    fields = await _checked_form(request, "rename workspaces")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, f"rename workspace {ws}")
+    try:
+        record = await _run(request, operations.rename_workspace, ws, name=fields.get("name", ""))
+    except MISTAKES as exc:
+        return _projects(request, ws, status=exc.status, error=_said(exc), failed="workspace-name", values=fields)
+    return redirect(request, urls.SETTINGS_PROJECTS.link(ws=ws), flash=f"Workspace {ws} is called {record.name!r} "
+                                                                       "now (its slug and URLs stay).")
+
+
+def _delete_workspace_page(request: Request, ws: str, status: int = 200, error: str | None = None) -> Template:
+    data.workspace_settings(registry(request), signed_in(request, "delete workspaces").who, ws)
+    return _confirm(request, ws, status=status, error=error, title=f"Delete workspace {ws}?", danger=True,
+                    consequence="This deletes the workspace, its pipelines' trusted issuers and its upstream "
+                                "settings, in one commit; it is refused while it has packages, repositories or "
+                                "projects (delete those first). The names it published stay reserved, and the "
+                                "ledger keeps its history.",
+                    lost=[], button="Delete workspace", action=urls.DELETE_WORKSPACE.link(ws=ws),
+                    back=urls.SETTINGS_PROJECTS.link(ws=ws))
+
+
+@get(urls.DELETE_WORKSPACE.path, name=urls.DELETE_WORKSPACE.name)
+async def confirm_delete_workspace(request: Request, ws: FromPath[str]) -> object:
+    return _delete_workspace_page(request, ws)
+
+
+@post(urls.DELETE_WORKSPACE.path)
+async def delete_workspace(request: Request, ws: FromPath[str]) -> object:
+    await _checked_form(request, "delete workspaces")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, f"delete workspace {ws}")
+    try:
+        await _run(request, operations.delete_workspace, ws)
+    except Conflict as exc:  # (not empty: what is left, and how to remove it)
+        return _delete_workspace_page(request, ws, status=exc.status, error=exc.message)
+    return redirect(request, urls.HOME.link(), flash=f"Deleted workspace {ws}.")
 
 
 # --- a workspace's settings: projects and repositories ------------------------------------------
@@ -162,14 +245,57 @@ async def new_repository(request: Request, ws: FromPath[str]) -> object:
     fields = await _checked_form(request, "create repositories")
     data.require_workspace_admin(registry(request), viewer(request).who, ws, "create repositories")
     slug, project, uuid = (fields.get(k, "").strip() for k in ("slug", "project", "uuid"))
-    public = fields.get("visibility") == "public"
+    public, create_on_publish = fields.get("visibility") == "public", fields.get("create_on_publish") == "on"
     try:
-        repo = await _run(request, operations.create_repository, ws, slug, project, public, uuid or None)
+        repo = await _run(request, operations.create_repository, ws, slug, project, public, uuid or None,
+                          create_on_publish=create_on_publish)
     except MISTAKES as exc:
         return _projects(request, ws, status=exc.status, error=_said(exc), failed="repository", values=fields)
     return redirect(request, urls.SETTINGS_PROJECTS.link(ws=ws),
                     flash=f"Created {'public' if repo.public else 'private'} repository {ws}/{repo.slug} in project "
-                          f"{repo.project}: grant people roles on it, and link packages to it.")
+                          f"{repo.project}: grant people roles on it, and link packages to it"
+                          f"{' (or publish them: it creates packages on publish)' if create_on_publish else ''}.")
+
+
+@post(urls.RENAME_PROJECT.path, name=urls.RENAME_PROJECT.name)
+async def rename_project(request: Request, ws: FromPath[str], key: FromPath[str]) -> object:
+    fields = await _checked_form(request, "rename projects")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, "rename projects")
+    try:
+        record = await _run(request, operations.rename_project, ws, key, fields.get("name", ""))
+    except MISTAKES as exc:
+        return _projects(request, ws, status=exc.status, error=_said(exc), failed=f"project-name:{key}", values=fields)
+    return redirect(request, urls.SETTINGS_PROJECTS.link(ws=ws),
+                    flash=f"Project {record.key} is called {record.name!r} now.")
+
+
+def _delete_project_page(request: Request, ws: str, key: str, status: int = 200, error: str | None = None) -> Template:
+    found = data.workspace_settings(registry(request), signed_in(request, "delete projects").who, ws)
+    project = next((p for p in found.projects if p.project.key == key), None)
+    if project is None:
+        raise NotFound(f"Project {key} does not exist in workspace {ws}: its settings list its projects.")
+    return _confirm(request, ws, status=status, error=error, title=f"Delete project {key}?", danger=True,
+                    consequence=f"This deletes project {key} ({project.project.name}) and the roles granted on it, "
+                                "in one commit. It is refused while repositories are in it: delete or move those "
+                                "first." + (" Its repositories:" if project.repositories else ""),
+                    lost=[r.slug for r in project.repositories], button="Delete project",
+                    action=urls.DELETE_PROJECT.link(ws=ws, key=key), back=urls.SETTINGS_PROJECTS.link(ws=ws))
+
+
+@get(urls.DELETE_PROJECT.path, name=urls.DELETE_PROJECT.name)
+async def confirm_delete_project(request: Request, ws: FromPath[str], key: FromPath[str]) -> object:
+    return _delete_project_page(request, ws, key)
+
+
+@post(urls.DELETE_PROJECT.path)
+async def delete_project(request: Request, ws: FromPath[str], key: FromPath[str]) -> object:
+    await _checked_form(request, "delete projects")
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, "delete projects")
+    try:
+        record = await _run(request, operations.delete_project, ws, key)
+    except Conflict as exc:  # (repositories are in it: named, with how to remove them)
+        return _delete_project_page(request, ws, key, status=exc.status, error=exc.message)
+    return redirect(request, urls.SETTINGS_PROJECTS.link(ws=ws), flash=f"Deleted project {record.key}.")
 
 
 @post(urls.SET_UUID.path, name=urls.SET_UUID.name)
@@ -205,12 +331,13 @@ async def trust(request: Request, ws: FromPath[str]) -> object:
     fields = await _checked_form(request, "trust pipeline issuers")
     data.require_workspace_admin(registry(request), viewer(request).who, ws, "trust pipeline issuers")
     issuer, audiences = fields.get("issuer", "").strip(), _lines(fields.get("audiences", ""))
-    try:
+    try:  # (adds the issuer, or sets again what a trusted one is trusted for; the others stay)
         record = await _run(request, operations.set_trust, ws, issuer, audiences)
     except MISTAKES as exc:
         return _pipelines(request, ws, status=exc.status, error=_said(exc), values=fields)
     return redirect(request, urls.SETTINGS_PIPELINES.link(ws=ws),
-                    flash=f"Pipelines of {ws} are trusted from {record.issuer} now.")
+                    flash=f"Pipelines of {ws} are trusted from {record.issuer}"
+                          f" (audiences: {', '.join(record.audiences) or 'the default'}).")
 
 
 def _trusted(request: Request, ws: str, issuer: str) -> data.WorkspaceSettings:
@@ -239,8 +366,8 @@ async def confirm_untrust(request: Request, ws: FromPath[str]) -> object:
 async def untrust(request: Request, ws: FromPath[str]) -> object:
     await _checked_form(request, "remove trust")
     issuer = request.query_params.get("issuer", "")
-    _trusted(request, ws, issuer)  # (today's verb removes the workspace's one issuer: this one)
-    await _run(request, operations.remove_trust, ws)
+    data.require_workspace_admin(registry(request), viewer(request).who, ws, "remove trust")
+    await _run(request, operations.remove_trust, ws, issuer=issuer)
     return redirect(request, urls.SETTINGS_PIPELINES.link(ws=ws), flash=f"Pipelines of {ws} are no longer trusted "
                                                                         f"from {issuer}.")
 
@@ -280,7 +407,7 @@ async def confirm_repository_revoke(request: Request, ws: FromPath[str], repo: F
     reg, who = registry(request), signed_in(request, "revoke roles").who
     found = data.repository_settings(reg, who, ws, repo)
     email = request.query_params.get("email", "")
-    if not any(g.email == email for g in found.people.grants):
+    if not any(g.user == email for g in found.people.grants):
         raise NotFound(f"{email or 'No one'} holds no role on {ws}/{repo} to revoke: its People page lists who does.")
     return render(request, "confirm.html", ws=ws, place=data.place(reg, who, ws), current=f"repo:{repo}",
                   title=f"Revoke {email}'s role on {ws}/{repo}?", danger=True,
@@ -298,6 +425,66 @@ async def repository_revoke(request: Request, ws: FromPath[str], repo: FromPath[
     await _run(request, operations.grant, ws, email, None, repository=repo)
     return redirect(request, urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo), flash=f"Revoked {email}'s role on "
                                                                                  f"{ws}/{repo}.")
+
+
+def _require_repository_admin(request: Request, ws: str, repo: str, doing: str) -> Repository:
+    return data.require_repository_admin(registry(request), viewer(request).who, ws, repo, doing)
+
+
+@post(urls.RENAME_REPOSITORY.path, name=urls.RENAME_REPOSITORY.name)
+async def rename_repository(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    fields = await _checked_form(request, "rename repositories")
+    _require_repository_admin(request, ws, repo, f"rename repository {ws}/{repo}")
+    try:
+        record = await _run(request, operations.rename_repository, ws, repo, fields.get("slug", "").strip())
+    except MISTAKES as exc:
+        return _repository_people(request, ws, repo, status=exc.status, error=_said(exc), failed="rename",
+                                  values=fields)
+    return redirect(request, urls.REPOSITORY_PEOPLE.link(ws=ws, repo=record.slug),
+                    flash=f"Renamed {ws}/{repo} to {ws}/{record.slug}, and relinked its packages: nothing is called "
+                          f"{repo} now.")
+
+
+@post(urls.CREATE_ON_PUBLISH.path, name=urls.CREATE_ON_PUBLISH.name)
+async def create_on_publish(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    fields = await _checked_form(request, "change repository options")
+    _require_repository_admin(request, ws, repo, f"change the options of {ws}/{repo}")
+    on = fields.get("create_on_publish") == "on"
+    await _run(request, operations.set_create_on_publish, ws, repo, on)
+    said = ("creates a package when a name it doesn't have is first published to it" if on
+            else "doesn't create packages on publish: a repository admin creates each one first")
+    return redirect(request, urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo), flash=f"{ws}/{repo} {said}.")
+
+
+def _delete_repository_page(request: Request, ws: str, repo: str, status: int = 200,
+                            error: str | None = None) -> Template:
+    reg, who = registry(request), signed_in(request, "delete repositories").who
+    found = data.repository_settings(reg, who, ws, repo)
+    return render(request, "confirm.html", status=status, ws=ws, place=data.place(reg, who, ws), current=f"repo:{repo}",
+                  error=error, title=f"Delete repository {ws}/{found.repository.slug}?", danger=True,
+                  consequence="This deletes the repository and the roles granted on it, in one commit. It is "
+                              "refused while packages are linked to it: delete those first (their names stay "
+                              "reserved). The ledger keeps its history.",
+                  lost=[], button="Delete repository", action=urls.DELETE_REPOSITORY.link(ws=ws, repo=repo),
+                  back=urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo))
+
+
+@get(urls.DELETE_REPOSITORY.path, name=urls.DELETE_REPOSITORY.name)
+async def confirm_delete_repository(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    return _delete_repository_page(request, ws, repo)
+
+
+@post(urls.DELETE_REPOSITORY.path)
+async def delete_repository(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    await _checked_form(request, "delete repositories")
+    _require_repository_admin(request, ws, repo, f"delete repository {ws}/{repo}")
+    try:
+        await _run(request, operations.delete_repository, ws, repo)
+    except Conflict as exc:  # (packages are linked to it: named, with how to delete them)
+        return _delete_repository_page(request, ws, repo, status=exc.status, error=exc.message)
+    administers = data.administers(registry(request), viewer(request).who, ws)
+    back = urls.SETTINGS_PROJECTS.link(ws=ws) if administers else urls.WORKSPACE.link(ws=ws)
+    return redirect(request, back, flash=f"Deleted repository {ws}/{repo}.")
 
 
 # --- a package's publish policy, for its repository's admins -----------------------------------
@@ -332,6 +519,8 @@ async def set_policy(request: Request, ws: FromPath[str], name: FromPath[str]) -
                     flash=f"Set the publish policy of {package.display_name}: {said}")
 
 
-SETTINGS = [people, grant, confirm_revoke, revoke, projects, new_project, new_repository, set_uuid, pipelines, trust,
-            confirm_untrust, untrust, repository_people, repository_grant, confirm_repository_revoke,
-            repository_revoke, policy, set_policy]
+SETTINGS = [people, grant, confirm_revoke, revoke, confirm_remove_member, remove_member, rename_workspace,
+            confirm_delete_workspace, delete_workspace, projects, new_project, new_repository, rename_project,
+            confirm_delete_project, delete_project, set_uuid, pipelines, trust, confirm_untrust, untrust,
+            repository_people, repository_grant, confirm_repository_revoke, repository_revoke, rename_repository,
+            create_on_publish, confirm_delete_repository, delete_repository, policy, set_policy]

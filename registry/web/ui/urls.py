@@ -37,6 +37,7 @@ REVOKE_TOKEN = _route("ui.revoke-token", f"{OWN}/tokens/{{token_id:str}}/revoke"
 END_SESSION = _route("ui.end-session", f"{OWN}/sessions/{{session_id:str}}/end")
 END_OTHER_SESSIONS = _route("ui.end-other-sessions", f"{OWN}/sessions/end-others")
 DEFAULT_WORKSPACE = _route("ui.default-workspace", f"{OWN}/default-workspace")
+YOUR_NAME = _route("ui.your-name", f"{OWN}/name")
 
 # --- a workspace's pages -----------------------------------------------------------------------
 WORKSPACE = _route("ui.workspace", f"{_WS}/")
@@ -62,11 +63,19 @@ SETTINGS_REVOKE = _route("ui.settings-revoke", f"{_WS}/settings/revoke")  # a qu
 SETTINGS_PROJECTS = _route("ui.settings-projects", f"{_WS}/settings/projects")
 NEW_PROJECT = _route("ui.new-project", f"{_WS}/settings/projects/new")
 NEW_REPOSITORY = _route("ui.new-repository", f"{_WS}/settings/repos/new")
+RENAME_WORKSPACE = _route("ui.rename-workspace", f"{_WS}/settings/name")
+DELETE_WORKSPACE = _route("ui.delete-workspace", f"{_WS}/settings/delete")  # GET confirms, POST deletes
+REMOVE_MEMBER = _route("ui.remove-member", f"{_WS}/settings/members/remove")  # a query's `email`
+RENAME_PROJECT = _route("ui.rename-project", f"{_WS}/settings/projects/{{key:str}}/name")
+DELETE_PROJECT = _route("ui.delete-project", f"{_WS}/settings/projects/{{key:str}}/delete")
 SET_UUID = _route("ui.set-uuid", f"{_WS}/settings/uuid")  # a form's `repo`: whose (none: the workspace's)
 SETTINGS_PIPELINES = _route("ui.settings-pipelines", f"{_WS}/settings/pipelines")  # posting trusts an issuer
 UNTRUST = _route("ui.untrust", f"{_WS}/settings/pipelines/remove")  # a query's `issuer`
 REPOSITORY_PEOPLE = _route("ui.repository-people", f"{_WS}/repos/{{repo:str}}/people")  # posting grants
 REPOSITORY_REVOKE = _route("ui.repository-revoke", f"{_WS}/repos/{{repo:str}}/people/revoke")  # `email`
+RENAME_REPOSITORY = _route("ui.rename-repository", f"{_WS}/repos/{{repo:str}}/rename")  # a new slug
+DELETE_REPOSITORY = _route("ui.delete-repository", f"{_WS}/repos/{{repo:str}}/delete")
+CREATE_ON_PUBLISH = _route("ui.create-on-publish", f"{_WS}/repos/{{repo:str}}/create-on-publish")
 PACKAGE_POLICY = _route("ui.package-policy", f"{_PACKAGE}/policy")
 
 

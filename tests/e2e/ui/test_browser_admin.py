@@ -12,6 +12,7 @@ from registry.reads import Reader
 
 REPO_UUID = "{7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f}"
 ISSUER = "https://api.bitbucket.org/2.0/workspaces/orbit/pipelines-config/identity/oidc"
+OTHER_ISSUER = "https://api.bitbucket.org/2.0/workspaces/orbit-labs/pipelines-config/identity/oidc"
 ALICE, BOB = "alice@orbit.example", "bob@orbit.example"
 
 
@@ -73,14 +74,24 @@ def test_a_workspace_admin_administers_it_in_the_browser(browser, site):
     submit(browser, "#grant-email")
     browser.wait_text(f"Granted write on orbit/tools to {BOB}.")
     browser.page("bob-granted")
+    browser.fill("#grant-email", BOB)  # and read on the project (removing him as a member takes both)
+    Select(browser.find("#grant-on")).select_by_value("project:CORE")
+    Select(browser.find("#grant-role")).select_by_value("read")
+    submit(browser, "#grant-email")
+    browser.wait_text(f"Granted read on project CORE to {BOB}.")
 
     browser.link("Pipelines")
     browser.page("settings-pipelines")
-    browser.fill("#issuer", ISSUER)
-    submit(browser, "#issuer")
-    browser.wait_text(f"Pipelines of orbit are trusted from {ISSUER} now.")
-    browser.page("issuer-trusted")
-    assert browser.finds("a[href*='/pipelines/remove?issuer=']")
+    for issuer in (ISSUER, OTHER_ISSUER):  # two issuers, added one after the other: both trusted
+        browser.fill("#issuer", issuer)
+        submit(browser, "#issuer")
+        browser.wait_text(f"Pipelines of orbit are trusted from {issuer} (audiences: the default).")
+    browser.page("issuers-trusted")
+    assert len(browser.finds("a[href*='/pipelines/remove?issuer=']")) == 2
+    browser.confirm_in_dialog("a[href*='/pipelines/remove?issuer='][href*='orbit-labs']", "untrust-dialog")
+    browser.wait_text(f"Pipelines of orbit are no longer trusted from {OTHER_ISSUER}.")
+    browser.page("issuer-removed")
+    assert [t.issuer for _, t in Reader(site.reg, op).trusts("orbit")] == [ISSUER]
 
     browser.visit("/-/orbit/new", "create-package")  # a package to set a policy on
     browser.fill("#name", "orbit-tools")
@@ -105,12 +116,45 @@ def test_a_workspace_admin_administers_it_in_the_browser(browser, site):
     assert browser.find(".problem .status").text == "403" and "needs admin permission" in browser.text()
     browser.sign_out()
 
-    browser.sign_in(ALICE, alice)  # alice revokes bob, confirming it
+    browser.sign_in(ALICE, alice)  # alice revokes bob's role on tools, then removes him, confirming each
     browser.visit("/-/orbit/repos/tools/people", "repository-people")
     browser.confirm_in_dialog("a[href*='revoke?email=bob']", "revoke-dialog")
     browser.wait_text(f"Revoked {BOB}'s role on orbit/tools.")
     browser.page("bob-revoked")
     assert BOB not in site.reg.snapshot().get(layout.repository("orbit", "tools"), Repository).grants
+    browser.visit("/-/orbit/settings/", "members")
+    browser.confirm_in_dialog("a[href*='members/remove?email=bob']", "remove-member-dialog")
+    browser.wait_text(f"Removed {BOB} from workspace orbit (1 role taken away).")
+    browser.page("bob-removed")
+    assert not Reader(site.reg, op).grants("orbit", user=BOB)
+
+    # the repository: packages created on first publish, then a new slug (its package follows)
+    browser.visit("/-/orbit/repos/tools/people", "repository-settings")
+    browser.click("#create-on-publish")
+    submit(browser, "#create-on-publish")
+    browser.wait_text("orbit/tools creates a package when a name it doesn't have is first published to it.")
+    browser.page("create-on-publish")
+    browser.fill("#new-slug", "toolbox")
+    submit(browser, "#new-slug")
+    browser.wait_text("Renamed orbit/tools to orbit/toolbox")
+    browser.page("repository-renamed")
+    renamed = site.reg.snapshot().get(layout.repository("orbit", "toolbox"), Repository)
+    assert renamed.create_packages_on_publish and renamed.uuid == REPO_UUID
+    assert Reader(site.reg, op).package("orbit", "orbit-tools").package.repository == "toolbox"
+
+    # the projects: one renamed, an empty one made and deleted
+    browser.visit("/-/orbit/settings/projects", "projects-again")
+    browser.fill("#project-name-CORE", "Core tools")
+    submit(browser, "#project-name-CORE")
+    browser.wait_text("Project CORE is called 'Core tools' now.")
+    browser.page("project-renamed")
+    browser.fill("#project-key", "SPARE")
+    submit(browser, "#project-key")
+    browser.wait_text("Created project SPARE")
+    browser.confirm_in_dialog("a[href='/-/orbit/settings/projects/SPARE/delete']", "delete-project-dialog")
+    browser.wait_text("Deleted project SPARE.")
+    browser.page("project-deleted")
+    assert not site.reg.snapshot().exists(layout.project("orbit", "SPARE"))
     browser.sign_out()
 
     browser.sign_in(BOB, bob)  # bob, after: nothing of it again
@@ -124,5 +168,8 @@ def test_a_workspace_admin_administers_it_in_the_browser(browser, site):
     summaries = " | ".join(c.summary for c in made)
     for said in ("create project orbit/CORE", "create repository orbit/tools", "set the Bitbucket UUID",
                  f"grant write on orbit/tools to {BOB}", "trust pipelines of orbit", "set publish policy",
-                 f"revoke grants on orbit/tools from {BOB}"):
+                 f"stop trusting pipelines of orbit from {OTHER_ISSUER}", f"revoke grants on orbit/tools from {BOB}",
+                 f"remove {BOB} from workspace orbit", "repository orbit/tools now creates packages on publish",
+                 "rename repository orbit/tools to orbit/toolbox", "rename project orbit/CORE",
+                 "delete project orbit/SPARE"):
         assert said in summaries, said

@@ -21,6 +21,7 @@ UUID = "{0d6c1f5e-9a1b-4b7e-8f3a-2c4d5e6f7a8b}"
 OTHER_UUID = "{1e7d2a6f-0b2c-4c8f-9a4b-3d5e6f7a8b9c}"
 CLI_UUID = "{2f8e3b7a-1c3d-4d9a-8b5c-4e6f7a8b9c0d}"
 ISSUER = "https://api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc"
+OTHER_ISSUER = "https://api.bitbucket.org/2.0/workspaces/acme-labs/pipelines-config/identity/oidc"
 
 
 def snap(world):
@@ -56,13 +57,23 @@ def forms() -> list[tuple[str, dict[str, str]]]:
         (f"{s}/", {"email": "dev@acme.test", "on": "workspace", "role": "admin"}),
         (f"{s}/revoke?email=dev%40acme.test&on=repo%3Autils", {}),
         (f"{s}/projects/new", {"key": "TOOLS", "name": "Tools"}),
-        (f"{s}/repos/new", {"slug": "cli", "project": "CORE", "visibility": "public", "uuid": CLI_UUID}),
+        (f"{s}/repos/new", {"slug": "cli", "project": "CORE", "visibility": "public", "uuid": CLI_UUID,
+                            "create_on_publish": "on"}),
+        (f"{s}/repos/new", {"slug": "scratch", "project": "TOOLS"}),
         (f"{s}/uuid", {"repo": "utils", "uuid": UUID}),
         (f"{s}/uuid", {"repo": "", "uuid": UUID}),
         (f"{s}/pipelines", {"issuer": ISSUER, "audiences": "one\ntwo"}),
+        (f"{s}/pipelines", {"issuer": OTHER_ISSUER, "audiences": ""}),
         (f"/-/{WS}/repos/utils/people", {"email": "outsider@acme.test", "role": "read"}),
         (f"/-/{WS}/repos/utils/people/revoke?email=reader%40acme.test", {}),
         (f"/-/{WS}/packages/acme-utils/policy", {"branches": "main\nrelease/*", "environments": ""}),
+        (f"{s}/name", {"name": "Acme Corporation"}),
+        (f"{s}/projects/LABS/name", {"name": "Laboratory"}),
+        (f"/-/{WS}/repos/public-lib/rename", {"slug": "public-library"}),
+        (f"/-/{WS}/repos/utils/create-on-publish", {"create_on_publish": "on"}),
+        (f"/-/{WS}/repos/scratch/delete", {}),
+        (f"{s}/projects/TOOLS/delete", {}),
+        (f"{s}/members/remove?email=projreader%40acme.test", {}),
     ]
 
 
@@ -81,16 +92,21 @@ async def test_a_workspace_admin_who_is_not_the_operator_administers_it(client, 
         r = await post(client, path, **fields)
         assert r.status_code == 303, (path, r.text)
         one_web_commit(world, before, admin)
-    assert repo(world, "public-lib").grants == {"dev@acme.test": "write"}
+    assert repo(world, "public-library").grants == {"dev@acme.test": "write"} and repo(world, "public-lib") is None
     project = snap(world).get(layout.project(WS, "LABS"), Project)
     assert project.grants["dev@acme.test"] == "read"
     assert "dev@acme.test" in workspace(world).admins and workspace(world).uuid == UUID
     assert "dev@acme.test" not in repo(world, "utils").grants and "reader@acme.test" not in repo(world, "utils").grants
     assert repo(world, "utils").grants["outsider@acme.test"] == "read"
-    assert snap(world).exists(layout.project(WS, "TOOLS"))
+    assert not snap(world).exists(layout.project(WS, "TOOLS")) and repo(world, "scratch") is None
     assert repo(world, "cli").public and repo(world, "cli").uuid == CLI_UUID and repo(world, "utils").uuid == UUID
-    trust = snap(world).get(layout.trust(WS), model.PipelinesTrust)
-    assert trust.issuer == ISSUER and trust.audiences == ["one", "two"]
+    assert repo(world, "cli").create_packages_on_publish and repo(world, "utils").create_packages_on_publish
+    assert not repo(world, "public-library").create_packages_on_publish
+    assert workspace(world).name == "Acme Corporation" and project.name == "Laboratory"
+    assert not any(g.user == "projreader@acme.test" for g in Reader(world.reg, identity.operator()).grants(WS))
+    trusts = [t for _, t in Reader(world.reg, identity.operator()).trusts(WS)]  # (adding kept the first)
+    assert {(t.issuer, tuple(t.audiences)) for t in trusts} == {(ISSUER, ("one", "two")), (OTHER_ISSUER, ())}
+    assert snap(world).get(layout.trusted_issuer(WS, ISSUER), model.TrustedIssuer).audiences == ["one", "two"]
     policy = Reader(world.reg, identity.operator()).package(WS, "acme-utils").package.publish_policy
     assert policy.branches == ["main", "release/*"] and policy.environments == []
     # a role changed (the row's form), then the pipelines' issuer removed, each with its confirmation
@@ -100,25 +116,35 @@ async def test_a_workspace_admin_who_is_not_the_operator_administers_it(client, 
     assert snap(world).get(layout.project(WS, "LABS"), Project).grants["dev@acme.test"] == "write"
     one_web_commit(world, before, admin)
     pipelines = await client.get(f"/-/{WS}/settings/pipelines")
-    assert ISSUER in pipelines.text and "one, two" in pipelines.text
+    assert ISSUER in pipelines.text and OTHER_ISSUER in pipelines.text and "one, two" in pipelines.text
+    assert "Add an issuer" in pipelines.text and "replaces" not in pipelines.text
+    assert pipelines.text.count("/settings/pipelines/remove?issuer=") == 2  # (a Remove for each)
     confirm = await client.get(f"/-/{WS}/settings/pipelines/remove", params={"issuer": ISSUER})
     assert confirm.status_code == 200 and "Stop trusting" in confirm.text
     before = world.reg.ledger.head()
     r = await client.post(f"/-/{WS}/settings/pipelines/remove", params={"issuer": ISSUER},
                           data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
-    assert r.status_code == 303 and not snap(world).exists(layout.trust(WS))
+    assert r.status_code == 303 and not snap(world).exists(layout.trusted_issuer(WS, ISSUER))
+    kept = [t.issuer for _, t in Reader(world.reg, identity.operator()).trusts(WS)]
+    assert kept == [OTHER_ISSUER]  # (the other stays)
     one_web_commit(world, before, admin)
     confirm = await client.get(f"/-/{WS}/settings/revoke", params={"email": "dev@acme.test", "on": "workspace"})
     assert confirm.status_code == 200 and "will no longer administer it" in confirm.text
     page = await client.get(f"/-/{WS}/settings/projects")
-    assert "TOOLS" in page.text and UUID in page.text and "cli" in page.text
+    assert "TOOLS" not in page.text and UUID in page.text and "cli" in page.text and "Laboratory" in page.text
+    assert "created on first publish" in page.text
+    people = await client.get(f"/-/{WS}/settings/")
+    assert "projreader@acme.test" not in people.text
+    assert "/settings/members/remove?email=owner%40acme.test" in people.text
 
 
 async def test_everyone_else_is_refused_and_nothing_changes(client, world):
     world.reg.ledger.head()
     pages = [f"/-/{WS}/settings/", f"/-/{WS}/settings/projects", f"/-/{WS}/settings/pipelines",
              f"/-/{WS}/settings/revoke?email=dev%40acme.test&on=repo%3Autils",
-             f"/-/{WS}/repos/utils/people", f"/-/{WS}/packages/acme-utils/policy"]
+             f"/-/{WS}/repos/utils/people", f"/-/{WS}/packages/acme-utils/policy", f"/-/{WS}/settings/delete",
+             f"/-/{WS}/settings/members/remove?email=dev%40acme.test", f"/-/{WS}/settings/projects/CORE/delete",
+             f"/-/{WS}/repos/utils/delete"]
     for path in pages:  # a visitor: sign in
         r = await client.get(path)
         assert r.status_code == 401 and "Sign in" in r.text, path
@@ -183,6 +209,15 @@ async def test_every_form_needs_its_csrf_token(client, world):
     ("settings/pipelines", {"issuer": "http://evil.example/oidc", "audiences": ""}, 400, "use an https:// URL"),
     ("settings/pipelines", {"issuer": "", "audiences": ""}, 400, "Issuer"),
     ("repos/utils/people", {"email": "ghost@acme.test", "role": "read"}, 404, "only the registry's operator"),
+    ("settings/name", {"name": ""}, 400, "new display name"),
+    ("settings/name", {"name": "Acme"}, 409, "already called"),
+    ("settings/name", {"name": "two\nlines"}, 400, "one line"),
+    ("settings/projects/CORE/name", {"name": " "}, 400, "new display name"),
+    ("settings/projects/CORE/name", {"name": "Core"}, 409, "already called"),
+    ("settings/projects/NOPE/name", {"name": "Nope"}, 404, "Project NOPE does not exist"),
+    ("repos/utils/rename", {"slug": "Bad Slug!"}, 400, "Invalid repository slug"),
+    ("repos/utils/rename", {"slug": "secret"}, 409, "already exists"),
+    ("repos/utils/rename", {"slug": "utils"}, 409, "already called"),
     ("packages/acme-utils/policy", {"branches": "", "environments": "prod"}, 400, "Invalid UUID"),
     ("packages/acme-utils/policy", {"branches": "main\n" + "x" * 300, "environments": ""}, 400, "ranch"),
 ])
@@ -260,3 +295,108 @@ async def test_whoever_administers_a_workspace_sees_it_and_no_one_is_called_a_gl
     cards = dict(re.findall(r'<strong>(\w+)</strong>(.*?)</li>', home.text))
     assert "Later" not in cards and "you administer it" in cards["Acme"]
     assert (await client.get("/-/later/settings/")).status_code == 404
+
+
+@pytest.mark.parametrize(("path", "left"), [
+    (f"/-/{WS}/settings/delete", "still has 3 packages (acme-utils, public-pkg, secret-pkg"),
+    (f"/-/{WS}/settings/projects/CORE/delete", "still has 1 repository: utils"),
+    (f"/-/{WS}/repos/utils/delete", "still has 1 linked package: acme-utils"),
+])
+async def test_what_is_not_empty_is_not_deleted_and_the_page_says_what_is_left(client, world, path, left):
+    await sign_in(client, world, "wsadmin@acme.test")
+    confirm = await client.get(path)
+    assert confirm.status_code == 200 and "Delete" in confirm.text
+    before = world.reg.ledger.head()
+    r = await client.post(path, data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
+    assert r.status_code == 409 and left in html.unescape(r.text), re.findall(r'role="alert"[^>]*>([^<]*)', r.text)
+    assert 'role="alert"' in r.text and "<form" in r.text  # (the confirmation again, saying why)
+    assert world.reg.ledger.head() == before
+
+
+async def test_an_empty_workspace_is_deleted_by_its_admin(client, world):
+    operations.create_workspace(world.reg, identity.operator(), "cli", "later", admins=["wsadmin@acme.test"])
+    await sign_in(client, world, "dev@acme.test")  # (not its admin: it doesn't exist to them)
+    assert (await post(client, "/-/later/settings/delete")).status_code == 404
+    await sign_in(client, world, "wsadmin@acme.test")
+    page = await client.get("/-/later/settings/projects")
+    assert 'href="/-/later/settings/delete"' in page.text
+    confirm = await client.get("/-/later/settings/delete")
+    before = world.reg.ledger.head()
+    r = await client.post("/-/later/settings/delete", data={"csrf": CSRF.search(confirm.text).group(1)},
+                          follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/-/"
+    assert not snap(world).exists(layout.workspace("later"))
+    one_web_commit(world, before, "wsadmin@acme.test")
+
+
+async def test_removing_a_member_confirms_what_they_lose_and_takes_it_all_in_one_commit(client, world):
+    operations.grant(world.reg, identity.operator(), "cli", WS, "dev@acme.test", "read", project="LABS")
+    await sign_in(client, world, "wsadmin@acme.test")
+    confirm = await client.get(f"/-/{WS}/settings/members/remove", params={"email": "dev@acme.test"})
+    assert confirm.status_code == 200 and "Remove dev@acme.test from workspace acme?" in confirm.text
+    assert "write on acme/utils" in confirm.text and "read on acme --project LABS" in confirm.text
+    assert (await client.get(f"/-/{WS}/settings/members/remove",
+                             params={"email": "nobody@acme.test"})).status_code == 404
+    before = world.reg.ledger.head()
+    r = await client.post(f"/-/{WS}/settings/members/remove", params={"email": "dev@acme.test"},
+                          data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
+    assert r.status_code == 303
+    one_web_commit(world, before, "wsadmin@acme.test")
+    assert not Reader(world.reg, identity.operator()).grants(WS, user="dev@acme.test")
+    # someone who holds nothing there (any more): refused, nothing changed
+    before = world.reg.ledger.head()
+    r = await post(client, f"/-/{WS}/settings/members/remove?email=dev%40acme.test")
+    assert r.status_code == 404 and "holds no grant" in r.text and world.reg.ledger.head() == before
+    # removing yourself: back to the workspace, whose settings are no longer yours
+    r = await post(client, f"/-/{WS}/settings/members/remove?email=wsadmin%40acme.test")
+    assert r.status_code == 303 and r.headers["location"] == f"/-/{WS}/"
+    assert "wsadmin@acme.test" not in workspace(world).admins
+
+
+async def test_creating_packages_on_publish_is_turned_off_too_and_a_repository_admin_may(client, world):
+    await sign_in(client, world, "owner@acme.test")  # (admin of utils, not of the workspace)
+    page = await client.get(f"/-/{WS}/repos/utils/people")
+    box = page.text.split('id="create-on-publish"')[1][:80]
+    assert 'name="create_on_publish"' in box and " checked" not in box
+    for on, fields in ((True, {"create_on_publish": "on"}), (False, {})):
+        before = world.reg.ledger.head()
+        r = await post(client, f"/-/{WS}/repos/utils/create-on-publish", **fields)
+        assert r.status_code == 303 and repo(world, "utils").create_packages_on_publish is on
+        one_web_commit(world, before, "owner@acme.test")
+    before = world.reg.ledger.head()  # (already so: said, no commit)
+    assert (await post(client, f"/-/{WS}/repos/utils/create-on-publish")).status_code == 303
+    assert world.reg.ledger.head() == before
+    # and renames it: its packages follow, and its page is at the new slug
+    r = await post(client, f"/-/{WS}/repos/utils/rename", slug="utilities")
+    assert r.status_code == 303 and r.headers["location"] == f"/-/{WS}/repos/utilities/people"
+    assert Reader(world.reg, identity.operator()).package(WS, "acme-utils").package.repository == "utilities"
+    assert (await post(client, f"/-/{WS}/repos/public-lib/rename", slug="x")).status_code == 403
+
+
+async def test_a_person_changes_their_own_name_and_no_one_elses(client, world):
+    await sign_in(client, world, "dev@acme.test")
+    page = await client.get("/-/_/tokens")
+    assert 'action="/-/_/name"' in page.text
+    before = world.reg.ledger.head()
+    r = await post(client, "/-/_/name", name="Dev Eloper", email="owner@acme.test")  # (an email is ignored)
+    assert r.status_code == 303
+    one_web_commit(world, before, "dev@acme.test")
+    users = Reader(world.reg, identity.operator())
+    assert users.user("dev@acme.test").name == "Dev Eloper" and users.user("owner@acme.test").name != "Dev Eloper"
+    assert 'value="Dev Eloper"' in (await client.get("/-/_/tokens")).text
+    before = world.reg.ledger.head()
+    for name, status, said in (("Dev Eloper", 409, "already called"), ("Dev <dev@evil>", 400, "can't hold '<'"),
+                               ("", 400, "ame"), ("x" * 1000, 400, "ame")):
+        r = await post(client, "/-/_/name", name=name)
+        assert r.status_code == status and said in html.unescape(r.text) and 'id="name-error"' in r.text, name
+    await sign_in(client, world, "dev-readonly")  # a read-scoped session: no form, and refused if posted
+    page = await client.get("/-/_/tokens")
+    assert 'action="/-/_/name"' not in page.text and "Dev Eloper" in page.text
+    r = await post(client, "/-/_/name", name="Someone Else")
+    assert r.status_code == 403 and "read scope" in r.text
+    client.cookies.clear()
+    r = await client.post("/-/_/name", data={"csrf": await csrf_of(client), "name": "Anyone"})
+    assert r.status_code == 401
+    changed = [c.summary for c in world.reg.ledger.walk(since=before)]
+    assert all(c.startswith(("start session", "sign in", "end session", "sign out")) for c in changed), changed
+    assert Reader(world.reg, identity.operator()).user("dev@acme.test").name == "Dev Eloper"
