@@ -163,7 +163,7 @@ def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -
             raise Conflict(f"Workspace {ws} still has {'; '.join(left)}. Remove them first, in that order, then the "
                            "workspace.")
         writes: dict[str, model.Record | None] = {
-            layout.workspace(ws): None, layout.trust(ws): None, layout.upstream(ws): None,
+            layout.workspace(ws): None, layout.trust(ws): None, layout.trusts_dir(ws): None, layout.upstream(ws): None,
             layout.upstream_projects_dir(ws): None}
         return make_change(who, channel, Action.DELETE_WORKSPACE, f"delete workspace {ws}", writes,
                            (T.WORKSPACE, ws), (T.WORKSPACE_UUID, workspace.uuid), result=workspace)

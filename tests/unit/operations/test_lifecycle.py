@@ -125,6 +125,7 @@ def test_emptied_out_everything_is_deleted_and_the_reserved_names_stay(world):
     snap = reg.snapshot()
     assert owns(snap, WS, "acme-utils") and snap.get(layout.workspace(WS), model.Workspace).admins == []
     assert list_packages(snap, WS) == []
+    assert Reader(reg, OP).trusts(WS) == []  # (the old workspace's issuers are not the new one's)
 
 
 def test_a_repository_admin_deletes_their_empty_repository_and_a_workspace_admin_any(world):
