@@ -276,21 +276,23 @@ class History:
             [*args, *span_args, limit]).fetchall()
         return [_commit(r) for r in rows]
 
-    def trail(self, workspace: str, *, repository: str | None = None, readable: set[str] | None = None,
+    def trail(self, workspace: str, *, repository: str | set[str] | None = None, readable: set[str] | None = None,
               administered: set[str] | None = None, limit: int = 50, before: int | None = None,
               after: int | None = None) -> list[Filed]:
-        """A workspace's (or one repository's) commits, newest first: of them, those concerning a
-        package of a ``readable`` repository, and an ``administered`` repository's own (None: all).
-        Paged as `package` is. What a caller may see is read per repository it may see (an index
-        range each, merged), so a page costs its rows whatever the caller may not see around them."""
+        """A workspace's (or one repository's: the slugs it has gone by) commits, newest first: of
+        them, those concerning a package of a ``readable`` repository, and an ``administered``
+        repository's own (None: all). Paged as `package` is. What a caller may see is read per
+        repository it may see (an index range each, merged), so a page costs its rows whatever the
+        caller may not see around them."""
+        slugs = None if repository is None else {repository} if isinstance(repository, str) else repository
         if readable is None:
-            filings = [("t.workspace=?", [workspace])] if repository is None else \
-                [("t.workspace=? AND t.repository=?", [workspace, repository])]
+            filings = [("t.workspace=?", [workspace])] if slugs is None else \
+                [("t.workspace=? AND t.repository=?", [workspace, r]) for r in sorted(slugs)]
         else:
             filings = [("t.workspace=? AND t.repository=? AND t.kind=?", [workspace, r, kind])
                        for r, kind in [*((r, "package") for r in sorted(readable)),
                                        *((r, "repository") for r in sorted(administered or ()))]
-                       if repository in (None, r)]
+                       if slugs is None or r in slugs]
         span, span_args, order = _span("t.position", before, after)
         db, found = self._db(), []
         for where, args in filings:

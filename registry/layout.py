@@ -134,11 +134,14 @@ _TRUST = Place("workspaces/{ws}/pipelines-trust.json", model.PipelinesTrust,
                "the one issuer a workspace trusted, as older releases kept it", lambda r: {})
 _TRUSTED_ISSUER = Place("workspaces/{ws}/trusts/{sha256(issuer)}.json", model.TrustedIssuer,
                         "a Bitbucket Pipelines OIDC issuer it trusts, and for which audiences",
-                        lambda r: {"issuer": r.issuer})
+                        lambda r: {"issuer": r.issuer.rstrip("/")})
 _PROJECT = Place("workspaces/{ws}/projects/{KEY}.json", model.Project, "a project and its grants",
                  lambda r: {"KEY": r.key})
 _REPOSITORY = Place("workspaces/{ws}/repositories/{slug}.json", model.Repository,
                     "a repository, public or private, and its grants", lambda r: {"slug": r.slug})
+_RETIRED_REPOSITORY = Place("workspaces/{ws}/retired-repositories/{slug}.json", model.RetiredRepository,
+                            "a repository slug once used (renamed or deleted): never another's",
+                            lambda r: {"slug": r.slug})
 _PACKAGE = Place("workspaces/{ws}/packages/{type}/{shard(name)}/{name}/package.json", model.Package,
                  "a package and the repository it is linked to",
                  lambda r: {"ws": r.workspace, "type": r.type, "name": r.name})
@@ -158,7 +161,7 @@ _UPSTREAM_FILE = Place("workspaces/{ws}/upstream-files/{type}/{shard(name)}/{nam
 
 PLACES: tuple[Place[Any], ...] = (
     _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _TRUSTED_ISSUER,
-    _PROJECT, _REPOSITORY, _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
+    _PROJECT, _REPOSITORY, _RETIRED_REPOSITORY, _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
 )
 _BY_RECORD: dict[type[model.Record], Place[Any]] = {p.record: p for p in PLACES}
 _BY_DEPTH: dict[int, list[Place[Any]]] = {}
@@ -236,6 +239,14 @@ def repository(ws: str, slug: str) -> str:
 
 def repositories_dir(ws: str) -> str:
     return _REPOSITORY.dir(1, ws=ws)
+
+
+def retired_repository(ws: str, slug: str) -> str:
+    return _RETIRED_REPOSITORY.path(ws=ws, slug=slug)
+
+
+def retired_repositories_dir(ws: str) -> str:
+    return _RETIRED_REPOSITORY.dir(1, ws=ws)
 
 
 def packages_dir(ws: str, type_: str = "pypi") -> str:

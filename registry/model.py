@@ -150,6 +150,18 @@ class Repository(Record, frozen=True, kw_only=True):
     option_set: Provenance | None = None  # who last changed create_packages_on_publish, and when
 
 
+class RetiredRepository(Record, frozen=True, kw_only=True):
+    """A repository slug no longer in use (the repository was renamed or deleted), kept so that it
+    never names another repository: the audit trail files a package's commits under the slug of
+    the repository it was created in, so a new repository under an old slug would inherit what its
+    readers may not see. ``renamed_to``: the slug it took (None: deleted)."""
+
+    slug: str
+    uuid: BraceUuid
+    renamed_to: str | None = None
+    retired: Provenance
+
+
 class User(Record, frozen=True, kw_only=True):
     """A person. ``disabled``: by whom and when their account was switched off (``disabled_reason``:
     why); while it is, none of their credentials (API tokens, web sessions, sign-in links) is
@@ -391,7 +403,8 @@ class UpstreamFile(Record, frozen=True, kw_only=True):
 
 
 LEDGER_RECORDS: tuple[type[Record], ...] = (
-    LedgerInfo, SigningKeys, Workspace, PipelinesTrust, TrustedIssuer, Project, Repository, User, ApiToken,
+    LedgerInfo, SigningKeys, Workspace, PipelinesTrust, TrustedIssuer, Project, Repository, RetiredRepository,
+    User, ApiToken,
     SignInLink, WebSession, Package, Version,
     DeletedFiles, UpstreamPolicy, UpstreamFile,
 )

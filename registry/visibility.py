@@ -17,7 +17,7 @@ from .errors import NotFound, RegistryError, Unauthorized
 from .history import Filed
 from .identity import Principal
 from .ledger import Snapshot
-from .model import Package, Project, Repository, Workspace
+from .model import Package, Project, Repository, RetiredRepository, Workspace
 from .permissions import role_on, role_on_workspace
 
 
@@ -144,5 +144,28 @@ def trail_audience(snap: Snapshot, who: Principal, ws: str) -> Audience:
     if role_on_workspace(snap, who, ws) == "admin":
         return Audience(everything=True)
     roles = {r.slug: role_on(snap, who, ws, r.slug) for r in snap.records(layout.repositories_dir(ws), Repository)}
-    return Audience(False, frozenset(s for s, r in roles.items() if model.at_least(r, "read")),
-                    frozenset(s for s, r in roles.items() if model.at_least(r, "admin")))
+    former = former_slugs(snap, ws)
+    return Audience(False, with_former({s for s, r in roles.items() if model.at_least(r, "read")}, former),
+                    with_former({s for s, r in roles.items() if model.at_least(r, "admin")}, former))
+
+
+def former_slugs(snap: Snapshot, ws: str) -> dict[str, str]:
+    """Each slug a repository of the workspace was renamed away from, to the slug that repository
+    goes by now (renames followed: a→b, b→c gives a→c). The trail files a package's commits under
+    the slug its repository had when the package was created, so a renamed repository's history is
+    also under its former slugs (which no other repository may take). A listing of retired slugs."""
+    renamed = {r.slug: r.renamed_to for r in snap.records(layout.retired_repositories_dir(ws), RetiredRepository)
+               if r.renamed_to}
+    now = {}
+    for old, new in renamed.items():
+        seen = {old}
+        while new in renamed and new not in seen:
+            seen.add(new)
+            new = renamed[new]
+        now[old] = new
+    return now
+
+
+def with_former(slugs: set[str], former: dict[str, str]) -> frozenset[str]:
+    """The slugs, and those they went by before."""
+    return frozenset(slugs | {old for old, new in former.items() if new in slugs})

@@ -9,7 +9,7 @@ from ..audit import Action, T, provenance_trailers
 from ..errors import Conflict, Denied, Forbidden, NotFound
 from ..identity import Principal
 from ..ledger import Change, Commit, Committed, Snapshot
-from ..model import Channel, Provenance, User, Workspace
+from ..model import Channel, Provenance, RetiredRepository, User, Workspace
 from ..permissions import require_scope, role_on_workspace
 
 
@@ -66,3 +66,13 @@ def enabled_user(snap: Snapshot, email: str, doing: str) -> User:
         raise Conflict(f"The account {email} is disabled, so it may not {doing}; enable it first with "
                        f"`registry user enable {email}`.")
     return user
+
+
+def refuse_retired_slug(snap: Snapshot, ws: str, slug: str) -> None:
+    """A repository slug once used in the workspace never names another repository: the audit trail
+    files its packages' commits under it, and a new repository there would show them to its readers."""
+    retired = snap.get(layout.retired_repository(ws, slug), RetiredRepository)
+    if retired is not None:
+        then = f"renamed to {ws}/{retired.renamed_to}" if retired.renamed_to else "deleted"
+        raise Conflict(f"Repository slug {ws}/{slug} was used before ({then} on {retired.retired.at:%Y-%m-%d}); "
+                       "its audit history is filed under it, so it can't name another repository: pick another slug.")

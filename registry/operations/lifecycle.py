@@ -17,7 +17,7 @@ accepts their spent filenames again.
 
 from __future__ import annotations
 
-from .. import layout, model, names
+from .. import layout, model, names, visibility
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Conflict, Invalid, NotFound
@@ -26,7 +26,7 @@ from ..ledger import Change, Snapshot
 from ..model import Channel, Project, Repository, Workspace
 from ..permissions import repository_context, require
 from ..reads.records import list_packages
-from ._common import make_change, replace, require_workspace_admin
+from ._common import make_change, refuse_retired_slug, replace, require_workspace_admin
 
 SHOWN = 10  # names a refusal lists of what is left
 
@@ -81,17 +81,21 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
     new_slug = names.repository_slug(new_slug)
 
     def build(snap: Snapshot) -> Change:
+        visibility.repository(snap, who, ws, slug)  # (one they can't read is as missing, not a refusal)
         require(snap, who, ws, slug, "admin", f"rename repository {ws}/{slug}")
         _, _, repository = repository_context(snap, ws, slug)
         if new_slug == slug:
             raise Conflict(f"Repository {ws}/{slug} is already called {slug}.")
         if snap.exists(layout.repository(ws, new_slug)):
-            raise Conflict(f"Repository {ws}/{new_slug} already exists; pick another slug, or delete that one first "
-                           f"(`registry repo delete {ws}/{new_slug}`).")
+            raise Conflict(f"Repository {ws}/{new_slug} already exists; pick another slug.")
+        refuse_retired_slug(snap, ws, new_slug)
         linked = [p for p in list_packages(snap, ws) if p.repository == slug]
         record = replace(repository, slug=new_slug)
+        retired = model.RetiredRepository(slug=slug, uuid=repository.uuid, renamed_to=new_slug,
+                                          retired=who.provenance(channel))
         writes: dict[str, model.Record | None] = {layout.repository(ws, slug): None,
-                                                  layout.repository(ws, new_slug): record}
+                                                  layout.repository(ws, new_slug): record,
+                                                  layout.retired_repository(ws, slug): retired}
         writes |= {layout.package(ws, p.name): replace(p, repository=new_slug) for p in linked}
         # (a deleted package's name may be created again on publish only from its own repository:
         # that repository keeps its claim under its new slug)
@@ -109,6 +113,7 @@ def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
     """Delete a repository and its grants (its admins'); refused while packages are linked to it."""
 
     def build(snap: Snapshot) -> Change:
+        visibility.repository(snap, who, ws, slug)  # (one they can't read is as missing, not a refusal)
         require(snap, who, ws, slug, "admin", f"delete repository {ws}/{slug}")
         _, _, repository = repository_context(snap, ws, slug)
         linked = [p.name for p in list_packages(snap, ws) if p.repository == slug]
@@ -116,8 +121,10 @@ def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
             raise Conflict(f"Repository {ws}/{slug} still has {_count(linked, 'linked package')}: {_some(linked)}. "
                            f"Delete them first (`registry package delete {ws} NAME`, each: their names stay "
                            "reserved), then the repository.")
+        retired = model.RetiredRepository(slug=slug, uuid=repository.uuid, retired=who.provenance(channel))
         return make_change(who, channel, Action.DELETE_REPOSITORY, f"delete repository {ws}/{slug}",
-                           {layout.repository(ws, slug): None}, (T.WORKSPACE, ws), (T.REPOSITORY, slug),
+                           {layout.repository(ws, slug): None, layout.retired_repository(ws, slug): retired},
+                           (T.WORKSPACE, ws), (T.REPOSITORY, slug),
                            (T.REPOSITORY_UUID, repository.uuid), result=repository)
 
     return reg.transact(build).result

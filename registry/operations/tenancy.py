@@ -17,6 +17,7 @@ from ._common import (
     enabled_user,
     existing_user,
     make_change,
+    refuse_retired_slug,
     replace,
     require_operator,
     require_workspace_admin,
@@ -77,6 +78,7 @@ def create_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
                            f"`registry project create {ws} {project}`.")
         if snap.exists(layout.repository(ws, slug)):
             raise Conflict(f"Repository {ws}/{slug} already exists.")
+        refuse_retired_slug(snap, ws, slug)
         for other in snap.records(layout.repositories_dir(ws), Repository):
             if other.uuid == uuid:
                 raise Conflict(f"UUID {uuid} already belongs to repository {ws}/{other.slug}.")

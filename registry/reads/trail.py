@@ -104,9 +104,11 @@ class Trail(Catalog):
         self.workspace(ws)
         if repository is not None:
             self.repository(ws, repository)
-        audience = visibility.trail_audience(self.now, self.who, ws)
+        audience = visibility.trail_audience(self.now, self.who, ws)  # (former slugs included)
         readable = None if audience.everything else set(audience.readable)
-        return self.reg.history.trail(ws, repository=repository, readable=readable,
+        slugs = None if repository is None else set(visibility.with_former({repository},
+                                                                          visibility.former_slugs(self.now, ws)))
+        return self.reg.history.trail(ws, repository=slugs, readable=readable,
                                       administered=set(audience.administered), limit=limit,
                                       before=self._cursor(before), after=self._cursor(after))
 
@@ -191,3 +193,4 @@ def _blob(tree: pygit2.Tree, path: str | None) -> bytes | None:
 
 def _raw(repo: pygit2.Repository, raw_id: bytes | None) -> bytes | None:
     return repo.odb.read(pygit2.Oid(raw=raw_id))[1] if raw_id else None
+

@@ -65,6 +65,8 @@ KINDS: dict[type[model.Record], tuple[st.SearchStrategy[Any], Callable[[Any, str
     model.Repository: (st.builds(model.Repository, slug=segment, uuid=st.just("{x}"), project=st.just("P"),
                                  created=st.just(P)),
                        in_workspace(lambda r, ws: layout.repository(ws, r.slug))),
+    model.RetiredRepository: (st.builds(model.RetiredRepository, slug=segment, uuid=st.just("{x}"), retired=st.just(P)),
+                              in_workspace(lambda r, ws: layout.retired_repository(ws, r.slug))),
     model.Package: (st.builds(model.Package, name=segment, display_name=st.just("d"), workspace=segment,
                               repository=st.just("r"), created=st.just(P)),
                     lambda r, ws: layout.package(r.workspace, r.name)),
