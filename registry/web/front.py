@@ -27,6 +27,7 @@ from .guards import guarded, paced
 from .incoming import Incoming, incoming, refuse_cross_site
 from .state import WebState
 from .stopping import StoppingNow
+from .ui.once import NEW_TOKEN_COOKIE
 
 if TYPE_CHECKING:
     from .forward import Forwarder
@@ -78,6 +79,9 @@ class FrontDoor:
                 return await Reply(302, (("location", page), ("vary", "Accept"), ("cache-control", "no-store"),
                                          ("content-type", "text/plain; charset=utf-8")),
                                    f"The web UI: {page}\n".encode()).send(send)
+        if method == "GET" and self._forward is not None and _carries_new_token(scope):
+            # (a token just made through this replica: its secret is sealed for the primary, which shows it)
+            return await self._forward(scope, receive, guarded(send))
         if method in ("GET", "HEAD"):
             found = self._state.answers.lookup(scope, self._state.registry.ledger.head())
             if found is not None:
@@ -200,6 +204,14 @@ def _browser_page(scope: Scope, seen: Incoming) -> str | None:
     if parts[0] in RESERVED_WORKSPACES or len(parts) > 2 or not all(parts) or parts[-1].startswith("@"):
         return None  # (`/<ws>/@<ref>/`, the index as it stood, has no page of the UI: it is shown as it is)
     return "/-/" + quote(parts[0], safe="") + "/" + (f"packages/{quote(parts[1], safe='')}/" if len(parts) == 2 else "")
+
+
+_NEW_TOKEN = NEW_TOKEN_COOKIE.encode() + b"="
+
+
+def _carries_new_token(scope: Scope) -> bool:
+    """Whether the request brings a new token's sealed secret (ui/once.py), which only the primary opens."""
+    return any(name == b"cookie" and _NEW_TOKEN in value for name, value in scope["headers"])
 
 
 def _a_file(parts: list[str]) -> bool:

@@ -4,7 +4,7 @@ once (POST-redirect-GET: reloading that page makes no second token, and shows th
 The secret never enters a URL, the ledger or a log: it travels in a cookie of its own, sealed with
 AES-GCM under a key derived from the session signing key (which only the primary holds) and bound to
 the session that made it, for a minute. The page that shows it clears it; any other page does too.
-A replica can't open it (its pages then say the token was made, not what it is)."""
+A replica can't open it: it forwards a request that carries it to the primary (front.py)."""
 
 from __future__ import annotations
 

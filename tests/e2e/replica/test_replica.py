@@ -197,6 +197,15 @@ def test_web_ui_sign_in_through_a_replica(cluster):
         assert signed.headers["location"].startswith("/"), signed.headers  # (stays on the replica)
         page = browser.get("/-/default/packages/ui-pkg/")
         assert page.status_code == 200 and "ui-pkg" in page.text and email in page.text
+        # a token made through the replica: its secret is shown once, on the page the form redirects to
+        tokens = browser.get("/-/_/tokens")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', tokens.text).group(1)
+        made = browser.post("/-/_/tokens", data={"csrf": csrf, "label": "through the replica", "scope": "read"})
+        assert made.status_code == 303, made.text
+        shown = browser.get(made.headers["location"])
+        secret = re.search(r"rgy_[A-Za-z0-9_-]{20,}", shown.text)
+        assert shown.status_code == 200 and secret, shown.text
+        assert secret[0] not in browser.get("/-/_/tokens").text  # (once)
 
 
 def test_replicas_on_a_shared_bucket(seaweed, tmp_path):
