@@ -11,6 +11,7 @@ replaced by `…`. The line is formatted only if the logger takes it, by `loggin
 from __future__ import annotations
 
 import logging
+import re
 import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ _WHO: ContextVar[list] = ContextVar("registry.access.who")  # a one-slot list pe
 REDACTED = "…"
 # a path holding a secret: its prefix, up to the secret (a sign-in link's: /-/_/link/<secret>)
 _SECRET_PREFIXES = (SIGNIN_LINK.path.partition("{")[0],)
+_SLASHES = re.compile("/{2,}")
 
 
 def configure(enabled: bool) -> None:
@@ -44,9 +46,11 @@ def note(who: Principal | Exception) -> None:
 
 
 def shown_path(path: str) -> str:
-    """The path as logged: the secret of a sign-in link replaced."""
+    """The path as logged: the secret of a sign-in link replaced (also in a path spelled with doubled
+    slashes, which a client may send and the router may still take)."""
+    plain = _SLASHES.sub("/", path)
     for prefix in _SECRET_PREFIXES:
-        if path.startswith(prefix) and len(path) > len(prefix):
+        if plain.startswith(prefix) and len(plain) > len(prefix):
             return prefix + REDACTED
     return path
 

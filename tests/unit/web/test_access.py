@@ -113,7 +113,8 @@ async def test_no_credential_reaches_the_log_on_any_route_that_carries_one(clien
 
 
 def test_a_sign_in_link_is_logged_without_its_secret_however_it_is_spelt():
-    for path in ("/-/_/link/rgl_abc", "/-/_/link/rgl_abc/", "/-/_/link/rgl_a%2Fb/more"):
+    for path in ("/-/_/link/rgl_abc", "/-/_/link/rgl_abc/", "/-/_/link/rgl_a%2Fb/more", "//-/_/link/rgl_abc",
+                 "/-//_///link/rgl_abc"):
         assert shown_path(path) == "/-/_/link/" + REDACTED
     assert shown_path("/-/_/link/") == "/-/_/link/"  # (nothing to hide)
     assert shown_path("/acme/pkg/") == "/acme/pkg/"
