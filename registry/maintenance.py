@@ -101,7 +101,7 @@ def _deleted_at(snap: Snapshot) -> dict[str, float]:
     """When each blob of a deleted file was deleted (the grace period counts from then)."""
     out: dict[str, float] = {}
     for ws in snap.names("workspaces"):
-        for record in snap.records(f"workspaces/{ws}/deleted-files", model.DeletedFiles):
+        for record in snap.records(layout.deleted_files_dir(ws), model.DeletedFiles):
             for f in record.files.values():
                 at = f.deleted.at.timestamp()
                 for sha in (f.sha256, f.metadata_sha256):

@@ -86,6 +86,14 @@ def role(value: str) -> Role:
     return value
 
 
+def unreserved_package(canonical: str) -> str:
+    """The normalised name, unless no package may take it: `simple` (/<ws>/simple/ is where other
+    indexes keep theirs, so it leads to the workspace's index)."""
+    if canonical == "simple":
+        raise Invalid("The package name 'simple' is reserved: /<workspace>/simple/ leads to the workspace's index.")
+    return canonical
+
+
 def package_name(value: str) -> tuple[str, str]:
     """(normalised name, display name) of a PyPI project name, or a refusal saying why."""
     display = bounds.at_most(value, bounds.PACKAGE_NAME, "Package names")

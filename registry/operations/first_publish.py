@@ -13,10 +13,10 @@ would replace the public project for everyone); a repository admin who means it 
 
 from __future__ import annotations
 
-from .. import layout, model, visibility
+from .. import layout, model, names, visibility
 from ..audit import Action, T
 from ..datadir import Registry
-from ..errors import Conflict, Forbidden, Invalid
+from ..errors import Conflict, Forbidden
 from ..identity import Principal
 from ..ledger import Change, NoChange, Snapshot
 from ..model import Channel, DeletedFiles, Package, Repository
@@ -82,8 +82,7 @@ def new_package(snap: Snapshot, who: Principal, ws: str, name: str, display: str
     if taken:  # (names are unique in a workspace: taken is taken, as when an admin creates it)
         raise Conflict(f"Package name {name!r} is taken in workspace {ws} by a package of a repository you may not "
                        "read: publish under another name.")
-    if name == "simple":  # /<ws>/simple/ is where other indexes keep theirs: it redirects to /<ws>/
-        raise Invalid("The package name 'simple' is reserved: /<workspace>/simple/ leads to the workspace's index.")
+    names.unreserved_package(name)
     deleted = snap.get(layout.deleted_files(ws, name), DeletedFiles)
     if deleted is not None and deleted.repository != repository:
         raise Forbidden(f"{missing}: it was deleted, and was not {ws}/{repository}'s, so publishing doesn't create it "

@@ -38,8 +38,7 @@ log = logging.getLogger("registry.operations")
 def create_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str, repository: str) -> Package:
     canonical, display = names.package_name(name)
     repository = names.repository_slug(repository)
-    if canonical == "simple":  # /<ws>/simple/ is where other indexes keep theirs: it redirects to /<ws>/
-        raise Invalid("The package name 'simple' is reserved: /<workspace>/simple/ leads to the workspace's index.")
+    names.unreserved_package(canonical)
 
     def build(snap: Snapshot) -> Change:
         if who.kind == "pipeline":
