@@ -133,8 +133,13 @@ def test_a_repository_admin_deletes_their_empty_repository_and_a_workspace_admin
     operations.create_repository(reg, OP, "cli", WS, "scratch", "CORE")
     operations.grant(reg, OP, "cli", WS, DEV, "admin", repository="scratch")
     head = reg.ledger.head()
-    with pytest.raises(Denied):
-        operations.delete_repository(reg, world.principal("reader@acme.test"), "api", WS, "scratch")
+    reader = world.principal("reader@acme.test")
+    with pytest.raises(NotFound, match="acme/scratch does not exist"):  # (one they can't read: as a missing one)
+        operations.delete_repository(reg, reader, "api", WS, "scratch")
+    with pytest.raises(NotFound, match="acme/scratch does not exist"):
+        operations.rename_repository(reg, reader, "api", WS, "scratch", "other")
+    with pytest.raises(Denied):  # (one they read: a refusal that says what it takes)
+        operations.delete_repository(reg, reader, "api", WS, "utils")
     assert reg.ledger.head() == head
     operations.delete_repository(reg, world.principal(DEV), "api", WS, "scratch")
     assert not reg.snapshot().exists(layout.repository(WS, "scratch"))
