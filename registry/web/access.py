@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from ..identity import Principal
 from ..links import SIGNIN_LINK
@@ -30,12 +31,82 @@ REDACTED = "…"
 # a path holding a secret: its prefix, up to the secret (a sign-in link's: /-/_/link/<secret>)
 _SECRET_PREFIXES = (SIGNIN_LINK.path.partition("{")[0],)
 _SLASHES = re.compile("/{2,}")
+_SINK: Batched | None = None  # a served worker's: its lines skip `logging` (configure)
 
 
-def configure(enabled: bool) -> None:
-    """On: every request's line at INFO, whatever REGISTRY_LOG_LEVEL lets through of the rest."""
+def configure(enabled: bool, stream: IO[str] | None = None) -> None:
+    """On: every request's line at INFO, whatever REGISTRY_LOG_LEVEL lets through of the rest. With a
+    ``stream`` (a served worker's stderr), the lines go there in batches, not through the root
+    logger's handler."""
     log.setLevel(logging.INFO if enabled else logging.CRITICAL + 1)
     log.disabled = not enabled
+    global _SINK
+    if enabled and stream is not None and _SINK is None:
+        _SINK = Batched(stream)
+        log.addHandler(_SINK)  # (what else logs to registry.access goes the same way)
+        log.propagate = False
+
+
+def flush() -> None:
+    """Write the lines still waiting (a stopping worker: granian may end it before `logging` would)."""
+    if _SINK is not None:
+        _SINK.flush()
+
+
+class Batched(logging.Handler):
+    """Writes the access log's lines a batch at a time: a write and a flush of the stream per request
+    cost the index a third of its throughput (tests/benchmarks/bench_access_log.py). A line waits at
+    most FLUSH_SECONDS, or until BATCH lines are waiting; `logging` flushes what is left at exit."""
+
+    FLUSH_SECONDS = 0.25
+    BATCH = 256
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(logging.INFO)
+        self._stream = stream
+        self._waiting: list[str] = []
+        self._second, self._stamp = -1, ""
+        threading.Thread(target=self._flushing, name="access-log", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:  # (under the handler's lock: `Handler.handle`)
+        self._add(record.created, record.getMessage())
+
+    def line(self, message: str) -> None:
+        """A request's line, straight from the middleware: no LogRecord is made for it."""
+        self.acquire()
+        try:
+            self._add(time.time(), message)
+        finally:
+            self.release()
+
+    def _add(self, at: float, message: str) -> None:
+        second = int(at)
+        if second != self._second:  # (one timestamp a second, as the other lines show it)
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        self._waiting.append(f"{self._stamp},{int(at * 1000) % 1000:03d} INFO registry.access: {message}\n")
+        if len(self._waiting) >= self.BATCH:
+            self._write()
+
+    def flush(self) -> None:
+        self.acquire()  # (the lock `Handler.handle` holds around `emit`)
+        try:
+            self._write()
+        finally:
+            self.release()
+
+    def _write(self) -> None:
+        if self._waiting:
+            text, self._waiting = "".join(self._waiting), []
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except (OSError, ValueError):  # (a closed stderr at exit: nothing to tell)
+                pass
+
+    def _flushing(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_SECONDS)
+            self.flush()
 
 
 def note(who: Principal | Exception) -> None:
@@ -48,6 +119,8 @@ def note(who: Principal | Exception) -> None:
 def shown_path(path: str) -> str:
     """The path as logged: the secret of a sign-in link replaced (also in a path spelled with doubled
     slashes, which a client may send and the router may still take)."""
+    if "link/" not in path:  # (the common case, at the cost of a scan)
+        return path
     plain = _SLASHES.sub("/", path)
     for prefix in _SECRET_PREFIXES:
         if plain.startswith(prefix) and len(plain) > len(prefix):
@@ -94,5 +167,8 @@ class AccessLog:
             await self._front(scope, receive, counting)
         finally:
             _WHO.reset(token)
-            log.info("%s %s %s %d %.1fms %s", method, shown_path(path), answer[0] or "-", answer[1],
-                     (time.perf_counter() - started) * 1000, who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator))
+            ms, who = (time.perf_counter() - started) * 1000, who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator)
+            if _SINK is not None:
+                _SINK.line(f"{method} {shown_path(path)} {answer[0] or '-'} {answer[1]} {ms:.1f}ms {who}")
+            else:
+                log.info("%s %s %s %d %.1fms %s", method, shown_path(path), answer[0] or "-", answer[1], ms, who)

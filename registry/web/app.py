@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from contextlib import asynccontextmanager
 from functools import partial
@@ -199,6 +200,7 @@ def _maintenance(state: WebState, signals: bool):
             async def stop() -> None:  # (SIGINT, SIGTERM: long polls answered now, the rest within seconds)
                 app.state.head_watch.stop()
                 await state.stopping.stop()
+                access.flush()  # (the lines of what was just answered)
 
             if signals:
                 on_signals(stop)
@@ -213,6 +215,7 @@ def _maintenance(state: WebState, signals: bool):
         if state.upstreams is not None:
             await state.upstreams.aclose()
         await state.registry.blobs.aclose()
+        access.flush()
 
     return lifespan
 
@@ -280,5 +283,5 @@ def app_from_env() -> FrontDoor | access.AccessLog:
     """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    access.configure(settings.logs_access)
+    access.configure(settings.logs_access, sys.stderr)
     return create_asgi(settings, signals=True)
