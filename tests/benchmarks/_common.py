@@ -37,6 +37,14 @@ def publish_in_process(data: Path, admin: str, ws: str, paths: list[Path]) -> No
             operations.publish_file(reg, who, "upload", ws, dist, staged)
 
 
+def project_files(files: Path, name: str = "bench-pkg", versions: int = 100) -> list[Path]:
+    """A wheel and an sdist of each of ``versions`` versions of ``name`` (200 files by default)."""
+    built = []
+    for i in range(versions):
+        built += [make_wheel(files, name, f"1.{i}.0"), make_sdist(files, name, f"1.{i}.0")]
+    return built
+
+
 def registry_cli(data: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     return subprocess.run([sys.executable, "-m", "registry", "--data", str(data), *args], env=env,

@@ -13,7 +13,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _common import basic, make_sdist, make_wheel, publish_in_process, registry_cli, start_server, wrk
+from _common import basic, project_files, publish_in_process, registry_cli, start_server, wrk
 
 VERSIONS = 100  # x (wheel + sdist) = 200 files
 ROUNDS = 3
@@ -24,9 +24,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     files = tmp / "files"
     files.mkdir()
-    built = []
-    for i in range(VERSIONS):
-        built += [make_wheel(files, "bench-pkg", f"1.{i}.0"), make_sdist(files, "bench-pkg", f"1.{i}.0")]
+    built = project_files(files, "bench-pkg", VERSIONS)
     data = tmp / "data"
     live = start_server(data, workers=2)
     registry_cli(live.data, "package", "create", "default", "bench-pkg", "--repo", "packages")

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from _common import (
     basic,
-    make_sdist,
-    make_wheel,
+    project_files,
     publish_in_process,
     registry_cli,
     start_pypiserver,
@@ -30,9 +29,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     files = tmp / "files"
     files.mkdir()
-    built = []
-    for i in range(VERSIONS):
-        built += [make_wheel(files, "bench-pkg", f"1.{i}.0"), make_sdist(files, "bench-pkg", f"1.{i}.0")]
+    built = project_files(files, "bench-pkg", VERSIONS)
 
     live = start_server(tmp / "data", workers=2)
     try:

@@ -61,11 +61,16 @@ def _lines(text: str) -> list[str]:
 # --- a workspace's settings: people and permissions ---------------------------------------------
 
 
-def _people(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
+def _settings(request: Request, ws: str, tab: str, status: int = 200, **context: Any) -> Template:
+    """A tab of the workspace's settings (settings_<tab>.html), for its admins."""
     reg, who = registry(request), signed_in(request, f"administer workspace {ws}").who
     found = data.workspace_settings(reg, who, ws)
-    return render(request, "settings_people.html", status=status, ws=ws, place=data.place(reg, who, ws),
-                  s=found, current="settings", tab="people", **context)
+    return render(request, f"settings_{tab}.html", status=status, ws=ws, place=data.place(reg, who, ws),
+                  s=found, current="settings", tab=tab, **context)
+
+
+def _people(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
+    return _settings(request, ws, "people", status, **context)
 
 
 @get(urls.SETTINGS.path, name=urls.SETTINGS.name)
@@ -216,10 +221,7 @@ async def delete_workspace(request: Request, ws: FromPath[str]) -> object:
 
 
 def _projects(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
-    reg, who = registry(request), signed_in(request, f"administer workspace {ws}").who
-    found = data.workspace_settings(reg, who, ws)
-    return render(request, "settings_projects.html", status=status, ws=ws, place=data.place(reg, who, ws),
-                  s=found, current="settings", tab="projects", **context)
+    return _settings(request, ws, "projects", status, **context)
 
 
 @get(urls.SETTINGS_PROJECTS.path, name=urls.SETTINGS_PROJECTS.name)
@@ -315,10 +317,7 @@ async def set_uuid(request: Request, ws: FromPath[str]) -> object:
 
 
 def _pipelines(request: Request, ws: str, status: int = 200, **context: Any) -> Template:
-    reg, who = registry(request), signed_in(request, f"administer workspace {ws}").who
-    found = data.workspace_settings(reg, who, ws)
-    return render(request, "settings_pipelines.html", status=status, ws=ws, place=data.place(reg, who, ws),
-                  s=found, current="settings", tab="pipelines", **context)
+    return _settings(request, ws, "pipelines", status, **context)
 
 
 @get(urls.SETTINGS_PIPELINES.path, name=urls.SETTINGS_PIPELINES.name)
