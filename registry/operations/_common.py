@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from .. import layout
+from .. import layout, visibility
 from ..audit import Action, T, provenance_trailers
 from ..errors import Conflict, Denied, Forbidden, NotFound
 from ..identity import Principal
@@ -43,9 +43,12 @@ def require_operator(who: Principal, doing: str) -> None:
 
 
 def require_workspace_admin(snap: Snapshot, who: Principal, ws: str, doing: str) -> Workspace:
+    """The workspace, if ``who`` administers it; one they don't see answers as a missing one (the
+    reads' rule), one they see a refusal that says what it takes."""
     workspace = snap.get(layout.workspace(ws), Workspace)
-    if workspace is None:
-        raise NotFound(f"Workspace {ws!r} does not exist; create it with `registry workspace create {ws}`.")
+    if workspace is None or (who.kind != "operator" and not visibility.sees_workspace(snap, who, ws)):
+        create = f"; create it with `registry workspace create {ws}`" if who.kind == "operator" else ""
+        raise visibility.hidden(who, ws, f"Workspace {ws!r} does not exist{create}.")
     if role_on_workspace(snap, who, ws) != "admin":
         require_scope(who, doing)
         raise Denied(f"{who.actor} may not {doing}: it needs admin permission on workspace {ws}.")
