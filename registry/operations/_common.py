@@ -45,12 +45,12 @@ def require_operator(who: Principal, doing: str) -> None:
 def require_workspace_admin(snap: Snapshot, who: Principal, ws: str, doing: str) -> Workspace:
     """The workspace, if ``who`` administers it; one they don't see answers as a missing one (the
     reads' rule), one they see a refusal that says what it takes."""
+    require_scope(who, doing)  # (first: a read-scoped token is told so, whatever the workspace, as the UI does)
     workspace = snap.get(layout.workspace(ws), Workspace)
     if workspace is None or (who.kind != "operator" and not visibility.sees_workspace(snap, who, ws)):
         create = f"; create it with `registry workspace create {ws}`" if who.kind == "operator" else ""
         raise visibility.hidden(who, ws, f"Workspace {ws!r} does not exist{create}.")
     if role_on_workspace(snap, who, ws) != "admin":
-        require_scope(who, doing)
         raise Denied(f"{who.actor} may not {doing}: it needs admin permission on workspace {ws}.")
     return workspace
 
