@@ -10,6 +10,7 @@ from registry.config import Settings
 from registry.datadir import Registry
 from registry.model import Workspace
 from registry.web.app import create_asgi
+from tests.support import containers
 from tests.support.helpers import build, make_project, new_team, start_server
 from tests.support.pipelines import OTHER_REPO_UUID, REPO_UUID
 from tests.support.seaweed import Seaweed
@@ -22,6 +23,12 @@ def seaweed(tmp_path_factory):
     server = Seaweed(tmp_path_factory.mktemp("seaweed")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """The local base that replaces a Dockerfile's public FROM (made once per machine; tests/support/containers.py)."""
+    return containers.base_image()
 
 
 @pytest.fixture
@@ -150,9 +157,11 @@ def trusted(world, issuer):
 # SeaweedFS or a browser, or is parametrised onto the S3 backend (`@BOTH`'s "s3"), is `e2e` too. A test
 # outside tests/e2e/ that starts servers itself says so with `@pytest.mark.e2e` (tests/adversarial/).
 TESTS = Path(__file__).parent
-BY_DIRECTORY = {"e2e": ("e2e",), "e2e/ui": ("browser",), "e2e/s3": ("s3",), "e2e/powerloss": ("powerloss",)}
+BY_DIRECTORY = {"e2e": ("e2e",), "e2e/ui": ("browser",), "e2e/s3": ("s3",), "e2e/powerloss": ("powerloss",),
+                "e2e/containers": ("container",)}
 BY_FIXTURE = {"server": ("e2e",), "team": ("e2e",), "seaweed": ("e2e", "s3"), "s3_env": ("e2e", "s3"),
-              "site": ("e2e", "browser"), "driver": ("e2e", "browser")}
+              "site": ("e2e", "browser"), "driver": ("e2e", "browser"),
+              "base_image": ("e2e", "container")}
 
 
 def pytest_collection_modifyitems(config, items):
