@@ -7,11 +7,14 @@ import base64
 import sys
 
 MASK = "********"
+# As Bitbucket's own pipes end: a red ✖ or a green ✔ line (the step log shows ANSI colours).
+RED, GREEN, RESET = "\x1b[31m", "\x1b[32m", "\x1b[0m"
 
 
 class Console:
-    def __init__(self, debug: bool = False) -> None:
+    def __init__(self, debug: bool = False, colour: bool = False) -> None:
         self.debug_enabled = debug
+        self.colour = colour
         self._secrets: set[str] = set()
 
     def add_secret(self, value: str | None, username: str | None = None) -> None:
@@ -38,12 +41,15 @@ class Console:
         print(self.mask(f"WARNING: {message}"), flush=True)
 
     def success(self, message: str) -> None:
-        print(self.mask(f"✔ {message}"), flush=True)
+        print(self._paint(GREEN, self.mask(f"✔ {message}")), flush=True)
 
     def fail(self, message: str) -> None:
         """The one-line reason the step failed, last in the log and on stderr."""
         sys.stdout.flush()
-        print(self.mask(f"✖ {' '.join(message.split())}"), file=sys.stderr, flush=True)
+        print(self._paint(RED, self.mask(f"✖ {' '.join(message.split())}")), file=sys.stderr, flush=True)
+
+    def _paint(self, colour: str, line: str) -> str:
+        return f"{colour}{line}{RESET}" if self.colour else line
 
 
 def size_text(size: int) -> str:

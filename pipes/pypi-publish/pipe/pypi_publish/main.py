@@ -154,7 +154,8 @@ def run(cfg: Config, env: dict[str, str], console: Console) -> None:
 
 def main(env: dict[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
-    console = Console(debug=(env.get("DEBUG") or "").strip().lower() in variables.TRUE)
+    console = Console(debug=(env.get("DEBUG") or "").strip().lower() in variables.TRUE,
+                      colour=not env.get("NO_COLOR"))  # no-color.org
     for name in [v.name for v in variables.VARIABLES if v.secret] + list(credentials.SECRET_ENV):
         console.add_secret(variables.raw(env, name))  # masked from the first line on
     try:
