@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import compileall
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -40,7 +41,7 @@ RED, GREEN, RESET = "\x1b[31m", "\x1b[32m", "\x1b[0m"
 # What the pip layer may weigh (140 MB with the tools of this commit: uv's binary, poetry's tree).
 LAYER_BUDGET = 160 * 2**20
 
-pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"), pytest.mark.container]
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +213,17 @@ def test_the_image_publishes_and_verifies_then_reruns_on_the_same_clone(pipe_ima
     assert proc.stdout.count("(same sha256)") == 2 and "Nothing to upload" in proc.stdout
     assert proc.stdout.count("it was already there") == 2 and proc.stdout.splitlines()[-1].startswith(GREEN)
     assert sorted((project / "dist").iterdir()) == built and registry.log(name).count(f"publish {name}") == 2
+
+
+def test_the_pipe_sees_only_what_pipelines_passes_and_the_images_own_environment(pipe_image, registry, tmp_path):
+    env = Step(build=5).env(registry, REGISTRY_URL=f"{registry.server.url}/default")
+    show = "import json, os; print(json.dumps([dict(os.environ), os.getcwd()]))"
+    args = containers.run_args(pipe_image, ("-c", show), env=env, volumes=[(clone(tmp_path), CLONE_DIR)],
+                               workdir=CLONE_DIR, extra=("--entrypoint", "python3"))
+    seen, cwd = json.loads(subprocess.run([*containers.ENGINE, *args], capture_output=True, check=True).stdout)
+    own = {"PATH", "HOME", "LANG", "PYTHONUNBUFFERED", "PIP_DISABLE_PIP_VERSION_CHECK", "HOSTNAME", "TERM", "container"}
+    assert set(seen) - set(env) <= own and {k: seen[k] for k in env} == env
+    assert seen["PATH"] != os.environ["PATH"] and seen["HOME"] == "/root" and cwd == CLONE_DIR
 
 
 # --- mistakes: Bitbucket's convention, a non-zero exit and one red line saying why ---------------------
