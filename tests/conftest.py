@@ -160,7 +160,7 @@ TESTS = Path(__file__).parent
 BY_DIRECTORY = {"e2e": ("e2e",), "e2e/ui": ("browser",), "e2e/s3": ("s3",), "e2e/powerloss": ("powerloss",),
                 "e2e/containers": ("container",)}
 BY_FIXTURE = {"server": ("e2e",), "team": ("e2e",), "seaweed": ("e2e", "s3"), "s3_env": ("e2e", "s3"),
-              "site": ("e2e", "browser"), "driver": ("e2e", "browser"),
+              "driver": ("e2e", "browser"),
               "base_image": ("e2e", "container")}
 
 
