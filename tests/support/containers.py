@@ -113,7 +113,8 @@ def build(context: Path, tag: str, *, file: Path | None = None, build_args: Mapp
     with tempfile.TemporaryDirectory() as scratch:
         pip_conf = Path(scratch) / "pip.conf"
         pip_conf.write_text(f"[global]\ncert = {CA_BUNDLE}\n")  # (PIP_CERT for the build's pip, not the image's)
-        args = ["build", "--network", "host", *ULIMITS, "--from", base, "-t", tag,
+        # (--format docker: an OCI image has no HEALTHCHECK; Docker's format, what `docker build` makes, keeps it)
+        args = ["build", "--format", "docker", "--network", "host", *ULIMITS, "--from", base, "-t", tag,
                 "-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro", "-v", f"{pip_conf}:/etc/pip.conf:ro"]
         for name, value in build_args.items():
             args += ["--build-arg", f"{name}={value}"]
