@@ -5,6 +5,12 @@
 # "Running it in a container").
 FROM python:3.12-slim
 
+# git itself, besides pygit2: `registry verify` fscks the ledger with it, the background repack folds
+# the ledger's packs with it, and witnesses and replicas fetch the ledger through `git http-backend`.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
+
 # The dependencies first, at the pinned versions, in a layer of their own: a change to the source
 # rebuilds only the layer below, not this one.
 COPY pyproject.toml /src/
