@@ -107,8 +107,10 @@ def _import_rootfs() -> None:
         tar.wait()
 
 
-def build(context: Path, tag: str, *, file: Path | None = None, build_args: Mapping[str, str] = {}) -> float:
-    """Build ``context`` (its Dockerfile, or ``file``) on the local base as ``tag``; the seconds it took."""
+def build(context: Path, tag: str, *, file: Path | None = None, build_args: Mapping[str, str] = {},
+          no_cache: bool = False) -> float:
+    """Build ``context`` (its Dockerfile, or ``file``) on the local base as ``tag``; the seconds it took
+    (``no_cache``: every layer built again, none taken from earlier builds)."""
     base = base_image()
     with tempfile.TemporaryDirectory() as scratch:
         pip_conf = Path(scratch) / "pip.conf"
@@ -120,6 +122,8 @@ def build(context: Path, tag: str, *, file: Path | None = None, build_args: Mapp
             args += ["--build-arg", f"{name}={value}"]
         if file is not None:
             args += ["-f", str(file)]
+        if no_cache:
+            args.append("--no-cache")
         started = time.monotonic()
         podman(*args, str(context))
         return time.monotonic() - started
