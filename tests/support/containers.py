@@ -107,18 +107,23 @@ def _import_rootfs() -> None:
         tar.wait()
 
 
-def build(context: Path, tag: str, *, file: Path | None = None, build_args: Mapping[str, str] = {}) -> float:
-    """Build ``context`` (its Dockerfile, or ``file``) on the local base as ``tag``; the seconds it took."""
+def build(context: Path, tag: str, *, file: Path | None = None, build_args: Mapping[str, str] = {},
+          no_cache: bool = False) -> float:
+    """Build ``context`` (its Dockerfile, or ``file``) on the local base as ``tag``; the seconds it took
+    (``no_cache``: every layer built again, none taken from earlier builds)."""
     base = base_image()
     with tempfile.TemporaryDirectory() as scratch:
         pip_conf = Path(scratch) / "pip.conf"
         pip_conf.write_text(f"[global]\ncert = {CA_BUNDLE}\n")  # (PIP_CERT for the build's pip, not the image's)
-        args = ["build", "--network", "host", *ULIMITS, "--from", base, "-t", tag,
+        # (--format docker: an OCI image has no HEALTHCHECK; Docker's format, what `docker build` makes, keeps it)
+        args = ["build", "--format", "docker", "--network", "host", *ULIMITS, "--from", base, "-t", tag,
                 "-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro", "-v", f"{pip_conf}:/etc/pip.conf:ro"]
         for name, value in build_args.items():
             args += ["--build-arg", f"{name}={value}"]
         if file is not None:
             args += ["-f", str(file)]
+        if no_cache:
+            args.append("--no-cache")
         started = time.monotonic()
         podman(*args, str(context))
         return time.monotonic() - started
