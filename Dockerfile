@@ -1,6 +1,6 @@
 # The registry's server: `registry serve` on 0.0.0.0:8080, its data directory a volume at /data.
 #   docker build -t pypi-registry .
-#   docker run -d --name registry -p 8080:8080 -v registry-data:/data --read-only --tmpfs /tmp pypi-registry
+#   docker run -d --name registry -p 8080:8080 -v registry-data:/data --read-only pypi-registry
 # Configured by the same REGISTRY_* (and AWS_*) variables as outside a container (README.md,
 # "Running it in a container").
 FROM python:3.12-slim
