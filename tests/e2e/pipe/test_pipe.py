@@ -567,14 +567,35 @@ def lib_package(site: Site, tmp_path: Path) -> tuple[str, str]:
     return lib, name
 
 
-def install_sourced(clone: Path, home: Path, name: str, installer: str) -> subprocess.CompletedProcess:
-    """What the step's next command does: `source .registry/env`, then install (nothing else configured)."""
+def install_sourced(clone: Path, home: Path, name: str, installer: str, registry_url: str = "",
+                    source: str = "registry") -> subprocess.CompletedProcess:
+    """What the step's next command does: `source .registry/env`, then install (nothing else configured;
+    poetry: a project whose one source, named `registry`, is the registry's workspace URL)."""
     env = client_env(home)
     target = clone / f"site-{installer}-{uuid.uuid4().hex[:6]}"
-    command = (f"{shlex.quote(sys.executable)} -m pip install --no-cache-dir --no-deps --target {target} {name}"
-               if installer == "pip" else
-               f"{shlex.quote(tool('uv'))} pip install --no-cache --target {target} {name}")
-    return run(["bash", "-c", f"set -e; source .registry/env; {command}"], env=env, cwd=clone, check=False)
+    command = {
+        "pip": f"{shlex.quote(sys.executable)} -m pip install --no-cache-dir --no-deps --target {target} {name}",
+        "uv": f"{shlex.quote(tool('uv'))} pip install --no-cache --target {target} {name}",
+        "poetry": f"cd {target} && {shlex.quote(tool('poetry'))} --no-cache add {name} && "
+                  f".venv/bin/python -c 'import {name.replace('-', '_')}'",
+    }[installer]
+    if installer == "poetry":
+        target.mkdir()
+        (target / "pyproject.toml").write_text(textwrap.dedent(f"""\
+            [project]
+            name = "app"
+            version = "0.1.0"
+            requires-python = ">=3.11"
+
+            [tool.poetry]
+            package-mode = false
+
+            [[tool.poetry.source]]
+            name = "{source}"
+            url = "{registry_url}"
+            priority = "primary"
+            """))
+    return run(["bash", "-c", f"set -e; source {clone}/.registry/env; {command}"], env=env, cwd=clone, check=False)
 
 
 def test_credentials_mode_writes_a_read_token_the_steps_installers_use(site, tmp_path):
@@ -594,21 +615,25 @@ def test_credentials_mode_writes_a_read_token_the_steps_installers_use(site, tmp
     assert "mint token" in site.server.cli("log", "default").stdout
 
     # not granted: the package is as missing to the step's installers
-    for installer in ("pip", "uv"):
-        refused = install_sourced(clone, tmp_path / "home", name, installer)
+    installers, url = ("pip", "uv", "poetry"), env["REGISTRY_URL"]
+    for installer in installers:
+        refused = install_sourced(clone, tmp_path / "home", name, installer, url)
         assert refused.returncode != 0, (installer, refused.stdout)
     site.server.cli("pipelines", "grant", f"default/{lib}", site.repo)
-    for installer in ("pip", "uv"):
-        done = install_sourced(clone, tmp_path / "home", name, installer)
+    for installer in installers:
+        done = install_sourced(clone, tmp_path / "home", name, installer, url)
         assert done.returncode == 0, (installer, done.stdout + done.stderr)
+    # (poetry takes the token for the source named `registry` only: the env file's words are what it reads)
+    assert install_sourced(clone, tmp_path / "home", name, "poetry", url, source="other").returncode != 0
     # the token may read, never publish, even to its own repository
     (tmp_path / "mine").mkdir()
     data, files = upload_form_of(make_wheel(tmp_path / "mine", site.package("nope"), "1.0"))
     r = httpx.post(f"{site.server.url}/default/", data=data, files=files, auth=("__token__", token), timeout=60)
     assert r.status_code == 403 and "read scope" in r.text
     site.server.cli("pipelines", "revoke", f"default/{lib}", site.repo)
-    refused = install_sourced(clone, tmp_path / "home", name, "pip")
-    assert refused.returncode != 0
+    for installer in installers:  # (none of them from a cache: nothing is kept between steps)
+        refused = install_sourced(clone, tmp_path / "home", name, installer, url)
+        assert refused.returncode != 0, (installer, refused.stdout)
 
 
 def upload_form_of(path: Path):
