@@ -148,6 +148,10 @@ class PipelineReaders(View, frozen=True, kw_only=True):
     readers: list[str]
 
 
+class NoFields(View, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a route that the path says everything for takes: no body, or `{}`."""
+
+
 class Removed(View, frozen=True, kw_only=True):
     kind: str  # "workspace", "project", "repository" or "member"
     workspace: str
@@ -337,6 +341,7 @@ async def list_pipeline_readers(request: Request, ws: FromPath[str], repo: FromP
 async def add_pipeline_reader(request: Request, ws: FromPath[str], repo: FromPath[str],
                               source: FromPath[str]) -> PipelineReaders:
     r = await _signed_in(request, "let pipelines read repositories")
+    await _body(request, NoFields, "{} (or none: the path names the repositories)", optional=True)
     done = await anyio.to_thread.run_sync(operations.grant_pipelines, r.reg, r.who, CH, ws, repo, source)
     return PipelineReaders(workspace=ws, repository=repo, readers=done.pipeline_readers)
 
