@@ -50,6 +50,7 @@ class T(StrEnum):
     ISSUER = "Issuer"
     KEY = "Key"  # a signing key's fingerprint
     RENAMED_FROM = "Renamed-From"  # a repository's slug before a rename (its new one is `Repository`)
+    PIPELINES_OF = "Pipelines-Of"  # the repository whose pipelines were granted read (`*`: every one of the workspace)
 
 
 class Action(StrEnum):
@@ -63,6 +64,8 @@ class Action(StrEnum):
     MINT_TOKEN = "mint-token"
     GRANT = "grant"
     REVOKE_GRANT = "revoke-grant"
+    GRANT_PIPELINES = "grant-pipelines"  # another repository's pipelines (or all of the workspace's) may read
+    REVOKE_PIPELINES = "revoke-pipelines"
     TRUST = "trust"
     UNTRUST = "untrust"
     CREATE_PACKAGE = "create-package"

@@ -148,6 +148,12 @@ class Repository(Record, frozen=True, kw_only=True):
     # repository admin creates each package first (Bitbucket's way).
     create_packages_on_publish: bool = False
     option_set: Provenance | None = None  # who last changed create_packages_on_publish, and when
+    # Other repositories of the workspace whose pipelines may read this one (their slugs, sorted; slugs
+    # are never reused), or ALL_PIPELINES: Bitbucket's own step credential reaches only its repository.
+    pipeline_readers: list[str] = []
+
+
+ALL_PIPELINES = "*"  # in `Repository.pipeline_readers`: every pipeline of the workspace
 
 
 class RetiredRepository(Record, frozen=True, kw_only=True):

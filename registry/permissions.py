@@ -30,14 +30,26 @@ def role_on(snap: Snapshot, who: Principal, ws: str, repo: str) -> Role | None:
     if who.kind in ("witness", "replica") or who.scope in ("witness", "replica"):  # (such tokens hold no role)
         return "read" if repository.public else None
     if who.kind == "pipeline" or who.repository is not None:
-        # A pipeline acts for its own repository only, and never administers it.
+        # A pipeline acts for its own repository only, and never administers it; it reads another of
+        # its workspace's that names it (or every pipeline) among its pipeline readers.
         own = (who.workspace, who.repository) == (ws, repo)
-        role: Role | None = "write" if own else ("read" if repository.public else None)
+        role: Role | None = "write" if own else (
+            "read" if repository.public or granted_pipeline(snap, who, ws, repository) else None)
     else:
         role = model.effective_role(who.email, workspace, project, repository)
     if who.scope == "read" and model.ROLE_RANK[role] > model.ROLE_RANK["read"]:
         role = "read"
     return role
+
+
+def granted_pipeline(snap: Snapshot, who: Principal, ws: str, repository: Repository) -> bool:
+    """Whether ``repository`` lets ``who``'s pipeline read it: it names the pipeline's repository, or
+    every pipeline, and the pipeline's repository is one of the same workspace (that still exists)."""
+    readers = repository.pipeline_readers
+    if who.workspace != ws or who.repository is None or not readers:
+        return False
+    named = who.repository in readers or model.ALL_PIPELINES in readers
+    return named and snap.exists(layout.repository(ws, who.repository))
 
 
 def role_on_workspace(snap: Snapshot, who: Principal, ws: str) -> Role | None:

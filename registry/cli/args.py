@@ -176,6 +176,19 @@ def parser() -> argparse.ArgumentParser:
             g.add_argument("role", metavar="read|write|admin")
         g.add_argument("--project", metavar="KEY")
         g.set_defaults(run=people.grant)
+    pl = sub.add_parser("pipelines", help="which other repositories' pipelines may read a repository").add_subparsers(
+        dest="action", required=True)
+    for verb, says in (("grant", "let the pipelines of repository FROM of the same workspace (or --all: every "
+                                 "pipeline of the workspace) read WS/REPO"),
+                       ("revoke", "stop the pipelines of FROM (or --all: every pipeline's grant) reading WS/REPO")):
+        c = pl.add_parser(verb, help=says)
+        c.add_argument("target", metavar="WS/REPO")
+        c.add_argument("source", nargs="?", metavar="FROM", help="a repository slug of the same workspace")
+        c.add_argument("--all", action="store_true", help="every pipeline of the workspace")
+        c.set_defaults(run=people.pipelines_grant)
+    c = pl.add_parser("list", help="the repositories whose pipelines may read WS/REPO")
+    c.add_argument("target", metavar="WS/REPO")
+    c.set_defaults(run=people.pipelines_list)
     g = sub.add_parser("grants", help="who holds which role in a workspace (WS), or on one repository (WS/REPO)")
     g.add_argument("target", metavar="WS|WS/REPO")
     g.add_argument("--project", metavar="KEY", help="only the project's grants and its repositories'")

@@ -1,5 +1,5 @@
 """People and what they may do: `registry user`, `token`, `session`, `login-link`, `grant` and
-`revoke`."""
+`revoke`; and which other repositories' pipelines may read a repository (`registry pipelines`)."""
 
 from __future__ import annotations
 
@@ -169,10 +169,51 @@ def grant_list(cx: Opened) -> int:
     args = cx.args
     ws, repo = split_repo(args.target) if "/" in args.target else (args.target, None)
     found = cx.read.grants(ws, project=args.project, repository=repo, user=args.user)
-    if not found:
+    rows: list[tuple[str, str, str]] = [(g.shown, g.user, g.role) for g in found]
+    if args.user is None:  # (and the pipelines that may read: `registry pipelines list`)
+        slugs = [repo] if repo else [r.slug for r in cx.read.repositories(ws) if args.project is None
+                                     or r.project == names.project_key(args.project)]
+        rows += [(f"{ws}/{slug}", _pipelines_of(ws, source), "read")
+                 for slug in slugs for source in cx.read.pipeline_readers(ws, slug)]
+    if not rows:
         print("no grants", file=sys.stderr)
         return 0
-    print_table([("WHERE", "WHO", "ROLE")] + [(g.shown, g.user, g.role) for g in found])
+    print_table([("WHERE", "WHO", "ROLE")] + rows)
+    return 0
+
+
+def _pipelines_of(ws: str, source: str) -> str:
+    return f"every pipeline of {ws}" if source == model.ALL_PIPELINES else f"pipelines of {ws}/{source}"
+
+
+@opened
+def pipelines_grant(cx: Opened) -> int:
+    """`registry pipelines grant` and `registry pipelines revoke`."""
+    args = cx.args
+    ws, repo = split_repo(args.target)
+    if bool(args.source) == args.all:
+        may = "may" if args.action == "grant" else "may no longer"
+        raise RegistryError(f"Name the repository of {ws} whose pipelines {may} read {ws}/{repo} (FROM, a slug: "
+                            f"`registry repo list {ws}` lists them), or --all for every pipeline of the workspace.")
+    source = model.ALL_PIPELINES if args.all else args.source
+    if args.action == "grant":
+        operations.grant_pipelines(cx.reg, cx.who, CHANNEL, ws, repo, source)
+        print(f"{_pipelines_of(ws, source)} may now read {ws}/{repo}")
+    else:
+        operations.revoke_pipelines(cx.reg, cx.who, CHANNEL, ws, repo, source)
+        print(f"{_pipelines_of(ws, source)} may no longer read {ws}/{repo} (unless through another grant)")
+    return 0
+
+
+@opened
+def pipelines_list(cx: Opened) -> int:
+    ws, repo = split_repo(cx.args.target)
+    found = cx.read.pipeline_readers(ws, repo)
+    if not found:
+        print(f"only the pipelines of {ws}/{repo} itself read it", file=sys.stderr)
+        return 0
+    for source in found:
+        print(_pipelines_of(ws, source))
     return 0
 
 

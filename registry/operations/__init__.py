@@ -27,6 +27,7 @@ from .packages import (
     yank,
 )
 from .people import disable_user, enable_user, remove_member, rename_user
+from .pipeline_readers import grant_pipelines, revoke_pipelines
 from .pipelines import (
     MINTED_TOKEN_LIFETIME,
     mint_pipeline_token,
@@ -58,8 +59,9 @@ from .tenancy import (
 __all__ = [
     "MINTED_TOKEN_LIFETIME", "Published", "Started", "check_publish_policy", "create_package", "create_project",
     "create_repository", "create_signin_link", "create_token", "create_user", "create_workspace", "delete_package",
-    "delete_version", "end_session", "end_sessions", "grant", "mint_pipeline_token", "publish_file",
-    "publish_target", "remove_trust", "revoke_token", "rotate_keys", "run_url", "set_publish_policy", "set_trust",
+    "delete_version", "end_session", "end_sessions", "grant", "grant_pipelines", "mint_pipeline_token",
+    "publish_file", "publish_target", "remove_trust", "revoke_pipelines", "revoke_token", "rotate_keys", "run_url",
+    "set_publish_policy", "set_trust",
     "set_create_on_publish", "set_default_workspace", "set_uuid",
     "start_session", "use_signin_link", "yank",
     "delete_project", "delete_repository", "delete_workspace", "disable_user", "enable_user", "remove_member",

@@ -27,6 +27,7 @@ from ..model import Channel, Project, Repository, Workspace
 from ..permissions import repository_context, require
 from ..reads.records import list_packages
 from ._common import make_change, refuse_retired_slug, replace, require_workspace_admin
+from .pipeline_readers import without
 
 SHOWN = 10  # names a refusal lists of what is left
 
@@ -77,7 +78,8 @@ def rename_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
 def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str,
                       new_slug: str) -> Repository:
     """Give a repository a new slug (its admins'), and relink every package linked to it, in one
-    commit: the old slug then names nothing. Its UUID, grants and packages' names stay."""
+    commit: the old slug then names nothing (the repositories its pipelines may read name the new one).
+    Its UUID, grants and packages' names stay."""
     new_slug = names.repository_slug(new_slug)
 
     def build(snap: Snapshot) -> Change:
@@ -101,6 +103,7 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         # that repository keeps its claim under its new slug)
         writes |= {layout.deleted_files(ws, d.package): replace(d, repository=new_slug)
                    for d in snap.records(layout.deleted_files_dir(ws), model.DeletedFiles) if d.repository == slug}
+        writes |= without(snap, ws, slug, new_slug)  # (the repositories its pipelines may read know them by it)
         body = "Relinked packages: " + ", ".join(p.name for p in linked) if linked else ""
         return make_change(who, channel, Action.RENAME_REPOSITORY, f"rename repository {ws}/{slug} to {ws}/{new_slug}"
                            f" ({len(linked)} linked packages)", writes, (T.WORKSPACE, ws), (T.REPOSITORY, new_slug),
@@ -110,7 +113,8 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
 
 
 def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str) -> Repository:
-    """Delete a repository and its grants (its admins'); refused while packages are linked to it."""
+    """Delete a repository and its grants (its admins'), and the grants of other repositories to its
+    pipelines; refused while packages are linked to it."""
 
     def build(snap: Snapshot) -> Change:
         visibility.repository(snap, who, ws, slug)  # (one they can't read is as missing, not a refusal)
@@ -122,8 +126,10 @@ def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
                            f"Delete them first (`registry package delete {ws} NAME`, each: their names stay "
                            "reserved), then the repository.")
         retired = model.RetiredRepository(slug=slug, uuid=repository.uuid, retired=who.provenance(channel))
-        return make_change(who, channel, Action.DELETE_REPOSITORY, f"delete repository {ws}/{slug}",
-                           {layout.repository(ws, slug): None, layout.retired_repository(ws, slug): retired},
+        writes: dict[str, model.Record | None] = {layout.repository(ws, slug): None,
+                                                  layout.retired_repository(ws, slug): retired}
+        writes |= without(snap, ws, slug)  # (no grant left to its pipelines)
+        return make_change(who, channel, Action.DELETE_REPOSITORY, f"delete repository {ws}/{slug}", writes,
                            (T.WORKSPACE, ws), (T.REPOSITORY, slug),
                            (T.REPOSITORY_UUID, repository.uuid), result=repository)
 

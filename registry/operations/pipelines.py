@@ -138,19 +138,24 @@ def _check_jwks(jwks: dict) -> None:
 
 
 def mint_pipeline_token(reg: Registry, who: Principal, reported: model.ReportedRunContext | None,
-                        lifetime: timedelta = MINTED_TOKEN_LIFETIME) -> tuple[str, ApiToken]:
-    """A short-lived registry token for a verified pipeline step, bound to its repository.
+                        lifetime: timedelta = MINTED_TOKEN_LIFETIME,
+                        scope: model.SessionScope = "write") -> tuple[str, ApiToken]:
+    """A short-lived registry token for a verified pipeline step, bound to its repository; ``scope``
+    read: one that may only read and install (what its pipeline reads: its own repository, and those
+    that let its pipelines read them), for a step that installs and must not publish.
 
     The exchange is a commit like any other token's creation: the ledger shows which run minted
     which token, and every publish made with it carries the run (with what it reported)."""
     ws, repository = who.workspace, who.repository
     if who.kind != "pipeline" or who.pipeline is None or ws is None or repository is None:
         raise Forbidden("Only a verified Bitbucket Pipelines token can be exchanged for a registry token.")
+    if scope not in ("read", "write"):
+        raise Invalid(f"Invalid scope {bounds.shown(str(scope))}: a minted token's scope is read or write.")
     secret, digest = new_token()
     provenance = who.provenance("api")
     run = replace(who.pipeline, reported=reported, url=run_url(ws, repository, reported))
     record = ApiToken(
-        id=digest[:16], user=who.actor, sha256=digest, scope="write", label="minted for a pipeline step",
+        id=digest[:16], user=who.actor, sha256=digest, scope=scope, label="minted for a pipeline step",
         created=replace(provenance, pipeline=run), expires=provenance.at + lifetime,
         workspace=ws, repository=repository, pipeline=run,
     )
@@ -160,9 +165,9 @@ def mint_pipeline_token(reg: Registry, who: Principal, reported: model.ReportedR
         minted_by = dataclasses.replace(who, pipeline=run)
         return make_change(minted_by, "api", Action.MINT_TOKEN,
                            f"mint token {record.id} for pipeline {run.pipeline_uuid} of {ws}/{repository} "
-                           f"(expires {record.expires:%H:%M:%S} UTC)",
+                           f"({'read scope, ' if scope == 'read' else ''}expires {record.expires:%H:%M:%S} UTC)",
                            {layout.token(digest): record},
-                           (T.WORKSPACE, ws), (T.REPOSITORY, repository), (T.TOKEN, record.id))
+                           (T.WORKSPACE, ws), (T.REPOSITORY, repository), (T.TOKEN, record.id), (T.SCOPE, scope))
 
     reg.transact(build)
     return secret, record

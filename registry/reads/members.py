@@ -108,6 +108,17 @@ class Members(Catalog):
             found = [g for g in found if g.user == email]
         return found
 
+    def pipeline_readers(self, ws: str, repository: str) -> list[str]:
+        """The repositories of the workspace whose pipelines may read ``ws/repository`` (`*`: every
+        pipeline of the workspace), as its record keeps them: all of them, to its admins (and the
+        workspace's); to its other readers, `*` and those they may read too (a grant names no
+        repository to whoever may not see it). Hidden, as a missing one, from whoever can't read it."""
+        found = self.repository(ws, repository)
+        if model.at_least(role_on(self.now, self.who, ws, repository), "admin"):
+            return list(found.pipeline_readers)
+        return [r for r in found.pipeline_readers if r == model.ALL_PIPELINES or (
+            self.now.exists(layout.repository(ws, r)) and model.at_least(self.role(ws, r), "read"))]
+
     def projects(self, ws: str) -> list[tuple[Project, list[Repository]]]:
         """The workspace's projects the caller sees, by key, each with its repositories they may read:
         every project, to its admins; to others, those with a repository they may read. The

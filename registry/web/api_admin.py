@@ -139,6 +139,19 @@ class RepositoryList(View, frozen=True, kw_only=True):
     items: list[RepositoryView]
 
 
+class PipelineReaders(View, frozen=True, kw_only=True):
+    """The repositories of the workspace whose pipelines may read ``repository`` ("*": every pipeline
+    of the workspace); its own pipelines always do."""
+
+    workspace: str
+    repository: str
+    readers: list[str]
+
+
+class NoFields(View, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a route that the path says everything for takes: no body, or `{}`."""
+
+
 class Removed(View, frozen=True, kw_only=True):
     kind: str  # "workspace", "project", "repository" or "member"
     workspace: str
@@ -310,6 +323,39 @@ async def remove_repository_grant(request: Request, ws: FromPath[str], repo: Fro
     return await _grant(request, ws, email, None, "repository", repo)
 
 
+# --- which other repositories' pipelines may read a repository -----------------------------------
+
+READERS = WS + "/repositories/{repo:str}/pipeline-readers"
+
+
+@get(READERS, responses=READ, summary="The repositories whose pipelines may read this one ('*': every pipeline of "
+                                      "the workspace)")
+async def list_pipeline_readers(request: Request, ws: FromPath[str], repo: FromPath[str]) -> PipelineReaders:
+    r = await reader(request)
+    return PipelineReaders(workspace=ws, repository=repo, readers=r.pipeline_readers(ws, repo))
+
+
+@put(READERS + "/{source:str}", status_code=200, responses=CHANGE,
+     summary="Let the pipelines of repository SOURCE of the same workspace ('*': every one) read this repository "
+             "(repository or workspace admin)")
+async def add_pipeline_reader(request: Request, ws: FromPath[str], repo: FromPath[str],
+                              source: FromPath[str]) -> PipelineReaders:
+    r = await _signed_in(request, "let pipelines read repositories")
+    await _body(request, NoFields, "{} (or none: the path names the repositories)", optional=True)
+    done = await anyio.to_thread.run_sync(operations.grant_pipelines, r.reg, r.who, CH, ws, repo, source)
+    return PipelineReaders(workspace=ws, repository=repo, readers=done.pipeline_readers)
+
+
+@delete(READERS + "/{source:str}", status_code=200, responses=CHANGE,
+        summary="Stop the pipelines of SOURCE ('*': the grant to every one) reading this repository (repository or "
+                "workspace admin)")
+async def remove_pipeline_reader(request: Request, ws: FromPath[str], repo: FromPath[str],
+                                 source: FromPath[str]) -> PipelineReaders:
+    r = await _signed_in(request, "change which pipelines read repositories")
+    done = await anyio.to_thread.run_sync(operations.revoke_pipelines, r.reg, r.who, CH, ws, repo, source)
+    return PipelineReaders(workspace=ws, repository=repo, readers=done.pipeline_readers)
+
+
 # --- workspaces, projects, repositories ----------------------------------------------------------
 
 
@@ -420,7 +466,7 @@ async def delete_repository(request: Request, ws: FromPath[str], repo: FromPath[
 router = Router(path="/api", route_handlers=[
     list_users, show_user, rename_user,
     list_members, remove_member, list_grants, add_admin, remove_admin, set_project_grant, remove_project_grant,
-    set_repository_grant, remove_repository_grant,
+    set_repository_grant, remove_repository_grant, list_pipeline_readers, add_pipeline_reader, remove_pipeline_reader,
     change_workspace, delete_workspace, list_projects, create_project, rename_project, delete_project,
     list_repositories, create_repository, change_repository, delete_repository,
 ], tags=["administration"])

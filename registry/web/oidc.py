@@ -1,7 +1,8 @@
 """Trusted publishing for Bitbucket Pipelines, in the shape of the public index's token exchange.
 
 `POST /_/oidc/mint-token` takes a step's OIDC token (and, unverified, what the step reports about its
-run) and returns a registry token bound to the step's repository that expires within 15 minutes.
+run) and returns a registry token bound to the step's repository that expires within 15 minutes:
+write-scoped, or with `"scope": "read"` one that may only read what the step's pipeline reads.
 Refusals are 422 with `{"message": ..., "errors": [{"code", "description"}]}`, as clients expect.
 """
 
@@ -15,7 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from pipelines.verify import TokenRejected
 
 from ..errors import Invalid, RegistryError
-from ..model import ReportedRunContext
+from ..model import ReportedRunContext, SessionScope
 from ..operations import mint_pipeline_token
 from ..reads import Reader
 from .bodies import json_value
@@ -25,6 +26,7 @@ from .state import web_state
 class MintRequest(msgspec.Struct, frozen=True):
     token: str
     context: dict | None = None  # our addition: the run as the step reports it (a ReportedRunContext)
+    scope: SessionScope = "write"  # ours too: "read" for a step that only installs
 
 
 def _context(raw: dict | None) -> ReportedRunContext | None:
@@ -90,7 +92,8 @@ async def mint_token(request: Request) -> Response[Minted]:
     try:
         who = await anyio.to_thread.run_sync(Reader(state.registry).pipeline_for, body.token,
                                              state.authenticator.verifier)
-        secret, record = await anyio.to_thread.run_sync(mint_pipeline_token, state.registry, who, context)
+        secret, record = await anyio.to_thread.run_sync(
+            lambda: mint_pipeline_token(state.registry, who, context, scope=body.scope))
     except TokenRejected as exc:
         return _refusal(exc.code, exc.reason)
     except RegistryError as exc:

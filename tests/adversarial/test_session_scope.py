@@ -76,6 +76,7 @@ def stage(world, tmp_path, n: int) -> Stage:
     operations.grant(reg, OP, "cli", WS, f"walk-{n}@acme.test", "read", repository=f"r-{n}")
     operations.create_workspace(reg, OP, "cli", f"empty-{n}", admins=[WS_ADMIN])
     operations.set_trust(reg, OP, "cli", WS, f"https://staged-{n}.example/oidc")  # (an issuer to stop trusting)
+    operations.grant_pipelines(reg, OP, "cli", WS, f"r-{n}", "public-lib")  # (pipelines to stop reading it)
     return Stage(token.id, other.id, link)
 
 
@@ -87,7 +88,7 @@ def target(method: str, path: str, s: Stage, n: int) -> str:
     values = {"ws": WS, "name": f"doomed-{n}" if deleting_package else "acme-utils", "version": f"{n}.{version}",
               "token_id": s.token_id, "session_id": s.session_id, "secret": s.link, "rest": "git-receive-pack",
               "key": f"E{n}" if (method, last) == ("DELETE", "{key}") or path.endswith("{key}/delete") else f"P{n}",
-              "repo": f"r-{n}",
+              "repo": f"r-{n}", "source": "public-lib" if method == "DELETE" else "utils",
               "email": OWNER if path.endswith("/default-workspace") else WS_ADMIN
               if path == "/api/users/{email}" else f"{'fresh' if method == 'PUT' else 'walk'}-{n}"
                                                                       "@acme.test"}
@@ -114,6 +115,7 @@ WORKSPACE_ADMIN_ROUTES = {
     "/api/workspaces/{ws}/repositories": {"slug": "walked", "project": "CORE"},
     "/api/workspaces/{ws}/repositories/{repo}": {"slug": "walked-renamed"},
     "/api/workspaces/{ws}/repositories/{repo}/grants/{email}": {"role": "read"},
+    "/api/workspaces/{ws}/repositories/{repo}/pipeline-readers/{source}": None,
 }
 
 # The web UI's administration forms (a workspace's settings, a repository's, a package's policy): as a
@@ -132,6 +134,8 @@ WORKSPACE_ADMIN_FORMS = {
     f"{_S}/pipelines/remove": lambda n: {"?issuer": f"https://staged-{n}.example/oidc"},
     f"{_R}/people": lambda n: {"email": f"fresh-{n}@acme.test", "role": "read"},
     f"{_R}/people/revoke": lambda n: {"?email": f"walk-{n}@acme.test"},
+    f"{_R}/pipelines": lambda n: {"source": "utils"},
+    f"{_R}/pipelines/revoke": lambda n: {"?source": "public-lib"},
     f"{_R}/rename": lambda n: {"slug": f"r-{n}-renamed"}, f"{_R}/delete": lambda n: {},
     f"{_R}/create-on-publish": lambda n: {"create_on_publish": "on"},
     f"{PREFIX}/{{ws}}/packages/{{name}}/policy": lambda n: {"branches": f"walked-{n}"},

@@ -11,7 +11,7 @@ from tests.support.world import WS
 SAMPLES = {"ws": WS, "project": "acme-utils", "name": "acme-utils", "version": "1.0.0", "key": "CORE", "repo": "utils",
            "filename": "acme_utils-1.0.0-py3-none-any.whl", "at": "@2099-01-01", "tail": "json", "rest": "info/refs",
            "sha256": "0" * 64, "secret": "x" * 20, "token_id": "abc123", "session_id": "abc123", "commit_id": "0" * 12,
-           "file_path": "ui/ui.css", "path": "openapi.json", "email": "dev@acme.test"}
+           "file_path": "ui/ui.css", "path": "openapi.json", "email": "dev@acme.test", "source": "public-lib"}
 _PARAM = re.compile(r"\{(\w+):\w+\}")
 
 

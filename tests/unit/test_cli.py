@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -553,3 +554,69 @@ def test_user_default_workspace(seeded):
         code, _, err = cli("user", "default-workspace", *args)
         assert code != 0 and words in err, (args, err)
     assert cli.head() == head
+
+
+def test_registry_pipelines_grants_revokes_and_lists_which_pipelines_read_a_repository(seeded):
+    cli = seeded
+    for args in (["repo", "create", "acme/app", "--project", "CORE"], ["repo", "create", "acme/tools", "--project",
+                                                                      "CORE"]):
+        assert cli(*args)[0] == 0
+    code, out, err = cli("pipelines", "list", "acme/utils")
+    assert (code, out, err) == (0, "", "only the pipelines of acme/utils itself read it\n")
+    head = cli.head()
+    code, out, _ = cli("pipelines", "grant", "acme/utils", "app")
+    assert (code, out) == (0, "pipelines of acme/app may now read acme/utils\n") and cli.head() != head
+    code, out, _ = cli("pipelines", "grant", "acme/utils", "--all")
+    assert (code, out) == (0, "every pipeline of acme may now read acme/utils\n")
+    assert cli("pipelines", "list", "acme/utils")[1] == "every pipeline of acme\npipelines of acme/app\n"
+    _, out, _ = cli("grants", "acme/utils")  # (beside the people's roles)
+    assert re.search(r"^acme/utils +pipelines of acme/app +read$", out, re.M) and "every pipeline of acme" in out
+    _, log, _ = cli("log")
+    assert "grant read on acme/utils to the pipelines of acme/app" in log
+    assert "grant read on acme/utils to every pipeline of workspace acme" in log
+    # revoking takes away the grant named, one commit each: --all leaves app's, and the other way round
+    code, out, _ = cli("pipelines", "revoke", "acme/utils", "--all")
+    assert (code, out) == (0, "every pipeline of acme may no longer read acme/utils (unless through another "
+                              "grant)\n")
+    assert cli("pipelines", "list", "acme/utils")[1] == "pipelines of acme/app\n"
+    assert cli("pipelines", "revoke", "acme/utils", "app")[0] == 0
+    assert cli("pipelines", "list", "acme/utils")[2] == "only the pipelines of acme/utils itself read it\n"
+    # the operator's command: --actor is the commit's author (the server's routes check who may)
+    assert cli("--actor", "dev@example.com", "pipelines", "grant", "acme/utils", "tools")[0] == 0
+    newest = cli("log", "acme")[1].splitlines()[:2]
+    assert newest[0].endswith("dev@example.com")
+    assert newest[1].strip() == "grant read on acme/utils to the pipelines of acme/tools"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pipelines", "grant", "acme/utils"], "Name the repository of acme whose pipelines may read acme/utils"),
+    (["pipelines", "grant", "acme/utils", "app", "--all"], "or --all for every pipeline of the workspace"),
+    (["pipelines", "revoke", "acme/utils"], "whose pipelines may no longer read acme/utils"),
+    (["pipelines", "grant", "acme/utils", "utils"], "The pipelines of acme/utils already publish to and read it"),
+    (["pipelines", "grant", "acme/utils", "nope"], "Repository acme/nope does not exist"),
+    (["pipelines", "grant", "acme/utils", "Bad Repo"], "Invalid repository slug"),
+    (["pipelines", "grant", "acme/nope", "utils"], "Repository acme/nope does not exist"),
+    (["pipelines", "grant", "nope/utils", "app"], "does not exist"),
+    (["pipelines", "grant", "acme", "app"], "Expected WS/REPO"),
+    (["pipelines", "grant", "acme/utils", "app"], "The pipelines of acme/app may already read acme/utils"),
+    (["pipelines", "revoke", "acme/utils", "--all"], "acme/utils doesn't let every pipeline of workspace acme "
+                                                     "read it; the pipelines it lets read it are those of: app"),
+    (["pipelines", "revoke", "acme/utils", "nope"], "doesn't let the pipelines of acme/nope read it"),
+    (["pipelines", "list", "acme/nope"], "Repository acme/nope does not exist"),
+    (["pipelines", "list", "acme"], "Expected WS/REPO"),
+])
+def test_registry_pipelines_refuses_in_one_line_and_commits_nothing(seeded, args, message):
+    assert seeded("repo", "create", "acme/app", "--project", "CORE")[0] == 0
+    assert seeded("pipelines", "grant", "acme/utils", "app")[0] == 0
+    head = seeded.head()
+    code, out, err = seeded(*args)
+    assert (code, out) == (1, "")
+    assert err.startswith("registry: ") and message in err and err.count("\n") == 1, err
+    assert seeded.head() == head
+
+
+@pytest.mark.parametrize("args", [["pipelines"], ["pipelines", "grant"], ["pipelines", "share", "acme/utils"]])
+def test_registry_pipelines_usage_mistakes_are_argparses(seeded, args, capsys):
+    with pytest.raises(SystemExit) as exited:
+        seeded(*args)
+    assert exited.value.code == 2 and "usage: registry pipelines" in capsys.readouterr().err

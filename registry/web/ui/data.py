@@ -558,6 +558,18 @@ class RepositorySettings:
     repository: Repository
     people: Grants
     workspace_admin: bool  # (they also see the workspace's settings)
+    pipeline_readers: list[str]  # the repositories whose pipelines may read it (`*`: every pipeline)
+    pipeline_sources: list[str]  # the workspace's other repositories they read, not yet among those
+
+
+def whose_pipelines(ws: str, source: str) -> str:
+    """A pipeline reader, for a person: `*` is every pipeline of the workspace."""
+    return f"every pipeline of workspace {ws}" if source == model.ALL_PIPELINES else f"the pipelines of {ws}/{source}"
+
+
+def pipeline_readers(reg: Registry, who: Principal, ws: str, repo: str) -> list[str]:
+    """The repositories whose pipelines may read ``ws/repo``, as ``who`` may know them (its page)."""
+    return Reader(reg, who).pipeline_readers(ws, repo)
 
 
 def repository_settings(reg: Registry, who: Principal, ws: str, repo: str) -> RepositorySettings:
@@ -565,5 +577,7 @@ def repository_settings(reg: Registry, who: Principal, ws: str, repo: str) -> Re
     else."""
     record = require_repository_admin(reg, who, ws, repo, f"manage repository {ws}/{repo}")
     read = Reader(reg, who)
+    readers = read.pipeline_readers(ws, record.slug)
+    sources = [r.slug for r in read.repositories(ws) if r.slug != record.slug and r.slug not in readers]
     return RepositorySettings(ws, record, _repository_group(record.slug, read.grants(ws, repository=record.slug)),
-                              read.administers(ws))
+                              read.administers(ws), readers, sorted(sources))

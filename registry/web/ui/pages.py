@@ -42,9 +42,10 @@ def _listing(request: Request, ws: str, heading: str, subtitle: str, crumbs, cur
     creatable = v.signed_in and bool(data.creatable_repositories(reg, v.who, ws)) and "project" not in scope
     upstream = data.upstream(reg, v.who, ws) if current == "workspace" else None
     repo_admin = "repository" in scope and data.administers_repository(reg, v.who, ws, scope["repository"])
+    readers = data.pipeline_readers(reg, v.who, ws, scope["repository"]) if "repository" in scope else None
     return render(request, "packages.html", ws=ws, place=place, listing=listing, heading=heading, subtitle=subtitle,
                   crumbs=crumbs, current=current, can_create=creatable, repo=scope.get("repository"),
-                  upstream=upstream, repo_admin=repo_admin)
+                  upstream=upstream, repo_admin=repo_admin, pipeline_readers=readers)
 
 
 @get(urls.WORKSPACE.path, name=urls.WORKSPACE.name)

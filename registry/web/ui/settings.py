@@ -25,7 +25,7 @@ from litestar.response import Template
 
 from ... import operations
 from ...errors import Conflict, Invalid, NotFound, RegistryError
-from ...model import Repository
+from ...model import ALL_PIPELINES, Repository
 from . import data, urls
 from .forms import CHANNEL, form
 from .render import redirect, render
@@ -426,6 +426,53 @@ async def repository_revoke(request: Request, ws: FromPath[str], repo: FromPath[
                                                                                  f"{ws}/{repo}.")
 
 
+# --- which other repositories' pipelines may read a repository, for its admins ---------------------
+
+
+@post(urls.REPOSITORY_PIPELINES.path, name=urls.REPOSITORY_PIPELINES.name)
+async def repository_pipelines_grant(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    fields = await _checked_form(request, "let pipelines read repositories")
+    _require_repository_admin(request, ws, repo, f"let other pipelines read {ws}/{repo}")
+    source = fields.get("source", "").strip()
+    try:
+        await _run(request, operations.grant_pipelines, ws, repo, source)
+    except MISTAKES as exc:
+        return _repository_people(request, ws, repo, status=exc.status, error=_said(exc), failed="pipelines",
+                                  source=source)
+    return redirect(request, urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo),
+                    flash=f"{ws}/{repo} lets {data.whose_pipelines(ws, source)} read it now: their steps install its "
+                          "packages with their OIDC token.")
+
+
+@get(urls.REPOSITORY_PIPELINES_REVOKE.path, name=urls.REPOSITORY_PIPELINES_REVOKE.name)
+async def confirm_repository_pipelines_revoke(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    reg, who = registry(request), signed_in(request, "change which pipelines read repositories").who
+    found = data.repository_settings(reg, who, ws, repo)
+    source = request.query_params.get("source", "")
+    if source not in found.pipeline_readers:
+        raise NotFound(f"{ws}/{repo} doesn't let {data.whose_pipelines(ws, source or '(none named)')} read it: its "
+                       "people and settings page lists the pipelines that may.")
+    also = (" Those of the repositories it names stay." if source == ALL_PIPELINES else
+            " (If it lets every pipeline of the workspace read it, theirs still do.)")
+    return render(request, "confirm.html", ws=ws, place=data.place(reg, who, ws), current=f"repo:{repo}",
+                  title=f"Stop {data.whose_pipelines(ws, source)} reading {ws}/{repo}?", danger=True,
+                  consequence=f"Their steps can no longer install its packages, from their next request (a token "
+                              f"already minted too).{also} Revoking is one commit; you can grant it again at any time.",
+                  lost=[], button="Revoke",
+                  action=urls.REPOSITORY_PIPELINES_REVOKE.link(ws=ws, repo=repo, source=source),
+                  back=urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo))
+
+
+@post(urls.REPOSITORY_PIPELINES_REVOKE.path)
+async def repository_pipelines_revoke(request: Request, ws: FromPath[str], repo: FromPath[str]) -> object:
+    await _checked_form(request, "change which pipelines read repositories")
+    source = request.query_params.get("source", "")
+    _require_repository_admin(request, ws, repo, f"change which pipelines read {ws}/{repo}")
+    await _run(request, operations.revoke_pipelines, ws, repo, source)
+    return redirect(request, urls.REPOSITORY_PEOPLE.link(ws=ws, repo=repo),
+                    flash=f"{ws}/{repo} no longer lets {data.whose_pipelines(ws, source)} read it.")
+
+
 def _require_repository_admin(request: Request, ws: str, repo: str, doing: str) -> Repository:
     return data.require_repository_admin(registry(request), viewer(request).who, ws, repo, doing)
 
@@ -521,5 +568,7 @@ async def set_policy(request: Request, ws: FromPath[str], name: FromPath[str]) -
 SETTINGS = [people, grant, confirm_revoke, revoke, confirm_remove_member, remove_member, rename_workspace,
             confirm_delete_workspace, delete_workspace, projects, new_project, new_repository, rename_project,
             confirm_delete_project, delete_project, set_uuid, pipelines, trust, confirm_untrust, untrust,
-            repository_people, repository_grant, confirm_repository_revoke, repository_revoke, rename_repository,
+            repository_people, repository_grant, confirm_repository_revoke, repository_revoke,
+            repository_pipelines_grant, confirm_repository_pipelines_revoke, repository_pipelines_revoke,
+            rename_repository,
             create_on_publish, confirm_delete_repository, delete_repository, policy, set_policy]

@@ -75,6 +75,10 @@ REPOSITORY_PEOPLE = _route("ui.repository-people", f"{_WS}/repos/{{repo:str}}/pe
 REPOSITORY_REVOKE = _route("ui.repository-revoke", f"{_WS}/repos/{{repo:str}}/people/revoke")  # `email`
 RENAME_REPOSITORY = _route("ui.rename-repository", f"{_WS}/repos/{{repo:str}}/rename")  # a new slug
 DELETE_REPOSITORY = _route("ui.delete-repository", f"{_WS}/repos/{{repo:str}}/delete")
+REPOSITORY_PIPELINES = _route("ui.repository-pipelines",
+                              f"{_WS}/repos/{{repo:str}}/pipelines")  # posting lets a `source`'s pipelines read it
+REPOSITORY_PIPELINES_REVOKE = _route("ui.repository-pipelines-revoke",
+                                     f"{_WS}/repos/{{repo:str}}/pipelines/revoke")  # a query's `source`
 CREATE_ON_PUBLISH = _route("ui.create-on-publish", f"{_WS}/repos/{{repo:str}}/create-on-publish")
 PACKAGE_POLICY = _route("ui.package-policy", f"{_PACKAGE}/policy")
 

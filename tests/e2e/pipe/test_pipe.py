@@ -11,7 +11,9 @@ import base64
 import hashlib
 import importlib.util
 import re
+import shlex
 import shutil
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -549,3 +551,103 @@ def test_the_projects_own_pipeline_dogfoods_the_pipe():
     pipe = next(c for c in publish["script"] if isinstance(c, dict) and "pipe" in c)
     assert pipe["pipe"].startswith("docker://") and "/pypi-publish:" in pipe["pipe"]
     assert set(pipe["variables"]) <= {v.name for v in variables.VARIABLES} and "REGISTRY_URL" in pipe["variables"]
+
+
+# --- MODE: credentials: a step that installs, another repository's packages too -------------------
+
+
+def lib_package(site: Site, tmp_path: Path) -> tuple[str, str]:
+    """A repository of its own (not the pipeline's) with a published private package: (repo, name)."""
+    from tests.support.world import upload_form
+
+    lib = f"lib-{uuid.uuid4().hex[:8]}"
+    site.server.cli("repo", "create", f"default/{lib}", "--project", "MAIN")
+    name = site.package("granted", repo=lib)
+    (tmp_path / "lib-dist").mkdir()
+    data, files = upload_form(make_wheel(tmp_path / "lib-dist", name, "1.0"))
+    auth = base64.b64encode(f"{site.server.admin}:{site.server.token}".encode()).decode()
+    r = httpx.post(f"{site.server.url}/default/", data=data, files=files, timeout=60,
+                   headers={"authorization": f"Basic {auth}"})
+    assert r.status_code == 200, r.text
+    return lib, name
+
+
+def install_sourced(clone: Path, home: Path, name: str, installer: str, registry_url: str = "",
+                    source: str = "registry") -> subprocess.CompletedProcess:
+    """What the step's next command does: `source .registry/env`, then install (nothing else configured;
+    poetry: a project whose one source, named `registry`, is the registry's workspace URL)."""
+    env = client_env(home)
+    target = clone / f"site-{installer}-{uuid.uuid4().hex[:6]}"
+    command = {
+        "pip": f"{shlex.quote(sys.executable)} -m pip install --no-cache-dir --no-deps --target {target} {name}",
+        "uv": f"{shlex.quote(tool('uv'))} pip install --no-cache --target {target} {name}",
+        "poetry": f"cd {target} && {shlex.quote(tool('poetry'))} --no-cache add {name} && "
+                  f".venv/bin/python -c 'import {name.replace('-', '_')}'",
+    }[installer]
+    if installer == "poetry":
+        target.mkdir()
+        (target / "pyproject.toml").write_text(textwrap.dedent(f"""\
+            [project]
+            name = "app"
+            version = "0.1.0"
+            requires-python = ">=3.11"
+
+            [tool.poetry]
+            package-mode = false
+
+            [[tool.poetry.source]]
+            name = "{source}"
+            url = "{registry_url}"
+            priority = "primary"
+            """))
+    return run(["bash", "-c", f"set -e; source {clone}/.registry/env; {command}"], env=env, cwd=clone, check=False)
+
+
+def test_credentials_mode_writes_a_read_token_the_steps_installers_use(site, tmp_path):
+    lib, name = lib_package(site, tmp_path)
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    env = step_env(tmp_path / "home", **pipeline_vars(site, str(uuid.uuid4()), str(uuid.uuid4()), 9),
+                   MODE="credentials", BITBUCKET_CLONE_DIR=str(clone))
+    proc = run_pipe(clone, env)
+    assert proc.returncode == 0, proc.output
+    assert "source .registry/env" in proc.stdout and "short-lived read registry token" in proc.stdout
+    assert_no_secrets(proc.output, env["BITBUCKET_STEP_OIDC_TOKEN"])
+    written = clone / ".registry" / "env"
+    assert written.stat().st_mode & 0o777 == 0o600 and (clone / ".registry" / ".gitignore").read_text() == "*\n"
+    token = re.search(r"POETRY_HTTP_BASIC_REGISTRY_PASSWORD=(\S+)", written.read_text()).group(1)
+    assert token.startswith("rgy_") and "PIP_INDEX_URL=" in written.read_text()
+    assert "mint token" in site.server.cli("log", "default").stdout
+
+    # not granted: the package is as missing to the step's installers
+    installers, url = ("pip", "uv", "poetry"), env["REGISTRY_URL"]
+    for installer in installers:
+        refused = install_sourced(clone, tmp_path / "home", name, installer, url)
+        assert refused.returncode != 0, (installer, refused.stdout)
+    site.server.cli("pipelines", "grant", f"default/{lib}", site.repo)
+    for installer in installers:
+        done = install_sourced(clone, tmp_path / "home", name, installer, url)
+        assert done.returncode == 0, (installer, done.stdout + done.stderr)
+    # (poetry takes the token for the source named `registry` only: the env file's words are what it reads)
+    assert install_sourced(clone, tmp_path / "home", name, "poetry", url, source="other").returncode != 0
+    # the token may read, never publish, even to its own repository
+    (tmp_path / "mine").mkdir()
+    data, files = upload_form_of(make_wheel(tmp_path / "mine", site.package("nope"), "1.0"))
+    r = httpx.post(f"{site.server.url}/default/", data=data, files=files, auth=("__token__", token), timeout=60)
+    assert r.status_code == 403 and "read scope" in r.text
+    site.server.cli("pipelines", "revoke", f"default/{lib}", site.repo)
+    for installer in installers:  # (none of them from a cache: nothing is kept between steps)
+        refused = install_sourced(clone, tmp_path / "home", name, installer, url)
+        assert refused.returncode != 0, (installer, refused.stdout)
+
+
+def upload_form_of(path: Path):
+    from tests.support.world import upload_form
+    return upload_form(path)
+
+
+def test_credentials_mode_needs_the_steps_oidc_token(tmp_path):
+    env = step_env(tmp_path / "home", REGISTRY_URL="http://127.0.0.1:9/default", MODE="credentials")
+    proc = run_pipe(tmp_path, env)
+    assert proc.returncode == 1 and "add `oidc: true` to the step" in proc.output
+    assert not (tmp_path / ".registry").exists()

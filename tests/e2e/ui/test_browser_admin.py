@@ -134,6 +134,13 @@ def test_a_workspace_admin_administers_it_in_the_browser(browser, site):
     submit(browser, "#create-on-publish")
     browser.wait_text("orbit/tools creates a package when a name it doesn't have is first published to it.")
     browser.page("create-on-publish")
+    submit(browser, "#pipelines-source")  # (its first choice: every pipeline of the workspace)
+    browser.wait_text("orbit/tools lets every pipeline of workspace orbit read it now")
+    browser.page("pipelines-granted")
+    assert site.reg.snapshot().get(layout.repository("orbit", "tools"), Repository).pipeline_readers == ["*"]
+    browser.confirm_in_dialog("a[href*='pipelines/revoke?source=']", "pipelines-revoke-dialog")
+    browser.wait_text("orbit/tools no longer lets every pipeline of workspace orbit read it.")
+    assert site.reg.snapshot().get(layout.repository("orbit", "tools"), Repository).pipeline_readers == []
     browser.fill("#new-slug", "toolbox")
     submit(browser, "#new-slug")
     browser.wait_text("Renamed orbit/tools to orbit/toolbox")

@@ -93,7 +93,7 @@ def reported_context(env: dict[str, str], console: Console) -> dict[str, str]:
     return context
 
 
-def from_oidc(cfg: Config, env: dict[str, str], console: Console) -> Credentials:
+def from_oidc(cfg: Config, env: dict[str, str], console: Console, scope: str = "write") -> Credentials:
     token = raw(env, OIDC_TOKEN)
     if token is None:
         raise ConfigError(f"AUTH=oidc needs the step's OIDC token ({OIDC_TOKEN}): add `oidc: true` to the step.")
@@ -109,7 +109,7 @@ def from_oidc(cfg: Config, env: dict[str, str], console: Console) -> Credentials
     def mint() -> None:
         url = f"{cfg.origin}/_/oidc/mint-token"
         try:
-            answer = call(console, "POST", url, body={"token": token, "context": context})
+            answer = call(console, "POST", url, body={"token": token, "context": context, "scope": scope})
         except RegistryRefusal as exc:
             reason = f"The registry refused the step's OIDC token: {exc.reason}"
             raise RegistryRefusal(exc.status, reason, url) from None
@@ -121,7 +121,7 @@ def from_oidc(cfg: Config, env: dict[str, str], console: Console) -> Credentials
     creds._renew = mint
     mint()
     shown = ", ".join(f"{k} {v}" for k, v in context.items()) or "nothing (no BITBUCKET_* run variables)"
-    console.info(f"Exchanged the step's OIDC token for a short-lived registry token; reported run context "
+    console.info(f"Exchanged the step's OIDC token for a short-lived {scope} registry token; reported run context "
                  f"(unverified): {shown}")
     return creds
 

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import credentials, dists, tools, variables
+from . import credentials, dists, install_env, tools, variables
 from .console import MASK, Console, size_text
 from .credentials import Credentials
 from .dists import Dist, DistError
@@ -159,7 +159,8 @@ def main(env: dict[str, str] | None = None) -> int:
     for name in [v.name for v in variables.VARIABLES if v.secret] + list(credentials.SECRET_ENV):
         console.add_secret(variables.raw(env, name))  # masked from the first line on
     try:
-        run(variables.load(env), env, console)
+        cfg = variables.load(env)
+        (install_env.run if cfg.mode == "credentials" else run)(cfg, env, console)
     except (ConfigError, DistError, Failed, VerificationFailed, Unreachable) as exc:
         console.fail(str(exc))
         return 1

@@ -29,6 +29,11 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
+    Variable("MODE", "`publish` builds and publishes; `credentials` builds nothing: it exchanges the step's OIDC "
+             "token for a short-lived read token and writes `.registry/env` into the clone directory, which the "
+             "step's later commands `source` so that pip, uv and poetry install from the registry (also packages "
+             "of other repositories that let this one's pipelines read them).",
+             default="publish", kind="choice", choices=("publish", "credentials")),
     Variable("REGISTRY_URL", "The registry's workspace URL, e.g. `https://registry.example.com/acme`: "
              "both the index and the upload URL.", required=True),
     Variable("TOOL", "Which client builds and publishes: `auto`, `twine`, `uv` or `poetry`. `auto` picks poetry "
@@ -62,6 +67,7 @@ BY_NAME = {v.name: v for v in VARIABLES}
 
 @dataclass(frozen=True)
 class Config:
+    mode: str
     registry_url: str  # normalised: scheme://host/<workspace>/
     origin: str  # scheme://host, where the registry's own APIs live
     workspace: str
@@ -141,7 +147,7 @@ def load(env: dict[str, str] | None = None, cwd: Path | None = None) -> Config:
     if not folder.is_dir():
         raise ConfigError(f"FOLDER {folder} is not a directory.")
     return Config(
-        registry_url=url, origin=origin, workspace=workspace,
+        mode=_value(env, BY_NAME["MODE"]), registry_url=url, origin=origin, workspace=workspace,
         tool=_value(env, BY_NAME["TOOL"]), build=boolean(env, "BUILD"),
         folder=folder.resolve(), dist_dir=(folder / _value(env, BY_NAME["DIST_DIR"])).resolve(),
         auth=_value(env, BY_NAME["AUTH"]), username=raw(env, "USERNAME"), password=raw(env, "PASSWORD"),

@@ -66,6 +66,9 @@ def forms() -> list[tuple[str, dict[str, str]]]:
         (f"{s}/pipelines", {"issuer": OTHER_ISSUER, "audiences": ""}),
         (f"/-/{WS}/repos/utils/people", {"email": "outsider@acme.test", "role": "read"}),
         (f"/-/{WS}/repos/utils/people/revoke?email=reader%40acme.test", {}),
+        (f"/-/{WS}/repos/utils/pipelines", {"source": "public-lib"}),
+        (f"/-/{WS}/repos/utils/pipelines", {"source": "*"}),
+        (f"/-/{WS}/repos/utils/pipelines/revoke?source=%2A", {}),
         (f"/-/{WS}/packages/acme-utils/policy", {"branches": "main\nrelease/*", "environments": ""}),
         (f"{s}/name", {"name": "Acme Corporation"}),
         (f"{s}/projects/LABS/name", {"name": "Laboratory"}),
@@ -98,6 +101,7 @@ async def test_a_workspace_admin_who_is_not_the_operator_administers_it(client, 
     assert "dev@acme.test" in workspace(world).admins and workspace(world).uuid == UUID
     assert "dev@acme.test" not in repo(world, "utils").grants and "reader@acme.test" not in repo(world, "utils").grants
     assert repo(world, "utils").grants["outsider@acme.test"] == "read"
+    assert repo(world, "utils").pipeline_readers == ["public-library"]  # (granted, then carried by the rename)
     assert not snap(world).exists(layout.project(WS, "TOOLS")) and repo(world, "scratch") is None
     assert repo(world, "cli").public and repo(world, "cli").uuid == CLI_UUID and repo(world, "utils").uuid == UUID
     assert repo(world, "cli").create_packages_on_publish and repo(world, "utils").create_packages_on_publish
@@ -209,6 +213,10 @@ async def test_every_form_needs_its_csrf_token(client, world):
     ("settings/pipelines", {"issuer": "http://evil.example/oidc", "audiences": ""}, 400, "use an https:// URL"),
     ("settings/pipelines", {"issuer": "", "audiences": ""}, 400, "Issuer"),
     ("repos/utils/people", {"email": "ghost@acme.test", "role": "read"}, 404, "only the registry's operator"),
+    ("repos/utils/pipelines", {"source": "utils"}, 400, "already publish to and read it"),
+    ("repos/utils/pipelines", {"source": "nowhere"}, 404, "Repository acme/nowhere does not exist"),
+    ("repos/utils/pipelines", {"source": "Bad Slug!"}, 400, "Invalid repository slug"),
+    ("repos/utils/pipelines", {"source": ""}, 400, "repository slug"),
     ("settings/name", {"name": ""}, 400, "new display name"),
     ("settings/name", {"name": "Acme"}, 409, "already called"),
     ("settings/name", {"name": "two\nlines"}, 400, "one line"),
@@ -400,3 +408,75 @@ async def test_a_person_changes_their_own_name_and_no_one_elses(client, world):
     changed = [c.summary for c in world.reg.ledger.walk(since=before)]
     assert all(c.startswith(("start session", "sign in", "end session", "sign out")) for c in changed), changed
     assert Reader(world.reg, identity.operator()).user("dev@acme.test").name == "Dev Eloper"
+
+
+async def test_a_repository_admin_lets_other_pipelines_read_it_and_stops_them(client, world):
+    owner = "owner@acme.test"
+    await sign_in(client, world, owner)
+    page = await client.get(f"/-/{WS}/repos/utils/people")
+    assert "Pipelines that may read this repository" in page.text and "only its own" in page.text
+    # what may be chosen: every pipeline, or a repository they read (not itself, not one hidden from them)
+    options = re.findall(r'<option value="([^"]+)"', page.text.split('id="pipelines-source"')[1].split("</select>")[0])
+    assert options == ["*", "public-lib"]
+    before = world.reg.ledger.head()
+    r = await post(client, f"/-/{WS}/repos/utils/pipelines", source="public-lib")
+    assert r.status_code == 303 and repo(world, "utils").pipeline_readers == ["public-lib"]
+    one_web_commit(world, before, owner)
+    made = world.reg.ledger.commit(world.reg.ledger.head())
+    assert (made.trailer("Action"), made.trailer("Pipelines-Of")) == ("grant-pipelines", "public-lib")
+    page = await client.get(f"/-/{WS}/repos/utils/people")
+    assert f'href="/-/{WS}/repos/utils/pipelines/revoke?source=public-lib"' in page.text
+    # a mistake comes back with the form and the message, and changes nothing: granted already, itself,
+    # one they may not read (as a missing one, word for word)
+    before = world.reg.ledger.head()
+    again = await post(client, f"/-/{WS}/repos/utils/pipelines", source="public-lib")
+    assert again.status_code == 409 and "may already read acme/utils" in html.unescape(again.text)
+    assert 'id="pipelines-error"' in again.text and 'id="pipelines-source"' in again.text
+    hidden = await post(client, f"/-/{WS}/repos/utils/pipelines", source="secret")
+    missing = await post(client, f"/-/{WS}/repos/utils/pipelines", source="secrez")
+    assert hidden.status_code == missing.status_code == 404
+    said = [re.search(r'id="pipelines-error">([^<]*)', x.text).group(1) for x in (hidden, missing)]
+    assert said[0].replace("secret", "X") == said[1].replace("secrez", "X")
+    assert world.reg.ledger.head() == before
+    # every reader of the repository sees which pipelines read it on its page
+    assert "those of <a" in (await client.get(f"/-/{WS}/repos/utils/")).text
+    await sign_in(client, world, "reader@acme.test")
+    listing = await client.get(f"/-/{WS}/repos/utils/")
+    assert 'id="pipeline-readers"' in listing.text and f'href="/-/{WS}/repos/public-lib/"' in listing.text
+    assert 'id="pipeline-readers"' not in (await client.get(f"/-/{WS}/repos/public-lib/")).text  # (none read it)
+    # revoking is confirmed first, then one commit
+    await sign_in(client, world, owner)
+    confirm = await client.get(f"/-/{WS}/repos/utils/pipelines/revoke", params={"source": "public-lib"})
+    assert confirm.status_code == 200 and "Stop the pipelines of acme/public-lib reading acme/utils?" in confirm.text
+    for source in ("*", "secret", ""):  # (what it doesn't let read it: nothing to confirm)
+        r = await client.get(f"/-/{WS}/repos/utils/pipelines/revoke", params={"source": source})
+        assert r.status_code == 404 and "people and settings page lists" in html.unescape(r.text), source
+    before = world.reg.ledger.head()
+    r = await client.post(f"/-/{WS}/repos/utils/pipelines/revoke", params={"source": "public-lib"},
+                          data={"csrf": CSRF.search(confirm.text).group(1)}, follow_redirects=False)
+    assert r.status_code == 303 and repo(world, "utils").pipeline_readers == []
+    one_web_commit(world, before, owner)
+    assert world.reg.ledger.commit(world.reg.ledger.head()).trailer("Action") == "revoke-pipelines"
+    assert 'id="pipeline-readers"' not in (await client.get(f"/-/{WS}/repos/utils/")).text
+
+
+async def test_only_a_repositorys_admins_change_which_pipelines_read_it(client, world):
+    operations.grant_pipelines(world.reg, identity.operator(), "cli", WS, "utils", "public-lib")
+    grant, revoke = f"/-/{WS}/repos/utils/pipelines", f"/-/{WS}/repos/utils/pipelines/revoke"
+    for who in ("dev@acme.test", "reader@acme.test", "projreader@acme.test", "outsider@acme.test"):
+        await sign_in(client, world, who)
+        before = world.reg.ledger.head()
+        readable = who != "outsider@acme.test"
+        confirm = await client.get(revoke, params={"source": "public-lib"})
+        assert confirm.status_code == (403 if readable else 404), who
+        assert (await post(client, grant, source="*")).status_code == (403 if readable else 404), who
+        r = await client.post(revoke, params={"source": "public-lib"}, data={"csrf": await csrf_of(client, "/-/")},
+                              follow_redirects=False)
+        assert r.status_code == (403 if readable else 404), who
+        assert world.reg.ledger.head() == before and repo(world, "utils").pipeline_readers == ["public-lib"]
+        # (a reader sees which pipelines read it, but no form to change that)
+        if readable:
+            listing = await client.get(f"/-/{WS}/repos/utils/")
+            assert "public-lib</a>" in listing.text and "/pipelines/revoke" not in listing.text
+    client.cookies.clear()
+    assert (await client.get(revoke, params={"source": "public-lib"})).status_code == 401
