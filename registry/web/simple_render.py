@@ -115,8 +115,9 @@ def _json_file(f: Row) -> dict:
         "url": f.url,
         "hashes": {"sha256": f.sha256} if f.sha256 else {},
         "requires-python": f.requires_python,
+        # (PEP 714: not also under the old key `dist-info-metadata`, which pip 22.3 to 23.1, still
+        # Debian 12's pip, fails on with "unhashable type: 'dict'"; the HTML keeps both names)
         "core-metadata": metadata,
-        "dist-info-metadata": metadata,
         "size": f.size,
         "upload-time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if f.upload_time else None,
         "yanked": (f.yanked or True) if f.yanked is not None else False,

@@ -28,6 +28,7 @@ from tests.e2e.pipe.test_pipe import (
     Site,
     assert_no_secrets,
     flit_project,
+    lib_package,
     open_site,
     sha256,
 )
@@ -148,6 +149,37 @@ def in_image(image: str, script: str) -> str:
 def files_under(root: Path) -> dict[str, os.stat_result]:
     return {p.relative_to(root).as_posix(): p.lstat() for p in root.rglob("*")}
 
+
+
+# --- credentials: the step's next commands install another repository's packages ----------------
+
+
+def test_credentials_mode_lets_the_steps_next_command_install_what_its_pipelines_may_read(
+        pipe_image, base_image, registry, tmp_path):
+    """`MODE: credentials` in the pipe's container, then the step's own image (here the Python base,
+    as `image: python:3.12`) runs `. .registry/env && pip install ...` in the same clone: before the
+    grant the package is as missing, after it it installs, after the revoke it is missing again."""
+    lib, name = lib_package(registry, tmp_path)
+    work = clone(tmp_path / "clone")
+    work.mkdir(parents=True, exist_ok=True)
+    step = Step(build=130)
+    env = step.env(registry, MODE="credentials", REGISTRY_URL=f"{registry.server.url}/default")
+    proc = run_pipe(pipe_image, work, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith(GREEN) and "source .registry/env" in proc.stdout
+    assert_no_secrets(proc.stdout + proc.stderr, env["BITBUCKET_STEP_OIDC_TOKEN"])
+
+    def next_command() -> subprocess.CompletedProcess:
+        script = f". .registry/env && pip install --no-cache-dir --disable-pip-version-check -q {name}==1.0"
+        return containers.run(base_image, ("sh", "-c", script), volumes=[(work, CLONE_DIR)], workdir=CLONE_DIR)
+
+    refused = next_command()
+    assert refused.returncode != 0 and b"No matching distribution" in refused.stdout, refused.stdout
+    registry.server.cli("pipelines", "grant", f"default/{lib}", registry.repo)
+    done = next_command()
+    assert done.returncode == 0, done.stdout.decode()[-3000:]
+    registry.server.cli("pipelines", "revoke", f"default/{lib}", registry.repo)
+    assert next_command().returncode != 0
 
 # --- publishing: each tool, attributed to the run, re-run on the same clone ----------------------------
 

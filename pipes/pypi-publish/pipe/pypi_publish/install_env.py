@@ -37,9 +37,9 @@ def run(cfg: Config, env: dict[str, str], console: Console) -> None:
     where = Path(raw(env, "BITBUCKET_CLONE_DIR") or Path.cwd()) / DIRECTORY
     path = write(where, cfg.registry_url, creds.username, creds.password, creds.expires)
     until = time.strftime(" until %H:%M:%S UTC", time.gmtime(creds.expires)) if creds.expires else ""
-    console.success(f"Wrote {path} (a read token, valid{until}); keep {DIRECTORY}/ out of artifacts and caches. "
-                    f"In the step's next commands:")
-    console.info(f"  source {DIRECTORY}/env")
+    console.info(f"In the step's next commands, before pip, uv or poetry:\n  source {DIRECTORY}/env")
+    # (the last line, green, as Bitbucket's pipes end)
+    console.success(f"Wrote {path} (a read token, valid{until}); keep {DIRECTORY}/ out of artifacts and caches.")
 
 
 def write(where: Path, index: str, username: str, token: str, expires: float | None) -> Path:
