@@ -116,3 +116,15 @@ def _project(root: Path, poetry: bool = False) -> Path:
         dependencies = []
         """) + extra)
     return root
+
+
+def test_every_yaml_block_of_the_readmes_is_yaml():
+    """A step copied from a README must load: a plain list item with `: ` in it is a mapping, and
+    Bitbucket refuses the file (README's curl step once was)."""
+    import yaml
+
+    for readme in (README, README.parent / "pipes/pypi-publish/README.md"):
+        blocks = re.findall(r"^```ya?ml\n(.*?)\n```", readme.read_text(), re.S | re.M)
+        assert blocks, readme
+        for block in blocks:
+            yaml.safe_load(block)

@@ -651,3 +651,33 @@ def test_credentials_mode_needs_the_steps_oidc_token(tmp_path):
     proc = run_pipe(tmp_path, env)
     assert proc.returncode == 1 and "add `oidc: true` to the step" in proc.output
     assert not (tmp_path / ".registry").exists()
+
+
+def readme_step_without_the_pipe() -> list[str]:
+    """The script of README's step that installs another repository's package without the pipe."""
+    section = (ROOT / "README.md").read_text().split("### Installing another repository's packages in a pipeline")[1]
+    block = re.search(r"```yaml\n(.*?)\n```", section, re.S)
+    assert block, "README's section on installing in a pipeline has no yaml step"
+    return yaml.safe_load(block.group(1))[0]["step"]["script"]
+
+
+def test_the_readmes_two_lines_install_what_the_steps_pipeline_may_read(site, tmp_path):
+    """README's two lines, with only the host, the workspace and the package swapped: the step's OIDC
+    token for a read token (curl), then pip with it; refused before the grant, installed after it."""
+    lib, name = lib_package(site, tmp_path)
+    host = site.server.url.removeprefix("http://")
+    script = [line.replace("https://", "http://").replace("registry.example.com", host)
+              .replace("/acme/", "/default/")
+              .replace("acme-utils", f"--no-cache-dir --target {tmp_path / 'site'} {name}")
+              for line in readme_step_without_the_pipe()]
+    assert "example" not in "".join(script) and "/default/" in script[1], script
+    assert len(script) == 2 and "mint-token" in script[0] and '\\"scope\\":\\"read\\"' in script[0]
+    env = client_env(tmp_path / "home", BITBUCKET_STEP_OIDC_TOKEN=site.oidc_token(str(uuid.uuid4()),
+                                                                                   str(uuid.uuid4())))
+    steps = ["set -e", *script]
+    before = run(["bash", "-c", "\n".join(steps)], env=env, cwd=tmp_path, check=False)
+    assert before.returncode != 0 and "No matching distribution" in before.stdout + before.stderr
+    site.server.cli("pipelines", "grant", f"default/{lib}", site.repo)
+    after = run(["bash", "-c", "\n".join(steps)], env=env, cwd=tmp_path, check=False)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert list((tmp_path / "site").glob("*.dist-info")) and "read scope" in site.server.cli("log", "default").stdout
