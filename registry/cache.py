@@ -58,6 +58,7 @@ class Cache:
         self.name, self.what = name, what
         self._lock = threading.Lock()
         self._lru = _lru(getattr(_settings[0], self.setting) if _settings else default_bound(name))
+        self.hits = self.misses = 0  # (plain counts, read by metrics.caches_seen: no metric call per lookup)
         _live.add(self)
 
     @property
@@ -80,6 +81,10 @@ class Cache:
         """The value kept under ``key`` (now the most recently used), or ``default``."""
         with self._lock:
             entry = self._lru.get(key)
+            if entry is None:
+                self.misses += 1
+            else:
+                self.hits += 1
         return default if entry is None else entry[0]
 
     def put(self, key: Hashable, value: T, nbytes: int) -> T:
@@ -188,6 +193,15 @@ def configure(settings) -> None:
 def caches() -> list[Cache]:
     """Every cache there is in this process, by name."""
     return sorted(_live, key=lambda c: c.name)
+
+
+def counts() -> list[tuple[str, int, int]]:
+    """Every cache's (name, hits, misses) in this process so far, by name (registry/metrics.py exports them)."""
+    summed: dict[str, tuple[int, int]] = {}
+    for c in caches():
+        hits, misses = summed.get(c.name, (0, 0))
+        summed[c.name] = (hits + c.hits, misses + c.misses)
+    return [(name, hits, misses) for name, (hits, misses) in summed.items()]
 
 
 def bounds(settings) -> dict[str, int]:

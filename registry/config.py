@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 ENV_PREFIX = "REGISTRY_"
+ACCESS_LOGS = ("on", "off", "json")
+METRICS = ("loopback", "token", "off")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # what both Python's logging and granian take
 EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
                                bool: "expected 1/0 or true/false"}
@@ -94,8 +96,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # What GET /_/oidc/audience answers (default: the public URL); add it to a trust's audiences.
     oidc_audience: str | None = None
     log_level: str = "info"
-    # One line per request on the server's stderr (method, path, status, bytes, ms, who): "on" or "off".
+    # One line per request on the server's stderr (method, path, status, bytes, ms, who, request id):
+    # "on", "off", or "json" (the same, as one JSON object a line).
     access_log: str = "on"
+    # Who may read GET /_/metrics: "loopback" (a request from this host, not through a proxy, or with a
+    # witness or replica token), "token" (only with a witness or replica token), or "off" (404).
+    metrics: str = "loopback"
+    # GET /_/ready answers 503 on a read replica more than this many seconds behind its primary.
+    ready_max_lag_seconds: float = 60.0
     # Where distribution files live: "" for the data directory's blobs/, or s3://BUCKET[/PREFIX] (the
     # endpoint, region and credentials come from the usual AWS_* environment variables).
     blobs: str = ""
@@ -167,8 +175,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("body_grace_seconds", "give a number of seconds above 0")
         if self.log_level.lower() not in LOG_LEVELS:
             raise BadSetting("log_level", f"give one of {', '.join(LOG_LEVELS)} (in any case)")
-        if self.access_log.lower() not in ("on", "off"):
-            raise BadSetting("access_log", "give on or off")
+        if self.access_log.lower() not in ACCESS_LOGS:
+            raise BadSetting("access_log", "give on, off or json")
+        if self.metrics.lower() not in METRICS:
+            raise BadSetting("metrics", "give loopback (this host, or a witness or replica token), token (only those "
+                                        "tokens) or off")
+        if not self.ready_max_lag_seconds > 0:
+            raise BadSetting("ready_max_lag_seconds", "give a number of seconds above 0")
         if self.upstream_ttl_seconds < 0:
             raise BadSetting("upstream_ttl_seconds", "give a number of seconds, 0 or more")
         if not 0 < self.upstream_timeout_seconds <= 300:
@@ -183,7 +196,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def logs_access(self) -> bool:
-        return self.access_log.lower() == "on"
+        return self.access_log.lower() in ("on", "json")
+
+    @property
+    def logs_json(self) -> bool:
+        return self.access_log.lower() == "json"
 
     @property
     def primary(self) -> str | None:
@@ -209,6 +226,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def cache_path(self) -> Path:
         return self.data_path / "cache"
+
+    @property
+    def metrics_path(self) -> Path:
+        """The workers' counts (prometheus_client's multiprocess files): made empty at each `registry serve`."""
+        return self.data_path / "metrics"
 
     @property
     def served_at_path(self) -> Path:

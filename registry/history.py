@@ -173,6 +173,16 @@ class History:
         position, tip = self._tip(db)
         return tip != self.ledger.head() or self._trail_tip(db) < position
 
+    def lag(self) -> int:
+        """How many of the ledger's commits the index has yet to take in (for the metrics)."""
+        _, tip = self._tip(self._db())
+        repo, head = self.ledger.repo(), self.ledger.head()
+        if tip == head:
+            return 0
+        if tip is None or tip not in repo:
+            return sum(1 for _ in repo.walk(head))
+        return repo.ahead_behind(head, tip)[0]
+
     def trail_behind(self) -> bool:
         """Whether the trail lacks some of the ledger's commits (a page may say so)."""
         db = self._db()

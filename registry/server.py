@@ -14,7 +14,7 @@ from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
 
-from . import datadir, identity, operations
+from . import datadir, identity, metrics, operations
 from .blobs import open_store
 from .blobs.s3 import S3BlobStore
 from .config import Settings, placement_note
@@ -209,6 +209,7 @@ def serve(settings: Settings) -> int:
         print(f"Distribution files are in {store.location}{redirect}")
     sys.stdout.flush()
     os.environ.update(settings.to_env())  # the workers build their app from these
+    metrics.use_directory(settings.metrics_path, fresh=True)  # (the workers inherit it: their counts, summed)
     Granian(
         "registry.web.app:app_from_env",
         factory=True,

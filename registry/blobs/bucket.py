@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
+from .. import metrics
 from ..errors import RegistryError
 from .s3codes import Missing, Unavailable
 
@@ -141,9 +142,10 @@ class Bucket:
     @contextmanager
     def failing(self, doing: str) -> Iterator[None]:
         """S3 errors in the block as `Unavailable` (503) saying what failed, ``doing`` (a 404 is the
-        caller's to catch first, inside the block)."""
+        caller's to catch first, inside the block). Each block is timed, and counted if it fails."""
         try:
-            yield
+            with metrics.blob_call("s3", metrics.operation(doing)):
+                yield
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise Unavailable(f"The blob store {self.location} failed {doing}: {error.get('Code', '?')} "

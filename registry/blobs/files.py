@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 import anyio
 
+from .. import metrics
 from ..diskspace import DiskSpace
 from ..errors import RegistryError
 from ..fsync import Needed, fsync_path, make_dirs, write_file
@@ -58,6 +59,7 @@ class FileBlobStore:
         """A `Staged` spilling into staging/, on the same filesystem (adopting it is a rename)."""
         return Staged(self.staging, limit, disk=self.disk)
 
+    @metrics.blob_timed("files", "storing")
     def adopt(self, staged: Staged, defer: list[Needed] | None = None) -> str:
         """Put ``staged`` under its hash, durably (or, with ``defer``, say there what is left to
         sync: the commit that records it makes it durable first). Safe to repeat.
@@ -120,6 +122,7 @@ class FileBlobStore:
         """Whether ``target`` holds the content whole (read only when small: cheap)."""
         return size <= SPOOL and _hashes_to(target, size, sha256)
 
+    @metrics.blob_timed("files", "storing")
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` under its hash, durably. Atomic, as it may run outside the ledger's lock:
         readers see no file or a whole one."""
@@ -161,6 +164,7 @@ class FileBlobStore:
         """Its file, open to read; FileNotFoundError if there is none."""
         return open(self._path(sha256), "rb")
 
+    @metrics.blob_timed("files", "reading")
     def read(self, sha256: str) -> bytes:
         """Its file's bytes; FileNotFoundError if there is none."""
         return self._path(sha256).read_bytes()
@@ -199,6 +203,7 @@ class FileBlobStore:
     async def aclose(self) -> None:
         """Nothing to close."""
 
+    @metrics.blob_timed("files", "deleting")
     def delete(self, sha256: str) -> None:
         """Unlink its file and sync its directory; nothing if it is not there."""
         path = self._path(sha256)

@@ -23,6 +23,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int)
     s.add_argument("--public-url", help="the URL clients use to reach this server, for printed settings")
     s.add_argument("--max-upload-bytes", type=int)
+    s.add_argument("--metrics", choices=("loopback", "token", "off"),
+                   help="who may read GET /_/metrics: this host or a witness/replica token (loopback, the default), "
+                        "only such a token (token), nobody (off)")
+    s.add_argument("--access-log", choices=("on", "off", "json"),
+                   help="the access log: text lines, none, or JSON lines")
+    s.add_argument("--ready-max-lag-seconds", type=float,
+                   help="a replica further behind its primary than this is not ready (GET /_/ready: 503)")
     s.add_argument("--follow", metavar="PRIMARY_URL",
                    help="run as a read replica of the registry at PRIMARY_URL (env REGISTRY_FOLLOW)")
     s.add_argument("--token", help="the replica token, from `registry token create EMAIL --replica` on the primary "

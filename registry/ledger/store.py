@@ -27,6 +27,7 @@ from typing import Any
 import pygit2
 from pygit2.enums import ObjectType, SortMode
 
+from .. import metrics
 from ..cache import default_bound
 from ..fsync import fsync_all, make_dirs
 from . import guard
@@ -153,7 +154,9 @@ class Ledger:
         """Run ``build`` on the snapshot at the tip and commit the change it returns, atomically and
         durably (see `Writer.transact` for what it raises: whatever it raises, nothing was
         committed). Every few commits, packs are folded in the background (`maybe_repack`)."""
-        committed = self._writer.transact(build, timeout=timeout)
+        with metrics.commit_timed() as result:
+            committed = self._writer.transact(build, timeout=timeout)
+            result[0] = "committed" if committed.commit is not None else "unchanged"
         if committed.commit is not None and self._writer.packs_written % 16 == 0:
             self.maybe_repack(background=True)
         return committed
@@ -162,6 +165,13 @@ class Ledger:
         """Exclusive against every writer of every process (transactions, recovery, the collector's
         deletions): `Locked` (503) after ``timeout`` seconds."""
         return self._branch.write_lock(timeout)
+
+    def journal_bytes(self) -> int:
+        """The journal's size: what a crash now would replay (a checkpoint empties it)."""
+        try:
+            return self._journal.path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def recover(self) -> str | None:
         """Replay the journal after a crash (recovery.py); the commit main was moved to, if any."""

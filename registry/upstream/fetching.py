@@ -29,6 +29,7 @@ from urllib.parse import quote, urljoin
 import httpx
 import msgspec
 
+from .. import metrics
 from ..config import Settings
 from ..errors import RegistryError
 from ..model import UpstreamIndex
@@ -229,10 +230,12 @@ class Upstreams:
                    403: "403 Forbidden: its credentials may not read this project"}.get(
                        r.status_code, f"{r.status_code} {r.reason_phrase}")
             return self._failed(index, name, cached, f"it answered {why}", 502)
+        metrics.upstream_fetch("page")
         self._keep(ws, index, name, page)
         return Fetched(index, page)
 
     def _failed(self, index: UpstreamIndex, name: str, cached: CachedPage | None, why: str, status: int) -> Fetched:
+        metrics.upstream_fetch("page", failed=True)
         said = f"upstream index {index.name!r} ({index.url}) failed for {name!r}: {why}"
         if cached is not None:
             log.warning("%s; serving its page as fetched %.0f s ago", said, time.time() - cached.fetched)

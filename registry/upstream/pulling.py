@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from .. import metrics
 from ..blobs import Digests, Staged
 from ..errors import RegistryError
 from ..locks import first
@@ -84,14 +85,17 @@ class Pulls:
                 digests = staged.finish() if not staged.spilled else await asyncio.to_thread(staged.finish)
                 why = check(digests)
                 if why is not None:
+                    metrics.upstream_fetch("file", failed=True)
                     log.error("%s", why)
                     await give(RegistryError(why, status=502))
                     return
                 if held is not None:
                     await give(held)
                 await give(_END)
+                metrics.upstream_fetch("file")
                 await record(staged)
             except Exception as exc:
+                metrics.upstream_fetch("file", failed=True)
                 if not isinstance(exc, RegistryError):
                     log.warning("pulling %s from upstream failed: %s", key, exc)
                 await give(exc)

@@ -1,6 +1,9 @@
-"""The access log: one line per request (method, path, status, bytes, milliseconds, who), written by
-the one middleware every request passes (`AccessLog`, outermost: a refusal at the front door is
-logged as an answer from the app is).
+"""The access log: one line per request (method, path, status, bytes, milliseconds, who, request id),
+written by the one middleware every request passes (`AccessLog`, outermost: a refusal at the front
+door is logged as an answer from the app is), as text or as one JSON object a line
+(REGISTRY_ACCESS_LOG=json). The same middleware counts the request for the metrics (by its route's
+template, registry/metrics.py) and gives every answer an `X-Request-Id`: the client's, if it sent a
+sane one, else a new one.
 
 Who is the principal as the credentials code resolved it for this request (`note`, called by the
 code that resolves it): an email, `pipeline:{uuid}`, `anonymous`. Nothing secret is ever written:
@@ -11,16 +14,20 @@ replaced by `…`. The line is formatted only if the logger takes it, by `loggin
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING
 
+import msgspec
+
+from .. import metrics
 from ..identity import Principal
 from ..links import SIGNIN_LINK
 from .asgi import ASGIApp, Message, Receive, Scope, Send
-from .incoming import SCOPE_KEY, Incoming
+from .incoming import ROUTE, SCOPE_KEY, Incoming
 
 if TYPE_CHECKING:
     from .credentials import Authenticator
@@ -32,17 +39,25 @@ REDACTED = "…"
 _SECRET_PREFIXES = (SIGNIN_LINK.path.partition("{")[0],)
 _SLASHES = re.compile("/{2,}")
 _SINK: Batched | None = None  # a served worker's: its lines skip `logging` (configure)
+_JSON = [False]  # one JSON object a line (configure)
+REQUEST_ID = b"x-request-id"
+# A request id a client may choose (a proxy's, to follow a request through): short, and nothing a log
+# reader could take for another field or line.
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:@+=/-]{1,128}")
+UNROUTED = "(unrouted)"  # the route of a request no route took (a 404, a redirect or refusal at the front door)
+_json = msgspec.json.Encoder()
 
 
-def configure(enabled: bool, stream: IO[str] | None = None) -> None:
+def configure(enabled: bool, stream: IO[str] | None = None, *, json: bool = False) -> None:
     """On: every request's line at INFO, whatever REGISTRY_LOG_LEVEL lets through of the rest. With a
     ``stream`` (a served worker's stderr), the lines go there in batches, not through the root
-    logger's handler."""
+    logger's handler. ``json``: each line a JSON object (the time, the fields, the request id)."""
     log.setLevel(logging.INFO if enabled else logging.CRITICAL + 1)
     log.disabled = not enabled
+    _JSON[0] = json
     global _SINK
     if enabled and stream is not None and _SINK is None:
-        _SINK = Batched(stream)
+        _SINK = Batched(stream, json=json)
         log.addHandler(_SINK)  # (what else logs to registry.access goes the same way)
         log.propagate = False
 
@@ -61,15 +76,28 @@ class Batched(logging.Handler):
     FLUSH_SECONDS = 0.25
     BATCH = 256
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, json: bool = False) -> None:
         super().__init__(logging.INFO)
-        self._stream = stream
+        self._stream, self._json = stream, json
         self._waiting: list[str] = []
         self._second, self._stamp = -1, ""
         threading.Thread(target=self._flushing, name="access-log", daemon=True).start()
 
     def emit(self, record: logging.LogRecord) -> None:  # (under the handler's lock: `Handler.handle`)
-        self._add(record.created, record.getMessage())
+        if self._json:
+            self._waiting.append(json_line(record.created, {"message": record.getMessage()}))
+        else:
+            self._add(record.created, record.getMessage())
+
+    def record(self, fields: dict) -> None:
+        """A request's JSON line, straight from the middleware."""
+        self.acquire()
+        try:
+            self._waiting.append(json_line(time.time(), fields))
+            if len(self._waiting) >= self.BATCH:
+                self._write()
+        finally:
+            self.release()
 
     def line(self, message: str) -> None:
         """A request's line, straight from the middleware: no LogRecord is made for it."""
@@ -109,6 +137,21 @@ class Batched(logging.Handler):
             self.flush()
 
 
+def json_line(at: float, fields: dict) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
+    return _json.encode({"time": stamp, "logger": "registry.access", **fields}).decode() + "\n"
+
+
+def request_id(scope: Scope) -> bytes:
+    """The client's X-Request-Id if it is a sane one (short, plain characters), else a new one."""
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID:
+            if _SANE_ID.fullmatch(value):
+                return value
+            break
+    return os.urandom(8).hex().encode()
+
+
 def note(who: Principal | Exception) -> None:
     """Record who the request's credentials resolved to (or that they were refused)."""
     slot = _WHO.get(None)
@@ -142,16 +185,17 @@ def who_of(found: object, seen: object, authenticator: Authenticator) -> str:
 
 
 class AccessLog:
-    def __init__(self, front: ASGIApp, authenticator: Authenticator) -> None:
-        self._front, self._authenticator = front, authenticator
+    def __init__(self, front: ASGIApp, authenticator: Authenticator, *, writes: bool = True) -> None:
+        self._front, self._authenticator, self._writes = front, authenticator, writes
 
     def __getattr__(self, name: str):  # look like the front door to whoever holds us (tests: its `.app`)
         return getattr(self._front, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or log.disabled:
+        if scope["type"] != "http":
             return await self._front(scope, receive, send)
         started, method, path = time.perf_counter(), scope["method"], scope["path"]  # (the router rewrites them)
+        rid = request_id(scope)
         slot: list = [None]
         token = _WHO.set(slot)
         answer = [0, 0]  # status, body bytes
@@ -159,6 +203,7 @@ class AccessLog:
         async def counting(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answer[0] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), (REQUEST_ID, rid)]}
             elif message["type"] == "http.response.body":
                 answer[1] += len(message.get("body", b""))
             await send(message)
@@ -167,8 +212,24 @@ class AccessLog:
             await self._front(scope, receive, counting)
         finally:
             _WHO.reset(token)
-            ms, who = (time.perf_counter() - started) * 1000, who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator)
+            seconds = time.perf_counter() - started
+            route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED
+            metrics.request(route, method, answer[0] or 499, seconds)  # (no answer at all: the client left)
+            if self._writes and not log.disabled:
+                self._log(scope, method, path, answer, seconds * 1000, rid, slot[0])
+
+    def _log(self, scope: Scope, method: str, path: str, answer: list[int], ms: float, rid: bytes,
+             found: object) -> None:
+        who = who_of(found, scope.get(SCOPE_KEY), self._authenticator)
+        if _JSON[0]:
+            fields = {"method": method, "path": shown_path(path), "status": answer[0] or None, "bytes": answer[1],
+                      "ms": round(ms, 1), "who": who, "request_id": rid.decode()}
             if _SINK is not None:
-                _SINK.line(f"{method} {shown_path(path)} {answer[0] or '-'} {answer[1]} {ms:.1f}ms {who}")
+                _SINK.record(fields)
             else:
-                log.info("%s %s %s %d %.1fms %s", method, shown_path(path), answer[0] or "-", answer[1], ms, who)
+                log.info("%s", _json.encode(fields).decode())
+        elif _SINK is not None:
+            _SINK.line(f"{method} {shown_path(path)} {answer[0] or '-'} {answer[1]} {ms:.1f}ms {who} {rid.decode()}")
+        else:
+            log.info("%s %s %s %d %.1fms %s %s", method, shown_path(path), answer[0] or "-", answer[1], ms, who,
+                     rid.decode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from pipelines.verify import Verifier
 
-from .. import __version__, cache, maintenance
+from .. import __version__, cache, maintenance, metrics
 from ..blobs import BlobStore
 from ..config import Settings
 from ..datadir import Registry
@@ -39,6 +40,7 @@ from . import (
     ledger_http,
     oidc,
     replication,
+    scrape,
     shapes,
     simple,
 )
@@ -59,7 +61,38 @@ COLLECT_EVERY = 10  # maintenance rounds between blob collections
 
 @get("/_/health", sync_to_thread=False, include_in_schema=False)
 def health(request: Request) -> dict:
+    return health_of(request.app.state.web)
+
+
+@get("/_/ready", include_in_schema=False)
+async def ready(request: Request) -> Response:
+    """Whether to send this server requests (a load balancer's question; /_/health is the operator's):
+    503 while the blob store can't be reached, the ledger is damaged, or a replica is stopped or
+    further behind its primary than REGISTRY_READY_MAX_LAG_SECONDS; 200 otherwise (a disk running
+    low, or files missing from the store, are /_/health's to report: other servers would do no better)."""
     state: WebState = request.app.state.web
+    answer = await anyio.to_thread.run_sync(health_of, state)
+    why = []
+    try:
+        await anyio.to_thread.run_sync(state.registry.blobs.check)
+    except RegistryError as exc:
+        why.append(f"The blob store can't be reached: {exc.message}")
+    if "damage" in answer:
+        why.append(f"The ledger is damaged ({answer['damage']} problem(s) a crash recovery found): run `registry "
+                   "verify` for details.")
+    if answer.get("stopped"):
+        why.append(f"This replica stopped following its primary: {answer['stopped']}")
+    limit = state.registry.settings.ready_max_lag_seconds
+    if answer.get("lag", {}).get("seconds", 0) > limit:
+        lag = answer["lag"]
+        why.append(f"This replica is {lag['seconds']:.0f} s ({lag['commits']} commit(s)) behind its primary, more "
+                   f"than REGISTRY_READY_MAX_LAG_SECONDS={limit:g}.")
+    body = {"ready": not why, "reasons": why, "role": answer["role"], "ledger": answer["ledger"]}
+    return Response(body, status_code=503 if why else 200, headers={"cache-control": "no-store"})
+
+
+def health_of(state: WebState) -> dict:
+    """What /_/health answers: the ledger's state, a replica's lag, the blob store's and the disk's."""
     if state.replica is not None:
         return _storage(state, state.replica.health())
     damage = state.registry.ledger.damage.unresolved()
@@ -164,6 +197,11 @@ def _check_blobs(state: WebState) -> None:
 def _maintenance(state: WebState, signals: bool):
     @asynccontextmanager
     async def lifespan(app: Litestar):
+        async def _counting_caches() -> None:  # (a lookup counts in a plain int: the metrics get them here)
+            while True:
+                await anyio.sleep(scrape.SYNC_SECONDS)
+                metrics.caches_seen(cache.counts())
+
         async def loop() -> None:
             rounds = 0
             while True:
@@ -207,9 +245,12 @@ def _maintenance(state: WebState, signals: bool):
             tg.start_soon(app.state.head_watch.watch)
             if state.replica is not None:
                 tg.start_soon(run_replica, state.registry, state.replica)
+            tg.start_soon(_counting_caches)
             yield
             await stop()
             tg.cancel_scope.cancel()
+        metrics.caches_seen(cache.counts())
+        metrics.exited(os.getpid())
         if state.forwarder is not None:
             await state.forwarder.aclose()
         if state.upstreams is not None:
@@ -230,7 +271,7 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
     state = WebState(registry=registry, authenticator=Authenticator(verifier), replica=replica)
     app = Litestar(
         route_handlers=[
-            health,
+            health, ready, scrape.scrape,
             simple.root_index, *shapes.ROUTES,
             oidc.audience, oidc.mint_token,
             ledger_http.ledger_checkpoint, ledger_http.ledger_allowed_signers, ledger_http.ledger_checkpoint_key,
@@ -270,18 +311,18 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
 
 
 def create_asgi(settings: Settings | None = None, registry: Registry | None = None,
-                verifier: Verifier | None = None, signals: bool = False) -> FrontDoor | access.AccessLog:
+                verifier: Verifier | None = None, signals: bool = False) -> access.AccessLog:
     """The app as served: behind the front door, which takes uploads and repeat index requests, and
-    the access log around it all (unless REGISTRY_ACCESS_LOG=off)."""
+    the access log around it all (which also counts every request for the metrics and gives each
+    answer its request id; REGISTRY_ACCESS_LOG=off keeps only that)."""
     app = create_app(settings, registry, verifier, signals)
-    front = FrontDoor(app)
     state: WebState = app.state.web
-    return access.AccessLog(front, state.authenticator) if state.registry.settings.logs_access else front
+    return access.AccessLog(FrontDoor(app), state.authenticator, writes=state.registry.settings.logs_access)
 
 
-def app_from_env() -> FrontDoor | access.AccessLog:
+def app_from_env() -> access.AccessLog:
     """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    access.configure(settings.logs_access, sys.stderr)
+    access.configure(settings.logs_access, sys.stderr, json=settings.logs_json)
     return create_asgi(settings, signals=True)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from litestar import Litestar
 
+from .. import metrics
 from ..datadir import COMMITS
 from ..errors import NotFound, RegistryError
 from ..names import RESERVED_WORKSPACES
@@ -24,7 +25,7 @@ from .answers import Reply, moved, realm, refusal
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 from .caches import Answer, Page, matches
 from .guards import guarded, paced
-from .incoming import Incoming, incoming, refuse_cross_site
+from .incoming import Incoming, incoming, named, refuse_cross_site
 from .state import WebState
 from .stopping import StoppingNow
 from .ui.once import NEW_TOKEN_COOKIE
@@ -85,6 +86,7 @@ class FrontDoor:
         if method in ("GET", "HEAD"):
             found = self._state.answers.lookup(scope, self._state.registry.ledger.head())
             if found is not None:
+                named(scope, "/{ws}/{project}/ (from memory)")
                 return await _send_answer(scope, send, *found)
         send = guarded(send)
         if method not in ("GET", "HEAD"):
@@ -150,6 +152,7 @@ class FrontDoor:
         await self.app(scope, receive, send)
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send, ws: str, wrong: str | None) -> None:
+        named(scope, "/{ws}/ (upload)")
         seen = incoming(scope)
         headers = {k: value for k in ("authorization", "content-type", "content-length")
                    if (value := seen.header(k.encode())) is not None}
@@ -162,10 +165,12 @@ class FrontDoor:
         except ClientGone:
             return
         except RegistryError as exc:
+            metrics.refused(exc, exc.status)
             if exc.status >= 500 and not isinstance(exc, StoppingNow):
                 log.error("POST %s: %s", scope["path"], exc.message)
             await refusal(exc, realm(ws), path=scope["path"]).send(send)
-        except Exception:
+        except Exception as exc:
+            metrics.refused(exc, 500)
             log.exception("upload to %s failed", scope["path"])
             await refusal(RegistryError("Internal server error while publishing; the server log says why.",
                                         status=500), path=scope["path"]).send(send)

@@ -26,7 +26,7 @@ from multipart import (
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .. import dists, names
+from .. import dists, metrics, names
 from ..blobs import Digests, Staged
 from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
 from ..ledger import Locked
@@ -114,6 +114,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
                 pass
         if published is None:  # one trip to a worker thread: it hashes, reads, waits for the lock, fsyncs
             published = await anyio.to_thread.run_sync(check_and_publish, LOCK_WAIT)
+    metrics.published(filename, published.file.size, new=not (published.existing or published.commit is None))
     if published.existing or published.commit is None:  # (no commit: the identical file was there)
         return f"{filename} was already published with identical content; nothing changed.\n"
     created = (f"; created package {published.package.name}, linked to {ws}/{published.package.repository}"

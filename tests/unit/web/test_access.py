@@ -20,7 +20,7 @@ from registry.web.ui.session import SESSION_COOKIE
 from tests.support.pipelines import REPO_UUID, as_password, step_token
 from tests.support.world import WS, upload_form
 
-LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<bytes>\d+) (?P<ms>\d+\.\d)ms (?P<who>\S+)")
+LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<bytes>\d+) (?P<ms>\d+\.\d)ms (?P<who>\S+) (?P<request_id>\S+)")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -127,12 +127,12 @@ async def test_off_writes_no_line(world, lines):
     assert lines() == []
 
 
-@pytest.mark.parametrize("value", ["no", "false", "0", "yes please", "loud"])
+@pytest.mark.parametrize("value", ["no", "false", "0", "yes please", "loud", "jsonl"])
 def test_a_setting_other_than_on_or_off_is_refused_before_anything_is_written(value, monkeypatch, tmp_path):
     monkeypatch.setenv("REGISTRY_ACCESS_LOG", value)
     with pytest.raises(SystemExit) as refused:
         Settings.load(data=str(tmp_path / "data"))
-    assert f"REGISTRY_ACCESS_LOG={value!r}: give on or off" in str(refused.value)
+    assert f"REGISTRY_ACCESS_LOG={value!r}: give on, off or json" in str(refused.value)
     assert not (tmp_path / "data").exists()
     monkeypatch.setenv("REGISTRY_ACCESS_LOG", "OFF")
     assert not Settings.load(data=str(tmp_path / "data")).logs_access
