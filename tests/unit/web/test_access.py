@@ -20,7 +20,8 @@ from registry.web.ui.session import SESSION_COOKIE
 from tests.support.pipelines import REPO_UUID, as_password, step_token
 from tests.support.world import WS, upload_form
 
-LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<bytes>\d+) (?P<ms>\d+\.\d)ms (?P<who>\S+) (?P<request_id>\S+)")
+LINE = re.compile(r"(?P<method>[A-Z]+) (?P<path>/\S*) (?P<status>\d{3}) (?P<bytes>\d+) (?P<ms>\d+\.\d)ms (?P<who>\S+) "
+                  r"(?P<request_id>[0-9a-f]{16})")
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
