@@ -100,7 +100,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # "on", "off", or "json" (the same, as one JSON object a line).
     access_log: str = "on"
     # Who may read GET /_/metrics: "loopback" (a request from this host, not through a proxy, or with a
-    # witness or replica token), "token" (only with a witness or replica token), or "off" (404).
+    # witness or replica token), "token" (only with a witness or replica token), or "off" (404, and
+    # requests are not counted).
     metrics: str = "loopback"
     # GET /_/ready answers 503 on a read replica more than this many seconds behind its primary.
     ready_max_lag_seconds: float = 60.0

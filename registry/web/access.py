@@ -185,8 +185,9 @@ def who_of(found: object, seen: object, authenticator: Authenticator) -> str:
 
 
 class AccessLog:
-    def __init__(self, front: ASGIApp, authenticator: Authenticator, *, writes: bool = True) -> None:
-        self._front, self._authenticator, self._writes = front, authenticator, writes
+    def __init__(self, front: ASGIApp, authenticator: Authenticator, *, writes: bool = True,
+                 counts: bool = True) -> None:
+        self._front, self._authenticator, self._writes, self._counts = front, authenticator, writes, counts
 
     def __getattr__(self, name: str):  # look like the front door to whoever holds us (tests: its `.app`)
         return getattr(self._front, name)
@@ -213,8 +214,9 @@ class AccessLog:
         finally:
             _WHO.reset(token)
             seconds = time.perf_counter() - started
-            route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED
-            metrics.request(route, method, answer[0] or 499, seconds)  # (no answer at all: the client left)
+            if self._counts:  # (no answer at all: the client left, 499)
+                route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED
+                metrics.request(route, method, answer[0] or 499, seconds)
             if self._writes and not log.disabled:
                 self._log(scope, method, path, answer, seconds * 1000, rid, slot[0])
 

@@ -317,7 +317,9 @@ def create_asgi(settings: Settings | None = None, registry: Registry | None = No
     answer its request id; REGISTRY_ACCESS_LOG=off keeps only that)."""
     app = create_app(settings, registry, verifier, signals)
     state: WebState = app.state.web
-    return access.AccessLog(FrontDoor(app), state.authenticator, writes=state.registry.settings.logs_access)
+    chosen = state.registry.settings
+    return access.AccessLog(FrontDoor(app), state.authenticator, writes=chosen.logs_access,
+                            counts=chosen.metrics.lower() != "off")
 
 
 def app_from_env() -> access.AccessLog:
