@@ -197,10 +197,14 @@ def _check_blobs(state: WebState) -> None:
 def _maintenance(state: WebState, signals: bool):
     @asynccontextmanager
     async def lifespan(app: Litestar):
-        async def _counting_caches() -> None:  # (a lookup counts in a plain int: the metrics get them here)
+        async def _counting() -> None:  # (requests and cache lookups are tallied: the metrics get them here)
+            rounds = 0
             while True:
-                await anyio.sleep(scrape.SYNC_SECONDS)
-                metrics.caches_seen(cache.counts())
+                await anyio.sleep(metrics.FLUSH_SECONDS)
+                metrics.flush()
+                rounds += 1
+                if rounds % scrape.CACHE_ROUNDS == 0:
+                    metrics.caches_seen(cache.counts())
 
         async def loop() -> None:
             rounds = 0
@@ -245,11 +249,12 @@ def _maintenance(state: WebState, signals: bool):
             tg.start_soon(app.state.head_watch.watch)
             if state.replica is not None:
                 tg.start_soon(run_replica, state.registry, state.replica)
-            tg.start_soon(_counting_caches)
+            tg.start_soon(_counting)
             yield
             await stop()
             tg.cancel_scope.cancel()
         metrics.caches_seen(cache.counts())
+        metrics.flush()
         metrics.exited(os.getpid())
         if state.forwarder is not None:
             await state.forwarder.aclose()

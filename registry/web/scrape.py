@@ -57,7 +57,7 @@ async def scrape(request: Request) -> Response:
 
 
 def text(state: WebState) -> bytes:
-    metrics.caches_seen(cache.counts())  # (this worker's, now; the others' within SYNC_SECONDS)
+    metrics.caches_seen(cache.counts())  # (this worker's, now; the others' within CACHE_ROUNDS flushes)
     return metrics.exposition(metrics.Gauges(lambda: gauges(state)))
 
 
@@ -91,4 +91,4 @@ def _or_none(read) -> float | None:
         return None
 
 
-SYNC_SECONDS = 5.0  # how stale another worker's cache counts may be in a scrape
+CACHE_ROUNDS = 5  # another worker's cache counts are at most this many metrics.FLUSH_SECONDS old in a scrape

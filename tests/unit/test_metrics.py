@@ -96,6 +96,16 @@ def test_a_commit_is_timed_by_what_came_of_it():
     assert value("registry_ledger_commit_duration_seconds_count", result="unchanged") >= 1
 
 
+def test_tallied_requests_land_in_the_buckets_observe_would_have_put_them_in():
+    for seconds in (0.0005, 0.0006, 0.7, 100.0):
+        metrics.request("/t/b", "GET", 200, seconds)
+    assert value("registry_http_request_duration_seconds_bucket", route="/t/b", method="GET", le="0.0005") == 1
+    assert value("registry_http_request_duration_seconds_bucket", route="/t/b", method="GET", le="0.001") == 2
+    assert value("registry_http_request_duration_seconds_bucket", route="/t/b", method="GET", le="1.0") == 3
+    assert value("registry_http_request_duration_seconds_bucket", route="/t/b", method="GET", le="+Inf") == 4
+    assert value("registry_http_request_duration_seconds_count", route="/t/b", method="GET") == 4
+
+
 def test_gauges_are_read_at_the_scrape_and_one_that_cant_be_read_is_left_out():
     text = metrics.exposition(metrics.Gauges(lambda: {"registry_t_bytes": ("t", 42.0), "registry_t_none": ("t", None)}))
     assert samples(text)[("registry_t_bytes", frozenset())] == 42.0
@@ -116,6 +126,7 @@ for _ in range(3):
     if pid == 0:
         for _ in range(5):
             metrics.request("/x", "GET", 200, 0.1)
+        metrics.flush()  # (what a worker does every second, and as it stops)
         os._exit(0)
     kids.append(pid)
 for pid in kids:

@@ -50,6 +50,7 @@ def test_counts_after_real_traffic_across_four_workers(tmp_path):
             junk = secrets.token_hex(8)
             httpx.get(f"{server.url}/default/{junk}/", headers=auth, timeout=10)
             httpx.get(f"{server.url}/{junk}/{junk}/{junk}", timeout=10)
+        time.sleep(1.5)  # (each worker adds what it tallied every second)
         after = scrape(server.url)
 
         assert at(after, "registry_publishes_total", outcome="published") - \
@@ -67,6 +68,7 @@ def test_counts_after_real_traffic_across_four_workers(tmp_path):
             junk = secrets.token_hex(8)
             httpx.get(f"{server.url}/default/{junk}/", headers=auth, timeout=10)
             httpx.get(f"{server.url}/{junk}/{junk}/{junk}", timeout=10)
+        time.sleep(1.5)
         again = scrape(server.url)
         http = [{k for k in s if k[0].startswith("registry_http_")} for s in (after, again)]
         assert http[0] == http[1]
