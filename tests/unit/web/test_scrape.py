@@ -102,3 +102,36 @@ async def test_every_answer_carries_a_request_id_the_clients_if_sane(client):
     for bad in ("a b", "x" * 129, "line\\nbreak", "<script>", "%C3%BC", ""):
         r = await client.get("/_/health", headers={"x-request-id": bad})
         assert r.headers["x-request-id"] != bad and len(r.headers["x-request-id"]) == 16
+
+
+async def test_publishes_of_distinct_files_and_names_add_no_series(world, tmp_path):
+    """Every label takes its values from a set the code fixes: 200 more publishes (each a new file),
+    refused uploads of 200 new names and reads of 200 new projects move counts, never add a series."""
+    from tests.support.helpers import make_wheel
+    from tests.support.world import upload_form
+
+    operations.grant(world.reg, identity.operator(), "cli", WS, "dev@acme.test", "write", repository="public-lib")
+    auth, scraper = world.basic("dev@acme.test"), _witness(world)
+
+    async def one(c, i: int) -> None:
+        for name, status in (("public-pkg", 200), (f"no-such-{secrets.token_hex(4)}", 404)):
+            wheel = make_wheel(tmp_path, name, f"1.{i}", payload=64)
+            data, files = upload_form(wheel)
+            assert (await c.post(f"/{WS}/", data=data, files=files, headers=auth)).status_code in (status, 403)
+            wheel.unlink()
+        for path in (f"/{WS}/public-pkg/", f"/{WS}/project-{i}/", f"/{WS}/pypi/public-pkg/1.{i}/json"):
+            await c.get(path, headers=auth)
+
+    async with await _client(world) as c:
+        for i in range(20):
+            await one(c, i)
+        await c.get("/_/metrics", headers=scraper)  # (a scrape is a request too: counted in the next)
+        before = _series((await c.get("/_/metrics", headers=scraper)).text)
+        for i in range(20, 220):
+            await one(c, i)
+        after = _series((await c.get("/_/metrics", headers=scraper)).text)
+    assert set(after) == set(before), sorted(set(after) ^ set(before))
+    published = ("registry_publishes_total", frozenset({("outcome", "published")}))
+    assert after[published] - before[published] == 200  # (and they were counted)
+    assert sum(v for (name, _), v in after.items() if name == "registry_publish_refusals_total") - sum(
+        v for (name, _), v in before.items() if name == "registry_publish_refusals_total") == 200
