@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import importing, maintenance, packages, people, preferences, serve, tenancy, trust, upstream
+from . import backups, importing, maintenance, packages, people, preferences, serve, tenancy, trust, upstream
 
 
 def parser() -> argparse.ArgumentParser:
@@ -280,6 +280,26 @@ def parser() -> argparse.ArgumentParser:
                    help="only what is at or under these paths (as repair lists them)")
     r.add_argument("--apply", action="store_true", help="remove them, in one commit signed like every other")
     r.set_defaults(run=maintenance.repair_ledger)
+
+    b = sub.add_parser("backup", help="the commits and files new since the last backup into DEST, with a signed "
+                                      "manifest (safe while the server runs)",
+                       description="DEST holds a chain of backups: each a git bundle of the commits since the one "
+                                   "before, the files they name that DEST lacks, and a manifest listing everything, "
+                                   "signed by the ledger's commit key. Signing keys are not included: keep a copy "
+                                   "of the data directory's keys/ apart.")
+    b.add_argument("dest", metavar="DEST", help="a directory (made if missing)")
+    b.set_defaults(run=backups.backup)
+    r = sub.add_parser("restore", help="a new data directory (--data) from a backup directory",
+                       description="Refused, leaving nothing, unless every bundle and file is whole, the manifest's "
+                                   "signature verifies, every file the restored history references is there and "
+                                   "`registry verify` finds nothing.")
+    r.add_argument("src", metavar="SRC", help="the directory `registry backup` wrote")
+    r.add_argument("--at", metavar="COMMIT", help="restore the registry as it stood at this commit (default: the "
+                                                  "latest backup's head)")
+    r.add_argument("--keys", type=Path, metavar="DIR", help="the copy of the original data directory's keys/")
+    r.add_argument("--no-keys", action="store_true", help="restore without signing keys (nothing can be committed "
+                                                          "until they are put in its keys/)")
+    r.set_defaults(run=backups.restore)
 
     ky = sub.add_parser("key", help="the ledger's signing keys").add_subparsers(dest="action", required=True)
     c = ky.add_parser("list", help="every key the ledger was signed with, and when each was valid")
