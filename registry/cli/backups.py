@@ -18,7 +18,11 @@ def backup(cx: Opened) -> int:
     if cx.args.dest.startswith("s3://"):
         raise RegistryError("A backup goes to a directory; copy that directory to a bucket with your S3 tool (every "
                             "file in it is written once and never changed, so `aws s3 sync` copies only what is new).")
-    done = take(cx.reg, dest)
+    try:
+        done = take(cx.reg, dest)
+    except OSError as exc:  # (a DEST that can't be made or written: its name, what the system said)
+        raise RegistryError(f"Can't back up into {dest}: {exc.strerror or exc}. Give a directory you can "
+                            "write.") from None
     if done.number is None:
         print(f"nothing new since the last backup in {dest} (commit {done.head})")
         return 0
