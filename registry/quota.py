@@ -51,13 +51,15 @@ def package_bytes(versions: list[model.Version]) -> int:
     return sum(f.size for v in versions for f in v.files)
 
 
-def check(workspace: model.Workspace, current: model.StorageUsage, adding: int, what: str) -> None:
-    """Refuse ``what`` (``adding`` bytes) if it would take the workspace over its quota."""
+def check(workspace: model.Workspace, current: model.StorageUsage, adding: int | None, what: str) -> None:
+    """Refuse ``what`` (``adding`` bytes; None: not known yet, refused only if the workspace is full)
+    if it would take the workspace over its quota."""
     limit = workspace.quota_bytes
-    if limit is None or current.bytes + adding <= limit:
+    if limit is None or current.bytes + (adding or 0) <= limit and (adding is not None or current.bytes < limit):
         return
+    needs = f"needs {size(adding)}" if adding is not None else "can't fit"
     raise OverQuota(
-        f"Workspace {workspace.slug} is over its storage quota: {what} needs {size(adding)}, its published files "
+        f"Workspace {workspace.slug} is over its storage quota: {what} {needs}, its published files "
         f"take {size(current.bytes)} of its {size(limit)} limit ({size(max(0, limit - current.bytes))} free). "
         f"Delete old versions (`registry version delete {workspace.slug} NAME VERSION`, or a retention policy: "
         f"`registry retention apply`), or ask the registry's operator to raise the quota "
