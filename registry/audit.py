@@ -50,6 +50,8 @@ class T(StrEnum):
     ISSUER = "Issuer"
     KEY = "Key"  # a signing key's fingerprint
     RENAMED_FROM = "Renamed-From"  # a repository's slug before a rename (its new one is `Repository`)
+    RETENTION_POLICY = "Retention-Policy"  # the policy a deletion applied, or the one set or removed
+    QUOTA = "Quota"  # a workspace's quota in bytes ("none": no limit)
     PIPELINES_OF = "Pipelines-Of"  # the repository whose pipelines were granted read (`*`: every one of the workspace)
 
 
@@ -97,6 +99,9 @@ class Action(StrEnum):
     DELETE_WORKSPACE = "delete-workspace"
     DELETE_PROJECT = "delete-project"
     DELETE_REPOSITORY = "delete-repository"
+    SET_RETENTION = "set-retention"  # a retention policy added or changed
+    REMOVE_RETENTION = "remove-retention"
+    SET_QUOTA = "set-quota"  # a workspace's quota, set or removed by the operator (usage counted afresh)
     REPAIR = "repair"  # records the ledger could not read back, removed by the operator
     UNKNOWN = "unknown"
 

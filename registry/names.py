@@ -12,6 +12,8 @@ from packaging.utils import InvalidName, canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as PkgVersion
 
+from pipelines import claims
+
 from . import bounds
 from .errors import Invalid
 from .model import (
@@ -221,3 +223,27 @@ def reason(value: str) -> str:
     if not value:
         raise Invalid("Give a reason (--reason TEXT): it is recorded with the rule, and shown to whoever it refuses.")
     return value
+
+
+_POLICY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
+
+
+def policy_name(value: str) -> str:
+    """A retention policy's name: a slug, as commits and plans name it."""
+    value = bounds.at_most(value.strip().lower(), 40, "Policy names")
+    if not _POLICY_NAME_RE.match(value):
+        raise Invalid(f"Invalid policy name {bounds.shown(value)}: use 1 to 40 lowercase letters, digits, '-' or '_', "
+                      "starting with a letter or digit (e.g. 'nightlies').")
+    return value
+
+
+def environment(value: str) -> str:
+    """A deployment environment a retention policy protects: a UUID (braces optional; kept braced and
+    lowercase, as tokens say it) or a name, as the step reported it (matched without regard to case)."""
+    value = bounds.one_line(value, 255, "Environment names", empty=True).strip()
+    if not value:
+        raise Invalid("Give a deployment environment's name (e.g. Production) or its UUID.")
+    try:
+        return claims.brace_uuid(value)
+    except ValueError:
+        return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import backups, importing, maintenance, packages, people, preferences, serve, tenancy, trust, upstream
+from . import backups, importing, maintenance, packages, people, preferences, retention, serve, tenancy, trust, upstream
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("slug")
     c.add_argument("email")
     c.set_defaults(run=people.remove_member)
+    c = ws.add_parser("quota", help="the bytes its published files take and its quota; BYTES (or none) sets it")
+    c.add_argument("slug")
+    c.add_argument("bytes", nargs="?", metavar="BYTES|none")
+    c.set_defaults(run=retention.workspace_quota)
 
     pr = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
     c = pr.add_parser("create")
@@ -215,6 +219,31 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--environment", action="append", default=[], metavar="UUID")
     c.add_argument("--clear", action="store_true", help="let any pipeline of the linked repository publish")
     c.set_defaults(run=packages.package_policy)
+
+    rt = sub.add_parser("retention", help="retention policies: which versions maintenance deletes").add_subparsers(
+        dest="action", required=True)
+    c = rt.add_parser("set", help="add or replace a policy (repository admins; a pattern alone: workspace admins)")
+    c.add_argument("workspace")
+    c.add_argument("name", help="the policy's name (a slug): deletions name it")
+    c.add_argument("--repo", help="the packages linked to this repository")
+    c.add_argument("--pattern", metavar="GLOB", help="the packages whose normalised names match (e.g. 'acme-*')")
+    c.add_argument("--keep-newest", type=int, metavar="N", help="keep the N newest versions, delete older ones")
+    c.add_argument("--prerelease-days", type=int, metavar="D", help="delete pre-releases and dev releases older "
+                   "than D days")
+    c.add_argument("--protect", action="append", default=[], metavar="ENV",
+                   help="never delete a version a pipeline published deploying to ENV (a name or a UUID)")
+    c.set_defaults(run=retention.retention_set)
+    c = rt.add_parser("show", help="a workspace's policies")
+    c.add_argument("workspace")
+    c.set_defaults(run=retention.retention_show)
+    c = rt.add_parser("remove", help="remove a policy")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.set_defaults(run=retention.retention_remove)
+    c = rt.add_parser("apply", help="delete what the policies select, one commit per version (--dry-run: list it)")
+    c.add_argument("workspace", nargs="?", help="only this workspace's policies (default: every workspace's)")
+    c.add_argument("--dry-run", action="store_true", help="list what would go and why; change nothing")
+    c.set_defaults(run=retention.retention_apply)
 
     tr = sub.add_parser("trust", help="add or update an issuer a workspace trusts for pipeline tokens "
                         "(no --issuer: list them; no WS: every workspace's)")

@@ -37,6 +37,7 @@ from .pipelines import (
     set_trust,
 )
 from .preferences import set_default_workspace
+from .retention import apply_deletion, remove_retention, set_quota, set_retention
 from .signin import (
     Started,
     create_signin_link,
@@ -66,4 +67,5 @@ __all__ = [
     "start_session", "use_signin_link", "yank",
     "delete_project", "delete_repository", "delete_workspace", "disable_user", "enable_user", "remove_member",
     "rename_project", "rename_repository", "rename_user", "rename_workspace",
+    "apply_deletion", "remove_retention", "set_quota", "set_retention",
 ]
