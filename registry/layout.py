@@ -159,9 +159,14 @@ _UPSTREAM_FILE = Place("workspaces/{ws}/upstream-files/{type}/{shard(name)}/{nam
                        model.UpstreamFile, "a file fetched from an upstream index: where from, its hash",
                        lambda r: {"name": r.project, "filename": r.filename})
 
+_WEBHOOK = Place("workspaces/{ws}/webhooks/{name}.json", model.Webhook,
+                  "a webhook: its URL, events, signing (its secret and cursor are in the data directory)",
+                  lambda r: {"name": r.name})
+
 PLACES: tuple[Place[Any], ...] = (
     _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _TRUSTED_ISSUER,
     _PROJECT, _REPOSITORY, _RETIRED_REPOSITORY, _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
+    _WEBHOOK,
 )
 _BY_RECORD: dict[type[model.Record], Place[Any]] = {p.record: p for p in PLACES}
 _BY_DEPTH: dict[int, list[Place[Any]]] = {}
@@ -293,6 +298,14 @@ def upstream_files_dir(ws: str, name: str, type_: str = "pypi") -> str:
 
 def upstream_file(ws: str, name: str, filename: str, type_: str = "pypi") -> str:
     return _UPSTREAM_FILE.path(ws=ws, type=type_, name=name, filename=filename)
+
+
+def webhook(ws: str, name: str) -> str:
+    return _WEBHOOK.path(ws=ws, name=name)
+
+
+def webhooks_dir(ws: str) -> str:
+    return _WEBHOOK.dir(1, ws=ws)
 
 
 # --- the other direction: which record lives at a path ---------------------------------------------

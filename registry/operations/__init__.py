@@ -55,6 +55,7 @@ from .tenancy import (
     revoke_token,
     set_uuid,
 )
+from .webhooks import add_webhook, remove_webhook, replay_webhook
 
 __all__ = [
     "MINTED_TOKEN_LIFETIME", "Published", "Started", "check_publish_policy", "create_package", "create_project",
@@ -66,4 +67,5 @@ __all__ = [
     "start_session", "use_signin_link", "yank",
     "delete_project", "delete_repository", "delete_workspace", "disable_user", "enable_user", "remove_member",
     "rename_project", "rename_repository", "rename_user", "rename_workspace",
+    "add_webhook", "remove_webhook", "replay_webhook",
 ]
