@@ -39,10 +39,11 @@ def backoff(failures: int) -> float:
     return min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** max(0, failures - 1))
 
 
-def commits_after(reg: Registry, last: str, limit: int = BATCH) -> list[Commit]:
-    """The commits of main after ``last`` ("" : from the first), oldest first, at most ``limit``."""
+def commits_after(reg: Registry, last: str, head: str, limit: int = BATCH) -> list[Commit]:
+    """The commits of main after ``last`` ("" : from the first) up to ``head``, oldest first, at
+    most ``limit``."""
     repo = reg.ledger.repo()
-    walker = repo.walk(reg.ledger.head(), SortMode.TOPOLOGICAL | SortMode.REVERSE)
+    walker = repo.walk(head, SortMode.TOPOLOGICAL | SortMode.REVERSE)
     if last:
         walker.hide(last)
     out: list[Commit] = []
@@ -76,6 +77,7 @@ class HookRunner:
     def __init__(self, reg: Registry, ws: str, name: str) -> None:
         self.reg, self.ws, self.name = reg, ws, name
         self.failures = 0
+        self.walked = ""  # the head the last round walked to: caught up means up to it
         self.client = httpx.Client(follow_redirects=False)
 
     def _cursor(self, hook: Webhook) -> state.Cursor:
@@ -101,7 +103,8 @@ class HookRunner:
         settings = self.reg.settings
         cur = self._cursor(hook)
         try:
-            commits = commits_after(self.reg, cur.last)
+            self.walked = self.reg.ledger.head()
+            commits = commits_after(self.reg, cur.last, self.walked)
         except (KeyError, ValueError, pygit2.GitError):  # (a cursor naming a commit the ledger lost: start over)
             log.error("webhook %s/%s: its cursor %s is not in the ledger; delivering from when it was added",
                       self.ws, self.name, cur.last)
@@ -198,7 +201,7 @@ class Deliverer:
     def _wait(self, runner: HookRunner, wait: float | None) -> None:
         """Until ``wait`` seconds have passed (None: until the head moves), or sooner if the hook's
         record changes (a replay, an edit: applied at once, whatever the backoff)."""
-        head, record = self.reg.ledger.head(), self._record_id(runner)
+        head, record = runner.walked or self.reg.ledger.head(), self._record_id(runner)
         deadline = None if wait is None else time.monotonic() + wait
         while not self.stopping.wait(POLL):
             moved = self.reg.ledger.head() != head

@@ -26,6 +26,7 @@ class Received:
 class Receiver:
     port: int = 0
     status: int = 200  # what it answers
+    delay: float = 0.0  # seconds it takes before answering
     got: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -42,6 +43,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 item = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
                 status = receiver.status
+                time.sleep(receiver.delay)
                 if 200 <= status < 300:
                     with receiver._lock:
                         receiver.got.append(item)
