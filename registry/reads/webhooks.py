@@ -1,6 +1,5 @@
 """What a workspace admin may read of its webhooks: the hooks (ledger records) and, beside them, what
-the deliverer keeps in the data directory (the last commit delivered, the recent attempts). The
-deliverer reads the hooks here too (`all_hooks`, `repository_of`)."""
+the deliverer keeps in the data directory (the last commit delivered, the recent attempts)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from dataclasses import dataclass
 from .. import layout, visibility
 from ..errors import Denied, NotFound
 from ..ledger import Snapshot
-from ..model import Package, Webhook
+from ..model import Webhook
 from ..permissions import role_on_workspace
 from ..webhooks import state
 from .catalog import Catalog
@@ -17,17 +16,6 @@ from .catalog import Catalog
 
 def hooks_of(snap: Snapshot, ws: str) -> list[Webhook]:
     return sorted(snap.records(layout.webhooks_dir(ws), Webhook), key=lambda h: h.name)
-
-
-def all_hooks(snap: Snapshot) -> list[tuple[str, Webhook]]:
-    """Every hook of every workspace: (workspace, hook). A listing per workspace."""
-    return [(ws, h) for ws in snap.names("workspaces") for h in hooks_of(snap, ws)]
-
-
-def repository_of(snap: Snapshot, ws: str, package: str) -> str | None:
-    """The repository a package is linked to at this commit (None: it is not there)."""
-    record = snap.get(layout.package(ws, package), Package)
-    return record.repository if record is not None else None
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from pygit2.enums import SortMode
 from .. import layout, locks
 from ..datadir import Registry
 from ..fsync import make_dirs
-from ..ledger import Commit
-from ..model import Webhook, now
-from ..reads.webhooks import all_hooks, repository_of
+from ..ledger import Commit, Snapshot
+from ..model import Package, Webhook, now
 from . import sending, state
 from .events import Event, event, wanted
 
@@ -58,6 +57,18 @@ def start_of(reg: Registry, commit: str) -> str:
     """The cursor that delivers ``commit`` next: its parent ("" for the first commit)."""
     parents = reg.ledger.repo()[commit].peel(pygit2.Commit).parent_ids
     return str(parents[0]) if parents else ""
+
+
+def all_hooks(snap: Snapshot) -> list[tuple[str, Webhook]]:
+    """Every hook of every workspace: (workspace, hook). A listing per workspace. (Here, not in reads/:
+    this package sits below the reads, as upstream/ does.)"""
+    return [(ws, h) for ws in snap.names("workspaces") for h in snap.records(layout.webhooks_dir(ws), Webhook)]
+
+
+def repository_of(snap: Snapshot, ws: str, package: str) -> str | None:
+    """The repository a package is linked to at this commit (None: it is not there)."""
+    record = snap.get(layout.package(ws, package), Package)
+    return record.repository if record is not None else None
 
 
 def replay_tag(hook: Webhook) -> str:
