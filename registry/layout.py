@@ -164,10 +164,14 @@ _RETENTION = Place("workspaces/{ws}/retention/{name}.json", model.RetentionPolic
                    "a retention policy: which versions maintenance deletes, which it never does",
                    lambda r: {"name": r.name})
 
+_WEBHOOK = Place("workspaces/{ws}/webhooks/{name}.json", model.Webhook,
+                  "a webhook: its URL, events, signing (its secret and cursor are in the data directory)",
+                  lambda r: {"name": r.name})
+
 PLACES: tuple[Place[Any], ...] = (
     _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _TRUSTED_ISSUER,
     _PROJECT, _REPOSITORY, _RETIRED_REPOSITORY, _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
-    _USAGE, _RETENTION,
+    _USAGE, _RETENTION, _WEBHOOK,
 )
 _BY_RECORD: dict[type[model.Record], Place[Any]] = {p.record: p for p in PLACES}
 _BY_DEPTH: dict[int, list[Place[Any]]] = {}
@@ -311,6 +315,14 @@ def retention_policy(ws: str, name: str) -> str:
 
 def retention_dir(ws: str) -> str:
     return _RETENTION.dir(1, ws=ws)
+
+
+def webhook(ws: str, name: str) -> str:
+    return _WEBHOOK.path(ws=ws, name=name)
+
+
+def webhooks_dir(ws: str) -> str:
+    return _WEBHOOK.dir(1, ws=ws)
 
 
 # --- the other direction: which record lives at a path ---------------------------------------------

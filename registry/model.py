@@ -442,11 +442,59 @@ class UpstreamFile(Record, frozen=True, kw_only=True):
     fetched: Provenance  # who asked for it first
 
 
+# --- webhooks ------------------------------------------------------------------------------------
+
+# What a webhook may subscribe to: each a kind of ledger commit (webhooks/events.py maps them).
+WebhookEvent = Literal["publish", "yank", "unyank", "delete", "package-created", "package-deleted", "grant",
+                       "policy"]
+WEBHOOK_EVENTS: tuple[str, ...] = ("publish", "yank", "unyank", "delete", "package-created", "package-deleted",
+                                   "grant", "policy")
+# How a delivery proves where it came from: the ledger's commit key (Ed25519), or HMAC-SHA256 with a
+# secret of the hook's own, kept in the data directory.
+WebhookSigning = Literal["ed25519", "hmac-sha256"]
+# What is sent: the registry's event (JSON), or a Bitbucket API call that runs a custom pipeline.
+WebhookFormat = Literal["event", "bitbucket-pipeline"]
+
+
+class BitbucketPipeline(Record, frozen=True, kw_only=True):
+    """The custom pipeline a `bitbucket-pipeline` hook runs (Bitbucket's `pipeline_ref_target`): of
+    which branch, which `custom:` pipeline. Its repository access token is in the data directory."""
+
+    branch: str = "main"
+    pipeline: str  # the name under `pipelines: custom:` in that repository's bitbucket-pipelines.yml
+
+
+class WebhookReplay(Record, frozen=True, kw_only=True):
+    """An admin's request to deliver again from ``start`` (that commit included): the deliverer
+    resets the hook's cursor once per request (it remembers the last one it applied)."""
+
+    start: str  # a commit id
+    requested: Provenance
+
+
+class Webhook(Record, frozen=True, kw_only=True):
+    """An endpoint told about a workspace's (or one repository's) changes, in commit order. Only
+    what it is: where it delivers, the last commit delivered and the attempts are in the data
+    directory (a delivery is no change of state), and so is its secret (``secret``: one is set)."""
+
+    name: str  # a slug, unique in the workspace
+    url: str  # https (http only to loopback), without credentials
+    events: list[WebhookEvent]
+    repository: str | None = None  # only this repository's packages and grants
+    signing: WebhookSigning = "ed25519"
+    format: WebhookFormat = "event"
+    bitbucket: BitbucketPipeline | None = None
+    secret: bool = False
+    since: str  # the head it was added on: what it delivers starts after it
+    added: Provenance
+    replay: WebhookReplay | None = None
+
+
 LEDGER_RECORDS: tuple[type[Record], ...] = (
     LedgerInfo, SigningKeys, Workspace, PipelinesTrust, TrustedIssuer, Project, Repository, RetiredRepository,
     User, ApiToken,
     SignInLink, WebSession, Package, Version,
-    DeletedFiles, UpstreamPolicy, UpstreamFile, StorageUsage, RetentionPolicy,
+    DeletedFiles, UpstreamPolicy, UpstreamFile, StorageUsage, RetentionPolicy, Webhook,
 )
 
 

@@ -6,7 +6,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import backups, importing, maintenance, packages, people, preferences, retention, serve, tenancy, trust, upstream
+from . import (
+    backups,
+    importing,
+    maintenance,
+    packages,
+    people,
+    preferences,
+    retention,
+    serve,
+    tenancy,
+    trust,
+    upstream,
+    webhooks,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -259,6 +272,7 @@ def parser() -> argparse.ArgumentParser:
     ut.set_defaults(run=trust.untrust)
 
     _upstream(sub)
+    _webhooks(sub)
 
     vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
     c = vs.add_parser("delete")
@@ -448,3 +462,45 @@ def _upstream(sub) -> None:
     c = up.add_parser("check", help="the workspace's own names that an upstream index also lists (exit 1 if any)")
     c.add_argument("workspace")
     c.set_defaults(run=upstream.check)
+
+
+def _webhooks(sub) -> None:
+    from ..model import WEBHOOK_EVENTS
+
+    wh = sub.add_parser("webhook", help="endpoints told of a workspace's changes, in commit order").add_subparsers(
+        dest="action", required=True)
+    c = wh.add_parser("add", help="add a webhook (or replace the one of its name, which keeps its cursor)")
+    c.add_argument("workspace")
+    c.add_argument("name", help="how it is named, e.g. 'ci'")
+    c.add_argument("url", nargs="?", help="https:// (http:// only to this machine); a Bitbucket hook may leave it out")
+    c.add_argument("--event", action="append", default=[],
+                   help=f"an event to deliver, repeatable: {', '.join(WEBHOOK_EVENTS)}, or '*' for all")
+    c.add_argument("--repository", help="only this repository's packages and grants (default: the workspace's)")
+    c.add_argument("--signing", default="ed25519", choices=["ed25519", "hmac-sha256"],
+                   help="ed25519: the ledger's commit key (default); hmac-sha256: a secret of the hook's own")
+    c.add_argument("--secret-stdin", action="store_true", help="read the HMAC secret from stdin (default: made)")
+    c.add_argument("--format", default="event", choices=["event", "bitbucket-pipeline"],
+                   help="bitbucket-pipeline: run a custom pipeline of a Bitbucket repository on each publish")
+    c.add_argument("--bitbucket-repo", metavar="WS/REPO", help="(bitbucket-pipeline) the repository to run it in")
+    c.add_argument("--pipeline", help="(bitbucket-pipeline) its name under `custom:` in bitbucket-pipelines.yml")
+    c.add_argument("--branch", default="main", help="(bitbucket-pipeline) the branch it runs on (default main)")
+    c.add_argument("--token-stdin", action="store_true",
+                   help="(bitbucket-pipeline) read the repository access token from stdin")
+    c.set_defaults(run=webhooks.add)
+    c = wh.add_parser("list", help="the workspace's webhooks, how far each delivered, and whether it is failing")
+    c.add_argument("workspace")
+    c.set_defaults(run=webhooks.show)
+    c = wh.add_parser("remove", help="remove a webhook (and its secret)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.set_defaults(run=webhooks.remove)
+    c = wh.add_parser("replay", help="deliver again from a commit (included) on, in order")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("start", help="a commit id (or an ISO 8601 time: the last commit by then)")
+    c.set_defaults(run=webhooks.replay)
+    c = wh.add_parser("deliveries", help="a webhook's recent attempts, newest first (exit 1 if the last failed)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--limit", type=int, default=20)
+    c.set_defaults(run=webhooks.deliveries)

@@ -56,6 +56,7 @@ from .tenancy import (
     revoke_token,
     set_uuid,
 )
+from .webhooks import add_webhook, remove_webhook, replay_webhook
 
 __all__ = [
     "MINTED_TOKEN_LIFETIME", "Published", "Started", "check_publish_policy", "create_package", "create_project",
@@ -68,4 +69,5 @@ __all__ = [
     "delete_project", "delete_repository", "delete_workspace", "disable_user", "enable_user", "remove_member",
     "rename_project", "rename_repository", "rename_user", "rename_workspace",
     "apply_deletion", "remove_retention", "set_quota", "set_retention",
+    "add_webhook", "remove_webhook", "replay_webhook",
 ]

@@ -82,6 +82,9 @@ KINDS: dict[type[model.Record], tuple[st.SearchStrategy[Any], Callable[[Any, str
                                    sha256=st.just("0" * 64), size=st.just(1), upstream=st.just("up"),
                                    url=st.just("u"), fetched=st.just(P)),
                          in_workspace(lambda r, ws: layout.upstream_file(ws, r.project, r.filename))),
+    model.Webhook: (st.builds(model.Webhook, name=segment, url=st.just("https://h/"), events=st.just(["publish"]),
+                              since=st.just("0" * 40), added=st.just(P)),
+                    in_workspace(lambda r, ws: layout.webhook(ws, r.name))),
 }
 
 
