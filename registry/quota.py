@@ -1,4 +1,5 @@
-"""What a workspace's published files take, and its quota: pure functions of a snapshot.
+"""A workspace's quota: the figure after a commit, and the refusal of one that would pass the limit
+(the figure itself, and counting it, are reads: `reads/usage.py`).
 
 Usage counts each published file by its size, once per file: two files with the same bytes count
 twice (their blob is stored once, but each is a file its users see listed, and deleting either frees
@@ -12,10 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import layout, model
+from . import model
 from .errors import RegistryError, size
-from .ledger import Snapshot
-from .reads.records import list_packages
 
 
 class OverQuota(RegistryError):
@@ -25,30 +24,11 @@ class OverQuota(RegistryError):
     status = 413
 
 
-def counted(snap: Snapshot, ws: str) -> model.StorageUsage:
-    """Usage counted from the records: every file of every version of every package."""
-    total = files = 0
-    for package in list_packages(snap, ws):
-        for version in snap.records(layout.versions_dir(ws, package.name), model.Version):
-            total += sum(f.size for f in version.files)
-            files += len(version.files)
-    return model.StorageUsage(bytes=total, files=files)
-
-
-def usage(snap: Snapshot, ws: str) -> model.StorageUsage:
-    """The running figure; counted once where a ledger written before it has none."""
-    return snap.get(layout.usage(ws), model.StorageUsage) or counted(snap, ws)
-
-
 def changed(current: model.StorageUsage, added: Sequence[model.DistFile] = (),
             removed: Sequence[model.DistFile] = ()) -> model.StorageUsage:
     """The figure after a commit that adds and removes these files."""
     return model.StorageUsage(bytes=max(0, current.bytes + sum(f.size for f in added) - sum(f.size for f in removed)),
                               files=max(0, current.files + len(added) - len(removed)))
-
-
-def package_bytes(versions: list[model.Version]) -> int:
-    return sum(f.size for v in versions for f in v.files)
 
 
 def check(workspace: model.Workspace, current: model.StorageUsage, adding: int | None, what: str) -> None:

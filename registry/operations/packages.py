@@ -29,6 +29,7 @@ from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ..permissions import require
 from ..reads.records import get_package, get_version, versions
+from ..reads.usage import stored as stored_usage
 from ._common import made, make_change, replace
 from .first_publish import new_package
 
@@ -164,7 +165,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
             )
         workspace = snap.get(layout.workspace(ws), model.Workspace)
         if workspace is not None and workspace.quota_bytes is not None:
-            quota.check(workspace, quota.usage(snap, ws), digests.size, f"uploading {dist.filename}")
+            quota.check(workspace, stored_usage(snap, ws), digests.size, f"uploading {dist.filename}")
         return package, current
 
     # (a bucket: refused here, before anything is stored in it; the identical file: nothing to store)
@@ -185,7 +186,7 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
         version = replace(current, files=files, summary=current.summary or dist.summary)
         writes: dict[str, model.Record | None] = {layout.version(ws, canonical, version_key(dist.version)): version,
-                                                  layout.usage(ws): quota.changed(quota.usage(snap, ws), [new_file])}
+                                                  layout.usage(ws): quota.changed(stored_usage(snap, ws), [new_file])}
         creating: tuple[tuple[str, str], ...] = ()
         if not snap.exists(layout.package(ws, canonical)):  # (its first publish creates it, in this commit)
             writes[layout.package(ws, canonical)] = package
@@ -267,7 +268,7 @@ def deletion(snap: Snapshot, who: Principal, channel: Channel, ws: str, canonica
         who, channel, Action.DELETE_VERSION, f"delete {canonical} {record.version} ({len(record.files)} files)",
         {layout.version(ws, canonical, version_key(record.version)): None,
          layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, [record], provenance),
-         layout.usage(ws): quota.changed(quota.usage(snap, ws), removed=record.files)},
+         layout.usage(ws): quota.changed(stored_usage(snap, ws), removed=record.files)},
         (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, record.version),
         *((T.SHA256, f.sha256) for f in record.files), *facts, provenance=provenance, result=record, body=body,
     )
@@ -284,7 +285,7 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
             who, channel, Action.DELETE_PACKAGE, f"delete package {canonical} ({len(all_versions)} versions)",
             {layout.package_dir(ws, canonical): None,
              layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, all_versions, provenance),
-             layout.usage(ws): quota.changed(quota.usage(snap, ws), removed=[f for v in all_versions
+             layout.usage(ws): quota.changed(stored_usage(snap, ws), removed=[f for v in all_versions
                                                                              for f in v.files])},
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.REPOSITORY, package.repository),
             *((T.VERSION, v.version) for v in all_versions),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .. import bounds, layout, names, quota, retention, visibility
+from .. import bounds, layout, names, retention, visibility
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Forbidden, Invalid, NotFound
@@ -14,6 +14,7 @@ from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, RetentionPolicy, Workspace
 from ..permissions import require
 from ..reads.records import get_package, get_version
+from ..reads.usage import counted as counted_usage
 from ._common import make_change, replace, require_operator, require_workspace_admin
 from .packages import deletion
 
@@ -127,7 +128,7 @@ def set_quota(reg: Registry, who: Principal, channel: Channel, ws: str, limit: i
         workspace = snap.get(layout.workspace(ws), Workspace)
         if workspace is None:
             raise NotFound(f"Workspace {ws!r} does not exist.")
-        usage = quota.counted(snap, ws)
+        usage = counted_usage(snap, ws)
         record = replace(workspace, quota_bytes=limit, quota_set=who.provenance(channel))
         said = "none" if limit is None else str(limit)
         return make_change(who, channel, Action.SET_QUOTA, f"quota of workspace {ws}: {said} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import layout, model, quota
+from .. import layout, model
 from ..ledger import Snapshot
 from .records import list_packages
 
@@ -24,7 +24,7 @@ def workspace_usage(snap: Snapshot, ws: str, breakdown: bool = True) -> Usage:
     """The running figure and the quota; with ``breakdown``, bytes per repository and per package
     (a count over every version of the workspace)."""
     workspace = snap.get(layout.workspace(ws), model.Workspace)
-    running = quota.usage(snap, ws)
+    running = stored(snap, ws)
     repositories: dict[str, int] = {}
     packages: dict[str, int] = {}
     if breakdown:
@@ -37,4 +37,20 @@ def workspace_usage(snap: Snapshot, ws: str, breakdown: bool = True) -> Usage:
 
 
 def package_usage(snap: Snapshot, ws: str, name: str) -> int:
-    return quota.package_bytes(list(snap.records(layout.versions_dir(ws, name), model.Version)))
+    return sum(f.size for v in snap.records(layout.versions_dir(ws, name), model.Version) for f in v.files)
+
+
+def counted(snap: Snapshot, ws: str) -> model.StorageUsage:
+    """Usage counted from the records: every file of every version of every package."""
+    total = files = 0
+    for package in list_packages(snap, ws):
+        for version in snap.records(layout.versions_dir(ws, package.name), model.Version):
+            total += sum(f.size for f in version.files)
+            files += len(version.files)
+    return model.StorageUsage(bytes=total, files=files)
+
+
+def stored(snap: Snapshot, ws: str) -> model.StorageUsage:
+    """The running figure (what uploads are checked against); counted once where a ledger written
+    before it has none."""
+    return snap.get(layout.usage(ws), model.StorageUsage) or counted(snap, ws)

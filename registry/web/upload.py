@@ -32,6 +32,7 @@ from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, s
 from ..ledger import Locked
 from ..operations import Published, publish_file, publish_target
 from ..permissions import require_scope
+from ..reads.usage import stored as stored_usage
 from .state import WebState
 
 KEPT_FIELDS = frozenset({
@@ -91,7 +92,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
         workspace = r.snapshot.get(layout.workspace(ws), model.Workspace)
         if workspace is not None and workspace.quota_bytes is not None:  # (a full one: before the file is read;
             # the commit checks the file's own size against the snapshot it builds on)
-            quota.check(workspace, quota.usage(r.snapshot, ws), None, f"uploading {form.filename or 'a file'}")
+            quota.check(workspace, stored_usage(r.snapshot, ws), None, f"uploading {form.filename or 'a file'}")
 
     with state.registry.blobs.stage(limit) as staged:
         form = await _receive(body, options["boundary"], staged, limit, permit)

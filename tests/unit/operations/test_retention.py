@@ -12,6 +12,7 @@ import pytest
 from registry import identity, layout, model, operations, quota, retention
 from registry.audit import Action, T, action
 from registry.errors import Denied, FilenameSpent, Forbidden, Invalid, NotFound, RegistryError
+from registry.reads import usage as usage_reads
 from registry.reads.usage import workspace_usage
 from tests.support.helpers import make_wheel
 from tests.support.world import WS, publish
@@ -102,7 +103,7 @@ def test_apply_deletes_one_version_a_commit_naming_the_policy_and_a_dry_run_chan
     assert reg.ledger.head() == head
     assert [(d.package, d.version, d.policy) for d in plan.deletions] == [
         ("acme-utils", "1.2", "keep-two"), ("acme-utils", "1.1", "keep-two"), ("acme-utils", "1.0", "keep-two")]
-    before = quota.usage(reg.snapshot(), WS)
+    before = usage_reads.stored(reg.snapshot(), WS)
     commits = [operations.apply_deletion(reg, OP, "cli", WS, d, now) for d in plan.deletions]
     assert all(commits) and len({c.id for c in commits}) == 3
     for c, d in zip(commits, plan.deletions, strict=True):
@@ -111,7 +112,8 @@ def test_apply_deletes_one_version_a_commit_naming_the_policy_and_a_dry_run_chan
     snap = reg.snapshot()
     assert [v.version for v in operations.packages.versions(snap, WS, "acme-utils")] == ["2.0rc1", "2.0"]
     assert retention.plan(snap, WS, now).deletions == []  # applied: nothing left to do
-    assert quota.usage(snap, WS) == quota.counted(snap, WS) and quota.usage(snap, WS).files == before.files - 3
+    assert usage_reads.stored(snap, WS) == usage_reads.counted(snap, WS)
+    assert usage_reads.stored(snap, WS).files == before.files - 3
     # applying a stale plan again changes nothing
     head = reg.ledger.head()
     assert operations.apply_deletion(reg, OP, "cli", WS, plan.deletions[0], now) is None
@@ -161,7 +163,7 @@ def test_usage_follows_every_publish_and_deletion(world, tmp_path):
         publish(reg, dev, w)
     snap = reg.snapshot()
     running = snap.get(layout.usage(WS), model.StorageUsage)
-    assert running == quota.counted(snap, WS) and running.bytes == sum(f.stat().st_size for f in files)
+    assert running == usage_reads.counted(snap, WS) and running.bytes == sum(f.stat().st_size for f in files)
     operations.delete_version(reg, OP, "cli", WS, "acme-utils", "1.0")
     operations.delete_package(reg, OP, "cli", WS, "acme-utils")
     snap = reg.snapshot()
@@ -181,7 +183,7 @@ def test_a_quota_is_the_operators_and_counts_usage_afresh(world, tmp_path):
     commit = reg.ledger.commit(reg.ledger.head())
     assert action(commit) is Action.SET_QUOTA and commit.trailer(T.QUOTA) == str(10**6)
     snap = reg.snapshot()
-    assert ws.quota_bytes == 10**6 and snap.get(layout.usage(WS), model.StorageUsage) == quota.counted(snap, WS)
+    assert ws.quota_bytes == 10**6 and snap.get(layout.usage(WS), model.StorageUsage) == usage_reads.counted(snap, WS)
     assert operations.set_quota(reg, OP, "cli", WS, None).quota_bytes is None
 
 
@@ -222,4 +224,4 @@ def test_two_uploads_that_fit_alone_never_pass_together(world, tmp_path):
         t.join()
     assert sorted(type(o).__name__ for o in outcomes) == ["OverQuota", "Published"]
     snap = reg.snapshot()
-    assert quota.usage(snap, WS) == quota.counted(snap, WS) and quota.usage(snap, WS).files == 1
+    assert usage_reads.stored(snap, WS) == usage_reads.counted(snap, WS) and usage_reads.stored(snap, WS).files == 1
