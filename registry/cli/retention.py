@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import model, operations, retention
+from .. import bounds, model, operations, retention
 from ..errors import RegistryError, size
 from ..operations.retention import describe
 from ..reads.usage import workspace_usage
@@ -69,11 +69,11 @@ def workspace_quota(cx: Opened) -> int:
     if value is not None:
         if value.lower() == "none":
             limit = None
-        elif value.isdigit():
+        elif value.isascii() and value.isdigit() and len(value) <= 20:  # (set_quota bounds it)
             limit = int(value)
         else:
             raise RegistryError(f"Give the quota as a number of bytes (e.g. 10737418240 for 10 GiB) or 'none', not "
-                                f"{value!r}.")
+                                f"{bounds.shown(value)}.")
         operations.set_quota(cx.reg, cx.who, CHANNEL, ws, limit)
     known_workspace(cx.read, ws)
     usage = workspace_usage(cx.reg.snapshot(), ws)

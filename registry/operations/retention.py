@@ -121,8 +121,8 @@ def set_quota(reg: Registry, who: Principal, channel: Channel, ws: str, limit: i
     """The operator sets (or, None, removes) a workspace's quota; its usage is counted afresh in the
     same commit, so the running figure starts from the records whatever came before."""
     require_operator(who, "set workspace quotas")
-    if limit is not None and limit < 0:
-        raise Invalid(f"A quota is a number of bytes (0 or more) or 'none', not {limit}.")
+    if limit is not None and not 0 <= limit < 2**63:  # (a ledger record's integers are 64-bit)
+        raise Invalid(f"A quota is a number of bytes, 0 to {2**63 - 1}, or 'none', not {bounds.shown(str(limit))}.")
 
     def build(snap: Snapshot) -> Change:
         workspace = snap.get(layout.workspace(ws), Workspace)

@@ -176,6 +176,7 @@ def test_a_quota_is_the_operators_and_counts_usage_afresh(world, tmp_path):
     reg = world.reg
     refused(world, Forbidden, operations.set_quota, reg, world.principal(ADMIN), "api", WS, 10)
     refused(world, Invalid, operations.set_quota, reg, OP, "cli", WS, -1)
+    refused(world, Invalid, operations.set_quota, reg, OP, "cli", WS, 2**63)  # (past what a record holds)
     refused(world, NotFound, operations.set_quota, reg, OP, "cli", "nows", 10)
     publish(reg, world.principal(DEV), wheels(tmp_path, "Acme.Utils", "1.0")[0])
     # a drifted running figure (a ledger repaired by hand) is counted again when the quota is set
