@@ -77,6 +77,8 @@ def stage(world, tmp_path, n: int) -> Stage:
     operations.create_workspace(reg, OP, "cli", f"empty-{n}", admins=[WS_ADMIN])
     operations.set_trust(reg, OP, "cli", WS, f"https://staged-{n}.example/oidc")  # (an issuer to stop trusting)
     operations.grant_pipelines(reg, OP, "cli", WS, f"r-{n}", "public-lib")  # (pipelines to stop reading it)
+    for policy in (f"staged-{n}", f"doomed-{n}"):  # (retention policies to remove: the UI's, the API's)
+        operations.set_retention(reg, OP, "cli", WS, policy, pattern="acme-*", keep_newest=9)
     return Stage(token.id, other.id, link)
 
 
@@ -116,6 +118,7 @@ WORKSPACE_ADMIN_ROUTES = {
     "/api/workspaces/{ws}/repositories/{repo}": {"slug": "walked-renamed"},
     "/api/workspaces/{ws}/repositories/{repo}/grants/{email}": {"role": "read"},
     "/api/workspaces/{ws}/repositories/{repo}/pipeline-readers/{source}": None,
+    "/api/workspaces/{ws}/retention/{name}": {"pattern": "acme-*", "keep_newest": 4},  # (the staged one's: 9)
 }
 
 # The web UI's administration forms (a workspace's settings, a repository's, a package's policy): as a
@@ -139,6 +142,8 @@ WORKSPACE_ADMIN_FORMS = {
     f"{_R}/rename": lambda n: {"slug": f"r-{n}-renamed"}, f"{_R}/delete": lambda n: {},
     f"{_R}/create-on-publish": lambda n: {"create_on_publish": "on"},
     f"{PREFIX}/{{ws}}/packages/{{name}}/policy": lambda n: {"branches": f"walked-{n}"},
+    f"{_S}/storage": lambda n: {"name": f"walked-{n}", "pattern": "acme-*", "keep_newest": "5"},
+    f"{_S}/storage/remove": lambda n: {"?policy": f"staged-{n}"},
 }
 
 FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked",

@@ -1,14 +1,14 @@
-"""A workspace over its quota, as twine and uv show it: a 413 whose message (twine with --verbose,
-uv always) says the usage, the limit and what to do; nothing is published."""
+"""A workspace over its quota, as twine, uv and poetry show it: a 413 whose message (twine with
+--verbose, uv and poetry always) says the usage, the limit and what to do; nothing is published."""
 
 from __future__ import annotations
 
 import sys
 
-from tests.support.helpers import client_env, make_wheel, run, said, tool
+from tests.support.helpers import client_env, make_project, make_wheel, run, said, tool
 
 
-def test_twine_and_uv_show_the_quota_refusal(server, tmp_path):
+def test_twine_uv_and_poetry_show_the_quota_refusal(server, tmp_path):
     n = len(list(server.data.parent.glob("quota-*")))
     (server.data.parent / f"quota-{n}").mkdir()
     ws, email = f"quota{n}", f"quota{n}@example.com"
@@ -36,6 +36,13 @@ def test_twine_and_uv_show_the_quota_refusal(server, tmp_path):
                env=env, check=False)
     shown = said(proc)
     assert proc.returncode != 0 and "413" in shown and "over its storage quota" in shown, shown
+    src = make_project(tmp_path / "poetry-src", "quota-pkg", "1.2", poetry=True)
+    run([tool("poetry"), "config", "repositories.quota", url], env=env, cwd=src)
+    run([tool("poetry"), "config", "http-basic.quota", email, token], env=env, cwd=src)
+    proc = run([tool("poetry"), "publish", "--build", "--repository", "quota"], env=env, cwd=src, check=False)
+    shown = said(proc)
+    assert proc.returncode != 0 and "413" in shown and "over its storage quota" in shown, shown
+    assert f"registry workspace quota {ws}" in shown, shown
     listed = server.cli("workspace", "quota", ws).stdout
     assert f"{first.stat().st_size} bytes" in listed and "in 1 files" in listed, listed
     # raised: the same upload goes through
