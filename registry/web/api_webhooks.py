@@ -15,6 +15,7 @@ from litestar.params import FromPath
 from ..errors import Invalid, Unauthorized
 from ..model import Channel
 from ..operations import webhooks as verbs
+from ..permissions import require_scope
 from ..reads.webhooks import HookState
 from ..webhooks.state import Attempt
 from .answers import refusals
@@ -145,6 +146,7 @@ async def replay_hook(request: Request, ws: FromPath[str], name: FromPath[str]) 
     data = await _body(request, ReplayRequest, 'a replay: {"start": "<commit id>"}')
 
     def run() -> HookView:
+        require_scope(r.who, f"replay the webhooks of workspace {ws}")  # (a read token's refusal: in its words)
         r.webhook(ws, name, attempts=0)  # (a stranger learns nothing of the ledger's commits from the resolve)
         hook = verbs.replay_webhook(r.reg, r.who, CH, ws, name, r.resolve(data.start))
         return hook_view(HookState(hook, None, []))

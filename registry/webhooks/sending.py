@@ -80,13 +80,25 @@ def headers(reg: Registry, ws: str, hook: Webhook, event: Event, content: bytes)
     return out
 
 
+# What a kept-alive connection the receiver closed meanwhile looks like when it is used again.
+_STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 def send(client: httpx.Client, reg: Registry, ws: str, hook: Webhook, event: Event) -> Answer:
+    """POST the event on the client's kept-alive connection to the receiver (a new one if it has
+    none). A connection the receiver closed as it was used is tried once more on a new one at once:
+    a receiver may have got it already, as it may on any retry (`Webhook-Id` says it is the same)."""
     content = body(hook, event)
-    try:
-        answer = client.post(hook.url, content=content, headers=headers(reg, ws, hook, event, content),
-                             timeout=outbound.timeouts(TIMEOUT))
-    except httpx.HTTPError as exc:
-        return Answer(None, outbound.describe(exc, TIMEOUT))
+    for last_try in (False, True):
+        try:
+            answer = client.post(hook.url, content=content, headers=headers(reg, ws, hook, event, content),
+                                 timeout=outbound.timeouts(TIMEOUT))
+            break
+        except _STALE as exc:
+            if last_try:
+                return Answer(None, outbound.describe(exc, TIMEOUT))
+        except httpx.HTTPError as exc:
+            return Answer(None, outbound.describe(exc, TIMEOUT))
     if 200 <= answer.status_code < 300:
         return Answer(answer.status_code, "")
     # (the answer's body is neither kept nor shown: a hook must not make the registry a way to read

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
@@ -14,8 +16,8 @@ from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from registry import identity, layout, operations
 from registry.model import SigningKeys, Webhook
 from registry.trust.keys import current
-from registry.webhooks import state
-from registry.webhooks.delivery import HookRunner, backoff
+from registry.webhooks import delivery, state
+from registry.webhooks.delivery import Deliverer, HookRunner, backoff
 from registry.webhooks.sending import signed_content
 from tests.support.helpers import make_wheel
 from tests.support.receiver import Receiver
@@ -186,3 +188,86 @@ def test_the_bitbucket_target_runs_a_custom_pipeline_with_the_token(world, recei
                                   "selector": {"type": "custom", "pattern": "deploy-staging"}}
     variables = {v["key"]: v["value"] for v in got.json["variables"]}
     assert variables["REGISTRY_PACKAGE"] == "acme-bb" and variables["REGISTRY_VERSION"] == "3.1"
+
+
+def test_one_kept_alive_connection_carries_a_hooks_deliveries(world, receiver, tmp_path):
+    operations.add_webhook(world.reg, OP, CH, WS, "ci", receiver.url, ["*"])
+    lifecycle(world, tmp_path)
+    assert drain(world.reg, "ci") is None
+    assert len(receiver.wait_for(5)) == 5 and receiver.connections == 1
+
+
+def test_a_receiver_that_closes_its_connections_gets_everything_too(world, tmp_path):
+    """HTTP/1.0, a connection per request; and a kept-alive connection the receiver closed between
+    two deliveries (it restarted): a new one at once, no failure, nothing twice."""
+    with Receiver(keep_alive=False) as closing:
+        operations.add_webhook(world.reg, OP, CH, WS, "old", closing.url, ["*"])
+        commits = lifecycle(world, tmp_path)
+        assert drain(world.reg, "old") is None
+        assert closing.ids() == commits and closing.connections == 5
+    with Receiver() as restarting:
+        operations.add_webhook(world.reg, OP, CH, WS, "ci", restarting.url, ["*"])
+        runner = HookRunner(world.reg, WS, "ci")
+        try:
+            hook = world.reg.snapshot().get(layout.webhook(WS, "ci"), Webhook)
+            dev = world.principal("dev@acme.test")
+            operations.create_package(world.reg, OP, CH, WS, "acme-again", "utils")
+            assert runner.step(hook) is None
+            restarting.stop()
+            restarting.start()
+            publish(world.reg, dev, make_wheel(tmp_path, "acme-again", "1.0"))
+            assert runner.step(hook) is None
+        finally:
+            runner.close()
+        assert len(restarting.wait_for(2)) == 2 and restarting.connections == 2
+        assert all(a.ok for a in state.attempts(world.reg.settings, WS, "ci"))
+
+
+def test_the_cursor_on_disk_names_only_what_was_delivered_and_is_written_seldom(world, receiver, tmp_path,
+                                                                               monkeypatch):
+    """A round's deliveries move the cursor in memory; on disk it lags (a crash delivers again, never
+    skips), and catches up when the runner stops, or when a delivery fails."""
+    monkeypatch.setattr(delivery, "SAVE_EVERY", 3600.0)
+    operations.add_webhook(world.reg, OP, CH, WS, "ci", receiver.url, ["*"])
+    added = state.cursor(world.reg.settings, WS, "ci")
+    commits = lifecycle(world, tmp_path)
+    runner = HookRunner(world.reg, WS, "ci")
+    hook = world.reg.snapshot().get(layout.webhook(WS, "ci"), Webhook)
+    assert runner.step(hook) is None and receiver.ids() == commits
+    on_disk = state.cursor(world.reg.settings, WS, "ci")
+    assert on_disk is not None and on_disk.last in [*commits[:-1], added.last if added else hook.since]
+    assert runner.flush_in() is not None
+    runner.close()
+    assert state.cursor(world.reg.settings, WS, "ci").last == commits[-1]
+    # A failure writes what was delivered before it.
+    runner = HookRunner(world.reg, WS, "ci")
+    for name in ("acme-b", "acme-c"):
+        operations.create_package(world.reg, OP, CH, WS, name, "utils")
+    assert runner.step(hook) is None
+    delivered = receiver.ids()[-1]
+    assert delivered == world.reg.ledger.head() and state.cursor(world.reg.settings, WS, "ci").last != delivered
+    receiver.status = 503
+    operations.create_package(world.reg, OP, CH, WS, "acme-d", "utils")
+    assert runner.step(hook) == backoff(1)
+    assert state.cursor(world.reg.settings, WS, "ci").last == delivered
+    runner.close()
+
+
+def test_the_deliverer_runs_no_hook_thread_without_hooks_and_delivers_once_one_is_added(world, receiver, tmp_path):
+    deliverer = Deliverer(world.reg)
+    thread = deliverer.start()
+    try:
+        time.sleep(0.3)
+        assert not [t for t in threading.enumerate() if t.name.startswith("webhook ")]
+        operations.add_webhook(world.reg, OP, CH, WS, "ci", receiver.url, ["package-created"])
+        operations.create_package(world.reg, OP, CH, WS, "acme-woken", "utils")
+        (got,) = receiver.wait_for(1, timeout=10)
+        assert got.json["event"]["package"] == "acme-woken"
+        operations.remove_webhook(world.reg, OP, CH, WS, "ci")
+        deadline = time.monotonic() + 5
+        while [t for t in threading.enumerate() if t.name == f"webhook {WS}/ci"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not [t for t in threading.enumerate() if t.name == f"webhook {WS}/ci"]
+    finally:
+        deliverer.stop()
+        thread.join(5)
