@@ -92,6 +92,10 @@ def hook_view(s: HookState, secret: str | None = None) -> HookView:
                     attempts=[_attempt(a) for a in s.attempts], secret=secret)
 
 
+READ = refusals(400, 401, 403, 404)  # (400: a path no name could be, before any lookup)
+CHANGE = refusals(400, 401, 403, 404, 409, 503)
+
+
 async def _body(request: Request, type_, example: str):
     try:
         return json_value(await request.body() or b"{}", type_)
@@ -99,13 +103,13 @@ async def _body(request: Request, type_, example: str):
         raise Invalid(f"The body is not {example} ({exc}).") from None
 
 
-@get(HOOKS, responses=refusals(401, 403, 404), summary="The workspace's webhooks and their recent deliveries (admin)")
+@get(HOOKS, responses=READ, summary="The workspace's webhooks and their recent deliveries (admin)")
 async def list_hooks(request: Request, ws: FromPath[str]) -> HookList:
     r = await reader(request)
     return HookList(workspace=ws, webhooks=[hook_view(s) for s in await anyio.to_thread.run_sync(r.webhooks, ws)])
 
 
-@put(HOOK, status_code=200, responses=refusals(400, 401, 403, 404),
+@put(HOOK, status_code=200, responses=CHANGE,
      summary="Add a webhook, or replace the one of this name (workspace admin)",
      description="Body: {url, events: [publish|yank|unyank|delete|package-created|package-deleted|grant|policy|*], "
                  "repository?, signing?: ed25519|hmac-sha256, secret?, format?: event|bitbucket-pipeline, "
@@ -126,7 +130,7 @@ async def put_hook(request: Request, ws: FromPath[str], name: FromPath[str]) -> 
     return await anyio.to_thread.run_sync(run)
 
 
-@delete(HOOK, status_code=200, responses=refusals(401, 403, 404), summary="Remove a webhook (workspace admin)")
+@delete(HOOK, status_code=200, responses=CHANGE, summary="Remove a webhook (workspace admin)")
 async def delete_hook(request: Request, ws: FromPath[str], name: FromPath[str]) -> HookView:
     r = await reader(request)
     if r.who.kind == "anonymous":
@@ -137,7 +141,7 @@ async def delete_hook(request: Request, ws: FromPath[str], name: FromPath[str]) 
     return hook_view(HookState(hook, None, []))
 
 
-@post(HOOK + "/replay", status_code=200, responses=refusals(400, 401, 403, 404),
+@post(HOOK + "/replay", status_code=200, responses=CHANGE,
       summary="Deliver again from a commit on (workspace admin)", description='Body: {"start": "<commit id or time>"}.')
 async def replay_hook(request: Request, ws: FromPath[str], name: FromPath[str]) -> HookView:
     r = await reader(request)
@@ -154,7 +158,7 @@ async def replay_hook(request: Request, ws: FromPath[str], name: FromPath[str]) 
     return await anyio.to_thread.run_sync(run)
 
 
-@get(HOOK + "/deliveries", responses=refusals(401, 403, 404), summary="A webhook's recent attempts, newest first")
+@get(HOOK + "/deliveries", responses=READ, summary="A webhook's recent attempts, newest first")
 async def deliveries(request: Request, ws: FromPath[str], name: FromPath[str]) -> HookView:
     r = await reader(request)
     return hook_view(await anyio.to_thread.run_sync(r.webhook, ws, name))
