@@ -13,7 +13,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from ... import operations
+from ... import bounds, operations
 from ...errors import Invalid, NotFound
 from . import data, urls
 from .render import redirect
@@ -36,8 +36,8 @@ def _whole(fields: dict[str, str], key: str, label: str) -> int | None:
     text = fields.get(key, "").strip()
     if not text:
         return None
-    if not text.isdigit():
-        raise Invalid(f"{label} is a whole number (or empty, for no such rule), not {text!r}.")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # (int() takes '²' as a digit, and fails on it)
+        raise Invalid(f"{label} is a whole number (or empty, for no such rule), not {bounds.shown(text)}.")
     return int(text)
 
 

@@ -157,7 +157,9 @@ GOOD = {"name": "nightlies", "repository": "utils", "pattern": "", "keep_newest"
     ({"keep_newest": "three"}, 400, "Keep the newest is a whole number"),
     ({"keep_newest": "-1"}, 400, "Keep the newest is a whole number"),
     ({"keep_newest": "0"}, 400, "must be from 1"),
-    ({"keep_newest": "1" * 30}, 400, "must be from 1"),
+    ({"keep_newest": "1" * 30}, 400, "Keep the newest is a whole number"),
+    ({"keep_newest": "1" * 5000}, 400, "Keep the newest is a whole number"),  # (past int()'s digit limit)
+    ({"keep_newest": "²"}, 400, "Keep the newest is a whole number"),  # (a digit to str.isdigit, not to int())
     ({"prerelease_days": "1.5"}, 400, "Pre-releases older than is a whole number"),
     ({"prerelease_days": "99999999"}, 400, "must be from 0"),
     ({"protect": "two\nlines\x00"}, 400, "Environment names"),
