@@ -50,6 +50,9 @@ class T(StrEnum):
     ISSUER = "Issuer"
     KEY = "Key"  # a signing key's fingerprint
     RENAMED_FROM = "Renamed-From"  # a repository's slug before a rename (its new one is `Repository`)
+    RETENTION_POLICY = "Retention-Policy"  # the policy a deletion applied, or the one set or removed
+    QUOTA = "Quota"  # a workspace's quota in bytes ("none": no limit)
+    WEBHOOK = "Webhook"  # a webhook's name
     PIPELINES_OF = "Pipelines-Of"  # the repository whose pipelines were granted read (`*`: every one of the workspace)
 
 
@@ -97,6 +100,12 @@ class Action(StrEnum):
     DELETE_WORKSPACE = "delete-workspace"
     DELETE_PROJECT = "delete-project"
     DELETE_REPOSITORY = "delete-repository"
+    SET_RETENTION = "set-retention"  # a retention policy added or changed
+    REMOVE_RETENTION = "remove-retention"
+    SET_QUOTA = "set-quota"  # a workspace's quota, set or removed by the operator (usage counted afresh)
+    ADD_WEBHOOK = "add-webhook"  # (or replace one of the same name)
+    REMOVE_WEBHOOK = "remove-webhook"
+    REPLAY_WEBHOOK = "replay-webhook"  # deliver again from a commit
     REPAIR = "repair"  # records the ledger could not read back, removed by the operator
     UNKNOWN = "unknown"
 

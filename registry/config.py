@@ -277,6 +277,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_path / "upstream-cache"
 
     @property
+    def webhooks_path(self) -> Path:
+        """Webhooks' delivery state: per hook its cursor and recent attempts; the deliverer's lock."""
+        return self.data_path / "webhooks"
+
+    @property
+    def webhook_secrets_path(self) -> Path:
+        """Webhooks' HMAC secrets and Bitbucket tokens (mode 0600): never in the ledger."""
+        return self.data_path / "webhook-secrets.json"
+
+    @property
     def session_key_path(self) -> Path:
         """The 32-byte Ed25519 seed web sessions are signed with (a primary's only; mode 0600)."""
         return self.data_path / "web-session.key"

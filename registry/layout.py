@@ -158,10 +158,20 @@ _UPSTREAM = Place("workspaces/{ws}/upstream.json", model.UpstreamPolicy,
 _UPSTREAM_FILE = Place("workspaces/{ws}/upstream-files/{type}/{shard(name)}/{name}/{filename}.json",
                        model.UpstreamFile, "a file fetched from an upstream index: where from, its hash",
                        lambda r: {"name": r.project, "filename": r.filename})
+_USAGE = Place("workspaces/{ws}/usage.json", model.StorageUsage,
+                "the bytes its published files take, kept by every publish and deletion", lambda r: {})
+_RETENTION = Place("workspaces/{ws}/retention/{name}.json", model.RetentionPolicy,
+                   "a retention policy: which versions maintenance deletes, which it never does",
+                   lambda r: {"name": r.name})
+
+_WEBHOOK = Place("workspaces/{ws}/webhooks/{name}.json", model.Webhook,
+                  "a webhook: its URL, events, signing (its secret and cursor are in the data directory)",
+                  lambda r: {"name": r.name})
 
 PLACES: tuple[Place[Any], ...] = (
     _LEDGER_INFO, _SIGNING_KEYS, _USER, _TOKEN, _SIGNIN_LINK, _SESSION, _WORKSPACE, _TRUST, _TRUSTED_ISSUER,
     _PROJECT, _REPOSITORY, _RETIRED_REPOSITORY, _PACKAGE, _VERSION, _DELETED_FILES, _UPSTREAM, _UPSTREAM_FILE,
+    _USAGE, _RETENTION, _WEBHOOK,
 )
 _BY_RECORD: dict[type[model.Record], Place[Any]] = {p.record: p for p in PLACES}
 _BY_DEPTH: dict[int, list[Place[Any]]] = {}
@@ -293,6 +303,26 @@ def upstream_files_dir(ws: str, name: str, type_: str = "pypi") -> str:
 
 def upstream_file(ws: str, name: str, filename: str, type_: str = "pypi") -> str:
     return _UPSTREAM_FILE.path(ws=ws, type=type_, name=name, filename=filename)
+
+
+def usage(ws: str) -> str:
+    return _USAGE.path(ws=ws)
+
+
+def retention_policy(ws: str, name: str) -> str:
+    return _RETENTION.path(ws=ws, name=name)
+
+
+def retention_dir(ws: str) -> str:
+    return _RETENTION.dir(1, ws=ws)
+
+
+def webhook(ws: str, name: str) -> str:
+    return _WEBHOOK.path(ws=ws, name=name)
+
+
+def webhooks_dir(ws: str) -> str:
+    return _WEBHOOK.dir(1, ws=ws)
 
 
 # --- the other direction: which record lives at a path ---------------------------------------------

@@ -26,6 +26,7 @@ from .datadir import Registry
 from .errors import RegistryError
 from .ledger import Ledger, Snapshot
 from .reads.records import list_packages
+from .reads.usage import counted
 from .trust import commit_signatures as signatures
 from .trust import keys as signing
 
@@ -254,6 +255,8 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     for d in reg.ledger.damage.unresolved(deep=hash_blobs):
         report.problems.append(f"journal replay of {d.found} (commit {d.commit[:12] or 'unknown'}): {d.problem}"
                                + ("" if d.path else f"; once dealt with, delete {reg.ledger.damage.path}"))
+    if not report.damaged:  # (a record that can't be read can't be counted: repair first)
+        _verify_usage(snap, report)
     _verify_signatures(reg, snap, report)
     git = shutil.which("git")
     if git:
@@ -266,6 +269,25 @@ def verify(reg: Registry, *, hash_blobs: bool = True) -> Report:
     else:
         report.problems.append("git is not installed: the ledger's objects could not be fsck'd")
     return report
+
+
+def _verify_usage(snap: Snapshot, report: Report) -> None:
+    """Each workspace's running usage figure (what uploads are checked against its quota) agrees with
+    a count of its published files; a drift is a problem, since the quota would be checked against
+    the wrong figure. Counting it afresh is `registry workspace quota`, which keeps the quota given."""
+    for ws in snap.names("workspaces"):
+        figure = snap.get(layout.usage(ws), model.StorageUsage)
+        if figure is None:
+            continue  # (a ledger from before the figure: it is counted when asked for)
+        fresh = counted(snap, ws)
+        if (figure.bytes, figure.files) != (fresh.bytes, fresh.files):
+            workspace = snap.get(layout.workspace(ws), model.Workspace)
+            quota = "none" if workspace is None or workspace.quota_bytes is None else str(workspace.quota_bytes)
+            report.problems.append(
+                f"{layout.usage(ws)}: workspace {ws}'s usage figure says {figure.bytes} bytes in {figure.files} "
+                f"files, but its published files count {fresh.bytes} bytes in {fresh.files} files (uploads are "
+                f"checked against its quota by the figure): run `registry workspace quota {ws} {quota}` to count "
+                "it afresh, keeping its quota")
 
 
 def _verify_signatures(reg: Registry, snap: Snapshot, report: Report) -> None:

@@ -54,6 +54,9 @@ class ReportedRunContext(Record, frozen=True, kw_only=True):
     commit: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{7,64}$")] | None = None
     tag: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,255}$")] | None = None
     repo_full_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,62}/[A-Za-z0-9_.-]{1,62}$")] | None = None
+    # BITBUCKET_DEPLOYMENT_ENVIRONMENT: the name of the deployment environment the step deploys to
+    # (its UUID is a verified claim: PipelineRun.environment_uuid)
+    deployment_environment: Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,255}$")] | None = None
 
 
 class PipelineRun(Record, frozen=True, kw_only=True):
@@ -127,6 +130,37 @@ class Workspace(Record, frozen=True, kw_only=True):
     name: str
     admins: list[str] = []
     created: Provenance
+    # The most bytes its published files may take (each file counted by its size, see StorageUsage),
+    # set by the operator; None: no limit. ``quota_set``: who set it last, and when.
+    quota_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    quota_set: Provenance | None = None
+
+
+class StorageUsage(Record, frozen=True, kw_only=True):
+    """What a workspace's published files take: the sum of their sizes (a file counts once, even
+    where two files share bytes) and their number. Kept up to date by the commit of every publish and
+    deletion, so that an upload checks its quota without counting; counted afresh when the operator
+    sets the quota. Files fetched from upstream indexes are a cache and don't count."""
+
+    bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    files: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class RetentionPolicy(Record, frozen=True, kw_only=True):
+    """Which versions maintenance deletes (`registry retention apply`), of the packages linked to
+    ``repository`` and/or whose normalised names match ``pattern`` (fnmatch; both: both must hold).
+    Rules: keep the ``keep_newest`` newest versions; delete pre-releases and dev releases older than
+    ``prerelease_days``. Never deleted: the newest release of a package (always), and a version with
+    a file a pipeline published while deploying to one of ``protect_environments`` (names, as the
+    step reported them, or UUIDs, as its verified token said them)."""
+
+    name: str  # a slug: how commits and plans name the policy
+    repository: str | None = None
+    pattern: str | None = None
+    keep_newest: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    prerelease_days: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    protect_environments: list[str] = []
+    updated: Provenance
 
 
 class Project(Record, frozen=True, kw_only=True):
@@ -408,11 +442,59 @@ class UpstreamFile(Record, frozen=True, kw_only=True):
     fetched: Provenance  # who asked for it first
 
 
+# --- webhooks ------------------------------------------------------------------------------------
+
+# What a webhook may subscribe to: each a kind of ledger commit (webhooks/events.py maps them).
+WebhookEvent = Literal["publish", "yank", "unyank", "delete", "package-created", "package-deleted", "grant",
+                       "policy"]
+WEBHOOK_EVENTS: tuple[str, ...] = ("publish", "yank", "unyank", "delete", "package-created", "package-deleted",
+                                   "grant", "policy")
+# How a delivery proves where it came from: the ledger's commit key (Ed25519), or HMAC-SHA256 with a
+# secret of the hook's own, kept in the data directory.
+WebhookSigning = Literal["ed25519", "hmac-sha256"]
+# What is sent: the registry's event (JSON), or a Bitbucket API call that runs a custom pipeline.
+WebhookFormat = Literal["event", "bitbucket-pipeline"]
+
+
+class BitbucketPipeline(Record, frozen=True, kw_only=True):
+    """The custom pipeline a `bitbucket-pipeline` hook runs (Bitbucket's `pipeline_ref_target`): of
+    which branch, which `custom:` pipeline. Its repository access token is in the data directory."""
+
+    branch: str = "main"
+    pipeline: str  # the name under `pipelines: custom:` in that repository's bitbucket-pipelines.yml
+
+
+class WebhookReplay(Record, frozen=True, kw_only=True):
+    """An admin's request to deliver again from ``start`` (that commit included): the deliverer
+    resets the hook's cursor once per request (it remembers the last one it applied)."""
+
+    start: str  # a commit id
+    requested: Provenance
+
+
+class Webhook(Record, frozen=True, kw_only=True):
+    """An endpoint told about a workspace's (or one repository's) changes, in commit order. Only
+    what it is: where it delivers, the last commit delivered and the attempts are in the data
+    directory (a delivery is no change of state), and so is its secret (``secret``: one is set)."""
+
+    name: str  # a slug, unique in the workspace
+    url: str  # https (http only to loopback), without credentials
+    events: list[WebhookEvent]
+    repository: str | None = None  # only this repository's packages and grants
+    signing: WebhookSigning = "ed25519"
+    format: WebhookFormat = "event"
+    bitbucket: BitbucketPipeline | None = None
+    secret: bool = False
+    since: str  # the head it was added on: what it delivers starts after it
+    added: Provenance
+    replay: WebhookReplay | None = None
+
+
 LEDGER_RECORDS: tuple[type[Record], ...] = (
     LedgerInfo, SigningKeys, Workspace, PipelinesTrust, TrustedIssuer, Project, Repository, RetiredRepository,
     User, ApiToken,
     SignInLink, WebSession, Package, Version,
-    DeletedFiles, UpstreamPolicy, UpstreamFile,
+    DeletedFiles, UpstreamPolicy, UpstreamFile, StorageUsage, RetentionPolicy, Webhook,
 )
 
 

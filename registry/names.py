@@ -12,6 +12,8 @@ from packaging.utils import InvalidName, canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version as PkgVersion
 
+from pipelines import claims
+
 from . import bounds
 from .errors import Invalid
 from .model import (
@@ -187,6 +189,35 @@ def upstream_name(value: str) -> str:
     return value
 
 
+def webhook_name(value: str) -> str:
+    value = bounds.at_most(value, 40, "Webhook names")
+    if not _UPSTREAM_NAME_RE.match(value):
+        raise Invalid(f"Invalid webhook name {bounds.shown(value)}: use 1-40 lowercase letters, digits, '-' or '_', "
+                      "starting with a letter or digit (e.g. 'ci', 'deploy-prod').")
+    return value
+
+
+def webhook_url(value: str) -> str:
+    """Where a webhook delivers: https, or http to this machine only (a receiver on loopback); a host,
+    no credentials, query or fragment (the URL is recorded in the ledger, where no secret goes)."""
+    from urllib.parse import urlsplit
+
+    value = bounds.one_line(value, 1024, "Webhook URLs")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as exc:
+        raise Invalid(f"Invalid webhook URL {bounds.shown(value)}: {exc}.") from None
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise Invalid(f"Invalid webhook URL {bounds.shown(value)}: use an https:// URL (http:// only to a receiver on "
+                      "this machine: localhost, 127.0.0.1 or [::1]).")
+    if not parts.hostname or parts.query or parts.fragment or "@" in parts.netloc:
+        raise Invalid(f"Invalid webhook URL {bounds.shown(value)}: give a plain URL, without credentials, query or "
+                      "fragment (it is recorded in the ledger; a secret goes in --secret, kept in the data directory).")
+    return value
+
+
 def upstream_url(value: str) -> str:
     """An upstream index's Simple API root: http(s), a host, no query or fragment; ends in '/'."""
     from urllib.parse import urlsplit
@@ -221,3 +252,27 @@ def reason(value: str) -> str:
     if not value:
         raise Invalid("Give a reason (--reason TEXT): it is recorded with the rule, and shown to whoever it refuses.")
     return value
+
+
+_POLICY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
+
+
+def policy_name(value: str) -> str:
+    """A retention policy's name: a slug, as commits and plans name it."""
+    value = bounds.at_most(value.strip().lower(), 40, "Policy names")
+    if not _POLICY_NAME_RE.match(value):
+        raise Invalid(f"Invalid policy name {bounds.shown(value)}: use 1 to 40 lowercase letters, digits, '-' or '_', "
+                      "starting with a letter or digit (e.g. 'nightlies').")
+    return value
+
+
+def environment(value: str) -> str:
+    """A deployment environment a retention policy protects: a UUID (braces optional; kept braced and
+    lowercase, as tokens say it) or a name, as the step reported it (matched without regard to case)."""
+    value = bounds.one_line(value, 255, "Environment names", empty=True).strip()
+    if not value:
+        raise Invalid("Give a deployment environment's name (e.g. Production) or its UUID.")
+    try:
+        return claims.brace_uuid(value)
+    except ValueError:
+        return value

@@ -10,6 +10,7 @@
     trust.py        trust, key, witness
     importing.py    import
     maintenance.py  gc, verify, repair, blobs migrate, log
+    backups.py      backup, restore
 """
 
 from __future__ import annotations

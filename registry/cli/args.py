@@ -6,7 +6,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import importing, maintenance, packages, people, preferences, serve, tenancy, trust, upstream
+from . import (
+    backups,
+    importing,
+    maintenance,
+    packages,
+    people,
+    preferences,
+    retention,
+    serve,
+    tenancy,
+    trust,
+    upstream,
+    webhooks,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("slug")
     c.add_argument("email")
     c.set_defaults(run=people.remove_member)
+    c = ws.add_parser("quota", help="the bytes its published files take and its quota; BYTES (or none) sets it")
+    c.add_argument("slug")
+    c.add_argument("bytes", nargs="?", metavar="BYTES|none")
+    c.set_defaults(run=retention.workspace_quota)
 
     pr = sub.add_parser("project", help="projects").add_subparsers(dest="action", required=True)
     c = pr.add_parser("create")
@@ -223,6 +240,31 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--clear", action="store_true", help="let any pipeline of the linked repository publish")
     c.set_defaults(run=packages.package_policy)
 
+    rt = sub.add_parser("retention", help="retention policies: which versions maintenance deletes").add_subparsers(
+        dest="action", required=True)
+    c = rt.add_parser("set", help="add or replace a policy (repository admins; a pattern alone: workspace admins)")
+    c.add_argument("workspace")
+    c.add_argument("name", help="the policy's name (a slug): deletions name it")
+    c.add_argument("--repo", help="the packages linked to this repository")
+    c.add_argument("--pattern", metavar="GLOB", help="the packages whose normalised names match (e.g. 'acme-*')")
+    c.add_argument("--keep-newest", type=int, metavar="N", help="keep the N newest versions, delete older ones")
+    c.add_argument("--prerelease-days", type=int, metavar="D", help="delete pre-releases and dev releases older "
+                   "than D days")
+    c.add_argument("--protect", action="append", default=[], metavar="ENV",
+                   help="never delete a version a pipeline published deploying to ENV (a name or a UUID)")
+    c.set_defaults(run=retention.retention_set)
+    c = rt.add_parser("show", help="a workspace's policies")
+    c.add_argument("workspace")
+    c.set_defaults(run=retention.retention_show)
+    c = rt.add_parser("remove", help="remove a policy")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.set_defaults(run=retention.retention_remove)
+    c = rt.add_parser("apply", help="delete what the policies select, one commit per version (--dry-run: list it)")
+    c.add_argument("workspace", nargs="?", help="only this workspace's policies (default: every workspace's)")
+    c.add_argument("--dry-run", action="store_true", help="list what would go and why; change nothing")
+    c.set_defaults(run=retention.retention_apply)
+
     tr = sub.add_parser("trust", help="add or update an issuer a workspace trusts for pipeline tokens "
                         "(no --issuer: list them; no WS: every workspace's)")
     tr.add_argument("workspace", nargs="?")
@@ -237,6 +279,7 @@ def parser() -> argparse.ArgumentParser:
     ut.set_defaults(run=trust.untrust)
 
     _upstream(sub)
+    _webhooks(sub)
 
     vs = sub.add_parser("version", help="versions").add_subparsers(dest="action", required=True)
     c = vs.add_parser("delete")
@@ -287,6 +330,26 @@ def parser() -> argparse.ArgumentParser:
                    help="only what is at or under these paths (as repair lists them)")
     r.add_argument("--apply", action="store_true", help="remove them, in one commit signed like every other")
     r.set_defaults(run=maintenance.repair_ledger)
+
+    b = sub.add_parser("backup", help="the commits and files new since the last backup into DEST, with a signed "
+                                      "manifest (safe while the server runs)",
+                       description="DEST holds a chain of backups: each a git bundle of the commits since the one "
+                                   "before, the files they name that DEST lacks, and a manifest listing everything, "
+                                   "signed by the ledger's commit key. Signing keys are not included: keep a copy "
+                                   "of the data directory's keys/ apart.")
+    b.add_argument("dest", metavar="DEST", help="a directory (made if missing)")
+    b.set_defaults(run=backups.backup)
+    r = sub.add_parser("restore", help="a new data directory (--data) from a backup directory",
+                       description="Refused, leaving nothing, unless every bundle and file is whole, the manifest's "
+                                   "signature verifies, every file the restored history references is there and "
+                                   "`registry verify` finds nothing.")
+    r.add_argument("src", metavar="SRC", help="the directory `registry backup` wrote")
+    r.add_argument("--at", metavar="COMMIT", help="restore the registry as it stood at this commit (default: the "
+                                                  "latest backup's head)")
+    r.add_argument("--keys", type=Path, metavar="DIR", help="the copy of the original data directory's keys/")
+    r.add_argument("--no-keys", action="store_true", help="restore without signing keys (nothing can be committed "
+                                                          "until they are put in its keys/)")
+    r.set_defaults(run=backups.restore)
 
     ky = sub.add_parser("key", help="the ledger's signing keys").add_subparsers(dest="action", required=True)
     c = ky.add_parser("list", help="every key the ledger was signed with, and when each was valid")
@@ -406,3 +469,45 @@ def _upstream(sub) -> None:
     c = up.add_parser("check", help="the workspace's own names that an upstream index also lists (exit 1 if any)")
     c.add_argument("workspace")
     c.set_defaults(run=upstream.check)
+
+
+def _webhooks(sub) -> None:
+    from ..model import WEBHOOK_EVENTS
+
+    wh = sub.add_parser("webhook", help="endpoints told of a workspace's changes, in commit order").add_subparsers(
+        dest="action", required=True)
+    c = wh.add_parser("add", help="add a webhook (or replace the one of its name, which keeps its cursor)")
+    c.add_argument("workspace")
+    c.add_argument("name", help="how it is named, e.g. 'ci'")
+    c.add_argument("url", nargs="?", help="https:// (http:// only to this machine); a Bitbucket hook may leave it out")
+    c.add_argument("--event", action="append", default=[],
+                   help=f"an event to deliver, repeatable: {', '.join(WEBHOOK_EVENTS)}, or '*' for all")
+    c.add_argument("--repository", help="only this repository's packages and grants (default: the workspace's)")
+    c.add_argument("--signing", default="ed25519", choices=["ed25519", "hmac-sha256"],
+                   help="ed25519: the ledger's commit key (default); hmac-sha256: a secret of the hook's own")
+    c.add_argument("--secret-stdin", action="store_true", help="read the HMAC secret from stdin (default: made)")
+    c.add_argument("--format", default="event", choices=["event", "bitbucket-pipeline"],
+                   help="bitbucket-pipeline: run a custom pipeline of a Bitbucket repository on each publish")
+    c.add_argument("--bitbucket-repo", metavar="WS/REPO", help="(bitbucket-pipeline) the repository to run it in")
+    c.add_argument("--pipeline", help="(bitbucket-pipeline) its name under `custom:` in bitbucket-pipelines.yml")
+    c.add_argument("--branch", default="main", help="(bitbucket-pipeline) the branch it runs on (default main)")
+    c.add_argument("--token-stdin", action="store_true",
+                   help="(bitbucket-pipeline) read the repository access token from stdin")
+    c.set_defaults(run=webhooks.add)
+    c = wh.add_parser("list", help="the workspace's webhooks, how far each delivered, and whether it is failing")
+    c.add_argument("workspace")
+    c.set_defaults(run=webhooks.show)
+    c = wh.add_parser("remove", help="remove a webhook (and its secret)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.set_defaults(run=webhooks.remove)
+    c = wh.add_parser("replay", help="deliver again from a commit (included) on, in order")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("start", help="a commit id (or an ISO 8601 time: the last commit by then)")
+    c.set_defaults(run=webhooks.replay)
+    c = wh.add_parser("deliveries", help="a webhook's recent attempts, newest first (exit 1 if the last failed)")
+    c.add_argument("workspace")
+    c.add_argument("name")
+    c.add_argument("--limit", type=int, default=20)
+    c.set_defaults(run=webhooks.deliveries)

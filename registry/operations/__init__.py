@@ -37,6 +37,7 @@ from .pipelines import (
     set_trust,
 )
 from .preferences import set_default_workspace
+from .retention import apply_deletion, remove_retention, set_quota, set_retention
 from .signin import (
     Started,
     create_signin_link,
@@ -55,6 +56,7 @@ from .tenancy import (
     revoke_token,
     set_uuid,
 )
+from .webhooks import add_webhook, remove_webhook, replay_webhook
 
 __all__ = [
     "MINTED_TOKEN_LIFETIME", "Published", "Started", "check_publish_policy", "create_package", "create_project",
@@ -66,4 +68,6 @@ __all__ = [
     "start_session", "use_signin_link", "yank",
     "delete_project", "delete_repository", "delete_workspace", "disable_user", "enable_user", "remove_member",
     "rename_project", "rename_repository", "rename_user", "rename_workspace",
+    "apply_deletion", "remove_retention", "set_quota", "set_retention",
+    "add_webhook", "remove_webhook", "replay_webhook",
 ]

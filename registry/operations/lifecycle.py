@@ -104,6 +104,8 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         writes |= {layout.deleted_files(ws, d.package): replace(d, repository=new_slug)
                    for d in snap.records(layout.deleted_files_dir(ws), model.DeletedFiles) if d.repository == slug}
         writes |= without(snap, ws, slug, new_slug)  # (the repositories its pipelines may read know them by it)
+        writes |= {layout.retention_policy(ws, p.name): replace(p, repository=new_slug)
+                   for p in snap.records(layout.retention_dir(ws), model.RetentionPolicy) if p.repository == slug}
         body = "Relinked packages: " + ", ".join(p.name for p in linked) if linked else ""
         return make_change(who, channel, Action.RENAME_REPOSITORY, f"rename repository {ws}/{slug} to {ws}/{new_slug}"
                            f" ({len(linked)} linked packages)", writes, (T.WORKSPACE, ws), (T.REPOSITORY, new_slug),
@@ -129,6 +131,8 @@ def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         writes: dict[str, model.Record | None] = {layout.repository(ws, slug): None,
                                                   layout.retired_repository(ws, slug): retired}
         writes |= without(snap, ws, slug)  # (no grant left to its pipelines)
+        writes |= {layout.retention_policy(ws, p.name): None  # (its retention policies: nothing left to apply to)
+                   for p in snap.records(layout.retention_dir(ws), model.RetentionPolicy) if p.repository == slug}
         return make_change(who, channel, Action.DELETE_REPOSITORY, f"delete repository {ws}/{slug}", writes,
                            (T.WORKSPACE, ws), (T.REPOSITORY, slug),
                            (T.REPOSITORY_UUID, repository.uuid), result=repository)
@@ -177,7 +181,7 @@ def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -
                            "workspace.")
         writes: dict[str, model.Record | None] = {
             layout.workspace(ws): None, layout.trust(ws): None, layout.trusts_dir(ws): None, layout.upstream(ws): None,
-            layout.upstream_projects_dir(ws): None}
+            layout.upstream_projects_dir(ws): None, layout.usage(ws): None, layout.retention_dir(ws): None}
         return make_change(who, channel, Action.DELETE_WORKSPACE, f"delete workspace {ws}", writes,
                            (T.WORKSPACE, ws), (T.WORKSPACE_UUID, workspace.uuid), result=workspace)
 

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .. import dists, layout, model, names, visibility
+from .. import dists, layout, model, names, quota, visibility
 from ..audit import Action, T
 from ..blobs import Staged
 from ..datadir import Registry
@@ -29,6 +29,7 @@ from ..ledger import Change, Commit, NoChange, Snapshot
 from ..model import Channel, DeletedFile, DeletedFiles, DistFile, Package, Role, Version
 from ..permissions import require
 from ..reads.records import get_package, get_version, versions
+from ..reads.usage import stored as stored_usage
 from ._common import made, make_change, replace
 from .first_publish import new_package
 
@@ -162,6 +163,9 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
                 f"This filename was previously used by a file that has since been deleted: {dist.filename!r}. "
                 "Filenames are never reused; use a different version."
             )
+        workspace = snap.get(layout.workspace(ws), model.Workspace)
+        if workspace is not None and workspace.quota_bytes is not None:
+            quota.check(workspace, stored_usage(snap, ws), digests.size, f"uploading {dist.filename}")
         return package, current
 
     # (a bucket: refused here, before anything is stored in it; the identical file: nothing to store)
@@ -181,7 +185,8 @@ def publish_file(reg: Registry, who: Principal, channel: Channel, ws: str, dist:
             current = Version(package=canonical, version=dist.version, summary=dist.summary, created=provenance)
         files = sorted([*current.files, new_file], key=lambda f: f.filename)
         version = replace(current, files=files, summary=current.summary or dist.summary)
-        writes: dict[str, model.Record | None] = {layout.version(ws, canonical, version_key(dist.version)): version}
+        writes: dict[str, model.Record | None] = {layout.version(ws, canonical, version_key(dist.version)): version,
+                                                  layout.usage(ws): quota.changed(stored_usage(snap, ws), [new_file])}
         creating: tuple[tuple[str, str], ...] = ()
         if not snap.exists(layout.package(ws, canonical)):  # (its first publish creates it, in this commit)
             writes[layout.package(ws, canonical)] = package
@@ -247,17 +252,26 @@ def delete_version(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         record = get_version(snap, ws, canonical, version)
         if record is None:
             raise NotFound(f"Package {canonical!r} has no version {version!r}.")
-        provenance = who.provenance(channel)
-        return make_change(
-            who, channel, Action.DELETE_VERSION, f"delete {canonical} {record.version} ({len(record.files)} files)",
-            {layout.version(ws, canonical, version_key(record.version)): None,
-             layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, [record], provenance)},
-            (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, record.version),
-            *((T.SHA256, f.sha256) for f in record.files), provenance=provenance, result=record,
-        )
+        return deletion(snap, who, channel, ws, canonical, record)
 
     done = reg.transact(build)
     return done.result, made(done)
+
+
+def deletion(snap: Snapshot, who: Principal, channel: Channel, ws: str, canonical: str, record: Version,
+             *facts: tuple[str, str], body: str = "") -> Change:
+    """The commit that deletes a version: its record goes, its filenames become tombstones (never
+    accepted again; the package record stays, so the name stays the workspace's), and the
+    workspace's usage drops by its files."""
+    provenance = who.provenance(channel)
+    return make_change(
+        who, channel, Action.DELETE_VERSION, f"delete {canonical} {record.version} ({len(record.files)} files)",
+        {layout.version(ws, canonical, version_key(record.version)): None,
+         layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, [record], provenance),
+         layout.usage(ws): quota.changed(stored_usage(snap, ws), removed=record.files)},
+        (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.VERSION, record.version),
+        *((T.SHA256, f.sha256) for f in record.files), *facts, provenance=provenance, result=record, body=body,
+    )
 
 
 def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> tuple[Package, Commit]:
@@ -270,7 +284,9 @@ def delete_package(reg: Registry, who: Principal, channel: Channel, ws: str, nam
         return make_change(
             who, channel, Action.DELETE_PACKAGE, f"delete package {canonical} ({len(all_versions)} versions)",
             {layout.package_dir(ws, canonical): None,
-             layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, all_versions, provenance)},
+             layout.deleted_files(ws, canonical): tombstones(snap, ws, canonical, all_versions, provenance),
+             layout.usage(ws): quota.changed(stored_usage(snap, ws), removed=[f for v in all_versions
+                                                                             for f in v.files])},
             (T.WORKSPACE, ws), (T.PACKAGE, canonical), (T.REPOSITORY, package.repository),
             *((T.VERSION, v.version) for v in all_versions),
             *((T.SHA256, f.sha256) for v in all_versions for f in v.files), provenance=provenance, result=package,

@@ -10,6 +10,7 @@ things) extended with one kind of question:
     Members      who holds which grant: a workspace's grants and members, users     members.py
     LedgerReads  signing keys, the signed checkpoint, the ledger whole              ledger.py
     UpstreamReads  upstream settings, owned names, files fetched from upstream       upstream.py
+    WebhookReads   webhooks and their deliveries (the data directory's state)        webhooks.py
 
 What is left here is what makes another Reader: the same commit for another caller, or an earlier
 commit of the ledger.
@@ -26,9 +27,10 @@ from .people import People
 from .summaries import Summaries, all_summaries
 from .trail import Trail
 from .upstream import UpstreamReads
+from .webhooks import WebhookReads
 
 
-class Reader(Lists, Summaries, Trail, People, Members, LedgerReads, UpstreamReads):
+class Reader(Lists, Summaries, Trail, People, Members, LedgerReads, UpstreamReads, WebhookReads):
     """The registry as one caller may see it, at one commit (see `Catalog`). Cheap to make: a
     snapshot and a principal; every answer costs what its method says."""
 

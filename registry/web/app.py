@@ -30,12 +30,15 @@ from ..errors import RegistryError
 from ..reads import Reader
 from ..replica import Follower
 from ..replica.run import run_replica
+from ..webhooks.delivery import Deliverer
 from . import (
     access,
     api,
     api_admin,
     api_preferences,
+    api_retention,
     api_upstream,
+    api_webhooks,
     framework_caches,
     ledger_http,
     oidc,
@@ -228,8 +231,11 @@ def _maintenance(state: WebState, signals: bool):
 
         state.registry.catch_up_history(background=True)  # (the history index may be behind: never a reader's wait)
         threading.Thread(target=_warm, args=(state,), name="warm-lists", daemon=True).start()
-        if state.replica is None:  # (a replica's holes are its follower's to fill)
+        deliverer = None
+        if state.replica is None:  # (a replica's holes are its follower's to fill; its primary delivers webhooks)
             threading.Thread(target=_check_blobs, args=(state,), name="check-blobs", daemon=True).start()
+            deliverer = Deliverer(state.registry)  # (one worker's delivers: the others wait for its lock)
+            deliverer.start()
         try:  # (a bucket's clients are made now, rather than by the first request)
             await anyio.to_thread.run_sync(state.registry.blobs.check)
             await state.registry.blobs.aopen()
@@ -241,6 +247,8 @@ def _maintenance(state: WebState, signals: bool):
 
             async def stop() -> None:  # (SIGINT, SIGTERM: long polls answered now, the rest within seconds)
                 app.state.head_watch.stop()
+                if deliverer is not None:
+                    deliverer.stop()
                 await state.stopping.stop()
                 access.flush()  # (the lines of what was just answered)
 
@@ -284,8 +292,10 @@ def create_app(settings: Settings | None = None, registry: Registry | None = Non
             replication.blob, replication.session_key,
             api.router,
             api_upstream.router,
+            api_webhooks.router,
             api_admin.router,
             api_preferences.router,
+            api_retention.router,
             ui.router,
             create_static_files_router("/_/static", directories=[STATIC], name="static", file_system=_StaticFiles(),
                                        cache_control=CacheControlHeader(max_age=86400, public=True)),

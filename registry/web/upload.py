@@ -26,12 +26,13 @@ from multipart import (
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .. import dists, metrics, names
+from .. import dists, layout, metrics, model, names, quota
 from ..blobs import Digests, Staged
 from ..errors import Invalid, NotFound, RegistryError, TooLarge, Unauthorized, size
 from ..ledger import Locked
 from ..operations import Published, publish_file, publish_target
 from ..permissions import require_scope
+from ..reads.usage import stored as stored_usage
 from .state import WebState
 
 KEPT_FIELDS = frozenset({
@@ -88,6 +89,10 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
         """Refuse, as publish_file would, whoever may not publish to the package the form names."""
         canonical, display = names.package_name(form.get("name"))
         publish_target(r.snapshot, who, ws, canonical, display)
+        workspace = r.snapshot.get(layout.workspace(ws), model.Workspace)
+        if workspace is not None and workspace.quota_bytes is not None:  # (a full one: before the file is read;
+            # the commit checks the file's own size against the snapshot it builds on)
+            quota.check(workspace, stored_usage(r.snapshot, ws), None, f"uploading {form.filename or 'a file'}")
 
     with state.registry.blobs.stage(limit) as staged:
         form = await _receive(body, options["boundary"], staged, limit, permit)

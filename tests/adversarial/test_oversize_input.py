@@ -139,7 +139,8 @@ async def test_a_huge_version_inside_the_file_is_a_400(client, published, tmp_pa
 # --- the command line ----------------------------------------------------------------------------
 
 IN_ARGV = ["a" * 65536, "a\nb", "Eve <img src=x onerror=alert(1)>", HUGE_NUMBER, "\udcff"]
-NOT_HERE = {"serve", "witness", "blobs", "init"}  # (they start servers, reach out, or make a new data directory)
+NOT_HERE = {"serve", "witness", "blobs", "init", "backup", "restore"}  # (they start servers, reach out, or make
+# a new data directory or a backup directory: where a test runs; tests/unit/backups/ refuses their bad input)
 ARGV_GOOD = {"slug": "newws", "workspace": WS, "key": "NEWKEY", "target": f"{WS}/utils", "email": "dev@acme.test",
              "token_id": "0123456789abcdef", "name": "acme-utils", "version": "1.0", "role": "read", "url": "http://127.0.0.1:1",
              "directory": "/nonexistent", "package": "acme-utils", "paths": "workspaces/nothing"}

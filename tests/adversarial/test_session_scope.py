@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from registry import identity, operations
+from registry import identity, layout, operations
 from registry.audit import Action
 from registry.errors import Forbidden, Unauthorized
 from registry.operations import signin
@@ -77,7 +77,16 @@ def stage(world, tmp_path, n: int) -> Stage:
     operations.create_workspace(reg, OP, "cli", f"empty-{n}", admins=[WS_ADMIN])
     operations.set_trust(reg, OP, "cli", WS, f"https://staged-{n}.example/oidc")  # (an issuer to stop trusting)
     operations.grant_pipelines(reg, OP, "cli", WS, f"r-{n}", "public-lib")  # (pipelines to stop reading it)
+    for policy in (f"staged-{n}", f"doomed-{n}"):  # (retention policies to remove: the UI's, the API's)
+        operations.set_retention(reg, OP, "cli", WS, policy, pattern="acme-*", keep_newest=9)
+    if not reg.snapshot().exists(layout.webhook(WS, HOOK)):  # (a webhook to replace, replay, remove)
+        operations.add_webhook(reg, OP, "cli", WS, HOOK, "http://127.0.0.1:9/hook", ["publish"])
+    STAGED_HEADS[n] = reg.ledger.head()  # (a commit to replay a webhook from)
     return Stage(token.id, other.id, link)
+
+
+HOOK = "acme-utils"  # (the name the walk fills {name} with)
+STAGED_HEADS: dict[int, str] = {}
 
 
 def target(method: str, path: str, s: Stage, n: int) -> str:
@@ -85,7 +94,8 @@ def target(method: str, path: str, s: Stage, n: int) -> str:
     last = path.rstrip("/").rsplit("/", 1)[-1]
     deleting_package = path.endswith("{name}/delete") or (method == "DELETE" and path.endswith("{name}"))
     version = {"yank": "1.1" if method == "DELETE" else "1.0", "unyank": "1.1"}.get(last, "1.2")
-    values = {"ws": WS, "name": f"doomed-{n}" if deleting_package else "acme-utils", "version": f"{n}.{version}",
+    name = HOOK if "/webhooks/" in path else f"doomed-{n}" if deleting_package else "acme-utils"
+    values = {"ws": WS, "name": name, "version": f"{n}.{version}",
               "token_id": s.token_id, "session_id": s.session_id, "secret": s.link, "rest": "git-receive-pack",
               "key": f"E{n}" if (method, last) == ("DELETE", "{key}") or path.endswith("{key}/delete") else f"P{n}",
               "repo": f"r-{n}", "source": "public-lib" if method == "DELETE" else "utils",
@@ -116,6 +126,10 @@ WORKSPACE_ADMIN_ROUTES = {
     "/api/workspaces/{ws}/repositories/{repo}": {"slug": "walked-renamed"},
     "/api/workspaces/{ws}/repositories/{repo}/grants/{email}": {"role": "read"},
     "/api/workspaces/{ws}/repositories/{repo}/pipeline-readers/{source}": None,
+    "/api/workspaces/{ws}/retention/{name}": {"pattern": "acme-*", "keep_newest": 4},  # (the staged one's: 9)
+    "/api/workspaces/{ws}/webhooks/{name}": lambda n, method: None if method == "DELETE" else {
+        "url": "http://127.0.0.1:9/walked", "events": ["publish"]},
+    "/api/workspaces/{ws}/webhooks/{name}/replay": lambda n, method: {"start": STAGED_HEADS[n]},
 }
 
 # The web UI's administration forms (a workspace's settings, a repository's, a package's policy): as a
@@ -139,6 +153,11 @@ WORKSPACE_ADMIN_FORMS = {
     f"{_R}/rename": lambda n: {"slug": f"r-{n}-renamed"}, f"{_R}/delete": lambda n: {},
     f"{_R}/create-on-publish": lambda n: {"create_on_publish": "on"},
     f"{PREFIX}/{{ws}}/packages/{{name}}/policy": lambda n: {"branches": f"walked-{n}"},
+    f"{_S}/storage": lambda n: {"name": f"walked-{n}", "pattern": "acme-*", "keep_newest": "5"},
+    f"{_S}/storage/remove": lambda n: {"?policy": f"staged-{n}"},
+    f"{_S}/webhooks": lambda n: {"name": f"walked-{n}", "url": "http://127.0.0.1:9/hook", "events": "publish"},
+    f"{_S}/webhooks/remove": lambda n: {"?name": HOOK},
+    f"{_S}/webhooks/replay": lambda n: {"?name": HOOK, "start": STAGED_HEADS[n]},
 }
 
 FORM = {"label": "walked", "scope": "write", "name": "walked-new", "repository": "utils", "reason": "walked",
@@ -238,6 +257,7 @@ async def test_every_api_route_and_the_upload_check_the_tokens_scope(client, wor
                 head, body = world.reg.ledger.head(), {"workspace": WS} if method == "PUT" else None
             if path in WORKSPACE_ADMIN_ROUTES:  # (what only a workspace admin may do: as one, with that scope)
                 body, who = WORKSPACE_ADMIN_ROUTES[path], httpx.BasicAuth(WS_ADMIN, wsadmin_secret)
+                body = body(n, method) if callable(body) else body
             r = await client.request(method, url, json=body, auth=who)
         else:  # not a person's: exchanging a pipeline's token, fetching the ledger
             r = await client.request(method, url, json={"token": secret}, auth=basic)

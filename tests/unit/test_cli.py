@@ -620,3 +620,34 @@ def test_registry_pipelines_usage_mistakes_are_argparses(seeded, args, capsys):
     with pytest.raises(SystemExit) as exited:
         seeded(*args)
     assert exited.value.code == 2 and "usage: registry pipelines" in capsys.readouterr().err
+
+
+def test_retention_dry_run_lists_what_would_go_and_changes_nothing_then_apply_commits_each(seeded, tmp_path):
+    from registry.audit import T
+    from tests.support.helpers import make_wheel
+
+    cli = seeded
+    files = tmp_path / "files"
+    files.mkdir()
+    for v in ("1.0", "1.1", "1.2"):
+        make_wheel(files, "kept-pkg", v)
+    assert cli("import", "acme", str(files), "--repo", "utils")[0] == 0
+    code, out, _ = cli("retention", "set", "acme", "two", "--repo", "utils", "--keep-newest", "2", "--protect",
+                       "Production")
+    assert code == 0 and "keep the newest 2" in out and "Production" in out
+    assert "two\t" in cli("retention", "show", "acme")[1]
+    head = cli.head()
+    code, out, _ = cli("retention", "apply", "acme", "--dry-run")
+    assert code == 0 and cli.head() == head
+    assert out.splitlines()[0].startswith("would delete acme/kept-pkg 1.0: policy two: keep the newest 2 versions")
+    assert "published 0 days ago; 1 files" in out
+    code, out, _ = cli("retention", "apply")
+    assert code == 0 and "deleted 1 versions" in out
+    ledger = Ledger.open(cli.data / "ledger.git")
+    assert ledger.commit(ledger.head()).trailer(T.RETENTION_POLICY) == "two"
+    assert "would delete" not in cli("retention", "apply", "--dry-run")[1]  # (applied: nothing left)
+    assert cli("retention", "remove", "acme", "two")[0] == 0
+    code, out, err = cli("workspace", "quota", "acme", "lots")
+    assert code != 0 and "number of bytes" in err
+    code, out, _ = cli("workspace", "quota", "acme", "1000000")
+    assert code == 0 and "quota 1000000 bytes" in out and "repository acme/utils" in out

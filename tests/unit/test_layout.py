@@ -75,10 +75,16 @@ KINDS: dict[type[model.Record], tuple[st.SearchStrategy[Any], Callable[[Any, str
     model.DeletedFiles: (st.builds(model.DeletedFiles, package=segment),
                          in_workspace(lambda r, ws: layout.deleted_files(ws, r.package))),
     model.UpstreamPolicy: (st.just(model.UpstreamPolicy(updated=P)), in_workspace(lambda r, ws: layout.upstream(ws))),
+    model.StorageUsage: (st.just(model.StorageUsage(bytes=1, files=1)), in_workspace(lambda r, ws: layout.usage(ws))),
+    model.RetentionPolicy: (st.builds(model.RetentionPolicy, name=segment, updated=st.just(P)),
+                            in_workspace(lambda r, ws: layout.retention_policy(ws, r.name))),
     model.UpstreamFile: (st.builds(model.UpstreamFile, project=segment, version=st.just("1.0"), filename=segment,
                                    sha256=st.just("0" * 64), size=st.just(1), upstream=st.just("up"),
                                    url=st.just("u"), fetched=st.just(P)),
                          in_workspace(lambda r, ws: layout.upstream_file(ws, r.project, r.filename))),
+    model.Webhook: (st.builds(model.Webhook, name=segment, url=st.just("https://h/"), events=st.just(["publish"]),
+                              since=st.just("0" * 40), added=st.just(P)),
+                    in_workspace(lambda r, ws: layout.webhook(ws, r.name))),
 }
 
 

@@ -9,7 +9,7 @@ viewer.py    who is looking: the session a cookie names (or the visitor's), reso
 render.py    answering: a page from a template, a redirect with a flash message, the error page, the
              security headers and cookies every answer carries
 forms.py     a posted form, once its CSRF token is checked; where to go after signing in
-pages.py, actions.py, account.py, settings.py   the controllers (settings.py: administration); routes.py
-             gathers them for app.py
+pages.py, actions.py, account.py, settings.py, storage.py   the controllers (settings.py: administration;
+             storage.py: its storage and retention tab); routes.py gathers them for app.py
 templates/   Jinja2; static files are in ../static/ui (our stylesheet and script, vendored htmx)
 """

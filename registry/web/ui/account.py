@@ -101,8 +101,8 @@ def _tokens_page(request: Request, status: int = 200, **context: Any) -> Templat
 async def tokens(request: Request) -> object:
     v = signed_in(request, "see your tokens")
     made = once.unseal(session_keys(request), v.who.session or "", request.cookies.get(once.NEW_TOKEN_COOKIE, ""))
-    if made is None:  # (render clears a cookie that is there: shown once, or never)
-        return _tokens_page(request)
+    if made is None or made[0].startswith("webhook/"):  # (render clears a cookie that is there: shown once, or
+        return _tokens_page(request)                   # never; a webhook's secret is its settings page's)
     return _tokens_page(request, secret=made[1], made_id=made[0])
 
 

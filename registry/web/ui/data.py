@@ -13,16 +13,18 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ... import model
+from ... import model, retention
 from ...audit import Action, action
 from ...datadir import Registry
 from ...errors import Denied, Invalid, RegistryError
 from ...identity import Principal
 from ...ledger import Commit
 from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Role, Workspace
+from ...operations.retention import describe
 from ...permissions import require_scope
 from ...reads import Reader, Summary
 from ...reads.members import Grant
+from ...reads.usage import Usage, workspace_usage
 from . import present
 
 PER_PAGE = 50
@@ -169,6 +171,8 @@ class PackageDetail:
     pages: int
     can_write: bool = False  # (from the role: what the page offers)
     can_admin: bool = False
+    bytes: int = 0  # what all its versions' files take (counted from the versions the page loads anyway)
+    files: int = 0
 
 
 def package(reg: Registry, who: Principal, ws: str, name: str, page: int = 1, per_page: int = 100) -> PackageDetail:
@@ -185,7 +189,8 @@ def package(reg: Registry, who: Principal, ws: str, name: str, page: int = 1, pe
     return PackageDetail(ws, pkg.name, pkg.display_name, pkg.repository, repo.project, repo.public, role,
                          _publisher(read, ws, pkg.created), pkg.publish_policy,
                          _latest(all_versions), rows, len(all_versions),
-                         page, pages, model.at_least(role, "write"), model.at_least(role, "admin"))
+                         page, pages, model.at_least(role, "write"), model.at_least(role, "admin"),
+                         sum(f.size for v in all_versions for f in v.files), sum(len(v.files) for v in all_versions))
 
 
 @dataclass(frozen=True)
@@ -581,3 +586,34 @@ def repository_settings(reg: Registry, who: Principal, ws: str, repo: str) -> Re
     sources = [r.slug for r in read.repositories(ws) if r.slug != record.slug and r.slug not in readers]
     return RepositorySettings(ws, record, _repository_group(record.slug, read.grants(ws, repository=record.slug)),
                               read.administers(ws), readers, sorted(sources))
+
+
+LARGEST = 10  # packages a storage page lists by size
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """A workspace's storage: its usage against its quota, where it goes, its retention policies and
+    what applying them would delete now (the dry run: the plan `registry retention apply` carries out)."""
+
+    usage: Usage
+    percent: int | None  # of the quota used (None: no quota)
+    largest: list[tuple[str, int]]  # the biggest packages, bytes
+    policies: list[tuple[model.RetentionPolicy, str]]  # each, and in words
+    plan: retention.Plan
+    repositories: list[str]  # the workspace's, for the policy form
+
+
+def storage_settings(reg: Registry, who: Principal, ws: str) -> StorageSettings:
+    """For the workspace's admins (refused to anyone else). It counts every version of the workspace
+    twice (the usage by package, the plan): a settings page's cost, never an index's."""
+    require_workspace_admin(reg, who, ws, f"see the storage of {ws}")
+    read = Reader(reg, who)
+    usage = workspace_usage(read.snapshot, ws)
+    percent = None if usage.quota_bytes is None else (
+        100 if usage.quota_bytes == 0 else min(100, usage.bytes * 100 // usage.quota_bytes))
+    largest = sorted(((n, b) for n, b in usage.packages.items() if b), key=lambda kv: (-kv[1], kv[0]))[:LARGEST]
+    return StorageSettings(usage, percent, largest,
+                           [(p, describe(p)) for p in retention.policies(read.snapshot, ws)],
+                           retention.plan(read.snapshot, ws, model.now()),
+                           sorted(r.slug for r in read.repositories(ws)))

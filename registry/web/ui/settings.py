@@ -1,6 +1,6 @@
 """Administration in the browser: what a workspace's admins do on the command line for their
 workspace (its members and their roles, its name, projects and repositories, their Bitbucket UUIDs,
-the trusted pipeline issuers, deleting what is empty), a repository's admins for their repository
+the trusted pipeline issuers, its webhooks, deleting what is empty), a repository's admins for their repository
 (its people, its slug, creating packages on publish, deleting it), and a package's admins for its
 pipelines (the publish policy). The operator keeps what only the server's host should do
 (keys, gc, import).

@@ -234,6 +234,7 @@ def test_the_image_publishes_and_verifies_then_reruns_on_the_same_clone(pipe_ima
         assert run.get("environment_uuid") == (step.environment_uuid if step.environment else None)
         assert run["reported"]["build_number"] == str(step.build) and run["reported"]["commit"] == step.commit
         assert run["reported"].get("tag") == step.tag
+        assert run["reported"].get("deployment_environment") == step.environment
         assert run["reported"]["repo_full_name"] == f"default/{registry.repo}"
         assert run["url"] == f"https://bitbucket.org/default/{registry.repo}/pipelines/results/{step.build}"
 

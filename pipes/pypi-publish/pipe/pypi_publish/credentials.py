@@ -27,6 +27,8 @@ CONTEXT = {
     "commit": ("BITBUCKET_COMMIT", r"[0-9a-f]{7,64}"),
     "tag": ("BITBUCKET_TAG", r"[^\x00-\x1f\x7f]{1,255}"),
     "repo_full_name": ("BITBUCKET_REPO_FULL_NAME", r"[A-Za-z0-9_.-]{1,62}/[A-Za-z0-9_.-]{1,62}"),
+    # (its name; retention policies can protect what a run into it published)
+    "deployment_environment": ("BITBUCKET_DEPLOYMENT_ENVIRONMENT", r"[^\x00-\x1f\x7f]{1,255}"),
 }
 
 

@@ -77,6 +77,8 @@ def forms() -> list[tuple[str, dict[str, str]]]:
         (f"/-/{WS}/repos/scratch/delete", {}),
         (f"{s}/projects/TOOLS/delete", {}),
         (f"{s}/members/remove?email=projreader%40acme.test", {}),
+        (f"{s}/storage", {"name": "nightlies", "repository": "utils", "keep_newest": "3", "protect": "production"}),
+        (f"{s}/storage/remove?policy=nightlies", {}),
     ]
 
 
@@ -148,7 +150,7 @@ async def test_everyone_else_is_refused_and_nothing_changes(client, world):
              f"/-/{WS}/settings/revoke?email=dev%40acme.test&on=repo%3Autils",
              f"/-/{WS}/repos/utils/people", f"/-/{WS}/packages/acme-utils/policy", f"/-/{WS}/settings/delete",
              f"/-/{WS}/settings/members/remove?email=dev%40acme.test", f"/-/{WS}/settings/projects/CORE/delete",
-             f"/-/{WS}/repos/utils/delete"]
+             f"/-/{WS}/repos/utils/delete", f"/-/{WS}/settings/storage"]
     for path in pages:  # a visitor: sign in
         r = await client.get(path)
         assert r.status_code == 401 and "Sign in" in r.text, path

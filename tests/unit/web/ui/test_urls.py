@@ -19,13 +19,9 @@ from registry.datadir import Registry
 from registry.links import SIGNIN_LINK, signin_url
 from registry.web.app import create_app
 from registry.web.ui import urls
-from registry.web.ui.account import ACCOUNT
-from registry.web.ui.actions import ACTIONS
-from registry.web.ui.pages import PAGES
 from registry.web.ui.render import TEMPLATES
-from registry.web.ui.settings import SETTINGS
+from registry.web.ui.routes import HANDLERS
 
-HANDLERS = [*ACCOUNT, *ACTIONS, *PAGES, *SETTINGS]
 # What a name, version, filename, commit id or token id might hold, as far as a URL is concerned: any
 # character but `/` (ASGI servers hand the path over decoded, so `%2F` is a `/` to every router) and
 # surrogates (no UTF-8); `.` and `..` alone are what a browser resolves before asking.

@@ -1,0 +1,106 @@
+"""One delivery: the request a hook sends for an event (its body, signed headers), and its sending.
+
+Every request carries `Webhook-Id` (the commit id: the same on every retry and replay, so a receiver
+can drop what it has seen), `Webhook-Timestamp` (Unix seconds, when it was signed) and, but for a
+Bitbucket hook, `Webhook-Signature` over ``registry-webhook-v1.<id>.<timestamp>.<body>``:
+`ed25519=<base64>` by the ledger's current commit key (`Webhook-Key` names its fingerprint; the
+public key is in `/_/ledger/allowed-signers`), or `sha256=<hex>`, HMAC-SHA256 with the hook's
+secret. The prefix keeps a webhook signature from ever standing for a commit's or a checkpoint's.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+import httpx
+import msgspec
+
+from .. import __version__, layout, outbound
+from ..datadir import Registry
+from ..model import SigningKeys, Webhook
+from ..trust.keys import current
+from . import secrets
+from .events import Event
+
+TIMEOUT = 10.0
+DOMAIN = b"registry-webhook-v1."
+BITBUCKET_API = "https://api.bitbucket.org/2.0/repositories/{workspace}/{repository}/pipelines/"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | None  # None: no answer
+    error: str  # "" when delivered
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def signed_content(event_id: str, timestamp: str, body: bytes) -> bytes:
+    return DOMAIN + f"{event_id}.{timestamp}.".encode() + body
+
+
+def body(hook: Webhook, event: Event) -> bytes:
+    if hook.format == "bitbucket-pipeline" and hook.bitbucket is not None:
+        variables = {"REGISTRY_EVENT_ID": event.id, "REGISTRY_WORKSPACE": event.workspace,
+                     "REGISTRY_PACKAGE": event.package or "", "REGISTRY_VERSION": event.version or "",
+                     "REGISTRY_FILE": event.file or ""}
+        return msgspec.json.encode({
+            "target": {"type": "pipeline_ref_target", "ref_type": "branch", "ref_name": hook.bitbucket.branch,
+                       "selector": {"type": "custom", "pattern": hook.bitbucket.pipeline}},
+            "variables": [{"key": k, "value": v} for k, v in variables.items() if v]})
+    return msgspec.json.encode({"hook": hook.name, "event": event})
+
+
+def headers(reg: Registry, ws: str, hook: Webhook, event: Event, content: bytes) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    out = {"Content-Type": "application/json", "User-Agent": f"pypi-registry-webhooks/{__version__}",
+           "Webhook-Id": event.id, "Webhook-Timestamp": stamp, "Webhook-Event": event.type}
+    if hook.format == "bitbucket-pipeline":
+        token = secrets.secret(reg.settings, ws, hook.name)
+        if token:
+            out["Authorization"] = f"Bearer {token}"
+        return out
+    message = signed_content(event.id, stamp, content)
+    if hook.signing == "hmac-sha256":
+        key = secrets.secret(reg.settings, ws, hook.name) or ""
+        out["Webhook-Signature"] = "sha256=" + hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+    else:
+        keys = reg.snapshot().get(layout.SIGNING_KEYS, SigningKeys)
+        if keys is not None:
+            signing = current(keys, "commit")
+            private, _ = reg.keys.private("commit", signing.public_key)
+            out["Webhook-Signature"] = "ed25519=" + base64.b64encode(private.sign(message)).decode()
+            out["Webhook-Key"] = signing.fingerprint
+    return out
+
+
+# What a kept-alive connection the receiver closed meanwhile looks like when it is used again.
+_STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def send(client: httpx.Client, reg: Registry, ws: str, hook: Webhook, event: Event) -> Answer:
+    """POST the event on the client's kept-alive connection to the receiver (a new one if it has
+    none). A connection the receiver closed as it was used is tried once more on a new one at once:
+    a receiver may have got it already, as it may on any retry (`Webhook-Id` says it is the same)."""
+    content = body(hook, event)
+    for last_try in (False, True):
+        try:
+            answer = client.post(hook.url, content=content, headers=headers(reg, ws, hook, event, content),
+                                 timeout=outbound.timeouts(TIMEOUT))
+            break
+        except _STALE as exc:
+            if last_try:
+                return Answer(None, outbound.describe(exc, TIMEOUT))
+        except httpx.HTTPError as exc:
+            return Answer(None, outbound.describe(exc, TIMEOUT))
+    if 200 <= answer.status_code < 300:
+        return Answer(answer.status_code, "")
+    # (the answer's body is neither kept nor shown: a hook must not make the registry a way to read
+    # what a server on its network says)
+    return Answer(answer.status_code, f"HTTP {answer.status_code} {answer.reason_phrase}".strip())

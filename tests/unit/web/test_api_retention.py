@@ -1,0 +1,49 @@
+"""Retention policies and usage over the API: a repository admin sets and removes a policy, the GET
+answers the dry run (what would go, why) and changes nothing; a bad body is a 400 that changes
+nothing; usage is the workspace admins'."""
+
+from __future__ import annotations
+
+from registry import identity, operations
+from tests.support.helpers import make_wheel
+from tests.support.world import WS, publish
+
+API = f"/api/workspaces/{WS}"
+
+
+async def test_a_policy_over_the_api_and_its_dry_run(client, world, tmp_path):
+    reg = world.reg
+    for v in ("1.0", "1.1", "1.2"):
+        publish(reg, world.principal("dev@acme.test"), make_wheel(tmp_path, "Acme.Utils", v))
+    h = world.basic("owner@acme.test")
+    answer = await client.put(f"{API}/retention/two", json={"repository": "utils", "keep_newest": 2,
+                                                             "protect_environments": ["Production"]}, headers=h)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["keep_newest"] == 2 and "keep the newest 2" in answer.json()["described"]
+    head = reg.ledger.head()
+    shown = (await client.get(f"{API}/retention", headers=world.basic("reader@acme.test"))).json()
+    assert reg.ledger.head() == head
+    assert [(d["package"], d["version"], d["policy"]) for d in shown["deletions"]] == [("acme-utils", "1.0", "two")]
+    for body in ({"repository": "utils"}, {"keep_newest": 2}, {"repository": "utils", "keep_newest": "2"},
+                 {"repository": "utils", "keep_newest": 2, "extra": 1}, [1]):
+        answer = await client.put(f"{API}/retention/bad", json=body, headers=h)
+        assert answer.status_code == 400, (body, answer.text)
+    answer = await client.put(f"{API}/retention/two", json={"repository": "utils", "keep_newest": 1},
+                              headers=world.basic("dev@acme.test"))
+    assert answer.status_code == 403
+    assert reg.ledger.head() == head
+    assert (await client.delete(f"{API}/retention/two", headers=h)).status_code == 200
+    assert (await client.get(f"{API}/retention", headers=h)).json()["policies"] == []
+
+
+async def test_usage_is_the_workspace_admins(client, world, tmp_path):
+    publish(world.reg, world.principal("dev@acme.test"), wheel := make_wheel(tmp_path, "Acme.Utils", "1.0"))
+    operations.set_quota(world.reg, identity.operator(), "cli", WS, 10**6)
+    answer = await client.get(f"{API}/usage", headers=world.basic("wsadmin@acme.test"))
+    assert answer.status_code == 200
+    size = wheel.stat().st_size
+    assert answer.json() == {"workspace": WS, "bytes": size, "files": 1, "quota_bytes": 10**6,
+                             "repositories": {"utils": size, "public-lib": 0, "secret": 0},
+                             "packages": {"acme-utils": size, "public-pkg": 0, "secret-pkg": 0}}
+    assert (await client.get(f"{API}/usage", headers=world.basic("owner@acme.test"))).status_code == 403
+    assert (await client.get(f"{API}/usage")).status_code == 401
