@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -143,3 +144,37 @@ def fill_versions(reg, ws: str, versions: int, packages: int) -> None:
             reg.ledger.maybe_repack()
             print(f"  filled {i + 1} versions ({(i + 1) / (time.perf_counter() - started):.0f}/s)", flush=True)
     reg.ledger.repack(full=True)
+
+
+PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+
+
+def index_with_and_without(option: str, modes: tuple[str, str], rounds: int = 3,
+                           versions: int = 100) -> tuple[dict[str, list[float]], Path, tuple[str, str]]:
+    """The authenticated 200-file JSON project page under `wrk`, served by `registry serve --workers 2`
+    with the setting ``option`` (a start_server keyword) at each of ``modes`` in turn, on one data
+    directory, ``rounds`` pairs. Returns requests/s by mode, the data directory and (admin, token)."""
+    tmp = Path(tempfile.mkdtemp())
+    files = tmp / "files"
+    files.mkdir()
+    built = project_files(files, "bench-pkg", versions)
+    data = tmp / "data"
+    live = start_server(data, workers=2)
+    registry_cli(live.data, "package", "create", "default", "bench-pkg", "--repo", "packages")
+    publish_in_process(live.data, live.admin, "default", built)
+    admin, token = live.admin, live.token
+    live.stop()
+    figures: dict[str, list[float]] = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode in modes:
+            live = start_server(data, workers=2, **{option: mode})
+            try:
+                headers = {"Authorization": basic(admin, token), "Accept": PIP_ACCEPT}
+                url = f"{live.url}/default/bench-pkg/"
+                wrk(url, headers, seconds=2)  # warm up
+                rps, errors = wrk(url, headers)
+                figures[mode].append(rps)
+                print(f"{option} {mode:8}: {rps:,.0f} requests/s {errors}", flush=True)
+            finally:
+                live.stop()
+    return figures, data, (admin, token)
