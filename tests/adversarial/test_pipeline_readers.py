@@ -75,7 +75,8 @@ def url_of(url: str, name: str) -> str:
 def comparable(response, swap: tuple[str, str]) -> tuple:
     mine, theirs = swap
     text = response.text.replace(mine, theirs).replace(mine.replace("-", "_"), theirs.replace("-", "_"))
-    headers = {k: v.replace(mine, theirs) for k, v in response.headers.items() if k not in ("date", "set-cookie")}
+    volatile = ("date", "set-cookie", "x-request-id")  # (each answer's own)
+    headers = {k: v.replace(mine, theirs) for k, v in response.headers.items() if k not in volatile}
     return response.status_code, text, headers
 
 
