@@ -9,7 +9,8 @@ ledger nor safe for its users; a new workspace is the way (see `rename_workspace
 Deleting is refused while something is inside, naming what is left and the command that removes
 it: a repository while packages are linked to it, a project while it has repositories, a workspace
 while it has projects, repositories or packages. A deleted workspace takes its own records with it
-(the workspace, its pipelines trust, its upstream settings and the files fetched from upstream) but
+(the workspace, its pipelines trust, its upstream settings and the files fetched from upstream, its
+usage figure, retention policies and webhooks) but
 keeps its deleted-files records: the names it once published stay reserved, so that a workspace
 made again under that slug never takes them from an upstream index (dependency confusion) nor
 accepts their spent filenames again.
@@ -118,8 +119,8 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
 
 
 def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str) -> Repository:
-    """Delete a repository and its grants (its admins'), and the grants of other repositories to its
-    pipelines; refused while packages are linked to it."""
+    """Delete a repository and its grants (its admins'), the grants of other repositories to its
+    pipelines, its retention policies and its webhooks; refused while packages are linked to it."""
 
     def build(snap: Snapshot) -> Change:
         visibility.repository(snap, who, ws, slug)  # (one they can't read is as missing, not a refusal)
@@ -166,8 +167,8 @@ def delete_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
 
 
 def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -> Workspace:
-    """Delete a workspace (its admins'), with its trust, upstream settings and files fetched from
-    upstream; its deleted-files records stay (see the module's note). Refused while it has
+    """Delete a workspace (its admins'), with its trust, upstream settings, files fetched from
+    upstream, retention policies and webhooks; its deleted-files records stay (see the module's note). Refused while it has
     packages, repositories or projects, naming them and the commands that remove them."""
 
     def build(snap: Snapshot) -> Change:
