@@ -168,8 +168,9 @@ def delete_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
 
 def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -> Workspace:
     """Delete a workspace (its admins'), with its trust, upstream settings, files fetched from
-    upstream, retention policies and webhooks; its deleted-files records stay (see the module's note). Refused while it has
-    packages, repositories or projects, naming them and the commands that remove them."""
+    upstream, retention policies and webhooks; its deleted-files records stay (see the module's
+    note). Refused while it has packages, repositories or projects, naming them and the commands
+    that remove them."""
 
     def build(snap: Snapshot) -> Change:
         workspace = require_workspace_admin(snap, who, ws, f"delete workspace {ws}")
