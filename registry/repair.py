@@ -27,6 +27,7 @@ from .identity import Principal
 from .ledger import Change, Commit, NoChange, Snapshot, trees
 from .operations._common import make_change, require_operator
 from .operations.packages import tombstones
+from .reads.records import list_packages
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def repair(reg: Registry, who: Principal, *, only: list[str] | None = None, appl
         noun = "entry" if len(chosen) == 1 else "entries"
         body = "\n".join(f"- {d.shown}: {d.reason}" for d in chosen)
         provenance = who.provenance("cli")
-        writes = {d.path: None for d in chosen} | _spent_filenames(snap, chosen, provenance)
+        writes = {d.path: None for d in chosen} | _spent_filenames(snap, chosen, provenance) | _usage(snap, chosen)
         return make_change(who, "cli", Action.REPAIR, f"repair: remove {len(chosen)} {noun} the ledger can't read back",
                            writes, *_facts(chosen), body=f"Removed:\n{body}", result=Repaired(chosen),
                            provenance=provenance)
@@ -175,6 +176,29 @@ def _spent_filenames(snap: Snapshot, chosen: list[Damaged], provenance: model.Pr
             gone.setdefault((ws, name), []).extend(versions)
     return {layout.deleted_files(ws, name): tombstones(snap, ws, name, versions, provenance)
             for (ws, name), versions in gone.items()}
+
+
+def _usage(snap: Snapshot, chosen: list[Damaged]) -> dict:
+    """The usage figure of each workspace whose versions a repair removes, counted again without
+    them (what `verify` checks it against), so that the quota is checked against what is left."""
+    def removed(path: str) -> bool:
+        return any(path == d.path or path.startswith(d.path + "/") for d in chosen)
+
+    out = {}
+    touched = {parts[1] for parts in (d.path.split("/") for d in chosen) if parts[0] == "workspaces"
+               and parts[2:3] == ["packages"]}
+    for ws in sorted(touched):
+        if snap.get(layout.usage(ws), model.StorageUsage) is None:
+            continue  # (a ledger from before the figure: it is counted when asked for)
+        total = files = 0
+        for package in list_packages(snap, ws):
+            for path in snap.files(layout.versions_dir(ws, package.name)):
+                version = None if removed(path) else snap.get(path, model.Version)
+                if version is not None:
+                    total += sum(f.size for f in version.files)
+                    files += len(version.files)
+        out[layout.usage(ws)] = model.StorageUsage(bytes=total, files=files)
+    return out
 
 
 def _valid_name(name: str) -> bool:

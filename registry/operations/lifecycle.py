@@ -9,7 +9,8 @@ ledger nor safe for its users; a new workspace is the way (see `rename_workspace
 Deleting is refused while something is inside, naming what is left and the command that removes
 it: a repository while packages are linked to it, a project while it has repositories, a workspace
 while it has projects, repositories or packages. A deleted workspace takes its own records with it
-(the workspace, its pipelines trust, its upstream settings and the files fetched from upstream) but
+(the workspace, its pipelines trust, its upstream settings and the files fetched from upstream, its
+usage figure, retention policies and webhooks) but
 keeps its deleted-files records: the names it once published stay reserved, so that a workspace
 made again under that slug never takes them from an upstream index (dependency confusion) nor
 accepts their spent filenames again.
@@ -23,9 +24,10 @@ from ..datadir import Registry
 from ..errors import Conflict, Invalid, NotFound
 from ..identity import Principal
 from ..ledger import Change, Snapshot
-from ..model import Channel, Project, Repository, Workspace
+from ..model import Channel, Project, Repository, Webhook, Workspace
 from ..permissions import repository_context, require
 from ..reads.records import list_packages
+from ..webhooks import secrets
 from ._common import make_change, refuse_retired_slug, replace, require_workspace_admin
 from .pipeline_readers import without
 
@@ -106,6 +108,8 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         writes |= without(snap, ws, slug, new_slug)  # (the repositories its pipelines may read know them by it)
         writes |= {layout.retention_policy(ws, p.name): replace(p, repository=new_slug)
                    for p in snap.records(layout.retention_dir(ws), model.RetentionPolicy) if p.repository == slug}
+        # (a hook of this repository matches events by its slug: under the old one it would skip them all)
+        writes |= {layout.webhook(ws, h.name): replace(h, repository=new_slug) for h in _hooks_of(snap, ws, slug)}
         body = "Relinked packages: " + ", ".join(p.name for p in linked) if linked else ""
         return make_change(who, channel, Action.RENAME_REPOSITORY, f"rename repository {ws}/{slug} to {ws}/{new_slug}"
                            f" ({len(linked)} linked packages)", writes, (T.WORKSPACE, ws), (T.REPOSITORY, new_slug),
@@ -115,8 +119,8 @@ def rename_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
 
 
 def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str) -> Repository:
-    """Delete a repository and its grants (its admins'), and the grants of other repositories to its
-    pipelines; refused while packages are linked to it."""
+    """Delete a repository and its grants (its admins'), the grants of other repositories to its
+    pipelines, its retention policies and its webhooks; refused while packages are linked to it."""
 
     def build(snap: Snapshot) -> Change:
         visibility.repository(snap, who, ws, slug)  # (one they can't read is as missing, not a refusal)
@@ -133,11 +137,15 @@ def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         writes |= without(snap, ws, slug)  # (no grant left to its pipelines)
         writes |= {layout.retention_policy(ws, p.name): None  # (its retention policies: nothing left to apply to)
                    for p in snap.records(layout.retention_dir(ws), model.RetentionPolicy) if p.repository == slug}
+        hooks = [h.name for h in _hooks_of(snap, ws, slug)]
+        writes |= {layout.webhook(ws, name): None for name in hooks}  # (its hooks: nothing left to tell them)
         return make_change(who, channel, Action.DELETE_REPOSITORY, f"delete repository {ws}/{slug}", writes,
                            (T.WORKSPACE, ws), (T.REPOSITORY, slug),
-                           (T.REPOSITORY_UUID, repository.uuid), result=repository)
+                           (T.REPOSITORY_UUID, repository.uuid), result=(repository, hooks))
 
-    return reg.transact(build).result
+    repository, hooks = reg.transact(build).result
+    _forget_secrets(reg, ws, hooks)
+    return repository
 
 
 def delete_project(reg: Registry, who: Principal, channel: Channel, ws: str, key: str) -> Project:
@@ -159,9 +167,10 @@ def delete_project(reg: Registry, who: Principal, channel: Channel, ws: str, key
 
 
 def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -> Workspace:
-    """Delete a workspace (its admins'), with its trust, upstream settings and files fetched from
-    upstream; its deleted-files records stay (see the module's note). Refused while it has
-    packages, repositories or projects, naming them and the commands that remove them."""
+    """Delete a workspace (its admins'), with its trust, upstream settings, files fetched from
+    upstream, retention policies and webhooks; its deleted-files records stay (see the module's
+    note). Refused while it has packages, repositories or projects, naming them and the commands
+    that remove them."""
 
     def build(snap: Snapshot) -> Change:
         workspace = require_workspace_admin(snap, who, ws, f"delete workspace {ws}")
@@ -181,11 +190,31 @@ def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -
                            "workspace.")
         writes: dict[str, model.Record | None] = {
             layout.workspace(ws): None, layout.trust(ws): None, layout.trusts_dir(ws): None, layout.upstream(ws): None,
-            layout.upstream_projects_dir(ws): None, layout.usage(ws): None, layout.retention_dir(ws): None}
+            layout.upstream_projects_dir(ws): None, layout.usage(ws): None, layout.retention_dir(ws): None,
+            layout.webhooks_dir(ws): None}
+        # (its hooks go too: a workspace made again under this slug, by anyone, must not tell them its events)
+        hooks = [h.name for h in snap.records(layout.webhooks_dir(ws), Webhook)]
         return make_change(who, channel, Action.DELETE_WORKSPACE, f"delete workspace {ws}", writes,
-                           (T.WORKSPACE, ws), (T.WORKSPACE_UUID, workspace.uuid), result=workspace)
+                           (T.WORKSPACE, ws), (T.WORKSPACE_UUID, workspace.uuid), result=(workspace, hooks))
 
-    return reg.transact(build).result
+    workspace, hooks = reg.transact(build).result
+    _forget_secrets(reg, ws, hooks)
+    return workspace
+
+
+def _hooks_of(snap: Snapshot, ws: str, slug: str) -> list[Webhook]:
+    return [h for h in snap.records(layout.webhooks_dir(ws), Webhook) if h.repository == slug]
+
+
+def _forget_secrets(reg: Registry, ws: str, hooks: list[str]) -> None:
+    """Forget the secrets of hooks a commit removed. Best effort, after the commit: the ledger no
+    longer names them, so a secret left behind (a failed write) is never used; a hook added again
+    under that name is given its own."""
+    for name in hooks:
+        try:
+            secrets.store(reg.settings, ws, name, None)
+        except OSError:
+            pass
 
 
 def _project(snap: Snapshot, ws: str, key: str) -> Project:

@@ -12,9 +12,11 @@ from litestar import Request, Router, delete, get, put
 from litestar.params import FromPath
 
 from .. import model, operations, retention, visibility
-from ..errors import Invalid, Unauthorized
+from ..errors import Denied, Invalid, Unauthorized
 from ..model import Channel
 from ..operations._common import require_workspace_admin
+from ..permissions import role_on_workspace
+from ..reads.records import versions
 from ..reads.usage import workspace_usage
 from .answers import refusals
 from .api_types import View
@@ -83,20 +85,41 @@ def policy_view(p: model.RetentionPolicy) -> PolicyView:
 
 
 @get(WS + "/retention", responses=READ,
-     summary="The workspace's retention policies and what applying them would delete now, and why (the dry run: "
-             "the packages you may read)")
+     summary="The workspace's retention policies and what applying them would delete now, and why (the dry run). "
+             "A workspace admin sees them all; a repository admin those of the repositories they administer")
 async def show_retention(request: Request, ws: FromPath[str]) -> RetentionView:
     r = await reader(request)
+    if r.who.kind == "anonymous":
+        raise Unauthorized("Authentication required to see retention policies: use your email and an API token "
+                           "(they are the workspace admins', and each repository's admins').")
     visibility.workspace(r.snapshot, r.who, ws)
-    plan = retention.plan(r.snapshot, ws, model.now())
-    readable = {p.name for p in r.all_packages(ws)}
+    rules = retention.policies(r.snapshot, ws)
+    if role_on_workspace(r.snapshot, r.who, ws) == "admin":
+        return _retention(ws, rules, retention.plan(r.snapshot, ws, model.now()))
+    # (a repository admin: the policies of their repositories, and the plan of their packages only,
+    # never the rest of the workspace's slugs, people and plan)
+    mine = {repo.slug for repo in r.repositories(ws, at_least="admin")}
+    if not mine:
+        raise Denied(f"{r.who.actor} may not see the retention policies of workspace {ws}: they are its admins' "
+                     "(all of them) and each repository's admins' (that repository's).")
+    plan = retention.Plan([], [])
+    now = model.now()
+    for pkg in r.all_packages(ws):
+        applied = [p for p in rules if retention.applies(p, pkg)] if pkg.repository in mine else []
+        if applied:
+            doomed, spared = retention.plan_package(applied, pkg.name, versions(r.snapshot, ws, pkg.name), now)
+            plan.deletions.extend(doomed)
+            plan.spared.extend(spared)
+    return _retention(ws, [p for p in rules if p.repository in mine], plan)
+
+
+def _retention(ws: str, rules: list[model.RetentionPolicy], plan: retention.Plan) -> RetentionView:
     return RetentionView(
-        workspace=ws, policies=[policy_view(p) for p in retention.policies(r.snapshot, ws)],
+        workspace=ws, policies=[policy_view(p) for p in rules],
         deletions=[PlannedView(package=d.package, version=d.version, policy=d.policy, reason=d.reason,
-                               age_days=d.age_days, files=d.files, bytes=d.bytes)
-                   for d in plan.deletions if d.package in readable],
+                               age_days=d.age_days, files=d.files, bytes=d.bytes) for d in plan.deletions],
         spared=[PlannedView(package=s.package, version=s.version, policy=s.policy, reason=s.reason,
-                            protected=s.protected) for s in plan.spared if s.package in readable])
+                            protected=s.protected) for s in plan.spared])
 
 
 @put(WS + "/retention/{name:str}", status_code=200, responses=CHANGE,

@@ -68,7 +68,7 @@ def headers(reg: Registry, ws: str, hook: Webhook, event: Event, content: bytes)
         return out
     message = signed_content(event.id, stamp, content)
     if hook.signing == "hmac-sha256":
-        key = secrets.secret(reg.settings, ws, hook.name) or ""
+        key = secrets.secret(reg.settings, ws, hook.name) or ""  # (never empty: `send` checked)
         out["Webhook-Signature"] = "sha256=" + hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
     else:
         keys = reg.snapshot().get(layout.SIGNING_KEYS, SigningKeys)
@@ -80,6 +80,14 @@ def headers(reg: Registry, ws: str, hook: Webhook, event: Event, content: bytes)
     return out
 
 
+MISSING_SECRET = "its secret is missing from the data directory: add the hook again with a secret"
+
+
+def needs_secret(hook: Webhook) -> bool:
+    """An HMAC key signs; a Bitbucket hook's token is its API call's only credential."""
+    return hook.format == "bitbucket-pipeline" or hook.signing == "hmac-sha256"
+
+
 # What a kept-alive connection the receiver closed meanwhile looks like when it is used again.
 _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
@@ -88,6 +96,10 @@ def send(client: httpx.Client, reg: Registry, ws: str, hook: Webhook, event: Eve
     """POST the event on the client's kept-alive connection to the receiver (a new one if it has
     none). A connection the receiver closed as it was used is tried once more on a new one at once:
     a receiver may have got it already, as it may on any retry (`Webhook-Id` says it is the same)."""
+    if needs_secret(hook) and not secrets.secret(reg.settings, ws, hook.name):
+        # (secrets are not in backups: a restored data directory may lack one; signing with an empty
+        # key or calling without a token would send what the receiver can't trust or must refuse)
+        return Answer(None, MISSING_SECRET)
     content = body(hook, event)
     for last_try in (False, True):
         try:

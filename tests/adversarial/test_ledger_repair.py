@@ -16,7 +16,7 @@ from registry.cli import main as cli_main
 from registry.errors import FilenameSpent, Forbidden
 from registry.ledger import guard
 from registry.operations._common import make_change
-from registry.reads import Reader, records
+from registry.reads import Reader, records, usage
 from registry.trust import commit_signatures as signatures
 from tests.support.helpers import make_wheel
 from tests.support.world import WS, publish
@@ -174,6 +174,10 @@ def test_a_version_repair_removes_spends_its_filenames(world, monkeypatch, tmp_p
     land(reg, monkeypatch, {path: msgspec.structs.replace(published.version, yanked=True, yanked_reason="r" * 600)})
     assert cli_main(["--data", str(reg.settings.data_path), "repair", "--apply", path]) == 0
     assert "Yank reasons are at most 512 characters; this one has 600" in capsys.readouterr().out
-    assert records.get_version(reg.snapshot(), WS, "public-pkg", "1.0") is None
+    snap = reg.snapshot()
+    assert records.get_version(snap, WS, "public-pkg", "1.0") is None
+    # its files no longer count: the usage figure is written again in repair's commit (verify: no drift)
+    figure = snap.get(layout.usage(WS), model.StorageUsage)
+    assert figure == usage.counted(snap, WS) == model.StorageUsage(bytes=0, files=0)
     with pytest.raises(FilenameSpent):
         publish(reg, OP, wheel)

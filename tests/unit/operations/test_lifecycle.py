@@ -11,6 +11,7 @@ from registry.audit import Action, T, action
 from registry.errors import Conflict, Denied, Invalid, NotFound
 from registry.reads import Reader
 from registry.reads.records import list_packages, owns
+from registry.webhooks import secrets
 from tests.support.world import WS
 
 OP = identity.operator()
@@ -143,3 +144,46 @@ def test_a_repository_admin_deletes_their_empty_repository_and_a_workspace_admin
     assert reg.ledger.head() == head
     operations.delete_repository(reg, world.principal(DEV), "api", WS, "scratch")
     assert not reg.snapshot().exists(layout.repository(WS, "scratch"))
+
+
+HOOK_URL = "https://hooks.example.com/registry"
+
+
+def test_a_repository_rename_carries_its_hooks_and_a_delete_removes_them(world):
+    """A repository's hooks match events by its slug: renamed, they follow it in the same commit;
+    deleted, they go with it (and their secrets), while the workspace's other hooks stay."""
+    reg = world.reg
+    operations.add_webhook(reg, OP, "cli", WS, "utils-ci", HOOK_URL, ["publish"], repository="utils",
+                           signing="hmac-sha256", secret="s" * 20)
+    operations.add_webhook(reg, OP, "cli", WS, "everything", HOOK_URL, ["*"])
+    operations.create_repository(reg, OP, "cli", WS, "scratch", "CORE")
+    operations.add_webhook(reg, OP, "cli", WS, "scratch-ci", HOOK_URL, ["publish"], repository="scratch",
+                           signing="hmac-sha256", secret="t" * 20)
+    operations.rename_repository(reg, OP, "cli", WS, "utils", "tools")
+    snap = reg.snapshot()
+    assert action(_last(world)) is Action.RENAME_REPOSITORY
+    assert {h.name: h.repository for h in snap.records(layout.webhooks_dir(WS), model.Webhook)} == {
+        "utils-ci": "tools", "everything": None, "scratch-ci": "scratch"}
+    operations.delete_repository(reg, OP, "cli", WS, "scratch")
+    snap = reg.snapshot()
+    assert action(_last(world)) is Action.DELETE_REPOSITORY
+    assert sorted(snap.names(layout.webhooks_dir(WS))) == ["everything.json", "utils-ci.json"]
+    assert secrets.secret(reg.settings, WS, "scratch-ci") is None
+    assert secrets.secret(reg.settings, WS, "utils-ci") == "s" * 20
+
+
+def test_a_deleted_workspace_takes_its_hooks_and_their_secrets(world):
+    """Made again under the same slug (by anyone), a workspace must not tell the old one's hooks."""
+    reg, admin = world.reg, world.principal(ADMIN)
+    operations.add_webhook(reg, OP, "cli", WS, "ci", HOOK_URL, ["*"], signing="hmac-sha256", secret="s" * 20)
+    for name in ("acme-utils", "public-pkg", "secret-pkg"):
+        operations.delete_package(reg, admin, "api", WS, name)
+    for repo in ("utils", "public-lib", "secret"):
+        operations.delete_repository(reg, admin, "api", WS, repo)
+    for key in ("CORE", "LABS"):
+        operations.delete_project(reg, admin, "api", WS, key)
+    operations.delete_workspace(reg, admin, "api", WS)
+    assert not reg.snapshot().exists(layout.webhook(WS, "ci"))
+    assert secrets.secret(reg.settings, WS, "ci") is None
+    operations.create_workspace(reg, OP, "cli", WS)
+    assert reg.snapshot().names(layout.webhooks_dir(WS)) == []

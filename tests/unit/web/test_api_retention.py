@@ -21,7 +21,7 @@ async def test_a_policy_over_the_api_and_its_dry_run(client, world, tmp_path):
     assert answer.status_code == 200, answer.text
     assert answer.json()["keep_newest"] == 2 and "keep the newest 2" in answer.json()["described"]
     head = reg.ledger.head()
-    shown = (await client.get(f"{API}/retention", headers=world.basic("reader@acme.test"))).json()
+    shown = (await client.get(f"{API}/retention", headers=h)).json()
     assert reg.ledger.head() == head
     assert [(d["package"], d["version"], d["policy"]) for d in shown["deletions"]] == [("acme-utils", "1.0", "two")]
     for body in ({"repository": "utils"}, {"keep_newest": 2}, {"repository": "utils", "keep_newest": "2"},
@@ -34,6 +34,36 @@ async def test_a_policy_over_the_api_and_its_dry_run(client, world, tmp_path):
     assert reg.ledger.head() == head
     assert (await client.delete(f"{API}/retention/two", headers=h)).status_code == 200
     assert (await client.get(f"{API}/retention", headers=h)).json()["policies"] == []
+
+
+async def test_policies_are_shown_to_the_admins_of_what_they_cover(client, world, tmp_path):
+    """A workspace admin sees every policy and the whole plan; a repository admin the policies and
+    plan of their repositories (not another's slug, admins or versions); anyone else a refusal
+    that says whose they are, or the answer for a missing workspace."""
+    reg, op = world.reg, identity.operator()
+    for v in ("1.0", "1.1"):
+        publish(reg, world.principal("dev@acme.test"), make_wheel(tmp_path, "Acme.Utils", v))
+        publish(reg, op, make_wheel(tmp_path, "Secret.Pkg", v))
+    operations.set_retention(reg, op, "cli", WS, "utils-one", repository="utils", keep_newest=1)
+    operations.set_retention(reg, op, "cli", WS, "secret-one", repository="secret", keep_newest=1)
+
+    async def shown(who):
+        answer = await client.get(f"{API}/retention", headers=world.basic(who))
+        assert answer.status_code == 200, answer.text
+        got = answer.json()
+        return {p["name"] for p in got["policies"]}, {(d["package"], d["version"]) for d in got["deletions"]}
+
+    assert await shown("wsadmin@acme.test") == ({"utils-one", "secret-one"},
+                                                {("acme-utils", "1.0"), ("secret-pkg", "1.0")})
+    assert await shown("owner@acme.test") == ({"utils-one"}, {("acme-utils", "1.0")})
+    # (the workspace has a public repository: everyone signed in sees it, so is told whose they are)
+    for who in ("reader@acme.test", "dev@acme.test", "projreader@acme.test", "outsider@acme.test"):
+        answer = await client.get(f"{API}/retention", headers=world.basic(who))
+        assert answer.status_code == 403 and "admins" in answer.json()["detail"], (who, answer.text)
+        assert "secret" not in answer.text
+    answer = await client.get("/api/workspaces/nowhere/retention", headers=world.basic("owner@acme.test"))
+    assert answer.status_code == 404
+    assert (await client.get(f"{API}/retention")).status_code == 401
 
 
 async def test_usage_is_the_workspace_admins(client, world, tmp_path):
