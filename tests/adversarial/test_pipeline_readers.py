@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.verify import Verifier
 from registry import identity, operations
-from tests.support.helpers import make_wheel
+from tests.support.helpers import OWN_HEADERS, make_wheel
 from tests.support.pipelines import OTHER_REPO_UUID, REPO_UUID, as_password, piped_wheel, step_token
 from tests.support.world import WS, publish, upload_form
 
@@ -75,8 +75,7 @@ def url_of(url: str, name: str) -> str:
 def comparable(response, swap: tuple[str, str]) -> tuple:
     mine, theirs = swap
     text = response.text.replace(mine, theirs).replace(mine.replace("-", "_"), theirs.replace("-", "_"))
-    volatile = ("date", "set-cookie", "x-request-id")  # (each answer's own)
-    headers = {k: v.replace(mine, theirs) for k, v in response.headers.items() if k not in volatile}
+    headers = {k: v.replace(mine, theirs) for k, v in response.headers.items() if k not in OWN_HEADERS}
     return response.status_code, text, headers
 
 

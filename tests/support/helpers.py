@@ -31,6 +31,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Headers each answer has of its own (so two answers that say the same thing still differ in them):
+# when, the session cookie, and the request id every answer carries (X-Request-Id).
+OWN_HEADERS = frozenset({"date", "set-cookie", "x-request-id"})
+
+
 def client_env(home: Path, **extra: str) -> dict[str, str]:
     """An environment where pip, uv, poetry and twine see only what the test gives them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
