@@ -87,7 +87,8 @@ def headers(reg: Registry, ws: str, hook: Webhook, event: Event, content: bytes)
 
 def client(settings: Settings) -> httpx.Client:
     """A deliverer's client: no redirects (a receiver can't send it elsewhere) and, unless the operator
-    allows private addresses, one that connects only to a host's checked public addresses (addresses.py)."""
+    allows private addresses, one that connects only to a host's checked public addresses (addresses.py),
+    directly: given a transport, httpx uses no proxy from the environment, which would resolve the name itself."""
     if settings.webhooks_private:
         return httpx.Client(follow_redirects=False)
     transport = httpx.HTTPTransport()
