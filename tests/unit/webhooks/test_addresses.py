@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 
+import httpx
 import msgspec
 import pytest
 
 from registry import identity, operations
 from registry.config import Settings
-from registry.webhooks import addresses, state
+from registry.webhooks import addresses, sending, state
 from registry.webhooks.delivery import backoff
 from tests.support.receiver import Receiver
 from tests.support.world import WS
@@ -67,7 +69,29 @@ def test_a_name_that_does_not_resolve_says_dns_only(world, monkeypatch):
     assert [a.error for a in state.attempts(world.reg.settings, WS, "ci")] == ["dns"]
 
 
-def test_every_address_of_a_name_is_checked():
+def test_what_is_not_public():
     assert not addresses.private(ipaddress.ip_address("93.184.216.34"))
     for ip in ("100.64.0.1", "::ffff:192.168.0.1", "fc00::1", "255.255.255.255", "224.0.0.251"):
         assert addresses.private(ipaddress.ip_address(ip)), ip
+
+
+def _raised(outer: Exception, cause: BaseException) -> BaseException:
+    try:
+        try:
+            raise cause
+        except BaseException as exc:
+            raise outer from exc
+    except BaseException as exc:
+        return exc
+
+
+@pytest.mark.parametrize("exc, said", [
+    (_raised(httpx.ConnectError("[Errno 111] Connection refused"), ConnectionRefusedError(111, "refused")), "refused"),
+    (_raised(httpx.ConnectError("certificate verify failed: self-signed"), ssl.SSLCertVerificationError("x")), "tls"),
+    (_raised(httpx.ConnectError("[Errno -2] Name or service not known"), socket.gaierror(-2, "x")), "dns"),
+    (httpx.ConnectTimeout("timed out"), "timeout"), (httpx.ReadTimeout("timed out"), "timeout"),
+    (_raised(httpx.ConnectError("[Errno 113] No route to host 10.9.8.7"), OSError(113, "no route")), "other"),
+    (httpx.RemoteProtocolError("Server disconnected: banner SSH-2.0-OpenSSH_9.6"), "other"),
+])
+def test_a_failure_is_said_in_a_word_never_its_text(exc, said):
+    assert sending.failure(exc) == said
