@@ -155,6 +155,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # connect, or for its next bytes) before the answer is a 504 that names it (or its cached page).
     upstream_ttl_seconds: int = 600
     upstream_timeout_seconds: float = 10.0
+    # Webhooks may deliver to this machine (loopback, http:// too) and private networks (10/8, 192.168/16,
+    # 169.254/16, 100.64/10, ...): off, a hook to one is refused when added and not connected to when sent
+    # (its host resolved, every address checked): workspace admins add hooks, and would reach the inside.
+    webhooks_private: bool = False
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):

@@ -24,7 +24,7 @@ from ..model import (
     Webhook,
     WebhookReplay,
 )
-from ..webhooks import secrets
+from ..webhooks import addresses, secrets
 from ..webhooks.sending import BITBUCKET_API
 from ._common import make_change, replace, require_workspace_admin
 
@@ -97,6 +97,8 @@ def add_webhook(reg: Registry, who: Principal, channel: Channel, ws: str, name: 
     if url is None:
         raise Invalid("Give the URL the webhook delivers to.")
     url = names.webhook_url(url)
+    if why := addresses.refusal(url, reg.settings):
+        raise Invalid(f"Invalid webhook URL {bounds.shown(url)}: {why}.")
     subscribed = events(subscribed)
     if secret is not None:
         secret = bounds.secret(secret, 4096, "Webhook secrets")

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import httpx
 import msgspec
 import pygit2
 from pygit2.enums import SortMode
@@ -90,7 +89,7 @@ class HookRunner:
         self.reg, self.ws, self.name = reg, ws, name
         self.failures = 0
         self.walked = ""  # the head the last round walked to: caught up means up to it
-        self.client = httpx.Client(follow_redirects=False)
+        self.client = sending.client(reg.settings)
         self.cur: state.Cursor | None = None  # the cursor as delivered so far
         self.saved: state.Cursor | None = None  # the cursor as it is on disk
         self.saved_at = 0.0  # (time.monotonic() of the last write)

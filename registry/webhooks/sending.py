@@ -13,17 +13,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import socket
+import ssl
 import time
 from dataclasses import dataclass
 
+import httpcore
 import httpx
 import msgspec
 
 from .. import __version__, layout, outbound
+from ..config import Settings
 from ..datadir import Registry
 from ..model import SigningKeys, Webhook
 from ..trust.keys import current
 from . import secrets
+from .addresses import ALLOW, PinnedBackend, PrivateAddress, Unresolved
 from .events import Event
 
 TIMEOUT = 10.0
@@ -88,6 +93,45 @@ def needs_secret(hook: Webhook) -> bool:
     return hook.format == "bitbucket-pipeline" or hook.signing == "hmac-sha256"
 
 
+def client(settings: Settings) -> httpx.Client:
+    """A deliverer's client: no redirects (a receiver can't send it elsewhere) and, unless the operator
+    allows private addresses, one that connects only to a host's checked public addresses (addresses.py),
+    directly: given a transport, httpx uses no proxy from the environment, which would resolve the name itself."""
+    if settings.webhooks_private:
+        return httpx.Client(follow_redirects=False)
+    transport = httpx.HTTPTransport()
+    # (httpx's own pool, as HTTPTransport() makes it, but for its sockets: httpx takes no network backend)
+    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), max_connections=100,
+                                              max_keepalive_connections=20, keepalive_expiry=5.0,
+                                              network_backend=PinnedBackend())
+    return httpx.Client(transport=transport, follow_redirects=False)
+
+
+PRIVATE = f"private address: the hook's host resolves to a private address; {ALLOW}"
+
+
+def failure(exc: BaseException) -> str:
+    """What an attempt says of a request that got no answer: a coarse class only ("refused", "timeout",
+    "tls", "dns", "private address", "other"), never the error's text: a hook's attempts are shown to
+    workspace admins, and the details of a connection's failure would tell them about the network."""
+    if isinstance(exc, PrivateAddress):
+        return PRIVATE
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    causes: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(causes) < 8:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(c, Unresolved | socket.gaierror) for c in causes):
+        return "dns"
+    if any(isinstance(c, ssl.SSLError | ssl.CertificateError) for c in causes):
+        return "tls"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "refused"
+    return "other"
+
+
 # What a kept-alive connection the receiver closed meanwhile looks like when it is used again.
 _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
@@ -108,9 +152,9 @@ def send(client: httpx.Client, reg: Registry, ws: str, hook: Webhook, event: Eve
             break
         except _STALE as exc:
             if last_try:
-                return Answer(None, outbound.describe(exc, TIMEOUT))
-        except httpx.HTTPError as exc:
-            return Answer(None, outbound.describe(exc, TIMEOUT))
+                return Answer(None, failure(exc))
+        except (httpx.HTTPError, PrivateAddress, Unresolved) as exc:
+            return Answer(None, failure(exc))
     if 200 <= answer.status_code < 300:
         return Answer(answer.status_code, "")
     # (the answer's body is neither kept nor shown: a hook must not make the registry a way to read

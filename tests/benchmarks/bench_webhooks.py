@@ -25,7 +25,7 @@ from tests.support.world import publish
 def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, Receiver() as receiver:
         root = Path(tmp)
-        reg = Registry.open(Settings(data=str(root / "data")), create=True)
+        reg = Registry.open(Settings(data=str(root / "data"), webhooks_private=True), create=True)
         op = identity.operator()
         operations.create_workspace(reg, op, "cli", "acme", "Acme")
         operations.create_project(reg, op, "cli", "acme", "CORE", "Core")

@@ -43,7 +43,7 @@ def first_seen(ids: list[str]) -> list[str]:
 def test_kills_and_receiver_restarts_lose_nothing(tmp_path):
     receiver = Receiver().start()
     data = tmp_path / "data"
-    server = start_server(data, workers=2)
+    server = start_server(data, workers=2, webhooks_private="1")  # (the receiver is on 127.0.0.1)
     try:
         team = new_team(server)
         server.cli("package", "create", "default", "hooked", "--repo", team["repo"])
@@ -89,7 +89,7 @@ def test_kills_and_receiver_restarts_lose_nothing(tmp_path):
             for child in _children(server.process.pid):
                 os.kill(child, signal.SIGKILL)
             server.process.wait(10)
-            server = start_server(data, workers=2)
+            server = start_server(data, workers=2, webhooks_private="1")  # (the receiver is on 127.0.0.1)
         wanted = publishes(data)
         deadline = time.monotonic() + 120
         while set(wanted) - set(receiver.ids()) and time.monotonic() < deadline:

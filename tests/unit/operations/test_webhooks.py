@@ -84,3 +84,23 @@ def _refused(world, call, says: str) -> None:
     assert world.reg.ledger.head() == head
     assert secrets.secret(world.reg.settings, WS, "ci") is None or world.reg.snapshot().get(
         layout.webhook(WS, "ci"), Webhook) is not None
+
+
+INTERNAL = ["http://127.0.0.1/x", "https://127.0.0.1:8443/x", "https://10.0.0.1/x", "https://192.168.1.20/x",
+            "https://172.16.0.1/x", "https://169.254.169.254/", "https://100.64.0.1/x", "https://0.0.0.0/x",
+            "https://224.0.0.1/x", "https://240.0.0.1/x", "https://[::1]/x", "https://[::ffff:127.0.0.1]/x",
+            "https://[::ffff:10.0.0.1]/x", "https://[fe80::1]/x", "https://[fd00::1]/x", "https://[::]/x",
+            "https://localhost/x", "http://localhost:9/x", "https://LocalHost./x", "https://db.localhost/x"]
+
+
+@pytest.mark.parametrize("url", INTERNAL)
+def test_hooks_to_this_machine_or_a_private_network_are_refused_by_default(world, url):
+    assert not world.reg.settings.webhooks_private
+    _refused(world, lambda: operations.add_webhook(world.reg, OP, CH, WS, "ci", url, ["publish"],
+                                                   signing="hmac-sha256"), "REGISTRY_WEBHOOKS_PRIVATE=1")
+    assert secrets.secret(world.reg.settings, WS, "ci") is None
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com/x", "https://93.184.216.34/x", "https://[2606:4700::1]/x"])
+def test_hooks_to_public_hosts_are_added(world, url):
+    assert operations.add_webhook(world.reg, OP, CH, WS, "ci", url, ["publish"]).hook.url == url
