@@ -114,6 +114,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # call that fails is retried only while it can still end within twice this. A stalled bucket is a
     # 503 after that long, so no request waits longer on it.
     blobs_timeout: float = 4.0
+    # How long `serve` waits, at start, for a blob store that can't be used yet (a bucket another
+    # container is still making, as under compose): it asks again every 2 s, then refuses as at once.
+    blobs_start_wait: float = 0.0
     # Free space kept on the data directory's filesystem: an upload that would leave less is refused
     # (507), and other writes (a few KiB each) when less than a quarter of it is left.
     min_free_bytes: int = 256 * 2**20
@@ -164,6 +167,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.blobs and not self.blobs.startswith("s3://"):
             raise BadSetting("blobs", "leave it empty (the data directory's blobs/) or give s3://BUCKET[/PREFIX] - "
                                       "`registry blobs migrate --to s3://...` moves existing blobs there")
+        if not 0 <= self.blobs_start_wait <= 3600:
+            raise BadSetting("blobs_start_wait", "give a number of seconds from 0 to 3600")
         if not self.blobs_timeout > 0:
             raise BadSetting("blobs_timeout", "give a number of seconds above 0")
         if self.min_free_bytes < 0:

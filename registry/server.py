@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from granian.constants import Interfaces
 from granian.log import LogLevels
 
 from . import datadir, identity, metrics, operations
-from .blobs import open_store
+from .blobs import BlobStore, open_store
 from .blobs.s3 import S3BlobStore
 from .config import Settings, placement_note
 from .datadir import create_ledger
@@ -157,6 +158,22 @@ def record_url(settings: Settings) -> None:
     fsync_path(path.parent)
 
 
+def wait_for_store(store: BlobStore, seconds: float) -> None:
+    """Check the blob store, asking again every 2 s for up to ``seconds`` while it can't be used (a
+    bucket still being made beside us); then its refusal, as at once."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            store.check()
+            return
+        except RegistryError as exc:
+            if time.monotonic() + 2 > deadline:
+                raise
+            print(f"Waiting for the blob store (up to {seconds:.0f} s, REGISTRY_BLOBS_START_WAIT): {exc.message}",
+                  file=sys.stderr, flush=True)
+            time.sleep(2)
+
+
 def serve(settings: Settings) -> int:
     check_port(settings.host, settings.port)
     created = not settings.data_path.exists()
@@ -178,7 +195,7 @@ def serve(settings: Settings) -> int:
         booted = None
     else:
         store = open_store(settings)
-        store.check()  # a bucket that can't be used is said now, not at the first upload
+        wait_for_store(store, settings.blobs_start_wait)  # (a bucket that can't be used: said now, not at an upload)
         booted = bootstrap(settings)
         check_keys(settings)
     record_url(settings)
