@@ -32,7 +32,6 @@ SUITE = "bookworm"
 ROOTFS = f"localhost/debian-rootfs:{SUITE}"  # debootstrap's minbase with python3
 BASE = f"localhost/debian-python:{SUITE}"  # ... and a venv at /usr/local: the stand-in for python:3.x-slim
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 LOCK = Path(tempfile.gettempdir()) / "pypi-registry-containers.lock"
 
 _PYTHON_LAYER = """\
@@ -45,6 +44,21 @@ CMD ["python3"]
 
 class EngineMissing(RuntimeError):
     pass
+
+
+def _apt_mirror() -> str:
+    """The Debian mirror this machine's apt uses (DEBIAN_MIRROR overrides it): debootstrap fetches there."""
+    if os.environ.get("DEBIAN_MIRROR"):
+        return os.environ["DEBIAN_MIRROR"]
+    for source in (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")):
+        text = source.read_text() if source.exists() else ""
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"] and len(words) > 1 and not words[1].endswith("-security"):
+                return words[1]
+            if words[:1] == ["deb"] and len(words) > 2 and "security" not in words[-2]:
+                return words[1] if not words[1].startswith("[") else words[2]
+    raise EngineMissing("no Debian mirror found in /etc/apt/sources.list(.d): set DEBIAN_MIRROR")
 
 
 def require_engine() -> None:
@@ -95,7 +109,7 @@ def _import_rootfs() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         rootfs = Path(scratch) / "rootfs"
         subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-                        SUITE, str(rootfs), DEBIAN_MIRROR], check=True, timeout=1200,
+                        SUITE, str(rootfs), _apt_mirror()], check=True, timeout=1200,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
                       "usr/share/info", "usr/share/locale"):
