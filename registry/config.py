@@ -238,11 +238,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_path / "cache"
 
     @property
-    def metrics_path(self) -> Path:
-        """The workers' counts (prometheus_client's multiprocess files): made empty at each `registry serve`."""
-        return self.data_path / "metrics"
-
-    @property
     def served_at_path(self) -> Path:
         """The base URL the last `registry serve` here was reached at, and its process id, for the links
         the CLI prints (only while that process runs)."""

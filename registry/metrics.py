@@ -2,7 +2,7 @@
 one-line calls that move them.
 
 Under `registry serve` the workers share nothing, so each writes its counters to memory-mapped files
-in a directory made fresh at every start (`prometheus_client`'s multiprocess mode, `use_directory`),
+in a directory made fresh at every start (`prometheus_client`'s multiprocess mode, `serving_directory`),
 and a scrape sums every worker's files, those of workers that have exited included (their counts
 happened). Gauges are not written there: what they measure (the journal, the history index, a
 replica's lag) is the same for every worker and is read when a scrape asks (`Gauges`). Caches count
@@ -18,6 +18,7 @@ import bisect
 import functools
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -82,9 +83,37 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
+MEMORY = Path("/dev/shm")  # (a tmpfs on Linux, in containers too)
+PREFIX = "pypi-registry-metrics-"
+
+
+def serving_directory() -> Path:
+    """A new, empty directory for a server's counts, never on its data disk: prometheus_client writes
+    them through memory maps into files it grows sparse, and a write to a page the disk has no room for
+    is a SIGBUS that kills the worker (on a full data disk, the first new series killed it). In memory
+    (/dev/shm) where there is one, else the system's temporary directory; private to this user, named
+    after this process, and those of servers that are gone (killed) are removed here."""
+    base = MEMORY if os.access(MEMORY, os.W_OK | os.X_OK) else Path(tempfile.gettempdir())
+    for left in base.glob(f"{PREFIX}*"):
+        pid = left.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and left.stat().st_uid == os.getuid():
+            shutil.rmtree(left, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))  # (mode 0700, a name not guessed)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # (another user's process)
+        return True
+    return True
+
+
 def use_directory(directory: Path, *, fresh: bool) -> None:
     """Count in ``directory``'s files from now on (and so will processes forked or started with this
-    environment); ``fresh``: empty it first (`registry serve`, at each start: counts start at 0)."""
+    environment); ``fresh``: empty it first."""
     if fresh:
         shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)

@@ -226,7 +226,16 @@ def serve(settings: Settings) -> int:
         print(f"Distribution files are in {store.location}{redirect}")
     sys.stdout.flush()
     os.environ.update(settings.to_env())  # the workers build their app from these
-    metrics.use_directory(settings.metrics_path, fresh=True)  # (the workers inherit it: their counts, summed)
+    counts = metrics.serving_directory()
+    metrics.use_directory(counts, fresh=False)  # (the workers inherit it: their counts, summed)
+    try:
+        _serve(settings)
+    finally:
+        shutil.rmtree(counts, ignore_errors=True)
+    return 0
+
+
+def _serve(settings: Settings) -> None:
     Granian(
         "registry.web.app:app_from_env",
         factory=True,
@@ -242,4 +251,3 @@ def serve(settings: Settings) -> int:
         respawn_failed_workers=True,
         log_level=LogLevels(settings.log_level.lower()),
     ).serve()
-    return 0

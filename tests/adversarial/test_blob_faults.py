@@ -357,6 +357,42 @@ def test_a_full_disk_is_a_507_reads_go_on_and_freeing_space_heals(small_disk, tm
         live.stop()
 
 
+def workers_of(pid: int) -> set[int]:
+    """The processes ``pid`` started (granian's workers), from /proc."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def test_a_disk_full_from_the_start_kills_no_worker(small_disk, tmp_path):
+    """Whatever a worker keeps on the data disk as it serves (counts, caches, logs) must not kill it
+    when that disk is full: a write through a memory map to a file the disk has no room for is a
+    SIGBUS, not an error (the metrics' files were there once: a worker died on the first new series).
+    Every request is answered, the workers that started are the ones that serve at the end, and a
+    scrape counts what they answered."""
+    live = start_server(small_disk, workers=2, env={"REGISTRY_MIN_FREE_BYTES": "0"})
+    try:
+        c = Client(live, f"early{uuid.uuid4().hex[:6]}")
+        assert c.upload(wheels(tmp_path, c.name, "0.1", 4000))[0] == 200
+        workers = workers_of(live.process.pid)
+        fill(small_disk / "filler", leave=0)
+        asked = [f"/default/{c.name}/", f"/default/{c.name}-nothing/", "/default/", "/_/health", "/_/ready",
+                 f"/api/workspaces/default/packages/pypi/{c.name}", "/api/workspaces/default/packages",
+                 "/api/workspaces/nowhere", "/nowhere/at/all", "/_/metrics"]
+        for _ in range(3):  # (flushed to the counts each second: three rounds span flushes)
+            for path in asked:
+                for method in ("GET", "HEAD", "POST", "DELETE", "OPTIONS"):
+                    r = httpx.request(method, live.url + path, auth=c.auth, timeout=DEADLINE)
+                    assert r.status_code < 500 or r.status_code in (503, 507), (method, path, r.text)
+            time.sleep(1.2)
+        assert workers_of(live.process.pid) == workers, live.log.read_text()[-3000:]
+        scrape = httpx.get(f"{live.url}/_/metrics", auth=(live.admin, live.token), timeout=DEADLINE)
+        assert scrape.status_code == 200 and "registry_http_requests_total" in scrape.text
+    finally:
+        live.stop()
+
+
 def test_a_commit_that_meets_a_full_disk_leaves_nothing(small_disk):
     """At every amount of room from none to what a commit needs, a commit either lands or is a 507
     that leaves nothing of itself: no pack, no temporary file, no journal record (a replay, when

@@ -142,3 +142,21 @@ sys.stdout.write(metrics.exposition().decode())
                                                                        status="200").items()))] == 15
         assert found[("registry_http_requests_total", frozenset(dict(route="/before-fork", method="GET",
                                                                        status="200").items()))] == 1
+
+
+def test_a_servers_directory_is_new_private_never_on_the_data_disk_and_a_dead_servers_is_swept(tmp_path, monkeypatch):
+    """`serving_directory`: in memory (or the temporary directory), mode 0700, a name of this process;
+    one a killed server left (its pid no longer alive) is removed, a live one's is kept."""
+    monkeypatch.setattr(metrics, "MEMORY", tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / f"{metrics.PREFIX}{dead.pid}-abc"
+    live = tmp_path / f"{metrics.PREFIX}{os.getppid()}-def"
+    for folder in (left, live):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"\0" * 64)
+    made = metrics.serving_directory()
+    assert made.parent == tmp_path and made.name.startswith(f"{metrics.PREFIX}{os.getpid()}-")
+    assert made.stat().st_mode & 0o777 == 0o700 and list(made.iterdir()) == []
+    assert not left.exists() and live.exists()
+    assert metrics.serving_directory() != made  # (each start its own)
