@@ -149,11 +149,38 @@ def fill_versions(reg, ws: str, versions: int, packages: int) -> None:
 PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 
 
+def children_cpu(pid: int) -> float:
+    """CPU seconds (user and system) that ``pid``'s child processes (granian's workers) have used."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # (utime, stime: fields 14 and 15)
+    return total
+
+
+def wrk_cpu(live: LiveServer, url: str, headers: dict[str, str], seconds: int = 10) -> tuple[float, float, str]:
+    """`wrk` against ``live``: requests/s, and the workers' CPU microseconds per request. The second
+    is what a change costs, whatever else the machine runs (other load lowers requests/s, while a
+    request's CPU time moves much less)."""
+    before = children_cpu(live.process.pid)
+    args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
+    used = children_cpu(live.process.pid) - before
+    rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+    done = int(next(line.split()[0] for line in out.splitlines() if " requests in " in line))
+    non2xx = next((line.strip() for line in out.splitlines() if "Non-2xx" in line), "")
+    return rps, 1e6 * used / max(done, 1), non2xx
+
+
 def index_with_and_without(option: str, modes: tuple[str, str], rounds: int = 3,
                            versions: int = 100) -> tuple[dict[str, list[float]], Path, tuple[str, str]]:
     """The authenticated 200-file JSON project page under `wrk`, served by `registry serve --workers 2`
     with the setting ``option`` (a start_server keyword) at each of ``modes`` in turn, on one data
-    directory, ``rounds`` pairs. Returns requests/s by mode, the data directory and (admin, token)."""
+    directory, ``rounds`` pairs. Returns the workers' CPU µs per request by mode (requests/s printed),
+    the data directory and (admin, token)."""
     tmp = Path(tempfile.mkdtemp())
     files = tmp / "files"
     files.mkdir()
@@ -172,9 +199,9 @@ def index_with_and_without(option: str, modes: tuple[str, str], rounds: int = 3,
                 headers = {"Authorization": basic(admin, token), "Accept": PIP_ACCEPT}
                 url = f"{live.url}/default/bench-pkg/"
                 wrk(url, headers, seconds=2)  # warm up
-                rps, errors = wrk(url, headers)
-                figures[mode].append(rps)
-                print(f"{option} {mode:8}: {rps:,.0f} requests/s {errors}", flush=True)
+                rps, cpu, errors = wrk_cpu(live, url, headers)
+                figures[mode].append(cpu)
+                print(f"{option} {mode:8}: {rps:,.0f} requests/s, {cpu:.1f} µs CPU a request {errors}", flush=True)
             finally:
                 live.stop()
     return figures, data, (admin, token)
