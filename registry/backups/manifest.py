@@ -1,4 +1,5 @@
-"""A backup directory, and the manifest that makes it checkable.
+"""A backup's layout (in a directory, or under a bucket's prefix: places.py), and the manifest that
+makes it checkable.
 
     DEST/manifests/000001.json      the first backup's manifest; 000001.sig its SSH signature
     DEST/bundles/000001.bundle      its commits, as a git bundle (the whole history up to its head)
