@@ -1,4 +1,5 @@
-"""A backup directory, and the manifest that makes it checkable.
+"""A backup's layout (in a directory, or under a bucket's prefix: places.py), and the manifest that
+makes it checkable.
 
     DEST/manifests/000001.json      the first backup's manifest; 000001.sig its SSH signature
     DEST/bundles/000001.bundle      its commits, as a git bundle (the whole history up to its head)
@@ -27,7 +28,7 @@ from ..errors import RegistryError
 
 FORMAT = 1
 NAMESPACE = "registry-backup"  # the SSH signature namespace: never "git", which commits are signed in
-_NUMBERED = re.compile(r"(\d{6})\.json")
+NUMBERED = re.compile(r"(\d{6})\.json")
 
 
 class Bundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -79,28 +80,29 @@ class Found:
     manifest: Manifest
     raw: bytes  # the bytes signed
     signature: str
-    path: Path
+    where: str  # the manifest's path or s3:// URL, for messages
+    signature_where: str
+
+
+def found(raw: bytes, signature: str | None, where: str, signature_where: str) -> Found:
+    """A manifest read from ``where``, and its signature (None: there was none)."""
+    try:
+        decoded = msgspec.json.decode(raw, type=Manifest)
+    except msgspec.DecodeError as exc:
+        raise RegistryError(f"{where} is not a backup manifest ({exc}): it was altered or cut short.") from None
+    if decoded.format != FORMAT:
+        raise RegistryError(f"{where} is a backup of format {decoded.format}; this release reads format {FORMAT}.")
+    if signature is None:
+        raise RegistryError(f"{signature_where} is missing: the manifest {where} can't be checked without its "
+                            "signature.")
+    return Found(decoded, raw, signature, where, signature_where)
 
 
 def latest(dest: Path) -> Found | None:
-    """The newest manifest in ``dest`` (None if it holds none yet)."""
-    numbers = sorted(int(m.group(1)) for p in (dest / "manifests").glob("*.json") if (m := _NUMBERED.fullmatch(p.name)))
-    if not numbers:
-        return None
-    path = manifest_path(dest, numbers[-1])
-    raw = path.read_bytes()
-    try:
-        found = msgspec.json.decode(raw, type=Manifest)
-    except msgspec.DecodeError as exc:
-        raise RegistryError(f"{path} is not a backup manifest ({exc}): it was altered or cut short.") from None
-    if found.format != FORMAT:
-        raise RegistryError(f"{path} is a backup of format {found.format}; this release reads format {FORMAT}.")
-    sig = signature_path(dest, found.number)
-    try:
-        signature = sig.read_text()
-    except FileNotFoundError:
-        raise RegistryError(f"{sig} is missing: the manifest {path} can't be checked without its signature.") from None
-    return Found(found, raw, signature, path)
+    """The newest manifest in the directory ``dest`` (None if it holds none yet)."""
+    from .places import DirectoryPlace
+
+    return DirectoryPlace(dest, create=False).latest()
 
 
 def encode(manifest: Manifest) -> bytes:

@@ -1,5 +1,6 @@
 """`registry backup DEST`: the commits since the last backup into DEST as a git bundle, every file
-they name that DEST lacks, and a signed manifest (manifest.py) written last.
+they name that DEST lacks, and a signed manifest (manifest.py) written last. DEST is a directory or
+s3://BUCKET/PREFIX (places.py): the same files, made here and put there.
 
 Safe while the server runs: everything is read at one commit, the head when the backup starts. A
 branch moves only once its commit is durable (ledger/journal.py), and every file a commit names is
@@ -27,17 +28,17 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import SortMode
 
-from .. import layout, locks
+from .. import layout
 from ..audit import Action, T, action
 from ..datadir import Registry, ledger_info
 from ..errors import RegistryError
-from ..fsync import fsync_all, fsync_path, make_dirs, write_file
 from ..ledger import Commit
 from ..maintenance import referenced_files
 from ..model import SigningKeys
 from ..trust import keys as signing
 from ..trust import sshsig
 from . import manifest as mf
+from . import places
 
 CHUNK = 2**20
 
@@ -53,20 +54,18 @@ class Taken:
     bundle_bytes: int = 0
 
 
-def backup(reg: Registry, dest: Path) -> Taken:
+def backup(reg: Registry, dest: str | Path) -> Taken:
+    """A backup into ``dest``: a directory, or s3://BUCKET/PREFIX (places.py)."""
     if reg.primary is not None:
         raise RegistryError(f"This data directory is a read replica of {reg.primary}: it holds no signing keys to "
                             "sign a backup with. Back up the primary.")
-    make_dirs(dest / "manifests")
-    make_dirs(dest / "bundles")
-    make_dirs(dest / "blobs" / "sha256")
-    busy = RegistryError(f"Another backup into {dest} is running: wait for it to finish.", status=409)
-    with locks.held(dest / ".lock", within=0, refused=lambda: busy):
-        return _take(reg, dest)
+    place = places.place(str(dest), timeout=reg.settings.blobs_timeout, create=True)
+    with place.held():
+        return _take(reg, place, str(dest))
 
 
-def _take(reg: Registry, dest: Path) -> Taken:
-    last = mf.latest(dest)
+def _take(reg: Registry, place: places.Place, dest: str) -> Taken:
+    last = place.latest()
     head = reg.ledger.head()
     snap = reg.snapshot_at(head)
     registry_id = ledger_info(snap).registry
@@ -78,22 +77,23 @@ def _take(reg: Registry, dest: Path) -> Taken:
     number = last.manifest.number + 1 if last else 1
     wanted, commits = _wanted(reg, snap, previous)
     have = {b.sha256 for b in last.manifest.blobs} if last else set()
+    there = place.present()
     taken = Taken(number, head, previous, commits=commits)
-    added, written = [], []
+    added = []
     for sha, (required, where) in sorted(wanted.items()):
         if sha in have:
             continue
-        size = _copy(reg, sha, dest / "blobs", required, where)
-        if size is not None:
-            added.append(mf.Blob(sha, size, number))
-            written.append(mf.blob_path(dest / "blobs", sha))
+        size = there.get(sha)  # (sent by a backup cut short before its manifest: not sent again)
+        if size is None:
+            size = _copy(reg, sha, place, required, where)
+            if size is None:
+                continue
             taken.blobs += 1
             taken.bytes += size
-    bundle = _bundle(reg, dest, number, head, previous, commits)
+        added.append(mf.Blob(sha, size, number))
+    bundle = _bundle(reg, place, number, head, previous, commits)
     taken.bundle_bytes = bundle.size
-    # every file and the bundle durable, names included, before a manifest names them
-    fsync_all([*written, *{p.parent for p in written}, dest / bundle.file, dest / "bundles",
-               dest / "blobs" / "sha256"])
+    place.durable()  # (every file and the bundle, names included, before a manifest names them)
     record = snap.get(layout.SIGNING_KEYS, SigningKeys)
     if record is None:
         raise RegistryError("The ledger has no signing keys yet: start the registry once (it adopts them), then "
@@ -105,12 +105,11 @@ def _take(reg: Registry, dest: Path) -> Taken:
                        blobs=[*(last.manifest.blobs if last else []), *added])
     raw = mf.encode(made)
     private, blob = reg.keys.private("commit", key.public_key)
-    _write_whole(mf.signature_path(dest, number), sshsig.sign(private, raw, mf.NAMESPACE, public=blob).encode())
-    _write_whole(mf.manifest_path(dest, number), raw)  # (last: its presence says the backup is whole)
+    place.put_manifest(number, raw, sshsig.sign(private, raw, mf.NAMESPACE, public=blob).encode())
     return taken
 
 
-def _continues(reg: Registry, dest: Path, last: mf.Manifest, head: str, registry_id: str) -> None:
+def _continues(reg: Registry, dest: str, last: mf.Manifest, head: str, registry_id: str) -> None:
     """Refuse a DEST holding another registry's backups, or a history this ledger doesn't continue."""
     if last.registry != registry_id:
         raise RegistryError(f"{dest} holds backups of another registry ({last.registry}; this one is {registry_id}): "
@@ -148,14 +147,10 @@ def _wanted(reg: Registry, snap, previous: str | None) -> tuple[dict[str, tuple[
     return wanted, commits
 
 
-def _copy(reg: Registry, sha: str, root: Path, required: bool, where: str) -> int | None:
+def _copy(reg: Registry, sha: str, place: places.Place, required: bool, where: str) -> int | None:
     """Copy one file into the backup, checking it is what its name says; its size, or None for one
     the backup can do without that is gone (freed since) or torn (a cache)."""
-    target = mf.blob_path(root, sha)
-    if target.exists():  # (an earlier backup cut short before its manifest: checked again below all the same)
-        target.unlink()
-    target.parent.mkdir(exist_ok=True)  # (synced with the rest, before the manifest)
-    temp = target.with_name(f"{sha}.{os.getpid()}.tmp")
+    temp = place.scratch / f"{sha}.{os.getpid()}.tmp"
     try:
         source = reg.blobs.open(sha)
     except FileNotFoundError:
@@ -175,25 +170,25 @@ def _copy(reg: Registry, sha: str, root: Path, required: bool, where: str) -> in
             raise RegistryError(f"{where}: blob {sha} in the registry's store is corrupt (its content hashes to "
                                 f"{digest.hexdigest()}), so it can't be backed up. Run `registry verify`.")
         return None
-    os.replace(temp, target)
+    place.put(places.blob_name(sha), temp)
     return size
 
 
-def _bundle(reg: Registry, dest: Path, number: int, head: str, previous: str | None, commits: int) -> mf.Bundle:
+def _bundle(reg: Registry, place: places.Place, number: int, head: str, previous: str | None,
+            commits: int) -> mf.Bundle:
     """The commits after ``previous`` up to ``head``, as a bundle made in a scratch repository that
     borrows the ledger's objects."""
     git = shutil.which("git")
     if git is None:
         raise RegistryError("git is not installed: a backup's ledger is a git bundle. Install git.")
     name = mf.bundle_name(number)
-    out = (dest / name).resolve()
+    temp = (place.scratch / f"{number:06d}.bundle.tmp").resolve()
     with tempfile.TemporaryDirectory(prefix="registry-backup-") as tmp:
         scratch = Path(tmp) / "scratch.git"
         pygit2.init_repository(str(scratch), bare=True)
         (scratch / "objects" / "info" / "alternates").write_text(f"{reg.ledger.path.resolve() / 'objects'}\n")
         pygit2.Repository(str(scratch)).references.create("refs/heads/main", head, force=True)
         revs = f"{previous}..main" if previous else "main"
-        temp = out.with_name(out.name + ".tmp")
         with reg.ledger.repack_lock():  # (no pack folded away while git reads it)
             proc = subprocess.run([git, "-C", str(scratch), "bundle", "create", "-q", str(temp), revs],
                                   capture_output=True, text=True)
@@ -204,13 +199,6 @@ def _bundle(reg: Registry, dest: Path, number: int, head: str, previous: str | N
     with open(temp, "rb") as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
-    os.replace(temp, out)
-    return mf.Bundle(file=name, sha256=digest.hexdigest(), size=out.stat().st_size, head=head, previous=previous,
-                     commits=commits)
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    temp = path.with_name(path.name + ".tmp")
-    write_file(temp, data, exclusive=False, sync=True)
-    os.replace(temp, path)
-    fsync_path(path.parent)
+    size = temp.stat().st_size
+    place.put(name, temp)
+    return mf.Bundle(file=name, sha256=digest.hexdigest(), size=size, head=head, previous=previous, commits=commits)

@@ -337,18 +337,22 @@ def parser() -> argparse.ArgumentParser:
                                    "before, the files they name that DEST lacks, and a manifest listing everything, "
                                    "signed by the ledger's commit key. Signing keys are not included: keep a copy "
                                    "of the data directory's keys/ apart.")
-    b.add_argument("dest", metavar="DEST", help="a directory (made if missing)")
+    b.add_argument("dest", metavar="DEST", help="a directory (made if missing), or s3://BUCKET/PREFIX (the AWS_* "
+                                                "environment, as for the blob store)")
     b.set_defaults(run=backups.backup)
-    r = sub.add_parser("restore", help="a new data directory (--data) from a backup directory",
+    r = sub.add_parser("restore", help="a new data directory (--data) from a backup (a directory or s3://)",
                        description="Refused, leaving nothing, unless every bundle and file is whole, the manifest's "
                                    "signature verifies, every file the restored history references is there and "
                                    "`registry verify` finds nothing.")
-    r.add_argument("src", metavar="SRC", help="the directory `registry backup` wrote")
+    r.add_argument("src", metavar="SRC", help="the directory or s3://BUCKET/PREFIX `registry backup` wrote")
     r.add_argument("--at", metavar="COMMIT", help="restore the registry as it stood at this commit (default: the "
                                                   "latest backup's head)")
     r.add_argument("--keys", type=Path, metavar="DIR", help="the copy of the original data directory's keys/")
     r.add_argument("--no-keys", action="store_true", help="restore without signing keys (nothing can be committed "
                                                           "until they are put in its keys/)")
+    r.add_argument("--expect-key", metavar="FINGERPRINT",
+                   help="the original's commit key (SHA256:..., as `registry key list` prints it): the backup must "
+                        "be signed by it, not merely by the key it names itself")
     r.set_defaults(run=backups.restore)
 
     ky = sub.add_parser("key", help="the ledger's signing keys").add_subparsers(dest="action", required=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..backups.restore import expected_key
 from ..backups.restore import restore as restore_into
 from ..backups.take import backup as take
 from ..config import Settings
@@ -14,10 +14,7 @@ from .command import Opened, opened
 
 @opened
 def backup(cx: Opened) -> int:
-    dest = Path(cx.args.dest)
-    if cx.args.dest.startswith("s3://"):
-        raise RegistryError("A backup goes to a directory; copy that directory to a bucket with your S3 tool (every "
-                            "file in it is written once and never changed, so `aws s3 sync` copies only what is new).")
+    dest = cx.args.dest  # (a directory, or s3://BUCKET/PREFIX)
     try:
         done = take(cx.reg, dest)
     except OSError as exc:  # (a DEST that can't be made or written: its name, what the system said)
@@ -40,9 +37,15 @@ def restore(args: argparse.Namespace, settings: Settings) -> int:
         raise RegistryError("Give --keys DIR, the copy of the original data directory's keys/ (without them the "
                             "restored registry can't sign a commit), or --no-keys to restore one that only serves "
                             "until they are put in its keys/.")
-    done = restore_into(Path(args.src), settings, at=args.at, keys=args.keys)
+    expect = expected_key(args.expect_key) if args.expect_key is not None else None  # (refused before anything)
+    done = restore_into(args.src, settings, at=args.at, keys=args.keys, expect_key=expect)
     print(f"restored {settings.data_path} from backup {done.number:06d}: head {done.head}, {done.blobs} files "
           f"({done.bytes} bytes), every one whole; `registry verify` finds nothing")
+    if expect is not None:
+        print(f"signed by commit key {done.key}, the key expected")
+    else:
+        print(f"signed by commit key {done.key}, the one the backup's own ledger names: compare it with `registry "
+              "key list` on the original (or give --expect-key next time)")
     if not done.keys:
         print(f"no signing keys: copy the original's keys/ into {settings.keys_path} before anything is committed",
               flush=True)

@@ -4,50 +4,17 @@ again: every project's pages, at the head and at older commits, byte for byte th
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.backups import cli as _cli
+from tests.support.backups import pages as _pages
+from tests.support.backups import publish as _publish
+from tests.support.backups import publish_commits
 from tests.support.helpers import make_sdist, make_wheel, new_team, start_server
-from tests.support.world import upload_form
 
 pytestmark = pytest.mark.e2e
-SIMPLE_JSON = {"accept": "application/vnd.pypi.simple.v1+json"}
-
-
-def _publish(url: str, team: dict, path: Path) -> None:
-    fields, files = upload_form(path)
-    answer = httpx.post(f"{url}/default/", data=fields, files=files, auth=(team["email"], team["token"]), timeout=30)
-    assert answer.status_code == 200, answer.text
-
-
-def _cli(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "registry", "--data", str(data), *args], capture_output=True,
-                          text=True, timeout=600)
-    assert not check or proc.returncode == 0, proc.stderr
-    return proc
-
-
-def _pages(url: str, team: dict, projects: list[str], commits: list[str]) -> dict[str, bytes]:
-    """Every project's Simple JSON and JSON API page now, and its Simple JSON and the index at each commit."""
-    auth = (team["email"], team["read_token"])
-    wanted = {}
-    for p in projects:
-        wanted[f"/default/{p}/ json"] = (f"/default/{p}/", SIMPLE_JSON)
-        wanted[f"/default/pypi/{p}/json"] = (f"/default/pypi/{p}/json", {})
-        for c in commits:
-            wanted[f"/default/@{c}/{p}/ json"] = (f"/default/@{c}/{p}/", SIMPLE_JSON)
-    for c in commits:
-        wanted[f"/default/@{c}/"] = (f"/default/@{c}/", SIMPLE_JSON)
-    out = {}
-    for key, (path, headers) in wanted.items():
-        answer = httpx.get(url + path, headers=headers, auth=auth, timeout=30)
-        out[key] = f"{answer.status_code} {answer.headers.get('etag')}\n".encode() + answer.content
-    return out
 
 
 def test_back_up_publish_back_up_wipe_restore_serve_the_same_pages(tmp_path):
@@ -86,8 +53,7 @@ def test_back_up_publish_back_up_wipe_restore_serve_the_same_pages(tmp_path):
         _publish(live.url, team, make_wheel(dists, "gamma", "3.0"))
         fourth = _cli(data, "backup", str(dest)).stdout
         assert "backup 000004" in fourth and ": 1 commits" in fourth and ", 1 new files" in fourth  # (incremental)
-        publishes = subprocess.run(["git", "-C", str(data / "ledger.git"), "rev-list", "main", "--grep=^publish "],
-                                   capture_output=True, text=True, check=True).stdout.split()
+        publishes = publish_commits(data)
         head = publishes[0]  # (three older: each project had a version by the third publish)
         older = [publishes[1], publishes[len(publishes) // 2], publishes[-3]]
         original = _pages(live.url, team, projects, older)
@@ -141,3 +107,78 @@ def test_a_corrupt_file_in_the_backup_fails_the_restore_naming_it(tmp_path):
     bundle.write_bytes(bundle.read_bytes()[:100])
     proc = _cli(tmp_path / "new", "restore", str(dest), "--keys", str(data / "keys"), check=False)
     assert proc.returncode == 1 and f"{bundle} has 100 bytes" in proc.stderr
+
+
+def _objects(seaweed, location: str) -> dict[str, str]:
+    """Every object under ``location``'s prefix: key → ETag."""
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    found = {}
+    for page in seaweed.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        found |= {item["Key"][len(prefix) + 1:]: item["ETag"] for item in page.get("Contents", ())}
+    return found
+
+
+def _new_files(said: str) -> int:
+    return int(said.split(" new files")[0].rsplit(" ", 1)[1])
+
+
+def test_a_backup_into_a_bucket_is_incremental_and_restores_the_same_pages(tmp_path, seaweed):
+    data, dists, location, env = tmp_path / "data", tmp_path / "dists", seaweed.location(), seaweed.env()
+    dists.mkdir()
+    live = start_server(data, workers=1)
+    try:
+        team = new_team(live)
+        projects = ["alpha", "beta"]
+        for p in projects:
+            live.cli("package", "create", "default", p, "--repo", team["repo"])
+            _publish(live.url, team, make_wheel(dists, p, "1.0"))
+        _publish(live.url, team, make_sdist(dists, "alpha", "1.0"))
+        first = _cli(data, "backup", location, env=env).stdout
+        assert f"backup 000001 in {location}" in first
+        before = _objects(seaweed, location)
+        # (each file, a bundle, a manifest and its signature; the lock is gone)
+        assert len(before) == _new_files(first) + 3 and _new_files(first) >= 3
+        _publish(live.url, team, make_wheel(dists, "beta", "2.0"))
+        second = _cli(data, "backup", location, env=env).stdout
+        assert "backup 000002" in second and ": 1 commits" in second and 1 <= _new_files(second) <= 2
+        after = _objects(seaweed, location)
+        new = {k for k in after if k not in before}  # (only the new wheel, and its core metadata if cached)
+        assert len(new) == _new_files(second) + 3
+        assert {k.split("/")[0] for k in new} == {"blobs", "bundles", "manifests"}
+        assert all(after[k] == v for k, v in before.items())  # (nothing sent again)
+        assert "nothing new" in _cli(data, "backup", location, env=env).stdout
+        head = publish_commits(data)[0]
+        original = _pages(live.url, team, projects, publish_commits(data)[1:3])
+        key = next(line.split()[1] for line in live.cli("key", "list").stdout.splitlines() if line.startswith("commit"))
+    finally:
+        live.stop()
+    port = int(live.url.rsplit(":", 1)[1])
+    restored = _cli(tmp_path / "new", "restore", location, "--keys", str(data / "keys"), env=env).stdout
+    assert f"head {head}" in restored and f"signed by commit key {key}" in restored
+    again = start_server(tmp_path / "new", workers=1, port=port)  # (its own blobs/: the backup came home)
+    try:
+        assert _pages(again.url, team, projects, publish_commits(data)[1:3]) == original
+    finally:
+        again.stop()
+
+    # --expect-key: the key named, or a refusal naming both; a fingerprint that isn't one is refused first
+    ok = _cli(tmp_path / "expected", "restore", location, "--no-keys", "--expect-key", key, env=env).stdout
+    assert f"signed by commit key {key}, the key expected" in ok
+    other = "SHA256:" + "A" * 43
+    for given, said in [(other, f"signed by commit key {key}"), ("SHA256:short", "is not a key fingerprint"),
+                        (key[7:], "is not a key fingerprint")]:
+        proc = _cli(tmp_path / "refused", "restore", location, "--no-keys", "--expect-key", given, env=env,
+                    check=False)
+        assert proc.returncode == 1 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert not (tmp_path / "refused").exists() and not (tmp_path / "refused.restoring").exists()
+
+    # a file of the bucket that is damaged or gone stops the restore, naming its object
+    blob = next(k for k in after if k.startswith("blobs/"))
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    seaweed.client().put_object(Bucket=bucket, Key=f"{prefix}/{blob}", Body=b"not the file")
+    proc = _cli(tmp_path / "bad", "restore", location, "--no-keys", env=env, check=False)
+    assert proc.returncode == 1 and f"{location}/{blob} is corrupt" in proc.stderr
+    seaweed.client().delete_object(Bucket=bucket, Key=f"{prefix}/{blob}")
+    proc = _cli(tmp_path / "bad", "restore", location, "--no-keys", env=env, check=False)
+    assert proc.returncode == 1 and f"{location}/{blob} is missing" in proc.stderr
+    assert not (tmp_path / "bad").exists()

@@ -4,18 +4,22 @@ wrong and leaves nothing behind."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import msgspec
 import pytest
 
-from registry import identity, maintenance, operations
+from registry import identity, layout, maintenance, operations
 from registry.backups import manifest as mf
 from registry.backups.restore import restore
 from registry.backups.take import backup
 from registry.config import Settings
 from registry.datadir import Registry
 from registry.errors import RegistryError
+from registry.model import SigningKeys
 from registry.reads import Reader
+from registry.trust import keys as signing
+from registry.trust import sshsig
 from tests.support.helpers import make_sdist, make_wheel
 from tests.support.world import WS, publish
 
@@ -140,3 +144,56 @@ def test_keys_that_are_not_the_ledgers_are_refused(backed_up, tmp_path, settings
 def test_no_backup_there_is_refused(tmp_path, settings):
     with pytest.raises(RegistryError, match="No backup in"):
         restore(tmp_path, _into(settings, tmp_path))
+
+
+def _commit_key(reg: Registry) -> tuple[str, str]:
+    """(fingerprint, public key line) of a registry's current commit key, as `registry key list` shows it."""
+    key = signing.current(reg.snapshot().get(layout.SIGNING_KEYS, SigningKeys), "commit")
+    return key.fingerprint, key.public_key
+
+
+def test_the_expected_key_is_checked_and_the_key_trusted_is_said(world, backed_up, tmp_path, settings):
+    fingerprint = _commit_key(world.reg)[0]
+    done = restore(backed_up[0], _into(settings, tmp_path), expect_key=fingerprint)
+    assert done.key == fingerprint and done.head == backed_up[2] and done.keys == 0
+    assert restore(backed_up[0], _into(settings, tmp_path, "again"), keys=settings.keys_path).key == fingerprint
+
+
+@pytest.fixture
+def stranger(settings, tmp_path) -> Registry:
+    """Another registry, with its own signing keys."""
+    return Registry.open(_into(settings, tmp_path, "stranger"), create=True)
+
+
+@pytest.mark.parametrize("forgery", ["another registry's whole backup", "the manifest re-signed"])
+def test_a_backup_signed_by_another_key_than_the_expected_is_refused(world, backed_up, tmp_path, settings, stranger,
+                                                                     forgery):
+    expected, found = _commit_key(world.reg)[0], _commit_key(stranger)[0]
+    if forgery == "another registry's whole backup":
+        src = tmp_path / "forged"
+        backup(stranger, src)  # (a whole backup whose own ledger names its key: it vouches for itself)
+        assert restore(src, _into(settings, tmp_path, "trusting")).key == found  # (said, for the operator)
+        said = f"signed by commit key {re.escape(found)} .* not by {re.escape(expected)}, the key expected"
+    else:
+        src = backed_up[0]
+        raw = mf.manifest_path(src, 2).read_bytes()
+        private, blob = stranger.keys.private("commit", _commit_key(stranger)[1])
+        mf.signature_path(src, 2).write_text(sshsig.sign(private, raw, mf.NAMESPACE, public=blob))
+        said = f"signed by {re.escape(found)}, not by the ledger's commit key {re.escape(expected)}"
+    into = _into(settings, tmp_path)
+    with pytest.raises(RegistryError, match=said) as refused:
+        restore(src, into, expect_key=expected)
+    assert refused.value.status in (400, 403)
+    assert not into.data_path.exists() and not (tmp_path / "restored.restoring").exists()
+
+
+@pytest.mark.parametrize("given", ["", "SHA256:", "SHA256:tooshort", "sha256:" + "A" * 43, "MD5:aa:bb:cc",
+                                   "SHA256:" + "A" * 42 + "!", "SHA256:" + "A" * 44, "A" * 43,
+                                   "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"])
+def test_a_malformed_expected_key_is_refused_before_anything(backed_up, tmp_path, settings, given):
+    into = _into(settings, tmp_path)
+    with pytest.raises(RegistryError, match="is not a key fingerprint: give the commit key's as `registry key list`") \
+            as refused:
+        restore(backed_up[0], into, expect_key=given)
+    assert refused.value.status == 400
+    assert not into.data_path.exists() and not (tmp_path / "restored.restoring").exists()
