@@ -207,7 +207,8 @@ def parser() -> argparse.ArgumentParser:
                        ("revoke", "stop the pipelines of FROM (or --all: every pipeline's grant) reading WS/REPO")):
         c = pl.add_parser(verb, help=says)
         c.add_argument("target", metavar="WS/REPO")
-        c.add_argument("source", nargs="?", metavar="FROM", help="a repository slug of the same workspace")
+        c.add_argument("source", nargs="?", metavar="FROM", help="a repository slug of the same workspace (revoke: or "
+                                                                 "the {UUID} a list names a hidden one by)")
         c.add_argument("--all", action="store_true", help="every pipeline of the workspace")
         c.set_defaults(run=people.pipelines_grant)
     c = pl.add_parser("list", help="the repositories whose pipelines may read WS/REPO")

@@ -174,7 +174,7 @@ def grant_list(cx: Opened) -> int:
         slugs = [repo] if repo else [r.slug for r in cx.read.repositories(ws) if args.project is None
                                      or r.project == names.project_key(args.project)]
         rows += [(f"{ws}/{slug}", _pipelines_of(ws, source), "read")
-                 for slug in slugs for source in cx.read.pipeline_readers(ws, slug)]
+                 for slug in slugs for source in cx.read.pipeline_readers(ws, slug).sources]
     if not rows:
         print("no grants", file=sys.stderr)
         return 0
@@ -183,6 +183,8 @@ def grant_list(cx: Opened) -> int:
 
 
 def _pipelines_of(ws: str, source: str) -> str:
+    if source.startswith("{"):  # (a repository the actor can't read, named by its UUID: revoke it by that)
+        return f"pipelines of a repository of {ws} you can't read, {source}"
     return f"every pipeline of {ws}" if source == model.ALL_PIPELINES else f"pipelines of {ws}/{source}"
 
 
@@ -208,7 +210,7 @@ def pipelines_grant(cx: Opened) -> int:
 @opened
 def pipelines_list(cx: Opened) -> int:
     ws, repo = split_repo(cx.args.target)
-    found = cx.read.pipeline_readers(ws, repo)
+    found = cx.read.pipeline_readers(ws, repo).sources
     if not found:
         print(f"only the pipelines of {ws}/{repo} itself read it", file=sys.stderr)
         return 0

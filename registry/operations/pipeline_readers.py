@@ -12,7 +12,7 @@ rename rewrites it, and a deletion drops it, in their own commit (`lifecycle.py`
 
 from __future__ import annotations
 
-from .. import layout, names, visibility
+from .. import layout, model, names, visibility
 from ..audit import Action, T
 from ..datadir import Registry
 from ..errors import Conflict, Invalid, NotFound
@@ -20,6 +20,7 @@ from ..identity import Principal
 from ..ledger import Change, Snapshot
 from ..model import ALL_PIPELINES, Channel, Repository
 from ..permissions import require, role_on_workspace
+from ..reads.members import seen_readers
 from ._common import make_change, replace
 
 SHOWN = 10  # repositories a refusal names
@@ -49,19 +50,25 @@ def grant_pipelines(reg: Registry, who: Principal, channel: Channel, ws: str, sl
 
 def revoke_pipelines(reg: Registry, who: Principal, channel: Channel, ws: str, slug: str,
                      source: str) -> Repository:
-    """Stop the pipelines of ``source`` (`*`: the grant to every pipeline) reading ``ws/slug``: one
-    commit. Each grant is taken away by name: revoking `*` leaves those named, and the other way round."""
-    source = _source(source)
+    """Stop the pipelines of ``source`` (`*`: the grant to every pipeline; `{UUID}`: the repository
+    with that UUID, as the lists name one the caller can't read) reading ``ws/slug``: one commit.
+    Each grant is taken away by name: revoking `*` leaves those named, and the other way round."""
+    given = source.strip()
+    by_uuid = given.startswith("{")
 
     def build(snap: Snapshot) -> Change:
         repository = _administered(snap, who, ws, slug, f"change which pipelines read {ws}/{slug}")
-        if source not in repository.pipeline_readers:
-            held = ", ".join(repository.pipeline_readers) or "none"
-            raise NotFound(f"{ws}/{slug} doesn't let {_whose(ws, source)} read it; the pipelines it lets read it are "
-                           f"those of: {held} (`registry pipelines list {ws}/{slug}`).")
-        updated = model_replace(repository, [r for r in repository.pipeline_readers if r != source])
+        named = _by_uuid(snap, ws, given) if by_uuid else _source(given)
+        seen = seen_readers(snap, who, ws, repository)  # (never a slug the caller may not read)
+        # By slug, only one the caller reads (one they don't, they know by its UUID): a guessed slug
+        # learns nothing, as for a repository that doesn't exist.
+        if named is None or named not in repository.pipeline_readers or (not by_uuid and named not in seen.named):
+            whose = f"the pipelines of repository {given}" if by_uuid else _whose(ws, named or given)
+            raise NotFound(f"{ws}/{slug} doesn't let {whose} read it; the pipelines it lets read it are those of: "
+                           f"{', '.join(seen.sources) or 'none'} (`registry pipelines list {ws}/{slug}`).")
+        updated = model_replace(repository, [r for r in repository.pipeline_readers if r != named])
         return make(who, channel, Action.REVOKE_PIPELINES,
-                    f"revoke read on {ws}/{slug} from {_whose(ws, source)}", ws, slug, source, updated)
+                    f"revoke read on {ws}/{slug} from {_whose(ws, named)}", ws, slug, named, updated)
 
     return reg.transact(build).result
 
@@ -93,6 +100,12 @@ def _source(source: str) -> str:
     if source.strip() == ALL_PIPELINES:
         return ALL_PIPELINES
     return names.repository_slug(source)
+
+
+def _by_uuid(snap: Snapshot, ws: str, given: str) -> str | None:
+    """The slug of the workspace's repository with this UUID (None: none); Invalid for no UUID."""
+    uuid = model.brace_uuid(given)
+    return next((r.slug for r in snap.records(layout.repositories_dir(ws), Repository) if r.uuid == uuid), None)
 
 
 def _whose(ws: str, source: str) -> str:

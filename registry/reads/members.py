@@ -15,8 +15,10 @@ from typing import Literal
 
 from .. import layout, model, names
 from ..errors import Denied, NotFound, RegistryError, Unauthorized
+from ..identity import Principal
+from ..ledger import Snapshot
 from ..model import ApiToken, Project, Repository, Role, User, Workspace
-from ..permissions import role_on
+from ..permissions import role_on, role_on_workspace
 from .catalog import Catalog
 
 Where = Literal["workspace", "project", "repository"]
@@ -52,6 +54,43 @@ class Person:
     @property
     def state(self) -> str:
         return "disabled" if self.user.disabled is not None else "active"
+
+
+@dataclass(frozen=True)
+class ReadersSeen:
+    """A repository's pipeline readers as one caller may know them. ``named``: the slugs of those
+    they may read, and `*` (every pipeline of the workspace). ``hidden``: the UUIDs of the others (a
+    repository the caller can't read is as missing: its slug is never shown, but its admins must see,
+    and may revoke, every grant on it; UUIDs are no secret, as a pipeline's provenance shows them)."""
+
+    named: list[str]
+    hidden: list[str]
+
+    @property
+    def sources(self) -> list[str]:
+        """What revokes each grant: a slug, `*`, or a hidden one's UUID (`{...}`, never a slug)."""
+        return self.named + self.hidden
+
+
+def seen_readers(snap: Snapshot, who: Principal, ws: str, repository: Repository) -> ReadersSeen:
+    """``repository``'s pipeline readers as ``who`` may know them: every one by slug, to the
+    workspace's admins; to the repository's admins, by slug those they read, by UUID the others; to
+    anyone else, only `*` and those they read (a grant names no repository to whoever can't see it).
+    A grant to a repository that no longer exists (none: a deletion drops its grants) reads nothing
+    and is shown to the workspace's admins only. Whoever asks (verbs' messages too)."""
+    if role_on_workspace(snap, who, ws) == "admin":
+        return ReadersSeen(list(repository.pipeline_readers), [])
+    admin = model.at_least(role_on(snap, who, ws, repository.slug), "admin")
+    named, hidden = [], []
+    for source in repository.pipeline_readers:
+        found = None if source == model.ALL_PIPELINES else snap.get(layout.repository(ws, source), Repository)
+        if found is None and source != model.ALL_PIPELINES:
+            continue
+        if found is None or model.at_least(role_on(snap, who, ws, source), "read"):
+            named.append(source)
+        elif admin:
+            hidden.append(found.uuid)
+    return ReadersSeen(named, sorted(hidden))
 
 
 def workspace_grants(snap, ws: str) -> list[Grant]:
@@ -108,16 +147,11 @@ class Members(Catalog):
             found = [g for g in found if g.user == email]
         return found
 
-    def pipeline_readers(self, ws: str, repository: str) -> list[str]:
-        """The repositories of the workspace whose pipelines may read ``ws/repository`` (`*`: every
-        pipeline of the workspace), as its record keeps them: all of them, to its admins (and the
-        workspace's); to its other readers, `*` and those they may read too (a grant names no
-        repository to whoever may not see it). Hidden, as a missing one, from whoever can't read it."""
-        found = self.repository(ws, repository)
-        if model.at_least(role_on(self.now, self.who, ws, repository), "admin"):
-            return list(found.pipeline_readers)
-        return [r for r in found.pipeline_readers if r == model.ALL_PIPELINES or (
-            self.now.exists(layout.repository(ws, r)) and model.at_least(self.role(ws, r), "read"))]
+    def pipeline_readers(self, ws: str, repository: str) -> ReadersSeen:
+        """The grants of read on ``ws/repository`` to other pipelines (`*`: every pipeline of the
+        workspace), as the caller may know them (`seen_readers`). Hidden, as a missing one, from
+        whoever can't read it. A few lookups per grant."""
+        return seen_readers(self.now, self.who, ws, self.repository(ws, repository))
 
     def projects(self, ws: str) -> list[tuple[Project, list[Repository]]]:
         """The workspace's projects the caller sees, by key, each with its repositories they may read:

@@ -21,7 +21,7 @@ from .. import operations
 from ..errors import Invalid, Unauthorized
 from ..model import Channel, Project, Repository, Role, User, Workspace
 from ..reads import Reader
-from ..reads.members import Grant, Person, Where
+from ..reads.members import Grant, Person, ReadersSeen, Where, seen_readers
 from .answers import refusals
 from .api_types import View
 from .bodies import json_value
@@ -141,11 +141,18 @@ class RepositoryList(View, frozen=True, kw_only=True):
 
 class PipelineReaders(View, frozen=True, kw_only=True):
     """The repositories of the workspace whose pipelines may read ``repository`` ("*": every pipeline
-    of the workspace); its own pipelines always do."""
+    of the workspace); its own pipelines always do. ``readers``: their slugs, of those the caller
+    reads (all of them, to the workspace's admins); ``hidden``: to the repository's admins, the UUIDs
+    of the others (a repository they can't read is never named: revoke it by its UUID)."""
 
     workspace: str
     repository: str
     readers: list[str]
+    hidden: list[str] = []
+
+    @classmethod
+    def seen(cls, ws: str, repo: str, seen: ReadersSeen) -> PipelineReaders:
+        return cls(workspace=ws, repository=repo, readers=seen.named, hidden=seen.hidden)
 
 
 class NoFields(View, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -332,7 +339,7 @@ READERS = WS + "/repositories/{repo:str}/pipeline-readers"
                                       "the workspace)")
 async def list_pipeline_readers(request: Request, ws: FromPath[str], repo: FromPath[str]) -> PipelineReaders:
     r = await reader(request)
-    return PipelineReaders(workspace=ws, repository=repo, readers=r.pipeline_readers(ws, repo))
+    return PipelineReaders.seen(ws, repo, r.pipeline_readers(ws, repo))
 
 
 @put(READERS + "/{source:str}", status_code=200, responses=CHANGE,
@@ -343,17 +350,18 @@ async def add_pipeline_reader(request: Request, ws: FromPath[str], repo: FromPat
     r = await _signed_in(request, "let pipelines read repositories")
     await _body(request, NoFields, "{} (or none: the path names the repositories)", optional=True)
     done = await anyio.to_thread.run_sync(operations.grant_pipelines, r.reg, r.who, CH, ws, repo, source)
-    return PipelineReaders(workspace=ws, repository=repo, readers=done.pipeline_readers)
+    return PipelineReaders.seen(ws, repo, seen_readers(r.reg.snapshot(), r.who, ws, done))
 
 
 @delete(READERS + "/{source:str}", status_code=200, responses=CHANGE,
-        summary="Stop the pipelines of SOURCE ('*': the grant to every one) reading this repository (repository or "
+        summary="Stop the pipelines of SOURCE ('*': the grant to every one; '{UUID}': a hidden one) reading this "
+                "repository (repository or "
                 "workspace admin)")
 async def remove_pipeline_reader(request: Request, ws: FromPath[str], repo: FromPath[str],
                                  source: FromPath[str]) -> PipelineReaders:
     r = await _signed_in(request, "change which pipelines read repositories")
     done = await anyio.to_thread.run_sync(operations.revoke_pipelines, r.reg, r.who, CH, ws, repo, source)
-    return PipelineReaders(workspace=ws, repository=repo, readers=done.pipeline_readers)
+    return PipelineReaders.seen(ws, repo, seen_readers(r.reg.snapshot(), r.who, ws, done))
 
 
 # --- workspaces, projects, repositories ----------------------------------------------------------

@@ -23,7 +23,7 @@ from ...model import DistFile, PipelineRun, Project, Provenance, Repository, Rol
 from ...operations.retention import describe
 from ...permissions import require_scope
 from ...reads import Reader, Summary
-from ...reads.members import Grant
+from ...reads.members import Grant, ReadersSeen
 from ...reads.usage import Usage, workspace_usage
 from . import present
 
@@ -563,16 +563,19 @@ class RepositorySettings:
     repository: Repository
     people: Grants
     workspace_admin: bool  # (they also see the workspace's settings)
-    pipeline_readers: list[str]  # the repositories whose pipelines may read it (`*`: every pipeline)
+    pipeline_readers: ReadersSeen  # the repositories whose pipelines may read it (`*`: every pipeline)
     pipeline_sources: list[str]  # the workspace's other repositories they read, not yet among those
 
 
 def whose_pipelines(ws: str, source: str) -> str:
-    """A pipeline reader, for a person: `*` is every pipeline of the workspace."""
+    """A pipeline reader, for a person: `*` is every pipeline of the workspace; `{UUID}`, a repository
+    they can't read (`ReadersSeen.hidden`)."""
+    if source.startswith("{"):
+        return f"the pipelines of a repository of {ws} you can't read ({source})"
     return f"every pipeline of workspace {ws}" if source == model.ALL_PIPELINES else f"the pipelines of {ws}/{source}"
 
 
-def pipeline_readers(reg: Registry, who: Principal, ws: str, repo: str) -> list[str]:
+def pipeline_readers(reg: Registry, who: Principal, ws: str, repo: str) -> ReadersSeen:
     """The repositories whose pipelines may read ``ws/repo``, as ``who`` may know them (its page)."""
     return Reader(reg, who).pipeline_readers(ws, repo)
 
@@ -583,7 +586,7 @@ def repository_settings(reg: Registry, who: Principal, ws: str, repo: str) -> Re
     record = require_repository_admin(reg, who, ws, repo, f"manage repository {ws}/{repo}")
     read = Reader(reg, who)
     readers = read.pipeline_readers(ws, record.slug)
-    sources = [r.slug for r in read.repositories(ws) if r.slug != record.slug and r.slug not in readers]
+    sources = [r.slug for r in read.repositories(ws) if r.slug != record.slug and r.slug not in readers.named]
     return RepositorySettings(ws, record, _repository_group(record.slug, read.grants(ws, repository=record.slug)),
                               read.administers(ws), readers, sorted(sources))
 

@@ -449,7 +449,7 @@ async def confirm_repository_pipelines_revoke(request: Request, ws: FromPath[str
     reg, who = registry(request), signed_in(request, "change which pipelines read repositories").who
     found = data.repository_settings(reg, who, ws, repo)
     source = request.query_params.get("source", "")
-    if source not in found.pipeline_readers:
+    if source not in found.pipeline_readers.sources:
         raise NotFound(f"{ws}/{repo} doesn't let {data.whose_pipelines(ws, source or '(none named)')} read it: its "
                        "people and settings page lists the pipelines that may.")
     also = (" Those of the repositories it names stay." if source == ALL_PIPELINES else

@@ -43,8 +43,14 @@ def test_an_admin_grants_and_revokes_in_one_commit_each_filed_under_the_granting
     operations.revoke_pipelines(world.reg, owner, "web", WS, "utils", "*")
     assert action(head(world)) is Action.REVOKE_PIPELINES and head(world).trailer(T.PIPELINES_OF) == "*"
     assert readers(world, "utils") == ["public-lib", "secret"]  # (each grant goes by its own name)
-    operations.revoke_pipelines(world.reg, owner, "api", WS, "utils", "secret")
-    assert readers(world, "utils") == ["public-lib"]
+    # (secret, which its admin doesn't read, they know and revoke by its UUID only: by its slug, it is
+    # as one that names nothing)
+    uuid = world.reg.snapshot().get(layout.repository(WS, "secret"), Repository).uuid
+    said = _refused(world, owner, operations.revoke_pipelines, "secret", kind=NotFound)
+    assert said == _refused(world, owner, operations.revoke_pipelines, "nobody", kind=NotFound).replace(
+        "nobody", "secret") and f"public-lib, {uuid}" in said
+    operations.revoke_pipelines(world.reg, owner, "api", WS, "utils", uuid)
+    assert readers(world, "utils") == ["public-lib"] and head(world).trailer(T.PIPELINES_OF) == "secret"
 
 
 def _refused(world, who, verb, source, repo="utils", kind=RegistryError):
