@@ -212,7 +212,7 @@ def _forget_secrets(reg: Registry, ws: str, hooks: list[Webhook]) -> None:
     under that name is given its own."""
     for hook in hooks:
         try:
-            secrets.forget(reg.settings, ws, hook)
+            secrets.forget(reg.settings, ws, hook.name)
         except OSError:
             pass
 

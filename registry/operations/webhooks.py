@@ -167,7 +167,7 @@ def remove_webhook(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 
     hook = reg.transact(build).result
     try:
-        secrets.forget(reg.settings, ws, hook)
+        secrets.forget(reg.settings, ws, name)
     except OSError:  # (the ledger no longer names it: never used; the next tidy drops it)
         pass
     return hook

@@ -116,9 +116,16 @@ def prune(settings: Settings, ws: str, name: str, keep: Collection[str], gone: C
     _FILE.update(settings.webhook_secrets_path, ws, change)
 
 
-def forget(settings: Settings, ws: str, hook: Webhook) -> None:
-    """A removed hook's URL and secret (and what it staged long ago), durably."""
-    prune(settings, ws, hook.name, set(), {hook.key})
+def forget(settings: Settings, ws: str, name: str) -> None:
+    """A removed hook's URLs and secrets, every version's, durably. (An add of that name racing the
+    removal may find its entry gone: its attempts say to add it again.)"""
+    def change(table: dict[str, str | Stored]) -> bool:
+        mine = [entry for entry in table if entry.partition(".")[0] == name]
+        for entry in mine:
+            del table[entry]
+        return bool(mine)
+
+    _FILE.update(settings.webhook_secrets_path, ws, change)
 
 
 def entries(settings: Settings, ws: str, name: str) -> list[str]:

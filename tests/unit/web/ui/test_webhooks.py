@@ -84,7 +84,8 @@ async def test_an_admin_adds_lists_replays_and_removes_webhooks(client, world):
         drain(world, "audit")
         page = await client.get(PAGE)
         text = html.unescape(page.text)
-        for said in (receiver.url.split("/")[2] + "/…", "publish, package-created", "repository acme/utils only", "ed25519",
+        host = receiver.url.split("/")[2]
+        for said in (f"http://{host}/…", "publish, package-created", "repository acme/utils only", "ed25519",
                      "hmac-sha256", "every repository of acme", "Recent deliveries of ci", delivered[:12],
                      "failed", "HTTP 503", "failing"):
             assert said in text, said
