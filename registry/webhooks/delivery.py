@@ -202,9 +202,10 @@ class HookRunner:
         """Versions of the hook before the one delivered under go from the data directory (once per
         version: lazily)."""
         if then.key != self.tidied:
-            self.tidied = then.key
+            passed, self.tidied = self.tidied, then.key  # (a round under the version before: delivered past it)
             try:
-                secrets.prune(self.reg.settings, self.ws, self.name, {then.key, now_.key})
+                secrets.prune(self.reg.settings, self.ws, self.name, {then.key, now_.key},
+                              () if passed is None else {passed})
             except OSError as exc:  # (the next round's tries again)
                 self.tidied = None
                 log.warning("webhook %s/%s: dropping its replaced versions' secrets failed (%s)", self.ws,
