@@ -472,13 +472,27 @@ class WebhookReplay(Record, frozen=True, kw_only=True):
     requested: Provenance
 
 
+class WebhookEndpoint(Record, frozen=True, kw_only=True):
+    """What the ledger says of a hook's URL: enough for an auditor to tell two apart and an operator
+    to check which one is set (`fingerprint`), nothing of its path (Slack's, Teams', Zapier's carry
+    their secret there). The whole URL is in the data directory, with the hook's secret."""
+
+    scheme: str
+    host: str
+    port: int | None = None  # as given (None: the scheme's)
+    fingerprint: str  # "sha256:" and the first 16 hex digits of the SHA-256 of the whole URL
+
+
 class Webhook(Record, frozen=True, kw_only=True):
     """An endpoint told about a workspace's (or one repository's) changes, in commit order. Only
-    what it is: where it delivers, the last commit delivered and the attempts are in the data
-    directory (a delivery is no change of state), and so is its secret (``secret``: one is set)."""
+    what it is: the last commit delivered and the attempts are in the data directory (a delivery is
+    no change of state), and so are its whole URL and its secret (``secret``: one is set), under
+    ``key``, a new one for each version of the record: a version not committed is never used."""
 
     name: str  # a slug, unique in the workspace
-    url: str  # https (http only to loopback), without credentials
+    url: str = ""  # (records of older versions only: the whole URL; now `endpoint`, and `key` names it)
+    endpoint: WebhookEndpoint | None = None
+    key: str = ""  # its URL's and secret's entry in the data directory ("": an older version's, by name)
     events: list[WebhookEvent]
     repository: str | None = None  # only this repository's packages and grants
     signing: WebhookSigning = "ed25519"

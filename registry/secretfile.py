@@ -6,8 +6,9 @@ records what uses it), and read again only once it has changed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -18,8 +19,8 @@ T = TypeVar("T")
 
 
 class SecretFile(Generic[T]):
-    def __init__(self, kind: type[T]):
-        self._type = dict[str, dict[str, kind]]  # type: ignore[valid-type]  # workspace -> name -> secret
+    def __init__(self, kind: Any):  # (a type, or a union of types)
+        self._type = dict[str, dict[str, kind]]  # workspace -> name -> secret
         self._seen: dict[Path, tuple[tuple[int, int, int], dict[str, dict[str, T]]]] = {}
 
     def _read(self, path: Path) -> dict[str, dict[str, T]]:
@@ -42,16 +43,29 @@ class SecretFile(Generic[T]):
 
     def store(self, path: Path, ws: str, name: str, given: T | None) -> None:
         """Keep (or, given None, forget) the secret of ``name``, durably."""
+        def change(table: dict[str, T]) -> bool:
+            if given is not None:
+                table[name] = given
+                return True
+            return table.pop(name, None) is not None
+
+        self.update(path, ws, change)
+
+    def update(self, path: Path, ws: str, change: Callable[[dict[str, T]], bool]) -> None:
+        """``change`` the workspace's table in place, under the file's lock; written (durably) if it
+        says it changed it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with held(path.with_name(path.name + ".lock")):
             table = self._read(path)
-            if given is None:
-                if name not in table.get(ws, {}):
-                    return
-                del table[ws][name]
-            else:
-                table.setdefault(ws, {})[name] = given
+            if not change(table.setdefault(ws, {})):
+                return
+            if not table[ws]:
+                del table[ws]
             temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             write_file(temp, msgspec.json.encode(table), 0o600, exclusive=False, sync=True)
             os.replace(temp, path)
             fsync_path(path.parent)
+
+    def names(self, path: Path, ws: str) -> list[str]:
+        """The names the workspace has an entry under."""
+        return list(self._read(path).get(ws, {}))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import getpass
 import sys
 
+from ..model import Webhook
 from ..operations import webhooks as verbs
 from ..reads.webhooks import HookState
+from ..webhooks import secrets
 from .command import CHANNEL, Opened, opened, print_table
 
 
@@ -15,7 +17,12 @@ def _hook_line(s: HookState) -> list[str]:
     where = f"repository {h.repository}" if h.repository else "workspace"
     kind = "bitbucket-pipeline " + h.bitbucket.pipeline if h.bitbucket else h.signing
     health = "failing" if s.failing else "ok" if s.attempts else "-"
-    return [h.name, h.url, ",".join(h.events), where, kind, (s.delivered or "-")[:12], health]
+    return [h.name, _where(h), ",".join(h.events), where, kind, (s.delivered or "-")[:12], health]
+
+
+def _where(hook: Webhook) -> str:
+    """Its URL as the ledger knows it: scheme, host and port, and the whole URL's fingerprint."""
+    return f"{secrets.shown(hook)} {secrets.endpoint_of(hook).fingerprint}"
 
 
 @opened
@@ -28,7 +35,7 @@ def add(cx: Opened) -> int:
                               repository=a.repository, signing=a.signing, secret=secret, fmt=a.format,
                               bitbucket_repository=a.bitbucket_repo, branch=a.branch, pipeline=a.pipeline)
     hook = added.hook
-    print(f"webhook {hook.name} of {a.workspace}: {', '.join(hook.events)} -> {hook.url}")
+    print(f"webhook {hook.name} of {a.workspace}: {', '.join(hook.events)} -> {_where(hook)}")
     if added.secret:
         print(f"its HMAC secret (shown once; kept in the data directory): {added.secret}")
     return 0
@@ -48,7 +55,7 @@ def show(cx: Opened) -> int:
 @opened
 def remove(cx: Opened) -> int:
     hook = verbs.remove_webhook(cx.reg, cx.who, CHANNEL, cx.args.workspace, cx.args.name)
-    print(f"removed webhook {hook.name} of {cx.args.workspace} ({hook.url})")
+    print(f"removed webhook {hook.name} of {cx.args.workspace} ({_where(hook)})")
     return 0
 
 

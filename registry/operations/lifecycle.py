@@ -137,8 +137,8 @@ def delete_repository(reg: Registry, who: Principal, channel: Channel, ws: str, 
         writes |= without(snap, ws, slug)  # (no grant left to its pipelines)
         writes |= {layout.retention_policy(ws, p.name): None  # (its retention policies: nothing left to apply to)
                    for p in snap.records(layout.retention_dir(ws), model.RetentionPolicy) if p.repository == slug}
-        hooks = [h.name for h in _hooks_of(snap, ws, slug)]
-        writes |= {layout.webhook(ws, name): None for name in hooks}  # (its hooks: nothing left to tell them)
+        hooks = _hooks_of(snap, ws, slug)
+        writes |= {layout.webhook(ws, h.name): None for h in hooks}  # (its hooks: nothing left to tell them)
         return make_change(who, channel, Action.DELETE_REPOSITORY, f"delete repository {ws}/{slug}", writes,
                            (T.WORKSPACE, ws), (T.REPOSITORY, slug),
                            (T.REPOSITORY_UUID, repository.uuid), result=(repository, hooks))
@@ -193,7 +193,7 @@ def delete_workspace(reg: Registry, who: Principal, channel: Channel, ws: str) -
             layout.upstream_projects_dir(ws): None, layout.usage(ws): None, layout.retention_dir(ws): None,
             layout.webhooks_dir(ws): None}
         # (its hooks go too: a workspace made again under this slug, by anyone, must not tell them its events)
-        hooks = [h.name for h in snap.records(layout.webhooks_dir(ws), Webhook)]
+        hooks = snap.records(layout.webhooks_dir(ws), Webhook)
         return make_change(who, channel, Action.DELETE_WORKSPACE, f"delete workspace {ws}", writes,
                            (T.WORKSPACE, ws), (T.WORKSPACE_UUID, workspace.uuid), result=(workspace, hooks))
 
@@ -206,13 +206,13 @@ def _hooks_of(snap: Snapshot, ws: str, slug: str) -> list[Webhook]:
     return [h for h in snap.records(layout.webhooks_dir(ws), Webhook) if h.repository == slug]
 
 
-def _forget_secrets(reg: Registry, ws: str, hooks: list[str]) -> None:
-    """Forget the secrets of hooks a commit removed. Best effort, after the commit: the ledger no
-    longer names them, so a secret left behind (a failed write) is never used; a hook added again
+def _forget_secrets(reg: Registry, ws: str, hooks: list[Webhook]) -> None:
+    """Forget the URLs and secrets of hooks a commit removed. Best effort, after the commit: the ledger
+    no longer names them, so one left behind (a failed write) is never used; a hook added again
     under that name is given its own."""
-    for name in hooks:
+    for hook in hooks:
         try:
-            secrets.store(reg.settings, ws, name, None)
+            secrets.forget(reg.settings, ws, hook.name)
         except OSError:
             pass
 

@@ -1,6 +1,7 @@
 """Webhooks: an admin adds one (or replaces it, by name), removes it, or has it deliver again from a
-commit. Each is one commit of `workspaces/<ws>/webhooks/<name>.json`; the hook's secret (an HMAC key,
-or a Bitbucket token) is kept in the data directory first, never in the ledger. What is delivered,
+commit. Each is one commit of `workspaces/<ws>/webhooks/<name>.json`; the hook's whole URL and its secret
+(an HMAC key, or a Bitbucket token) are kept in the data directory first, under a key that version of
+the record names (webhooks/secrets.py), never in the ledger. What is delivered,
 and how far, is the deliverer's (webhooks/delivery.py), in the data directory: no delivery is a commit.
 """
 
@@ -24,7 +25,7 @@ from ..model import (
     Webhook,
     WebhookReplay,
 )
-from ..webhooks import addresses, secrets
+from ..webhooks import addresses, secrets, state
 from ..webhooks.sending import BITBUCKET_API
 from ._common import make_change, replace, require_workspace_admin
 
@@ -104,31 +105,55 @@ def add_webhook(reg: Registry, who: Principal, channel: Channel, ws: str, name: 
         secret = bounds.secret(secret, 4096, "Webhook secrets")
         if len(secret) < 16:
             raise Invalid("A webhook secret has at least 16 characters (leave it out: the registry makes one).")
-        require_workspace_admin(reg.snapshot(), who, ws, f"change the webhooks of workspace {ws}")
-        secrets.store(reg.settings, ws, name, secret)  # (durable before the ledger says one is set)
+    _check(reg.snapshot(), who, ws, name, repository)  # (before anything is kept: a refusal keeps nothing)
+    record = Webhook(name=name, endpoint=secrets.endpoint(url), key=secrets.new_key(), events=subscribed,  # type: ignore[arg-type]
+                     repository=repository, signing=signing, format=fmt, bitbucket=target,  # type: ignore[arg-type]
+                     secret=secret is not None, since="", added=who.provenance(channel))
+    # Durable before the commit names it, under a key of this version's own: until the commit lands
+    # (or if it never does) the hook goes on with the URL and secret its current record names.
+    secrets.stage(reg.settings, ws, record, url, secret)
+    scope = f"{ws}/{repository}" if repository else ws
 
     def build(snap: Snapshot) -> Change:
-        require_workspace_admin(snap, who, ws, f"change the webhooks of workspace {ws}")
-        if repository is not None and snap.get(layout.repository(ws, repository), Repository) is None:
-            raise NotFound(f"Workspace {ws} has no repository {repository!r}.")
-        before = snap.get(layout.webhook(ws, name), Webhook)
-        if before is None and len(snap.names(layout.webhooks_dir(ws))) >= MAX_HOOKS:
-            raise Invalid(f"A workspace has at most {MAX_HOOKS} webhooks; remove one first.")
-        record = Webhook(name=name, url=url, events=subscribed, repository=repository,  # type: ignore[arg-type]
-                         signing=signing, format=fmt, bitbucket=target,  # type: ignore[arg-type]
-                         secret=secret is not None, since=before.since if before else snap.commit_id,
-                         added=who.provenance(channel))
-        scope = f"{ws}/{repository}" if repository else ws
-        verb = "replace" if before else "add"
+        before = _check(snap, who, ws, name, repository)
+        made = replace(record, since=before.since if before else snap.commit_id)
         return make_change(who, channel, Action.ADD_WEBHOOK,
-                           f"{verb} webhook {name} of {scope}: {', '.join(subscribed)} to {url}",
-                           {layout.webhook(ws, name): record}, (T.WORKSPACE, ws),
-                           *(((T.REPOSITORY, repository),) if repository else ()), (T.WEBHOOK, name), result=record)
+                           f"{'replace' if before else 'add'} webhook {name} of {scope}: {', '.join(subscribed)} "
+                           f"to {secrets.shown(made)} ({secrets.endpoint_of(made).fingerprint})",
+                           {layout.webhook(ws, name): made}, (T.WORKSPACE, ws),
+                           *(((T.REPOSITORY, repository),) if repository else ()), (T.WEBHOOK, name),
+                           result=(made, before))
 
-    hook = reg.transact(build).result
-    if secret is None:
-        secrets.store(reg.settings, ws, name, None)  # (replaced by one without: the old secret goes)
+    done = reg.transact(build)
+    hook, before = done.result
+    _tidy(reg, ws, hook, before, done.parent)
     return Added(hook, made_secret)
+
+
+def _check(snap: Snapshot, who: Principal, ws: str, name: str, repository: str | None) -> Webhook | None:
+    """The hook of that name now (None: a new one), if ``who`` may add it as asked."""
+    require_workspace_admin(snap, who, ws, f"change the webhooks of workspace {ws}")
+    if repository is not None and snap.get(layout.repository(ws, repository), Repository) is None:
+        raise NotFound(f"Workspace {ws} has no repository {repository!r}.")
+    before = snap.get(layout.webhook(ws, name), Webhook)
+    if before is None and len(snap.names(layout.webhooks_dir(ws))) >= MAX_HOOKS:
+        raise Invalid(f"A workspace has at most {MAX_HOOKS} webhooks; remove one first.")
+    return before
+
+
+def _tidy(reg: Registry, ws: str, hook: Webhook, before: Webhook | None, parent: str | None) -> None:
+    """After a replace: the replaced version's URL and secret go, unless the deliverer has yet to
+    deliver what came before the replace (it does so under them, and drops them once past it). Best
+    effort: an entry left behind is dropped by the next tidy (no record names it)."""
+    if before is None:
+        return
+    cursor = state.cursor(reg.settings, ws, hook.name)
+    delivered = cursor.last if cursor is not None and cursor.since == hook.since else hook.since
+    keep = {hook.key} | ({before.key} if delivered != parent else set())  # (events before the replace: due)
+    try:
+        secrets.prune(reg.settings, ws, hook.name, keep, {before.key})
+    except OSError:
+        pass
 
 
 def remove_webhook(reg: Registry, who: Principal, channel: Channel, ws: str, name: str) -> Webhook:
@@ -141,7 +166,10 @@ def remove_webhook(reg: Registry, who: Principal, channel: Channel, ws: str, nam
                            {layout.webhook(ws, name): None}, (T.WORKSPACE, ws), (T.WEBHOOK, name), result=hook)
 
     hook = reg.transact(build).result
-    secrets.store(reg.settings, ws, name, None)
+    try:
+        secrets.forget(reg.settings, ws, name)
+    except OSError:  # (the ledger no longer names it: never used; the next tidy drops it)
+        pass
     return hook
 
 

@@ -10,7 +10,7 @@ from ..errors import Denied, NotFound
 from ..ledger import Snapshot
 from ..model import Webhook
 from ..permissions import role_on_workspace
-from ..webhooks import state
+from ..webhooks import secrets, state
 from .catalog import Catalog
 
 
@@ -23,6 +23,16 @@ class HookState:
     hook: Webhook
     delivered: str | None  # the last commit delivered (or passed over as not wanted)
     attempts: list[state.Attempt]  # newest first
+
+    @property
+    def shown(self) -> str:
+        """Its URL, scheme://host[:port]/… (the path, where some receivers keep a secret, never)."""
+        return secrets.shown(self.hook)
+
+    @property
+    def fingerprint(self) -> str:
+        """The whole URL's (kept in the data directory): which one it is, for whoever knows it."""
+        return secrets.endpoint_of(self.hook).fingerprint
 
     @property
     def failing(self) -> bool:

@@ -1,7 +1,7 @@
 """A workspace's webhooks over the API, for its admins: list them with how far each delivered and
 its recent attempts, add or replace one (`PUT`, an audited commit), remove one, replay from a commit,
-and read a hook's delivery history. A secret goes in, is kept in the data directory, and is answered
-back only when the registry made it (once)."""
+and read a hook's delivery history. A URL and a secret go in and are kept in the data directory; a
+URL is answered back as scheme, host and fingerprint only, a secret only when the registry made it (once)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ..model import Channel
 from ..operations import webhooks as verbs
 from ..permissions import require_scope
 from ..reads.webhooks import HookState
+from ..webhooks import secrets
 from ..webhooks.state import Attempt
 from .answers import refusals
 from .api_types import View
@@ -57,7 +58,8 @@ class AttemptView(View, frozen=True, kw_only=True, omit_defaults=True):
 
 class HookView(View, frozen=True, kw_only=True, omit_defaults=True):
     name: str
-    url: str
+    url: str  # scheme://host[:port]/… : its path (where Slack's and others' secret is) is never shown
+    fingerprint: str  # "sha256:" and 16 hex digits of the SHA-256 of the whole URL
     events: list[str]
     repository: str | None = None
     signing: str
@@ -85,7 +87,8 @@ def _attempt(a: Attempt) -> AttemptView:
 
 def hook_view(s: HookState, secret: str | None = None) -> HookView:
     h = s.hook
-    return HookView(name=h.name, url=h.url, events=list(h.events), repository=h.repository, signing=h.signing,
+    return HookView(name=h.name, url=secrets.shown(h), fingerprint=secrets.endpoint_of(h).fingerprint,
+                    events=list(h.events), repository=h.repository, signing=h.signing,
                     format=h.format, bitbucket_branch=h.bitbucket.branch if h.bitbucket else None,
                     bitbucket_pipeline=h.bitbucket.pipeline if h.bitbucket else None, secret_set=h.secret,
                     added_by=h.added.by, added_at=h.added.at, delivered=s.delivered, failing=s.failing,

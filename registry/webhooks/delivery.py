@@ -22,8 +22,9 @@ from ..datadir import Registry
 from ..fsync import make_dirs
 from ..ledger import Commit, Snapshot
 from ..model import Package, Webhook, now
-from . import sending, state
+from . import secrets, sending, state
 from .events import Event, event, wanted
+from .secrets import Stored
 
 log = logging.getLogger("registry.webhooks")
 POLL = 0.01  # how often the deliverer looks at the ledger's head (a stat) while there are hooks
@@ -93,6 +94,7 @@ class HookRunner:
         self.cur: state.Cursor | None = None  # the cursor as delivered so far
         self.saved: state.Cursor | None = None  # the cursor as it is on disk
         self.saved_at = 0.0  # (time.monotonic() of the last write)
+        self.tidied: str | None = None  # the version whose predecessors' entries were last dropped
 
     def _save(self, cur: state.Cursor) -> None:
         state.save_cursor(self.reg.settings, self.ws, self.name, cur)
@@ -138,7 +140,10 @@ class HookRunner:
         return cur
 
     def step(self, hook: Webhook) -> float | None:
-        """One round: None when caught up, else the seconds to wait before the next (0: more to do)."""
+        """One round: None when caught up, else the seconds to wait before the next (0: more to do).
+        ``hook`` is its record now; each event goes as the record in force at its commit says (its
+        URL, secret, events), so a round stops at a commit that changes the record: what comes after
+        it is the next round's, under the new record (or nobody's, the hook removed)."""
         cur = self._cursor(hook)
         try:
             self.walked = self.reg.ledger.head()
@@ -148,17 +153,25 @@ class HookRunner:
                       self.ws, self.name, cur.last)
             self._save(msgspec.structs.replace(cur, last=hook.since))
             return 0.0
-        repo = self.reg.ledger.repo()
+        repo, path = self.reg.ledger.repo(), layout.webhook(self.ws, self.name)
+        in_force: tuple[str | None, Webhook, Stored | None] | None = None  # (its record's id, it, its entry)
         for logged in commits:
+            at = Snapshot(repo, logged)  # (the commit in hand: no lookup by id)
+            record_id = at.object_id(path)
+            if in_force is None:
+                in_force = (record_id, *self._in_force(at.get(path, Webhook), hook))
+            elif record_id != in_force[0]:
+                return 0.0  # (the record changed here: not past it, under the old one)
+            record, kept = in_force[1], in_force[2]
             commit = Commit.of(logged)
             e = event(commit)
             if e is not None:
-                e = completed(e, Snapshot(repo, logged))  # (the commit in hand: no lookup by id)
-            if e is None or not wanted(e, self.ws, list(hook.events), hook.repository):
+                e = completed(e, at)
+            if e is None or not wanted(e, self.ws, list(record.events), record.repository):
                 self._passed(commit.id)
                 continue
             began, tries = time.monotonic(), self.failures + 1
-            answer = sending.send(self.client, self.reg, self.ws, hook, e)
+            answer = sending.send(self.client, self.reg, record, kept, e)
             self.failures = 0 if answer.ok else tries
             state.record(self.reg.settings, self.ws, self.name, state.Attempt(
                 at=now(), event=e.id, type=e.type, status=answer.status, ok=answer.ok, error=answer.error,
@@ -171,6 +184,32 @@ class HookRunner:
                 return wait
             self._passed(commit.id)  # (only now: after the receiver's 2xx)
         return 0.0 if len(commits) >= BATCH else None
+
+    def _in_force(self, then: Webhook | None, now_: Webhook) -> tuple[Webhook, Stored | None]:
+        """The record a round delivers under, and its URL and secret: the one in force at its first
+        commit (``then``), unless that is not this hook's (a replay from before it was added) or what
+        the data directory kept of it is gone (a restore) and the hook was added again since: then
+        the hook as it is now."""
+        settings = self.reg.settings
+        if then is not None and then.since == now_.since:
+            kept = secrets.stored(settings, self.ws, then)
+            if not sending.missing(then, kept) or then.key == now_.key:
+                self._tidy(then, now_)
+                return then, kept
+        return now_, secrets.stored(settings, self.ws, now_)
+
+    def _tidy(self, then: Webhook, now_: Webhook) -> None:
+        """Versions of the hook before the one delivered under go from the data directory (once per
+        version: lazily)."""
+        if then.key != self.tidied:
+            passed, self.tidied = self.tidied, then.key  # (a round under the version before: delivered past it)
+            try:
+                secrets.prune(self.reg.settings, self.ws, self.name, {then.key, now_.key},
+                              () if passed is None else {passed})
+            except OSError as exc:  # (the next round's tries again)
+                self.tidied = None
+                log.warning("webhook %s/%s: dropping its replaced versions' secrets failed (%s)", self.ws,
+                            self.name, exc)
 
     def close(self) -> None:
         try:

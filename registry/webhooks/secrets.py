@@ -1,26 +1,134 @@
-"""Webhooks' secrets: a hook's HMAC key, or the repository access token a Bitbucket hook calls the
-API with. In the data directory (mode 0600), by workspace and hook name, never in the ledger (whose
-record says only that one is set): written durably before the ledger records the hook."""
+"""What a hook keeps out of the ledger: its whole URL (Slack's, Teams', Zapier's carry their secret
+in the path) and its secret (an HMAC key, or the repository access token a Bitbucket hook calls the
+API with). In the data directory (`webhook-secrets.json`, mode 0600), never in the ledger, whose
+record says only the URL's scheme, host, port and fingerprint, and that a secret is set.
+
+Each version of a hook's record names its own entry (`<name>.<key>`, the key new for each version),
+staged durably *before* its commit: until the commit lands the hook goes on with the entry its
+current record names, and an entry whose commit failed is never used. Entries no record names any
+more are dropped lazily (`prune`). Records of older versions kept the URL and named the secret by
+the hook's name alone; they are read as they are.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import secrets as random
+import time
+from collections.abc import Collection
+from urllib.parse import urlsplit
+
+import msgspec
 
 from ..config import Settings
+from ..model import Webhook, WebhookEndpoint
 from ..secretfile import SecretFile
 
-_FILE: SecretFile[str] = SecretFile(str)
+# How long an entry no record names is kept: a commit that staged it may still be on its way (waiting
+# for the ledger's lock). After that, unless a record names it, its commit failed.
+STAGED_GRACE = 600
+
+
+class Stored(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One version of a hook: its whole URL, its secret (None: it has none) and when it was staged."""
+
+    url: str | None = None
+    secret: str | None = None
+    staged: int = 0  # Unix seconds
+
+
+# workspace -> "<name>.<key>" -> Stored; and, as older versions wrote it, "<name>" -> the secret
+_FILE: SecretFile[str | Stored] = SecretFile(str | Stored)
 
 
 def new_secret() -> str:
     return "whsec_" + random.token_urlsafe(32)
 
 
-def secret(settings: Settings, ws: str, name: str) -> str | None:
-    """A hook's secret (asked once per delivery: the file is read again only once it has changed)."""
-    return _FILE.get(settings.webhook_secrets_path, ws, name)
+def new_key() -> str:
+    return random.token_hex(8)
 
 
-def store(settings: Settings, ws: str, name: str, given: str | None) -> None:
-    """Keep (or, given None, forget) a hook's secret, durably."""
-    _FILE.store(settings.webhook_secrets_path, ws, name, given)
+def fingerprint(url: str) -> str:
+    return "sha256:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def endpoint(url: str) -> WebhookEndpoint:
+    """What the ledger records of ``url`` (a checked one: names.webhook_url)."""
+    parts = urlsplit(url)
+    return WebhookEndpoint(scheme=parts.scheme, host=parts.hostname or "", port=parts.port,
+                           fingerprint=fingerprint(url))
+
+
+def endpoint_of(hook: Webhook) -> WebhookEndpoint:
+    """The hook's endpoint (a record of an older version: made from its URL)."""
+    return hook.endpoint or endpoint(hook.url)
+
+
+def shown(hook: Webhook) -> str:
+    """The hook's URL as listings show it: ``scheme://host[:port]/…``, never its path."""
+    e = endpoint_of(hook)
+    host = f"[{e.host}]" if ":" in e.host else e.host
+    return f"{e.scheme}://{host}{f':{e.port}' if e.port is not None else ''}/…"
+
+
+def _entry(hook: Webhook) -> str:
+    return f"{hook.name}.{hook.key}" if hook.key else hook.name  # (names have no '.')
+
+
+def stage(settings: Settings, ws: str, hook: Webhook, url: str, secret: str | None) -> None:
+    """Keep the URL and secret of a version of ``hook`` not yet committed, durably."""
+    given = Stored(url=url, secret=secret, staged=int(time.time()))
+
+    def change(table: dict[str, str | Stored]) -> bool:
+        table[_entry(hook)] = given
+        return True
+
+    _FILE.update(settings.webhook_secrets_path, ws, change)
+
+
+def stored(settings: Settings, ws: str, hook: Webhook) -> Stored | None:
+    """The URL and secret of this version of the hook (read again only once the file has changed)."""
+    found = _FILE.get(settings.webhook_secrets_path, ws, _entry(hook))
+    if not hook.key:  # (an older version's record: its URL in the record, its secret by name)
+        return Stored(url=hook.url or None, secret=found if isinstance(found, str) else None)
+    return found if isinstance(found, Stored) else None
+
+
+def prune(settings: Settings, ws: str, name: str, keep: Collection[str], gone: Collection[str] = ()) -> None:
+    """Drop the entries of hook ``name`` but those of the keys in ``keep`` ("": an older version's):
+    those of the keys in ``gone`` (records removed or replaced) at once, the others once they are
+    older than STAGED_GRACE (a commit that staged one may still land)."""
+    old = time.time() - STAGED_GRACE
+
+    def change(table: dict[str, str | Stored]) -> bool:
+        dropped = False
+        for entry, value in list(table.items()):
+            hook_name, _, key = entry.partition(".")
+            if hook_name != name or key in keep:
+                continue
+            staged = value.staged if isinstance(value, Stored) else 0
+            if key in gone or staged < old:
+                del table[entry]
+                dropped = True
+        return dropped
+
+    _FILE.update(settings.webhook_secrets_path, ws, change)
+
+
+def forget(settings: Settings, ws: str, name: str) -> None:
+    """A removed hook's URLs and secrets, every version's, durably. (An add of that name racing the
+    removal may find its entry gone: its attempts say to add it again.)"""
+    def change(table: dict[str, str | Stored]) -> bool:
+        mine = [entry for entry in table if entry.partition(".")[0] == name]
+        for entry in mine:
+            del table[entry]
+        return bool(mine)
+
+    _FILE.update(settings.webhook_secrets_path, ws, change)
+
+
+def entries(settings: Settings, ws: str, name: str) -> list[str]:
+    """The keys the data directory holds entries of hook ``name`` under ("": an older version's)."""
+    return [e.partition(".")[2] for e in _FILE.names(settings.webhook_secrets_path, ws)
+            if e.partition(".")[0] == name]

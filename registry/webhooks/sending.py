@@ -27,9 +27,9 @@ from ..config import Settings
 from ..datadir import Registry
 from ..model import SigningKeys, Webhook
 from ..trust.keys import current
-from . import secrets
 from .addresses import ALLOW, PinnedBackend, PrivateAddress, Unresolved
 from .events import Event
+from .secrets import Stored
 
 TIMEOUT = 10.0
 DOMAIN = b"registry-webhook-v1."
@@ -62,18 +62,17 @@ def body(hook: Webhook, event: Event) -> bytes:
     return msgspec.json.encode({"hook": hook.name, "event": event})
 
 
-def headers(reg: Registry, ws: str, hook: Webhook, event: Event, content: bytes) -> dict[str, str]:
+def headers(reg: Registry, hook: Webhook, secret: str | None, event: Event, content: bytes) -> dict[str, str]:
     stamp = str(int(time.time()))
     out = {"Content-Type": "application/json", "User-Agent": f"pypi-registry-webhooks/{__version__}",
            "Webhook-Id": event.id, "Webhook-Timestamp": stamp, "Webhook-Event": event.type}
     if hook.format == "bitbucket-pipeline":
-        token = secrets.secret(reg.settings, ws, hook.name)
-        if token:
-            out["Authorization"] = f"Bearer {token}"
+        if secret:
+            out["Authorization"] = f"Bearer {secret}"
         return out
     message = signed_content(event.id, stamp, content)
     if hook.signing == "hmac-sha256":
-        key = secrets.secret(reg.settings, ws, hook.name) or ""  # (never empty: `send` checked)
+        key = secret or ""  # (never empty: `send` checked)
         out["Webhook-Signature"] = "sha256=" + hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
     else:
         keys = reg.snapshot().get(layout.SIGNING_KEYS, SigningKeys)
@@ -86,6 +85,7 @@ def headers(reg: Registry, ws: str, hook: Webhook, event: Event, content: bytes)
 
 
 MISSING_SECRET = "its secret is missing from the data directory: add the hook again with a secret"
+MISSING_URL = "its URL is missing from the data directory: add the hook again (with its URL and any secret)"
 
 
 def needs_secret(hook: Webhook) -> bool:
@@ -136,18 +136,27 @@ def failure(exc: BaseException) -> str:
 _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
-def send(client: httpx.Client, reg: Registry, ws: str, hook: Webhook, event: Event) -> Answer:
-    """POST the event on the client's kept-alive connection to the receiver (a new one if it has
-    none). A connection the receiver closed as it was used is tried once more on a new one at once:
-    a receiver may have got it already, as it may on any retry (`Webhook-Id` says it is the same)."""
-    if needs_secret(hook) and not secrets.secret(reg.settings, ws, hook.name):
+def missing(hook: Webhook, kept: Stored | None) -> str:
+    """Why ``hook`` can't deliver with what the data directory keeps of it (``kept``), or ""."""
+    if kept is None or not kept.url:
+        return MISSING_URL
+    return MISSING_SECRET if needs_secret(hook) and not kept.secret else ""
+
+
+def send(client: httpx.Client, reg: Registry, hook: Webhook, kept: Stored | None, event: Event) -> Answer:
+    """POST the event to the URL ``kept`` in the data directory for this version of ``hook``, on the
+    client's kept-alive connection to the receiver (a new one if it has none). A connection the
+    receiver closed as it was used is tried once more on a new one at once: a receiver may have got
+    it already, as it may on any retry (`Webhook-Id` says it is the same)."""
+    if why := missing(hook, kept):
         # (secrets are not in backups: a restored data directory may lack one; signing with an empty
         # key or calling without a token would send what the receiver can't trust or must refuse)
-        return Answer(None, MISSING_SECRET)
+        return Answer(None, why)
+    assert kept is not None and kept.url
     content = body(hook, event)
     for last_try in (False, True):
         try:
-            answer = client.post(hook.url, content=content, headers=headers(reg, ws, hook, event, content),
+            answer = client.post(kept.url, content=content, headers=headers(reg, hook, kept.secret, event, content),
                                  timeout=outbound.timeouts(TIMEOUT))
             break
         except _STALE as exc:

@@ -168,8 +168,8 @@ def test_a_repository_rename_carries_its_hooks_and_a_delete_removes_them(world):
     snap = reg.snapshot()
     assert action(_last(world)) is Action.DELETE_REPOSITORY
     assert sorted(snap.names(layout.webhooks_dir(WS))) == ["everything.json", "utils-ci.json"]
-    assert secrets.secret(reg.settings, WS, "scratch-ci") is None
-    assert secrets.secret(reg.settings, WS, "utils-ci") == "s" * 20
+    assert secrets.entries(reg.settings, WS, "scratch-ci") == []
+    assert secrets.stored(reg.settings, WS, snap.get(layout.webhook(WS, "utils-ci"), model.Webhook)).secret == "s" * 20
 
 
 def test_a_deleted_workspace_takes_its_hooks_and_their_secrets(world):
@@ -184,6 +184,6 @@ def test_a_deleted_workspace_takes_its_hooks_and_their_secrets(world):
         operations.delete_project(reg, admin, "api", WS, key)
     operations.delete_workspace(reg, admin, "api", WS)
     assert not reg.snapshot().exists(layout.webhook(WS, "ci"))
-    assert secrets.secret(reg.settings, WS, "ci") is None
+    assert secrets.entries(reg.settings, WS, "ci") == []
     operations.create_workspace(reg, OP, "cli", WS)
     assert reg.snapshot().names(layout.webhooks_dir(WS)) == []

@@ -18,7 +18,7 @@ from registry.model import SigningKeys, Webhook
 from registry.trust.keys import current
 from registry.webhooks import delivery, state
 from registry.webhooks.delivery import Deliverer, HookRunner, backoff
-from registry.webhooks.sending import MISSING_SECRET, signed_content
+from registry.webhooks.sending import MISSING_URL, signed_content
 from tests.support.helpers import make_wheel
 from tests.support.receiver import Receiver
 from tests.support.world import WS, publish
@@ -190,13 +190,14 @@ def test_the_bitbucket_target_runs_a_custom_pipeline_with_the_token(world, recei
     assert variables["REGISTRY_PACKAGE"] == "acme-bb" and variables["REGISTRY_VERSION"] == "3.1"
 
 
-@pytest.mark.parametrize("kind", [{"signing": "hmac-sha256"},
+@pytest.mark.parametrize("kind", [{}, {"signing": "hmac-sha256"},
                                   {"fmt": "bitbucket-pipeline", "pipeline": "deploy", "branch": "main"}])
-def test_a_hook_whose_secret_is_missing_sends_nothing_and_says_why(world, receiver, tmp_path, kind):
-    """Secrets are not in backups: after a restore, a hook that needs one fails each attempt, saying
-    what to do, rather than send an empty-key signature or a call without its token."""
+def test_a_hook_whose_url_and_secret_are_missing_sends_nothing_and_says_why(world, receiver, tmp_path, kind):
+    """URLs and secrets are not in backups: after a restore, a hook fails each attempt, saying what to
+    do, rather than guess where to send or send an empty-key signature or a call without its token."""
     reg = world.reg
-    operations.add_webhook(reg, OP, CH, WS, "ci", receiver.url, ["publish"], secret="s" * 24, **kind)
+    secret = {"secret": "s" * 24} if kind else {}
+    operations.add_webhook(reg, OP, CH, WS, "ci", receiver.url, ["publish"], **secret, **kind)
     operations.create_package(reg, OP, CH, WS, "acme-lost", "utils")
     publish(reg, world.principal("dev@acme.test"), make_wheel(tmp_path, "acme-lost", "1.0"))
     published = reg.ledger.head()
@@ -205,11 +206,12 @@ def test_a_hook_whose_secret_is_missing_sends_nothing_and_says_why(world, receiv
     cursor = state.cursor(reg.settings, WS, "ci")
     assert cursor is None or cursor.last != published  # (the publish is still to be delivered)
     failed = state.attempts(reg.settings, WS, "ci")[0]
-    assert not failed.ok and failed.status is None and failed.error == MISSING_SECRET
+    assert not failed.ok and failed.status is None and failed.error == MISSING_URL
     assert receiver.got == []
-    operations.add_webhook(reg, OP, CH, WS, "ci", receiver.url, ["publish"], secret="n" * 24, **kind)
+    operations.add_webhook(reg, OP, CH, WS, "ci", receiver.url, ["publish"], **({"secret": "n" * 24} if kind else {}),
+                           **kind)
     assert drain(reg, "ci") is None
-    assert len(receiver.wait_for(1)) == 1  # (given its secret again, the hook delivers what it missed)
+    assert len(receiver.wait_for(1)) == 1  # (added again, the hook delivers what it missed)
 
 
 def test_one_kept_alive_connection_carries_a_hooks_deliveries(world, receiver, tmp_path):
