@@ -38,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-upload-bytes", type=int)
     s.add_argument("--metrics", choices=("loopback", "token", "off"),
                    help="who may read GET /_/metrics: this host or a witness/replica token (loopback, the default), "
-                        "only such a token (token), nobody (off)")
+                        "only such a token (token: the default with a public URL, behind a proxy), nobody (off)")
     s.add_argument("--access-log", choices=("on", "off", "json"),
                    help="the access log: text lines, none, or JSON lines")
     s.add_argument("--ready-max-lag-seconds", type=float,
