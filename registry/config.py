@@ -11,6 +11,7 @@ import msgspec
 
 ENV_PREFIX = "REGISTRY_"
 ACCESS_LOGS = ("on", "off", "json")
+EVENT_LOGS = ("off", "on", "json")
 METRICS = ("loopback", "token", "off")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # what both Python's logging and granian take
 EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
@@ -99,6 +100,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # One line per request on the server's stderr (method, path, status, bytes, ms, who, request id):
     # "on", "off", or "json" (the same, as one JSON object a line).
     access_log: str = "on"
+    # One line per ledger commit a served worker makes and per upload it refuses, with the request's id
+    # (registry/eventlog.py): "off", "on" (text) or "json" (one JSON object a line).
+    event_log: str = "off"
     # Who may read GET /_/metrics: "loopback" (a request from this host, not through a proxy, or with a
     # witness or replica token), "token" (only with a witness or replica token), or "off" (404, and
     # requests are not counted). Not given: "token" with a public URL (behind a proxy), else "loopback"
@@ -188,6 +192,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("log_level", f"give one of {', '.join(LOG_LEVELS)} (in any case)")
         if self.access_log.lower() not in ACCESS_LOGS:
             raise BadSetting("access_log", "give on, off or json")
+        if self.event_log.lower() not in EVENT_LOGS:
+            raise BadSetting("event_log", "give off, on or json")
         if self.metrics is not None and self.metrics.lower() not in METRICS:
             raise BadSetting("metrics", "give loopback (this host, or a witness or replica token), token (only those "
                                         "tokens) or off")

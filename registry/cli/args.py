@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
                         "only such a token (token: the default with a public URL, behind a proxy), nobody (off)")
     s.add_argument("--access-log", choices=("on", "off", "json"),
                    help="the access log: text lines, none, or JSON lines")
+    s.add_argument("--event-log", choices=("off", "on", "json"),
+                   help="a line per commit and per refused upload, with the request id: none (the default), "
+                        "text lines, or JSON lines")
     s.add_argument("--ready-max-lag-seconds", type=float,
                    help="a replica further behind its primary than this is not ready (GET /_/ready: 503)")
     s.add_argument("--follow", metavar="PRIMARY_URL",

@@ -39,6 +39,7 @@ from . import (
     api_retention,
     api_upstream,
     api_webhooks,
+    eventlog,
     framework_caches,
     ledger_http,
     oidc,
@@ -344,4 +345,5 @@ def app_from_env() -> access.AccessLog:
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     access.configure(settings.logs_access, sys.stderr, json=settings.logs_json)
+    eventlog.configure(settings.event_log, sys.stderr)
     return create_asgi(settings, signals=True)
