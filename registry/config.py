@@ -101,7 +101,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # "on", "off", or "json" (the same, as one JSON object a line).
     access_log: str = "on"
     # One line per ledger commit a served worker makes and per upload it refuses, with the request's id
-    # (registry/eventlog.py): "off", "on" (text) or "json" (one JSON object a line).
+    # (registry/web/eventlog.py): "off", "on" (text) or "json" (one JSON object a line).
     event_log: str = "off"
     # Who may read GET /_/metrics: "loopback" (a request from this host, not through a proxy, or with a
     # witness or replica token), "token" (only with a witness or replica token), or "off" (404, and

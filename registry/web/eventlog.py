@@ -30,7 +30,6 @@ from ..audit import T, action
 from ..ledger import Commit
 from ..webhooks.events import event, provenance
 
-MODES = ("off", "on", "json")
 log = logging.getLogger("registry.events")
 _MODE = ["off"]
 _PLAIN = re.compile(r"[A-Za-z0-9._:@+=/{}\-]+")  # a value written as it is in a text line; else JSON-quoted
