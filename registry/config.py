@@ -11,6 +11,7 @@ import msgspec
 
 ENV_PREFIX = "REGISTRY_"
 ACCESS_LOGS = ("on", "off", "json")
+EVENT_LOGS = ("off", "on", "json")
 METRICS = ("loopback", "token", "off")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # what both Python's logging and granian take
 EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
@@ -99,10 +100,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # One line per request on the server's stderr (method, path, status, bytes, ms, who, request id):
     # "on", "off", or "json" (the same, as one JSON object a line).
     access_log: str = "on"
+    # One line per ledger commit a served worker makes and per upload it refuses, with the request's id
+    # (registry/web/eventlog.py): "off", "on" (text) or "json" (one JSON object a line).
+    event_log: str = "off"
     # Who may read GET /_/metrics: "loopback" (a request from this host, not through a proxy, or with a
     # witness or replica token), "token" (only with a witness or replica token), or "off" (404, and
-    # requests are not counted).
-    metrics: str = "loopback"
+    # requests are not counted). Not given: "token" with a public URL (behind a proxy), else "loopback"
+    # (`metrics_access`).
+    metrics: str | None = None
     # GET /_/ready answers 503 on a read replica more than this many seconds behind its primary.
     ready_max_lag_seconds: float = 60.0
     # Where distribution files live: "" for the data directory's blobs/, or s3://BUCKET[/PREFIX] (the
@@ -187,7 +192,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("log_level", f"give one of {', '.join(LOG_LEVELS)} (in any case)")
         if self.access_log.lower() not in ACCESS_LOGS:
             raise BadSetting("access_log", "give on, off or json")
-        if self.metrics.lower() not in METRICS:
+        if self.event_log.lower() not in EVENT_LOGS:
+            raise BadSetting("event_log", "give off, on or json")
+        if self.metrics is not None and self.metrics.lower() not in METRICS:
             raise BadSetting("metrics", "give loopback (this host, or a witness or replica token), token (only those "
                                         "tokens) or off")
         if not self.ready_max_lag_seconds > 0:
@@ -211,6 +218,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def logs_json(self) -> bool:
         return self.access_log.lower() == "json"
+
+    @property
+    def metrics_access(self) -> str:
+        """Who may read GET /_/metrics: REGISTRY_METRICS if given; else `token` when a public URL is set,
+        for that means a proxy, and a proxy on this host that adds no X-Forwarded-For (or Forwarded,
+        X-Real-IP) makes every request it passes on look like this host's; else `loopback`."""
+        if self.metrics is not None:
+            return self.metrics.lower()
+        return "token" if self.public_url else "loopback"
+
+    def metrics_note(self) -> tuple[str, bool]:
+        """What `serve` says at start of who may read the metrics, and why; and whether it warns."""
+        mode, given = self.metrics_access, self.metrics is not None
+        who = {"loopback": "requests from this host that no proxy forwarded, and witness or replica tokens",
+               "token": "witness or replica tokens only", "off": "nobody (404), and requests are not counted"}[mode]
+        head = f"Metrics (GET /_/metrics): {mode}, {who}"
+        if given and mode == "loopback" and self.public_url:
+            return (f"warning: {head}, as REGISTRY_METRICS (--metrics) says, though REGISTRY_PUBLIC_URL is set: a "
+                    "proxy on this host that adds no X-Forwarded-For, Forwarded or X-Real-IP header makes them "
+                    "public; give REGISTRY_METRICS=token unless it adds one.", True)
+        if given:
+            return f"{head} (REGISTRY_METRICS, or --metrics).", False
+        if self.public_url:
+            return (f"{head}: the default behind a proxy (REGISTRY_PUBLIC_URL is set), which may make every "
+                    "request look local; REGISTRY_METRICS=loopback lets this host in too.", False)
+        return f"{head}: the default (REGISTRY_METRICS=token or off to change it).", False
 
     @property
     def primary(self) -> str | None:

@@ -20,7 +20,7 @@ from .diskspace import DiskSpace, disk_full, met
 from .errors import RegistryError
 from .history import History
 from .identity import operator
-from .ledger import Change, Committed, Ledger, NoChange, Snapshot
+from .ledger import Change, Commit, Committed, Ledger, NoChange, Snapshot
 from .model import LedgerInfo, brace_uuid
 from .trust.keys import KeyStore, LedgerSigner, new_keys
 
@@ -29,6 +29,9 @@ log = logging.getLogger("registry")
 # The commits made while serving one request (the front door sets a list; threads share it), so
 # that its answer can name them (X-Registry-Commit: what a replica waits for before answering).
 COMMITS: ContextVar[list[str] | None] = ContextVar("registry_commits", default=None)
+# Called with every commit this process makes, once it is durable (a served worker's event log:
+# web/eventlog.py). A hook must not raise: the commit is made, whatever it does.
+COMMITTED: list[Callable[[Commit], None]] = []
 
 
 class Registry:
@@ -115,6 +118,8 @@ class Registry:
             made = COMMITS.get()
             if made is not None:
                 made.append(done.commit.id)
+            for hook in COMMITTED:
+                hook(done.commit)
             if not self.history.record(done.commit, done.parent):
                 self.catch_up_history(background=True)  # (the index was behind: not this caller's wait)
         return done

@@ -221,6 +221,8 @@ def serve(settings: Settings) -> int:
         if not following and _no_one(settings):
             print(f"This registry has no user and no workspace yet (its ledger was made by `registry init`, which "
                   f"bootstraps nothing). Add them:\n{datadir.NEXT_STEPS.format(data=settings.data_path)}")
+    said, warns = settings.metrics_note()  # (who may read them, and why: a proxy here could make them public)
+    print(said, file=sys.stderr if warns else sys.stdout)
     if isinstance(store, S3BlobStore):
         redirect = " (downloads redirect there)" if settings.blobs_redirect else ""
         print(f"Distribution files are in {store.location}{redirect}")

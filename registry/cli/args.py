@@ -38,9 +38,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-upload-bytes", type=int)
     s.add_argument("--metrics", choices=("loopback", "token", "off"),
                    help="who may read GET /_/metrics: this host or a witness/replica token (loopback, the default), "
-                        "only such a token (token), nobody (off)")
+                        "only such a token (token: the default with a public URL, behind a proxy), nobody (off)")
     s.add_argument("--access-log", choices=("on", "off", "json"),
                    help="the access log: text lines, none, or JSON lines")
+    s.add_argument("--event-log", choices=("off", "on", "json"),
+                   help="a line per commit and per refused upload, with the request id: none (the default), "
+                        "text lines, or JSON lines")
     s.add_argument("--ready-max-lag-seconds", type=float,
                    help="a replica further behind its primary than this is not ready (GET /_/ready: 503)")
     s.add_argument("--follow", metavar="PRIMARY_URL",

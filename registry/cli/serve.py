@@ -28,5 +28,6 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     token = sys.stdin.readline().strip() if args.token == "-" else args.token
     overrides = dict(host=args.host, port=args.port, workers=args.workers, public_url=args.public_url,
                      max_upload_bytes=args.max_upload_bytes, follow=args.follow, follow_token=token,
-                     metrics=args.metrics, access_log=args.access_log, ready_max_lag_seconds=args.ready_max_lag_seconds)
+                     metrics=args.metrics, access_log=args.access_log, event_log=args.event_log,
+                     ready_max_lag_seconds=args.ready_max_lag_seconds)
     return serve(Settings.load(data=args.data, **overrides))

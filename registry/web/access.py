@@ -26,6 +26,7 @@ import msgspec
 from .. import metrics
 from ..identity import Principal
 from ..links import SIGNIN_LINK
+from . import eventlog
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 from .incoming import ROUTE, SCOPE_KEY, Incoming
 
@@ -199,6 +200,7 @@ class AccessLog:
         rid = request_id(scope)
         slot: list = [None]
         token = _WHO.set(slot)
+        events = eventlog.serving(rid.decode()) if eventlog.enabled() else None  # (its commits' lines name it)
         answer = [0, 0]  # status, body bytes
 
         async def counting(message: Message) -> None:
@@ -213,6 +215,8 @@ class AccessLog:
             await self._front(scope, receive, counting)
         finally:
             _WHO.reset(token)
+            if events is not None:
+                eventlog.served(events)
             seconds = time.perf_counter() - started
             if self._counts:  # (no answer at all: the client left, 499)
                 route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED

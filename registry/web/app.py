@@ -39,6 +39,7 @@ from . import (
     api_retention,
     api_upstream,
     api_webhooks,
+    eventlog,
     framework_caches,
     ledger_http,
     oidc,
@@ -72,14 +73,15 @@ async def ready(request: Request) -> Response:
     """Whether to send this server requests (a load balancer's question; /_/health is the operator's):
     503 while the blob store can't be reached, the ledger is damaged, or a replica is stopped or
     further behind its primary than REGISTRY_READY_MAX_LAG_SECONDS; 200 otherwise (a disk running
-    low, or files missing from the store, are /_/health's to report: other servers would do no better)."""
+    low, or files missing from the store, are /_/health's to report: other servers would do no better).
+    The store is asked at most once a second per worker (readiness.py); `checked` says how many seconds
+    ago this answer's was."""
     state: WebState = request.app.state.web
     answer = await anyio.to_thread.run_sync(health_of, state)
     why = []
-    try:
-        await anyio.to_thread.run_sync(state.registry.blobs.check)
-    except RegistryError as exc:
-        why.append(f"The blob store can't be reached: {exc.message}")
+    problem, age = await state.store_check.problem(state.registry.blobs)
+    if problem is not None:
+        why.append(f"The blob store can't be reached: {problem}")
     if "damage" in answer:
         why.append(f"The ledger is damaged ({answer['damage']} problem(s) a crash recovery found): run `registry "
                    "verify` for details.")
@@ -90,7 +92,8 @@ async def ready(request: Request) -> Response:
         lag = answer["lag"]
         why.append(f"This replica is {lag['seconds']:.0f} s ({lag['commits']} commit(s)) behind its primary, more "
                    f"than REGISTRY_READY_MAX_LAG_SECONDS={limit:g}.")
-    body = {"ready": not why, "reasons": why, "role": answer["role"], "ledger": answer["ledger"]}
+    body = {"ready": not why, "reasons": why, "role": answer["role"], "ledger": answer["ledger"],
+            "checked": round(age, 3)}
     return Response(body, status_code=503 if why else 200, headers={"cache-control": "no-store"})
 
 
@@ -334,7 +337,7 @@ def create_asgi(settings: Settings | None = None, registry: Registry | None = No
     state: WebState = app.state.web
     chosen = state.registry.settings
     return access.AccessLog(FrontDoor(app), state.authenticator, writes=chosen.logs_access,
-                            counts=chosen.metrics.lower() != "off")
+                            counts=chosen.metrics_access != "off")
 
 
 def app_from_env() -> access.AccessLog:
@@ -342,4 +345,5 @@ def app_from_env() -> access.AccessLog:
     settings = Settings.load()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     access.configure(settings.logs_access, sys.stderr, json=settings.logs_json)
+    eventlog.configure(settings.event_log, sys.stderr)
     return create_asgi(settings, signals=True)

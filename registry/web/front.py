@@ -20,7 +20,7 @@ from .. import metrics
 from ..datadir import COMMITS
 from ..errors import NotFound, RegistryError
 from ..names import RESERVED_WORKSPACES
-from . import upload
+from . import eventlog, upload
 from .answers import Reply, moved, realm, refusal
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 from .caches import Answer, Page, matches
@@ -166,11 +166,13 @@ class FrontDoor:
             return
         except RegistryError as exc:
             metrics.refused(exc, exc.status)
+            eventlog.refused(exc, exc.status, ws)
             if exc.status >= 500 and not isinstance(exc, StoppingNow):
                 log.error("POST %s: %s", scope["path"], exc.message)
             await refusal(exc, realm(ws), path=scope["path"]).send(send)
         except Exception as exc:
             metrics.refused(exc, 500)
+            eventlog.refused(exc, 500, ws)
             log.exception("upload to %s failed", scope["path"])
             await refusal(RegistryError("Internal server error while publishing; the server log says why.",
                                         status=500), path=scope["path"]).send(send)

@@ -3,7 +3,8 @@ gauges read when it is asked (the journal, the history index, a replica's lag).
 
 Who may read it is REGISTRY_METRICS: "loopback" (a request from this host that no proxy forwarded,
 or a witness or replica token: the operator's tokens that read the whole ledger already), "token"
-(only those tokens), "off" (404). The counts name no workspace, package or person, but they do show
+(only those tokens), "off" (404); not given, "token" behind a proxy (a public URL set), else
+"loopback" (`Settings.metrics_access`). The counts name no workspace, package or person, but they do show
 how busy the registry is.
 """
 
@@ -34,7 +35,7 @@ def from_this_host(request: Request) -> bool:
 
 
 async def _may_scrape(request: Request, state: WebState) -> None:
-    mode = state.registry.settings.metrics.lower()
+    mode = state.registry.settings.metrics_access
     if mode == "off":
         raise NotFound("Metrics are off on this registry (REGISTRY_METRICS=off); its operator can turn them on.")
     if mode == "loopback" and from_this_host(request):

@@ -14,6 +14,7 @@ from ..replica import Follower
 from .caches import Answers, PageCache
 from .credentials import Authenticator
 from .incoming import incoming
+from .readiness import StoreCheck
 from .stopping import Stopping
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class WebState:
     upstreams: Upstreams | None = None  # upstream indexes' connections and cached pages (web/upstream.py)
     pulls: Pulls | None = None  # files this worker is pulling from upstream
     stopping: Stopping = field(default_factory=Stopping)  # requests in flight, and the way out (stopping.py)
+    store_check: StoreCheck = field(default_factory=StoreCheck)  # /_/ready's last word from the blob store
 
 
 def web_state(request: Request) -> WebState:

@@ -33,6 +33,7 @@ from ..ledger import Locked
 from ..operations import Published, publish_file, publish_target
 from ..permissions import require_scope
 from ..reads.usage import stored as stored_usage
+from . import eventlog
 from .state import WebState
 
 KEPT_FIELDS = frozenset({
@@ -88,6 +89,7 @@ async def upload(state: WebState, ws: str, headers: Mapping[str, str], body: Asy
     def permit(form: UploadForm) -> None:
         """Refuse, as publish_file would, whoever may not publish to the package the form names."""
         canonical, display = names.package_name(form.get("name"))
+        eventlog.uploading(canonical)  # (a refusal's line names it)
         publish_target(r.snapshot, who, ws, canonical, display)
         workspace = r.snapshot.get(layout.workspace(ws), model.Workspace)
         if workspace is not None and workspace.quota_bytes is not None:  # (a full one: before the file is read;

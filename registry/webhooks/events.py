@@ -73,6 +73,16 @@ def event(commit: Commit) -> Event | None:
         return None
     types = [kind, "package-created"] if did is Action.PUBLISH and creates_package(commit) else [kind]
     versions = commit.trailers_named(T.VERSION)
+    many = did is Action.DELETE_PACKAGE
+    return Event(id=commit.id, type=kind, types=types, action=str(did), time=commit.time, summary=commit.summary,
+                 workspace=ws, repository=commit.trailer(T.REPOSITORY), package=commit.trailer(T.PACKAGE),
+                 version=None if many or len(versions) != 1 else versions[0], versions=versions if many else [],
+                 file=commit.trailer(T.FILE), sha256=commit.trailer(T.SHA256) if did is Action.PUBLISH else None,
+                 user=commit.trailer(T.USER), role=commit.trailer(T.ROLE), provenance=provenance(commit))
+
+
+def provenance(commit: Commit) -> Provenance:
+    """Who made a commit, and how (any commit: the event log's lines say it of every one)."""
     pipeline = None
     if run := commit.trailer(T.PIPELINE_UUID):
         pipeline = Pipeline(pipeline_uuid=run, step_uuid=commit.trailer(T.STEP_UUID),
@@ -81,15 +91,9 @@ def event(commit: Commit) -> Event | None:
                             environment_uuid=commit.trailer(T.ENVIRONMENT_UUID),
                             url=commit.trailer(T.PIPELINE_RUN_URL))
     token = commit.trailer(T.TOKEN_ID)
-    who = Provenance(actor=commit.trailer(T.ACTOR) or commit.author_email, channel=commit.trailer(T.CHANNEL),
-                     kind="pipeline" if pipeline else "api-token" if token else "person", token_id=token,
-                     pipeline=pipeline)
-    many = did is Action.DELETE_PACKAGE
-    return Event(id=commit.id, type=kind, types=types, action=str(did), time=commit.time, summary=commit.summary,
-                 workspace=ws, repository=commit.trailer(T.REPOSITORY), package=commit.trailer(T.PACKAGE),
-                 version=None if many or len(versions) != 1 else versions[0], versions=versions if many else [],
-                 file=commit.trailer(T.FILE), sha256=commit.trailer(T.SHA256) if did is Action.PUBLISH else None,
-                 user=commit.trailer(T.USER), role=commit.trailer(T.ROLE), provenance=who)
+    return Provenance(actor=commit.trailer(T.ACTOR) or commit.author_email, channel=commit.trailer(T.CHANNEL),
+                      kind="pipeline" if pipeline else "api-token" if token else "person", token_id=token,
+                      pipeline=pipeline)
 
 
 def wanted(e: Event, ws: str, events: list[str], repository: str | None) -> bool:

@@ -1,6 +1,7 @@
 """Settings (registry/config.py): where the data directory is when none is given. A new one is never
 made inside a git work tree by default (`git clean -fdx` would delete it, signing keys included), an
-existing one keeps working wherever it is, and one given inside a work tree is made with a note."""
+existing one keeps working wherever it is, and one given inside a work tree is made with a note.
+Who may read the metrics when REGISTRY_METRICS is not given: `token` behind a proxy."""
 
 from __future__ import annotations
 
@@ -80,3 +81,38 @@ def test_init_inside_a_work_tree_says_so_and_commands_say_where_they_looked(plac
     assert main(["init"]) == 0
     assert "not ./registry-data: this is a git work tree" in capsys.readouterr().err
     assert (user / "ledger.git").exists() and not Path("registry-data").exists()
+
+
+PUBLIC = "https://pypi.example.com"
+
+
+@pytest.mark.parametrize("given", [None, "loopback", "LOOPBACK", "token", "off"])
+@pytest.mark.parametrize("public_url", [None, PUBLIC])
+def test_metrics_access_is_token_behind_a_proxy_unless_given_and_serve_says_why(monkeypatch, tmp_path, given,
+                                                                                  public_url):
+    for name in ("REGISTRY_METRICS", "REGISTRY_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if given is not None:
+        monkeypatch.setenv("REGISTRY_METRICS", given)
+    chosen = Settings.load(data=str(tmp_path / "d"), public_url=public_url)
+    expected = given.lower() if given else "token" if public_url else "loopback"
+    assert chosen.metrics_access == expected
+    said, warns = chosen.metrics_note()
+    assert "\n" not in said and said.removeprefix("warning: ").startswith(f"Metrics (GET /_/metrics): {expected},")
+    assert warns == (expected == "loopback" and given is not None and public_url is not None)
+    if warns:
+        assert "REGISTRY_PUBLIC_URL" in said and "REGISTRY_METRICS=token" in said and "X-Forwarded-For" in said
+    elif given is None:
+        assert "default" in said and ("REGISTRY_PUBLIC_URL" in said) == (public_url is not None)
+    else:
+        assert "REGISTRY_METRICS" in said and "default" not in said
+    # (the workers get the same choice: an unset one stays unset, not "loopback")
+    monkeypatch.setattr("os.environ", {**__import__("os").environ, **chosen.to_env()})
+    assert Settings.load().metrics_access == expected
+
+
+def test_an_unknown_metrics_access_is_refused_naming_the_choices(monkeypatch, tmp_path):
+    monkeypatch.setenv("REGISTRY_METRICS", "public")
+    with pytest.raises(SystemExit) as refused:
+        Settings.load(data=str(tmp_path / "d"))
+    assert "REGISTRY_METRICS='public'" in str(refused.value) and "token" in str(refused.value)

@@ -87,3 +87,23 @@ def test_counts_after_real_traffic_across_four_workers(tmp_path):
         assert line["method"] == "GET" and line["who"] == "anonymous" and "time" in line
     finally:
         server.stop()
+
+
+def test_behind_a_proxy_on_this_host_they_need_a_token_unless_loopback_is_given_which_warns(tmp_path):
+    """A proxy on the registry's host that adds no forwarding header passes every request on from
+    127.0.0.1: with REGISTRY_PUBLIC_URL set and REGISTRY_METRICS not given, a request from here needs a
+    token; given `loopback`, it doesn't, and the start says why that may make them public."""
+    public = "https://pypi.example.com"
+    for given, status, said in ((None, 401, "Metrics (GET /_/metrics): token, "),
+                                ("loopback", 200, "warning: Metrics (GET /_/metrics): loopback, ")):
+        settings = {"public_url": public} | ({"metrics": given} if given else {})
+        server = start_server(tmp_path / f"data-{given}", workers=1, **settings)
+        try:
+            r = httpx.get(f"{server.url}/_/metrics", timeout=10)  # (from 127.0.0.1, no forwarding header)
+            assert r.status_code == status, r.text
+            [line] = [x for x in server.log.read_text().splitlines() if "Metrics (GET /_/metrics)" in x]
+            assert line.startswith(said) and "REGISTRY_PUBLIC_URL" in line, line
+            if status == 401:
+                assert "--witness" in r.text
+        finally:
+            server.stop()

@@ -1,6 +1,8 @@
 """GET /_/ready of a registry on SeaweedFS (its own, stopped and started here; the session's is
 shared): 503 saying why while the bucket can't be reached, the blob store's error counter rising,
-and 200 again once it is back. /_/health stays 200 throughout (the server still serves the index)."""
+and 200 again once it is back, each seen within the one second a worker keeps the store's answer and
+the time to ask it again (BLOBS_TIMEOUT, retries included). /_/health stays 200 throughout (the server
+still serves the index)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.helpers import start_server
 from tests.support.seaweed import Seaweed
+
+TTL = 1.0  # (registry/web/readiness.py)
+ASKING = 2 * 1.0 + 1.0  # a check's longest: twice BLOBS_TIMEOUT (1 s here), and slack for a loaded machine
 
 
 def s3_errors(url: str) -> float:
@@ -32,18 +37,24 @@ def test_a_stopped_bucket_makes_it_not_ready_and_counts_errors_until_it_is_back(
         assert r.status_code == 200 and r.json()["ready"] is True and r.json()["reasons"] == []
         before = s3_errors(server.url)
         weed.kill()
-        r = ready(server.url)
+        stopped = time.monotonic()
+        while (r := ready(server.url)).status_code == 200 and time.monotonic() - stopped < 30:
+            assert r.json()["checked"] <= TTL
+            time.sleep(0.1)
         assert r.status_code == 503, r.text
+        assert time.monotonic() - stopped <= TTL + ASKING + 1, time.monotonic() - stopped  # (+1: the request's own)
         [why] = r.json()["reasons"]
         assert why.startswith("The blob store can't be reached") and weed.endpoint in why
         assert r.json()["ready"] is False
         assert httpx.get(f"{server.url}/_/health", timeout=10).status_code == 200
         assert s3_errors(server.url) > before
-        weed.start()
-        deadline = time.monotonic() + 30
-        while (r := ready(server.url)).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        weed.start()  # (returns once the bucket answers)
+        back = time.monotonic()
+        while (r := ready(server.url)).status_code != 200 and time.monotonic() - back < 30:
+            time.sleep(0.1)
         assert r.status_code == 200 and r.json()["ready"] is True, r.text
+        assert time.monotonic() - back <= TTL + ASKING + 1, time.monotonic() - back
+        assert 0 <= r.json()["checked"] <= TTL
     finally:
         if server is not None:
             server.stop()

@@ -52,6 +52,25 @@ async def test_only_a_witness_or_replica_token_reads_them_from_elsewhere_and_eac
         assert ("registry_ledger_journal_bytes", frozenset()) in _series(r.text)
 
 
+@pytest.mark.parametrize(("given", "public_url", "local"), [
+    (None, None, 200), (None, "https://pypi.example.com", 401),  # (a public URL: behind a proxy)
+    ("loopback", "https://pypi.example.com", 200), ("token", None, 401), ("off", None, 404)])
+async def test_a_request_from_this_host_is_let_in_only_under_loopback_which_a_public_url_turns_off(
+        world, given, public_url, local):
+    """A same-host proxy that adds no forwarding header makes every request it passes on look like
+    this host's: with a public URL set (behind a proxy) and no REGISTRY_METRICS, only a token reads them."""
+    from tests.support.asgi import call
+
+    chosen = msgspec.structs.replace(world.reg.settings, metrics=given, public_url=public_url)
+    app = create_asgi(chosen, Registry.open(chosen))
+    plain = await call(app, "GET", "/_/metrics")  # (from 127.0.0.1)
+    assert plain.status == local, plain.body
+    forwarded = await call(app, "GET", "/_/metrics", headers=[("x-forwarded-for", "203.0.113.9")])
+    assert forwarded.status == (404 if given == "off" else 401)
+    if local == 401:
+        assert b"--witness" in plain.body
+
+
 async def test_off_is_a_404_that_says_so_even_to_a_witness(world):
     scraper = _witness(world)
     async with await _client(world, metrics="off") as c:
