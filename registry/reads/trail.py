@@ -40,7 +40,8 @@ class CommitRead:
 class Trail(Catalog):
     """The Reader's history and audit trail, from the history index as it stands (a read never
     catches it up: right after a commit it may lack the newest, for a moment). A page costs its own
-    rows in the index, never the rows before it nor the ones the caller may not see."""
+    rows in the index, never the rows before it nor the ones the caller may not see. Every commit and
+    record shown names a repository the caller can't read by its UUID only (`unnamed.py`)."""
 
     def history(self, ws: str, name: str, version: str | None = None, *, limit: int = 100,
                 before: str | None = None, after: str | None = None) -> list[Commit]:
