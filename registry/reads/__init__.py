@@ -12,6 +12,7 @@ catalog.py    what every part stands on (one caller, one commit): workspaces, pr
 lists.py      package lists (cached by the git id of their directory), the Simple index's
 summaries.py  every package of a workspace summarised (latest, count, last upload), cached by shard
 trail.py      history: a package's, a workspace's audit trail, one commit's changed records
+unnamed.py    other repositories' slugs in the trail, as the caller may know them (their UUIDs otherwise)
 people.py     credentials (tokens, pipelines, web sessions, sign-in links), users, their tokens and sessions
 members.py    who holds which grant: a workspace's grants and members, the users an admin sees
 ledger.py     the ledger itself: signing keys, checkpoints, fetching it whole

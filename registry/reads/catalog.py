@@ -120,10 +120,12 @@ class Catalog:
                 if model.at_least(role_on(self.snapshot, self.who, ws, r.slug), at_least)]
 
     def pipeline_repository(self, ws: str, repository_uuid: str) -> str | None:
-        """The slug of the workspace's repository with this Bitbucket uuid (a pipeline's), if one is
-        registered; whoever asks (it answers who a pipeline's token stands for). Cached as
-        `repositories` is."""
-        return next((r.slug for r in self._all_repositories(ws) if r.uuid == repository_uuid), None)
+        """The slug of the workspace's repository with this Bitbucket uuid (a pipeline's, as a file's
+        provenance names it), if one is registered and the caller may read it today (one they can't
+        is as missing: its uuid is all they see, as the pipeline's claims gave it). Cached as
+        `repositories` is; a role check."""
+        slug = next((r.slug for r in self._all_repositories(ws) if r.uuid == repository_uuid), None)
+        return slug if slug is not None and visibility.can_read_now(self.now, self.who, ws, slug) else None
 
     def _all_repositories(self, ws: str) -> list[Repository]:
         """Every repository of the workspace, by slug, cached by the git id of their directory."""

@@ -5,7 +5,7 @@ one caller may see it, and one commit's changed records. All of it from the hist
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pygit2
 
@@ -17,6 +17,7 @@ from ..layout import version_key
 from ..ledger import Commit, lookup, trees
 from ..model import Version
 from .catalog import Catalog
+from .unnamed import Unnamed
 
 _HEX = re.compile(r"[0-9a-f]{7,40}")
 CATCHING_UP = " (the registry's history index is catching up: if the commit is new, try again in a minute)"
@@ -39,7 +40,8 @@ class CommitRead:
 class Trail(Catalog):
     """The Reader's history and audit trail, from the history index as it stands (a read never
     catches it up: right after a commit it may lack the newest, for a moment). A page costs its own
-    rows in the index, never the rows before it nor the ones the caller may not see."""
+    rows in the index, never the rows before it nor the ones the caller may not see. Every commit and
+    record shown names a repository the caller can't read by its UUID only (`unnamed.py`)."""
 
     def history(self, ws: str, name: str, version: str | None = None, *, limit: int = 100,
                 before: str | None = None, after: str | None = None) -> list[Commit]:
@@ -61,7 +63,8 @@ class Trail(Catalog):
             after=self._cursor(after))
         if version is not None and not commits and label == version and record is None and before is after is None:
             raise NotFound(f"Package {read.package.name!r} has no version {version!r}, and never had.")
-        return commits
+        unnamed = Unnamed(self.now, self.who, ws)
+        return [unnamed.commit(c) for c in commits]
 
     def version_label(self, ws: str, name: str, version: str) -> str:
         """How a version is spelt in the records (and the history): as published, if it still is;
@@ -108,9 +111,11 @@ class Trail(Catalog):
         readable = None if audience.everything else set(audience.readable)
         slugs = None if repository is None else set(visibility.with_former({repository},
                                                                           visibility.former_slugs(self.now, ws)))
-        return self.reg.history.trail(ws, repository=slugs, readable=readable,
-                                      administered=set(audience.administered), limit=limit,
-                                      before=self._cursor(before), after=self._cursor(after))
+        found = self.reg.history.trail(ws, repository=slugs, readable=readable,
+                                       administered=set(audience.administered), limit=limit,
+                                       before=self._cursor(before), after=self._cursor(after))
+        unnamed = Unnamed(self.now, self.who, ws)  # (another repository a commit names: see unnamed.py)
+        return [replace(f, commit=unnamed.commit(f.commit)) for f in found]
 
     def _cursor(self, commit_id: str | None) -> int | None:
         """Where a page begins: the history index's position of the commit an earlier page ended on."""
@@ -157,7 +162,11 @@ class Trail(Catalog):
         except pygit2.GitError:  # a tree libgit2 can't parse (an older release's; `registry repair` removes it)
             records = [RecordChange(path, _raw(repo, old), _raw(repo, new)) for path, old, new in
                        trees.changes(repo, parent.tree_id if parent else None, current.tree_id)]
-        return CommitRead(filed, str(parent.id) if parent else None, records)
+        unnamed = Unnamed(self.now, self.who, ws)  # (another repository a commit names: see unnamed.py)
+        shown = [RecordChange(r.path, unnamed.record(r.old), unnamed.record(r.new)) for r in records
+                 if not unnamed.hides(r.path, r.old, r.new)]
+        return CommitRead(replace(filed, commit=unnamed.commit(filed.commit)), str(parent.id) if parent else None,
+                          shown)
 
     def log(self, ws: str | None = None, package: str | None = None, *, limit: int = 100) -> list[Commit]:
         """The audit trail as the operator reads it (deleted packages included): the commits that

@@ -13,57 +13,25 @@ every slug (so the walk can see one).
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from registry import identity, layout, operations
+from registry import layout, operations
 from registry.model import Repository
+from tests.support.hidden_repository import HIDDEN, HIDDEN_UUID, OP, VIEWERS, as_viewer, csrf, hide, shown
 from tests.support.world import WS
 
-OP = identity.operator()
-HIDDEN, NOBODY = "hideout", "hidecat"  # (the same length: answers compare with one swapped for the other)
-HIDDEN_UUID = "{5e5e5e5e-1111-4222-8333-444444444444}"
-HIDDEN_ADMIN = "hideadmin@acme.test"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+NOBODY = "hidecat"  # (the same length as HIDDEN: answers compare with one swapped for the other)
 API = f"/api/workspaces/{WS}/repositories/utils/pipeline-readers"
 UI = f"/-/{WS}/repos/utils"
-VIEWERS = ["owner@acme.test", HIDDEN_ADMIN, "reader@acme.test", "outsider@acme.test", None]
 
 
 @pytest.fixture
 def hidden(world):
-    """hideout (private, LABS) may read utils, by a workspace admin's grant; public-lib too."""
-    reg = world.reg
-    operations.create_repository(reg, OP, "cli", WS, HIDDEN, "LABS", uuid=HIDDEN_UUID)
-    operations.create_user(reg, OP, "cli", HIDDEN_ADMIN)
-    world.tokens[HIDDEN_ADMIN], _ = operations.create_token(reg, OP, "cli", HIDDEN_ADMIN, "write")
-    operations.grant(reg, OP, "cli", WS, HIDDEN_ADMIN, "admin", repository=HIDDEN)
-    wsadmin = world.principal("wsadmin@acme.test")
-    operations.grant_pipelines(reg, wsadmin, "web", WS, "utils", HIDDEN)
-    operations.grant_pipelines(reg, wsadmin, "web", WS, "utils", "public-lib")
-    return world
+    return hide(world)
 
 
 def readers(world) -> list[str]:
     return world.reg.snapshot().get(layout.repository(WS, "utils"), Repository).pipeline_readers
-
-
-async def as_viewer(client, world, who: str | None) -> dict:
-    """Signed in to the UI as ``who`` (None: a stranger); the API headers for them."""
-    client.cookies.clear()
-    if who is None:
-        return {}
-    csrf = CSRF.search((await client.get("/-/_/signin")).text).group(1)
-    r = await client.post("/-/_/signin", data={"csrf": csrf, "email": who, "token": world.tokens[who]},
-                          follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return world.basic(who)
-
-
-async def csrf(client) -> str:
-    found = CSRF.search((await client.get("/-/")).text)
-    return found.group(1) if found else ""
 
 
 async def walk(client, auth: dict, name: str) -> list[tuple[str, object]]:
@@ -85,10 +53,6 @@ async def walk(client, auth: dict, name: str) -> list[tuple[str, object]]:
         r = await client.request(method, url, headers=auth, follow_redirects=False, **extra)
         answers.append((f"{method} {url}", r))
     return answers
-
-
-def shown(r) -> str:
-    return r.text + " ".join(f"{k}: {v}" for k, v in r.headers.items())
 
 
 @pytest.mark.parametrize("who", VIEWERS)
