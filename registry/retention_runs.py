@@ -178,8 +178,9 @@ class Scheduler:
             if due <= now:
                 done = run_once(self.reg, now, self.stopping)
                 self.next_run = done.next_run
-                log.info("scheduled retention run: %d version(s) deleted, %d refused%s; the next at %s", done.deleted,
-                         done.refused, f"; stopped: {done.failed}" if done.failed else "", done.next_run.isoformat())
+                log.info("scheduled retention run (worker %d): %d version(s) deleted, %d refused%s; the next at %s",
+                         os.getpid(), done.deleted, done.refused, f"; stopped: {done.failed}" if done.failed else "",
+                         done.next_run.isoformat())
                 save(settings, done)
                 due = done.next_run
         except Stopped:

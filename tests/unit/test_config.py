@@ -80,3 +80,12 @@ def test_init_inside_a_work_tree_says_so_and_commands_say_where_they_looked(plac
     assert main(["init"]) == 0
     assert "not ./registry-data: this is a git work tree" in capsys.readouterr().err
     assert (user / "ledger.git").exists() and not Path("registry-data").exists()
+
+
+@pytest.mark.parametrize("value, runs", [("off", False), ("daily", True), ("DAILY", True), ("Off", False)])
+def test_retention_apply_is_off_unless_the_operator_says_daily(monkeypatch, value, runs):
+    monkeypatch.setenv("REGISTRY_RETENTION_APPLY", value)
+    monkeypatch.setenv("REGISTRY_RETENTION_INTERVAL", "60")
+    settings = Settings.load(data="x")
+    assert settings.retention_runs is runs and settings.retention_interval == 60
+    assert Settings().retention_runs is False and Settings().retention_interval == 86400  # (the defaults)
