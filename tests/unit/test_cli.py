@@ -281,7 +281,8 @@ def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
      "invalid setting REGISTRY_RETENTION_INTERVAL='0': give a number of seconds from 1 to 31622400 (366 days)"),
     ({"REGISTRY_RETENTION_INTERVAL": "-5"}, [], "REGISTRY_RETENTION_INTERVAL='-5': give a number of seconds from 1"),
     ({"REGISTRY_RETENTION_INTERVAL": "999999999"}, [], "REGISTRY_RETENTION_INTERVAL='999999999': give a number"),
-    ({"REGISTRY_RETENTION_INTERVAL": "1d"}, [], "invalid setting REGISTRY_RETENTION_INTERVAL='1d': expected an integer"),
+    ({"REGISTRY_RETENTION_INTERVAL": "1d"}, [],
+     "invalid setting REGISTRY_RETENTION_INTERVAL='1d': expected an integer"),
     ({"REGISTRY_RETENTION_INTERVAL": "1.5"}, [],
      "invalid setting REGISTRY_RETENTION_INTERVAL='1.5': expected an integer"),
 ])
