@@ -51,6 +51,7 @@ class T(StrEnum):
     KEY = "Key"  # a signing key's fingerprint
     RENAMED_FROM = "Renamed-From"  # a repository's slug before a rename (its new one is `Repository`)
     RETENTION_POLICY = "Retention-Policy"  # the policy a deletion applied, or the one set or removed
+    SCHEDULED = "Scheduled"  # a change the server made on its own schedule (which setting: its value says)
     QUOTA = "Quota"  # a workspace's quota in bytes ("none": no limit)
     WEBHOOK = "Webhook"  # a webhook's name
     PIPELINES_OF = "Pipelines-Of"  # the repository whose pipelines were granted read (`*`: every one of the workspace)

@@ -13,6 +13,8 @@ ENV_PREFIX = "REGISTRY_"
 ACCESS_LOGS = ("on", "off", "json")
 EVENT_LOGS = ("off", "on", "json")
 METRICS = ("loopback", "token", "off")
+RETENTION_APPLY = ("off", "daily")
+MAX_RETENTION_INTERVAL = 366 * 86400
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # what both Python's logging and granian take
 EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
                                bool: "expected 1/0 or true/false"}
@@ -167,6 +169,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # 169.254/16, 100.64/10, ...): off, a hook to one is refused when added and not connected to when sent
     # (its host resolved, every address checked): workspace admins add hooks, and would reach the inside.
     webhooks_private: bool = False
+    # Whether `registry serve` applies every workspace's retention policies itself: "off" (only
+    # `registry retention apply` deletes, as from cron) or "daily" (one worker applies them once every
+    # retention_interval seconds, its last run and the next in the data directory; see Retention).
+    retention_apply: str = "off"
+    # The period of those runs: a day, unless tests or an operator want another.
+    retention_interval: int = 86400
 
     def __post_init__(self) -> None:
         if self.blobs and not self.blobs.startswith("s3://"):
@@ -203,6 +211,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise BadSetting("upstream_ttl_seconds", "give a number of seconds, 0 or more")
         if not 0 < self.upstream_timeout_seconds <= 300:
             raise BadSetting("upstream_timeout_seconds", "give a number of seconds above 0, up to 300")
+        if self.retention_apply.lower() not in RETENTION_APPLY:
+            raise BadSetting("retention_apply", "give off (only `registry retention apply` deletes) or daily (the "
+                                                "server applies every workspace's policies once a day)")
+        if not 1 <= self.retention_interval <= MAX_RETENTION_INTERVAL:
+            raise BadSetting("retention_interval", f"give a number of seconds from 1 to {MAX_RETENTION_INTERVAL} "
+                                                   "(366 days); 86400 is a day")
         if self.workers < 1:
             raise BadSetting("workers", "give 1 or more worker processes")
         for field in msgspec.structs.fields(self):
@@ -317,6 +331,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def webhooks_path(self) -> Path:
         """Webhooks' delivery state: per hook its cursor and recent attempts; the deliverer's lock."""
         return self.data_path / "webhooks"
+
+    @property
+    def retention_runs(self) -> bool:
+        """Whether the server applies the retention policies itself (REGISTRY_RETENTION_APPLY)."""
+        return self.retention_apply.lower() != "off"
+
+    @property
+    def retention_run_path(self) -> Path:
+        """The server's last retention run: when, what it deleted and refused, its errors, the next."""
+        return self.data_path / "retention-run.json"
+
+    @property
+    def retention_lock_path(self) -> Path:
+        """Held by the one worker that runs the retention runs (the others wait to take over)."""
+        return self.data_path / "retention-run.lock"
 
     @property
     def webhook_secrets_path(self) -> Path:

@@ -2,13 +2,15 @@
 
 flock belongs to an open file description, so two threads of one process exclude each other as two
 processes do, and the kernel drops it when its holder dies: such a lock is never stale. Every lock
-the registry takes is one of these two shapes: `held` (wait for it, for ever or up to a deadline)
-and `first` (take it only if nobody holds it: one worker of several does a job)."""
+the registry takes is one of these shapes: `held` (wait for it, for ever or up to a deadline),
+`first` (take it only if nobody holds it: one worker of several does a job now) and `elected` (the
+one worker of several that does a job for as long as it lives: the others wait to take over)."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +44,19 @@ def first(path: Path) -> int | None:
         return fd
     os.close(fd)
     return None
+
+
+def elected(path: Path, stopping: threading.Event, retry: float) -> int | None:
+    """The lock on ``path``, once this process is the one holding it (its file descriptor, held until
+    closed), or None if ``stopping`` is set first. Meanwhile it tries again every ``retry`` seconds:
+    when the holder dies, the kernel drops its lock and the next try of another worker takes over
+    (the webhooks' deliverer, the server's retention runs: one per server across granian's workers)."""
+    while True:
+        fd = first(path)
+        if fd is not None:
+            return fd
+        if stopping.wait(retry):
+            return None
 
 
 def _took(fd: int) -> bool:

@@ -95,10 +95,12 @@ def remove_retention(reg: Registry, who: Principal, channel: Channel, ws: str, n
 
 
 def apply_deletion(reg: Registry, who: Principal, channel: Channel, ws: str, doomed: retention.Doomed,
-                   now: datetime) -> Commit | None:
+                   now: datetime, scheduled: str | None = None) -> Commit | None:
     """Delete one version a plan named, in its own commit naming the policy; the plan is computed
     again for its package on the snapshot the commit builds on, so a version a publish or a policy
-    change has spared since is left alone (None)."""
+    change has spared since is left alone (None). ``scheduled``: the server's own run made it, by
+    this setting (its `Scheduled` trailer), not someone running `registry retention apply`."""
+    by = (T.SCHEDULED, scheduled) if scheduled else None
 
     def build(snap: Snapshot) -> Change | NoChange:
         package = get_package(snap, ws, doomed.package)
@@ -111,8 +113,9 @@ def apply_deletion(reg: Registry, who: Principal, channel: Channel, ws: str, doo
         if match is None or record is None:
             return NoChange(None)
         return deletion(snap, who, channel, ws, doomed.package, record, (T.RETENTION_POLICY, match.policy),
+                        *((by,) if by else ()),
                         body=f"Retention policy {match.policy}: {match.reason}; published {match.age_days} days "
-                             "ago.")
+                             "ago." + (f"\nApplied by the server's scheduled run ({scheduled})." if by else ""))
 
     return reg.transact(build).commit
 

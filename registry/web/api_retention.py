@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Router, delete, get, put
 from litestar.params import FromPath
 
-from .. import model, operations, retention, visibility
+from .. import model, operations, retention, retention_runs, visibility
 from ..errors import Denied, Invalid, Unauthorized
 from ..model import Channel
 from ..operations._common import require_workspace_admin
@@ -62,11 +62,26 @@ class PlannedView(View, frozen=True, kw_only=True):
     protected: str | None = None  # (a spared version's: why it stays)
 
 
+class ScheduleView(View, frozen=True, kw_only=True):
+    """The server's own retention runs (REGISTRY_RETENTION_APPLY), as far as this workspace goes."""
+
+    apply: str  # off: only `registry retention apply` deletes; daily: the server runs it
+    interval_seconds: int
+    next_run: datetime | None  # (None: off)
+    last_run_started: datetime | None = None  # (None: it never ran here)
+    last_run_finished: datetime | None = None
+    deleted: int | None = None  # in this workspace, by the last run (a workspace admin's to see)
+    refused: int | None = None
+    refusals: list[str] = []
+    failed: str | None = None  # why the last run stopped in this workspace, if it did
+
+
 class RetentionView(View, frozen=True, kw_only=True):
     workspace: str
     policies: list[PolicyView]
     deletions: list[PlannedView]  # what `registry retention apply` would delete now (the dry run)
     spared: list[PlannedView]  # what a rule selects that a protection keeps
+    schedule: ScheduleView
 
 
 class UsageView(View, frozen=True, kw_only=True):
@@ -94,8 +109,9 @@ async def show_retention(request: Request, ws: FromPath[str]) -> RetentionView:
                            "(they are the workspace admins', and each repository's admins').")
     visibility.workspace(r.snapshot, r.who, ws)
     rules = retention.policies(r.snapshot, ws)
+    runs = retention_runs.schedule(r.reg.settings)
     if role_on_workspace(r.snapshot, r.who, ws) == "admin":
-        return _retention(ws, rules, retention.plan(r.snapshot, ws, model.now()))
+        return _retention(ws, rules, retention.plan(r.snapshot, ws, model.now()), _schedule(runs, ws))
     # (a repository admin: the policies of their repositories, and the plan of their packages only,
     # never the rest of the workspace's slugs, people and plan)
     mine = {repo.slug for repo in r.repositories(ws, at_least="admin")}
@@ -110,12 +126,28 @@ async def show_retention(request: Request, ws: FromPath[str]) -> RetentionView:
             doomed, spared = retention.plan_package(applied, pkg.name, versions(r.snapshot, ws, pkg.name), now)
             plan.deletions.extend(doomed)
             plan.spared.extend(spared)
-    return _retention(ws, [p for p in rules if p.repository in mine], plan)
+    return _retention(ws, [p for p in rules if p.repository in mine], plan, _schedule(runs, None))
 
 
-def _retention(ws: str, rules: list[model.RetentionPolicy], plan: retention.Plan) -> RetentionView:
+def _schedule(runs: retention_runs.Schedule, ws: str | None) -> ScheduleView:
+    """The runs, and (``ws``: to its admins) what the last one did in the workspace: a repository
+    admin gets the times alone, the rest naming other repositories' packages."""
+    last = runs.last_run
+    view = ScheduleView(apply=runs.apply, interval_seconds=runs.interval_seconds, next_run=runs.next_run,
+                        last_run_started=last.started if last else None,
+                        last_run_finished=last.finished if last else None)
+    if last is None or ws is None:
+        return view
+    tally = last.workspaces.get(ws, retention_runs.Tally())
+    return msgspec.structs.replace(view, deleted=tally.deleted, refused=tally.refused, refusals=tally.refusals,
+                                   failed=tally.failed or ("it stopped in another workspace before it was done (the "
+                                                           "next run tries again)" if last.failed else None))
+
+
+def _retention(ws: str, rules: list[model.RetentionPolicy], plan: retention.Plan,
+               schedule: ScheduleView) -> RetentionView:
     return RetentionView(
-        workspace=ws, policies=[policy_view(p) for p in rules],
+        workspace=ws, policies=[policy_view(p) for p in rules], schedule=schedule,
         deletions=[PlannedView(package=d.package, version=d.version, policy=d.policy, reason=d.reason,
                                age_days=d.age_days, files=d.files, bytes=d.bytes) for d in plan.deletions],
         spared=[PlannedView(package=s.package, version=s.version, policy=s.policy, reason=s.reason,

@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from pipelines.verify import Verifier
 
-from .. import __version__, cache, maintenance, metrics
+from .. import __version__, cache, maintenance, metrics, retention_runs
 from ..blobs import BlobStore
 from ..config import Settings
 from ..datadir import Registry
@@ -103,10 +103,11 @@ def health_of(state: WebState) -> dict:
         return _storage(state, state.replica.health())
     damage = state.registry.ledger.damage.unresolved()
     if damage:  # (still 200: everything else is served; monitoring reads the status)
-        return _storage(state, {
+        return _retention(state, _storage(state, {
             "status": "damaged", "role": "primary", "ledger": state.registry.ledger.head(), "damage": len(damage),
-            "action": "A crash recovery found files missing or altered; run `registry verify` for details."})
-    return _storage(state, {"status": "ok", "role": "primary", "ledger": state.registry.ledger.head()})
+            "action": "A crash recovery found files missing or altered; run `registry verify` for details."}))
+    return _retention(state, _storage(state, {"status": "ok", "role": "primary",
+                                              "ledger": state.registry.ledger.head()}))
 
 
 def _storage(state: WebState, answer: dict) -> dict:
@@ -131,6 +132,27 @@ def _storage(state: WebState, answer: dict) -> dict:
                             "free, REGISTRY_MIN_FREE_BYTES): " + ("uploads are" if disk["state"] == "low" else
                                                                   "writes are") + " refused (507); reads go on. "
                             "Free space there (`registry gc` frees deleted files) or grow the disk.")
+    return answer
+
+
+def _retention(state: WebState, answer: dict) -> dict:
+    """The server's retention runs (a primary's): the setting, the last run's counts, the next run.
+    Counts only: /_/health answers anyone, and what was deleted where is the workspaces' admins' (the
+    retention API, the Storage tab)."""
+    s = retention_runs.schedule(state.registry.settings)
+    last = s.last_run
+    answer["retention"] = {
+        "apply": s.apply, "interval_seconds": s.interval_seconds,
+        "next_run": s.next_run.isoformat() if s.next_run else None,
+        "last_run": None if last is None else {
+            "started": last.started.isoformat(), "finished": last.finished.isoformat(), "deleted": last.deleted,
+            "refused": last.refused, "failed": bool(last.failed)}}
+    if last is not None and last.failed and s.next_run is not None and answer["status"] == "ok":
+        answer["status"] = "retention-failed"
+        answer["action"] = (f"The server's last retention run stopped before it was done (the server's log says why; "
+                            "so does GET /api/workspaces/<ws>/retention to the admins of the workspace it stopped in). "
+                            f"The next run tries again at {s.next_run.isoformat()}; `registry retention apply` runs "
+                            "it now.")
     return answer
 
 
@@ -234,11 +256,14 @@ def _maintenance(state: WebState, signals: bool):
 
         state.registry.catch_up_history(background=True)  # (the history index may be behind: never a reader's wait)
         threading.Thread(target=_warm, args=(state,), name="warm-lists", daemon=True).start()
-        deliverer = None
+        deliverer = scheduler = None
         if state.replica is None:  # (a replica's holes are its follower's to fill; its primary delivers webhooks)
             threading.Thread(target=_check_blobs, args=(state,), name="check-blobs", daemon=True).start()
             deliverer = Deliverer(state.registry)  # (one worker's delivers: the others wait for its lock)
             deliverer.start()
+            if state.registry.settings.retention_runs:  # (likewise one worker's; a replica deletes nothing)
+                scheduler = retention_runs.Scheduler(state.registry)
+                scheduler.start()
         try:  # (a bucket's clients are made now, rather than by the first request)
             await anyio.to_thread.run_sync(state.registry.blobs.check)
             await state.registry.blobs.aopen()
@@ -252,6 +277,8 @@ def _maintenance(state: WebState, signals: bool):
                 app.state.head_watch.stop()
                 if deliverer is not None:
                     deliverer.stop()
+                if scheduler is not None:
+                    scheduler.stop()
                 await state.stopping.stop()
                 access.flush()  # (the lines of what was just answered)
 

@@ -243,11 +243,9 @@ class Deliverer:
 
     def run(self) -> None:
         make_dirs(self.reg.settings.webhooks_path)
-        fd = None
-        while fd is None:
-            fd = locks.first(self.reg.settings.webhooks_path / "deliverer.lock")
-            if fd is None and self.stopping.wait(LOCK_RETRY):
-                return
+        fd = locks.elected(self.reg.settings.webhooks_path / "deliverer.lock", self.stopping, LOCK_RETRY)
+        if fd is None:
+            return
         try:
             self._supervise()
         finally:

@@ -274,6 +274,17 @@ def test_the_global_options_work_before_and_after_the_command(seeded, tmp_path):
     ({"REGISTRY_PUBLIC_URL": "ftp://example.com"}, [], "give http:// or https:// and a host"),
     ({}, ["--public-url", "https://example.com/pypi?x=1"], "give the URL without a query or fragment"),
     ({}, ["--public-url", "https://example.com/#top"], "give the URL without a query or fragment"),
+    ({"REGISTRY_RETENTION_APPLY": "weekly"}, [], "invalid setting REGISTRY_RETENTION_APPLY='weekly': give off (only "
+                                                 "`registry retention apply` deletes) or daily"),
+    ({"REGISTRY_RETENTION_APPLY": "yes"}, [], "invalid setting REGISTRY_RETENTION_APPLY='yes': give off"),
+    ({"REGISTRY_RETENTION_INTERVAL": "0"}, [],
+     "invalid setting REGISTRY_RETENTION_INTERVAL='0': give a number of seconds from 1 to 31622400 (366 days)"),
+    ({"REGISTRY_RETENTION_INTERVAL": "-5"}, [], "REGISTRY_RETENTION_INTERVAL='-5': give a number of seconds from 1"),
+    ({"REGISTRY_RETENTION_INTERVAL": "999999999"}, [], "REGISTRY_RETENTION_INTERVAL='999999999': give a number"),
+    ({"REGISTRY_RETENTION_INTERVAL": "1d"}, [],
+     "invalid setting REGISTRY_RETENTION_INTERVAL='1d': expected an integer"),
+    ({"REGISTRY_RETENTION_INTERVAL": "1.5"}, [],
+     "invalid setting REGISTRY_RETENTION_INTERVAL='1.5': expected an integer"),
 ])
 def test_serve_refuses_a_bad_setting_in_one_line_naming_it_before_creating_anything(tmp_path, env, args, message):
     from tests.support.helpers import free_port

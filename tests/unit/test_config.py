@@ -116,3 +116,12 @@ def test_an_unknown_metrics_access_is_refused_naming_the_choices(monkeypatch, tm
     with pytest.raises(SystemExit) as refused:
         Settings.load(data=str(tmp_path / "d"))
     assert "REGISTRY_METRICS='public'" in str(refused.value) and "token" in str(refused.value)
+
+
+@pytest.mark.parametrize("value, runs", [("off", False), ("daily", True), ("DAILY", True), ("Off", False)])
+def test_retention_apply_is_off_unless_the_operator_says_daily(monkeypatch, value, runs):
+    monkeypatch.setenv("REGISTRY_RETENTION_APPLY", value)
+    monkeypatch.setenv("REGISTRY_RETENTION_INTERVAL", "60")
+    settings = Settings.load(data="x")
+    assert settings.retention_runs is runs and settings.retention_interval == 60
+    assert Settings().retention_runs is False and Settings().retention_interval == 86400  # (the defaults)

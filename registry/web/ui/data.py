@@ -13,7 +13,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ... import model, retention
+from ... import model, retention, retention_runs
 from ...audit import Action, action
 from ...datadir import Registry
 from ...errors import Denied, Invalid, RegistryError
@@ -605,6 +605,8 @@ class StorageSettings:
     policies: list[tuple[model.RetentionPolicy, str]]  # each, and in words
     plan: retention.Plan
     repositories: list[str]  # the workspace's, for the policy form
+    runs: retention_runs.Schedule  # the server's own runs (REGISTRY_RETENTION_APPLY), the last one's and the next
+    last_run: retention_runs.Tally | None  # what the last run did in this workspace (None: it never ran)
 
 
 def storage_settings(reg: Registry, who: Principal, ws: str) -> StorageSettings:
@@ -615,8 +617,10 @@ def storage_settings(reg: Registry, who: Principal, ws: str) -> StorageSettings:
     usage = workspace_usage(read.snapshot, ws)
     percent = None if usage.quota_bytes is None else (
         100 if usage.quota_bytes == 0 else min(100, usage.bytes * 100 // usage.quota_bytes))
+    runs = retention_runs.schedule(reg.settings)
     largest = sorted(((n, b) for n, b in usage.packages.items() if b), key=lambda kv: (-kv[1], kv[0]))[:LARGEST]
     return StorageSettings(usage, percent, largest,
                            [(p, describe(p)) for p in retention.policies(read.snapshot, ws)],
                            retention.plan(read.snapshot, ws, model.now()),
-                           sorted(r.slug for r in read.repositories(ws)))
+                           sorted(r.slug for r in read.repositories(ws)), runs,
+                           None if runs.last_run is None else runs.last_run.workspaces.get(ws, retention_runs.Tally()))

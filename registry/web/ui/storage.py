@@ -2,7 +2,8 @@
 against its quota, by repository and by package, and its retention policies with their dry run
 (data.py's `storage_settings`: the plan `registry retention apply` carries out). Setting and removing
 a policy are forms (one verb, one commit each); applying the plan is not: it deletes versions, so it
-stays maintenance's, on the command line, as quotas stay the operator's.
+stays the operator's (the server's scheduled runs, or the command line), as quotas do. The tab says
+when the server's runs ran last, what they did here, and when they run next.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ async def set_retention(request: Request, ws: FromPath[str]) -> object:
         return _storage(request, ws, status=exc.status, error=_said(exc), values=fields)
     return redirect(request, urls.SETTINGS_STORAGE.link(ws=ws),
                     flash=f"Retention policy {policy.name} of {ws}: {operations.retention.describe(policy)}. "
-                          "Nothing is deleted until `registry retention apply` runs; below is what it would delete.")
+                          "Nothing is deleted until it is applied (by the server's scheduled run, if it is on, or "
+                          "`registry retention apply`); below is what applying it would delete now.")
 
 
 def _policy(request: Request, ws: str, name: str) -> None:
@@ -71,8 +73,8 @@ async def confirm_remove_retention(request: Request, ws: FromPath[str]) -> objec
     name = request.query_params.get("policy", "")
     _policy(request, ws, name)
     return _confirm(request, ws, title=f"Remove retention policy {name}?", danger=True,
-                    consequence="Maintenance (`registry retention apply`) no longer deletes what it selects, from "
-                                "its next run; what it deleted stays deleted. Removing it is one commit; you can "
+                    consequence="Neither the server's scheduled runs nor `registry retention apply` delete what it "
+                                "selects any more; what it deleted stays deleted. Removing it is one commit; you can "
                                 "set it again at any time.",
                     lost=[name], button="Remove policy", action=urls.REMOVE_RETENTION.link(ws=ws, policy=name),
                     back=urls.SETTINGS_STORAGE.link(ws=ws))

@@ -77,3 +77,23 @@ async def test_usage_is_the_workspace_admins(client, world, tmp_path):
                              "packages": {"acme-utils": size, "public-pkg": 0, "secret-pkg": 0}}
     assert (await client.get(f"{API}/usage", headers=world.basic("owner@acme.test"))).status_code == 403
     assert (await client.get(f"{API}/usage")).status_code == 401
+
+
+async def test_the_servers_last_run_is_shown_its_counts_to_the_workspace_admins_only(client, world, tmp_path):
+    from registry import retention_runs
+
+    reg = world.reg
+    for v in ("1.0", "1.1", "1.2"):
+        publish(reg, world.principal("dev@acme.test"), make_wheel(tmp_path, "Acme.Utils", v))
+    operations.set_retention(reg, world.principal("owner@acme.test"), "api", WS, "two", repository="utils",
+                             keep_newest=2)
+    shown = (await client.get(f"{API}/retention", headers=world.basic("wsadmin@acme.test"))).json()["schedule"]
+    assert shown == {"apply": "off", "interval_seconds": 86400, "next_run": None, "last_run_started": None,
+                     "last_run_finished": None, "deleted": None, "refused": None, "refusals": [], "failed": None}
+    run = retention_runs.run_once(reg)  # (a run from when the setting was on: still shown)
+    retention_runs.save(reg.settings, run)
+    shown = (await client.get(f"{API}/retention", headers=world.basic("wsadmin@acme.test"))).json()["schedule"]
+    assert (shown["deleted"], shown["refused"], shown["failed"]) == (1, 0, None)
+    assert shown["last_run_started"].startswith(run.started.isoformat()[:19]) and shown["next_run"] is None
+    mine = (await client.get(f"{API}/retention", headers=world.basic("owner@acme.test"))).json()["schedule"]
+    assert mine["last_run_started"] == shown["last_run_started"] and mine["deleted"] is None

@@ -64,3 +64,40 @@ def test_every_answer_is_as_documented(api_schema, world, who):
             failures.append(f"{operation.label}: {exc}")
     assert operations >= 13
     assert not failures, "\n\n".join(failures)
+
+
+async def test_health_says_how_the_servers_retention_runs_went_and_when_the_next_is(world, tmp_path):
+    from datetime import timedelta
+
+    import msgspec
+    from litestar.testing import AsyncTestClient
+
+    from registry import model, operations, retention_runs
+    from registry.datadir import Registry
+    from tests.support.helpers import make_wheel
+
+    async def health(settings) -> dict:
+        async with AsyncTestClient(app=create_asgi(settings, Registry.open(settings))) as c:
+            answer = await c.get("/_/health")
+            assert answer.status_code == 200
+            return answer.json()
+
+    off = await health(world.reg.settings)
+    assert off["status"] == "ok" and off["retention"] == {"apply": "off", "interval_seconds": 86400,
+                                                          "next_run": None, "last_run": None}
+    for v in ("1.0", "1.1", "1.2"):
+        publish(world.reg, world.principal("dev@acme.test"), make_wheel(tmp_path, "Acme.Utils", v))
+    operations.set_retention(world.reg, world.principal("owner@acme.test"), "api", "acme", "two", repository="utils",
+                             keep_newest=2)
+    daily = msgspec.structs.replace(world.reg.settings, retention_apply="daily")
+    now = model.now()
+    retention_runs.Scheduler(Registry.open(msgspec.structs.replace(daily, min_free_bytes=2**62))).step(now)  # (507)
+    said = await health(daily)
+    assert said["status"] == "retention-failed" and "tries again at" in said["action"]
+    assert said["retention"]["last_run"] == {"started": now.isoformat(), "finished": said["retention"]["last_run"][
+        "finished"], "deleted": 0, "refused": 0, "failed": True}
+    assert said["retention"]["next_run"] > now.isoformat()
+    assert "disk" not in said["action"]  # (what went wrong where is for the admins and the log, not anyone)
+    retention_runs.Scheduler(Registry.open(daily)).step(now + timedelta(days=1))  # (the next run: the disk freed)
+    said = await health(daily)
+    assert said["status"] == "ok" and said["retention"]["last_run"]["deleted"] == 1

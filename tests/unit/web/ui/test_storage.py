@@ -185,3 +185,18 @@ async def test_a_package_page_says_what_its_files_take(client, world, tmp_path):
     used = package_usage(world.reg.snapshot(), WS, "acme-utils")
     assert used > 4096
     assert f'id="package-size">Its files take {size(used)} (2 files)' in html.unescape(page.text)
+
+
+async def test_the_tab_says_whether_the_server_runs_the_policies_and_what_its_last_run_did_here(client, world,
+                                                                                               tmp_path):
+    from registry import retention_runs
+
+    published(world, tmp_path, "1.0", "1.1", "2.0")
+    operations.set_retention(world.reg, OP, "cli", WS, "two", repository="utils", keep_newest=2)
+    await sign_in(client, world, ADMIN)
+    page = (await client.get(PAGE)).text
+    assert "REGISTRY_RETENTION_APPLY=off" in page and 'id="runs-last"' not in page
+    retention_runs.save(world.reg.settings, retention_runs.run_once(world.reg))  # (a run from when it was on)
+    page = html.unescape((await client.get(PAGE)).text)
+    last = page.split('id="runs-last"')[1].split("</dl>")[0]
+    assert "1 version deleted, 0 refused" in last and 'id="runs-failed"' not in page
