@@ -19,7 +19,6 @@ import functools
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -64,20 +63,24 @@ CACHE_MISSES = Counter("registry_cache_misses_total", "Lookups a cache could not
 UPSTREAM_FETCHES = Counter("registry_upstream_fetches_total", "Fetches from upstream indexes: project pages, files",
                            ["kind", "outcome"], registry=REGISTRY)
 
-# Requests are tallied here, in plain numbers, and added to the metrics by `flush` (every second, and
-# at a scrape): a counter's and a histogram's calls in multiprocess mode cost 14 µs a request (a lock,
-# a pid check and an mmap write each), a tenth of an index page's whole cost.
-_tallies: dict[tuple[str, str, int], list[float]] = {}  # (route, method, status) -> [count, seconds, *buckets]
-_tally_lock = threading.Lock()
+# Requests are noted here, each one's duration appended to its series' list, and added to the metrics
+# by `flush` (every second, and at a scrape), which sorts each list and counts its buckets at once: a
+# counter's and a histogram's calls in multiprocess mode cost 14 µs a request (a lock, a pid check
+# and an mmap write each), a tenth of an index page's whole cost, and even a tally under a lock with a
+# bisect per request cost 6% of an index page's instructions (tests/benchmarks/bench_metrics.py).
+# `request` and `flush` run on one thread, the event loop's (the access log's middleware, the
+# lifespan's flushes, the scrape's), so no lock; a list that grows to FOLD_AT is flushed at once
+# (bounded, also where nothing flushes: a test's app).
+_pending: dict[tuple[str, str, int], list[float]] = {}  # (route, method, status) -> durations
+FOLD_AT = 4096
 _caches_seen: dict[str, tuple[int, int]] = {}
 FLUSH_SECONDS = 1.0
+_INF = float("inf")
 
 
 def _forked() -> None:
-    """A forked process starts with nothing tallied: what its parent tallied is its parent's to flush."""
-    global _tally_lock
-    _tally_lock = threading.Lock()
-    _tallies.clear()
+    """A forked process starts with nothing noted: what its parent noted is its parent's to flush."""
+    _pending.clear()
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -123,8 +126,7 @@ def use_directory(directory: Path, *, fresh: bool) -> None:
                    COMMIT_SECONDS, CACHE_HITS, CACHE_MISSES, UPSTREAM_FETCHES):
         with metric._lock:  # (children made before count in memory only; `clear` warns in this mode)
             metric._metrics = {}
-    with _tally_lock:
-        _tallies.clear()
+    _pending.clear()
 
 
 def shared() -> Path | None:
@@ -143,30 +145,36 @@ def exited(pid: int) -> None:
 
 
 def request(route: str, method: str, status: int, seconds: float) -> None:
-    """A request answered (the access log's middleware: web/access.py), tallied until `flush`."""
-    key = (route, method if method in METHODS else "other", status)
-    with _tally_lock:
-        tally = _tallies.get(key)
-        if tally is None:
-            tally = _tallies[key] = [0.0] * (2 + len(LATENCY) + 1)
-        tally[0] += 1
-        tally[1] += seconds
-        tally[2 + bisect.bisect_left(LATENCY, seconds)] += 1
+    """A request answered (the access log's middleware: web/access.py), noted until `flush`."""
+    key = (route, method, status)
+    durations = _pending.get(key)
+    if durations is None:
+        _pending[key] = [seconds]
+    else:
+        durations.append(seconds)
+        if len(durations) >= FOLD_AT:
+            _fold(key, _pending.pop(key))
 
 
 def flush() -> None:
-    """Add the requests tallied since the last flush to the metrics (where a scrape sees them)."""
-    with _tally_lock:
-        taken = [(key, tally) for key, tally in _tallies.items() if tally[0]]
-        for key, tally in taken:
-            _tallies[key] = [0.0] * len(tally)
-    for (route, method, status), tally in taken:
-        REQUESTS.labels(route, method, str(status)).inc(tally[0])
-        histogram = REQUEST_SECONDS.labels(route, method)
-        histogram._sum.inc(tally[1])  # (what `observe` does, for many observations at once)
-        for bucket, count in zip(histogram._buckets, tally[2:], strict=True):
-            if count:
-                bucket.inc(count)
+    """Add the requests noted since the last flush to the metrics (where a scrape sees them)."""
+    while _pending:
+        _fold(*_pending.popitem())
+
+
+def _fold(key: tuple[str, str, int], durations: list[float]) -> None:
+    route, method, status = key
+    method = method if method in METHODS else "other"
+    REQUESTS.labels(route, method, str(status)).inc(len(durations))
+    histogram = REQUEST_SECONDS.labels(route, method)
+    histogram._sum.inc(sum(durations))  # (what `observe` does, for many observations at once)
+    durations.sort()
+    below = 0  # (the buckets count what is at most their bound, and more than the one before's)
+    for bucket, bound in zip(histogram._buckets, (*LATENCY, _INF), strict=True):
+        upto = bisect.bisect_right(durations, bound)
+        if upto > below:
+            bucket.inc(upto - below)
+        below = upto
 
 
 def published(filename: str, nbytes: int, *, new: bool) -> None:
@@ -253,9 +261,11 @@ class Gauges:
                 yield GaugeMetricFamily(name, text, value=value)
 
 
-def exposition(gauges: Gauges | None = None) -> bytes:
-    """The text format: every worker's counts (or this process's, when not served), and ``gauges``."""
-    flush()  # (this process's; the others' are at most FLUSH_SECONDS old)
+def exposition(gauges: Gauges | None = None, *, flushed: bool = False) -> bytes:
+    """The text format: every worker's counts (or this process's, when not served), and ``gauges``.
+    ``flushed``: the caller flushed on the event loop's thread (a scrape reads in another thread)."""
+    if not flushed:
+        flush()  # (this process's; the others' are at most FLUSH_SECONDS old)
     directory = shared()
     if directory is None:
         scraped = REGISTRY

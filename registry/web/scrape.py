@@ -53,13 +53,14 @@ async def scrape(request: Request) -> Response:
     """The metrics, for Prometheus (or anything that reads its text format)."""
     state = web_state(request)
     await _may_scrape(request, state)
+    metrics.flush()  # (here, on the event loop's thread, where requests are noted: see registry/metrics.py)
     body = await anyio.to_thread.run_sync(text, state)
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"cache-control": "no-store"})
 
 
 def text(state: WebState) -> bytes:
     metrics.caches_seen(cache.counts())  # (this worker's, now; the others' within CACHE_ROUNDS flushes)
-    return metrics.exposition(metrics.Gauges(lambda: gauges(state)))
+    return metrics.exposition(metrics.Gauges(lambda: gauges(state)), flushed=True)
 
 
 def gauges(state: WebState) -> dict[str, tuple[str, float | None]]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FEW, MANY = 500, 2500
+FEW, MANY = 300, 1300
 ACCEPT = "application/vnd.pypi.simple.v1+json"
 
 # (run in the measured process: the app as served, and `count` requests to it)

@@ -3,11 +3,15 @@ sets the code fixes, and the exposition parses as Prometheus reads it (in-proces
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from registry import metrics
@@ -160,3 +164,35 @@ def test_a_servers_directory_is_new_private_never_on_the_data_disk_and_a_dead_se
     assert made.stat().st_mode & 0o777 == 0o700 and list(made.iterdir()) == []
     assert not left.exists() and live.exists()
     assert metrics.serving_directory() != made  # (each start its own)
+
+
+EXAMPLES = itertools.count()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(metrics.LATENCY), st.floats(0, 60)), max_size=300))
+def test_requests_noted_then_flushed_count_as_observing_each_would(durations):
+    """The durations noted and folded at once fill the same buckets, sum and count as prometheus_client's
+    `observe` of each (a duration equal to a bound is in that bound's bucket)."""
+    route = f"/p/{next(EXAMPLES)}"  # (a series of its own: the metrics are the process's, and add up)
+    reference = Histogram("t", "t", buckets=metrics.LATENCY, registry=None)
+    for seconds in durations:
+        metrics.request(route, "GET", 200, seconds)
+        reference.observe(seconds)
+    metrics.flush()
+    folded = metrics.REQUEST_SECONDS.labels(route, "GET")
+    assert [b.get() for b in folded._buckets] == [b.get() for b in reference._buckets]
+    assert folded._sum.get() == pytest.approx(reference._sum.get())
+    assert metrics.REQUESTS.labels(route, "GET", "200")._value.get() == len(durations)
+
+
+def test_what_is_noted_stays_bounded_where_nothing_flushes():
+    """A test's app, or a worker whose loop is busy, never flushes: each series' list is folded into
+    the metrics once it holds FOLD_AT, and nothing is lost."""
+    route = "/bounded/{x}"
+    before = value("registry_http_requests_total", route=route, method="GET", status="200")
+    for _ in range(3 * metrics.FOLD_AT + 5):
+        metrics.request(route, "GET", 200, 0.001)
+        assert len(metrics._pending.get((route, "GET", 200), ())) < metrics.FOLD_AT
+    after = value("registry_http_requests_total", route=route, method="GET", status="200")
+    assert after == before + 3 * metrics.FOLD_AT + 5
