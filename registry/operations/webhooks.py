@@ -25,7 +25,7 @@ from ..model import (
     Webhook,
     WebhookReplay,
 )
-from ..webhooks import addresses, secrets, state
+from ..webhooks import addresses, secrets
 from ..webhooks.sending import BITBUCKET_API
 from ._common import make_change, replace, require_workspace_admin
 
@@ -126,7 +126,7 @@ def add_webhook(reg: Registry, who: Principal, channel: Channel, ws: str, name: 
 
     done = reg.transact(build)
     hook, before = done.result
-    _tidy(reg, ws, hook, before, done.parent)
+    _tidy(reg, ws, hook, before)
     return Added(hook, made_secret)
 
 
@@ -141,17 +141,13 @@ def _check(snap: Snapshot, who: Principal, ws: str, name: str, repository: str |
     return before
 
 
-def _tidy(reg: Registry, ws: str, hook: Webhook, before: Webhook | None, parent: str | None) -> None:
-    """After a replace: the replaced version's URL and secret go, unless the deliverer has yet to
-    deliver what came before the replace (it does so under them, and drops them once past it). Best
-    effort: an entry left behind is dropped by the next tidy (no record names it)."""
+def _tidy(reg: Registry, ws: str, hook: Webhook, before: Webhook | None) -> None:
+    """After a replace: the replaced version's URL and secret go (the deliverer goes only as the
+    record now says). Best effort: an entry left behind is dropped by the deliverer's next tidy."""
     if before is None:
         return
-    cursor = state.cursor(reg.settings, ws, hook.name)
-    delivered = cursor.last if cursor is not None and cursor.since == hook.since else hook.since
-    keep = {hook.key} | ({before.key} if delivered != parent else set())  # (events before the replace: due)
     try:
-        secrets.prune(reg.settings, ws, hook.name, keep, {before.key})
+        secrets.prune(reg.settings, ws, hook.name, hook.key)
     except OSError:
         pass
 

@@ -24,7 +24,6 @@ from ..ledger import Commit, Snapshot
 from ..model import Package, Webhook, now
 from . import secrets, sending, state
 from .events import Event, event, wanted
-from .secrets import Stored
 
 log = logging.getLogger("registry.webhooks")
 POLL = 0.01  # how often the deliverer looks at the ledger's head (a stat) while there are hooks
@@ -139,39 +138,39 @@ class HookRunner:
             log.info("webhook %s/%s: replaying from %s", self.ws, self.name, hook.replay.start)
         return cur
 
-    def step(self, hook: Webhook) -> float | None:
+    def step(self, hook: Webhook, head: str | None = None) -> float | None:
         """One round: None when caught up, else the seconds to wait before the next (0: more to do).
-        ``hook`` is its record now; each event goes as the record in force at its commit says (its
-        URL, secret, events), so a round stops at a commit that changes the record: what comes after
-        it is the next round's, under the new record (or nobody's, the hook removed)."""
+        ``hook`` is its record as of ``head`` (None: as of now), and every event up to there goes as
+        it says (its URL, secret, events): a backlog goes where the hook points now (an admin moves a
+        hook off a dead receiver by replacing it), and nothing after a replace or a removal goes as
+        the record before it did (a round walks no further than the commit its record was read at)."""
         cur = self._cursor(hook)
+        repo, path = self.reg.ledger.repo(), layout.webhook(self.ws, self.name)
         try:
-            self.walked = self.reg.ledger.head()
-            commits = commits_after(self.reg, cur.last, self.walked)
+            if head is None:
+                head = self.reg.ledger.head()
+                if self.reg.snapshot_at(head).get(path, Webhook) != hook:
+                    return 0.0  # (changed since it was read: the next round reads it again)
+            self.walked = head
+            commits = commits_after(self.reg, cur.last, head)
         except (KeyError, ValueError, pygit2.GitError):  # (a cursor naming a commit the ledger lost: start over)
             log.error("webhook %s/%s: its cursor %s is not in the ledger; delivering from when it was added",
                       self.ws, self.name, cur.last)
             self._save(msgspec.structs.replace(cur, last=hook.since))
             return 0.0
-        repo, path = self.reg.ledger.repo(), layout.webhook(self.ws, self.name)
-        in_force: tuple[str | None, Webhook, Stored | None] | None = None  # (its record's id, it, its entry)
+        kept = secrets.stored(self.reg.settings, self.ws, hook)
+        if commits:
+            self._tidy(hook)
         for logged in commits:
-            at = Snapshot(repo, logged)  # (the commit in hand: no lookup by id)
-            record_id = at.object_id(path)
-            if in_force is None:
-                in_force = (record_id, *self._in_force(at.get(path, Webhook), hook))
-            elif record_id != in_force[0]:
-                return 0.0  # (the record changed here: not past it, under the old one)
-            record, kept = in_force[1], in_force[2]
             commit = Commit.of(logged)
             e = event(commit)
             if e is not None:
-                e = completed(e, at)
-            if e is None or not wanted(e, self.ws, list(record.events), record.repository):
+                e = completed(e, Snapshot(repo, logged))  # (the commit in hand: no lookup by id)
+            if e is None or not wanted(e, self.ws, list(hook.events), hook.repository):
                 self._passed(commit.id)
                 continue
             began, tries = time.monotonic(), self.failures + 1
-            answer = sending.send(self.client, self.reg, record, kept, e)
+            answer = sending.send(self.client, self.reg, hook, kept, e)
             self.failures = 0 if answer.ok else tries
             state.record(self.reg.settings, self.ws, self.name, state.Attempt(
                 at=now(), event=e.id, type=e.type, status=answer.status, ok=answer.ok, error=answer.error,
@@ -185,27 +184,13 @@ class HookRunner:
             self._passed(commit.id)  # (only now: after the receiver's 2xx)
         return 0.0 if len(commits) >= BATCH else None
 
-    def _in_force(self, then: Webhook | None, now_: Webhook) -> tuple[Webhook, Stored | None]:
-        """The record a round delivers under, and its URL and secret: the one in force at its first
-        commit (``then``), unless that is not this hook's (a replay from before it was added) or what
-        the data directory kept of it is gone (a restore) and the hook was added again since: then
-        the hook as it is now."""
-        settings = self.reg.settings
-        if then is not None and then.since == now_.since:
-            kept = secrets.stored(settings, self.ws, then)
-            if not sending.missing(then, kept) or then.key == now_.key:
-                self._tidy(then, now_)
-                return then, kept
-        return now_, secrets.stored(settings, self.ws, now_)
-
-    def _tidy(self, then: Webhook, now_: Webhook) -> None:
-        """Versions of the hook before the one delivered under go from the data directory (once per
-        version: lazily)."""
-        if then.key != self.tidied:
-            passed, self.tidied = self.tidied, then.key  # (a round under the version before: delivered past it)
+    def _tidy(self, hook: Webhook) -> None:
+        """The URLs and secrets of the hook's versions before this one go from the data directory (once
+        per version: lazily)."""
+        if hook.key != self.tidied:
+            self.tidied = hook.key
             try:
-                secrets.prune(self.reg.settings, self.ws, self.name, {then.key, now_.key},
-                              () if passed is None else {passed})
+                secrets.prune(self.reg.settings, self.ws, self.name, hook.key)
             except OSError as exc:  # (the next round's tries again)
                 self.tidied = None
                 log.warning("webhook %s/%s: dropping its replaced versions' secrets failed (%s)", self.ws,
@@ -320,11 +305,12 @@ class Deliverer:
 
     def _rounds(self, runner: HookRunner) -> Iterator[float | None]:
         while not self.stopping.is_set():
-            hook = self.reg.snapshot().get(layout.webhook(runner.ws, runner.name), Webhook)
+            snap = self.reg.snapshot()
+            hook = snap.get(layout.webhook(runner.ws, runner.name), Webhook)
             if hook is None:
                 return  # removed
             try:
-                yield runner.step(hook)
+                yield runner.step(hook, snap.commit_id)
             except Exception:
                 log.exception("webhook %s/%s: a round failed", runner.ws, runner.name)
                 runner.failures += 1

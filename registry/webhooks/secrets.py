@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import secrets as random
 import time
-from collections.abc import Collection
 from urllib.parse import urlsplit
 
 import msgspec
@@ -34,7 +33,7 @@ class Stored(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     url: str | None = None
     secret: str | None = None
-    staged: int = 0  # Unix seconds
+    staged: float = 0  # Unix time
 
 
 # workspace -> "<name>.<key>" -> Stored; and, as older versions wrote it, "<name>" -> the secret
@@ -78,7 +77,7 @@ def _entry(hook: Webhook) -> str:
 
 def stage(settings: Settings, ws: str, hook: Webhook, url: str, secret: str | None) -> None:
     """Keep the URL and secret of a version of ``hook`` not yet committed, durably."""
-    given = Stored(url=url, secret=secret, staged=int(time.time()))
+    given = Stored(url=url, secret=secret, staged=time.time())
 
     def change(table: dict[str, str | Stored]) -> bool:
         table[_entry(hook)] = given
@@ -95,20 +94,21 @@ def stored(settings: Settings, ws: str, hook: Webhook) -> Stored | None:
     return found if isinstance(found, Stored) else None
 
 
-def prune(settings: Settings, ws: str, name: str, keep: Collection[str], gone: Collection[str] = ()) -> None:
-    """Drop the entries of hook ``name`` but those of the keys in ``keep`` ("": an older version's):
-    those of the keys in ``gone`` (records removed or replaced) at once, the others once they are
-    older than STAGED_GRACE (a commit that staged one may still land)."""
-    old = time.time() - STAGED_GRACE
-
+def prune(settings: Settings, ws: str, name: str, current: str) -> None:
+    """Drop the entries of hook ``name`` that its record (the version of key ``current``) no longer
+    needs: those staged before its own (older versions: a hook goes only as its record now says),
+    an older version's secret by name, and any other once it is older than STAGED_GRACE (staged
+    after it by a commit that may still land: until then, kept)."""
     def change(table: dict[str, str | Stored]) -> bool:
-        dropped = False
+        mine = table.get(f"{name}.{current}") if current else None
+        since = mine.staged if isinstance(mine, Stored) else 0
+        old, dropped = time.time() - STAGED_GRACE, False
         for entry, value in list(table.items()):
             hook_name, _, key = entry.partition(".")
-            if hook_name != name or key in keep:
+            if hook_name != name or key == current:
                 continue
             staged = value.staged if isinstance(value, Stored) else 0
-            if key in gone or staged < old:
+            if staged < since or staged < old:
                 del table[entry]
                 dropped = True
         return dropped

@@ -1,7 +1,8 @@
 """Each version of a hook's record names its own URL and secret in the data directory: a replace whose
-commit fails leaves the hook as it was; a backlog is delivered under the record in force at each
-commit (before a replace, the old URL and secret; after it, the new); a removed hook sends nothing; a
-record written by an older version (its URL in it, its secret by name) still delivers."""
+commit fails leaves the hook as it was; a backlog goes where the hook points now, with its secret now
+(an admin moves a hook off a dead receiver by replacing it), and a round read before a replace or a
+removal sends nothing under the old record; a record written by an older version (its URL in it, its
+secret by name) still delivers."""
 
 from __future__ import annotations
 
@@ -72,42 +73,52 @@ def test_a_replace_whose_commit_fails_leaves_the_hook_signing_with_its_old_secre
         assert got.headers["webhook-id"] == commit and signed_with(got, OLD) and not signed_with(got, NEW)
         assert new.got == []
         # The staged entry no record names goes lazily: once it is older than a commit can take.
-        secrets.prune(reg.settings, WS, "ci", {before.key}, ())
+        secrets.prune(reg.settings, WS, "ci", before.key)
         assert len(secrets.entries(reg.settings, WS, "ci")) == 2  # (still young: its commit may be on its way)
         staged = next(k for k in secrets.entries(reg.settings, WS, "ci") if k != before.key)
         table = secrets._FILE._read(reg.settings.webhook_secrets_path)
         aged = secrets.Stored(url=new.url, secret=NEW, staged=1)
         assert isinstance(table[WS][f"ci.{staged}"], secrets.Stored)
         secrets._FILE.store(reg.settings.webhook_secrets_path, WS, f"ci.{staged}", aged)
-        secrets.prune(reg.settings, WS, "ci", {before.key}, ())
+        secrets.prune(reg.settings, WS, "ci", before.key)
         assert secrets.entries(reg.settings, WS, "ci") == [before.key]
 
 
-def test_a_backlog_goes_to_the_url_and_secret_in_force_at_each_commit(world):
+def test_a_backlog_goes_where_the_hook_points_now_and_a_round_read_before_a_change_sends_nothing(world):
     reg = world.reg
-    with Receiver() as old, Receiver() as new:
-        operations.add_webhook(reg, OP, CH, WS, "ci", old.url, ["package-created"], signing="hmac-sha256",
+    with Receiver() as dead, Receiver() as new:
+        operations.add_webhook(reg, OP, CH, WS, "ci", dead.url, ["package-created"], signing="hmac-sha256",
                                secret=OLD)
         before = created(world, "acme-one", "acme-two")  # (nothing delivered yet: a backlog)
         operations.add_webhook(reg, OP, CH, WS, "ci", new.url, ["package-created"], signing="hmac-sha256",
                                secret=NEW)
         after = created(world, "acme-three", "acme-four")
         assert drain(reg, "ci") is None
-        assert old.ids() == before and all(signed_with(g, OLD) for g in old.got)
-        assert new.ids() == after and all(signed_with(g, NEW) for g in new.got)
+        assert dead.got == []
+        assert new.ids() == before + after and all(signed_with(g, NEW) for g in new.got)
         # Past the replace, the replaced version's URL and secret are dropped.
         assert secrets.entries(reg.settings, WS, "ci") == [hook(world).key]
-        # Removed, a hook delivers nothing more (its URL goes with it), even to a round that began before.
-        runner = HookRunner(reg, WS, "ci")
-        try:
-            current = hook(world)
-            created(world, "acme-five")
-            operations.remove_webhook(reg, OP, CH, WS, "ci")
-            created(world, "acme-six")
-            runner.step(current)
-        finally:
-            runner.close()
-        assert new.ids() == after and old.ids() == before
+        # A round whose record was read before a replace or a removal sends nothing as that record says.
+        for change in ("replace", "remove"):
+            sent = len(dead.got)
+            runner = HookRunner(reg, WS, "ci")
+            try:
+                current = hook(world)
+                created(world, f"acme-{change}-before")
+                if change == "replace":
+                    operations.add_webhook(reg, OP, CH, WS, "ci", dead.url, ["package-created"],
+                                           signing="hmac-sha256", secret=OLD)
+                else:
+                    operations.remove_webhook(reg, OP, CH, WS, "ci")
+                created(world, f"acme-{change}-after")
+                assert runner.step(current) == 0.0  # (the next round reads it again)
+            finally:
+                runner.close()
+            assert new.ids() == before + after and len(dead.got) == sent
+            if change == "replace":  # (and that round sends everything to where it points now)
+                assert drain(reg, "ci") is None
+                assert len(dead.got) == 2 and all(signed_with(g, OLD) for g in dead.got)
+                assert new.ids() == before + after
 
 
 def test_a_record_written_by_an_older_version_still_delivers(world):
