@@ -108,6 +108,14 @@ class Seaweed:
             aws_secret_access_key=SECRET_KEY, config=Config(s3={"addressing_style": "path"},
                                                              retries={"max_attempts": 1}))
 
+    def objects(self, location: str) -> dict[str, str]:
+        """Every object under ``location``'s prefix (s3://bucket/prefix): key below it → ETag."""
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        found = {}
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+            found |= {item["Key"][len(prefix) + 1:]: item["ETag"] for item in page.get("Contents", ())}
+        return found
+
     def location(self) -> str:
         """A fresh s3:// location: each test its own prefix, so none sees another's objects."""
         return f"s3://{BUCKET}/t-{uuid.uuid4().hex[:12]}"

@@ -109,15 +109,6 @@ def test_a_corrupt_file_in_the_backup_fails_the_restore_naming_it(tmp_path):
     assert proc.returncode == 1 and f"{bundle} has 100 bytes" in proc.stderr
 
 
-def _objects(seaweed, location: str) -> dict[str, str]:
-    """Every object under ``location``'s prefix: key → ETag."""
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    found = {}
-    for page in seaweed.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        found |= {item["Key"][len(prefix) + 1:]: item["ETag"] for item in page.get("Contents", ())}
-    return found
-
-
 def _new_files(said: str) -> int:
     return int(said.split(" new files")[0].rsplit(" ", 1)[1])
 
@@ -135,13 +126,13 @@ def test_a_backup_into_a_bucket_is_incremental_and_restores_the_same_pages(tmp_p
         _publish(live.url, team, make_sdist(dists, "alpha", "1.0"))
         first = _cli(data, "backup", location, env=env).stdout
         assert f"backup 000001 in {location}" in first
-        before = _objects(seaweed, location)
+        before = seaweed.objects(location)
         # (each file, a bundle, a manifest and its signature; the lock is gone)
         assert len(before) == _new_files(first) + 3 and _new_files(first) >= 3
         _publish(live.url, team, make_wheel(dists, "beta", "2.0"))
         second = _cli(data, "backup", location, env=env).stdout
         assert "backup 000002" in second and ": 1 commits" in second and 1 <= _new_files(second) <= 2
-        after = _objects(seaweed, location)
+        after = seaweed.objects(location)
         new = {k for k in after if k not in before}  # (only the new wheel, and its core metadata if cached)
         assert len(new) == _new_files(second) + 3
         assert {k.split("/")[0] for k in new} == {"blobs", "bundles", "manifests"}

@@ -19,14 +19,6 @@ from tests.support.helpers import free_port, make_wheel
 from tests.support.world import overwrite_blob, publish
 
 
-def _objects(seaweed, location: str) -> dict[str, str]:
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    found = {}
-    for page in seaweed.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        found |= {item["Key"][len(prefix) + 1:]: item["ETag"] for item in page.get("Contents", ())}
-    return found
-
-
 def _publish(world, tmp_path, version: str) -> str:
     (tmp_path / "dists").mkdir(exist_ok=True)
     wheel = make_wheel(tmp_path / "dists", "Acme.Utils", version)
@@ -43,17 +35,17 @@ def test_a_backup_in_a_bucket_sends_only_what_is_new_and_restores(world, tmp_pat
     first = _publish(world, tmp_path, "1.0")
     one = backup(world.reg, location)
     assert one.number == 1 and one.blobs >= 1
-    before = _objects(seaweed, location)
+    before = seaweed.objects(location)
     assert f"blobs/sha256/{first[:2]}/{first}" in before and ".lock" not in before
     # a backup cut short before its manifest left the next file in the bucket: it is not sent again
     second = _publish(world, tmp_path, "1.1")
     bucket, _, prefix = location.removeprefix("s3://").partition("/")
     seaweed.client().put_object(Bucket=bucket, Key=f"{prefix}/{places.blob_name(second)}",
                                 Body=world.reg.blobs.read(second))
-    left = _objects(seaweed, location)[places.blob_name(second)]
+    left = seaweed.objects(location)[places.blob_name(second)]
     two = backup(world.reg, location)
     assert two.number == 2 and two.previous == one.head and two.commits == 1
-    after = _objects(seaweed, location)
+    after = seaweed.objects(location)
     assert after[places.blob_name(second)] == left and all(after[k] == v for k, v in before.items())
     assert len(after) - len(before) - 1 == two.blobs + 3  # (its new files, a bundle, a manifest, a signature)
     assert backup(world.reg, location).number is None
@@ -73,8 +65,8 @@ def test_a_backup_that_fails_leaves_the_last_whole_one(world, tmp_path, settings
     overwrite_blob(world.reg, broken, b"rotten")
     with pytest.raises(RegistryError, match=f"blob {broken} in the registry's store is corrupt"):
         backup(world.reg, location)
-    assert not any(k.startswith("manifests/000002") for k in _objects(seaweed, location))
-    assert ".lock" not in _objects(seaweed, location)  # (released: the next one may run)
+    assert not any(k.startswith("manifests/000002") for k in seaweed.objects(location))
+    assert ".lock" not in seaweed.objects(location)  # (released: the next one may run)
     assert restore(location, _into(settings, tmp_path)).head == one.head
 
 
@@ -85,7 +77,7 @@ def test_a_second_backup_while_one_runs_is_refused(world, tmp_path, seaweed, s3_
     seaweed.client().put_object(Bucket=bucket, Key=f"{prefix}/.lock", Body=b"elsewhere 1 now\n")
     with pytest.raises(RegistryError, match="Another backup into .* is running") as refused:
         backup(world.reg, location)
-    assert refused.value.status == 409 and set(_objects(seaweed, location)) == {".lock"}
+    assert refused.value.status == 409 and set(seaweed.objects(location)) == {".lock"}
 
 
 @pytest.mark.parametrize("url", ["s3://", "s3:///prefix", "s3://UPPER/x", "s3://a/x"])
@@ -120,4 +112,4 @@ def test_a_directory_and_a_bucket_hold_the_same_files(world, tmp_path, seaweed, 
     backup(world.reg, location)
     backup(world.reg, tmp_path / "dir")
     in_dir = {str(p.relative_to(tmp_path / "dir")) for p in (tmp_path / "dir").rglob("*") if p.is_file()}
-    assert set(_objects(seaweed, location)) == in_dir - {".lock"}
+    assert set(seaweed.objects(location)) == in_dir - {".lock"}
