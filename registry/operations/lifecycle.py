@@ -210,9 +210,9 @@ def _forget_secrets(reg: Registry, ws: str, hooks: list[Webhook]) -> None:
     """Forget the URLs and secrets of hooks a commit removed. Best effort, after the commit: the ledger
     no longer names them, so one left behind (a failed write) is never used; a hook added again
     under that name is given its own."""
-    for hook in hooks:
+    if hooks:
         try:
-            secrets.forget(reg.settings, ws, hook.name)
+            secrets.drop(reg.settings, ws, hooks)
         except OSError:
             pass
 

@@ -142,12 +142,12 @@ def _check(snap: Snapshot, who: Principal, ws: str, name: str, repository: str |
 
 
 def _tidy(reg: Registry, ws: str, hook: Webhook, before: Webhook | None) -> None:
-    """After a replace: the replaced version's URL and secret go (the deliverer goes only as the
-    record now says). Best effort: an entry left behind is dropped by the deliverer's next tidy."""
-    if before is None:
+    """After a replace: exactly the replaced version's URL and secret go (the deliverer goes only as
+    the record now says). Best effort: one left behind is dropped by the deliverer's next prune."""
+    if before is None or before.key == hook.key:
         return
     try:
-        secrets.prune(reg.settings, ws, hook.name, hook.key)
+        secrets.drop(reg.settings, ws, [before])
     except OSError:
         pass
 
@@ -163,8 +163,8 @@ def remove_webhook(reg: Registry, who: Principal, channel: Channel, ws: str, nam
 
     hook = reg.transact(build).result
     try:
-        secrets.forget(reg.settings, ws, name)
-    except OSError:  # (the ledger no longer names it: never used; the next tidy drops it)
+        secrets.drop(reg.settings, ws, [hook])
+    except OSError:  # (the ledger no longer names it: never used)
         pass
     return hook
 

@@ -185,12 +185,12 @@ class HookRunner:
         return 0.0 if len(commits) >= BATCH else None
 
     def _tidy(self, hook: Webhook) -> None:
-        """The URLs and secrets of the hook's versions before this one go from the data directory (once
-        per version: lazily)."""
+        """Entries of the hook's name its record doesn't name, staged by commits that failed, go from the
+        data directory (once per version of the record: lazily)."""
         if hook.key != self.tidied:
             self.tidied = hook.key
             try:
-                secrets.prune(self.reg.settings, self.ws, self.name, hook.key)
+                secrets.prune(self.reg.settings, self.ws, hook)
             except OSError as exc:  # (the next round's tries again)
                 self.tidied = None
                 log.warning("webhook %s/%s: dropping its replaced versions' secrets failed (%s)", self.ws,

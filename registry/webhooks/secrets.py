@@ -6,7 +6,9 @@ record says only the URL's scheme, host, port and fingerprint, and that a secret
 Each version of a hook's record names its own entry (`<name>.<key>`, the key new for each version),
 staged durably *before* its commit: until the commit lands the hook goes on with the entry its
 current record names, and an entry whose commit failed is never used. Entries no record names any
-more are dropped lazily (`prune`). Records of older versions kept the URL and named the secret by
+more are dropped: a replaced or removed version's at once, by the commit's verb (`drop`); one staged
+by a commit that failed, once it is older than any commit can take (`prune`). Records of older
+versions kept the URL and named the secret by
 the hook's name alone; they are read as they are.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets as random
 import time
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 import msgspec
@@ -94,38 +97,40 @@ def stored(settings: Settings, ws: str, hook: Webhook) -> Stored | None:
     return found if isinstance(found, Stored) else None
 
 
-def prune(settings: Settings, ws: str, name: str, current: str) -> None:
-    """Drop the entries of hook ``name`` that its record (the version of key ``current``) no longer
-    needs: those staged before its own (older versions: a hook goes only as its record now says),
-    an older version's secret by name, and any other once it is older than STAGED_GRACE (staged
-    after it by a commit that may still land: until then, kept)."""
+def drop(settings: Settings, ws: str, hooks: Collection[Webhook]) -> None:
+    """Drop exactly the entries of these versions of hooks (replaced or removed by a commit that has
+    landed), and of their names only what is older than STAGED_GRACE besides: an entry staged by an add
+    of the same name still waiting for the ledger's lock is kept (its commit may land after ours)."""
+    named = {_entry(hook) for hook in hooks}
+    names = {hook.name for hook in hooks}
+    old = time.time() - STAGED_GRACE
+
     def change(table: dict[str, str | Stored]) -> bool:
-        mine = table.get(f"{name}.{current}") if current else None
-        since = mine.staged if isinstance(mine, Stored) else 0
-        old, dropped = time.time() - STAGED_GRACE, False
-        for entry, value in list(table.items()):
-            hook_name, _, key = entry.partition(".")
-            if hook_name != name or key == current:
-                continue
-            staged = value.staged if isinstance(value, Stored) else 0
-            if staged < since or staged < old:
-                del table[entry]
-                dropped = True
-        return dropped
-
-    _FILE.update(settings.webhook_secrets_path, ws, change)
-
-
-def forget(settings: Settings, ws: str, name: str) -> None:
-    """A removed hook's URLs and secrets, every version's, durably. (An add of that name racing the
-    removal may find its entry gone: its attempts say to add it again.)"""
-    def change(table: dict[str, str | Stored]) -> bool:
-        mine = [entry for entry in table if entry.partition(".")[0] == name]
-        for entry in mine:
+        gone = [entry for entry, value in table.items() if entry in named or (
+            entry.partition(".")[0] in names and (value.staged if isinstance(value, Stored) else 0) < old)]
+        for entry in gone:
             del table[entry]
-        return bool(mine)
+        return bool(gone)
 
     _FILE.update(settings.webhook_secrets_path, ws, change)
+
+
+def prune(settings: Settings, ws: str, hook: Webhook) -> None:
+    """Drop the entries of ``hook``'s name that its record doesn't name and that are older than
+    STAGED_GRACE (staged by commits that failed, or left by a replace whose own drop failed). Never
+    by the order entries were staged in: two replaces racing may commit in the other order."""
+    old = time.time() - STAGED_GRACE
+    mine = _entry(hook)
+
+    def change(table: dict[str, str | Stored]) -> bool:
+        gone = [entry for entry, value in table.items() if entry != mine and entry.partition(".")[0] == hook.name
+                and (value.staged if isinstance(value, Stored) else 0) < old]
+        for entry in gone:
+            del table[entry]
+        return bool(gone)
+
+    _FILE.update(settings.webhook_secrets_path, ws, change)
+
 
 
 def entries(settings: Settings, ws: str, name: str) -> list[str]:

@@ -73,14 +73,14 @@ def test_a_replace_whose_commit_fails_leaves_the_hook_signing_with_its_old_secre
         assert got.headers["webhook-id"] == commit and signed_with(got, OLD) and not signed_with(got, NEW)
         assert new.got == []
         # The staged entry no record names goes lazily: once it is older than a commit can take.
-        secrets.prune(reg.settings, WS, "ci", before.key)
+        secrets.prune(reg.settings, WS, before)
         assert len(secrets.entries(reg.settings, WS, "ci")) == 2  # (still young: its commit may be on its way)
         staged = next(k for k in secrets.entries(reg.settings, WS, "ci") if k != before.key)
         table = secrets._FILE._read(reg.settings.webhook_secrets_path)
         aged = secrets.Stored(url=new.url, secret=NEW, staged=1)
         assert isinstance(table[WS][f"ci.{staged}"], secrets.Stored)
         secrets._FILE.store(reg.settings.webhook_secrets_path, WS, f"ci.{staged}", aged)
-        secrets.prune(reg.settings, WS, "ci", before.key)
+        secrets.prune(reg.settings, WS, before)
         assert secrets.entries(reg.settings, WS, "ci") == [before.key]
 
 
@@ -140,3 +140,24 @@ def test_a_record_written_by_an_older_version_still_delivers(world):
         (listed,) = Reader(reg, OP).webhooks(WS)
         assert listed.shown == "/".join(receiver.url.split("/")[:3]) + "/…"
         assert listed.fingerprint == secrets.fingerprint(url)
+
+
+def test_racing_changes_of_one_hook_never_drop_an_entry_a_landing_commit_names(world):
+    """Entries are staged outside the ledger's lock, and commits may land in another order than they
+    were staged in: a replace or a removal drops exactly the version it replaced or removed, and the
+    deliverer's prune only what is older than a commit can take, so an add staged earlier and
+    committed later still finds its URL and secret."""
+    reg = world.reg
+    operations.add_webhook(reg, OP, CH, WS, "ci", "https://hooks.example.com/a", ["*"], signing="hmac-sha256",
+                           secret=OLD)
+    first = hook(world)
+    waiting = Webhook(**{**{f: getattr(first, f) for f in first.__struct_fields__}, "key": secrets.new_key()})
+    secrets.stage(reg.settings, WS, waiting, "https://hooks.example.com/waiting", NEW)  # (its commit: later)
+    operations.add_webhook(reg, OP, CH, WS, "ci", "https://hooks.example.com/b", ["*"], signing="hmac-sha256",
+                           secret=NEW)  # (staged after it, committed before it)
+    second = hook(world)
+    secrets.prune(reg.settings, WS, second)  # (the deliverer, under the second version)
+    assert set(secrets.entries(reg.settings, WS, "ci")) == {second.key, waiting.key}  # (the first: replaced)
+    operations.remove_webhook(reg, OP, CH, WS, "ci")  # (a removal racing the waiting add)
+    assert secrets.entries(reg.settings, WS, "ci") == [waiting.key]
+    assert secrets.stored(reg.settings, WS, waiting).url == "https://hooks.example.com/waiting"
