@@ -12,12 +12,13 @@ lock object (created the same way) keeps two backups into one prefix from interl
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -29,7 +30,6 @@ from . import manifest as mf
 if TYPE_CHECKING:
     from ..blobs.bucket import Bucket
 
-STALE_LOCK = timedelta(hours=24)  # a bucket's lock older than this was left by a backup that died
 
 
 class Place(Protocol):
@@ -151,6 +151,7 @@ class BucketPlace:
         self.bucket: Bucket = Bucket(self.location, timeout)
         self._tmp = tempfile.TemporaryDirectory(prefix="registry-backup-")
         self.scratch = Path(self._tmp.name)
+        self._token = ""  # (the lock's, while `held`)
         self.check()
 
     def where(self, name: str) -> str:
@@ -209,22 +210,36 @@ class BucketPlace:
 
     @contextmanager
     def held(self) -> Iterator[None]:
+        """The bucket's lock, an object only one backup can create. Never taken over by age: a backup
+        of a large registry may run for longer than any age, and two running at once would write
+        the same bundle's name. One a backup left as it died is the operator's to delete (the 409
+        says which and since when); released only while it is still this backup's."""
         key = self._key(".lock")
-        body = f"{socket.gethostname()} {os.getpid()} {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}\n".encode()
+        token = self._token = secrets.token_hex(16)
+        body = f"{socket.gethostname()} {os.getpid()} {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {token}\n".encode()
         if not self._create(".lock", body):
-            head = self._head(".lock")
-            if head is not None and datetime.now(UTC) - head["LastModified"] < STALE_LOCK:
-                raise Conflict(f"Another backup into {self.location} is running (since "
-                               f"{head['LastModified']:%Y-%m-%d %H:%M:%S}Z): wait for it to finish. If none is, "
-                               f"delete the object {key} and back up again.")
-            self._delete(".lock")  # (left by a backup that died long ago)
-            if not self._create(".lock", body):
-                raise Conflict(f"Another backup into {self.location} has just begun: wait for it to finish.")
+            found = (self._get(".lock") or b"").decode("utf-8", "replace").split()
+            since = f" (by {found[0]}, process {found[1]}, since {found[2]})" if len(found) >= 3 else ""
+            raise Conflict(f"Another backup into {self.location} is running{since}: wait for it to finish. If none "
+                           f"is (one was killed), delete the object {key} and back up again.")
         try:
             yield
         finally:
-            self._delete(".lock")
-            self._tmp.cleanup()
+            try:
+                if self.ours():
+                    self._delete(".lock")
+            finally:
+                self._tmp.cleanup()
+
+    def ours(self) -> bool:
+        """Whether the lock is still this backup's (nobody deleted it and began another)."""
+        return self._token in (self._get(".lock") or b"").decode("utf-8", "replace").split()
+
+    def _still_ours(self, writing: str) -> None:
+        if not self.ours():
+            raise Conflict(f"The lock {self._key('.lock')} of {self.location} was deleted while this backup ran, "
+                           f"and another may have begun: this one stops before writing {self.where(writing)}. "
+                           "Back up again once no other backup runs.")
 
     def _head(self, name: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
@@ -266,6 +281,8 @@ class BucketPlace:
                 if HEX64.fullmatch(sha := item["Key"].rsplit("/", 1)[-1])}
 
     def put(self, name: str, temp: Path) -> None:
+        if not name.startswith("blobs/"):  # (a file's name is its hash: any backup writes the same bytes)
+            self._still_ours(name)
         with open(temp, "rb") as body, self.bucket.failing(f"writing {self.where(name)}"):
             self.bucket.client().put_object(Bucket=self.location.bucket, Key=self._key(name), Body=body)
         temp.unlink()
@@ -275,6 +292,7 @@ class BucketPlace:
 
     def put_manifest(self, number: int, raw: bytes, signature: bytes) -> None:
         sig = f"manifests/{number:06d}.sig"
+        self._still_ours(sig)
         with self.bucket.failing(f"writing {self.where(sig)}"):
             self.bucket.client().put_object(Bucket=self.location.bucket, Key=self._key(sig), Body=signature)
         if not self._create(f"manifests/{number:06d}.json", raw):

@@ -80,6 +80,34 @@ def test_a_second_backup_while_one_runs_is_refused(world, tmp_path, seaweed, s3_
     assert refused.value.status == 409 and set(seaweed.objects(location)) == {".lock"}
 
 
+def test_a_lock_is_never_taken_over_and_a_backup_whose_lock_went_stops_before_its_bundle(world, tmp_path,
+                                                                                          seaweed, s3_env):
+    """Two backups at once would write the same bundle's and signature's names: a lock, however old,
+    is the operator's to delete; one deleted under a running backup (and another begun) stops it
+    before its bundle, signature or manifest, and it leaves the other's lock alone."""
+    location = seaweed.location()
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    place, other = places.BucketPlace(location, 10), places.BucketPlace(location, 10)
+    first = place.held()
+    first.__enter__()
+    seaweed.client().delete_object(Bucket=bucket, Key=f"{prefix}/.lock")  # (by hand, thinking it stale)
+    second = other.held()
+    second.__enter__()
+    with pytest.raises(RegistryError, match="Another backup into .* is running") as refused:
+        places.BucketPlace(location, 10).held().__enter__()  # (a third: however old the lock, refused)
+    assert refused.value.status == 409 and "since" in refused.value.message
+    temp = tmp_path / "bundle"
+    temp.write_bytes(b"bundle")
+    for write in (lambda: place.put("bundles/000001.bundle", temp), lambda: place.put_manifest(1, b"{}", b"sig")):
+        with pytest.raises(RegistryError, match="was deleted while this backup ran") as stopped:
+            write()
+        assert stopped.value.status == 409 and set(seaweed.objects(location)) == {".lock"}
+    first.__exit__(None, None, None)  # (the first ends: the second's lock stays)
+    assert set(seaweed.objects(location)) == {".lock"} and other.ours()
+    second.__exit__(None, None, None)
+    assert seaweed.objects(location) == {}
+
+
 @pytest.mark.parametrize("url", ["s3://", "s3:///prefix", "s3://UPPER/x", "s3://a/x"])
 def test_a_location_that_is_not_one_is_refused(world, tmp_path, settings, url, s3_env):
     with pytest.raises(RegistryError, match="is not an S3 location: write s3://BUCKET"):
