@@ -53,13 +53,13 @@ async def scrape(request: Request) -> Response:
     """The metrics, for Prometheus (or anything that reads its text format)."""
     state = web_state(request)
     await _may_scrape(request, state)
-    metrics.flush()  # (here, on the event loop's thread, where requests are noted: see registry/metrics.py)
+    metrics.caches_seen(cache.counts())  # (this worker's, now; the others' within CACHE_ROUNDS flushes)
+    metrics.flush()  # (both here, on the event loop's thread, where they run between scrapes too)
     body = await anyio.to_thread.run_sync(text, state)
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"cache-control": "no-store"})
 
 
 def text(state: WebState) -> bytes:
-    metrics.caches_seen(cache.counts())  # (this worker's, now; the others' within CACHE_ROUNDS flushes)
     return metrics.exposition(metrics.Gauges(lambda: gauges(state)), flushed=True)
 
 
