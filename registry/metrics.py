@@ -99,8 +99,11 @@ def serving_directory() -> Path:
     base = MEMORY if os.access(MEMORY, os.W_OK | os.X_OK) else Path(tempfile.gettempdir())
     for left in base.glob(f"{PREFIX}*"):
         pid = left.name[len(PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)) and left.stat().st_uid == os.getuid():
-            shutil.rmtree(left, ignore_errors=True)
+        try:
+            if pid.isdigit() and not _alive(int(pid)) and left.stat().st_uid == os.getuid():
+                shutil.rmtree(left, ignore_errors=True)
+        except OSError:  # (swept meanwhile by another server starting)
+            continue
     return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))  # (mode 0700, a name not guessed)
 
 
