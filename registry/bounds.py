@@ -71,12 +71,18 @@ def secret(value: str, limit: int, things: str) -> str:
     return value
 
 
+AUTHOR_TRIMS = " \"',:;\\"  # what git (and libgit2) trim off both ends of an author's name and email
+
+
 def person_name(value: str) -> str:
     """A user's name as shown and as the git author of their changes: one line, without '<' or '>'."""
     name = one_line(value, DISPLAY_NAME, "Names")
     if "<" in name or ">" in name:
         raise Invalid(f"Names can't hold '<' or '>' (this one is {shown(name)}): the name is the author of the "
                       "person's commits in the ledger, and git's author lines can't hold them.")
+    if not name.strip(AUTHOR_TRIMS):
+        raise Invalid(f"A name needs a letter or a digit (this one is {shown(name)}): the name is the author of the "
+                      "person's commits in the ledger, and git trims spaces and punctuation like these away.")
     return name
 
 

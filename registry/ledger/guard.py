@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ..bounds import AUTHOR_TRIMS
 from ..errors import Invalid
 
 SEGMENT_BYTES = 255
@@ -17,7 +18,6 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _NOT_IN_AUTHOR = re.compile("[\x00-\x1f\x7f<>]")
 _TRAILER_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
 _PLAIN = re.compile(rb"[A-Za-z0-9_@+=-][A-Za-z0-9._@+=-]{0,254}")  # (no leading '.': '.git' and '..' are checked)
-AUTHOR_TRIMS = " \"',:;\\"  # what git (and libgit2) trim off both ends of an author's name and email
 
 
 class Unwritable(Invalid):
