@@ -18,6 +18,7 @@ from granian.log import LogLevels
 from . import datadir, identity, metrics, operations
 from .blobs import BlobStore, open_store
 from .blobs.s3 import S3BlobStore
+from .blobs.s3codes import Unavailable
 from .config import Settings, placement_note
 from .datadir import create_ledger
 from .errors import RegistryError
@@ -158,15 +159,17 @@ def record_url(settings: Settings) -> None:
     fsync_path(path.parent)
 
 
-def wait_for_store(store: BlobStore, seconds: float) -> None:
-    """Check the blob store, asking again every 2 s for up to ``seconds`` while it can't be used (a
-    bucket still being made beside us); then its refusal, as at once."""
+def wait_for_store(settings: Settings, seconds: float) -> BlobStore:
+    """The blob store, opened and checked; while it can't be reached or its bucket isn't there yet (a
+    bucket being made beside us), asked again every 2 s for up to ``seconds``, then its refusal as at
+    once. The first start on a bucket is included: it checks before recording the bucket."""
     deadline = time.monotonic() + seconds
     while True:
         try:
+            store = open_store(settings)
             store.check()
-            return
-        except RegistryError as exc:
+            return store
+        except Unavailable as exc:
             if time.monotonic() + 2 > deadline:
                 raise
             print(f"Waiting for the blob store (up to {seconds:.0f} s, REGISTRY_BLOBS_START_WAIT): {exc.message}",
@@ -194,8 +197,7 @@ def serve(settings: Settings) -> int:
             raise
         booted = None
     else:
-        store = open_store(settings)
-        wait_for_store(store, settings.blobs_start_wait)  # (a bucket that can't be used: said now, not at an upload)
+        store = wait_for_store(settings, settings.blobs_start_wait)  # (a bucket that can't be used: said now)
         booted = bootstrap(settings)
         check_keys(settings)
     record_url(settings)

@@ -24,7 +24,7 @@ from registry.datadir import Registry
 from registry.errors import RegistryError
 from registry.reads import records
 from registry.web.app import create_asgi
-from tests.support.helpers import free_port, make_wheel
+from tests.support.helpers import free_port, make_wheel, start_server
 from tests.support.world import WS, publish, upload_form
 
 MIB = 2**20
@@ -282,6 +282,40 @@ def test_serve_refuses_a_bucket_it_cannot_use(tmp_path, seaweed, s3_env, monkeyp
     assert "no-such-bucket-here" in capsys.readouterr().err
     # (a bucket that never answered isn't remembered)
     assert not Settings(data=str(tmp_path / "d")).blobs_location_path.exists()
+
+
+def make_bucket_later(seaweed, bucket: str, after: float) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(after), seaweed.client().create_bucket(Bucket=bucket)))
+    thread.start()
+    return thread
+
+
+def test_serve_waits_for_a_bucket_being_made_beside_it_first_start_and_later(tmp_path, seaweed):
+    """REGISTRY_BLOBS_START_WAIT (as compose sets it, where weed makes the bucket while the registry
+    starts) covers the first start, which checks the bucket before recording it, as well as every
+    later one: the server says it is waiting, then serves. (The first start once refused at once.)"""
+    bucket = f"late-{os.urandom(6).hex()}"
+    data = tmp_path / "data"
+    maker = make_bucket_later(seaweed, bucket, after=3)
+    server = start_server(data, workers=1, env=seaweed.env(), blobs=f"s3://{bucket}", blobs_start_wait="60")
+    maker.join()
+    try:
+        assert "Waiting for the blob store" in server.log.read_text() and bucket in server.log.read_text()
+        assert Settings(data=str(data)).blobs_location_path.read_text().strip() == f"s3://{bucket}/"
+    finally:
+        server.stop()
+    client = seaweed.client()
+    for item in client.list_objects_v2(Bucket=bucket).get("Contents", ()):
+        client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)
+    maker = make_bucket_later(seaweed, bucket, after=3)
+    server = start_server(data, workers=1, env=seaweed.env(), blobs_start_wait="60")  # (recorded: not told)
+    maker.join()
+    try:
+        assert server.log.read_text().count("Waiting for the blob store") >= 1
+        assert httpx.get(f"{server.url}/_/ready", timeout=30).status_code == 200
+    finally:
+        server.stop()
 
 
 def test_a_registry_knows_where_its_files_are(tmp_path, seaweed, s3_env, dists, monkeypatch, capsys):
