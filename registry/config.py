@@ -142,6 +142,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cache_records_bytes: int = 8 * 2**20  # ledger records, decoded (ledger/codec.py)
     cache_pages_bytes: int = 8 * 2**20  # rendered index pages (web/caches.py)
     cache_answers_bytes: int = 4 * 2**20  # whole answers to repeated index requests (web/caches.py)
+    cache_repeats_bytes: int = 2**20  # the same answers, by the request's every byte (web/repeats.py)
     cache_credentials_bytes: int = 2**20  # Authorization headers resolved to who sent them (web/credentials.py)
     cache_sessions_bytes: int = 2**20  # web UI session cookies resolved to who holds them (web/ui/viewer.py)
     cache_session_signatures_bytes: int = 256 * 2**10  # session cookies whose signature was checked (web/ui/session.py)

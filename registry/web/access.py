@@ -18,6 +18,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING
 
@@ -29,6 +30,8 @@ from ..links import SIGNIN_LINK
 from . import eventlog
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 from .incoming import ROUTE, SCOPE_KEY, Incoming
+from .repeats import ANSWERED, Repeat, Repeats, request_key
+from .repeats import ROUTE as REPEAT_ROUTE
 
 if TYPE_CHECKING:
     from .credentials import Authenticator
@@ -187,8 +190,10 @@ def who_of(found: object, seen: object, authenticator: Authenticator) -> str:
 
 class AccessLog:
     def __init__(self, front: ASGIApp, authenticator: Authenticator, *, writes: bool = True,
-                 counts: bool = True) -> None:
+                 counts: bool = True, repeats: tuple[Repeats, Callable[[], str]] | None = None) -> None:
         self._front, self._authenticator, self._writes, self._counts = front, authenticator, writes, counts
+        self._repeats: Repeats | None = repeats[0] if repeats is not None else None
+        self._head: Callable[[], str] = repeats[1] if repeats is not None else str  # (the ledger's tip)
 
     def __getattr__(self, name: str):  # look like the front door to whoever holds us (tests: its `.app`)
         return getattr(self._front, name)
@@ -197,6 +202,11 @@ class AccessLog:
         if scope["type"] != "http":
             return await self._front(scope, receive, send)
         started, method, path = time.perf_counter(), scope["method"], scope["path"]  # (the router rewrites them)
+        key = request_key(scope) if self._repeats is not None else None
+        if key is not None and self._repeats is not None:
+            found = self._repeats.find(key, self._head())
+            if found is not None:
+                return await self._repeat(scope, send, found[0], found[1], started)
         rid = request_id(scope)
         slot: list = [None]
         token = _WHO.set(slot)
@@ -222,20 +232,33 @@ class AccessLog:
                 route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED
                 metrics.request(route, method, answer[0] or 499, seconds)
             if self._writes and not log.disabled:
-                self._log(scope, method, path, answer, seconds * 1000, rid, slot[0])
+                self._line(method, path, answer[0], answer[1], seconds * 1000,
+                           who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator), rid)
+            if key is not None and self._repeats is not None and ANSWERED in scope:
+                self._repeats.keep(key, scope, who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator))
 
-    def _log(self, scope: Scope, method: str, path: str, answer: list[int], ms: float, rid: bytes,
-             found: object) -> None:
-        who = who_of(found, scope.get(SCOPE_KEY), self._authenticator)
+    async def _repeat(self, scope: Scope, send: Send, repeat: Repeat, body: bytes, started: float) -> None:
+        """A repeat request's answer (repeats.py), logged and counted as the front door's would be."""
+        rid = request_id(scope)
+        await send({"type": "http.response.start", "status": repeat.status,
+                    "headers": [*repeat.headers, (REQUEST_ID, rid)]})
+        await send({"type": "http.response.body", "body": body})
+        seconds = time.perf_counter() - started
+        if self._counts:
+            metrics.request(REPEAT_ROUTE, scope["method"], repeat.status, seconds)
+        if self._writes and not log.disabled:
+            self._line(scope["method"], scope["path"], repeat.status, len(body), seconds * 1000, repeat.who, rid)
+
+    def _line(self, method: str, path: str, status: int, nbytes: int, ms: float, who: str, rid: bytes) -> None:
         if _JSON[0]:
-            fields = {"method": method, "path": shown_path(path), "status": answer[0] or None, "bytes": answer[1],
+            fields = {"method": method, "path": shown_path(path), "status": status or None, "bytes": nbytes,
                       "ms": round(ms, 1), "who": who, "request_id": rid.decode()}
             if _SINK is not None:
                 _SINK.record(fields)
             else:
                 log.info("%s", _json.encode(fields).decode())
         elif _SINK is not None:
-            _SINK.line(f"{method} {shown_path(path)} {answer[0] or '-'} {answer[1]} {ms:.1f}ms {who} {rid.decode()}")
+            _SINK.line(f"{method} {shown_path(path)} {status or '-'} {nbytes} {ms:.1f}ms {who} {rid.decode()}")
         else:
-            log.info("%s %s %s %d %.1fms %s %s", method, shown_path(path), answer[0] or "-", answer[1], ms, who,
+            log.info("%s %s %s %d %.1fms %s %s", method, shown_path(path), status or "-", nbytes, ms, who,
                      rid.decode())

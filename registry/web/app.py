@@ -364,7 +364,7 @@ def create_asgi(settings: Settings | None = None, registry: Registry | None = No
     state: WebState = app.state.web
     chosen = state.registry.settings
     return access.AccessLog(FrontDoor(app), state.authenticator, writes=chosen.logs_access,
-                            counts=chosen.metrics_access != "off")
+                            counts=chosen.metrics_access != "off", repeats=(state.repeats, state.registry.ledger.head))
 
 
 def app_from_env() -> access.AccessLog:

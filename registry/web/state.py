@@ -15,6 +15,7 @@ from .caches import Answers, PageCache
 from .credentials import Authenticator
 from .incoming import incoming
 from .readiness import StoreCheck
+from .repeats import Repeats
 from .stopping import Stopping
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class WebState:
     authenticator: Authenticator = field(default_factory=Authenticator)
     pages: PageCache = field(default_factory=PageCache)
     answers: Answers = field(default_factory=Answers)
+    repeats: Repeats = field(default_factory=Repeats)  # (answers by the request's bytes: repeats.py)
     checkpoint: tuple[tuple[str, int], str] | None = None  # the last one signed, by (head, second)
     replica: Follower | None = None  # on a read replica: what keeps its ledger fresh
     forwarder: Forwarder | None = None  # on a read replica: what sends writes to the primary (forward.py)

@@ -10,11 +10,16 @@ sent, headers included, doesn't move when something they may not see does."""
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry import identity, operations
+from registry.errors import RegistryError
 from tests.support.asgi import call
+from tests.support.helpers import make_wheel
 from tests.support.world import WS, publish
 
 ACCEPTS = [None, "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.v1+html", "text/html",
@@ -55,6 +60,67 @@ async def test_a_remembered_answer_is_the_answer(client, world, published, seque
             served.body = fresh.body = b""
         assert (served.status, served.body) == (fresh.status, fresh.body), (method, target, accept, who)
         assert {k: served.header(k) for k in COMPARED} == {k: fresh.header(k) for k in COMPARED}, (method, target)
+
+
+_made = itertools.count()
+
+
+def _change(world, out: Path, step: str) -> None:
+    """One commit that moves what some page shows, or who may see it: each step toggles, so it
+    commits however often it comes (the world lives across examples)."""
+    op = identity.operator()
+    if step == "publish":
+        publish(world.reg, world.principal("wsadmin@acme.test"), make_wheel(out, "Acme.Utils", f"5.{next(_made)}"))
+        return
+    do, undo = {"yank": (lambda: operations.yank(world.reg, op, "cli", WS, "acme-utils", "1.0.0", "broken"),
+                         lambda: operations.yank(world.reg, op, "cli", WS, "acme-utils", "1.0.0", undo=True)),
+                "reader's grant": (
+                    lambda: operations.grant(world.reg, op, "cli", WS, "reader@acme.test", None, repository="utils"),
+                    lambda: operations.grant(world.reg, op, "cli", WS, "reader@acme.test", "read", repository="utils")),
+                "dev's account": (lambda: operations.disable_user(world.reg, op, "cli", "dev@acme.test", "left"),
+                                  lambda: operations.enable_user(world.reg, op, "cli", "dev@acme.test"))}[step]
+    head = world.reg.ledger.head()
+    try:
+        do()
+    except RegistryError:  # (so already: the other way, then)
+        undo()
+    assert world.reg.ledger.head() != head
+
+
+step = st.one_of(st.integers(0, 2).map(lambda i: ("request", i)),
+                 st.sampled_from(["publish", "yank", "reader's grant", "dev's account"]).map(
+                     lambda c: ("change", c)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pool=st.lists(request, min_size=3, max_size=3), steps=st.lists(step, min_size=3, max_size=14))
+async def test_a_repeated_request_is_answered_as_anew_after_every_change(client, world, published, tmp_path, pool,
+                                                                         steps):
+    """Repeats (the same bytes again) are answered before the front door reads anything of them
+    (web/repeats.py): each request is sent three times, the third answered from there, between
+    commits that change what the pages show and who may read them; every answer is compared with
+    the app's own, and the repeats must actually have been used."""
+    served, app = client.served, client.served.app
+    repeats = served._state.repeats._repeats
+    hits, requests = repeats.hits, 0
+    for kind, what in steps:
+        if kind == "change":
+            _change(world, tmp_path, what)
+            continue
+        path, query, accept, who, method = pool[what]  # (a few requests, each asked again across changes)
+        headers = ([("accept", accept)] if accept else []) + [h for w in who[:1] for h in _auth(world, w)]
+        target = path + (f"?{query}" if query else "")
+        fresh = await call(app, method, target, headers)
+        for _ in range(3):
+            answer = await call(served, method, target, headers)
+            if method == "HEAD":
+                answer.body = fresh.body = b""
+            assert (answer.status, answer.body) == (fresh.status, fresh.body), (method, target, accept, who, steps)
+            assert {k: answer.header(k) for k in COMPARED} == {k: fresh.header(k) for k in COMPARED}, (method, target)
+            assert answer.header("x-request-id")
+        requests += fresh.status in (200, 304)
+    if requests:
+        assert repeats.hits > hits, "no request was answered as a repeat"
 
 
 async def test_two_authorization_headers_are_refused_everywhere(client, world, published):

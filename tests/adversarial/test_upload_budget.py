@@ -157,7 +157,8 @@ async def post_in_chunks(client, headers: dict[str, str], body: bytes) -> tuple[
 
     async def send(message):
         if message["type"] == "http.response.start":
-            answer.update(status=message["status"], headers=sorted(message.get("headers", [])))
+            answer.update(status=message["status"],  # (but for its request id, each answer's own)
+                          headers=sorted(h for h in message.get("headers", []) if h[0] != b"x-request-id"))
         else:
             answer["body"] += message.get("body", b"")
 

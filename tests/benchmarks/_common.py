@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -205,3 +206,82 @@ def index_with_and_without(option: str, modes: tuple[str, str], rounds: int = 3,
             finally:
                 live.stop()
     return figures, data, (admin, token)
+
+
+def static_mirror(root: Path, files: list[Path]) -> Path:
+    """A PEP 503 tree of the same files, with PEP 658 `.metadata` beside each wheel."""
+
+    simple = root / "simple"
+    by_project: dict[str, list[Path]] = {}
+    for f in files:
+        by_project.setdefault(f.name.split("-")[0].replace("_", "-"), []).append(f)
+    for project, paths in by_project.items():
+        d = simple / project
+        d.mkdir(parents=True)
+        links = []
+        for p in paths:
+            shutil.copy(p, d / p.name)
+            sha = hashlib.sha256(p.read_bytes()).hexdigest()
+            if p.name.endswith(".whl"):
+                with zipfile.ZipFile(p) as zf:
+                    meta = zf.read(next(m for m in zf.namelist() if m.endswith(".dist-info/METADATA")))
+                (d / f"{p.name}.metadata").write_bytes(meta)
+                msha = hashlib.sha256(meta).hexdigest()
+                links.append(f'<a href="{p.name}#sha256={sha}" data-core-metadata="sha256={msha}" '
+                             f'data-dist-info-metadata="sha256={msha}">{p.name}</a><br>')
+            else:
+                links.append(f'<a href="{p.name}#sha256={sha}">{p.name}</a><br>')
+        (d / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+    return simple
+
+
+def start_nginx(root: Path) -> tuple[subprocess.Popen | None, str | None]:
+    """nginx (2 workers, as the registry runs) serving ``root`` as static files: (process, base URL),
+    or (None, None) where nginx isn't installed."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        return None, None
+    port = free_port()
+    conf = root / "nginx.conf"
+    conf.write_text(f"""
+user root; worker_processes 2; daemon off; pid {root}/nginx.pid; error_log {root}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000;
+  types {{ text/html html; application/vnd.pypi.simple.v1+json json; application/octet-stream whl gz metadata; }}
+  server {{ listen 127.0.0.1:{port}; root {root}; location / {{ index index.html; }} }} }}
+""")
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(root)], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(url, timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    return None, None
+
+
+def install(client: str, index: str, target: Path, home: Path, roots: list[str], expected: int) -> float:
+    """Seconds for a cold install (no cache) of ``roots`` by ``client`` (uv or pip) into ``target``,
+    which must end with ``expected`` packages (then removed)."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "UV_NO_CACHE": "1", "PIP_NO_CACHE_DIR": "1",
+           "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1"}
+    os.sync()  # (what the last step wrote reaches the disk now, not during this measurement)
+    time.sleep(0.5)
+    if client == "uv":
+        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        args = [uv, "pip", "install", "--no-cache", "--python", sys.executable, "--target", str(target),
+                "--index-url", index, *roots]
+    else:
+        args = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--quiet", "--target", str(target),
+                "--index-url", index, *roots]
+    started = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(args[:3])} against {index.split('@')[-1]} failed:\n{done.stderr}")
+    took = time.perf_counter() - started
+    installed = len(list(target.glob("*.dist-info")))
+    assert installed == expected, f"{installed} packages installed, not {expected}"
+    shutil.rmtree(target)
+    return took

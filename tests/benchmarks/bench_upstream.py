@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,13 +24,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from _common import free_port, make_wheel, publish_in_process, registry_cli, start_server, wheel_bytes
+from _common import install as install_closure
+from _common import make_wheel, publish_in_process, registry_cli, start_nginx, start_server, static_mirror, wheel_bytes
 
 N = 30  # packages in the closure: 10 roots, each needing two of the 20 others
 
 
 def requires(i: int) -> list[str]:
     return [f"up-pkg-{10 + i:02d}", f"up-pkg-{20 + i:02d}"] if i < 10 else []
+
+
+def install(client: str, index: str, target: Path, home: Path) -> float:
+    return install_closure(client, index, target, home, [f"up-pkg-{i:02d}" for i in range(10)], N)
 
 
 def closure_files(out: Path) -> list[Path]:
@@ -62,79 +65,6 @@ def closure_files(out: Path) -> list[Path]:
                         zf.writestr(m, d)
             paths.append(path)
     return paths
-
-
-def static_mirror(root: Path, files: list[Path]) -> Path:
-    """A PEP 503 tree of the same files, with PEP 658 `.metadata` beside each wheel."""
-    import zipfile
-
-    simple = root / "simple"
-    by_project: dict[str, list[Path]] = {}
-    for f in files:
-        by_project.setdefault(f.name.split("-")[0].replace("_", "-"), []).append(f)
-    for project, paths in by_project.items():
-        d = simple / project
-        d.mkdir(parents=True)
-        links = []
-        for p in paths:
-            shutil.copy(p, d / p.name)
-            with zipfile.ZipFile(p) as zf:
-                meta = zf.read(next(m for m in zf.namelist() if m.endswith(".dist-info/METADATA")))
-            (d / f"{p.name}.metadata").write_bytes(meta)
-            sha, msha = hashlib.sha256(p.read_bytes()).hexdigest(), hashlib.sha256(meta).hexdigest()
-            links.append(f'<a href="{p.name}#sha256={sha}" data-core-metadata="sha256={msha}" '
-                         f'data-dist-info-metadata="sha256={msha}">{p.name}</a><br>')
-        (d / "index.html").write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
-    return simple
-
-
-def start_nginx(root: Path) -> tuple[subprocess.Popen | None, str | None]:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None:
-        return None, None
-    port = free_port()
-    conf = root / "nginx.conf"
-    conf.write_text(f"""
-user root; worker_processes 2; daemon off; pid {root}/nginx.pid; error_log {root}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 10000;
-  types {{ text/html html; application/octet-stream whl metadata; }}
-  server {{ listen 127.0.0.1:{port}; root {root}; location / {{ index index.html; }} }} }}
-""")
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(root)], stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/simple/"
-    for _ in range(100):
-        try:
-            httpx.get(url, timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    return None, None
-
-
-def install(client: str, index: str, target: Path, home: Path) -> float:
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "UV_NO_CACHE": "1", "PIP_NO_CACHE_DIR": "1",
-           "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1"}
-    roots = [f"up-pkg-{i:02d}" for i in range(10)]
-    os.sync()  # (what the last step wrote reaches the disk now, not during this measurement)
-    time.sleep(0.5)
-    if client == "uv":
-        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-        args = [uv, "pip", "install", "--no-cache", "--python", sys.executable, "--target", str(target),
-                "--index-url", index, *roots]
-    else:
-        args = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--quiet", "--target", str(target),
-                "--index-url", index, *roots]
-    started = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(args[:3])} against {index.split('@')[-1]} failed:\n{done.stderr}")
-    took = time.perf_counter() - started
-    installed = len(list(target.glob("*.dist-info")))
-    assert installed == N, f"{installed} packages installed, not {N}"
-    shutil.rmtree(target)
-    return took
 
 
 def with_auth(url: str, user: str, token: str) -> str:
@@ -184,6 +114,7 @@ def run(started: list) -> None:
     mirror_proc, mirror_url = start_nginx(tmp / "mirror")
     if mirror_proc is not None:
         started.append(mirror_proc)
+        mirror_url += "/simple/"
 
     up = start_server(tmp / "up", workers=2, max_upload_bytes=str(2 * args.big_mb * 2**20))
     started.append(up)

@@ -1,0 +1,61 @@
+"""The limits bench_limits.py measures the registry against, served by granian as the registry is
+(2 workers): the same page's bytes answered from memory with no routing and no authentication,
+through ASGI (`asgi`) and through granian's own interface (`rsgi`); and a server that reads each
+upload's body whole and throws it away (`discard`). BARE_DIR names the directory holding the pages
+(page.json, page.html), read once at import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TYPES = {"json": b"application/vnd.pypi.simple.v1+json", "html": b"text/html; charset=utf-8"}
+_dir = Path(os.environ.get("BARE_DIR", "."))
+PAGES = {f"/page.{kind}": ((_dir / f"page.{kind}").read_bytes() if (_dir / f"page.{kind}").exists() else b"", kind)
+         for kind in TYPES}
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def asgi(scope, receive, send) -> None:
+    if scope["type"] != "http":
+        return await _lifespan(receive, send)
+    body, kind = PAGES.get(scope["path"], (b"", "html"))
+    await send({"type": "http.response.start", "status": 200 if body else 404,
+                "headers": [(b"content-type", TYPES[kind]), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Rsgi:
+    async def __rsgi__(self, scope, proto) -> None:
+        body, kind = PAGES.get(scope.path, (b"", "html"))
+        proto.response_bytes(200 if body else 404, [("content-type", TYPES[kind].decode())], body)
+
+    def __rsgi_init__(self, loop) -> None:
+        pass
+
+    def __rsgi_del__(self, loop) -> None:
+        pass
+
+
+rsgi = _Rsgi()
+
+
+async def discard(scope, receive, send) -> None:
+    if scope["type"] != "http":
+        return await _lifespan(receive, send)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"),
+                                                                          (b"content-length", b"3")]})
+    await send({"type": "http.response.body", "body": b"OK\n"})

@@ -1,0 +1,245 @@
+"""How close the registry is to what the machine allows (issue 28), everything side by side in one
+run, each pair measured in turn with its order swapped every round:
+
+- index: an authenticated 200-file project page (JSON and HTML) under `wrk -t2 -c32`, from the
+  registry (2 workers), from nginx serving the same bytes as a static file (2 workers), and from
+  bare granian (2 workers) answering the same bytes from memory with no routing and no auth, through
+  ASGI and through RSGI. Bars: >= 80% of nginx, >= 90% of bare granian (ASGI).
+- install: a cold `uv pip install` (and pip) of a 20-package closure, 3 versions each, wheels and
+  sdists, from the registry (authenticated) and from nginx serving a static PEP 503 mirror of the
+  same files with PEP 658 `.metadata` beside the wheels. Bar: uv <= 1.1x.
+- upload: 400 small wheels in one `twine upload` to the registry (each a durable commit) and to a
+  granian server that reads each body and throws it away. Bar: <= 1.5x.
+
+    python tests/benchmarks/bench_limits.py [--only index,install,upload] [--rounds 3] [--seconds 10]
+        [--before SETTING=VALUE,...]   (the index also from the registry with those settings: e.g.
+                                        cache_repeats_bytes=0 answers as before repeats.py)
+
+nginx must be installed (apt-get install nginx). The registry's workers' CPU per request is printed
+too: it moves much less than requests/s when something else runs on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+from _common import (
+    PIP_ACCEPT,
+    basic,
+    free_port,
+    install,
+    make_sdist,
+    make_wheel,
+    publish_in_process,
+    registry_cli,
+    start_nginx,
+    start_server,
+    static_mirror,
+    wrk,
+    wrk_cpu,
+)
+from bench_upload import twine
+
+HERE = Path(__file__).resolve().parent
+ACCEPT = {"json": PIP_ACCEPT, "html": "text/html"}
+PACKAGES = 20  # in the closure: 5 roots, each needing 3 of the 15 others
+
+
+def start_granian(target: str, pages: Path, interface: str = "asgi") -> tuple[subprocess.Popen, str]:
+    """granian, 2 workers as the registry runs, serving ``target`` of bare_apps.py."""
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "granian"), "--interface", interface, "--workers", "2",
+                             "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(HERE),
+                             "--log-level", "warning", f"bare_apps:{target}"],
+                            env={**os.environ, "BARE_DIR": str(pages)}, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(url + "/page.json", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"granian did not start bare_apps:{target}")
+
+
+def median_line(label: str, values: list[float], unit: str) -> str:
+    return f"  {label:28s} {statistics.median(values):>10,.3f} {unit}  (min {min(values):,.3f}, max {max(values):,.3f})"
+
+
+def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str, str]) -> None:
+    files = tmp / "files"
+    files.mkdir()
+    built = []
+    for i in range(100):  # 100 versions x (wheel + sdist) = 200 files
+        built += [make_wheel(files, "bench-pkg", f"1.{i}.0"), make_sdist(files, "bench-pkg", f"1.{i}.0")]
+    live = start_server(tmp / "index-data", workers=2)
+    registry_cli(live.data, "package", "create", "default", "bench-pkg", "--repo", "packages")
+    publish_in_process(live.data, live.admin, "default", built)
+    auth = basic(live.admin, live.token)
+    live.stop()
+    servers = {}
+    if before:  # (the same registry with other settings, on a copy of its data: before and after, side by side)
+        shutil.copytree(live.data, tmp / "index-data-before")
+        servers["registry before"] = start_server(tmp / "index-data-before", workers=2, **before)
+    servers["registry"] = live = start_server(live.data, workers=2)
+    started.extend(servers.values())
+    pages = tmp / "pages"
+    pages.mkdir()
+    for kind, accept in ACCEPT.items():  # the very bytes the registry answers, for the others to serve
+        answer = httpx.get(f"{live.url}/default/bench-pkg/", headers={"Authorization": auth, "Accept": accept})
+        assert answer.status_code == 200, answer.text
+        (pages / f"page.{kind}").write_bytes(answer.content)
+    nginx, nginx_url = start_nginx(pages)
+    if nginx is None:
+        raise SystemExit("nginx is not installed: apt-get install nginx")
+    started.append(nginx)
+    bare, bare_url = start_granian("asgi", pages)
+    started.append(bare)
+    rsgi, rsgi_url = start_granian("rsgi", pages, interface="rsgi")
+    started.append(rsgi)
+    granians = {**servers, "bare granian ASGI": SimpleNamespace(process=bare),
+                "bare granian RSGI": SimpleNamespace(process=rsgi)}
+    figures: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    for r in range(rounds):
+        for kind, accept in ACCEPT.items():
+            targets = [(name, f"{server.url}/default/bench-pkg/", {"Authorization": auth, "Accept": accept})
+                       for name, server in servers.items()]
+            targets += [("nginx static", f"{nginx_url}/page.{kind}", {"Authorization": auth, "Accept": accept}),
+                       ("bare granian ASGI", f"{bare_url}/page.{kind}", {"Authorization": auth, "Accept": accept}),
+                       ("bare granian RSGI", f"{rsgi_url}/page.{kind}", {"Authorization": auth, "Accept": accept})]
+            for name, url, headers in targets if r % 2 == 0 else reversed(targets):
+                wrk(url, headers, seconds=1)  # warm up
+                if name in granians:  # (a granian: its workers' CPU too)
+                    rps, used, errors = wrk_cpu(granians[name], url, headers, seconds=seconds)
+                    cpu.setdefault((name, kind), []).append(used)
+                else:
+                    rps, errors = wrk(url, headers, seconds=seconds)
+                assert not errors, f"{name} {kind}: {errors}"
+                figures.setdefault((name, kind), []).append(rps)
+                print(f"round {r + 1} {kind}: {name} {rps:,.0f} requests/s", flush=True)
+    print(f"\nindex, a 200-file project page ({len((pages / 'page.json').read_bytes()):,} bytes JSON, "
+          f"{len((pages / 'page.html').read_bytes()):,} HTML), medians of {rounds} rounds of {seconds} s:")
+    for kind in ACCEPT:
+        med = {name: statistics.median(figures[(name, k)]) for name, k in figures if k == kind}
+        for name in med:
+            print(median_line(f"{kind.upper()} {name}", figures[(name, kind)], "requests/s"))
+        print(f"  {kind.upper()} registry / nginx static: {med['registry'] / med['nginx static']:.0%} (bar 80%); "
+              f"/ bare granian ASGI: {med['registry'] / med['bare granian ASGI']:.0%} (bar 90%); "
+              f"/ bare granian RSGI: {med['registry'] / med['bare granian RSGI']:.0%}")
+        for name in granians:
+            print(f"  {kind.upper()} {name}: its workers' CPU {statistics.median(cpu[(name, kind)]):.1f} µs a request")
+
+
+def closure(out: Path) -> list[Path]:
+    """``PACKAGES`` packages, 3 versions each, a wheel and an sdist of each version; lim-pkg-00..04
+    each need three of the others (any version)."""
+    paths = []
+    for i in range(PACKAGES):
+        name = f"lim-pkg-{i:02d}"
+        requires = tuple(f"lim-pkg-{5 + 3 * i + k:02d}" for k in range(3)) if i < 5 else ()
+        for v in ("1.0", "1.1", "2.0"):
+            paths += [make_wheel(out, name, v, requires=requires), make_sdist(out, name, v)]
+    return paths
+
+
+def installs(tmp: Path, rounds: int, clients: list[str], started: list) -> None:
+    files = tmp / "closure"
+    files.mkdir()
+    paths = closure(files)
+    static_mirror(tmp / "mirror", paths)
+    nginx, nginx_url = start_nginx(tmp / "mirror")
+    if nginx is None:
+        raise SystemExit("nginx is not installed: apt-get install nginx")
+    started.append(nginx)
+    live = start_server(tmp / "install-data", workers=2)
+    started.append(live)
+    for i in range(PACKAGES):
+        registry_cli(live.data, "package", "create", "default", f"lim-pkg-{i:02d}", "--repo", "packages")
+    publish_in_process(live.data, live.admin, "default", paths)
+    scheme, rest = live.index().split("://", 1)
+    ours = f"{scheme}://{live.admin.replace('@', '%40')}:{live.token}@{rest}"
+    roots = [f"lim-pkg-{i:02d}" for i in range(5)]
+    target, home = tmp / "site", tmp / "home"
+    for client in clients:
+        times: dict[str, list[float]] = {"registry": [], "static mirror": []}
+        pair = [("registry", ours), ("static mirror", f"{nginx_url}/simple/")]
+        install(client, ours, target, home, roots, PACKAGES)  # (warm: the registry's first answers of each page)
+        for r in range(rounds):
+            for name, url in pair if r % 2 == 0 else reversed(pair):
+                times[name].append(install(client, url, target, home, roots, PACKAGES))
+            print(f"round {r + 1} {client}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()), flush=True)
+        ratio = statistics.median(times["registry"]) / statistics.median(times["static mirror"])
+        print(f"\ncold `{client} install` of a {PACKAGES}-package closure, medians of {rounds} rounds:")
+        for name, values in times.items():
+            print(median_line(name, values, "s"))
+        print(f"  registry / static mirror: {ratio:.2f}x" + (" (bar 1.1x)" if client == "uv" else ""))
+
+
+def uploads(tmp: Path, rounds: int, files: int, started: list) -> None:
+    discard, discard_url = start_granian("discard", tmp)
+    started.append(discard)
+    live = start_server(tmp / "upload-data", workers=2)
+    started.append(live)
+    times: dict[str, list[float]] = {"registry": [], "discard server": []}
+    for r in range(rounds):
+        out = tmp / f"wheels-{r}"
+        out.mkdir()
+        name = f"lim-upload-{r}"
+        wheels = [make_wheel(out, name, f"0.0.{i}") for i in range(files)]
+        registry_cli(live.data, "package", "create", "default", name, "--repo", "packages")
+        pair = [("registry", f"{live.url}/default/", live.admin, live.token),
+                ("discard server", f"{discard_url}/", "nobody", "nothing")]
+        for label, url, user, password in pair if r % 2 == 0 else reversed(pair):
+            os.sync()  # (what the last round wrote reaches the disk now, not during this one)
+            times[label].append(twine(url, user, password, wheels))
+        log = registry_cli(live.data, "log", "default", name, "--limit", "0")
+        assert log.count("\n    publish ") == files, "every upload is a commit"
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+    ratio = statistics.median(times["registry"]) / statistics.median(times["discard server"])
+    print(f"\n{files} small wheels in one `twine upload`, medians of {rounds} rounds:")
+    for label, values in times.items():
+        print(median_line(label, values, "s"))
+    print(f"  registry / discard server: {ratio:.2f}x (bar 1.5x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="index,install,upload")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="each wrk run")
+    parser.add_argument("--clients", default="uv,pip")
+    parser.add_argument("--files", type=int, default=400)
+    parser.add_argument("--before", default="", help="SETTING=VALUE[,...]: the index also from a registry with "
+                                                     "these settings (REGISTRY_* without the prefix), side by side")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-limits-"))
+    started: list = []
+    try:
+        parts = args.only.split(",")
+        if "index" in parts:
+            before = dict(pair.split("=", 1) for pair in args.before.split(",") if pair)
+            index(tmp, args.rounds, args.seconds, started, before)
+        if "install" in parts:
+            installs(tmp, args.rounds, args.clients.split(","), started)
+        if "upload" in parts:
+            uploads(tmp, args.rounds, args.files, started)
+    finally:
+        for thing in started:
+            (thing.stop if hasattr(thing, "stop") else thing.terminate)()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
