@@ -72,6 +72,7 @@ class Ledger:
         self.path = Path(path)
         self._local = threading.local()
         self._branch = Branch(self.path)
+        self._ref = str(self._branch.ref)  # (stat'ed by every request: a str, not a Path to convert each time)
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
         self.damage = DamageLog(self.path / "registry-damage", self.path.parent)
         self._recent = Recent()  # this process's latest objects, for its readers
@@ -225,7 +226,7 @@ class Ledger:
         """The tip of main. Every update renames a new ref file into place, so an unchanged stat of
         that file means an unchanged tip: one stat per call, a read only when it moved."""
         try:
-            st = os.stat(self._branch.ref)
+            st = os.stat(self._ref)
             seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:  # packed by an outside `git gc`: ask libgit2 every time
             seen = None
