@@ -71,7 +71,9 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
         size = path.stat().st_size if path is not None else found.size  # (a bucket's object: as recorded)
     return await send_blob(request, sha256=sha256, size=size, path=path, filename=filename, public=repository.public,
                            metadata=metadata, gone=lambda: _raise_if_gone(r, ws, canonical, record, found, wanted),
-                           missing=lambda: _missing(r, found))
+                           missing=lambda: _missing(r, found),
+                           # (today's files only: one of the past may be collected with no commit)
+                           holds=None if r.past else (r.now.commit_id, r.who.expires))
 
 
 def _raise_if_gone(r: Reader, ws: str, canonical: str, record, found, wanted: str) -> None:

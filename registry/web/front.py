@@ -87,7 +87,9 @@ class FrontDoor:
             found = self._state.answers.lookup(scope, self._state.registry.ledger.head())
             if found is not None:
                 named(scope, repeats.ROUTE)
-                cast("dict", scope)[repeats.ANSWERED] = found  # (the same bytes again: answered before the door)
+                remembered, body = found  # (the same bytes again: answered before the door)
+                cast("dict", scope)[repeats.ANSWERED] = (remembered.commit, remembered.expires, remembered.headers,
+                                                         body)
                 return await _send_answer(scope, send, *found)
         send = guarded(send)
         if method not in ("GET", "HEAD"):

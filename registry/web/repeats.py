@@ -13,28 +13,46 @@ may then put it here. Such answers are logged and counted as every request is (a
 
 from __future__ import annotations
 
+import sys
 import time
 import weakref
 from dataclasses import dataclass
 
 from ..cache import Cache
 from .asgi import Scope
-from .caches import OBJECT, Answer, Page, matches
+from .caches import OBJECT, Page, matches
 
-ANSWERED = "registry.answered"  # in the scope: the front door answered it from memory, (Answer, Page)
+# In the scope: this request's answer may be given again to the same bytes, (commit, credentials'
+# expiry, headers but Content-Length, Page or StoredFile); set by the front door and by send.py.
+ANSWERED = "registry.answered"
+FILE_LIMIT = 256 * 2**10  # a stored file answered again by reading it at once, on the event loop
 ROUTE = "/{ws}/{project}/ (from memory)"  # (the metrics' route of every answer from memory)
 
 
 @dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A distribution file in the local store, answered by its path: its bytes are read when a
+    repeat is answered, never kept."""
+
+    path: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
 class Repeat:
-    answer: Answer  # (shared with the answers cache: valid while its commit is the tip, its credentials unexpired)
-    page: weakref.ref[Page]  # (held by the page cache: a repeat never keeps a body alive)
+    commit: str  # valid while the ledger's tip is this commit...
+    expires: float | None  # ...and the caller's credentials hold
+    page: weakref.ref[Page] | None  # the body, held by the page cache (a repeat never keeps one alive)...
+    path: str | None  # ...or the stored file it is read from
+    size: int
     status: int  # 200, or 304 for a request whose If-None-Match names the page
     headers: list[tuple[bytes, bytes]]  # as sent, Content-Length included, but for the request id
     who: str  # for the access log: who the credentials were resolved to when it was kept
 
     def nbytes(self) -> int:
-        return self.answer.nbytes() + OBJECT + sum(len(k) + len(v) + 100 for k, v in self.headers) + len(self.who)
+        return (OBJECT + sys.getsizeof(self.commit) + len(self.path or "") + len(self.who)
+                + sum(len(k) + len(v) + 100 for k, v in self.headers))
 
 
 def request_key(scope: Scope) -> tuple | None:
@@ -60,28 +78,38 @@ class Repeats:
 
     def find(self, key: tuple, head: str) -> tuple[Repeat, bytes] | None:
         """The answer kept for these bytes and its body, while its commit is ``head`` and its
-        credentials hold."""
+        credentials hold (and its body is still there)."""
         repeat = self._repeats.get(key)
         if repeat is None:
             return None
-        answer = repeat.answer
-        if answer.commit != head or (answer.expires is not None and answer.expires <= time.time()):
+        if repeat.commit != head or (repeat.expires is not None and repeat.expires <= time.time()):
             return None
-        page = repeat.page()
-        if page is None:
-            return None
-        return repeat, page.body if repeat.status == 200 and key[0] == "GET" else b""
+        if repeat.status != 200 or key[0] == "HEAD":
+            return repeat, b""
+        if repeat.path is not None:
+            try:  # (small, by FILE_LIMIT: one read, as the page cache has it)
+                with open(repeat.path, "rb") as f:
+                    body = f.read(repeat.size + 1)
+            except OSError:
+                return None  # (gone: the front door says why)
+            return (repeat, body) if len(body) == repeat.size else None
+        page = repeat.page() if repeat.page is not None else None
+        return (repeat, page.body) if page is not None else None
 
     def keep(self, key: tuple, scope: Scope, who: str) -> None:
-        """Keep what the front door answered this request with from memory (`ANSWERED`), if it did."""
+        """Keep what this request was answered with, if whoever answered it marked it (`ANSWERED`:
+        the front door from memory, a whole `.metadata` or small file by send.py)."""
         answered = scope.get(ANSWERED)
         if answered is None:
             return
-        answer, page = answered
+        commit, expires, headers, body = answered
+        page = weakref.ref(body) if isinstance(body, Page) else None
+        path = body.path if isinstance(body, StoredFile) else None
+        size = len(body.body) if isinstance(body, Page) else body.size
         inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
-        if matches(page.etag, inm):
-            repeat = Repeat(answer, weakref.ref(page), 304, answer.headers, who)
+        if matches(body.etag, inm):
+            repeat = Repeat(commit, expires, page, path, size, 304, headers, who)
         else:
-            length = (b"content-length", str(len(page.body)).encode())
-            repeat = Repeat(answer, weakref.ref(page), 200, [*answer.headers, length], who)
+            length = (b"content-length", str(size).encode())
+            repeat = Repeat(commit, expires, page, path, size, 200, [*headers, length], who)
         self._repeats.put(key, repeat, repeat.nbytes())

@@ -13,7 +13,9 @@ from litestar.response import Stream
 
 from ..disposition import attachment
 from ..errors import RegistryError
-from .caches import matches
+from .caches import Page, matches
+from .guards import secured
+from .repeats import ANSWERED, FILE_LIMIT, StoredFile
 from .state import web_state
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -25,10 +27,13 @@ def _nothing() -> None:
 
 async def send_blob(request: Request, *, sha256: str, size: int, path: Path | None, filename: str, public: bool,
                     metadata: bytes | None, gone: Callable[[], None] = _nothing,
-                    missing: Callable[[], RegistryError] | None = None) -> Response:
+                    missing: Callable[[], RegistryError] | None = None,
+                    holds: tuple[str, float | None] | None = None) -> Response:
     """A stored file (or, given ``metadata``, those bytes as its `.metadata`): its headers, a 304,
     a range, a HEAD, a bucket's redirect or the bytes streamed. ``gone`` raises if the file is of
-    the past and deleted since, ``missing`` is the refusal for bytes the store lacks."""
+    the past and deleted since, ``missing`` is the refusal for bytes the store lacks. ``holds``: the
+    commit and credentials' expiry the answer holds under, for a whole `.metadata` to be answered
+    again as a repeat (repeats.py)."""
     is_metadata = metadata is not None
     blobs = web_state(request).registry.blobs
     headers = {
@@ -67,6 +72,8 @@ async def send_blob(request: Request, *, sha256: str, size: int, path: Path | No
             status = 206
             headers["content-range"] = f"bytes {start}-{end}/{size}"
     headers["content-length"] = str(end - start + 1)
+    if holds is not None and status == 200 and (metadata is not None or (path is not None and size <= FILE_LIMIT)):
+        _repeatable(request, headers, holds, metadata, path, size, media_type)
     if request.method == "HEAD":
         return Response(b"", status_code=status, headers=headers, media_type=media_type)
     if metadata is not None:
@@ -77,3 +84,24 @@ async def send_blob(request: Request, *, sha256: str, size: int, path: Path | No
         gone()
         raise (missing() if missing else blobs.missing(sha256, repr(filename))) from None
     return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
+
+
+CONTENT_TYPES = {"text/plain": "text/plain; charset=utf-8"}  # (what Litestar sends for a media type)
+
+
+def _repeatable(request: Request, headers: dict[str, str], holds: tuple[str, float | None], metadata: bytes | None,
+                path: Path | None, size: int, media_type: str) -> None:
+    """Mark a whole `.metadata` or small stored file as an answer the same request's bytes may get
+    again (repeats.py) while ``holds`` (commit, credentials' expiry) does: a `.metadata` kept in the
+    page cache by its hash, a file read from its path each time."""
+    etag = headers["etag"]
+    body: Page | StoredFile
+    if metadata is not None:
+        body = web_state(request).pages.put(("metadata", etag), Page(metadata, etag, media_type))
+    else:
+        assert path is not None
+        body = StoredFile(str(path), size, etag)
+    sent = [(k.encode(), v.encode()) for k, v in headers.items() if k != "content-length"]
+    content_type = CONTENT_TYPES.get(media_type, media_type).encode()
+    marked = (holds[0], holds[1], secured([*sent, (b"content-type", content_type)]), body)
+    request.scope[ANSWERED] = marked  # type: ignore[literal-required]  # (the scope is a dict)

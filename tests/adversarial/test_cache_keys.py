@@ -27,13 +27,14 @@ ACCEPTS = [None, "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.si
            "text/html;q=0.5, application/vnd.pypi.simple.v1+json;q=0.9",
            "*/*", "application/json", "application/vnd.pypi.simple.latest+json", "text/html;q=0"]
 PATHS = ["/", f"/{WS}/", f"/{WS}/acme-utils/", f"/{WS}/public-pkg/", f"/{WS}/secret-pkg/", "/acme-utils/",
-         "/public-pkg/"]
+         "/public-pkg/", f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl.metadata"]
 QUERIES = ["", "format=application/vnd.pypi.simple.v1%2Bjson", "format=text/html", "x=1", "x=2&format=text/html",
            "format=application/vnd.pypi.simple.v1+json",
            "format=text/html&format=application/vnd.pypi.simple.v1%2Bjson"]
 WHO = [None, "reader@acme.test", "outsider@acme.test", "wsadmin@acme.test", "dev-readonly"]
 # what matters of an answer: the cache must not change it
-COMPARED = ("content-type", "etag", "cache-control", "vary", "www-authenticate", "location")
+COMPARED = ("content-type", "etag", "cache-control", "vary", "www-authenticate", "location", "content-length",
+            "accept-ranges", "content-disposition")
 
 
 def _auth(world, who):

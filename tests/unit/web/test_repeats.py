@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
+from pathlib import Path
 
 import pytest
 
 from registry import metrics
-from registry.web.caches import Answer, Page
-from registry.web.repeats import ROUTE, Repeats, request_key
+from registry.web.caches import Page
+from registry.web.repeats import ANSWERED, ROUTE, Repeats, request_key
 from tests.support.asgi import call
 from tests.support.world import WS, publish
 
@@ -84,12 +84,13 @@ def test_expired_credentials_or_a_page_let_go_end_a_repeat(monkeypatch):
     repeats = Repeats()
     page = Page(b"<html>", '"etag"', "text/html")
     key = ("GET", "/acme/pkg/", b"", ((b"authorization", b"Basic x"),))
-    answer = Answer("c1", time.time() + 60, weakref.ref(page), [(b"content-type", b"text/html")])
-    repeats.keep(key, {"registry.answered": (answer, page), "headers": list(key[3])}, "someone")
+    expires = time.time() + 60
+    repeats.keep(key, {ANSWERED: ("c1", expires, [(b"content-type", b"text/html")], page), "headers": list(key[3])},
+                 "someone")
     assert repeats.find(key, "c1")[1] == b"<html>"
     assert repeats.find(key, "c2") is None  # (another tip)
     assert repeats.find(("HEAD", *key[1:]), "c1") is None  # (another method: another request)
-    monkeypatch.setattr(time, "time", lambda: answer.expires + 1)
+    monkeypatch.setattr(time, "time", lambda: expires + 1)
     assert repeats.find(key, "c1") is None
     monkeypatch.undo()
     del page
@@ -101,3 +102,45 @@ def test_only_reads_with_hashable_headers_are_keyed():
     assert request_key(scope) == ("GET", "/a/", b"", ((b"a", b"1"),))
     assert request_key({**scope, "method": "POST"}) is None
     assert request_key({**scope, "headers": [[b"a", b"1"]]}) is None
+
+
+async def test_a_whole_metadata_file_is_a_repeat_and_a_range_of_it_is_not(client, world, published):
+    path = f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl.metadata"
+    headers = list(world.basic("reader@acme.test").items())
+    answers = [await call(client.served, "GET", path, headers) for _ in range(3)]
+    assert repeats_of(client).hits == 2  # (the first marked by the handler: repeats from the second on)
+    first = answers[0]
+    assert first.status == 200 and first.body.startswith(b"Metadata-Version")
+    for answer in answers[1:]:
+        assert (answer.status, answer.body) == (200, first.body)
+        assert sorted(h for h in answer.headers if h[0] != b"x-request-id") == \
+               sorted(h for h in first.headers if h[0] != b"x-request-id")
+    heads = [await call(client.served, "HEAD", path, headers) for _ in range(2)]
+    assert all(h.status == 200 and h.body == b"" and h.header("content-length") == str(len(first.body)) for h in heads)
+    hits = repeats_of(client).hits
+    ranged = [await call(client.served, "GET", path, [*headers, ("range", "bytes=0-9")]) for _ in range(3)]
+    assert all(r.status == 206 and r.body == first.body[:10] for r in ranged) and repeats_of(client).hits == hits
+    outsider = await call(client.served, "GET", path, list(world.basic("outsider@acme.test").items()))
+    assert outsider.status == 404
+
+
+async def test_a_small_stored_file_is_a_repeat_read_anew_each_time(client, world, published):
+    path = f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl"
+    headers = world.basic("reader@acme.test")  # (through the test client: a file is streamed)
+    answers = [await client.get(path, headers=headers) for _ in range(3)]
+    first = answers[0]
+    assert first.status_code == 200 and first.content[:2] == b"PK" and repeats_of(client).hits == 2
+    for answer in answers[1:]:
+        assert (answer.status_code, answer.content) == (200, first.content)
+        assert {k: v for k, v in answer.headers.items() if k != "x-request-id"} == \
+               {k: v for k, v in first.headers.items() if k != "x-request-id"}
+    [repeat] = [v for k, v in repeats_of(client).items() if k[1] == path]
+    assert repeat.path is not None and repeat.page is None  # (its bytes are never kept)
+    Path(repeat.path).rename(repeat.path + ".away")  # the bytes gone from the store: not a repeat, said as damage
+    try:
+        gone = await client.get(path, headers=headers)
+        assert gone.status_code == 503 and "missing" in gone.text
+    finally:
+        Path(repeat.path + ".away").rename(repeat.path)
+    again = await client.get(path, headers=headers)
+    assert again.content == first.content
