@@ -31,7 +31,6 @@ from . import eventlog
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 from .incoming import ROUTE, SCOPE_KEY, Incoming
 from .repeats import ANSWERED, Repeat, Repeats, request_key
-from .repeats import ROUTE as REPEAT_ROUTE
 
 if TYPE_CHECKING:
     from .credentials import Authenticator
@@ -228,14 +227,14 @@ class AccessLog:
             if events is not None:
                 eventlog.served(events)
             seconds = time.perf_counter() - started
+            route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED
             if self._counts:  # (no answer at all: the client left, 499)
-                route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED
                 metrics.request(route, method, answer[0] or 499, seconds)
             if self._writes and not log.disabled:
                 self._line(method, path, answer[0], answer[1], seconds * 1000,
                            who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator), rid)
             if key is not None and self._repeats is not None and ANSWERED in scope:
-                self._repeats.keep(key, scope, who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator))
+                self._repeats.keep(key, scope, who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator), route)
 
     async def _repeat(self, scope: Scope, send: Send, repeat: Repeat, body: bytes, started: float) -> None:
         """A repeat request's answer (repeats.py), logged and counted as the front door's would be."""
@@ -245,7 +244,7 @@ class AccessLog:
         await send({"type": "http.response.body", "body": body})
         seconds = time.perf_counter() - started
         if self._counts:
-            metrics.request(REPEAT_ROUTE, scope["method"], repeat.status, seconds)
+            metrics.request(repeat.route, scope["method"], repeat.status, seconds)
         if self._writes and not log.disabled:
             self._line(scope["method"], scope["path"], repeat.status, len(body), seconds * 1000, repeat.who, rid)
 

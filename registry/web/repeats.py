@@ -1,14 +1,16 @@
 """Repeat requests, answered before anything else reads them: the index at the speed of the server.
 
-A request whose method, path, query and every header are, byte for byte, those of one the front
-door answered from memory (`caches.Answers`) gets that same answer again, as long as the ledger's
-tip and the credentials' expiry still hold: both are checked on each use, as `Answers` checks them.
-Everything the front door decided before answering from memory (the head of the request valid, the
-workspace spelt in lowercase, no browser to redirect, nothing for a replica to forward, the
-representation negotiated, the credentials) is a function of exactly those bytes, so the same
-bytes get the same decision; nothing of the request is parsed again. A request that differs in any
-byte (another User-Agent, an If-None-Match, a new X-Request-Id) goes through the front door, which
-may then put it here. Such answers are logged and counted as every request is (access.py).
+A GET or HEAD whose method, path, query and every header are, byte for byte, those of one already
+answered gets that same answer again, as long as the ledger's tip and the credentials' expiry still
+hold (both checked on each use). Which answers may be given again is said by whoever made them
+(`ANSWERED` in the scope): the front door's answers from memory (`caches.Answers`: index pages), and
+send.py's whole `.metadata` and small files of today's index. Everything decided on the way to such
+an answer (the head of the request valid, the workspace spelt in lowercase, no browser to redirect,
+nothing for a replica to forward, the representation negotiated, the credentials, no Range) is a
+function of exactly those bytes, so the same bytes get the same decision; nothing of the request is
+parsed again. A request that differs in any byte (another User-Agent, an If-None-Match, a new
+X-Request-Id) goes the whole way, and may then be kept here. Such answers are logged and counted as
+every request is, under the route that first answered them (access.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .caches import OBJECT, Page, matches
 # expiry, headers but Content-Length, Page or StoredFile); set by the front door and by send.py.
 ANSWERED = "registry.answered"
 FILE_LIMIT = 256 * 2**10  # a stored file answered again by reading it at once, on the event loop
-ROUTE = "/{ws}/{project}/ (from memory)"  # (the metrics' route of every answer from memory)
+ROUTE = "/{ws}/{project}/ (from memory)"  # (the metrics' route of the front door's answers from memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,11 @@ class Repeat:
     status: int  # 200, or 304 for a request whose If-None-Match names the page
     headers: list[tuple[bytes, bytes]]  # as sent, Content-Length included, but for the request id
     who: str  # for the access log: who the credentials were resolved to when it was kept
+    route: str  # for the metrics: the route that first answered it
 
     def nbytes(self) -> int:
-        return (OBJECT + sys.getsizeof(self.commit) + len(self.path or "") + len(self.who)
-                + sum(len(k) + len(v) + 100 for k, v in self.headers))
+        return (OBJECT + sys.getsizeof(self.commit) + len(self.path or "") + sys.getsizeof(self.who)
+                + sys.getsizeof(self.route) + sum(len(k) + len(v) + 100 for k, v in self.headers))
 
 
 def request_key(scope: Scope) -> tuple | None:
@@ -96,7 +99,7 @@ class Repeats:
         page = repeat.page() if repeat.page is not None else None
         return (repeat, page.body) if page is not None else None
 
-    def keep(self, key: tuple, scope: Scope, who: str) -> None:
+    def keep(self, key: tuple, scope: Scope, who: str, route: str) -> None:
         """Keep what this request was answered with, if whoever answered it marked it (`ANSWERED`:
         the front door from memory, a whole `.metadata` or small file by send.py)."""
         answered = scope.get(ANSWERED)
@@ -108,8 +111,8 @@ class Repeats:
         size = len(body.body) if isinstance(body, Page) else body.size
         inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
         if matches(body.etag, inm):
-            repeat = Repeat(commit, expires, page, path, size, 304, headers, who)
+            repeat = Repeat(commit, expires, page, path, size, 304, headers, who, route)
         else:
             length = (b"content-length", str(size).encode())
-            repeat = Repeat(commit, expires, page, path, size, 200, [*headers, length], who)
+            repeat = Repeat(commit, expires, page, path, size, 200, [*headers, length], who, route)
         self._repeats.put(key, repeat, repeat.nbytes())

@@ -32,8 +32,8 @@ async def send_blob(request: Request, *, sha256: str, size: int, path: Path | No
     """A stored file (or, given ``metadata``, those bytes as its `.metadata`): its headers, a 304,
     a range, a HEAD, a bucket's redirect or the bytes streamed. ``gone`` raises if the file is of
     the past and deleted since, ``missing`` is the refusal for bytes the store lacks. ``holds``: the
-    commit and credentials' expiry the answer holds under, for a whole `.metadata` to be answered
-    again as a repeat (repeats.py)."""
+    commit and credentials' expiry the answer holds under, for a whole `.metadata` or small file to
+    be answered again as a repeat (repeats.py)."""
     is_metadata = metadata is not None
     blobs = web_state(request).registry.blobs
     headers = {

@@ -86,7 +86,7 @@ def test_expired_credentials_or_a_page_let_go_end_a_repeat(monkeypatch):
     key = ("GET", "/acme/pkg/", b"", ((b"authorization", b"Basic x"),))
     expires = time.time() + 60
     repeats.keep(key, {ANSWERED: ("c1", expires, [(b"content-type", b"text/html")], page), "headers": list(key[3])},
-                 "someone")
+                 "someone", "/{ws}/{project}/")
     assert repeats.find(key, "c1")[1] == b"<html>"
     assert repeats.find(key, "c2") is None  # (another tip)
     assert repeats.find(("HEAD", *key[1:]), "c1") is None  # (another method: another request)
@@ -136,6 +136,7 @@ async def test_a_small_stored_file_is_a_repeat_read_anew_each_time(client, world
                {k: v for k, v in first.headers.items() if k != "x-request-id"}
     [repeat] = [v for k, v in repeats_of(client).items() if k[1] == path]
     assert repeat.path is not None and repeat.page is None  # (its bytes are never kept)
+    assert "{filename}" in repeat.route  # (counted under the downloads' route, not the index's)
     Path(repeat.path).rename(repeat.path + ".away")  # the bytes gone from the store: not a repeat, said as damage
     try:
         gone = await client.get(path, headers=headers)
