@@ -1,11 +1,13 @@
 """The limits bench_limits.py measures the registry against, served by granian as the registry is
 (2 workers): the same page's bytes answered from memory with no routing and no authentication,
-through ASGI (`asgi`) and through granian's own interface (`rsgi`); and a server that reads each
+through ASGI (`asgi`; `asgi_its_headers` sends the registry's headers too) and through granian's
+own interface (`rsgi`); and a server that reads each
 upload's body whole and throws it away (`discard`). BARE_DIR names the directory holding the pages
 (page.json, page.html), read once at import."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -31,6 +33,21 @@ async def asgi(scope, receive, send) -> None:
     body, kind = PAGES.get(scope["path"], (b"", "html"))
     await send({"type": "http.response.start", "status": 200 if body else 404,
                 "headers": [(b"content-type", TYPES[kind]), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# the registry's own headers for each page (headers.<kind>.json, when bench_limits.py saved them)
+HEADERS = {path: [(k.encode(), v.encode()) for k, v in json.loads((_dir / f"headers.{kind}.json").read_text())]
+           for path, (_, kind) in PAGES.items() if (_dir / f"headers.{kind}.json").exists()}
+
+
+async def asgi_its_headers(scope, receive, send) -> None:
+    """As `asgi`, with every header the registry sent with the page (its request id included)."""
+    if scope["type"] != "http":
+        return await _lifespan(receive, send)
+    body, _ = PAGES.get(scope["path"], (b"", "html"))
+    await send({"type": "http.response.start", "status": 200 if body else 404,
+                "headers": HEADERS.get(scope["path"], [(b"content-length", b"0")])})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -14,6 +14,11 @@ run, each pair measured in turn with its order swapped every round:
     python tests/benchmarks/bench_limits.py [--only index,install,upload] [--rounds 3] [--seconds 10]
         [--before SETTING=VALUE,...]   (the index also from the registry with those settings: e.g.
                                         cache_repeats_bytes=0 answers as before repeats.py)
+        [--before-code DIR]            (the index and the uploads also from the registry's code in
+                                        DIR, a checkout of another commit: git worktree add DIR REV)
+
+The index is also served by bare granian sending the registry's own headers with the same body
+("bare granian ASGI, its headers"): what is left between that and the registry is Python's part.
 
 nginx must be installed (apt-get install nginx). The registry's workers' CPU per request is printed
 too: it moves much less than requests/s when something else runs on the machine.
@@ -22,6 +27,7 @@ too: it moves much less than requests/s when something else runs on the machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -77,7 +83,13 @@ def median_line(label: str, values: list[float], unit: str) -> str:
     return f"  {label:28s} {statistics.median(values):>10,.3f} {unit}  (min {min(values):,.3f}, max {max(values):,.3f})"
 
 
-def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str, str]) -> None:
+def before_env(code: str) -> dict[str, str]:
+    """The environment that runs the registry's code from ``code`` (a checkout of another commit)
+    rather than this one's: its directory first on the path, ahead of the editable install."""
+    return {"PYTHONPATH": str(Path(code).resolve())} if code else {}
+
+
+def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str, str], code: str) -> None:
     files = tmp / "files"
     files.mkdir()
     built = []
@@ -89,9 +101,10 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
     auth = basic(live.admin, live.token)
     live.stop()
     servers = {}
-    if before:  # (the same registry with other settings, on a copy of its data: before and after, side by side)
+    if before or code:  # (the registry with other settings or code, on a copy of its data: side by side)
         shutil.copytree(live.data, tmp / "index-data-before")
-        servers["registry before"] = start_server(tmp / "index-data-before", workers=2, **before)
+        servers["registry before"] = start_server(tmp / "index-data-before", workers=2, env=before_env(code),
+                                                  **before)
     servers["registry"] = live = start_server(live.data, workers=2)
     started.extend(servers.values())
     pages = tmp / "pages"
@@ -100,6 +113,9 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
         answer = httpx.get(f"{live.url}/default/bench-pkg/", headers={"Authorization": auth, "Accept": accept})
         assert answer.status_code == 200, answer.text
         (pages / f"page.{kind}").write_bytes(answer.content)
+        # (and its headers, for the bare server that sends them too; granian adds its own date and server)
+        sent = [[k.decode(), v.decode()] for k, v in answer.headers.raw if k.lower() not in (b"date", b"server")]
+        (pages / f"headers.{kind}.json").write_text(json.dumps(sent))
     nginx, nginx_url = start_nginx(pages)
     if nginx is None:
         raise SystemExit("nginx is not installed: apt-get install nginx")
@@ -108,8 +124,11 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
     started.append(bare)
     rsgi, rsgi_url = start_granian("rsgi", pages, interface="rsgi")
     started.append(rsgi)
+    same, same_url = start_granian("asgi_its_headers", pages)
+    started.append(same)
     granians = {**servers, "bare granian ASGI": SimpleNamespace(process=bare),
-                "bare granian RSGI": SimpleNamespace(process=rsgi)}
+                "bare granian RSGI": SimpleNamespace(process=rsgi),
+                "bare granian ASGI, its headers": SimpleNamespace(process=same)}
     figures: dict[tuple[str, str], list[float]] = {}
     cpu: dict[str, list[float]] = {}
     for r in range(rounds):
@@ -118,7 +137,9 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
                        for name, server in servers.items()]
             targets += [("nginx static", f"{nginx_url}/page.{kind}", {"Authorization": auth, "Accept": accept}),
                        ("bare granian ASGI", f"{bare_url}/page.{kind}", {"Authorization": auth, "Accept": accept}),
-                       ("bare granian RSGI", f"{rsgi_url}/page.{kind}", {"Authorization": auth, "Accept": accept})]
+                       ("bare granian RSGI", f"{rsgi_url}/page.{kind}", {"Authorization": auth, "Accept": accept}),
+                       ("bare granian ASGI, its headers", f"{same_url}/page.{kind}",
+                        {"Authorization": auth, "Accept": accept})]
             for name, url, headers in targets if r % 2 == 0 else reversed(targets):
                 wrk(url, headers, seconds=1)  # warm up
                 if name in granians:  # (a granian: its workers' CPU too)
@@ -137,7 +158,11 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
             print(median_line(f"{kind.upper()} {name}", figures[(name, kind)], "requests/s"))
         print(f"  {kind.upper()} registry / nginx static: {med['registry'] / med['nginx static']:.0%} (bar 80%); "
               f"/ bare granian ASGI: {med['registry'] / med['bare granian ASGI']:.0%} (bar 90%); "
-              f"/ bare granian RSGI: {med['registry'] / med['bare granian RSGI']:.0%}")
+              f"/ bare granian RSGI: {med['registry'] / med['bare granian RSGI']:.0%}; "
+              f"/ bare granian ASGI with its headers: {med['registry'] / med['bare granian ASGI, its headers']:.0%}"
+              + (f"; registry before / nginx static: {med['registry before'] / med['nginx static']:.0%}, / bare "
+                 f"granian ASGI: {med['registry before'] / med['bare granian ASGI']:.0%}" if "registry before" in med
+                 else ""))
         for name in granians:
             print(f"  {kind.upper()} {name}: its workers' CPU {statistics.median(cpu[(name, kind)]):.1f} µs a request")
 
@@ -187,31 +212,41 @@ def installs(tmp: Path, rounds: int, clients: list[str], started: list) -> None:
         print(f"  registry / static mirror: {ratio:.2f}x" + (" (bar 1.1x)" if client == "uv" else ""))
 
 
-def uploads(tmp: Path, rounds: int, files: int, started: list) -> None:
+def uploads(tmp: Path, rounds: int, files: int, started: list, code: str) -> None:
     discard, discard_url = start_granian("discard", tmp)
     started.append(discard)
     live = start_server(tmp / "upload-data", workers=2)
     started.append(live)
-    times: dict[str, list[float]] = {"registry": [], "discard server": []}
+    registries = {"registry": live}
+    if code:
+        registries["registry before"] = start_server(tmp / "upload-data-before", workers=2, env=before_env(code))
+        started.append(registries["registry before"])
+    times: dict[str, list[float]] = {name: [] for name in registries} | {"discard server": []}
     for r in range(rounds):
         out = tmp / f"wheels-{r}"
         out.mkdir()
         name = f"lim-upload-{r}"
         wheels = [make_wheel(out, name, f"0.0.{i}") for i in range(files)]
-        registry_cli(live.data, "package", "create", "default", name, "--repo", "packages")
-        pair = [("registry", f"{live.url}/default/", live.admin, live.token),
-                ("discard server", f"{discard_url}/", "nobody", "nothing")]
-        for label, url, user, password in pair if r % 2 == 0 else reversed(pair):
+        for server in registries.values():
+            registry_cli(server.data, "package", "create", "default", name, "--repo", "packages")
+        contenders = [(label, f"{server.url}/default/", server.admin, server.token)
+                      for label, server in registries.items()]
+        contenders.append(("discard server", f"{discard_url}/", "nobody", "nothing"))
+        for label, url, user, password in contenders if r % 2 == 0 else reversed(contenders):
             os.sync()  # (what the last round wrote reaches the disk now, not during this one)
             times[label].append(twine(url, user, password, wheels))
-        log = registry_cli(live.data, "log", "default", name, "--limit", "0")
-        assert log.count("\n    publish ") == files, "every upload is a commit"
+        for server in registries.values():
+            log = registry_cli(server.data, "log", "default", name, "--limit", "0")
+            assert log.count("\n    publish ") == files, "every upload is a commit"
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
     ratio = statistics.median(times["registry"]) / statistics.median(times["discard server"])
     print(f"\n{files} small wheels in one `twine upload`, medians of {rounds} rounds:")
     for label, values in times.items():
         print(median_line(label, values, "s"))
     print(f"  registry / discard server: {ratio:.2f}x (bar 1.5x)")
+    if code:
+        print(f"  registry before / discard server: "
+              f"{statistics.median(times['registry before']) / statistics.median(times['discard server']):.2f}x")
 
 
 def main() -> None:
@@ -223,6 +258,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=400)
     parser.add_argument("--before", default="", help="SETTING=VALUE[,...]: the index also from a registry with "
                                                      "these settings (REGISTRY_* without the prefix), side by side")
+    parser.add_argument("--before-code", default="", help="DIR: the index and the uploads also from the "
+                        "registry's code in DIR (a checkout of another commit), side by side")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-limits-"))
     started: list = []
@@ -230,15 +267,16 @@ def main() -> None:
         parts = args.only.split(",")
         if "index" in parts:
             before = dict(pair.split("=", 1) for pair in args.before.split(",") if pair)
-            index(tmp, args.rounds, args.seconds, started, before)
+            index(tmp, args.rounds, args.seconds, started, before, args.before_code)
         if "install" in parts:
             installs(tmp, args.rounds, args.clients.split(","), started)
         if "upload" in parts:
-            uploads(tmp, args.rounds, args.files, started)
+            uploads(tmp, args.rounds, args.files, started, args.before_code)
     finally:
         for thing in started:
             (thing.stop if hasattr(thing, "stop") else thing.terminate)()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -162,3 +162,53 @@ def test_a_served_workers_lines_are_written_in_batches_and_none_is_lost(tmp_path
     sink.flush()  # (what logging.shutdown does at exit)
     lines = out.getvalue().splitlines()
     assert len(lines) == Batched.BATCH + 2 and lines[-1].endswith("POST /acme/ 403 5 0.2ms reader@acme.test")
+
+
+def test_request_ids_are_unique_across_threads_forks_and_a_prefix_running_out(monkeypatch):
+    """Request ids are a random prefix of the process's own and a counter (no system call a request):
+    16 hex digits, never the same twice in a process, its threads or a forked worker, and a new prefix
+    once the counter has numbered its share."""
+    import os
+    import threading
+
+    from registry.web.access import _IDS, request_id
+
+    scope = {"headers": [(b"accept", b"*/*")]}
+    shape = re.compile(rb"[0-9a-f]{16}")
+    seen: list[bytes] = []
+
+    def take(n: int) -> None:
+        seen.extend(request_id(scope) for _ in range(n))
+
+    threads = [threading.Thread(target=take, args=(5000,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(seen)) == len(seen) == 20000 and all(shape.fullmatch(i) for i in seen)
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker forked from this process: a prefix of its own
+        try:
+            os.write(write, b"".join(request_id(scope) for _ in range(1000)))
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = b""
+    while chunk := os.read(read, 65536):
+        child += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    theirs = [child[i:i + 16] for i in range(0, len(child), 16)]
+    ours = [request_id(scope) for _ in range(1000)]  # (numbered on from where the fork left the counter too)
+    assert len(theirs) == 1000 and not set(theirs) & (set(seen) | set(ours))
+
+    _IDS._new()
+    first = request_id(scope)
+    monkeypatch.setattr(type(_IDS), "COUNT", 20)  # (a prefix's share spent after 20 ids)
+    more = [request_id(scope) for _ in range(30)]
+    assert {i[:10] for i in more[:19]} == {first[:10]} and {i[:10] for i in more[19:]} != {first[:10]}
+    assert len({first, *more, *seen, *ours, *theirs}) == 1 + 30 + 20000 + 1000 + 1000
+    # (and a client's own id, when it is a sane one, is kept)
+    assert request_id({"headers": [(b"x-request-id", b"proxy-42")]}) == b"proxy-42"
