@@ -13,7 +13,6 @@ replaced by `…`. The line is formatted only if the logger takes it, by `loggin
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import re
@@ -153,36 +152,7 @@ def request_id(scope: Scope) -> bytes:
             if _SANE_ID.fullmatch(value):
                 return value
             break
-    return _IDS.next()
-
-
-class _Ids:
-    """Request ids: 16 hex digits, a random prefix of this process's own and a counter after it.
-    Unique, not secret (nothing is authorised by one), and no system call a request: the index's
-    repeats are answered in some microseconds, of which `os.urandom` took one."""
-
-    COUNT = 1 << 24  # ids a prefix numbers before another is drawn
-
-    def __init__(self) -> None:
-        self._new()
-        os.register_at_fork(after_in_child=self._new)  # (granian's workers: each a prefix of its own)
-
-    def _new(self) -> None:
-        # (one attribute: a thread reads a prefix and its own counter together; next() on a count is
-        # atomic under the GIL, so threads sharing one never get the same number)
-        self._ids = (os.urandom(5).hex(), itertools.count())
-
-    def next(self) -> bytes:
-        prefix, count = self._ids
-        n = next(count)
-        if n >= self.COUNT:
-            self._new()
-            prefix, count = self._ids
-            n = next(count)
-        return f"{prefix}{n:06x}".encode()
-
-
-_IDS = _Ids()
+    return os.urandom(8).hex().encode()
 
 
 def note(who: Principal | Exception) -> None:
@@ -260,13 +230,14 @@ class AccessLog:
             route = scope.get("path_template") or scope.get(ROUTE) or UNROUTED
             if self._counts:  # (no answer at all: the client left, 499)
                 metrics.request(route, method, answer[0] or 499, seconds)
-            kept = key is not None and self._repeats is not None and ANSWERED in scope
+            keep = self._repeats if key is not None and ANSWERED in scope else None
             logged = self._writes and not log.disabled
-            who = who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator) if kept or logged else ""
-            if logged:
-                self._line(method, path, answer[0], answer[1], seconds * 1000, who, rid)
-            if kept and key is not None and self._repeats is not None:
-                self._repeats.keep(key, scope, who, route)
+            if logged or keep is not None:
+                who = who_of(slot[0], scope.get(SCOPE_KEY), self._authenticator)  # (once, for both)
+                if logged:
+                    self._line(method, path, answer[0], answer[1], seconds * 1000, who, rid)
+                if keep is not None and key is not None:
+                    keep.keep(key, scope, who, route)
 
     async def _repeat(self, scope: Scope, send: Send, repeat: Repeat, body: bytes, started: float) -> None:
         """A repeat request's answer (repeats.py), logged and counted as the front door's would be."""
