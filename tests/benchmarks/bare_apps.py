@@ -1,9 +1,9 @@
 """The limits bench_limits.py measures the registry against, served by granian as the registry is
 (2 workers): the same page's bytes answered from memory with no routing and no authentication,
-through ASGI (`asgi`; `asgi_its_headers` sends the registry's headers too) and through granian's
-own interface (`rsgi`); and a server that reads each
-upload's body whole and throws it away (`discard`). BARE_DIR names the directory holding the pages
-(page.json, page.html), read once at import."""
+through ASGI (`asgi`; `asgi_its_headers` with the registry's own headers) and through granian's
+own interface (`rsgi`); and a server that reads each upload's body whole and throws it away
+(`discard`). BARE_DIR names the directory holding the pages (page.json, page.html) and the
+registry's headers (headers.json.json, headers.html.json), read once at import."""
 
 from __future__ import annotations
 

@@ -20,8 +20,9 @@ run, each pair measured in turn with its order swapped every round:
 The index is also served by bare granian sending the registry's own headers with the same body
 ("bare granian ASGI, its headers"): what is left between that and the registry is Python's part.
 
-nginx must be installed (apt-get install nginx). The registry's workers' CPU per request is printed
-too: it moves much less than requests/s when something else runs on the machine.
+BENCH_KEEP=1 keeps the run's directory (the servers' logs among it). nginx must be installed
+(apt-get install nginx). The registry's workers' CPU per request is printed too: it moves much
+less than requests/s when something else runs on the machine.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def start_granian(target: str, pages: Path, interface: str = "asgi") -> tuple[su
 
 
 def median_line(label: str, values: list[float], unit: str) -> str:
-    return f"  {label:28s} {statistics.median(values):>10,.3f} {unit}  (min {min(values):,.3f}, max {max(values):,.3f})"
+    return f"  {label:32s} {statistics.median(values):>10,.3f} {unit}  (min {min(values):,.3f}, max {max(values):,.3f})"
 
 
 def before_env(code: str) -> dict[str, str]:
