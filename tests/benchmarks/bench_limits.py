@@ -84,6 +84,14 @@ def median_line(label: str, values: list[float], unit: str) -> str:
     return f"  {label:32s} {statistics.median(values):>10,.3f} {unit}  (min {min(values):,.3f}, max {max(values):,.3f})"
 
 
+def ratio(ours: list[float], theirs: list[float], form: str = ".0%", unit: str = "") -> str:
+    """Ours over theirs: the ratio of the medians, then each round's own ratio (the two measured in
+    the same round: less moved by the machine's drift from round to round), their median and range."""
+    each = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return (f"{statistics.median(ours) / statistics.median(theirs):{form}}{unit} (by round: median "
+            f"{statistics.median(each):{form}}{unit}, {min(each):{form}}{unit} to {max(each):{form}}{unit})")
+
+
 def before_env(code: str) -> dict[str, str]:
     """The environment that runs the registry's code from ``code`` (a checkout of another commit)
     rather than this one's: its directory first on the path, ahead of the editable install."""
@@ -154,16 +162,13 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
     print(f"\nindex, a 200-file project page ({len((pages / 'page.json').read_bytes()):,} bytes JSON, "
           f"{len((pages / 'page.html').read_bytes()):,} HTML), medians of {rounds} rounds of {seconds} s:")
     for kind in ACCEPT:
-        med = {name: statistics.median(figures[(name, k)]) for name, k in figures if k == kind}
-        for name in med:
-            print(median_line(f"{kind.upper()} {name}", figures[(name, kind)], "requests/s"))
-        print(f"  {kind.upper()} registry / nginx static: {med['registry'] / med['nginx static']:.0%} (bar 80%); "
-              f"/ bare granian ASGI: {med['registry'] / med['bare granian ASGI']:.0%} (bar 90%); "
-              f"/ bare granian RSGI: {med['registry'] / med['bare granian RSGI']:.0%}; "
-              f"/ bare granian ASGI with its headers: {med['registry'] / med['bare granian ASGI, its headers']:.0%}"
-              + (f"; registry before / nginx static: {med['registry before'] / med['nginx static']:.0%}, / bare "
-                 f"granian ASGI: {med['registry before'] / med['bare granian ASGI']:.0%}" if "registry before" in med
-                 else ""))
+        runs = {name: figures[(name, k)] for name, k in figures if k == kind}
+        for name in runs:
+            print(median_line(f"{kind.upper()} {name}", runs[name], "requests/s"))
+        bars = {"nginx static": " (bar 80%)", "bare granian ASGI": " (bar 90%)"}
+        for ours in [name for name in runs if name.startswith("registry")]:
+            for theirs in ("nginx static", "bare granian ASGI", "bare granian ASGI, its headers", "bare granian RSGI"):
+                print(f"  {kind.upper()} {ours} / {theirs}: {ratio(runs[ours], runs[theirs])}{bars.get(theirs, '')}")
         for name in granians:
             print(f"  {kind.upper()} {name}: its workers' CPU {statistics.median(cpu[(name, kind)]):.1f} µs a request")
 
@@ -206,11 +211,11 @@ def installs(tmp: Path, rounds: int, clients: list[str], started: list) -> None:
             for name, url in pair if r % 2 == 0 else reversed(pair):
                 times[name].append(install(client, url, target, home, roots, PACKAGES))
             print(f"round {r + 1} {client}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()), flush=True)
-        ratio = statistics.median(times["registry"]) / statistics.median(times["static mirror"])
         print(f"\ncold `{client} install` of a {PACKAGES}-package closure, medians of {rounds} rounds:")
         for name, values in times.items():
             print(median_line(name, values, "s"))
-        print(f"  registry / static mirror: {ratio:.2f}x" + (" (bar 1.1x)" if client == "uv" else ""))
+        print(f"  registry / static mirror: {ratio(times['registry'], times['static mirror'], '.2f', 'x')}"
+              + (" (bar 1.1x)" if client == "uv" else ""))
 
 
 def uploads(tmp: Path, rounds: int, files: int, started: list, code: str) -> None:
@@ -240,14 +245,12 @@ def uploads(tmp: Path, rounds: int, files: int, started: list, code: str) -> Non
             log = registry_cli(server.data, "log", "default", name, "--limit", "0")
             assert log.count("\n    publish ") == files, "every upload is a commit"
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
-    ratio = statistics.median(times["registry"]) / statistics.median(times["discard server"])
     print(f"\n{files} small wheels in one `twine upload`, medians of {rounds} rounds:")
     for label, values in times.items():
         print(median_line(label, values, "s"))
-    print(f"  registry / discard server: {ratio:.2f}x (bar 1.5x)")
-    if code:
-        print(f"  registry before / discard server: "
-              f"{statistics.median(times['registry before']) / statistics.median(times['discard server']):.2f}x")
+    for label in registries:
+        print(f"  {label} / discard server: {ratio(times[label], times['discard server'], '.2f', 'x')}"
+              + (" (bar 1.5x)" if label == "registry" else ""))
 
 
 def main() -> None:
