@@ -27,7 +27,8 @@ ACCEPTS = [None, "application/vnd.pypi.simple.v1+json", "application/vnd.pypi.si
            "text/html;q=0.5, application/vnd.pypi.simple.v1+json;q=0.9",
            "*/*", "application/json", "application/vnd.pypi.simple.latest+json", "text/html;q=0"]
 PATHS = ["/", f"/{WS}/", f"/{WS}/acme-utils/", f"/{WS}/public-pkg/", f"/{WS}/secret-pkg/", "/acme-utils/",
-         "/public-pkg/", f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl.metadata"]
+         "/public-pkg/", f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl.metadata",
+         f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl"]
 QUERIES = ["", "format=application/vnd.pypi.simple.v1%2Bjson", "format=text/html", "x=1", "x=2&format=text/html",
            "format=application/vnd.pypi.simple.v1+json",
            "format=text/html&format=application/vnd.pypi.simple.v1%2Bjson"]
@@ -170,3 +171,24 @@ async def test_what_a_stranger_may_not_see_moves_nothing_they_are_sent(client, w
     # ...while whoever may read it sees it move
     reader = _auth(world, "reader@acme.test")
     assert (await call(client.served, "GET", f"/{WS}/", reader)).header("etag") != before[f"/{WS}/"].header("etag")
+
+
+async def test_a_file_and_its_metadata_are_the_same_answer_through_the_front_and_again(client, world, published):
+    """Each credential's download of a file and of its `.metadata` (send.py keeps small ones as
+    repeats): as the app itself answers it, the first time and the two after (read again from the
+    store, never kept), GET and HEAD."""
+    served, app = client.served, client.served.app
+    repeats = served._state.repeats._repeats
+    hits = repeats.hits
+    file = f"/{WS}/acme-utils/1.0.0/acme_utils-1.0.0-py3-none-any.whl"
+    for target in (file, file + ".metadata"):
+        for who in WHO:
+            for method in ("GET", "HEAD"):
+                fresh = await call(app, method, target, _auth(world, who))
+                for _ in range(3):
+                    answer = await call(served, method, target, _auth(world, who))
+                    assert (answer.status, answer.body) == (fresh.status, fresh.body), (method, target, who)
+                    assert {k: answer.header(k) for k in COMPARED} == {k: fresh.header(k) for k in COMPARED}
+                if who in ("reader@acme.test", "wsadmin@acme.test") and method == "GET":
+                    assert fresh.status == 200 and fresh.body, (target, who)
+    assert repeats.hits > hits

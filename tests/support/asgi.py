@@ -37,17 +37,23 @@ async def call(app, method: str, target: str, headers: list[tuple[str, str]] = (
     sent = [{"type": "http.request", "body": body, "more_body": False}]
     started: dict = {}
     chunks: list[bytes] = []
+    answered = anyio.Event()
 
     async def receive():
         if sent:
             return sent.pop(0)
-        await anyio.sleep_forever()  # (the client stays until the answer is sent)
+        # The client stays until the answer is sent, then the connection is done with this request:
+        # as a server says, an http.disconnect (a streamed answer listens for it, and ends on it).
+        await answered.wait()
+        return {"type": "http.disconnect"}
 
     async def send(message):
         if message["type"] == "http.response.start":
             started.update(message)
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                answered.set()
 
     await app(scope, receive, send)
     return Answer(started["status"], list(started.get("headers") or []), b"".join(chunks))
