@@ -267,20 +267,26 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-limits-"))
     started: list = []
+    parts = args.only.split(",")
+    before = dict(pair.split("=", 1) for pair in args.before.split(",") if pair)
+    phases = {"index": lambda: index(tmp, args.rounds, args.seconds, started, before, args.before_code),
+              "install": lambda: installs(tmp, args.rounds, args.clients.split(","), started),
+              "upload": lambda: uploads(tmp, args.rounds, args.files, started, args.before_code)}
     try:
-        parts = args.only.split(",")
-        if "index" in parts:
-            before = dict(pair.split("=", 1) for pair in args.before.split(",") if pair)
-            index(tmp, args.rounds, args.seconds, started, before, args.before_code)
-        if "install" in parts:
-            installs(tmp, args.rounds, args.clients.split(","), started)
-        if "upload" in parts:
-            uploads(tmp, args.rounds, args.files, started, args.before_code)
+        for name, phase in phases.items():
+            if name in parts:
+                phase()
+                stop(started)  # (a phase's servers stopped before the next: idle, they still hold memory and threads)
     finally:
-        for thing in started:
-            (thing.stop if hasattr(thing, "stop") else thing.terminate)()
+        stop(started)
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stop(started: list) -> None:
+    while started:
+        thing = started.pop()
+        (thing.stop if hasattr(thing, "stop") else thing.terminate)()
 
 
 if __name__ == "__main__":
