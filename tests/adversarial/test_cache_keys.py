@@ -189,7 +189,8 @@ async def test_a_file_and_its_metadata_are_the_same_answer_through_the_front_and
                     answer = await call(served, method, target, _auth(world, who))
                     if method == "HEAD":  # (the server, not the app, drops a HEAD's body)
                         answer.body = b""
-                    assert (answer.status, answer.body) == (fresh.status, b"" if method == "HEAD" else fresh.body)
+                    assert (answer.status, answer.body) == (fresh.status, b"" if method == "HEAD" else fresh.body), \
+                        (method, target, who)
                     assert {k: answer.header(k) for k in COMPARED} == {k: fresh.header(k) for k in COMPARED}
                 if who in ("reader@acme.test", "wsadmin@acme.test") and method == "GET":
                     assert fresh.status == 200 and fresh.body, (target, who)
