@@ -211,10 +211,13 @@ class AccessLog:
         token = _WHO.set(slot)
         events = eventlog.serving(rid.decode()) if eventlog.enabled() else None  # (its commits' lines name it)
         answer = [0, 0]  # status, body bytes
+        sent: list = []  # the headers an answer that may be given again was sent with (repeats.py)
 
         async def counting(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answer[0] = message["status"]
+                if ANSWERED in scope:
+                    sent.extend(message.get("headers", ()))
                 message = {**message, "headers": [*message.get("headers", ()), (REQUEST_ID, rid)]}
             elif message["type"] == "http.response.body":
                 answer[1] += len(message.get("body", b""))
@@ -237,7 +240,7 @@ class AccessLog:
                 if logged:
                     self._line(method, path, answer[0], answer[1], seconds * 1000, who, rid)
                 if keep is not None and key is not None:
-                    keep.keep(key, scope, who, route)
+                    keep.keep(key, scope, answer[0], sent, who, route)
 
     async def _repeat(self, scope: Scope, send: Send, repeat: Repeat, body: bytes, started: float) -> None:
         """A repeat request's answer (repeats.py), logged and counted as the front door's would be."""

@@ -88,8 +88,7 @@ class FrontDoor:
             if found is not None:
                 named(scope, repeats.ROUTE)
                 remembered, body = found  # (the same bytes again: answered before the door)
-                cast("dict", scope)[repeats.ANSWERED] = (remembered.commit, remembered.expires, remembered.headers,
-                                                         body)
+                cast("dict", scope)[repeats.ANSWERED] = (remembered.commit, remembered.expires, body)
                 return await _send_answer(scope, send, *found)
         send = guarded(send)
         if method not in ("GET", "HEAD"):

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 from ..cache import Cache
 from .asgi import Scope
-from .caches import OBJECT, Page, matches
+from .caches import OBJECT, Page
 
 # In the scope: this request's answer may be given again to the same bytes, (commit, credentials'
-# expiry, headers but Content-Length, Page or StoredFile); set by the front door and by send.py.
+# expiry, Page or StoredFile); set by the front door and by send.py. Its status and headers are taken
+# as they were sent (access.py), never made up again.
 ANSWERED = "registry.answered"
 FILE_LIMIT = 256 * 2**10  # a stored file answered again by reading it at once, on the event loop
 ROUTE = "/{ws}/{project}/ (from memory)"  # (the metrics' route of the front door's answers from memory)
@@ -48,7 +49,7 @@ class Repeat:
     page: weakref.ref[Page] | None  # the body, held by the page cache (a repeat never keeps one alive)...
     path: str | None  # ...or the stored file it is read from
     size: int
-    status: int  # 200, or 304 for a request whose If-None-Match names the page
+    status: int  # as sent: 200, or 304 for a request whose If-None-Match names the page
     headers: list[tuple[bytes, bytes]]  # as sent, Content-Length included, but for the request id
     who: str  # for the access log: who the credentials were resolved to when it was kept
     route: str  # for the metrics: the route that first answered it
@@ -99,20 +100,17 @@ class Repeats:
         page = repeat.page() if repeat.page is not None else None
         return (repeat, page.body) if page is not None else None
 
-    def keep(self, key: tuple, scope: Scope, who: str, route: str) -> None:
-        """Keep what this request was answered with, if whoever answered it marked it (`ANSWERED`:
-        the front door from memory, a whole `.metadata` or small file by send.py)."""
+    def keep(self, key: tuple, scope: Scope, status: int, headers: list[tuple[bytes, bytes]], who: str,
+             route: str) -> None:
+        """Keep what this request was answered with (``status`` and ``headers`` as sent, but for the
+        request id), if whoever answered it marked it (`ANSWERED`: the front door from memory, a
+        whole `.metadata` or small file by send.py)."""
         answered = scope.get(ANSWERED)
-        if answered is None:
+        if answered is None or status not in (200, 304):
             return
-        commit, expires, headers, body = answered
+        commit, expires, body = answered
         page = weakref.ref(body) if isinstance(body, Page) else None
         path = body.path if isinstance(body, StoredFile) else None
         size = len(body.body) if isinstance(body, Page) else body.size
-        inm = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None)
-        if matches(body.etag, inm):
-            repeat = Repeat(commit, expires, page, path, size, 304, headers, who, route)
-        else:
-            length = (b"content-length", str(size).encode())
-            repeat = Repeat(commit, expires, page, path, size, 200, [*headers, length], who, route)
+        repeat = Repeat(commit, expires, page, path, size, status, list(headers), who, route)
         self._repeats.put(key, repeat, repeat.nbytes())

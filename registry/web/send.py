@@ -14,7 +14,6 @@ from litestar.response import Stream
 from ..disposition import attachment
 from ..errors import RegistryError
 from .caches import Page, matches
-from .guards import secured
 from .repeats import ANSWERED, FILE_LIMIT, StoredFile
 from .state import web_state
 
@@ -73,7 +72,7 @@ async def send_blob(request: Request, *, sha256: str, size: int, path: Path | No
             headers["content-range"] = f"bytes {start}-{end}/{size}"
     headers["content-length"] = str(end - start + 1)
     if holds is not None and status == 200 and (metadata is not None or (path is not None and size <= FILE_LIMIT)):
-        _repeatable(request, headers, holds, metadata, path, size, media_type)
+        _repeatable(request, headers["etag"], holds, metadata, path, size, media_type)
     if request.method == "HEAD":
         return Response(b"", status_code=status, headers=headers, media_type=media_type)
     if metadata is not None:
@@ -86,22 +85,16 @@ async def send_blob(request: Request, *, sha256: str, size: int, path: Path | No
     return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
 
 
-CONTENT_TYPES = {"text/plain": "text/plain; charset=utf-8"}  # (what Litestar sends for a media type)
-
-
-def _repeatable(request: Request, headers: dict[str, str], holds: tuple[str, float | None], metadata: bytes | None,
+def _repeatable(request: Request, etag: str, holds: tuple[str, float | None], metadata: bytes | None,
                 path: Path | None, size: int, media_type: str) -> None:
     """Mark a whole `.metadata` or small stored file as an answer the same request's bytes may get
     again (repeats.py) while ``holds`` (commit, credentials' expiry) does: a `.metadata` kept in the
-    page cache by its hash, a file read from its path each time."""
-    etag = headers["etag"]
+    page cache by its hash, a file read from its path each time. (Its status and headers are taken
+    as they are sent: access.py.)"""
     body: Page | StoredFile
     if metadata is not None:
         body = web_state(request).pages.put(("metadata", etag), Page(metadata, etag, media_type))
     else:
         assert path is not None
         body = StoredFile(str(path), size, etag)
-    sent = [(k.encode(), v.encode()) for k, v in headers.items() if k != "content-length"]
-    content_type = CONTENT_TYPES.get(media_type, media_type).encode()
-    marked = (holds[0], holds[1], secured([*sent, (b"content-type", content_type)]), body)
-    request.scope[ANSWERED] = marked  # type: ignore[literal-required]  # (the scope is a dict)
+    request.scope[ANSWERED] = (holds[0], holds[1], body)  # type: ignore[literal-required]  # (the scope is a dict)

@@ -85,8 +85,8 @@ def test_expired_credentials_or_a_page_let_go_end_a_repeat(monkeypatch):
     page = Page(b"<html>", '"etag"', "text/html")
     key = ("GET", "/acme/pkg/", b"", ((b"authorization", b"Basic x"),))
     expires = time.time() + 60
-    repeats.keep(key, {ANSWERED: ("c1", expires, [(b"content-type", b"text/html")], page), "headers": list(key[3])},
-                 "someone", "/{ws}/{project}/")
+    repeats.keep(key, {ANSWERED: ("c1", expires, page), "headers": list(key[3])}, 200,
+                 [(b"content-type", b"text/html"), (b"content-length", b"6")], "someone", "/{ws}/{project}/")
     assert repeats.find(key, "c1")[1] == b"<html>"
     assert repeats.find(key, "c2") is None  # (another tip)
     assert repeats.find(("HEAD", *key[1:]), "c1") is None  # (another method: another request)
