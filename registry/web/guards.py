@@ -83,10 +83,15 @@ def paced(receive: Receive, min_rate: int, grace: float) -> Receive:
 
 
 def guarded(send: Send) -> Send:
-    """``send``, with every answer's Location kept on this origin and HTML answers' security headers."""
+    """``send``, with every answer's Location kept on this origin, HTML answers' security headers,
+    and a 408's connection ended with it (RFC 9110 15.5.9: the server gave up waiting for this
+    request; the connection should not linger while the server reads what is left of the body)."""
     async def send_guarded(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": secured(message.get("headers") or [])}
+            headers = secured(message.get("headers") or [])
+            if message["status"] == 408:
+                headers = [*headers, (b"connection", b"close")]
+            message = {**message, "headers": headers}
         await send(message)
 
     return send_guarded
