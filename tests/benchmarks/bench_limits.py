@@ -14,7 +14,7 @@ run, each pair measured in turn with its order swapped every round:
     python tests/benchmarks/bench_limits.py [--only index,install,upload] [--rounds 3] [--seconds 10]
         [--before SETTING=VALUE,...]   (the index also from the registry with those settings: e.g.
                                         cache_repeats_bytes=0 answers as before repeats.py)
-        [--before-code DIR]            (the index and the uploads also from the registry's code in
+        [--before-code DIR]            (the index, installs and uploads also from the registry's code in
                                         DIR, a checkout of another commit: git worktree add DIR REV)
 
 The index is also served by bare granian sending the registry's own headers with the same body
@@ -63,9 +63,11 @@ PACKAGES = 20  # in the closure: 5 roots, each needing 3 of the 15 others
 
 
 def start_granian(target: str, pages: Path, interface: str = "asgi") -> tuple[subprocess.Popen, str]:
-    """granian, 2 workers as the registry runs, serving ``target`` of bare_apps.py."""
+    """granian, 2 workers and the event loop as the registry runs (registry/server.py), serving
+    ``target`` of bare_apps.py."""
     port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).parent / "granian"), "--interface", interface, "--workers", "2",
+                             "--loop", "uvloop",
                              "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(HERE),
                              "--log-level", "warning", f"bare_apps:{target}"],
                             env={**os.environ, "BARE_DIR": str(pages)}, stdout=subprocess.DEVNULL)
@@ -185,7 +187,7 @@ def closure(out: Path) -> list[Path]:
     return paths
 
 
-def installs(tmp: Path, rounds: int, clients: list[str], started: list) -> None:
+def installs(tmp: Path, rounds: int, clients: list[str], started: list, code: str) -> None:
     files = tmp / "closure"
     files.mkdir()
     paths = closure(files)
@@ -199,14 +201,24 @@ def installs(tmp: Path, rounds: int, clients: list[str], started: list) -> None:
     for i in range(PACKAGES):
         registry_cli(live.data, "package", "create", "default", f"lim-pkg-{i:02d}", "--repo", "packages")
     publish_in_process(live.data, live.admin, "default", paths)
-    scheme, rest = live.index().split("://", 1)
-    ours = f"{scheme}://{live.admin.replace('@', '%40')}:{live.token}@{rest}"
+    registries = {"registry": live}
+    if code:  # (the registry's code of another commit, on a copy of its data: side by side)
+        live.stop()  # (copied at rest, then started again)
+        shutil.copytree(live.data, tmp / "install-data-before")
+        registries = {"registry": start_server(live.data, workers=2),
+                      "registry before": start_server(tmp / "install-data-before", workers=2, env=before_env(code))}
+        started.extend(registries.values())
+    indexes = {}
+    for label, server in registries.items():  # (the first start's credentials: only a bootstrap prints a token)
+        scheme, rest = server.index().split("://", 1)
+        indexes[label] = f"{scheme}://{live.admin.replace('@', '%40')}:{live.token}@{rest}"
     roots = [f"lim-pkg-{i:02d}" for i in range(5)]
     target, home = tmp / "site", tmp / "home"
     for client in clients:
-        times: dict[str, list[float]] = {"registry": [], "static mirror": []}
-        pair = [("registry", ours), ("static mirror", f"{nginx_url}/simple/")]
-        install(client, ours, target, home, roots, PACKAGES)  # (warm: the registry's first answers of each page)
+        pair = [*indexes.items(), ("static mirror", f"{nginx_url}/simple/")]
+        times: dict[str, list[float]] = {name: [] for name, _ in pair}
+        for url in indexes.values():  # (warm: the registry's first answers of each page)
+            install(client, url, target, home, roots, PACKAGES)
         for r in range(rounds):
             for name, url in pair if r % 2 == 0 else reversed(pair):
                 times[name].append(install(client, url, target, home, roots, PACKAGES))
@@ -214,8 +226,9 @@ def installs(tmp: Path, rounds: int, clients: list[str], started: list) -> None:
         print(f"\ncold `{client} install` of a {PACKAGES}-package closure, medians of {rounds} rounds:")
         for name, values in times.items():
             print(median_line(name, values, "s"))
-        print(f"  registry / static mirror: {ratio(times['registry'], times['static mirror'], '.2f', 'x')}"
-              + (" (bar 1.1x)" if client == "uv" else ""))
+        for label in indexes:
+            print(f"  {label} / static mirror: {ratio(times[label], times['static mirror'], '.2f', 'x')}"
+                  + (" (bar 1.1x)" if client == "uv" and label == "registry" else ""))
 
 
 def uploads(tmp: Path, rounds: int, files: int, started: list, code: str) -> None:
@@ -262,7 +275,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=400)
     parser.add_argument("--before", default="", help="SETTING=VALUE[,...]: the index also from a registry with "
                                                      "these settings (REGISTRY_* without the prefix), side by side")
-    parser.add_argument("--before-code", default="", help="DIR: the index and the uploads also from the "
+    parser.add_argument("--before-code", default="", help="DIR: the index, installs and uploads also from the "
                         "registry's code in DIR (a checkout of another commit), side by side")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-limits-"))
@@ -270,7 +283,7 @@ def main() -> None:
     parts = args.only.split(",")
     before = dict(pair.split("=", 1) for pair in args.before.split(",") if pair)
     phases = {"index": lambda: index(tmp, args.rounds, args.seconds, started, before, args.before_code),
-              "install": lambda: installs(tmp, args.rounds, args.clients.split(","), started),
+              "install": lambda: installs(tmp, args.rounds, args.clients.split(","), started, args.before_code),
               "upload": lambda: uploads(tmp, args.rounds, args.files, started, args.before_code)}
     try:
         for name, phase in phases.items():
