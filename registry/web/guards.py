@@ -84,8 +84,8 @@ def paced(receive: Receive, min_rate: int, grace: float) -> Receive:
 
 def guarded(send: Send) -> Send:
     """``send``, with every answer's Location kept on this origin, HTML answers' security headers,
-    and a 408's connection ended with it (RFC 9110 15.5.9: the server gave up waiting for this
-    request; the connection should not linger while the server reads what is left of the body)."""
+    and a 408 that asks for its connection's end (RFC 9110 15.5.9: the server gave up waiting for
+    this request; a client should not send the rest of the body, nor reuse the connection)."""
     async def send_guarded(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = secured(message.get("headers") or [])
