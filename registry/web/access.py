@@ -211,7 +211,7 @@ class AccessLog:
         token = _WHO.set(slot)
         events = eventlog.serving(rid.decode()) if eventlog.enabled() else None  # (its commits' lines name it)
         answer = [0, 0]  # status, body bytes
-        sent: list = []  # the headers an answer that may be given again was sent with (repeats.py)
+        sent: list[tuple[bytes, bytes]] = []  # the headers an answer that may be given again was sent with (repeats.py)
 
         async def counting(message: Message) -> None:
             if message["type"] == "http.response.start":

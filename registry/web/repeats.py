@@ -112,5 +112,5 @@ class Repeats:
         page = weakref.ref(body) if isinstance(body, Page) else None
         path = body.path if isinstance(body, StoredFile) else None
         size = len(body.body) if isinstance(body, Page) else body.size
-        repeat = Repeat(commit, expires, page, path, size, status, list(headers), who, route)
+        repeat = Repeat(commit, expires, page, path, size, status, headers, who, route)  # (its own list)
         self._repeats.put(key, repeat, repeat.nbytes())

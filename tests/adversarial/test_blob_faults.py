@@ -288,7 +288,7 @@ def fill(path: Path, leave: int) -> None:
         left = free_bytes(path.parent) - leave
         try:
             while left > 0:
-                left -= fh.write(b"\0" * min(left, MIB)) or 0
+                left -= fh.write(b"\0" * min(left, MIB))
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
