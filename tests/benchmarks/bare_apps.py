@@ -1,9 +1,11 @@
 """The limits bench_limits.py measures the registry against, served by granian as the registry is
 (2 workers): the same page's bytes answered from memory with no routing and no authentication,
 through ASGI (`asgi`; `asgi_its_headers` with the registry's own headers) and through granian's
-own interface (`rsgi`); and a server that reads each upload's body whole and throws it away
-(`discard`). BARE_DIR names the directory holding the pages (page.json, page.html) and the
-registry's headers (headers.json.json, headers.html.json), read once at import."""
+own interface (`rsgi`); a server that reads each upload's body whole and throws it away
+(`discard`), and one that makes each body durable before it answers (`discard_durable`: appended
+to one file and fdatasynced, the least an acknowledgement that survives a power cut costs).
+BARE_DIR names the directory holding the pages (page.json, page.html) and the registry's headers
+(headers.json.json, headers.html.json), read once at import."""
 
 from __future__ import annotations
 
@@ -73,6 +75,29 @@ async def discard(scope, receive, send) -> None:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
             break
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"),
+                                                                          (b"content-length", b"3")]})
+    await send({"type": "http.response.body", "body": b"OK\n"})
+
+
+_DURABLE: list[int] = []  # (the file `discard_durable` appends to, opened by each worker on its first upload)
+
+
+async def discard_durable(scope, receive, send) -> None:
+    """As `discard`, but each body is appended to BARE_DIR/durable-uploads and fdatasynced before the
+    answer: one sync per upload, on one file that already exists (no file made, no rename)."""
+    if scope["type"] != "http":
+        return await _lifespan(receive, send)
+    if not _DURABLE:
+        _DURABLE.append(os.open(_dir / "durable-uploads", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    body = bytearray()
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    os.write(_DURABLE[0], body)
+    os.fdatasync(_DURABLE[0])
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"),
                                                                           (b"content-length", b"3")]})
     await send({"type": "http.response.body", "body": b"OK\n"})

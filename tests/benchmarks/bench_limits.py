@@ -8,8 +8,10 @@ run, each pair measured in turn with its order swapped every round:
 - install: a cold `uv pip install` (and pip) of a 20-package closure, 3 versions each, wheels and
   sdists, from the registry (authenticated) and from nginx serving a static PEP 503 mirror of the
   same files with PEP 658 `.metadata` beside the wheels. Bar: uv <= 1.1x.
-- upload: 400 small wheels in one `twine upload` to the registry (each a durable commit) and to a
-  granian server that reads each body and throws it away. Bar: <= 1.5x.
+- upload: 400 small wheels in one `twine upload` to the registry (each a durable commit), to a
+  granian server that reads each body and throws it away (bar: <= 1.5x), and to one that appends
+  each body to a file and fdatasyncs it before answering: what one durable acknowledgement costs
+  on this disk, the least any registry that keeps its word under a power cut pays.
 
     python tests/benchmarks/bench_limits.py [--only index,install,upload] [--rounds 3] [--seconds 10]
         [--before SETTING=VALUE,...]   (the index also from the registry with those settings: e.g.
@@ -234,13 +236,16 @@ def installs(tmp: Path, rounds: int, clients: list[str], started: list, code: st
 def uploads(tmp: Path, rounds: int, files: int, started: list, code: str) -> None:
     discard, discard_url = start_granian("discard", tmp)
     started.append(discard)
+    durable, durable_url = start_granian("discard_durable", tmp)
+    started.append(durable)
     live = start_server(tmp / "upload-data", workers=2)
     started.append(live)
     registries = {"registry": live}
     if code:
         registries["registry before"] = start_server(tmp / "upload-data-before", workers=2, env=before_env(code))
         started.append(registries["registry before"])
-    times: dict[str, list[float]] = {name: [] for name in registries} | {"discard server": []}
+    times: dict[str, list[float]] = {name: [] for name in registries} | {"discard server": [],
+                                                                          "durable discard server": []}
     for r in range(rounds):
         out = tmp / f"wheels-{r}"
         out.mkdir()
@@ -250,7 +255,8 @@ def uploads(tmp: Path, rounds: int, files: int, started: list, code: str) -> Non
             registry_cli(server.data, "package", "create", "default", name, "--repo", "packages")
         contenders = [(label, f"{server.url}/default/", server.admin, server.token)
                       for label, server in registries.items()]
-        contenders.append(("discard server", f"{discard_url}/", "nobody", "nothing"))
+        contenders += [("discard server", f"{discard_url}/", "nobody", "nothing"),
+                       ("durable discard server", f"{durable_url}/", "nobody", "nothing")]
         for label, url, user, password in contenders if r % 2 == 0 else reversed(contenders):
             os.sync()  # (what the last round wrote reaches the disk now, not during this one)
             times[label].append(twine(url, user, password, wheels))
@@ -261,9 +267,13 @@ def uploads(tmp: Path, rounds: int, files: int, started: list, code: str) -> Non
     print(f"\n{files} small wheels in one `twine upload`, medians of {rounds} rounds:")
     for label, values in times.items():
         print(median_line(label, values, "s"))
+    print(f"  durable discard server / discard server: "
+          f"{ratio(times['durable discard server'], times['discard server'], '.2f', 'x')}")
     for label in registries:
         print(f"  {label} / discard server: {ratio(times[label], times['discard server'], '.2f', 'x')}"
               + (" (bar 1.5x)" if label == "registry" else ""))
+        print(f"  {label} / durable discard server: "
+              f"{ratio(times[label], times['durable discard server'], '.2f', 'x')}")
 
 
 def main() -> None:
