@@ -41,6 +41,7 @@ def referenced_blobs(snap: Snapshot, workspaces: list[str] | None = None,
                      packages: set[tuple[str | None, str | None]] | None = None) -> set[str]:
     """Every sha256 the snapshot's versions refer to (files and their core metadata); ``packages``:
     only those of these (workspace, package) pairs (`audit.touched`: None where a commit names none)."""
+    snap = snap.scanning()  # (a walk: it keeps no record it reads)
     found: set[str] = set()
     for ws in workspaces if workspaces is not None else snap.names("workspaces"):
         for package in list_packages(snap, ws):
@@ -66,6 +67,7 @@ def _upstream_files(snap: Snapshot, ws: str) -> Iterator[tuple[str, list[model.U
 def _files(snap: Snapshot) -> Iterator[tuple[str, model.DistFile | model.UpstreamFile]]:
     """Every distribution file the snapshot names (published, or fetched from upstream), with where
     it is (for a report)."""
+    snap = snap.scanning()  # (a walk: it keeps no record it reads)
     for ws in snap.names("workspaces"):
         for package in list_packages(snap, ws):
             for version in snap.records(layout.versions_dir(ws, package.name), model.Version):

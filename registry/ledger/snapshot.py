@@ -34,12 +34,23 @@ class Snapshot:
     repository is that thread's). Paths are relative, '/'-separated; a path that names nothing
     (or can't name anything: a NUL, a lone surrogate) reads as missing, never as an error."""
 
-    __slots__ = ("commit_id", "tree", "_repo")
+    __slots__ = ("commit_id", "tree", "_repo", "_keeps")
 
     def __init__(self, repo: pygit2.Repository, commit: pygit2.Commit) -> None:
         self._repo = repo
         self.commit_id = str(commit.id)
         self.tree = commit.tree
+        self._keeps = True  # decoded records go into the shared cache (see `scanning`)
+
+    def scanning(self) -> Snapshot:
+        """This snapshot, for a walk through every record (a check of the blob store, a collection):
+        it uses what the records cache holds but adds nothing to it. A walk would only push out what
+        requests use, and the records it left behind, scattered among its garbage, keep whole arenas
+        of Python's heap alive: after the check of the blob store at 100,000 versions, 38 MiB more
+        of them than before it when the walk kept its records, 3 MiB when it keeps none."""
+        scan = object.__new__(Snapshot)
+        scan._repo, scan.commit_id, scan.tree, scan._keeps = self._repo, self.commit_id, self.tree, False
+        return scan
 
     def _entry(self, path: str) -> pygit2.Object | _Entry | None:
         try:
@@ -93,7 +104,7 @@ class Snapshot:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             _report(key, f"{path} is not a readable {type_.__name__} ({exc}): read as missing")
             return None
-        return codec.remember(key, type_, record, len(data))
+        return codec.remember(key, type_, record, len(data)) if self._keeps else record
 
     def raw(self, path: str) -> bytes | None:
         """The bytes of the file at ``path``, or None if there is none."""

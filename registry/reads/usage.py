@@ -28,8 +28,9 @@ def workspace_usage(snap: Snapshot, ws: str, breakdown: bool = True) -> Usage:
     repositories: dict[str, int] = {}
     packages: dict[str, int] = {}
     if breakdown:
-        for package in list_packages(snap, ws):
-            size = package_usage(snap, ws, package.name)
+        scan = snap.scanning()  # (a walk of every version: it keeps no record it reads)
+        for package in list_packages(scan, ws):
+            size = package_usage(scan, ws, package.name)
             packages[package.name] = size
             repositories[package.repository] = repositories.get(package.repository, 0) + size
     return Usage(bytes=running.bytes, files=running.files, quota_bytes=workspace.quota_bytes if workspace else None,
@@ -42,6 +43,7 @@ def package_usage(snap: Snapshot, ws: str, name: str) -> int:
 
 def counted(snap: Snapshot, ws: str) -> model.StorageUsage:
     """Usage counted from the records: every file of every version of every package."""
+    snap = snap.scanning()  # (a walk: it keeps no record it reads)
     total = files = 0
     for package in list_packages(snap, ws):
         for version in snap.records(layout.versions_dir(ws, package.name), model.Version):

@@ -54,3 +54,31 @@ def test_a_workspace_without_a_quota_is_told_to_keep_none(world, tmp_path):
     drift(world.reg, 1)
     report = maintenance.verify(world.reg, hash_blobs=False)
     assert [p for p in report.problems if f"`registry workspace quota {WS} none`" in p], report.problems
+
+
+def test_walks_through_every_version_keep_none_of_the_records_they_read(world, tmp_path):
+    """A walk of the whole ledger (the check of the blob store after start, each collection, a count
+    of usage) would push out of the records cache what requests use, and leave what it kept
+    scattered through the worker's heap: it reads through the cache and keeps nothing."""
+    from registry.ledger import codec
+    from registry.reads.usage import workspace_usage
+
+    reg = world.reg
+    for v in ("1.0", "1.1", "1.2"):
+        publish(reg, OP, make_wheel(tmp_path, "Acme.Utils", v))
+    walks = {
+        "check_blobs": lambda: maintenance.check_blobs(reg),
+        "referenced_blobs": lambda: maintenance.referenced_blobs(reg.snapshot()),
+        "referenced_files": lambda: maintenance.referenced_files(reg.snapshot()),
+        "collect": lambda: maintenance.collect(reg, grace_seconds=3600, repack=False),
+        "counted": lambda: counted(reg.snapshot(), WS),
+        "workspace_usage": lambda: workspace_usage(reg.snapshot(), WS),
+    }
+    for name, walk in walks.items():
+        codec._records.clear()
+        result = walk()
+        assert result is not None
+        kept = [type_.__name__ for (_, type_), _ in codec._records.items()]
+        assert "Version" not in kept and "Package" not in kept, (name, kept)
+    assert len(maintenance.referenced_files(reg.snapshot())) == 3  # (and they still find every file)
+    assert counted(reg.snapshot(), WS).files == 3
