@@ -15,7 +15,7 @@ from granian import Granian
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 
-from . import datadir, identity, metrics, operations
+from . import allocator, datadir, identity, metrics, operations
 from .blobs import BlobStore, open_store
 from .blobs.s3 import S3BlobStore
 from .blobs.s3codes import Unavailable
@@ -178,6 +178,9 @@ def wait_for_store(settings: Settings, seconds: float) -> BlobStore:
 
 
 def serve(settings: Settings) -> int:
+    # First: glibc fixes its arena limit for good once a process has more than eight arenas (one a
+    # thread), and the workers granian forks inherit this process's.
+    allocator.limit_arenas()
     check_port(settings.host, settings.port)
     created = not settings.data_path.exists()
     make_dirs(settings.data_path)

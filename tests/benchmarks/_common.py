@@ -121,7 +121,9 @@ def wheel_bytes(name: str, version: str) -> tuple[str, bytes]:
 def fill_versions(reg, ws: str, versions: int, packages: int) -> None:
     """One publish-like commit per version record (packages pkg-0.. must exist), spread over
     ``packages`` packages, then a full repack: a big ledger in minutes, without uploads. Callers turn
-    fsync off around it (it is setup, not what is measured)."""
+    fsync off around it (it is setup, not what is measured). Each version's one file is a few bytes
+    in the local blob store under their real digests, so that the store holds every file the
+    ledger names, as a registry in use does (a check of the store finds none missing)."""
     from registry import identity, layout, model
     from registry.audit import Action, T, provenance_trailers
     from registry.ledger import Change
@@ -131,10 +133,15 @@ def fill_versions(reg, ws: str, versions: int, packages: int) -> None:
     started = time.perf_counter()
     for i in range(versions):
         name, version = f"pkg-{i % packages}", f"{i // packages}.{i % 7}.0"
-        sha = f"{i:064x}"
+        content = f"{name} {version}\n".encode()
+        sha = hashlib.sha256(content).hexdigest()
+        blob = reg.blobs.objects / sha[:2] / sha  # (the local store's layout: setup, not measured)
+        blob.parent.mkdir(exist_ok=True)
+        blob.write_bytes(content)
         record = model.Version(package=name, version=version, created=prov, files=[model.DistFile(
-            filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl", size=1000, sha256=sha,
-            blake2b_256=sha, md5=sha[:32], packagetype="bdist_wheel", python_version="py3",
+            filename=f"{name.replace('-', '_')}-{version}-py3-none-any.whl", size=len(content), sha256=sha,
+            blake2b_256=hashlib.blake2b(content, digest_size=32).hexdigest(), md5=hashlib.md5(content).hexdigest(),
+            packagetype="bdist_wheel", python_version="py3",
             metadata_version="2.1", metadata_sha256=sha, uploaded=prov)])
         reg.ledger.transact(lambda snap, record=record, name=name: Change(
             summary=f"publish {name} {record.version}", author=op.author, time=prov.at,
