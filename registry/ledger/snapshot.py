@@ -46,8 +46,8 @@ class Snapshot:
         """This snapshot, for a walk through every record (a check of the blob store, a collection):
         it uses what the records cache holds but adds nothing to it. A walk would only push out what
         requests use, and the records it left behind, scattered among its garbage, keep whole arenas
-        of Python's heap alive: after the check of the blob store at 100,000 versions, 38 MiB more
-        of them than before it when the walk kept its records, 3 MiB when it keeps none."""
+        of Python's heap alive: after a collection at 100,000 versions, 47 MiB more of them than
+        before it when the walk kept its records, 22 MiB when it keeps none."""
         scan = object.__new__(Snapshot)
         scan._repo, scan.commit_id, scan.tree, scan._keeps = self._repo, self.commit_id, self.tree, False
         return scan
