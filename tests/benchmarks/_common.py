@@ -135,7 +135,7 @@ def fill_versions(reg, ws: str, versions: int, packages: int) -> None:
         name, version = f"pkg-{i % packages}", f"{i // packages}.{i % 7}.0"
         content = f"{name} {version}\n".encode()
         sha = hashlib.sha256(content).hexdigest()
-        blob = reg.blobs.objects / sha[:2] / sha  # (the local store's layout: setup, not measured)
+        blob = reg.blobs._path(sha)  # (the local store's own layout; written directly: setup, not measured)
         blob.parent.mkdir(exist_ok=True)
         blob.write_bytes(content)
         record = model.Version(package=name, version=version, created=prov, files=[model.DistFile(

@@ -71,13 +71,9 @@ rsgi = _Rsgi()
 async def discard(scope, receive, send) -> None:
     if scope["type"] != "http":
         return await _lifespan(receive, send)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            break
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"),
-                                                                          (b"content-length", b"3")]})
-    await send({"type": "http.response.body", "body": b"OK\n"})
+    async for _ in _chunks(receive):
+        pass
+    await _ok(send)
 
 
 _DURABLE: list[int] = []  # (the file `discard_durable` appends to, opened by each worker on its first upload)
@@ -91,13 +87,25 @@ async def discard_durable(scope, receive, send) -> None:
     if not _DURABLE:
         _DURABLE.append(os.open(_dir / "durable-uploads", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
     body = bytearray()
+    async for chunk in _chunks(receive):
+        body += chunk
+    view = memoryview(body)
+    while view:  # (a write may take part of it)
+        view = view[os.write(_DURABLE[0], view):]
+    os.fdatasync(_DURABLE[0])
+    await _ok(send)
+
+
+async def _chunks(receive):
+    """The request body's chunks, as they arrive."""
     while True:
         message = await receive()
-        body += message.get("body", b"")
+        yield message.get("body", b"")
         if message["type"] != "http.request" or not message.get("more_body", False):
-            break
-    os.write(_DURABLE[0], body)
-    os.fdatasync(_DURABLE[0])
+            return
+
+
+async def _ok(send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"),
                                                                           (b"content-length", b"3")]})
     await send({"type": "http.response.body", "body": b"OK\n"})
