@@ -2,14 +2,23 @@
 the registry it watches): each step bounded in time, and a failure said in words.
 
 `describe` names the error: the exception's class and what it means (`str()` of some httpx errors
-is empty).
+is empty). `client` makes every asynchronous HTTP client they use: its transport says each of its
+own failures as an httpx error (`TransportFault`), so that one ``except httpx.HTTPError`` is whole.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 
 import httpx
+
+
+class TransportFault(httpx.NetworkError):
+    """The HTTP client's own machinery failed with an error that isn't httpx's. Seen: uvloop gives a
+    closed connection's socket as None, and the pool's check of an idle connection then fails with
+    ``AttributeError: 'NoneType' object has no attribute 'getpeername'`` (in anyio) instead of
+    dropping it, when the other end went away a moment before."""
 
 _MEANING = {
     httpx.ConnectTimeout: "no connection within {s:g} s",
@@ -25,6 +34,7 @@ _MEANING = {
     httpx.ProtocolError: "the exchange broke HTTP's rules",
     httpx.ProxyError: "the proxy on the way failed",
     httpx.UnsupportedProtocol: "its URL is not http:// or https://",
+    TransportFault: "the connection broke inside the HTTP client",
     httpx.TimeoutException: "no progress for {s:g} s",
     httpx.NetworkError: "the connection failed",
     TimeoutError: "no answer within {s:g} s",
@@ -49,3 +59,85 @@ def low_speed_seconds(seconds: float) -> int:
     than ``seconds``: the primary prepares a pack before it sends it (saying only a 5-byte keepalive
     every 5 s meanwhile). A silent primary is said sooner than this: `watched` (replica/primary.py) checks on it."""
     return max(30, math.ceil(2 * seconds))
+
+
+def client(timeout: httpx.Timeout, *, limits: httpx.Limits | None = None, verify=True,
+           transport: httpx.AsyncBaseTransport | None = None, **options) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` whose failures are all httpx's: ``transport`` (default httpx's own,
+    with ``limits`` and ``verify``) behind a `_Guarded` one. ``options`` go to the client."""
+    inner = transport or httpx.AsyncHTTPTransport(verify=verify, limits=limits or httpx.Limits(
+        max_connections=100, max_keepalive_connections=20))  # (httpx's defaults)
+    return httpx.AsyncClient(transport=_Guarded(inner), timeout=timeout, **options)
+
+
+class _Guarded(httpx.AsyncBaseTransport):
+    """A transport that raises only httpx's errors, or the request body's own: any other exception
+    out of the one it wraps, while it sends or while the answer is read, becomes a `TransportFault`
+    (from it). A caller that catches ``httpx.HTTPError`` then says "the connection failed" and
+    retires its connections instead of answering 500 on a race inside the client."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = _Body(request.stream)
+        request.stream = body
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception as exc:
+            if isinstance(exc, httpx.HTTPError) or exc is body.raised:
+                raise
+            raise _fault(exc, request) from exc
+        if not response.is_stream_consumed:  # (a response made whole, as a test's transport may, is read)
+            response.stream = _Answer(response.stream, request)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _fault(exc: Exception, request: httpx.Request) -> TransportFault:
+    detail = str(exc).strip()
+    return TransportFault(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__, request=request)
+
+
+class _Body(httpx.AsyncByteStream):
+    """The request's body, remembering an error of its own (the caller's: a client that hung up)."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.raised: BaseException | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._inner:
+                yield part
+        except Exception as exc:
+            self.raised = exc
+            raise
+
+    async def aclose(self) -> None:
+        if hasattr(self._inner, "aclose"):
+            await self._inner.aclose()
+
+
+class _Answer(httpx.AsyncByteStream):
+    def __init__(self, inner, request: httpx.Request) -> None:
+        self._inner, self._request = inner, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._inner:
+                yield part
+        except httpx.HTTPError:
+            raise
+        except Exception as exc:
+            raise _fault(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        except httpx.HTTPError:
+            raise
+        except Exception as exc:
+            raise _fault(exc, self._request) from exc

@@ -15,6 +15,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 from packaging.utils import canonicalize_name
 
+from .. import outbound
 from ..errors import RegistryError
 from ..upstream.pages import ACCEPT, JSON, SameOrigin, entries, listed_files, origin, shown, split_credentials
 from .core import Candidate, Sink
@@ -43,8 +44,8 @@ class IndexSource:
         if user is not None or secret is not None:
             header = "Basic " + base64.b64encode(f"{user or ''}:{secret or ''}".encode()).decode()
             auth = SameOrigin(self._origin, header)
-        self._client = httpx.AsyncClient(
-            follow_redirects=True, auth=auth, transport=transport, timeout=httpx.Timeout(timeout, connect=15),
+        self._client = outbound.client(
+            httpx.Timeout(timeout, connect=15), follow_redirects=True, auth=auth, transport=transport,
             limits=httpx.Limits(max_connections=2 * concurrency), headers={"User-Agent": "registry-import"})
         self._pages = asyncio.Semaphore(concurrency)
 

@@ -15,6 +15,7 @@ import logging
 import anyio
 import httpx
 
+from .. import outbound
 from ..cache import Cache
 from ..errors import RegistryError
 from ..outbound import describe, timeouts
@@ -58,9 +59,8 @@ async def _fetch(reg, sha256: str) -> None:
     url = f"{reg.primary}/_/blobs/{sha256}"
     token, seconds = reg.settings.follow_token, reg.settings.follow_timeout_seconds
     try:  # (each step bounded, not the whole: a big file comes at whatever speed it comes)
-        async with httpx.AsyncClient(timeout=timeouts(seconds),
-                                     auth=("__token__", token) if token else None) as client:
-            async with client.stream("GET", url) as response:
+        async with outbound.client(timeouts(seconds), auth=("__token__", token) if token else None) as http:
+            async with http.stream("GET", url) as response:
                 if response.status_code != 200:
                     body = (await response.aread()).decode(errors="replace").strip()[:200]
                     raise RegistryError(f"This replica doesn't hold the file yet, and the primary at {reg.primary} "

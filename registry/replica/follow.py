@@ -31,7 +31,7 @@ import anyio
 import httpx
 import pygit2
 
-from .. import locks
+from .. import locks, outbound
 from ..config import Settings
 from ..errors import RegistryError
 from ..fsync import write_file
@@ -229,7 +229,7 @@ class Follower:
         try:
             while True:
                 if client is None:  # (afresh after a fault: a stall may have left its connection dead)
-                    client = httpx.AsyncClient(timeout=timeouts(self.timeout, read=LONG_POLL + self.timeout), auth=auth)
+                    client = outbound.client(timeouts(self.timeout, read=LONG_POLL + self.timeout), auth=auth)
                 try:
                     await self._poll(client)
                     retry = 0.5

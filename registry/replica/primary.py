@@ -17,6 +17,7 @@ from __future__ import annotations
 import anyio
 import httpx
 
+from .. import outbound
 from ..outbound import describe, timeouts
 
 ANSWER_CAP = 300.0  # seconds an answer may take while the primary is seen alive (its own locks end sooner)
@@ -31,8 +32,8 @@ async def check(primary: str, seconds: float) -> str | None:
     connection; else why not."""
     try:
         with anyio.fail_after(seconds):
-            async with httpx.AsyncClient(timeout=timeouts(seconds)) as client:
-                await client.get(f"{primary}/_/ledger/checkpoint")  # (any answer at all: it is alive)
+            async with outbound.client(timeouts(seconds)) as http:
+                await http.get(f"{primary}/_/ledger/checkpoint")  # (any answer at all: it is alive)
         return None
     except (httpx.HTTPError, TimeoutError) as exc:
         return describe(exc, seconds)

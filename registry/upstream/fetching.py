@@ -29,7 +29,7 @@ from urllib.parse import quote, urljoin
 import httpx
 import msgspec
 
-from .. import metrics
+from .. import metrics, outbound
 from ..config import Settings
 from ..errors import RegistryError
 from ..model import UpstreamIndex
@@ -116,8 +116,8 @@ class Upstreams:
                 header = "Basic " + base64.b64encode(f"{secret.username}:{secret.password}".encode()).decode()
                 auth = SameOrigin(origin(index.url), header)
             seconds = self.settings.upstream_timeout_seconds
-            found = self._clients[key] = httpx.AsyncClient(
-                auth=auth, timeout=timeouts(seconds), follow_redirects=False, verify=_tls(),
+            found = self._clients[key] = outbound.client(
+                timeouts(seconds), auth=auth, follow_redirects=False, verify=_tls(),
                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
                 headers={"User-Agent": "registry-upstream"})
         return found
@@ -128,8 +128,8 @@ class Upstreams:
         found = self._clients.get(key)
         if found is None:
             seconds = self.settings.upstream_timeout_seconds
-            found = self._clients[key] = httpx.AsyncClient(
-                timeout=timeouts(seconds, read=3 * seconds),
+            found = self._clients[key] = outbound.client(
+                timeouts(seconds, read=3 * seconds),
                 follow_redirects=False, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
         return found
 

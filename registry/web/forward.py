@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 import anyio
 import httpx
 
+from .. import outbound
 from ..errors import RegistryError
 from ..replica import Follower, Stopped
 from ..replica.primary import ANSWER_CAP, Silent, describe, timeouts, watched
@@ -32,8 +33,9 @@ _HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorizati
 
 
 class Forwarder:
-    def __init__(self, follower: Follower) -> None:
+    def __init__(self, follower: Follower, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.follower = follower
+        self._transport = transport  # (httpx's own when None; tests give one that fails)
         self.primary = follower.primary
         self.seconds = follower.timeout
         self._client: httpx.AsyncClient | None = None
@@ -44,8 +46,8 @@ class Forwarder:
         """The client for one request: the current one, made on the worker's event loop at its first
         write. A retired client is closed once its last request ends."""
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=timeouts(self.seconds, read=ANSWER_CAP), follow_redirects=False,
+            self._client = outbound.client(
+                timeouts(self.seconds, read=ANSWER_CAP), follow_redirects=False, transport=self._transport,
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
             self._users[self._client] = 0
         client = self._client
