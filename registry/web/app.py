@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from pipelines.verify import Verifier
 
-from .. import __version__, cache, maintenance, metrics, retention_runs
+from .. import __version__, allocator, apart, cache, metrics, retention_runs
 from ..blobs import BlobStore
 from ..config import Settings
 from ..datadir import Registry
@@ -214,10 +214,10 @@ def _check_blobs(state: WebState) -> None:
     try:
         with state.registry.missing.checking() as mine:
             if mine:
-                found = maintenance.check_blobs(state.registry)
+                found = apart.walk("check_blobs", state.registry)  # (a big ledger's walk: in a child)
                 if found:
                     log.error("%d file(s) the ledger records are missing from the blob store; `registry verify` "
-                              "lists them", len(found))
+                              "lists them", found)
     except Exception as exc:  # (a bucket that doesn't answer: the next collection checks again)
         log.warning("checking the blob store for missing files failed: %s", getattr(exc, "message", exc))
 
@@ -242,15 +242,15 @@ def _maintenance(state: WebState, signals: bool):
                 try:
                     state.registry.catch_up_history(background=True)
                     await anyio.to_thread.run_sync(state.registry.ledger.maybe_repack)
+                    await anyio.to_thread.run_sync(allocator.trim)  # (what the last minute's requests freed)
                     if state.replica is not None:
                         continue  # (a replica deletes nothing: the primary's collector decides what goes)
                     await anyio.to_thread.run_sync(state.registry.blobs.sweep_staging)
                     if rounds % COLLECT_EVERY == 0:
                         grace = state.registry.settings.gc_grace_seconds
-                        done = await anyio.to_thread.run_sync(
-                            partial(maintenance.collect, state.registry, grace_seconds=grace, repack=False))
-                        if done.freed:
-                            log.info("freed %d unreferenced blobs (%d bytes)", done.freed, done.bytes)
+                        done = await anyio.to_thread.run_sync(partial(apart.walk, "collect", state.registry, grace))
+                        if done["freed"]:
+                            log.info("freed %d unreferenced blobs (%d bytes)", done["freed"], done["bytes"])
                 except Exception:  # maintenance must never take the server down
                     log.exception("background maintenance failed")
 

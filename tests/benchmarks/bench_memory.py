@@ -1,11 +1,11 @@
 """A worker's memory against its stated ceiling (run by hand):
 
     python tests/benchmarks/bench_memory.py [--versions 100000] [--data DIR] [--mode walk|soak|both]
-                                            [--publishes 2000 | --minutes 30] [--attack 1500]
+                                            [--publishes 2000 | --minutes 30] [--attack 1500] [--workers 2]
 
 Fills a registry in-process (--packages packages in one public repository, --versions version
 records spread over them, one commit each, as bench_ledger.py fills one), starts `registry serve`
-with two workers, and samples each worker's resident memory (VmRSS) and anonymous memory (RssAnon,
+with two workers (--workers), and samples each worker's resident memory (VmRSS) and anonymous memory (RssAnon,
 what no file backs: the heap, the caches) from /proc every 0.2 s while:
 
 - walk: a reader walks every page: the workspace index (JSON and HTML), every project page in both,
@@ -273,6 +273,9 @@ def main() -> int:
     parser.add_argument("--publishes", type=int, default=2000)
     parser.add_argument("--minutes", type=float, default=0, help="soak this long instead of --publishes")
     parser.add_argument("--attack", type=int, default=1500)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="1: one worker takes every request and the walk after start (the worst case, and "
+                             "runs that compare: two split their connections differently each time)")
     args = parser.parse_args()
     data = args.data or Path(tempfile.mkdtemp(prefix="bench-memory-")) / "data"
     if not (data / "ledger.git").exists():
@@ -282,7 +285,7 @@ def main() -> int:
         print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
     auth = (ADMIN, (data.parent / "bench-token").read_text())
     cookie = session_cookie(data)
-    live = start_server(data, workers=2)
+    live = start_server(data, workers=args.workers)
     sampler = Sampler(live.process.pid)
     try:
         time.sleep(3)  # (the start-up warming of the lists runs in the background: let it finish)
