@@ -40,6 +40,14 @@ def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     return "MALLOC_MMAP_THRESHOLD_" not in os.environ and _mallopt(M_MMAP_THRESHOLD, size)
 
 
+def for_children() -> None:
+    """The same settings for the processes this one starts afresh, through the variables glibc reads
+    when a process starts: granian's workers where it spawns them rather than forks (as it does from
+    Python 3.14), a walk apart (apart.py). An operator's own values stand."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", str(ARENAS))
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
+
+
 def trim() -> bool:
     """Hand the free pages inside every arena back to the system (``malloc_trim(0)``), not only the
     top of the heap as each free does. Takes a few milliseconds, holding each arena's lock while it

@@ -10,7 +10,9 @@ requests meanwhile.
 `walk` chooses (a small ledger is walked in the worker's thread, as before); `run` starts
 ``python -m registry.apart``, gives it the job and the worker's settings on its stdin
 (never its arguments: they may hold secrets), and returns what the job returns, as JSON. The child
-logs to the worker's stderr, as the worker does; it ends with the worker (PR_SET_PDEATHSIG).
+logs to the worker's stderr, as the worker does; it ends with the worker (PR_SET_PDEATHSIG), and
+never replays the ledger's journal (the worker's to do). Only one worker of a server collects at a
+time (web/app.py), so one child at most walks for a collection.
 """
 
 from __future__ import annotations
@@ -35,20 +37,22 @@ from .ledger.repack import packs
 PR_SET_PDEATHSIG = 1  # (prctl's option, linux/prctl.h)
 # A ledger with this many objects in its packs (about 12 a version: its commit, trees and record) is
 # walked apart; a smaller one in the worker's own thread, where a walk takes under a second and
-# leaves little behind, and costs no interpreter's start (a third of a second of CPU).
+# leaves little behind, and costs no interpreter's start (0.4 s of CPU).
 APART_FROM_OBJECTS = 100_000
+TIMEOUT = 3600.0  # seconds a walk apart may take (14 s at 110,000 versions; a bucket lists slower)
 
 
 class Job(msgspec.Struct, frozen=True):
     name: str
     settings: Settings
     grace_seconds: float = 0.0
+    worker: int = 0  # (the pid the child must be the child of)
 
 
 def walk(name: str, reg: Registry, grace_seconds: float = 0.0) -> Any:
     """Job ``name`` (`JOBS`: "check_blobs", "collect") on ``reg``: in a child process once the ledger
     is big (`APART_FROM_OBJECTS`), else here. What it returns, as JSON would carry it."""
-    job = Job(name, reg.settings, grace_seconds)
+    job = Job(name, reg.settings, grace_seconds, os.getpid())
     if ledger_objects(reg.settings) >= APART_FROM_OBJECTS:
         return run(job)
     return msgspec.json.decode(msgspec.json.encode(JOBS[name](reg, job)))
@@ -59,11 +63,16 @@ def ledger_objects(settings: Settings) -> int:
     return sum(p.objects for p in packs(settings.ledger_path / "objects" / "pack"))
 
 
-def run(job: Job) -> Any:
-    """``job`` done in a child process; what it returns. A child that fails is a RegistryError that
-    says how (its own log, in the worker's, says why)."""
-    done = subprocess.run([sys.executable, "-m", "registry.apart"], input=msgspec.json.encode(job),
-                          stdout=subprocess.PIPE, check=False)
+def run(job: Job, timeout: float = TIMEOUT) -> Any:
+    """``job`` done in a child process; what it returns. A child that fails, or takes longer than
+    ``timeout`` seconds (it is killed), is a RegistryError that says how (its log, in the worker's,
+    says why)."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "registry.apart"], input=msgspec.json.encode(job),
+                              stdout=subprocess.PIPE, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RegistryError(f"The {job.name} walk in a process apart took longer than {timeout:g} s, and was "
+                            "stopped; the next maintenance round tries again.", status=500) from None
     if done.returncode != 0:
         raise RegistryError(f"The {job.name} walk in a process apart failed (exit status {done.returncode}); "
                             "the log above says why.", status=500)
@@ -86,14 +95,18 @@ def main() -> int:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # (no prctl: not Linux)
         pass
-    parent = os.getppid()
     job = msgspec.json.decode(sys.stdin.buffer.read(), type=Job)
-    if parent == 1:  # (the worker ended before the signal was asked for)
+    if job.worker and os.getppid() != job.worker:  # (the worker ended before the signal was asked for)
         return 1
+    result = os.dup(1)  # the answer's own channel: whatever else is printed goes to the log
+    os.dup2(2, 1)
     logging.basicConfig(level=job.settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    reg = Registry.open(job.settings)
-    sys.stdout.buffer.write(msgspec.json.encode(JOBS[job.name](reg, job)))
+    # Not recovered: the worker did that when it started, and its journal now holds commits in
+    # flight; a replay here would take the ledger's write lock from its publishes.
+    reg = Registry.open(job.settings, recover=False)
+    with os.fdopen(result, "wb") as out:
+        out.write(msgspec.json.encode(JOBS[job.name](reg, job)))
     return 0
 
 

@@ -344,6 +344,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_path / "retention-run.json"
 
     @property
+    def collect_lock_path(self) -> Path:
+        """Held by the worker collecting unreferenced blobs (the others skip that round's collection)."""
+        return self.data_path / "collect.lock"
+
+    @property
     def retention_lock_path(self) -> Path:
         """Held by the one worker that runs the retention runs (the others wait to take over)."""
         return self.data_path / "retention-run.lock"

@@ -55,11 +55,14 @@ class Registry:
         self.primary = marker.read_text().strip() if marker.exists() else None  # a replica's: it never commits
 
     @classmethod
-    def open(cls, settings: Settings, *, create: bool = False) -> Registry:
+    def open(cls, settings: Settings, *, create: bool = False, recover: bool = True) -> Registry:
+        """``recover``: False for a process beside a running server (a worker's walk apart): the
+        server recovered the ledger when it started, and its journal now holds commits in flight."""
         if create and not Ledger.exists_at(settings.ledger_path):
             return cls.created(settings, create_ledger(settings), open_store(settings))
-        reg = cls(settings, Ledger.open(settings.ledger_path, committer=_committer(settings)), open_store(settings))
-        if reg.primary is None:
+        ledger = Ledger.open(settings.ledger_path, committer=_committer(settings), recover=recover)
+        reg = cls(settings, ledger, open_store(settings))
+        if reg.primary is None and recover:
             reg.adopt_keys()
         return reg
 

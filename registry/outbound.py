@@ -8,10 +8,13 @@ own failures as an httpx error (`TransportFault`), so that one ``except httpx.HT
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator
 
 import httpx
+
+log = logging.getLogger("registry.outbound")
 
 
 class TransportFault(httpx.NetworkError):
@@ -61,13 +64,14 @@ def low_speed_seconds(seconds: float) -> int:
     return max(30, math.ceil(2 * seconds))
 
 
-def client(timeout: httpx.Timeout, *, limits: httpx.Limits | None = None, verify=True,
-           transport: httpx.AsyncBaseTransport | None = None, **options) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose failures are all httpx's: ``transport`` (default httpx's own,
-    with ``limits`` and ``verify``) behind a `_Guarded` one. ``options`` go to the client."""
-    inner = transport or httpx.AsyncHTTPTransport(verify=verify, limits=limits or httpx.Limits(
-        max_connections=100, max_keepalive_connections=20))  # (httpx's defaults)
-    return httpx.AsyncClient(transport=_Guarded(inner), timeout=timeout, **options)
+def client(timeout: httpx.Timeout, **options) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` (``options`` as for it) whose failures are all httpx's: each of its
+    transports (its own, or ``transport``; one for each proxy the environment names, as httpx mounts
+    them when it is given no transport) behind a `_Guarded` one."""
+    made = httpx.AsyncClient(timeout=timeout, **options)
+    made._transport = _Guarded(made._transport)  # (httpx's own attributes: 0.28 makes them in __init__)
+    made._mounts = {pattern: None if t is None else _Guarded(t) for pattern, t in made._mounts.items()}
+    return made
 
 
 class _Guarded(httpx.AsyncBaseTransport):
@@ -97,6 +101,8 @@ class _Guarded(httpx.AsyncBaseTransport):
 
 
 def _fault(exc: Exception, request: httpx.Request) -> TransportFault:
+    log.warning("the HTTP client failed inside, on %s %s: said as the connection failing", request.method,
+                request.url.copy_with(userinfo=b"", query=None), exc_info=exc)  # (a bug of ours would look the same)
     detail = str(exc).strip()
     return TransportFault(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__, request=request)
 

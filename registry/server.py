@@ -179,9 +179,11 @@ def wait_for_store(settings: Settings, seconds: float) -> BlobStore:
 
 def serve(settings: Settings) -> int:
     # First: glibc fixes its arena limit for good once a process has more than eight arenas (one a
-    # thread), and the workers granian forks inherit this process's (the threshold too).
+    # thread), and the workers granian forks inherit this process's (the threshold too); workers it
+    # spawns read the same from the environment.
     allocator.limit_arenas()
     allocator.fix_mmap_threshold()
+    allocator.for_children()
     check_port(settings.host, settings.port)
     created = not settings.data_path.exists()
     make_dirs(settings.data_path)

@@ -130,13 +130,15 @@ class Ledger:
         return ledger
 
     @classmethod
-    def open(cls, path: Path, **kwargs: Any) -> Ledger:
+    def open(cls, path: Path, *, recover: bool = True, **kwargs: Any) -> Ledger:
         """The ledger at ``path``, recovered first if a crash left its journal to replay
-        (`recover`; skipped where the process may not write, as an auditor's). FileNotFoundError
-        if there is none; ``kwargs`` as for the constructor."""
+        (`recover`; skipped where the process may not write, as an auditor's, or when ``recover`` is
+        False). FileNotFoundError if there is none; ``kwargs`` as for the constructor."""
         if not cls.exists_at(path):
             raise FileNotFoundError(f"no ledger at {path}; run `registry init` first")
         ledger = cls(path, **kwargs)
+        if not recover:
+            return ledger
         try:
             # What the journal's replay writes into must itself be durable, whoever made it (an
             # older release, a crash before its sync): the directories every commit relies on.

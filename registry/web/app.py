@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 
 from pipelines.verify import Verifier
 
-from .. import __version__, allocator, apart, cache, metrics, retention_runs
+from .. import __version__, allocator, apart, cache, locks, metrics, retention_runs
 from ..blobs import BlobStore
 from ..config import Settings
 from ..datadir import Registry
@@ -222,6 +222,20 @@ def _check_blobs(state: WebState) -> None:
         log.warning("checking the blob store for missing files failed: %s", getattr(exc, "message", exc))
 
 
+async def _collect(reg: Registry) -> None:
+    """A collection of unreferenced blobs, unless another worker of the server is making one (their
+    rounds line up: one walk at a time is enough)."""
+    fd = locks.first(reg.settings.collect_lock_path)
+    if fd is None:
+        return
+    try:
+        done = await anyio.to_thread.run_sync(partial(apart.walk, "collect", reg, reg.settings.gc_grace_seconds))
+    finally:
+        os.close(fd)
+    if done["freed"]:
+        log.info("freed %d unreferenced blobs (%d bytes)", done["freed"], done["bytes"])
+
+
 def _maintenance(state: WebState, signals: bool):
     @asynccontextmanager
     async def lifespan(app: Litestar):
@@ -247,10 +261,7 @@ def _maintenance(state: WebState, signals: bool):
                         continue  # (a replica deletes nothing: the primary's collector decides what goes)
                     await anyio.to_thread.run_sync(state.registry.blobs.sweep_staging)
                     if rounds % COLLECT_EVERY == 0:
-                        grace = state.registry.settings.gc_grace_seconds
-                        done = await anyio.to_thread.run_sync(partial(apart.walk, "collect", state.registry, grace))
-                        if done["freed"]:
-                            log.info("freed %d unreferenced blobs (%d bytes)", done["freed"], done["bytes"])
+                        await _collect(state.registry)
                 except Exception:  # maintenance must never take the server down
                     log.exception("background maintenance failed")
 

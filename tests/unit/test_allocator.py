@@ -103,3 +103,21 @@ print(allocator.trim(), before, anon())
 def test_trim_hands_back_the_free_pages_between_live_blocks():
     said, before, after = probe(HOLES, "none").stdout.split()
     assert said == "True" and int(before) - int(after) > 40 * 1024  # (KiB: of some 62 MiB of holes)
+
+
+CHILDREN = """
+import os, subprocess, sys
+from registry import allocator
+allocator.limit_arenas()
+allocator.fix_mmap_threshold()
+allocator.for_children()
+print(subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('MALLOC_ARENA_MAX'), "
+                      "os.environ.get('MALLOC_MMAP_THRESHOLD_'))"], capture_output=True, text=True).stdout)
+"""
+
+
+def test_processes_started_afresh_are_told_the_same_and_an_operators_values_stand():
+    """(granian spawns its workers rather than forking them from Python 3.14: they read glibc's
+    variables when they start, not this process's mallopt)"""
+    assert probe(CHILDREN, "none").stdout.split() == ["2", str(128 * 1024)]
+    assert probe(CHILDREN, "none", MALLOC_ARENA_MAX="4").stdout.split() == ["4", str(128 * 1024)]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 
+import msgspec
 import pytest
 
 from registry import apart, identity
@@ -26,9 +28,7 @@ def damaged(world, tmp_path) -> tuple[str, str]:
     for wheel in wheels:
         publish(reg, OP, wheel)
     lost = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
-    with reg.ledger.write_lock(10):  # (else a journal's replay, at the child's open, would bring it back)
-        reg.ledger.checkpoint()
-    reg.blobs.delete(lost)
+    reg.blobs.delete(lost)  # (the journal still names it: a replay of the journal would bring it back)
     orphan = reg.blobs.put_bytes(b"an upload that never committed")
     return lost, orphan
 
@@ -42,7 +42,10 @@ def test_a_walk_finds_the_same_in_a_child_as_in_the_worker(world, tmp_path, monk
     monkeypatch.setattr(apart, "APART_FROM_OBJECTS", threshold)
     monkeypatch.setattr(apart.subprocess, "run", lambda *a, **k: children.append(a[0]) or real_run(*a, **k))
 
+    journal = reg.ledger.journal_bytes()
+    assert journal > 0  # (commits in flight, as a busy worker's are)
     assert apart.walk("check_blobs", reg) == 1
+    assert reg.ledger.journal_bytes() == journal  # (the child replayed nothing: the worker's journal)
     assert set(reg.missing.entries()) == {lost}  # (what /_/health says, from the child's record)
     done = apart.walk("collect", reg, 0.0)
     assert done["freed"] == 1 and not reg.blobs.exists(orphan)
@@ -59,6 +62,15 @@ def test_a_child_that_fails_is_a_refusal_that_says_so(world, tmp_path):
     with pytest.raises(RegistryError) as raised:
         apart.run(apart.Job("check_blobs", broken))
     assert "The check_blobs walk in a process apart failed (exit status 1)" in raised.value.message
+    with pytest.raises(RegistryError) as raised:  # (a walk that outlasts its bound is stopped)
+        apart.run(apart.Job("check_blobs", world.reg.settings), timeout=0.01)
+    assert "took longer than 0.01 s, and was stopped" in raised.value.message
+
+
+def test_a_child_whose_worker_is_gone_does_nothing(world):
+    job = msgspec.json.encode(apart.Job("check_blobs", world.reg.settings, worker=1))  # (not its parent)
+    done = subprocess.run([sys.executable, "-m", "registry.apart"], input=job, capture_output=True)
+    assert done.returncode == 1 and done.stdout == b""
 
 
 def test_a_big_ledger_is_walked_apart_and_a_small_one_here(world):

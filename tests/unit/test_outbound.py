@@ -5,7 +5,9 @@ catches ``httpx.HTTPError``, so this is what keeps a race inside the client from
 
 from __future__ import annotations
 
+import socket
 import ssl
+import threading
 
 import anyio
 import httpx
@@ -115,3 +117,33 @@ async def test_a_client_still_talks_and_streams():
         made_whole = httpx.MockTransport(lambda request: httpx.Response(200, content=b"whole"))
     async with outbound.client(outbound.timeouts(5), transport=made_whole) as http:
         assert (await http.get("http://primary.test/x")).content == b"whole"
+
+
+def test_the_proxies_the_environment_names_are_used_and_guarded(monkeypatch):
+    """(httpx mounts them only when it is given no transport: the guard wraps what it mounted)"""
+    seen: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def proxy() -> None:  # a forward proxy that answers every request itself
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                seen.append(conn.recv(65536).split(b"\r\n")[0])
+                if len(seen) == 1:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy")
+                # (the second: closed without a word, a proxy's own failure)
+
+    threading.Thread(target=proxy, daemon=True).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    async def run():
+        async with outbound.client(outbound.timeouts(5)) as http:
+            assert (await http.get("http://primary.test/x?a=1")).content == b"via proxy"
+            with pytest.raises(httpx.HTTPError):
+                await http.get("http://primary.test/y")
+
+    anyio.run(run)
+    listener.close()
+    assert seen == [b"GET http://primary.test/x?a=1 HTTP/1.1", b"GET http://primary.test/y HTTP/1.1"]

@@ -103,3 +103,28 @@ async def test_health_says_how_the_servers_retention_runs_went_and_when_the_next
     retention_runs.Scheduler(Registry.open(daily)).step(now + timedelta(days=1))  # (the next run: the disk freed)
     said = await health(daily)
     assert said["status"] == "ok" and said["retention"]["last_run"]["deleted"] == 1
+
+
+def test_one_worker_collects_at_a_time(world, monkeypatch):
+    """The workers' maintenance rounds line up: a worker whose turn finds another collecting skips
+    the collection (one walk through the ledger at a time, one child process for a big one)."""
+    import os
+
+    import anyio
+    import msgspec
+
+    from registry import locks
+    from registry.web import app
+
+    reg = world.reg
+    monkeypatch.setattr(reg, "settings", msgspec.structs.replace(reg.settings, gc_grace_seconds=0))
+    orphan = reg.blobs.put_bytes(b"an upload that never committed")
+    held = locks.first(reg.settings.collect_lock_path)  # (another worker, collecting)
+    assert held is not None
+    try:
+        anyio.run(app._collect, reg)
+        assert reg.blobs.exists(orphan)  # (skipped)
+    finally:
+        os.close(held)
+    anyio.run(app._collect, reg)
+    assert not reg.blobs.exists(orphan)  # (its turn: collected)
