@@ -18,10 +18,10 @@ log = logging.getLogger("registry.outbound")
 
 
 class TransportFault(httpx.NetworkError):
-    """The HTTP client's own machinery failed with an error that isn't httpx's. Seen: uvloop gives a
-    closed connection's socket as None, and the pool's check of an idle connection then fails with
-    ``AttributeError: 'NoneType' object has no attribute 'getpeername'`` (in anyio) instead of
-    dropping it, when the other end went away a moment before."""
+    """The HTTP client's own machinery failed with an error that isn't httpx's. Seen: the pool's
+    check of an idle connection whose other end had just gone away failed in anyio with
+    ``AttributeError: 'NoneType' object has no attribute 'getpeername'`` (its socket read as None,
+    as uvloop gives a closed connection's) instead of dropping the connection."""
 
 _MEANING = {
     httpx.ConnectTimeout: "no connection within {s:g} s",
