@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from typing import Any
 
 M_ARENA_MAX = -8  # mallopt's parameters (glibc's malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -52,18 +53,21 @@ def trim() -> bool:
     """Hand the free pages inside every arena back to the system (``malloc_trim(0)``), not only the
     top of the heap as each free does. Takes a few milliseconds, holding each arena's lock while it
     walks it: the server does it once a maintenance round. False where there is no malloc_trim."""
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    malloc_trim.argtypes, malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return bool(malloc_trim(0))
+    malloc_trim = _libc("malloc_trim", [ctypes.c_size_t])
+    return malloc_trim is not None and bool(malloc_trim(0))
 
 
 def _mallopt(parameter: int, value: int) -> bool:
+    mallopt = _libc("mallopt", [ctypes.c_int, ctypes.c_int])
+    return mallopt is not None and mallopt(parameter, value) == 1  # (musl's mallopt does nothing and says 0)
+
+
+def _libc(name: str, argtypes: list) -> Any:
+    """The process's own C library's function ``name`` (returning an int), or None where it has none
+    (macOS has neither mallopt nor malloc_trim)."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt  # (the process's own C library)
-    except (OSError, AttributeError):  # (macOS has no mallopt)
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(parameter, value) == 1  # (musl's mallopt does nothing and says 0)
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes, function.restype = argtypes, ctypes.c_int
+    return function

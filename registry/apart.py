@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from . import maintenance
-from .config import Settings
+from .config import LOG_FORMAT, Settings
 from .datadir import Registry
 from .errors import RegistryError
 from .ledger.repack import packs
@@ -100,8 +100,7 @@ def main() -> int:
         return 1
     result = os.dup(1)  # the answer's own channel: whatever else is printed goes to the log
     os.dup2(2, 1)
-    logging.basicConfig(level=job.settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=job.settings.log_level.upper(), format=LOG_FORMAT)
     # Not recovered: the worker did that when it started, and its journal now holds commits in
     # flight; a replay here would take the ledger's write lock from its publishes.
     reg = Registry.open(job.settings, recover=False)

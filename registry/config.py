@@ -16,6 +16,7 @@ METRICS = ("loopback", "token", "off")
 RETENTION_APPLY = ("off", "daily")
 MAX_RETENTION_INTERVAL = 366 * 86400
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # what both Python's logging and granian take
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # a worker's log lines, and its walks apart
 EXPECTED: dict[object, str] = {int: "expected an integer", float: "expected a number",
                                bool: "expected 1/0 or true/false"}
 

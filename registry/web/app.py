@@ -24,7 +24,7 @@ from pipelines.verify import Verifier
 
 from .. import __version__, allocator, apart, cache, locks, metrics, retention_runs
 from ..blobs import BlobStore
-from ..config import Settings
+from ..config import LOG_FORMAT, Settings
 from ..datadir import Registry
 from ..errors import RegistryError
 from ..reads import Reader
@@ -381,7 +381,7 @@ def create_asgi(settings: Settings | None = None, registry: Registry | None = No
 def app_from_env() -> access.AccessLog:
     """The granian factory: each worker process builds its own app from REGISTRY_* settings."""
     settings = Settings.load()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     access.configure(settings.logs_access, sys.stderr, json=settings.logs_json)
     eventlog.configure(settings.event_log, sys.stderr)
     return create_asgi(settings, signals=True)

@@ -27,6 +27,7 @@ from typing import IO
 
 from .. import datadir
 from ..audit import T, action
+from ..config import LOG_FORMAT
 from ..ledger import Commit
 from ..webhooks.events import event, provenance
 
@@ -56,8 +57,7 @@ def configure(mode: str, stream: IO[str] | None = None) -> None:
     log.disabled = _MODE[0] == "off"
     if stream is not None and not log.disabled and not log.handlers:
         handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("%(message)s" if _MODE[0] == "json" else
-                                               "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(message)s" if _MODE[0] == "json" else LOG_FORMAT))
         log.addHandler(handler)
         log.propagate = False
 
