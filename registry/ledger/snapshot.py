@@ -25,6 +25,10 @@ log = logging.getLogger("registry.ledger")
 _reported: set[bytes] = set()  # ids of what was logged as unreadable (once per process each)
 
 
+# What a tree entry's mode says it is, as libgit2 reads it (a gitlink names a commit: never ours to read)
+_BY_MODE = {trees.TREE_MODE: ObjectType.TREE, b"160000": ObjectType.COMMIT}
+
+
 class _Entry(NamedTuple):
     id: pygit2.Oid
     type: int
@@ -85,8 +89,7 @@ class Snapshot:
             if segment_problem(name) is not None:
                 _report(raw_id, f"tree {tree_id} holds an entry git can't read ({segment_problem(name)}): left out")
                 continue
-            out[trees.name_text(name)] = _Entry(pygit2.Oid(raw=raw_id),
-                                                ObjectType.TREE if mode == trees.TREE_MODE else ObjectType.BLOB)
+            out[trees.name_text(name)] = _Entry(pygit2.Oid(raw=raw_id), _BY_MODE.get(mode, ObjectType.BLOB))
         return out
 
     def get(self, path: str, type_: type[T]) -> T | None:
@@ -189,8 +192,8 @@ def _tree(repo: pygit2.Repository, tree_id: pygit2.Oid) -> pygit2.Tree:
 
 
 def _blob(repo: pygit2.Repository, blob_id: pygit2.Oid) -> bytes:
-    # (straight from the object database: `repo[id]` would make a Blob object, and keep it in
-    # libgit2's object cache, only for its bytes to be copied out; the records cache is above this)
+    # (straight from the object database, through libgit2's object cache: `repo[id]` would make a
+    # Blob object only for its bytes to be copied out)
     type_, data = repo.odb.read(blob_id)
     if type_ != ObjectType.BLOB:
         raise TypeError(f"{blob_id} is not a blob")
