@@ -42,14 +42,28 @@ class _InMemory(pygit2.OdbBackend):
     def exists_cb(self, oid: pygit2.Oid) -> bool:
         return self._find(oid) is not None
 
-    def read_prefix_cb(self, oid):
-        raise KeyError(oid)
+    def read_prefix_cb(self, hexid: str) -> tuple[int, bytes, pygit2.Oid]:
+        # pygit2 (1.21) reads a whole id through here too, `repo[id]` and `odb.read` alike (what
+        # `read_cb` returns is not used): answered by full id only, a shorter prefix is never ours
+        oid = _full(hexid)
+        found = self._find(oid) if oid is not None else None
+        if oid is None or found is None:
+            raise KeyError(hexid)
+        return found[0], found[1], oid
 
-    def exists_prefix_cb(self, oid):
-        raise KeyError(oid)
+    def exists_prefix_cb(self, hexid: str) -> pygit2.Oid:
+        oid = _full(hexid)
+        if oid is None or self._find(oid) is None:
+            raise KeyError(hexid)
+        return oid
 
     def refresh_cb(self) -> None:
         pass
+
+
+def _full(hexid: str) -> pygit2.Oid | None:
+    """The id ``hexid`` names, if it is a whole one."""
+    return pygit2.Oid(hex=hexid) if len(hexid) == pygit2.GIT_OID_HEXSZ else None
 
 
 class MemoryObjects(_InMemory):
