@@ -26,7 +26,7 @@ _reported: set[bytes] = set()  # ids of what was logged as unreadable (once per 
 
 
 # What a tree entry's mode says it is, as libgit2 reads it (a gitlink names a commit: never ours to read)
-_BY_MODE = {trees.TREE_MODE: ObjectType.TREE, b"160000": ObjectType.COMMIT}
+_BY_MODE = {trees.TREE_MODE: ObjectType.TREE, trees.GITLINK_MODE: ObjectType.COMMIT}
 
 
 class _Entry(NamedTuple):

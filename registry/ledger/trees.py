@@ -19,6 +19,7 @@ WRITTEN = Cache("written-trees", "trees the last commits wrote, parsed, for the 
 
 
 BLOB_MODE, TREE_MODE = b"100644", b"40000"
+GITLINK_MODE = b"160000"  # (a submodule's commit: git can hold one; the registry never writes one)
 
 
 class Tree:

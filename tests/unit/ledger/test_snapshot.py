@@ -101,7 +101,7 @@ def test_a_walk_reads_what_a_lookup_reads_in_a_tree_no_writer_of_ours_makes(ledg
     repo = ledger.repo()
     good, stray = (repo.create_blob(_user(n)) for n in (1, 2))
     entries = {b"good.json": (trees.BLOB_MODE, good), b"\xff.json": (trees.BLOB_MODE, stray),
-               b"sub.json": (b"160000", stray)}
+               b"sub.json": (trees.GITLINK_MODE, stray)}
     if not parseable:
         entries[HUGE.encode()] = (trees.BLOB_MODE, stray)
     top = _raw_tree(repo, {b"walk": (trees.TREE_MODE, _raw_tree(repo, entries))})
