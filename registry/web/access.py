@@ -14,10 +14,11 @@ replaced by `…`. The line is formatted only if the logger takes it, by `loggin
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import IO, TYPE_CHECKING
@@ -74,7 +75,10 @@ def flush() -> None:
 class Batched(logging.Handler):
     """Writes the access log's lines a batch at a time: a write and a flush of the stream per request
     cost the index a third of its throughput (tests/benchmarks/bench_access_log.py). A line waits at
-    most FLUSH_SECONDS, or until BATCH lines are waiting; `logging` flushes what is left at exit."""
+    most FLUSH_SECONDS, or until BATCH lines are waiting; `logging` flushes what is left at exit.
+
+    A line is added without a lock (a deque's append and popleft are atomic: any thread may add
+    while another writes); writing takes the handler's lock, so that batches leave one at a time."""
 
     FLUSH_SECONDS = 0.25
     BATCH = 256
@@ -82,54 +86,47 @@ class Batched(logging.Handler):
     def __init__(self, stream: IO[str], *, json: bool = False) -> None:
         super().__init__(logging.INFO)
         self._stream, self._json = stream, json
-        self._waiting: list[str] = []
-        self._second, self._stamp = -1, ""
+        self._waiting: deque[str] = deque()
+        self._clock = (-1, "")  # (the second and its timestamp, as one value: threads read it unlocked)
         threading.Thread(target=self._flushing, name="access-log", daemon=True).start()
 
-    def emit(self, record: logging.LogRecord) -> None:  # (under the handler's lock: `Handler.handle`)
+    def emit(self, record: logging.LogRecord) -> None:
         if self._json:
-            self._waiting.append(json_line(record.created, {"message": record.getMessage()}))
+            self._added(json_line(record.created, {"message": record.getMessage()}))
         else:
-            self._add(record.created, record.getMessage())
+            self.line(record.getMessage(), record.created)
 
     def record(self, fields: dict) -> None:
         """A request's JSON line, straight from the middleware."""
-        self.acquire()
-        try:
-            self._waiting.append(json_line(time.time(), fields))
-            if len(self._waiting) >= self.BATCH:
-                self._write()
-        finally:
-            self.release()
+        self._added(json_line(time.time(), fields))
 
-    def line(self, message: str) -> None:
+    def line(self, message: str, at: float | None = None) -> None:
         """A request's line, straight from the middleware: no LogRecord is made for it."""
-        self.acquire()
-        try:
-            self._add(time.time(), message)
-        finally:
-            self.release()
+        at = time.time() if at is None else at
+        second, stamp = self._clock
+        if int(at) != second:  # (one timestamp a second, as the other lines show it)
+            second = int(at)
+            self._clock = second, (stamp := time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
+        self._added(f"{stamp},{int(at * 1000) % 1000:03d} INFO registry.access: {message}\n")
 
-    def _add(self, at: float, message: str) -> None:
-        second = int(at)
-        if second != self._second:  # (one timestamp a second, as the other lines show it)
-            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        self._waiting.append(f"{self._stamp},{int(at * 1000) % 1000:03d} INFO registry.access: {message}\n")
+    def _added(self, line: str) -> None:
+        self._waiting.append(line)
         if len(self._waiting) >= self.BATCH:
-            self._write()
+            self.flush()
 
     def flush(self) -> None:
-        self.acquire()  # (the lock `Handler.handle` holds around `emit`)
+        self.acquire()
         try:
             self._write()
         finally:
             self.release()
 
     def _write(self) -> None:
-        if self._waiting:
-            text, self._waiting = "".join(self._waiting), []
+        waiting = self._waiting
+        lines = [waiting.popleft() for _ in range(len(waiting))]  # (what another thread adds meanwhile: next time)
+        if lines:
             try:
-                self._stream.write(text)
+                self._stream.write("".join(lines))
                 self._stream.flush()
             except (OSError, ValueError):  # (a closed stderr at exit: nothing to tell)
                 pass
@@ -146,13 +143,17 @@ def json_line(at: float, fields: dict) -> str:
 
 
 def request_id(scope: Scope) -> bytes:
-    """The client's X-Request-Id if it is a sane one (short, plain characters), else a new one."""
+    """The client's X-Request-Id if it is a sane one (short, plain characters), else a new one: 64
+    random bits, which need no secrecy, only to differ (`random` is reseeded in each forked worker)."""
     for name, value in scope["headers"]:
         if name == REQUEST_ID:
             if _SANE_ID.fullmatch(value):
                 return value
             break
-    return os.urandom(8).hex().encode()
+    return b"%016x" % _bits(64)
+
+
+_bits = random.getrandbits
 
 
 def note(who: Principal | Exception) -> None:

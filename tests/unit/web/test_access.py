@@ -162,3 +162,79 @@ def test_a_served_workers_lines_are_written_in_batches_and_none_is_lost(tmp_path
     sink.flush()  # (what logging.shutdown does at exit)
     lines = out.getvalue().splitlines()
     assert len(lines) == Batched.BATCH + 2 and lines[-1].endswith("POST /acme/ 403 5 0.2ms reader@acme.test")
+
+
+def test_lines_added_from_many_threads_while_batches_are_written_are_each_written_once():
+    """Lines are added without a lock (a worker's threads and its event loop log at once), while
+    full batches and the timer's flushes write what waits: no line may be lost, doubled or torn,
+    and each carries the timestamp of the second it was added in."""
+    import io
+    import re
+    import sys
+    import threading
+    import time
+
+    from registry.web.access import Batched
+
+    class Slow(io.StringIO):  # (a write that yields the GIL midway, as a pipe's may)
+        def write(self, text: str) -> int:
+            time.sleep(0)
+            return super().write(text)
+
+    out = Slow()
+    sink = Batched(out)
+    threads, per_thread = 8, 10_000
+    start = threading.Barrier(threads + 1)
+
+    def add(t: int) -> None:
+        start.wait()
+        for n in range(per_thread):
+            if n % 500 == 0:
+                sink.flush()
+            sink.line(f"GET /{t}/{n}/ 200 1 0.1ms anonymous", None if n % 2 else 1_700_000_000.5 + n // 1000)
+
+    workers = [threading.Thread(target=add, args=(t,)) for t in range(threads)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # (threads switch every few bytecodes: a race shows at once)
+    try:
+        for w in workers:
+            w.start()
+        start.wait()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(interval)
+    sink.flush()
+    lines = out.getvalue().splitlines()
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO registry\.access: "
+                       r"GET /(\d+)/(\d+)/ 200 1 0\.1ms anonymous")
+    seen = [stamp.fullmatch(line) for line in lines]
+    assert all(seen), [line for line, m in zip(lines, seen, strict=True) if not m][:3]
+    everyone = [(t, n) for t in range(threads) for n in range(per_thread)]
+    assert sorted((int(m[1]), int(m[2])) for m in seen if m) == everyone
+    given = {(int(m[1]), int(m[2])): line for m, line in zip(seen, lines, strict=True) if m}
+    for n in range(0, per_thread, 2):  # (the lines given a time: the second it names, whatever the others did)
+        expected = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_700_000_000 + n // 1000)) + ",500 "
+        assert given[(0, n)].startswith(expected)
+
+
+def test_workers_forked_from_one_process_make_different_request_ids():
+    """granian forks its workers from one process: a new request id must not repeat across them (the
+    random generator is reseeded in a forked child), nor within one."""
+    import os
+
+    from registry.web.access import request_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # (the child: its next ids, to the parent)
+        os.write(write, b"".join(request_id({"headers": []}) for _ in range(4)))
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64)
+    os.close(read)
+    theirs = {child[i:i + 16] for i in range(0, 64, 16)}
+    ours = {request_id({"headers": []}) for _ in range(1000)}
+    assert len(theirs) == 4 and len(ours) == 1000 and not theirs & ours
+    assert all(len(rid) == 16 and int(rid, 16) >= 0 for rid in ours | theirs)
