@@ -1,7 +1,8 @@
 """The limits bench_limits.py measures the registry against, served by granian as the registry is
 (2 workers): the same page's bytes answered from memory with no routing and no authentication,
 through ASGI (`asgi`; `asgi_its_headers` with the registry's own headers) and through granian's
-own interface (`rsgi`); a server that reads each upload's body whole and throws it away
+own interface (`rsgi`; `rsgi_its_headers` reading every request header, as the registry must, and
+sending the registry's headers); a server that reads each upload's body whole and throws it away
 (`discard`), and one that makes each body durable before it answers (`discard_durable`: appended
 to one file and fdatasynced, the least an acknowledgement that survives a power cut costs).
 BARE_DIR names the directory holding the pages (page.json, page.html) and the registry's headers
@@ -66,6 +67,24 @@ class _Rsgi:
 
 
 rsgi = _Rsgi()
+
+
+class _RsgiItsHeaders(_Rsgi):
+    """As `rsgi`, doing the least the registry's answer from memory must: every header of the request
+    read into a key (the registry's repeat key, repeats.py) and the registry's own headers sent. What
+    the registry would gain from granian's own interface, were it served through it."""
+
+    async def __rsgi__(self, scope, proto) -> None:
+        key = scope.method, scope.path, scope.query_string, tuple(scope.headers.items())
+        _SEEN.setdefault(key, True)
+        body, _ = PAGES.get(scope.path, (b"", "html"))
+        proto.response_bytes(200 if body else 404, _STR_HEADERS.get(scope.path, [("content-length", "0")]), body)
+
+
+_SEEN: dict = {}
+_STR_HEADERS = {path: [(k.decode(), v.decode()) for k, v in headers if k != b"content-length"]
+                for path, headers in HEADERS.items()}  # (granian sets the length of a body it is given)
+rsgi_its_headers = _RsgiItsHeaders()
 
 
 async def discard(scope, receive, send) -> None:

@@ -21,6 +21,8 @@ run, each pair measured in turn with its order swapped every round:
 
 The index is also served by bare granian sending the registry's own headers with the same body
 ("bare granian ASGI, its headers"): what is left between that and the registry is Python's part.
+"bare granian RSGI, its headers" does, through granian's own interface, the least the registry's
+answer from memory must: it reads every request header into a key and sends the registry's headers.
 
 BENCH_KEEP=1 keeps the run's directory (the servers' logs among it). nginx must be installed
 (apt-get install nginx). The registry's workers' CPU per request is printed too: it moves much
@@ -139,9 +141,12 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
     started.append(rsgi)
     same, same_url = start_granian("asgi_its_headers", pages)
     started.append(same)
+    rsgi_same, rsgi_same_url = start_granian("rsgi_its_headers", pages, interface="rsgi")
+    started.append(rsgi_same)
     granians = {**servers, "bare granian ASGI": SimpleNamespace(process=bare),
                 "bare granian RSGI": SimpleNamespace(process=rsgi),
-                "bare granian ASGI, its headers": SimpleNamespace(process=same)}
+                "bare granian ASGI, its headers": SimpleNamespace(process=same),
+                "bare granian RSGI, its headers": SimpleNamespace(process=rsgi_same)}
     figures: dict[tuple[str, str], list[float]] = {}
     cpu: dict[str, list[float]] = {}
     for r in range(rounds):
@@ -152,6 +157,8 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
                        ("bare granian ASGI", f"{bare_url}/page.{kind}", {"Authorization": auth, "Accept": accept}),
                        ("bare granian RSGI", f"{rsgi_url}/page.{kind}", {"Authorization": auth, "Accept": accept}),
                        ("bare granian ASGI, its headers", f"{same_url}/page.{kind}",
+                        {"Authorization": auth, "Accept": accept}),
+                       ("bare granian RSGI, its headers", f"{rsgi_same_url}/page.{kind}",
                         {"Authorization": auth, "Accept": accept})]
             for name, url, headers in targets if r % 2 == 0 else reversed(targets):
                 wrk(url, headers, seconds=1)  # warm up
@@ -171,7 +178,8 @@ def index(tmp: Path, rounds: int, seconds: int, started: list, before: dict[str,
             print(median_line(f"{kind.upper()} {name}", runs[name], "requests/s"))
         bars = {"nginx static": " (bar 80%)", "bare granian ASGI": " (bar 90%)"}
         for ours in [name for name in runs if name.startswith("registry")]:
-            for theirs in ("nginx static", "bare granian ASGI", "bare granian ASGI, its headers", "bare granian RSGI"):
+            for theirs in ("nginx static", "bare granian ASGI", "bare granian ASGI, its headers", "bare granian RSGI",
+                           "bare granian RSGI, its headers"):
                 print(f"  {kind.upper()} {ours} / {theirs}: {ratio(runs[ours], runs[theirs])}{bars.get(theirs, '')}")
         for name in granians:
             print(f"  {kind.upper()} {name}: its workers' CPU {statistics.median(cpu[(name, kind)]):.1f} µs a request")
