@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -31,7 +32,7 @@ from .. import metrics
 from ..cache import default_bound
 from ..fsync import fsync_all, make_dirs
 from . import guard
-from .branch import BRANCH, REF, Branch
+from .branch import BRANCH, REF, Branch, Moves
 from .commits import Change, Commit, Committed, Signer, commit_at
 from .journal import DamageLog, Journal
 from .packs import Recent, RecentObjects
@@ -72,7 +73,8 @@ class Ledger:
         self.path = Path(path)
         self._local = threading.local()
         self._branch = Branch(self.path)
-        self._ref = str(self._branch.ref)  # (stat'ed by every request: a str, not a Path to convert each time)
+        self._ref = str(self._branch.ref)  # (stat'ed often: a str, not a Path to convert each time)
+        self._moves = self._branch.moves
         self._journal = Journal(self.path / "registry-journal", self.path.parent)
         self.damage = DamageLog(self.path / "registry-damage", self.path.parent)
         self._recent = Recent()  # this process's latest objects, for its readers
@@ -225,18 +227,33 @@ class Ledger:
             self._local.snapshot = None
 
     def head(self) -> str:
-        """The tip of main. Every update renames a new ref file into place, so an unchanged stat of
-        that file means an unchanged tip: one stat per call, a read only when it moved."""
+        """The tip of main. While the branch's shared `Moves` bytes are as this thread last saw them
+        (and for at most RECHECK seconds), main hasn't moved: no system call. Otherwise the ref file
+        is stat'ed, and read only if it changed: every update renames a new ref file into place, so
+        an unchanged stat means an unchanged tip."""
+        moves = self._moves.seen()  # (before the ref: a move changes them after renaming it)
+        cached = getattr(self._local, "head", None)  # (moves seen, until when, the ref's stat, tip)
+        now = time.monotonic()
+        if cached is not None and moves is not None and cached[0] == moves and now < cached[1]:
+            return cached[3]
         try:
             st = os.stat(self._ref)
             seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:  # packed by an outside `git gc`: ask libgit2 every time
             seen = None
-        cached = getattr(self._local, "head", None)
-        if seen is None or cached is None or cached[0] != seen:
-            tip = str(self.repo().lookup_reference(REF).target)
-            self._local.head = cached = (seen, tip)
-        return cached[1]
+        tip = cached[3] if seen is not None and cached is not None and cached[2] == seen else \
+            str(self.repo().lookup_reference(REF).target)
+        self._local.head = (moves, now + Moves.RECHECK, seen, tip)
+        return tip
+
+    def move_to(self, commit_id: str) -> None:
+        """Point main at ``commit_id``, wherever it points now (a replica's follower: the head its
+        primary made, fetched and checked); every process's readers see it at their next look."""
+        repo = pygit2.Repository(str(self.path))
+        try:
+            self._branch.move(repo, None, commit_id)
+        finally:
+            repo.free()
 
     def snapshot(self) -> Snapshot:
         """The registry at the tip of main; reused while the tip has not moved. For this thread only."""

@@ -173,11 +173,7 @@ class Follower:
             except (witness.CannotCheck, checkpoint.BadCheckpoint) as exc:
                 self._update(error=str(exc), error_since=self.status().get("error_since") or _now())
                 raise witness.CannotCheck(str(exc)) from None
-            repo = pygit2.Repository(str(self.ledger.path))
-            try:
-                repo.references.create("refs/heads/main", done.point.head, force=True)
-            finally:
-                repo.free()
+            self.ledger.move_to(done.point.head)
             temp = self.dir / f"checkpoint.{os.getpid()}.tmp"
             write_file(temp, done.note.encode(), exclusive=False, sync=False)
             os.replace(temp, self.dir / "checkpoint")
