@@ -8,7 +8,8 @@ sane one, else a new one.
 Who is the principal as the credentials code resolved it for this request (`note`, called by the
 code that resolves it): an email, `pipeline:{uuid}`, `anonymous`. Nothing secret is ever written:
 no header, no query string (a query may carry a token), and the secret segment of a sign-in link
-replaced by `…`. The line is formatted only if the logger takes it, by `logging` itself.
+replaced by `…`. A served worker's lines are made when their batch is written (`Batched`); elsewhere
+by `logging`, only if the logger takes them.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Batched(logging.Handler):
     def __init__(self, stream: IO[str], *, json: bool = False) -> None:
         super().__init__(logging.INFO)
         self._stream, self._json = stream, json
-        self._waiting: deque[str] = deque()
+        self._waiting: deque[str | tuple] = deque()  # (a request's fields, or a line made already)
         self._clock = (-1, "")  # (the second and its timestamp, as one value: threads read it unlocked)
         threading.Thread(target=self._flushing, name="access-log", daemon=True).start()
 
@@ -96,23 +97,37 @@ class Batched(logging.Handler):
         else:
             self.line(record.getMessage(), record.created)
 
-    def record(self, fields: dict) -> None:
-        """A request's JSON line, straight from the middleware."""
-        self._added(json_line(time.time(), fields))
+    def request(self, method: str, path: str, status: int, nbytes: int, ms: float, who: str, rid: bytes) -> None:
+        """A request's line, straight from the middleware (no LogRecord is made for it): its fields are
+        kept as they are, and the line is made when its batch is written. A batch's lines made
+        together cost a worker 6% less CPU a request than each made as it came (bench_pairs.py)."""
+        self._added((time.time(), method, path, status, nbytes, ms, who, rid))
 
     def line(self, message: str, at: float | None = None) -> None:
-        """A request's line, straight from the middleware: no LogRecord is made for it."""
+        """A line of another logger's (the message as it is, at ``at``)."""
         at = time.time() if at is None else at
+        self._added(f"{self._stamp(at)} INFO registry.access: {message}\n")
+
+    def _added(self, line: str | tuple) -> None:
+        self._waiting.append(line)
+        if len(self._waiting) >= self.BATCH:
+            self.flush()
+
+    def _stamp(self, at: float) -> str:
         second, stamp = self._clock
         if int(at) != second:  # (one timestamp a second, as the other lines show it)
             second = int(at)
             self._clock = second, (stamp := time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
-        self._added(f"{stamp},{int(at * 1000) % 1000:03d} INFO registry.access: {message}\n")
+        return f"{stamp},{int(at * 1000) % 1000:03d}"
 
-    def _added(self, line: str) -> None:
-        self._waiting.append(line)
-        if len(self._waiting) >= self.BATCH:
-            self.flush()
+    def _made(self, fields: tuple) -> str:
+        """A request's line, from the fields `request` kept."""
+        at, method, path, status, nbytes, ms, who, rid = fields
+        if self._json:
+            return json_line(at, {"method": method, "path": shown_path(path), "status": status or None,
+                                  "bytes": nbytes, "ms": round(ms, 1), "who": who, "request_id": rid.decode()})
+        return (f"{self._stamp(at)} INFO registry.access: {method} {shown_path(path)} {status or '-'} {nbytes} "
+                f"{ms:.1f}ms {who} {rid.decode()}\n")
 
     def flush(self) -> None:
         self.acquire()
@@ -126,7 +141,7 @@ class Batched(logging.Handler):
         lines = [waiting.popleft() for _ in range(len(waiting))]  # (what another thread adds meanwhile: next time)
         if lines:
             try:
-                self._stream.write("".join(lines))
+                self._stream.write("".join(line if isinstance(line, str) else self._made(line) for line in lines))
                 self._stream.flush()
             except (OSError, ValueError):  # (a closed stderr at exit: nothing to tell)
                 pass
@@ -256,15 +271,12 @@ class AccessLog:
             self._line(scope["method"], scope["path"], repeat.status, len(body), seconds * 1000, repeat.who, rid)
 
     def _line(self, method: str, path: str, status: int, nbytes: int, ms: float, who: str, rid: bytes) -> None:
-        if _JSON[0]:
-            fields = {"method": method, "path": shown_path(path), "status": status or None, "bytes": nbytes,
-                      "ms": round(ms, 1), "who": who, "request_id": rid.decode()}
-            if _SINK is not None:
-                _SINK.record(fields)
-            else:
-                log.info("%s", _json.encode(fields).decode())
-        elif _SINK is not None:
-            _SINK.line(f"{method} {shown_path(path)} {status or '-'} {nbytes} {ms:.1f}ms {who} {rid.decode()}")
+        if _SINK is not None:
+            _SINK.request(method, path, status, nbytes, ms, who, rid)
+        elif _JSON[0]:
+            log.info("%s", _json.encode({"method": method, "path": shown_path(path), "status": status or None,
+                                         "bytes": nbytes, "ms": round(ms, 1), "who": who,
+                                         "request_id": rid.decode()}).decode())
         else:
             log.info("%s %s %s %d %.1fms %s %s", method, shown_path(path), status or "-", nbytes, ms, who,
                      rid.decode())
