@@ -98,13 +98,15 @@ class Moves:
     `registry-moves`), which every move of main by this code changes, to random bytes, once the ref
     file is renamed into place and before the move is acknowledged. A reader that finds them as it
     last saw them knows main hasn't moved since, without asking the kernel: the stat of the ref that
-    every index request made cost a worker 13% of its CPU (bench_pairs.py).
+    every index request made cost a worker 10% of its CPU (bench_pairs.py).
 
-    A move that isn't this code's (git by hand, a restore into a ledger in use) doesn't change them,
-    so a reader also looks at the ref itself at least every RECHECK seconds. They are never synced,
-    and needn't be: after a restart every reader starts from the ref. Where the file can't be
-    mapped (a ledger this process may not write, a filesystem without shared maps), `seen` is None
-    and readers look at the ref every time, as before."""
+    A move that isn't this code's (git by hand, a restore into a ledger in use, the file deleted or
+    unwritable) doesn't change them, so a reader also looks at the ref itself at least every RECHECK
+    seconds. They are never synced, and needn't be: after a restart every reader starts from the ref.
+    Readers map the file read-only and the writer writes it (a write that fails says so in an error,
+    where a write into a map on a full disk would kill the process); its block is allocated when
+    it is made. Where it can't be made, allocated or mapped, `seen` is None and readers look at the
+    ref every time, as before."""
 
     RECHECK = 0.1  # seconds a reader goes on trusting unchanged bytes without looking at the ref
 
@@ -116,9 +118,8 @@ class Moves:
         except OSError:  # (a ledger this process may only read: it looks at the ref each time)
             return
         try:
-            if os.fstat(fd).st_size < 8:
-                os.ftruncate(fd, 8)  # (never over bytes another process has changed: only ever grows it)
-            self._map = mmap.mmap(fd, 8)
+            os.posix_fallocate(fd, 0, 8)  # (its block, now: writing it later needs no space; only ever grows it)
+            self._map = mmap.mmap(fd, 8, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             self._map = None
         finally:
@@ -129,17 +130,14 @@ class Moves:
         return self._map[:8] if self._map is not None else None
 
     def moved(self) -> None:
-        """Main has moved: change the bytes, for every process's readers (through the file, if this
-        process could not map it)."""
-        token = os.urandom(8)
-        if self._map is not None:
-            self._map[:8] = token
-            return
+        """Main has moved: change the bytes, for every process's readers. Never raises: main has
+        moved already, and if the bytes can't be changed, readers see it within RECHECK."""
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
-        except OSError:
-            return  # (nothing to tell: no one can have mapped what can't be opened)
-        try:
-            os.pwrite(fd, token, 0)
-        finally:
-            os.close(fd)
+            try:
+                os.pwrite(fd, os.urandom(8), 0)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("could not tell other processes main moved (%s): they see it within %.1fs", exc,
+                        self.RECHECK)

@@ -453,6 +453,7 @@ async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_sessi
     settings = Settings(data=str(copy), follow="http://primary.test")
     replica = Registry.open(settings)
     waited: list[str] = []
+    FETCHED = "refs/witness/served"
 
     class Follower:  # fetches from the primary's ledger when asked, as the real one does over HTTP
         primary = "http://primary.test"
@@ -471,9 +472,10 @@ async def test_a_replica_behind_a_sign_in_waits_for_it_and_never_calls_the_sessi
 
         async def wait_for(self, commit: str) -> bool:
             waited.append(commit)
-            if catches_up:
+            if catches_up:  # (fetched beside main, then main moved to it: as replica/follow.py does)
                 repo = pygit2.Repository(str(copy / "ledger.git"))
-                repo.remotes.create_anonymous(str(world.reg.settings.ledger_path)).fetch([f"+{REF}:{REF}"])
+                repo.remotes.create_anonymous(str(world.reg.settings.ledger_path)).fetch([f"+{REF}:{FETCHED}"])
+                replica.ledger.move_to(str(repo.references[FETCHED].target))
             return catches_up
 
     app = create_asgi(settings, replica)

@@ -40,10 +40,11 @@ def _ask(reader) -> str:
 
 
 def test_every_move_of_main_this_code_makes_is_seen_by_another_process_at_once(ledger):
-    """Readers trust main unmoved while the shared bytes are unchanged: each way this code moves main
-    (a commit, a replica's follower moving to its primary's head, a recovery replaying the journal:
-    all through Branch.move) must change them before it is acknowledged, or another process answers
-    from a tip that is no longer the tip. The reader here never looks at the ref by itself."""
+    """Readers trust main unmoved while the shared bytes are unchanged: every way this code moves main
+    goes through Branch.move (a commit, a replica's follower moving to its primary's head, a
+    recovery replaying the journal), which must change them before anything is acknowledged, or
+    another process answers from a tip that is no longer the tip. Here: commits and `move_to`. The
+    reader never looks at the ref by itself."""
     reader = _reader(ledger)
     try:
         assert _ask(reader) == ledger.head()
@@ -97,3 +98,25 @@ def test_where_the_shared_bytes_cant_be_mapped_readers_look_at_the_ref_every_tim
     for n in range(5):
         made = other.transact(lambda snap, n=n: user_change(f"u{n}@example.com")).commit.id
         assert ledger.head() == made
+
+
+def test_a_commit_whose_move_cant_be_told_is_still_whole_and_acknowledged(ledger, monkeypatch, caplog):
+    """Changing the shared bytes comes after main has moved: if it fails (a full disk), the commit
+    stands (its pack, its journal record, the tip all whole) and the caller is told it was made;
+    other processes see it within the recheck."""
+    import errno
+    import subprocess
+
+    from registry.ledger import branch
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(branch.os, "pwrite", full)
+    made = ledger.transact(lambda snap: user_change("full@example.com")).commit.id
+    assert ledger.head() == made and ledger.snapshot().exists(layout.user("full@example.com"))
+    assert "could not tell other processes main moved" in caplog.text
+    subprocess.run(["git", "-C", str(ledger.path), "fsck", "--strict", "--no-dangling"], check=True,
+                   capture_output=True)
+    monkeypatch.undo()
+    assert ledger.transact(lambda snap: user_change("next@example.com")).parent == made  # (built on it)
