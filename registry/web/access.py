@@ -122,12 +122,10 @@ class Batched(logging.Handler):
 
     def _made(self, fields: tuple) -> str:
         """A request's line, from the fields `request` kept."""
-        at, method, path, status, nbytes, ms, who, rid = fields
+        at, *request = fields
         if self._json:
-            return json_line(at, {"method": method, "path": shown_path(path), "status": status or None,
-                                  "bytes": nbytes, "ms": round(ms, 1), "who": who, "request_id": rid.decode()})
-        return (f"{self._stamp(at)} INFO registry.access: {method} {shown_path(path)} {status or '-'} {nbytes} "
-                f"{ms:.1f}ms {who} {rid.decode()}\n")
+            return json_line(at, request_fields(*request))
+        return f"{self._stamp(at)} INFO registry.access: {request_text(*request)}\n"
 
     def flush(self) -> None:
         self.acquire()
@@ -150,6 +148,17 @@ class Batched(logging.Handler):
         while True:
             time.sleep(self.FLUSH_SECONDS)
             self.flush()
+
+
+def request_fields(method: str, path: str, status: int, nbytes: int, ms: float, who: str, rid: bytes) -> dict:
+    """A request's JSON line's fields (the time and the logger's name aside)."""
+    return {"method": method, "path": shown_path(path), "status": status or None, "bytes": nbytes,
+            "ms": round(ms, 1), "who": who, "request_id": rid.decode()}
+
+
+def request_text(method: str, path: str, status: int, nbytes: int, ms: float, who: str, rid: bytes) -> str:
+    """A request's text line, after the time and the logger's name."""
+    return f"{method} {shown_path(path)} {status or '-'} {nbytes} {ms:.1f}ms {who} {rid.decode()}"
 
 
 def json_line(at: float, fields: dict) -> str:
@@ -274,9 +283,6 @@ class AccessLog:
         if _SINK is not None:
             _SINK.request(method, path, status, nbytes, ms, who, rid)
         elif _JSON[0]:
-            log.info("%s", _json.encode({"method": method, "path": shown_path(path), "status": status or None,
-                                         "bytes": nbytes, "ms": round(ms, 1), "who": who,
-                                         "request_id": rid.decode()}).decode())
+            log.info("%s", _json.encode(request_fields(method, path, status, nbytes, ms, who, rid)).decode())
         else:
-            log.info("%s %s %s %d %.1fms %s %s", method, shown_path(path), status or "-", nbytes, ms, who,
-                     rid.decode())
+            log.info("%s", request_text(method, path, status, nbytes, ms, who, rid))
