@@ -114,13 +114,18 @@ class Cache:
 
     def items(self) -> list[tuple[Hashable, Any]]:
         """Every (key, value) kept now."""
-        with self._lock:
-            return [(key, value) for key, (value, _) in self._lru.items()]
+        return [(key, value) for key, value, _ in self.sizes()]
 
     def sizes(self) -> list[tuple[Hashable, Any, int]]:
-        """Every (key, value, accounted size)."""
+        """Every (key, value, accounted size), in no promised order. Listing them uses none of them:
+        read through the base class, as LRUCache's own lookup would make each the most recently
+        used, and the next put would push out what was just used instead."""
         with self._lock:
-            return [(key, value, size) for key, (value, size) in self._lru.items()]
+            entries = [(key, _peek(self._lru, key)) for key in self._lru]
+        return [(key, value, size) for key, (value, size) in entries]
+
+
+_peek = cachetools.Cache.__getitem__  # (a lookup that leaves the order alone: `sizes`)
 
 
 def _lru(bound: int) -> cachetools.LRUCache:
