@@ -138,16 +138,31 @@ class Batched(logging.Handler):
         waiting = self._waiting
         lines = [waiting.popleft() for _ in range(len(waiting))]  # (what another thread adds meanwhile: next time)
         if lines:
+            text = "".join(line if isinstance(line, str) else self._text(line) for line in lines)
             try:
-                self._stream.write("".join(line if isinstance(line, str) else self._made(line) for line in lines))
+                self._stream.write(text)
                 self._stream.flush()
             except (OSError, ValueError):  # (a closed stderr at exit: nothing to tell)
                 pass
 
+    def _text(self, fields: tuple) -> str:
+        """A request's line; if it can't be made, a line that says so in its place (one field of the
+        wrong kind must not cost the rest of its batch, nor the thread that writes them)."""
+        try:
+            return self._made(fields)
+        except Exception as exc:
+            said, at = f"a request's line could not be made ({type(exc).__name__}: {exc})", time.time()
+            if self._json:
+                return json_line(at, {"message": said})
+            return f"{self._stamp(at)} ERROR registry.access: {said}\n"
+
     def _flushing(self) -> None:
         while True:
             time.sleep(self.FLUSH_SECONDS)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # (the timer must outlive any one batch: the lines after it wait on it)
+                logging.getLogger("registry.web").exception("access log: writing a batch failed")
 
 
 def request_fields(method: str, path: str, status: int, nbytes: int, ms: float, who: str, rid: bytes) -> dict:

@@ -164,6 +164,48 @@ def test_a_served_workers_lines_are_written_in_batches_and_none_is_lost(tmp_path
     assert len(lines) == Batched.BATCH + 2 and lines[-1].endswith("POST /acme/ 403 5 0.2ms reader@acme.test")
 
 
+@pytest.mark.parametrize("json", [False, True])
+def test_a_line_that_cant_be_made_costs_neither_its_batch_nor_the_timer(json):
+    """A request's fields are made into its line only when its batch is written: a field of the wrong
+    kind there gives a line saying so, in its place, and the rest of the batch is written; a write
+    that fails in a way nobody foresaw doesn't stop the timer that writes the lines after it."""
+    import io
+    import time
+
+    from registry.web.access import Batched
+
+    class Flaky(io.StringIO):
+        failures = 1
+
+        def write(self, text: str) -> int:
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("a stream that failed once")
+            return super().write(text)
+
+    out = io.StringIO()
+    sink = Batched(out, json=json)
+    sink.request("GET", "/acme/", 200, 10, 0.1, "anonymous", b"r1")
+    sink.request("GET", "/acme/", 200, 10, "not a number", "anonymous", b"r2")  # type: ignore[arg-type]
+    sink.request("GET", "/acme/b/", 200, 10, 0.1, "anonymous", b"r3")
+    sink.flush()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "r1" in lines[0] and "r3" in lines[2], lines
+    assert "a request's line could not be made (" in lines[1] and "r2" not in lines[1]
+
+    flaky = Flaky()
+    timed = Batched(flaky, json=json)
+    timed.FLUSH_SECONDS = 0.05  # (the timer reads it each time round)
+    timed.request("GET", "/lost/", 200, 1, 0.1, "anonymous", b"r4")  # (its batch meets the failing write)
+    deadline = time.monotonic() + 5
+    while flaky.failures and time.monotonic() < deadline:
+        time.sleep(0.02)
+    timed.request("GET", "/after/", 200, 1, 0.1, "anonymous", b"r5")
+    while "/after/" not in flaky.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "/after/" in flaky.getvalue()  # (written by the timer, which outlived the failure)
+
+
 def test_lines_added_from_many_threads_while_batches_are_written_are_each_written_once():
     """Lines are added without a lock (a worker's threads and its event loop log at once), while
     full batches and the timer's flushes write what waits: no line may be lost, doubled or torn,
