@@ -8,15 +8,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import anyio
 from litestar import Request, Response
 from litestar.response import Stream
 
-from ..datadir import Registry
 from ..disposition import attachment
 from ..errors import RegistryError
-from ..model import DistFile, UpstreamFile
-from ..reads import records
 from .caches import Page, matches
 from .repeats import ANSWERED, FILE_LIMIT, StoredFile
 from .state import web_state
@@ -26,14 +22,6 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 def _nothing() -> None:
     return None
-
-
-async def core_metadata(reg: Registry, f: DistFile | UpstreamFile) -> bytes:
-    """A file's core metadata (PEP 658): the copy kept here read at once if it is small, as a repeat's
-    small file is (a hop to a worker thread and back cost more than half of such a request: 500
-    against 230 µs of CPU); else found or extracted again in a worker thread (records.core_metadata)."""
-    kept = records.kept_core_metadata(reg, f, FILE_LIMIT)
-    return kept if kept is not None else await anyio.to_thread.run_sync(records.core_metadata, reg, f)
 
 
 async def send_blob(request: Request, *, sha256: str, size: int, path: Path | None, filename: str, public: bool,

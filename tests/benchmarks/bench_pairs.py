@@ -1,6 +1,7 @@
 """Is a change to the index's hot path measurable at all? (run by hand)
 
     python tests/benchmarks/bench_pairs.py --before-code DIR [--pairs 16] [--seconds 4] [--html]
+        [--metadata] [--fresh]
 
 The registry's code and another commit's (DIR: `git worktree add DIR REV`), each `registry serve
 --workers 1` on its own copy of one data directory (an authenticated 200-file project page), both
@@ -10,11 +11,16 @@ something else runs). Prints each pair, then the median of the per-pair ratios (
 with their spread. On this project's 2-core machine, two servers of the very same code differ by up to
 8% in one pair; bench_limits.py's 3 rounds can't see a change smaller than that, this median of 16 can
 say whether there is one.
+
+--metadata: a wheel's `.metadata` (PEP 658) instead of the project page. --fresh: every request
+carries an X-Request-Id of its own (a wrk Lua script), so none is answered from memory as a repeat
+(repeats.py): the way a client the worker hasn't seen yet is answered.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -23,6 +29,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import httpx
 from _common import PIP_ACCEPT, basic, project_files, publish_in_process, registry_cli, start_server
 
 TICK = os.sysconf("SC_CLK_TCK")  # (/proc counts CPU time in these)
@@ -35,10 +42,24 @@ def worker_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def measure(live, url: str, headers: dict[str, str], seconds: int) -> tuple[float, float]:
+# each request an X-Request-Id of its own (wrk.format's headers replace wrk.headers: copied first)
+FRESH = """
+local n = 0
+request = function()
+  n = n + 1
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["X-Request-Id"] = "bench-" .. n
+  return wrk.format(nil, nil, headers)
+end
+"""
+
+
+def measure(live, url: str, headers: dict[str, str], seconds: int, script: Path | None = None) -> tuple[float, float]:
     """(the worker's CPU µs a request, requests/s) under `wrk -t1 -c8`."""
     before = worker_cpu(live.process.pid)
     args = ["wrk", "-t1", "-c8", f"-d{seconds}s"] + [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
+    args += ["-s", str(script)] if script is not None else []
     out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
     used = worker_cpu(live.process.pid) - before
     done = int(re.search(r"(\d+) requests in", out).group(1))
@@ -52,6 +73,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--html", action="store_true", help="the HTML page (default: JSON, as pip and uv ask)")
+    parser.add_argument("--metadata", action="store_true", help="a wheel's .metadata, not the project page")
+    parser.add_argument("--fresh", action="store_true", help="no request the same as another (none a repeat)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     files = tmp / "files"
@@ -61,6 +84,14 @@ def main() -> None:
     registry_cli(live.data, "package", "create", "default", "bench-pkg", "--repo", "packages")
     publish_in_process(live.data, live.admin, "default", built)
     headers = {"Authorization": basic(live.admin, live.token), "Accept": "text/html" if args.html else PIP_ACCEPT}
+    target = "/default/bench-pkg/"
+    if args.metadata:  # (the first wheel the page lists, by its link: relative to the page)
+        page = json.loads(httpx.get(f"{live.url}{target}", headers=headers).content)
+        target += next(f["url"] for f in page["files"] if f["filename"].endswith(".whl")) + ".metadata"
+    script = None
+    if args.fresh:
+        script = tmp / "fresh.lua"
+        script.write_text(FRESH)
     live.stop()
     shutil.copytree(live.data, tmp / "data-before")
     servers = {"this code": start_server(live.data, workers=1),
@@ -68,19 +99,20 @@ def main() -> None:
                                       env={"PYTHONPATH": str(Path(args.before_code).resolve())})}
     try:
         for server in servers.values():  # (warm: the first request answered, then kept)
-            measure(server, f"{server.url}/default/bench-pkg/", headers, 1)
+            measure(server, f"{server.url}{target}", headers, 1, script)
         figures: dict[str, list[float]] = {name: [] for name in servers}
         ratios = []
         for n in range(args.pairs):
             order = list(servers) if n % 2 == 0 else list(reversed(servers))
-            got = {name: measure(servers[name], f"{servers[name].url}/default/bench-pkg/", headers, args.seconds)
+            got = {name: measure(servers[name], f"{servers[name].url}{target}", headers, args.seconds, script)
                    for name in order}
             for name in servers:
                 figures[name].append(got[name][0])
             ratios.append(got["this code"][0] / got["before"][0])
             print(f"pair {n + 1}: " + "  ".join(f"{name} {us:.1f} µs ({rps:,.0f}/s)" for name, (us, rps) in got.items())
                   + f"  ratio {ratios[-1]:.3f}", flush=True)
-        print(f"\nthe worker's CPU a repeat request, medians of {args.pairs} pairs: "
+        print(f"\nthe worker's CPU a {'fresh' if args.fresh else 'repeat'} request ({target}), medians of "
+              f"{args.pairs} pairs: "
               + ", ".join(f"{name} {statistics.median(v):.1f} µs" for name, v in figures.items()))
         print(f"this code / before, by pair: median {statistics.median(ratios):.3f} "
               f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
