@@ -121,11 +121,19 @@ class Batched(logging.Handler):
         return f"{stamp},{int(at * 1000) % 1000:03d}"
 
     def _made(self, fields: tuple) -> str:
-        """A request's line, from the fields `request` kept."""
+        """A request's line, from the fields `request` kept; if it can't be made, a line that says so
+        in its place (one field of the wrong kind must not cost the rest of its batch, nor the thread
+        that writes them)."""
         at, *request = fields
-        if self._json:
-            return json_line(at, request_fields(*request))
-        return f"{self._stamp(at)} INFO registry.access: {request_text(*request)}\n"
+        try:
+            if self._json:
+                return json_line(at, request_fields(*request))
+            return f"{self._stamp(at)} INFO registry.access: {request_text(*request)}\n"
+        except Exception as exc:
+            said = f"a request's line could not be made ({type(exc).__name__}: {exc})"
+            if self._json:
+                return json_line(at, {"message": said})
+            return f"{self._stamp(at)} ERROR registry.access: {said}\n"
 
     def flush(self) -> None:
         self.acquire()
@@ -138,23 +146,12 @@ class Batched(logging.Handler):
         waiting = self._waiting
         lines = [waiting.popleft() for _ in range(len(waiting))]  # (what another thread adds meanwhile: next time)
         if lines:
-            text = "".join(line if isinstance(line, str) else self._text(line) for line in lines)
+            text = "".join(line if isinstance(line, str) else self._made(line) for line in lines)
             try:
                 self._stream.write(text)
                 self._stream.flush()
             except (OSError, ValueError):  # (a closed stderr at exit: nothing to tell)
                 pass
-
-    def _text(self, fields: tuple) -> str:
-        """A request's line; if it can't be made, a line that says so in its place (one field of the
-        wrong kind must not cost the rest of its batch, nor the thread that writes them)."""
-        try:
-            return self._made(fields)
-        except Exception as exc:
-            said, at = f"a request's line could not be made ({type(exc).__name__}: {exc})", time.time()
-            if self._json:
-                return json_line(at, {"message": said})
-            return f"{self._stamp(at)} ERROR registry.access: {said}\n"
 
     def _flushing(self) -> None:
         while True:
