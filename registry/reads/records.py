@@ -48,6 +48,23 @@ def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | N
     return snap.get(layout.version(ws, name, version_key(version)), Version)
 
 
+def kept_core_metadata(reg: Registry, f: DistFile | model.UpstreamFile, limit: int) -> bytes | None:
+    """The copy of a file's core metadata this machine keeps, if it is whole and at most ``limit``
+    bytes (one small read: cheaper on the caller's thread than a hop to another); None otherwise,
+    for `core_metadata` to find or make it."""
+    cached = reg.blobs.local_path(f.metadata_sha256) if f.metadata_sha256 is not None else None
+    if cached is None:
+        return None
+    try:
+        with open(cached, "rb") as kept:
+            data = kept.read(limit + 1)
+    except FileNotFoundError:  # (collected meanwhile)
+        return None
+    if len(data) > limit or hashlib.sha256(data).hexdigest() != f.metadata_sha256:
+        return None
+    return data
+
+
 def core_metadata(reg: Registry, f: DistFile | model.UpstreamFile) -> bytes:
     """A file's core metadata (PEP 658), as recorded (by hash) at upload, or as the upstream index
     declared it. The blob store keeps it as a cache, filled on first use and never fsynced, since it

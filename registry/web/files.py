@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 
-import anyio
 from litestar import Request, Response
 
 from ..errors import Gone, NotFound, RegistryError
@@ -17,7 +16,7 @@ from ..reads import Reader, project_name
 from ..replica.blobs import ensure_local
 from . import upstream_files
 from .answers import redirect
-from .send import send_blob
+from .send import core_metadata, send_blob
 from .state import reader, web_state
 
 log = logging.getLogger("registry.web")
@@ -63,7 +62,7 @@ async def serve_file(request: Request, r: Reader, ws: str, canonical: str, versi
     if path is None and not blobs.remote and (not is_metadata or r.blob_path(found.metadata_sha256) is None):
         _raise_if_gone(r, ws, canonical, record, found, wanted)
     if is_metadata:
-        metadata = await anyio.to_thread.run_sync(r.core_metadata, found)
+        metadata = await core_metadata(web_state(request).registry, found)
         size, path = len(metadata), None
     else:
         if path is None and not blobs.remote:

@@ -28,7 +28,7 @@ from .caches import OBJECT, Page
 # expiry, Page or StoredFile); set by the front door and by send.py. Its status and headers are taken
 # as they were sent (access.py), never made up again.
 ANSWERED = "registry.answered"
-FILE_LIMIT = 256 * 2**10  # a stored file answered again by reading it at once, on the event loop
+FILE_LIMIT = 256 * 2**10  # a stored file (or range) this small is read at once, on the event loop (send.py too)
 ROUTE = "/{ws}/{project}/ (from memory)"  # (the metrics' route of the front door's answers from memory)
 
 

@@ -23,11 +23,11 @@ from ..model import UpstreamFile, UpstreamPolicy
 from ..operations.upstream import record_fetch
 from ..outbound import describe
 from ..reads import Reader
-from ..reads.records import core_metadata, versions
+from ..reads.records import versions
 from ..replica.blobs import ensure_local
 from ..upstream.pages import shown
 from ..upstream.policy import name_refused
-from .send import send_blob
+from .send import core_metadata, send_blob
 from .state import web_state
 from .upstream import Offer, View, failed, metadata, upstreams, via_primary, view
 
@@ -86,7 +86,7 @@ async def _send_recorded(request: Request, f: UpstreamFile, is_metadata: bool, f
     reg = web_state(request).registry
     await ensure_local(reg, f.sha256)  # (a replica without the bucket: from the primary)
     if is_metadata:  # (kept as a cache, or extracted from the file again, as for a file published here)
-        data = await anyio.to_thread.run_sync(core_metadata, reg, f)
+        data = await core_metadata(reg, f)
         assert f.metadata_sha256 is not None  # (core_metadata refuses a file without)
         return await send_blob(request, sha256=f.metadata_sha256, size=len(data), path=None, filename=filename,
                                public=False, metadata=data)

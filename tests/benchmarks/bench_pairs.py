@@ -1,7 +1,7 @@
 """Is a change to the index's hot path measurable at all? (run by hand)
 
     python tests/benchmarks/bench_pairs.py --before-code DIR [--pairs 16] [--seconds 4] [--html]
-        [--metadata] [--fresh]
+        [--metadata | --file] [--fresh]
 
 The registry's code and another commit's (DIR: `git worktree add DIR REV`), each `registry serve
 --workers 1` on its own copy of one data directory (an authenticated 200-file project page), both
@@ -12,9 +12,9 @@ with their spread. On this project's 2-core machine, two servers of the very sam
 8% in one pair; bench_limits.py's 3 rounds can't see a change smaller than that, this median of 16 can
 say whether there is one.
 
---metadata: a wheel's `.metadata` (PEP 658) instead of the project page. --fresh: every request
-carries an X-Request-Id of its own (a wrk Lua script), so none is answered from memory as a repeat
-(repeats.py): the way a client the worker hasn't seen yet is answered.
+--metadata: a wheel's `.metadata` (PEP 658) instead of the project page; --file: the wheel itself.
+--fresh: every request carries an X-Request-Id of its own (a wrk Lua script), so none is answered
+from memory as a repeat (repeats.py): the way a client the worker hasn't seen yet is answered.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--html", action="store_true", help="the HTML page (default: JSON, as pip and uv ask)")
     parser.add_argument("--metadata", action="store_true", help="a wheel's .metadata, not the project page")
+    parser.add_argument("--file", action="store_true", help="a wheel itself, not the project page")
     parser.add_argument("--fresh", action="store_true", help="no request the same as another (none a repeat)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
@@ -85,9 +86,10 @@ def main() -> None:
     publish_in_process(live.data, live.admin, "default", built)
     headers = {"Authorization": basic(live.admin, live.token), "Accept": "text/html" if args.html else PIP_ACCEPT}
     target = "/default/bench-pkg/"
-    if args.metadata:  # (the first wheel the page lists, by its link: relative to the page)
+    if args.metadata or args.file:  # (the first wheel the page lists, by its link: relative to the page)
         page = json.loads(httpx.get(f"{live.url}{target}", headers=headers).content)
-        target += next(f["url"] for f in page["files"] if f["filename"].endswith(".whl")) + ".metadata"
+        target += next(f["url"] for f in page["files"] if f["filename"].endswith(".whl"))
+        target += ".metadata" if args.metadata else ""
     script = None
     if args.fresh:
         script = tmp / "fresh.lua"

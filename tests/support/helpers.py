@@ -237,9 +237,12 @@ def start_server(data: Path, workers: int = 2, env: dict[str, str] | None = None
     extra = dict(env or {})
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")} | extra
     env.update({f"REGISTRY_{k.upper()}": str(v) for k, v in settings.items()})
+    # another checkout's code (PYTHONPATH): -P, or `-m` would put the working directory first on the
+    # path, and a run from this checkout would serve this checkout's code under the other's name
+    python = [sys.executable, "-P"] if "PYTHONPATH" in extra else [sys.executable]
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "registry", "--data", str(data), "serve", "--host", "127.0.0.1",
+            [*python, "-m", "registry", "--data", str(data), "serve", "--host", "127.0.0.1",
              "--port", str(port), "--workers", str(workers)],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )

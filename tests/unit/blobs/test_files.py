@@ -4,6 +4,7 @@ import os
 import pytest
 
 from registry.blobs import FileBlobStore
+from registry.blobs import files as files_module
 from registry.errors import TooLarge
 
 
@@ -139,3 +140,23 @@ def test_delete_and_sweep(store):
 def test_only_hex_digests_name_blobs(store):
     with pytest.raises(ValueError):
         store.open("../../etc/passwd")
+
+
+async def test_a_stream_left_early_closes_its_file(file_store, monkeypatch):
+    """A download the client leaves halfway (its stream closed after one chunk) or never starts
+    reading holds no descriptor after."""
+    monkeypatch.setattr(files_module, "CHUNK", 10)
+    with file_store.stage() as staged:
+        staged.write(b"x" * 100)
+        staged.finish()
+        sha = file_store.adopt(staged)
+    fds = len(os.listdir("/proc/self/fd"))
+    chunks = await file_store.open_stream(sha, 5, 90)
+    assert await chunks.__anext__() == b"x" * 10
+    assert len(os.listdir("/proc/self/fd")) == fds + 1
+    await chunks.aclose()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    unread = await file_store.open_stream(sha, 0, 100)
+    await unread.aclose()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert b"".join([c async for c in await file_store.open_stream(sha, 5, 90)]) == b"x" * 90
