@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from ..fsync import Needed, fsync_path, make_dirs, write_file
 from .staged import SPOOL, Staged
 
 CHUNK = 256 * 1024  # what a download reads at a time
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class FileBlobStore:
@@ -51,7 +53,7 @@ class FileBlobStore:
         fsync_path(self.objects)  # (every start: also what an earlier process created and never synced)
 
     def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        if _SHA256.fullmatch(sha256) is None:  # (every read and write of a blob names it: one match, not 64 tests)
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.objects / sha256[:2] / sha256
 

@@ -18,6 +18,8 @@ run, each pair measured in turn with its order swapped every round:
                                         cache_repeats_bytes=0 answers as before repeats.py)
         [--before-code DIR]            (the index, installs and uploads also from the registry's code in
                                         DIR, a checkout of another commit: git worktree add DIR REV)
+        [--fresh]                      (installs: each round with a new token, as each pipeline run
+                                        has: a commit, so nothing is answered from memory)
 
 The index is also served by bare granian sending the registry's own headers with the same body
 ("bare granian ASGI, its headers"): what is left between that and the registry is Python's part.
@@ -197,7 +199,7 @@ def closure(out: Path) -> list[Path]:
     return paths
 
 
-def installs(tmp: Path, rounds: int, clients: list[str], started: list, code: str) -> None:
+def installs(tmp: Path, rounds: int, clients: list[str], started: list, code: str, fresh: bool = False) -> None:
     files = tmp / "closure"
     files.mkdir()
     paths = closure(files)
@@ -219,9 +221,13 @@ def installs(tmp: Path, rounds: int, clients: list[str], started: list, code: st
                       "registry before": start_server(tmp / "install-data-before", workers=2, env=before_env(code))}
         started.extend(registries.values())
     indexes = {}
-    for label, server in registries.items():  # (the first start's credentials: only a bootstrap prints a token)
-        scheme, rest = server.index().split("://", 1)
-        indexes[label] = f"{scheme}://{live.admin.replace('@', '%40')}:{live.token}@{rest}"
+
+    def index_url(label: str, token: str) -> str:
+        scheme, rest = registries[label].index().split("://", 1)
+        return f"{scheme}://{live.admin.replace('@', '%40')}:{token}@{rest}"
+
+    for label in registries:  # (the first start's credentials: only a bootstrap prints a token)
+        indexes[label] = index_url(label, live.token)
     roots = [f"lim-pkg-{i:02d}" for i in range(5)]
     target, home = tmp / "site", tmp / "home"
     for client in clients:
@@ -230,6 +236,10 @@ def installs(tmp: Path, rounds: int, clients: list[str], started: list, code: st
         for url in indexes.values():  # (warm: the registry's first answers of each page)
             install(client, url, target, home, roots, PACKAGES)
         for r in range(rounds):
+            if fresh:  # (a token made now, on each registry: a commit, so no answer of the round is a repeat)
+                pair = [(label, index_url(label, registry_cli(registries[label].data, "token", "create", live.admin,
+                                                              "--scope", "read")))
+                        for label in indexes] + pair[len(indexes):]
             for name, url in pair if r % 2 == 0 else reversed(pair):
                 times[name].append(install(client, url, target, home, roots, PACKAGES))
             print(f"round {r + 1} {client}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()), flush=True)
@@ -290,6 +300,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10, help="each wrk run")
     parser.add_argument("--clients", default="uv,pip")
+    parser.add_argument("--fresh", action="store_true",
+                        help="installs: each round with a token made just before (as a pipeline's run has "
+                             "credentials no worker has seen): nothing answered from memory")
     parser.add_argument("--files", type=int, default=400)
     parser.add_argument("--before", default="", help="SETTING=VALUE[,...]: the index also from a registry with "
                                                      "these settings (REGISTRY_* without the prefix), side by side")
@@ -301,7 +314,8 @@ def main() -> None:
     parts = args.only.split(",")
     before = dict(pair.split("=", 1) for pair in args.before.split(",") if pair)
     phases = {"index": lambda: index(tmp, args.rounds, args.seconds, started, before, args.before_code),
-              "install": lambda: installs(tmp, args.rounds, args.clients.split(","), started, args.before_code),
+              "install": lambda: installs(tmp, args.rounds, args.clients.split(","), started, args.before_code,
+                                          args.fresh),
               "upload": lambda: uploads(tmp, args.rounds, args.files, started, args.before_code)}
     try:
         for name, phase in phases.items():

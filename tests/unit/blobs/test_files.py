@@ -2,6 +2,8 @@ import hashlib
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.blobs import FileBlobStore
 from registry.blobs import files as files_module
@@ -140,6 +142,20 @@ def test_delete_and_sweep(store):
 def test_only_hex_digests_name_blobs(store):
     with pytest.raises(ValueError):
         store.open("../../etc/passwd")
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.text(alphabet="0123456789abcdefABCDEF\n/.٣", min_size=62, max_size=66), st.text()))
+def test_a_name_is_a_blob_exactly_when_it_is_64_lowercase_hex_digits(tmp_path_factory, name):
+    """(a path is never built from anything else: no traversal, no second spelling of one blob)"""
+    store = FileBlobStore(tmp_path_factory.getbasetemp() / "hex-names")
+    digest = len(name) == 64 and set(name) <= set("0123456789abcdef")
+    try:
+        path = store._path(name)
+    except ValueError:
+        assert not digest
+    else:
+        assert digest and path == store.objects / name[:2] / name
 
 
 async def test_a_stream_left_early_closes_its_file(file_store, monkeypatch):
