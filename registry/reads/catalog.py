@@ -194,13 +194,6 @@ class Catalog:
             raise NotFound(f"{read.package.name} {version} has no file {asked!r}.")
         return read, record, found
 
-    def core_metadata(self, f: DistFile) -> bytes:
-        """A file's core metadata (PEP 658), as recorded at upload (a file `file` answered: no check
-        of who asks here). From the blob store's cache, or extracted again from the file (a ranged
-        read of the archive); a 503 (RegistryError) if the file's bytes are missing, a 500 if the
-        metadata no longer hashes as recorded. Blocking: reads files."""
-        return records.core_metadata(self.reg, f)
-
     def deleted_by(self, ws: str, name: str, version: Version, f: DistFile) -> str | None:
         """For a file of the past (a file `file` answered on an older commit): the commit that has
         deleted it since ("" while the history index is catching up), or None if it is still

@@ -21,6 +21,7 @@ from ..reads import Reader, project_name
 from ..upstream.fetching import also_upstream
 from . import api_types as views
 from .answers import redirect, refusals
+from .send import core_metadata
 from .state import WebState, reader, web_state
 from .upstream import upstreams
 
@@ -224,7 +225,7 @@ async def json_api(request: Request, ws: str, name: str, version: str | None) ->
     # (the metadata of a wheel if there is one, else of whatever file there is)
     source = next((f for f in selected.files if f.packagetype == "bdist_wheel"),
                   selected.files[0] if selected.files else None)
-    metadata = await anyio.to_thread.run_sync(r.core_metadata, source) if source else None
+    metadata = await core_metadata(r.reg, source) if source else None
     serial = r.serial()
     doc = views.json_project(read.package, all_versions, selected, metadata, serial, _urls(request, web_state(request)),
                              with_releases=version is None)

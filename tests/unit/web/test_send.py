@@ -27,9 +27,8 @@ async def wheel(world, dists):
     return found
 
 
-@pytest.fixture
-def hops(wheel, monkeypatch):
-    """The calls that went to a worker thread (each still made, for its answer), once `wheel` is ready."""
+def _counting_hops(monkeypatch) -> list[str]:
+    """The calls that go to a worker thread from now on, by name (each still made, for its answer)."""
     made: list[str] = []
     real = anyio.to_thread.run_sync
 
@@ -37,8 +36,14 @@ def hops(wheel, monkeypatch):
         made.append(getattr(fn, "__name__", repr(fn)))
         return await real(fn, *args, **kwargs)
 
-    monkeypatch.setattr(send.anyio.to_thread, "run_sync", counted)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
     return made
+
+
+@pytest.fixture
+def hops(wheel, monkeypatch):
+    """The calls that went to a worker thread, once `wheel` is ready."""
+    return _counting_hops(monkeypatch)
 
 
 async def test_a_whole_small_copy_is_read_without_a_thread(world, wheel, hops):
@@ -89,14 +94,7 @@ async def test_a_file_and_any_range_of_it_are_its_bytes_read_at_once_or_streamed
     size = len(whole)
     auth = world.basic("reader@acme.test")
     url = f"/{WS}/acme-utils/1.0/{wheel.name}"
-    hops: list[str] = []
-    real = anyio.to_thread.run_sync
-
-    async def counted(fn, *args, **kwargs):
-        hops.append(getattr(fn, "__name__", repr(fn)))
-        return await real(fn, *args, **kwargs)
-
-    monkeypatch.setattr(file_store.anyio.to_thread, "run_sync", counted)
+    hops = _counting_hops(monkeypatch)
     ranges = {None: (0, size), "bytes=0-9": (0, 10), "bytes=100-": (100, size), "bytes=-700": (size - 700, size),
               f"bytes=5-{size + 50}": (5, size), f"bytes={size - 1}-{size - 1}": (size - 1, size)}
     for limit in (0, 10, size - 1, size, 2 * size):
