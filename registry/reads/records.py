@@ -48,19 +48,19 @@ def get_version(snap: Snapshot, ws: str, name: str, version: str) -> Version | N
     return snap.get(layout.version(ws, name, version_key(version)), Version)
 
 
-def kept_core_metadata(reg: Registry, f: DistFile | model.UpstreamFile, limit: int) -> bytes | None:
-    """The copy of a file's core metadata this machine keeps, if it is whole and at most ``limit``
-    bytes (one small read: cheaper on the caller's thread than a hop to another); None otherwise,
+def kept_core_metadata(reg: Registry, f: DistFile | model.UpstreamFile, limit: int | None = None) -> bytes | None:
+    """The copy of a file's core metadata this machine keeps, if it is whole (and at most ``limit``
+    bytes: one small read is cheaper on the caller's thread than a hop to another); None otherwise,
     for `core_metadata` to find or make it."""
     cached = reg.blobs.local_path(f.metadata_sha256) if f.metadata_sha256 is not None else None
     if cached is None:
         return None
     try:
         with open(cached, "rb") as kept:
-            data = kept.read(limit + 1)
+            data = kept.read() if limit is None else kept.read(limit + 1)
     except FileNotFoundError:  # (collected meanwhile)
         return None
-    if len(data) > limit or hashlib.sha256(data).hexdigest() != f.metadata_sha256:
+    if (limit is not None and len(data) > limit) or hashlib.sha256(data).hexdigest() != f.metadata_sha256:
         return None
     return data
 
@@ -72,11 +72,10 @@ def core_metadata(reg: Registry, f: DistFile | model.UpstreamFile) -> bytes:
     (a crash tore it) is rebuilt."""
     if f.metadata_sha256 is None:
         raise NotFound(f"{f.filename} has no core metadata file: its index declared none (PEP 658).")
-    cached = reg.blobs.local_path(f.metadata_sha256)
-    if cached is not None:
-        data = cached.read_bytes()
-        if hashlib.sha256(data).hexdigest() == f.metadata_sha256:
-            return data
+    kept = kept_core_metadata(reg, f)
+    if kept is not None:
+        return kept
+    if reg.blobs.local_path(f.metadata_sha256) is not None:  # (a copy a crash tore: made again below)
         reg.blobs.delete(f.metadata_sha256)
     source: Path | BinaryIO | None = reg.blobs.local_path(f.sha256)
     if source is None and reg.blobs.remote:  # (read by ranged GETs: the archive's index, then METADATA)

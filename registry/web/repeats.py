@@ -19,6 +19,7 @@ import sys
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..cache import Cache
 from .asgi import Scope
@@ -59,6 +60,20 @@ class Repeat:
                 + sys.getsizeof(self.route) + sum(len(k) + len(v) + 100 for k, v in self.headers))
 
 
+def read_at_once(path: str | Path, start: int, length: int) -> bytes | None:
+    """``length`` bytes of a small stored file (FILE_LIMIT) from ``start``, read on the caller's
+    thread, the event loop's: a hop to a worker thread and back costs a worker more CPU than such a
+    read from the page cache (150 to 270 µs on this project's machines, the read a few). None if the
+    file is gone or shorter than that."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read(length)
+    except OSError:
+        return None
+    return data if len(data) == length else None
+
+
 def request_key(scope: Scope) -> tuple | None:
     """Everything of the request the front door reads (None: not a GET or HEAD, or headers that
     can't be a key)."""
@@ -90,13 +105,9 @@ class Repeats:
             return None
         if repeat.status != 200 or key[0] == "HEAD":
             return repeat, b""
-        if repeat.path is not None:
-            try:  # (small, by FILE_LIMIT: one read, as the page cache has it)
-                with open(repeat.path, "rb") as f:
-                    body = f.read(repeat.size + 1)
-            except OSError:
-                return None  # (gone: the front door says why)
-            return (repeat, body) if len(body) == repeat.size else None
+        if repeat.path is not None:  # (gone or cut short: not a repeat; the whole way says why)
+            body = read_at_once(repeat.path, 0, repeat.size)
+            return (repeat, body) if body is not None else None
         page = repeat.page() if repeat.page is not None else None
         return (repeat, page.body) if page is not None else None
 

@@ -18,7 +18,7 @@ from ..errors import RegistryError
 from ..model import DistFile, UpstreamFile
 from ..reads import records
 from .caches import Page, matches
-from .repeats import ANSWERED, FILE_LIMIT, StoredFile
+from .repeats import ANSWERED, FILE_LIMIT, StoredFile, read_at_once
 from .state import web_state
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -29,9 +29,9 @@ def _nothing() -> None:
 
 
 async def core_metadata(reg: Registry, f: DistFile | UpstreamFile) -> bytes:
-    """A file's core metadata (PEP 658): the copy kept here read at once if it is small, as a repeat's
-    small file is (a hop to a worker thread and back cost more than half of such a request: 500
-    against 230 µs of CPU); else found or extracted again in a worker thread (records.core_metadata)."""
+    """A file's core metadata (PEP 658): the copy kept here read at once if it is small, as a small
+    stored file is (repeats.read_at_once: a hop to a worker thread costs more than the read); else
+    found or extracted again in a worker thread (records.core_metadata)."""
     kept = records.kept_core_metadata(reg, f, FILE_LIMIT)
     return kept if kept is not None else await anyio.to_thread.run_sync(records.core_metadata, reg, f)
 
@@ -90,7 +90,7 @@ async def send_blob(request: Request, *, sha256: str, size: int, path: Path | No
     if metadata is not None:
         return Response(metadata[start:end + 1], status_code=status, headers=headers, media_type=media_type)
     if path is not None and end - start < FILE_LIMIT:  # (small: one read at once, as a repeat's, no worker thread)
-        whole = _read_at_once(path, start, end - start + 1)
+        whole = read_at_once(path, start, end - start + 1)  # (gone or short: streamed, which says why)
         if whole is not None:
             return Response(whole, status_code=status, headers=headers, media_type=media_type)
     try:
@@ -99,19 +99,6 @@ async def send_blob(request: Request, *, sha256: str, size: int, path: Path | No
         gone()
         raise (missing() if missing else blobs.missing(sha256, repr(filename))) from None
     return Stream(chunks, status_code=status, headers=headers, media_type=media_type)
-
-
-def _read_at_once(path: Path, start: int, length: int) -> bytes | None:
-    """``length`` bytes of a small stored file from ``start``, read on the caller's thread: a hop to a
-    worker thread and back costs a worker more CPU than such a read (about 270 µs on this project's
-    machines, the read a few). None if it is gone or shorter (streamed instead: that path says why)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(start)
-            data = f.read(length)
-    except FileNotFoundError:
-        return None
-    return data if len(data) == length else None
 
 
 def _repeatable(request: Request, etag: str, holds: tuple[str, float | None], metadata: bytes | None,

@@ -14,6 +14,7 @@ import pytest
 from registry import identity
 from registry.blobs import files as file_store
 from registry.web import send
+from registry.web.repeats import read_at_once
 from tests.support.helpers import make_wheel
 from tests.support.world import WS, publish
 
@@ -117,7 +118,7 @@ def test_a_small_file_gone_or_shorter_than_recorded_is_not_read_at_once(tmp_path
     """(it is streamed then, which says what is wrong: missing from the store, or cut short)"""
     path = tmp_path / "blob"
     path.write_bytes(b"0123456789")
-    assert send._read_at_once(path, 2, 5) == b"23456"
-    assert send._read_at_once(path, 2, 9) is None
+    assert read_at_once(path, 2, 5) == b"23456"
+    assert read_at_once(path, 2, 9) is None
     path.unlink()
-    assert send._read_at_once(path, 0, 10) is None
+    assert read_at_once(path, 0, 10) is None
